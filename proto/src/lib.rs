@@ -1,0 +1,20 @@
+//! `hello.v1.HelloService`: the protobuf messages and the tonic client and server generated from
+//! `proto/hello.proto`, plus the encoded descriptor set that gRPC server reflection serves.
+//!
+//! ```
+//! use zoorpc_proto::hello::HelloRequest;
+//! let request = HelloRequest { name: "zoo".into() };
+//! assert_eq!(request.name, "zoo");
+//! ```
+
+/// Generated code for package `hello.v1`.
+pub mod hello {
+    tonic::include_proto!("hello.v1");
+}
+
+/// Encoded `FileDescriptorSet` of `hello.proto`, for `tonic-reflection`.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("hello_descriptor");
+
+pub use hello::hello_service_client::HelloServiceClient;
+pub use hello::hello_service_server::{HelloService, HelloServiceServer};
+pub use hello::{HelloReply, HelloRequest};

@@ -1,0 +1,119 @@
+//! Parsing of ZooKeeper connect strings (`HOST:PORT[,HOST:PORT...][/chroot]`), done by us before
+//! the client sees them so a typo gets an error that names it instead of a timeout.
+
+use crate::error::{Error, Result};
+use crate::path::validate_path;
+
+/// A checked connect string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectString {
+    raw: String,
+    hosts: Vec<(String, u16)>,
+    chroot: Option<String>,
+}
+
+impl ConnectString {
+    /// Parses and checks `raw`.
+    ///
+    /// ```
+    /// use zoorpc_registry::ConnectString;
+    /// let cs = ConnectString::parse("127.0.0.1:2181,127.0.0.1:2182/app").unwrap();
+    /// assert_eq!(cs.hosts().len(), 2);
+    /// assert_eq!(cs.chroot(), Some("/app"));
+    /// assert!(ConnectString::parse("localhost").is_err());
+    /// ```
+    pub fn parse(raw: &str) -> Result<Self> {
+        let fail = |reason: String| Error::InvalidConnectString {
+            connect: raw.to_owned(),
+            reason,
+        };
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(fail("it is empty".into()));
+        }
+        let (hosts_part, chroot) = match trimmed.find('/') {
+            Some(i) => (&trimmed[..i], Some(&trimmed[i..])),
+            None => (trimmed, None),
+        };
+        let chroot = match chroot {
+            Some(c) => Some(
+                validate_path(c)
+                    .map_err(|e| fail(format!("bad chroot: {e}")))?
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let mut hosts = Vec::new();
+        for entry in hosts_part.split(',') {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                return Err(fail("empty host entry".into()));
+            }
+            let (host, port) = if let Some(v6) = entry.strip_prefix('[') {
+                let (h, p) = v6
+                    .split_once("]:")
+                    .ok_or_else(|| fail(format!("{entry:?} needs [IPv6]:PORT")))?;
+                (h, p)
+            } else {
+                entry
+                    .rsplit_once(':')
+                    .ok_or_else(|| fail(format!("{entry:?} has no port")))?
+            };
+            if host.is_empty() {
+                return Err(fail(format!("{entry:?} has no host")));
+            }
+            let port: u16 = port
+                .parse()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| fail(format!("{entry:?} has a bad port")))?;
+            hosts.push((host.to_owned(), port));
+        }
+        Ok(ConnectString {
+            raw: trimmed.to_owned(),
+            hosts,
+            chroot,
+        })
+    }
+
+    /// The string as given (trimmed).
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// `(host, port)` pairs.
+    pub fn hosts(&self) -> &[(String, u16)] {
+        &self.hosts
+    }
+
+    /// The chroot suffix, if any.
+    pub fn chroot(&self) -> Option<&str> {
+        self.chroot.as_deref()
+    }
+}
+
+impl std::fmt::Display for ConnectString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_with_reason() {
+        for (bad, why) in [
+            ("", "empty"),
+            ("localhost", "no port"),
+            ("a:1,,b:2", "empty host"),
+            ("a:x", "bad port"),
+            (":2181", "no host"),
+            ("a:2181/", "chroot"),
+        ] {
+            let err = ConnectString::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+}

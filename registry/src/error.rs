@@ -1,0 +1,63 @@
+//! The registry's one error type. Every message names what failed and, where there is one, what
+//! to do about it.
+
+use std::time::Duration;
+
+/// Errors from talking to ZooKeeper.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connect string cannot be parsed.
+    #[error(
+        "invalid ZooKeeper connect string {connect:?}: {reason}; expected HOST:PORT[,HOST:PORT...][/chroot], e.g. 127.0.0.1:2181"
+    )]
+    InvalidConnectString { connect: String, reason: String },
+
+    /// No session could be established in time.
+    #[error(
+        "could not reach ZooKeeper at {connect} within {timeout:?}: is the server running and the address right (--zk)? ({detail})"
+    )]
+    Unreachable {
+        connect: String,
+        timeout: Duration,
+        detail: String,
+    },
+
+    /// A znode path is malformed.
+    #[error("invalid znode path {path:?}: {reason}")]
+    InvalidPath { path: String, reason: &'static str },
+
+    /// A provider URL is malformed (registering it, or reading it from a znode).
+    #[error("invalid provider URL {url:?}: {reason}; expected http://HOST:PORT[?key=value&...]")]
+    InvalidUrl { url: String, reason: String },
+
+    /// A ZooKeeper operation failed.
+    #[error("ZooKeeper {op} of {path} failed: {source}")]
+    ZooKeeper {
+        op: &'static str,
+        path: String,
+        #[source]
+        source: zookeeper_client::Error,
+    },
+
+    /// The session or recipe was closed while an operation waited on it.
+    #[error("the ZooKeeper session was closed")]
+    Closed,
+
+    /// A fenced write was refused because this contender is no longer the master.
+    #[error("fenced write to {path} refused: this process is no longer the master (epoch {epoch})")]
+    Fenced { path: String, epoch: i64 },
+}
+
+impl Error {
+    pub(crate) fn zk(op: &'static str, path: &str, source: zookeeper_client::Error) -> Self {
+        Error::ZooKeeper {
+            op,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

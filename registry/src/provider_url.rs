@@ -1,0 +1,221 @@
+//! `ProviderUrl`: the data of a provider's znode, `http://HOST:PORT` with optional metadata as
+//! query parameters (`?weight=100&zone=a`). Parsing is strict so that garbage written into the
+//! registry by someone else is recognised and skipped instead of being dialled.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// Largest znode payload we accept as a provider URL. Anything bigger is not a URL.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// A validated provider endpoint URL.
+///
+/// ```
+/// use zoorpc_registry::ProviderUrl;
+/// let url: ProviderUrl = "http://127.0.0.1:11214?weight=100&zone=a".parse().unwrap();
+/// assert_eq!(url.host(), "127.0.0.1");
+/// assert_eq!(url.port(), 11214);
+/// assert_eq!(url.metadata("zone"), Some("a"));
+/// assert_eq!(url.endpoint(), "http://127.0.0.1:11214");
+/// assert!("not a url".parse::<ProviderUrl>().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ProviderUrl {
+    raw: String,
+    scheme: String,
+    host: String,
+    port: u16,
+    metadata: Vec<(String, String)>,
+}
+
+impl ProviderUrl {
+    /// Builds `http://host:port` (IPv6 hosts are bracketed).
+    pub fn http(host: &str, port: u16) -> Result<Self> {
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        format!("http://{host}:{port}").parse()
+    }
+
+    /// Parses znode data: must be UTF-8 and a valid URL.
+    pub fn from_bytes(data: &[u8]) -> Result<Self> {
+        if data.len() > MAX_URL_LEN {
+            return Err(Error::InvalidUrl {
+                url: format!("<{} bytes>", data.len()),
+                reason: format!("longer than {MAX_URL_LEN} bytes"),
+            });
+        }
+        let text = std::str::from_utf8(data).map_err(|e| Error::InvalidUrl {
+            url: String::from_utf8_lossy(&data[..data.len().min(64)]).into_owned(),
+            reason: format!("not UTF-8 ({e})"),
+        })?;
+        text.parse()
+    }
+
+    /// The whole URL as registered, metadata included.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// Host name or IP literal (IPv6 with brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `scheme://host:port` without metadata: what a gRPC client dials.
+    pub fn endpoint(&self) -> String {
+        format!("{}://{}:{}", self.scheme, self.host, self.port)
+    }
+
+    /// `host:port`.
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// The value of metadata `key`, if present.
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All metadata pairs, in order.
+    pub fn metadata_pairs(&self) -> &[(String, String)] {
+        &self.metadata
+    }
+}
+
+impl fmt::Display for ProviderUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+impl std::str::FromStr for ProviderUrl {
+    type Err = Error;
+
+    fn from_str(raw: &str) -> Result<Self> {
+        let fail = |reason: &str| Error::InvalidUrl {
+            url: raw.chars().take(200).collect(),
+            reason: reason.to_owned(),
+        };
+        if raw.len() > MAX_URL_LEN {
+            return Err(fail("too long"));
+        }
+        if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(fail("contains whitespace or control characters"));
+        }
+        let (scheme, rest) = raw
+            .split_once("://")
+            .ok_or_else(|| fail("missing scheme"))?;
+        if scheme != "http" && scheme != "https" {
+            return Err(fail("scheme must be http or https"));
+        }
+        let (authority, query) = match rest.split_once('?') {
+            Some((a, q)) => (a, Some(q)),
+            None => (rest, None),
+        };
+        let authority = authority.strip_suffix('/').unwrap_or(authority);
+        if authority.contains('/') || authority.contains('@') {
+            return Err(fail("must be scheme://host:port with no path or user info"));
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (inner, port) = v6
+                .split_once("]:")
+                .ok_or_else(|| fail("IPv6 host needs [addr]:port"))?;
+            if inner.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(fail("bad IPv6 address"));
+            }
+            (format!("[{inner}]"), port)
+        } else {
+            let (host, port) = authority
+                .rsplit_once(':')
+                .ok_or_else(|| fail("missing port"))?;
+            if host.is_empty() {
+                return Err(fail("missing host"));
+            }
+            let valid = host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_');
+            if !valid {
+                return Err(fail("bad host name"));
+            }
+            (host.to_owned(), port)
+        };
+        let port: u16 = port.parse().map_err(|_| fail("bad port"))?;
+        if port == 0 {
+            return Err(fail("port 0 is not a listening port"));
+        }
+        let mut metadata = Vec::new();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if k.is_empty() {
+                return Err(fail("empty metadata key"));
+            }
+            metadata.push((k.to_owned(), v.to_owned()));
+        }
+        Ok(ProviderUrl {
+            raw: raw.to_owned(),
+            scheme: scheme.to_owned(),
+            host,
+            port,
+            metadata,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_plain_and_metadata() {
+        let u: ProviderUrl = "http://127.0.0.1:11214".parse().unwrap();
+        assert_eq!(u.as_str(), "http://127.0.0.1:11214");
+        assert_eq!(u.authority(), "127.0.0.1:11214");
+        assert!(u.metadata_pairs().is_empty());
+        let u: ProviderUrl = "https://[::1]:443?weight=5".parse().unwrap();
+        assert_eq!(u.host(), "[::1]");
+        assert_eq!(u.metadata("weight"), Some("5"));
+        assert_eq!(
+            ProviderUrl::http("::1", 80).unwrap().as_str(),
+            "http://[::1]:80"
+        );
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in [
+            "",
+            "hello",
+            "127.0.0.1:80",
+            "ftp://a:1",
+            "http://a",
+            "http://a:0",
+            "http://a:99999",
+            "http://:80",
+            "http://a b:80",
+            "http://a:80/path",
+            "http://u@a:80",
+            "http://[zz]:80",
+        ] {
+            assert!(bad.parse::<ProviderUrl>().is_err(), "{bad}");
+        }
+        assert!(ProviderUrl::from_bytes(&[0xff, 0xfe]).is_err());
+        assert!(ProviderUrl::from_bytes(&vec![b'a'; 500 * 1024]).is_err());
+    }
+}

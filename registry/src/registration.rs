@@ -1,0 +1,267 @@
+//! `Registration`: a provider's `EPHEMERAL_SEQUENTIAL` node `<base>/provider<10 digits>` holding
+//! its URL, kept in place for as long as the registration lives.
+//!
+//! Guarantees:
+//! - `register` returns once the node exists; missing parents are created (persistent).
+//! - Session expiry: the node is re-created in the new session. A reconnect within the same
+//!   session re-creates nothing (the node survived).
+//! - The node deleted by someone else (an operator, `zkCli.sh delete`): re-created.
+//! - A `create` whose reply was lost: the node is looked up by owner and data before trying
+//!   again, so a lost reply never leaves two nodes for one provider.
+//! - `deregister` deletes the node before returning; dropping without it lets the node go with
+//!   the session (or deletes it in the background if a runtime is running).
+
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+use zookeeper_client as zk;
+
+use crate::error::{Error, Result};
+use crate::path::validate_path;
+use crate::provider_url::ProviderUrl;
+use crate::session::{LinkState, Session, SessionStatus};
+
+/// The prefix of provider children under a base path.
+pub const PROVIDER_PREFIX: &str = "provider";
+
+/// A live registration of one provider URL under one base path.
+#[derive(Debug)]
+pub struct Registration {
+    session: Session,
+    node: watch::Receiver<Option<String>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Registration {
+    /// Registers `url` under `base_path` and keeps it registered.
+    pub async fn register(session: &Session, base_path: &str, url: &ProviderUrl) -> Result<Self> {
+        let base = validate_path(base_path)?.to_owned();
+        let status = session.connected().await;
+        let data = url.as_str().as_bytes().to_vec();
+        let node = create_node(&status, &base, &data).await?;
+        info!(node = %node, url = %url, "registered");
+        let (node_tx, node_rx) = watch::channel(Some(node.clone()));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(keep_registered(
+            session.clone(),
+            base,
+            data,
+            status.generation,
+            node,
+            node_tx,
+            stop_rx,
+        ));
+        Ok(Registration {
+            session: session.clone(),
+            node: node_rx,
+            stop: Some(stop_tx),
+            task: Some(task),
+        })
+    }
+
+    /// The full path of the node as it is now (`None` while it is being re-created).
+    pub fn node_path(&self) -> Option<String> {
+        self.node.borrow().clone()
+    }
+
+    /// Changes of the node path (a new path after each re-creation).
+    pub fn subscribe(&self) -> watch::Receiver<Option<String>> {
+        self.node.clone()
+    }
+
+    /// Deletes the node and stops maintaining it. Returns once ZooKeeper confirmed the delete.
+    pub async fn deregister(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let Some(node) = self.node_path() else {
+            return Ok(());
+        };
+        let mut attempts = 0;
+        loop {
+            let status = self.session.connected().await;
+            match status.client.delete(&node, None).await {
+                Ok(()) | Err(zk::Error::NoNode) => {
+                    info!(node = %node, "deregistered");
+                    return Ok(());
+                }
+                Err(zk::Error::ConnectionLoss) if attempts < 10 => attempts += 1,
+                Err(e) => return Err(Error::zk("delete", &node, e)),
+            }
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let Some(task) = self.task.take() else {
+            return;
+        };
+        task.abort();
+        if let (Some(node), Ok(rt)) = (self.node_path(), tokio::runtime::Handle::try_current()) {
+            let client = self.session.client();
+            rt.spawn(async move {
+                let _ = client.delete(&node, None).await;
+            });
+        }
+    }
+}
+
+fn ephemeral_sequential() -> zk::CreateOptions<'static> {
+    zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all())
+}
+
+/// Creates `path` and its missing ancestors as persistent nodes.
+pub(crate) async fn ensure_path(client: &zk::Client, path: &str) -> Result<()> {
+    let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    match client.mkdir(path, &options).await {
+        Ok(()) | Err(zk::Error::NodeExists) => Ok(()),
+        Err(e) => Err(Error::zk("create (parents)", path, e)),
+    }
+}
+
+/// Creates this provider's node, surviving a lost reply.
+async fn create_node(status: &SessionStatus, base: &str, data: &[u8]) -> Result<String> {
+    let client = &status.client;
+    let prefix = format!("{base}/{PROVIDER_PREFIX}");
+    let mut lost_replies = 0;
+    loop {
+        match client.create(&prefix, data, &ephemeral_sequential()).await {
+            Ok((_, seq)) => return Ok(format!("{prefix}{seq}")),
+            Err(zk::Error::NoNode) => ensure_path(client, base).await?,
+            Err(zk::Error::ConnectionLoss) if lost_replies < 20 => {
+                lost_replies += 1;
+                // The create may have happened. Wait for the link, then look for our node.
+                wait_reconnected(client).await?;
+                if let Some(node) = find_own_node(client, base, data).await? {
+                    debug!(node = %node, "create reply was lost, but the node exists");
+                    return Ok(node);
+                }
+            }
+            Err(e) => return Err(Error::zk("create", &prefix, e)),
+        }
+    }
+}
+
+async fn wait_reconnected(client: &zk::Client) -> Result<()> {
+    let mut states = client.state_watcher();
+    let deadline = tokio::time::Instant::now() + client.session_timeout() * 2;
+    loop {
+        match states.state() {
+            zk::SessionState::SyncConnected => return Ok(()),
+            s if s.is_terminated() => return Err(Error::zk("reconnect", "/", s_to_err(s))),
+            _ => {}
+        }
+        if tokio::time::timeout_at(deadline, states.changed())
+            .await
+            .is_err()
+        {
+            return Err(Error::zk("reconnect", "/", zk::Error::ConnectionLoss));
+        }
+    }
+}
+
+fn s_to_err(state: zk::SessionState) -> zk::Error {
+    match state {
+        zk::SessionState::Expired => zk::Error::SessionExpired,
+        zk::SessionState::AuthFailed => zk::Error::AuthFailed,
+        _ => zk::Error::ClientClosed,
+    }
+}
+
+/// A child of `base` owned by this session whose data is `data`.
+async fn find_own_node(client: &zk::Client, base: &str, data: &[u8]) -> Result<Option<String>> {
+    let children = match client.list_children(base).await {
+        Ok(c) => c,
+        Err(zk::Error::NoNode) => return Ok(None),
+        Err(e) => return Err(Error::zk("list", base, e)),
+    };
+    let me = client.session_id().0;
+    for child in children.iter().filter(|c| c.starts_with(PROVIDER_PREFIX)) {
+        let path = format!("{base}/{child}");
+        match client.get_data(&path).await {
+            Ok((d, stat)) if stat.ephemeral_owner == me && d == data => return Ok(Some(path)),
+            Ok(_) | Err(zk::Error::NoNode) => {}
+            Err(e) => return Err(Error::zk("read", &path, e)),
+        }
+    }
+    Ok(None)
+}
+
+/// Keeps the node in place across deletions and session expiry.
+async fn keep_registered(
+    session: Session,
+    base: String,
+    data: Vec<u8>,
+    mut generation: u64,
+    mut node: String,
+    node_tx: watch::Sender<Option<String>>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut statuses = session.subscribe();
+    let mut present = true;
+    loop {
+        let status = statuses.borrow_and_update().clone();
+        if status.is_connected() && (status.generation != generation || !present) {
+            if status.generation != generation {
+                info!(old = %node, "session expired; re-registering in the new session");
+            }
+            node_tx.send_replace(None);
+            match create_node(&status, &base, &data).await {
+                Ok(created) => {
+                    info!(node = %created, "re-registered");
+                    node = created;
+                    generation = status.generation;
+                    present = true;
+                    node_tx.send_replace(Some(node.clone()));
+                }
+                Err(e) => {
+                    warn!(error = %e, "re-registration failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                        _ = &mut stop => return,
+                    }
+                }
+            }
+        }
+        if status.state != LinkState::Connected || status.generation != generation {
+            tokio::select! {
+                changed = statuses.changed() => if changed.is_err() { return },
+                _ = &mut stop => return,
+            }
+            continue;
+        }
+        // Watch our own node: a deletion by someone else means we must re-create it.
+        match status.client.check_and_watch_stat(&node).await {
+            Ok((None, _)) => {
+                warn!(node = %node, "our registration node was deleted; re-registering");
+                present = false;
+            }
+            Ok((Some(_), watcher)) => {
+                tokio::select! {
+                    event = watcher.changed() => {
+                        if event.event_type == zk::EventType::NodeDeleted {
+                            warn!(node = %node, "our registration node was deleted; re-registering");
+                            present = false;
+                        }
+                    }
+                    changed = statuses.changed() => if changed.is_err() { return },
+                    _ = &mut stop => return,
+                }
+            }
+            Err(e) => {
+                debug!(error = %e, "cannot watch our node now; waiting for the session");
+                tokio::select! {
+                    changed = statuses.changed() => if changed.is_err() { return },
+                    _ = &mut stop => return,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! `Session`: one logical ZooKeeper session that outlives expiry.
+//!
+//! ZooKeeper sessions die for good on expiry, and the client never reconnects after `Expired`.
+//! `Session` hides that: a supervisor task watches the client's state, and on a terminal state it
+//! builds a new client (retrying while ZooKeeper is unreachable) and publishes it as a new
+//! *generation*. Recipes (registration, discovery, election) subscribe to [`SessionStatus`] and
+//! re-create their ephemerals when the generation changes; a reconnect within the same
+//! generation re-creates nothing.
+//!
+//! Guarantees:
+//! - `connect` returns only with an established session, or an error naming the connect string
+//!   within the configured connect timeout.
+//! - Every status change is published in order; `generation` only grows.
+//! - Dropping the last `Session` handle (and every recipe holding one) closes the session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+use zookeeper_client as zk;
+
+use crate::connect_string::ConnectString;
+use crate::error::{Error, Result};
+
+/// How to reach ZooKeeper.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    connect: String,
+    session_timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl SessionConfig {
+    /// Defaults: 10 s session timeout, 10 s to establish the first session.
+    pub fn new(connect: impl Into<String>) -> Self {
+        SessionConfig {
+            connect: connect.into(),
+            session_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The session timeout asked of the server (the server clamps it to its own
+    /// `minSessionTimeout`..`maxSessionTimeout`).
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = timeout;
+        self
+    }
+
+    /// How long `Session::connect` waits for the first session before failing.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The connect string.
+    pub fn connect_string(&self) -> &str {
+        &self.connect
+    }
+}
+
+/// Link state within a generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// Connected; requests are served.
+    Connected,
+    /// The connection is lost; the session may still come back (ephemerals still exist).
+    Disconnected,
+    /// The session expired or was closed; a new one is being established.
+    Expired,
+}
+
+/// What recipes see: the current client, its generation and its link state.
+#[derive(Clone, Debug)]
+pub struct SessionStatus {
+    /// Grows by one each time a new ZooKeeper session replaces an expired one.
+    pub generation: u64,
+    /// Link state of this generation.
+    pub state: LinkState,
+    /// The client of this generation.
+    pub client: zk::Client,
+}
+
+impl SessionStatus {
+    /// Whether requests can be served now.
+    pub fn is_connected(&self) -> bool {
+        self.state == LinkState::Connected
+    }
+}
+
+/// A ZooKeeper session that survives expiry. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Session {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: SessionConfig,
+    status: watch::Sender<SessionStatus>,
+    supervisor: JoinHandle<()>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.supervisor.abort();
+    }
+}
+
+impl Session {
+    /// Connects, waiting at most the configured connect timeout for the first session.
+    pub async fn connect(config: SessionConfig) -> Result<Session> {
+        let client = open(&config).await?;
+        info!(
+            connect = %config.connect,
+            session = %client.session_id(),
+            timeout = ?client.session_timeout(),
+            "ZooKeeper session established"
+        );
+        let (status, _) = watch::channel(SessionStatus {
+            generation: 0,
+            state: LinkState::Connected,
+            client: client.clone(),
+        });
+        let supervisor = tokio::spawn(supervise(config.clone(), status.clone(), client));
+        Ok(Session {
+            shared: Arc::new(Shared {
+                config,
+                status,
+                supervisor,
+            }),
+        })
+    }
+
+    /// Shorthand for `Session::connect(SessionConfig::new(connect))`.
+    pub async fn connect_to(connect: &str) -> Result<Session> {
+        Session::connect(SessionConfig::new(connect)).await
+    }
+
+    /// The configuration this session was opened with.
+    pub fn config(&self) -> &SessionConfig {
+        &self.shared.config
+    }
+
+    /// The current status.
+    pub fn status(&self) -> SessionStatus {
+        self.shared.status.borrow().clone()
+    }
+
+    /// A receiver of status changes.
+    pub fn subscribe(&self) -> watch::Receiver<SessionStatus> {
+        self.shared.status.subscribe()
+    }
+
+    /// The client of the current generation.
+    pub fn client(&self) -> zk::Client {
+        self.shared.status.borrow().client.clone()
+    }
+
+    /// The current ZooKeeper session id.
+    pub fn session_id(&self) -> i64 {
+        self.client().session_id().0
+    }
+
+    /// The negotiated session timeout of the current generation.
+    pub fn session_timeout(&self) -> Duration {
+        self.client().session_timeout()
+    }
+
+    /// Waits until connected and returns that status.
+    pub async fn connected(&self) -> SessionStatus {
+        let mut rx = self.subscribe();
+        loop {
+            let status = rx.borrow_and_update().clone();
+            if status.is_connected() {
+                return status;
+            }
+            if rx.changed().await.is_err() {
+                // The sender lives in `self`; this cannot end while we hold it.
+                return status;
+            }
+        }
+    }
+}
+
+/// Opens one ZooKeeper session within the configured timeout.
+async fn open(config: &SessionConfig) -> Result<zk::Client> {
+    let connect = ConnectString::parse(&config.connect)?;
+    let unreachable = |detail: String| Error::Unreachable {
+        connect: connect.to_string(),
+        timeout: config.connect_timeout,
+        detail,
+    };
+    let connecting = zk::Client::connector()
+        .with_session_timeout(config.session_timeout)
+        .with_connection_timeout(config.connect_timeout.min(Duration::from_secs(5)))
+        .connect(connect.as_str());
+    match tokio::time::timeout(config.connect_timeout, connecting).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(zk::Error::NoNode)) => Err(Error::InvalidConnectString {
+            connect: connect.to_string(),
+            reason: "its chroot does not exist; create it first".into(),
+        }),
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable("no session was established".into())),
+    }
+}
+
+/// Follows the client's state; on a terminal state opens a new session.
+async fn supervise(
+    config: SessionConfig,
+    status: watch::Sender<SessionStatus>,
+    client: zk::Client,
+) {
+    let mut client = client;
+    let mut generation = 0u64;
+    loop {
+        let mut states = client.state_watcher();
+        loop {
+            let state = states.changed().await;
+            let link = match state {
+                zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
+                    LinkState::Connected
+                }
+                zk::SessionState::Disconnected => LinkState::Disconnected,
+                _ => break,
+            };
+            info!(session = %client.session_id(), ?link, "ZooKeeper link state");
+            status.send_modify(|s| s.state = link);
+        }
+        warn!(
+            session = %client.session_id(),
+            state = %states.peek_state(),
+            "ZooKeeper session ended; opening a new one"
+        );
+        status.send_modify(|s| s.state = LinkState::Expired);
+        let mut backoff = Duration::from_millis(50);
+        client = loop {
+            match open(&config).await {
+                Ok(client) => break client,
+                Err(e) => {
+                    warn!(error = %e, "cannot open a new ZooKeeper session yet; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        };
+        generation += 1;
+        info!(session = %client.session_id(), generation, "new ZooKeeper session established");
+        status.send_replace(SessionStatus {
+            generation,
+            state: LinkState::Connected,
+            client: client.clone(),
+        });
+    }
+}

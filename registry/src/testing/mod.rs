@@ -1,0 +1,60 @@
+//! A real-ZooKeeper harness for tests, demos and benchmarks (feature `testing`).
+//!
+//! - [`ZkServer`]: a standalone ZooKeeper (Debian's `zookeeper` package) on a free loopback port
+//!   in a temp dir; `stop`, `kill`, `restart` on the same port and data; gone on drop.
+//! - [`ZkServer::shared`]: one server per test binary, for tests that do not kill ZooKeeper.
+//! - [`ChildProcess`]: a child process that is killed on drop and dies with this process, with
+//!   its output lines available to wait on.
+//! - [`unique_path`]: a fresh base path so tests sharing a server do not see each other.
+
+mod process;
+mod zk_server;
+
+pub use process::{ChildProcess, spawn_tied};
+pub use zk_server::{ZkServer, ZkServerConfig, expire_session};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A base path no other test in this or a concurrent run uses, e.g.
+/// `/zoorpc-test/4711-3-discovery`.
+pub fn unique_path(label: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("/zoorpc-test/{}-{n}-{nanos}-{label}", std::process::id())
+}
+
+/// Errors of the harness.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// ZooKeeper is not installed where we look.
+    #[error(
+        "ZooKeeper jar not found at {0}: run scripts/install-zookeeper (installs Debian's zookeeper package) or set ZOOKEEPER_CLASSPATH"
+    )]
+    NotInstalled(String),
+    /// Starting a process failed.
+    #[error("cannot start {what}: {source}")]
+    Spawn {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server did not answer `ruok` in time.
+    #[error(
+        "ZooKeeper on port {port} did not answer ruok within {timeout:?}; its output: {output}"
+    )]
+    NotReady {
+        port: u16,
+        timeout: std::time::Duration,
+        output: String,
+    },
+    /// A process did not print an expected line in time.
+    #[error("{what}: {detail}")]
+    Timeout { what: String, detail: String },
+    /// Other I/O.
+    #[error("harness I/O: {0}")]
+    Io(#[from] std::io::Error),
+}

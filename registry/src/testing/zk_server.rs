@@ -1,0 +1,314 @@
+//! `ZkServer`: a standalone Apache ZooKeeper on a free loopback port, in a temp dir.
+//!
+//! It is Debian's `zookeeper` package (3.8.0), started as
+//! `java -cp /usr/share/java/zookeeper.jar org.apache.zookeeper.server.ZooKeeperServerMain zoo.cfg`.
+//! `ZOOKEEPER_CLASSPATH` overrides the classpath, `JAVA` the java binary. `tickTime` defaults to
+//! 200 ms, so session timeouts from 400 ms to 60 s are allowed and expiry tests are fast.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::HarnessError;
+use super::process::spawn_tied;
+
+const DEFAULT_CLASSPATH: &str = "/usr/share/java/zookeeper.jar";
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Settings of a test server.
+#[derive(Clone, Debug)]
+pub struct ZkServerConfig {
+    /// ZooKeeper's `tickTime`; sessions may last 2..300 ticks.
+    pub tick_time: Duration,
+}
+
+impl Default for ZkServerConfig {
+    fn default() -> Self {
+        ZkServerConfig {
+            tick_time: Duration::from_millis(200),
+        }
+    }
+}
+
+/// A running standalone ZooKeeper. Killed and its directory removed on drop.
+#[derive(Debug)]
+pub struct ZkServer {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    owns_dir: bool,
+}
+
+impl ZkServer {
+    /// Starts a server with default settings and waits until it answers `ruok`.
+    pub fn start() -> Result<ZkServer, HarnessError> {
+        ZkServer::start_with(ZkServerConfig::default())
+    }
+
+    /// Starts a server with `config`.
+    pub fn start_with(config: ZkServerConfig) -> Result<ZkServer, HarnessError> {
+        check_installed()?;
+        let dir = tempfile::Builder::new()
+            .prefix("zoorpc-zk-")
+            .tempdir()?
+            .keep();
+        let mut last = None;
+        // A free port can be taken between our probe and the server's bind: try a few.
+        for _ in 0..5 {
+            let port = free_port()?;
+            write_config(&dir, port, &config)?;
+            let mut server = ZkServer {
+                port,
+                dir: dir.clone(),
+                child: None,
+                owns_dir: false,
+            };
+            match server.launch() {
+                Ok(()) => {
+                    server.owns_dir = true;
+                    return Ok(server);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Err(last.unwrap_or_else(|| HarnessError::Io(std::io::Error::other("no attempt made"))))
+    }
+
+    /// One server per test binary, started on first use, killed when the process exits.
+    /// Tests using it must isolate themselves with [`super::unique_path`].
+    pub fn shared() -> Result<&'static ZkServer, HarnessError> {
+        static SHARED: OnceLock<Result<ZkServer, String>> = OnceLock::new();
+        let server = SHARED.get_or_init(|| {
+            let server = ZkServer::start().map_err(|e| e.to_string())?;
+            register_exit_cleanup(&server);
+            Ok(server)
+        });
+        server.as_ref().map_err(|e| HarnessError::Timeout {
+            what: "shared ZooKeeper".into(),
+            detail: e.clone(),
+        })
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn connect_string(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The client port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The data/config directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the server process is running.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Stops the server gracefully (SIGTERM) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port with the same data (sessions survive if they
+    /// have not expired in the meantime).
+    pub fn restart(&mut self) -> Result<(), HarnessError> {
+        self.kill();
+        // The old process released the port when it died; retry briefly if the OS is slow.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.launch() {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    fn launch(&mut self) -> Result<(), HarnessError> {
+        let java = std::env::var("JAVA").unwrap_or_else(|_| "java".into());
+        let mut cmd = Command::new(&java);
+        cmd.arg("-Xms32m")
+            .arg("-Xmx256m")
+            .arg("-XX:+UseSerialGC")
+            .arg("-XX:TieredStopAtLevel=1")
+            .arg("-Dzookeeper.forceSync=no")
+            .arg("-Dzookeeper.admin.enableServer=false")
+            .arg("-cp")
+            .arg(classpath())
+            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
+            .arg(self.dir.join("zoo.cfg"))
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(std::fs::File::create(
+                self.dir.join("server.log"),
+            )?))
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(self.dir.join("server.log"))?,
+            ));
+        let child = spawn_tied(cmd).map_err(|source| HarnessError::Spawn {
+            what: format!("{java} (ZooKeeper)"),
+            source,
+        })?;
+        self.child = Some(child);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if ruok(self.port) {
+                return Ok(());
+            }
+            let exited = match self.child.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(Some(_))) | None => true,
+                _ => false,
+            };
+            if exited || Instant::now() >= deadline {
+                self.kill();
+                let output =
+                    std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+                return Err(HarnessError::NotReady {
+                    port: self.port,
+                    timeout: READY_TIMEOUT,
+                    output: output
+                        .chars()
+                        .rev()
+                        .take(2000)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ZkServer {
+    fn drop(&mut self) {
+        self.kill();
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Expires the session `session` of a client connected to `connect`: another client joins the
+/// same session (id and password) and closes it, as the ZooKeeper test suites do. Every
+/// ephemeral of that session is deleted and its client sees `Expired`.
+pub async fn expire_session(
+    connect: &str,
+    session: zookeeper_client::SessionInfo,
+) -> Result<(), zookeeper_client::Error> {
+    let twin = zookeeper_client::Client::connector()
+        .with_session(session)
+        .connect(connect)
+        .await?;
+    drop(twin);
+    Ok(())
+}
+
+fn classpath() -> String {
+    std::env::var("ZOOKEEPER_CLASSPATH").unwrap_or_else(|_| DEFAULT_CLASSPATH.into())
+}
+
+fn check_installed() -> Result<(), HarnessError> {
+    let cp = classpath();
+    let first = cp.split(':').next().unwrap_or_default();
+    if std::env::var_os("ZOOKEEPER_CLASSPATH").is_none() && !Path::new(first).exists() {
+        return Err(HarnessError::NotInstalled(first.to_owned()));
+    }
+    Ok(())
+}
+
+fn free_port() -> std::io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn write_config(dir: &Path, port: u16, config: &ZkServerConfig) -> std::io::Result<()> {
+    let tick = config.tick_time.as_millis().max(1);
+    let cfg = format!(
+        "tickTime={tick}\n\
+         dataDir={data}\n\
+         clientPort={port}\n\
+         clientPortAddress=127.0.0.1\n\
+         minSessionTimeout={min}\n\
+         maxSessionTimeout={max}\n\
+         maxClientCnxns=0\n\
+         admin.enableServer=false\n\
+         4lw.commands.whitelist=ruok,srvr,stat,mntr,cons\n\
+         preAllocSize=1024\n\
+         snapCount=100000\n",
+        data = dir.join("data").display(),
+        min = tick * 2,
+        max = (tick * 300).max(60_000),
+    );
+    std::fs::create_dir_all(dir.join("data"))?;
+    std::fs::write(dir.join("zoo.cfg"), cfg)
+}
+
+/// Sends ZooKeeper's `ruok` four-letter word; true on `imok`.
+fn ruok(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"ruok").is_err() {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply == "imok"
+}
+
+/// Kills the shared server and removes its directory when the process exits normally
+/// (`PR_SET_PDEATHSIG` covers abnormal exits).
+fn register_exit_cleanup(server: &ZkServer) {
+    static AT_EXIT: Mutex<Option<(u32, PathBuf)>> = Mutex::new(None);
+    extern "C" fn cleanup() {
+        let taken = AT_EXIT.lock().ok().and_then(|mut g| g.take());
+        if let Some((pid, dir)) = taken {
+            // SAFETY: kill(2) on the shared server's pid, which we started.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    if let Some(child) = &server.child {
+        if let Ok(mut g) = AT_EXIT.lock() {
+            *g = Some((child.id(), server.dir.clone()));
+        }
+        // SAFETY: registering a plain extern "C" fn with atexit(3).
+        unsafe { libc::atexit(cleanup) };
+    }
+}
