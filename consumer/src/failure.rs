@@ -1,0 +1,102 @@
+//! Classifying a failed call: was the request never sent (always safe to retry elsewhere), maybe
+//! processed (retry only if the method is idempotent), or an answer from the application (never
+//! retried)?
+//!
+//! "Never sent" is decided from the error chain: a refused or failed TCP connect, or an HTTP/2
+//! stream the server refused (`REFUSED_STREAM`, what a draining server answers to requests it
+//! did not start).
+
+use std::error::Error as StdError;
+
+/// What a failed call means for retrying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The request did not reach the application: retry on another endpoint.
+    NotSent,
+    /// The connection broke after the request may have been processed.
+    MaybeSent,
+    /// The application (or a deadline) answered: do not retry, do not eject.
+    Application,
+}
+
+impl Failure {
+    /// Whether the endpoint should be ejected for a backoff.
+    pub fn is_connection_failure(self) -> bool {
+        self != Failure::Application
+    }
+}
+
+/// Classifies a status returned by a tonic client.
+pub fn classify(status: &tonic::Status) -> Failure {
+    if status.code() != tonic::Code::Unavailable && status.code() != tonic::Code::Unknown {
+        return Failure::Application;
+    }
+    let mut transport = false;
+    let mut source: Option<&(dyn StdError + 'static)> = status.source();
+    while let Some(err) = source {
+        transport = true;
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionRefused
+                    | AddrNotAvailable
+                    | NotConnected
+                    | HostUnreachable
+                    | NetworkUnreachable
+            ) {
+                return Failure::NotSent;
+            }
+        }
+        if let Some(h2) = err.downcast_ref::<h2::Error>()
+            && h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+        {
+            return Failure::NotSent;
+        }
+        if let Some(hyper) = err.downcast_ref::<hyper::Error>()
+            && hyper.is_canceled()
+        {
+            // The request was dropped before being written (the connection was closing).
+            return Failure::NotSent;
+        }
+        let text = err.to_string();
+        if text.contains("tcp connect error") || text.contains("error trying to connect") {
+            return Failure::NotSent;
+        }
+        source = err.source();
+    }
+    if transport || status.code() == tonic::Code::Unavailable {
+        Failure::MaybeSent
+    } else {
+        Failure::Application
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn application_errors_are_not_retried() {
+        assert_eq!(
+            classify(&tonic::Status::not_found("x")),
+            Failure::Application
+        );
+        assert_eq!(
+            classify(&tonic::Status::unknown("app says no")),
+            Failure::Application
+        );
+        assert_eq!(
+            classify(&tonic::Status::unavailable("server said so")),
+            Failure::MaybeSent
+        );
+    }
+
+    #[test]
+    fn refused_connections_were_never_sent() {
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let status = tonic::Status::from_error(Box::new(io));
+        // from_error maps unknown errors to Unknown with the error as source.
+        assert_eq!(classify(&status), Failure::NotSent);
+    }
+}

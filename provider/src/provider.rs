@@ -1,0 +1,292 @@
+//! `Provider`: a gRPC server kept registered in ZooKeeper for as long as it serves.
+//!
+//! Lifecycle, in order:
+//! 1. bind the listener (a taken port is a clear [`Error::PortInUse`]);
+//! 2. open the ZooKeeper session (an unreachable ensemble is a clear error);
+//! 3. serve `HelloService`, gRPC health and reflection, and check through a real gRPC health
+//!    call that the server answers;
+//! 4. only then register `<base>/provider<seq>` = URL.
+//!
+//! Stopping ([`Provider::shutdown`], or SIGTERM / Ctrl-C in [`Provider::run_until_signal`]):
+//! 1. report NOT_SERVING on the health service and delete the node (confirmed by ZooKeeper);
+//! 2. wait `drain_grace` so consumers see the deletion before the listener closes;
+//! 3. stop accepting, let in-flight calls finish (at most `drain_timeout`), exit.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::server::HealthReporter;
+use tracing::{info, warn};
+use zoorpc_proto::{FILE_DESCRIPTOR_SET, HelloServiceServer};
+use zoorpc_registry::{ProviderUrl, Registration, Session, SessionConfig};
+
+use crate::error::{Error, Result};
+use crate::greeter::Greeter;
+
+/// The gRPC service name the health service reports on.
+pub const HELLO_SERVICE_NAME: &str = "hello.v1.HelloService";
+
+/// How to run a provider.
+#[derive(Clone, Debug)]
+pub struct ProviderConfig {
+    /// ZooKeeper connect string.
+    pub zk: String,
+    /// Where to register, e.g. `/registry`.
+    pub base_path: String,
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Host written into the URL (defaults to the listen IP).
+    pub advertise_host: Option<String>,
+    /// ZooKeeper session timeout: how long after a crash the node disappears.
+    pub session_timeout: Duration,
+    /// Pause between deleting the node and closing the listener on shutdown.
+    pub drain_grace: Duration,
+    /// Longest wait for in-flight calls on shutdown.
+    pub drain_timeout: Duration,
+    /// Artificial latency of every `SayHello` (zero for none).
+    pub delay: Duration,
+}
+
+impl ProviderConfig {
+    /// A provider on `127.0.0.1:port` registering under `base_path`.
+    pub fn new(zk: impl Into<String>, base_path: impl Into<String>, port: u16) -> Self {
+        ProviderConfig {
+            zk: zk.into(),
+            base_path: base_path.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            advertise_host: None,
+            session_timeout: Duration::from_secs(10),
+            drain_grace: Duration::from_millis(250),
+            drain_timeout: Duration::from_secs(30),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// A running, registered provider.
+#[derive(Debug)]
+pub struct Provider {
+    url: ProviderUrl,
+    addr: SocketAddr,
+    registration: Option<Registration>,
+    session: Session,
+    health: HealthReporter,
+    stop_server: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::result::Result<(), tonic::transport::Error>>>,
+    drain_grace: Duration,
+    drain_timeout: Duration,
+}
+
+impl Provider {
+    /// Starts serving `HelloService` and registers once the server answers.
+    pub async fn start(config: ProviderConfig) -> Result<Provider> {
+        let greeter_delay = config.delay;
+        Provider::start_with(config, move |url| {
+            Routes::new(HelloServiceServer::new(
+                Greeter::new(url.as_str()).with_delay(greeter_delay),
+            ))
+        })
+        .await
+    }
+
+    /// Starts serving the routes `routes(url)` builds (plus health and reflection).
+    pub async fn start_with(
+        config: ProviderConfig,
+        routes: impl FnOnce(&ProviderUrl) -> Routes,
+    ) -> Result<Provider> {
+        let listener = bind(config.listen).await?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let host = match &config.advertise_host {
+            Some(h) => h.clone(),
+            None => addr.ip().to_string(),
+        };
+        let url = ProviderUrl::http(&host, addr.port())?;
+        let session = Session::connect(
+            SessionConfig::new(&config.zk).session_timeout(config.session_timeout),
+        )
+        .await?;
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_service_status(HELLO_SERVICE_NAME, tonic_health::ServingStatus::Serving)
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| Error::NotServing {
+                addr,
+                detail: format!("reflection: {e}"),
+            })?;
+        let routes = routes(&url)
+            .add_service(health_service)
+            .add_service(reflection);
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(
+            Server::builder()
+                .tcp_nodelay(true)
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                    let _ = stop_rx.await;
+                }),
+        );
+        let mut provider = Provider {
+            url,
+            addr,
+            registration: None,
+            session,
+            health,
+            stop_server: Some(stop_tx),
+            server: Some(server),
+            drain_grace: config.drain_grace,
+            drain_timeout: config.drain_timeout,
+        };
+        probe(addr).await?;
+        let registration =
+            Registration::register(&provider.session, &config.base_path, &provider.url).await?;
+        provider.registration = Some(registration);
+        Ok(provider)
+    }
+
+    /// The URL this provider is registered under.
+    pub fn url(&self) -> &ProviderUrl {
+        &self.url
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The registration node's path, e.g. `/registry/provider0000000042`.
+    pub fn node_path(&self) -> Option<String> {
+        self.registration.as_ref().and_then(|r| r.node_path())
+    }
+
+    /// The provider's ZooKeeper session.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Deregisters, drains in-flight calls, stops.
+    pub async fn shutdown(mut self) -> Result<()> {
+        self.health
+            .set_service_status(HELLO_SERVICE_NAME, tonic_health::ServingStatus::NotServing)
+            .await;
+        let deregistered = match self.registration.take() {
+            Some(r) => r.deregister().await,
+            None => Ok(()),
+        };
+        if let Err(e) = &deregistered {
+            warn!(error = %e, "could not delete the registration node; it goes with the session");
+        }
+        tokio::time::sleep(self.drain_grace).await;
+        if let Some(stop) = self.stop_server.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            match tokio::time::timeout(self.drain_timeout, server).await {
+                Ok(Ok(Ok(()))) => info!(url = %self.url, "drained and stopped"),
+                Ok(Ok(Err(e))) => return Err(Error::Server(e)),
+                Ok(Err(join)) => warn!(error = %join, "server task ended abnormally"),
+                Err(_) => {
+                    warn!(timeout = ?self.drain_timeout, "in-flight calls did not finish; stopping anyway")
+                }
+            }
+        }
+        deregistered.map_err(Error::from)
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then shuts down gracefully. `on_event` hears each step.
+    pub async fn run_until_signal(self) -> Result<()> {
+        wait_for_signal().await?;
+        info!(url = %self.url, "signal received; deregistering, then draining");
+        self.shutdown().await
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop_server.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C).
+pub async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(Error::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(Error::PortInUse { addr }),
+        Err(source) => Err(Error::Bind { addr, source }),
+    }
+}
+
+/// Parses an IP for `listen`, with an error that says what is expected.
+pub fn parse_ip(text: &str) -> Result<IpAddr> {
+    text.parse().map_err(|_| Error::BadAddress(text.to_owned()))
+}
+
+/// Calls our own health service until it answers SERVING (at most 5 s).
+async fn probe(addr: SocketAddr) -> Result<()> {
+    let target = if addr.ip().is_unspecified() {
+        SocketAddr::new(
+            if addr.is_ipv4() {
+                IpAddr::from([127, 0, 0, 1])
+            } else {
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+            },
+            addr.port(),
+        )
+    } else {
+        addr
+    };
+    let fail = |detail: String| Error::NotServing { addr, detail };
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{target}"))
+        .map_err(|e| fail(e.to_string()))?;
+    let check = async {
+        let mut last = String::new();
+        for _ in 0..50 {
+            match endpoint.connect().await {
+                Ok(channel) => {
+                    let request = tonic_health::pb::HealthCheckRequest {
+                        service: HELLO_SERVICE_NAME.into(),
+                    };
+                    match HealthClient::new(channel).check(request).await {
+                        Ok(r) if r.get_ref().status() == ServingStatus::Serving => return Ok(()),
+                        Ok(r) => last = format!("health says {:?}", r.get_ref().status()),
+                        Err(e) => last = e.to_string(),
+                    }
+                }
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(fail(last))
+    };
+    match tokio::time::timeout(Duration::from_secs(5), check).await {
+        Ok(r) => r,
+        Err(_) => Err(fail("no answer within 5 s".into())),
+    }
+}
