@@ -1,1 +1,37 @@
-//! zoorpc
+//! # zoorpc
+//!
+//! An RMI-style service registry with client-side load balancing on Apache ZooKeeper: providers
+//! serve gRPC and register `EPHEMERAL_SEQUENTIAL` nodes holding their URL; consumers watch the
+//! registry, keep a live list, pick a random provider per call and fail over when one dies.
+//!
+//! ## Layout
+//! - [`registry`] (`zoorpc-registry`): everything that talks to ZooKeeper: sessions that survive
+//!   expiry, registration, discovery, master election; feature `testing`: a real-ZooKeeper
+//!   harness.
+//! - [`provider`] (`zoorpc-provider`): serving a gRPC service and keeping it registered.
+//! - [`consumer`] (`zoorpc-consumer`): the live endpoint list, picking, retry, `lookup()`.
+//! - [`proto`] (`zoorpc-proto`): `hello.v1.HelloService`.
+//! - [`cli`]: the small flag parser the example programs share.
+//! - [`apps`]: the bodies of the programs (`zoorpc-provider`, the `provider` and `client`
+//!   examples), kept here so the binary and the examples are one code path.
+//!
+//! Data flows one way: ZooKeeper → registry (typed events) → consumer (endpoint set) → tonic.
+
+pub use zoorpc_consumer as consumer;
+pub use zoorpc_proto as proto;
+pub use zoorpc_provider as provider;
+pub use zoorpc_registry as registry;
+
+pub mod apps;
+pub mod cli;
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings), so stdout stays for the
+/// programs' exact output lines.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -167,9 +167,35 @@ impl Consumer {
         self.endpoints().iter().map(|e| e.url().clone()).collect()
     }
 
-    /// Provider snapshots as discovery publishes them (to wait for changes).
+    /// Provider snapshots as discovery publishes them.
     pub fn subscribe(&self) -> watch::Receiver<Providers> {
         self.discovery.subscribe()
+    }
+
+    /// Notified after every change of the live endpoint list (what `lookup` picks from).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.endpoints.changes()
+    }
+
+    /// Waits until `pred` holds for the live URLs, or `timeout` passes; returns whether it held.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        mut pred: impl FnMut(&[ProviderUrl]) -> bool,
+    ) -> bool {
+        let mut changes = self.changes();
+        let check = async {
+            loop {
+                changes.borrow_and_update();
+                if pred(&self.urls()) {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, check).await.is_ok()
     }
 
     /// Picks a random live endpoint.

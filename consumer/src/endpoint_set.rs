@@ -99,15 +99,30 @@ impl Endpoint {
 }
 
 /// The live endpoint list.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EndpointSet {
     endpoints: ArcSwap<Vec<Arc<Endpoint>>>,
+    version: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for EndpointSet {
+    fn default() -> Self {
+        EndpointSet {
+            endpoints: ArcSwap::default(),
+            version: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl EndpointSet {
     /// An empty set.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A receiver that is notified after every update of the list (the value counts updates).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
     }
 
     /// The current endpoints.
@@ -140,6 +155,7 @@ impl EndpointSet {
             })
             .collect();
         self.endpoints.store(Arc::new(next));
+        self.version.send_modify(|v| *v += 1);
     }
 
     /// Picks a random endpoint not in `exclude` (node names), preferring endpoints that are not

@@ -1,0 +1,91 @@
+//! The provider program: serve `HelloService`, register, and on SIGTERM / Ctrl-C deregister,
+//! drain, exit. Prints `registered <znode path> <url>` once registered (other tools read it),
+//! then `deregistered <znode path>` and `stopped` on a graceful stop.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::cli::{Flags, or_exit};
+use zoorpc_provider::{Provider, ProviderConfig, parse_ip};
+
+/// Usage text.
+pub const USAGE: &str = "usage: provider --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
+[--base-path /registry] [--advertise-host 127.0.0.1] [--listen-host 127.0.0.1] \
+[--session-timeout-ms 10000] [--drain-grace-ms 250] [--delay-ms 0]";
+
+/// Flags the provider accepts.
+pub const FLAGS: &[&str] = &[
+    "zk",
+    "port",
+    "base-path",
+    "advertise-host",
+    "listen-host",
+    "session-timeout-ms",
+    "drain-grace-ms",
+    "delay-ms",
+];
+
+/// Builds the configuration from flags.
+pub fn config(flags: &Flags) -> Result<ProviderConfig, String> {
+    let zk = flags
+        .str("zk")
+        .ok_or("--zk HOST:PORT is required")?
+        .to_owned();
+    let port: u16 = flags.get("port", 0)?;
+    let base = flags.str("base-path").unwrap_or("/registry").to_owned();
+    let listen_host = flags.str("listen-host").unwrap_or("127.0.0.1");
+    let ip = parse_ip(listen_host).map_err(|e| e.to_string())?;
+    let mut config = ProviderConfig::new(zk, base, port);
+    config.listen = SocketAddr::new(ip, port);
+    config.advertise_host = flags.str("advertise-host").map(str::to_owned);
+    config.session_timeout = Duration::from_millis(flags.get("session-timeout-ms", 10_000)?);
+    config.drain_grace = Duration::from_millis(flags.get("drain-grace-ms", 250)?);
+    config.delay = Duration::from_millis(flags.get("delay-ms", 0)?);
+    Ok(config)
+}
+
+/// Runs the provider program with the process arguments.
+pub fn main() {
+    crate::init_logging();
+    let flags = Flags::from_env(USAGE, FLAGS);
+    let config = or_exit(USAGE, config(&flags));
+    std::process::exit(run(config));
+}
+
+/// Runs a provider until a signal; returns the exit status.
+pub fn run(config: ProviderConfig) -> i32 {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async move {
+        let provider = match Provider::start(config).await {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        };
+        let node = provider.node_path().unwrap_or_default();
+        println!("registered {node} {}", provider.url());
+        if let Err(e) = zoorpc_provider::wait_for_signal().await {
+            eprintln!("error: {e}");
+            return 1;
+        }
+        println!("stopping {node}");
+        match provider.shutdown().await {
+            Ok(()) => {
+                println!("deregistered {node}");
+                println!("stopped");
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        }
+    })
+}
