@@ -1,0 +1,76 @@
+//! Shared helpers of the end-to-end tests: the shared ZooKeeper, provider processes, raw reads.
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use zoorpc::registry::testing::{ChildProcess, ZkServer};
+
+/// The shared ZooKeeper of this test binary.
+pub fn zk() -> &'static ZkServer {
+    match ZkServer::shared() {
+        Ok(server) => server,
+        Err(e) => panic!("cannot start the shared ZooKeeper: {e}"),
+    }
+}
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_logging() {
+    zoorpc::init_logging();
+}
+
+/// A provider process (`zoorpc-provider`) and what it printed when it registered.
+pub struct ProviderProcess {
+    pub process: ChildProcess,
+    pub node: String,
+    pub url: String,
+    pub port: u16,
+}
+
+/// Starts `zoorpc-provider` and waits for its `registered <node> <url>` line.
+pub fn spawn_provider(connect: &str, base: &str, port: u16, extra: &[&str]) -> ProviderProcess {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-provider"));
+    cmd.args(["--zk", connect, "--base-path", base, "--port", &port.to_string()])
+        .args(["--session-timeout-ms", "1500"])
+        .args(extra);
+    let mut process = ChildProcess::spawn(format!("provider:{port}"), cmd).expect("spawn provider");
+    let line = process
+        .wait_for_line("registered ", Duration::from_secs(20))
+        .expect("provider registers");
+    let mut parts = line.split_whitespace().skip(1);
+    let node = parts.next().expect("node in line").to_owned();
+    let url = parts.next().expect("url in line").to_owned();
+    let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in url");
+    ProviderProcess {
+        process,
+        node,
+        url,
+        port,
+    }
+}
+
+/// A raw zookeeper-client connection, for checking what is in ZooKeeper independently of zoorpc.
+pub async fn raw_client(connect: &str) -> zookeeper_client::Client {
+    zookeeper_client::Client::connect(connect).await.expect("raw connect")
+}
+
+/// Waits until `path` does not exist, using an exists-watch; returns when it is gone.
+pub async fn wait_node_gone(client: &zookeeper_client::Client, path: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (stat, watcher) = client.check_and_watch_stat(path).await.expect("exists");
+        if stat.is_none() {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if tokio::time::timeout(left, watcher.changed()).await.is_err() {
+            return false;
+        }
+    }
+}
+
+/// Whether `name` is `provider` followed by exactly ten digits.
+pub fn is_provider_node_name(name: &str) -> bool {
+    name.strip_prefix("provider")
+        .is_some_and(|seq| seq.len() == 10 && seq.chars().all(|c| c.is_ascii_digit()))
+}

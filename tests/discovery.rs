@@ -1,0 +1,262 @@
+//! Registration and discovery end to end, providers in process, against a real ZooKeeper.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{is_provider_node_name, raw_client, zk};
+use zoorpc::consumer::{Consumer, ConsumerConfig, Error as ConsumerError};
+use zoorpc::provider::{Provider, ProviderConfig};
+use zoorpc::registry::testing::unique_path;
+use zoorpc::registry::{Discovery, ProviderUrl, Registration, Session, SessionConfig};
+use zookeeper_client as zkc;
+
+async fn provider(base: &str) -> Provider {
+    let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
+    config.drain_grace = Duration::from_millis(50);
+    Provider::start(config).await.expect("provider starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_provider_is_discovered_within_a_second_with_its_url_as_data() {
+    let base = unique_path("discover");
+    let consumer = Consumer::connect(&zk().connect_string(), &base).await.unwrap();
+    assert!(consumer.urls().is_empty());
+
+    let started = Instant::now();
+    let p = provider(&base).await;
+    let url = p.url().clone();
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(1), |urls| urls.contains(&url))
+            .await,
+        "not discovered within 1 s of registering"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // What a zkCli.sh user sees.
+    let node = p.node_path().expect("node path");
+    let name = node.strip_prefix(&format!("{base}/")).expect("under base");
+    assert!(is_provider_node_name(name), "{name}");
+    let raw = raw_client(&zk().connect_string()).await;
+    let (data, stat) = raw.get_data(&node).await.unwrap();
+    assert_eq!(data, url.as_str().as_bytes());
+    assert_eq!(url.as_str(), format!("http://127.0.0.1:{}", p.local_addr().port()));
+    assert_ne!(stat.ephemeral_owner, 0, "node must be ephemeral");
+    assert_eq!(raw.list_children(&base).await.unwrap(), vec![name.to_owned()]);
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_providers_each_get_at_least_a_fifth_of_300_calls() {
+    let base = unique_path("spread");
+    let providers = [provider(&base).await, provider(&base).await, provider(&base).await];
+    let consumer = Consumer::connect(&zk().connect_string(), &base).await.unwrap();
+    assert_eq!(consumer.urls().len(), 3);
+    let mut counts = std::collections::HashMap::new();
+    for i in 0..300 {
+        let answer = consumer.say_hello(&format!("n{i}")).await.unwrap();
+        assert_eq!(answer.value.message, format!("Hello n{i}!"));
+        assert_eq!(answer.value.provider, answer.url.as_str());
+        *counts.entry(answer.url.to_string()).or_insert(0) += 1;
+    }
+    for p in &providers {
+        let n = counts.get(p.url().as_str()).copied().unwrap_or(0);
+        assert!(n >= 60, "{} got {n} of 300 calls: {counts:?}", p.url());
+    }
+    for p in providers {
+        p.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_providers_is_an_immediate_error_and_follows_the_last_stop() {
+    let base = unique_path("empty");
+    let consumer = Consumer::connect(&zk().connect_string(), &base).await.unwrap();
+    let t = Instant::now();
+    let err = consumer.say_hello("x").await.unwrap_err();
+    assert!(matches!(err, ConsumerError::NoProviders { .. }), "{err}");
+    assert!(err.to_string().contains(&base), "{err}");
+    assert!(matches!(consumer.lookup(), Err(ConsumerError::NoProviders { .. })));
+    assert!(t.elapsed() < Duration::from_millis(100), "{:?}", t.elapsed());
+
+    let a = provider(&base).await;
+    let b = provider(&base).await;
+    assert!(consumer.wait_until(Duration::from_secs(1), |u| u.len() == 2).await);
+    consumer.say_hello("x").await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    let stopped = Instant::now();
+    loop {
+        match consumer.say_hello("x").await {
+            Err(ConsumerError::NoProviders { .. }) => break,
+            Ok(_) | Err(_) => {}
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(1), "NoProviders not within 1 s");
+        let mut changes = consumer.changes();
+        let _ = tokio::time::timeout(Duration::from_millis(100), changes.changed()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_base_path_is_waited_for_and_the_first_provider_picked_up() {
+    let base = format!("{}/deeper/registry", unique_path("missing"));
+    let consumer = Consumer::connect(&zk().connect_string(), &base).await.unwrap();
+    assert!(consumer.urls().is_empty());
+    let raw = raw_client(&zk().connect_string()).await;
+    assert_eq!(raw.check_stat(&base).await.unwrap(), None, "base must not exist yet");
+    let p = provider(&base).await;
+    let url = p.url().clone();
+    assert!(consumer.wait_until(Duration::from_secs(1), |u| u == [url.clone()]).await);
+    assert_eq!(consumer.say_hello("late").await.unwrap().url, url);
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_children_are_skipped_and_the_rest_keeps_serving() {
+    let base = unique_path("garbage");
+    let raw = raw_client(&zk().connect_string()).await;
+    let persistent = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+    raw.mkdir(&base, &persistent).await.unwrap();
+    let garbage: Vec<Vec<u8>> = vec![
+        b"not a url".to_vec(),
+        vec![0xff, 0xfe, 0x00, 0x80],
+        vec![b'x'; 500 * 1024],
+        b"".to_vec(),
+        b"http://127.0.0.1:99999".to_vec(),
+    ];
+    for data in &garbage {
+        raw.create(&format!("{base}/provider"), data, &zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all()))
+            .await
+            .unwrap();
+    }
+    let good = provider(&base).await;
+    let consumer = Consumer::connect(&zk().connect_string(), &base).await.unwrap();
+    assert_eq!(consumer.urls(), vec![good.url().clone()]);
+    for _ in 0..20 {
+        assert_eq!(consumer.say_hello("g").await.unwrap().url, *good.url());
+    }
+    // More garbage while running, then another real provider: the watch survives both.
+    raw.create(&format!("{base}/provider"), b"\x00\x01garbage", &zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all()))
+        .await
+        .unwrap();
+    let second = provider(&base).await;
+    let expect = [good.url().clone(), second.url().clone()];
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(1), |u| u.len() == 2 && expect.iter().all(|e| u.contains(e)))
+            .await,
+        "{:?}",
+        consumer.urls()
+    );
+    good.shutdown().await.unwrap();
+    second.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_connect_string_and_unreachable_zookeeper_are_named_within_the_timeout() {
+    let err = Consumer::connect("localhost", "/registry").await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("\"localhost\"") && text.contains("no port"), "{text}");
+
+    let err = Consumer::connect("127.0.0.1:2181/", "/registry").await.unwrap_err();
+    assert!(err.to_string().contains("chroot"), "{err}");
+
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut config = ConsumerConfig::new(format!("127.0.0.1:{port}"), "/registry");
+    config.connect_timeout = Duration::from_secs(1);
+    let t = Instant::now();
+    let err = Consumer::connect_with(config).await.unwrap_err();
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    let text = err.to_string();
+    assert!(text.contains(&format!("127.0.0.1:{port}")) && text.contains("could not reach"), "{text}");
+
+    let err = Consumer::connect(&zk().connect_string(), "registry").await.unwrap_err();
+    assert!(err.to_string().contains("must start with '/'"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = Provider::start(ProviderConfig::new(zk().connect_string(), unique_path("port"), port))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&port.to_string()) && text.contains("already in use"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_expiry_re_registers_and_a_deleted_node_comes_back() {
+    let base = unique_path("expiry");
+    let session = Session::connect(
+        SessionConfig::new(zk().connect_string()).session_timeout(Duration::from_millis(1500)),
+    )
+    .await
+    .unwrap();
+    let url = ProviderUrl::http("127.0.0.1", 4242).unwrap();
+    let registration = Registration::register(&session, &base, &url).await.unwrap();
+    let first = registration.node_path().unwrap();
+    let watcher_session = Session::connect_to(&zk().connect_string()).await.unwrap();
+    let discovery = Discovery::watch(&watcher_session, &base).await.unwrap();
+    assert_eq!(discovery.providers().len(), 1);
+
+    // Expire the provider's session: the node goes, and comes back in a new session.
+    let old_id = session.session_id();
+    let mut nodes = registration.subscribe();
+    zoorpc::registry::testing::expire_session(&zk().connect_string(), session.client().session().clone())
+        .await
+        .unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            nodes.changed().await.unwrap();
+            if let Some(n) = nodes.borrow_and_update().clone()
+                && n != first
+            {
+                return n;
+            }
+        }
+    })
+    .await
+    .expect("re-registered after expiry");
+    assert_ne!(session.session_id(), old_id);
+    let raw = raw_client(&zk().connect_string()).await;
+    assert_eq!(raw.check_stat(&first).await.unwrap(), None);
+    let (data, stat) = raw.get_data(&second).await.unwrap();
+    assert_eq!(data, url.as_str().as_bytes());
+    assert_eq!(stat.ephemeral_owner, session.session_id());
+
+    // Someone deletes it by hand: it is re-created.
+    raw.delete(&second, None).await.unwrap();
+    let third = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            nodes.changed().await.unwrap();
+            if let Some(n) = nodes.borrow_and_update().clone()
+                && n != second
+            {
+                return n;
+            }
+        }
+    })
+    .await
+    .expect("re-registered after deletion");
+    assert_eq!(raw.list_children(&base).await.unwrap().len(), 1);
+    let mut snapshots = discovery.subscribe();
+    tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            let names: Vec<String> = snapshots.borrow_and_update().iter().map(|p| format!("{base}/{}", p.name)).collect();
+            if names == [third.clone()] {
+                return;
+            }
+            snapshots.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("discovery follows the re-created node");
+    registration.deregister().await.unwrap();
+    assert!(raw.list_children(&base).await.unwrap().is_empty());
+}
