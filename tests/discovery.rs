@@ -5,11 +5,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{is_provider_node_name, raw_client, zk};
+use zookeeper_client as zkc;
 use zoorpc::consumer::{Consumer, ConsumerConfig, Error as ConsumerError};
 use zoorpc::provider::{Provider, ProviderConfig};
 use zoorpc::registry::testing::unique_path;
 use zoorpc::registry::{Discovery, ProviderUrl, Registration, Session, SessionConfig};
-use zookeeper_client as zkc;
 
 async fn provider(base: &str) -> Provider {
     let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
@@ -20,7 +20,9 @@ async fn provider(base: &str) -> Provider {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registered_provider_is_discovered_within_a_second_with_its_url_as_data() {
     let base = unique_path("discover");
-    let consumer = Consumer::connect(&zk().connect_string(), &base).await.unwrap();
+    let consumer = Consumer::connect(&zk().connect_string(), &base)
+        .await
+        .unwrap();
     assert!(consumer.urls().is_empty());
 
     let started = Instant::now();
@@ -41,17 +43,29 @@ async fn registered_provider_is_discovered_within_a_second_with_its_url_as_data(
     let raw = raw_client(&zk().connect_string()).await;
     let (data, stat) = raw.get_data(&node).await.unwrap();
     assert_eq!(data, url.as_str().as_bytes());
-    assert_eq!(url.as_str(), format!("http://127.0.0.1:{}", p.local_addr().port()));
+    assert_eq!(
+        url.as_str(),
+        format!("http://127.0.0.1:{}", p.local_addr().port())
+    );
     assert_ne!(stat.ephemeral_owner, 0, "node must be ephemeral");
-    assert_eq!(raw.list_children(&base).await.unwrap(), vec![name.to_owned()]);
+    assert_eq!(
+        raw.list_children(&base).await.unwrap(),
+        vec![name.to_owned()]
+    );
     p.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_providers_each_get_at_least_a_fifth_of_300_calls() {
     let base = unique_path("spread");
-    let providers = [provider(&base).await, provider(&base).await, provider(&base).await];
-    let consumer = Consumer::connect(&zk().connect_string(), &base).await.unwrap();
+    let providers = [
+        provider(&base).await,
+        provider(&base).await,
+        provider(&base).await,
+    ];
+    let consumer = Consumer::connect(&zk().connect_string(), &base)
+        .await
+        .unwrap();
     assert_eq!(consumer.urls().len(), 3);
     let mut counts = std::collections::HashMap::new();
     for i in 0..300 {
@@ -72,17 +86,30 @@ async fn three_providers_each_get_at_least_a_fifth_of_300_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_providers_is_an_immediate_error_and_follows_the_last_stop() {
     let base = unique_path("empty");
-    let consumer = Consumer::connect(&zk().connect_string(), &base).await.unwrap();
+    let consumer = Consumer::connect(&zk().connect_string(), &base)
+        .await
+        .unwrap();
     let t = Instant::now();
     let err = consumer.say_hello("x").await.unwrap_err();
     assert!(matches!(err, ConsumerError::NoProviders { .. }), "{err}");
     assert!(err.to_string().contains(&base), "{err}");
-    assert!(matches!(consumer.lookup(), Err(ConsumerError::NoProviders { .. })));
-    assert!(t.elapsed() < Duration::from_millis(100), "{:?}", t.elapsed());
+    assert!(matches!(
+        consumer.lookup(),
+        Err(ConsumerError::NoProviders { .. })
+    ));
+    assert!(
+        t.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        t.elapsed()
+    );
 
     let a = provider(&base).await;
     let b = provider(&base).await;
-    assert!(consumer.wait_until(Duration::from_secs(1), |u| u.len() == 2).await);
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(1), |u| u.len() == 2)
+            .await
+    );
     consumer.say_hello("x").await.unwrap();
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
@@ -92,7 +119,10 @@ async fn no_providers_is_an_immediate_error_and_follows_the_last_stop() {
             Err(ConsumerError::NoProviders { .. }) => break,
             Ok(_) | Err(_) => {}
         }
-        assert!(stopped.elapsed() < Duration::from_secs(1), "NoProviders not within 1 s");
+        assert!(
+            stopped.elapsed() < Duration::from_secs(1),
+            "NoProviders not within 1 s"
+        );
         let mut changes = consumer.changes();
         let _ = tokio::time::timeout(Duration::from_millis(100), changes.changed()).await;
     }
@@ -101,13 +131,23 @@ async fn no_providers_is_an_immediate_error_and_follows_the_last_stop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_base_path_is_waited_for_and_the_first_provider_picked_up() {
     let base = format!("{}/deeper/registry", unique_path("missing"));
-    let consumer = Consumer::connect(&zk().connect_string(), &base).await.unwrap();
+    let consumer = Consumer::connect(&zk().connect_string(), &base)
+        .await
+        .unwrap();
     assert!(consumer.urls().is_empty());
     let raw = raw_client(&zk().connect_string()).await;
-    assert_eq!(raw.check_stat(&base).await.unwrap(), None, "base must not exist yet");
+    assert_eq!(
+        raw.check_stat(&base).await.unwrap(),
+        None,
+        "base must not exist yet"
+    );
     let p = provider(&base).await;
     let url = p.url().clone();
-    assert!(consumer.wait_until(Duration::from_secs(1), |u| u == [url.clone()]).await);
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(1), |u| u == [url.clone()])
+            .await
+    );
     assert_eq!(consumer.say_hello("late").await.unwrap().url, url);
     p.shutdown().await.unwrap();
 }
@@ -126,25 +166,36 @@ async fn garbage_children_are_skipped_and_the_rest_keeps_serving() {
         b"http://127.0.0.1:99999".to_vec(),
     ];
     for data in &garbage {
-        raw.create(&format!("{base}/provider"), data, &zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all()))
-            .await
-            .unwrap();
+        raw.create(
+            &format!("{base}/provider"),
+            data,
+            &zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
     }
     let good = provider(&base).await;
-    let consumer = Consumer::connect(&zk().connect_string(), &base).await.unwrap();
+    let consumer = Consumer::connect(&zk().connect_string(), &base)
+        .await
+        .unwrap();
     assert_eq!(consumer.urls(), vec![good.url().clone()]);
     for _ in 0..20 {
         assert_eq!(consumer.say_hello("g").await.unwrap().url, *good.url());
     }
     // More garbage while running, then another real provider: the watch survives both.
-    raw.create(&format!("{base}/provider"), b"\x00\x01garbage", &zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all()))
-        .await
-        .unwrap();
+    raw.create(
+        &format!("{base}/provider"),
+        b"\x00\x01garbage",
+        &zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all()),
+    )
+    .await
+    .unwrap();
     let second = provider(&base).await;
     let expect = [good.url().clone(), second.url().clone()];
     assert!(
         consumer
-            .wait_until(Duration::from_secs(1), |u| u.len() == 2 && expect.iter().all(|e| u.contains(e)))
+            .wait_until(Duration::from_secs(1), |u| u.len() == 2
+                && expect.iter().all(|e| u.contains(e)))
             .await,
         "{:?}",
         consumer.urls()
@@ -155,11 +206,18 @@ async fn garbage_children_are_skipped_and_the_rest_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_connect_string_and_unreachable_zookeeper_are_named_within_the_timeout() {
-    let err = Consumer::connect("localhost", "/registry").await.unwrap_err();
+    let err = Consumer::connect("localhost", "/registry")
+        .await
+        .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("\"localhost\"") && text.contains("no port"), "{text}");
+    assert!(
+        text.contains("\"localhost\"") && text.contains("no port"),
+        "{text}"
+    );
 
-    let err = Consumer::connect("127.0.0.1:2181/", "/registry").await.unwrap_err();
+    let err = Consumer::connect("127.0.0.1:2181/", "/registry")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("chroot"), "{err}");
 
     // A port nothing listens on.
@@ -173,9 +231,14 @@ async fn bad_connect_string_and_unreachable_zookeeper_are_named_within_the_timeo
     let took = t.elapsed();
     assert!(took < Duration::from_millis(1500), "took {took:?}");
     let text = err.to_string();
-    assert!(text.contains(&format!("127.0.0.1:{port}")) && text.contains("could not reach"), "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{port}")) && text.contains("could not reach"),
+        "{text}"
+    );
 
-    let err = Consumer::connect(&zk().connect_string(), "registry").await.unwrap_err();
+    let err = Consumer::connect(&zk().connect_string(), "registry")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("must start with '/'"), "{err}");
 }
 
@@ -183,11 +246,18 @@ async fn bad_connect_string_and_unreachable_zookeeper_are_named_within_the_timeo
 async fn a_taken_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let err = Provider::start(ProviderConfig::new(zk().connect_string(), unique_path("port"), port))
-        .await
-        .unwrap_err();
+    let err = Provider::start(ProviderConfig::new(
+        zk().connect_string(),
+        unique_path("port"),
+        port,
+    ))
+    .await
+    .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains(&port.to_string()) && text.contains("already in use"), "{text}");
+    assert!(
+        text.contains(&port.to_string()) && text.contains("already in use"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,9 +278,12 @@ async fn session_expiry_re_registers_and_a_deleted_node_comes_back() {
     // Expire the provider's session: the node goes, and comes back in a new session.
     let old_id = session.session_id();
     let mut nodes = registration.subscribe();
-    zoorpc::registry::testing::expire_session(&zk().connect_string(), session.client().session().clone())
-        .await
-        .unwrap();
+    zoorpc::registry::testing::expire_session(
+        &zk().connect_string(),
+        session.client().session().clone(),
+    )
+    .await
+    .unwrap();
     let second = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             nodes.changed().await.unwrap();
@@ -248,7 +321,11 @@ async fn session_expiry_re_registers_and_a_deleted_node_comes_back() {
     let mut snapshots = discovery.subscribe();
     tokio::time::timeout(Duration::from_secs(2), async {
         loop {
-            let names: Vec<String> = snapshots.borrow_and_update().iter().map(|p| format!("{base}/{}", p.name)).collect();
+            let names: Vec<String> = snapshots
+                .borrow_and_update()
+                .iter()
+                .map(|p| format!("{base}/{}", p.name))
+                .collect();
             if names == [third.clone()] {
                 return;
             }

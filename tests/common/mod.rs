@@ -30,9 +30,16 @@ pub struct ProviderProcess {
 /// Starts `zoorpc-provider` and waits for its `registered <node> <url>` line.
 pub fn spawn_provider(connect: &str, base: &str, port: u16, extra: &[&str]) -> ProviderProcess {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-provider"));
-    cmd.args(["--zk", connect, "--base-path", base, "--port", &port.to_string()])
-        .args(["--session-timeout-ms", "1500"])
-        .args(extra);
+    cmd.args([
+        "--zk",
+        connect,
+        "--base-path",
+        base,
+        "--port",
+        &port.to_string(),
+    ])
+    .args(["--session-timeout-ms", "1500"])
+    .args(extra);
     let mut process = ChildProcess::spawn(format!("provider:{port}"), cmd).expect("spawn provider");
     let line = process
         .wait_for_line("registered ", Duration::from_secs(20))
@@ -40,7 +47,11 @@ pub fn spawn_provider(connect: &str, base: &str, port: u16, extra: &[&str]) -> P
     let mut parts = line.split_whitespace().skip(1);
     let node = parts.next().expect("node in line").to_owned();
     let url = parts.next().expect("url in line").to_owned();
-    let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in url");
+    let port = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port in url");
     ProviderProcess {
         process,
         node,
@@ -51,11 +62,17 @@ pub fn spawn_provider(connect: &str, base: &str, port: u16, extra: &[&str]) -> P
 
 /// A raw zookeeper-client connection, for checking what is in ZooKeeper independently of zoorpc.
 pub async fn raw_client(connect: &str) -> zookeeper_client::Client {
-    zookeeper_client::Client::connect(connect).await.expect("raw connect")
+    zookeeper_client::Client::connect(connect)
+        .await
+        .expect("raw connect")
 }
 
 /// Waits until `path` does not exist, using an exists-watch; returns when it is gone.
-pub async fn wait_node_gone(client: &zookeeper_client::Client, path: &str, timeout: Duration) -> bool {
+pub async fn wait_node_gone(
+    client: &zookeeper_client::Client,
+    path: &str,
+    timeout: Duration,
+) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         let (stat, watcher) = client.check_and_watch_stat(path).await.expect("exists");

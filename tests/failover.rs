@@ -1,0 +1,224 @@
+//! Failover with providers in their own processes, killed and stopped with real signals.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{raw_client, spawn_provider, wait_node_gone, zk};
+use zoorpc::consumer::Consumer;
+use zoorpc::registry::testing::unique_path;
+
+/// A steady call loop: one call every 2 ms until stopped; returns (answers per URL, failures).
+struct CallLoop {
+    stop: Arc<AtomicBool>,
+    handle: tokio::task::JoinHandle<(HashMap<String, usize>, Vec<String>)>,
+}
+
+impl CallLoop {
+    fn start(consumer: Arc<Consumer>) -> CallLoop {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = tokio::spawn(async move {
+            let mut answers = HashMap::new();
+            let mut failures = Vec::new();
+            let mut ticker = tokio::time::interval(Duration::from_millis(2));
+            // Bounded: at most 60 s of calls even if a test forgets to stop it.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
+                ticker.tick().await;
+                match consumer.say_hello("loop").await {
+                    Ok(a) => *answers.entry(a.url.to_string()).or_insert(0) += 1,
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            (answers, failures)
+        });
+        CallLoop { stop, handle }
+    }
+
+    async fn finish(self) -> (HashMap<String, usize>, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.await.expect("call loop")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_deletes_the_node_before_exit_and_no_call_fails() {
+    let base = unique_path("graceful");
+    let connect = zk().connect_string();
+    let mut providers: Vec<_> = (0..3)
+        .map(|_| spawn_provider(&connect, &base, 0, &[]))
+        .collect();
+    let consumer = Arc::new(Consumer::connect(&connect, &base).await.unwrap());
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(2), |u| u.len() == 3)
+            .await
+    );
+    let calls = CallLoop::start(consumer.clone());
+    let raw = raw_client(&connect).await;
+
+    let victim = &mut providers[0];
+    // Let the loop reach the victim a few times first.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        let mut changes = consumer.changes();
+        while calls_answered_by(&consumer, &victim.url).await == 0 {
+            let _ = tokio::time::timeout(Duration::from_millis(20), changes.changed()).await;
+        }
+    })
+    .await
+    .expect("victim answers before stop");
+    victim.process.signal(libc::SIGTERM).unwrap();
+    assert!(
+        wait_node_gone(&raw, &victim.node, Duration::from_secs(5)).await,
+        "node not deleted"
+    );
+    assert!(
+        !victim.process.has_exited(),
+        "the process exited before its node was deleted"
+    );
+    let status = victim.process.wait_exit(Duration::from_secs(10)).unwrap();
+    assert!(status.success(), "{status:?}");
+    let lines = victim.process.drain_lines().to_vec();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == &format!("deregistered {}", victim.node)),
+        "{lines:?}"
+    );
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(1), |u| u.len() == 2)
+            .await
+    );
+
+    // Keep calling a little after the stop, then check nothing failed.
+    let after = consumer.endpoints().len();
+    let (answers, failures) = calls.finish().await;
+    assert_eq!(after, 2);
+    assert!(
+        failures.is_empty(),
+        "{} calls failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(answers.len() >= 2, "{answers:?}");
+}
+
+/// Answers by `url` so far, seen through a probe call (used to wait for the loop to warm up).
+async fn calls_answered_by(consumer: &Consumer, url: &str) -> usize {
+    match consumer.say_hello("probe").await {
+        Ok(a) if a.url.as_str() == url => 1,
+        _ => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_one_of_three_under_load_fails_no_call_and_its_node_expires() {
+    let base = unique_path("sigkill");
+    let connect = zk().connect_string();
+    let mut providers: Vec<_> = (0..3)
+        .map(|_| spawn_provider(&connect, &base, 0, &[]))
+        .collect();
+    let consumer = Arc::new(Consumer::connect(&connect, &base).await.unwrap());
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(2), |u| u.len() == 3)
+            .await
+    );
+    let calls = CallLoop::start(consumer.clone());
+    let raw = raw_client(&connect).await;
+    // Warm up: every provider answered at least once.
+    for _ in 0..30 {
+        consumer.say_hello("warm").await.unwrap();
+    }
+
+    let victim = &mut providers[1];
+    victim.process.signal(libc::SIGKILL).unwrap();
+    victim.process.wait_exit(Duration::from_secs(5)).unwrap();
+    let killed_at = Instant::now();
+    assert!(
+        raw.check_stat(&victim.node).await.unwrap().is_some(),
+        "ephemeral node outlives the process until its session expires"
+    );
+    // The session timeout is 1.5 s; ZooKeeper expires sessions on tick boundaries.
+    assert!(
+        wait_node_gone(&raw, &victim.node, Duration::from_secs(4)).await,
+        "node not gone after the session timeout"
+    );
+    let gone_after = killed_at.elapsed();
+    assert!(
+        gone_after >= Duration::from_millis(1000),
+        "gone too early: {gone_after:?}"
+    );
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(1), |u| u.len() == 2)
+            .await
+    );
+    for _ in 0..50 {
+        consumer.say_hello("after").await.unwrap();
+    }
+    let (answers, failures) = calls.finish().await;
+    assert!(
+        failures.is_empty(),
+        "{} calls failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    let total: usize = answers.values().sum();
+    assert!(total > 100, "the loop ran only {total} calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_provider_rejoins_and_receives_calls() {
+    let base = unique_path("restart");
+    let connect = zk().connect_string();
+    let mut providers: Vec<_> = (0..2)
+        .map(|_| spawn_provider(&connect, &base, 0, &[]))
+        .collect();
+    let consumer = Consumer::connect(&connect, &base).await.unwrap();
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(2), |u| u.len() == 2)
+            .await
+    );
+
+    let port = providers[0].port;
+    let old_node = providers[0].node.clone();
+    providers[0].process.signal(libc::SIGKILL).unwrap();
+    providers[0]
+        .process
+        .wait_exit(Duration::from_secs(5))
+        .unwrap();
+    // Calls keep working on the survivor while the dead one is still listed.
+    for _ in 0..20 {
+        let a = consumer.say_hello("during").await.unwrap();
+        assert_eq!(a.url.as_str(), providers[1].url);
+    }
+    // Same port again.
+    let restarted = spawn_provider(&connect, &base, port, &[]);
+    assert_ne!(restarted.node, old_node);
+    let url = restarted.url.clone();
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(4), |u| u.len() == 2
+                && u.iter().any(|x| x.as_str() == url))
+            .await,
+        "{:?}",
+        consumer.urls()
+    );
+    let mut reached = 0;
+    for _ in 0..100 {
+        if consumer.say_hello("back").await.unwrap().url.as_str() == url {
+            reached += 1;
+        }
+    }
+    assert!(
+        reached >= 20,
+        "restarted provider got {reached} of 100 calls"
+    );
+}
