@@ -184,7 +184,7 @@ impl ZkServer {
         self.child = Some(child);
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if ruok(self.port) {
+            if ruok(self.port) && serving(self.port) {
                 return Ok(());
             }
             let exited = match self.child.as_mut().map(|c| c.try_wait()) {
@@ -279,17 +279,24 @@ fn write_config(dir: &Path, port: u16, config: &ZkServerConfig) -> std::io::Resu
 
 /// Sends ZooKeeper's `ruok` four-letter word; true on `imok`.
 fn ruok(port: u16) -> bool {
+    four_letter_word(port, b"ruok").is_some_and(|reply| reply == "imok")
+}
+
+/// `imok` comes before the server accepts sessions; `srvr` tells when it really serves.
+fn serving(port: u16) -> bool {
+    four_letter_word(port, b"srvr").is_some_and(|reply| reply.contains("Mode:"))
+}
+
+fn four_letter_word(port: u16, word: &[u8]) -> Option<String> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    if stream.write_all(b"ruok").is_err() {
-        return false;
-    }
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    stream.write_all(word).ok()?;
     let mut reply = String::new();
     let _ = stream.read_to_string(&mut reply);
-    reply == "imok"
+    Some(reply)
 }
 
 /// Kills the shared server and removes its directory when the process exits normally

@@ -1,0 +1,323 @@
+//! The failover demo: three providers in their own processes, one client loop, and real signals.
+//!
+//! `cargo run --example failover` (starts its own ZooKeeper), or `-- --zk HOST:PORT`.
+//!
+//! Timeline: start p1 p2 p3 → SIGKILL p1 (its node expires with its session) → SIGTERM p2
+//! (deregisters at once, drains, exits) → restart both → stop all (calls fail: no providers)
+//! → start p3 again. Each call prints which provider answered; a summary ends the run. Exits
+//! non-zero if any call failed while a provider was registered.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use zoorpc::cli::{Flags, or_exit};
+use zoorpc::consumer::{Consumer, ConsumerConfig, Error as ConsumerError};
+use zoorpc::registry::testing::{ChildProcess, ZkServer};
+
+const USAGE: &str = "usage: failover [--zk HOST:PORT] [--base-path /registry] [--interval-ms 100]";
+const SESSION_TIMEOUT_MS: u64 = 2000;
+
+struct Demo {
+    started: Instant,
+    zk: String,
+    base: String,
+    exe: std::path::PathBuf,
+    ports: BTreeMap<&'static str, u16>,
+    running: BTreeMap<&'static str, ChildProcess>,
+}
+
+impl Demo {
+    fn event(&self, kind: &str, text: &str) {
+        println!(
+            "{:>8.3}s  {kind:<9} {text}",
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+
+    fn name_of(&self, url: &str) -> &'static str {
+        self.ports
+            .iter()
+            .find(|(_, port)| url.ends_with(&format!(":{port}")))
+            .map(|(name, _)| *name)
+            .unwrap_or("?")
+    }
+
+    fn start(&mut self, name: &'static str) -> Result<(), String> {
+        let port = self.ports[name];
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(["--as-provider", "--zk", &self.zk, "--base-path", &self.base])
+            .args(["--port", &port.to_string()])
+            .args(["--session-timeout-ms", &SESSION_TIMEOUT_MS.to_string()]);
+        let mut child = ChildProcess::spawn(name, cmd).map_err(|e| e.to_string())?;
+        let line = child
+            .wait_for_line("registered ", Duration::from_secs(20))
+            .map_err(|e| e.to_string())?;
+        self.event("start", &format!("{name} {line}"));
+        self.running.insert(name, child);
+        Ok(())
+    }
+
+    fn signal(&mut self, name: &'static str, signal: i32, label: &str) -> Result<(), String> {
+        let mut child = self
+            .running
+            .remove(name)
+            .ok_or_else(|| format!("{name} is not running"))?;
+        child.signal(signal).map_err(|e| e.to_string())?;
+        self.event("signal", &format!("{name} {label} (pid {})", child.pid()));
+        let status = child
+            .wait_exit(Duration::from_secs(15))
+            .map_err(|e| e.to_string())?;
+        let said: Vec<String> = child
+            .drain_lines()
+            .iter()
+            .filter(|l| !l.starts_with("registered "))
+            .cloned()
+            .collect();
+        self.event(
+            "exit",
+            &format!("{name} exited ({status}); it said {said:?}"),
+        );
+        Ok(())
+    }
+}
+
+#[derive(Default, Clone)]
+struct Tally {
+    calls: u64,
+    ok: u64,
+    failed_no_providers: u64,
+    failed_other: u64,
+    by_provider: BTreeMap<&'static str, u64>,
+}
+
+fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--as-provider") {
+        // Child mode: the demo re-runs itself as a provider process.
+        zoorpc::init_logging();
+        let flags = or_exit(
+            zoorpc::apps::provider::USAGE,
+            Flags::parse(std::env::args().skip(2), zoorpc::apps::provider::FLAGS),
+        );
+        let config = or_exit(
+            zoorpc::apps::provider::USAGE,
+            zoorpc::apps::provider::config(&flags),
+        );
+        std::process::exit(zoorpc::apps::provider::run(config));
+    }
+    zoorpc::init_logging();
+    let flags = Flags::from_env(USAGE, &["zk", "base-path", "interval-ms"]);
+    let interval = Duration::from_millis(or_exit(USAGE, flags.get("interval-ms", 100)));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(async {
+        match run(flags, interval).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        }
+    });
+    std::process::exit(code);
+}
+
+async fn run(flags: Flags, interval: Duration) -> Result<i32, String> {
+    let started = Instant::now();
+    let mut own_zk = None;
+    let zk = match flags.str("zk") {
+        Some(zk) => zk.to_owned(),
+        None => {
+            let server = ZkServer::start().map_err(|e| e.to_string())?;
+            let connect = server.connect_string();
+            own_zk = Some(server);
+            connect
+        }
+    };
+    let base = flags.str("base-path").unwrap_or("/registry").to_owned();
+    let mut ports = BTreeMap::new();
+    for name in ["p1", "p2", "p3"] {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        ports.insert(name, l.local_addr().map_err(|e| e.to_string())?.port());
+    }
+    let mut demo = Demo {
+        started,
+        zk: zk.clone(),
+        base: base.clone(),
+        exe: std::env::current_exe().map_err(|e| e.to_string())?,
+        ports,
+        running: BTreeMap::new(),
+    };
+    println!(
+        "zoorpc failover demo: ZooKeeper {zk}{}, base path {base}, provider session timeout {SESSION_TIMEOUT_MS} ms",
+        if own_zk.is_some() {
+            " (started by the demo)"
+        } else {
+            ""
+        }
+    );
+    println!("{:>9}  {:<9} what", "time", "event");
+
+    for name in ["p1", "p2", "p3"] {
+        demo.start(name)?;
+    }
+    let consumer = Arc::new(
+        Consumer::connect_with(ConsumerConfig::new(&zk, &base))
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    wait_list(&demo, &consumer, 3).await;
+
+    // The client loop.
+    let (tally_tx, mut tally_rx) = watch::channel(Tally::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let names = demo.ports.clone();
+    let loop_task = tokio::spawn({
+        let consumer = consumer.clone();
+        let stop = stop.clone();
+        async move {
+            let mut ticker = tokio::time::interval(interval);
+            while !stop.load(Ordering::Relaxed) {
+                ticker.tick().await;
+                let result = consumer.say_hello("demo").await;
+                let t = started.elapsed().as_secs_f64();
+                tally_tx.send_modify(|tally| {
+                    tally.calls += 1;
+                    match &result {
+                        Ok(answer) => {
+                            let name = names
+                                .iter()
+                                .find(|(_, p)| answer.url.port() == **p)
+                                .map(|(n, _)| *n)
+                                .unwrap_or("?");
+                            tally.ok += 1;
+                            *tally.by_provider.entry(name).or_insert(0) += 1;
+                            let retried = if answer.attempts > 1 {
+                                format!(" (after {} attempts)", answer.attempts)
+                            } else {
+                                String::new()
+                            };
+                            println!(
+                                "{t:>8.3}s  {:<9} ok  {name} {}{retried}",
+                                "call", answer.url
+                            );
+                        }
+                        Err(ConsumerError::NoProviders { .. }) => {
+                            tally.failed_no_providers += 1;
+                            println!("{t:>8.3}s  {:<9} err no providers registered", "call");
+                        }
+                        Err(e) => {
+                            tally.failed_other += 1;
+                            println!("{t:>8.3}s  {:<9} err {e}", "call");
+                        }
+                    }
+                });
+            }
+        }
+    });
+
+    let calls = |n: u64| {
+        let target = tally_rx.borrow().calls + n;
+        let mut rx = tally_rx.clone();
+        async move {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|t| t.calls >= target))
+                    .await;
+        }
+    };
+
+    calls(10).await;
+    demo.signal("p1", libc::SIGKILL, "killed with SIGKILL")?;
+    demo.event(
+        "note",
+        "p1's node stays until its ZooKeeper session expires; calls that pick it fail over",
+    );
+    wait_list(&demo, &consumer, 2).await;
+    calls(5).await;
+    demo.signal("p2", libc::SIGTERM, "asked to stop with SIGTERM")?;
+    wait_list(&demo, &consumer, 1).await;
+    calls(5).await;
+    demo.start("p1")?;
+    demo.start("p2")?;
+    wait_list(&demo, &consumer, 3).await;
+    calls(10).await;
+    for name in ["p1", "p2", "p3"] {
+        demo.signal(name, libc::SIGTERM, "asked to stop with SIGTERM")?;
+    }
+    wait_list(&demo, &consumer, 0).await;
+    calls(5).await;
+    demo.start("p3")?;
+    wait_list(&demo, &consumer, 1).await;
+    calls(5).await;
+    demo.signal("p3", libc::SIGTERM, "asked to stop with SIGTERM")?;
+
+    stop.store(true, Ordering::Relaxed);
+    let _ = loop_task.await;
+    let tally = tally_rx.borrow_and_update().clone();
+    println!();
+    println!("summary after {:.1}s:", started.elapsed().as_secs_f64());
+    println!(
+        "  calls={} ok={} failed={}",
+        tally.calls,
+        tally.ok,
+        tally.failed_no_providers + tally.failed_other
+    );
+    println!(
+        "  failed while no provider was registered (expected): {}",
+        tally.failed_no_providers
+    );
+    println!(
+        "  failed while a provider was registered: {}",
+        tally.failed_other
+    );
+    let spread: Vec<String> = tally
+        .by_provider
+        .iter()
+        .map(|(n, c)| format!("{n}={c}"))
+        .collect();
+    println!("  answers by provider: {}", spread.join(" "));
+    drop(own_zk);
+    if tally.failed_other == 0 {
+        println!("  result: every call made while a provider was registered succeeded");
+        Ok(0)
+    } else {
+        println!("  result: FAILED: calls failed while providers were registered");
+        Ok(1)
+    }
+}
+
+async fn wait_list(demo: &Demo, consumer: &Consumer, len: usize) {
+    let t = Instant::now();
+    let ok = consumer
+        .wait_until(Duration::from_millis(SESSION_TIMEOUT_MS * 3), |u| {
+            u.len() == len
+        })
+        .await;
+    let names: Vec<&str> = consumer
+        .urls()
+        .iter()
+        .map(|u| demo.name_of(u.as_str()))
+        .collect();
+    if ok {
+        demo.event(
+            "list",
+            &format!(
+                "consumer's list now {names:?} (after {} ms)",
+                t.elapsed().as_millis()
+            ),
+        );
+    } else {
+        demo.event(
+            "list",
+            &format!("consumer's list still {names:?}, expected {len} entries"),
+        );
+    }
+}
