@@ -187,10 +187,10 @@ impl ZkServer {
             if ruok(self.port) && serving(self.port) {
                 return Ok(());
             }
-            let exited = match self.child.as_mut().map(|c| c.try_wait()) {
-                Some(Ok(Some(_))) | None => true,
-                _ => false,
-            };
+            let exited = matches!(
+                self.child.as_mut().map(|c| c.try_wait()),
+                Some(Ok(Some(_))) | None
+            );
             if exited || Instant::now() >= deadline {
                 self.kill();
                 let output =

@@ -1,0 +1,26 @@
+# Two commands do everything on a fresh Debian machine:
+#   make demo   installs ZooKeeper if missing, builds, runs the failover demo
+#   make test   installs ZooKeeper if missing, runs every test
+.PHONY: demo test setup build lint bench
+
+CARGO ?= cargo
+
+setup:
+	./scripts/install-zookeeper
+
+build: setup
+	$(CARGO) build --workspace --all-targets
+
+demo: setup
+	$(CARGO) run --example failover
+
+test: setup
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: setup
+	$(CARGO) run --release --example bench -- propagation --rounds 1000
