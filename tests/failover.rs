@@ -222,3 +222,32 @@ async fn a_restarted_provider_rejoins_and_receives_calls() {
         "restarted provider got {reached} of 100 calls"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_call_finish_before_exit() {
+    let base = unique_path("drain");
+    let connect = zk().connect_string();
+    // Every call takes 800 ms on this provider.
+    let mut slow = spawn_provider(&connect, &base, 0, &["--delay-ms", "800"]);
+    let consumer = Arc::new(Consumer::connect(&connect, &base).await.unwrap());
+    assert_eq!(consumer.urls().len(), 1);
+    let in_flight = tokio::spawn({
+        let consumer = consumer.clone();
+        async move {
+            let r = consumer.say_hello("slow").await;
+            (r, Instant::now())
+        }
+    });
+    // The call is on its way (or arrives within the drain grace, while the listener is open).
+    slow.process.signal(libc::SIGTERM).unwrap();
+    let (result, answered_at) = in_flight.await.unwrap();
+    let answer = result.expect("the in-flight call completes during the drain");
+    assert_eq!(answer.url.as_str(), slow.url);
+    assert_eq!(answer.attempts, 1);
+    let status = slow.process.wait_exit(Duration::from_secs(10)).unwrap();
+    let exited_at = Instant::now();
+    assert!(status.success(), "{status:?}");
+    assert!(exited_at >= answered_at);
+    let lines = slow.process.drain_lines().to_vec();
+    assert!(lines.contains(&"stopped".to_owned()), "{lines:?}");
+}

@@ -1,0 +1,98 @@
+//! ZooKeeper itself going away: tests that stop and restart their own server.
+
+mod common;
+
+use std::time::Duration;
+
+use zoorpc::consumer::Consumer;
+use zoorpc::provider::{Provider, ProviderConfig};
+use zoorpc::registry::LinkState;
+use zoorpc::registry::testing::{ZkServer, unique_path};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_list_keeps_serving_while_zookeeper_is_down_and_a_reconnect_recreates_nothing() {
+    let mut server = ZkServer::start().unwrap();
+    let connect = server.connect_string();
+    let base = unique_path("outage");
+    let mut config = ProviderConfig::new(&connect, &base, 0);
+    config.session_timeout = Duration::from_secs(20);
+    config.drain_grace = Duration::from_millis(10);
+    let providers = [
+        Provider::start(config.clone()).await.unwrap(),
+        Provider::start(config).await.unwrap(),
+    ];
+    let nodes: Vec<String> = providers.iter().filter_map(|p| p.node_path()).collect();
+    let consumer = Consumer::connect(&connect, &base).await.unwrap();
+    assert_eq!(consumer.urls().len(), 2);
+
+    // ZooKeeper dies. The consumer notices the disconnect but keeps its list and serving.
+    let mut status = consumer.session().subscribe();
+    server.kill();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.state == LinkState::Disconnected),
+    )
+    .await
+    .expect("disconnect noticed")
+    .unwrap();
+    assert_eq!(consumer.urls().len(), 2);
+    for _ in 0..50 {
+        consumer
+            .say_hello("outage")
+            .await
+            .expect("calls work without ZooKeeper");
+    }
+
+    // Back within the session timeout: same sessions, same nodes, nothing re-created.
+    let sessions: Vec<i64> = providers.iter().map(|p| p.session().session_id()).collect();
+    server.restart().unwrap();
+    for p in &providers {
+        let mut s = p.session().subscribe();
+        tokio::time::timeout(
+            Duration::from_secs(15),
+            s.wait_for(|s| s.state == LinkState::Connected),
+        )
+        .await
+        .expect("provider reconnects")
+        .unwrap();
+        assert_eq!(
+            s.borrow().generation,
+            0,
+            "a reconnect must not open a new session"
+        );
+    }
+    let after: Vec<i64> = providers.iter().map(|p| p.session().session_id()).collect();
+    assert_eq!(sessions, after);
+    let again: Vec<String> = providers.iter().filter_map(|p| p.node_path()).collect();
+    assert_eq!(nodes, again);
+    let raw = common::raw_client(&connect).await;
+    let mut children = raw.list_children(&base).await.unwrap();
+    children.sort();
+    let mut expected: Vec<String> = nodes
+        .iter()
+        .map(|n| n.rsplit('/').next().unwrap().to_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(
+        children, expected,
+        "exactly the original nodes, no duplicates"
+    );
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.state == LinkState::Connected),
+    )
+    .await
+    .expect("consumer reconnects")
+    .unwrap();
+    for _ in 0..20 {
+        consumer.say_hello("back").await.unwrap();
+    }
+    for p in providers {
+        p.shutdown().await.unwrap();
+    }
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(2), |u| u.is_empty())
+            .await
+    );
+}
