@@ -336,3 +336,23 @@ async fn session_expiry_re_registers_and_a_deleted_node_comes_back() {
     registration.deregister().await.unwrap();
     assert!(raw.list_children(&base).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_serve_grpc_health_for_hello_service() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let base = unique_path("health");
+    let p = provider(&base).await;
+    let consumer = Consumer::connect(&zk().connect_string(), &base)
+        .await
+        .unwrap();
+    let endpoint = consumer.pick().unwrap();
+    let reply = HealthClient::new(endpoint.channel())
+        .check(HealthCheckRequest {
+            service: "hello.v1.HelloService".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply.get_ref().status(), ServingStatus::Serving);
+    p.shutdown().await.unwrap();
+}
