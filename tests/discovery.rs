@@ -356,3 +356,47 @@ async fn providers_serve_grpc_health_for_hello_service() {
     assert_eq!(reply.get_ref().status(), ServingStatus::Serving);
     p.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_whose_session_expires_keeps_following_the_registry() {
+    let base = unique_path("consumer-expiry");
+    let first = provider(&base).await;
+    let consumer = Consumer::connect_with({
+        let mut c = ConsumerConfig::new(zk().connect_string(), &base);
+        c.session_timeout = Duration::from_millis(1500);
+        c
+    })
+    .await
+    .unwrap();
+    assert_eq!(consumer.urls(), vec![first.url().clone()]);
+    let mut status = consumer.session().subscribe();
+    zoorpc::registry::testing::expire_session(
+        &zk().connect_string(),
+        consumer.session().client().session().clone(),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.generation == 1 && s.is_connected()),
+    )
+    .await
+    .expect("a new session replaces the expired one")
+    .unwrap();
+    // The list was kept meanwhile, and changes after the expiry still arrive.
+    assert_eq!(consumer.urls(), vec![first.url().clone()]);
+    let second = provider(&base).await;
+    let url = second.url().clone();
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(1), |u| u.len() == 2 && u.contains(&url))
+            .await
+    );
+    first.shutdown().await.unwrap();
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(1), |u| u == [url.clone()])
+            .await
+    );
+    second.shutdown().await.unwrap();
+}
