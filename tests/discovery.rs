@@ -259,6 +259,25 @@ async fn a_taken_port_is_a_clear_error() {
     );
 }
 
+/// Waits for the registration's node path to become something other than `old`.
+async fn next_node(
+    nodes: &mut tokio::sync::watch::Receiver<Option<String>>,
+    old: &str,
+    timeout: Duration,
+) -> Result<String, tokio::time::error::Elapsed> {
+    tokio::time::timeout(timeout, async {
+        loop {
+            if let Some(n) = nodes.borrow_and_update().clone()
+                && n != old
+            {
+                return n;
+            }
+            nodes.changed().await.unwrap();
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_expiry_re_registers_and_a_deleted_node_comes_back() {
     let base = unique_path("expiry");
@@ -283,18 +302,9 @@ async fn session_expiry_re_registers_and_a_deleted_node_comes_back() {
     )
     .await
     .unwrap();
-    let second = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            nodes.changed().await.unwrap();
-            if let Some(n) = nodes.borrow_and_update().clone()
-                && n != first
-            {
-                return n;
-            }
-        }
-    })
-    .await
-    .expect("re-registered after expiry");
+    let second = next_node(&mut nodes, &first, Duration::from_secs(10))
+        .await
+        .expect("re-registered after expiry");
     assert_ne!(session.session_id(), old_id);
     let raw = raw_client(&zk().connect_string()).await;
     assert_eq!(raw.check_stat(&first).await.unwrap(), None);
@@ -304,18 +314,9 @@ async fn session_expiry_re_registers_and_a_deleted_node_comes_back() {
 
     // Someone deletes it by hand: it is re-created.
     raw.delete(&second, None).await.unwrap();
-    let third = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            nodes.changed().await.unwrap();
-            if let Some(n) = nodes.borrow_and_update().clone()
-                && n != second
-            {
-                return n;
-            }
-        }
-    })
-    .await
-    .expect("re-registered after deletion");
+    let third = next_node(&mut nodes, &second, Duration::from_secs(5))
+        .await
+        .expect("re-registered after deletion");
     assert_eq!(raw.list_children(&base).await.unwrap().len(), 1);
     let mut snapshots = discovery.subscribe();
     tokio::time::timeout(Duration::from_secs(2), async {

@@ -45,32 +45,58 @@ impl CallLoop {
     }
 }
 
+/// Three provider processes, a consumer that lists all three, a running call loop and a raw
+/// ZooKeeper client.
+struct Cluster {
+    providers: Vec<common::ProviderProcess>,
+    consumer: Arc<Consumer>,
+    calls: CallLoop,
+    raw: zookeeper_client::Client,
+}
+
+impl Cluster {
+    async fn start(label: &str) -> Cluster {
+        let base = unique_path(label);
+        let connect = zk().connect_string();
+        let providers: Vec<_> = (0..3)
+            .map(|_| spawn_provider(&connect, &base, 0, &[]))
+            .collect();
+        let consumer = Arc::new(Consumer::connect(&connect, &base).await.unwrap());
+        assert!(
+            consumer
+                .wait_until(Duration::from_secs(2), |u| u.len() == 3)
+                .await
+        );
+        let calls = CallLoop::start(consumer.clone());
+        let raw = raw_client(&connect).await;
+        Cluster {
+            providers,
+            consumer,
+            calls,
+            raw,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_stop_deletes_the_node_before_exit_and_no_call_fails() {
-    let base = unique_path("graceful");
-    let connect = zk().connect_string();
-    let mut providers: Vec<_> = (0..3)
-        .map(|_| spawn_provider(&connect, &base, 0, &[]))
-        .collect();
-    let consumer = Arc::new(Consumer::connect(&connect, &base).await.unwrap());
-    assert!(
-        consumer
-            .wait_until(Duration::from_secs(2), |u| u.len() == 3)
-            .await
-    );
-    let calls = CallLoop::start(consumer.clone());
-    let raw = raw_client(&connect).await;
+    let Cluster {
+        mut providers,
+        consumer,
+        calls,
+        raw,
+    } = Cluster::start("graceful").await;
 
     let victim = &mut providers[0];
-    // Let the loop reach the victim a few times first.
-    tokio::time::timeout(Duration::from_secs(5), async {
-        let mut changes = consumer.changes();
-        while calls_answered_by(&consumer, &victim.url).await == 0 {
-            let _ = tokio::time::timeout(Duration::from_millis(20), changes.changed()).await;
+    // Make sure the victim is really being called before it stops.
+    let mut reached = false;
+    for _ in 0..300 {
+        if consumer.say_hello("probe").await.unwrap().url.as_str() == victim.url {
+            reached = true;
+            break;
         }
-    })
-    .await
-    .expect("victim answers before stop");
+    }
+    assert!(reached, "the victim never answered");
     victim.process.signal(libc::SIGTERM).unwrap();
     assert!(
         wait_node_gone(&raw, &victim.node, Duration::from_secs(5)).await,
@@ -108,29 +134,14 @@ async fn graceful_stop_deletes_the_node_before_exit_and_no_call_fails() {
     assert!(answers.len() >= 2, "{answers:?}");
 }
 
-/// Answers by `url` so far, seen through a probe call (used to wait for the loop to warm up).
-async fn calls_answered_by(consumer: &Consumer, url: &str) -> usize {
-    match consumer.say_hello("probe").await {
-        Ok(a) if a.url.as_str() == url => 1,
-        _ => 0,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_one_of_three_under_load_fails_no_call_and_its_node_expires() {
-    let base = unique_path("sigkill");
-    let connect = zk().connect_string();
-    let mut providers: Vec<_> = (0..3)
-        .map(|_| spawn_provider(&connect, &base, 0, &[]))
-        .collect();
-    let consumer = Arc::new(Consumer::connect(&connect, &base).await.unwrap());
-    assert!(
-        consumer
-            .wait_until(Duration::from_secs(2), |u| u.len() == 3)
-            .await
-    );
-    let calls = CallLoop::start(consumer.clone());
-    let raw = raw_client(&connect).await;
+    let Cluster {
+        mut providers,
+        consumer,
+        calls,
+        raw,
+    } = Cluster::start("sigkill").await;
     // Warm up: every provider answered at least once.
     for _ in 0..30 {
         consumer.say_hello("warm").await.unwrap();

@@ -44,6 +44,21 @@ pub enum Error {
     #[error("the ZooKeeper session was closed")]
     Closed,
 
+    /// A contender address (the master node's data) is malformed.
+    #[error(
+        "invalid master address {address:?}: {reason}; expected HOST:PORT, e.g. 127.0.0.1:9090"
+    )]
+    InvalidAddress {
+        address: String,
+        reason: &'static str,
+    },
+
+    /// Nobody holds the master node.
+    #[error(
+        "no master at {path}: no contender holds the node; start one (e.g. `cargo run --example ha_server -- --zk <HOST:PORT> --path {path}`) or check the path"
+    )]
+    NoMaster { path: String },
+
     /// A fenced write was refused because this contender is no longer the master.
     #[error("fenced write to {path} refused: this process is no longer the master (epoch {epoch})")]
     Fenced { path: String, epoch: i64 },

@@ -229,12 +229,27 @@ pub async fn expire_session(
     connect: &str,
     session: zookeeper_client::SessionInfo,
 ) -> Result<(), zookeeper_client::Error> {
-    let twin = zookeeper_client::Client::connector()
-        .with_session(session)
-        .connect(connect)
-        .await?;
-    drop(twin);
-    Ok(())
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let twin = zookeeper_client::Client::connector()
+            .with_session(session.clone())
+            .with_session_timeout(Duration::from_secs(10))
+            .connect(connect)
+            .await;
+        match twin {
+            Ok(twin) => {
+                drop(twin);
+                return Ok(());
+            }
+            // Already expired: what the caller wanted.
+            Err(zookeeper_client::Error::SessionExpired) => return Ok(()),
+            Err(e) if attempt >= 3 => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "joining the session to expire it failed; retrying")
+            }
+        }
+    }
 }
 
 fn classpath() -> String {
