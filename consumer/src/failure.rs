@@ -27,14 +27,20 @@ impl Failure {
 }
 
 /// Classifies a status returned by a tonic client.
+///
+/// A status produced by the transport carries its cause as `source()`; a status the server sent
+/// has none. The code alone is not enough: a request dropped because its connection closed comes
+/// back as `Cancelled` with hyper's `Canceled` as the source.
 pub fn classify(status: &tonic::Status) -> Failure {
-    if status.code() != tonic::Code::Unavailable && status.code() != tonic::Code::Unknown {
-        return Failure::Application;
-    }
-    let mut transport = false;
     let mut source: Option<&(dyn StdError + 'static)> = status.source();
+    if source.is_none() {
+        return match status.code() {
+            // A proxy or a closing server may answer UNAVAILABLE after accepting the call.
+            tonic::Code::Unavailable => Failure::MaybeSent,
+            _ => Failure::Application,
+        };
+    }
     while let Some(err) = source {
-        transport = true;
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
             if matches!(
@@ -56,7 +62,7 @@ pub fn classify(status: &tonic::Status) -> Failure {
         if let Some(hyper) = err.downcast_ref::<hyper::Error>()
             && hyper.is_canceled()
         {
-            // The request was dropped before being written (the connection was closing).
+            // Dropped before being written: its connection was closing.
             return Failure::NotSent;
         }
         let text = err.to_string();
@@ -65,11 +71,7 @@ pub fn classify(status: &tonic::Status) -> Failure {
         }
         source = err.source();
     }
-    if transport || status.code() == tonic::Code::Unavailable {
-        Failure::MaybeSent
-    } else {
-        Failure::Application
-    }
+    Failure::MaybeSent
 }
 
 #[cfg(test)]

@@ -10,13 +10,21 @@
 //!   `<base>/provider<seq>` holding its URL, kept in place across expiry and deletion.
 //! - [`discovery`]: [`Discovery`], the live snapshot of providers under a base path, fetched
 //!   incrementally, surviving disconnects and garbage nodes.
+//! - [`election`]: [`MasterElection`], active/standby election on one `EPHEMERAL` node, with
+//!   roles, handover by designation and the [`Fence`] that makes a deposed master's writes fail.
+//! - [`follower`]: [`MasterFollower`], the current master's address for clients.
+//! - [`master_job`]: [`MasterJob`], a job run every interval on the master only, each run
+//!   claimed with a fenced write so a failover neither repeats nor skips more than one.
 //! - [`provider_url`]: [`ProviderUrl`], the strict parser of a provider node's data.
 //! - [`connect_string`], [`path`]: input validation with errors that say what to fix.
 //! - `testing` (feature `testing`): a real-ZooKeeper harness.
 //!
 //! ## ZooKeeper layout
 //! Providers: `/registry/provider0000000042` = `http://127.0.0.1:11214` (UTF-8, metadata as
-//! query parameters). Readable with `zkCli.sh`.
+//! query parameters). Master election: `EPHEMERAL` `/soa/master/services/HelloService:1.0.0` =
+//! `127.0.0.1:9090` (the holder's address), next to the persistent `<path>.epoch` (its `mzxid`
+//! is the master's epoch) and `<path>.jobs/<name>` (the last claimed run of a master-only job).
+//! Readable with `zkCli.sh`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), zoorpc_registry::Error> {
@@ -32,7 +40,10 @@
 
 pub mod connect_string;
 pub mod discovery;
+pub mod election;
 pub mod error;
+pub mod follower;
+pub mod master_job;
 pub mod path;
 pub mod provider_url;
 pub mod registration;
@@ -43,7 +54,13 @@ pub mod testing;
 
 pub use connect_string::ConnectString;
 pub use discovery::{Discovery, ProviderNode, Providers};
+pub use election::{
+    ElectionOptions, Fence, MasterElection, Role, RoleChange, RoleChanges, default_master_path,
+    designate,
+};
 pub use error::{Error, Result};
+pub use follower::MasterFollower;
+pub use master_job::{JobRecord, JobRun, MasterJob};
 pub use path::validate_path;
 pub use provider_url::ProviderUrl;
 pub use registration::{PROVIDER_PREFIX, Registration};

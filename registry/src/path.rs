@@ -50,9 +50,19 @@ mod tests {
     fn accepts_and_rejects() {
         assert!(validate_path("/registry").is_ok());
         assert!(validate_path("/soa/master/services/HelloService:1.0.0").is_ok());
-        for bad in ["registry", "/", "/a/", "/a//b", "/a/../b", "/a\u{1}"] {
+        for (bad, why) in [
+            ("registry", "start with '/'"),
+            ("/", "root"),
+            ("/a/", "end with '/'"),
+            ("/a//b", "empty segments"),
+            ("/a/../b", "'..'"),
+            ("/a\u{1}", "control characters"),
+        ] {
             let err = validate_path(bad).unwrap_err().to_string();
-            assert!(err.contains(bad), "{err}");
+            assert!(
+                err.contains(why) && err.contains(&format!("{bad:?}")),
+                "{err}"
+            );
         }
     }
 

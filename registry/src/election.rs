@@ -1,0 +1,896 @@
+//! `MasterElection`: active/standby election on one `EPHEMERAL` node, with fencing.
+//!
+//! The recipe, as the seeds lay it out: every contender tries to create the `EPHEMERAL` node at a
+//! well-known path (default `/soa/master/services/<Service>:<version>`) with its own address
+//! (`host:port`) as data. The one that creates it is the master; the others stand by, watching
+//! the node, and run again when it is deleted. Whoever's address is in the node's data is the
+//! master, so an operator hands mastership over by setting the data ([`designate`]).
+//!
+//! Next to the node sits one persistent companion, `<path>.epoch` (an `EPHEMERAL` node cannot
+//! have children). A contender becomes master in one multi-op that creates the node *and* writes
+//! the companion, so the companion's `mzxid` is always the epoch of the current master, its
+//! `version` counts takeovers and handovers, and its data names the designated successor while
+//! a handover is under way (empty otherwise).
+//!
+//! ## Guarantees
+//! - At most one master at a time as seen by ZooKeeper: a contender reports
+//!   [`Role::Master`] only after ZooKeeper confirmed that the node is owned by its session
+//!   (`ephemeralOwner`) and holds its address, and it reports something else *before* it does
+//!   anything that lets another contender take over (deleting its node).
+//! - Connection lost: the contender stops being master at once ([`Role::Disconnected`]), without
+//!   waiting for the session to expire. Back in the same session with the node still its own, it
+//!   is master again with the same epoch. Session expired: the [`Session`] opens a new one and the
+//!   contender runs again in it.
+//! - A `create` whose reply was lost is resolved by reading the node and comparing its
+//!   `ephemeralOwner` with this session's id.
+//! - Epoch (the fencing token): the zxid of the transaction that made this contender master,
+//!   i.e. the node's `mzxid` (= `czxid`) at that moment. It only grows.
+//! - Handover by data: the holder, seeing another address in its node, reports standby, then
+//!   deletes its node and names the designee in `<path>.epoch`, atomically. The designee takes
+//!   over at once; the other contenders give it [`ElectionOptions::handover_grace`] before they
+//!   run again, so a designee that is not running does not leave the service without a master.
+//! - [`Fence::write`] commits only while the fence's holder is still the master (a multi-op
+//!   that checks the versions of the node and of `<path>.epoch`): a deposed master's write fails
+//!   with [`Error::Fenced`], whatever connection or session carries it.
+//! - [`MasterElection::resign`] reports [`Role::Left`], then deletes the node and returns once
+//!   ZooKeeper confirmed it. Dropping the election does the same in the background.
+//!
+//! What a process knows is what its client has seen: a process paused (GC, `SIGSTOP`) still
+//! believes it is master until it runs again and sees the disconnect. Guard side effects with
+//! the [`Fence`], as [`crate::master_job`] does.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), zoorpc_registry::Error> {
+//! use zoorpc_registry::{MasterElection, Role, Session};
+//! let session = Session::connect_to("127.0.0.1:2181").await?;
+//! let election =
+//!     MasterElection::join(&session, "/soa/master/services/HelloService:1.0.0", "127.0.0.1:9090")
+//!         .await?;
+//! let mut changes = election.changes();
+//! while let Some(change) = changes.next().await {
+//!     match change.role {
+//!         Role::Master { epoch } => println!("master, epoch {epoch}"),
+//!         Role::Standby { master } => println!("standby, the master is {master}"),
+//!         other => println!("{other}"),
+//!     }
+//! #   break;
+//! }
+//! election.resign().await?;
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+use zookeeper_client as zk;
+
+use crate::error::{Error, Result};
+use crate::path::{parent, validate_path};
+use crate::registration::ensure_path;
+use crate::session::{Session, SessionStatus};
+
+/// The default election path of a service: `/soa/master/services/<service>:<version>`.
+pub fn default_master_path(service: &str, version: &str) -> String {
+    format!("/soa/master/services/{service}:{version}")
+}
+
+/// The suffix of the persistent companion node `<path>.epoch`.
+pub const EPOCH_SUFFIX: &str = ".epoch";
+
+/// The companion node of a master path: `<path>.epoch`.
+pub fn epoch_path(path: &str) -> String {
+    format!("{path}{EPOCH_SUFFIX}")
+}
+
+/// Pause before retrying after an unexpected ZooKeeper error.
+const PAUSE: Duration = Duration::from_millis(100);
+
+/// A contender's role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Joined, first decision not made yet.
+    Joining,
+    /// This contender is the master; `epoch` is its fencing token.
+    Master {
+        /// The zxid that made this contender master; only grows.
+        epoch: i64,
+    },
+    /// Another contender is (or is about to become) master: `master` is the address in the
+    /// node's data.
+    Standby {
+        /// The master's address as the node holds it (`host:port`).
+        master: String,
+    },
+    /// The connection to ZooKeeper is lost; not master until it is back.
+    Disconnected,
+    /// Resigned or dropped: no longer contending.
+    Left,
+}
+
+impl Role {
+    /// Whether this is [`Role::Master`].
+    pub fn is_master(&self) -> bool {
+        matches!(self, Role::Master { .. })
+    }
+
+    /// The epoch, if master.
+    pub fn epoch(&self) -> Option<i64> {
+        match self {
+            Role::Master { epoch } => Some(*epoch),
+            _ => None,
+        }
+    }
+}
+
+/// `master epoch=<n>`, `standby master=<addr>`, `disconnected`, `joining`, `left`.
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Role::Joining => f.write_str("joining"),
+            Role::Master { epoch } => write!(f, "master epoch={epoch}"),
+            Role::Standby { master } => write!(f, "standby master={master}"),
+            Role::Disconnected => f.write_str("disconnected"),
+            Role::Left => f.write_str("left"),
+        }
+    }
+}
+
+/// One role change and the instant the contender adopted it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleChange {
+    /// The new role.
+    pub role: Role,
+    /// When it was adopted ([`MasterElection::is_master`] changed at this instant).
+    pub at: std::time::Instant,
+}
+
+/// Every role change of one election, in order, none coalesced. Starts with the role at the
+/// time of [`MasterElection::changes`]; ends after [`Role::Left`].
+#[derive(Debug)]
+pub struct RoleChanges {
+    rx: mpsc::UnboundedReceiver<RoleChange>,
+}
+
+impl RoleChanges {
+    /// The next change; `None` once the election has left.
+    pub async fn next(&mut self) -> Option<RoleChange> {
+        self.rx.recv().await
+    }
+
+    /// The next change if one is already there.
+    pub fn try_next(&mut self) -> Option<RoleChange> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// Tuning of an election.
+#[derive(Clone, Debug)]
+pub struct ElectionOptions {
+    /// How long contenders other than a designee wait for it to take over after a handover
+    /// before they run again themselves. Default 2 s.
+    pub handover_grace: Duration,
+}
+
+impl Default for ElectionOptions {
+    fn default() -> Self {
+        ElectionOptions {
+            handover_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A master's fencing token: the election path, the master's address and its epoch. Plain data,
+/// so it can be handed to jobs, logged, or reconstructed from a `role master epoch=<n>` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    /// The election path.
+    pub path: String,
+    /// The master's address.
+    pub address: String,
+    /// The master's epoch.
+    pub epoch: i64,
+}
+
+/// The versions a fenced operation checks, read from ZooKeeper.
+#[derive(Clone, Copy, Debug)]
+struct Versions {
+    node: i32,
+    epoch_node: i32,
+}
+
+impl Fence {
+    /// Whether the holder of this fence is still the master, as ZooKeeper sees it now.
+    pub async fn is_current(&self, session: &Session) -> Result<bool> {
+        Ok(self.versions(&session.client()).await?.is_some())
+    }
+
+    /// Writes `data` to the persistent node `target` (created, with its parents, when missing)
+    /// only if this fence's holder is still the master; otherwise [`Error::Fenced`].
+    ///
+    /// The check and the write are one ZooKeeper transaction: it checks that the master node
+    /// and `<path>.epoch` still have the versions read when the fence was verified, so no
+    /// takeover, handover or designation can slip in between.
+    pub async fn write(&self, session: &Session, target: &str, data: &[u8]) -> Result<()> {
+        let target = validate_path(target)?;
+        let client = session.client();
+        let fenced = || Error::Fenced {
+            path: target.to_owned(),
+            epoch: self.epoch,
+        };
+        let epoch_node = epoch_path(&self.path);
+        // A few rounds: the target may need creating, or be created by a predecessor meanwhile.
+        for _ in 0..5 {
+            let Some(versions) = self.versions(&client).await? else {
+                return Err(fenced());
+            };
+            let exists = client
+                .check_stat(target)
+                .await
+                .map_err(|e| Error::zk("read", target, e))?
+                .is_some();
+            let mut writer = client.new_multi_writer();
+            let added = writer
+                .add_check_version(&epoch_node, versions.epoch_node)
+                .and_then(|()| writer.add_check_version(&self.path, versions.node))
+                .and_then(|()| {
+                    if exists {
+                        writer.add_set_data(target, data, None)
+                    } else {
+                        writer.add_create(target, data, &persistent())
+                    }
+                });
+            added.map_err(|e| Error::zk("fenced write", target, e))?;
+            match writer.commit().await {
+                Ok(_) => return Ok(()),
+                Err(zk::MultiWriteError::OperationFailed { index: 0 | 1, .. }) => {
+                    return Err(fenced());
+                }
+                Err(zk::MultiWriteError::OperationFailed {
+                    source: zk::Error::NoNode,
+                    ..
+                }) => {
+                    if let Some(parent) = parent(target) {
+                        ensure_path(&client, parent).await?;
+                    }
+                }
+                Err(zk::MultiWriteError::OperationFailed {
+                    source: zk::Error::NodeExists,
+                    ..
+                }) => {}
+                Err(e) => return Err(Error::zk("fenced write", target, e.into())),
+            }
+        }
+        Err(Error::zk(
+            "fenced write",
+            target,
+            zk::Error::UnexpectedError("the target kept appearing and vanishing".into()),
+        ))
+    }
+
+    /// Reads `<path>.epoch` and then the node; `Some` with their versions if this fence's holder
+    /// is still the master.
+    async fn versions(&self, client: &zk::Client) -> Result<Option<Versions>> {
+        let epoch_node = epoch_path(&self.path);
+        // Pipelined, in this order: both requests leave before we wait for either.
+        let marker = client.get_data(&epoch_node);
+        let node = client.get_data(&self.path);
+        let (marker, node) = (marker.await, node.await);
+        let (marker_stat, (data, node_stat)) = match (marker, node) {
+            (Ok((_, m)), Ok(n)) => (m, n),
+            (Err(zk::Error::NoNode), _) | (_, Err(zk::Error::NoNode)) => return Ok(None),
+            (Err(e), _) => return Err(Error::zk("read", &epoch_node, e)),
+            (_, Err(e)) => return Err(Error::zk("read", &self.path, e)),
+        };
+        let current = marker_stat.mzxid == self.epoch
+            && node_stat.czxid == self.epoch
+            && data.trim_ascii() == self.address.as_bytes();
+        Ok(current.then_some(Versions {
+            node: node_stat.version,
+            epoch_node: marker_stat.version,
+        }))
+    }
+}
+
+/// Hands mastership at `path` to the contender with `address` by setting the node's data, as an
+/// operator would with `zkCli.sh set <path> <address>`. Returns once ZooKeeper applied it; the
+/// holder then steps down and the contender with that address takes over (see the module
+/// guarantees). [`Error::NoMaster`] if nobody holds the node.
+pub async fn designate(session: &Session, path: &str, address: &str) -> Result<()> {
+    let path = validate_path(path)?;
+    validate_address(address)?;
+    let client = session.connected().await.client;
+    match client.set_data(path, address.as_bytes(), None).await {
+        Ok(_) => {
+            info!(path, address, "designated a new master");
+            Ok(())
+        }
+        Err(zk::Error::NoNode) => Err(Error::NoMaster {
+            path: path.to_owned(),
+        }),
+        Err(e) => Err(Error::zk("designate", path, e)),
+    }
+}
+
+/// Checks a contender address: non-empty, at most 256 bytes, no whitespace or control
+/// characters (it is the node's data, compared byte for byte).
+pub fn validate_address(address: &str) -> Result<&str> {
+    let fail = |reason| {
+        Err(Error::InvalidAddress {
+            address: address.to_owned(),
+            reason,
+        })
+    };
+    if address.is_empty() {
+        return fail("it is empty");
+    }
+    if address.len() > 256 {
+        return fail("it is longer than 256 bytes");
+    }
+    if address.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return fail("it contains whitespace or control characters");
+    }
+    Ok(address)
+}
+
+fn persistent() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
+}
+
+fn ephemeral() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all())
+}
+
+/// Our node as last seen while master: enough to delete exactly it.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    node_version: i32,
+    epoch_version: i32,
+}
+
+#[derive(Debug)]
+struct Shared {
+    role: watch::Sender<Role>,
+    master: AtomicBool,
+    listeners: Mutex<Vec<mpsc::UnboundedSender<RoleChange>>>,
+    held: Mutex<Option<Held>>,
+}
+
+impl Shared {
+    fn listeners(&self) -> MutexGuard<'_, Vec<mpsc::UnboundedSender<RoleChange>>> {
+        self.listeners.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn held(&self) -> MutexGuard<'_, Option<Held>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adopts `role`; returns whether it changed. The listener lock orders publications with
+    /// subscriptions, so every listener sees every change exactly once.
+    fn publish(&self, role: Role) -> bool {
+        let mut listeners = self.listeners();
+        if *self.role.borrow() == role {
+            return false;
+        }
+        self.master.store(role.is_master(), Ordering::SeqCst);
+        self.role.send_replace(role.clone());
+        let change = RoleChange {
+            role,
+            at: std::time::Instant::now(),
+        };
+        listeners.retain(|l| l.send(change.clone()).is_ok());
+        if matches!(change.role, Role::Left) {
+            listeners.clear();
+        }
+        true
+    }
+}
+
+/// A contender in the election at one path. Dropping it leaves the election.
+#[derive(Debug)]
+pub struct MasterElection {
+    session: Session,
+    path: String,
+    address: String,
+    shared: Arc<Shared>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl MasterElection {
+    /// Joins the election at `path` as `address` with default options. Returns once the first
+    /// role is decided (master or standby).
+    pub async fn join(session: &Session, path: &str, address: &str) -> Result<MasterElection> {
+        MasterElection::join_with(session, path, address, ElectionOptions::default()).await
+    }
+
+    /// Joins with `options`.
+    pub async fn join_with(
+        session: &Session,
+        path: &str,
+        address: &str,
+        options: ElectionOptions,
+    ) -> Result<MasterElection> {
+        let path = validate_path(path)?.to_owned();
+        let address = validate_address(address)?.to_owned();
+        let status = session.connected().await;
+        prepare(&status.client, &path).await?;
+        let (role, mut roles) = watch::channel(Role::Joining);
+        let shared = Arc::new(Shared {
+            role,
+            master: AtomicBool::new(false),
+            listeners: Mutex::new(Vec::new()),
+            held: Mutex::new(None),
+        });
+        let campaign = Campaign {
+            session: session.clone(),
+            epoch_path: epoch_path(&path),
+            path: path.clone(),
+            address: address.clone(),
+            grace: options.handover_grace,
+            shared: shared.clone(),
+            designation: None,
+        };
+        let task = tokio::spawn(campaign.run());
+        let election = MasterElection {
+            session: session.clone(),
+            path,
+            address,
+            shared,
+            task: Some(task),
+        };
+        // The task only ends when aborted, so this returns once a role is decided.
+        let _ = roles.wait_for(|r| *r != Role::Joining).await;
+        Ok(election)
+    }
+
+    /// Whether this contender is the master now. Cheap: one atomic load.
+    pub fn is_master(&self) -> bool {
+        self.shared.master.load(Ordering::SeqCst)
+    }
+
+    /// The current role.
+    pub fn role(&self) -> Role {
+        self.shared.role.borrow().clone()
+    }
+
+    /// The current role as a watch (coalesces changes; for waiting on a state).
+    pub fn subscribe(&self) -> watch::Receiver<Role> {
+        self.shared.role.subscribe()
+    }
+
+    /// Every role change from now on, with the instant it was adopted; the first item is the
+    /// current role.
+    pub fn changes(&self) -> RoleChanges {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut listeners = self.shared.listeners();
+        let current = self.shared.role.borrow().clone();
+        let _ = tx.send(RoleChange {
+            role: current.clone(),
+            at: std::time::Instant::now(),
+        });
+        if current != Role::Left {
+            listeners.push(tx);
+        }
+        RoleChanges { rx }
+    }
+
+    /// Waits until the role satisfies `predicate`, at most `timeout`; returns it, or `None` on
+    /// timeout.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        predicate: impl FnMut(&Role) -> bool,
+    ) -> Option<Role> {
+        let mut roles = self.subscribe();
+        match tokio::time::timeout(timeout, roles.wait_for(predicate)).await {
+            Ok(Ok(role)) => Some(role.clone()),
+            _ => None,
+        }
+    }
+
+    /// The fencing token while master.
+    pub fn fence(&self) -> Option<Fence> {
+        self.role().epoch().map(|epoch| Fence {
+            path: self.path.clone(),
+            address: self.address.clone(),
+            epoch,
+        })
+    }
+
+    /// The election path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// This contender's address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The session this contender runs in.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Steps down and leaves: reports [`Role::Left`], deletes the node if this contender holds
+    /// it, and returns once ZooKeeper confirmed the delete. To contend again, join again.
+    pub async fn resign(mut self) -> Result<()> {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        self.shared.publish(Role::Left);
+        let held = self.shared.held().take();
+        release(&self.session, &self.path, held).await
+    }
+}
+
+impl Drop for MasterElection {
+    fn drop(&mut self) {
+        let Some(task) = self.task.take() else {
+            return;
+        };
+        task.abort();
+        self.shared.publish(Role::Left);
+        let held = self.shared.held().take();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (session, path) = (self.session.clone(), self.path.clone());
+            rt.spawn(async move {
+                if let Err(e) = release(&session, &path, held).await {
+                    debug!(error = %e, "could not delete the master node on drop; it goes with the session");
+                }
+            });
+        }
+    }
+}
+
+/// Creates the parents of the node and the companion `<path>.epoch`.
+async fn prepare(client: &zk::Client, path: &str) -> Result<()> {
+    if let Some(parent) = parent(path) {
+        ensure_path(client, parent).await?;
+    }
+    let marker = epoch_path(path);
+    match client.create(&marker, b"", &persistent()).await {
+        Ok(_) | Err(zk::Error::NodeExists) => Ok(()),
+        Err(e) => Err(Error::zk("create", &marker, e)),
+    }
+}
+
+/// Deletes our node, if it is still ours. Bounded: a few attempts across reconnects.
+async fn release(session: &Session, path: &str, held: Option<Held>) -> Result<()> {
+    let marker = epoch_path(path);
+    let client = session.client();
+    let me = client.session_id().0;
+    if let Some(held) = held {
+        // `<path>.epoch` unchanged since we last saw our node means the node at the path is
+        // still ours (any takeover rewrites it), so this deletes exactly our node.
+        let mut writer = client.new_multi_writer();
+        let added = writer
+            .add_check_version(&marker, held.epoch_version)
+            .and_then(|()| writer.add_delete(path, Some(held.node_version)));
+        if added.is_ok() {
+            match writer.commit().await {
+                Ok(_)
+                | Err(zk::MultiWriteError::OperationFailed {
+                    index: 1,
+                    source: zk::Error::NoNode,
+                }) => {
+                    info!(path, "resigned");
+                    return Ok(());
+                }
+                Err(e) => debug!(error = %e, "quick release failed; reading the node"),
+            }
+        }
+    }
+    for _ in 0..10 {
+        let status =
+            match tokio::time::timeout(session.session_timeout(), session.connected()).await {
+                Ok(status) => status,
+                // Still disconnected after a session timeout: the session (and the node) is gone.
+                Err(_) => return Ok(()),
+            };
+        let client = status.client;
+        if client.session_id().0 != me {
+            // A new session: the node of the old one went with it.
+            return Ok(());
+        }
+        let marker_read = client.get_data(&marker);
+        let node_read = client.get_data(path);
+        let (marker_read, node_read) = (marker_read.await, node_read.await);
+        let stat = match node_read {
+            Ok((_, stat)) if stat.ephemeral_owner == me => stat,
+            Ok(_) | Err(zk::Error::NoNode) | Err(zk::Error::SessionExpired) => return Ok(()),
+            Err(zk::Error::ConnectionLoss) => continue,
+            Err(e) => return Err(Error::zk("read", path, e)),
+        };
+        let mut writer = client.new_multi_writer();
+        let added = match &marker_read {
+            // Read before the node: unchanged at commit means no takeover since, so the node we
+            // saw as ours is still ours.
+            Ok((_, m)) => writer
+                .add_check_version(&marker, m.version)
+                .and_then(|()| writer.add_delete(path, Some(stat.version))),
+            Err(_) => writer.add_delete(path, Some(stat.version)),
+        };
+        added.map_err(|e| Error::zk("delete", path, e))?;
+        match writer.commit().await {
+            Ok(_) => {
+                info!(path, "resigned");
+                return Ok(());
+            }
+            Err(zk::MultiWriteError::RequestFailed {
+                source: zk::Error::SessionExpired,
+            }) => return Ok(()),
+            Err(e) => debug!(error = %e, "release attempt failed; trying again"),
+        }
+    }
+    Err(Error::zk(
+        "delete",
+        path,
+        zk::Error::UnexpectedError("the node kept changing while resigning".into()),
+    ))
+}
+
+/// What the campaign waits for before deciding again.
+enum Next {
+    /// The node's watch (or a session change).
+    Watch(zk::OneshotWatcher),
+    /// The node's watch, but at most until `deadline`.
+    WatchUntil(zk::OneshotWatcher, Instant),
+    /// Nothing: decide again at once.
+    Again,
+    /// A pause after an error (or a session change).
+    Pause,
+}
+
+/// The task behind a [`MasterElection`].
+struct Campaign {
+    session: Session,
+    path: String,
+    epoch_path: String,
+    address: String,
+    grace: Duration,
+    shared: Arc<Shared>,
+    /// A pending designation of someone else: the companion's version and when we first saw it.
+    designation: Option<(i32, Instant)>,
+}
+
+impl Campaign {
+    async fn run(mut self) {
+        let mut statuses = self.session.subscribe();
+        loop {
+            let status = statuses.borrow_and_update().clone();
+            if !status.is_connected() {
+                // Step down at once: ZooKeeper may expire us and let another take over while
+                // we cannot hear about it.
+                self.shared.held().take();
+                if self.shared.publish(Role::Disconnected) {
+                    warn!(path = %self.path, "connection to ZooKeeper lost; not master until it is back");
+                }
+                if statuses.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            let next = self.step(&status).await;
+            let wake = async {
+                match next {
+                    Next::Watch(watcher) => {
+                        watcher.changed().await;
+                    }
+                    Next::WatchUntil(watcher, deadline) => {
+                        tokio::select! {
+                            _ = watcher.changed() => {}
+                            _ = tokio::time::sleep_until(deadline) => {}
+                        }
+                    }
+                    Next::Again => {}
+                    Next::Pause => tokio::time::sleep(PAUSE).await,
+                }
+            };
+            tokio::select! {
+                biased;
+                changed = statuses.changed() => if changed.is_err() { return },
+                _ = wake => {}
+            }
+        }
+    }
+
+    fn publish(&self, role: Role) {
+        if self.shared.publish(role.clone()) {
+            info!(path = %self.path, address = %self.address, %role, "election role");
+        }
+    }
+
+    /// Reads the node and acts on what it says.
+    async fn step(&mut self, status: &SessionStatus) -> Next {
+        let client = &status.client;
+        let me = client.session_id().0;
+        // Pipelined, companion first (see `release` for why the order matters).
+        let marker = client.get_data(&self.epoch_path);
+        let node = client.get_and_watch_data(&self.path);
+        let (marker, node) = (marker.await, node.await);
+        match node {
+            Ok((data, stat, watcher)) => {
+                let holder = String::from_utf8_lossy(&data).trim().to_owned();
+                if stat.ephemeral_owner == me && holder == self.address {
+                    *self.shared.held() = match &marker {
+                        Ok((_, m)) => Some(Held {
+                            node_version: stat.version,
+                            epoch_version: m.version,
+                        }),
+                        Err(_) => None,
+                    };
+                    if marker.is_err() {
+                        warn!(path = %self.epoch_path, "the epoch node is unreadable; fenced writes fail until the next takeover (do not delete it)");
+                    }
+                    self.designation = None;
+                    self.publish(Role::Master { epoch: stat.czxid });
+                    Next::Watch(watcher)
+                } else if stat.ephemeral_owner == me {
+                    // Designated away: stop being master first, then hand over.
+                    self.shared.held().take();
+                    self.publish(Role::Standby {
+                        master: holder.clone(),
+                    });
+                    self.hand_over(client, stat.version, &holder, marker.ok().map(|m| m.1))
+                        .await
+                } else {
+                    if stat.ephemeral_owner == 0 {
+                        warn!(path = %self.path, "the master node is not ephemeral; nobody can take over until it is deleted");
+                    }
+                    self.shared.held().take();
+                    self.publish(Role::Standby { master: holder });
+                    Next::Watch(watcher)
+                }
+            }
+            Err(zk::Error::NoNode) => {
+                self.shared.held().take();
+                match marker {
+                    Ok((data, stat)) => self.vacant(client, &data, stat).await,
+                    Err(zk::Error::NoNode) => match prepare(client, &self.path).await {
+                        Ok(()) => Next::Again,
+                        Err(e) => {
+                            warn!(error = %e, "cannot prepare the election nodes");
+                            Next::Pause
+                        }
+                    },
+                    Err(e) => {
+                        debug!(error = %e, "cannot read the epoch node");
+                        Next::Pause
+                    }
+                }
+            }
+            Err(e) => {
+                debug!(error = %e, path = %self.path, "cannot read the master node");
+                Next::Pause
+            }
+        }
+    }
+
+    /// Nobody holds the node: take it, unless someone else was designated and still has time.
+    async fn vacant(&mut self, client: &zk::Client, marker: &[u8], marker_stat: zk::Stat) -> Next {
+        let designee = String::from_utf8_lossy(marker).trim().to_owned();
+        if !designee.is_empty() && designee != self.address {
+            let since = match self.designation {
+                Some((version, since)) if version == marker_stat.version => since,
+                _ => {
+                    let now = Instant::now();
+                    self.designation = Some((marker_stat.version, now));
+                    now
+                }
+            };
+            let deadline = since + self.grace;
+            if Instant::now() < deadline {
+                self.publish(Role::Standby {
+                    master: designee.clone(),
+                });
+                return match client.check_and_watch_stat(&self.path).await {
+                    Ok((None, watcher)) => Next::WatchUntil(watcher, deadline),
+                    Ok((Some(_), _)) => Next::Again,
+                    Err(e) => {
+                        debug!(error = %e, "cannot watch the master node");
+                        Next::Pause
+                    }
+                };
+            }
+            info!(path = %self.path, %designee, "the designee did not take over in time; running again");
+        }
+        self.take(client).await
+    }
+
+    /// Creates the node and rewrites the companion in one transaction.
+    async fn take(&mut self, client: &zk::Client) -> Next {
+        let mut writer = client.new_multi_writer();
+        let added = writer
+            .add_create(&self.path, self.address.as_bytes(), &ephemeral())
+            .and_then(|()| writer.add_set_data(&self.epoch_path, b"", None));
+        if let Err(e) = added {
+            warn!(error = %e, "cannot build the takeover request");
+            return Next::Pause;
+        }
+        match writer.commit().await {
+            Ok(results) => {
+                let Some(zk::MultiWriteResult::SetData { stat }) = results.get(1) else {
+                    // Cannot happen with a successful multi; read the node to find out.
+                    return Next::Again;
+                };
+                *self.shared.held() = Some(Held {
+                    node_version: 0,
+                    epoch_version: stat.version,
+                });
+                self.designation = None;
+                self.publish(Role::Master { epoch: stat.mzxid });
+                // Read again to arm the watch on our node.
+                Next::Again
+            }
+            Err(zk::MultiWriteError::OperationFailed {
+                index: 0,
+                source: zk::Error::NodeExists,
+            }) => Next::Again,
+            Err(zk::MultiWriteError::OperationFailed {
+                source: zk::Error::NoNode,
+                ..
+            }) => match prepare(client, &self.path).await {
+                Ok(()) => Next::Again,
+                Err(e) => {
+                    warn!(error = %e, "cannot prepare the election nodes");
+                    Next::Pause
+                }
+            },
+            Err(zk::MultiWriteError::RequestFailed {
+                source: zk::Error::ConnectionLoss,
+            }) => {
+                // The create may have happened: the next read compares the node's
+                // ephemeralOwner with our session before anything else is decided.
+                debug!(path = %self.path, "takeover reply lost; checking the node's owner");
+                Next::Again
+            }
+            Err(e) => {
+                debug!(error = %e, path = %self.path, "takeover failed");
+                Next::Pause
+            }
+        }
+    }
+
+    /// Deletes our node and names the designee in the companion, atomically.
+    async fn hand_over(
+        &mut self,
+        client: &zk::Client,
+        node_version: i32,
+        designee: &str,
+        marker: Option<zk::Stat>,
+    ) -> Next {
+        let mut writer = client.new_multi_writer();
+        let added = match marker {
+            Some(m) => writer
+                .add_set_data(&self.epoch_path, designee.as_bytes(), Some(m.version))
+                .and_then(|()| writer.add_delete(&self.path, Some(node_version))),
+            None => writer.add_delete(&self.path, Some(node_version)),
+        };
+        if let Err(e) = added {
+            warn!(error = %e, "cannot build the handover request");
+            return Next::Pause;
+        }
+        match writer.commit().await {
+            Ok(_) => {
+                info!(path = %self.path, %designee, "handed mastership over");
+                Next::Again
+            }
+            // The node or the companion changed meanwhile: look again.
+            Err(zk::MultiWriteError::OperationFailed {
+                source: zk::Error::BadVersion | zk::Error::NoNode,
+                ..
+            }) => Next::Again,
+            Err(e) => {
+                debug!(error = %e, "handover failed; trying again");
+                Next::Pause
+            }
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! `MasterJob`: a job that runs every interval on the master only, with every run claimed in
+//! ZooKeeper through a fenced write.
+//!
+//! Runs are numbered `seq = 1, 2, ...`. Before run `k` executes, the master writes the record
+//! `seq=<k> epoch=<e> at_ms=<unix ms>` to the persistent node `<path>.jobs/<name>` with a
+//! [`Fence::write`] (one transaction that checks the master node and `<path>.epoch`). Only a
+//! successful claim runs the job. A new master reads the record and continues with `k + 1`, due
+//! one interval after the recorded claim (at once if that is past).
+//!
+//! Guarantees:
+//! - The job runs only while this contender is master, and receives the epoch (and the whole
+//!   [`Fence`], to guard its own side effects).
+//! - It stops within one interval of losing mastership; in fact at once: a run in progress is
+//!   cancelled (dropped at its next await point) the moment the role changes.
+//! - A deposed master cannot claim a run: its write fails with [`Error::Fenced`] even if it
+//!   believes it is still master (a paused process resuming).
+//! - A failover neither runs a `seq` twice (each is claimed once, fenced) nor skips more than
+//!   one (only the last claim can be lost: its master died, or lost the claim's reply, before
+//!   running it).
+//! - Runs do not overlap: the next one is due one interval after the previous claim, or at
+//!   once if the previous run overran (missed slots are not caught up).
+//!
+//! Times in the record are the claiming process's wall clock; across machines, keep clocks in
+//! sync (NTP) or the first run after a failover shifts by the skew (never by more than one
+//! interval).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), zoorpc_registry::Error> {
+//! use std::time::Duration;
+//! use zoorpc_registry::{MasterElection, MasterJob, Session};
+//! let session = Session::connect_to("127.0.0.1:2181").await?;
+//! let election = MasterElection::join(&session, "/soa/master/services/Report:1.0.0", "10.0.0.7:9090").await?;
+//! let job = MasterJob::start(&election, "report", Duration::from_secs(60), |run| async move {
+//!     println!("run epoch={} seq={}", run.epoch, run.seq);
+//! })?;
+//! # drop(job); Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+use zookeeper_client as zk;
+
+use crate::election::{Fence, MasterElection, Role};
+use crate::error::{Error, Result};
+use crate::path::validate_path;
+use crate::session::Session;
+
+/// Pause before retrying after a failed ZooKeeper operation.
+const PAUSE: Duration = Duration::from_millis(100);
+
+/// The record node of job `name` at election path `path`: `<path>.jobs/<name>`.
+pub fn record_path(path: &str, name: &str) -> String {
+    format!("{path}.jobs/{name}")
+}
+
+/// One run handed to the job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRun {
+    /// The master's epoch.
+    pub epoch: i64,
+    /// The run's number (continues across failovers).
+    pub seq: u64,
+    /// The master's fencing token, for the job's own writes.
+    pub fence: Fence,
+}
+
+/// What `<path>.jobs/<name>` holds: the last claimed run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobRecord {
+    /// The run's number.
+    pub seq: u64,
+    /// The epoch of the master that claimed it.
+    pub epoch: i64,
+    /// When it was claimed, milliseconds since the UNIX epoch.
+    pub at_ms: i64,
+}
+
+impl JobRecord {
+    /// `seq=<k> epoch=<e> at_ms=<ms>`.
+    pub fn encode(&self) -> String {
+        format!("seq={} epoch={} at_ms={}", self.seq, self.epoch, self.at_ms)
+    }
+
+    /// Parses [`JobRecord::encode`]'s format; `None` if it is not that.
+    pub fn parse(text: &str) -> Option<JobRecord> {
+        let (mut seq, mut epoch, mut at_ms) = (None, None, None);
+        for field in text.split_whitespace() {
+            match field.split_once('=')? {
+                ("seq", v) => seq = v.parse().ok(),
+                ("epoch", v) => epoch = v.parse().ok(),
+                ("at_ms", v) => at_ms = v.parse().ok(),
+                _ => {}
+            }
+        }
+        Some(JobRecord {
+            seq: seq?,
+            epoch: epoch?,
+            at_ms: at_ms?,
+        })
+    }
+}
+
+/// Reads the record of the last claimed run; `None` if no run was ever claimed (or the record
+/// is unreadable, which is logged).
+pub async fn read_record(session: &Session, record: &str) -> Result<Option<JobRecord>> {
+    let record = validate_path(record)?;
+    match session.client().get_data(record).await {
+        Ok((data, _)) => {
+            let parsed = std::str::from_utf8(&data).ok().and_then(JobRecord::parse);
+            if parsed.is_none() && !data.is_empty() {
+                warn!(
+                    record,
+                    "the job record is not `seq=<k> epoch=<e> at_ms=<ms>`; starting again from seq 1"
+                );
+            }
+            Ok(parsed)
+        }
+        Err(zk::Error::NoNode) => Ok(None),
+        Err(e) => Err(Error::zk("read", record, e)),
+    }
+}
+
+/// A job running on the master only. Dropping it stops the job.
+#[derive(Debug)]
+pub struct MasterJob {
+    record: String,
+    task: JoinHandle<()>,
+}
+
+impl Drop for MasterJob {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MasterJob {
+    /// Runs `job` every `interval` while `election`'s contender is master. `name` (one path
+    /// segment) names the record node `<path>.jobs/<name>`.
+    pub fn start<F, Fut>(
+        election: &MasterElection,
+        name: &str,
+        interval: Duration,
+        job: F,
+    ) -> Result<MasterJob>
+    where
+        F: FnMut(JobRun) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let record = record_path(election.path(), name);
+        validate_path(&record)?;
+        if name.contains('/') {
+            return Err(Error::InvalidPath {
+                path: record,
+                reason: "the job name must be one path segment (no '/')",
+            });
+        }
+        let schedule = Schedule {
+            session: election.session().clone(),
+            roles: election.subscribe(),
+            path: election.path().to_owned(),
+            address: election.address().to_owned(),
+            record: record.clone(),
+            interval: interval.max(Duration::from_millis(1)),
+        };
+        let task = tokio::spawn(schedule.run(job));
+        Ok(MasterJob { record, task })
+    }
+
+    /// The record node, `<path>.jobs/<name>`.
+    pub fn record_path(&self) -> &str {
+        &self.record
+    }
+
+    /// Stops the job (a run in progress is cancelled).
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+struct Schedule {
+    session: Session,
+    roles: watch::Receiver<Role>,
+    path: String,
+    address: String,
+    record: String,
+    interval: Duration,
+}
+
+impl Schedule {
+    async fn run<F, Fut>(mut self, mut job: F)
+    where
+        F: FnMut(JobRun) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        'terms: loop {
+            // Wait to be master.
+            let epoch = loop {
+                match *self.roles.borrow_and_update() {
+                    Role::Master { epoch } => break epoch,
+                    Role::Left => return,
+                    _ => {}
+                }
+                if self.roles.changed().await.is_err() {
+                    return;
+                }
+            };
+            let fence = Fence {
+                path: self.path.clone(),
+                address: self.address.clone(),
+                epoch,
+            };
+            // Continue where the last master left off.
+            let last = match read_record(&self.session, &self.record).await {
+                Ok(last) => last,
+                Err(e) => {
+                    debug!(error = %e, "cannot read the job record; retrying");
+                    self.pause_unless_deposed(epoch, PAUSE).await;
+                    continue 'terms;
+                }
+            };
+            let mut seq = last.map_or(1, |r| r.seq + 1);
+            let mut due = match last {
+                Some(r) => Instant::now() + self.until(r.at_ms),
+                None => Instant::now(),
+            };
+            info!(record = %self.record, epoch, seq, "master: job schedule resumed");
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due) => {}
+                    _ = deposed(&mut self.roles, epoch) => continue 'terms,
+                }
+                let claim = JobRecord {
+                    seq,
+                    epoch,
+                    at_ms: now_ms(),
+                };
+                let claimed_at = Instant::now();
+                match fence
+                    .write(&self.session, &self.record, claim.encode().as_bytes())
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(Error::Fenced { .. }) => {
+                        info!(epoch, seq, "claim refused: no longer the master");
+                        self.pause_unless_deposed(epoch, self.interval).await;
+                        continue 'terms;
+                    }
+                    Err(e) => {
+                        // Perhaps applied (a lost reply): reading the record again decides.
+                        debug!(error = %e, seq, "claim failed; retrying");
+                        self.pause_unless_deposed(epoch, PAUSE).await;
+                        continue 'terms;
+                    }
+                }
+                let run = JobRun {
+                    epoch,
+                    seq,
+                    fence: fence.clone(),
+                };
+                tokio::select! {
+                    _ = job(run) => {}
+                    _ = deposed(&mut self.roles, epoch) => {
+                        warn!(epoch, seq, "mastership lost during a run; the run was cancelled");
+                        continue 'terms;
+                    }
+                }
+                seq += 1;
+                due = claimed_at + self.interval;
+            }
+        }
+    }
+
+    /// How long until one interval after `at_ms` (never more than one interval: a clock ahead
+    /// of ours must not stall the schedule).
+    fn until(&self, at_ms: i64) -> Duration {
+        let due = at_ms.saturating_add(self.interval.as_millis() as i64);
+        let left = due.saturating_sub(now_ms()).max(0) as u64;
+        Duration::from_millis(left).min(self.interval)
+    }
+
+    async fn pause_unless_deposed(&mut self, epoch: i64, pause: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = deposed(&mut self.roles, epoch) => {}
+        }
+    }
+}
+
+/// Returns once the role is no longer `Master { epoch }`.
+async fn deposed(roles: &mut watch::Receiver<Role>, epoch: i64) {
+    loop {
+        if *roles.borrow_and_update() != (Role::Master { epoch }) {
+            return;
+        }
+        if roles.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let r = JobRecord {
+            seq: 42,
+            epoch: 4_294_967_300,
+            at_ms: 1_700_000_000_000,
+        };
+        assert_eq!(r.encode(), "seq=42 epoch=4294967300 at_ms=1700000000000");
+        assert_eq!(JobRecord::parse(&r.encode()), Some(r));
+        assert_eq!(JobRecord::parse("garbage"), None);
+        assert_eq!(JobRecord::parse("seq=1 epoch=2"), None);
+    }
+}
