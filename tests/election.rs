@@ -1,0 +1,362 @@
+//! Master election end to end, contenders in process (each with its own ZooKeeper session),
+//! against a real ZooKeeper.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{raw_client, zk};
+use zoorpc::registry::election::epoch_path;
+use zoorpc::registry::testing::{ZkServer, expire_session, unique_path};
+use zoorpc::registry::{
+    Error, MasterElection, MasterFollower, Role, Session, SessionConfig, designate,
+};
+
+const SESSION_TIMEOUT: Duration = Duration::from_millis(1000);
+const SETTLE: Duration = Duration::from_secs(3);
+
+async fn session(connect: &str, timeout: Duration) -> Session {
+    Session::connect(SessionConfig::new(connect).session_timeout(timeout))
+        .await
+        .expect("session")
+}
+
+struct Contender {
+    session: Session,
+    election: MasterElection,
+}
+
+impl Contender {
+    async fn join(connect: &str, path: &str, address: &str) -> Contender {
+        let session = session(connect, SESSION_TIMEOUT).await;
+        let election = MasterElection::join(&session, path, address)
+            .await
+            .expect("join");
+        Contender { session, election }
+    }
+
+    fn address(&self) -> &str {
+        self.election.address()
+    }
+
+    async fn wait_master(&self, timeout: Duration) -> i64 {
+        match self.election.wait_for(timeout, Role::is_master).await {
+            Some(Role::Master { epoch }) => epoch,
+            other => panic!(
+                "{} is not master within {timeout:?}: {other:?} (now {})",
+                self.address(),
+                self.election.role()
+            ),
+        }
+    }
+
+    async fn wait_standby_of(&self, master: &str, timeout: Duration) {
+        let expected = Role::Standby {
+            master: master.to_owned(),
+        };
+        assert!(
+            self.election
+                .wait_for(timeout, |r| *r == expected)
+                .await
+                .is_some(),
+            "{} does not stand by for {master} within {timeout:?}; it is {}",
+            self.address(),
+            self.election.role()
+        );
+    }
+}
+
+fn address(i: usize) -> String {
+    format!("127.0.0.1:{}", 41000 + i)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_contenders_started_together_elect_exactly_one_master_the_others_name_it() {
+    let path = unique_path("five");
+    let connect = zk().connect_string();
+    let joins: Vec<_> = (0..5)
+        .map(|i| {
+            let (connect, path) = (connect.clone(), path.clone());
+            tokio::spawn(async move { Contender::join(&connect, &path, &address(i)).await })
+        })
+        .collect();
+    let mut contenders = Vec::new();
+    for join in joins {
+        contenders.push(join.await.unwrap());
+    }
+
+    // Exactly one reports master; wait until every other one names it.
+    let masters: Vec<&Contender> = contenders
+        .iter()
+        .filter(|c| c.election.is_master())
+        .collect();
+    assert_eq!(
+        masters.len(),
+        1,
+        "roles: {:?}",
+        contenders
+            .iter()
+            .map(|c| c.election.role())
+            .collect::<Vec<_>>()
+    );
+    let master = masters[0].address().to_owned();
+    for c in contenders.iter().filter(|c| c.address() != master) {
+        c.wait_standby_of(&master, SETTLE).await;
+    }
+    assert_eq!(
+        contenders.iter().filter(|c| c.election.is_master()).count(),
+        1
+    );
+
+    // What zkCli.sh shows: an ephemeral node holding the master's address, owned by its session.
+    let raw = raw_client(&connect).await;
+    let (data, stat) = raw.get_data(&path).await.unwrap();
+    assert_eq!(String::from_utf8(data).unwrap(), master);
+    let holder = contenders.iter().find(|c| c.address() == master).unwrap();
+    assert_eq!(stat.ephemeral_owner, holder.session.session_id());
+    assert_eq!(holder.election.role(), Role::Master { epoch: stat.czxid });
+    // The companion's mzxid is the epoch.
+    let (_, marker) = raw.get_data(&epoch_path(&path)).await.unwrap();
+    assert_eq!(marker.mzxid, stat.czxid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_resign_makes_a_standby_master_within_100_ms() {
+    let path = unique_path("resign");
+    let connect = zk().connect_string();
+    let a = Contender::join(&connect, &path, &address(0)).await;
+    let first = a.wait_master(SETTLE).await;
+    let b = Contender::join(&connect, &path, &address(1)).await;
+    b.wait_standby_of(a.address(), SETTLE).await;
+    let mut b_changes = b.election.changes();
+    assert_eq!(
+        b_changes.next().await.unwrap().role,
+        Role::Standby {
+            master: a.address().to_owned()
+        }
+    );
+
+    let resigned = Instant::now();
+    a.election.resign().await.unwrap();
+    let change = tokio::time::timeout(Duration::from_secs(2), b_changes.next())
+        .await
+        .expect("b changes role")
+        .unwrap();
+    let took = change.at.duration_since(resigned);
+    match change.role {
+        Role::Master { epoch } => assert!(epoch > first, "epoch {epoch} <= {first}"),
+        other => panic!("b became {other}, not master"),
+    }
+    assert!(
+        took <= Duration::from_millis(100),
+        "standby became master {took:?} after the resign"
+    );
+    let raw = raw_client(&connect).await;
+    let (data, _) = raw.get_data(&path).await.unwrap();
+    assert_eq!(data, b.address().as_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn designation_by_data_moves_mastership_and_the_follower_reports_it() {
+    let path = unique_path("designate");
+    let connect = zk().connect_string();
+    let a = Contender::join(&connect, &path, &address(0)).await;
+    let first = a.wait_master(SETTLE).await;
+    let b = Contender::join(&connect, &path, &address(1)).await;
+    let c = Contender::join(&connect, &path, &address(2)).await;
+    b.wait_standby_of(a.address(), SETTLE).await;
+    c.wait_standby_of(a.address(), SETTLE).await;
+    let client_session = session(&connect, SESSION_TIMEOUT).await;
+    let follower = MasterFollower::follow(&client_session, &path)
+        .await
+        .unwrap();
+    assert_eq!(follower.master().as_deref(), Some(a.address()));
+    let mut c_changes = c.election.changes();
+
+    designate(&client_session, &path, b.address())
+        .await
+        .unwrap();
+
+    let second = b.wait_master(SETTLE).await;
+    assert!(second > first, "epoch {second} <= {first}");
+    a.wait_standby_of(b.address(), SETTLE).await;
+    c.wait_standby_of(b.address(), SETTLE).await;
+    assert_eq!(
+        follower
+            .wait_for(SETTLE, |m| m.as_deref() == Some(b.address()))
+            .await,
+        Some(Some(b.address().to_owned()))
+    );
+    // C never took over on the way.
+    while let Some(change) = c_changes.try_next() {
+        assert!(!change.role.is_master(), "c became master: {change:?}");
+    }
+    // The node now belongs to B's session.
+    let raw = raw_client(&connect).await;
+    let (data, stat) = raw.get_data(&path).await.unwrap();
+    assert_eq!(data, b.address().as_bytes());
+    assert_eq!(stat.ephemeral_owner, b.session.session_id());
+
+    // Designating the master itself changes nothing.
+    designate(&client_session, &path, b.address())
+        .await
+        .unwrap();
+    let (_, again) = raw.get_data(&path).await.unwrap();
+    assert_eq!(again.czxid, stat.czxid);
+    assert_eq!(b.election.role(), Role::Master { epoch: second });
+
+    // Nobody to designate: a clear error.
+    drop((a, b, c));
+    let empty = unique_path("designate-none");
+    let err = designate(&client_session, &empty, "127.0.0.1:1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NoMaster { .. }), "{err}");
+    assert!(err.to_string().contains(&empty), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn designating_an_address_nobody_has_lets_the_others_run_again_after_the_grace() {
+    let path = unique_path("designate-ghost");
+    let connect = zk().connect_string();
+    let a = Contender::join(&connect, &path, &address(0)).await;
+    let first = a.wait_master(SETTLE).await;
+    let b = Contender::join(&connect, &path, &address(1)).await;
+    b.wait_standby_of(a.address(), SETTLE).await;
+
+    let designated = Instant::now();
+    designate(&a.session, &path, "127.0.0.1:1").await.unwrap();
+    // Both stand by for the designee first.
+    a.wait_standby_of("127.0.0.1:1", SETTLE).await;
+    // After the grace (2 s by default) one of them takes over.
+    let deadline = Duration::from_secs(5);
+    let mut roles_a = a.election.subscribe();
+    let mut roles_b = b.election.subscribe();
+    tokio::time::timeout(deadline, async {
+        loop {
+            if roles_a.borrow_and_update().is_master() || roles_b.borrow_and_update().is_master() {
+                return;
+            }
+            tokio::select! {
+                _ = roles_a.changed() => {}
+                _ = roles_b.changed() => {}
+            }
+        }
+    })
+    .await
+    .expect("someone takes over after the grace");
+    assert!(designated.elapsed() >= Duration::from_secs(2));
+    let epoch = a
+        .election
+        .role()
+        .epoch()
+        .or(b.election.role().epoch())
+        .unwrap();
+    assert!(epoch > first);
+    assert!(!(a.election.is_master() && b.election.is_master()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_expiry_deposes_the_master_and_its_fenced_write_fails() {
+    let path = unique_path("expiry");
+    let connect = zk().connect_string();
+    let a = Contender::join(&connect, &path, &address(0)).await;
+    let first = a.wait_master(SETTLE).await;
+    let b = Contender::join(&connect, &path, &address(1)).await;
+    b.wait_standby_of(a.address(), SETTLE).await;
+    let fence = a.election.fence().expect("a is master");
+    let record = format!("{path}.jobs/manual");
+    fence
+        .write(&a.session, &record, b"by a")
+        .await
+        .expect("the master's fenced write commits");
+    let mut a_changes = a.election.changes();
+    let mut b_changes = b.election.changes();
+
+    expire_session(&connect, a.session.client().session().clone())
+        .await
+        .unwrap();
+
+    let second = b.wait_master(SETTLE).await;
+    assert!(second > first, "epoch {second} <= {first}");
+    // A rejoins in its new session as a standby.
+    a.wait_standby_of(b.address(), SETTLE).await;
+    assert_ne!(a.session.status().generation, 0);
+
+    // A stepped down before B took over.
+    let a_left = std::iter::from_fn(|| a_changes.try_next())
+        .find(|c| !c.role.is_master())
+        .expect("a reported not-master");
+    let b_took = std::iter::from_fn(|| b_changes.try_next())
+        .find(|c| c.role.is_master())
+        .expect("b reported master");
+    assert!(a_left.at <= b_took.at, "{a_left:?} after {b_took:?}");
+
+    // A's write with its old fence is refused, whichever session carries it.
+    let err = fence
+        .write(&a.session, &record, b"stale")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Fenced { epoch, .. } if epoch == first),
+        "{err}"
+    );
+    let err = fence
+        .write(&b.session, &record, b"stale")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Fenced { .. }), "{err}");
+    assert!(!fence.is_current(&a.session).await.unwrap());
+    let b_fence = b.election.fence().unwrap();
+    b_fence.write(&b.session, &record, b"by b").await.unwrap();
+    let raw = raw_client(&connect).await;
+    assert_eq!(raw.get_data(&record).await.unwrap().0, b"by b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_loss_steps_down_at_once_and_the_same_session_is_master_again() {
+    let mut server = ZkServer::start().expect("own ZooKeeper");
+    let connect = server.connect_string();
+    let path = unique_path("link");
+    // Long enough for the server to come back before the sessions expire.
+    let timeout = Duration::from_secs(8);
+    let a_session = session(&connect, timeout).await;
+    let a = MasterElection::join(&a_session, &path, &address(0))
+        .await
+        .unwrap();
+    let epoch = a.role().epoch().expect("first is master");
+    let b_session = session(&connect, timeout).await;
+    let b = MasterElection::join(&b_session, &path, &address(1))
+        .await
+        .unwrap();
+    assert_eq!(b.role(), Role::Standby { master: address(0) });
+
+    server.kill();
+    let killed = Instant::now();
+    assert_eq!(
+        a.wait_for(Duration::from_secs(2), |r| *r == Role::Disconnected)
+            .await,
+        Some(Role::Disconnected),
+        "the master did not step down when the connection dropped"
+    );
+    assert!(!a.is_master());
+    assert!(
+        killed.elapsed() < timeout / 2,
+        "stepped down only after {:?}",
+        killed.elapsed()
+    );
+
+    server.restart().expect("restart");
+    assert_eq!(
+        a.wait_for(Duration::from_secs(6), Role::is_master).await,
+        Some(Role::Master { epoch }),
+        "not master again in the same session"
+    );
+    assert_eq!(a_session.status().generation, 0, "the session was replaced");
+    assert!(
+        b.wait_for(Duration::from_secs(6), |r| *r
+            == Role::Standby { master: address(0) })
+            .await
+            .is_some()
+    );
+}
