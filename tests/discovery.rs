@@ -78,6 +78,19 @@ async fn three_providers_each_get_at_least_a_fifth_of_300_calls() {
         let n = counts.get(p.url().as_str()).copied().unwrap_or(0);
         assert!(n >= 60, "{} got {n} of 300 calls: {counts:?}", p.url());
     }
+    // lookup(): a plain generated client on a random live provider's reusable channel.
+    let mut via_lookup = std::collections::HashSet::new();
+    for _ in 0..60 {
+        let mut client = consumer.lookup().unwrap();
+        let reply = client
+            .say_hello(zoorpc::proto::HelloRequest { name: "l".into() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.message, "Hello l!");
+        via_lookup.insert(reply.provider);
+    }
+    assert_eq!(via_lookup.len(), 3, "{via_lookup:?}");
     for p in providers {
         p.shutdown().await.unwrap();
     }
