@@ -26,10 +26,12 @@ pub mod consumer;
 pub mod endpoint_set;
 pub mod error;
 pub mod failure;
+pub mod master_client;
 pub mod tracked_channel;
 
 pub use consumer::{Answer, CallPolicy, Consumer, ConsumerConfig};
 pub use endpoint_set::{Endpoint, EndpointSet};
 pub use error::{Error, Result};
 pub use failure::{Failure, classify};
+pub use master_client::{MasterAnswer, MasterClient, MasterClientConfig};
 pub use tracked_channel::TrackedChannel;
