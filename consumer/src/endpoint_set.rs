@@ -28,6 +28,21 @@ fn now_ms() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
 }
 
+/// Weight used when a provider URL has no (valid) `weight` parameter.
+pub const DEFAULT_WEIGHT: u32 = 100;
+
+/// A provider's picking weight from `?weight=N`.
+fn weight_of(url: &ProviderUrl) -> u32 {
+    match url.metadata("weight").map(str::parse::<u32>) {
+        None => DEFAULT_WEIGHT,
+        Some(Ok(w)) => w,
+        Some(Err(_)) => {
+            warn!(url = %url, "ignoring a weight that is not a number; using {DEFAULT_WEIGHT}");
+            DEFAULT_WEIGHT
+        }
+    }
+}
+
 /// One provider as the consumer sees it.
 #[derive(Debug)]
 pub struct Endpoint {
@@ -36,6 +51,7 @@ pub struct Endpoint {
     channel: Channel,
     ejected_until_ms: AtomicU64,
     failures: AtomicU32,
+    weight: u32,
 }
 
 impl Endpoint {
@@ -57,6 +73,7 @@ impl Endpoint {
             channel,
             ejected_until_ms: AtomicU64::new(0),
             failures: AtomicU32::new(0),
+            weight: weight_of(&node.url),
         })
     }
 
@@ -73,6 +90,11 @@ impl Endpoint {
     /// The endpoint's channel (cheap to clone; all clones share one connection).
     pub fn channel(&self) -> Channel {
         self.channel.clone()
+    }
+
+    /// The picking weight (`?weight=N`, default 100; 0 takes traffic only when nothing else can).
+    pub fn weight(&self) -> u32 {
+        self.weight
     }
 
     /// Whether picking skips this endpoint now.
@@ -159,17 +181,120 @@ impl EndpointSet {
     }
 
     /// Picks a random endpoint not in `exclude` (node names), preferring endpoints that are not
-    /// ejected. `None` only if every endpoint is excluded (or the set is empty).
+    /// ejected and have a positive weight; `None` only if every endpoint is excluded (or the set
+    /// is empty). With equal weights (the usual case) the pick is uniform; otherwise it is
+    /// proportional to `?weight=N` (default 100), as in Dubbo's random load balancing.
     pub fn pick(&self, exclude: &[String]) -> Option<Arc<Endpoint>> {
         let all = self.endpoints.load();
         let candidates = || all.iter().filter(|e| !exclude.contains(&e.node));
-        let healthy = candidates().filter(|e| !e.is_ejected()).count();
-        if healthy > 0 {
-            let i = rand::rng().random_range(0..healthy);
-            return candidates().filter(|e| !e.is_ejected()).nth(i).cloned();
+        let eligible = || candidates().filter(|e| e.weight > 0 && !e.is_ejected());
+        let (mut count, mut total, mut uniform, mut first) = (0usize, 0u64, true, None);
+        for e in eligible() {
+            count += 1;
+            total += u64::from(e.weight);
+            uniform &= *first.get_or_insert(e.weight) == e.weight;
         }
+        if count > 0 {
+            let mut rng = rand::rng();
+            if uniform {
+                return eligible().nth(rng.random_range(0..count)).cloned();
+            }
+            let mut ticket = rng.random_range(0..total);
+            for e in eligible() {
+                let w = u64::from(e.weight);
+                if ticket < w {
+                    return Some(e.clone());
+                }
+                ticket -= w;
+            }
+        }
+        // Fail open: the endpoint whose ejection ends first (weight-0 ones last).
         candidates()
-            .min_by_key(|e| e.ejected_until_ms.load(Ordering::Relaxed))
+            .min_by_key(|e| (e.weight == 0, e.ejected_until_ms.load(Ordering::Relaxed)))
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, url: &str) -> ProviderNode {
+        ProviderNode {
+            name: name.into(),
+            url: url.parse().unwrap(),
+        }
+    }
+
+    fn share_of_a(set: &EndpointSet, exclude: &[String]) -> f64 {
+        let picks = 4000;
+        let a = (0..picks)
+            .filter(|_| set.pick(exclude).unwrap().node() == "a")
+            .count();
+        a as f64 / picks as f64
+    }
+
+    #[tokio::test]
+    async fn uniform_weighted_ejected_and_fail_open() {
+        let set = EndpointSet::new();
+        assert!(set.pick(&[]).is_none());
+        set.update(&[
+            node("a", "http://127.0.0.1:1"),
+            node("b", "http://127.0.0.1:2"),
+        ]);
+        let share = share_of_a(&set, &[]);
+        assert!((0.45..0.55).contains(&share), "{share}");
+
+        set.update(&[
+            node("a", "http://127.0.0.1:1?weight=300"),
+            node("b", "http://127.0.0.1:2?weight=100"),
+        ]);
+        let share = share_of_a(&set, &[]);
+        assert!((0.70..0.80).contains(&share), "{share}");
+
+        // An ejected endpoint is skipped while another is healthy...
+        let a = set
+            .snapshot()
+            .iter()
+            .find(|e| e.node() == "a")
+            .cloned()
+            .unwrap();
+        a.record_failure();
+        assert!(a.is_ejected());
+        assert_eq!(share_of_a(&set, &[]), 0.0);
+        // ...but picked when it is the only one left (fail open).
+        assert_eq!(set.pick(&["b".into()]).unwrap().node(), "a");
+        a.record_success();
+        assert!(!a.is_ejected());
+
+        // Weight 0 takes traffic only when nothing else can.
+        set.update(&[
+            node("a", "http://127.0.0.1:1?weight=0"),
+            node("b", "http://127.0.0.1:2"),
+        ]);
+        assert_eq!(share_of_a(&set, &[]), 0.0);
+        assert_eq!(set.pick(&["b".into()]).unwrap().node(), "a");
+        assert!(set.pick(&["a".into(), "b".into()]).is_none());
+    }
+
+    #[tokio::test]
+    async fn update_keeps_endpoints_of_surviving_nodes() {
+        let set = EndpointSet::new();
+        set.update(&[
+            node("a", "http://127.0.0.1:1"),
+            node("b", "http://127.0.0.1:2"),
+        ]);
+        let before = set.snapshot();
+        set.update(&[
+            node("b", "http://127.0.0.1:2"),
+            node("c", "http://127.0.0.1:1"),
+        ]);
+        let after = set.snapshot();
+        assert!(
+            Arc::ptr_eq(&before[1], &after[0]),
+            "b keeps its endpoint and channel"
+        );
+        assert_eq!(after[1].node(), "c");
+        assert_eq!(set.len(), 2);
     }
 }
