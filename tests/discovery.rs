@@ -414,3 +414,30 @@ async fn a_consumer_whose_session_expires_keeps_following_the_registry() {
     );
     second.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_in_the_url_steer_the_random_pick() {
+    let base = unique_path("weights");
+    let weighted = |w: &str| {
+        let mut c = ProviderConfig::new(zk().connect_string(), &base, 0);
+        c.metadata.push(("weight".into(), w.into()));
+        c
+    };
+    let heavy = Provider::start(weighted("300")).await.unwrap();
+    let light = Provider::start(weighted("100")).await.unwrap();
+    assert!(heavy.url().as_str().ends_with("?weight=300"));
+    let consumer = Consumer::connect(&zk().connect_string(), &base).await.unwrap();
+    assert_eq!(consumer.urls().len(), 2);
+    let mut to_heavy = 0;
+    for _ in 0..400 {
+        let answer = consumer.say_hello("w").await.unwrap();
+        // The reply names the provider by its registered URL, metadata included.
+        assert_eq!(answer.value.provider, answer.url.as_str());
+        if answer.url == *heavy.url() {
+            to_heavy += 1;
+        }
+    }
+    assert!((260..=340).contains(&to_heavy), "heavy got {to_heavy} of 400");
+    heavy.shutdown().await.unwrap();
+    light.shutdown().await.unwrap();
+}

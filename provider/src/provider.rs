@@ -52,6 +52,8 @@ pub struct ProviderConfig {
     pub drain_timeout: Duration,
     /// Artificial latency of every `SayHello` (zero for none).
     pub delay: Duration,
+    /// Metadata written into the URL as query parameters, e.g. `("weight", "50")`.
+    pub metadata: Vec<(String, String)>,
 }
 
 impl ProviderConfig {
@@ -66,6 +68,7 @@ impl ProviderConfig {
             drain_grace: Duration::from_millis(250),
             drain_timeout: Duration::from_secs(30),
             delay: Duration::ZERO,
+            metadata: Vec::new(),
         }
     }
 }
@@ -110,7 +113,10 @@ impl Provider {
             Some(h) => h.clone(),
             None => addr.ip().to_string(),
         };
-        let url = ProviderUrl::http(&host, addr.port())?;
+        let mut url = ProviderUrl::http(&host, addr.port())?;
+        for (key, value) in &config.metadata {
+            url = url.with_metadata(key, value)?;
+        }
         let session = Session::connect(
             SessionConfig::new(&config.zk).session_timeout(config.session_timeout),
         )

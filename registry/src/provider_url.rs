@@ -40,6 +40,25 @@ impl ProviderUrl {
         format!("http://{host}:{port}").parse()
     }
 
+    /// Adds metadata `key=value` (both must be non-empty and free of `&`, `=`, `?`, whitespace).
+    ///
+    /// ```
+    /// use zoorpc_registry::ProviderUrl;
+    /// let url = ProviderUrl::http("127.0.0.1", 1).unwrap().with_metadata("weight", "50").unwrap();
+    /// assert_eq!(url.as_str(), "http://127.0.0.1:1?weight=50");
+    /// ```
+    pub fn with_metadata(self, key: &str, value: &str) -> Result<Self> {
+        let separator = if self.metadata.is_empty() { '?' } else { '&' };
+        let bad = |s: &str| s.is_empty() || s.contains(['&', '=', '?', '#']);
+        if bad(key) || bad(value) {
+            return Err(Error::InvalidUrl {
+                url: format!("{}{separator}{key}={value}", self.raw),
+                reason: "metadata keys and values must be non-empty, without & = ? #".into(),
+            });
+        }
+        format!("{}{separator}{key}={value}", self.raw).parse()
+    }
+
     /// Parses znode data: must be UTF-8 and a valid URL.
     pub fn from_bytes(data: &[u8]) -> Result<Self> {
         if data.len() > MAX_URL_LEN {

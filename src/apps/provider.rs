@@ -11,7 +11,7 @@ use zoorpc_provider::{Provider, ProviderConfig, parse_ip};
 /// Usage text.
 pub const USAGE: &str = "usage: provider --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
 [--base-path /registry] [--advertise-host 127.0.0.1] [--listen-host 127.0.0.1] \
-[--session-timeout-ms 10000] [--drain-grace-ms 250] [--delay-ms 0]";
+[--session-timeout-ms 10000] [--drain-grace-ms 250] [--delay-ms 0] [--weight 100]";
 
 /// Flags the provider accepts.
 pub const FLAGS: &[&str] = &[
@@ -23,6 +23,7 @@ pub const FLAGS: &[&str] = &[
     "session-timeout-ms",
     "drain-grace-ms",
     "delay-ms",
+    "weight",
 ];
 
 /// Builds the configuration from flags.
@@ -41,6 +42,12 @@ pub fn config(flags: &Flags) -> Result<ProviderConfig, String> {
     config.session_timeout = Duration::from_millis(flags.get("session-timeout-ms", 10_000)?);
     config.drain_grace = Duration::from_millis(flags.get("drain-grace-ms", 250)?);
     config.delay = Duration::from_millis(flags.get("delay-ms", 0)?);
+    if let Some(weight) = flags.str("weight") {
+        let weight: u32 = weight
+            .parse()
+            .map_err(|e| format!("bad value {weight:?} for --weight: {e}"))?;
+        config.metadata.push(("weight".into(), weight.to_string()));
+    }
     Ok(config)
 }
 
