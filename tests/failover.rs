@@ -262,3 +262,56 @@ async fn sigterm_lets_an_in_flight_call_finish_before_exit() {
     let lines = slow.process.drain_lines().to_vec();
     assert!(lines.contains(&"stopped".to_owned()), "{lines:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_provider_is_timed_out_ejected_and_back_after_it_resumes() {
+    use zoorpc::consumer::CallPolicy;
+    let base = unique_path("sigstop");
+    let connect = zk().connect_string();
+    // A session long enough that the pause does not expire it.
+    let providers: Vec<_> = (0..2)
+        .map(|_| spawn_provider(&connect, &base, 0, &["--session-timeout-ms", "20000"]))
+        .collect();
+    let consumer = Consumer::connect(&connect, &base).await.unwrap();
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(2), |u| u.len() == 2)
+            .await
+    );
+    for _ in 0..10 {
+        consumer.say_hello("warm").await.unwrap();
+    }
+    let (paused, other) = (&providers[0], &providers[1]);
+    paused.process.signal(libc::SIGSTOP).unwrap();
+    let policy = CallPolicy::IDEMPOTENT.with_attempt_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    for _ in 0..20 {
+        let answer = consumer.say_hello_with(policy, "paused").await.unwrap();
+        assert_eq!(answer.url.as_str(), other.url);
+    }
+    // At most one attempt waited for the paused provider: then it was ejected.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let ejected = consumer
+        .endpoints()
+        .iter()
+        .find(|e| e.url().as_str() == paused.url)
+        .map(|e| e.is_ejected());
+    assert_eq!(ejected, Some(true));
+    paused.process.signal(libc::SIGCONT).unwrap();
+    // Resumed: it answers again once its ejection ends (1 s backoff).
+    let back = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if consumer.say_hello("resumed").await.unwrap().url.as_str() == paused.url {
+                return;
+            }
+            let mut changes = consumer.changes();
+            let _ = tokio::time::timeout(Duration::from_millis(20), changes.changed()).await;
+        }
+    })
+    .await;
+    assert!(back.is_ok(), "the resumed provider never answered again");
+}

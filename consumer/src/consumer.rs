@@ -52,24 +52,36 @@ impl ConsumerConfig {
 /// Retry policy of one call.
 #[derive(Clone, Copy, Debug)]
 pub struct CallPolicy {
-    /// Safe to repeat if the connection broke mid-call.
+    /// Safe to repeat if the connection broke mid-call (or an attempt timed out).
     pub idempotent: bool,
     /// Most endpoints tried (each at most once).
     pub max_attempts: usize,
+    /// Longest wait for one attempt's answer. A provider that does not answer in time (paused,
+    /// overloaded, cut off) is ejected like one that refused the connection; the call is
+    /// retried elsewhere only if idempotent.
+    pub attempt_timeout: Duration,
 }
 
 impl CallPolicy {
-    /// Retries only calls that were never sent; 3 attempts.
+    /// Retries only calls that were never sent; 3 attempts of at most 5 s.
     pub const DEFAULT: CallPolicy = CallPolicy {
         idempotent: false,
         max_attempts: 3,
+        attempt_timeout: Duration::from_secs(5),
     };
 
-    /// Also retries calls that may have been processed; 3 attempts.
+    /// Also retries calls that may have been processed; 3 attempts of at most 5 s.
     pub const IDEMPOTENT: CallPolicy = CallPolicy {
         idempotent: true,
         max_attempts: 3,
+        attempt_timeout: Duration::from_secs(5),
     };
+
+    /// This policy with another per-attempt timeout.
+    pub const fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
 }
 
 impl Default for CallPolicy {
@@ -223,7 +235,18 @@ impl Consumer {
                 break;
             };
             tried.push(endpoint.node().to_owned());
-            match f(endpoint.channel()).await {
+            let attempt = tokio::time::timeout(policy.attempt_timeout, f(endpoint.channel()));
+            let outcome = match attempt.await {
+                Ok(outcome) => outcome.map_err(|status| (classify(&status), status)),
+                Err(_) => Err((
+                    Failure::MaybeSent,
+                    tonic::Status::deadline_exceeded(format!(
+                        "no answer within {:?}",
+                        policy.attempt_timeout
+                    )),
+                )),
+            };
+            match outcome {
                 Ok(value) => {
                     endpoint.record_success();
                     return Ok(Answer {
@@ -232,8 +255,7 @@ impl Consumer {
                         attempts: tried.len(),
                     });
                 }
-                Err(status) => {
-                    let failure = classify(&status);
+                Err((failure, status)) => {
                     let url = endpoint.url().to_string();
                     if failure.is_connection_failure() {
                         endpoint.record_failure();
@@ -260,7 +282,16 @@ impl Consumer {
 
     /// `SayHello(name)` with failover (it is idempotent).
     pub async fn say_hello(&self, name: &str) -> Result<Answer<HelloReply>> {
-        self.call(CallPolicy::IDEMPOTENT, |channel| {
+        self.say_hello_with(CallPolicy::IDEMPOTENT, name).await
+    }
+
+    /// `SayHello(name)` with `policy`.
+    pub async fn say_hello_with(
+        &self,
+        policy: CallPolicy,
+        name: &str,
+    ) -> Result<Answer<HelloReply>> {
+        self.call(policy, |channel| {
             let request = HelloRequest {
                 name: name.to_owned(),
             };
