@@ -63,9 +63,13 @@ impl Endpoint {
                 return None;
             }
         };
+        // HTTP/2 pings find a connection whose peer vanished without closing it (a paused
+        // process, a partition) even when no call is waiting on it.
         let channel = endpoint
             .connect_timeout(Duration::from_secs(1))
             .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5))
             .connect_lazy();
         Some(Endpoint {
             node: node.name.clone(),
