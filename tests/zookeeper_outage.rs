@@ -96,3 +96,56 @@ async fn the_last_list_keeps_serving_while_zookeeper_is_down_and_a_reconnect_rec
             .await
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_harness_stops_restarts_on_the_same_port_and_cleans_up() {
+    let mut server = ZkServer::start().unwrap();
+    let dir = server.dir().to_path_buf();
+    let port = server.port();
+    assert!(dir.join("zoo.cfg").exists());
+    let session = zoorpc::registry::Session::connect_to(&server.connect_string())
+        .await
+        .unwrap();
+    let client = session.client();
+    client
+        .create(
+            "/kept",
+            b"data",
+            &zookeeper_client::CreateMode::Persistent
+                .with_acls(zookeeper_client::Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
+    server.stop();
+    assert!(!server.is_running());
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port still open after stop"
+    );
+    server.restart().unwrap();
+    assert_eq!(server.port(), port);
+    // Same data after the restart.
+    let fresh = common::raw_client(&server.connect_string()).await;
+    assert_eq!(fresh.get_data("/kept").await.unwrap().0, b"data");
+    drop(fresh);
+    drop(session);
+    drop(server);
+    assert!(!dir.exists(), "temp dir left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_host_connect_string_with_a_dead_member_still_connects() {
+    let server = ZkServer::start().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let connect = format!("127.0.0.1:{dead_port},{}", server.connect_string());
+    let base = unique_path("multi-host");
+    let mut config = ProviderConfig::new(&connect, &base, 0);
+    config.drain_grace = Duration::from_millis(10);
+    let provider = Provider::start(config).await.unwrap();
+    let consumer = Consumer::connect(&connect, &base).await.unwrap();
+    assert_eq!(consumer.urls(), vec![provider.url().clone()]);
+    consumer.say_hello("multi").await.unwrap();
+    provider.shutdown().await.unwrap();
+}
