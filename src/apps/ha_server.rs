@@ -1,0 +1,230 @@
+//! The HA server program: serves `hello.v1.HelloService` and contends for mastership of the
+//! service at an election path; only the master answers, standbys refuse with
+//! [`standby_status`] so a [`zoorpc_consumer::MasterClient`] retries on the master.
+//!
+//! Prints (other tools read these lines):
+//! - `listening <addr>` once the server accepts connections (`<addr>` is `host:port`, exactly
+//!   what it writes into the master node);
+//! - `role master epoch=<n>`, `role standby master=<addr>` or `role disconnected` on each change;
+//! - with `--job-interval-ms`: `run epoch=<n> seq=<k>` for each run of a master-only job;
+//! - on SIGTERM or Ctrl-C: `resigned` once its node is deleted, then it exits with status 0.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use zoorpc_consumer::master_client::standby_status;
+use zoorpc_proto::HelloServiceServer;
+use zoorpc_provider::{Greeter, parse_ip};
+use zoorpc_registry::{
+    ElectionOptions, MasterElection, MasterJob, Role, Session, SessionConfig, default_master_path,
+};
+
+use crate::cli::{Flags, or_exit};
+
+/// Usage text.
+pub const USAGE: &str = "usage: ha_server --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
+[--path /soa/master/services/HelloService:1.0.0] [--advertise-host 127.0.0.1] \
+[--listen-host 127.0.0.1] [--session-timeout-ms 10000] [--handover-grace-ms 2000] \
+[--job-interval-ms N (run a master-only job)] [--job-name hello-report]";
+
+/// Flags the HA server accepts.
+pub const FLAGS: &[&str] = &[
+    "zk",
+    "port",
+    "path",
+    "advertise-host",
+    "listen-host",
+    "session-timeout-ms",
+    "handover-grace-ms",
+    "job-interval-ms",
+    "job-name",
+];
+
+/// The default election path of `HelloService` 1.0.0.
+pub fn default_path() -> String {
+    default_master_path("HelloService", "1.0.0")
+}
+
+/// How to run an HA server.
+#[derive(Clone, Debug)]
+pub struct HaServerConfig {
+    /// ZooKeeper connect string.
+    pub zk: String,
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Host written into the master node (defaults to the listen IP).
+    pub advertise_host: Option<String>,
+    /// Election path.
+    pub path: String,
+    /// ZooKeeper session timeout: how long after a crash a standby takes over.
+    pub session_timeout: Duration,
+    /// Election tuning.
+    pub election: ElectionOptions,
+    /// Run a master-only job at this interval.
+    pub job_interval: Option<Duration>,
+    /// The job's name (its record is `<path>.jobs/<name>`).
+    pub job_name: String,
+}
+
+/// Builds the configuration from flags.
+pub fn config(flags: &Flags) -> Result<HaServerConfig, String> {
+    let zk = flags
+        .str("zk")
+        .ok_or("--zk HOST:PORT is required")?
+        .to_owned();
+    let port: u16 = flags.get("port", 0)?;
+    let ip =
+        parse_ip(flags.str("listen-host").unwrap_or("127.0.0.1")).map_err(|e| e.to_string())?;
+    let job_interval = match flags.get::<u64>("job-interval-ms", 0)? {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    };
+    Ok(HaServerConfig {
+        zk,
+        listen: SocketAddr::new(ip, port),
+        advertise_host: flags.str("advertise-host").map(str::to_owned),
+        path: flags.str("path").map_or_else(default_path, str::to_owned),
+        session_timeout: Duration::from_millis(flags.get("session-timeout-ms", 10_000)?),
+        election: ElectionOptions {
+            handover_grace: Duration::from_millis(flags.get("handover-grace-ms", 2_000)?),
+        },
+        job_interval,
+        job_name: flags.str("job-name").unwrap_or("hello-report").to_owned(),
+    })
+}
+
+/// Runs the HA server program with the process arguments.
+pub fn main() {
+    crate::init_logging();
+    let flags = Flags::from_env(USAGE, FLAGS);
+    let config = or_exit(USAGE, config(&flags));
+    std::process::exit(run(config));
+}
+
+/// Runs an HA server until a signal; returns the exit status.
+pub fn run(config: HaServerConfig) -> i32 {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async move {
+        match serve(config).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        }
+    })
+}
+
+async fn serve(config: HaServerConfig) -> Result<(), String> {
+    // 1. Listen, so the address we contend with accepts connections before we can be master.
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(format!(
+                "cannot listen on {}: the port is already in use; choose another --port, or 0 for a free one",
+                config.listen
+            ));
+        }
+        Err(e) => return Err(format!("cannot listen on {}: {e}", config.listen)),
+    };
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let host = config
+        .advertise_host
+        .clone()
+        .unwrap_or_else(|| local.ip().to_string());
+    let address = format!("{host}:{}", local.port());
+
+    // 2. Serve; only the master answers.
+    let (role_tx, role_rx) = watch::channel(Role::Joining);
+    let greeter =
+        HelloServiceServer::with_interceptor(Greeter::new(address.clone()), move |request| {
+            match &*role_rx.borrow() {
+                Role::Master { .. } => Ok(request),
+                Role::Standby { master } => Err(standby_status(Some(master))),
+                _ => Err(standby_status(None)),
+            }
+        });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        Server::builder()
+            .tcp_nodelay(true)
+            .add_service(greeter)
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                let _ = stop_rx.await;
+            }),
+    );
+    println!("listening {address}");
+
+    // 3. Contend.
+    let session =
+        Session::connect(SessionConfig::new(&config.zk).session_timeout(config.session_timeout))
+            .await
+            .map_err(|e| e.to_string())?;
+    let election = MasterElection::join_with(&session, &config.path, &address, config.election)
+        .await
+        .map_err(|e| e.to_string())?;
+    let printer = tokio::spawn(print_roles(election.changes(), Some(role_tx)));
+    let job = match config.job_interval {
+        Some(interval) => Some(start_printing_job(&election, &config.job_name, interval)?),
+        None => None,
+    };
+
+    // 4. Until a signal: then stop the job, resign, stop serving.
+    zoorpc_provider::wait_for_signal()
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(job);
+    let resigned = election.resign().await;
+    let _ = printer.await;
+    match resigned {
+        Ok(()) => println!("resigned"),
+        Err(e) => {
+            eprintln!("warning: could not delete the master node ({e}); it goes with the session")
+        }
+    }
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(Err(e))) => Err(format!("gRPC server failed: {e}")),
+        _ => Ok(()),
+    }
+}
+
+/// Prints `role <role>` for every change (not the initial `joining` nor the final `left`), and
+/// mirrors the role into `mirror` for the request interceptor.
+pub(crate) async fn print_roles(
+    mut changes: zoorpc_registry::RoleChanges,
+    mirror: Option<watch::Sender<Role>>,
+) {
+    while let Some(change) = changes.next().await {
+        if let Some(mirror) = &mirror {
+            mirror.send_replace(change.role.clone());
+        }
+        match change.role {
+            Role::Joining | Role::Left => {}
+            role => println!("role {role}"),
+        }
+    }
+}
+
+/// Starts a master-only job that prints `run epoch=<n> seq=<k>` per run.
+pub(crate) fn start_printing_job(
+    election: &MasterElection,
+    name: &str,
+    interval: Duration,
+) -> Result<MasterJob, String> {
+    MasterJob::start(election, name, interval, |run| async move {
+        println!("run epoch={} seq={}", run.epoch, run.seq);
+    })
+    .map_err(|e| e.to_string())
+}

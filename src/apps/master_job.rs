@@ -1,0 +1,85 @@
+//! The master-job program: contends for mastership at an election path and, while master, runs
+//! a job every interval. Prints `role ...` on each change (as `ha_server` does) and
+//! `run epoch=<n> seq=<k>` per run; the run numbers continue across failovers (the last claimed
+//! run is recorded in `<path>.jobs/<name>`). On SIGTERM or Ctrl-C it resigns, then exits.
+
+use std::time::Duration;
+
+use zoorpc_registry::{MasterElection, Session, SessionConfig, default_master_path};
+
+use crate::cli::{Flags, or_exit};
+
+/// Usage text.
+pub const USAGE: &str = "usage: master_job --zk HOST:PORT[,HOST:PORT...] \
+[--path /soa/master/services/MasterJob:1.0.0] [--interval-ms 1000] [--name report] \
+[--address job-<pid> (this process's identity in the master node)] [--session-timeout-ms 10000]";
+
+/// Flags the master-job program accepts.
+pub const FLAGS: &[&str] = &[
+    "zk",
+    "path",
+    "interval-ms",
+    "name",
+    "address",
+    "session-timeout-ms",
+];
+
+/// Runs the master-job program with the process arguments.
+pub fn main() {
+    crate::init_logging();
+    let flags = Flags::from_env(USAGE, FLAGS);
+    let zk = or_exit(
+        USAGE,
+        flags
+            .str("zk")
+            .ok_or_else(|| "--zk HOST:PORT is required".to_owned()),
+    )
+    .to_owned();
+    let path = flags
+        .str("path")
+        .map_or_else(|| default_master_path("MasterJob", "1.0.0"), str::to_owned);
+    let interval = Duration::from_millis(or_exit(USAGE, flags.get("interval-ms", 1_000)));
+    let name = flags.str("name").unwrap_or("report").to_owned();
+    let address = flags
+        .str("address")
+        .map_or_else(|| format!("job-{}", std::process::id()), str::to_owned);
+    let session_timeout =
+        Duration::from_millis(or_exit(USAGE, flags.get("session-timeout-ms", 10_000)));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let status = runtime.block_on(async move {
+        let run = async {
+            let session =
+                Session::connect(SessionConfig::new(&zk).session_timeout(session_timeout))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let election = MasterElection::join(&session, &path, &address)
+                .await
+                .map_err(|e| e.to_string())?;
+            let printer = tokio::spawn(super::ha_server::print_roles(election.changes(), None));
+            let job = super::ha_server::start_printing_job(&election, &name, interval)?;
+            zoorpc_provider::wait_for_signal()
+                .await
+                .map_err(|e| e.to_string())?;
+            drop(job);
+            let resigned = election.resign().await;
+            let _ = printer.await;
+            resigned.map_err(|e| e.to_string())?;
+            println!("resigned");
+            Ok::<(), String>(())
+        };
+        match run.await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        }
+    });
+    std::process::exit(status);
+}

@@ -1,0 +1,309 @@
+//! Active/standby with contenders in their own processes (`zoorpc-ha-server`), killed, paused
+//! and stopped with real signals; the `zoorpc-ha-client` program calling through it all.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::zk;
+use zoorpc::registry::master_job::{read_record, record_path};
+use zoorpc::registry::testing::{ChildProcess, unique_path};
+use zoorpc::registry::{Error, Fence, Session, SessionConfig};
+
+/// The session timeout the servers ask for (ZooKeeper ticks are 200 ms).
+const SESSION_TIMEOUT_MS: u64 = 1000;
+
+struct HaServer {
+    process: ChildProcess,
+    address: String,
+    /// How many of the lines read so far have been looked at.
+    cursor: usize,
+}
+
+impl HaServer {
+    fn spawn(connect: &str, path: &str, extra: &[&str]) -> HaServer {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
+        cmd.args(["--zk", connect, "--path", path, "--port", "0"])
+            .args(["--session-timeout-ms", &SESSION_TIMEOUT_MS.to_string()])
+            .args(extra);
+        let process = ChildProcess::spawn("ha-server", cmd).expect("spawn ha server");
+        let mut server = HaServer {
+            process,
+            address: String::new(),
+            cursor: 0,
+        };
+        let line = server
+            .next_line("listening ", Duration::from_secs(20))
+            .expect("ha server listens");
+        server.address = line["listening ".len()..].to_owned();
+        assert!(server.address.starts_with("127.0.0.1:"), "{line}");
+        server
+    }
+
+    /// The next line starting with `prefix` that has not been looked at yet, waiting for it at
+    /// most `timeout`.
+    fn next_line(&mut self, prefix: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            while self.cursor < self.process.seen_lines().len() {
+                let line = self.process.seen_lines()[self.cursor].clone();
+                self.cursor += 1;
+                if line.starts_with(prefix) {
+                    return Some(line);
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            // Appends every line it reads to `seen_lines`, which the loop above looks at.
+            if self.process.wait_for_line(prefix, left).is_err() {
+                self.process.drain_lines();
+                if self.cursor == self.process.seen_lines().len() {
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Waits for the next `role ...` line and returns what follows `role `.
+    fn next_role(&mut self, timeout: Duration) -> String {
+        match self.next_line("role ", timeout) {
+            Some(line) => line["role ".len()..].to_owned(),
+            None => panic!(
+                "{} printed no role line within {timeout:?}; lines: {:?}",
+                self.address,
+                self.process.seen_lines()
+            ),
+        }
+    }
+
+    fn wait_master(&mut self, timeout: Duration) -> i64 {
+        let role = self.next_role(timeout);
+        parse_epoch(&role).unwrap_or_else(|| panic!("{} became {role:?}", self.address))
+    }
+
+    fn wait_standby_of(&mut self, master: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let role = self.next_role(deadline.saturating_duration_since(Instant::now()));
+            if role == format!("standby master={master}") {
+                return;
+            }
+            assert!(
+                !role.starts_with("master"),
+                "{} became {role} instead of standing by for {master}",
+                self.address
+            );
+        }
+    }
+
+    /// The `(epoch, seq)` of `run` lines seen so far.
+    fn runs(&mut self) -> Vec<(i64, u64)> {
+        self.process
+            .drain_lines()
+            .iter()
+            .filter_map(|l| parse_run(l))
+            .collect()
+    }
+}
+
+fn parse_epoch(role: &str) -> Option<i64> {
+    role.strip_prefix("master epoch=")?.parse().ok()
+}
+
+fn parse_run(line: &str) -> Option<(i64, u64)> {
+    let rest = line.strip_prefix("run epoch=")?;
+    let (epoch, seq) = rest.split_once(" seq=")?;
+    Some((epoch.parse().ok()?, seq.parse().ok()?))
+}
+
+/// Waits for a `role master epoch=<n>` line from any of `servers`; returns (index, epoch).
+fn wait_any_master(servers: &mut [&mut HaServer], timeout: Duration) -> (usize, i64) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        for (i, s) in servers.iter_mut().enumerate() {
+            // A short wait on each in turn; lines not taken here stay for later waits.
+            let saved = s.cursor;
+            if let Some(line) = s.next_line("role master epoch=", Duration::from_millis(10)) {
+                return (i, parse_epoch(&line["role ".len()..]).expect("epoch"));
+            }
+            s.cursor = saved;
+        }
+    }
+    panic!("no standby became master within {timeout:?}");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn sigkill_of_the_master_makes_a_standby_master_within_session_timeout_plus_1s() {
+    let path = unique_path("ha-kill");
+    let connect = zk().connect_string();
+    let mut a = HaServer::spawn(&connect, &path, &[]);
+    let first = a.wait_master(Duration::from_secs(10));
+    let mut b = HaServer::spawn(&connect, &path, &[]);
+    let mut c = HaServer::spawn(&connect, &path, &[]);
+    b.wait_standby_of(&a.address, Duration::from_secs(10));
+    c.wait_standby_of(&a.address, Duration::from_secs(10));
+
+    // A client calling the master through the kill, as `ha_client` does.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-client"));
+    cmd.args(["--zk", &connect, "--path", &path])
+        .args(["--calls", "80", "--interval-ms", "25"]);
+    let mut client = ChildProcess::spawn("ha-client", cmd).unwrap();
+    client
+        .wait_for_line(&format!("ok {}", a.address), Duration::from_secs(20))
+        .expect("the client reaches the first master");
+
+    a.process.signal(libc::SIGKILL).unwrap();
+    let killed = Instant::now();
+    let (winner, second) = wait_any_master(&mut [&mut b, &mut c], Duration::from_secs(5));
+    let took = killed.elapsed();
+    assert!(
+        took <= Duration::from_millis(SESSION_TIMEOUT_MS + 1000),
+        "a standby became master {took:?} after the kill"
+    );
+    assert!(second > first, "epoch {second} <= {first}");
+    let (new_master, other) = if winner == 0 {
+        (&mut b, &mut c)
+    } else {
+        (&mut c, &mut b)
+    };
+    let new_address = new_master.address.clone();
+    other.wait_standby_of(&new_address, Duration::from_secs(5));
+
+    // Every call succeeded: the ones in flight during the switch-over were retried.
+    let summary = client
+        .wait_for_line("calls=", Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(summary, "calls=80 ok=80 failed=0");
+    let lines = client.seen_lines().to_vec();
+    assert!(
+        lines.iter().any(|l| *l == format!("ok {new_address}")),
+        "the client never reached the new master: {lines:?}"
+    );
+    for line in &lines[..lines.len() - 1] {
+        assert!(
+            *line == format!("ok {}", a.address) || *line == format!("ok {new_address}"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_resigns_and_a_standby_takes_over_long_before_the_session_could_expire() {
+    let path = unique_path("ha-term");
+    let connect = zk().connect_string();
+    let long = ["--session-timeout-ms", "20000"];
+    let mut a = HaServer::spawn(&connect, &path, &long);
+    a.wait_master(Duration::from_secs(10));
+    let mut b = HaServer::spawn(&connect, &path, &long);
+    b.wait_standby_of(&a.address, Duration::from_secs(10));
+
+    a.process.signal(libc::SIGTERM).unwrap();
+    let signalled = Instant::now();
+    b.wait_master(Duration::from_secs(5));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        signalled.elapsed()
+    );
+    a.next_line("resigned", Duration::from_secs(5)).unwrap();
+    assert!(
+        a.process
+            .wait_exit(Duration::from_secs(10))
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn a_master_paused_past_its_session_timeout_reports_not_master_before_any_job_and_is_fenced() {
+    let path = unique_path("ha-pause");
+    let connect = zk().connect_string();
+    let job = ["--job-interval-ms", "100", "--job-name", "tick"];
+    let mut a = HaServer::spawn(&connect, &path, &job);
+    let first = a.wait_master(Duration::from_secs(10));
+    a.next_line(&format!("run epoch={first} seq=3"), Duration::from_secs(5))
+        .expect("the master runs its job");
+    let mut b = HaServer::spawn(&connect, &path, &job);
+    b.wait_standby_of(&a.address, Duration::from_secs(10));
+
+    a.process.signal(libc::SIGSTOP).unwrap();
+    let second = b.wait_master(Duration::from_secs(5));
+    assert!(second > first, "epoch {second} <= {first}");
+    let b_first_run = b
+        .next_line(&format!("run epoch={second} seq="), Duration::from_secs(5))
+        .unwrap();
+    let (_, b_first_seq) = parse_run(&b_first_run).unwrap();
+    // Everything A printed before the pause has been read by now (it printed nothing since).
+    let a_runs = a.runs();
+    let (_, a_last_seq) = *a_runs.last().unwrap();
+    assert!(a_runs.iter().all(|(e, _)| *e == first));
+    assert!(
+        b_first_seq == a_last_seq + 1 || b_first_seq == a_last_seq + 2,
+        "A ran up to seq {a_last_seq}, B started at {b_first_seq}"
+    );
+    let seen_before_resume = a.process.seen_lines().len();
+    a.cursor = seen_before_resume;
+
+    a.process.signal(libc::SIGCONT).unwrap();
+    // The first thing A says after resuming is that it is not master.
+    let role = a.next_role(Duration::from_secs(5));
+    assert!(!role.starts_with("master"), "A resumed as {role}");
+    let after: Vec<String> = a.process.seen_lines()[seen_before_resume..].to_vec();
+    assert!(
+        !after.iter().any(|l| l.starts_with("run ")),
+        "A ran a job after resuming: {after:?}"
+    );
+    if role != format!("standby master={}", b.address) {
+        a.wait_standby_of(&b.address, Duration::from_secs(5));
+    }
+
+    // A's fencing token no longer lets anything through, and the schedule is B's.
+    let rt = runtime();
+    rt.block_on(async {
+        let session = Session::connect(SessionConfig::new(&connect))
+            .await
+            .unwrap();
+        let stale = Fence {
+            path: path.clone(),
+            address: a.address.clone(),
+            epoch: first,
+        };
+        let record = record_path(&path, "tick");
+        let err = stale
+            .write(&session, &record, b"seq=999999 epoch=0 at_ms=0")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Fenced { .. }), "{err}");
+        let current = read_record(&session, &record).await.unwrap().unwrap();
+        assert_eq!(current.epoch, second);
+        assert!(current.seq >= b_first_seq);
+    });
+
+    // B keeps running; A never runs again while B is master.
+    b.next_line(
+        &format!("run epoch={second} seq={}", b_first_seq + 3),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let a_after: Vec<String> = a.process.drain_lines()[seen_before_resume..].to_vec();
+    assert!(
+        !a_after.iter().any(|l| l.starts_with("run ")),
+        "{a_after:?}"
+    );
+    let b_seqs: Vec<u64> = b.runs().iter().map(|(_, s)| *s).collect();
+    assert!(
+        b_seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "B's runs are not consecutive: {b_seqs:?}"
+    );
+}
