@@ -357,12 +357,19 @@ struct Held {
 struct Shared {
     role: watch::Sender<Role>,
     master: AtomicBool,
-    listeners: Mutex<Vec<mpsc::UnboundedSender<RoleChange>>>,
+    listeners: Mutex<Listeners>,
     held: Mutex<Option<Held>>,
 }
 
+/// Subscribers of [`RoleChanges`], and the last change (for a new subscriber's first item).
+#[derive(Debug)]
+struct Listeners {
+    senders: Vec<mpsc::UnboundedSender<RoleChange>>,
+    last: RoleChange,
+}
+
 impl Shared {
-    fn listeners(&self) -> MutexGuard<'_, Vec<mpsc::UnboundedSender<RoleChange>>> {
+    fn listeners(&self) -> MutexGuard<'_, Listeners> {
         self.listeners.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -383,10 +390,13 @@ impl Shared {
             role,
             at: std::time::Instant::now(),
         };
-        listeners.retain(|l| l.send(change.clone()).is_ok());
+        listeners
+            .senders
+            .retain(|l| l.send(change.clone()).is_ok());
         if matches!(change.role, Role::Left) {
-            listeners.clear();
+            listeners.senders.clear();
         }
+        listeners.last = change;
         true
     }
 }
@@ -423,7 +433,13 @@ impl MasterElection {
         let shared = Arc::new(Shared {
             role,
             master: AtomicBool::new(false),
-            listeners: Mutex::new(Vec::new()),
+            listeners: Mutex::new(Listeners {
+                senders: Vec::new(),
+                last: RoleChange {
+                    role: Role::Joining,
+                    at: std::time::Instant::now(),
+                },
+            }),
             held: Mutex::new(None),
         });
         let campaign = Campaign {
@@ -464,17 +480,13 @@ impl MasterElection {
     }
 
     /// Every role change from now on, with the instant it was adopted; the first item is the
-    /// current role.
+    /// current role, with the instant it was adopted.
     pub fn changes(&self) -> RoleChanges {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut listeners = self.shared.listeners();
-        let current = self.shared.role.borrow().clone();
-        let _ = tx.send(RoleChange {
-            role: current.clone(),
-            at: std::time::Instant::now(),
-        });
-        if current != Role::Left {
-            listeners.push(tx);
+        let _ = tx.send(listeners.last.clone());
+        if listeners.last.role != Role::Left {
+            listeners.senders.push(tx);
         }
         RoleChanges { rx }
     }

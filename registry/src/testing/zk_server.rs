@@ -240,7 +240,13 @@ pub async fn expire_session(
         match twin {
             Ok(twin) => {
                 drop(twin);
-                return Ok(());
+                // The twin's close races the session's own client, which reconnects as soon as
+                // the twin takes its connection over; if that reconnect wins, the session lives
+                // on. Join again to find out: `SessionExpired` once it is really gone.
+                if attempt >= 10 {
+                    return Err(zookeeper_client::Error::Timeout);
+                }
+                tokio::time::sleep(Duration::from_millis(5 * attempt)).await;
             }
             // Already expired: what the caller wanted.
             Err(zookeeper_client::Error::SessionExpired) => return Ok(()),
