@@ -390,9 +390,7 @@ impl Shared {
             role,
             at: std::time::Instant::now(),
         };
-        listeners
-            .senders
-            .retain(|l| l.send(change.clone()).is_ok());
+        listeners.senders.retain(|l| l.send(change.clone()).is_ok());
         if matches!(change.role, Role::Left) {
             listeners.senders.clear();
         }
