@@ -426,7 +426,9 @@ async fn weights_in_the_url_steer_the_random_pick() {
     let heavy = Provider::start(weighted("300")).await.unwrap();
     let light = Provider::start(weighted("100")).await.unwrap();
     assert!(heavy.url().as_str().ends_with("?weight=300"));
-    let consumer = Consumer::connect(&zk().connect_string(), &base).await.unwrap();
+    let consumer = Consumer::connect(&zk().connect_string(), &base)
+        .await
+        .unwrap();
     assert_eq!(consumer.urls().len(), 2);
     let mut to_heavy = 0;
     for _ in 0..400 {
@@ -437,7 +439,10 @@ async fn weights_in_the_url_steer_the_random_pick() {
             to_heavy += 1;
         }
     }
-    assert!((260..=340).contains(&to_heavy), "heavy got {to_heavy} of 400");
+    assert!(
+        (260..=340).contains(&to_heavy),
+        "heavy got {to_heavy} of 400"
+    );
     heavy.shutdown().await.unwrap();
     light.shutdown().await.unwrap();
 }
