@@ -2,6 +2,7 @@
 //! against a real ZooKeeper.
 
 mod common;
+mod ha_support;
 
 use std::time::{Duration, Instant};
 
@@ -359,4 +360,46 @@ async fn connection_loss_steps_down_at_once_and_the_same_session_is_master_again
             .await
             .is_some()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_whose_reply_is_lost_is_resolved_by_the_nodes_owner() {
+    let path = unique_path("lost-reply");
+    let connect = zk().connect_string();
+    let a = Contender::join(&connect, &path, &address(0)).await;
+    a.wait_master(SETTLE).await;
+    // B talks to ZooKeeper through a proxy that will swallow the reply to its takeover.
+    let proxy = ha_support::Proxy::start(connect.parse().unwrap()).await;
+    let b_session = session(&proxy.addr.to_string(), SESSION_TIMEOUT).await;
+    let b = MasterElection::join(&b_session, &path, &address(1))
+        .await
+        .unwrap();
+    assert_eq!(b.role(), Role::Standby { master: address(0) });
+    let mut b_changes = b.changes();
+    proxy.lose_reply_to_next_multi();
+
+    a.election.resign().await.unwrap();
+
+    // B's create went through but it never heard so: it times out, reconnects in the same
+    // session, reads the node, finds itself the owner, and is master.
+    let epoch = match b.wait_for(SETTLE, Role::is_master).await {
+        Some(Role::Master { epoch }) => epoch,
+        other => panic!("b is not master: {other:?} (now {})", b.role()),
+    };
+    assert_eq!(proxy.lost_replies(), 1, "the takeover's reply was not lost");
+    assert_eq!(b_session.status().generation, 0, "the session was replaced");
+    let roles: Vec<Role> = std::iter::from_fn(|| b_changes.try_next())
+        .map(|c| c.role)
+        .collect();
+    assert!(
+        !roles.contains(&Role::Standby { master: address(1) }),
+        "b stood by for itself: {roles:?}"
+    );
+    let raw = raw_client(&connect).await;
+    let (data, stat) = raw.get_data(&path).await.unwrap();
+    assert_eq!(data, address(1).as_bytes());
+    assert_eq!(stat.ephemeral_owner, b_session.session_id());
+    assert_eq!(stat.czxid, epoch);
+    let (_, marker) = raw.get_data(&epoch_path(&path)).await.unwrap();
+    assert_eq!(marker.mzxid, epoch);
 }

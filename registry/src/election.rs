@@ -853,12 +853,11 @@ impl Campaign {
                     Next::Pause
                 }
             },
-            Err(zk::MultiWriteError::RequestFailed {
-                source: zk::Error::ConnectionLoss,
-            }) => {
-                // The create may have happened: the next read compares the node's
-                // ephemeralOwner with our session before anything else is decided.
-                debug!(path = %self.path, "takeover reply lost; checking the node's owner");
+            Err(zk::MultiWriteError::RequestFailed { source }) => {
+                // No reply (connection lost, timed out): the create may have happened. The next
+                // read compares the node's ephemeralOwner with our session before anything else
+                // is decided.
+                debug!(path = %self.path, error = %source, "takeover reply lost; checking the node's owner");
                 Next::Again
             }
             Err(e) => {
