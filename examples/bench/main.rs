@@ -8,7 +8,9 @@
 //! Scenarios:
 //! - `propagation`: a provider with its own session registers; time until a consumer's list
 //!   holds it; it deregisters; time until the list drops it.
+//! - `handover`: the master resigns; time until a standby holding its own session is master.
 
+mod handover;
 mod propagation;
 
 use std::time::Duration;
@@ -16,7 +18,7 @@ use std::time::Duration;
 use zoorpc::cli::{Flags, fail, or_exit};
 use zoorpc::registry::testing::ZkServer;
 
-const USAGE: &str = "usage: bench <propagation> [--zk HOST:PORT] [--rounds N]";
+const USAGE: &str = "usage: bench <propagation|handover> [--zk HOST:PORT] [--rounds N]";
 
 fn main() {
     zoorpc::init_logging();
@@ -42,6 +44,7 @@ fn main() {
     let result = runtime.block_on(async {
         match scenario.as_str() {
             "propagation" => propagation::run(&zk, rounds).await,
+            "handover" => handover::run(&zk, rounds).await,
             "" => Err("name a scenario".to_owned()),
             other => Err(format!("unknown scenario {other:?}")),
         }
