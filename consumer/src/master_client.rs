@@ -45,6 +45,14 @@ const KEPT_CHANNELS: usize = 8;
 /// What a server that is not the master answers: `UNAVAILABLE`, marked with
 /// [`STANDBY_METADATA`] (value: the master it knows, or empty), so a [`MasterClient`] knows the
 /// request was not processed and retries it on the master.
+///
+/// ```
+/// use zoorpc_consumer::master_client::{is_standby_refusal, standby_status};
+/// let refusal = standby_status(Some("127.0.0.1:9090"));
+/// assert_eq!(refusal.code(), tonic::Code::Unavailable);
+/// assert!(is_standby_refusal(&refusal));
+/// assert!(!is_standby_refusal(&tonic::Status::unavailable("overloaded")));
+/// ```
 pub fn standby_status(master: Option<&str>) -> tonic::Status {
     let known = master.unwrap_or("");
     let mut status = tonic::Status::unavailable(match master {

@@ -84,6 +84,13 @@ pub fn default_master_path(service: &str, version: &str) -> String {
 pub const EPOCH_SUFFIX: &str = ".epoch";
 
 /// The companion node of a master path: `<path>.epoch`.
+///
+/// ```
+/// use zoorpc_registry::election::{default_master_path, epoch_path};
+/// let path = default_master_path("HelloService", "1.0.0");
+/// assert_eq!(path, "/soa/master/services/HelloService:1.0.0");
+/// assert_eq!(epoch_path(&path), "/soa/master/services/HelloService:1.0.0.epoch");
+/// ```
 pub fn epoch_path(path: &str) -> String {
     format!("{path}{EPOCH_SUFFIX}")
 }
@@ -128,7 +135,16 @@ impl Role {
     }
 }
 
-/// `master epoch=<n>`, `standby master=<addr>`, `disconnected`, `joining`, `left`.
+/// `master epoch=<n>`, `standby master=<addr>`, `disconnected`, `joining`, `left` (what
+/// `ha_server` prints after `role `).
+///
+/// ```
+/// use zoorpc_registry::Role;
+/// assert_eq!(Role::Master { epoch: 42 }.to_string(), "master epoch=42");
+/// let standby = Role::Standby { master: "127.0.0.1:9090".into() };
+/// assert_eq!(standby.to_string(), "standby master=127.0.0.1:9090");
+/// assert!(!standby.is_master());
+/// ```
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -319,6 +335,13 @@ pub async fn designate(session: &Session, path: &str, address: &str) -> Result<(
 
 /// Checks a contender address: non-empty, at most 256 bytes, no whitespace or control
 /// characters (it is the node's data, compared byte for byte).
+///
+/// ```
+/// use zoorpc_registry::election::validate_address;
+/// assert!(validate_address("127.0.0.1:9090").is_ok());
+/// let err = validate_address("127.0.0.1 9090").unwrap_err();
+/// assert!(err.to_string().contains("whitespace"));
+/// ```
 pub fn validate_address(address: &str) -> Result<&str> {
     let fail = |reason| {
         Err(Error::InvalidAddress {

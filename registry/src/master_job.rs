@@ -70,6 +70,14 @@ pub struct JobRun {
 }
 
 /// What `<path>.jobs/<name>` holds: the last claimed run.
+///
+/// ```
+/// use zoorpc_registry::JobRecord;
+/// let record = JobRecord::parse("seq=12 epoch=4294967301 at_ms=1700000000000").unwrap();
+/// assert_eq!(record.seq, 12);
+/// assert_eq!(record.encode(), "seq=12 epoch=4294967301 at_ms=1700000000000");
+/// assert_eq!(JobRecord::parse("not a record"), None);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JobRecord {
     /// The run's number.
