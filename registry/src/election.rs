@@ -744,10 +744,14 @@ impl Campaign {
     async fn step(&mut self, status: &SessionStatus) -> Next {
         let client = &status.client;
         let me = client.session_id().0;
-        // Pipelined, companion first (see `release` for why the order matters).
+        // Pipelined: all three requests leave before we wait for any, and ZooKeeper answers a
+        // session's requests in order. The companion is read before the node (what we hold is
+        // then consistent, see `release`) and after it (a handover that deleted the node has
+        // named its designee by then: both happen in one transaction).
         let marker = client.get_data(&self.epoch_path);
         let node = client.get_and_watch_data(&self.path);
-        let (marker, node) = (marker.await, node.await);
+        let marker_after = client.get_data(&self.epoch_path);
+        let (marker, node, marker_after) = (marker.await, node.await, marker_after.await);
         match node {
             Ok((data, stat, watcher)) => {
                 let holder = String::from_utf8_lossy(&data).trim().to_owned();
@@ -784,7 +788,7 @@ impl Campaign {
             }
             Err(zk::Error::NoNode) => {
                 self.shared.held().take();
-                match marker {
+                match marker_after {
                     Ok((data, stat)) => self.vacant(client, &data, stat).await,
                     Err(zk::Error::NoNode) => match prepare(client, &self.path).await {
                         Ok(()) => Next::Again,
