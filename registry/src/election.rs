@@ -18,8 +18,10 @@
 //!   (`ephemeralOwner`) and holds its address, and it reports something else *before* it does
 //!   anything that lets another contender take over (deleting its node).
 //! - Connection lost: the contender stops being master at once ([`Role::Disconnected`]), without
-//!   waiting for the session to expire. Back in the same session with the node still its own, it
-//!   is master again with the same epoch. Session expired: the [`Session`] opens a new one and the
+//!   waiting for the session to expire. A connection that goes silent (a partition) is declared
+//!   lost by the client after at most 3/5 of the session timeout (zookeeper-client's read
+//!   timeout), before ZooKeeper can expire the session and let a standby in. Back in the same session with the node still its own, it is
+//!   master again with the same epoch. Session expired: the [`Session`] opens a new one and the
 //!   contender runs again in it.
 //! - A `create` whose reply was lost is resolved by reading the node and comparing its
 //!   `ephemeralOwner` with this session's id.
@@ -27,8 +29,10 @@
 //!   i.e. the node's `mzxid` (= `czxid`) at that moment. It only grows.
 //! - Handover by data: the holder, seeing another address in its node, reports standby, then
 //!   deletes its node and names the designee in `<path>.epoch`, atomically. The designee takes
-//!   over at once; the other contenders give it [`ElectionOptions::handover_grace`] before they
-//!   run again, so a designee that is not running does not leave the service without a master.
+//!   over at once (within milliseconds; until then nobody is master); the other contenders give
+//!   it [`ElectionOptions::handover_grace`] before they run again, so a designee that is not
+//!   running does not leave the service without a master. Designating the current master changes
+//!   nothing. If the holder's session expires before it hands over, everyone runs again.
 //! - [`Fence::write`] commits only while the fence's holder is still the master (a multi-op
 //!   that checks the versions of the node and of `<path>.epoch`): a deposed master's write fails
 //!   with [`Error::Fenced`], whatever connection or session carries it.
