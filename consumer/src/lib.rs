@@ -9,6 +9,8 @@
 //! - [`failure`]: classifying a failed call as never sent / maybe processed / application error.
 //! - [`tracked_channel`]: [`TrackedChannel`], a channel that reports connection failures to its
 //!   endpoint; a tower `Service` any tonic client can use.
+//! - [`master_client`]: [`MasterClient`], the active/standby mode: every call goes to the
+//!   current master of an election path, retried across a switch-over.
 //! - [`error`]: [`Error`], including [`Error::NoProviders`].
 //!
 //! ```no_run
