@@ -8,7 +8,7 @@ use common::{is_provider_node_name, raw_client, zk};
 use zookeeper_client as zkc;
 use zoorpc::consumer::{Consumer, ConsumerConfig, Error as ConsumerError};
 use zoorpc::provider::{Provider, ProviderConfig};
-use zoorpc::registry::testing::unique_path;
+use zoorpc::registry::testing::{Request, ZkProxy, unique_path};
 use zoorpc::registry::{Discovery, ProviderUrl, Registration, Session, SessionConfig};
 
 async fn provider(base: &str) -> Provider {
@@ -349,6 +349,60 @@ async fn session_expiry_re_registers_and_a_deleted_node_comes_back() {
     .expect("discovery follows the re-created node");
     registration.deregister().await.unwrap();
     assert!(raw.list_children(&base).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_replies_to_create_and_delete_leave_exactly_one_node_then_none() {
+    let base = unique_path("lost-create");
+    let connect = zk().connect_string();
+    let raw = raw_client(&connect).await;
+    let persistent = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+    for path in ["/zoorpc-test", base.as_str()] {
+        match raw.create(path, b"", &persistent).await {
+            Ok(_) | Err(zkc::Error::NodeExists) => {}
+            Err(e) => panic!("cannot create {path}: {e}"),
+        }
+    }
+    // The provider talks to ZooKeeper through a proxy that swallows the reply to its create.
+    let proxy = ZkProxy::start(connect.parse().unwrap()).await.unwrap();
+    let session = Session::connect(
+        SessionConfig::new(proxy.addr().to_string()).session_timeout(Duration::from_millis(1500)),
+    )
+    .await
+    .unwrap();
+    let id = session.session_id();
+    proxy.lose_reply_to_next(Request::Create);
+
+    let url = ProviderUrl::http("127.0.0.1", 4243).unwrap();
+    let registration = tokio::time::timeout(
+        Duration::from_secs(10),
+        Registration::register(&session, &base, &url),
+    )
+    .await
+    .expect("register returns after the reconnect")
+    .unwrap();
+
+    // The create took effect but its reply never came: the client timed out, reconnected in the
+    // same session, and found its node instead of creating a second one.
+    assert_eq!(proxy.lost_replies(), 1, "the create's reply was not lost");
+    assert_eq!(session.session_id(), id, "the session was replaced");
+    let children = raw.list_children(&base).await.unwrap();
+    assert_eq!(children.len(), 1, "one provider, one node: {children:?}");
+    let node = format!("{base}/{}", children[0]);
+    assert_eq!(registration.node_path(), Some(node.clone()));
+    let (data, stat) = raw.get_data(&node).await.unwrap();
+    assert_eq!(data, url.as_str().as_bytes());
+    assert_eq!(stat.ephemeral_owner, id);
+
+    // Deregistering whose delete reply is lost: asked again, it succeeds and the node is gone.
+    proxy.lose_reply_to_next(Request::Delete);
+    tokio::time::timeout(Duration::from_secs(10), registration.deregister())
+        .await
+        .expect("deregister returns after the reconnect")
+        .unwrap();
+    assert_eq!(proxy.lost_replies(), 2, "the delete's reply was not lost");
+    assert!(raw.list_children(&base).await.unwrap().is_empty());
+    assert_eq!(session.session_id(), id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,13 +2,12 @@
 //! against a real ZooKeeper.
 
 mod common;
-mod ha_support;
 
 use std::time::{Duration, Instant};
 
 use common::{raw_client, zk};
 use zoorpc::registry::election::epoch_path;
-use zoorpc::registry::testing::{ZkServer, expire_session, unique_path};
+use zoorpc::registry::testing::{Request, ZkProxy, ZkServer, expire_session, unique_path};
 use zoorpc::registry::{
     Error, MasterElection, MasterFollower, Role, Session, SessionConfig, designate,
 };
@@ -369,14 +368,14 @@ async fn a_takeover_whose_reply_is_lost_is_resolved_by_the_nodes_owner() {
     let a = Contender::join(&connect, &path, &address(0)).await;
     a.wait_master(SETTLE).await;
     // B talks to ZooKeeper through a proxy that will swallow the reply to its takeover.
-    let proxy = ha_support::Proxy::start(connect.parse().unwrap()).await;
-    let b_session = session(&proxy.addr.to_string(), SESSION_TIMEOUT).await;
+    let proxy = ZkProxy::start(connect.parse().unwrap()).await.unwrap();
+    let b_session = session(&proxy.addr().to_string(), SESSION_TIMEOUT).await;
     let b = MasterElection::join(&b_session, &path, &address(1))
         .await
         .unwrap();
     assert_eq!(b.role(), Role::Standby { master: address(0) });
     let mut b_changes = b.changes();
-    proxy.lose_reply_to_next_multi();
+    proxy.lose_reply_to_next(Request::Multi);
 
     a.election.resign().await.unwrap();
 

@@ -13,14 +13,12 @@
 //! came from a contender that was master while the call was under way.
 
 mod common;
-mod ha_support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::zk;
-use ha_support::Proxy;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::Server;
@@ -29,6 +27,7 @@ use zoorpc::consumer::master_client::standby_status;
 use zoorpc::consumer::{MasterClient, MasterClientConfig};
 use zoorpc::proto::HelloServiceServer;
 use zoorpc::provider::Greeter;
+use zoorpc::registry::testing::ZkProxy;
 use zoorpc::registry::testing::unique_path;
 use zoorpc::registry::{MasterElection, Role, RoleChange, Session, SessionConfig};
 
@@ -116,7 +115,7 @@ impl RoleLog {
 struct Node {
     index: usize,
     address: String,
-    proxy: Proxy,
+    proxy: ZkProxy,
     mirror: Arc<watch::Sender<Role>>,
     /// The current contender incarnation (its election holds the only handle on its session).
     member: Option<MasterElection>,
@@ -126,7 +125,7 @@ struct Node {
 
 impl Node {
     async fn start(index: usize, zk: SocketAddr) -> Node {
-        let proxy = Proxy::start(zk).await;
+        let proxy = ZkProxy::start(zk).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let mirror = Arc::new(watch::channel(Role::Joining).0);
@@ -160,7 +159,7 @@ impl Node {
     /// A new contender incarnation on this node.
     async fn join(&mut self, path: &str, log: &RoleLog) {
         self.incarnation += 1;
-        let connect = self.proxy.addr.to_string();
+        let connect = self.proxy.addr().to_string();
         let session =
             Session::connect(SessionConfig::new(&connect).session_timeout(SESSION_TIMEOUT))
                 .await

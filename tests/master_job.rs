@@ -2,16 +2,15 @@
 //! failovers, claimed in ZooKeeper with fenced writes, stopped when mastership is lost.
 
 mod common;
-mod ha_support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::zk;
-use ha_support::Proxy;
 use tokio::sync::watch;
 use zoorpc::registry::master_job::{read_record, record_path};
+use zoorpc::registry::testing::ZkProxy;
 use zoorpc::registry::testing::unique_path;
 use zoorpc::registry::{JobRun, MasterElection, MasterJob, Role, Session, SessionConfig};
 
@@ -73,16 +72,16 @@ impl Runs {
 
 /// A contender whose session goes through its own proxy, so it can be partitioned.
 struct Contender {
-    proxy: Proxy,
+    proxy: ZkProxy,
     election: MasterElection,
     _job: MasterJob,
 }
 
 impl Contender {
     async fn join(zk: SocketAddr, path: &str, who: &'static str, runs: &Runs) -> Contender {
-        let proxy = Proxy::start(zk).await;
+        let proxy = ZkProxy::start(zk).await.unwrap();
         let session = Session::connect(
-            SessionConfig::new(proxy.addr.to_string()).session_timeout(SESSION_TIMEOUT),
+            SessionConfig::new(proxy.addr().to_string()).session_timeout(SESSION_TIMEOUT),
         )
         .await
         .unwrap();
@@ -191,9 +190,9 @@ async fn the_job_runs_on_the_master_only_and_failovers_neither_repeat_nor_skip_m
 async fn a_run_in_progress_is_cancelled_when_mastership_is_lost() {
     let path = unique_path("job-cancel");
     let zk_addr: SocketAddr = zk().connect_string().parse().unwrap();
-    let proxy = Proxy::start(zk_addr).await;
+    let proxy = ZkProxy::start(zk_addr).await.unwrap();
     let session = Session::connect(
-        SessionConfig::new(proxy.addr.to_string()).session_timeout(SESSION_TIMEOUT),
+        SessionConfig::new(proxy.addr().to_string()).session_timeout(SESSION_TIMEOUT),
     )
     .await
     .unwrap();

@@ -74,7 +74,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, unanswered};
 use crate::path::{parent, validate_path};
 use crate::registration::ensure_path;
 use crate::session::{Session, SessionStatus};
@@ -642,7 +642,7 @@ async fn release(session: &Session, path: &str, held: Option<Held>) -> Result<()
         let stat = match node_read {
             Ok((_, stat)) if stat.ephemeral_owner == me => stat,
             Ok(_) | Err(zk::Error::NoNode) | Err(zk::Error::SessionExpired) => return Ok(()),
-            Err(zk::Error::ConnectionLoss) => continue,
+            Err(e) if unanswered(&e) => continue,
             Err(e) => return Err(Error::zk("read", path, e)),
         };
         let mut writer = client.new_multi_writer();

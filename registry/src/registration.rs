@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, unanswered};
 use crate::path::validate_path;
 use crate::provider_url::ProviderUrl;
 use crate::session::{LinkState, Session, SessionStatus};
@@ -91,7 +91,7 @@ impl Registration {
                     info!(node = %node, "deregistered");
                     return Ok(());
                 }
-                Err(zk::Error::ConnectionLoss) if attempts < 10 => attempts += 1,
+                Err(e) if unanswered(&e) && attempts < 10 => attempts += 1,
                 Err(e) => return Err(Error::zk("delete", &node, e)),
             }
         }
@@ -120,9 +120,17 @@ fn ephemeral_sequential() -> zk::CreateOptions<'static> {
 /// Creates `path` and its missing ancestors as persistent nodes.
 pub(crate) async fn ensure_path(client: &zk::Client, path: &str) -> Result<()> {
     let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-    match client.mkdir(path, &options).await {
-        Ok(()) | Err(zk::Error::NodeExists) => Ok(()),
-        Err(e) => Err(Error::zk("create (parents)", path, e)),
+    let mut attempts = 0;
+    loop {
+        match client.mkdir(path, &options).await {
+            Ok(()) | Err(zk::Error::NodeExists) => return Ok(()),
+            // Creating what exists is fine: ask again once connected.
+            Err(e) if unanswered(&e) && attempts < MAX_LOST_REPLIES => {
+                attempts += 1;
+                wait_reconnected(client).await?;
+            }
+            Err(e) => return Err(Error::zk("create (parents)", path, e)),
+        }
     }
 }
 
@@ -135,16 +143,39 @@ async fn create_node(status: &SessionStatus, base: &str, data: &[u8]) -> Result<
         match client.create(&prefix, data, &ephemeral_sequential()).await {
             Ok((_, seq)) => return Ok(format!("{prefix}{seq}")),
             Err(zk::Error::NoNode) => ensure_path(client, base).await?,
-            Err(zk::Error::ConnectionLoss) if lost_replies < 20 => {
+            Err(e) if unanswered(&e) && lost_replies < MAX_LOST_REPLIES => {
                 lost_replies += 1;
                 // The create may have happened. Wait for the link, then look for our node.
-                wait_reconnected(client).await?;
-                if let Some(node) = find_own_node(client, base, data).await? {
+                debug!(error = %e, path = %prefix, "no reply to create; looking for our node");
+                if let Some(node) = find_own_node_after_loss(client, base, data).await? {
                     debug!(node = %node, "create reply was lost, but the node exists");
                     return Ok(node);
                 }
             }
             Err(e) => return Err(Error::zk("create", &prefix, e)),
+        }
+    }
+}
+
+/// How many unanswered requests one registration attempt lives through.
+const MAX_LOST_REPLIES: u32 = 20;
+
+/// After a create went unanswered: once connected again (same session), our node if it exists.
+async fn find_own_node_after_loss(
+    client: &zk::Client,
+    base: &str,
+    data: &[u8],
+) -> Result<Option<String>> {
+    let mut attempts = 0;
+    loop {
+        wait_reconnected(client).await?;
+        match find_own_node(client, base, data).await {
+            Err(Error::ZooKeeper { source, .. })
+                if unanswered(&source) && attempts < MAX_LOST_REPLIES =>
+            {
+                attempts += 1;
+            }
+            found => return found,
         }
     }
 }

@@ -5,12 +5,16 @@
 //! - [`ZkServer::shared`]: one server per test binary, for tests that do not kill ZooKeeper.
 //! - [`ChildProcess`]: a child process that is killed on drop and dies with this process, with
 //!   its output lines available to wait on.
+//! - [`ZkProxy`]: a TCP proxy in front of ZooKeeper that partitions a client silently or loses
+//!   the reply to its next request of a kind (`create`, `delete`, multi-op).
 //! - [`unique_path`]: a fresh base path so tests sharing a server do not see each other.
 
 mod process;
+mod proxy;
 mod zk_server;
 
 pub use process::{ChildProcess, spawn_tied};
+pub use proxy::{Request, ZkProxy};
 pub use zk_server::{ZkServer, ZkServerConfig, expire_session};
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,228 @@
+//! [`ZkProxy`]: a TCP proxy between one ZooKeeper client and its server, for fault tests. It can
+//! partition the client silently (packets stop, no FIN, no RST) and heal it, or let one request
+//! through and lose its reply (the client times out and reconnects in the same session, never
+//! knowing whether the request took effect).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A kind of ZooKeeper request, by the opcode it carries on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// `create` in any of its forms (`create`, `create2`, container, TTL).
+    Create,
+    /// `delete`.
+    Delete,
+    /// A multi-op transaction.
+    Multi,
+}
+
+impl Request {
+    fn matches(self, opcode: i32) -> bool {
+        match self {
+            // create, create2, createContainer, createTTL
+            Request::Create => matches!(opcode, 1 | 15 | 19 | 21),
+            Request::Delete => opcode == 2,
+            Request::Multi => opcode == 14,
+        }
+    }
+
+    fn encode(target: Option<Request>) -> i32 {
+        match target {
+            None => 0,
+            Some(Request::Create) => 1,
+            Some(Request::Delete) => 2,
+            Some(Request::Multi) => 3,
+        }
+    }
+
+    fn decode(code: i32) -> Option<Request> {
+        match code {
+            1 => Some(Request::Create),
+            2 => Some(Request::Delete),
+            3 => Some(Request::Multi),
+            _ => None,
+        }
+    }
+}
+
+/// A TCP proxy on a free loopback port in front of one ZooKeeper server. Point a client's
+/// connect string at [`ZkProxy::addr`]. Stops relaying when dropped.
+pub struct ZkProxy {
+    addr: SocketAddr,
+    partitioned: Arc<watch::Sender<bool>>,
+    lose: Arc<AtomicI32>,
+    lost: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl ZkProxy {
+    /// Starts relaying to `upstream` (needs a Tokio runtime).
+    pub async fn start(upstream: SocketAddr) -> std::io::Result<ZkProxy> {
+        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let partitioned = Arc::new(watch::channel(false).0);
+        let lose = Arc::new(AtomicI32::new(0));
+        let lost = Arc::new(AtomicUsize::new(0));
+        let faults = Faults {
+            lose: lose.clone(),
+            lost: lost.clone(),
+        };
+        let cut = partitioned.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(relay(client, upstream, cut.subscribe(), faults.clone()));
+            }
+        });
+        Ok(ZkProxy {
+            addr,
+            partitioned,
+            lose,
+            lost,
+            task,
+        })
+    }
+
+    /// The proxy's address, `127.0.0.1:<port>`.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Drops every packet from now on, both ways, on existing and new connections.
+    pub fn cut(&self) {
+        self.partitioned.send_replace(true);
+    }
+
+    /// Lets packets through again; connections held during the cut are closed.
+    pub fn heal(&self) {
+        self.partitioned.send_replace(false);
+    }
+
+    /// The next request of this kind reaches ZooKeeper, but nothing comes back on that
+    /// connection afterwards: the client times out and reconnects through the proxy, in the
+    /// same session.
+    pub fn lose_reply_to_next(&self, request: Request) {
+        self.lose
+            .store(Request::encode(Some(request)), Ordering::SeqCst);
+    }
+
+    /// How many replies were lost so far.
+    pub fn lost_replies(&self) -> usize {
+        self.lost.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for ZkProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Which reply to lose next, and how many were lost; shared by all connections.
+#[derive(Clone)]
+struct Faults {
+    lose: Arc<AtomicI32>,
+    lost: Arc<AtomicUsize>,
+}
+
+impl Faults {
+    /// Whether the reply to a request with this opcode is to be lost (at most once per arming).
+    fn take(&self, opcode: i32) -> bool {
+        let armed = self.lose.load(Ordering::SeqCst);
+        let hit = Request::decode(armed).is_some_and(|r| r.matches(opcode))
+            && self
+                .lose
+                .compare_exchange(armed, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok();
+        if hit {
+            self.lost.fetch_add(1, Ordering::SeqCst);
+        }
+        hit
+    }
+}
+
+async fn relay(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    mut cut: watch::Receiver<bool>,
+    faults: Faults,
+) {
+    if *cut.borrow_and_update() {
+        // A connection attempt during the partition goes nowhere.
+        let _ = cut.wait_for(|p| !*p).await;
+        return;
+    }
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (client_rx, client_tx) = client.split();
+    let (server_rx, server_tx) = server.split();
+    let (mute_tx, mute) = watch::channel(false);
+    tokio::select! {
+        _ = forward_requests(client_rx, server_tx, faults, mute_tx) => return,
+        _ = forward_replies(server_rx, client_tx, mute) => return,
+        _ = cut.wait_for(|p| *p) => {}
+    }
+    // Partitioned: hold both ends silently until healed, then drop them.
+    let _ = cut.wait_for(|p| !*p).await;
+}
+
+/// Client to server, frame by frame (4-byte length, then the request; every request after the
+/// connect request starts with its xid and opcode). Mutes the replies after a request whose
+/// reply is to be lost.
+async fn forward_requests(
+    mut client: impl AsyncReadExt + Unpin,
+    mut server: impl AsyncWriteExt + Unpin,
+    faults: Faults,
+    mute: watch::Sender<bool>,
+) -> std::io::Result<()> {
+    let mut first = true;
+    loop {
+        let mut len = [0u8; 4];
+        client.read_exact(&mut len).await?;
+        let mut frame = vec![0u8; u32::from_be_bytes(len) as usize];
+        client.read_exact(&mut frame).await?;
+        server.write_all(&len).await?;
+        server.write_all(&frame).await?;
+        let opcode = match frame[..] {
+            [_, _, _, _, a, b, c, d, ..] if !first => Some(i32::from_be_bytes([a, b, c, d])),
+            _ => None,
+        };
+        if opcode.is_some_and(|op| faults.take(op)) {
+            mute.send_replace(true);
+        }
+        first = false;
+    }
+}
+
+/// Server to client, until muted; then nothing more. Ends when the server closes.
+async fn forward_replies(
+    mut server: impl AsyncReadExt + Unpin,
+    mut client: impl AsyncWriteExt + Unpin,
+    mut mute: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = tokio::select! {
+            n = server.read(&mut buf) => n?,
+            _ = mute.wait_for(|m| *m) => break,
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        if *mute.borrow() {
+            break;
+        }
+        client.write_all(&buf[..n]).await?;
+    }
+    // Muted: send nothing more (the client is left to time out).
+    std::future::pending().await
+}
