@@ -255,6 +255,39 @@ async fn bad_connect_string_and_unreachable_zookeeper_are_named_within_the_timeo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chroot_in_the_connect_string_is_created_and_everything_lives_under_it() {
+    let chroot = unique_path("chroot");
+    let connect = format!("{}{chroot}", zk().connect_string());
+    let consumer = Consumer::connect(&connect, "/registry").await.unwrap();
+    let mut config = ProviderConfig::new(connect.clone(), "/registry", 0);
+    config.drain_grace = Duration::from_millis(50);
+    let p = Provider::start(config).await.unwrap();
+    let url = p.url().clone();
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(1), |urls| urls.contains(&url))
+            .await,
+        "not discovered under the chroot"
+    );
+    let answer = consumer.say_hello("chroot").await.unwrap();
+    assert_eq!(answer.url, url);
+
+    // Seen without the chroot, the node is under it.
+    let node = p.node_path().expect("node path");
+    assert!(node.starts_with("/registry/provider"), "{node}");
+    let raw = raw_client(&zk().connect_string()).await;
+    let (data, _) = raw.get_data(&format!("{chroot}{node}")).await.unwrap();
+    assert_eq!(data, url.as_str().as_bytes());
+    p.shutdown().await.unwrap();
+    assert!(
+        raw.list_children(&format!("{chroot}/registry"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_taken_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();

@@ -8,6 +8,7 @@ use crate::path::validate_path;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectString {
     raw: String,
+    hosts_part: String,
     hosts: Vec<(String, u16)>,
     chroot: Option<String>,
 }
@@ -71,6 +72,7 @@ impl ConnectString {
         }
         Ok(ConnectString {
             raw: trimmed.to_owned(),
+            hosts_part: hosts_part.to_owned(),
             hosts,
             chroot,
         })
@@ -79,6 +81,17 @@ impl ConnectString {
     /// The string as given (trimmed).
     pub fn as_str(&self) -> &str {
         &self.raw
+    }
+
+    /// The hosts without the chroot, as given: `HOST:PORT[,HOST:PORT...]`.
+    ///
+    /// ```
+    /// use zoorpc_registry::ConnectString;
+    /// let cs = ConnectString::parse("127.0.0.1:2181,[::1]:2182/app").unwrap();
+    /// assert_eq!(cs.hosts_str(), "127.0.0.1:2181,[::1]:2182");
+    /// ```
+    pub fn hosts_str(&self) -> &str {
+        &self.hosts_part
     }
 
     /// `(host, port)` pairs.

@@ -23,6 +23,7 @@ use zookeeper_client as zk;
 
 use crate::connect_string::ConnectString;
 use crate::error::{Error, Result};
+use crate::registration::ensure_path;
 
 /// How to reach ZooKeeper.
 #[derive(Clone, Debug)]
@@ -185,7 +186,8 @@ impl Session {
     }
 }
 
-/// Opens one ZooKeeper session within the configured timeout.
+/// Opens one ZooKeeper session within the configured timeout. A chroot in the connect string is
+/// created when missing (as Curator does for its namespace), then every path is relative to it.
 async fn open(config: &SessionConfig) -> Result<zk::Client> {
     let connect = ConnectString::parse(&config.connect)?;
     let unreachable = |detail: String| Error::Unreachable {
@@ -196,16 +198,22 @@ async fn open(config: &SessionConfig) -> Result<zk::Client> {
     let connecting = zk::Client::connector()
         .with_session_timeout(config.session_timeout)
         .with_connection_timeout(config.connect_timeout.min(Duration::from_secs(5)))
-        .connect(connect.as_str());
-    match tokio::time::timeout(config.connect_timeout, connecting).await {
-        Ok(Ok(client)) => Ok(client),
-        Ok(Err(zk::Error::NoNode)) => Err(Error::InvalidConnectString {
+        .connect(connect.hosts_str());
+    let client = match tokio::time::timeout(config.connect_timeout, connecting).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => return Err(unreachable(e.to_string())),
+        Err(_) => return Err(unreachable("no session was established".into())),
+    };
+    let Some(chroot) = connect.chroot() else {
+        return Ok(client);
+    };
+    ensure_path(&client, chroot).await?;
+    client
+        .chroot(chroot)
+        .map_err(|_| Error::InvalidConnectString {
             connect: connect.to_string(),
-            reason: "its chroot does not exist; create it first".into(),
-        }),
-        Ok(Err(e)) => Err(unreachable(e.to_string())),
-        Err(_) => Err(unreachable("no session was established".into())),
-    }
+            reason: format!("ZooKeeper does not accept the chroot {chroot}"),
+        })
 }
 
 /// Follows the client's state; on a terminal state opens a new session.
