@@ -2,12 +2,14 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zoorpc::consumer::Consumer;
 use zoorpc::provider::{Provider, ProviderConfig};
-use zoorpc::registry::LinkState;
 use zoorpc::registry::testing::{ZkServer, unique_path};
+use zoorpc::registry::{
+    Error as RegistryError, LinkState, ProviderUrl, Registration, Session, SessionConfig,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_list_keeps_serving_while_zookeeper_is_down_and_a_reconnect_recreates_nothing() {
@@ -148,4 +150,46 @@ async fn a_multi_host_connect_string_with_a_dead_member_still_connects() {
     assert_eq!(consumer.urls(), vec![provider.url().clone()]);
     consumer.say_hello("multi").await.unwrap();
     provider.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_while_zookeeper_is_down_fails_within_the_connect_timeout_then_works() {
+    let mut server = ZkServer::start().unwrap();
+    let connect = server.connect_string();
+    let base = unique_path("register-down");
+    let session = Session::connect(
+        SessionConfig::new(&connect)
+            .session_timeout(Duration::from_secs(20))
+            .connect_timeout(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap();
+    let mut status = session.subscribe();
+    server.kill();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.state == LinkState::Disconnected),
+    )
+    .await
+    .expect("disconnect noticed")
+    .unwrap();
+
+    let url = ProviderUrl::http("127.0.0.1", 4244).unwrap();
+    let started = Instant::now();
+    let err = Registration::register(&session, &base, &url)
+        .await
+        .expect_err("registered with ZooKeeper down");
+    let took = started.elapsed();
+    assert!(matches!(err, RegistryError::Unreachable { .. }), "{err}");
+    assert!(err.to_string().contains(&connect), "{err}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "took {took:?}"
+    );
+
+    // ZooKeeper back (same data, same session): registering works.
+    server.restart().unwrap();
+    let registration = Registration::register(&session, &base, &url).await.unwrap();
+    assert!(registration.node_path().is_some());
+    registration.deregister().await.unwrap();
 }

@@ -2,7 +2,9 @@
 //! its URL, kept in place for as long as the registration lives.
 //!
 //! Guarantees:
-//! - `register` returns once the node exists; missing parents are created (persistent).
+//! - `register` returns once the node exists; missing parents are created (persistent). While
+//!   ZooKeeper is out of reach it waits at most the session's connect timeout, then fails with
+//!   [`Error::Unreachable`].
 //! - Session expiry: the node is re-created in the new session. A reconnect within the same
 //!   session re-creates nothing (the node survived).
 //! - The node deleted by someone else (an operator, `zkCli.sh delete`): re-created.
@@ -39,7 +41,7 @@ impl Registration {
     /// Registers `url` under `base_path` and keeps it registered.
     pub async fn register(session: &Session, base_path: &str, url: &ProviderUrl) -> Result<Self> {
         let base = validate_path(base_path)?.to_owned();
-        let status = session.connected().await;
+        let status = session.connected_within_timeout().await?;
         let data = url.as_str().as_bytes().to_vec();
         let node = create_node(&status, &base, &data).await?;
         info!(node = %node, url = %url, "registered");

@@ -170,6 +170,19 @@ impl Session {
         self.client().session_timeout()
     }
 
+    /// Waits until connected, at most the configured connect timeout; an error naming the
+    /// connect string when ZooKeeper stays out of reach that long.
+    pub async fn connected_within_timeout(&self) -> Result<SessionStatus> {
+        let config = &self.shared.config;
+        tokio::time::timeout(config.connect_timeout, self.connected())
+            .await
+            .map_err(|_| Error::Unreachable {
+                connect: config.connect.clone(),
+                timeout: config.connect_timeout,
+                detail: "the session is disconnected and did not reconnect in time".into(),
+            })
+    }
+
     /// Waits until connected and returns that status.
     pub async fn connected(&self) -> SessionStatus {
         let mut rx = self.subscribe();
