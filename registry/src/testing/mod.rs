@@ -2,6 +2,8 @@
 //!
 //! - [`ZkServer`]: a standalone ZooKeeper (Debian's `zookeeper` package) on a free loopback port
 //!   in a temp dir; `stop`, `kill`, `restart` on the same port and data; gone on drop.
+//! - [`ZkEnsemble`]: a replicated ZooKeeper of N members on loopback; kill, stop and restart
+//!   members one by one.
 //! - [`ZkServer::shared`]: one server per test binary, for tests that do not kill ZooKeeper.
 //! - [`ChildProcess`]: a child process that is killed on drop and dies with this process, with
 //!   its output lines available to wait on.
@@ -9,10 +11,12 @@
 //!   the reply to its next request of a kind (`create`, `delete`, multi-op).
 //! - [`unique_path`]: a fresh base path so tests sharing a server do not see each other.
 
+mod ensemble;
 mod process;
 mod proxy;
 mod zk_server;
 
+pub use ensemble::ZkEnsemble;
 pub use process::{ChildProcess, spawn_tied};
 pub use proxy::{Request, ZkProxy};
 pub use zk_server::{ZkServer, ZkServerConfig, expire_session};

@@ -16,7 +16,9 @@ use super::HarnessError;
 use super::process::spawn_tied;
 
 const DEFAULT_CLASSPATH: &str = "/usr/share/java/zookeeper.jar";
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const STANDALONE: &str = "org.apache.zookeeper.server.ZooKeeperServerMain";
+pub(super) const QUORUM_PEER: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
 
 /// Settings of a test server.
 #[derive(Clone, Debug)]
@@ -40,6 +42,7 @@ pub struct ZkServer {
     dir: PathBuf,
     child: Option<Child>,
     owns_dir: bool,
+    main_class: &'static str,
 }
 
 impl ZkServer {
@@ -59,13 +62,8 @@ impl ZkServer {
         // A free port can be taken between our probe and the server's bind: try a few.
         for _ in 0..5 {
             let port = free_port()?;
-            write_config(&dir, port, &config)?;
-            let mut server = ZkServer {
-                port,
-                dir: dir.clone(),
-                child: None,
-                owns_dir: false,
-            };
+            write_config(&dir, port, &config, "")?;
+            let mut server = ZkServer::new(port, dir.clone(), STANDALONE);
             match server.launch() {
                 Ok(()) => {
                     server.owns_dir = true;
@@ -76,6 +74,17 @@ impl ZkServer {
         }
         let _ = std::fs::remove_dir_all(&dir);
         Err(last.unwrap_or_else(|| HarnessError::Io(std::io::Error::other("no attempt made"))))
+    }
+
+    /// A server not started yet, configured in `dir`.
+    pub(super) fn new(port: u16, dir: PathBuf, main_class: &'static str) -> ZkServer {
+        ZkServer {
+            port,
+            dir,
+            child: None,
+            owns_dir: false,
+            main_class,
+        }
     }
 
     /// One server per test binary, started on first use, killed when the process exits.
@@ -154,7 +163,14 @@ impl ZkServer {
     }
 
     fn launch(&mut self) -> Result<(), HarnessError> {
+        self.spawn()?;
+        self.wait_ready(Instant::now() + READY_TIMEOUT)
+    }
+
+    /// Starts the process without waiting for it to serve.
+    pub(super) fn spawn(&mut self) -> Result<(), HarnessError> {
         let java = std::env::var("JAVA").unwrap_or_else(|_| "java".into());
+        let log = self.dir.join("server.log");
         let mut cmd = Command::new(&java);
         cmd.arg("-Xms32m")
             .arg("-Xmx256m")
@@ -164,25 +180,28 @@ impl ZkServer {
             .arg("-Dzookeeper.admin.enableServer=false")
             .arg("-cp")
             .arg(classpath())
-            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
+            .arg(self.main_class)
             .arg(self.dir.join("zoo.cfg"))
             .current_dir(&self.dir)
             .stdin(Stdio::null())
-            .stdout(Stdio::from(std::fs::File::create(
-                self.dir.join("server.log"),
-            )?))
+            .stdout(Stdio::from(std::fs::File::create(&log)?))
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new()
                     .append(true)
                     .create(true)
-                    .open(self.dir.join("server.log"))?,
+                    .open(&log)?,
             ));
         let child = spawn_tied(cmd).map_err(|source| HarnessError::Spawn {
             what: format!("{java} (ZooKeeper)"),
             source,
         })?;
         self.child = Some(child);
-        let deadline = Instant::now() + READY_TIMEOUT;
+        Ok(())
+    }
+
+    /// Waits until the server answers `ruok` and serves (`srvr` names its mode); kills it and
+    /// returns the tail of its log if it exits or the deadline passes first.
+    pub(super) fn wait_ready(&mut self, deadline: Instant) -> Result<(), HarnessError> {
         loop {
             if ruok(self.port) && serving(self.port) {
                 return Ok(());
@@ -210,6 +229,16 @@ impl ZkServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// What `srvr` says of the server's role: `standalone`, `leader` or `follower`; `None` when
+    /// it does not serve.
+    pub fn mode(&self) -> Option<String> {
+        let reply = four_letter_word(self.port, b"srvr")?;
+        reply
+            .lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .map(|m| m.trim().to_owned())
     }
 }
 
@@ -262,7 +291,7 @@ fn classpath() -> String {
     std::env::var("ZOOKEEPER_CLASSPATH").unwrap_or_else(|_| DEFAULT_CLASSPATH.into())
 }
 
-fn check_installed() -> Result<(), HarnessError> {
+pub(super) fn check_installed() -> Result<(), HarnessError> {
     let cp = classpath();
     let first = cp.split(':').next().unwrap_or_default();
     if std::env::var_os("ZOOKEEPER_CLASSPATH").is_none() && !Path::new(first).exists() {
@@ -271,12 +300,19 @@ fn check_installed() -> Result<(), HarnessError> {
     Ok(())
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub(super) fn free_port() -> std::io::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
 }
 
-fn write_config(dir: &Path, port: u16, config: &ZkServerConfig) -> std::io::Result<()> {
+/// Writes `zoo.cfg` (and creates `data/`) in `dir`; `extra` is appended (an ensemble's
+/// `server.N` lines).
+pub(super) fn write_config(
+    dir: &Path,
+    port: u16,
+    config: &ZkServerConfig,
+    extra: &str,
+) -> std::io::Result<()> {
     let tick = config.tick_time.as_millis().max(1);
     let cfg = format!(
         "tickTime={tick}\n\
@@ -289,7 +325,8 @@ fn write_config(dir: &Path, port: u16, config: &ZkServerConfig) -> std::io::Resu
          admin.enableServer=false\n\
          4lw.commands.whitelist=ruok,srvr,stat,mntr,cons\n\
          preAllocSize=1024\n\
-         snapCount=100000\n",
+         snapCount=100000\n\
+         {extra}",
         data = dir.join("data").display(),
         min = tick * 2,
         max = (tick * 300).max(60_000),

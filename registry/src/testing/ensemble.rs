@@ -1,0 +1,114 @@
+//! `ZkEnsemble`: a replicated ZooKeeper of N members (`QuorumPeerMain`), all on loopback ports
+//! in one temp dir, for tests where ZooKeeper members die. Each member is a [`ZkServer`] that
+//! can be stopped, killed and restarted on its own; the ensemble serves while a majority runs.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::HarnessError;
+use super::zk_server::{
+    QUORUM_PEER, READY_TIMEOUT, ZkServer, ZkServerConfig, check_installed, free_port, write_config,
+};
+
+/// A running ensemble. Every member is killed and the directory removed on drop.
+#[derive(Debug)]
+pub struct ZkEnsemble {
+    members: Vec<ZkServer>,
+    dir: PathBuf,
+}
+
+impl ZkEnsemble {
+    /// Starts `size` members (3 or 5 make sense) with default settings and waits until every one
+    /// serves as leader or follower.
+    pub fn start(size: usize) -> Result<ZkEnsemble, HarnessError> {
+        ZkEnsemble::start_with(size, ZkServerConfig::default())
+    }
+
+    /// Starts `size` members with `config`.
+    pub fn start_with(size: usize, config: ZkServerConfig) -> Result<ZkEnsemble, HarnessError> {
+        check_installed()?;
+        let dir = tempfile::Builder::new()
+            .prefix("zoorpc-ensemble-")
+            .tempdir()?
+            .keep();
+        let mut last = None;
+        // Free ports can be taken between our probe and the members' binds: try a few times.
+        for _ in 0..3 {
+            match ZkEnsemble::launch(&dir, size, &config) {
+                Ok(members) => return Ok(ZkEnsemble { members, dir }),
+                Err(e) => last = Some(e),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Err(last.unwrap_or_else(|| HarnessError::Io(std::io::Error::other("no attempt made"))))
+    }
+
+    fn launch(
+        dir: &Path,
+        size: usize,
+        config: &ZkServerConfig,
+    ) -> Result<Vec<ZkServer>, HarnessError> {
+        // Client, quorum and election port of each member.
+        let mut ports = Vec::with_capacity(size);
+        for _ in 0..size {
+            ports.push((free_port()?, free_port()?, free_port()?));
+        }
+        let servers: String = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, quorum, election))| {
+                format!("server.{}=127.0.0.1:{quorum}:{election}\n", i + 1)
+            })
+            .collect();
+        let extra = format!("initLimit=20\nsyncLimit=10\n{servers}");
+        let mut members = Vec::with_capacity(size);
+        for (i, (client, _, _)) in ports.iter().enumerate() {
+            let member_dir = dir.join(format!("member-{}", i + 1));
+            write_config(&member_dir, *client, config, &extra)?;
+            std::fs::write(member_dir.join("data").join("myid"), format!("{}\n", i + 1))?;
+            members.push(ZkServer::new(*client, member_dir, QUORUM_PEER));
+        }
+        // Members only serve once a quorum has formed: start all, then wait for each.
+        for member in &mut members {
+            member.spawn()?;
+        }
+        let deadline = Instant::now() + READY_TIMEOUT;
+        for member in &mut members {
+            member.wait_ready(deadline)?;
+        }
+        Ok(members)
+    }
+
+    /// `127.0.0.1:<port>,127.0.0.1:<port>,...`, every member.
+    pub fn connect_string(&self) -> String {
+        self.members
+            .iter()
+            .map(ZkServer::connect_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The number of members.
+    pub fn size(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Member `index` (from 0), to stop, kill or restart.
+    pub fn member(&mut self, index: usize) -> &mut ZkServer {
+        &mut self.members[index]
+    }
+
+    /// The index of the member that is leader now, if one is.
+    pub fn leader(&self) -> Option<usize> {
+        self.members
+            .iter()
+            .position(|m| m.is_running() && m.mode().as_deref() == Some("leader"))
+    }
+}
+
+impl Drop for ZkEnsemble {
+    fn drop(&mut self) {
+        self.members.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
