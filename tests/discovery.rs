@@ -12,7 +12,11 @@ use zoorpc::registry::testing::{Request, ZkProxy, unique_path};
 use zoorpc::registry::{Discovery, ProviderUrl, Registration, Session, SessionConfig};
 
 async fn provider(base: &str) -> Provider {
-    let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
+    provider_at(&zk().connect_string(), base).await
+}
+
+async fn provider_at(connect: &str, base: &str) -> Provider {
+    let mut config = ProviderConfig::new(connect, base, 0);
     config.drain_grace = Duration::from_millis(50);
     Provider::start(config).await.expect("provider starts")
 }
@@ -259,9 +263,7 @@ async fn a_chroot_in_the_connect_string_is_created_and_everything_lives_under_it
     let chroot = unique_path("chroot");
     let connect = format!("{}{chroot}", zk().connect_string());
     let consumer = Consumer::connect(&connect, "/registry").await.unwrap();
-    let mut config = ProviderConfig::new(connect.clone(), "/registry", 0);
-    config.drain_grace = Duration::from_millis(50);
-    let p = Provider::start(config).await.unwrap();
+    let p = provider_at(&connect, "/registry").await;
     let url = p.url().clone();
     assert!(
         consumer

@@ -11,6 +11,26 @@ use zoorpc::registry::{
     Error as RegistryError, LinkState, ProviderUrl, Registration, Session, SessionConfig,
 };
 
+/// Waits until `session`'s link is `state`; panics naming `what` after 15 s.
+async fn wait_link(session: &Session, state: LinkState, what: &str) {
+    let mut status = session.subscribe();
+    let reached = tokio::time::timeout(
+        Duration::from_secs(15),
+        status.wait_for(|s| s.state == state),
+    )
+    .await;
+    assert!(
+        matches!(reached, Ok(Ok(_))),
+        "{what}: not {state:?} in time"
+    );
+}
+
+/// Kills ZooKeeper and waits until `session` noticed.
+async fn kill_and_wait_disconnected(server: &mut ZkServer, session: &Session) {
+    server.kill();
+    wait_link(session, LinkState::Disconnected, "after the kill").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_list_keeps_serving_while_zookeeper_is_down_and_a_reconnect_recreates_nothing() {
     let mut server = ZkServer::start().unwrap();
@@ -28,15 +48,7 @@ async fn the_last_list_keeps_serving_while_zookeeper_is_down_and_a_reconnect_rec
     assert_eq!(consumer.urls().len(), 2);
 
     // ZooKeeper dies. The consumer notices the disconnect but keeps its list and serving.
-    let mut status = consumer.session().subscribe();
-    server.kill();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        status.wait_for(|s| s.state == LinkState::Disconnected),
-    )
-    .await
-    .expect("disconnect noticed")
-    .unwrap();
+    kill_and_wait_disconnected(&mut server, consumer.session()).await;
     assert_eq!(consumer.urls().len(), 2);
     for _ in 0..50 {
         consumer
@@ -49,16 +61,9 @@ async fn the_last_list_keeps_serving_while_zookeeper_is_down_and_a_reconnect_rec
     let sessions: Vec<i64> = providers.iter().map(|p| p.session().session_id()).collect();
     server.restart().unwrap();
     for p in &providers {
-        let mut s = p.session().subscribe();
-        tokio::time::timeout(
-            Duration::from_secs(15),
-            s.wait_for(|s| s.state == LinkState::Connected),
-        )
-        .await
-        .expect("provider reconnects")
-        .unwrap();
+        wait_link(p.session(), LinkState::Connected, "provider").await;
         assert_eq!(
-            s.borrow().generation,
+            p.session().status().generation,
             0,
             "a reconnect must not open a new session"
         );
@@ -79,13 +84,7 @@ async fn the_last_list_keeps_serving_while_zookeeper_is_down_and_a_reconnect_rec
         children, expected,
         "exactly the original nodes, no duplicates"
     );
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        status.wait_for(|s| s.state == LinkState::Connected),
-    )
-    .await
-    .expect("consumer reconnects")
-    .unwrap();
+    wait_link(consumer.session(), LinkState::Connected, "consumer").await;
     for _ in 0..20 {
         consumer.say_hello("back").await.unwrap();
     }
@@ -164,15 +163,7 @@ async fn registering_while_zookeeper_is_down_fails_within_the_connect_timeout_th
     )
     .await
     .unwrap();
-    let mut status = session.subscribe();
-    server.kill();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        status.wait_for(|s| s.state == LinkState::Disconnected),
-    )
-    .await
-    .expect("disconnect noticed")
-    .unwrap();
+    kill_and_wait_disconnected(&mut server, &session).await;
 
     let url = ProviderUrl::http("127.0.0.1", 4244).unwrap();
     let started = Instant::now();

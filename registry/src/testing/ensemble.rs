@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::HarnessError;
 use super::zk_server::{
     QUORUM_PEER, READY_TIMEOUT, ZkServer, ZkServerConfig, check_installed, free_port, write_config,
 };
+use super::{HarnessError, retry_in_temp_dir};
 
 /// A running ensemble. Every member is killed and the directory removed on drop.
 #[derive(Debug)]
@@ -27,20 +27,10 @@ impl ZkEnsemble {
     /// Starts `size` members with `config`.
     pub fn start_with(size: usize, config: ZkServerConfig) -> Result<ZkEnsemble, HarnessError> {
         check_installed()?;
-        let dir = tempfile::Builder::new()
-            .prefix("zoorpc-ensemble-")
-            .tempdir()?
-            .keep();
-        let mut last = None;
-        // Free ports can be taken between our probe and the members' binds: try a few times.
-        for _ in 0..3 {
-            match ZkEnsemble::launch(&dir, size, &config) {
-                Ok(members) => return Ok(ZkEnsemble { members, dir }),
-                Err(e) => last = Some(e),
-            }
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        Err(last.unwrap_or_else(|| HarnessError::Io(std::io::Error::other("no attempt made"))))
+        let (members, dir) = retry_in_temp_dir("zoorpc-ensemble-", 3, |dir| {
+            ZkEnsemble::launch(dir, size, &config)
+        })?;
+        Ok(ZkEnsemble { members, dir })
     }
 
     fn launch(

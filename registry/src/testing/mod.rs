@@ -35,6 +35,25 @@ pub fn unique_path(label: &str) -> String {
     format!("/zoorpc-test/{}-{n}-{nanos}-{label}", std::process::id())
 }
 
+/// Makes a temp dir (kept) and runs `attempt` in it up to `tries` times: free ports can be
+/// taken between our probe and a server's bind. The dir is removed if every attempt fails.
+fn retry_in_temp_dir<T>(
+    prefix: &str,
+    tries: usize,
+    mut attempt: impl FnMut(&std::path::Path) -> Result<T, HarnessError>,
+) -> Result<(T, std::path::PathBuf), HarnessError> {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir()?.keep();
+    let mut last = None;
+    for _ in 0..tries {
+        match attempt(&dir) {
+            Ok(value) => return Ok((value, dir)),
+            Err(e) => last = Some(e),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Err(last.unwrap_or_else(|| HarnessError::Io(std::io::Error::other("no attempt made"))))
+}
+
 /// Errors of the harness.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {

@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::HarnessError;
 use super::process::spawn_tied;
+use super::{HarnessError, retry_in_temp_dir};
 
 const DEFAULT_CLASSPATH: &str = "/usr/share/java/zookeeper.jar";
 pub(super) const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,26 +54,15 @@ impl ZkServer {
     /// Starts a server with `config`.
     pub fn start_with(config: ZkServerConfig) -> Result<ZkServer, HarnessError> {
         check_installed()?;
-        let dir = tempfile::Builder::new()
-            .prefix("zoorpc-zk-")
-            .tempdir()?
-            .keep();
-        let mut last = None;
-        // A free port can be taken between our probe and the server's bind: try a few.
-        for _ in 0..5 {
+        let (mut server, _) = retry_in_temp_dir("zoorpc-zk-", 5, |dir| {
             let port = free_port()?;
-            write_config(&dir, port, &config, "")?;
-            let mut server = ZkServer::new(port, dir.clone(), STANDALONE);
-            match server.launch() {
-                Ok(()) => {
-                    server.owns_dir = true;
-                    return Ok(server);
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        Err(last.unwrap_or_else(|| HarnessError::Io(std::io::Error::other("no attempt made"))))
+            write_config(dir, port, &config, "")?;
+            let mut server = ZkServer::new(port, dir.to_owned(), STANDALONE);
+            server.launch()?;
+            Ok(server)
+        })?;
+        server.owns_dir = true;
+        Ok(server)
     }
 
     /// A server not started yet, configured in `dir`.
