@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh Debian machine:
 #   make demo   installs ZooKeeper if missing, builds, runs the failover demo
 #   make test   installs ZooKeeper if missing, runs every test
-.PHONY: demo test setup build lint bench
+.PHONY: demo test setup build lint bench zookeeper
 
 CARGO ?= cargo
 
@@ -18,9 +18,14 @@ test: setup
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
+# A ZooKeeper on 127.0.0.1:2181 for trying the programs by hand (Ctrl-C stops it).
+zookeeper: setup
+	$(CARGO) run --example zookeeper
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 bench: setup
 	$(CARGO) run --release --example bench -- propagation --rounds 1000
+	$(CARGO) run --release --example bench -- handover --rounds 200

@@ -86,6 +86,25 @@ fn provider_stops_on_ctrl_c_after_deregistering() {
 }
 
 #[test]
+fn a_second_ctrl_c_ends_a_provider_at_once() {
+    let base = unique_path("sigint-twice");
+    // A long drain grace: the stop would take a minute.
+    let mut p = spawn_provider(
+        &zk().connect_string(),
+        &base,
+        0,
+        &["--drain-grace-ms", "60000"],
+    );
+    p.process.signal(libc::SIGINT).unwrap();
+    p.process
+        .wait_for_line("stopping ", Duration::from_secs(10))
+        .unwrap();
+    p.process.signal(libc::SIGINT).unwrap();
+    let status = p.process.wait_exit(Duration::from_secs(10)).unwrap();
+    assert_eq!(status.code(), Some(130));
+}
+
+#[test]
 fn provider_reports_a_taken_port_and_bad_flags() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
@@ -116,4 +135,50 @@ fn provider_reports_a_taken_port_and_bad_flags() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--zk HOST:PORT is required"));
+}
+
+#[test]
+fn zookeeper_program_serves_the_other_programs_and_stops_on_ctrl_c() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-zookeeper"));
+    cmd.args(["--port", "0"]);
+    let mut server = ChildProcess::spawn("zookeeper", cmd).unwrap();
+    let line = server
+        .wait_for_line("zookeeper ", Duration::from_secs(40))
+        .unwrap();
+    let connect = line.strip_prefix("zookeeper ").unwrap().to_owned();
+    assert!(connect.starts_with("127.0.0.1:"), "{line}");
+
+    // What the README's "by hand" steps do against it.
+    let base = unique_path("by-hand");
+    let p = spawn_provider(&connect, &base, 0, &[]);
+    let mut c = client(&connect, &base, 3);
+    let last = c.wait_for_line("calls=", Duration::from_secs(30)).unwrap();
+    assert_eq!(last, "calls=3 ok=3 failed=0");
+    assert_eq!(c.seen_lines()[0], format!("ok {}", p.url));
+    drop(p);
+
+    server.signal(libc::SIGINT).unwrap();
+    assert!(server.wait_exit(Duration::from_secs(15)).unwrap().success());
+    assert_eq!(
+        server.drain_lines().last().map(String::as_str),
+        Some("stopped")
+    );
+    assert!(
+        std::net::TcpStream::connect(&connect).is_err(),
+        "ZooKeeper still answers on {connect}"
+    );
+
+    // A taken port: refused with a message that says so, before anything starts.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_zoorpc-zookeeper"))
+        .args(["--port", &port])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("port {port}")) && stderr.contains("in use"),
+        "{stderr}"
+    );
 }

@@ -184,3 +184,33 @@ async fn registering_while_zookeeper_is_down_fails_within_the_connect_timeout_th
     assert!(registration.node_path().is_some());
     registration.deregister().await.unwrap();
 }
+
+#[test]
+fn a_provider_stopped_while_zookeeper_is_gone_exits_after_one_session_timeout() {
+    let mut server = ZkServer::start().unwrap();
+    let base = unique_path("stop-without-zk");
+    // Session timeout 1.5 s (spawn_provider's setting).
+    let mut p = common::spawn_provider(&server.connect_string(), &base, 0, &[]);
+    server.kill();
+    p.process.signal(libc::SIGTERM).unwrap();
+    let started = Instant::now();
+    let status = p
+        .process
+        .wait_exit(Duration::from_secs(15))
+        .expect("the provider exits although ZooKeeper is gone");
+    let took = started.elapsed();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "not deregistered, so not a clean exit"
+    );
+    assert!(
+        took >= Duration::from_millis(1500),
+        "gave up early: {took:?}"
+    );
+    let lines = p.process.drain_lines().to_vec();
+    assert_eq!(
+        lines[1..],
+        [format!("stopping {}", p.node), "stopped".to_owned()]
+    );
+}

@@ -23,4 +23,6 @@ pub mod provider;
 
 pub use error::{Error, Result};
 pub use greeter::Greeter;
-pub use provider::{HELLO_SERVICE_NAME, Provider, ProviderConfig, parse_ip, wait_for_signal};
+pub use provider::{
+    HELLO_SERVICE_NAME, Provider, ProviderConfig, StopSignals, parse_ip, wait_for_signal,
+};

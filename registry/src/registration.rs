@@ -10,8 +10,10 @@
 //! - The node deleted by someone else (an operator, `zkCli.sh delete`): re-created.
 //! - A `create` whose reply was lost: the node is looked up by owner and data before trying
 //!   again, so a lost reply never leaves two nodes for one provider.
-//! - `deregister` deletes the node before returning; dropping without it lets the node go with
-//!   the session (or deletes it in the background if a runtime is running).
+//! - `deregister` deletes the node before returning. With ZooKeeper out of reach it gives up
+//!   after one session timeout with [`Error::Unreachable`]: the node then goes with the session.
+//!   Dropping without deregistering lets the node go with the session (or deletes it in the
+//!   background if a runtime is running).
 
 use std::time::Duration;
 
@@ -87,7 +89,12 @@ impl Registration {
         };
         let mut attempts = 0;
         loop {
-            let status = self.session.connected().await;
+            // Out of reach for a whole session timeout: ZooKeeper expires the session (and the
+            // node with it) once this process is gone; waiting longer helps nobody.
+            let status = self
+                .session
+                .connected_within(self.session.session_timeout())
+                .await?;
             match status.client.delete(&node, None).await {
                 Ok(()) | Err(zk::Error::NoNode) => {
                     info!(node = %node, "deregistered");

@@ -173,12 +173,18 @@ impl Session {
     /// Waits until connected, at most the configured connect timeout; an error naming the
     /// connect string when ZooKeeper stays out of reach that long.
     pub async fn connected_within_timeout(&self) -> Result<SessionStatus> {
-        let config = &self.shared.config;
-        tokio::time::timeout(config.connect_timeout, self.connected())
+        self.connected_within(self.shared.config.connect_timeout)
+            .await
+    }
+
+    /// Waits until connected, at most `timeout`; an error naming the connect string when
+    /// ZooKeeper stays out of reach that long.
+    pub async fn connected_within(&self, timeout: Duration) -> Result<SessionStatus> {
+        tokio::time::timeout(timeout, self.connected())
             .await
             .map_err(|_| Error::Unreachable {
-                connect: config.connect.clone(),
-                timeout: config.connect_timeout,
+                connect: self.shared.config.connect.clone(),
+                timeout,
                 detail: "the session is disconnected and did not reconnect in time".into(),
             })
     }

@@ -5,3 +5,4 @@ pub mod ha_client;
 pub mod ha_server;
 pub mod master_job;
 pub mod provider;
+pub mod zookeeper;

@@ -1,12 +1,14 @@
 //! The provider program: serve `HelloService`, register, and on SIGTERM / Ctrl-C deregister,
 //! drain, exit. Prints `registered <znode path> <url>` once registered (other tools read it),
-//! then `deregistered <znode path>` and `stopped` on a graceful stop.
+//! then `deregistered <znode path>` and `stopped` on a graceful stop. With ZooKeeper out of reach
+//! the node cannot be deleted: after one session timeout it prints the error, `stopped`, and
+//! exits 1 (the node goes with the session). A second signal exits at once with status 130.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::cli::{Flags, or_exit};
-use zoorpc_provider::{Provider, ProviderConfig, parse_ip};
+use zoorpc_provider::{Provider, ProviderConfig, StopSignals, parse_ip};
 
 /// Usage text.
 pub const USAGE: &str = "usage: provider --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
@@ -78,20 +80,32 @@ pub fn run(config: ProviderConfig) -> i32 {
         };
         let node = provider.node_path().unwrap_or_default();
         println!("registered {node} {}", provider.url());
-        if let Err(e) = zoorpc_provider::wait_for_signal().await {
-            eprintln!("error: {e}");
-            return 1;
-        }
-        println!("stopping {node}");
-        match provider.shutdown().await {
-            Ok(()) => {
-                println!("deregistered {node}");
-                println!("stopped");
-                0
-            }
+        let mut signals = match StopSignals::listen() {
+            Ok(signals) => signals,
             Err(e) => {
                 eprintln!("error: {e}");
-                1
+                return 1;
+            }
+        };
+        signals.recv().await;
+        println!("stopping {node}");
+        tokio::select! {
+            stopped = provider.shutdown() => match stopped {
+                Ok(()) => {
+                    println!("deregistered {node}");
+                    println!("stopped");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    println!("stopped");
+                    1
+                }
+            },
+            // A second Ctrl-C: the user does not want to wait for the deregistration or drain.
+            _ = signals.recv() => {
+                eprintln!("error: interrupted again; exiting at once (a node not yet deleted goes with the session)");
+                130
             }
         }
     })

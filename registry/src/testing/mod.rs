@@ -81,6 +81,11 @@ pub enum HarnessError {
     /// A process did not print an expected line in time.
     #[error("{what}: {detail}")]
     Timeout { what: String, detail: String },
+    /// The fixed port asked for is taken.
+    #[error(
+        "port {port} on 127.0.0.1 is in use ({detail}): is another ZooKeeper running? Pick another port"
+    )]
+    PortInUse { port: u16, detail: String },
     /// Other I/O.
     #[error("harness I/O: {0}")]
     Io(#[from] std::io::Error),

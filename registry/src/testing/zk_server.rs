@@ -25,12 +25,15 @@ pub(super) const QUORUM_PEER: &str = "org.apache.zookeeper.server.quorum.QuorumP
 pub struct ZkServerConfig {
     /// ZooKeeper's `tickTime`; sessions may last 2..300 ticks.
     pub tick_time: Duration,
+    /// The client port on 127.0.0.1; `None` picks a free one.
+    pub port: Option<u16>,
 }
 
 impl Default for ZkServerConfig {
     fn default() -> Self {
         ZkServerConfig {
             tick_time: Duration::from_millis(200),
+            port: None,
         }
     }
 }
@@ -54,8 +57,21 @@ impl ZkServer {
     /// Starts a server with `config`.
     pub fn start_with(config: ZkServerConfig) -> Result<ZkServer, HarnessError> {
         check_installed()?;
-        let (mut server, _) = retry_in_temp_dir("zoorpc-zk-", 5, |dir| {
-            let port = free_port()?;
+        if let Some(port) = config.port {
+            // Something else answering on the port would pass for our server: refuse first.
+            TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(|e| {
+                HarnessError::PortInUse {
+                    port,
+                    detail: e.to_string(),
+                }
+            })?;
+        }
+        let tries = if config.port.is_some() { 1 } else { 5 };
+        let (mut server, _) = retry_in_temp_dir("zoorpc-zk-", tries, |dir| {
+            let port = match config.port {
+                Some(port) => port,
+                None => free_port()?,
+            };
             write_config(dir, port, &config, "")?;
             let mut server = ZkServer::new(port, dir.to_owned(), STANDALONE);
             server.launch()?;
