@@ -105,7 +105,9 @@ pub fn run(config: ProviderConfig) -> i32 {
             // A second Ctrl-C: the user does not want to wait for the deregistration or drain.
             _ = signals.recv() => {
                 eprintln!("error: interrupted again; exiting at once (a node not yet deleted goes with the session)");
-                130
+                // Right here: tearing the runtime down under a half-finished stop would only
+                // race the ZooKeeper client's shutdown.
+                std::process::exit(130)
             }
         }
     })
