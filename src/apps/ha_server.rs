@@ -17,7 +17,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use zoorpc_consumer::master_client::standby_status;
 use zoorpc_proto::HelloServiceServer;
-use zoorpc_provider::{Greeter, parse_ip};
+use zoorpc_provider::{Greeter, StopSignals, parse_ip};
 use zoorpc_registry::{
     ElectionOptions, MasterElection, MasterJob, Role, Session, SessionConfig, default_master_path,
 };
@@ -164,6 +164,8 @@ async fn serve(config: HaServerConfig) -> Result<(), String> {
                 let _ = stop_rx.await;
             }),
     );
+    // Listening for signals before announcing anything: whoever reads a line may signal at once.
+    let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
     println!("listening {address}");
 
     // 3. Contend.
@@ -181,9 +183,7 @@ async fn serve(config: HaServerConfig) -> Result<(), String> {
     };
 
     // 4. Until a signal: then stop the job, resign, stop serving.
-    zoorpc_provider::wait_for_signal()
-        .await
-        .map_err(|e| e.to_string())?;
+    signals.recv().await;
     drop(job);
     let resigned = election.resign().await;
     let _ = printer.await;

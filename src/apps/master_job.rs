@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use zoorpc_provider::StopSignals;
 use zoorpc_registry::{MasterElection, Session, SessionConfig, default_master_path};
 
 use crate::cli::{Flags, or_exit};
@@ -54,6 +55,8 @@ pub fn main() {
     };
     let status = runtime.block_on(async move {
         let run = async {
+            // Listening for signals before any line is printed: a reader may signal at once.
+            let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
             let session =
                 Session::connect(SessionConfig::new(&zk).session_timeout(session_timeout))
                     .await
@@ -63,9 +66,7 @@ pub fn main() {
                 .map_err(|e| e.to_string())?;
             let printer = tokio::spawn(super::ha_server::print_roles(election.changes(), None));
             let job = super::ha_server::start_printing_job(&election, &name, interval)?;
-            zoorpc_provider::wait_for_signal()
-                .await
-                .map_err(|e| e.to_string())?;
+            signals.recv().await;
             drop(job);
             let resigned = election.resign().await;
             let _ = printer.await;

@@ -78,8 +78,7 @@ pub fn run(config: ProviderConfig) -> i32 {
                 return 1;
             }
         };
-        let node = provider.node_path().unwrap_or_default();
-        println!("registered {node} {}", provider.url());
+        // Listening before announcing: whoever reads the line may signal at once.
         let mut signals = match StopSignals::listen() {
             Ok(signals) => signals,
             Err(e) => {
@@ -87,6 +86,8 @@ pub fn run(config: ProviderConfig) -> i32 {
                 return 1;
             }
         };
+        let node = provider.node_path().unwrap_or_default();
+        println!("registered {node} {}", provider.url());
         signals.recv().await;
         println!("stopping {node}");
         tokio::select! {

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::cli::{Flags, or_exit};
+use zoorpc_provider::StopSignals;
 use zoorpc_registry::testing::{ZkServer, ZkServerConfig};
 
 /// Usage text.
@@ -37,9 +38,17 @@ pub fn main() {
             std::process::exit(1);
         }
     };
-    println!("zookeeper {}", server.connect_string());
-    let status = match runtime.block_on(zoorpc_provider::wait_for_signal()) {
-        Ok(()) => 0,
+    // Listening before announcing: whoever reads the line may signal at once.
+    let signals = {
+        let _runtime = runtime.enter();
+        StopSignals::listen()
+    };
+    let status = match signals {
+        Ok(mut signals) => {
+            println!("zookeeper {}", server.connect_string());
+            runtime.block_on(signals.recv());
+            0
+        }
         Err(e) => {
             eprintln!("error: {e}");
             1
