@@ -25,7 +25,8 @@ pub(super) const QUORUM_PEER: &str = "org.apache.zookeeper.server.quorum.QuorumP
 pub struct ZkServerConfig {
     /// ZooKeeper's `tickTime`; sessions may last 2..300 ticks.
     pub tick_time: Duration,
-    /// The client port on 127.0.0.1; `None` picks a free one.
+    /// The client port on 127.0.0.1; `None` picks a free one. (A [`super::ZkEnsemble`] always
+    /// picks free ports for its members.)
     pub port: Option<u16>,
 }
 
