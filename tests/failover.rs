@@ -282,7 +282,7 @@ async fn a_paused_provider_is_timed_out_ejected_and_back_after_it_resumes() {
         consumer.say_hello("warm").await.unwrap();
     }
     let (paused, other) = (&providers[0], &providers[1]);
-    paused.process.signal(libc::SIGSTOP).unwrap();
+    paused.process.pause().unwrap();
     let policy = CallPolicy::IDEMPOTENT.with_attempt_timeout(Duration::from_millis(300));
     let started = Instant::now();
     for _ in 0..20 {
@@ -301,7 +301,7 @@ async fn a_paused_provider_is_timed_out_ejected_and_back_after_it_resumes() {
         .find(|e| e.url().as_str() == paused.url)
         .map(|e| e.is_ejected());
     assert_eq!(ejected, Some(true));
-    paused.process.signal(libc::SIGCONT).unwrap();
+    paused.process.resume().unwrap();
     // Resumed: it answers again once its ejection ends (1 s backoff).
     let back = tokio::time::timeout(Duration::from_secs(5), async {
         loop {

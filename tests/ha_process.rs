@@ -237,7 +237,7 @@ fn a_master_paused_past_its_session_timeout_reports_not_master_before_any_job_an
     let mut b = HaServer::spawn(&connect, &path, &job);
     b.wait_standby_of(&a.address, Duration::from_secs(10));
 
-    a.process.signal(libc::SIGSTOP).unwrap();
+    a.process.pause().unwrap();
     let second = b.wait_master(Duration::from_secs(5));
     assert!(second > first, "epoch {second} <= {first}");
     let b_first_run = b
@@ -255,7 +255,7 @@ fn a_master_paused_past_its_session_timeout_reports_not_master_before_any_job_an
     let seen_before_resume = a.process.seen_lines().len();
     a.cursor = seen_before_resume;
 
-    a.process.signal(libc::SIGCONT).unwrap();
+    a.process.resume().unwrap();
     // The first thing A says after resuming is that it is not master.
     let role = a.next_role(Duration::from_secs(5));
     assert!(!role.starts_with("master"), "A resumed as {role}");

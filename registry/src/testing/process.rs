@@ -171,6 +171,37 @@ impl ChildProcess {
         }
     }
 
+    /// Pauses the process (SIGSTOP) and returns once the kernel reports it stopped: `kill(2)`
+    /// returns before every thread has stopped, and a thread still running could answer one
+    /// more request.
+    pub fn pause(&self) -> std::io::Result<()> {
+        self.signal(libc::SIGSTOP)?;
+        let pid = self.child.id() as libc::pid_t;
+        let mut status = 0;
+        loop {
+            // SAFETY: waitpid(2) on our own child; WUNTRACED reports the stop without reaping.
+            let rc = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
+            if rc == pid && libc::WIFSTOPPED(status) {
+                return Ok(());
+            }
+            if rc == pid {
+                return Err(std::io::Error::other(format!(
+                    "{} exited instead of stopping (wait status {status})",
+                    self.name
+                )));
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+
+    /// Resumes a paused process (SIGCONT).
+    pub fn resume(&self) -> std::io::Result<()> {
+        self.signal(libc::SIGCONT)
+    }
+
     /// Waits (blocking) up to `timeout` for the process to exit.
     pub fn wait_exit(
         &mut self,
