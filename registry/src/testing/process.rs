@@ -152,10 +152,21 @@ impl ChildProcess {
         &self.seen
     }
 
-    /// Reads every line available now without waiting.
+    /// Reads every line available now; once the process has exited, every line it printed (the
+    /// reader thread may still be behind: wait for the end of its output, at most 5 s).
     pub fn drain_lines(&mut self) -> &[String] {
-        while let Ok(line) = self.lines.try_recv() {
-            self.seen.push(line);
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while let Ok(line) = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                self.seen.push(line);
+            }
+        } else {
+            while let Ok(line) = self.lines.try_recv() {
+                self.seen.push(line);
+            }
         }
         &self.seen
     }
