@@ -111,23 +111,7 @@ fn main() {
     zoorpc::init_logging();
     let flags = Flags::from_env(USAGE, &["zk", "base-path", "interval-ms"]);
     let interval = Duration::from_millis(or_exit(USAGE, flags.get("interval-ms", 100)));
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    let code = runtime.block_on(async {
-        match run(flags, interval).await {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("error: {e}");
-                1
-            }
-        }
-    });
-    std::process::exit(code);
+    std::process::exit(zoorpc::apps::block_on(run(flags, interval)));
 }
 
 async fn run(flags: Flags, interval: Duration) -> Result<i32, String> {

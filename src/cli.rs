@@ -82,6 +82,20 @@ impl Flags {
         }
     }
 
+    /// The required `--zk` connect string.
+    ///
+    /// ```
+    /// use zoorpc::cli::Flags;
+    /// let f = Flags::parse(["--zk", "h:1"].map(String::from), &["zk"]).unwrap();
+    /// assert_eq!(f.zk().unwrap(), "h:1");
+    /// assert!(Flags::default().zk().unwrap_err().contains("--zk"));
+    /// ```
+    pub fn zk(&self) -> Result<String, String> {
+        self.str("zk")
+            .map(str::to_owned)
+            .ok_or_else(|| "--zk HOST:PORT is required".to_owned())
+    }
+
     /// Words that are not flags, in order.
     pub fn positional(&self) -> &[String] {
         &self.positional

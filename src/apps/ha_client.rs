@@ -27,13 +27,7 @@ pub const FLAGS: &[&str] = &[
 pub fn main() {
     crate::init_logging();
     let flags = Flags::from_env(USAGE, FLAGS);
-    let zk = or_exit(
-        USAGE,
-        flags
-            .str("zk")
-            .ok_or_else(|| "--zk HOST:PORT is required".to_owned()),
-    )
-    .to_owned();
+    let zk = or_exit(USAGE, flags.zk());
     let path = flags
         .str("path")
         .map_or_else(super::ha_server::default_path, str::to_owned);
@@ -43,39 +37,12 @@ pub fn main() {
     let mut config = MasterClientConfig::new(zk, path);
     config.switch_over_timeout =
         Duration::from_millis(or_exit(USAGE, flags.get("switch-over-timeout-ms", 15_000)));
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    let status = runtime.block_on(async move {
-        let client = match MasterClient::connect_with(config).await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 1;
-            }
-        };
-        let (mut ok, mut failed) = (0u64, 0u64);
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        for _ in 0..calls {
-            ticker.tick().await;
-            match client.say_hello(&name).await {
-                Ok(answer) => {
-                    ok += 1;
-                    println!("ok {}", answer.master);
-                }
-                Err(e) => {
-                    failed += 1;
-                    println!("err {e}");
-                }
-            }
-        }
-        println!("calls={calls} ok={ok} failed={failed}");
-        0
-    });
-    std::process::exit(status);
+    std::process::exit(super::block_on(async move {
+        let client = MasterClient::connect_with(config).await?;
+        super::call_loop(calls, interval, || async {
+            client.say_hello(&name).await.map(|a| a.master)
+        })
+        .await;
+        Ok::<_, zoorpc_consumer::Error>(0)
+    }));
 }

@@ -71,10 +71,7 @@ pub struct HaServerConfig {
 
 /// Builds the configuration from flags.
 pub fn config(flags: &Flags) -> Result<HaServerConfig, String> {
-    let zk = flags
-        .str("zk")
-        .ok_or("--zk HOST:PORT is required")?
-        .to_owned();
+    let zk = flags.zk()?;
     let port: u16 = flags.get("port", 0)?;
     let ip =
         parse_ip(flags.str("listen-host").unwrap_or("127.0.0.1")).map_err(|e| e.to_string())?;
@@ -106,22 +103,7 @@ pub fn main() {
 
 /// Runs an HA server until a signal; returns the exit status.
 pub fn run(config: HaServerConfig) -> i32 {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
-    runtime.block_on(async move {
-        match serve(config).await {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("error: {e}");
-                1
-            }
-        }
-    })
+    super::block_on(async move { serve(config).await.map(|()| 0) })
 }
 
 async fn serve(config: HaServerConfig) -> Result<(), String> {

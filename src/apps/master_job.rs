@@ -29,13 +29,7 @@ pub const FLAGS: &[&str] = &[
 pub fn main() {
     crate::init_logging();
     let flags = Flags::from_env(USAGE, FLAGS);
-    let zk = or_exit(
-        USAGE,
-        flags
-            .str("zk")
-            .ok_or_else(|| "--zk HOST:PORT is required".to_owned()),
-    )
-    .to_owned();
+    let zk = or_exit(USAGE, flags.zk());
     let path = flags
         .str("path")
         .map_or_else(|| default_master_path("MasterJob", "1.0.0"), str::to_owned);
@@ -46,41 +40,23 @@ pub fn main() {
         .map_or_else(|| format!("job-{}", std::process::id()), str::to_owned);
     let session_timeout =
         Duration::from_millis(or_exit(USAGE, flags.get("session-timeout-ms", 10_000)));
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    let status = runtime.block_on(async move {
-        let run = async {
-            // Listening for signals before any line is printed: a reader may signal at once.
-            let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
-            let session =
-                Session::connect(SessionConfig::new(&zk).session_timeout(session_timeout))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            let election = MasterElection::join(&session, &path, &address)
-                .await
-                .map_err(|e| e.to_string())?;
-            let printer = tokio::spawn(super::ha_server::print_roles(election.changes(), None));
-            let job = super::ha_server::start_printing_job(&election, &name, interval)?;
-            signals.recv().await;
-            drop(job);
-            let resigned = election.resign().await;
-            let _ = printer.await;
-            resigned.map_err(|e| e.to_string())?;
-            println!("resigned");
-            Ok::<(), String>(())
-        };
-        match run.await {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("error: {e}");
-                1
-            }
-        }
-    });
-    std::process::exit(status);
+    std::process::exit(super::block_on(async move {
+        // Listening for signals before any line is printed: a reader may signal at once.
+        let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
+        let session = Session::connect(SessionConfig::new(&zk).session_timeout(session_timeout))
+            .await
+            .map_err(|e| e.to_string())?;
+        let election = MasterElection::join(&session, &path, &address)
+            .await
+            .map_err(|e| e.to_string())?;
+        let printer = tokio::spawn(super::ha_server::print_roles(election.changes(), None));
+        let job = super::ha_server::start_printing_job(&election, &name, interval)?;
+        signals.recv().await;
+        drop(job);
+        let resigned = election.resign().await;
+        let _ = printer.await;
+        resigned.map_err(|e| e.to_string())?;
+        println!("resigned");
+        Ok::<_, String>(0)
+    }));
 }

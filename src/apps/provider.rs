@@ -30,10 +30,7 @@ pub const FLAGS: &[&str] = &[
 
 /// Builds the configuration from flags.
 pub fn config(flags: &Flags) -> Result<ProviderConfig, String> {
-    let zk = flags
-        .str("zk")
-        .ok_or("--zk HOST:PORT is required")?
-        .to_owned();
+    let zk = flags.zk()?;
     let port: u16 = flags.get("port", 0)?;
     let base = flags.str("base-path").unwrap_or("/registry").to_owned();
     let listen_host = flags.str("listen-host").unwrap_or("127.0.0.1");
@@ -63,29 +60,10 @@ pub fn main() {
 
 /// Runs a provider until a signal; returns the exit status.
 pub fn run(config: ProviderConfig) -> i32 {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
-    runtime.block_on(async move {
-        let provider = match Provider::start(config).await {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 1;
-            }
-        };
+    super::block_on(async move {
+        let provider = Provider::start(config).await?;
         // Listening before announcing: whoever reads the line may signal at once.
-        let mut signals = match StopSignals::listen() {
-            Ok(signals) => signals,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 1;
-            }
-        };
+        let mut signals = StopSignals::listen()?;
         let node = provider.node_path().unwrap_or_default();
         println!("registered {node} {}", provider.url());
         signals.recv().await;
@@ -95,12 +73,12 @@ pub fn run(config: ProviderConfig) -> i32 {
                 Ok(()) => {
                     println!("deregistered {node}");
                     println!("stopped");
-                    0
+                    Ok::<_, zoorpc_provider::Error>(0)
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
                     println!("stopped");
-                    1
+                    Ok(1)
                 }
             },
             // A second Ctrl-C: the user does not want to wait for the deregistration or drain.

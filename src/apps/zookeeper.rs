@@ -22,39 +22,16 @@ pub fn main() {
         tick_time: tick,
         port: (port != 0).then_some(port),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    // A Ctrl-C while it starts ends this process, and the server dies with it (it is tied to
-    // this process); from here on it stops cleanly.
-    let server = match ZkServer::start_with(config) {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    };
-    // Listening before announcing: whoever reads the line may signal at once.
-    let signals = {
-        let _runtime = runtime.enter();
-        StopSignals::listen()
-    };
-    let status = match signals {
-        Ok(mut signals) => {
-            println!("zookeeper {}", server.connect_string());
-            runtime.block_on(signals.recv());
-            0
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            1
-        }
-    };
-    drop(server);
-    println!("stopped");
-    std::process::exit(status);
+    std::process::exit(super::block_on(async move {
+        // A Ctrl-C while it starts ends this process, and the server dies with it (it is tied
+        // to this process); from here on it stops cleanly.
+        let server = ZkServer::start_with(config).map_err(|e| e.to_string())?;
+        // Listening before announcing: whoever reads the line may signal at once.
+        let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
+        println!("zookeeper {}", server.connect_string());
+        signals.recv().await;
+        drop(server);
+        println!("stopped");
+        Ok::<_, String>(0)
+    }));
 }
