@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 use zookeeper_client as zk;
 
@@ -24,6 +23,7 @@ use crate::error::Result;
 use crate::path::validate_path;
 use crate::provider_url::ProviderUrl;
 use crate::session::{Session, SessionStatus};
+use crate::watched::Watched;
 
 /// One live provider: its znode name (e.g. `provider0000000042`) and its URL.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -40,40 +40,29 @@ pub type Providers = Arc<Vec<ProviderNode>>;
 /// Watches a base path. Dropping it stops the watch.
 #[derive(Debug)]
 pub struct Discovery {
-    providers: watch::Receiver<Providers>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Discovery {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    providers: Watched<Providers>,
 }
 
 impl Discovery {
     /// Starts watching `base_path`; returns after the first listing.
     pub async fn watch(session: &Session, base_path: &str) -> Result<Discovery> {
         let base = validate_path(base_path)?.to_owned();
-        let (tx, mut rx) = watch::channel(Arc::new(Vec::new()));
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(run(session.clone(), base, tx, ready_tx));
-        // The first listing; if the task ends first (it only ends when aborted) we still return.
-        let _ = ready_rx.await;
-        rx.mark_unchanged();
-        Ok(Discovery {
-            providers: rx,
-            task,
+        let session = session.clone();
+        let providers = Watched::start(Arc::new(Vec::new()), |tx, ready| {
+            run(session, base, tx, ready)
         })
+        .await;
+        Ok(Discovery { providers })
     }
 
     /// The current snapshot.
     pub fn providers(&self) -> Providers {
-        self.providers.borrow().clone()
+        self.providers.get()
     }
 
     /// A receiver of snapshots.
     pub fn subscribe(&self) -> watch::Receiver<Providers> {
-        self.providers.clone()
+        self.providers.subscribe()
     }
 }
 

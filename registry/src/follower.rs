@@ -31,7 +31,6 @@
 use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 use zookeeper_client as zk;
 
@@ -39,47 +38,32 @@ use crate::election::validate_address;
 use crate::error::Result;
 use crate::path::validate_path;
 use crate::session::{Session, SessionStatus};
+use crate::watched::Watched;
 
 /// Follows the master node at one path. Dropping it stops following.
 #[derive(Debug)]
 pub struct MasterFollower {
     path: String,
-    master: watch::Receiver<Option<String>>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for MasterFollower {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    master: Watched<Option<String>>,
 }
 
 impl MasterFollower {
     /// Starts following the master node at `path`; returns after the first read.
     pub async fn follow(session: &Session, path: &str) -> Result<MasterFollower> {
         let path = validate_path(path)?.to_owned();
-        let (tx, mut rx) = watch::channel(None);
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let task = tokio::spawn(run(session.clone(), path.clone(), tx, ready_tx));
-        // The task sends `ready` after its first read (or first failure) and only ends when
-        // aborted, so this does not hang once the session is connected.
-        let _ = ready_rx.await;
-        rx.mark_unchanged();
-        Ok(MasterFollower {
-            path,
-            master: rx,
-            task,
-        })
+        let (session, followed) = (session.clone(), path.clone());
+        let master = Watched::start(None, |tx, ready| run(session, followed, tx, ready)).await;
+        Ok(MasterFollower { path, master })
     }
 
     /// The master's address now, `None` if nobody holds the node.
     pub fn master(&self) -> Option<String> {
-        self.master.borrow().clone()
+        self.master.get()
     }
 
     /// The master's address as a watch: `changed()` fires on every change.
     pub fn subscribe(&self) -> watch::Receiver<Option<String>> {
-        self.master.clone()
+        self.master.subscribe()
     }
 
     /// The election path followed.

@@ -48,6 +48,7 @@ pub mod path;
 pub mod provider_url;
 pub mod registration;
 pub mod session;
+mod watched;
 
 #[cfg(feature = "testing")]
 pub mod testing;
