@@ -267,11 +267,15 @@ pub async fn expire_session(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let twin = zookeeper_client::Client::connector()
+        // The session's own client takes the connection back as soon as the twin has it, so a
+        // twin can wait many seconds for its handshake; give up after one and join again.
+        let joining = zookeeper_client::Client::connector()
             .with_session(session.clone())
             .with_session_timeout(Duration::from_secs(10))
-            .connect(connect)
-            .await;
+            .connect(connect);
+        let twin = tokio::time::timeout(Duration::from_secs(1), joining)
+            .await
+            .unwrap_or(Err(zookeeper_client::Error::Timeout));
         match twin {
             Ok(twin) => {
                 drop(twin);
@@ -285,6 +289,7 @@ pub async fn expire_session(
             }
             // Already expired: what the caller wanted.
             Err(zookeeper_client::Error::SessionExpired) => return Ok(()),
+            Err(zookeeper_client::Error::Timeout) if attempt < 10 => {}
             Err(e) if attempt >= 3 => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "joining the session to expire it failed; retrying")
