@@ -214,6 +214,16 @@ fn call_loop(client: Arc<MasterClient>, stop: watch::Receiver<bool>) -> JoinHand
     })
 }
 
+/// One master and two standbys.
+fn settled(roles: &[Role]) -> bool {
+    roles.iter().filter(|r| r.is_master()).count() == 1
+        && roles
+            .iter()
+            .filter(|r| matches!(r, Role::Standby { .. }))
+            .count()
+            == 2
+}
+
 async fn client(connect: &str, path: &str, bound: Duration) -> Arc<MasterClient> {
     let mut config = MasterClientConfig::new(connect, path);
     config.switch_over_timeout = bound;
@@ -233,14 +243,8 @@ async fn hundred_rounds_of_killing_the_master_never_show_two_masters_and_calls_f
         node.join(&path, &log).await;
         nodes.push(node);
     }
-    log.wait_roles(&nodes, Duration::from_secs(5), |r| {
-        r.iter().filter(|r| r.is_master()).count() == 1
-            && r.iter()
-                .filter(|r| matches!(r, Role::Standby { .. }))
-                .count()
-                == 2
-    })
-    .await;
+    log.wait_roles(&nodes, Duration::from_secs(5), settled)
+        .await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let patient = call_loop(
@@ -255,13 +259,7 @@ async fn hundred_rounds_of_killing_the_master_never_show_two_masters_and_calls_f
 
     for round in 0..ROUNDS {
         let roles = log
-            .wait_roles(&nodes, Duration::from_secs(5), |r| {
-                r.iter().filter(|r| r.is_master()).count() == 1
-                    && r.iter()
-                        .filter(|r| matches!(r, Role::Standby { .. }))
-                        .count()
-                        == 2
-            })
+            .wait_roles(&nodes, Duration::from_secs(5), settled)
             .await;
         let victim = roles.iter().position(Role::is_master).unwrap();
         let partition = round % 3 == 1;
@@ -290,14 +288,8 @@ async fn hundred_rounds_of_killing_the_master_never_show_two_masters_and_calls_f
             nodes[victim].join(&path, &log).await;
         }
     }
-    log.wait_roles(&nodes, Duration::from_secs(5), |r| {
-        r.iter().filter(|r| r.is_master()).count() == 1
-            && r.iter()
-                .filter(|r| matches!(r, Role::Standby { .. }))
-                .count()
-                == 2
-    })
-    .await;
+    log.wait_roles(&nodes, Duration::from_secs(5), settled)
+        .await;
     let ended = Instant::now();
     stop_tx.send_replace(true);
     let patient = patient.await.unwrap();
