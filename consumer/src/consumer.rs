@@ -54,7 +54,10 @@ impl ConsumerConfig {
 pub struct CallPolicy {
     /// Safe to repeat if the connection broke mid-call (or an attempt timed out).
     pub idempotent: bool,
-    /// Most endpoints tried (each at most once).
+    /// Most attempts that may have reached a provider (each endpoint is tried at most once).
+    /// Attempts that were never sent (connection refused, no HTTP/2 greeting, stream refused by a
+    /// draining server) do not count: they are bounded by the live list only, so a call fails
+    /// for want of a reachable provider only after every endpoint refused it.
     pub max_attempts: usize,
     /// Longest wait for one attempt's answer. A provider that does not answer in time (paused,
     /// overloaded, cut off) is ejected like one that refused the connection; the call is
@@ -63,14 +66,16 @@ pub struct CallPolicy {
 }
 
 impl CallPolicy {
-    /// Retries only calls that were never sent; 3 attempts of at most 5 s.
+    /// Retries only calls that were never sent (on every endpoint if need be); attempts of at
+    /// most 5 s.
     pub const DEFAULT: CallPolicy = CallPolicy {
         idempotent: false,
         max_attempts: 3,
         attempt_timeout: Duration::from_secs(5),
     };
 
-    /// Also retries calls that may have been processed; 3 attempts of at most 5 s.
+    /// Also retries calls that may have been processed, up to 3 such attempts of at most 5 s
+    /// (never-sent attempts do not count).
     pub const IDEMPOTENT: CallPolicy = CallPolicy {
         idempotent: true,
         max_attempts: 3,
@@ -229,8 +234,9 @@ impl Consumer {
         Fut: Future<Output = std::result::Result<T, tonic::Status>>,
     {
         let mut tried: Vec<String> = Vec::new();
+        let mut maybe_sent = 0;
         let mut last: Option<(String, tonic::Status)> = None;
-        while tried.len() < policy.max_attempts.max(1) {
+        while maybe_sent < policy.max_attempts.max(1) {
             let Some(endpoint) = self.endpoints.pick(&tried) else {
                 break;
             };
@@ -262,7 +268,7 @@ impl Consumer {
                     }
                     match failure {
                         Failure::NotSent => {}
-                        Failure::MaybeSent if policy.idempotent => {}
+                        Failure::MaybeSent if policy.idempotent => maybe_sent += 1,
                         _ => return Err(Error::Call { url, status }),
                     }
                     debug!(url = %url, error = %status, "call failed; trying another provider");

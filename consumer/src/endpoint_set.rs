@@ -2,16 +2,22 @@
 //!
 //! - Readers load an `Arc` snapshot (`arc-swap`): no lock on the call path.
 //! - One reusable tonic `Channel` per provider node, created lazily (no dial until first use) and
-//!   kept while the node lives; a new node for the same URL (a restarted provider) gets a fresh
+//!   kept while the node lives; a new node for the same URL (a restarted provider), a node name
+//!   that comes back with a new creation (`czxid`), or a node whose URL was changed gets a fresh
 //!   endpoint with a clean record.
+//! - Only `http://` providers are dialled. An `https://` node is skipped with one warning until
+//!   TLS is supported: a request is never sent in plaintext to a provider that asked for TLS.
 //! - An endpoint that failed to connect is *ejected* for a backoff that doubles per consecutive
 //!   failure (1 s .. 30 s) and is skipped by picking while ejected; a success clears it.
-//! - Picking is uniformly random among the endpoints not ejected. If every endpoint is ejected
-//!   the one whose ejection ends first is tried (fail open: better a try than a certain error).
+//! - Picking, in order of preference: among the endpoints not ejected with a positive weight,
+//!   random in proportion to `?weight=N` (uniform when the weights are equal, as Dubbo's random
+//!   load balancing); else among the weight-0 endpoints not ejected (backups), uniform; else the
+//!   endpoint whose ejection ends first (fail open: better a try than a certain error).
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -19,6 +25,8 @@ use rand::Rng;
 use tonic::transport::Channel;
 use tracing::{debug, warn};
 use zoorpc_registry::{ProviderNode, ProviderUrl};
+
+use crate::dialer::{DIAL_TIMEOUT, Dialer};
 
 const EJECT_BASE: Duration = Duration::from_secs(1);
 const EJECT_MAX: Duration = Duration::from_secs(30);
@@ -47,6 +55,8 @@ fn weight_of(url: &ProviderUrl) -> u32 {
 #[derive(Debug)]
 pub struct Endpoint {
     node: String,
+    /// The node's `czxid`: with the name, which node this endpoint belongs to.
+    created: i64,
     url: ProviderUrl,
     channel: Channel,
     ejected_until_ms: AtomicU64,
@@ -64,15 +74,17 @@ impl Endpoint {
             }
         };
         // HTTP/2 pings find a connection whose peer vanished without closing it (a paused
-        // process, a partition) even when no call is waiting on it.
+        // process, a partition) even when no call is waiting on it. The dialer bounds the
+        // connect and the server's greeting together.
         let channel = endpoint
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5))
-            .connect_lazy();
+            .connect_with_connector_lazy(Dialer {
+                timeout: DIAL_TIMEOUT,
+            });
         Some(Endpoint {
             node: node.name.clone(),
+            created: node.created,
             url: node.url.clone(),
             channel,
             ejected_until_ms: AtomicU64::new(0),
@@ -84,6 +96,11 @@ impl Endpoint {
     /// The znode name, e.g. `provider0000000042`.
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// The node's creation (`czxid`); with [`Endpoint::node`] it identifies the node.
+    pub fn created(&self) -> i64 {
+        self.created
     }
 
     /// The provider URL.
@@ -127,8 +144,12 @@ impl Endpoint {
 /// The live endpoint list.
 #[derive(Debug)]
 pub struct EndpointSet {
+    /// The list picking reads, swapped whole on every update.
     endpoints: ArcSwap<Vec<Arc<Endpoint>>>,
+    /// Counts updates, so waiters learn of each one.
     version: tokio::sync::watch::Sender<u64>,
+    /// Nodes skipped because they cannot be dialled (e.g. `https://`), so each is warned of once.
+    skipped: Mutex<HashSet<(String, i64)>>,
 }
 
 impl Default for EndpointSet {
@@ -136,6 +157,7 @@ impl Default for EndpointSet {
         EndpointSet {
             endpoints: ArcSwap::default(),
             version: tokio::sync::watch::Sender::new(0),
+            skipped: Mutex::default(),
         }
     }
 }
@@ -167,56 +189,85 @@ impl EndpointSet {
     }
 
     /// Replaces the list with `providers`, keeping the endpoint (channel, ejection) of every
-    /// node that is still there.
+    /// node that is still there with the same creation and URL.
     pub fn update(&self, providers: &[ProviderNode]) {
         let current = self.endpoints.load();
+        let mut skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
+        skipped.retain(|(name, created)| {
+            providers
+                .iter()
+                .any(|p| &p.name == name && p.created == *created)
+        });
         let next: Vec<Arc<Endpoint>> = providers
             .iter()
             .filter_map(|p| {
+                if p.url.scheme() != "http" {
+                    if skipped.insert((p.name.clone(), p.created)) {
+                        warn!(node = %p.name, url = %p.url, "skipping a provider this consumer cannot reach safely: only http:// is supported (TLS is not, and a request is never sent in plaintext to an https:// provider)");
+                    }
+                    return None;
+                }
                 current
                     .iter()
-                    .find(|e| e.node == p.name && e.url == p.url)
+                    .find(|e| e.node == p.name && e.created == p.created && e.url == p.url)
                     .cloned()
                     .or_else(|| Endpoint::new(p).map(Arc::new))
             })
             .collect();
+        drop(skipped);
         self.endpoints.store(Arc::new(next));
         self.version.send_modify(|v| *v += 1);
     }
 
-    /// Picks a random endpoint not in `exclude` (node names), preferring endpoints that are not
-    /// ejected and have a positive weight; `None` only if every endpoint is excluded (or the set
-    /// is empty). With equal weights (the usual case) the pick is uniform; otherwise it is
-    /// proportional to `?weight=N` (default 100), as in Dubbo's random load balancing.
+    /// Picks an endpoint not in `exclude` (node names); `None` only if every endpoint is
+    /// excluded (or the set is empty). Preference: endpoints not ejected with a positive weight,
+    /// random in proportion to `?weight=N` (default 100; uniform when all weights are equal, as
+    /// in Dubbo's random load balancing); then weight-0 endpoints not ejected (backups), uniform;
+    /// then the endpoint whose ejection ends first (fail open).
     pub fn pick(&self, exclude: &[String]) -> Option<Arc<Endpoint>> {
         let all = self.endpoints.load();
         let candidates = || all.iter().filter(|e| !exclude.contains(&e.node));
-        let eligible = || candidates().filter(|e| e.weight > 0 && !e.is_ejected());
-        let (mut count, mut total, mut uniform, mut first) = (0usize, 0u64, true, None);
-        for e in eligible() {
-            count += 1;
-            total += u64::from(e.weight);
-            uniform &= *first.get_or_insert(e.weight) == e.weight;
+        let healthy = || candidates().filter(|e| !e.is_ejected());
+        if let Some(e) = pick_weighted(healthy().filter(|e| e.weight > 0)) {
+            return Some(e.clone());
         }
-        if count > 0 {
-            let mut rng = rand::rng();
-            if uniform {
-                return eligible().nth(rng.random_range(0..count)).cloned();
-            }
-            let mut ticket = rng.random_range(0..total);
-            for e in eligible() {
-                let w = u64::from(e.weight);
-                if ticket < w {
-                    return Some(e.clone());
-                }
-                ticket -= w;
-            }
+        if let Some(e) = pick_weighted(healthy().filter(|e| e.weight == 0)) {
+            return Some(e.clone());
         }
-        // Fail open: the endpoint whose ejection ends first (weight-0 ones last).
         candidates()
-            .min_by_key(|e| (e.weight == 0, e.ejected_until_ms.load(Ordering::Relaxed)))
+            .min_by_key(|e| e.ejected_until_ms.load(Ordering::Relaxed))
             .cloned()
     }
+}
+
+/// A random pick from `endpoints` in proportion to their weights; uniform when the weights are
+/// all equal (also all 0, as Dubbo does when the total weight is 0).
+fn pick_weighted<'a, I>(endpoints: I) -> Option<&'a Arc<Endpoint>>
+where
+    I: Iterator<Item = &'a Arc<Endpoint>> + Clone,
+{
+    let (mut count, mut total, mut uniform, mut first) = (0usize, 0u64, true, None);
+    for e in endpoints.clone() {
+        count += 1;
+        total += u64::from(e.weight);
+        uniform &= *first.get_or_insert(e.weight) == e.weight;
+    }
+    if count == 0 {
+        return None;
+    }
+    let mut rng = rand::rng();
+    if uniform {
+        return endpoints.clone().nth(rng.random_range(0..count));
+    }
+    let mut ticket = rng.random_range(0..total);
+    for e in endpoints {
+        let w = u64::from(e.weight);
+        if ticket < w {
+            return Some(e);
+        }
+        ticket -= w;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -227,6 +278,7 @@ mod tests {
         ProviderNode {
             name: name.into(),
             url: url.parse().unwrap(),
+            created: 1,
         }
     }
 

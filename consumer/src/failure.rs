@@ -2,11 +2,13 @@
 //! processed (retry only if the method is idempotent), or an answer from the application (never
 //! retried)?
 //!
-//! "Never sent" is decided from the error chain: a refused or failed TCP connect, or an HTTP/2
-//! stream the server refused (`REFUSED_STREAM`, what a draining server answers to requests it
+//! "Never sent" is decided from the error chain: a refused or failed TCP connect, a failed dial
+//! ([`DialError`]: no HTTP/2 greeting in time), or an HTTP/2 stream the server refused (`REFUSED_STREAM`, what a draining server answers to requests it
 //! did not start).
 
 use std::error::Error as StdError;
+
+use crate::dialer::DialError;
 
 /// What a failed call means for retrying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +43,9 @@ pub fn classify(status: &tonic::Status) -> Failure {
         };
     }
     while let Some(err) = source {
+        if err.downcast_ref::<DialError>().is_some() {
+            return Failure::NotSent;
+        }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
             if matches!(

@@ -6,6 +6,7 @@
 //! - [`consumer`]: [`Consumer`]: `connect`, `lookup()`, `call()` with retry, `say_hello()`.
 //! - [`endpoint_set`]: [`EndpointSet`], the lock-free live list (one reusable channel per
 //!   provider, ejection with backoff, random picking).
+//! - [`dialer`]: opening a provider connection, bounded until the server has spoken HTTP/2.
 //! - [`failure`]: classifying a failed call as never sent / maybe processed / application error.
 //! - [`tracked_channel`]: [`TrackedChannel`], a channel that reports connection failures to its
 //!   endpoint; a tower `Service` any tonic client can use.
@@ -25,6 +26,7 @@
 //! ```
 
 pub mod consumer;
+pub mod dialer;
 pub mod endpoint_set;
 pub mod error;
 pub mod failure;
@@ -32,6 +34,7 @@ pub mod master_client;
 pub mod tracked_channel;
 
 pub use consumer::{Answer, CallPolicy, Consumer, ConsumerConfig};
+pub use dialer::DialError;
 pub use endpoint_set::{Endpoint, EndpointSet};
 pub use error::{Error, Result};
 pub use failure::{Failure, classify};

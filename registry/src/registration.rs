@@ -8,6 +8,8 @@
 //! - Session expiry: the node is re-created in the new session. A reconnect within the same
 //!   session re-creates nothing (the node survived).
 //! - The node deleted by someone else (an operator, `zkCli.sh delete`): re-created.
+//! - Another URL written into the node (`zkCli.sh set`): our URL is written back (with a warning);
+//!   consumers follow both changes. Only the data is restored, never another session's node.
 //! - A `create` whose reply was lost: the node is looked up by owner and data before trying
 //!   again, so a lost reply never leaves two nodes for one provider.
 //! - `deregister` deletes the node before returning. With ZooKeeper out of reach it gives up
@@ -264,7 +266,7 @@ async fn keep_registered(
                 Err(e) => {
                     warn!(error = %e, "re-registration failed; retrying");
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                        _ = tokio::time::sleep(RETRY_PAUSE) => continue,
                         _ = &mut stop => return,
                     }
                 }
@@ -277,13 +279,44 @@ async fn keep_registered(
             }
             continue;
         }
-        // Watch our own node: a deletion by someone else means we must re-create it.
-        match status.client.check_and_watch_stat(&node).await {
-            Ok((None, _)) => {
+        // Watch our own node: a deletion by someone else means we must re-create it; another
+        // URL written into it (an operator's `set`) is put back.
+        match status.client.get_and_watch_data(&node).await {
+            Err(zk::Error::NoNode) => {
                 warn!(node = %node, "our registration node was deleted; re-registering");
                 present = false;
             }
-            Ok((Some(_), watcher)) => {
+            Ok((_, stat, _)) if stat.ephemeral_owner != status.client.session_id().0 => {
+                // Only after a wiped ZooKeeper can our name come back owned by another session.
+                warn!(node = %node, owner = stat.ephemeral_owner, "our registration node now belongs to another session; re-registering");
+                present = false;
+            }
+            Ok((current, stat, _)) if current != data => {
+                warn!(
+                    node = %node,
+                    found = %String::from_utf8_lossy(&current[..current.len().min(256)]),
+                    url = %String::from_utf8_lossy(&data),
+                    "our registration node's data was changed by someone else; restoring our URL"
+                );
+                match status
+                    .client
+                    .set_data(&node, &data, Some(stat.version))
+                    .await
+                {
+                    // Restored, or changed again meanwhile: read it again either way.
+                    Ok(_) | Err(zk::Error::BadVersion) => {}
+                    Err(zk::Error::NoNode) => present = false,
+                    Err(e) => {
+                        debug!(error = %e, node = %node, "cannot restore our node now; waiting for the session");
+                        tokio::select! {
+                            changed = statuses.changed() => if changed.is_err() { return },
+                            _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                            _ = &mut stop => return,
+                        }
+                    }
+                }
+            }
+            Ok((_, _, watcher)) => {
                 tokio::select! {
                     event = watcher.changed() => {
                         if event.event_type == zk::EventType::NodeDeleted {
@@ -299,9 +332,13 @@ async fn keep_registered(
                 debug!(error = %e, "cannot watch our node now; waiting for the session");
                 tokio::select! {
                     changed = statuses.changed() => if changed.is_err() { return },
+                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
                     _ = &mut stop => return,
                 }
             }
         }
     }
 }
+
+/// Pause before trying again after a failed ZooKeeper request (unless the session changes first).
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
