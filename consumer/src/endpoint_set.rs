@@ -333,6 +333,67 @@ mod tests {
         assert!(set.pick(&["a".into(), "b".into()]).is_none());
     }
 
+    fn endpoint(set: &EndpointSet, name: &str) -> Arc<Endpoint> {
+        set.snapshot()
+            .iter()
+            .find(|e| e.node() == name)
+            .cloned()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_healthy_weight_0_backup_comes_before_an_ejected_weighted_endpoint() {
+        let set = EndpointSet::new();
+        set.update(&[
+            node("a", "http://127.0.0.1:1?weight=0"),
+            node("b", "http://127.0.0.1:2?weight=100"),
+        ]);
+        endpoint(&set, "b").record_failure();
+        assert_eq!(share_of_a(&set, &[]), 1.0, "the backup takes every call");
+        // Both ejected: the one whose ejection ends first, whatever its weight.
+        endpoint(&set, "a").record_failure();
+        endpoint(&set, "a").record_failure();
+        assert_eq!(set.pick(&[]).unwrap().node(), "b");
+    }
+
+    #[tokio::test]
+    async fn all_weights_0_pick_uniformly() {
+        let set = EndpointSet::new();
+        set.update(&[
+            node("a", "http://127.0.0.1:1?weight=0"),
+            node("b", "http://127.0.0.1:2?weight=0"),
+        ]);
+        let share = share_of_a(&set, &[]);
+        assert!((0.45..0.55).contains(&share), "{share}");
+    }
+
+    #[tokio::test]
+    async fn https_nodes_are_skipped_and_a_changed_url_or_creation_gets_a_new_endpoint() {
+        let set = EndpointSet::new();
+        set.update(&[
+            node("a", "https://127.0.0.1:1"),
+            node("b", "http://127.0.0.1:2"),
+        ]);
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.pick(&[]).unwrap().node(), "b");
+        let b = endpoint(&set, "b");
+        let mut reused = node("b", "http://127.0.0.1:2");
+        reused.created = 2;
+        set.update(std::slice::from_ref(&reused));
+        assert!(
+            !Arc::ptr_eq(&b, &endpoint(&set, "b")),
+            "a new node under an old name"
+        );
+        let b = endpoint(&set, "b");
+        reused.url = "http://127.0.0.1:3".parse().unwrap();
+        set.update(&[reused]);
+        assert!(
+            !Arc::ptr_eq(&b, &endpoint(&set, "b")),
+            "a node whose URL was set"
+        );
+        assert_eq!(endpoint(&set, "b").url().port(), 3);
+    }
+
     #[tokio::test]
     async fn update_keeps_endpoints_of_surviving_nodes() {
         let set = EndpointSet::new();
