@@ -2,11 +2,12 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use zoorpc::consumer::Consumer;
 use zoorpc::provider::{Provider, ProviderConfig};
-use zoorpc::registry::testing::{ZkServer, unique_path};
+use zoorpc::registry::testing::{ZkProxy, ZkServer, unique_path};
 use zoorpc::registry::{
     Error as RegistryError, LinkState, ProviderUrl, Registration, Session, SessionConfig,
 };
@@ -213,4 +214,85 @@ fn a_provider_stopped_while_zookeeper_is_gone_exits_after_one_session_timeout() 
         lines[1..],
         [format!("stopping {}", p.node), "stopped".to_owned()]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_wiped_zookeeper_running_consumers_hold_exactly_the_re_registered_providers() {
+    let mut server = ZkServer::start().unwrap();
+    let connect = server.connect_string();
+    let base = unique_path("wiped");
+    let mut config = ProviderConfig::new(&connect, &base, 0);
+    config.session_timeout = Duration::from_secs(2);
+    config.drain_grace = Duration::from_millis(10);
+    // The first provider talks to ZooKeeper through a proxy, so the test can hold it back and
+    // make it re-register last: the names then come back holding other URLs.
+    let proxy = ZkProxy::start(format!("127.0.0.1:{}", server.port()).parse().unwrap())
+        .await
+        .unwrap();
+    let mut held_back = config.clone();
+    held_back.zk = proxy.addr().to_string();
+    let mut providers = vec![Provider::start(held_back).await.unwrap()];
+    for _ in 0..2 {
+        providers.push(Provider::start(config.clone()).await.unwrap());
+    }
+    let consumer = Consumer::connect(&connect, &base).await.unwrap();
+    assert_eq!(consumer.urls().len(), 3);
+
+    // The disk is lost: every session and node is gone and the sequence starts again
+    // (provider0000000000..), in the order the providers come back.
+    proxy.cut();
+    server.wipe_and_restart().unwrap();
+    let raw = common::raw_client(&connect).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the two providers never re-registered"
+        );
+        match raw.get_and_watch_children(&base).await {
+            Ok((children, _, _)) if children.len() >= 2 => break,
+            Ok((_, _, watcher)) => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), watcher.changed()).await;
+            }
+            // The base path is not there again yet.
+            Err(_) => {
+                let (_, watcher) = raw.check_and_watch_stat(&base).await.unwrap();
+                let _ = tokio::time::timeout(Duration::from_secs(1), watcher.changed()).await;
+            }
+        }
+    }
+    proxy.heal();
+    let mut changes = consumer.changes();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut held;
+    loop {
+        held = consumer
+            .endpoints()
+            .iter()
+            .map(|e| (e.node().to_owned(), e.url().to_string()))
+            .collect::<BTreeMap<_, _>>();
+        let mut registered = BTreeMap::new();
+        for name in raw.list_children(&base).await.unwrap_or_default() {
+            if let Ok((data, _)) = raw.get_data(&format!("{base}/{name}")).await {
+                registered.insert(name, String::from_utf8_lossy(&data).into_owned());
+            }
+        }
+        if registered.len() == 3 && held == registered {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never converged:\n zookeeper {registered:?}\n consumer  {held:?}"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(500), changes.changed()).await;
+    }
+    let mut answered = std::collections::HashSet::new();
+    for _ in 0..60 {
+        let answer = consumer.say_hello("after the wipe").await.unwrap();
+        answered.insert(answer.url.to_string());
+    }
+    assert_eq!(answered.len(), 3, "{answered:?} of {held:?}");
+    for p in providers {
+        p.shutdown().await.unwrap();
+    }
 }

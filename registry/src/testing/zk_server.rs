@@ -168,6 +168,17 @@ impl ZkServer {
         }
     }
 
+    /// Kills the server, deletes its data (snapshots and transaction log) and starts it again on
+    /// the same port: what a ZooKeeper that lost its disk looks like to clients. Every session is
+    /// unknown to it (clients see expiry), every node is gone, sequence numbers start again.
+    pub fn wipe_and_restart(&mut self) -> Result<(), HarnessError> {
+        self.kill();
+        let data = self.dir.join("data");
+        std::fs::remove_dir_all(&data)?;
+        std::fs::create_dir_all(&data)?;
+        self.restart()
+    }
+
     fn launch(&mut self) -> Result<(), HarnessError> {
         self.spawn()?;
         self.wait_ready(Instant::now() + READY_TIMEOUT)
