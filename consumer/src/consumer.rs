@@ -1,12 +1,14 @@
-//! `Consumer`: discovery, the live endpoint list and picking, put together.
+//! `Consumer`: discovery, the live endpoint list and the balanced channel, put together.
 //!
 //! - `connect` returns with the list already loaded (empty if no provider is registered yet).
 //! - The list follows ZooKeeper; while ZooKeeper is unreachable the last list keeps serving.
-//! - `lookup` picks a random live endpoint and returns a `HelloServiceClient` on its reusable
-//!   channel; an empty list is [`Error::NoProviders`] at once.
-//! - `call` runs a request with failover: a request that was never sent is retried on another
-//!   endpoint; one that may have been processed is retried only if marked idempotent; the
-//!   failed endpoint is ejected for a backoff either way.
+//! - [`Consumer::channel`] / [`Consumer::channel_with`]: a [`BalancedChannel`] any tonic client
+//!   runs on; every request is balanced and failed over on its own, so a client kept for the
+//!   life of the program rebalances and survives its providers.
+//! - `lookup` is the design card's call: a `HelloServiceClient` on the balanced channel (an empty
+//!   list is [`Error::NoProviders`] at once); `say_hello` answers with the provider's URL.
+//! - `call` runs a closure on one picked endpoint's own tonic `Channel`, with the same retry
+//!   decision as the balanced channel.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,10 +21,12 @@ use tracing::debug;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
 use zoorpc_registry::{Discovery, ProviderUrl, Providers, Session, SessionConfig};
 
-use crate::endpoint_set::{Endpoint, EndpointSet};
+use crate::balance::channel::Route;
+use crate::balance::{
+    Answered, BalancedChannel, CallError, DEFAULT_BUFFER_LIMIT, Decision, EjectionPolicy, Endpoint,
+    EndpointSet, Failure, RetryBudget, Strategy, classify, decide,
+};
 use crate::error::{Error, Result};
-use crate::failure::{Failure, classify};
-use crate::tracked_channel::TrackedChannel;
 
 /// How to build a consumer.
 #[derive(Clone, Debug)]
@@ -35,17 +39,38 @@ pub struct ConsumerConfig {
     pub session_timeout: Duration,
     /// How long `connect` waits for ZooKeeper.
     pub connect_timeout: Duration,
+    /// How a request's endpoint is picked. Default [`Strategy::Random`] (weighted).
+    pub strategy: Strategy,
+    /// When connection failures eject an endpoint.
+    pub ejection: EjectionPolicy,
+    /// Request bodies up to this size are kept so that a request can be sent again elsewhere;
+    /// larger (or still-streaming) ones are committed to their first endpoint. Default 256 KiB.
+    pub buffer_limit: usize,
+    /// Retry budget of maybe-sent retries (Finagle's: 20 % of requests plus 10 a second),
+    /// shared by every channel of the consumer.
+    pub retry_budget: Arc<RetryBudget>,
 }
 
 impl ConsumerConfig {
-    /// Defaults: 10 s session timeout, 10 s connect timeout.
+    /// Defaults: 10 s session timeout, 10 s connect timeout, weighted random picking, ejection
+    /// for 1 s doubling to 30 s (at most half the endpoints), 256 KiB buffers, Finagle's budget.
     pub fn new(zk: impl Into<String>, base_path: impl Into<String>) -> Self {
         ConsumerConfig {
             zk: zk.into(),
             base_path: base_path.into(),
             session_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
+            strategy: Strategy::default(),
+            ejection: EjectionPolicy::default(),
+            buffer_limit: DEFAULT_BUFFER_LIMIT,
+            retry_budget: Arc::new(RetryBudget::default()),
         }
+    }
+
+    /// This config with another picking strategy.
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
     }
 }
 
@@ -113,7 +138,40 @@ pub struct Consumer {
     session: Session,
     discovery: Discovery,
     endpoints: Arc<EndpointSet>,
+    /// The default-policy channel; `channel_with` derives the others from it.
+    channel: BalancedChannel,
+    budget: Arc<RetryBudget>,
+    /// Copies discovery's snapshots into `endpoints`.
     follower: JoinHandle<()>,
+}
+
+/// The consumer's route: pick from the live list.
+#[derive(Debug)]
+struct ListRoute {
+    endpoints: Arc<EndpointSet>,
+    base_path: String,
+}
+
+impl Route for ListRoute {
+    fn next<'a>(
+        &'a self,
+        tried: &'a [String],
+    ) -> std::pin::Pin<Box<dyn Future<Output = Option<Arc<Endpoint>>> + Send + 'a>> {
+        Box::pin(std::future::ready(self.endpoints.pick(tried)))
+    }
+
+    fn record_failure(&self, endpoint: &Endpoint) {
+        self.endpoints.record_failure(endpoint);
+    }
+
+    fn no_endpoint(&self) -> tonic::Status {
+        tonic::Status::unavailable(
+            Error::NoProviders {
+                base_path: self.base_path.clone(),
+            }
+            .to_string(),
+        )
+    }
 }
 
 impl Drop for Consumer {
@@ -136,13 +194,21 @@ impl Consumer {
                 .connect_timeout(config.connect_timeout),
         )
         .await?;
-        Consumer::with_session(session, &config.base_path).await
+        Consumer::with_session_and(session, config).await
     }
 
-    /// Watches `base_path` on an existing session.
+    /// Watches `base_path` on an existing session, with the default settings.
     pub async fn with_session(session: Session, base_path: &str) -> Result<Consumer> {
+        let config = ConsumerConfig::new(String::new(), base_path);
+        Consumer::with_session_and(session, config).await
+    }
+
+    /// Watches `config.base_path` on an existing session (the config's ZooKeeper settings are
+    /// not used).
+    pub async fn with_session_and(session: Session, config: ConsumerConfig) -> Result<Consumer> {
+        let base_path = config.base_path.as_str();
         let discovery = Discovery::watch(&session, base_path).await?;
-        let endpoints = Arc::new(EndpointSet::new());
+        let endpoints = Arc::new(EndpointSet::with_policy(&config.strategy, config.ejection));
         let mut snapshots = discovery.subscribe();
         endpoints.update(&snapshots.borrow_and_update());
         let follower = tokio::spawn({
@@ -155,13 +221,47 @@ impl Consumer {
                 }
             }
         });
+        let route = Arc::new(ListRoute {
+            endpoints: endpoints.clone(),
+            base_path: base_path.to_owned(),
+        });
+        let channel = BalancedChannel::new(
+            route,
+            CallPolicy::DEFAULT,
+            config.retry_budget.clone(),
+            config.buffer_limit,
+        );
         Ok(Consumer {
             base_path: base_path.to_owned(),
             session,
             discovery,
             endpoints,
+            channel,
+            budget: config.retry_budget,
             follower,
         })
+    }
+
+    /// The balanced channel for any tonic client, with [`CallPolicy::DEFAULT`]: requests that
+    /// were never sent go to another endpoint. Cheap to clone; make clients once and keep them.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zoorpc_consumer::{CallPolicy, Consumer};
+    /// use zoorpc_proto::{HelloRequest, HelloServiceClient};
+    /// let consumer = Consumer::connect("127.0.0.1:2181", "/registry").await?;
+    /// let mut client = HelloServiceClient::new(consumer.channel_with(CallPolicy::IDEMPOTENT));
+    /// let reply = client.say_hello(HelloRequest { name: "zoo".into() }).await?;
+    /// # let _ = reply; Ok(()) }
+    /// ```
+    pub fn channel(&self) -> BalancedChannel {
+        self.channel.clone()
+    }
+
+    /// The balanced channel with `policy` (e.g. [`CallPolicy::IDEMPOTENT`]: requests that may
+    /// have been processed are retried too).
+    pub fn channel_with(&self, policy: CallPolicy) -> BalancedChannel {
+        self.channel.with_policy(policy)
     }
 
     /// The base path this consumer watches.
@@ -220,11 +320,16 @@ impl Consumer {
         self.endpoints.pick(&[]).ok_or_else(|| self.no_providers())
     }
 
-    /// A `HelloServiceClient` for a random live endpoint, on that endpoint's reusable channel.
-    /// Connection failures through it eject the endpoint; prefer [`Consumer::call`] or
-    /// [`Consumer::say_hello`] for automatic failover.
-    pub fn lookup(&self) -> Result<HelloServiceClient<TrackedChannel>> {
-        Ok(HelloServiceClient::new(TrackedChannel::new(self.pick()?)))
+    /// A `HelloServiceClient` on the balanced channel (`SayHello` is idempotent, so with
+    /// [`CallPolicy::IDEMPOTENT`]): each call picks a live provider and fails over, so a client
+    /// kept for long follows the list. An empty list is [`Error::NoProviders`] at once.
+    pub fn lookup(&self) -> Result<HelloServiceClient<BalancedChannel>> {
+        if self.endpoints.is_empty() {
+            return Err(self.no_providers());
+        }
+        Ok(HelloServiceClient::new(
+            self.channel_with(CallPolicy::IDEMPOTENT),
+        ))
     }
 
     /// Runs `f` on a picked endpoint's channel with failover as `policy` allows.
@@ -236,10 +341,8 @@ impl Consumer {
         let mut tried: Vec<String> = Vec::new();
         let mut maybe_sent = 0;
         let mut last: Option<(String, tonic::Status)> = None;
-        while maybe_sent < policy.max_attempts.max(1) {
-            let Some(endpoint) = self.endpoints.pick(&tried) else {
-                break;
-            };
+        self.budget.deposit();
+        while let Some(endpoint) = self.endpoints.pick(&tried) {
             tried.push(endpoint.node().to_owned());
             let attempt = tokio::time::timeout(policy.attempt_timeout, f(endpoint.channel()));
             let outcome = match attempt.await {
@@ -264,12 +367,13 @@ impl Consumer {
                 Err((failure, status)) => {
                     let url = endpoint.url().to_string();
                     if failure.is_connection_failure() {
-                        endpoint.record_failure();
+                        self.endpoints.record_failure(&endpoint);
                     }
-                    match failure {
-                        Failure::NotSent => {}
-                        Failure::MaybeSent if policy.idempotent => maybe_sent += 1,
-                        _ => return Err(Error::Call { url, status }),
+                    if failure == Failure::MaybeSent {
+                        maybe_sent += 1;
+                    }
+                    if decide(failure, &policy, maybe_sent, &self.budget) != Decision::Retry {
+                        return Err(Error::Call { url, status });
                     }
                     debug!(url = %url, error = %status, "call failed; trying another provider");
                     last = Some((url, status));
@@ -291,24 +395,69 @@ impl Consumer {
         self.say_hello_with(CallPolicy::IDEMPOTENT, name).await
     }
 
-    /// `SayHello(name)` with `policy`.
+    /// `SayHello(name)` with `policy`, through the balanced channel.
     pub async fn say_hello_with(
         &self,
         policy: CallPolicy,
         name: &str,
     ) -> Result<Answer<HelloReply>> {
-        self.call(policy, |channel| {
-            let request = HelloRequest {
-                name: name.to_owned(),
-            };
-            async move {
-                HelloServiceClient::new(channel)
-                    .say_hello(request)
-                    .await
-                    .map(tonic::Response::into_inner)
+        if self.endpoints.is_empty() {
+            return Err(self.no_providers());
+        }
+        let mut client = HelloServiceClient::new(self.channel_with(policy));
+        let request = HelloRequest {
+            name: name.to_owned(),
+        };
+        match client.say_hello(request).await {
+            Ok(response) => {
+                let answered = response.extensions().get::<Answered>().cloned();
+                let value = response.into_inner();
+                Ok(match answered {
+                    Some(a) => Answer {
+                        value,
+                        url: a.url,
+                        attempts: a.attempts,
+                    },
+                    // Every response through the channel carries it; a provider URL parse of
+                    // the reply's own field is the fallback.
+                    None => Answer {
+                        url: value.provider.parse().map_err(Error::Registry)?,
+                        value,
+                        attempts: 1,
+                    },
+                })
             }
-        })
-        .await
+            Err(status) => Err(self.call_error(status)),
+        }
+    }
+
+    /// The consumer error for a status from the balanced channel.
+    fn call_error(&self, status: tonic::Status) -> Error {
+        let failed = std::error::Error::source(&status)
+            .and_then(|s| s.downcast_ref::<CallError>())
+            .map(|e| (e.url.clone(), e.attempts, e.exhausted));
+        match failed {
+            Some((None, _, _)) => self.no_providers(),
+            Some((Some(url), attempts, true)) => Error::Exhausted {
+                attempts,
+                url: url.to_string(),
+                status,
+            },
+            Some((Some(url), _, false)) => Error::Call {
+                url: url.to_string(),
+                status,
+            },
+            // An answer of the provider's application.
+            None => Error::Call {
+                url: status
+                    .metadata()
+                    .get(crate::balance::PROVIDER_METADATA)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("a provider")
+                    .to_owned(),
+                status,
+            },
+        }
     }
 
     fn no_providers(&self) -> Error {

@@ -1,15 +1,14 @@
 //! # zoorpc-consumer
 //!
-//! The client side: a live list of providers from ZooKeeper, random picking, failover.
+//! The client side: a live list of providers from ZooKeeper, a balanced channel any tonic client
+//! runs on, picking strategies, ejection, failover.
 //!
 //! ## Layout
-//! - [`consumer`]: [`Consumer`]: `connect`, `lookup()`, `call()` with retry, `say_hello()`.
-//! - [`endpoint_set`]: [`EndpointSet`], the lock-free live list (one reusable channel per
-//!   provider, ejection with backoff, random picking).
-//! - [`dialer`]: opening a provider connection, bounded until the server has spoken HTTP/2.
-//! - [`failure`]: classifying a failed call as never sent / maybe processed / application error.
-//! - [`tracked_channel`]: [`TrackedChannel`], a channel that reports connection failures to its
-//!   endpoint; a tower `Service` any tonic client can use.
+//! - [`consumer`]: [`Consumer`]: `connect`, `channel()` for any tonic client, `lookup()`,
+//!   `say_hello()`, `call()`.
+//! - [`balance`]: the balancer: the live list ([`EndpointSet`]), picking strategies
+//!   ([`Strategy`], [`Pick`]), ejection ([`EjectionPolicy`]), the retry decision and budget,
+//!   request buffering, and [`BalancedChannel`], the tower `Service` that ties them together.
 //! - [`master_client`]: [`MasterClient`], the active/standby mode: every call goes to the
 //!   current master of an election path, retried across a switch-over.
 //! - [`error`]: [`Error`], including [`Error::NoProviders`].
@@ -25,18 +24,15 @@
 //! # let _ = reply; Ok(()) }
 //! ```
 
+pub mod balance;
 pub mod consumer;
-pub mod dialer;
-pub mod endpoint_set;
 pub mod error;
-pub mod failure;
 pub mod master_client;
-pub mod tracked_channel;
 
+pub use balance::{
+    Answered, BalancedChannel, CallError, DialError, EjectionPolicy, Endpoint, EndpointSet,
+    Failure, Pick, RetryBudget, Strategy, classify, dialer, endpoint_set, failure,
+};
 pub use consumer::{Answer, CallPolicy, Consumer, ConsumerConfig};
-pub use dialer::DialError;
-pub use endpoint_set::{Endpoint, EndpointSet};
 pub use error::{Error, Result};
-pub use failure::{Failure, classify};
 pub use master_client::{MasterAnswer, MasterClient, MasterClientConfig};
-pub use tracked_channel::TrackedChannel;

@@ -33,8 +33,8 @@ use tracing::debug;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
 use zoorpc_registry::{MasterFollower, Session, SessionConfig};
 
+use crate::balance::{Failure, classify};
 use crate::error::{Error, Result};
-use crate::failure::{Failure, classify};
 
 /// The metadata key a standby puts on its `UNAVAILABLE` answer (see [`standby_status`]).
 pub const STANDBY_METADATA: &str = "zoorpc-standby";

@@ -8,7 +8,7 @@
 
 use std::error::Error as StdError;
 
-use crate::dialer::DialError;
+use super::dialer::DialError;
 
 /// What a failed call means for retrying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,14 +34,20 @@ impl Failure {
 /// has none. The code alone is not enough: a request dropped because its connection closed comes
 /// back as `Cancelled` with hyper's `Canceled` as the source.
 pub fn classify(status: &tonic::Status) -> Failure {
-    let mut source: Option<&(dyn StdError + 'static)> = status.source();
-    if source.is_none() {
-        return match status.code() {
+    match status.source() {
+        None => match status.code() {
             // A proxy or a closing server may answer UNAVAILABLE after accepting the call.
             tonic::Code::Unavailable => Failure::MaybeSent,
             _ => Failure::Application,
-        };
+        },
+        Some(source) => classify_error(source),
     }
+}
+
+/// Classifies a transport error (what a tonic `Channel` returns instead of a response) by its
+/// source chain.
+pub fn classify_error(error: &(dyn StdError + 'static)) -> Failure {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(err) = source {
         if err.downcast_ref::<DialError>().is_some() {
             return Failure::NotSent;
@@ -59,10 +65,15 @@ pub fn classify(status: &tonic::Status) -> Failure {
                 return Failure::NotSent;
             }
         }
-        if let Some(h2) = err.downcast_ref::<h2::Error>()
-            && h2.reason() == Some(h2::Reason::REFUSED_STREAM)
-        {
-            return Failure::NotSent;
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            // A stream the server refused, or one above the last stream a draining server's
+            // GOAWAY (NO_ERROR) said it would process: h2 fails exactly those with the GOAWAY
+            // itself (streams it did take fail later with the connection's end instead).
+            if h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+                || (h2.is_go_away() && h2.is_remote() && h2.reason() == Some(h2::Reason::NO_ERROR))
+            {
+                return Failure::NotSent;
+            }
         }
         if let Some(hyper) = err.downcast_ref::<hyper::Error>()
             && hyper.is_canceled()

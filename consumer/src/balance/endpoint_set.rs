@@ -7,34 +7,25 @@
 //!   endpoint with a clean record.
 //! - Only `http://` providers are dialled. An `https://` node is skipped with one warning until
 //!   TLS is supported: a request is never sent in plaintext to a provider that asked for TLS.
-//! - An endpoint that failed to connect is *ejected* for a backoff that doubles per consecutive
-//!   failure (1 s .. 30 s) and is skipped by picking while ejected; a success clears it.
-//! - Picking, in order of preference: among the endpoints not ejected with a positive weight,
-//!   random in proportion to `?weight=N` (uniform when the weights are equal, as Dubbo's random
-//!   load balancing); else among the weight-0 endpoints not ejected (backups), uniform; else the
-//!   endpoint whose ejection ends first (fail open: better a try than a certain error).
+//! - Connection failures eject an endpoint as the [`EjectionPolicy`] says (doubling, at most half
+//!   of the endpoints, back through one probe request).
+//! - Picking, in order of preference: the [`Strategy`] among the endpoints that are not ejected
+//!   with a positive weight; else the strategy among the weight-0 endpoints not ejected
+//!   (backups); else the endpoint whose ejection ends first (fail open: better a try than a
+//!   certain error).
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use rand::Rng;
 use tonic::transport::Channel;
 use tracing::{debug, warn};
 use zoorpc_registry::{ProviderNode, ProviderUrl};
 
-use crate::dialer::{DIAL_TIMEOUT, Dialer};
-
-const EJECT_BASE: Duration = Duration::from_secs(1);
-const EJECT_MAX: Duration = Duration::from_secs(30);
-
-fn now_ms() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
-}
+use super::dialer::{DIAL_TIMEOUT, Dialer};
+use super::ejection::{Availability, EjectionPolicy, Health};
+use super::strategy::{Load, Pick, Strategy};
 
 /// Weight used when a provider URL has no (valid) `weight` parameter.
 pub const DEFAULT_WEIGHT: u32 = 100;
@@ -58,9 +49,13 @@ pub struct Endpoint {
     /// The node's `czxid`: with the name, which node this endpoint belongs to.
     created: i64,
     url: ProviderUrl,
+    /// One connection, shared by every request to this provider.
     channel: Channel,
-    ejected_until_ms: AtomicU64,
-    failures: AtomicU32,
+    /// Ejection state (atomics).
+    health: Health,
+    /// In-flight requests and latency, for least-loaded picking.
+    load: Load,
+    /// `?weight=N`, default 100.
     weight: u32,
 }
 
@@ -87,8 +82,8 @@ impl Endpoint {
             created: node.created,
             url: node.url.clone(),
             channel,
-            ejected_until_ms: AtomicU64::new(0),
-            failures: AtomicU32::new(0),
+            health: Health::default(),
+            load: Load::default(),
             weight: weight_of(&node.url),
         })
     }
@@ -118,26 +113,19 @@ impl Endpoint {
         self.weight
     }
 
-    /// Whether picking skips this endpoint now.
+    /// Whether this endpoint is ejected now.
     pub fn is_ejected(&self) -> bool {
-        self.ejected_until_ms.load(Ordering::Relaxed) > now_ms()
+        self.health.is_ejected()
     }
 
-    /// Records a connection failure: ejects for a doubling backoff.
-    pub fn record_failure(&self) {
-        let n = self.failures.fetch_add(1, Ordering::Relaxed).min(16);
-        let backoff = (EJECT_BASE * 2u32.saturating_pow(n)).min(EJECT_MAX);
-        self.ejected_until_ms
-            .store(now_ms() + backoff.as_millis() as u64, Ordering::Relaxed);
-        debug!(url = %self.url, ?backoff, "endpoint ejected");
+    /// In-flight requests and latency EWMA.
+    pub fn load(&self) -> &Load {
+        &self.load
     }
 
-    /// Records a success: clears the ejection.
+    /// Records a success: clears any ejection.
     pub fn record_success(&self) {
-        if self.failures.load(Ordering::Relaxed) != 0 {
-            self.failures.store(0, Ordering::Relaxed);
-            self.ejected_until_ms.store(0, Ordering::Relaxed);
-        }
+        self.health.record_success();
     }
 }
 
@@ -146,6 +134,10 @@ impl Endpoint {
 pub struct EndpointSet {
     /// The list picking reads, swapped whole on every update.
     endpoints: ArcSwap<Vec<Arc<Endpoint>>>,
+    /// The picking rule.
+    picker: Arc<dyn Pick>,
+    /// When connection failures eject an endpoint.
+    ejection: EjectionPolicy,
     /// Counts updates, so waiters learn of each one.
     version: tokio::sync::watch::Sender<u64>,
     /// Nodes skipped because they cannot be dialled (e.g. `https://`), so each is warned of once.
@@ -154,18 +146,25 @@ pub struct EndpointSet {
 
 impl Default for EndpointSet {
     fn default() -> Self {
-        EndpointSet {
-            endpoints: ArcSwap::default(),
-            version: tokio::sync::watch::Sender::new(0),
-            skipped: Mutex::default(),
-        }
+        EndpointSet::with_policy(&Strategy::default(), EjectionPolicy::default())
     }
 }
 
 impl EndpointSet {
-    /// An empty set.
+    /// An empty set, picking at random, with the default ejection policy.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty set with a strategy and an ejection policy.
+    pub fn with_policy(strategy: &Strategy, ejection: EjectionPolicy) -> Self {
+        EndpointSet {
+            endpoints: ArcSwap::default(),
+            picker: strategy.picker(),
+            ejection,
+            version: tokio::sync::watch::Sender::new(0),
+            skipped: Mutex::default(),
+        }
     }
 
     /// A receiver that is notified after every update of the list (the value counts updates).
@@ -220,54 +219,59 @@ impl EndpointSet {
     }
 
     /// Picks an endpoint not in `exclude` (node names); `None` only if every endpoint is
-    /// excluded (or the set is empty). Preference: endpoints not ejected with a positive weight,
-    /// random in proportion to `?weight=N` (default 100; uniform when all weights are equal, as
-    /// in Dubbo's random load balancing); then weight-0 endpoints not ejected (backups), uniform;
-    /// then the endpoint whose ejection ends first (fail open).
+    /// excluded (or the set is empty). Preference: the strategy among endpoints not ejected
+    /// with a positive weight; then among weight-0 endpoints not ejected (backups); then the
+    /// endpoint whose ejection ends first (fail open). An endpoint back from an ejection takes
+    /// one request (its probe) until that succeeds.
     pub fn pick(&self, exclude: &[String]) -> Option<Arc<Endpoint>> {
         let all = self.endpoints.load();
-        let candidates = || all.iter().filter(|e| !exclude.contains(&e.node));
-        let healthy = || candidates().filter(|e| !e.is_ejected());
-        if let Some(e) = pick_weighted(healthy().filter(|e| e.weight > 0)) {
-            return Some(e.clone());
+        let policy = &self.ejection;
+        let candidate = |e: &Endpoint| !exclude.contains(&e.node);
+        for backups in [false, true] {
+            let usable = |e: &Endpoint| {
+                candidate(e)
+                    && (e.weight == 0) == backups
+                    && e.health.availability(policy) != Availability::Closed
+            };
+            // An endpoint on probation is picked only by the request that claims its probe;
+            // a lost race means picking again without it (bounded by the list's length).
+            for _ in 0..=all.len() {
+                let Some(i) = self.picker.pick(&all, &usable) else {
+                    break;
+                };
+                let e = &all[i];
+                match e.health.availability(policy) {
+                    Availability::Open => return Some(e.clone()),
+                    Availability::Probe if e.health.claim_probe(policy) => {
+                        debug!(url = %e.url, "probing an endpoint back from ejection");
+                        return Some(e.clone());
+                    }
+                    _ => {}
+                }
+            }
         }
-        if let Some(e) = pick_weighted(healthy().filter(|e| e.weight == 0)) {
-            return Some(e.clone());
-        }
-        candidates()
-            .min_by_key(|e| e.ejected_until_ms.load(Ordering::Relaxed))
+        all.iter()
+            .filter(|e| candidate(e))
+            .min_by_key(|e| e.health.ejected_until_ms())
             .cloned()
     }
-}
 
-/// A random pick from `endpoints` in proportion to their weights; uniform when the weights are
-/// all equal (also all 0, as Dubbo does when the total weight is 0).
-fn pick_weighted<'a, I>(endpoints: I) -> Option<&'a Arc<Endpoint>>
-where
-    I: Iterator<Item = &'a Arc<Endpoint>> + Clone,
-{
-    let (mut count, mut total, mut uniform, mut first) = (0usize, 0u64, true, None);
-    for e in endpoints.clone() {
-        count += 1;
-        total += u64::from(e.weight);
-        uniform &= *first.get_or_insert(e.weight) == e.weight;
-    }
-    if count == 0 {
-        return None;
-    }
-    let mut rng = rand::rng();
-    if uniform {
-        return endpoints.clone().nth(rng.random_range(0..count));
-    }
-    let mut ticket = rng.random_range(0..total);
-    for e in endpoints {
-        let w = u64::from(e.weight);
-        if ticket < w {
-            return Some(e);
+    /// Records a connection failure of `endpoint`: ejects it unless that would put more than
+    /// the policy's share of the endpoints out at once.
+    pub fn record_failure(&self, endpoint: &Endpoint) {
+        let all = self.endpoints.load();
+        let others_out = all
+            .iter()
+            .filter(|e| !std::ptr::eq(e.as_ref(), endpoint) && e.is_ejected())
+            .count();
+        let may_eject = others_out < self.ejection.max_ejected(all.len().max(1));
+        match endpoint.health.record_failure(&self.ejection, may_eject) {
+            Some(backoff) => debug!(url = %endpoint.url, ?backoff, "endpoint ejected"),
+            None => {
+                debug!(url = %endpoint.url, others_out, "not ejected: the most endpoints that may be out at once are out")
+            }
         }
-        ticket -= w;
     }
-    None
 }
 
 #[cfg(test)]
@@ -315,7 +319,7 @@ mod tests {
             .find(|e| e.node() == "a")
             .cloned()
             .unwrap();
-        a.record_failure();
+        set.record_failure(&a);
         assert!(a.is_ejected());
         assert_eq!(share_of_a(&set, &[]), 0.0);
         // ...but picked when it is the only one left (fail open).
@@ -348,12 +352,24 @@ mod tests {
             node("a", "http://127.0.0.1:1?weight=0"),
             node("b", "http://127.0.0.1:2?weight=100"),
         ]);
-        endpoint(&set, "b").record_failure();
+        set.record_failure(&endpoint(&set, "b"));
         assert_eq!(share_of_a(&set, &[]), 1.0, "the backup takes every call");
-        // Both ejected: the one whose ejection ends first, whatever its weight.
-        endpoint(&set, "a").record_failure();
-        endpoint(&set, "a").record_failure();
-        assert_eq!(set.pick(&[]).unwrap().node(), "b");
+    }
+
+    #[tokio::test]
+    async fn at_most_half_of_the_endpoints_are_ejected() {
+        let set = EndpointSet::new();
+        set.update(&[
+            node("a", "http://127.0.0.1:1"),
+            node("b", "http://127.0.0.1:2"),
+            node("c", "http://127.0.0.1:3"),
+            node("d", "http://127.0.0.1:4"),
+        ]);
+        for e in set.snapshot().iter() {
+            set.record_failure(e);
+        }
+        let ejected = set.snapshot().iter().filter(|e| e.is_ejected()).count();
+        assert_eq!(ejected, 2);
     }
 
     #[tokio::test]

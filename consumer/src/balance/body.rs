@@ -1,0 +1,154 @@
+//! Request bodies that can be sent again: what makes retrying a request possible (gRPC's retry
+//! design, gRFC A6, buffers up to 256 KiB per call for the same reason).
+//!
+//! [`prepare`] reads the body's frames that are ready *now*, up to a limit. A body that ends
+//! within the limit (every unary and server-streaming request, a client stream that is already
+//! complete) becomes [`Prepared::Replayable`]: its bytes, sent as often as needed. A body that is
+//! larger, or still streaming (a frame not ready yet), or carries trailers is
+//! [`Prepared::Committed`]: it goes to one endpoint only, what was read put back in front.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body as HttpBody, Frame};
+use tonic::body::Body;
+
+/// The default buffering limit per request, as gRFC A6.
+pub const DEFAULT_BUFFER_LIMIT: usize = 256 * 1024;
+
+/// A request body made ready for sending.
+#[derive(Debug)]
+pub(crate) enum Prepared {
+    /// The whole body: can be sent any number of times.
+    Replayable(Bytes),
+    /// Too large or still streaming: can be sent once (`None` once taken).
+    Committed(Option<Body>),
+}
+
+impl Prepared {
+    /// A body for one attempt. A committed body can be taken only once (`None` after).
+    pub(crate) fn attempt(&mut self) -> Option<Body> {
+        match self {
+            Prepared::Replayable(bytes) if bytes.is_empty() => Some(Body::empty()),
+            Prepared::Replayable(bytes) => {
+                Some(Body::new(http_body_util::Full::new(bytes.clone())))
+            }
+            Prepared::Committed(body) => body.take(),
+        }
+    }
+
+    /// Whether another attempt can carry this body.
+    pub(crate) fn is_replayable(&self) -> bool {
+        matches!(self, Prepared::Replayable(_))
+    }
+}
+
+/// Reads what `body` has ready, up to `limit` bytes.
+pub(crate) async fn prepare(mut body: Body, limit: usize) -> Result<Prepared, tonic::Status> {
+    let mut read = BytesMut::new();
+    loop {
+        let next = poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await;
+        match next {
+            Poll::Ready(None) => return Ok(Prepared::Replayable(read.freeze())),
+            Poll::Ready(Some(Err(status))) => return Err(status),
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    read.extend_from_slice(&data);
+                    if read.len() > limit {
+                        return Ok(Prepared::Committed(chain(read.freeze(), None, body)));
+                    }
+                }
+                Err(trailers) => {
+                    return Ok(Prepared::Committed(chain(
+                        read.freeze(),
+                        Some(trailers),
+                        body,
+                    )));
+                }
+            },
+            // Still streaming: what comes later cannot be waited for before sending.
+            Poll::Pending => return Ok(Prepared::Committed(chain(read.freeze(), None, body))),
+        }
+    }
+}
+
+fn chain(read: Bytes, held: Option<Frame<Bytes>>, rest: Body) -> Option<Body> {
+    Some(Body::new(Chained {
+        read: (!read.is_empty()).then_some(read),
+        held,
+        rest,
+    }))
+}
+
+/// The frames already read, then the rest of the body.
+struct Chained {
+    read: Option<Bytes>,
+    held: Option<Frame<Bytes>>,
+    rest: Body,
+}
+
+impl HttpBody for Chained {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        if let Some(read) = self.read.take() {
+            return Poll::Ready(Some(Ok(Frame::data(read))));
+        }
+        if let Some(held) = self.held.take() {
+            return Poll::Ready(Some(Ok(held)));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.read.is_none() && self.held.is_none() && self.rest.is_end_stream()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn small_complete_bodies_replay_and_large_ones_commit_intact() {
+        let small = Body::new(http_body_util::Full::new(Bytes::from_static(b"hello")));
+        let mut prepared = prepare(small, 16).await.unwrap();
+        assert!(prepared.is_replayable());
+        for _ in 0..2 {
+            let body = prepared.attempt().unwrap();
+            assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"hello");
+        }
+
+        let large = Body::new(http_body_util::Full::new(Bytes::from(vec![7u8; 100])));
+        let mut prepared = prepare(large, 16).await.unwrap();
+        assert!(!prepared.is_replayable());
+        let body = prepared.attempt().unwrap();
+        assert_eq!(body.collect().await.unwrap().to_bytes(), vec![7u8; 100]);
+        assert!(prepared.attempt().is_none(), "a committed body goes once");
+    }
+
+    #[tokio::test]
+    async fn a_body_still_streaming_is_committed_with_what_was_read() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, tonic::Status>>(4);
+        tx.send(Ok(Frame::data(Bytes::from_static(b"a"))))
+            .await
+            .unwrap();
+        let stream =
+            http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let mut prepared = prepare(Body::new(stream), 1024).await.unwrap();
+        assert!(!prepared.is_replayable());
+        tx.send(Ok(Frame::data(Bytes::from_static(b"b"))))
+            .await
+            .unwrap();
+        drop(tx);
+        let body = prepared.attempt().unwrap();
+        assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"ab");
+    }
+}

@@ -1,0 +1,332 @@
+//! `BalancedChannel`: one tower `Service` that any tonic-generated client runs on, spreading its
+//! requests over the live endpoints (or, for the master client, following the master).
+//!
+//! Per request:
+//! - The body is read up to the buffer limit ([`body`](super::body)); a request that fits can be
+//!   sent again, a larger or still-streaming one is committed to its first endpoint.
+//! - An endpoint is picked ([`Route`]); the attempt waits at most the policy's attempt timeout
+//!   for the response headers.
+//! - A failed attempt is classified ([`classify_error`]) and the [`decide`] function says whether
+//!   another endpoint is tried: never-sent requests always (bounded by the list), maybe-sent
+//!   ones with an idempotent policy and within the retry budget. Connection failures eject the
+//!   endpoint.
+//! - Response headers commit the call: a response (and a stream) is never retried after it.
+//!   The response carries an [`Answered`] extension naming the provider and the attempts.
+//! - `poll_ready` is always ready: an empty list answers `UNAVAILABLE` at once, naming the base
+//!   path; an all-ejected list still tries the endpoint back soonest. Nothing waits without
+//!   bound.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tonic::Status;
+use tonic::body::Body;
+use tower::{Service, ServiceExt};
+use tracing::debug;
+use zoorpc_registry::ProviderUrl;
+
+use super::body::{Prepared, prepare};
+use super::endpoint_set::Endpoint;
+use super::failure::{Failure, classify_error};
+use super::retry::{Decision, RetryBudget, decide};
+use crate::consumer::CallPolicy;
+use crate::master_client::STANDBY_METADATA;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The metadata key naming the provider on an error answer through a balanced channel.
+pub const PROVIDER_METADATA: &str = "zoorpc-provider";
+
+/// Where the attempts of a balanced channel go.
+pub(crate) trait Route: Send + Sync + fmt::Debug + 'static {
+    /// The endpoint for the next attempt, not one of `tried` (node names); `None` when there is
+    /// none left. May wait, within a bound (the master client waits for a new master).
+    fn next<'a>(&'a self, tried: &'a [String]) -> BoxFuture<'a, Option<Arc<Endpoint>>>;
+
+    /// A connection failure of `endpoint` (ejection).
+    fn record_failure(&self, endpoint: &Endpoint);
+
+    /// The status of a call that found no endpoint at all.
+    fn no_endpoint(&self) -> Status;
+}
+
+/// Which provider answered a call through a [`BalancedChannel`]: in the response's extensions
+/// (`tonic::Response::extensions().get::<Answered>()`).
+#[derive(Clone, Debug)]
+pub struct Answered {
+    /// The provider's URL.
+    pub url: ProviderUrl,
+    /// Its node name (e.g. `provider0000000042`).
+    pub node: String,
+    /// How many endpoints were tried (1 if the first one answered).
+    pub attempts: usize,
+}
+
+/// Why a call through a [`BalancedChannel`] failed. A tonic client sees [`CallError::status`];
+/// this error is that status's `source()`, for callers that want the details.
+#[derive(Debug)]
+pub struct CallError {
+    /// What the caller sees.
+    pub status: Status,
+    /// The provider of the last attempt, if any was made.
+    pub url: Option<ProviderUrl>,
+    /// How many endpoints were tried.
+    pub attempts: usize,
+    /// Whether every attempt failed on its connection (retries exhausted), rather than one
+    /// failure that could not be retried.
+    pub exhausted: bool,
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.status.message())
+    }
+}
+
+impl std::error::Error for CallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.status)
+    }
+}
+
+/// A load-balanced channel: `Clone` (cheap: every clone shares the endpoints), a tower
+/// `Service<http::Request<tonic::body::Body>>` for any tonic client.
+#[derive(Clone)]
+pub struct BalancedChannel {
+    route: Arc<dyn Route>,
+    policy: CallPolicy,
+    budget: Arc<RetryBudget>,
+    buffer_limit: usize,
+}
+
+impl fmt::Debug for BalancedChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BalancedChannel")
+            .field("route", &self.route)
+            .field("policy", &self.policy)
+            .field("buffer_limit", &self.buffer_limit)
+            .finish()
+    }
+}
+
+impl BalancedChannel {
+    pub(crate) fn new(
+        route: Arc<dyn Route>,
+        policy: CallPolicy,
+        budget: Arc<RetryBudget>,
+        buffer_limit: usize,
+    ) -> Self {
+        BalancedChannel {
+            route,
+            policy,
+            budget,
+            buffer_limit,
+        }
+    }
+
+    /// The retry policy of this channel.
+    pub fn policy(&self) -> CallPolicy {
+        self.policy
+    }
+
+    /// This channel with another policy (same endpoints, same budget).
+    pub fn with_policy(&self, policy: CallPolicy) -> Self {
+        BalancedChannel {
+            policy,
+            ..self.clone()
+        }
+    }
+
+    async fn send(self, request: http::Request<Body>) -> Result<http::Response<Body>, BoxError> {
+        let (parts, body) = request.into_parts();
+        let mut body = prepare(body, self.buffer_limit).await?;
+        self.budget.deposit();
+        let mut tried: Vec<String> = Vec::new();
+        let mut maybe_sent = 0;
+        let mut last: Option<(ProviderUrl, Failure, BoxError)> = None;
+        while let Some(endpoint) = self.route.next(&tried).await {
+            let Some(attempt_body) = body.attempt() else {
+                break;
+            };
+            tried.push(endpoint.node().to_owned());
+            let mut request = http::Request::new(attempt_body);
+            *request.method_mut() = parts.method.clone();
+            *request.uri_mut() = parts.uri.clone();
+            *request.version_mut() = parts.version;
+            *request.headers_mut() = parts.headers.clone();
+            *request.extensions_mut() = parts.extensions.clone();
+            let (failure, error) =
+                match attempt(&endpoint, request, self.policy.attempt_timeout).await {
+                    Outcome::Answer(mut response) => {
+                        endpoint.record_success();
+                        response.extensions_mut().insert(Answered {
+                            url: endpoint.url().clone(),
+                            node: endpoint.node().to_owned(),
+                            attempts: tried.len(),
+                        });
+                        return Ok(response);
+                    }
+                    Outcome::Refused(response, failure, status) => {
+                        // An error answer that may be retried; kept to be returned if it is not.
+                        self.route.record_failure(&endpoint);
+                        if failure == Failure::MaybeSent {
+                            maybe_sent += 1;
+                        }
+                        if !self.retry(failure, maybe_sent, &body) {
+                            return Ok(response);
+                        }
+                        (failure, Box::new(status) as BoxError)
+                    }
+                    Outcome::Failed(failure, error) => {
+                        if failure.is_connection_failure() {
+                            self.route.record_failure(&endpoint);
+                        }
+                        if failure == Failure::MaybeSent {
+                            maybe_sent += 1;
+                        }
+                        if !self.retry(failure, maybe_sent, &body) {
+                            return Err(failed(endpoint.url(), tried.len(), false, error));
+                        }
+                        (failure, error)
+                    }
+                };
+            debug!(url = %endpoint.url(), ?failure, error = %error, "attempt failed; trying another endpoint");
+            last = Some((endpoint.url().clone(), failure, error));
+        }
+        match last {
+            Some((url, _, error)) => Err(failed(&url, tried.len(), true, error)),
+            None => Err(Box::new(CallError {
+                status: self.route.no_endpoint(),
+                url: None,
+                attempts: 0,
+                exhausted: false,
+            })),
+        }
+    }
+
+    fn retry(&self, failure: Failure, maybe_sent: usize, body: &Prepared) -> bool {
+        if !body.is_replayable() {
+            return false;
+        }
+        match decide(failure, &self.policy, maybe_sent, &self.budget) {
+            Decision::Retry => true,
+            Decision::Stop => false,
+            Decision::BudgetSpent => {
+                debug!("retry budget spent; not retrying");
+                false
+            }
+        }
+    }
+}
+
+impl Service<http::Request<Body>> for BalancedChannel {
+    type Response = http::Response<Body>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<http::Response<Body>, BoxError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // Readiness is per endpoint, inside each attempt: never wait on the set here.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        Box::pin(self.clone().send(request))
+    }
+}
+
+/// What one attempt came to.
+enum Outcome {
+    /// Response headers (an answer, possibly an application's error): the call is committed.
+    Answer(http::Response<Body>),
+    /// An error answer that says the request was not (or may not have been) processed: a
+    /// standby's refusal, `UNAVAILABLE`.
+    Refused(http::Response<Body>, Failure, Status),
+    /// No response.
+    Failed(Failure, BoxError),
+}
+
+async fn attempt(endpoint: &Endpoint, request: http::Request<Body>, timeout: Duration) -> Outcome {
+    let mut channel = endpoint.channel();
+    let load = endpoint.load();
+    load.start();
+    let started = Instant::now();
+    let call = async {
+        channel.ready().await?;
+        channel.call(request).await
+    };
+    let outcome = match tokio::time::timeout(timeout, call).await {
+        Err(_) => Outcome::Failed(
+            Failure::MaybeSent,
+            Box::new(Status::deadline_exceeded(format!(
+                "no answer from {} within {timeout:?}",
+                endpoint.url()
+            ))),
+        ),
+        Ok(Err(error)) => Outcome::Failed(classify_error(&error), Box::new(error)),
+        Ok(Ok(response)) => match Status::from_header_map(response.headers()) {
+            Some(status) if status.code() == tonic::Code::Unavailable => {
+                let failure = if response.headers().contains_key(STANDBY_METADATA) {
+                    Failure::NotSent
+                } else {
+                    Failure::MaybeSent
+                };
+                Outcome::Refused(response, failure, status)
+            }
+            Some(status) if status.code() != tonic::Code::Ok => {
+                // An application's error: tonic turns it into a `Status` and drops extensions,
+                // so the provider is named in the metadata.
+                let mut response = response;
+                if let Ok(value) = endpoint.url().as_str().parse() {
+                    response.headers_mut().insert(PROVIDER_METADATA, value);
+                }
+                Outcome::Answer(response)
+            }
+            _ => Outcome::Answer(response),
+        },
+    };
+    load.finish(matches!(outcome, Outcome::Answer(_)).then(|| started.elapsed()));
+    outcome
+}
+
+/// The error a caller sees: the last failure's status, naming the provider.
+fn failed(url: &ProviderUrl, attempts: usize, exhausted: bool, error: BoxError) -> BoxError {
+    let error: Arc<dyn std::error::Error + Send + Sync> = Arc::from(error);
+    let inner = Status::from_error(Box::new(ArcError(error.clone())));
+    let message = if exhausted {
+        format!(
+            "call failed on {attempts} provider(s); last failure at {url}: {}",
+            inner.message()
+        )
+    } else {
+        format!("call to {url} failed: {}", inner.message())
+    };
+    let mut status = Status::new(inner.code(), message);
+    status.set_source(error);
+    Box::new(CallError {
+        status,
+        url: Some(url.clone()),
+        attempts,
+        exhausted,
+    })
+}
+
+/// A shared error, so the status can keep the original as its source.
+#[derive(Debug)]
+struct ArcError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl fmt::Display for ArcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ArcError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}

@@ -1,0 +1,31 @@
+//! The balancer: one concern per file, as tower's `balance/p2c/` is laid out.
+//!
+//! - [`endpoint_set`]: the live list (one channel per node, lock-free reads) and picking in
+//!   tiers (healthy weighted, healthy backups, fail open).
+//! - [`strategy`]: picking rules as a trait ([`Pick`]) with the built-in [`Strategy`]s beside it
+//!   (Curator's `ProviderStrategy`).
+//! - [`ejection`]: outlier ejection as a policy (Envoy's outlier detection, Curator's
+//!   `DownInstancePolicy`).
+//! - [`failure`] and [`retry`]: what a failure means (never sent, maybe processed, an
+//!   application's answer) and the one retry decision, with Finagle's retry budget.
+//! - [`body`]: request bodies buffered up to a limit so a never-sent request can go elsewhere.
+//! - [`dialer`]: opening a connection, bounded until the provider has spoken HTTP/2.
+//! - [`channel`]: [`BalancedChannel`], the `Service` that ties them together per request.
+
+pub mod body;
+pub mod channel;
+pub mod dialer;
+pub mod ejection;
+pub mod endpoint_set;
+pub mod failure;
+pub mod retry;
+pub mod strategy;
+
+pub use body::DEFAULT_BUFFER_LIMIT;
+pub use channel::{Answered, BalancedChannel, CallError, PROVIDER_METADATA};
+pub use dialer::DialError;
+pub use ejection::EjectionPolicy;
+pub use endpoint_set::{Endpoint, EndpointSet};
+pub use failure::{Failure, classify, classify_error};
+pub use retry::{Decision, RetryBudget, decide};
+pub use strategy::{First, LeastLoaded, Load, Pick, Random, RoundRobin, Strategy};

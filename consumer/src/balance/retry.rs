@@ -1,0 +1,179 @@
+//! Whether a failed attempt is tried again, and where the retries come from: one decision shared
+//! by every caller (the balanced channel, `Consumer::call`, the master client).
+//!
+//! - Never sent ([`Failure::NotSent`]): always tried again elsewhere, outside any budget; the
+//!   number of such attempts is bounded by the endpoints there are (each is tried once).
+//! - Maybe processed ([`Failure::MaybeSent`]): tried again only with an idempotent policy, at
+//!   most `max_attempts` such attempts per call, and only while the [`RetryBudget`] allows, so
+//!   a dying fleet does not see its load multiplied.
+//! - An application's answer ([`Failure::Application`]): never tried again.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::failure::Failure;
+use crate::consumer::CallPolicy;
+
+/// What to do after a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Try another endpoint.
+    Retry,
+    /// Give up: the failure stands.
+    Stop,
+    /// Give up because the retry budget is spent.
+    BudgetSpent,
+}
+
+/// Decides after an attempt failed with `failure`, when `maybe_sent` attempts of this call (this
+/// one included) may have reached a provider.
+pub fn decide(
+    failure: Failure,
+    policy: &CallPolicy,
+    maybe_sent: usize,
+    budget: &RetryBudget,
+) -> Decision {
+    match failure {
+        Failure::NotSent => Decision::Retry,
+        Failure::Application => Decision::Stop,
+        Failure::MaybeSent if !policy.idempotent || maybe_sent >= policy.max_attempts.max(1) => {
+            Decision::Stop
+        }
+        Failure::MaybeSent if budget.try_withdraw() => Decision::Retry,
+        Failure::MaybeSent => Decision::BudgetSpent,
+    }
+}
+
+/// Finagle's retry budget: retries may add at most `percent` of the requests, plus
+/// `min_per_second` (so a quiet client can still retry), counted over the last `ttl`.
+#[derive(Debug)]
+pub struct RetryBudget {
+    percent: u32,
+    min_per_second: u32,
+    ttl: Duration,
+    /// One slot per second of the window: (second, requests, retries).
+    window: Mutex<Window>,
+}
+
+#[derive(Debug)]
+struct Window {
+    start: Instant,
+    slots: Vec<(u64, u64, u64)>,
+}
+
+impl Default for RetryBudget {
+    /// 20 % of requests plus 10 retries a second, over 10 s (Finagle's defaults).
+    fn default() -> Self {
+        RetryBudget::new(20, 10, Duration::from_secs(10))
+    }
+}
+
+impl RetryBudget {
+    /// A budget of `percent` % of the requests plus `min_per_second`, counted over `ttl`
+    /// (rounded to whole seconds, at least one).
+    pub fn new(percent: u32, min_per_second: u32, ttl: Duration) -> Self {
+        let seconds = ttl.as_secs().clamp(1, 3600) as usize;
+        RetryBudget {
+            percent,
+            min_per_second,
+            ttl: Duration::from_secs(seconds as u64),
+            window: Mutex::new(Window {
+                start: Instant::now(),
+                slots: vec![(u64::MAX, 0, 0); seconds],
+            }),
+        }
+    }
+
+    /// Counts one request (each call's first attempt).
+    pub fn deposit(&self) {
+        self.with_slot(|slot| slot.1 += 1);
+    }
+
+    /// Takes one retry from the budget if there is one left.
+    pub fn try_withdraw(&self) -> bool {
+        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let now = window.start.elapsed().as_secs();
+        let horizon = now.saturating_sub(self.ttl.as_secs() - 1);
+        let (mut requests, mut retries) = (0u64, 0u64);
+        for slot in window
+            .slots
+            .iter()
+            .filter(|s| s.0 != u64::MAX && s.0 >= horizon)
+        {
+            requests += slot.1;
+            retries += slot.2;
+        }
+        let allowed = requests * u64::from(self.percent) / 100
+            + u64::from(self.min_per_second) * self.ttl.as_secs();
+        if retries >= allowed {
+            return false;
+        }
+        Self::slot(&mut window, now).2 += 1;
+        true
+    }
+
+    fn with_slot(&self, f: impl FnOnce(&mut (u64, u64, u64))) {
+        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let now = window.start.elapsed().as_secs();
+        f(Self::slot(&mut window, now));
+    }
+
+    fn slot(window: &mut Window, second: u64) -> &mut (u64, u64, u64) {
+        let len = window.slots.len() as u64;
+        let slot = &mut window.slots[(second % len) as usize];
+        if slot.0 != second {
+            *slot = (second, 0, 0);
+        }
+        slot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_a_share_of_requests_plus_a_floor() {
+        let budget = RetryBudget::new(20, 0, Duration::from_secs(10));
+        assert!(!budget.try_withdraw(), "no requests, no floor: nothing");
+        for _ in 0..100 {
+            budget.deposit();
+        }
+        let granted = (0..100).filter(|_| budget.try_withdraw()).count();
+        assert_eq!(granted, 20);
+        let floor = RetryBudget::new(0, 10, Duration::from_secs(1));
+        assert_eq!((0..100).filter(|_| floor.try_withdraw()).count(), 10);
+    }
+
+    #[test]
+    fn decisions() {
+        let budget = RetryBudget::default();
+        let default = CallPolicy::DEFAULT;
+        let idempotent = CallPolicy::IDEMPOTENT;
+        assert_eq!(
+            decide(Failure::NotSent, &default, 0, &budget),
+            Decision::Retry
+        );
+        assert_eq!(
+            decide(Failure::MaybeSent, &default, 1, &budget),
+            Decision::Stop
+        );
+        assert_eq!(
+            decide(Failure::MaybeSent, &idempotent, 1, &budget),
+            Decision::Retry
+        );
+        assert_eq!(
+            decide(Failure::MaybeSent, &idempotent, 3, &budget),
+            Decision::Stop
+        );
+        assert_eq!(
+            decide(Failure::Application, &idempotent, 1, &budget),
+            Decision::Stop
+        );
+        let spent = RetryBudget::new(0, 0, Duration::from_secs(1));
+        assert_eq!(
+            decide(Failure::MaybeSent, &idempotent, 1, &spent),
+            Decision::BudgetSpent
+        );
+    }
+}
