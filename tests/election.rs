@@ -402,3 +402,125 @@ async fn a_takeover_whose_reply_is_lost_is_resolved_by_the_nodes_owner() {
     let (_, marker) = raw.get_data(&epoch_path(&path)).await.unwrap();
     assert_eq!(marker.mzxid, epoch);
 }
+
+/// Waits until one of `contenders` reports master with an epoch above `epoch`; returns it.
+async fn wait_any_master_after(contenders: &[Contender], epoch: i64) -> Option<i64> {
+    let mut roles: Vec<_> = contenders.iter().map(|c| c.election.subscribe()).collect();
+    tokio::time::timeout(SETTLE, async {
+        loop {
+            for r in roles.iter_mut() {
+                if let Some(e) = r.borrow_and_update().epoch()
+                    && e > epoch
+                {
+                    return e;
+                }
+            }
+            let [a, b, c] = &mut roles[..] else {
+                panic!("three contenders expected");
+            };
+            tokio::select! {
+                _ = a.changed() => {}
+                _ = b.changed() => {}
+                _ = c.changed() => {}
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+/// The intervals during which a contender was master, from its role changes (an interval still
+/// open at the end is closed at `end`).
+fn master_intervals(
+    changes: &[zoorpc::registry::RoleChange],
+    end: Instant,
+) -> Vec<(Instant, Instant)> {
+    let mut intervals = Vec::new();
+    let mut since = None;
+    for change in changes {
+        match (change.role.is_master(), since) {
+            (true, None) => since = Some(change.at),
+            (false, Some(start)) => {
+                intervals.push((start, change.at));
+                since = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = since {
+        intervals.push((start, end));
+    }
+    intervals
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_externally_deleted_master_node_never_makes_two_masters_at_once() {
+    let path = unique_path("deleted");
+    let connect = zk().connect_string();
+    let mut contenders = Vec::new();
+    for i in 0..3 {
+        contenders.push(Contender::join(&connect, &path, &address(i)).await);
+    }
+    let mut changes: Vec<_> = contenders.iter().map(|c| c.election.changes()).collect();
+    let raw = raw_client(&connect).await;
+    let mut epochs = Vec::new();
+    for round in 0..100 {
+        // The current holder, as ZooKeeper has it, once its contender reports it.
+        let (holder, czxid) = loop {
+            match raw.get_data(&path).await {
+                Ok((data, stat)) => break (String::from_utf8(data).unwrap(), stat.czxid),
+                Err(zookeeper_client::Error::NoNode) => tokio::task::yield_now().await,
+                Err(e) => panic!("round {round}: read {path}: {e}"),
+            }
+        };
+        let master = contenders
+            .iter()
+            .find(|c| c.address() == holder)
+            .expect("the holder is a contender");
+        master.wait_master(SETTLE).await;
+        // `zkCli.sh delete <path>`.
+        match raw.delete(&path, None).await {
+            Ok(()) | Err(zookeeper_client::Error::NoNode) => {}
+            Err(e) => panic!("round {round}: delete {path}: {e}"),
+        }
+        // Someone reports master with a newer epoch.
+        wait_any_master_after(&contenders, czxid)
+            .await
+            .unwrap_or_else(|| panic!("round {round}: nobody took the node back"));
+        epochs.push(czxid);
+    }
+    let end = Instant::now();
+    let all: Vec<Vec<_>> = changes
+        .iter_mut()
+        .map(|c| std::iter::from_fn(|| c.try_next()).collect())
+        .collect();
+    let intervals: Vec<Vec<(Instant, Instant)>> =
+        all.iter().map(|c| master_intervals(c, end)).collect();
+    let mut overlaps = Vec::new();
+    for (i, mine) in intervals.iter().enumerate() {
+        for theirs in intervals.iter().skip(i + 1) {
+            for &(a0, a1) in mine {
+                for &(b0, b1) in theirs {
+                    if a0 < b1 && b0 < a1 {
+                        overlaps.push(a1.min(b1) - a0.max(b0));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        overlaps.is_empty(),
+        "two masters at once {} times over 100 deletions: {overlaps:?}",
+        overlaps.len()
+    );
+    assert!(epochs.windows(2).all(|w| w[0] < w[1]), "{epochs:?}");
+    // Whoever held a deleted node reported a non-master role before it took the node back.
+    for changes in &all {
+        for pair in changes.windows(2) {
+            assert!(
+                !(pair[0].role.is_master() && pair[1].role.is_master()),
+                "master again without stepping down first: {pair:?}"
+            );
+        }
+    }
+}

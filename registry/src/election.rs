@@ -23,6 +23,14 @@
 //!   timeout), before ZooKeeper can expire the session and let a standby in. Back in the same session with the node still its own, it is
 //!   master again with the same epoch. Session expired: the [`Session`] opens a new one and the
 //!   contender runs again in it.
+//! - Master node deleted by someone else (`zkCli.sh delete <path>`): the holder reports
+//!   [`Role::Electing`] the moment its watch says so, before it reads or tries anything, then
+//!   runs again. Such a vacancy is not announced (a resign or a handover writes `<path>.epoch`
+//!   in the transaction that deletes the node; a deletion by someone else or a session expiry
+//!   does not), so the other contenders leave it to its last holder for 50 ms before they run:
+//!   a holder alive takes its node back, and no other contender is master before it has
+//!   stepped down. (The holder can only learn of the deletion from ZooKeeper's notification;
+//!   the 50 ms cover that notification's delivery.)
 //! - A `create` whose reply was lost is resolved by reading the node and comparing its
 //!   `ephemeralOwner` with this session's id.
 //! - Epoch (the fencing token): the zxid of the transaction that made this contender master,
@@ -36,8 +44,9 @@
 //! - [`Fence::write`] commits only while the fence's holder is still the master (a multi-op
 //!   that checks the versions of the node and of `<path>.epoch`): a deposed master's write fails
 //!   with [`Error::Fenced`], whatever connection or session carries it.
-//! - [`MasterElection::resign`] reports [`Role::Left`], then deletes the node and returns once
-//!   ZooKeeper confirmed it. Dropping the election does the same in the background.
+//! - [`MasterElection::resign`] reports [`Role::Left`], then deletes the node (announcing the
+//!   vacancy in `<path>.epoch`, so a standby takes over at once) and returns once ZooKeeper
+//!   confirmed it. Dropping the election does the same in the background.
 //!
 //! What a process knows is what its client has seen: a process paused (GC, `SIGSTOP`) still
 //! believes it is master until it runs again and sees the disconnect. Guard side effects with
@@ -102,6 +111,13 @@ pub fn epoch_path(path: &str) -> String {
 /// Pause before retrying after an unexpected ZooKeeper error.
 const PAUSE: Duration = Duration::from_millis(100);
 
+/// How long contenders other than the last holder leave a vacancy nobody announced (the node
+/// deleted by someone else, or its holder's session expired) to its last holder: a holder whose
+/// node was deleted under it hears of it at about the time the others do, and must have stepped
+/// down before anyone else can be master. A resign or a handover announces itself by writing
+/// `<path>.epoch` in the transaction that deletes the node, and is taken over at once.
+const VACANCY_SETTLE: Duration = Duration::from_millis(50);
+
 /// A contender's role.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -118,6 +134,10 @@ pub enum Role {
         /// The master's address as the node holds it (`host:port`).
         master: String,
     },
+    /// The node is vacant (its holder, perhaps this contender, is gone) and this contender is
+    /// about to run for it; not master. A master whose node is deleted under it reports this
+    /// before it tries to take the node back.
+    Electing,
     /// The connection to ZooKeeper is lost; not master until it is back.
     Disconnected,
     /// Resigned or dropped: no longer contending.
@@ -139,7 +159,7 @@ impl Role {
     }
 }
 
-/// `master epoch=<n>`, `standby master=<addr>`, `disconnected`, `joining`, `left` (what
+/// `master epoch=<n>`, `standby master=<addr>`, `electing`, `disconnected`, `joining`, `left` (what
 /// `ha_server` prints after `role `).
 ///
 /// ```
@@ -155,6 +175,7 @@ impl fmt::Display for Role {
             Role::Joining => f.write_str("joining"),
             Role::Master { epoch } => write!(f, "master epoch={epoch}"),
             Role::Standby { master } => write!(f, "standby master={master}"),
+            Role::Electing => f.write_str("electing"),
             Role::Disconnected => f.write_str("disconnected"),
             Role::Left => f.write_str("left"),
         }
@@ -475,6 +496,7 @@ impl MasterElection {
             grace: options.handover_grace,
             shared: shared.clone(),
             designation: None,
+            vacancy: None,
         };
         let task = tokio::spawn(campaign.run());
         let election = MasterElection {
@@ -605,10 +627,11 @@ async fn release(session: &Session, path: &str, held: Option<Held>) -> Result<()
     let me = client.session_id().0;
     if let Some(held) = held {
         // `<path>.epoch` unchanged since we last saw our node means the node at the path is
-        // still ours (any takeover rewrites it), so this deletes exactly our node.
+        // still ours (any takeover rewrites it), so this deletes exactly our node. Writing the
+        // companion in the same transaction announces the vacancy: the others take over at once.
         let mut writer = client.new_multi_writer();
         let added = writer
-            .add_check_version(&marker, held.epoch_version)
+            .add_set_data(&marker, b"", Some(held.epoch_version))
             .and_then(|()| writer.add_delete(path, Some(held.node_version)));
         if added.is_ok() {
             match writer.commit().await {
@@ -650,7 +673,7 @@ async fn release(session: &Session, path: &str, held: Option<Held>) -> Result<()
             // Read before the node: unchanged at commit means no takeover since, so the node we
             // saw as ours is still ours.
             Ok((_, m)) => writer
-                .add_check_version(&marker, m.version)
+                .add_set_data(&marker, b"", Some(m.version))
                 .and_then(|()| writer.add_delete(path, Some(stat.version))),
             Err(_) => writer.add_delete(path, Some(stat.version)),
         };
@@ -677,6 +700,9 @@ async fn release(session: &Session, path: &str, held: Option<Held>) -> Result<()
 enum Next {
     /// The node's watch (or a session change).
     Watch(zk::OneshotWatcher),
+    /// The watch on our own node while master: if it reports the node deleted, step down at
+    /// once, before reading anything (another contender may be taking the node already).
+    Master(zk::OneshotWatcher),
     /// The node's watch, but at most until `deadline`.
     WatchUntil(zk::OneshotWatcher, Instant),
     /// Nothing: decide again at once.
@@ -695,6 +721,9 @@ struct Campaign {
     shared: Arc<Shared>,
     /// A pending designation of someone else: the companion's version and when we first saw it.
     designation: Option<(i32, Instant)>,
+    /// An unannounced vacancy (the parent's `pzxid`, the zxid that deleted the node) and when
+    /// we first saw it.
+    vacancy: Option<(i64, Instant)>,
 }
 
 impl Campaign {
@@ -720,6 +749,12 @@ impl Campaign {
                     Next::Watch(watcher) => {
                         watcher.changed().await;
                     }
+                    Next::Master(watcher) => {
+                        let event = watcher.changed().await;
+                        if event.event_type == zk::EventType::NodeDeleted {
+                            self.lost_node();
+                        }
+                    }
                     Next::WatchUntil(watcher, deadline) => {
                         tokio::select! {
                             _ = watcher.changed() => {}
@@ -738,6 +773,15 @@ impl Campaign {
         }
     }
 
+    /// Our node is gone: not master any more, reported before anything else happens.
+    fn lost_node(&self) {
+        self.shared.held().take();
+        if self.shared.master.load(Ordering::SeqCst) {
+            warn!(path = %self.path, "the master node was deleted by someone else; running again");
+            self.publish(Role::Electing);
+        }
+    }
+
     fn publish(&self, role: Role) {
         if self.shared.publish(role.clone()) {
             info!(path = %self.path, address = %self.address, %role, "election role");
@@ -748,14 +792,17 @@ impl Campaign {
     async fn step(&mut self, status: &SessionStatus) -> Next {
         let client = &status.client;
         let me = client.session_id().0;
-        // Pipelined: all three requests leave before we wait for any, and ZooKeeper answers a
+        // Pipelined: all four requests leave before we wait for any, and ZooKeeper answers a
         // session's requests in order. The companion is read before the node (what we hold is
         // then consistent, see `release`) and after it (a handover that deleted the node has
-        // named its designee by then: both happen in one transaction).
+        // named its designee by then: both happen in one transaction). The parent, read after
+        // the node, tells whether a vacancy was announced (see `Campaign::vacant`).
         let marker = client.get_data(&self.epoch_path);
         let node = client.get_and_watch_data(&self.path);
+        let siblings = client.check_stat(parent(&self.path).unwrap_or("/"));
         let marker_after = client.get_data(&self.epoch_path);
-        let (marker, node, marker_after) = (marker.await, node.await, marker_after.await);
+        let (marker, node, siblings, marker_after) =
+            (marker.await, node.await, siblings.await, marker_after.await);
         match node {
             Ok((data, stat, watcher)) => {
                 let holder = String::from_utf8_lossy(&data).trim().to_owned();
@@ -772,7 +819,7 @@ impl Campaign {
                     }
                     self.designation = None;
                     self.publish(Role::Master { epoch: stat.czxid });
-                    Next::Watch(watcher)
+                    Next::Master(watcher)
                 } else if stat.ephemeral_owner == me {
                     // Designated away: stop being master first, then hand over.
                     self.shared.held().take();
@@ -791,9 +838,22 @@ impl Campaign {
                 }
             }
             Err(zk::Error::NoNode) => {
-                self.shared.held().take();
+                self.lost_node();
                 match marker_after {
-                    Ok((data, stat)) => self.vacant(client, &data, stat).await,
+                    Ok((data, stat)) => {
+                        // Announced: the last change among the parent's children, made before the
+                        // node was found missing, is the one that wrote the companion as read
+                        // before the node. Only a resign or a handover deletes the node and
+                        // writes the companion at once (a takeover creates the node, so it
+                        // would be there). Anything else, or a failed read, is unannounced.
+                        let announced = matches!(
+                            (&marker, &siblings),
+                            (Ok((_, m)), Ok(Some(p))) if m.mzxid == p.pzxid
+                        );
+                        let deleted = siblings.ok().flatten().map_or(0, |p| p.pzxid);
+                        self.vacant(client, &data, stat, (!announced).then_some(deleted))
+                            .await
+                    }
                     Err(zk::Error::NoNode) => match prepare(client, &self.path).await {
                         Ok(()) => Next::Again,
                         Err(e) => {
@@ -814,8 +874,16 @@ impl Campaign {
         }
     }
 
-    /// Nobody holds the node: take it, unless someone else was designated and still has time.
-    async fn vacant(&mut self, client: &zk::Client, marker: &[u8], marker_stat: zk::Stat) -> Next {
+    /// Nobody holds the node: take it, unless someone else was designated and still has time,
+    /// or the vacancy is `unannounced` (`Some(the parent's pzxid)`) and its last holder was
+    /// someone else, who gets [`VACANCY_SETTLE`] to hear of it first.
+    async fn vacant(
+        &mut self,
+        client: &zk::Client,
+        marker: &[u8],
+        marker_stat: zk::Stat,
+        unannounced: Option<i64>,
+    ) -> Next {
         let designee = String::from_utf8_lossy(marker).trim().to_owned();
         if !designee.is_empty() && designee != self.address {
             let since = match self.designation {
@@ -841,6 +909,31 @@ impl Campaign {
                 };
             }
             info!(path = %self.path, %designee, "the designee did not take over in time; running again");
+        } else if designee.is_empty()
+            && *self.shared.role.borrow() != Role::Electing
+            && let Some(deleted) = unannounced
+        {
+            // Nobody announced this vacancy and its last holder was someone else: leave it to
+            // that holder for a moment (it may be alive and hearing of it only now).
+            let since = match self.vacancy {
+                Some((zxid, since)) if zxid == deleted => since,
+                _ => {
+                    let now = Instant::now();
+                    self.vacancy = Some((deleted, now));
+                    now
+                }
+            };
+            let deadline = since + VACANCY_SETTLE;
+            if Instant::now() < deadline {
+                return match client.check_and_watch_stat(&self.path).await {
+                    Ok((None, watcher)) => Next::WatchUntil(watcher, deadline),
+                    Ok((Some(_), _)) => Next::Again,
+                    Err(e) => {
+                        debug!(error = %e, "cannot watch the master node");
+                        Next::Pause
+                    }
+                };
+            }
         }
         self.take(client).await
     }
