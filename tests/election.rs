@@ -524,3 +524,110 @@ async fn an_externally_deleted_master_node_never_makes_two_masters_at_once() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_companion_is_repaired_under_a_new_epoch_and_fenced_writes_work_again() {
+    let path = unique_path("tampered");
+    let marker = epoch_path(&path);
+    let record = format!("{path}.jobs/manual");
+    let connect = zk().connect_string();
+    let a = Contender::join(&connect, &path, &address(0)).await;
+    let mut epoch = a.wait_master(SETTLE).await;
+    let b = Contender::join(&connect, &path, &address(1)).await;
+    b.wait_standby_of(a.address(), SETTLE).await;
+    let mut b_changes = b.election.changes();
+    let raw = raw_client(&connect).await;
+
+    // Deleted; recreated by hand (one transaction); set by hand.
+    for tamper in ["delete", "recreate", "set"] {
+        let old_fence = a.election.fence().expect("a is master");
+        match tamper {
+            "delete" => raw.delete(&marker, None).await.unwrap(),
+            "recreate" => {
+                let mut writer = raw.new_multi_writer();
+                writer.add_delete(&marker, None).unwrap();
+                writer
+                    .add_create(
+                        &marker,
+                        b"",
+                        &zookeeper_client::CreateMode::Persistent
+                            .with_acls(zookeeper_client::Acls::anyone_all()),
+                    )
+                    .unwrap();
+                writer.commit().await.unwrap();
+            }
+            _ => {
+                raw.set_data(&marker, b"", None).await.unwrap();
+            }
+        }
+        // A repairs the companion and is master under a new, larger epoch: its mzxid.
+        let repaired = match a
+            .election
+            .wait_for(SETTLE, |r| r.epoch() > Some(epoch))
+            .await
+        {
+            Some(Role::Master { epoch }) => epoch,
+            other => panic!("{tamper}: a did not repair the companion: {other:?}"),
+        };
+        let (_, stat) = raw.get_data(&marker).await.unwrap();
+        assert_eq!(stat.mzxid, repaired, "{tamper}");
+        // The new fence writes; the old one is refused.
+        let fence = a.election.fence().unwrap();
+        fence
+            .write(&a.session, &record, tamper.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{tamper}: the repaired master's write failed: {e}"));
+        let err = old_fence
+            .write(&a.session, &record, b"stale")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Fenced { .. }), "{tamper}: {err}");
+        epoch = repaired;
+    }
+    // The node is still A's, and B never took over.
+    let (data, _) = raw.get_data(&path).await.unwrap();
+    assert_eq!(data, a.address().as_bytes());
+    while let Some(change) = b_changes.try_next() {
+        assert!(!change.role.is_master(), "b became master: {change:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_designation_with_the_companion_deleted_reaches_the_designee_every_time() {
+    let path = unique_path("designate-tampered");
+    let marker = epoch_path(&path);
+    let connect = zk().connect_string();
+    let mut contenders = Vec::new();
+    for i in 0..3 {
+        contenders.push(Contender::join(&connect, &path, &address(i)).await);
+    }
+    let raw = raw_client(&connect).await;
+    for round in 0..8 {
+        let (holder, _) = raw.get_data(&path).await.unwrap();
+        let holder = String::from_utf8(holder).unwrap();
+        let master = contenders
+            .iter()
+            .position(|c| c.address() == holder)
+            .unwrap();
+        contenders[master].wait_master(SETTLE).await;
+        let designee = (master + 1 + round % 2) % 3;
+        let other = 3 - master - designee;
+        let mut other_changes = contenders[other].election.changes();
+        // Pipelined: the companion is gone when the master learns of the designation.
+        let deleted = raw.delete(&marker, None);
+        let designated = raw.set_data(&path, contenders[designee].address().as_bytes(), None);
+        deleted.await.unwrap();
+        designated.await.unwrap();
+        contenders[designee].wait_master(SETTLE).await;
+        contenders[other]
+            .wait_standby_of(contenders[designee].address(), SETTLE)
+            .await;
+        while let Some(change) = other_changes.try_next() {
+            assert!(
+                !change.role.is_master(),
+                "round {round}: {} took over instead of the designee: {change:?}",
+                contenders[other].address()
+            );
+        }
+    }
+}

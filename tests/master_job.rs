@@ -243,3 +243,50 @@ async fn a_run_in_progress_is_cancelled_when_mastership_is_lost() {
     assert!(cancelled - lost <= INTERVAL, "{:?}", cancelled - lost);
     proxy.heal();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_keeps_running_when_the_election_companion_is_deleted_or_recreated() {
+    let path = unique_path("job-tampered");
+    let marker = zoorpc::registry::election::epoch_path(&path);
+    let zk_addr: SocketAddr = zk().connect_string().parse().unwrap();
+    let runs = Runs::new();
+    let a = Contender::join(zk_addr, &path, "a", &runs).await;
+    let first = a.wait_master(Duration::from_secs(3)).await;
+    runs.wait_more("a", 3, Duration::from_secs(5)).await;
+    let raw = zookeeper_client::Client::connect(&zk().connect_string())
+        .await
+        .unwrap();
+
+    raw.delete(&marker, None).await.unwrap();
+    runs.wait_more("a", 3, Duration::from_secs(5)).await;
+    let second = a.election.role().epoch().expect("a is master");
+    assert!(second > first, "epoch {second} <= {first}");
+
+    // Re-created by hand.
+    raw.delete(&marker, None).await.unwrap();
+    let created = raw
+        .create(
+            &marker,
+            b"",
+            &zookeeper_client::CreateMode::Persistent
+                .with_acls(zookeeper_client::Acls::anyone_all()),
+        )
+        .await;
+    assert!(
+        matches!(created, Ok(_) | Err(zookeeper_client::Error::NodeExists)),
+        "{created:?}"
+    );
+    runs.wait_more("a", 3, Duration::from_secs(5)).await;
+    let third = a.election.role().epoch().expect("a is master");
+    assert!(third > second, "epoch {third} <= {second}");
+
+    // Numbered on without repeats; each run under the epoch that was current.
+    let all = runs.all();
+    let seqs: Vec<u64> = all.iter().map(|r| r.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert!(
+        all.iter()
+            .all(|r| [first, second, third].contains(&r.epoch)),
+        "{all:?}"
+    );
+}

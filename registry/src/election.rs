@@ -33,8 +33,19 @@
 //!   the 50 ms cover that notification's delivery.)
 //! - A `create` whose reply was lost is resolved by reading the node and comparing its
 //!   `ephemeralOwner` with this session's id.
-//! - Epoch (the fencing token): the zxid of the transaction that made this contender master,
-//!   i.e. the node's `mzxid` (= `czxid`) at that moment. It only grows.
+//! - Epoch (the fencing token): the companion's `mzxid` while this contender is master, i.e. the
+//!   zxid of the transaction that made it master (the node's `czxid`), or of its last repair of
+//!   the companion. It only grows, within one ZooKeeper history (see below).
+//! - A tampered companion (`<path>.epoch` deleted, re-created or written by hand): the master
+//!   watches it and repairs it in one transaction that checks the version of its own node (so
+//!   only the holder of the node can); the new `mzxid` is its new epoch, reported as a new
+//!   [`Role::Master`], and fenced writes (job claims) work again under it. Until then fenced
+//!   writes fail with [`Error::Fenced`] naming the cause. A designation by data still reaches
+//!   the designee: the handover re-creates the companion naming it.
+//! - Epochs are ZooKeeper transaction ids: they compare only within one ZooKeeper history. An
+//!   ensemble whose data was wiped starts a new history: the sessions are gone, contenders run
+//!   again in new ones, and the new master's epoch is smaller than the old one. Anything that
+//!   stored an epoch outside ZooKeeper (to compare fencing tokens) must be reset with it.
 //! - Handover by data: the holder, seeing another address in its node, reports standby, then
 //!   deletes its node and names the designee in `<path>.epoch`, atomically. The designee takes
 //!   over at once (within milliseconds; until then nobody is master); the other contenders give
@@ -248,7 +259,7 @@ struct Versions {
 impl Fence {
     /// Whether the holder of this fence is still the master, as ZooKeeper sees it now.
     pub async fn is_current(&self, session: &Session) -> Result<bool> {
-        Ok(self.versions(&session.client()).await?.is_some())
+        Ok(self.versions(&session.client()).await?.is_ok())
     }
 
     /// Writes `data` to the persistent node `target` (created, with its parents, when missing)
@@ -260,16 +271,15 @@ impl Fence {
     pub async fn write(&self, session: &Session, target: &str, data: &[u8]) -> Result<()> {
         let target = validate_path(target)?;
         let client = session.client();
-        let fenced = || Error::Fenced {
+        let fenced = |reason: String| Error::Fenced {
             path: target.to_owned(),
             epoch: self.epoch,
+            reason,
         };
         let epoch_node = epoch_path(&self.path);
         // A few rounds: the target may need creating, or be created by a predecessor meanwhile.
         for _ in 0..5 {
-            let Some(versions) = self.versions(&client).await? else {
-                return Err(fenced());
-            };
+            let versions = self.versions(&client).await?.map_err(fenced)?;
             let exists = client
                 .check_stat(target)
                 .await
@@ -290,7 +300,9 @@ impl Fence {
             match writer.commit().await {
                 Ok(_) => return Ok(()),
                 Err(zk::MultiWriteError::OperationFailed { index: 0 | 1, .. }) => {
-                    return Err(fenced());
+                    return Err(fenced(
+                        "the master node or its companion changed during the write".into(),
+                    ));
                 }
                 Err(zk::MultiWriteError::OperationFailed {
                     source: zk::Error::NoNode,
@@ -314,9 +326,9 @@ impl Fence {
         ))
     }
 
-    /// Reads `<path>.epoch` and then the node; `Some` with their versions if this fence's holder
-    /// is still the master.
-    async fn versions(&self, client: &zk::Client) -> Result<Option<Versions>> {
+    /// Reads `<path>.epoch` and then the node; their versions if this fence's holder is still
+    /// the master, else why not.
+    async fn versions(&self, client: &zk::Client) -> Result<std::result::Result<Versions, String>> {
         let epoch_node = epoch_path(&self.path);
         // Pipelined, in this order: both requests leave before we wait for either.
         let marker = client.get_data(&epoch_node);
@@ -324,17 +336,39 @@ impl Fence {
         let (marker, node) = (marker.await, node.await);
         let (marker_stat, (data, node_stat)) = match (marker, node) {
             (Ok((_, m)), Ok(n)) => (m, n),
-            (Err(zk::Error::NoNode), _) | (_, Err(zk::Error::NoNode)) => return Ok(None),
+            (_, Err(zk::Error::NoNode)) => {
+                return Ok(Err(format!("the master node {} is gone", self.path)));
+            }
+            (Err(zk::Error::NoNode), _) => {
+                return Ok(Err(format!(
+                    "the election companion {epoch_node} is missing (deleted by hand?); the election repairs it under a new epoch"
+                )));
+            }
             (Err(e), _) => return Err(Error::zk("read", &epoch_node, e)),
             (_, Err(e)) => return Err(Error::zk("read", &self.path, e)),
         };
-        let current = marker_stat.mzxid == self.epoch
-            && node_stat.czxid == self.epoch
-            && data.trim_ascii() == self.address.as_bytes();
-        Ok(current.then_some(Versions {
-            node: node_stat.version,
-            epoch_node: marker_stat.version,
-        }))
+        // The companion is written by every takeover, handover and repair: holding this epoch
+        // as its mzxid means none happened since. The node must hold our address and be no
+        // newer than the epoch (a node created by hand later is not ours).
+        let holder = String::from_utf8_lossy(data.trim_ascii()).into_owned();
+        if marker_stat.mzxid != self.epoch {
+            Ok(Err(format!(
+                "{epoch_node} was written since this epoch (mzxid {}): a takeover, a handover, a repair or a hand edit",
+                marker_stat.mzxid
+            )))
+        } else if holder != self.address {
+            Ok(Err(format!(
+                "the master node names {holder}, not {}",
+                self.address
+            )))
+        } else if node_stat.czxid > self.epoch {
+            Ok(Err("the master node was created after this epoch".into()))
+        } else {
+            Ok(Ok(Versions {
+                node: node_stat.version,
+                epoch_node: marker_stat.version,
+            }))
+        }
     }
 }
 
@@ -496,6 +530,7 @@ impl MasterElection {
             grace: options.handover_grace,
             shared: shared.clone(),
             designation: None,
+            epoch: None,
             vacancy: None,
         };
         let task = tokio::spawn(campaign.run());
@@ -702,7 +737,8 @@ enum Next {
     Watch(zk::OneshotWatcher),
     /// The watch on our own node while master: if it reports the node deleted, step down at
     /// once, before reading anything (another contender may be taking the node already).
-    Master(zk::OneshotWatcher),
+    /// The companion's watch too: a deleted or rewritten companion is repaired.
+    Master(zk::OneshotWatcher, zk::OneshotWatcher),
     /// The node's watch, but at most until `deadline`.
     WatchUntil(zk::OneshotWatcher, Instant),
     /// Nothing: decide again at once.
@@ -721,6 +757,9 @@ struct Campaign {
     shared: Arc<Shared>,
     /// A pending designation of someone else: the companion's version and when we first saw it.
     designation: Option<(i32, Instant)>,
+    /// The epoch of our current node: its `czxid` and the companion's `mzxid` our takeover or
+    /// our last repair of the companion wrote.
+    epoch: Option<(i64, i64)>,
     /// An unannounced vacancy (the parent's `pzxid`, the zxid that deleted the node) and when
     /// we first saw it.
     vacancy: Option<(i64, Instant)>,
@@ -749,10 +788,14 @@ impl Campaign {
                     Next::Watch(watcher) => {
                         watcher.changed().await;
                     }
-                    Next::Master(watcher) => {
-                        let event = watcher.changed().await;
-                        if event.event_type == zk::EventType::NodeDeleted {
-                            self.lost_node();
+                    Next::Master(watcher, marker_watcher) => {
+                        tokio::select! {
+                            event = watcher.changed() => {
+                                if event.event_type == zk::EventType::NodeDeleted {
+                                    self.lost_node();
+                                }
+                            }
+                            _ = marker_watcher.changed() => {}
                         }
                     }
                     Next::WatchUntil(watcher, deadline) => {
@@ -801,25 +844,22 @@ impl Campaign {
         let node = client.get_and_watch_data(&self.path);
         let siblings = client.check_stat(parent(&self.path).unwrap_or("/"));
         let marker_after = client.get_data(&self.epoch_path);
-        let (marker, node, siblings, marker_after) =
-            (marker.await, node.await, siblings.await, marker_after.await);
+        // Used while master only: a master watches its companion, to repair it if tampered with.
+        let marker_watch = client.check_and_watch_stat(&self.epoch_path);
+        let (marker, node, siblings, marker_after, marker_watch) = (
+            marker.await,
+            node.await,
+            siblings.await,
+            marker_after.await,
+            marker_watch.await,
+        );
         match node {
             Ok((data, stat, watcher)) => {
                 let holder = String::from_utf8_lossy(&data).trim().to_owned();
                 if stat.ephemeral_owner == me && holder == self.address {
-                    *self.shared.held() = match &marker {
-                        Ok((_, m)) => Some(Held {
-                            node_version: stat.version,
-                            epoch_version: m.version,
-                        }),
-                        Err(_) => None,
-                    };
-                    if marker.is_err() {
-                        warn!(path = %self.epoch_path, "the epoch node is unreadable; fenced writes fail until the next takeover (do not delete it)");
-                    }
                     self.designation = None;
-                    self.publish(Role::Master { epoch: stat.czxid });
-                    Next::Master(watcher)
+                    self.master(client, &stat, watcher, marker, marker_watch)
+                        .await
                 } else if stat.ephemeral_owner == me {
                     // Designated away: stop being master first, then hand over.
                     self.shared.held().take();
@@ -869,6 +909,111 @@ impl Campaign {
             }
             Err(e) => {
                 debug!(error = %e, path = %self.path, "cannot read the master node");
+                Next::Pause
+            }
+        }
+    }
+
+    /// Our node holds our address: master, with the epoch `<path>.epoch` holds, or repair it.
+    ///
+    /// `marker` is the companion as read before the node (what [`Held`] needs), `marker_watch`
+    /// the watch on it registered after.
+    async fn master(
+        &mut self,
+        client: &zk::Client,
+        node: &zk::Stat,
+        watcher: zk::OneshotWatcher,
+        marker: std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
+        marker_watch: std::result::Result<(Option<zk::Stat>, zk::OneshotWatcher), zk::Error>,
+    ) -> Next {
+        let (now, marker_watcher) = match marker_watch {
+            Ok(watched) => watched,
+            Err(e) => {
+                debug!(error = %e, path = %self.epoch_path, "cannot watch the companion");
+                return Next::Pause;
+            }
+        };
+        let before = match marker {
+            Ok((_, m)) => Some(m),
+            Err(zk::Error::NoNode) => None,
+            Err(e) => {
+                debug!(error = %e, path = %self.epoch_path, "cannot read the companion");
+                return Next::Pause;
+            }
+        };
+        if before.map(|m| (m.mzxid, m.version)) != now.map(|m| (m.mzxid, m.version)) {
+            // It changed between the two reads: look again.
+            return Next::Again;
+        }
+        // The epoch this node's companion must hold: what our takeover or last repair wrote.
+        let expected = match self.epoch {
+            Some((czxid, epoch)) if czxid == node.czxid => epoch,
+            // Not known (a takeover whose reply was lost): the takeover wrote both at once.
+            _ => node.czxid,
+        };
+        match before {
+            Some(m) if m.mzxid == expected => {
+                self.epoch = Some((node.czxid, expected));
+                *self.shared.held() = Some(Held {
+                    node_version: node.version,
+                    epoch_version: m.version,
+                });
+                self.publish(Role::Master { epoch: expected });
+                Next::Master(watcher, marker_watcher)
+            }
+            _ => self.repair(client, node, before, expected).await,
+        }
+    }
+
+    /// Rewrites a deleted or tampered-with companion in one transaction that checks our node's
+    /// version, so only the holder of the node can: the new epoch is the companion's new
+    /// `mzxid`. The next step reads both again before reporting it.
+    async fn repair(
+        &mut self,
+        client: &zk::Client,
+        node: &zk::Stat,
+        marker: Option<zk::Stat>,
+        epoch: i64,
+    ) -> Next {
+        match marker {
+            None => {
+                warn!(path = %self.epoch_path, epoch, "the election companion was deleted by someone else; fenced writes and job claims fail until it is repaired; repairing it")
+            }
+            Some(m) => {
+                warn!(path = %self.epoch_path, epoch, mzxid = m.mzxid, "the election companion was rewritten by someone else; fenced writes and job claims fail until it is repaired; repairing it")
+            }
+        }
+        let mut writer = client.new_multi_writer();
+        let added =
+            writer
+                .add_check_version(&self.path, node.version)
+                .and_then(|()| match marker {
+                    // Created, then written: the write's stat carries the new mzxid.
+                    None => writer
+                        .add_create(&self.epoch_path, b"", &persistent())
+                        .and_then(|()| writer.add_set_data(&self.epoch_path, b"", Some(0))),
+                    Some(m) => writer.add_set_data(&self.epoch_path, b"", Some(m.version)),
+                });
+        if let Err(e) = added {
+            warn!(error = %e, "cannot build the companion repair request");
+            return Next::Pause;
+        }
+        match writer.commit().await {
+            Ok(results) => {
+                if let Some(zk::MultiWriteResult::SetData { stat }) = results.last() {
+                    self.epoch = Some((node.czxid, stat.mzxid));
+                    info!(path = %self.epoch_path, old = epoch, epoch = stat.mzxid, "repaired the election companion; master under a new epoch");
+                }
+                Next::Again
+            }
+            // Our node or the companion changed meanwhile (or the reply was lost): look again.
+            Err(zk::MultiWriteError::OperationFailed {
+                source: zk::Error::BadVersion | zk::Error::NoNode | zk::Error::NodeExists,
+                ..
+            })
+            | Err(zk::MultiWriteError::RequestFailed { .. }) => Next::Again,
+            Err(e) => {
+                debug!(error = %e, "companion repair failed");
                 Next::Pause
             }
         }
@@ -958,6 +1103,7 @@ impl Campaign {
                     node_version: 0,
                     epoch_version: stat.version,
                 });
+                self.epoch = Some((stat.mzxid, stat.mzxid));
                 self.designation = None;
                 self.publish(Role::Master { epoch: stat.mzxid });
                 // Read again to arm the watch on our node.
@@ -1004,7 +1150,11 @@ impl Campaign {
             Some(m) => writer
                 .add_set_data(&self.epoch_path, designee.as_bytes(), Some(m.version))
                 .and_then(|()| writer.add_delete(&self.path, Some(node_version))),
-            None => writer.add_delete(&self.path, Some(node_version)),
+            // The companion is missing (deleted by hand): create it naming the designee, so the
+            // others still wait for it.
+            None => writer
+                .add_create(&self.epoch_path, designee.as_bytes(), &persistent())
+                .and_then(|()| writer.add_delete(&self.path, Some(node_version))),
         };
         if let Err(e) = added {
             warn!(error = %e, "cannot build the handover request");
@@ -1017,7 +1167,7 @@ impl Campaign {
             }
             // The node or the companion changed meanwhile: look again.
             Err(zk::MultiWriteError::OperationFailed {
-                source: zk::Error::BadVersion | zk::Error::NoNode,
+                source: zk::Error::BadVersion | zk::Error::NoNode | zk::Error::NodeExists,
                 ..
             }) => Next::Again,
             Err(e) => {

@@ -253,8 +253,10 @@ impl Schedule {
                     .await
                 {
                     Ok(()) => {}
-                    Err(Error::Fenced { .. }) => {
-                        info!(epoch, seq, "claim refused: no longer the master");
+                    Err(e @ Error::Fenced { .. }) => {
+                        // The election reports the change (a new master, or a new epoch once
+                        // it repaired its companion); the error says what ZooKeeper shows.
+                        info!(epoch, seq, error = %e, "claim refused");
                         self.pause_unless_deposed(epoch, self.interval).await;
                         continue 'terms;
                     }
