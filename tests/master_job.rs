@@ -290,3 +290,49 @@ async fn the_job_keeps_running_when_the_election_companion_is_deleted_or_recreat
         "{all:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_wiped_zookeeper_the_running_master_numbers_its_runs_on() {
+    use zoorpc::registry::testing::ZkServer;
+    let mut server = ZkServer::start().expect("own ZooKeeper");
+    let path = unique_path("job-wiped");
+    let runs = Runs::new();
+    let session = Session::connect(
+        SessionConfig::new(server.connect_string()).session_timeout(SESSION_TIMEOUT),
+    )
+    .await
+    .unwrap();
+    let election = MasterElection::join(&session, &path, "a").await.unwrap();
+    let before = election.role().epoch().expect("a is master");
+    let recorder = runs.clone();
+    let _job = MasterJob::start(&election, "tick", INTERVAL, move |run| {
+        recorder.record("a", &run);
+        async {}
+    })
+    .unwrap();
+    runs.wait_more("a", 5, Duration::from_secs(5)).await;
+
+    // The ensemble loses its data: same address, empty data directory.
+    server.kill();
+    let data = server.dir().join("data");
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    let wiped_at = runs.all().len();
+    server.restart().expect("restart");
+
+    // A new session, master again (a new history: a smaller epoch), and the runs go on.
+    runs.wait_more("a", 3, Duration::from_secs(30)).await;
+    let all = runs.all();
+    // Epochs are zxids of the new history: they start again low (here as low as before).
+    let after = all.last().unwrap().epoch;
+    assert!(
+        after <= before + 2,
+        "epoch {after} after the wipe, {before} before"
+    );
+    assert_ne!(session.status().generation, 0, "no new session: not wiped?");
+    let seqs: Vec<u64> = all.iter().map(|r| r.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] > w[0]),
+        "seq went back after the wipe (at run {wiped_at}): {seqs:?}"
+    );
+}

@@ -531,6 +531,7 @@ impl MasterElection {
             shared: shared.clone(),
             designation: None,
             epoch: None,
+            highest: 0,
             vacancy: None,
         };
         let task = tokio::spawn(campaign.run());
@@ -760,6 +761,8 @@ struct Campaign {
     /// The epoch of our current node: its `czxid` and the companion's `mzxid` our takeover or
     /// our last repair of the companion wrote.
     epoch: Option<(i64, i64)>,
+    /// The highest epoch this contender reported: a lower one means a new ZooKeeper history.
+    highest: i64,
     /// An unannounced vacancy (the parent's `pzxid`, the zxid that deleted the node) and when
     /// we first saw it.
     vacancy: Option<(i64, Instant)>,
@@ -954,6 +957,10 @@ impl Campaign {
         match before {
             Some(m) if m.mzxid == expected => {
                 self.epoch = Some((node.czxid, expected));
+                if expected < self.highest {
+                    warn!(path = %self.path, epoch = expected, before = self.highest, "the epoch went back: ZooKeeper started a new history (its data was wiped?); epochs stored elsewhere must be reset");
+                }
+                self.highest = self.highest.max(expected);
                 *self.shared.held() = Some(Held {
                     node_version: node.version,
                     epoch_version: m.version,
