@@ -532,6 +532,7 @@ impl MasterElection {
             designation: None,
             epoch: None,
             highest: 0,
+            held_in: None,
             vacancy: None,
         };
         let task = tokio::spawn(campaign.run());
@@ -761,6 +762,10 @@ struct Campaign {
     /// The epoch of our current node: its `czxid` and the companion's `mzxid` our takeover or
     /// our last repair of the companion wrote.
     epoch: Option<(i64, i64)>,
+    /// The session in which we last held the node: only a holder whose node was deleted in that
+    /// same session runs again at once after an unannounced vacancy (after a session expiry
+    /// the standbys that heard of it first go first, as they always did).
+    held_in: Option<i64>,
     /// The highest epoch this contender reported: a lower one means a new ZooKeeper history.
     highest: i64,
     /// An unannounced vacancy (the parent's `pzxid`, the zxid that deleted the node) and when
@@ -961,6 +966,7 @@ impl Campaign {
                     warn!(path = %self.path, epoch = expected, before = self.highest, "the epoch went back: ZooKeeper started a new history (its data was wiped?); epochs stored elsewhere must be reset");
                 }
                 self.highest = self.highest.max(expected);
+                self.held_in = Some(client.session_id().0);
                 *self.shared.held() = Some(Held {
                     node_version: node.version,
                     epoch_version: m.version,
@@ -1062,7 +1068,8 @@ impl Campaign {
             }
             info!(path = %self.path, %designee, "the designee did not take over in time; running again");
         } else if designee.is_empty()
-            && *self.shared.role.borrow() != Role::Electing
+            && !(*self.shared.role.borrow() == Role::Electing
+                && self.held_in == Some(client.session_id().0))
             && let Some(deleted) = unannounced
         {
             // Nobody announced this vacancy and its last holder was someone else: leave it to
@@ -1111,6 +1118,7 @@ impl Campaign {
                     epoch_version: stat.version,
                 });
                 self.epoch = Some((stat.mzxid, stat.mzxid));
+                self.held_in = Some(client.session_id().0);
                 self.designation = None;
                 self.publish(Role::Master { epoch: stat.mzxid });
                 // Read again to arm the watch on our node.
