@@ -768,9 +768,10 @@ struct Campaign {
     held_in: Option<i64>,
     /// The highest epoch this contender reported: a lower one means a new ZooKeeper history.
     highest: i64,
-    /// An unannounced vacancy (the parent's `pzxid`, the zxid that deleted the node) and when
-    /// we first saw it.
-    vacancy: Option<(i64, Instant)>,
+    /// An unannounced vacancy (the parent's `pzxid`, the zxid that deleted the node), the
+    /// session we saw it in and when we first saw it in that session (a contender back in a new
+    /// session starts its wait again, behind those that heard of the vacancy first).
+    vacancy: Option<(i64, i64, Instant)>,
 }
 
 impl Campaign {
@@ -1074,11 +1075,12 @@ impl Campaign {
         {
             // Nobody announced this vacancy and its last holder was someone else: leave it to
             // that holder for a moment (it may be alive and hearing of it only now).
+            let session = client.session_id().0;
             let since = match self.vacancy {
-                Some((zxid, since)) if zxid == deleted => since,
+                Some((zxid, seen_in, since)) if zxid == deleted && seen_in == session => since,
                 _ => {
                     let now = Instant::now();
-                    self.vacancy = Some((deleted, now));
+                    self.vacancy = Some((deleted, session, now));
                     now
                 }
             };
