@@ -402,3 +402,232 @@ async fn a_takeover_whose_reply_is_lost_is_resolved_by_the_nodes_owner() {
     let (_, marker) = raw.get_data(&epoch_path(&path)).await.unwrap();
     assert_eq!(marker.mzxid, epoch);
 }
+
+/// Waits until one of `contenders` reports master with an epoch above `epoch`; returns it.
+async fn wait_any_master_after(contenders: &[Contender], epoch: i64) -> Option<i64> {
+    let mut roles: Vec<_> = contenders.iter().map(|c| c.election.subscribe()).collect();
+    tokio::time::timeout(SETTLE, async {
+        loop {
+            for r in roles.iter_mut() {
+                if let Some(e) = r.borrow_and_update().epoch()
+                    && e > epoch
+                {
+                    return e;
+                }
+            }
+            let [a, b, c] = &mut roles[..] else {
+                panic!("three contenders expected");
+            };
+            tokio::select! {
+                _ = a.changed() => {}
+                _ = b.changed() => {}
+                _ = c.changed() => {}
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+/// The intervals during which a contender was master, from its role changes (an interval still
+/// open at the end is closed at `end`).
+fn master_intervals(
+    changes: &[zoorpc::registry::RoleChange],
+    end: Instant,
+) -> Vec<(Instant, Instant)> {
+    let mut intervals = Vec::new();
+    let mut since = None;
+    for change in changes {
+        match (change.role.is_master(), since) {
+            (true, None) => since = Some(change.at),
+            (false, Some(start)) => {
+                intervals.push((start, change.at));
+                since = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = since {
+        intervals.push((start, end));
+    }
+    intervals
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_externally_deleted_master_node_never_makes_two_masters_at_once() {
+    let path = unique_path("deleted");
+    let connect = zk().connect_string();
+    let mut contenders = Vec::new();
+    for i in 0..3 {
+        contenders.push(Contender::join(&connect, &path, &address(i)).await);
+    }
+    let mut changes: Vec<_> = contenders.iter().map(|c| c.election.changes()).collect();
+    let raw = raw_client(&connect).await;
+    let mut epochs = Vec::new();
+    for round in 0..100 {
+        // The current holder, as ZooKeeper has it, once its contender reports it.
+        let (holder, czxid) = loop {
+            match raw.get_data(&path).await {
+                Ok((data, stat)) => break (String::from_utf8(data).unwrap(), stat.czxid),
+                Err(zookeeper_client::Error::NoNode) => tokio::task::yield_now().await,
+                Err(e) => panic!("round {round}: read {path}: {e}"),
+            }
+        };
+        let master = contenders
+            .iter()
+            .find(|c| c.address() == holder)
+            .expect("the holder is a contender");
+        master.wait_master(SETTLE).await;
+        // `zkCli.sh delete <path>`.
+        match raw.delete(&path, None).await {
+            Ok(()) | Err(zookeeper_client::Error::NoNode) => {}
+            Err(e) => panic!("round {round}: delete {path}: {e}"),
+        }
+        // Someone reports master with a newer epoch.
+        wait_any_master_after(&contenders, czxid)
+            .await
+            .unwrap_or_else(|| panic!("round {round}: nobody took the node back"));
+        epochs.push(czxid);
+    }
+    let end = Instant::now();
+    let all: Vec<Vec<_>> = changes
+        .iter_mut()
+        .map(|c| std::iter::from_fn(|| c.try_next()).collect())
+        .collect();
+    let intervals: Vec<Vec<(Instant, Instant)>> =
+        all.iter().map(|c| master_intervals(c, end)).collect();
+    let mut overlaps = Vec::new();
+    for (i, mine) in intervals.iter().enumerate() {
+        for theirs in intervals.iter().skip(i + 1) {
+            for &(a0, a1) in mine {
+                for &(b0, b1) in theirs {
+                    if a0 < b1 && b0 < a1 {
+                        overlaps.push(a1.min(b1) - a0.max(b0));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        overlaps.is_empty(),
+        "two masters at once {} times over 100 deletions: {overlaps:?}",
+        overlaps.len()
+    );
+    assert!(epochs.windows(2).all(|w| w[0] < w[1]), "{epochs:?}");
+    // Whoever held a deleted node reported a non-master role before it took the node back.
+    for changes in &all {
+        for pair in changes.windows(2) {
+            assert!(
+                !(pair[0].role.is_master() && pair[1].role.is_master()),
+                "master again without stepping down first: {pair:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_companion_is_repaired_under_a_new_epoch_and_fenced_writes_work_again() {
+    let path = unique_path("tampered");
+    let marker = epoch_path(&path);
+    let record = format!("{path}.jobs/manual");
+    let connect = zk().connect_string();
+    let a = Contender::join(&connect, &path, &address(0)).await;
+    let mut epoch = a.wait_master(SETTLE).await;
+    let b = Contender::join(&connect, &path, &address(1)).await;
+    b.wait_standby_of(a.address(), SETTLE).await;
+    let mut b_changes = b.election.changes();
+    let raw = raw_client(&connect).await;
+
+    // Deleted; recreated by hand (one transaction); set by hand.
+    for tamper in ["delete", "recreate", "set"] {
+        let old_fence = a.election.fence().expect("a is master");
+        match tamper {
+            "delete" => raw.delete(&marker, None).await.unwrap(),
+            "recreate" => {
+                let mut writer = raw.new_multi_writer();
+                writer.add_delete(&marker, None).unwrap();
+                writer
+                    .add_create(
+                        &marker,
+                        b"",
+                        &zookeeper_client::CreateMode::Persistent
+                            .with_acls(zookeeper_client::Acls::anyone_all()),
+                    )
+                    .unwrap();
+                writer.commit().await.unwrap();
+            }
+            _ => {
+                raw.set_data(&marker, b"", None).await.unwrap();
+            }
+        }
+        // A repairs the companion and is master under a new, larger epoch: its mzxid.
+        let repaired = match a
+            .election
+            .wait_for(SETTLE, |r| r.epoch() > Some(epoch))
+            .await
+        {
+            Some(Role::Master { epoch }) => epoch,
+            other => panic!("{tamper}: a did not repair the companion: {other:?}"),
+        };
+        let (_, stat) = raw.get_data(&marker).await.unwrap();
+        assert_eq!(stat.mzxid, repaired, "{tamper}");
+        // The new fence writes; the old one is refused.
+        let fence = a.election.fence().unwrap();
+        fence
+            .write(&a.session, &record, tamper.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{tamper}: the repaired master's write failed: {e}"));
+        let err = old_fence
+            .write(&a.session, &record, b"stale")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Fenced { .. }), "{tamper}: {err}");
+        epoch = repaired;
+    }
+    // The node is still A's, and B never took over.
+    let (data, _) = raw.get_data(&path).await.unwrap();
+    assert_eq!(data, a.address().as_bytes());
+    while let Some(change) = b_changes.try_next() {
+        assert!(!change.role.is_master(), "b became master: {change:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_designation_with_the_companion_deleted_reaches_the_designee_every_time() {
+    let path = unique_path("designate-tampered");
+    let marker = epoch_path(&path);
+    let connect = zk().connect_string();
+    let mut contenders = Vec::new();
+    for i in 0..3 {
+        contenders.push(Contender::join(&connect, &path, &address(i)).await);
+    }
+    let raw = raw_client(&connect).await;
+    for round in 0..8 {
+        let (holder, _) = raw.get_data(&path).await.unwrap();
+        let holder = String::from_utf8(holder).unwrap();
+        let master = contenders
+            .iter()
+            .position(|c| c.address() == holder)
+            .unwrap();
+        contenders[master].wait_master(SETTLE).await;
+        let designee = (master + 1 + round % 2) % 3;
+        let other = 3 - master - designee;
+        let mut other_changes = contenders[other].election.changes();
+        // Pipelined: the companion is gone when the master learns of the designation.
+        let deleted = raw.delete(&marker, None);
+        let designated = raw.set_data(&path, contenders[designee].address().as_bytes(), None);
+        deleted.await.unwrap();
+        designated.await.unwrap();
+        contenders[designee].wait_master(SETTLE).await;
+        contenders[other]
+            .wait_standby_of(contenders[designee].address(), SETTLE)
+            .await;
+        while let Some(change) = other_changes.try_next() {
+            assert!(
+                !change.role.is_master(),
+                "round {round}: {} took over instead of the designee: {change:?}",
+                contenders[other].address()
+            );
+        }
+    }
+}

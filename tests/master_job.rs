@@ -243,3 +243,96 @@ async fn a_run_in_progress_is_cancelled_when_mastership_is_lost() {
     assert!(cancelled - lost <= INTERVAL, "{:?}", cancelled - lost);
     proxy.heal();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_keeps_running_when_the_election_companion_is_deleted_or_recreated() {
+    let path = unique_path("job-tampered");
+    let marker = zoorpc::registry::election::epoch_path(&path);
+    let zk_addr: SocketAddr = zk().connect_string().parse().unwrap();
+    let runs = Runs::new();
+    let a = Contender::join(zk_addr, &path, "a", &runs).await;
+    let first = a.wait_master(Duration::from_secs(3)).await;
+    runs.wait_more("a", 3, Duration::from_secs(5)).await;
+    let raw = zookeeper_client::Client::connect(&zk().connect_string())
+        .await
+        .unwrap();
+
+    raw.delete(&marker, None).await.unwrap();
+    runs.wait_more("a", 3, Duration::from_secs(5)).await;
+    let second = a.election.role().epoch().expect("a is master");
+    assert!(second > first, "epoch {second} <= {first}");
+
+    // Re-created by hand.
+    raw.delete(&marker, None).await.unwrap();
+    let created = raw
+        .create(
+            &marker,
+            b"",
+            &zookeeper_client::CreateMode::Persistent
+                .with_acls(zookeeper_client::Acls::anyone_all()),
+        )
+        .await;
+    assert!(
+        matches!(created, Ok(_) | Err(zookeeper_client::Error::NodeExists)),
+        "{created:?}"
+    );
+    runs.wait_more("a", 3, Duration::from_secs(5)).await;
+    let third = a.election.role().epoch().expect("a is master");
+    assert!(third > second, "epoch {third} <= {second}");
+
+    // Numbered on without repeats; each run under the epoch that was current.
+    let all = runs.all();
+    let seqs: Vec<u64> = all.iter().map(|r| r.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert!(
+        all.iter()
+            .all(|r| [first, second, third].contains(&r.epoch)),
+        "{all:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_wiped_zookeeper_the_running_master_numbers_its_runs_on() {
+    use zoorpc::registry::testing::ZkServer;
+    let mut server = ZkServer::start().expect("own ZooKeeper");
+    let path = unique_path("job-wiped");
+    let runs = Runs::new();
+    let session = Session::connect(
+        SessionConfig::new(server.connect_string()).session_timeout(SESSION_TIMEOUT),
+    )
+    .await
+    .unwrap();
+    let election = MasterElection::join(&session, &path, "a").await.unwrap();
+    let before = election.role().epoch().expect("a is master");
+    let recorder = runs.clone();
+    let _job = MasterJob::start(&election, "tick", INTERVAL, move |run| {
+        recorder.record("a", &run);
+        async {}
+    })
+    .unwrap();
+    runs.wait_more("a", 5, Duration::from_secs(5)).await;
+
+    // The ensemble loses its data: same address, empty data directory.
+    server.kill();
+    let data = server.dir().join("data");
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    let wiped_at = runs.all().len();
+    server.restart().expect("restart");
+
+    // A new session, master again (a new history: a smaller epoch), and the runs go on.
+    runs.wait_more("a", 3, Duration::from_secs(30)).await;
+    let all = runs.all();
+    // Epochs are zxids of the new history: they start again low (here as low as before).
+    let after = all.last().unwrap().epoch;
+    assert!(
+        after <= before + 2,
+        "epoch {after} after the wipe, {before} before"
+    );
+    assert_ne!(session.status().generation, 0, "no new session: not wiped?");
+    let seqs: Vec<u64> = all.iter().map(|r| r.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] > w[0]),
+        "seq went back after the wipe (at run {wiped_at}): {seqs:?}"
+    );
+}

@@ -23,10 +23,29 @@
 //!   timeout), before ZooKeeper can expire the session and let a standby in. Back in the same session with the node still its own, it is
 //!   master again with the same epoch. Session expired: the [`Session`] opens a new one and the
 //!   contender runs again in it.
+//! - Master node deleted by someone else (`zkCli.sh delete <path>`): the holder reports
+//!   [`Role::Electing`] the moment its watch says so, before it reads or tries anything, then
+//!   runs again. Such a vacancy is not announced (a resign or a handover writes `<path>.epoch`
+//!   in the transaction that deletes the node; a deletion by someone else or a session expiry
+//!   does not), so the other contenders leave it to its last holder for 50 ms before they run:
+//!   a holder alive takes its node back, and no other contender is master before it has
+//!   stepped down. (The holder can only learn of the deletion from ZooKeeper's notification;
+//!   the 50 ms cover that notification's delivery.)
 //! - A `create` whose reply was lost is resolved by reading the node and comparing its
 //!   `ephemeralOwner` with this session's id.
-//! - Epoch (the fencing token): the zxid of the transaction that made this contender master,
-//!   i.e. the node's `mzxid` (= `czxid`) at that moment. It only grows.
+//! - Epoch (the fencing token): the companion's `mzxid` while this contender is master, i.e. the
+//!   zxid of the transaction that made it master (the node's `czxid`), or of its last repair of
+//!   the companion. It only grows, within one ZooKeeper history (see below).
+//! - A tampered companion (`<path>.epoch` deleted, re-created or written by hand): the master
+//!   watches it and repairs it in one transaction that checks the version of its own node (so
+//!   only the holder of the node can); the new `mzxid` is its new epoch, reported as a new
+//!   [`Role::Master`], and fenced writes (job claims) work again under it. Until then fenced
+//!   writes fail with [`Error::Fenced`] naming the cause. A designation by data still reaches
+//!   the designee: the handover re-creates the companion naming it.
+//! - Epochs are ZooKeeper transaction ids: they compare only within one ZooKeeper history. An
+//!   ensemble whose data was wiped starts a new history: the sessions are gone, contenders run
+//!   again in new ones, and the new master's epoch is smaller than the old one. Anything that
+//!   stored an epoch outside ZooKeeper (to compare fencing tokens) must be reset with it.
 //! - Handover by data: the holder, seeing another address in its node, reports standby, then
 //!   deletes its node and names the designee in `<path>.epoch`, atomically. The designee takes
 //!   over at once (within milliseconds; until then nobody is master); the other contenders give
@@ -36,8 +55,9 @@
 //! - [`Fence::write`] commits only while the fence's holder is still the master (a multi-op
 //!   that checks the versions of the node and of `<path>.epoch`): a deposed master's write fails
 //!   with [`Error::Fenced`], whatever connection or session carries it.
-//! - [`MasterElection::resign`] reports [`Role::Left`], then deletes the node and returns once
-//!   ZooKeeper confirmed it. Dropping the election does the same in the background.
+//! - [`MasterElection::resign`] reports [`Role::Left`], then deletes the node (announcing the
+//!   vacancy in `<path>.epoch`, so a standby takes over at once) and returns once ZooKeeper
+//!   confirmed it. Dropping the election does the same in the background.
 //!
 //! What a process knows is what its client has seen: a process paused (GC, `SIGSTOP`) still
 //! believes it is master until it runs again and sees the disconnect. Guard side effects with
@@ -102,6 +122,13 @@ pub fn epoch_path(path: &str) -> String {
 /// Pause before retrying after an unexpected ZooKeeper error.
 const PAUSE: Duration = Duration::from_millis(100);
 
+/// How long contenders other than the last holder leave a vacancy nobody announced (the node
+/// deleted by someone else, or its holder's session expired) to its last holder: a holder whose
+/// node was deleted under it hears of it at about the time the others do, and must have stepped
+/// down before anyone else can be master. A resign or a handover announces itself by writing
+/// `<path>.epoch` in the transaction that deletes the node, and is taken over at once.
+const VACANCY_SETTLE: Duration = Duration::from_millis(50);
+
 /// A contender's role.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -118,6 +145,10 @@ pub enum Role {
         /// The master's address as the node holds it (`host:port`).
         master: String,
     },
+    /// The node is vacant (its holder, perhaps this contender, is gone) and this contender is
+    /// about to run for it; not master. A master whose node is deleted under it reports this
+    /// before it tries to take the node back.
+    Electing,
     /// The connection to ZooKeeper is lost; not master until it is back.
     Disconnected,
     /// Resigned or dropped: no longer contending.
@@ -139,7 +170,7 @@ impl Role {
     }
 }
 
-/// `master epoch=<n>`, `standby master=<addr>`, `disconnected`, `joining`, `left` (what
+/// `master epoch=<n>`, `standby master=<addr>`, `electing`, `disconnected`, `joining`, `left` (what
 /// `ha_server` prints after `role `).
 ///
 /// ```
@@ -155,6 +186,7 @@ impl fmt::Display for Role {
             Role::Joining => f.write_str("joining"),
             Role::Master { epoch } => write!(f, "master epoch={epoch}"),
             Role::Standby { master } => write!(f, "standby master={master}"),
+            Role::Electing => f.write_str("electing"),
             Role::Disconnected => f.write_str("disconnected"),
             Role::Left => f.write_str("left"),
         }
@@ -227,7 +259,7 @@ struct Versions {
 impl Fence {
     /// Whether the holder of this fence is still the master, as ZooKeeper sees it now.
     pub async fn is_current(&self, session: &Session) -> Result<bool> {
-        Ok(self.versions(&session.client()).await?.is_some())
+        Ok(self.versions(&session.client()).await?.is_ok())
     }
 
     /// Writes `data` to the persistent node `target` (created, with its parents, when missing)
@@ -239,16 +271,15 @@ impl Fence {
     pub async fn write(&self, session: &Session, target: &str, data: &[u8]) -> Result<()> {
         let target = validate_path(target)?;
         let client = session.client();
-        let fenced = || Error::Fenced {
+        let fenced = |reason: String| Error::Fenced {
             path: target.to_owned(),
             epoch: self.epoch,
+            reason,
         };
         let epoch_node = epoch_path(&self.path);
         // A few rounds: the target may need creating, or be created by a predecessor meanwhile.
         for _ in 0..5 {
-            let Some(versions) = self.versions(&client).await? else {
-                return Err(fenced());
-            };
+            let versions = self.versions(&client).await?.map_err(fenced)?;
             let exists = client
                 .check_stat(target)
                 .await
@@ -269,7 +300,9 @@ impl Fence {
             match writer.commit().await {
                 Ok(_) => return Ok(()),
                 Err(zk::MultiWriteError::OperationFailed { index: 0 | 1, .. }) => {
-                    return Err(fenced());
+                    return Err(fenced(
+                        "the master node or its companion changed during the write".into(),
+                    ));
                 }
                 Err(zk::MultiWriteError::OperationFailed {
                     source: zk::Error::NoNode,
@@ -293,9 +326,9 @@ impl Fence {
         ))
     }
 
-    /// Reads `<path>.epoch` and then the node; `Some` with their versions if this fence's holder
-    /// is still the master.
-    async fn versions(&self, client: &zk::Client) -> Result<Option<Versions>> {
+    /// Reads `<path>.epoch` and then the node; their versions if this fence's holder is still
+    /// the master, else why not.
+    async fn versions(&self, client: &zk::Client) -> Result<std::result::Result<Versions, String>> {
         let epoch_node = epoch_path(&self.path);
         // Pipelined, in this order: both requests leave before we wait for either.
         let marker = client.get_data(&epoch_node);
@@ -303,17 +336,39 @@ impl Fence {
         let (marker, node) = (marker.await, node.await);
         let (marker_stat, (data, node_stat)) = match (marker, node) {
             (Ok((_, m)), Ok(n)) => (m, n),
-            (Err(zk::Error::NoNode), _) | (_, Err(zk::Error::NoNode)) => return Ok(None),
+            (_, Err(zk::Error::NoNode)) => {
+                return Ok(Err(format!("the master node {} is gone", self.path)));
+            }
+            (Err(zk::Error::NoNode), _) => {
+                return Ok(Err(format!(
+                    "the election companion {epoch_node} is missing (deleted by hand?); the election repairs it under a new epoch"
+                )));
+            }
             (Err(e), _) => return Err(Error::zk("read", &epoch_node, e)),
             (_, Err(e)) => return Err(Error::zk("read", &self.path, e)),
         };
-        let current = marker_stat.mzxid == self.epoch
-            && node_stat.czxid == self.epoch
-            && data.trim_ascii() == self.address.as_bytes();
-        Ok(current.then_some(Versions {
-            node: node_stat.version,
-            epoch_node: marker_stat.version,
-        }))
+        // The companion is written by every takeover, handover and repair: holding this epoch
+        // as its mzxid means none happened since. The node must hold our address and be no
+        // newer than the epoch (a node created by hand later is not ours).
+        let holder = String::from_utf8_lossy(data.trim_ascii()).into_owned();
+        if marker_stat.mzxid != self.epoch {
+            Ok(Err(format!(
+                "{epoch_node} was written since this epoch (mzxid {}): a takeover, a handover, a repair or a hand edit",
+                marker_stat.mzxid
+            )))
+        } else if holder != self.address {
+            Ok(Err(format!(
+                "the master node names {holder}, not {}",
+                self.address
+            )))
+        } else if node_stat.czxid > self.epoch {
+            Ok(Err("the master node was created after this epoch".into()))
+        } else {
+            Ok(Ok(Versions {
+                node: node_stat.version,
+                epoch_node: marker_stat.version,
+            }))
+        }
     }
 }
 
@@ -475,6 +530,10 @@ impl MasterElection {
             grace: options.handover_grace,
             shared: shared.clone(),
             designation: None,
+            epoch: None,
+            highest: 0,
+            held_in: None,
+            vacancy: None,
         };
         let task = tokio::spawn(campaign.run());
         let election = MasterElection {
@@ -605,10 +664,11 @@ async fn release(session: &Session, path: &str, held: Option<Held>) -> Result<()
     let me = client.session_id().0;
     if let Some(held) = held {
         // `<path>.epoch` unchanged since we last saw our node means the node at the path is
-        // still ours (any takeover rewrites it), so this deletes exactly our node.
+        // still ours (any takeover rewrites it), so this deletes exactly our node. Writing the
+        // companion in the same transaction announces the vacancy: the others take over at once.
         let mut writer = client.new_multi_writer();
         let added = writer
-            .add_check_version(&marker, held.epoch_version)
+            .add_set_data(&marker, b"", Some(held.epoch_version))
             .and_then(|()| writer.add_delete(path, Some(held.node_version)));
         if added.is_ok() {
             match writer.commit().await {
@@ -650,7 +710,7 @@ async fn release(session: &Session, path: &str, held: Option<Held>) -> Result<()
             // Read before the node: unchanged at commit means no takeover since, so the node we
             // saw as ours is still ours.
             Ok((_, m)) => writer
-                .add_check_version(&marker, m.version)
+                .add_set_data(&marker, b"", Some(m.version))
                 .and_then(|()| writer.add_delete(path, Some(stat.version))),
             Err(_) => writer.add_delete(path, Some(stat.version)),
         };
@@ -677,6 +737,10 @@ async fn release(session: &Session, path: &str, held: Option<Held>) -> Result<()
 enum Next {
     /// The node's watch (or a session change).
     Watch(zk::OneshotWatcher),
+    /// The watch on our own node while master: if it reports the node deleted, step down at
+    /// once, before reading anything (another contender may be taking the node already).
+    /// The companion's watch too: a deleted or rewritten companion is repaired.
+    Master(zk::OneshotWatcher, zk::OneshotWatcher),
     /// The node's watch, but at most until `deadline`.
     WatchUntil(zk::OneshotWatcher, Instant),
     /// Nothing: decide again at once.
@@ -695,6 +759,19 @@ struct Campaign {
     shared: Arc<Shared>,
     /// A pending designation of someone else: the companion's version and when we first saw it.
     designation: Option<(i32, Instant)>,
+    /// The epoch of our current node: its `czxid` and the companion's `mzxid` our takeover or
+    /// our last repair of the companion wrote.
+    epoch: Option<(i64, i64)>,
+    /// The session in which we last held the node: only a holder whose node was deleted in that
+    /// same session runs again at once after an unannounced vacancy (after a session expiry
+    /// the standbys that heard of it first go first, as they always did).
+    held_in: Option<i64>,
+    /// The highest epoch this contender reported: a lower one means a new ZooKeeper history.
+    highest: i64,
+    /// An unannounced vacancy (the parent's `pzxid`, the zxid that deleted the node), the
+    /// session we saw it in and when we first saw it in that session (a contender back in a new
+    /// session starts its wait again, behind those that heard of the vacancy first).
+    vacancy: Option<(i64, i64, Instant)>,
 }
 
 impl Campaign {
@@ -720,6 +797,16 @@ impl Campaign {
                     Next::Watch(watcher) => {
                         watcher.changed().await;
                     }
+                    Next::Master(watcher, marker_watcher) => {
+                        tokio::select! {
+                            event = watcher.changed() => {
+                                if event.event_type == zk::EventType::NodeDeleted {
+                                    self.lost_node();
+                                }
+                            }
+                            _ = marker_watcher.changed() => {}
+                        }
+                    }
                     Next::WatchUntil(watcher, deadline) => {
                         tokio::select! {
                             _ = watcher.changed() => {}
@@ -738,6 +825,15 @@ impl Campaign {
         }
     }
 
+    /// Our node is gone: not master any more, reported before anything else happens.
+    fn lost_node(&self) {
+        self.shared.held().take();
+        if self.shared.master.load(Ordering::SeqCst) {
+            warn!(path = %self.path, "the master node was deleted by someone else; running again");
+            self.publish(Role::Electing);
+        }
+    }
+
     fn publish(&self, role: Role) {
         if self.shared.publish(role.clone()) {
             info!(path = %self.path, address = %self.address, %role, "election role");
@@ -748,31 +844,31 @@ impl Campaign {
     async fn step(&mut self, status: &SessionStatus) -> Next {
         let client = &status.client;
         let me = client.session_id().0;
-        // Pipelined: all three requests leave before we wait for any, and ZooKeeper answers a
+        // Pipelined: all four requests leave before we wait for any, and ZooKeeper answers a
         // session's requests in order. The companion is read before the node (what we hold is
         // then consistent, see `release`) and after it (a handover that deleted the node has
-        // named its designee by then: both happen in one transaction).
+        // named its designee by then: both happen in one transaction). The parent, read after
+        // the node, tells whether a vacancy was announced (see `Campaign::vacant`).
         let marker = client.get_data(&self.epoch_path);
         let node = client.get_and_watch_data(&self.path);
+        let siblings = client.check_stat(parent(&self.path).unwrap_or("/"));
         let marker_after = client.get_data(&self.epoch_path);
-        let (marker, node, marker_after) = (marker.await, node.await, marker_after.await);
+        // Used while master only: a master watches its companion, to repair it if tampered with.
+        let marker_watch = client.check_and_watch_stat(&self.epoch_path);
+        let (marker, node, siblings, marker_after, marker_watch) = (
+            marker.await,
+            node.await,
+            siblings.await,
+            marker_after.await,
+            marker_watch.await,
+        );
         match node {
             Ok((data, stat, watcher)) => {
                 let holder = String::from_utf8_lossy(&data).trim().to_owned();
                 if stat.ephemeral_owner == me && holder == self.address {
-                    *self.shared.held() = match &marker {
-                        Ok((_, m)) => Some(Held {
-                            node_version: stat.version,
-                            epoch_version: m.version,
-                        }),
-                        Err(_) => None,
-                    };
-                    if marker.is_err() {
-                        warn!(path = %self.epoch_path, "the epoch node is unreadable; fenced writes fail until the next takeover (do not delete it)");
-                    }
                     self.designation = None;
-                    self.publish(Role::Master { epoch: stat.czxid });
-                    Next::Watch(watcher)
+                    self.master(client, &stat, watcher, marker, marker_watch)
+                        .await
                 } else if stat.ephemeral_owner == me {
                     // Designated away: stop being master first, then hand over.
                     self.shared.held().take();
@@ -791,9 +887,22 @@ impl Campaign {
                 }
             }
             Err(zk::Error::NoNode) => {
-                self.shared.held().take();
+                self.lost_node();
                 match marker_after {
-                    Ok((data, stat)) => self.vacant(client, &data, stat).await,
+                    Ok((data, stat)) => {
+                        // Announced: the last change among the parent's children, made before the
+                        // node was found missing, is the one that wrote the companion as read
+                        // before the node. Only a resign or a handover deletes the node and
+                        // writes the companion at once (a takeover creates the node, so it
+                        // would be there). Anything else, or a failed read, is unannounced.
+                        let announced = matches!(
+                            (&marker, &siblings),
+                            (Ok((_, m)), Ok(Some(p))) if m.mzxid == p.pzxid
+                        );
+                        let deleted = siblings.ok().flatten().map_or(0, |p| p.pzxid);
+                        self.vacant(client, &data, stat, (!announced).then_some(deleted))
+                            .await
+                    }
                     Err(zk::Error::NoNode) => match prepare(client, &self.path).await {
                         Ok(()) => Next::Again,
                         Err(e) => {
@@ -814,8 +923,126 @@ impl Campaign {
         }
     }
 
-    /// Nobody holds the node: take it, unless someone else was designated and still has time.
-    async fn vacant(&mut self, client: &zk::Client, marker: &[u8], marker_stat: zk::Stat) -> Next {
+    /// Our node holds our address: master, with the epoch `<path>.epoch` holds, or repair it.
+    ///
+    /// `marker` is the companion as read before the node (what [`Held`] needs), `marker_watch`
+    /// the watch on it registered after.
+    async fn master(
+        &mut self,
+        client: &zk::Client,
+        node: &zk::Stat,
+        watcher: zk::OneshotWatcher,
+        marker: std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
+        marker_watch: std::result::Result<(Option<zk::Stat>, zk::OneshotWatcher), zk::Error>,
+    ) -> Next {
+        let (now, marker_watcher) = match marker_watch {
+            Ok(watched) => watched,
+            Err(e) => {
+                debug!(error = %e, path = %self.epoch_path, "cannot watch the companion");
+                return Next::Pause;
+            }
+        };
+        let before = match marker {
+            Ok((_, m)) => Some(m),
+            Err(zk::Error::NoNode) => None,
+            Err(e) => {
+                debug!(error = %e, path = %self.epoch_path, "cannot read the companion");
+                return Next::Pause;
+            }
+        };
+        if before.map(|m| (m.mzxid, m.version)) != now.map(|m| (m.mzxid, m.version)) {
+            // It changed between the two reads: look again.
+            return Next::Again;
+        }
+        // The epoch this node's companion must hold: what our takeover or last repair wrote.
+        let expected = match self.epoch {
+            Some((czxid, epoch)) if czxid == node.czxid => epoch,
+            // Not known (a takeover whose reply was lost): the takeover wrote both at once.
+            _ => node.czxid,
+        };
+        match before {
+            Some(m) if m.mzxid == expected => {
+                self.epoch = Some((node.czxid, expected));
+                if expected < self.highest {
+                    warn!(path = %self.path, epoch = expected, before = self.highest, "the epoch went back: ZooKeeper started a new history (its data was wiped?); epochs stored elsewhere must be reset");
+                }
+                self.highest = self.highest.max(expected);
+                self.held_in = Some(client.session_id().0);
+                *self.shared.held() = Some(Held {
+                    node_version: node.version,
+                    epoch_version: m.version,
+                });
+                self.publish(Role::Master { epoch: expected });
+                Next::Master(watcher, marker_watcher)
+            }
+            _ => self.repair(client, node, before, expected).await,
+        }
+    }
+
+    /// Rewrites a deleted or tampered-with companion in one transaction that checks our node's
+    /// version, so only the holder of the node can: the new epoch is the companion's new
+    /// `mzxid`. The next step reads both again before reporting it.
+    async fn repair(
+        &mut self,
+        client: &zk::Client,
+        node: &zk::Stat,
+        marker: Option<zk::Stat>,
+        epoch: i64,
+    ) -> Next {
+        match marker {
+            None => {
+                warn!(path = %self.epoch_path, epoch, "the election companion was deleted by someone else; fenced writes and job claims fail until it is repaired; repairing it")
+            }
+            Some(m) => {
+                warn!(path = %self.epoch_path, epoch, mzxid = m.mzxid, "the election companion was rewritten by someone else; fenced writes and job claims fail until it is repaired; repairing it")
+            }
+        }
+        let mut writer = client.new_multi_writer();
+        let added =
+            writer
+                .add_check_version(&self.path, node.version)
+                .and_then(|()| match marker {
+                    // Created, then written: the write's stat carries the new mzxid.
+                    None => writer
+                        .add_create(&self.epoch_path, b"", &persistent())
+                        .and_then(|()| writer.add_set_data(&self.epoch_path, b"", Some(0))),
+                    Some(m) => writer.add_set_data(&self.epoch_path, b"", Some(m.version)),
+                });
+        if let Err(e) = added {
+            warn!(error = %e, "cannot build the companion repair request");
+            return Next::Pause;
+        }
+        match writer.commit().await {
+            Ok(results) => {
+                if let Some(zk::MultiWriteResult::SetData { stat }) = results.last() {
+                    self.epoch = Some((node.czxid, stat.mzxid));
+                    info!(path = %self.epoch_path, old = epoch, epoch = stat.mzxid, "repaired the election companion; master under a new epoch");
+                }
+                Next::Again
+            }
+            // Our node or the companion changed meanwhile (or the reply was lost): look again.
+            Err(zk::MultiWriteError::OperationFailed {
+                source: zk::Error::BadVersion | zk::Error::NoNode | zk::Error::NodeExists,
+                ..
+            })
+            | Err(zk::MultiWriteError::RequestFailed { .. }) => Next::Again,
+            Err(e) => {
+                debug!(error = %e, "companion repair failed");
+                Next::Pause
+            }
+        }
+    }
+
+    /// Nobody holds the node: take it, unless someone else was designated and still has time,
+    /// or the vacancy is `unannounced` (`Some(the parent's pzxid)`) and its last holder was
+    /// someone else, who gets [`VACANCY_SETTLE`] to hear of it first.
+    async fn vacant(
+        &mut self,
+        client: &zk::Client,
+        marker: &[u8],
+        marker_stat: zk::Stat,
+        unannounced: Option<i64>,
+    ) -> Next {
         let designee = String::from_utf8_lossy(marker).trim().to_owned();
         if !designee.is_empty() && designee != self.address {
             let since = match self.designation {
@@ -841,6 +1068,33 @@ impl Campaign {
                 };
             }
             info!(path = %self.path, %designee, "the designee did not take over in time; running again");
+        } else if designee.is_empty()
+            && !(*self.shared.role.borrow() == Role::Electing
+                && self.held_in == Some(client.session_id().0))
+            && let Some(deleted) = unannounced
+        {
+            // Nobody announced this vacancy and its last holder was someone else: leave it to
+            // that holder for a moment (it may be alive and hearing of it only now).
+            let session = client.session_id().0;
+            let since = match self.vacancy {
+                Some((zxid, seen_in, since)) if zxid == deleted && seen_in == session => since,
+                _ => {
+                    let now = Instant::now();
+                    self.vacancy = Some((deleted, session, now));
+                    now
+                }
+            };
+            let deadline = since + VACANCY_SETTLE;
+            if Instant::now() < deadline {
+                return match client.check_and_watch_stat(&self.path).await {
+                    Ok((None, watcher)) => Next::WatchUntil(watcher, deadline),
+                    Ok((Some(_), _)) => Next::Again,
+                    Err(e) => {
+                        debug!(error = %e, "cannot watch the master node");
+                        Next::Pause
+                    }
+                };
+            }
         }
         self.take(client).await
     }
@@ -865,6 +1119,8 @@ impl Campaign {
                     node_version: 0,
                     epoch_version: stat.version,
                 });
+                self.epoch = Some((stat.mzxid, stat.mzxid));
+                self.held_in = Some(client.session_id().0);
                 self.designation = None;
                 self.publish(Role::Master { epoch: stat.mzxid });
                 // Read again to arm the watch on our node.
@@ -911,7 +1167,11 @@ impl Campaign {
             Some(m) => writer
                 .add_set_data(&self.epoch_path, designee.as_bytes(), Some(m.version))
                 .and_then(|()| writer.add_delete(&self.path, Some(node_version))),
-            None => writer.add_delete(&self.path, Some(node_version)),
+            // The companion is missing (deleted by hand): create it naming the designee, so the
+            // others still wait for it.
+            None => writer
+                .add_create(&self.epoch_path, designee.as_bytes(), &persistent())
+                .and_then(|()| writer.add_delete(&self.path, Some(node_version))),
         };
         if let Err(e) = added {
             warn!(error = %e, "cannot build the handover request");
@@ -924,7 +1184,7 @@ impl Campaign {
             }
             // The node or the companion changed meanwhile: look again.
             Err(zk::MultiWriteError::OperationFailed {
-                source: zk::Error::BadVersion | zk::Error::NoNode,
+                source: zk::Error::BadVersion | zk::Error::NoNode | zk::Error::NodeExists,
                 ..
             }) => Next::Again,
             Err(e) => {

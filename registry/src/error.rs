@@ -59,9 +59,14 @@ pub enum Error {
     )]
     NoMaster { path: String },
 
-    /// A fenced write was refused because this contender is no longer the master.
-    #[error("fenced write to {path} refused: this process is no longer the master (epoch {epoch})")]
-    Fenced { path: String, epoch: i64 },
+    /// A fenced write was refused: the fence's holder is not the master of its epoch any more
+    /// (`reason` says what ZooKeeper shows).
+    #[error("fenced write to {path} refused: not the master of epoch {epoch} ({reason})")]
+    Fenced {
+        path: String,
+        epoch: i64,
+        reason: String,
+    },
 }
 
 impl Error {

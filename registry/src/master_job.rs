@@ -20,6 +20,10 @@
 //! - Runs do not overlap: the next one is due one interval after the previous claim, or at
 //!   once if the previous run overran (missed slots are not caught up).
 //!
+//! After a wiped ZooKeeper (a new history: epochs start again from small zxids, see
+//! [`crate::election`]) the record is gone; a master that ran the job before numbers on from
+//! its own last claim (in process, so a master that did not run it before the wipe starts at 1).
+//!
 //! Times in the record are the claiming process's wall clock; across machines, keep clocks in
 //! sync (NTP) or the first run after a failover shifts by the skew (never by more than one
 //! interval).
@@ -174,6 +178,7 @@ impl MasterJob {
             address: election.address().to_owned(),
             record: record.clone(),
             interval: interval.max(Duration::from_millis(1)),
+            last_claimed: 0,
         };
         let task = tokio::spawn(schedule.run(job));
         Ok(MasterJob { record, task })
@@ -197,6 +202,9 @@ struct Schedule {
     address: String,
     record: String,
     interval: Duration,
+    /// The last `seq` this process claimed: a floor for the next one, should the record go
+    /// back (a wiped ZooKeeper, a record deleted by hand).
+    last_claimed: u64,
 }
 
 impl Schedule {
@@ -231,7 +239,16 @@ impl Schedule {
                     continue 'terms;
                 }
             };
-            let mut seq = last.map_or(1, |r| r.seq + 1);
+            let recorded = last.map_or(0, |r| r.seq);
+            if recorded < self.last_claimed {
+                warn!(
+                    record = %self.record,
+                    recorded,
+                    claimed = self.last_claimed,
+                    "the job record went back (ZooKeeper's data wiped, or the record deleted or edited by hand); numbering on from this process's last claim"
+                );
+            }
+            let mut seq = recorded.max(self.last_claimed) + 1;
             let mut due = match last {
                 Some(r) => Instant::now() + self.until(r.at_ms),
                 None => Instant::now(),
@@ -252,9 +269,11 @@ impl Schedule {
                     .write(&self.session, &self.record, claim.encode().as_bytes())
                     .await
                 {
-                    Ok(()) => {}
-                    Err(Error::Fenced { .. }) => {
-                        info!(epoch, seq, "claim refused: no longer the master");
+                    Ok(()) => self.last_claimed = seq,
+                    Err(e @ Error::Fenced { .. }) => {
+                        // The election reports the change (a new master, or a new epoch once
+                        // it repaired its companion); the error says what ZooKeeper shows.
+                        info!(epoch, seq, error = %e, "claim refused");
                         self.pause_unless_deposed(epoch, self.interval).await;
                         continue 'terms;
                     }
