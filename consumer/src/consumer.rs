@@ -21,7 +21,7 @@ use tracing::debug;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
 use zoorpc_registry::{Discovery, ProviderUrl, Providers, Session, SessionConfig};
 
-use crate::balance::channel::Route;
+use crate::balance::channel::{BoxFuture, Route};
 use crate::balance::{
     Answered, BalancedChannel, CallError, DEFAULT_BUFFER_LIMIT, Decision, EjectionPolicy, Endpoint,
     EndpointSet, Failure, RetryBudget, Strategy, classify, decide,
@@ -156,7 +156,8 @@ impl Route for ListRoute {
     fn next<'a>(
         &'a self,
         tried: &'a [String],
-    ) -> std::pin::Pin<Box<dyn Future<Output = Option<Arc<Endpoint>>> + Send + 'a>> {
+        _started: std::time::Instant,
+    ) -> BoxFuture<'a, Option<Arc<Endpoint>>> {
         Box::pin(std::future::ready(self.endpoints.pick(tried)))
     }
 

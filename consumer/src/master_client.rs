@@ -3,14 +3,20 @@
 //! [`MasterFollower`]), and a call that fails because the master is switching over is retried on
 //! the new one.
 //!
+//! - [`MasterClient::channel`] is a [`BalancedChannel`] whose only endpoint is the current master:
+//!   any tonic client runs on it, with the consumer's retry code (one implementation): attempt
+//!   timeout, HTTP/2 keepalive, classification, retry budget.
 //! - The master's address is the master node's data, `host:port`; calls go to
-//!   `http://<address>` on one reusable, lazily connected tonic `Channel` per address.
+//!   `http://<address>` on one reusable, lazily connected channel per address.
 //! - Retried within [`MasterClientConfig::switch_over_timeout`]: a call never sent (connection
 //!   refused, stream refused: the old master is gone), and a call a standby refused (it answers
-//!   [`standby_status`], the request was not processed). A call that may have been processed is
-//!   retried only when marked idempotent. Between attempts the client waits for the follower to
-//!   report a change, at most [`MasterClientConfig::retry_pause`].
-//! - No master and none within the bound: the registry's `NoMaster` error, naming the path.
+//!   [`standby_status`], the request was not processed) always; a call that may have been
+//!   processed (connection broken, no answer within the attempt timeout: a paused master) only
+//!   with an idempotent policy. Before trying the same master again the client waits for the
+//!   follower to report a change, at most [`MasterClientConfig::retry_pause`].
+//! - No master and none within the bound: `UNAVAILABLE` naming the path (the registry's
+//!   `NoMaster` error from [`MasterClient::say_hello`]); nothing waits longer than the bound
+//!   plus one attempt timeout.
 //! - Application errors are returned at once, never retried.
 //!
 //! ```no_run
@@ -23,17 +29,18 @@
 //! ```
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::time::Instant;
-use tonic::transport::Channel;
-use tracing::debug;
+use tokio::sync::watch;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
 use zoorpc_registry::{MasterFollower, Session, SessionConfig};
 
-use crate::balance::{Failure, classify};
+use crate::balance::channel::{BoxFuture, Route};
+use crate::balance::{
+    Answered, BalancedChannel, CallError, DEFAULT_BUFFER_LIMIT, Endpoint, RetryBudget,
+};
+use crate::consumer::CallPolicy;
 use crate::error::{Error, Result};
 
 /// The metadata key a standby puts on its `UNAVAILABLE` answer (see [`standby_status`]).
@@ -86,6 +93,9 @@ pub struct MasterClientConfig {
     pub switch_over_timeout: Duration,
     /// Longest wait between two attempts when the follower reports no change. Default 50 ms.
     pub retry_pause: Duration,
+    /// Longest wait for one attempt's answer: a silent (paused, cut off) master is abandoned
+    /// after it. Default 5 s.
+    pub attempt_timeout: Duration,
 }
 
 impl MasterClientConfig {
@@ -98,6 +108,7 @@ impl MasterClientConfig {
             connect_timeout: Duration::from_secs(10),
             switch_over_timeout: Duration::from_secs(15),
             retry_pause: Duration::from_millis(50),
+            attempt_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -119,9 +130,89 @@ pub struct MasterClient {
     path: String,
     session: Session,
     follower: MasterFollower,
-    channels: Mutex<HashMap<String, Channel>>,
+    /// The channel with the default policy; `channel_with` derives the others.
+    channel: BalancedChannel,
+    attempt_timeout: Duration,
+}
+
+/// The master client's route: the current master, waiting (bounded) for a switch-over.
+#[derive(Debug)]
+struct MasterRoute {
+    masters: watch::Receiver<Option<String>>,
+    /// Endpoints by address, so a master that comes back keeps its connection.
+    endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
     switch_over_timeout: Duration,
     retry_pause: Duration,
+    path: String,
+}
+
+impl MasterRoute {
+    fn endpoint(&self, address: &str) -> Option<Arc<Endpoint>> {
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(endpoint) = endpoints.get(address) {
+            return Some(endpoint.clone());
+        }
+        let endpoint = Arc::new(Endpoint::for_address(address)?);
+        if endpoints.len() >= KEPT_CHANNELS {
+            endpoints.clear();
+        }
+        endpoints.insert(address.to_owned(), endpoint.clone());
+        Some(endpoint)
+    }
+}
+
+impl Route for MasterRoute {
+    fn next<'a>(
+        &'a self,
+        tried: &'a [String],
+        started: Instant,
+    ) -> BoxFuture<'a, Option<Arc<Endpoint>>> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::from_std(started + self.switch_over_timeout);
+            let mut masters = self.masters.clone();
+            let mut paused = tried.is_empty();
+            loop {
+                let master = masters.borrow_and_update().clone();
+                match master {
+                    // The first attempt, a new master, or the same one after a pause.
+                    Some(address) if paused || tried.last() != Some(&address) => {
+                        return self.endpoint(&address);
+                    }
+                    Some(_) => {
+                        // The master just failed: give the follower a moment to report a
+                        // switch-over before trying it again.
+                        let pause = tokio::time::Instant::now() + self.retry_pause;
+                        if tokio::time::Instant::now() >= deadline {
+                            return None;
+                        }
+                        let _ = tokio::time::timeout_at(pause.min(deadline), masters.changed())
+                            .await;
+                        paused = true;
+                    }
+                    None => {
+                        // No master right now: wait for one, within the bound.
+                        match tokio::time::timeout_at(deadline, masters.changed()).await {
+                            Ok(Ok(())) => paused = true,
+                            _ => return None,
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    fn record_failure(&self, _: &Endpoint) {
+        // One endpoint at a time: nothing to eject it in favour of.
+    }
+
+    fn no_endpoint(&self) -> tonic::Status {
+        tonic::Status::unavailable(
+            zoorpc_registry::Error::NoMaster {
+                path: self.path.clone(),
+            }
+            .to_string(),
+        )
+    }
 }
 
 impl MasterClient {
@@ -139,13 +230,26 @@ impl MasterClient {
         )
         .await?;
         let follower = MasterFollower::follow(&session, &config.path).await?;
+        let route = Arc::new(MasterRoute {
+            masters: follower.subscribe(),
+            endpoints: Mutex::new(HashMap::new()),
+            switch_over_timeout: config.switch_over_timeout,
+            retry_pause: config.retry_pause,
+            path: config.path.clone(),
+        });
+        let policy = CallPolicy::DEFAULT.with_attempt_timeout(config.attempt_timeout);
+        let channel = BalancedChannel::new(
+            route,
+            policy,
+            Arc::new(RetryBudget::default()),
+            DEFAULT_BUFFER_LIMIT,
+        );
         Ok(MasterClient {
             path: config.path,
             session,
             follower,
-            channels: Mutex::new(HashMap::new()),
-            switch_over_timeout: config.switch_over_timeout,
-            retry_pause: config.retry_pause,
+            channel,
+            attempt_timeout: config.attempt_timeout,
         })
     }
 
@@ -169,115 +273,68 @@ impl MasterClient {
         self.follower.master()
     }
 
-    /// A `HelloServiceClient` on the current master's channel, with its address; `NoMaster` at
-    /// once if there is none. No retry: prefer [`MasterClient::call`].
-    pub fn lookup(&self) -> Result<(String, HelloServiceClient<Channel>)> {
-        let master = self.master().ok_or_else(|| self.no_master())?;
-        let channel = self.channel(&master)?;
-        Ok((master, HelloServiceClient::new(channel)))
+    /// The master's channel for any tonic client, with [`CallPolicy::DEFAULT`] (requests never
+    /// processed, standby refusals included, are retried on the master).
+    pub fn channel(&self) -> BalancedChannel {
+        self.channel.clone()
     }
 
-    /// Runs `f` on the current master's channel, retrying across a switch-over (see the module
-    /// docs); `idempotent` allows retrying a call that may have been processed.
-    pub async fn call<T, F, Fut>(&self, idempotent: bool, mut f: F) -> Result<MasterAnswer<T>>
-    where
-        F: FnMut(Channel) -> Fut,
-        Fut: Future<Output = std::result::Result<T, tonic::Status>>,
-    {
-        let deadline = Instant::now() + self.switch_over_timeout;
-        let mut masters = self.follower.subscribe();
-        let mut attempts = 0;
-        let mut last: Option<(String, tonic::Status)> = None;
-        loop {
-            let master = masters.borrow_and_update().clone();
-            let Some(master) = master else {
-                // No master right now: wait for one, within the bound.
-                match tokio::time::timeout_at(deadline, masters.changed()).await {
-                    Ok(Ok(())) => continue,
-                    _ => break,
-                }
-            };
-            attempts += 1;
-            let channel = self.channel(&master)?;
-            let status = match f(channel).await {
-                Ok(value) => {
-                    return Ok(MasterAnswer {
-                        value,
-                        master,
-                        attempts,
-                    });
-                }
-                Err(status) => status,
-            };
-            let retry = is_standby_refusal(&status)
-                || match classify(&status) {
-                    Failure::NotSent => true,
-                    Failure::MaybeSent => idempotent,
-                    Failure::Application => false,
-                };
-            if !retry {
-                return Err(Error::Call {
-                    url: format!("http://{master}"),
-                    status,
-                });
-            }
-            debug!(%master, error = %status, "call to the master failed; waiting for a switch-over");
-            last = Some((master, status));
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            let pause = self.retry_pause.min(deadline - now);
-            let _ = tokio::time::timeout(pause, masters.changed()).await;
-        }
-        match last {
-            Some((master, status)) => Err(Error::Exhausted {
-                attempts,
-                url: format!("http://{master}"),
-                status,
-            }),
-            None => Err(self.no_master()),
-        }
+    /// The master's channel with `policy` (its attempt timeout replaced by the client's).
+    pub fn channel_with(&self, policy: CallPolicy) -> BalancedChannel {
+        self.channel
+            .with_policy(policy.with_attempt_timeout(self.attempt_timeout))
+    }
+
+    /// A `HelloServiceClient` on the master's channel (idempotent), with the current master's
+    /// address; `NoMaster` at once if there is none.
+    pub fn lookup(&self) -> Result<(String, HelloServiceClient<BalancedChannel>)> {
+        let master = self.master().ok_or_else(|| self.no_master())?;
+        Ok((
+            master,
+            HelloServiceClient::new(self.channel_with(CallPolicy::IDEMPOTENT)),
+        ))
     }
 
     /// `SayHello(name)` on the master, retried across a switch-over (it is idempotent).
     pub async fn say_hello(&self, name: &str) -> Result<MasterAnswer<HelloReply>> {
-        self.call(true, |channel| {
-            let request = HelloRequest {
-                name: name.to_owned(),
-            };
-            async move {
-                HelloServiceClient::new(channel)
-                    .say_hello(request)
-                    .await
-                    .map(tonic::Response::into_inner)
-            }
-        })
-        .await
-    }
-
-    /// The reusable channel to `address`.
-    fn channel(&self, address: &str) -> Result<Channel> {
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(channel) = channels.get(address) {
-            return Ok(channel.clone());
-        }
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|_| {
-                Error::Registry(zoorpc_registry::Error::InvalidAddress {
-                    address: address.to_owned(),
-                    reason: "it does not make a valid http://<address> URI",
+        let mut client = HelloServiceClient::new(self.channel_with(CallPolicy::IDEMPOTENT));
+        let request = HelloRequest {
+            name: name.to_owned(),
+        };
+        match client.say_hello(request).await {
+            Ok(response) => {
+                let answered = response.extensions().get::<Answered>().cloned();
+                let (master, attempts) = answered
+                    .map(|a| (a.node, a.attempts))
+                    .unwrap_or_else(|| (self.master().unwrap_or_default(), 1));
+                Ok(MasterAnswer {
+                    value: response.into_inner(),
+                    master,
+                    attempts,
                 })
-            })?;
-        let channel = endpoint
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect_lazy();
-        if channels.len() >= KEPT_CHANNELS {
-            channels.clear();
+            }
+            Err(status) => {
+                let failed = std::error::Error::source(&status)
+                    .and_then(|s| s.downcast_ref::<CallError>())
+                    .map(|e| (e.url.clone(), e.attempts, e.exhausted));
+                Err(match failed {
+                    Some((None, _, _)) => self.no_master(),
+                    Some((Some(url), attempts, true)) => Error::Exhausted {
+                        attempts,
+                        url: url.to_string(),
+                        status,
+                    },
+                    Some((Some(url), _, false)) => Error::Call {
+                        url: url.to_string(),
+                        status,
+                    },
+                    None => Error::Call {
+                        url: format!("the master of {}", self.path),
+                        status,
+                    },
+                })
+            }
         }
-        channels.insert(address.to_owned(), channel.clone());
-        Ok(channel)
     }
 
     fn no_master(&self) -> Error {

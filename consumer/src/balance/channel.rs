@@ -37,16 +37,21 @@ use crate::consumer::CallPolicy;
 use crate::master_client::STANDBY_METADATA;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The metadata key naming the provider on an error answer through a balanced channel.
 pub const PROVIDER_METADATA: &str = "zoorpc-provider";
 
 /// Where the attempts of a balanced channel go.
 pub(crate) trait Route: Send + Sync + fmt::Debug + 'static {
-    /// The endpoint for the next attempt, not one of `tried` (node names); `None` when there is
-    /// none left. May wait, within a bound (the master client waits for a new master).
-    fn next<'a>(&'a self, tried: &'a [String]) -> BoxFuture<'a, Option<Arc<Endpoint>>>;
+    /// The endpoint for the next attempt of a call that started at `started`, having tried
+    /// `tried` (node names, in order); `None` when there is none left. May wait, within a bound
+    /// (the master client waits for a new master).
+    fn next<'a>(
+        &'a self,
+        tried: &'a [String],
+        started: Instant,
+    ) -> BoxFuture<'a, Option<Arc<Endpoint>>>;
 
     /// A connection failure of `endpoint` (ejection).
     fn record_failure(&self, endpoint: &Endpoint);
@@ -144,12 +149,13 @@ impl BalancedChannel {
 
     async fn send(self, request: http::Request<Body>) -> Result<http::Response<Body>, BoxError> {
         let (parts, body) = request.into_parts();
+        let started = Instant::now();
         let mut body = prepare(body, self.buffer_limit).await?;
         self.budget.deposit();
         let mut tried: Vec<String> = Vec::new();
         let mut maybe_sent = 0;
         let mut last: Option<(ProviderUrl, Failure, BoxError)> = None;
-        while let Some(endpoint) = self.route.next(&tried).await {
+        while let Some(endpoint) = self.route.next(&tried, started).await {
             let Some(attempt_body) = body.attempt() else {
                 break;
             };

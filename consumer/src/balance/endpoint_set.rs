@@ -60,6 +60,22 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The endpoint of a master's `host:port` (its name is the address).
+    pub(crate) fn for_address(address: &str) -> Option<Endpoint> {
+        let url = match format!("http://{address}").parse() {
+            Ok(url) => url,
+            Err(e) => {
+                warn!(%address, error = %e, "the master's address does not make a URL; not calling it");
+                return None;
+            }
+        };
+        Endpoint::new(&ProviderNode {
+            name: address.to_owned(),
+            url,
+            created: 0,
+        })
+    }
+
     fn new(node: &ProviderNode) -> Option<Endpoint> {
         let endpoint = match tonic::transport::Endpoint::from_shared(node.url.endpoint()) {
             Ok(e) => e,
