@@ -18,7 +18,8 @@ use zoorpc::cli::{Flags, or_exit};
 use zoorpc::consumer::{Consumer, ConsumerConfig, Error as ConsumerError};
 use zoorpc::registry::testing::{ChildProcess, ZkServer};
 
-const USAGE: &str = "usage: failover [--zk HOST:PORT] [--base-path /registry] [--interval-ms 100]";
+const USAGE: &str = "usage: failover [--zk HOST:PORT] [--base-path /registry] \
+[--interval-ms 100 (0 = no pause; at most 10000: each phase waits at most 30 s for its calls)]";
 const SESSION_TIMEOUT_MS: u64 = 2000;
 
 struct Demo {
@@ -110,7 +111,7 @@ fn main() {
     }
     zoorpc::init_logging();
     let flags = Flags::from_env(USAGE, &["zk", "base-path", "interval-ms"]);
-    let interval = Duration::from_millis(or_exit(USAGE, flags.get("interval-ms", 100)));
+    let interval = or_exit(USAGE, flags.millis("interval-ms", 100, 0..=10_000));
     std::process::exit(zoorpc::apps::block_on(run(flags, interval)));
 }
 
@@ -168,9 +169,9 @@ async fn run(flags: Flags, interval: Duration) -> Result<i32, String> {
         let consumer = consumer.clone();
         let stop = stop.clone();
         async move {
-            let mut ticker = tokio::time::interval(interval);
+            let mut pace = zoorpc::apps::Pace::new(interval);
             while !stop.load(Ordering::Relaxed) {
-                ticker.tick().await;
+                pace.next().await;
                 let result = consumer.say_hello("demo").await;
                 let t = started.elapsed().as_secs_f64();
                 tally_tx.send_modify(|tally| {

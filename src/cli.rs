@@ -1,7 +1,19 @@
 //! `Flags`: the tiny command-line parser the example programs share: `--name value` or
 //! `--name=value`, positional words, `--help`. Unknown flags are errors that name the flag.
+//!
+//! Numbers are read with [`Flags::number`] and [`Flags::millis`], which take the range a flag
+//! can use: a value outside it, too big for its type, or not a number is one error that names the
+//! flag, the value and the range (the programs print it with the usage and exit with status 2).
+//! Every `-ms` flag takes at most [`MAX_MS`].
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
+use std::time::Duration;
+
+/// The largest value any `-ms` flag takes: `i32::MAX` milliseconds (about 24.8 days), the
+/// longest timeout ZooKeeper's protocol carries. Larger values would only ever mean "never".
+pub const MAX_MS: u64 = i32::MAX as u64;
 
 /// Parsed command-line flags.
 #[derive(Debug, Default)]
@@ -79,6 +91,70 @@ impl Flags {
             Some(v) => v
                 .parse()
                 .map_err(|e| format!("bad value {v:?} for --{name}: {e}")),
+        }
+    }
+
+    /// `--name` as a number within `range`, or `default` when absent.
+    ///
+    /// ```
+    /// use zoorpc::cli::Flags;
+    /// let f = Flags::parse(["--rounds", "0", "--port=99999"].map(String::from), &["rounds", "port"]).unwrap();
+    /// let err = f.number("rounds", 10usize, 1..=1_000).unwrap_err();
+    /// assert_eq!(err, r#"bad value "0" for --rounds: expected a whole number from 1 to 1000"#);
+    /// assert!(f.number("port", 0u16, 0..=u16::MAX).unwrap_err().contains("from 0 to 65535"));
+    /// assert_eq!(f.number("absent", 7u8, 1..=9).unwrap(), 7);
+    /// ```
+    pub fn number<T>(&self, name: &str, default: T, range: RangeInclusive<T>) -> Result<T, String>
+    where
+        T: FromStr + PartialOrd + Display,
+    {
+        self.ranged(name, default, range, "a whole number")
+    }
+
+    /// `--name` as whole milliseconds within `range` (at most [`MAX_MS`]), or `default_ms` when
+    /// absent.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zoorpc::cli::{Flags, MAX_MS};
+    /// let f = Flags::parse(["--session-timeout-ms", "2147483648"].map(String::from), &["session-timeout-ms"]).unwrap();
+    /// assert_eq!(
+    ///     f.millis("session-timeout-ms", 10_000, 1..=MAX_MS).unwrap_err(),
+    ///     r#"bad value "2147483648" for --session-timeout-ms: expected milliseconds from 1 to 2147483647"#
+    /// );
+    /// assert_eq!(f.millis("interval-ms", 500, 0..=MAX_MS).unwrap(), Duration::from_millis(500));
+    /// ```
+    pub fn millis(
+        &self,
+        name: &str,
+        default_ms: u64,
+        range: RangeInclusive<u64>,
+    ) -> Result<Duration, String> {
+        let range = *range.start()..=(*range.end()).min(MAX_MS);
+        self.ranged(name, default_ms, range, "milliseconds")
+            .map(Duration::from_millis)
+    }
+
+    fn ranged<T>(
+        &self,
+        name: &str,
+        default: T,
+        range: RangeInclusive<T>,
+        what: &str,
+    ) -> Result<T, String>
+    where
+        T: FromStr + PartialOrd + Display,
+    {
+        let Some(text) = self.str(name) else {
+            return Ok(default);
+        };
+        match text.parse::<T>() {
+            Ok(v) if range.contains(&v) => Ok(v),
+            _ => Err(format!(
+                "bad value {text:?} for --{name}: expected {what} from {} to {}",
+                range.start(),
+                range.end()
+            )),
         }
     }
 

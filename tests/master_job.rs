@@ -336,3 +336,34 @@ async fn after_a_wiped_zookeeper_the_running_master_numbers_its_runs_on() {
         "seq went back after the wipe (at run {wiped_at}): {seqs:?}"
     );
 }
+
+/// A job interval under `MasterJob::MIN_INTERVAL` is refused (zero used to run about 400 fenced
+/// writes a second); the floor itself is accepted.
+#[tokio::test]
+async fn job_intervals_below_the_floor_are_refused() {
+    let session = Session::connect(SessionConfig::new(zk().connect_string()))
+        .await
+        .unwrap();
+    let path = format!("{}/Job:1.0.0", unique_path("job-floor"));
+    let election = MasterElection::join(&session, &path, "a").await.unwrap();
+    for interval in [
+        Duration::ZERO,
+        Duration::from_millis(1),
+        Duration::from_millis(99),
+    ] {
+        let err = MasterJob::start(&election, "floor", interval, |_| async {}).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                zoorpc::registry::Error::InvalidSetting {
+                    setting: "job interval",
+                    ..
+                }
+            ),
+            "{interval:?}: {err}"
+        );
+        assert!(err.to_string().contains("at least 100ms"), "{err}");
+    }
+    let job = MasterJob::start(&election, "floor", MasterJob::MIN_INTERVAL, |_| async {});
+    assert!(job.is_ok());
+}

@@ -182,3 +182,272 @@ fn zookeeper_program_serves_the_other_programs_and_stops_on_ctrl_c() {
         "{stderr}"
     );
 }
+
+/// Runs `program` with `args` to its end, at most `timeout` (then kills it and fails the test):
+/// its exit code, stdout and stderr.
+fn run_to_end(program: &str, args: &[&str], timeout: Duration) -> (Option<i32>, String, String) {
+    let child = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(output) => {
+            let output = output.unwrap();
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        }
+        Err(_) => {
+            // SAFETY: kill(2) on our own child, which has not been reaped (its waiter is blocked).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("{program} {args:?} still ran after {timeout:?}");
+        }
+    }
+}
+
+/// Every numeric flag of every program, each with values it cannot use: one `error: bad value`
+/// line naming the flag, the value and the range, the usage, and status 2. Nothing starts (the
+/// connect string points nowhere: the flags are checked first).
+#[test]
+fn every_numeric_flag_refuses_unusable_values_with_a_clear_error() {
+    let zk = ["--zk", "127.0.0.1:1"];
+    // Too big for any flag, not numbers, negative, fractional, empty.
+    let for_all = ["99999999999999999999", "abc", "-1", "1.5", ""];
+    // u64::MAX milliseconds, and one more than a 32-bit count of milliseconds (2^31, which the
+    // ZooKeeper client wrapped to the server's minimum session timeout).
+    let ms_huge = ["18446744073709551615", "2147483648"];
+    // (program, executable, arguments before the flag, [(flag, its own unusable values)])
+    type Flags<'a> = &'a [(&'a str, &'a [&'a str])];
+    let programs: [(&str, &str, &[&str], Flags); 6] = [
+        (
+            "provider",
+            env!("CARGO_BIN_EXE_zoorpc-provider"),
+            &zk,
+            &[
+                ("port", &["65536", "18446744073709551615"]),
+                ("session-timeout-ms", &["0"]),
+                ("drain-grace-ms", &[]),
+                ("delay-ms", &[]),
+                ("weight", &["4294967296", "18446744073709551615"]),
+            ],
+        ),
+        (
+            "client",
+            env!("CARGO_BIN_EXE_zoorpc-client"),
+            &zk,
+            &[("calls", &[]), ("interval-ms", &[])],
+        ),
+        (
+            "ha_server",
+            env!("CARGO_BIN_EXE_zoorpc-ha-server"),
+            &zk,
+            &[
+                ("port", &["65536"]),
+                ("session-timeout-ms", &["0"]),
+                ("handover-grace-ms", &[]),
+                ("job-interval-ms", &["0", "99"]),
+            ],
+        ),
+        (
+            "ha_client",
+            env!("CARGO_BIN_EXE_zoorpc-ha-client"),
+            &zk,
+            &[
+                ("calls", &[]),
+                ("interval-ms", &[]),
+                ("switch-over-timeout-ms", &[]),
+            ],
+        ),
+        (
+            "master_job",
+            env!("CARGO_BIN_EXE_zoorpc-master-job"),
+            &zk,
+            &[
+                ("interval-ms", &["0", "99"]),
+                ("session-timeout-ms", &["0"]),
+            ],
+        ),
+        (
+            "zookeeper",
+            env!("CARGO_BIN_EXE_zoorpc-zookeeper"),
+            &[],
+            &[("port", &["65536"]), ("tick-ms", &["0", "7158279"])],
+        ),
+    ];
+    for (name, exe, base_args, flags) in programs {
+        for (flag, own) in flags {
+            let huge: &[&str] = if flag.ends_with("-ms") { &ms_huge } else { &[] };
+            for value in for_all.iter().chain(huge).chain(own.iter()) {
+                let arg = format!("--{flag}={value}");
+                let mut args = base_args.to_vec();
+                args.push(&arg);
+                let (code, stdout, stderr) = run_to_end(exe, &args, Duration::from_secs(20));
+                let first = stderr.lines().next().unwrap_or_default();
+                assert_eq!(code, Some(2), "{name} {arg}: {stderr}");
+                assert!(
+                    first.starts_with(&format!(
+                        "error: bad value {value:?} for --{flag}: expected "
+                    )) && first.contains(" from "),
+                    "{name} {arg}: {first}"
+                );
+                assert!(
+                    stderr.contains(&format!("usage: {name}")),
+                    "{name} {arg}: {stderr}"
+                );
+                assert!(stdout.is_empty(), "{name} {arg}: {stdout}");
+            }
+        }
+    }
+}
+
+/// `--interval-ms 0` means "no pause" for the call loops (it used to panic in tokio's
+/// `interval` and exit 101).
+#[test]
+fn call_loops_with_interval_zero_call_without_pause() {
+    let base = unique_path("interval-zero");
+    let connect = zk().connect_string();
+    let provider = spawn_provider(&connect, &base, 0, &[]);
+    let args = ["--zk", &connect, "--base-path", &base, "--calls", "50"];
+    let (code, stdout, stderr) = run_to_end(
+        env!("CARGO_BIN_EXE_zoorpc-client"),
+        &[&args[..], &["--interval-ms", "0"]].concat(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.lines().last(), Some("calls=50 ok=50 failed=0"));
+    assert!(
+        stdout
+            .lines()
+            .take(50)
+            .all(|l| l == format!("ok {}", provider.url))
+    );
+
+    let path = format!("{}/HelloService:1.0.0", unique_path("interval-zero-ha"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
+    cmd.args(["--zk", &connect, "--path", &path, "--port", "0"]);
+    let mut server = ChildProcess::spawn("ha-server", cmd).unwrap();
+    server
+        .wait_for_line("role master", Duration::from_secs(20))
+        .unwrap();
+    let (code, stdout, stderr) = run_to_end(
+        env!("CARGO_BIN_EXE_zoorpc-ha-client"),
+        &[
+            "--zk",
+            &connect,
+            "--path",
+            &path,
+            "--calls",
+            "50",
+            "--interval-ms",
+            "0",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.lines().last(), Some("calls=50 ok=50 failed=0"));
+}
+
+/// A provider never registers an address no client can dial or that does not reach it: an
+/// unspecified advertised host is refused before anything starts, and the startup health probe
+/// goes to the advertised URL, so an address nothing listens on fails startup naming it.
+#[test]
+fn provider_refuses_an_advertised_address_that_does_not_reach_it() {
+    let base = unique_path("advertise");
+    let connect = zk().connect_string();
+    let provider = |extra: &[&str]| {
+        let args = [
+            &["--zk", &connect, "--base-path", &base, "--port", "0"],
+            extra,
+        ]
+        .concat();
+        run_to_end(
+            env!("CARGO_BIN_EXE_zoorpc-provider"),
+            &args,
+            Duration::from_secs(20),
+        )
+    };
+    for host in ["0.0.0.0", "::", "[::]"] {
+        let (code, stdout, stderr) = provider(&["--advertise-host", host]);
+        assert_eq!(code, Some(1), "{host}: {stdout} {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: cannot advertise {host}: "))
+                && stderr.contains("--advertise-host"),
+            "{stderr}"
+        );
+    }
+    // 127.0.0.2 is loopback too, but the listener is on 127.0.0.1 only: nothing answers there.
+    let (code, stdout, stderr) = provider(&["--advertise-host", "127.0.0.2"]);
+    assert_eq!(code, Some(1), "{stdout} {stderr}");
+    assert!(
+        stderr.starts_with("error: the advertised address http://127.0.0.2:")
+            && stderr.contains("does not reach this server (listening on 127.0.0.1:"),
+        "{stderr}"
+    );
+    // Nothing was registered.
+    let registered = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let raw = common::raw_client(&connect).await;
+        raw.list_children(&base).await
+    });
+    assert!(
+        matches!(registered, Err(zookeeper_client::Error::NoNode)),
+        "{registered:?}"
+    );
+    // Listening on every interface needs the advertised address spelled out; refused before
+    // binding anything.
+    let (code, stdout, stderr) = provider(&["--listen-host", "0.0.0.0"]);
+    assert_eq!(code, Some(1), "{stdout} {stderr}");
+    assert!(
+        stderr.starts_with("error: --listen-host 0.0.0.0 listens on every interface")
+            && stderr.contains("--advertise-host"),
+        "{stderr}"
+    );
+}
+
+/// The HA server writes into the master node only an address that reaches it.
+#[test]
+fn ha_server_refuses_an_advertised_address_that_does_not_reach_it() {
+    let path = format!("{}/HelloService:1.0.0", unique_path("ha-advertise"));
+    let connect = zk().connect_string();
+    let ha_server = |extra: &[&str]| {
+        let args = [&["--zk", &connect, "--path", &path, "--port", "0"], extra].concat();
+        run_to_end(
+            env!("CARGO_BIN_EXE_zoorpc-ha-server"),
+            &args,
+            Duration::from_secs(20),
+        )
+    };
+    let (code, stdout, stderr) = ha_server(&["--advertise-host", "0.0.0.0"]);
+    assert_eq!(code, Some(1), "{stdout} {stderr}");
+    assert!(
+        stderr.starts_with("error: cannot advertise 0.0.0.0: "),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = ha_server(&["--advertise-host", "127.0.0.2"]);
+    assert_eq!(code, Some(1), "{stdout} {stderr}");
+    assert!(
+        stderr.starts_with("error: the advertised address http://127.0.0.2:"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("role master"), "{stdout}");
+    let master = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let raw = common::raw_client(&connect).await;
+        raw.check_stat(&path).await
+    });
+    assert!(matches!(master, Ok(None)), "{master:?}");
+    let (code, stdout, stderr) = ha_server(&["--listen-host", "::"]);
+    assert_eq!(code, Some(1), "{stdout} {stderr}");
+    assert!(
+        stderr.starts_with("error: --listen-host :: listens on every interface"),
+        "{stderr}"
+    );
+}

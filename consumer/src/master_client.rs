@@ -185,8 +185,8 @@ impl Route for MasterRoute {
                         if tokio::time::Instant::now() >= deadline {
                             return None;
                         }
-                        let _ = tokio::time::timeout_at(pause.min(deadline), masters.changed())
-                            .await;
+                        let _ =
+                            tokio::time::timeout_at(pause.min(deadline), masters.changed()).await;
                         paused = true;
                     }
                     None => {

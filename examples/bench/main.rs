@@ -18,12 +18,13 @@ use std::time::Duration;
 use zoorpc::cli::{Flags, fail, or_exit};
 use zoorpc::registry::testing::ZkServer;
 
-const USAGE: &str = "usage: bench <propagation|handover> [--zk HOST:PORT] [--rounds N]";
+const USAGE: &str =
+    "usage: bench <propagation|handover> [--zk HOST:PORT] [--rounds N (1 to 1000000)]";
 
 fn main() {
     zoorpc::init_logging();
     let flags = Flags::from_env(USAGE, &["zk", "rounds"]);
-    let rounds: usize = or_exit(USAGE, flags.get("rounds", 200));
+    let rounds = or_exit(USAGE, flags.number("rounds", 200usize, 1..=1_000_000));
     let scenario = flags.positional().first().cloned().unwrap_or_default();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

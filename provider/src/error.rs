@@ -1,6 +1,6 @@
 //! The provider's one error type.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Errors starting, serving or stopping a provider.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,33 @@ pub enum Error {
     /// The address to bind or advertise is malformed.
     #[error("invalid address {0:?}: expected an IP address such as 127.0.0.1 or ::1")]
     BadAddress(String),
+    /// The advertised host is the unspecified address (`0.0.0.0`, `::`), which no client can
+    /// dial.
+    #[error(
+        "cannot advertise {host}: it means \"every interface\" and no client can dial it; give the \
+         address clients should use with --advertise-host (this machine's LAN IP, or 127.0.0.1 \
+         for clients on this machine)"
+    )]
+    UnspecifiedAdvertiseHost { host: String },
+    /// Listening on every interface without an advertised host: which address clients should
+    /// dial is not known.
+    #[error(
+        "--listen-host {listen} listens on every interface, so which address clients should dial \
+         is not known; give it with --advertise-host (this machine's LAN IP, or 127.0.0.1 for \
+         clients on this machine)"
+    )]
+    AdvertiseHostNeeded { listen: IpAddr },
+    /// The advertised address does not reach this server.
+    #[error(
+        "the advertised address {url} does not reach this server (listening on {listen}): \
+         {detail}; not registered. Advertise an address of this machine that reaches the \
+         listener (--advertise-host, --listen-host)"
+    )]
+    AdvertisedUnreachable {
+        url: String,
+        listen: SocketAddr,
+        detail: String,
+    },
     /// The server did not start serving.
     #[error("the gRPC server on {addr} did not become ready: {detail}")]
     NotServing { addr: SocketAddr, detail: String },

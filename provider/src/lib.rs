@@ -24,5 +24,6 @@ pub mod provider;
 pub use error::{Error, Result};
 pub use greeter::Greeter;
 pub use provider::{
-    HELLO_SERVICE_NAME, Provider, ProviderConfig, StopSignals, parse_ip, wait_for_signal,
+    HELLO_SERVICE_NAME, Provider, ProviderConfig, StopSignals, advertised_host, check_serving,
+    parse_ip, wait_for_signal,
 };

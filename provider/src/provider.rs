@@ -1,11 +1,14 @@
 //! `Provider`: a gRPC server kept registered in ZooKeeper for as long as it serves.
 //!
 //! Lifecycle, in order:
-//! 1. bind the listener (a taken port is a clear [`Error::PortInUse`]);
-//! 2. open the ZooKeeper session (an unreachable ensemble is a clear error);
-//! 3. serve `HelloService`, gRPC health and reflection, and check through a real gRPC health
-//!    call that the server answers;
-//! 4. only then register `<base>/provider<seq>` = URL.
+//! 1. decide the advertised URL: `advertise_host`, else the listen IP; an unspecified address
+//!    (`0.0.0.0`, `::`) is refused, advertised or implied ([`advertised_host`]);
+//! 2. bind the listener (a taken port is a clear [`Error::PortInUse`]);
+//! 3. open the ZooKeeper session (an unreachable ensemble is a clear error);
+//! 4. serve `HelloService`, gRPC health and reflection, and check through a real gRPC health
+//!    call *to the advertised URL* that the server answers there
+//!    ([`Error::AdvertisedUnreachable`] naming the URL otherwise);
+//! 5. only then register `<base>/provider<seq>` = URL.
 //!
 //! Stopping ([`Provider::shutdown`], or SIGTERM / Ctrl-C in [`Provider::run_until_signal`]):
 //! 1. report NOT_SERVING on the health service and delete the node (confirmed by ZooKeeper);
@@ -42,7 +45,9 @@ pub struct ProviderConfig {
     pub base_path: String,
     /// Address to listen on; port 0 picks a free one.
     pub listen: SocketAddr,
-    /// Host written into the URL (defaults to the listen IP).
+    /// Host written into the URL (defaults to the listen IP, which must then not be `0.0.0.0`
+    /// or `::`; see [`advertised_host`]). The server must answer there: it is checked before
+    /// registering.
     pub advertise_host: Option<String>,
     /// ZooKeeper session timeout: how long after a crash the node disappears.
     pub session_timeout: Duration,
@@ -104,15 +109,12 @@ impl Provider {
         config: ProviderConfig,
         routes: impl FnOnce(&ProviderUrl) -> Routes,
     ) -> Result<Provider> {
+        let host = advertised_host(config.listen.ip(), config.advertise_host.as_deref())?;
         let listener = bind(config.listen).await?;
         let addr = listener.local_addr().map_err(|source| Error::Bind {
             addr: config.listen,
             source,
         })?;
-        let host = match &config.advertise_host {
-            Some(h) => h.clone(),
-            None => addr.ip().to_string(),
-        };
         let mut url = ProviderUrl::http(&host, addr.port())?;
         for (key, value) in &config.metadata {
             url = url.with_metadata(key, value)?;
@@ -157,7 +159,7 @@ impl Provider {
             drain_grace: config.drain_grace,
             drain_timeout: config.drain_timeout,
         };
-        probe(addr).await?;
+        check_serving(&provider.url.endpoint(), addr, HELLO_SERVICE_NAME).await?;
         let registration =
             Registration::register(&provider.session, &config.base_path, &provider.url).await?;
         provider.registration = Some(registration);
@@ -274,30 +276,62 @@ pub fn parse_ip(text: &str) -> Result<IpAddr> {
     text.parse().map_err(|_| Error::BadAddress(text.to_owned()))
 }
 
-/// Calls our own health service until it answers SERVING (at most 5 s).
-async fn probe(addr: SocketAddr) -> Result<()> {
-    let target = if addr.ip().is_unspecified() {
-        SocketAddr::new(
-            if addr.is_ipv4() {
-                IpAddr::from([127, 0, 0, 1])
-            } else {
-                IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
-            },
-            addr.port(),
-        )
-    } else {
-        addr
+/// The host to advertise for a server listening on `listen`: `advertise` if given, else the
+/// listen IP. An unspecified address (`0.0.0.0`, `::`) is refused either way: no client can dial
+/// it, and which of the machine's addresses clients should use is theirs to say (Dubbo and
+/// Curator guess "the first non-loopback address", which goes wrong on machines with several,
+/// hence Dubbo's `DUBBO_IP_TO_REGISTRY`).
+///
+/// ```
+/// use zoorpc_provider::advertised_host;
+/// let any = "0.0.0.0".parse().unwrap();
+/// let lo = "127.0.0.1".parse().unwrap();
+/// assert_eq!(advertised_host(lo, None).unwrap(), "127.0.0.1");
+/// assert_eq!(advertised_host(any, Some("10.0.0.7")).unwrap(), "10.0.0.7");
+/// assert!(advertised_host(any, None).is_err());
+/// assert!(advertised_host(lo, Some("0.0.0.0")).is_err());
+/// assert!(advertised_host(lo, Some("[::]")).is_err());
+/// ```
+pub fn advertised_host(listen: IpAddr, advertise: Option<&str>) -> Result<String> {
+    match advertise {
+        Some(host) => {
+            let literal = host.trim_start_matches('[').trim_end_matches(']');
+            let unspecified = literal.parse::<IpAddr>().is_ok_and(|ip| {
+                ip.is_unspecified()
+                    || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_unspecified()))
+            });
+            if unspecified {
+                return Err(Error::UnspecifiedAdvertiseHost {
+                    host: host.to_owned(),
+                });
+            }
+            Ok(host.to_owned())
+        }
+        None if listen.is_unspecified() => Err(Error::AdvertiseHostNeeded { listen }),
+        None => Ok(listen.to_string()),
+    }
+}
+
+/// Calls the health service at `endpoint` (`http://host:port`, the advertised address) until
+/// it answers SERVING for `service` ("" for the whole server), at most 5 s; otherwise
+/// [`Error::AdvertisedUnreachable`] naming `endpoint` (`listen` is where the server listens,
+/// for the message).
+pub async fn check_serving(endpoint: &str, listen: SocketAddr, service: &str) -> Result<()> {
+    let fail = |detail: String| Error::AdvertisedUnreachable {
+        url: endpoint.to_owned(),
+        listen,
+        detail,
     };
-    let fail = |detail: String| Error::NotServing { addr, detail };
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{target}"))
-        .map_err(|e| fail(e.to_string()))?;
+    let target = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        .map_err(|e| fail(e.to_string()))?
+        .connect_timeout(Duration::from_secs(1));
     let check = async {
         let mut last = String::new();
         for _ in 0..50 {
-            match endpoint.connect().await {
+            match target.connect().await {
                 Ok(channel) => {
                     let request = tonic_health::pb::HealthCheckRequest {
-                        service: HELLO_SERVICE_NAME.into(),
+                        service: service.into(),
                     };
                     match HealthClient::new(channel).check(request).await {
                         Ok(r) if r.get_ref().status() == ServingStatus::Serving => return Ok(()),
@@ -305,7 +339,7 @@ async fn probe(addr: SocketAddr) -> Result<()> {
                         Err(e) => last = e.to_string(),
                     }
                 }
-                Err(e) => last = e.to_string(),
+                Err(e) => last = error_chain(&e),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -315,4 +349,16 @@ async fn probe(addr: SocketAddr) -> Result<()> {
         Ok(r) => r,
         Err(_) => Err(fail("no answer within 5 s".into())),
     }
+}
+
+/// An error and its sources, `a: b: c` (tonic's connect error alone says only "transport error").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

@@ -23,6 +23,14 @@ pub enum Error {
         detail: String,
     },
 
+    /// A setting (a timeout, an interval) is outside the range it can take.
+    #[error("invalid {setting} {value}: {reason}")]
+    InvalidSetting {
+        setting: &'static str,
+        value: String,
+        reason: String,
+    },
+
     /// A znode path is malformed.
     #[error("invalid znode path {path:?}: {reason}")]
     InvalidPath { path: String, reason: &'static str },

@@ -24,6 +24,13 @@
 //! [`crate::election`]) the record is gone; a master that ran the job before numbers on from
 //! its own last claim (in process, so a master that did not run it before the wipe starts at 1).
 //!
+//! The interval is at least [`MasterJob::MIN_INTERVAL`] (100 ms): every run is a fenced
+//! ZooKeeper write (a transaction through the leader, on disk before it is acknowledged), so a
+//! faster schedule would load the ensemble rather than run a job; a job that must act more often
+//! loops inside one run. [`MasterJob::start`] refuses a shorter interval with
+//! [`Error::InvalidSetting`]. Any longer interval works (it is never added where it could
+//! overflow).
+//!
 //! Times in the record are the claiming process's wall clock; across machines, keep clocks in
 //! sync (NTP) or the first run after a failover shifts by the skew (never by more than one
 //! interval).
@@ -151,8 +158,13 @@ impl Drop for MasterJob {
 }
 
 impl MasterJob {
-    /// Runs `job` every `interval` while `election`'s contender is master. `name` (one path
-    /// segment) names the record node `<path>.jobs/<name>`.
+    /// The shortest interval [`MasterJob::start`] accepts: each run costs a fenced ZooKeeper
+    /// write.
+    pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+    /// Runs `job` every `interval` (at least [`MasterJob::MIN_INTERVAL`]) while `election`'s
+    /// contender is master. `name` (one path segment) names the record node
+    /// `<path>.jobs/<name>`.
     pub fn start<F, Fut>(
         election: &MasterElection,
         name: &str,
@@ -163,6 +175,17 @@ impl MasterJob {
         F: FnMut(JobRun) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        if interval < Self::MIN_INTERVAL {
+            return Err(Error::InvalidSetting {
+                setting: "job interval",
+                value: format!("{interval:?}"),
+                reason: format!(
+                    "it must be at least {:?}: every run is a fenced ZooKeeper write; \
+                     a job that must act more often can loop inside one run",
+                    Self::MIN_INTERVAL
+                ),
+            });
+        }
         let record = record_path(election.path(), name);
         validate_path(&record)?;
         if name.contains('/') {
@@ -177,7 +200,7 @@ impl MasterJob {
             path: election.path().to_owned(),
             address: election.address().to_owned(),
             record: record.clone(),
-            interval: interval.max(Duration::from_millis(1)),
+            interval,
             last_claimed: 0,
         };
         let task = tokio::spawn(schedule.run(job));
@@ -250,7 +273,7 @@ impl Schedule {
             }
             let mut seq = recorded.max(self.last_claimed) + 1;
             let mut due = match last {
-                Some(r) => Instant::now() + self.until(r.at_ms),
+                Some(r) => later(Instant::now(), until(r.at_ms, self.interval, now_ms())),
                 None => Instant::now(),
             };
             info!(record = %self.record, epoch, seq, "master: job schedule resumed");
@@ -297,17 +320,9 @@ impl Schedule {
                     }
                 }
                 seq += 1;
-                due = claimed_at + self.interval;
+                due = later(claimed_at, self.interval);
             }
         }
-    }
-
-    /// How long until one interval after `at_ms` (never more than one interval: a clock ahead
-    /// of ours must not stall the schedule).
-    fn until(&self, at_ms: i64) -> Duration {
-        let due = at_ms.saturating_add(self.interval.as_millis() as i64);
-        let left = due.saturating_sub(now_ms()).max(0) as u64;
-        Duration::from_millis(left).min(self.interval)
     }
 
     async fn pause_unless_deposed(&mut self, epoch: i64, pause: Duration) {
@@ -316,6 +331,22 @@ impl Schedule {
             _ = deposed(&mut self.roles, epoch) => {}
         }
     }
+}
+
+/// How long from `now_ms` until one interval after `at_ms` (never more than one interval: a
+/// clock ahead of ours must not stall the schedule).
+fn until(at_ms: i64, interval: Duration, now_ms: i64) -> Duration {
+    let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+    let left = at_ms.saturating_add(interval_ms).saturating_sub(now_ms);
+    Duration::from_millis(u64::try_from(left).unwrap_or(0)).min(interval)
+}
+
+/// `at + wait`, or a century from `at` when that would overflow (an interval of `Duration::MAX`
+/// means "not in this process's lifetime", not a panic).
+fn later(at: Instant, wait: Duration) -> Instant {
+    at.checked_add(wait)
+        .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(at)
 }
 
 /// Returns once the role is no longer `Master { epoch }`.
@@ -333,7 +364,7 @@ async fn deposed(roles: &mut watch::Receiver<Role>, epoch: i64) {
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
@@ -352,5 +383,27 @@ mod tests {
         assert_eq!(JobRecord::parse(&r.encode()), Some(r));
         assert_eq!(JobRecord::parse("garbage"), None);
         assert_eq!(JobRecord::parse("seq=1 epoch=2"), None);
+    }
+
+    #[test]
+    fn huge_intervals_neither_wrap_nor_overflow() {
+        let now = 1_700_000_000_000;
+        let second = Duration::from_secs(1);
+        assert_eq!(until(now - 400, second, now), Duration::from_millis(600));
+        assert_eq!(until(now - 4_000, second, now), Duration::ZERO);
+        assert_eq!(until(now + 60_000, second, now), second);
+        // u64::MAX ms used to become -1 ms through `as i64`: due at once, every time.
+        let huge = Duration::from_millis(u64::MAX);
+        assert_eq!(
+            until(now, huge, now),
+            Duration::from_millis(i64::MAX as u64 - now as u64)
+        );
+        assert_eq!(
+            until(now, Duration::MAX, now),
+            Duration::from_millis(i64::MAX as u64 - now as u64)
+        );
+        let at = Instant::now();
+        assert!(later(at, Duration::MAX) > at + Duration::from_secs(3600 * 24 * 365));
+        assert_eq!(later(at, second), at + second);
     }
 }

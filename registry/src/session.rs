@@ -10,6 +10,10 @@
 //! Guarantees:
 //! - `connect` returns only with an established session, or an error naming the connect string
 //!   within the configured connect timeout.
+//! - A session timeout the wire cannot carry (zero, under 1 ms, over `i32::MAX` ms) or a zero
+//!   connect timeout is refused by `connect` with [`Error::InvalidSetting`], never silently
+//!   replaced (the client library would turn 0 into 6 s and wrap 2^31 ms to a negative value the
+//!   server raises to its minimum).
 //! - Every status change is published in order; `generation` only grows.
 //! - Dropping the last `Session` handle (and every recipe holding one) closes the session.
 
@@ -34,6 +38,10 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
+    /// The longest session timeout ZooKeeper's protocol carries: `i32::MAX` milliseconds (about
+    /// 24.8 days). The server clamps whatever it is asked to its own bounds anyway.
+    pub const MAX_SESSION_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
     /// Defaults: 10 s session timeout, 10 s to establish the first session.
     pub fn new(connect: impl Into<String>) -> Self {
         SessionConfig {
@@ -43,14 +51,18 @@ impl SessionConfig {
         }
     }
 
-    /// The session timeout asked of the server (the server clamps it to its own
-    /// `minSessionTimeout`..`maxSessionTimeout`).
+    /// The session timeout asked of the server: 1 ms to [`SessionConfig::MAX_SESSION_TIMEOUT`]
+    /// (whole milliseconds; [`Session::connect`] refuses anything else). The server then clamps
+    /// it to its own `minSessionTimeout`..`maxSessionTimeout`, by default 2 to 20 times its
+    /// `tickTime` (4 s to 40 s with the usual 2 s tick); [`Session::session_timeout`] tells what
+    /// was granted.
     pub fn session_timeout(mut self, timeout: Duration) -> Self {
         self.session_timeout = timeout;
         self
     }
 
-    /// How long `Session::connect` waits for the first session before failing.
+    /// How long `Session::connect` waits for the first session before failing (not zero;
+    /// [`Session::connect`] refuses it).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -59,6 +71,42 @@ impl SessionConfig {
     /// The connect string.
     pub fn connect_string(&self) -> &str {
         &self.connect
+    }
+
+    /// Checks the timeouts (what [`Session::connect`] does first): the session timeout is 1 ms
+    /// to [`SessionConfig::MAX_SESSION_TIMEOUT`], the connect timeout is not zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zoorpc_registry::SessionConfig;
+    /// let config = SessionConfig::new("127.0.0.1:2181");
+    /// assert!(config.clone().session_timeout(Duration::from_secs(4)).validate().is_ok());
+    /// assert!(config.clone().session_timeout(Duration::ZERO).validate().is_err());
+    /// let wraps = Duration::from_millis(1 << 31);
+    /// assert!(config.clone().session_timeout(wraps).validate().is_err());
+    /// assert!(config.connect_timeout(Duration::ZERO).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        let t = self.session_timeout;
+        if t < Duration::from_millis(1) || t > Self::MAX_SESSION_TIMEOUT {
+            return Err(Error::InvalidSetting {
+                setting: "session timeout",
+                value: format!("{t:?}"),
+                reason: format!(
+                    "it must be 1 ms to {} ms (ZooKeeper carries it as a 32-bit count of \
+                     milliseconds; the server then clamps it to 2..20 times its tickTime)",
+                    Self::MAX_SESSION_TIMEOUT.as_millis()
+                ),
+            });
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(Error::InvalidSetting {
+                setting: "connect timeout",
+                value: format!("{:?}", self.connect_timeout),
+                reason: "it must be more than zero: it is how long to wait for ZooKeeper".into(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -111,8 +159,10 @@ impl Drop for Shared {
 }
 
 impl Session {
-    /// Connects, waiting at most the configured connect timeout for the first session.
+    /// Connects, waiting at most the configured connect timeout for the first session. A
+    /// timeout out of range is an [`Error::InvalidSetting`] (see [`SessionConfig::validate`]).
     pub async fn connect(config: SessionConfig) -> Result<Session> {
+        config.validate()?;
         let client = open(&config).await?;
         info!(
             connect = %config.connect,
@@ -281,5 +331,49 @@ async fn supervise(
             state: LinkState::Connected,
             client: client.clone(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Refused before any connection is tried (127.0.0.1:1 would take the connect timeout).
+    #[tokio::test]
+    async fn connect_refuses_timeouts_the_wire_cannot_carry() {
+        for timeout in [
+            Duration::ZERO,
+            Duration::from_micros(999),
+            Duration::from_millis(1 << 31),
+            Duration::from_millis(u64::MAX),
+        ] {
+            let config = SessionConfig::new("127.0.0.1:1").session_timeout(timeout);
+            let started = std::time::Instant::now();
+            let err = Session::connect(config).await.unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidSetting {
+                        setting: "session timeout",
+                        ..
+                    }
+                ),
+                "{timeout:?}: {err}"
+            );
+            assert!(err.to_string().contains("1 ms to 2147483647 ms"), "{err}");
+            assert!(started.elapsed() < Duration::from_secs(1));
+        }
+        let config = SessionConfig::new("127.0.0.1:1").connect_timeout(Duration::ZERO);
+        let err = Session::connect(config).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidSetting {
+                    setting: "connect timeout",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

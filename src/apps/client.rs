@@ -1,14 +1,12 @@
 //! The client program: calls `SayHello` through a [`Consumer`] N times, printing
 //! `ok <provider url>` or `err <reason>` per call and `calls=N ok=N failed=N` last.
 
-use std::time::Duration;
-
-use crate::cli::{Flags, or_exit};
+use crate::cli::{Flags, MAX_MS, or_exit};
 use zoorpc_consumer::{Consumer, ConsumerConfig};
 
 /// Usage text.
 pub const USAGE: &str = "usage: client --zk HOST:PORT[,HOST:PORT...] [--base-path /registry] \
-[--calls 10] [--interval-ms 500] [--name world]";
+[--calls 10] [--interval-ms 500 (0 = no pause)] [--name world]";
 
 /// Runs the client program with the process arguments.
 pub fn main() {
@@ -16,8 +14,8 @@ pub fn main() {
     let flags = Flags::from_env(USAGE, &["zk", "base-path", "calls", "interval-ms", "name"]);
     let zk = or_exit(USAGE, flags.zk());
     let base = flags.str("base-path").unwrap_or("/registry").to_owned();
-    let calls: u64 = or_exit(USAGE, flags.get("calls", 10));
-    let interval = Duration::from_millis(or_exit(USAGE, flags.get("interval-ms", 500)));
+    let calls = or_exit(USAGE, flags.number("calls", 10u64, 0..=u64::MAX));
+    let interval = or_exit(USAGE, flags.millis("interval-ms", 500, 0..=MAX_MS));
     let name = flags.str("name").unwrap_or("world").to_owned();
     std::process::exit(super::block_on(async move {
         let consumer = Consumer::connect_with(ConsumerConfig::new(zk, base)).await?;

@@ -2,15 +2,13 @@
 //! [`MasterClient`], printing `ok <addr>` (the master that answered, `host:port` as the master
 //! node holds it) or `err <reason>` per call, and `calls=N ok=N failed=N` last.
 
-use std::time::Duration;
-
 use zoorpc_consumer::{MasterClient, MasterClientConfig};
 
-use crate::cli::{Flags, or_exit};
+use crate::cli::{Flags, MAX_MS, or_exit};
 
 /// Usage text.
 pub const USAGE: &str = "usage: ha_client --zk HOST:PORT[,HOST:PORT...] \
-[--path /soa/master/services/HelloService:1.0.0] [--calls 10] [--interval-ms 500] [--name world] \
+[--path /soa/master/services/HelloService:1.0.0] [--calls 10] [--interval-ms 500 (0 = no pause)] [--name world] \
 [--switch-over-timeout-ms 15000]";
 
 /// Flags the HA client accepts.
@@ -31,12 +29,14 @@ pub fn main() {
     let path = flags
         .str("path")
         .map_or_else(super::ha_server::default_path, str::to_owned);
-    let calls: u64 = or_exit(USAGE, flags.get("calls", 10));
-    let interval = Duration::from_millis(or_exit(USAGE, flags.get("interval-ms", 500)));
+    let calls = or_exit(USAGE, flags.number("calls", 10u64, 0..=u64::MAX));
+    let interval = or_exit(USAGE, flags.millis("interval-ms", 500, 0..=MAX_MS));
     let name = flags.str("name").unwrap_or("world").to_owned();
     let mut config = MasterClientConfig::new(zk, path);
-    config.switch_over_timeout =
-        Duration::from_millis(or_exit(USAGE, flags.get("switch-over-timeout-ms", 15_000)));
+    config.switch_over_timeout = or_exit(
+        USAGE,
+        flags.millis("switch-over-timeout-ms", 15_000, 0..=MAX_MS),
+    );
     std::process::exit(super::block_on(async move {
         let client = MasterClient::connect_with(config).await?;
         super::call_loop(calls, interval, || async {

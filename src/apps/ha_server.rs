@@ -3,8 +3,9 @@
 //! [`standby_status`] so a [`zoorpc_consumer::MasterClient`] retries on the master.
 //!
 //! Prints (other tools read these lines):
-//! - `listening <addr>` once the server accepts connections (`<addr>` is `host:port`, exactly
-//!   what it writes into the master node);
+//! - `listening <addr>` once the server answers at `<addr>` (`host:port`, exactly what it writes
+//!   into the master node: checked with a gRPC health call to that address before contending;
+//!   `0.0.0.0`/`::` is never advertised, see [`zoorpc_provider::advertised_host`]);
 //! - `role master epoch=<n>`, `role standby master=<addr>` or `role disconnected` on each change;
 //! - with `--job-interval-ms`: `run epoch=<n> seq=<k>` for each run of a master-only job;
 //! - on SIGTERM or Ctrl-C: `resigned` once its node is deleted, then it exits with status 0.
@@ -17,18 +18,18 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use zoorpc_consumer::master_client::standby_status;
 use zoorpc_proto::HelloServiceServer;
-use zoorpc_provider::{Greeter, StopSignals, parse_ip};
+use zoorpc_provider::{Greeter, StopSignals, advertised_host, check_serving, parse_ip};
 use zoorpc_registry::{
     ElectionOptions, MasterElection, MasterJob, Role, Session, SessionConfig, default_master_path,
 };
 
-use crate::cli::{Flags, or_exit};
+use crate::cli::{Flags, MAX_MS, or_exit};
 
 /// Usage text.
 pub const USAGE: &str = "usage: ha_server --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
 [--path /soa/master/services/HelloService:1.0.0] [--advertise-host 127.0.0.1] \
 [--listen-host 127.0.0.1] [--session-timeout-ms 10000] [--handover-grace-ms 2000] \
-[--job-interval-ms N (run a master-only job)] [--job-name hello-report]";
+[--job-interval-ms N (run a master-only job every N >= 100 ms)] [--job-name hello-report]";
 
 /// Flags the HA server accepts.
 pub const FLAGS: &[&str] = &[
@@ -55,7 +56,8 @@ pub struct HaServerConfig {
     pub zk: String,
     /// Address to listen on; port 0 picks a free one.
     pub listen: SocketAddr,
-    /// Host written into the master node (defaults to the listen IP).
+    /// Host written into the master node (defaults to the listen IP, which must then not be
+    /// `0.0.0.0` or `::`). The server must answer there: it is checked before contending.
     pub advertise_host: Option<String>,
     /// Election path.
     pub path: String,
@@ -72,21 +74,25 @@ pub struct HaServerConfig {
 /// Builds the configuration from flags.
 pub fn config(flags: &Flags) -> Result<HaServerConfig, String> {
     let zk = flags.zk()?;
-    let port: u16 = flags.get("port", 0)?;
+    let port = flags.number("port", 0u16, 0..=u16::MAX)?;
     let ip =
         parse_ip(flags.str("listen-host").unwrap_or("127.0.0.1")).map_err(|e| e.to_string())?;
-    let job_interval = match flags.get::<u64>("job-interval-ms", 0)? {
-        0 => None,
-        ms => Some(Duration::from_millis(ms)),
+    let job_interval = match flags.str("job-interval-ms") {
+        None => None,
+        Some(_) => Some(flags.millis(
+            "job-interval-ms",
+            0,
+            MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS,
+        )?),
     };
     Ok(HaServerConfig {
         zk,
         listen: SocketAddr::new(ip, port),
         advertise_host: flags.str("advertise-host").map(str::to_owned),
         path: flags.str("path").map_or_else(default_path, str::to_owned),
-        session_timeout: Duration::from_millis(flags.get("session-timeout-ms", 10_000)?),
+        session_timeout: flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS)?,
         election: ElectionOptions {
-            handover_grace: Duration::from_millis(flags.get("handover-grace-ms", 2_000)?),
+            handover_grace: flags.millis("handover-grace-ms", 2_000, 0..=MAX_MS)?,
         },
         job_interval,
         job_name: flags.str("job-name").unwrap_or("hello-report").to_owned(),
@@ -107,6 +113,8 @@ pub fn run(config: HaServerConfig) -> i32 {
 }
 
 async fn serve(config: HaServerConfig) -> Result<(), String> {
+    let host = advertised_host(config.listen.ip(), config.advertise_host.as_deref())
+        .map_err(|e| e.to_string())?;
     // 1. Listen, so the address we contend with accepts connections before we can be master.
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
@@ -121,11 +129,12 @@ async fn serve(config: HaServerConfig) -> Result<(), String> {
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    let host = config
-        .advertise_host
-        .clone()
-        .unwrap_or_else(|| local.ip().to_string());
-    let address = format!("{host}:{}", local.port());
+    // An IPv6 literal is bracketed, as in a URL, so `host:port` stays dialable.
+    let address = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{}", local.port())
+    } else {
+        format!("{host}:{}", local.port())
+    };
 
     // 2. Serve; only the master answers.
     let (role_tx, role_rx) = watch::channel(Role::Joining);
@@ -138,16 +147,23 @@ async fn serve(config: HaServerConfig) -> Result<(), String> {
             }
         });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // Health ("" = the whole server) answers whatever the role: it says the process is up.
+    let (_health, health_service) = tonic_health::server::health_reporter();
     let server = tokio::spawn(
         Server::builder()
             .tcp_nodelay(true)
             .add_service(greeter)
+            .add_service(health_service)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
                 let _ = stop_rx.await;
             }),
     );
     // Listening for signals before announcing anything: whoever reads a line may signal at once.
     let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
+    // Contend only with an address that reaches this server.
+    check_serving(&format!("http://{address}"), local, "")
+        .await
+        .map_err(|e| e.to_string())?;
     println!("listening {address}");
 
     // 3. Contend.

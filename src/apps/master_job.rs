@@ -3,16 +3,14 @@
 //! `run epoch=<n> seq=<k>` per run; the run numbers continue across failovers (the last claimed
 //! run is recorded in `<path>.jobs/<name>`). On SIGTERM or Ctrl-C it resigns, then exits.
 
-use std::time::Duration;
-
 use zoorpc_provider::StopSignals;
-use zoorpc_registry::{MasterElection, Session, SessionConfig, default_master_path};
+use zoorpc_registry::{MasterElection, MasterJob, Session, SessionConfig, default_master_path};
 
-use crate::cli::{Flags, or_exit};
+use crate::cli::{Flags, MAX_MS, or_exit};
 
 /// Usage text.
 pub const USAGE: &str = "usage: master_job --zk HOST:PORT[,HOST:PORT...] \
-[--path /soa/master/services/MasterJob:1.0.0] [--interval-ms 1000] [--name report] \
+[--path /soa/master/services/MasterJob:1.0.0] [--interval-ms 1000 (at least 100)] [--name report] \
 [--address job-<pid> (this process's identity in the master node)] [--session-timeout-ms 10000]";
 
 /// Flags the master-job program accepts.
@@ -33,13 +31,22 @@ pub fn main() {
     let path = flags
         .str("path")
         .map_or_else(|| default_master_path("MasterJob", "1.0.0"), str::to_owned);
-    let interval = Duration::from_millis(or_exit(USAGE, flags.get("interval-ms", 1_000)));
+    let interval = or_exit(
+        USAGE,
+        flags.millis(
+            "interval-ms",
+            1_000,
+            MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS,
+        ),
+    );
     let name = flags.str("name").unwrap_or("report").to_owned();
     let address = flags
         .str("address")
         .map_or_else(|| format!("job-{}", std::process::id()), str::to_owned);
-    let session_timeout =
-        Duration::from_millis(or_exit(USAGE, flags.get("session-timeout-ms", 10_000)));
+    let session_timeout = or_exit(
+        USAGE,
+        flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS),
+    );
     std::process::exit(super::block_on(async move {
         // Listening for signals before any line is printed: a reader may signal at once.
         let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;

@@ -31,8 +31,8 @@ pub fn block_on<E: Display>(body: impl Future<Output = Result<i32, E>>) -> i32 {
     }
 }
 
-/// Makes `calls` calls, one per `interval`, printing `ok <who answered>` or `err <reason>` for
-/// each and `calls=N ok=N failed=N` last.
+/// Makes `calls` calls, one per `interval` (zero: one after another, no pause), printing
+/// `ok <who answered>` or `err <reason>` for each and `calls=N ok=N failed=N` last.
 pub async fn call_loop<F, Fut, E>(calls: u64, interval: Duration, mut call: F)
 where
     F: FnMut() -> Fut,
@@ -40,10 +40,9 @@ where
     E: Display,
 {
     let (mut ok, mut failed) = (0u64, 0u64);
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pace = Pace::new(interval);
     for _ in 0..calls {
-        ticker.tick().await;
+        pace.next().await;
         match call().await {
             Ok(who) => {
                 ok += 1;
@@ -56,4 +55,29 @@ where
         }
     }
     println!("calls={calls} ok={ok} failed={failed}");
+}
+
+/// The pace of a call loop: one call per interval, or with a zero interval no pause at all
+/// (tokio's `interval` panics on zero; this yields to the runtime between calls instead).
+pub struct Pace(Option<tokio::time::Interval>);
+
+impl Pace {
+    /// A pace of one call per `interval`; the first call is due at once.
+    pub fn new(interval: Duration) -> Pace {
+        Pace((!interval.is_zero()).then(|| {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker
+        }))
+    }
+
+    /// Waits until the next call is due.
+    pub async fn next(&mut self) {
+        match &mut self.0 {
+            Some(ticker) => {
+                ticker.tick().await;
+            }
+            None => tokio::task::yield_now().await,
+        }
+    }
 }

@@ -5,9 +5,8 @@
 //! exits 1 (the node goes with the session). A second signal exits at once with status 130.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use crate::cli::{Flags, or_exit};
+use crate::cli::{Flags, MAX_MS, or_exit};
 use zoorpc_provider::{Provider, ProviderConfig, StopSignals, parse_ip};
 
 /// Usage text.
@@ -31,20 +30,18 @@ pub const FLAGS: &[&str] = &[
 /// Builds the configuration from flags.
 pub fn config(flags: &Flags) -> Result<ProviderConfig, String> {
     let zk = flags.zk()?;
-    let port: u16 = flags.get("port", 0)?;
+    let port = flags.number("port", 0u16, 0..=u16::MAX)?;
     let base = flags.str("base-path").unwrap_or("/registry").to_owned();
     let listen_host = flags.str("listen-host").unwrap_or("127.0.0.1");
     let ip = parse_ip(listen_host).map_err(|e| e.to_string())?;
     let mut config = ProviderConfig::new(zk, base, port);
     config.listen = SocketAddr::new(ip, port);
     config.advertise_host = flags.str("advertise-host").map(str::to_owned);
-    config.session_timeout = Duration::from_millis(flags.get("session-timeout-ms", 10_000)?);
-    config.drain_grace = Duration::from_millis(flags.get("drain-grace-ms", 250)?);
-    config.delay = Duration::from_millis(flags.get("delay-ms", 0)?);
-    if let Some(weight) = flags.str("weight") {
-        let weight: u32 = weight
-            .parse()
-            .map_err(|e| format!("bad value {weight:?} for --weight: {e}"))?;
+    config.session_timeout = flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS)?;
+    config.drain_grace = flags.millis("drain-grace-ms", 250, 0..=MAX_MS)?;
+    config.delay = flags.millis("delay-ms", 0, 0..=MAX_MS)?;
+    if flags.str("weight").is_some() {
+        let weight = flags.number("weight", 100u32, 0..=u32::MAX)?;
         config.metadata.push(("weight".into(), weight.to_string()));
     }
     Ok(config)

@@ -3,21 +3,27 @@
 //! `zookeeper 127.0.0.1:<port>` once it serves; on SIGTERM or Ctrl-C it stops the server, removes
 //! its data and prints `stopped`.
 
-use std::time::Duration;
-
 use crate::cli::{Flags, or_exit};
 use zoorpc_provider::StopSignals;
 use zoorpc_registry::testing::{ZkServer, ZkServerConfig};
 
 /// Usage text.
-pub const USAGE: &str = "usage: zookeeper [--port 2181 (0 = free port)] [--tick-ms 200]";
+pub const USAGE: &str =
+    "usage: zookeeper [--port 2181 (0 = free port)] [--tick-ms 200 (1 to 7158278)]";
 
 /// Runs the ZooKeeper program with the process arguments.
 pub fn main() {
     crate::init_logging();
     let flags = Flags::from_env(USAGE, &["port", "tick-ms"]);
-    let port: u16 = or_exit(USAGE, flags.get("port", 2181));
-    let tick = Duration::from_millis(or_exit(USAGE, flags.get("tick-ms", 200)));
+    let port = or_exit(USAGE, flags.number("port", 2181u16, 0..=u16::MAX));
+    let tick = or_exit(
+        USAGE,
+        flags.millis(
+            "tick-ms",
+            200,
+            1..=ZkServerConfig::MAX_TICK_TIME.as_millis() as u64,
+        ),
+    );
     let config = ZkServerConfig {
         tick_time: tick,
         port: (port != 0).then_some(port),

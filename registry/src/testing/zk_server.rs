@@ -30,6 +30,13 @@ pub struct ZkServerConfig {
     pub port: Option<u16>,
 }
 
+impl ZkServerConfig {
+    /// The longest `tick_time` a server starts with: ZooKeeper keeps `tickTime` and the session
+    /// bounds (up to 300 ticks here) in 32-bit ints of milliseconds, and refuses a config
+    /// where they overflow.
+    pub const MAX_TICK_TIME: Duration = Duration::from_millis(i32::MAX as u64 / 300);
+}
+
 impl Default for ZkServerConfig {
     fn default() -> Self {
         ZkServerConfig {
