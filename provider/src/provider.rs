@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -86,6 +87,8 @@ pub struct Provider {
     registration: Option<Registration>,
     session: Session,
     health: HealthReporter,
+    /// What health reports on: the server (`""`) and each service served.
+    health_names: Vec<&'static str>,
     stop_server: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::result::Result<(), tonic::transport::Error>>>,
     drain_grace: Duration,
@@ -96,7 +99,7 @@ impl Provider {
     /// Starts serving `HelloService` and registers once the server answers.
     pub async fn start(config: ProviderConfig) -> Result<Provider> {
         let greeter_delay = config.delay;
-        Provider::start_with(config, move |url| {
+        Provider::launch(config, &[HELLO_SERVICE_NAME], move |url| {
             Routes::new(HelloServiceServer::new(
                 Greeter::new(url.as_str()).with_delay(greeter_delay),
             ))
@@ -104,9 +107,50 @@ impl Provider {
         .await
     }
 
-    /// Starts serving the routes `routes(url)` builds (plus health and reflection).
+    /// Serves any tonic service (plus gRPC health, reporting `S::NAME` SERVING, and
+    /// reflection) and registers once a health call to the advertised URL says `S::NAME` is
+    /// SERVING.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), zoorpc_provider::Error> {
+    /// use zoorpc_provider::{Greeter, Provider, ProviderConfig};
+    /// use zoorpc_proto::HelloServiceServer;
+    /// let config = ProviderConfig::new("127.0.0.1:2181", "/services/hello", 0);
+    /// let provider = Provider::serve(config, HelloServiceServer::new(Greeter::new("me"))).await?;
+    /// provider.run_until_signal().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve<S>(config: ProviderConfig, service: S) -> Result<Provider>
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        Provider::launch(config, &[S::NAME], move |_| Routes::new(service)).await
+    }
+
+    /// Starts serving the routes `routes(url)` builds (several services; plus health and
+    /// reflection). Health reports the whole server (service `""`) SERVING; the startup check
+    /// asks for that.
     pub async fn start_with(
         config: ProviderConfig,
+        routes: impl FnOnce(&ProviderUrl) -> Routes,
+    ) -> Result<Provider> {
+        Provider::launch(config, &[], routes).await
+    }
+
+    /// Listens, connects, serves `routes` with health reporting `names` (and the server, `""`)
+    /// SERVING, checks the advertised URL answers, registers.
+    async fn launch(
+        config: ProviderConfig,
+        names: &[&'static str],
         routes: impl FnOnce(&ProviderUrl) -> Routes,
     ) -> Result<Provider> {
         let host = advertised_host(config.listen.ip(), config.advertise_host.as_deref())?;
@@ -125,9 +169,13 @@ impl Provider {
         .await?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_service_status(HELLO_SERVICE_NAME, tonic_health::ServingStatus::Serving)
-            .await;
+        let mut health_names = vec![""];
+        health_names.extend_from_slice(names);
+        for name in &health_names {
+            health
+                .set_service_status(*name, tonic_health::ServingStatus::Serving)
+                .await;
+        }
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -154,12 +202,14 @@ impl Provider {
             registration: None,
             session,
             health,
+            health_names,
             stop_server: Some(stop_tx),
             server: Some(server),
             drain_grace: config.drain_grace,
             drain_timeout: config.drain_timeout,
         };
-        check_serving(&provider.url.endpoint(), addr, HELLO_SERVICE_NAME).await?;
+        let checked = names.first().copied().unwrap_or("");
+        check_serving(&provider.url.endpoint(), addr, checked).await?;
         let registration =
             Registration::register(&provider.session, &config.base_path, &provider.url).await?;
         provider.registration = Some(registration);
@@ -188,9 +238,11 @@ impl Provider {
 
     /// Deregisters, drains in-flight calls, stops.
     pub async fn shutdown(mut self) -> Result<()> {
-        self.health
-            .set_service_status(HELLO_SERVICE_NAME, tonic_health::ServingStatus::NotServing)
-            .await;
+        for name in &self.health_names {
+            self.health
+                .set_service_status(*name, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
         let deregistered = match self.registration.take() {
             Some(r) => r.deregister().await,
             None => Ok(()),
@@ -215,10 +267,18 @@ impl Provider {
         deregistered.map_err(Error::from)
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then shuts down gracefully. `on_event` hears each step.
+    /// Serves until SIGTERM or Ctrl-C, then shuts down gracefully.
     pub async fn run_until_signal(self) -> Result<()> {
-        wait_for_signal().await?;
-        info!(url = %self.url, "signal received; deregistering, then draining");
+        let mut signals = StopSignals::listen()?;
+        self.run_until(signals.recv()).await
+    }
+
+    /// Serves until `shutdown` completes, then shuts down gracefully (deregister, drain grace,
+    /// drain, stop), as mini-redis's `server::run(listener, shutdown)`: the program decides what
+    /// stops it.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        shutdown.await;
+        info!(url = %self.url, "stopping; deregistering, then draining");
         self.shutdown().await
     }
 }
