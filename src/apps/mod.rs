@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub mod client;
+pub mod echo;
 pub mod ha_client;
 pub mod ha_server;
 pub mod master_job;

@@ -55,10 +55,18 @@ pub fn main() {
     std::process::exit(run(config));
 }
 
-/// Runs a provider until a signal; returns the exit status.
+/// Runs a `HelloService` provider until a signal; returns the exit status.
 pub fn run(config: ProviderConfig) -> i32 {
+    run_started(Provider::start(config))
+}
+
+/// Runs the provider `start` makes (any service) until a signal, printing the program's lines;
+/// returns the exit status.
+pub fn run_started(
+    start: impl std::future::Future<Output = Result<Provider, zoorpc_provider::Error>>,
+) -> i32 {
     super::block_on(async move {
-        let provider = Provider::start(config).await?;
+        let provider = start.await?;
         // Listening before announcing: whoever reads the line may signal at once.
         let mut signals = StopSignals::listen()?;
         let node = provider.node_path().unwrap_or_default();

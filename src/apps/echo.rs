@@ -1,0 +1,141 @@
+//! The echo program: a provider of the tests' own `echo.v1.Echo` service
+//! (`tests/proto/echo.proto`), i.e. a user's service as zoorpc sees it: served with
+//! [`Provider::serve`], called through a consumer's balanced channel. Same flags and output
+//! lines as the `provider` program (`registered <node> <url>`, `deregistered`, `stopped`).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+use zoorpc_provider::Provider;
+
+use crate::cli::{Flags, or_exit};
+
+/// Generated code of `echo.v1`.
+pub mod proto {
+    tonic::include_proto!("echo.v1");
+}
+
+pub use proto::echo_client::EchoClient;
+pub use proto::echo_server::{Echo, EchoServer};
+pub use proto::{EchoReply, EchoRequest};
+
+/// The service: answers with the text and the server's own address (`host:port` it accepted
+/// the call on), after `delay`.
+#[derive(Clone, Debug, Default)]
+pub struct EchoService {
+    delay: Duration,
+    /// How many times a handler started (tests count duplicates with it).
+    calls: Arc<AtomicU64>,
+}
+
+impl EchoService {
+    /// An echo that answers after `delay` (a slow provider when non-zero).
+    pub fn new(delay: Duration) -> Self {
+        EchoService {
+            delay,
+            calls: Arc::default(),
+        }
+    }
+
+    /// The counter of handler starts, shared with every clone.
+    pub fn calls(&self) -> Arc<AtomicU64> {
+        self.calls.clone()
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn server_of<T>(request: &Request<T>) -> String {
+    request
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default()
+}
+
+type ReplyStream = Pin<Box<dyn Stream<Item = Result<EchoReply, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Echo for EchoService {
+    async fn say(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
+        self.count();
+        tokio::time::sleep(self.delay).await;
+        let server = server_of(&request);
+        let request = request.into_inner();
+        Ok(Response::new(EchoReply {
+            text: request.text,
+            server,
+            messages: 1,
+            payload_bytes: request.payload.len() as u64,
+        }))
+    }
+
+    type ExpandStream = ReplyStream;
+
+    async fn expand(&self, request: Request<EchoRequest>) -> Result<Response<ReplyStream>, Status> {
+        self.count();
+        let server = server_of(&request);
+        let request = request.into_inner();
+        let interval = Duration::from_millis(u64::from(request.interval_ms));
+        let count = u64::from(request.count.min(10_000));
+        let stream = tokio_stream::iter(1..=count).then(move |n| {
+            let (server, text) = (server.clone(), request.text.clone());
+            async move {
+                tokio::time::sleep(interval).await;
+                Ok(EchoReply {
+                    text,
+                    server,
+                    messages: n,
+                    payload_bytes: 0,
+                })
+            }
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn collect(
+        &self,
+        request: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<EchoReply>, Status> {
+        self.count();
+        let server = server_of(&request);
+        let mut stream = request.into_inner();
+        let (mut messages, mut payload_bytes, mut text) = (0u64, 0u64, String::new());
+        while let Some(message) = stream.next().await {
+            let message = message?;
+            messages += 1;
+            payload_bytes += message.payload.len() as u64;
+            text = message.text;
+        }
+        Ok(Response::new(EchoReply {
+            text,
+            server,
+            messages,
+            payload_bytes,
+        }))
+    }
+}
+
+/// Usage text.
+pub const USAGE: &str = "usage: echo --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
+[--base-path /services/echo] [--advertise-host 127.0.0.1] [--listen-host 127.0.0.1] \
+[--session-timeout-ms 10000] [--drain-grace-ms 250] [--delay-ms 0] [--weight 100]";
+
+/// Runs the echo provider program with the process arguments.
+pub fn main() {
+    crate::init_logging();
+    let flags = Flags::from_env(USAGE, super::provider::FLAGS);
+    let mut config = or_exit(USAGE, super::provider::config(&flags));
+    if flags.str("base-path").is_none() {
+        config.base_path = "/services/echo".into();
+    }
+    let service = EchoServer::new(EchoService::new(config.delay));
+    std::process::exit(super::provider::run_started(Provider::serve(
+        config, service,
+    )));
+}

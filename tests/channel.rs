@@ -1,0 +1,452 @@
+//! The balanced channel with a service that is not HelloService (`tests/proto/echo.proto`):
+//! one client made once and kept, failing over kills, stops and newcomers; streaming both ways;
+//! buffering; empty and dead lists; each picking strategy.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{raw_client, zk};
+use tokio::sync::watch;
+use zookeeper_client as zkc;
+use zoorpc::apps::echo::{EchoClient, EchoRequest, EchoServer, EchoService};
+use zoorpc::consumer::{Answered, BalancedChannel, CallPolicy, Consumer, ConsumerConfig, Strategy};
+use zoorpc::provider::{Provider, ProviderConfig};
+use zoorpc::registry::testing::{ChildProcess, unique_path};
+
+/// An echo provider process (`zoorpc-echo`) and its URL.
+struct EchoProcess {
+    process: ChildProcess,
+    url: String,
+}
+
+fn spawn_echo(base: &str) -> EchoProcess {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-echo"));
+    cmd.args([
+        "--zk",
+        &zk().connect_string(),
+        "--base-path",
+        base,
+        "--port",
+        "0",
+    ])
+    .args(["--session-timeout-ms", "1500", "--drain-grace-ms", "300"]);
+    let mut process = ChildProcess::spawn("echo", cmd).expect("spawn echo");
+    let line = process
+        .wait_for_line("registered ", Duration::from_secs(20))
+        .expect("echo registers");
+    let url = line.split_whitespace().nth(2).expect("url").to_owned();
+    EchoProcess { process, url }
+}
+
+/// An in-process echo provider; `calls` counts handler starts.
+async fn echo_provider(
+    base: &str,
+    delay: Duration,
+) -> (Provider, Arc<std::sync::atomic::AtomicU64>) {
+    let service = EchoService::new(delay);
+    let calls = service.calls();
+    let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
+    config.drain_grace = Duration::from_millis(50);
+    let provider = Provider::serve(config, EchoServer::new(service))
+        .await
+        .expect("echo provider");
+    (provider, calls)
+}
+
+async fn consumer(base: &str, strategy: Strategy, providers: usize) -> Consumer {
+    let config = ConsumerConfig::new(zk().connect_string(), base).strategy(strategy);
+    let consumer = Consumer::connect_with(config).await.expect("consumer");
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(5), |u| u.len() == providers)
+            .await,
+        "{:?}",
+        consumer.urls()
+    );
+    consumer
+}
+
+fn say(text: &str) -> EchoRequest {
+    EchoRequest {
+        text: text.into(),
+        ..EchoRequest::default()
+    }
+}
+
+/// Eight tasks calling `Say` on one shared client until stopped; answers per server, failures,
+/// and a running count of calls.
+struct Load {
+    stop: Arc<AtomicBool>,
+    done: watch::Receiver<u64>,
+    tasks: Vec<tokio::task::JoinHandle<(HashMap<String, u64>, Vec<String>)>>,
+}
+
+impl Load {
+    fn start(client: EchoClient<BalancedChannel>) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, done) = watch::channel(0u64);
+        let done_tx = Arc::new(done_tx);
+        let tasks = (0..8)
+            .map(|_| {
+                let (mut client, stop, done_tx) = (client.clone(), stop.clone(), done_tx.clone());
+                tokio::spawn(async move {
+                    let (mut answers, mut failures) = (HashMap::new(), Vec::new());
+                    // Bounded even if a test forgets to stop it.
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        match client.say(say("load")).await {
+                            Ok(r) => *answers.entry(r.into_inner().server).or_insert(0) += 1,
+                            Err(e) => failures.push(e.to_string()),
+                        }
+                        done_tx.send_modify(|n| *n += 1);
+                    }
+                    (answers, failures)
+                })
+            })
+            .collect();
+        Load { stop, done, tasks }
+    }
+
+    /// Waits until `n` more calls have been made.
+    async fn calls(&mut self, n: u64) {
+        let target = *self.done.borrow() + n;
+        let reached = tokio::time::timeout(
+            Duration::from_secs(20),
+            self.done.wait_for(|done| *done >= target),
+        )
+        .await;
+        assert!(matches!(reached, Ok(Ok(_))), "the load stalled");
+    }
+
+    async fn finish(self) -> (HashMap<String, u64>, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let (mut answers, mut failures) = (HashMap::new(), Vec::new());
+        for task in self.tasks {
+            let (a, f) = task.await.expect("load task");
+            for (server, n) in a {
+                *answers.entry(server).or_insert(0) += n;
+            }
+            failures.extend(f);
+        }
+        (answers, failures)
+    }
+}
+
+fn server_of(url: &str) -> String {
+    url.trim_start_matches("http://").to_owned()
+}
+
+fn assert_no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} calls failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_kept_client_rides_out_a_sigkill_and_picks_up_a_newcomer() {
+    let base = unique_path("echo-kill");
+    let mut providers = vec![spawn_echo(&base), spawn_echo(&base), spawn_echo(&base)];
+    let consumer = consumer(&base, Strategy::Random, 3).await;
+    let client = EchoClient::new(consumer.channel_with(CallPolicy::IDEMPOTENT));
+    let mut load = Load::start(client);
+    load.calls(300).await;
+
+    providers[0].process.signal(libc::SIGKILL).unwrap();
+    providers[0]
+        .process
+        .wait_exit(Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(5), |u| u.len() == 2)
+            .await,
+        "the killed provider's node never went"
+    );
+    load.calls(300).await;
+
+    let newcomer = spawn_echo(&base);
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(5), |u| u.len() == 3)
+            .await
+    );
+    load.calls(600).await;
+    let (answers, failures) = load.finish().await;
+    assert_no_failures(&failures);
+    assert!(
+        answers.get(&server_of(&newcomer.url)).copied().unwrap_or(0) > 50,
+        "the newcomer got too few calls: {answers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_fails_no_call_on_the_default_channel() {
+    let base = unique_path("echo-term");
+    let mut providers = vec![spawn_echo(&base), spawn_echo(&base), spawn_echo(&base)];
+    let consumer = consumer(&base, Strategy::Random, 3).await;
+    // Never-sent requests only: what a draining provider refuses must go elsewhere unseen.
+    let mut load = Load::start(EchoClient::new(consumer.channel()));
+    load.calls(300).await;
+    providers[1].process.signal(libc::SIGTERM).unwrap();
+    let status = providers[1]
+        .process
+        .wait_exit(Duration::from_secs(10))
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    load.calls(300).await;
+    let (answers, failures) = load.finish().await;
+    assert_no_failures(&failures);
+    assert!(answers.len() >= 2, "{answers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_and_client_streams_run_through_the_channel() {
+    let base = unique_path("echo-streams");
+    let (a, _) = echo_provider(&base, Duration::ZERO).await;
+    let (b, _) = echo_provider(&base, Duration::ZERO).await;
+    let consumer = consumer(&base, Strategy::Random, 2).await;
+    let mut client = EchoClient::new(consumer.channel());
+
+    let mut stream = client
+        .expand(EchoRequest {
+            text: "s".into(),
+            count: 5,
+            interval_ms: 10,
+            ..EchoRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seen = Vec::new();
+    while let Some(reply) = stream.message().await.unwrap() {
+        seen.push(reply.messages);
+    }
+    assert_eq!(seen, vec![1, 2, 3, 4, 5]);
+
+    // A client stream that is complete at once (replayable) and one still streaming.
+    let requests: Vec<EchoRequest> = (0..10)
+        .map(|i| EchoRequest {
+            text: format!("m{i}"),
+            payload: vec![1; 100],
+            ..EchoRequest::default()
+        })
+        .collect();
+    let reply = client
+        .collect(tokio_stream::iter(requests.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (reply.messages, reply.payload_bytes, reply.text.as_str()),
+        (10, 1000, "m9")
+    );
+
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let call = tokio::spawn({
+        let mut client = client.clone();
+        async move {
+            client
+                .collect(tokio_stream::wrappers::ReceiverStream::new(rx))
+                .await
+        }
+    });
+    for request in requests {
+        tx.send(request).await.unwrap();
+    }
+    drop(tx);
+    let reply = call.await.unwrap().unwrap().into_inner();
+    assert_eq!((reply.messages, reply.payload_bytes), (10, 1000));
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_buffer_limit_is_sent_once_a_small_one_is_retried() {
+    let base = unique_path("echo-buffer");
+    // Both providers answer after 2 s; the attempt timeout is 300 ms, so an idempotent call is
+    // abandoned and tried on the other one, but only if its body could be kept.
+    let (a, a_calls) = echo_provider(&base, Duration::from_secs(2)).await;
+    let (b, b_calls) = echo_provider(&base, Duration::from_secs(2)).await;
+    let consumer = consumer(&base, Strategy::Random, 2).await;
+    let policy = CallPolicy::IDEMPOTENT.with_attempt_timeout(Duration::from_millis(300));
+    let mut client = EchoClient::new(consumer.channel_with(policy));
+    let total = || a_calls.load(Ordering::Relaxed) + b_calls.load(Ordering::Relaxed);
+
+    let small = client.say(say("small")).await;
+    assert!(small.is_err());
+    assert_eq!(
+        total(),
+        2,
+        "a small idempotent body is tried on both providers"
+    );
+
+    let large = EchoRequest {
+        text: "large".into(),
+        payload: vec![7; 300 * 1024],
+        ..EchoRequest::default()
+    };
+    let before = total();
+    let status = client.say(large).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status}");
+    assert_eq!(
+        total() - before,
+        1,
+        "a body over 256 KiB must go to one provider only"
+    );
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_list_is_unavailable_at_once_and_a_dead_list_fails_fast() {
+    let base = unique_path("echo-empty");
+    let consumer = Consumer::connect(&zk().connect_string(), &base)
+        .await
+        .unwrap();
+    let mut client = EchoClient::new(consumer.channel_with(CallPolicy::IDEMPOTENT));
+    let started = Instant::now();
+    let status = client.say(say("nobody")).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert!(status.message().contains(&base), "{}", status.message());
+
+    // Three registered, none alive.
+    let raw = raw_client(&zk().connect_string()).await;
+    raw.mkdir(
+        &base,
+        &zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all()),
+    )
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        raw.create(
+            &format!("{base}/provider"),
+            format!("http://127.0.0.1:{port}").as_bytes(),
+            &zkc::CreateMode::EphemeralSequential.with_acls(zkc::Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
+    }
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(5), |u| u.len() == 3)
+            .await
+    );
+    let started = Instant::now();
+    let status = client.say(say("dead")).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");
+    assert!(
+        status.message().contains("3 provider(s)"),
+        "{}",
+        status.message()
+    );
+}
+
+/// Calls per server for `calls` sequential calls.
+async fn spread(client: &mut EchoClient<BalancedChannel>, calls: usize) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for _ in 0..calls {
+        let response = client.say(say("spread")).await.unwrap();
+        let answered = response.extensions().get::<Answered>().cloned().unwrap();
+        assert_eq!(
+            response.into_inner().server,
+            server_of(answered.url.as_str())
+        );
+        *counts.entry(answered.url.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_round_robin_and_first_spread_as_they_say() {
+    let base = unique_path("echo-strategies");
+    let mut providers = Vec::new();
+    for _ in 0..3 {
+        providers.push(echo_provider(&base, Duration::ZERO).await.0);
+    }
+    let random = spread(
+        &mut EchoClient::new(consumer(&base, Strategy::Random, 3).await.channel()),
+        600,
+    )
+    .await;
+    assert_eq!(random.len(), 3);
+    assert!(
+        random.values().all(|n| (120..=280).contains(n)),
+        "{random:?}"
+    );
+
+    let round_robin = spread(
+        &mut EchoClient::new(consumer(&base, Strategy::RoundRobin, 3).await.channel()),
+        300,
+    )
+    .await;
+    assert!(round_robin.values().all(|n| *n == 100), "{round_robin:?}");
+
+    let first_consumer = consumer(&base, Strategy::First, 3).await;
+    let mut first = EchoClient::new(first_consumer.channel());
+    let counts = spread(&mut first, 50).await;
+    let head = first_consumer.endpoints()[0].url().to_string();
+    assert_eq!(counts.get(&head), Some(&50), "{counts:?}");
+    // The first entry stops: the next one takes every call.
+    let i = providers
+        .iter()
+        .position(|p| p.url().to_string() == head)
+        .unwrap();
+    providers.remove(i).shutdown().await.unwrap();
+    assert!(
+        first_consumer
+            .wait_until(Duration::from_secs(5), |u| u.len() == 2)
+            .await
+    );
+    let next = first_consumer.endpoints()[0].url().to_string();
+    let counts = spread(&mut first, 50).await;
+    assert_eq!(counts.get(&next), Some(&50), "{counts:?}");
+    for p in providers {
+        p.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_loaded_sends_most_calls_away_from_a_ten_times_slower_provider() {
+    let base = unique_path("echo-slow");
+    let (fast_a, _) = echo_provider(&base, Duration::from_millis(5)).await;
+    let (fast_b, _) = echo_provider(&base, Duration::from_millis(5)).await;
+    let (slow, slow_calls) = echo_provider(&base, Duration::from_millis(50)).await;
+    let consumer = consumer(&base, Strategy::LeastLoaded, 3).await;
+    let load = Load::start(EchoClient::new(consumer.channel()));
+    let mut load = load;
+    load.calls(800).await;
+    let (answers, failures) = load.finish().await;
+    assert_no_failures(&failures);
+    let total: u64 = answers.values().sum();
+    let to_slow = slow_calls.load(Ordering::Relaxed);
+    assert!(
+        to_slow * 100 < total * 12,
+        "the slow provider got {to_slow} of {total} calls (random would give it a third)"
+    );
+    for p in [fast_a, fast_b, slow] {
+        p.shutdown().await.unwrap();
+    }
+}
