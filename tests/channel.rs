@@ -78,12 +78,15 @@ fn say(text: &str) -> EchoRequest {
     }
 }
 
+/// Answers per server and failures of one load task.
+type Tally = (HashMap<String, u64>, Vec<String>);
+
 /// Eight tasks calling `Say` on one shared client until stopped; answers per server, failures,
 /// and a running count of calls.
 struct Load {
     stop: Arc<AtomicBool>,
     done: watch::Receiver<u64>,
-    tasks: Vec<tokio::task::JoinHandle<(HashMap<String, u64>, Vec<String>)>>,
+    tasks: Vec<tokio::task::JoinHandle<Tally>>,
 }
 
 impl Load {
@@ -153,7 +156,7 @@ fn assert_no_failures(failures: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_kept_client_rides_out_a_sigkill_and_picks_up_a_newcomer() {
     let base = unique_path("echo-kill");
-    let mut providers = vec![spawn_echo(&base), spawn_echo(&base), spawn_echo(&base)];
+    let mut providers = [spawn_echo(&base), spawn_echo(&base), spawn_echo(&base)];
     let consumer = consumer(&base, Strategy::Random, 3).await;
     let client = EchoClient::new(consumer.channel_with(CallPolicy::IDEMPOTENT));
     let mut load = Load::start(client);
@@ -190,7 +193,7 @@ async fn one_kept_client_rides_out_a_sigkill_and_picks_up_a_newcomer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_fails_no_call_on_the_default_channel() {
     let base = unique_path("echo-term");
-    let mut providers = vec![spawn_echo(&base), spawn_echo(&base), spawn_echo(&base)];
+    let mut providers = [spawn_echo(&base), spawn_echo(&base), spawn_echo(&base)];
     let consumer = consumer(&base, Strategy::Random, 3).await;
     // Never-sent requests only: what a draining provider refuses must go elsewhere unseen.
     let mut load = Load::start(EchoClient::new(consumer.channel()));
