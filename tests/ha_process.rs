@@ -307,3 +307,77 @@ fn a_master_paused_past_its_session_timeout_reports_not_master_before_any_job_an
         "B's runs are not consecutive: {b_seqs:?}"
     );
 }
+
+/// A master client whose master is paused (SIGSTOP): each attempt is abandoned after the attempt
+/// timeout, the call goes to the standby once it took over, and with no standby the call ends
+/// within its bounds instead of hanging until the master resumes.
+#[test]
+fn a_master_client_abandons_a_paused_master_after_the_attempt_timeout() {
+    use zoorpc::consumer::{Answered, CallPolicy, MasterClient, MasterClientConfig};
+    use zoorpc::proto::{HelloRequest, HelloServiceClient};
+
+    let connect = zk().connect_string();
+    let rt = runtime();
+    let client_for = |path: &str| {
+        let mut config = MasterClientConfig::new(&connect, path);
+        config.attempt_timeout = Duration::from_millis(500);
+        config.switch_over_timeout = Duration::from_secs(10);
+        rt.block_on(MasterClient::connect_with(config)).unwrap()
+    };
+
+    // With a standby: the call lands on it once it is master.
+    let path = unique_path("ha-paused-client");
+    let mut a = HaServer::spawn(&connect, &path, &[]);
+    a.wait_master(Duration::from_secs(10));
+    let mut b = HaServer::spawn(&connect, &path, &[]);
+    b.wait_standby_of(&a.address, Duration::from_secs(10));
+    let client = client_for(&path);
+    rt.block_on(client.say_hello("warm")).unwrap();
+    a.process.pause().unwrap();
+    let started = Instant::now();
+    let policy = CallPolicy {
+        max_attempts: 20,
+        ..CallPolicy::IDEMPOTENT
+    };
+    let mut hello = HelloServiceClient::new(client.channel_with(policy));
+    let answer = rt
+        .block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(20),
+                hello.say_hello(HelloRequest { name: "p".into() }),
+            )
+            .await
+        })
+        .expect("the call hung on the paused master")
+        .expect("the standby answers once it is master");
+    let answered = answer.extensions().get::<Answered>().cloned().unwrap();
+    assert_eq!(answered.node, b.address);
+    assert!(
+        started.elapsed() < Duration::from_millis(SESSION_TIMEOUT_MS + 3000),
+        "took {:?}",
+        started.elapsed()
+    );
+    a.process.resume().unwrap();
+
+    // Alone: the call ends (an error) within the attempt budget, long before the master resumes.
+    let path = unique_path("ha-paused-alone");
+    let mut c = HaServer::spawn(&connect, &path, &["--session-timeout-ms", "20000"]);
+    c.wait_master(Duration::from_secs(10));
+    let client = client_for(&path);
+    rt.block_on(client.say_hello("warm")).unwrap();
+    c.process.pause().unwrap();
+    let started = Instant::now();
+    let result = rt
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(20), client.say_hello("alone")).await
+        })
+        .expect("the call hung on the paused master");
+    assert!(result.is_err());
+    // Three idempotent attempts of 0.5 s, and the pauses between them.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    c.process.resume().unwrap();
+}
