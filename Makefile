@@ -17,6 +17,9 @@ demo: setup
 test: setup
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	# The README's snippet in a crate of its own (outside the workspace, its own proto),
+	# sharing the workspace's build directory.
+	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) test --manifest-path outside/Cargo.toml
 
 # A ZooKeeper on 127.0.0.1:2181 for trying the programs by hand (Ctrl-C stops it).
 zookeeper: setup
@@ -25,6 +28,8 @@ zookeeper: setup
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) fmt --manifest-path outside/Cargo.toml -- --check
+	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) clippy --manifest-path outside/Cargo.toml --all-targets -- -D warnings
 
 bench: setup
 	$(CARGO) run --release --example bench -- propagation --rounds 1000
