@@ -453,3 +453,75 @@ async fn least_loaded_sends_most_calls_away_from_a_ten_times_slower_provider() {
         p.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_the_users_service_and_goes_not_serving_when_the_stop_starts() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let base = unique_path("echo-health");
+    let mut config = ProviderConfig::new(zk().connect_string(), &base, 0);
+    config.drain_grace = Duration::from_secs(2);
+    let provider = Provider::serve(config, EchoServer::new(EchoService::default()))
+        .await
+        .unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(provider.url().endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let status = |service: &str| HealthCheckRequest {
+        service: service.into(),
+    };
+    let serving = health.check(status("echo.v1.Echo")).await.unwrap();
+    assert_eq!(serving.get_ref().status(), ServingStatus::Serving);
+
+    let stop = tokio::spawn(provider.shutdown());
+    // During the drain grace the server still answers, and says it is going.
+    let mut watch = health
+        .watch(status("echo.v1.Echo"))
+        .await
+        .unwrap()
+        .into_inner();
+    let went = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(update) = watch.message().await.unwrap() {
+            if update.status() == ServingStatus::NotServing {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(went.is_ok(), "echo.v1.Echo never went NOT_SERVING");
+    // A health watch is a call that never ends by itself: the drain would wait for it.
+    drop((watch, health));
+    stop.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_from_lookup_kept_for_long_follows_the_list() {
+    let base = unique_path("kept-lookup");
+    let mut config = ProviderConfig::new(zk().connect_string(), &base, 0);
+    config.drain_grace = Duration::from_millis(50);
+    let first = Provider::start(config.clone()).await.unwrap();
+    let consumer = Consumer::connect(&zk().connect_string(), &base)
+        .await
+        .unwrap();
+    let mut kept = consumer.lookup().unwrap();
+    let hello = |name: &str| zoorpc::proto::HelloRequest { name: name.into() };
+    kept.say_hello(hello("a")).await.unwrap();
+    // Its provider goes, another comes: the same client reaches the new one.
+    let second = Provider::start(config).await.unwrap();
+    first.shutdown().await.unwrap();
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(5), |u| u == [second.url().clone()])
+            .await
+    );
+    for _ in 0..20 {
+        let reply = kept.say_hello(hello("b")).await.unwrap().into_inner();
+        assert_eq!(reply.provider, second.url().as_str());
+    }
+    second.shutdown().await.unwrap();
+}
