@@ -2,23 +2,36 @@
 //! `ok <provider url>` or `err <reason>` per call and `calls=N ok=N failed=N` last.
 
 use crate::cli::{Flags, MAX_MS, or_exit};
-use zoorpc_consumer::{Consumer, ConsumerConfig};
+use zoorpc_consumer::{Consumer, ConsumerConfig, Strategy};
 
 /// Usage text.
 pub const USAGE: &str = "usage: client --zk HOST:PORT[,HOST:PORT...] [--base-path /registry] \
-[--calls 10] [--interval-ms 500 (0 = no pause)] [--name world]";
+[--calls 10] [--interval-ms 500 (0 = no pause)] [--name world] \
+[--strategy random|round-robin|least-loaded|first]";
 
 /// Runs the client program with the process arguments.
 pub fn main() {
     crate::init_logging();
-    let flags = Flags::from_env(USAGE, &["zk", "base-path", "calls", "interval-ms", "name"]);
+    let flags = Flags::from_env(
+        USAGE,
+        &["zk", "base-path", "calls", "interval-ms", "name", "strategy"],
+    );
     let zk = or_exit(USAGE, flags.zk());
     let base = flags.str("base-path").unwrap_or("/registry").to_owned();
     let calls = or_exit(USAGE, flags.number("calls", 10u64, 0..=u64::MAX));
     let interval = or_exit(USAGE, flags.millis("interval-ms", 500, 0..=MAX_MS));
     let name = flags.str("name").unwrap_or("world").to_owned();
+    let strategy = or_exit(
+        USAGE,
+        flags
+            .str("strategy")
+            .unwrap_or("random")
+            .parse::<Strategy>()
+            .map_err(|e| format!("bad value for --strategy: {e}")),
+    );
     std::process::exit(super::block_on(async move {
-        let consumer = Consumer::connect_with(ConsumerConfig::new(zk, base)).await?;
+        let config = ConsumerConfig::new(zk, base).strategy(strategy);
+        let consumer = Consumer::connect_with(config).await?;
         super::call_loop(calls, interval, || async {
             consumer.say_hello(&name).await.map(|a| a.url.to_string())
         })
