@@ -8,7 +8,8 @@
 //! - [`registry`] (`zoorpc-registry`): everything that talks to ZooKeeper: sessions that survive
 //!   expiry, registration, discovery, master election; feature `testing`: a real-ZooKeeper
 //!   harness.
-//! - [`provider`] (`zoorpc-provider`): serving a gRPC service and keeping it registered.
+//! - [`provider`] (`zoorpc-provider`): serving a gRPC service and keeping it registered; the
+//!   active/standby server (`HaServer`) and the standby-refusal protocol.
 //! - [`consumer`] (`zoorpc-consumer`): the live endpoint list, picking, retry, `lookup()`.
 //! - [`proto`] (`zoorpc-proto`): `hello.v1.HelloService`.
 //! - [`cli`]: the small flag parser the example programs share.

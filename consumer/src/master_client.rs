@@ -43,39 +43,12 @@ use crate::balance::{
 use crate::consumer::CallPolicy;
 use crate::error::{Error, Result};
 
-/// The metadata key a standby puts on its `UNAVAILABLE` answer (see [`standby_status`]).
-pub const STANDBY_METADATA: &str = "zoorpc-standby";
+/// The standby-refusal protocol lives on the server side (`zoorpc-provider`); re-exported here,
+/// where clients have always found it.
+pub use zoorpc_provider::standby::{STANDBY_METADATA, is_standby_refusal, standby_status};
 
 /// Channels kept for addresses other than the current master (a master that comes back).
 const KEPT_CHANNELS: usize = 8;
-
-/// What a server that is not the master answers: `UNAVAILABLE`, marked with
-/// [`STANDBY_METADATA`] (value: the master it knows, or empty), so a [`MasterClient`] knows the
-/// request was not processed and retries it on the master.
-///
-/// ```
-/// use zoorpc_consumer::master_client::{is_standby_refusal, standby_status};
-/// let refusal = standby_status(Some("127.0.0.1:9090"));
-/// assert_eq!(refusal.code(), tonic::Code::Unavailable);
-/// assert!(is_standby_refusal(&refusal));
-/// assert!(!is_standby_refusal(&tonic::Status::unavailable("overloaded")));
-/// ```
-pub fn standby_status(master: Option<&str>) -> tonic::Status {
-    let known = master.unwrap_or("");
-    let mut status = tonic::Status::unavailable(match master {
-        Some(m) => format!("this server is a standby; the master is {m}"),
-        None => "this server is a standby; no master is known".to_owned(),
-    });
-    if let Ok(value) = known.parse() {
-        status.metadata_mut().insert(STANDBY_METADATA, value);
-    }
-    status
-}
-
-/// Whether `status` is a standby's refusal ([`standby_status`]).
-pub fn is_standby_refusal(status: &tonic::Status) -> bool {
-    status.code() == tonic::Code::Unavailable && status.metadata().contains_key(STANDBY_METADATA)
-}
 
 /// How to build a master client.
 #[derive(Clone, Debug)]
@@ -341,19 +314,5 @@ impl MasterClient {
         Error::Registry(zoorpc_registry::Error::NoMaster {
             path: self.path.clone(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn standby_refusals_are_recognised() {
-        let refusal = standby_status(Some("127.0.0.1:9090"));
-        assert!(is_standby_refusal(&refusal));
-        assert!(refusal.message().contains("127.0.0.1:9090"));
-        assert!(is_standby_refusal(&standby_status(None)));
-        assert!(!is_standby_refusal(&tonic::Status::unavailable("other")));
     }
 }

@@ -1,10 +1,17 @@
 //! # zoorpc-provider
 //!
-//! Serving a gRPC service and keeping it registered in ZooKeeper.
+//! Serving a gRPC service and keeping it registered in ZooKeeper; serving one while master of an
+//! election (active/standby), and the standby-refusal protocol clients retry on.
 //!
 //! ## Layout
 //! - [`provider`]: [`Provider`], the lifecycle: listen, connect, serve, self-check, register; on
 //!   shutdown deregister, drain, stop.
+//! - [`ha_server`]: [`HaServer`], the active/standby server: any tonic service, answered only
+//!   while this process is master of an election path; same lifecycle shape as [`Provider`].
+//! - [`master_gate`]: [`MasterGate`], the tower layer that lets requests through only while
+//!   master and refuses the others.
+//! - [`standby`]: the refusal protocol: [`standby_status`], [`is_standby_refusal`],
+//!   [`STANDBY_METADATA`].
 //! - [`greeter`]: [`Greeter`], the `hello.v1.HelloService` implementation.
 //! - [`error`]: [`Error`], what can go wrong, in words that say what to do.
 //!
@@ -19,11 +26,17 @@
 
 pub mod error;
 pub mod greeter;
+pub mod ha_server;
+pub mod master_gate;
 pub mod provider;
+pub mod standby;
 
 pub use error::{Error, Result};
 pub use greeter::Greeter;
+pub use ha_server::{HaServer, HaServerConfig};
+pub use master_gate::{MasterGate, MasterGated};
 pub use provider::{
     HELLO_SERVICE_NAME, Provider, ProviderConfig, StopSignals, advertised_host, check_serving,
     parse_ip, wait_for_signal,
 };
+pub use standby::{STANDBY_METADATA, is_standby_refusal, standby_status};

@@ -323,7 +323,7 @@ pub async fn wait_for_signal() -> Result<()> {
     Ok(())
 }
 
-async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => Ok(l),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(Error::PortInUse { addr }),

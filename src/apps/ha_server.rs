@@ -1,27 +1,24 @@
-//! The HA server program: serves `hello.v1.HelloService` and contends for mastership of the
-//! service at an election path; only the master answers, standbys refuse with
-//! [`standby_status`] so a [`zoorpc_consumer::MasterClient`] retries on the master.
+//! The HA server program: serves `hello.v1.HelloService` on a [`HaServer`] and contends for
+//! mastership of the service at an election path; only the master answers, standbys refuse with
+//! the standby refusal ([`zoorpc_provider::standby_status`]) so a
+//! [`zoorpc_consumer::MasterClient`] retries on the master.
 //!
 //! Prints (other tools read these lines):
 //! - `listening <addr>` once the server answers at `<addr>` (`host:port`, exactly what it writes
 //!   into the master node: checked with a gRPC health call to that address before contending;
 //!   `0.0.0.0`/`::` is never advertised, see [`zoorpc_provider::advertised_host`]);
-//! - `role master epoch=<n>`, `role standby master=<addr>` or `role disconnected` on each change;
+//! - `role master epoch=<n>`, `role standby master=<addr>`, `role electing` or
+//!   `role disconnected` on each change;
 //! - with `--job-interval-ms`: `run epoch=<n> seq=<k>` for each run of a master-only job;
 //! - on SIGTERM or Ctrl-C: `resigned` once its node is deleted, then it exits with status 0.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::sync::watch;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
-use zoorpc_consumer::master_client::standby_status;
+use tonic::service::Routes;
 use zoorpc_proto::HelloServiceServer;
-use zoorpc_provider::{Greeter, StopSignals, advertised_host, check_serving, parse_ip};
-use zoorpc_registry::{
-    ElectionOptions, MasterElection, MasterJob, Role, Session, SessionConfig, default_master_path,
-};
+use zoorpc_provider::{Greeter, HaServer, StopSignals, parse_ip};
+use zoorpc_registry::{ElectionOptions, MasterElection, MasterJob, Role, default_master_path};
 
 use crate::cli::{Flags, MAX_MS, or_exit};
 
@@ -49,9 +46,9 @@ pub fn default_path() -> String {
     default_master_path("HelloService", "1.0.0")
 }
 
-/// How to run an HA server.
+/// How to run the HA server program.
 #[derive(Clone, Debug)]
-pub struct HaServerConfig {
+pub struct HaServerArgs {
     /// ZooKeeper connect string.
     pub zk: String,
     /// Address to listen on; port 0 picks a free one.
@@ -72,7 +69,7 @@ pub struct HaServerConfig {
 }
 
 /// Builds the configuration from flags.
-pub fn config(flags: &Flags) -> Result<HaServerConfig, String> {
+pub fn config(flags: &Flags) -> Result<HaServerArgs, String> {
     let zk = flags.zk()?;
     let port = flags.number("port", 0u16, 0..=u16::MAX)?;
     let ip =
@@ -85,7 +82,7 @@ pub fn config(flags: &Flags) -> Result<HaServerConfig, String> {
             MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS,
         )?),
     };
-    Ok(HaServerConfig {
+    Ok(HaServerArgs {
         zk,
         listen: SocketAddr::new(ip, port),
         advertise_host: flags.str("advertise-host").map(str::to_owned),
@@ -108,82 +105,40 @@ pub fn main() {
 }
 
 /// Runs an HA server until a signal; returns the exit status.
-pub fn run(config: HaServerConfig) -> i32 {
+pub fn run(config: HaServerArgs) -> i32 {
     super::block_on(async move { serve(config).await.map(|()| 0) })
 }
 
-async fn serve(config: HaServerConfig) -> Result<(), String> {
-    let host = advertised_host(config.listen.ip(), config.advertise_host.as_deref())
-        .map_err(|e| e.to_string())?;
-    // 1. Listen, so the address we contend with accepts connections before we can be master.
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
-        Ok(l) => l,
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            return Err(format!(
-                "cannot listen on {}: the port is already in use; choose another --port, or 0 for a free one",
-                config.listen
-            ));
-        }
-        Err(e) => return Err(format!("cannot listen on {}: {e}", config.listen)),
-    };
-    let local = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    // An IPv6 literal is bracketed, as in a URL, so `host:port` stays dialable.
-    let address = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{}", local.port())
-    } else {
-        format!("{host}:{}", local.port())
-    };
-
-    // 2. Serve; only the master answers.
-    let (role_tx, role_rx) = watch::channel(Role::Joining);
-    let greeter =
-        HelloServiceServer::with_interceptor(Greeter::new(address.clone()), move |request| {
-            match &*role_rx.borrow() {
-                Role::Master { .. } => Ok(request),
-                Role::Standby { master } => Err(standby_status(Some(master))),
-                _ => Err(standby_status(None)),
-            }
-        });
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    // Health ("" = the whole server) answers whatever the role: it says the process is up.
-    let (_health, health_service) = tonic_health::server::health_reporter();
-    let server = tokio::spawn(
-        Server::builder()
-            .tcp_nodelay(true)
-            .add_service(greeter)
-            .add_service(health_service)
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
-                let _ = stop_rx.await;
-            }),
-    );
+async fn serve(args: HaServerArgs) -> Result<(), String> {
     // Listening for signals before announcing anything: whoever reads a line may signal at once.
     let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
-    // Contend only with an address that reaches this server.
-    check_serving(&format!("http://{address}"), local, "")
-        .await
-        .map_err(|e| e.to_string())?;
-    println!("listening {address}");
-
-    // 3. Contend.
-    let session =
-        Session::connect(SessionConfig::new(&config.zk).session_timeout(config.session_timeout))
-            .await
-            .map_err(|e| e.to_string())?;
-    let election = MasterElection::join_with(&session, &config.path, &address, config.election)
-        .await
-        .map_err(|e| e.to_string())?;
-    let printer = tokio::spawn(print_roles(election.changes(), Some(role_tx)));
-    let job = match config.job_interval {
-        Some(interval) => Some(start_printing_job(&election, &config.job_name, interval)?),
+    let config = zoorpc_provider::HaServerConfig {
+        listen: args.listen,
+        advertise_host: args.advertise_host,
+        session_timeout: args.session_timeout,
+        election: args.election,
+        drain_timeout: Duration::from_secs(5),
+        ..zoorpc_provider::HaServerConfig::new(args.zk, args.path, 0)
+    };
+    let mut server = HaServer::start_with(config, |address| {
+        Routes::new(HelloServiceServer::new(Greeter::new(address)))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    println!("listening {}", server.address());
+    let election = server
+        .election()
+        .ok_or("the HA server left the election before it started")?;
+    let printer = tokio::spawn(print_roles(election.changes()));
+    let job = match args.job_interval {
+        Some(interval) => Some(start_printing_job(election, &args.job_name, interval)?),
         None => None,
     };
 
-    // 4. Until a signal: then stop the job, resign, stop serving.
+    // Until a signal: then stop the job, resign, stop serving.
     signals.recv().await;
     drop(job);
-    let resigned = election.resign().await;
+    let resigned = server.resign().await;
     let _ = printer.await;
     match resigned {
         Ok(()) => println!("resigned"),
@@ -191,23 +146,15 @@ async fn serve(config: HaServerConfig) -> Result<(), String> {
             eprintln!("warning: could not delete the master node ({e}); it goes with the session")
         }
     }
-    let _ = stop_tx.send(());
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
-        Ok(Ok(Err(e))) => Err(format!("gRPC server failed: {e}")),
+    match server.shutdown().await {
+        Err(e @ zoorpc_provider::Error::Server(_)) => Err(e.to_string()),
         _ => Ok(()),
     }
 }
 
-/// Prints `role <role>` for every change (not the initial `joining` nor the final `left`), and
-/// mirrors the role into `mirror` for the request interceptor.
-pub(crate) async fn print_roles(
-    mut changes: zoorpc_registry::RoleChanges,
-    mirror: Option<watch::Sender<Role>>,
-) {
+/// Prints `role <role>` for every change (not the initial `joining` nor the final `left`).
+pub(crate) async fn print_roles(mut changes: zoorpc_registry::RoleChanges) {
     while let Some(change) = changes.next().await {
-        if let Some(mirror) = &mirror {
-            mirror.send_replace(change.role.clone());
-        }
         match change.role {
             Role::Joining | Role::Left => {}
             role => println!("role {role}"),

@@ -1,0 +1,205 @@
+//! `MasterGate`: a tower [`Layer`] that lets requests through only while this process is the
+//! master of an election, and answers every other request with the standby refusal.
+//!
+//! Guarantees:
+//! - The role is checked per request, when the request arrives (in `call`), from the
+//!   election's own role watch: no task in between that could lag behind a step-down. A request
+//!   admitted while master runs to completion even if mastership is lost meanwhile (as any
+//!   in-flight call does when a server stops); guard side effects that must not outlive
+//!   mastership with the election's [`zoorpc_registry::Fence`].
+//! - A refused request never reaches the inner service (no handler runs, its body is not read):
+//!   the answer is a trailers-only gRPC response, `UNAVAILABLE` with
+//!   [`STANDBY_METADATA`](crate::standby::STANDBY_METADATA) naming the master this process knows
+//!   ([`standby_status`]), so clients may retry it on the master.
+//! - Not master means any other role: standby, joining, electing, disconnected, left; and a gate
+//!   not bound to an election yet (an [`crate::HaServer`] serves before it contends).
+//! - Services named with [`MasterGate::exempt`] (e.g. `grpc.health.v1.Health`) pass whatever
+//!   the role: they describe the process, not the service it holds mastership for.
+//!
+//! ```no_run
+//! # async fn demo(election: zoorpc_registry::MasterElection) -> Result<(), tonic::transport::Error> {
+//! use zoorpc_provider::{Greeter, MasterGate};
+//! use zoorpc_proto::HelloServiceServer;
+//! let gate = MasterGate::new(election.subscribe());
+//! tonic::transport::Server::builder()
+//!     .layer(gate)
+//!     .add_service(HelloServiceServer::new(Greeter::new("me")))
+//!     .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 9090)))
+//!     .await
+//! # }
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use tokio::sync::watch;
+use tonic::server::NamedService;
+use tower::{Layer, Service};
+use zoorpc_registry::Role;
+
+use crate::standby::standby_status;
+
+/// The layer: wraps a service (or tonic's `Routes`) in a [`MasterGated`].
+#[derive(Clone, Debug)]
+pub struct MasterGate {
+    /// The election's role, once known; unset means "not master yet".
+    roles: Arc<OnceLock<watch::Receiver<Role>>>,
+    /// gRPC service names that pass whatever the role.
+    exempt: Arc<[&'static str]>,
+}
+
+impl MasterGate {
+    /// A gate following `roles` ([`zoorpc_registry::MasterElection::subscribe`]).
+    pub fn new(roles: watch::Receiver<Role>) -> MasterGate {
+        let gate = MasterGate::unbound();
+        gate.bind(roles);
+        gate
+    }
+
+    /// A gate that refuses everything until [`MasterGate::bind`] gives it the roles.
+    pub(crate) fn unbound() -> MasterGate {
+        MasterGate {
+            roles: Arc::new(OnceLock::new()),
+            exempt: Arc::from(Vec::new()),
+        }
+    }
+
+    /// Starts following `roles` (only the first call counts), in every clone of this gate.
+    pub(crate) fn bind(&self, roles: watch::Receiver<Role>) {
+        let _ = self.roles.set(roles);
+    }
+
+    /// Lets requests to the gRPC service `service` (e.g. `"grpc.health.v1.Health"`) through
+    /// whatever the role.
+    pub fn exempt(mut self, service: &'static str) -> MasterGate {
+        let mut names = self.exempt.to_vec();
+        names.push(service);
+        self.exempt = Arc::from(names);
+        self
+    }
+
+    /// `None` if a request may go through now, else the refusal to answer with.
+    fn refusal(&self, path: &str) -> Option<tonic::Status> {
+        let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        if self.exempt.contains(&service) {
+            return None;
+        }
+        let Some(roles) = self.roles.get() else {
+            return Some(standby_status(None));
+        };
+        match &*roles.borrow() {
+            Role::Master { .. } => None,
+            Role::Standby { master } => Some(standby_status(Some(master))),
+            _ => Some(standby_status(None)),
+        }
+    }
+}
+
+impl<S> Layer<S> for MasterGate {
+    type Service = MasterGated<S>;
+
+    fn layer(&self, inner: S) -> MasterGated<S> {
+        MasterGated {
+            gate: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// A service (or tonic's `Routes`) that answers only while master; made by [`MasterGate`].
+#[derive(Clone, Debug)]
+pub struct MasterGated<S> {
+    gate: MasterGate,
+    inner: S,
+}
+
+/// A gated service keeps its name, so it can be added to a tonic server like the service itself.
+impl<S: NamedService> NamedService for MasterGated<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B, ResBody> Service<http::Request<B>> for MasterGated<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = GateFuture<S::Future, S::Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        match self.gate.refusal(request.uri().path()) {
+            None => GateFuture::Admitted {
+                inner: self.inner.call(request),
+            },
+            Some(status) => GateFuture::Refused {
+                response: Some(status.into_http()),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of a [`MasterGated`]: the inner service's, or the refusal.
+    #[project = GateFutureProj]
+    pub enum GateFuture<F, R> {
+        /// Admitted: the inner service answers.
+        Admitted { #[pin] inner: F },
+        /// Refused: the standby refusal, ready at once.
+        Refused { response: Option<R> },
+    }
+}
+
+impl<F, R, E> Future for GateFuture<F, R>
+where
+    F: Future<Output = Result<R, E>>,
+{
+    type Output = Result<R, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            GateFutureProj::Admitted { inner } => inner.poll(cx),
+            GateFutureProj::Refused { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // Polled again after it completed: as a finished future may, never ready.
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::standby::STANDBY_METADATA;
+
+    #[test]
+    fn refuses_unless_master_and_lets_exempt_services_through() {
+        let (tx, rx) = watch::channel(Role::Joining);
+        let unbound = MasterGate::unbound().exempt("grpc.health.v1.Health");
+        assert!(unbound.refusal("/echo.v1.Echo/Say").is_some());
+        assert!(unbound.refusal("/grpc.health.v1.Health/Check").is_none());
+        unbound.bind(rx);
+        tx.send_replace(Role::Master { epoch: 7 });
+        assert!(unbound.refusal("/echo.v1.Echo/Say").is_none());
+        tx.send_replace(Role::Standby {
+            master: "127.0.0.1:1".into(),
+        });
+        let refusal = unbound.refusal("/echo.v1.Echo/Say");
+        let value = refusal
+            .as_ref()
+            .and_then(|s| s.metadata().get(STANDBY_METADATA))
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(value, Some("127.0.0.1:1"));
+        for role in [Role::Electing, Role::Disconnected, Role::Left] {
+            tx.send_replace(role);
+            assert!(unbound.refusal("/echo.v1.Echo/Say").is_some());
+        }
+    }
+}
