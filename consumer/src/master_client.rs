@@ -45,7 +45,7 @@ use crate::error::{Error, Result};
 
 /// The standby-refusal protocol lives on the server side (`zoorpc-provider`); re-exported here,
 /// where clients have always found it.
-pub use zoorpc_provider::standby::{STANDBY_METADATA, is_standby_refusal, standby_status};
+pub use zoorpc_proto::standby::{STANDBY_METADATA, is_standby_refusal, standby_status};
 
 /// Channels kept for addresses other than the current master (a master that comes back).
 const KEPT_CHANNELS: usize = 8;

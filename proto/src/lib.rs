@@ -1,11 +1,15 @@
-//! `hello.v1.HelloService`: the protobuf messages and the tonic client and server generated from
-//! `proto/hello.proto`, plus the encoded descriptor set that gRPC server reflection serves.
+//! zoorpc's wire protocol: `hello.v1.HelloService` (the protobuf messages and the tonic client
+//! and server generated from `proto/hello.proto`, plus the encoded descriptor set that gRPC
+//! server reflection serves) and the [`standby`] refusal an active/standby server answers when
+//! it is not the master.
 //!
 //! ```
 //! use zoorpc_proto::hello::HelloRequest;
 //! let request = HelloRequest { name: "zoo".into() };
 //! assert_eq!(request.name, "zoo");
 //! ```
+
+pub mod standby;
 
 /// Generated code for package `hello.v1`.
 pub mod hello {
@@ -18,3 +22,4 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("hell
 pub use hello::hello_service_client::HelloServiceClient;
 pub use hello::hello_service_server::{HelloService, HelloServiceServer};
 pub use hello::{HelloReply, HelloRequest};
+pub use standby::{STANDBY_METADATA, is_standby_refusal, standby_status};

@@ -17,7 +17,7 @@
 //! - The user's services run a request only if this process is master when it arrives (the
 //!   gate reads the election's own role, per request); a standby, or a contender electing or
 //!   disconnected, answers a trailers-only `UNAVAILABLE` marked with
-//!   [`STANDBY_METADATA`](crate::standby::STANDBY_METADATA) naming the master it knows, and never
+//!   [`STANDBY_METADATA`](zoorpc_proto::STANDBY_METADATA) naming the master it knows, and never
 //!   runs the handler. What "master" means is [`MasterElection`]'s guarantee.
 //! - gRPC health (`grpc.health.v1.Health`) answers whatever the role: the whole server (`""`)
 //!   is SERVING while the process runs; the service's own name (with [`HaServer::serve`]) is

@@ -10,7 +10,7 @@
 //!   while this process is master of an election path; same lifecycle shape as [`Provider`].
 //! - [`master_gate`]: [`MasterGate`], the tower layer that lets requests through only while
 //!   master and refuses the others.
-//! - [`standby`]: the refusal protocol: [`standby_status`], [`is_standby_refusal`],
+//! - [`standby`] (from `zoorpc-proto`, the wire protocol): the refusal: [`standby_status`], [`is_standby_refusal`],
 //!   [`STANDBY_METADATA`].
 //! - [`greeter`]: [`Greeter`], the `hello.v1.HelloService` implementation.
 //! - [`error`]: [`Error`], what can go wrong, in words that say what to do.
@@ -29,7 +29,6 @@ pub mod greeter;
 pub mod ha_server;
 pub mod master_gate;
 pub mod provider;
-pub mod standby;
 
 pub use error::{Error, Result};
 pub use greeter::Greeter;
@@ -39,4 +38,4 @@ pub use provider::{
     HELLO_SERVICE_NAME, Provider, ProviderConfig, StopSignals, advertised_host, check_serving,
     parse_ip, wait_for_signal,
 };
-pub use standby::{STANDBY_METADATA, is_standby_refusal, standby_status};
+pub use zoorpc_proto::standby::{self, STANDBY_METADATA, is_standby_refusal, standby_status};

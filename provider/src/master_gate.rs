@@ -9,7 +9,7 @@
 //!   mastership with the election's [`zoorpc_registry::Fence`].
 //! - A refused request never reaches the inner service (no handler runs, its body is not read):
 //!   the answer is a trailers-only gRPC response, `UNAVAILABLE` with
-//!   [`STANDBY_METADATA`](crate::standby::STANDBY_METADATA) naming the master this process knows
+//!   [`STANDBY_METADATA`](zoorpc_proto::standby::STANDBY_METADATA) naming the master this process knows
 //!   ([`standby_status`]), so clients may retry it on the master.
 //! - Not master means any other role: standby, joining, electing, disconnected, left; and a gate
 //!   not bound to an election yet (an [`crate::HaServer`] serves before it contends).
@@ -39,7 +39,7 @@ use tonic::server::NamedService;
 use tower::{Layer, Service};
 use zoorpc_registry::Role;
 
-use crate::standby::standby_status;
+use zoorpc_proto::standby::standby_status;
 
 /// The layer: wraps a service (or tonic's `Routes`) in a [`MasterGated`].
 #[derive(Clone, Debug)]
@@ -177,7 +177,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::standby::STANDBY_METADATA;
+    use zoorpc_proto::standby::STANDBY_METADATA;
 
     #[test]
     fn refuses_unless_master_and_lets_exempt_services_through() {

@@ -1,12 +1,13 @@
-//! The standby-refusal protocol: what an active/standby server that is not the master answers,
-//! and how a client recognises it.
+//! The standby-refusal protocol, part of zoorpc's wire protocol (so servers and clients share it
+//! without depending on each other): what an active/standby server that is not the master
+//! answers, and how a client recognises it.
 //!
 //! Guarantees:
 //! - A refusal is `UNAVAILABLE` carrying the metadata key [`STANDBY_METADATA`] (value: the
 //!   master's address as the refusing server knows it, or empty when it knows none). The key is
 //!   always present, whatever the address looks like, so a refusal is always recognisable.
 //! - A refusal means the request was **not processed**: the server answers it before any handler
-//!   runs ([`crate::MasterGate`]). A client may therefore always retry it on the master, whatever
+//!   runs (`zoorpc_provider::MasterGate`). A client may therefore always retry it on the master, whatever
 //!   the method (zoorpc's `MasterClient` does).
 //! - On the wire it is a trailers-only gRPC response (`grpc-status: 14` and the key in the
 //!   response headers), so a client sees it before any message.
@@ -19,7 +20,7 @@ pub const STANDBY_METADATA: &str = "zoorpc-standby";
 /// was not processed and retries it on the master.
 ///
 /// ```
-/// use zoorpc_provider::standby::{is_standby_refusal, standby_status};
+/// use zoorpc_proto::standby::{is_standby_refusal, standby_status};
 /// let refusal = standby_status(Some("127.0.0.1:9090"));
 /// assert_eq!(refusal.code(), tonic::Code::Unavailable);
 /// assert!(is_standby_refusal(&refusal));
