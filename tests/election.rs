@@ -6,10 +6,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{raw_client, zk};
-use zoorpc::registry::election::epoch_path;
+use zoorpc::registry::election::companion_path;
 use zoorpc::registry::testing::{Request, ZkProxy, ZkServer, expire_session, unique_path};
 use zoorpc::registry::{
-    Error, MasterElection, MasterFollower, Role, Session, SessionConfig, designate,
+    Error, MasterElection, MasterWatch, Role, Session, SessionConfig, designate,
 };
 
 const SESSION_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -116,7 +116,7 @@ async fn five_contenders_started_together_elect_exactly_one_master_the_others_na
     assert_eq!(stat.ephemeral_owner, holder.session.session_id());
     assert_eq!(holder.election.role(), Role::Master { epoch: stat.czxid });
     // The companion's mzxid is the epoch.
-    let (_, marker) = raw.get_data(&epoch_path(&path)).await.unwrap();
+    let (_, marker) = raw.get_data(&companion_path(&path)).await.unwrap();
     assert_eq!(marker.mzxid, stat.czxid);
 }
 
@@ -157,7 +157,7 @@ async fn graceful_resign_makes_a_standby_master_within_100_ms() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn designation_by_data_moves_mastership_and_the_follower_reports_it() {
+async fn designation_by_data_moves_mastership_and_the_master_watch_reports_it() {
     let path = unique_path("designate");
     let connect = zk().connect_string();
     let a = Contender::join(&connect, &path, &address(0)).await;
@@ -167,10 +167,8 @@ async fn designation_by_data_moves_mastership_and_the_follower_reports_it() {
     b.wait_standby_of(a.address(), SETTLE).await;
     c.wait_standby_of(a.address(), SETTLE).await;
     let client_session = session(&connect, SESSION_TIMEOUT).await;
-    let follower = MasterFollower::follow(&client_session, &path)
-        .await
-        .unwrap();
-    assert_eq!(follower.master().as_deref(), Some(a.address()));
+    let watch = MasterWatch::follow(&client_session, &path).await.unwrap();
+    assert_eq!(watch.master().as_deref(), Some(a.address()));
     let mut c_changes = c.election.changes();
 
     designate(&client_session, &path, b.address())
@@ -182,7 +180,7 @@ async fn designation_by_data_moves_mastership_and_the_follower_reports_it() {
     a.wait_standby_of(b.address(), SETTLE).await;
     c.wait_standby_of(b.address(), SETTLE).await;
     assert_eq!(
-        follower
+        watch
             .wait_for(SETTLE, |m| m.as_deref() == Some(b.address()))
             .await,
         Some(Some(b.address().to_owned()))
@@ -399,7 +397,7 @@ async fn a_takeover_whose_reply_is_lost_is_resolved_by_the_nodes_owner() {
     assert_eq!(data, address(1).as_bytes());
     assert_eq!(stat.ephemeral_owner, b_session.session_id());
     assert_eq!(stat.czxid, epoch);
-    let (_, marker) = raw.get_data(&epoch_path(&path)).await.unwrap();
+    let (_, marker) = raw.get_data(&companion_path(&path)).await.unwrap();
     assert_eq!(marker.mzxid, epoch);
 }
 
@@ -528,7 +526,7 @@ async fn an_externally_deleted_master_node_never_makes_two_masters_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_companion_is_repaired_under_a_new_epoch_and_fenced_writes_work_again() {
     let path = unique_path("tampered");
-    let marker = epoch_path(&path);
+    let marker = companion_path(&path);
     let record = format!("{path}.jobs/manual");
     let connect = zk().connect_string();
     let a = Contender::join(&connect, &path, &address(0)).await;
@@ -595,7 +593,7 @@ async fn a_tampered_companion_is_repaired_under_a_new_epoch_and_fenced_writes_wo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_designation_with_the_companion_deleted_reaches_the_designee_every_time() {
     let path = unique_path("designate-tampered");
-    let marker = epoch_path(&path);
+    let marker = companion_path(&path);
     let connect = zk().connect_string();
     let mut contenders = Vec::new();
     for i in 0..3 {

@@ -247,7 +247,7 @@ async fn a_run_in_progress_is_cancelled_when_mastership_is_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_job_keeps_running_when_the_election_companion_is_deleted_or_recreated() {
     let path = unique_path("job-tampered");
-    let marker = zoorpc::registry::election::epoch_path(&path);
+    let companion = zoorpc::registry::election::companion_path(&path);
     let zk_addr: SocketAddr = zk().connect_string().parse().unwrap();
     let runs = Runs::new();
     let a = Contender::join(zk_addr, &path, "a", &runs).await;
@@ -257,16 +257,16 @@ async fn the_job_keeps_running_when_the_election_companion_is_deleted_or_recreat
         .await
         .unwrap();
 
-    raw.delete(&marker, None).await.unwrap();
+    raw.delete(&companion, None).await.unwrap();
     runs.wait_more("a", 3, Duration::from_secs(5)).await;
     let second = a.election.role().epoch().expect("a is master");
     assert!(second > first, "epoch {second} <= {first}");
 
     // Re-created by hand.
-    raw.delete(&marker, None).await.unwrap();
+    raw.delete(&companion, None).await.unwrap();
     let created = raw
         .create(
-            &marker,
+            &companion,
             b"",
             &zookeeper_client::CreateMode::Persistent
                 .with_acls(zookeeper_client::Acls::anyone_all()),

@@ -1,6 +1,6 @@
 //! `MasterClient`: the consumer mode for active/standby services. Every call goes to the
 //! current master of an election path (followed through ZooKeeper with a
-//! [`MasterFollower`]), and a call that fails because the master is switching over is retried on
+//! [`MasterWatch`]), and a call that fails because the master is switching over is retried on
 //! the new one.
 //!
 //! - [`MasterClient::channel`] is a [`BalancedChannel`] whose only endpoint is the current master:
@@ -13,7 +13,7 @@
 //!   [`standby_status`], the request was not processed) always; a call that may have been
 //!   processed (connection broken, no answer within the attempt timeout: a paused master) only
 //!   with an idempotent policy. Before trying the same master again the client waits for the
-//!   follower to report a change, at most [`MasterClientConfig::retry_pause`].
+//!   master watch to report a change, at most [`MasterClientConfig::retry_pause`].
 //! - No master and none within the bound: `UNAVAILABLE` naming the path (the registry's
 //!   `NoMaster` error from [`MasterClient::say_hello`]); nothing waits longer than the bound
 //!   plus one attempt timeout.
@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
-use zoorpc_registry::{MasterFollower, Session, SessionConfig};
+use zoorpc_registry::{MasterWatch, Session, SessionConfig};
 
 use crate::balance::channel::{BoxFuture, Route};
 use crate::balance::{
@@ -64,7 +64,7 @@ pub struct MasterClientConfig {
     /// How long one call keeps retrying across a switch-over. Longer than the servers' session
     /// timeout, so a killed master's node has time to expire. Default 15 s.
     pub switch_over_timeout: Duration,
-    /// Longest wait between two attempts when the follower reports no change. Default 50 ms.
+    /// Longest wait between two attempts when the master watch reports no change. Default 50 ms.
     pub retry_pause: Duration,
     /// Longest wait for one attempt's answer: a silent (paused, cut off) master is abandoned
     /// after it. Default 5 s.
@@ -102,7 +102,8 @@ pub struct MasterAnswer<T> {
 pub struct MasterClient {
     path: String,
     session: Session,
-    follower: MasterFollower,
+    /// The master's address, followed in ZooKeeper.
+    master_watch: MasterWatch,
     /// The channel with the default policy; `channel_with` derives the others.
     channel: BalancedChannel,
     attempt_timeout: Duration,
@@ -152,7 +153,7 @@ impl Route for MasterRoute {
                         return self.endpoint(&address);
                     }
                     Some(_) => {
-                        // The master just failed: give the follower a moment to report a
+                        // The master just failed: give the master watch a moment to report a
                         // switch-over before trying it again.
                         let pause = tokio::time::Instant::now() + self.retry_pause;
                         if tokio::time::Instant::now() >= deadline {
@@ -202,9 +203,9 @@ impl MasterClient {
                 .connect_timeout(config.connect_timeout),
         )
         .await?;
-        let follower = MasterFollower::follow(&session, &config.path).await?;
+        let master_watch = MasterWatch::follow(&session, &config.path).await?;
         let route = Arc::new(MasterRoute {
-            masters: follower.subscribe(),
+            masters: master_watch.subscribe(),
             endpoints: Mutex::new(HashMap::new()),
             switch_over_timeout: config.switch_over_timeout,
             retry_pause: config.retry_pause,
@@ -220,7 +221,7 @@ impl MasterClient {
         Ok(MasterClient {
             path: config.path,
             session,
-            follower,
+            master_watch,
             channel,
             attempt_timeout: config.attempt_timeout,
         })
@@ -236,14 +237,14 @@ impl MasterClient {
         &self.session
     }
 
-    /// The follower of the master node.
-    pub fn follower(&self) -> &MasterFollower {
-        &self.follower
+    /// The watch of the master node.
+    pub fn master_watch(&self) -> &MasterWatch {
+        &self.master_watch
     }
 
     /// The current master's address, `None` if there is none right now.
     pub fn master(&self) -> Option<String> {
-        self.follower.master()
+        self.master_watch.master()
     }
 
     /// The master's channel for any tonic client, with [`CallPolicy::DEFAULT`] (requests never

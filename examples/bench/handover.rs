@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use zoorpc::registry::election::epoch_path;
+use zoorpc::registry::election::companion_path;
 use zoorpc::registry::{MasterElection, Role, Session, SessionConfig};
 
 use crate::quantile_ms;
@@ -71,7 +71,7 @@ pub async fn run(zk: &str, rounds: usize) -> Result<(), String> {
     let raw = master.0.client();
     drop(standby);
     master.1.resign().await.map_err(|e| e.to_string())?;
-    let _ = raw.delete(&epoch_path(&path), None).await;
+    let _ = raw.delete(&companion_path(&path), None).await;
     if let Some((parent, _)) = path.rsplit_once('/') {
         let _ = raw.delete(parent, None).await;
     }

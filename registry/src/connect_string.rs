@@ -2,7 +2,7 @@
 //! the client sees them so a typo gets an error that names it instead of a timeout.
 
 use crate::error::{Error, Result};
-use crate::path::validate_path;
+use crate::plumbing::path::validate_path;
 
 /// A checked connect string.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,25 +14,25 @@
 //!   one warning; it never ends the watch, and it is picked up if its data is corrected.
 //! - While ZooKeeper is unreachable the last snapshot stays; after a reconnect the children are
 //!   listed again (the client re-arms data watches within the session), after a new session every
-//!   child is read again.
+//!   child is read again. The loop around it is [`crate::watched`]'s, shared with
+//!   [`crate::MasterWatch`].
 //! - Snapshots are sorted by node name and published only when they differ.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 use zookeeper_client as zk;
 
 use crate::error::Result;
-use crate::path::validate_path;
+use crate::plumbing::path::validate_path;
 use crate::provider_url::ProviderUrl;
 use crate::session::{Session, SessionStatus};
-use crate::watched::Watched;
+use crate::watched::{Follow, Watched};
 
 /// One live provider: its znode name (e.g. `provider0000000042`), its URL and the transaction that
 /// created the node.
@@ -57,14 +57,11 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    /// Starts watching `base_path`; returns after the first listing.
+    /// Starts watching `base_path`; returns after the first listing (an error if it cannot be
+    /// listed: not authorized, or ZooKeeper out of reach for the session's connect timeout).
     pub async fn watch(session: &Session, base_path: &str) -> Result<Discovery> {
         let base = validate_path(base_path)?.to_owned();
-        let session = session.clone();
-        let providers = Watched::start(Arc::new(Vec::new()), |tx, ready| {
-            run(session, base, tx, ready)
-        })
-        .await;
+        let providers = Watched::start(session, Children::new(base), Arc::new(Vec::new())).await?;
         Ok(Discovery { providers })
     }
 
@@ -85,124 +82,56 @@ struct Child {
     url: Option<ProviderUrl>,
 }
 
-type Known = HashMap<String, Child>;
-
 /// A fired (or dropped) data watch: the child's name, the `czxid` it was armed for, the event.
 type DataWatches = JoinSet<(String, i64, zk::WatchedEvent)>;
 
-/// The children watch of the last listing, waiting to fire.
-type ChildrenWatch = Pin<Box<dyn Future<Output = zk::WatchedEvent> + Send>>;
+/// A watch of the last read, waiting to fire.
+type PendingWatch = Pin<Box<dyn Future<Output = zk::WatchedEvent> + Send>>;
 
-/// Pause after a failed read before trying again (unless the session changes first).
-const RETRY_PAUSE: Duration = Duration::from_millis(500);
-
-/// The discovery task: lists, reads and watches until the `Discovery` is dropped.
-struct Follow {
+/// The children of a base path and their data, as followed by [`Watched`].
+struct Children {
     base: String,
-    tx: watch::Sender<Providers>,
-    ready: Option<oneshot::Sender<()>>,
-    known: Known,
+    known: HashMap<String, Child>,
     /// Children whose data must be read (new, or their data watch fired).
     stale: HashSet<String>,
     /// One armed data watch per known child.
     data_watches: DataWatches,
-    /// The children watch; `None` when the children must be listed again.
-    children_watch: Option<ChildrenWatch>,
-    /// The session generation the data watches belong to.
-    generation: Option<u64>,
+    /// The children watch of the last listing (or the watch for the base path's creation);
+    /// `None` when the children must be listed again.
+    children_watch: Option<PendingWatch>,
 }
 
-async fn run(
-    session: Session,
-    base: String,
-    tx: watch::Sender<Providers>,
-    ready: oneshot::Sender<()>,
-) {
-    let mut follow = Follow {
-        base,
-        tx,
-        ready: Some(ready),
-        known: Known::new(),
-        stale: HashSet::new(),
-        data_watches: JoinSet::new(),
-        children_watch: None,
-        generation: None,
-    };
-    let mut statuses = session.subscribe();
-    loop {
-        let status = statuses.borrow_and_update().clone();
-        if !status.is_connected() {
-            // Keep serving the last snapshot; list again when back.
-            follow.children_watch = None;
-            if statuses.changed().await.is_err() {
-                return;
-            }
-            continue;
-        }
-        if follow.generation != Some(status.generation) {
-            // A new session: the old one's watches are gone. Read every child again.
-            follow.data_watches = JoinSet::new();
-            follow.stale = follow.known.keys().cloned().collect();
-            follow.children_watch = None;
-            follow.generation = Some(status.generation);
-        }
-        match follow.refresh(&status).await {
-            Ok(Refreshed::Children) => {
-                follow.publish();
-                if !follow.wait_for_change(&mut statuses).await {
-                    return;
-                }
-            }
-            Ok(Refreshed::Missing(watcher)) => {
-                follow.known.clear();
-                follow.stale.clear();
-                follow.data_watches = JoinSet::new();
-                follow.publish();
-                debug!(base = %follow.base, "base path does not exist yet; waiting for it");
-                tokio::select! {
-                    _ = watcher.changed() => {}
-                    changed = statuses.changed() => if changed.is_err() { return },
-                }
-            }
-            Ok(Refreshed::Retry) => {}
-            Err(e) => {
-                // Connection loss, expiry, or an error such as missing permissions. The last
-                // snapshot stays; try again when the session changes or after a pause.
-                debug!(error = %e, base = %follow.base, "listing failed");
-                if matches!(e, zk::Error::NoAuth) {
-                    warn!(base = %follow.base, "not authorized to list providers");
-                }
-                follow.children_watch = None;
-                follow.signal_ready();
-                tokio::select! {
-                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
-                    changed = statuses.changed() => if changed.is_err() { return },
-                }
-            }
+impl Children {
+    fn new(base: String) -> Children {
+        Children {
+            base,
+            known: HashMap::new(),
+            stale: HashSet::new(),
+            data_watches: JoinSet::new(),
+            children_watch: None,
         }
     }
-}
 
-enum Refreshed {
-    /// Children listed (or still valid) and every stale child read.
-    Children,
-    /// The base path does not exist; the watcher fires when it is created.
-    Missing(zk::OneshotWatcher),
-    /// The base path appeared or vanished between two reads; list again.
-    Retry,
-}
-
-impl Follow {
     /// Lists the children if their watch fired, then reads every stale child.
-    async fn refresh(&mut self, status: &SessionStatus) -> Result<Refreshed, zk::Error> {
-        let client = &status.client;
+    async fn refresh(
+        &mut self,
+        client: &zk::Client,
+    ) -> std::result::Result<Option<Providers>, zk::Error> {
         if self.children_watch.is_none() {
             let (children, _, watcher) = match client.get_and_watch_children(&self.base).await {
                 Ok(listing) => listing,
                 Err(zk::Error::NoNode) => {
                     return match client.check_and_watch_stat(&self.base).await? {
-                        (None, watcher) => Ok(Refreshed::Missing(watcher)),
-                        (Some(_), _) => Ok(Refreshed::Retry),
+                        (None, watcher) => {
+                            debug!(base = %self.base, "base path does not exist yet; waiting for it");
+                            self.known.clear();
+                            self.stale.clear();
+                            self.data_watches = JoinSet::new();
+                            self.children_watch = Some(Box::pin(watcher.changed()));
+                            Ok(Some(self.snapshot()))
+                        }
+                        // It appeared between the two reads: list again.
+                        (Some(_), _) => Ok(None),
                     };
                 }
                 Err(e) => return Err(e),
@@ -217,12 +146,16 @@ impl Follow {
                 }
             }
         }
-        self.read_stale(client).await?;
-        Ok(Refreshed::Children)
+        if let Err(e) = self.read_stale(client).await {
+            // The listing must be redone with the reads (its watch may be the only one left).
+            self.children_watch = None;
+            return Err(e);
+        }
+        Ok(Some(self.snapshot()))
     }
 
     /// Reads (and watches) the data of every stale child.
-    async fn read_stale(&mut self, client: &zk::Client) -> Result<(), zk::Error> {
+    async fn read_stale(&mut self, client: &zk::Client) -> std::result::Result<(), zk::Error> {
         // Send every read before awaiting any: the client pipelines them on one connection.
         let reads: Vec<_> = self
             .stale
@@ -260,45 +193,8 @@ impl Follow {
         Ok(())
     }
 
-    /// Waits until the children change, a known child's data watch fires, or the session
-    /// changes. Returns `false` when the session is gone for good.
-    async fn wait_for_change(&mut self, statuses: &mut watch::Receiver<SessionStatus>) -> bool {
-        loop {
-            let Some(children) = self.children_watch.as_mut() else {
-                return true;
-            };
-            tokio::select! {
-                event = children => {
-                    debug!(?event.event_type, base = %self.base, "children changed");
-                    self.children_watch = None;
-                    return true;
-                }
-                Some(fired) = self.data_watches.join_next() => {
-                    let Ok((name, created, event)) = fired else { continue };
-                    // A watch of a node we no longer know (deleted, replaced) or a session
-                    // event (the session handler re-reads everything) is not a change here.
-                    let current = self.known.get(&name).is_some_and(|c| c.created == created);
-                    if current && event.event_type != zk::EventType::Session {
-                        debug!(?event.event_type, node = %name, "provider node changed");
-                        self.stale.insert(name);
-                        return true;
-                    }
-                }
-                changed = statuses.changed() => {
-                    self.children_watch = None;
-                    return changed.is_ok();
-                }
-            }
-        }
-    }
-
-    fn signal_ready(&mut self) {
-        if let Some(ready) = self.ready.take() {
-            let _ = ready.send(());
-        }
-    }
-
-    fn publish(&mut self) {
+    /// The known providers with a good URL, sorted by node name.
+    fn snapshot(&self) -> Providers {
         let mut providers: Vec<ProviderNode> = self
             .known
             .iter()
@@ -311,14 +207,59 @@ impl Follow {
             })
             .collect();
         providers.sort_by(|a, b| a.name.cmp(&b.name));
-        self.tx.send_if_modified(|current| {
-            if **current == providers {
-                false
-            } else {
-                *current = Arc::new(providers);
-                true
+        Arc::new(providers)
+    }
+}
+
+impl Follow for Children {
+    type Value = Providers;
+
+    fn path(&self) -> &str {
+        &self.base
+    }
+
+    fn session_changed(&mut self, new_session: bool) {
+        self.children_watch = None;
+        if new_session {
+            // The old session's watches are gone: read every child again.
+            self.data_watches = JoinSet::new();
+            self.stale = self.known.keys().cloned().collect();
+        }
+    }
+
+    async fn read(
+        &mut self,
+        status: &SessionStatus,
+    ) -> std::result::Result<Option<Providers>, zk::Error> {
+        let client = status.client.clone();
+        self.refresh(&client).await
+    }
+
+    /// Waits until the children change, the base path appears, or a known child's data watch
+    /// fires (changed, deleted).
+    async fn changed(&mut self) {
+        loop {
+            let Some(children) = self.children_watch.as_mut() else {
+                return;
+            };
+            tokio::select! {
+                event = children => {
+                    debug!(?event.event_type, base = %self.base, "children changed");
+                    self.children_watch = None;
+                    return;
+                }
+                Some(fired) = self.data_watches.join_next() => {
+                    let Ok((name, created, event)) = fired else { continue };
+                    // A watch of a node we no longer know (deleted, replaced) or a session
+                    // event (the loop re-reads after a session change) is not a change here.
+                    let current = self.known.get(&name).is_some_and(|c| c.created == created);
+                    if current && event.event_type != zk::EventType::Session {
+                        debug!(?event.event_type, node = %name, "provider node changed");
+                        self.stale.insert(name);
+                        return;
+                    }
+                }
             }
-        });
-        self.signal_ready();
+        }
     }
 }

@@ -87,14 +87,5 @@ impl Error {
     }
 }
 
-/// Whether a failed request may still have taken effect: its answer never arrived (connection
-/// lost, no response in time; zookeeper-client reports the latter as a custom error). A definite
-/// answer from ZooKeeper (`NoNode`, `NodeExists`, ...) or a terminated session means it did not,
-/// or that it no longer matters.
-pub(crate) fn unanswered(e: &zookeeper_client::Error) -> bool {
-    use zookeeper_client::Error as Zk;
-    matches!(e, Zk::ConnectionLoss | Zk::Timeout | Zk::Custom(_))
-}
-
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -12,7 +12,8 @@
 //!   incrementally, surviving disconnects and garbage nodes.
 //! - [`election`]: [`MasterElection`], active/standby election on one `EPHEMERAL` node, with
 //!   roles, handover by designation and the [`Fence`] that makes a deposed master's writes fail.
-//! - [`follower`]: [`MasterFollower`], the current master's address for clients.
+//! - [`master_watch`]: [`MasterWatch`], the current master's address for clients (a watch of
+//!   the master node; not a ZooKeeper follower).
 //! - [`master_job`]: [`MasterJob`], a job run every interval on the master only, each run
 //!   claimed with a fenced write so a failover neither repeats nor skips more than one.
 //! - [`provider_url`]: [`ProviderUrl`], the strict parser of a provider node's data.
@@ -42,9 +43,9 @@ pub mod connect_string;
 pub mod discovery;
 pub mod election;
 pub mod error;
-pub mod follower;
 pub mod master_job;
-pub mod path;
+pub mod master_watch;
+pub mod plumbing;
 pub mod provider_url;
 pub mod registration;
 pub mod session;
@@ -56,13 +57,13 @@ pub mod testing;
 pub use connect_string::ConnectString;
 pub use discovery::{Discovery, ProviderNode, Providers};
 pub use election::{
-    ElectionOptions, Fence, MasterElection, Role, RoleChange, RoleChanges, default_master_path,
-    designate,
+    ElectionOptions, Fence, MasterElection, Role, RoleChange, RoleChanges, companion_path,
+    default_master_path, designate,
 };
 pub use error::{Error, Result};
-pub use follower::MasterFollower;
 pub use master_job::{JobRecord, JobRun, MasterJob};
-pub use path::validate_path;
+pub use master_watch::MasterWatch;
+pub use plumbing::path::{self, validate_path};
 pub use provider_url::ProviderUrl;
 pub use registration::{PROVIDER_PREFIX, Registration};
 pub use session::{LinkState, Session, SessionConfig, SessionStatus};

@@ -58,7 +58,7 @@ use zookeeper_client as zk;
 
 use crate::election::{Fence, MasterElection, Role};
 use crate::error::{Error, Result};
-use crate::path::validate_path;
+use crate::plumbing::path::validate_path;
 use crate::session::Session;
 
 /// Pause before retrying after a failed ZooKeeper operation.

@@ -17,15 +17,16 @@
 //!   Dropping without deregistering lets the node go with the session (or deletes it in the
 //!   background if a runtime is running).
 
-use std::time::Duration;
-
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
-use crate::error::{Error, Result, unanswered};
-use crate::path::validate_path;
+use crate::error::{Error, Result};
+use crate::plumbing::path::validate_path;
+use crate::plumbing::{
+    MAX_LOST_REPLIES, RETRY_PAUSE, ensure_path, ephemeral_sequential, unanswered, wait_reconnected,
+};
 use crate::provider_url::ProviderUrl;
 use crate::session::{LinkState, Session, SessionStatus};
 
@@ -124,27 +125,6 @@ impl Drop for Registration {
     }
 }
 
-fn ephemeral_sequential() -> zk::CreateOptions<'static> {
-    zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all())
-}
-
-/// Creates `path` and its missing ancestors as persistent nodes.
-pub(crate) async fn ensure_path(client: &zk::Client, path: &str) -> Result<()> {
-    let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-    let mut attempts = 0;
-    loop {
-        match client.mkdir(path, &options).await {
-            Ok(()) | Err(zk::Error::NodeExists) => return Ok(()),
-            // Creating what exists is fine: ask again once connected.
-            Err(e) if unanswered(&e) && attempts < MAX_LOST_REPLIES => {
-                attempts += 1;
-                wait_reconnected(client).await?;
-            }
-            Err(e) => return Err(Error::zk("create (parents)", path, e)),
-        }
-    }
-}
-
 /// Creates this provider's node, surviving a lost reply.
 async fn create_node(status: &SessionStatus, base: &str, data: &[u8]) -> Result<String> {
     let client = &status.client;
@@ -168,9 +148,6 @@ async fn create_node(status: &SessionStatus, base: &str, data: &[u8]) -> Result<
     }
 }
 
-/// How many unanswered requests one registration attempt lives through.
-const MAX_LOST_REPLIES: u32 = 20;
-
 /// After a create went unanswered: once connected again (same session), our node if it exists.
 async fn find_own_node_after_loss(
     client: &zk::Client,
@@ -188,32 +165,6 @@ async fn find_own_node_after_loss(
             }
             found => return found,
         }
-    }
-}
-
-async fn wait_reconnected(client: &zk::Client) -> Result<()> {
-    let mut states = client.state_watcher();
-    let deadline = tokio::time::Instant::now() + client.session_timeout() * 2;
-    loop {
-        match states.state() {
-            zk::SessionState::SyncConnected => return Ok(()),
-            s if s.is_terminated() => return Err(Error::zk("reconnect", "/", s_to_err(s))),
-            _ => {}
-        }
-        if tokio::time::timeout_at(deadline, states.changed())
-            .await
-            .is_err()
-        {
-            return Err(Error::zk("reconnect", "/", zk::Error::ConnectionLoss));
-        }
-    }
-}
-
-fn s_to_err(state: zk::SessionState) -> zk::Error {
-    match state {
-        zk::SessionState::Expired => zk::Error::SessionExpired,
-        zk::SessionState::AuthFailed => zk::Error::AuthFailed,
-        _ => zk::Error::ClientClosed,
     }
 }
 
@@ -339,6 +290,3 @@ async fn keep_registered(
         }
     }
 }
-
-/// Pause before trying again after a failed ZooKeeper request (unless the session changes first).
-const RETRY_PAUSE: Duration = Duration::from_millis(200);

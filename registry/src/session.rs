@@ -27,7 +27,7 @@ use zookeeper_client as zk;
 
 use crate::connect_string::ConnectString;
 use crate::error::{Error, Result};
-use crate::registration::ensure_path;
+use crate::plumbing::ensure_path;
 
 /// How to reach ZooKeeper.
 #[derive(Clone, Debug)]
@@ -213,6 +213,17 @@ impl Session {
     /// The current ZooKeeper session id.
     pub fn session_id(&self) -> i64 {
         self.client().session_id().0
+    }
+
+    /// How long this session waits for ZooKeeper when it is out of reach (its config's connect
+    /// timeout).
+    pub fn connect_timeout(&self) -> Duration {
+        self.shared.config.connect_timeout
+    }
+
+    /// The connect string this session was opened with.
+    pub fn connect_string(&self) -> &str {
+        &self.shared.config.connect
     }
 
     /// The negotiated session timeout of the current generation.

@@ -1,11 +1,51 @@
-//! `Watched<T>`: a value a background task keeps up to date from ZooKeeper (the provider snapshot
-//! of a `Discovery`, the master address of a `MasterFollower`). Starting it returns after the
-//! task's first read, so the value is real from the start; dropping it stops the task.
+//! Following a value kept in ZooKeeper: the one loop behind [`crate::Discovery`] (the providers
+//! under a base path) and [`crate::MasterWatch`] (the master's address). A recipe says how to
+//! read its value (arming watches) and how to wait for the next change ([`Follow`]); this loop
+//! does the rest, the same way for both:
+//! - wait for a connected session; after a reconnect or a new session, read again (events during
+//!   a disconnect can be lost; a new session has lost every watch);
+//! - publish the value when it differs from the last one;
+//! - wait for a watch or a session change, whichever comes first;
+//! - after a failed read, pause ([`RETRY_PAUSE`]) or wait for the session, then read again.
+//!
+//! [`Watched::start`] returns once the first read succeeded, so the value is real from the start;
+//! a first read that fails for good (e.g. not authorized) is its error, and a ZooKeeper out of
+//! reach for the connect timeout is [`Error::Unreachable`]. Dropping the [`Watched`] stops the
+//! task.
 
 use std::future::Future;
 
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tracing::debug;
+use zookeeper_client as zk;
+
+use crate::error::{Error, Result};
+use crate::plumbing::{RETRY_PAUSE, unanswered};
+use crate::session::{Session, SessionStatus};
+
+/// A value followed in ZooKeeper: how to read it and how to hear of its next change.
+pub(crate) trait Follow: Send + 'static {
+    /// What is published.
+    type Value: PartialEq + Send + Sync + 'static;
+
+    /// What is followed, for logs and errors (a path).
+    fn path(&self) -> &str;
+
+    /// The session changed (reconnected, or a new session): watches may be lost, read afresh.
+    /// `new_session` says whether it is a new session (every watch of the old one is gone).
+    fn session_changed(&mut self, new_session: bool);
+
+    /// Reads the value, arming the watches `changed` waits on; `Ok(None)` means "read again at
+    /// once" (the node appeared or vanished between two reads).
+    fn read(
+        &mut self,
+        status: &SessionStatus,
+    ) -> impl Future<Output = std::result::Result<Option<Self::Value>, zk::Error>> + Send;
+
+    /// Waits until a watch armed by the last read reports a change.
+    fn changed(&mut self) -> impl Future<Output = ()> + Send;
+}
 
 /// A value published by a background task, which is aborted on drop.
 #[derive(Debug)]
@@ -15,22 +55,34 @@ pub(crate) struct Watched<T> {
 }
 
 impl<T: Send + Sync + 'static> Watched<T> {
-    /// Spawns `run(publisher, ready)` and waits until it sends `ready` (after its first read)
-    /// or ends; `initial` is the value until it publishes.
-    pub(crate) async fn start<F>(
-        initial: T,
-        run: impl FnOnce(watch::Sender<T>, oneshot::Sender<()>) -> F,
-    ) -> Watched<T>
+    /// Starts following with `follow` (publishing `initial` until the first read) and returns
+    /// after the first read; see the module docs for the errors.
+    pub(crate) async fn start<F>(session: &Session, follow: F, initial: T) -> Result<Watched<T>>
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Follow<Value = T>,
     {
+        let path = follow.path().to_owned();
         let (tx, mut value) = watch::channel(initial);
         let (ready_tx, ready_rx) = oneshot::channel();
-        let task = tokio::spawn(run(tx, ready_tx));
-        // Sent after the first read, or dropped if the task ends first: never a hang.
-        let _ = ready_rx.await;
+        let task = tokio::spawn(run(session.clone(), follow, tx, ready_tx));
+        let bound = session.connect_timeout();
+        let first = tokio::time::timeout(bound, ready_rx).await;
+        let failed = match first {
+            Ok(Ok(Ok(()))) => None,
+            Ok(Ok(Err(e))) => Some(Error::zk("read", &path, e)),
+            // The task ended (cannot happen while the session lives) or the bound passed.
+            Ok(Err(_)) | Err(_) => Some(Error::Unreachable {
+                connect: session.connect_string().to_owned(),
+                timeout: bound,
+                detail: format!("could not read {path}"),
+            }),
+        };
+        if let Some(e) = failed {
+            task.abort();
+            return Err(e);
+        }
         value.mark_unchanged();
-        Watched { value, task }
+        Ok(Watched { value, task })
     }
 
     /// A receiver of the value; `changed()` fires on every new one.
@@ -50,5 +102,78 @@ impl<T: Send + Sync + 'static> Watched<T> {
 impl<T> Drop for Watched<T> {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// The follow loop (see the module docs).
+async fn run<F: Follow>(
+    session: Session,
+    mut follow: F,
+    tx: watch::Sender<F::Value>,
+    ready: oneshot::Sender<std::result::Result<(), zk::Error>>,
+) {
+    let mut ready = Some(ready);
+    let mut statuses = session.subscribe();
+    let mut generation = None;
+    loop {
+        let status = statuses.borrow_and_update().clone();
+        if !status.is_connected() {
+            // Keep the last value; read again when the link is back.
+            if statuses.changed().await.is_err() {
+                return;
+            }
+            follow.session_changed(false);
+            continue;
+        }
+        if generation != Some(status.generation) {
+            if generation.is_some() {
+                follow.session_changed(true);
+            }
+            generation = Some(status.generation);
+        }
+        match follow.read(&status).await {
+            Ok(Some(value)) => {
+                tx.send_if_modified(|current| {
+                    let changed = *current != value;
+                    if changed {
+                        *current = value;
+                    }
+                    changed
+                });
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(Ok(()));
+                }
+                tokio::select! {
+                    () = follow.changed() => {}
+                    changed = statuses.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        follow.session_changed(false);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                debug!(error = %e, path = follow.path(), "read failed; trying again");
+                if !unanswered(&e)
+                    && !matches!(e, zk::Error::SessionExpired)
+                    && let Some(ready) = ready.take()
+                {
+                    // A first read refused for good (not authorized, say): its error, at once.
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_PAUSE) => {}
+                    changed = statuses.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        follow.session_changed(false);
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,6 +1,10 @@
-//! Validation of the znode paths users hand us (base paths, election paths), so a typo is
-//! reported where it is made rather than as an obscure ZooKeeper error later.
+//! Znode paths: validation of the paths users hand us (base paths, election paths), so a typo
+//! is reported where it is made rather than as an obscure ZooKeeper error later; parents; and
+//! creating a path with its missing ancestors (Curator's `ZKPaths` and `EnsurePath`).
 
+use zookeeper_client as zk;
+
+use super::requests::{MAX_LOST_REPLIES, unanswered, wait_reconnected};
 use crate::error::{Error, Result};
 
 /// Checks that `path` is an absolute znode path without a trailing slash or empty segments, and
@@ -33,12 +37,27 @@ pub fn validate_path(path: &str) -> Result<&str> {
     Ok(path)
 }
 
-#[allow(dead_code)] // used by the election recipes
 /// The parent of an absolute path (`/a/b` → `/a`), `None` for a top-level node.
 pub(crate) fn parent(path: &str) -> Option<&str> {
     match path.rfind('/') {
         Some(0) | None => None,
         Some(i) => Some(&path[..i]),
+    }
+}
+
+/// Creates `path` and its missing ancestors as persistent nodes; an unanswered request is asked
+/// again once connected (creating what exists is fine).
+pub(crate) async fn ensure_path(client: &zk::Client, path: &str) -> Result<()> {
+    let mut attempts = 0;
+    loop {
+        match client.mkdir(path, &super::persistent()).await {
+            Ok(()) | Err(zk::Error::NodeExists) => return Ok(()),
+            Err(e) if unanswered(&e) && attempts < MAX_LOST_REPLIES => {
+                attempts += 1;
+                wait_reconnected(client).await?;
+            }
+            Err(e) => return Err(Error::zk("create (parents)", path, e)),
+        }
     }
 }
 

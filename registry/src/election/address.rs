@@ -1,0 +1,55 @@
+//! Addresses in the election's nodes: what a contender may call itself, and the one reading of
+//! the address in a master node's data (or of a designee in `<path>.epoch`).
+
+use crate::error::{Error, Result};
+
+/// Checks a contender address: non-empty, at most 256 bytes, no whitespace or control
+/// characters (it is the node's data, compared byte for byte).
+///
+/// ```
+/// use zoorpc_registry::election::validate_address;
+/// assert!(validate_address("127.0.0.1:9090").is_ok());
+/// let err = validate_address("127.0.0.1 9090").unwrap_err();
+/// assert!(err.to_string().contains("whitespace"));
+/// ```
+pub fn validate_address(address: &str) -> Result<&str> {
+    let fail = |reason| {
+        Err(Error::InvalidAddress {
+            address: address.to_owned(),
+            reason,
+        })
+    };
+    if address.is_empty() {
+        return fail("it is empty");
+    }
+    if address.len() > 256 {
+        return fail("it is longer than 256 bytes");
+    }
+    if address.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return fail("it contains whitespace or control characters");
+    }
+    Ok(address)
+}
+
+/// Reads an address from node data: UTF-8, surrounding whitespace ignored, a valid address
+/// ([`validate_address`]). Anything else is `Err` with the data as text (lossy, trimmed), for
+/// messages and for comparing with an address (which it then never equals).
+///
+/// ```
+/// use zoorpc_registry::election::read_address;
+/// assert_eq!(read_address(b" 127.0.0.1:9090\n").unwrap(), "127.0.0.1:9090");
+/// assert_eq!(read_address(b"two words").unwrap_err(), "two words");
+/// assert!(read_address(&[0xff, 0xfe]).is_err());
+/// ```
+pub fn read_address(data: &[u8]) -> std::result::Result<String, String> {
+    match std::str::from_utf8(data) {
+        Ok(text) => {
+            let text = text.trim();
+            match validate_address(text) {
+                Ok(address) => Ok(address.to_owned()),
+                Err(_) => Err(text.to_owned()),
+            }
+        }
+        Err(_) => Err(String::from_utf8_lossy(data).trim().to_owned()),
+    }
+}

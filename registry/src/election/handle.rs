@@ -1,0 +1,234 @@
+//! [`MasterElection`]: joining an election, the role as it changes, resigning (or leaving on
+//! drop); and [`designate`], an operator's handover.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info};
+use zookeeper_client as zk;
+
+use super::address::validate_address;
+use super::campaign::Campaign;
+use super::companion_path;
+use super::fence::Fence;
+use super::role::{Listeners, Role, RoleChange, RoleChanges, Shared};
+use super::writes::release;
+use crate::error::{Error, Result};
+use crate::plumbing::path::validate_path;
+use crate::plumbing::{ensure_path, parent, persistent};
+use crate::session::Session;
+
+/// Tuning of an election.
+#[derive(Clone, Debug)]
+pub struct ElectionOptions {
+    /// How long contenders other than a designee wait for it to take over after a handover
+    /// before they run again themselves. Default 2 s.
+    pub handover_grace: Duration,
+}
+
+impl Default for ElectionOptions {
+    fn default() -> Self {
+        ElectionOptions {
+            handover_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A contender in the election at one path. Dropping it leaves the election.
+#[derive(Debug)]
+pub struct MasterElection {
+    session: Session,
+    path: String,
+    address: String,
+    shared: Arc<Shared>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl MasterElection {
+    /// Joins the election at `path` as `address` with default options. Returns once the first
+    /// role is decided (master or standby).
+    pub async fn join(session: &Session, path: &str, address: &str) -> Result<MasterElection> {
+        MasterElection::join_with(session, path, address, ElectionOptions::default()).await
+    }
+
+    /// Joins with `options`.
+    pub async fn join_with(
+        session: &Session,
+        path: &str,
+        address: &str,
+        options: ElectionOptions,
+    ) -> Result<MasterElection> {
+        let path = validate_path(path)?.to_owned();
+        let address = validate_address(address)?.to_owned();
+        let status = session.connected().await;
+        prepare(&status.client, &path).await?;
+        let (role, mut roles) = watch::channel(Role::Joining);
+        let shared = Arc::new(Shared {
+            role,
+            master: AtomicBool::new(false),
+            listeners: Mutex::new(Listeners {
+                senders: Vec::new(),
+                last: RoleChange {
+                    role: Role::Joining,
+                    at: std::time::Instant::now(),
+                },
+            }),
+            held: Mutex::new(None),
+        });
+        let campaign = Campaign {
+            session: session.clone(),
+            companion: companion_path(&path),
+            path: path.clone(),
+            address: address.clone(),
+            grace: options.handover_grace,
+            shared: shared.clone(),
+            designation: None,
+            epoch: None,
+            highest: 0,
+            held_in: None,
+            vacancy: None,
+        };
+        let task = tokio::spawn(campaign.run());
+        let election = MasterElection {
+            session: session.clone(),
+            path,
+            address,
+            shared,
+            task: Some(task),
+        };
+        // The task only ends when aborted, so this returns once a role is decided.
+        let _ = roles.wait_for(|r| *r != Role::Joining).await;
+        Ok(election)
+    }
+
+    /// Whether this contender is the master now. Cheap: one atomic load.
+    pub fn is_master(&self) -> bool {
+        self.shared.master.load(Ordering::SeqCst)
+    }
+
+    /// The current role.
+    pub fn role(&self) -> Role {
+        self.shared.role.borrow().clone()
+    }
+
+    /// The current role as a watch (coalesces changes; for waiting on a state).
+    pub fn subscribe(&self) -> watch::Receiver<Role> {
+        self.shared.role.subscribe()
+    }
+
+    /// Every role change from now on, with the instant it was adopted; the first item is the
+    /// current role, with the instant it was adopted.
+    pub fn changes(&self) -> RoleChanges {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut listeners = self.shared.listeners();
+        let _ = tx.send(listeners.last.clone());
+        if listeners.last.role != Role::Left {
+            listeners.senders.push(tx);
+        }
+        RoleChanges { rx }
+    }
+
+    /// Waits until the role satisfies `predicate`, at most `timeout`; returns it, or `None` on
+    /// timeout.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        predicate: impl FnMut(&Role) -> bool,
+    ) -> Option<Role> {
+        let mut roles = self.subscribe();
+        match tokio::time::timeout(timeout, roles.wait_for(predicate)).await {
+            Ok(Ok(role)) => Some(role.clone()),
+            _ => None,
+        }
+    }
+
+    /// The fencing token while master.
+    pub fn fence(&self) -> Option<Fence> {
+        self.role().epoch().map(|epoch| Fence {
+            path: self.path.clone(),
+            address: self.address.clone(),
+            epoch,
+        })
+    }
+
+    /// The election path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// This contender's address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The session this contender runs in.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Steps down and leaves: reports [`Role::Left`], deletes the node if this contender holds
+    /// it, and returns once ZooKeeper confirmed the delete. To contend again, join again.
+    pub async fn resign(mut self) -> Result<()> {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        self.shared.publish(Role::Left);
+        let held = self.shared.held().take();
+        release(&self.session, &self.path, held).await
+    }
+}
+
+impl Drop for MasterElection {
+    fn drop(&mut self) {
+        let Some(task) = self.task.take() else {
+            return;
+        };
+        task.abort();
+        self.shared.publish(Role::Left);
+        let held = self.shared.held().take();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (session, path) = (self.session.clone(), self.path.clone());
+            rt.spawn(async move {
+                if let Err(e) = release(&session, &path, held).await {
+                    debug!(error = %e, "could not delete the master node on drop; it goes with the session");
+                }
+            });
+        }
+    }
+}
+
+/// Hands mastership at `path` to the contender with `address` by setting the node's data, as an
+/// operator would with `zkCli.sh set <path> <address>`. Returns once ZooKeeper applied it; the
+/// holder then steps down and the contender with that address takes over (see the module
+/// guarantees). [`Error::NoMaster`] if nobody holds the node.
+pub async fn designate(session: &Session, path: &str, address: &str) -> Result<()> {
+    let path = validate_path(path)?;
+    validate_address(address)?;
+    let client = session.connected().await.client;
+    match client.set_data(path, address.as_bytes(), None).await {
+        Ok(_) => {
+            info!(path, address, "designated a new master");
+            Ok(())
+        }
+        Err(zk::Error::NoNode) => Err(Error::NoMaster {
+            path: path.to_owned(),
+        }),
+        Err(e) => Err(Error::zk("designate", path, e)),
+    }
+}
+
+/// Creates the parents of the node and the companion `<path>.epoch`.
+pub(super) async fn prepare(client: &zk::Client, path: &str) -> Result<()> {
+    if let Some(parent) = parent(path) {
+        ensure_path(client, parent).await?;
+    }
+    let companion = companion_path(path);
+    match client.create(&companion, b"", &persistent()).await {
+        Ok(_) | Err(zk::Error::NodeExists) => Ok(()),
+        Err(e) => Err(Error::zk("create", &companion, e)),
+    }
+}

@@ -1,0 +1,243 @@
+//! Every transaction that changes who holds the master node: taking a vacancy (create the node
+//! and write the companion), handing over (delete the node, name the designee), repairing a
+//! tampered companion (checked against our node's version), and releasing (delete exactly our
+//! node, announcing the vacancy). Each is one ZooKeeper multi-op, so no other contender can see
+//! half of it.
+
+use tracing::{debug, info, warn};
+use zookeeper_client as zk;
+
+use super::campaign::{Campaign, Next};
+use super::companion_path;
+use super::handle::prepare;
+use super::role::{Held, Role};
+use crate::error::{Error, Result};
+use crate::plumbing::{ephemeral, persistent, unanswered};
+use crate::session::Session;
+
+/// Deletes our node, if it is still ours. Bounded: a few attempts across reconnects.
+pub(super) async fn release(session: &Session, path: &str, held: Option<Held>) -> Result<()> {
+    let companion = companion_path(path);
+    let client = session.client();
+    let me = client.session_id().0;
+    if let Some(held) = held {
+        // `<path>.epoch` unchanged since we last saw our node means the node at the path is
+        // still ours (any takeover rewrites it), so this deletes exactly our node. Writing the
+        // companion in the same transaction announces the vacancy: the others take over at once.
+        let mut writer = client.new_multi_writer();
+        let added = writer
+            .add_set_data(&companion, b"", Some(held.companion_version))
+            .and_then(|()| writer.add_delete(path, Some(held.node_version)));
+        if added.is_ok() {
+            match writer.commit().await {
+                Ok(_)
+                | Err(zk::MultiWriteError::OperationFailed {
+                    index: 1,
+                    source: zk::Error::NoNode,
+                }) => {
+                    info!(path, "resigned");
+                    return Ok(());
+                }
+                Err(e) => debug!(error = %e, "quick release failed; reading the node"),
+            }
+        }
+    }
+    for _ in 0..10 {
+        let status =
+            match tokio::time::timeout(session.session_timeout(), session.connected()).await {
+                Ok(status) => status,
+                // Still disconnected after a session timeout: the session (and the node) is gone.
+                Err(_) => return Ok(()),
+            };
+        let client = status.client;
+        if client.session_id().0 != me {
+            // A new session: the node of the old one went with it.
+            return Ok(());
+        }
+        let companion_read = client.get_data(&companion);
+        let node_read = client.get_data(path);
+        let (companion_read, node_read) = (companion_read.await, node_read.await);
+        let stat = match node_read {
+            Ok((_, stat)) if stat.ephemeral_owner == me => stat,
+            Ok(_) | Err(zk::Error::NoNode) | Err(zk::Error::SessionExpired) => return Ok(()),
+            Err(e) if unanswered(&e) => continue,
+            Err(e) => return Err(Error::zk("read", path, e)),
+        };
+        let mut writer = client.new_multi_writer();
+        let added = match &companion_read {
+            // Read before the node: unchanged at commit means no takeover since, so the node we
+            // saw as ours is still ours.
+            Ok((_, m)) => writer
+                .add_set_data(&companion, b"", Some(m.version))
+                .and_then(|()| writer.add_delete(path, Some(stat.version))),
+            Err(_) => writer.add_delete(path, Some(stat.version)),
+        };
+        added.map_err(|e| Error::zk("delete", path, e))?;
+        match writer.commit().await {
+            Ok(_) => {
+                info!(path, "resigned");
+                return Ok(());
+            }
+            Err(zk::MultiWriteError::RequestFailed {
+                source: zk::Error::SessionExpired,
+            }) => return Ok(()),
+            Err(e) => debug!(error = %e, "release attempt failed; trying again"),
+        }
+    }
+    Err(Error::zk(
+        "delete",
+        path,
+        zk::Error::UnexpectedError("the node kept changing while resigning".into()),
+    ))
+}
+
+impl Campaign {
+    /// Rewrites a deleted or tampered-with companion in one transaction that checks our node's
+    /// version, so only the holder of the node can: the new epoch is the companion's new
+    /// `mzxid`. The next step reads both again before reporting it.
+    pub(super) async fn repair(
+        &mut self,
+        client: &zk::Client,
+        node: &zk::Stat,
+        companion: Option<zk::Stat>,
+        epoch: i64,
+    ) -> Next {
+        match companion {
+            None => {
+                warn!(path = %self.companion, epoch, "the election companion was deleted by someone else; fenced writes and job claims fail until it is repaired; repairing it")
+            }
+            Some(m) => {
+                warn!(path = %self.companion, epoch, mzxid = m.mzxid, "the election companion was rewritten by someone else; fenced writes and job claims fail until it is repaired; repairing it")
+            }
+        }
+        let mut writer = client.new_multi_writer();
+        let added =
+            writer
+                .add_check_version(&self.path, node.version)
+                .and_then(|()| match companion {
+                    // Created, then written: the write's stat carries the new mzxid.
+                    None => writer
+                        .add_create(&self.companion, b"", &persistent())
+                        .and_then(|()| writer.add_set_data(&self.companion, b"", Some(0))),
+                    Some(m) => writer.add_set_data(&self.companion, b"", Some(m.version)),
+                });
+        if let Err(e) = added {
+            warn!(error = %e, "cannot build the companion repair request");
+            return Next::Pause;
+        }
+        match writer.commit().await {
+            Ok(results) => {
+                if let Some(zk::MultiWriteResult::SetData { stat }) = results.last() {
+                    self.epoch = Some((node.czxid, stat.mzxid));
+                    info!(path = %self.companion, old = epoch, epoch = stat.mzxid, "repaired the election companion; master under a new epoch");
+                }
+                Next::Again
+            }
+            // Our node or the companion changed meanwhile (or the reply was lost): look again.
+            Err(zk::MultiWriteError::OperationFailed {
+                source: zk::Error::BadVersion | zk::Error::NoNode | zk::Error::NodeExists,
+                ..
+            })
+            | Err(zk::MultiWriteError::RequestFailed { .. }) => Next::Again,
+            Err(e) => {
+                debug!(error = %e, "companion repair failed");
+                Next::Pause
+            }
+        }
+    }
+
+    /// Creates the node and rewrites the companion in one transaction.
+    pub(super) async fn take(&mut self, client: &zk::Client) -> Next {
+        let mut writer = client.new_multi_writer();
+        let added = writer
+            .add_create(&self.path, self.address.as_bytes(), &ephemeral())
+            .and_then(|()| writer.add_set_data(&self.companion, b"", None));
+        if let Err(e) = added {
+            warn!(error = %e, "cannot build the takeover request");
+            return Next::Pause;
+        }
+        match writer.commit().await {
+            Ok(results) => {
+                let Some(zk::MultiWriteResult::SetData { stat }) = results.get(1) else {
+                    // Cannot happen with a successful multi; read the node to find out.
+                    return Next::Again;
+                };
+                *self.shared.held() = Some(Held {
+                    node_version: 0,
+                    companion_version: stat.version,
+                });
+                self.epoch = Some((stat.mzxid, stat.mzxid));
+                self.held_in = Some(client.session_id().0);
+                self.designation = None;
+                self.publish(Role::Master { epoch: stat.mzxid });
+                // Read again to arm the watch on our node.
+                Next::Again
+            }
+            Err(zk::MultiWriteError::OperationFailed {
+                index: 0,
+                source: zk::Error::NodeExists,
+            }) => Next::Again,
+            Err(zk::MultiWriteError::OperationFailed {
+                source: zk::Error::NoNode,
+                ..
+            }) => match prepare(client, &self.path).await {
+                Ok(()) => Next::Again,
+                Err(e) => {
+                    warn!(error = %e, "cannot prepare the election nodes");
+                    Next::Pause
+                }
+            },
+            Err(zk::MultiWriteError::RequestFailed { source }) => {
+                // No reply (connection lost, timed out): the create may have happened. The next
+                // read compares the node's ephemeralOwner with our session before anything else
+                // is decided.
+                debug!(path = %self.path, error = %source, "takeover reply lost; checking the node's owner");
+                Next::Again
+            }
+            Err(e) => {
+                debug!(error = %e, path = %self.path, "takeover failed");
+                Next::Pause
+            }
+        }
+    }
+
+    /// Deletes our node and names the designee in the companion, atomically.
+    pub(super) async fn hand_over(
+        &mut self,
+        client: &zk::Client,
+        node_version: i32,
+        designee: &str,
+        companion: Option<zk::Stat>,
+    ) -> Next {
+        let mut writer = client.new_multi_writer();
+        let added = match companion {
+            Some(m) => writer
+                .add_set_data(&self.companion, designee.as_bytes(), Some(m.version))
+                .and_then(|()| writer.add_delete(&self.path, Some(node_version))),
+            // The companion is missing (deleted by hand): create it naming the designee, so the
+            // others still wait for it.
+            None => writer
+                .add_create(&self.companion, designee.as_bytes(), &persistent())
+                .and_then(|()| writer.add_delete(&self.path, Some(node_version))),
+        };
+        if let Err(e) = added {
+            warn!(error = %e, "cannot build the handover request");
+            return Next::Pause;
+        }
+        match writer.commit().await {
+            Ok(_) => {
+                info!(path = %self.path, %designee, "handed mastership over");
+                Next::Again
+            }
+            // The node or the companion changed meanwhile: look again.
+            Err(zk::MultiWriteError::OperationFailed {
+                source: zk::Error::BadVersion | zk::Error::NoNode | zk::Error::NodeExists,
+                ..
+            }) => Next::Again,
+            Err(e) => {
+                debug!(error = %e, "handover failed; trying again");
+                Next::Pause
+            }
+        }
+    }
+}
