@@ -451,3 +451,114 @@ fn ha_server_refuses_an_advertised_address_that_does_not_reach_it() {
         "{stderr}"
     );
 }
+
+/// A child whose stdout the test reads line by line and can close, killed on drop.
+struct Piped {
+    child: std::process::Child,
+    lines: Option<std::io::Lines<std::io::BufReader<std::process::ChildStdout>>>,
+}
+
+impl Piped {
+    fn spawn(program: &str, args: &[&str]) -> Piped {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        Piped {
+            child,
+            lines: Some(lines),
+        }
+    }
+
+    fn first_line(&mut self) -> String {
+        self.lines
+            .as_mut()
+            .and_then(|l| l.next())
+            .expect("a line")
+            .expect("readable")
+    }
+
+    /// Closes our end of its stdout, as `| head -n 1` does once it has its line.
+    fn close_stdout(&mut self) {
+        self.lines = None;
+    }
+
+    fn wait(&mut self, timeout: Duration) -> (std::process::ExitStatus, String) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                let mut err = String::new();
+                if let Some(mut stderr) = self.child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+                }
+                return (status, err);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running after {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `| head -n 1` on the programs: a closed stdout never panics them (exit 101), a provider
+/// still deregisters on SIGTERM, a call loop just stops.
+#[test]
+fn a_closed_stdout_neither_panics_a_program_nor_skips_a_providers_graceful_stop() {
+    let base = unique_path("closed-stdout");
+    let connect = zk().connect_string();
+    let mut provider = Piped::spawn(
+        env!("CARGO_BIN_EXE_zoorpc-provider"),
+        &["--zk", &connect, "--base-path", &base, "--port", "0"],
+    );
+    let registered = provider.first_line();
+    let node = registered
+        .split_whitespace()
+        .nth(1)
+        .expect("node")
+        .to_owned();
+    provider.close_stdout();
+
+    let mut client = Piped::spawn(
+        env!("CARGO_BIN_EXE_zoorpc-client"),
+        &[
+            "--zk",
+            &connect,
+            "--base-path",
+            &base,
+            "--calls",
+            "1000000",
+            "--interval-ms",
+            "0",
+        ],
+    );
+    assert!(client.first_line().starts_with("ok http://"));
+    client.close_stdout();
+    let (status, err) = client.wait(Duration::from_secs(20));
+    assert!(status.success(), "client: {status:?} {err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(provider.child.id() as libc::pid_t, libc::SIGTERM) };
+    let (status, err) = provider.wait(Duration::from_secs(20));
+    assert!(status.success(), "provider: {status:?} {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let gone = rt.block_on(async {
+        let raw = common::raw_client(&connect).await;
+        raw.check_stat(&node).await.unwrap().is_none()
+    });
+    assert!(gone, "the provider did not delete {node} on SIGTERM");
+}

@@ -125,7 +125,7 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?;
-    println!("listening {}", server.address());
+    crate::say!("listening {}", server.address());
     let election = server
         .election()
         .ok_or("the HA server left the election before it started")?;
@@ -141,7 +141,7 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
     let resigned = server.resign().await;
     let _ = printer.await;
     match resigned {
-        Ok(()) => println!("resigned"),
+        Ok(()) => crate::say!("resigned"),
         Err(e) => {
             eprintln!("warning: could not delete the master node ({e}); it goes with the session")
         }
@@ -157,7 +157,7 @@ pub(crate) async fn print_roles(mut changes: zoorpc_registry::RoleChanges) {
     while let Some(change) = changes.next().await {
         match change.role {
             Role::Joining | Role::Left => {}
-            role => println!("role {role}"),
+            role => crate::say!("role {role}"),
         }
     }
 }
@@ -169,7 +169,7 @@ pub(crate) fn start_printing_job(
     interval: Duration,
 ) -> Result<MasterJob, String> {
     MasterJob::start(election, name, interval, |run| async move {
-        println!("run epoch={} seq={}", run.epoch, run.seq);
+        crate::say!("run epoch={} seq={}", run.epoch, run.seq);
     })
     .map_err(|e| e.to_string())
 }

@@ -63,7 +63,7 @@ pub fn main() {
         let resigned = election.resign().await;
         let _ = printer.await;
         resigned.map_err(|e| e.to_string())?;
-        println!("resigned");
+        crate::say!("resigned");
         Ok::<_, String>(0)
     }));
 }

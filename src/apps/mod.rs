@@ -3,6 +3,7 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::io::Write;
 use std::time::Duration;
 
 pub mod client;
@@ -12,6 +13,22 @@ pub mod ha_server;
 pub mod master_job;
 pub mod provider;
 pub mod zookeeper;
+
+/// Prints one line on stdout, like `println!`, but never panics: a closed stdout (the reader of
+/// a pipe gone, as with `| head -n 1`) must not take a server down or cut its graceful stop
+/// short. (A call loop uses [`write_line`] to stop when nobody reads it.)
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = $crate::apps::write_line(format_args!($($arg)*));
+    }};
+}
+
+/// The body of [`say!`]: writes `line` and a newline to stdout and flushes; `false` on failure.
+pub fn write_line(line: std::fmt::Arguments<'_>) -> bool {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
+}
 
 /// Runs a program's body on a new Tokio runtime and returns its exit status: the body's own, or
 /// 1 after printing `error: <e>` when it fails (or the runtime cannot start).
@@ -47,15 +64,20 @@ where
         match call().await {
             Ok(who) => {
                 ok += 1;
-                println!("ok {who}");
+                if !write_line(format_args!("ok {who}")) {
+                    // Nobody reads the results any more: stop calling.
+                    return;
+                }
             }
             Err(e) => {
                 failed += 1;
-                println!("err {e}");
+                if !write_line(format_args!("err {e}")) {
+                    return;
+                }
             }
         }
     }
-    println!("calls={calls} ok={ok} failed={failed}");
+    crate::say!("calls={calls} ok={ok} failed={failed}");
 }
 
 /// The pace of a call loop: one call per interval, or with a zero interval no pause at all

@@ -70,19 +70,19 @@ pub fn run_started(
         // Listening before announcing: whoever reads the line may signal at once.
         let mut signals = StopSignals::listen()?;
         let node = provider.node_path().unwrap_or_default();
-        println!("registered {node} {}", provider.url());
+        crate::say!("registered {node} {}", provider.url());
         signals.recv().await;
-        println!("stopping {node}");
+        crate::say!("stopping {node}");
         tokio::select! {
             stopped = provider.shutdown() => match stopped {
                 Ok(()) => {
-                    println!("deregistered {node}");
-                    println!("stopped");
+                    crate::say!("deregistered {node}");
+                    crate::say!("stopped");
                     Ok::<_, zoorpc_provider::Error>(0)
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
-                    println!("stopped");
+                    crate::say!("stopped");
                     Ok(1)
                 }
             },

@@ -34,10 +34,10 @@ pub fn main() {
         let server = ZkServer::start_with(config).map_err(|e| e.to_string())?;
         // Listening before announcing: whoever reads the line may signal at once.
         let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
-        println!("zookeeper {}", server.connect_string());
+        crate::say!("zookeeper {}", server.connect_string());
         signals.recv().await;
         drop(server);
-        println!("stopped");
+        crate::say!("stopped");
         Ok::<_, String>(0)
     }));
 }
