@@ -562,3 +562,87 @@ fn a_closed_stdout_neither_panics_a_program_nor_skips_a_providers_graceful_stop(
     });
     assert!(gone, "the provider did not delete {node} on SIGTERM");
 }
+
+/// A bad election path, job name or address is refused before contending (found once master, it
+/// left the master node behind for a session timeout).
+#[test]
+fn bad_election_paths_job_names_and_addresses_are_refused_before_contending() {
+    let connect = zk().connect_string();
+    let path = unique_path("bad-job-flags");
+    let cases: [(&str, Vec<&str>, &str); 5] = [
+        (
+            "zoorpc-ha-server",
+            vec!["--path", &path, "--job-name", ""],
+            "must not end with '/'",
+        ),
+        (
+            "zoorpc-ha-server",
+            vec!["--path", "relative"],
+            "must start with '/'",
+        ),
+        (
+            "zoorpc-master-job",
+            vec!["--path", &path, "--name", "x/y"],
+            "one path segment",
+        ),
+        (
+            "zoorpc-master-job",
+            vec!["--path", &path, "--name", ".."],
+            "'..'",
+        ),
+        (
+            "zoorpc-master-job",
+            vec!["--path", &path, "--address", "a b"],
+            "whitespace",
+        ),
+    ];
+    for (program, args, expected) in cases {
+        let exe = match program {
+            "zoorpc-ha-server" => env!("CARGO_BIN_EXE_zoorpc-ha-server"),
+            _ => env!("CARGO_BIN_EXE_zoorpc-master-job"),
+        };
+        let mut all = vec!["--zk", connect.as_str()];
+        all.extend(args.iter().copied());
+        let (code, stdout, stderr) = run_to_end(exe, &all, Duration::from_secs(10));
+        assert_eq!(code, Some(2), "{program} {args:?}: {stdout} {stderr}");
+        assert!(stdout.is_empty(), "{program} {args:?} started: {stdout}");
+        assert!(stderr.contains(expected), "{program} {args:?}: {stderr}");
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let created = rt.block_on(async {
+        let raw = common::raw_client(&connect).await;
+        raw.check_stat(&path).await.unwrap().is_some()
+    });
+    assert!(!created, "a refused program created {path}");
+}
+
+/// The children of process `pid` (from /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            children.extend(
+                list.split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+    }
+    children
+}
+
+/// `zoorpc-zookeeper` whose server dies under it says so and exits 1 (it used to keep running,
+/// serving nothing, and print `stopped` on SIGTERM as if all was well).
+#[test]
+fn the_zookeeper_program_reports_its_server_dying_and_exits_1() {
+    let mut program = Piped::spawn(env!("CARGO_BIN_EXE_zoorpc-zookeeper"), &["--port", "0"]);
+    let line = program.first_line();
+    assert!(line.starts_with("zookeeper 127.0.0.1:"), "{line}");
+    let java = children_of(program.child.id());
+    assert_eq!(java.len(), 1, "one server process: {java:?}");
+    // SAFETY: kill(2) on the program's own child, found above.
+    unsafe { libc::kill(java[0] as libc::pid_t, libc::SIGKILL) };
+    let (status, err) = program.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("exited on its own"), "{err}");
+}

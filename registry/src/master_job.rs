@@ -69,6 +69,30 @@ pub fn record_path(path: &str, name: &str) -> String {
     format!("{path}.jobs/{name}")
 }
 
+/// Checks an election path and a job name (one path segment) before anything starts, so a
+/// program refuses them up front; returns the record path.
+///
+/// ```
+/// use zoorpc_registry::master_job::validate_job;
+/// assert_eq!(validate_job("/a/m", "report").unwrap(), "/a/m.jobs/report");
+/// assert!(validate_job("/a/m", "").is_err());
+/// assert!(validate_job("/a/m", "x/y").is_err());
+/// assert!(validate_job("/a/m", "..").is_err());
+/// assert!(validate_job("relative", "report").is_err());
+/// ```
+pub fn validate_job(path: &str, name: &str) -> Result<String> {
+    validate_path(path)?;
+    let record = record_path(path, name);
+    validate_path(&record)?;
+    if name.contains('/') {
+        return Err(Error::InvalidPath {
+            path: record,
+            reason: "the job name must be one path segment (no '/')",
+        });
+    }
+    Ok(record)
+}
+
 /// One run handed to the job.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobRun {
@@ -186,14 +210,7 @@ impl MasterJob {
                 ),
             });
         }
-        let record = record_path(election.path(), name);
-        validate_path(&record)?;
-        if name.contains('/') {
-            return Err(Error::InvalidPath {
-                path: record,
-                reason: "the job name must be one path segment (no '/')",
-            });
-        }
+        let record = validate_job(election.path(), name)?;
         let schedule = Schedule {
             session: election.session().clone(),
             roles: election.subscribe(),

@@ -82,17 +82,22 @@ pub fn config(flags: &Flags) -> Result<HaServerArgs, String> {
             MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS,
         )?),
     };
+    let path = flags.str("path").map_or_else(default_path, str::to_owned);
+    let job_name = flags.str("job-name").unwrap_or("hello-report").to_owned();
+    // Checked before anything starts: a bad name found once master would leave its node
+    // behind for a session timeout.
+    zoorpc_registry::master_job::validate_job(&path, &job_name).map_err(|e| e.to_string())?;
     Ok(HaServerArgs {
         zk,
         listen: SocketAddr::new(ip, port),
         advertise_host: flags.str("advertise-host").map(str::to_owned),
-        path: flags.str("path").map_or_else(default_path, str::to_owned),
+        path,
         session_timeout: flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS)?,
         election: ElectionOptions {
             handover_grace: flags.millis("handover-grace-ms", 2_000, 0..=MAX_MS)?,
         },
         job_interval,
-        job_name: flags.str("job-name").unwrap_or("hello-report").to_owned(),
+        job_name,
     })
 }
 

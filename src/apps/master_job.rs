@@ -47,6 +47,14 @@ pub fn main() {
         USAGE,
         flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS),
     );
+    // Checked before joining: found once master, a bad name or address would leave the node
+    // behind for a session timeout.
+    or_exit(
+        USAGE,
+        zoorpc_registry::master_job::validate_job(&path, &name)
+            .and_then(|_| zoorpc_registry::election::validate_address(&address).map(|_| ()))
+            .map_err(|e| e.to_string()),
+    );
     std::process::exit(super::block_on(async move {
         // Listening for signals before any line is printed: a reader may signal at once.
         let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;

@@ -1,7 +1,8 @@
 //! The ZooKeeper program: a standalone ZooKeeper (Debian's package, through the test harness) on
 //! 127.0.0.1, in a temp dir, for trying the other programs by hand. Prints
 //! `zookeeper 127.0.0.1:<port>` once it serves; on SIGTERM or Ctrl-C it stops the server, removes
-//! its data and prints `stopped`.
+//! its data and prints `stopped`. If the server dies on its own, it says so (with the end of the
+//! server's log) and exits 1 at once: a silently dead ZooKeeper must not look like a running one.
 
 use crate::cli::{Flags, or_exit};
 use zoorpc_provider::StopSignals;
@@ -31,11 +32,26 @@ pub fn main() {
     std::process::exit(super::block_on(async move {
         // A Ctrl-C while it starts ends this process, and the server dies with it (it is tied
         // to this process); from here on it stops cleanly.
-        let server = ZkServer::start_with(config).map_err(|e| e.to_string())?;
+        let mut server = ZkServer::start_with(config).map_err(|e| e.to_string())?;
         // Listening before announcing: whoever reads the line may signal at once.
         let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
         crate::say!("zookeeper {}", server.connect_string());
-        signals.recv().await;
+        // The server is a child process: look at it twice a second while waiting for a signal.
+        let mut check = tokio::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                () = signals.recv() => break,
+                _ = check.tick() => {
+                    if let Some(status) = server.exited() {
+                        return Err(format!(
+                            "ZooKeeper at {} exited on its own ({status}); the end of its log:\n{}",
+                            server.connect_string(),
+                            server.log_tail(10)
+                        ));
+                    }
+                }
+            }
+        }
         drop(server);
         crate::say!("stopped");
         Ok::<_, String>(0)

@@ -135,6 +135,21 @@ impl ZkServer {
         self.child.is_some()
     }
 
+    /// The server's exit status if its process ended on its own (crashed, killed by someone
+    /// else); `None` while it runs (or after [`ZkServer::stop`]/[`ZkServer::kill`]).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok().flatten()?;
+        self.child = None;
+        Some(status)
+    }
+
+    /// The last `lines` lines of the server's log (`server.log` in its directory).
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     /// Stops the server gracefully (SIGTERM) and waits for it to exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
