@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use zoorpc::cli::{Flags, or_exit};
 use zoorpc::consumer::{Consumer, ConsumerConfig, Error as ConsumerError};
-use zoorpc::registry::testing::{ChildProcess, ZkServer};
+use zoorpc_testkit::{ChildProcess, ZkServer};
 
 const USAGE: &str = "usage: failover [--zk HOST:PORT] [--base-path /registry] \
 [--interval-ms 100 (0 = no pause; at most 10000: each phase waits at most 30 s for its calls)]";

@@ -6,8 +6,9 @@
 //!
 //! ## Layout
 //! - [`registry`] (`zoorpc-registry`): everything that talks to ZooKeeper: sessions that survive
-//!   expiry, registration, discovery, master election; feature `testing`: a real-ZooKeeper
-//!   harness.
+//!   expiry, registration, discovery, master election (`registry/src/election/`), jobs.
+//! - `zoorpc-testkit` (a dev-dependency, and of the programs that need a ZooKeeper): the
+//!   real-ZooKeeper harness.
 //! - [`provider`] (`zoorpc-provider`): serving a gRPC service and keeping it registered; the
 //!   active/standby server (`HaServer`) and the standby-refusal protocol.
 //! - [`consumer`] (`zoorpc-consumer`): the live endpoint list, picking, retry, `lookup()`.

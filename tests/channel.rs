@@ -16,7 +16,7 @@ use zookeeper_client as zkc;
 use zoorpc::apps::echo::{EchoClient, EchoRequest, EchoServer, EchoService};
 use zoorpc::consumer::{Answered, BalancedChannel, CallPolicy, Consumer, ConsumerConfig, Strategy};
 use zoorpc::provider::{Provider, ProviderConfig};
-use zoorpc::registry::testing::{ChildProcess, unique_path};
+use zoorpc_testkit::{ChildProcess, unique_path};
 
 /// An echo provider process (`zoorpc-echo`) and its URL.
 struct EchoProcess {

@@ -8,8 +8,8 @@ use common::{is_provider_node_name, raw_client, zk};
 use zookeeper_client as zkc;
 use zoorpc::consumer::{Consumer, ConsumerConfig, Error as ConsumerError};
 use zoorpc::provider::{Provider, ProviderConfig};
-use zoorpc::registry::testing::{Request, ZkProxy, unique_path};
 use zoorpc::registry::{Discovery, ProviderUrl, Registration, Session, SessionConfig};
+use zoorpc_testkit::{Request, ZkProxy, unique_path};
 
 async fn provider(base: &str) -> Provider {
     provider_at(&zk().connect_string(), base).await
@@ -139,8 +139,8 @@ async fn no_providers_is_an_immediate_error_and_follows_the_last_stop() {
             stopped.elapsed() < Duration::from_secs(1),
             "NoProviders not within 1 s"
         );
-        let mut changes = consumer.changes();
-        let _ = tokio::time::timeout(Duration::from_millis(100), changes.changed()).await;
+        let mut updates = consumer.updates();
+        let _ = tokio::time::timeout(Duration::from_millis(100), updates.changed()).await;
     }
 }
 
@@ -344,12 +344,9 @@ async fn session_expiry_re_registers_and_a_deleted_node_comes_back() {
     // Expire the provider's session: the node goes, and comes back in a new session.
     let old_id = session.session_id();
     let mut nodes = registration.subscribe();
-    zoorpc::registry::testing::expire_session(
-        &zk().connect_string(),
-        session.client().session().clone(),
-    )
-    .await
-    .unwrap();
+    zoorpc_testkit::expire_session(&zk().connect_string(), session.client().session().clone())
+        .await
+        .unwrap();
     let second = next_node(&mut nodes, &first, Duration::from_secs(10))
         .await
         .expect("re-registered after expiry");
@@ -473,7 +470,7 @@ async fn a_consumer_whose_session_expires_keeps_following_the_registry() {
     .unwrap();
     assert_eq!(consumer.urls(), vec![first.url().clone()]);
     let mut status = consumer.session().subscribe();
-    zoorpc::registry::testing::expire_session(
+    zoorpc_testkit::expire_session(
         &zk().connect_string(),
         consumer.session().client().session().clone(),
     )

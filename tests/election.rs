@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use common::{raw_client, zk};
 use zoorpc::registry::election::companion_path;
-use zoorpc::registry::testing::{Request, ZkProxy, ZkServer, expire_session, unique_path};
 use zoorpc::registry::{
     Error, MasterElection, MasterWatch, Role, Session, SessionConfig, designate,
 };
+use zoorpc_testkit::{Request, ZkProxy, ZkServer, expire_session, unique_path};
 
 const SESSION_TIMEOUT: Duration = Duration::from_millis(1000);
 const SETTLE: Duration = Duration::from_secs(3);

@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use zoorpc::consumer::Consumer;
 use zoorpc::provider::{Provider, ProviderConfig};
-use zoorpc::registry::testing::{ZkEnsemble, unique_path};
 use zoorpc::registry::{LinkState, MasterElection, Role, Session, SessionConfig};
+use zoorpc_testkit::{ZkEnsemble, unique_path};
 
 /// Long enough that a client reconnects to another member before its session could expire.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(6);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{raw_client, spawn_provider, wait_node_gone, zk};
 use zoorpc::consumer::Consumer;
-use zoorpc::registry::testing::unique_path;
+use zoorpc_testkit::unique_path;
 
 /// A steady call loop: one call every 2 ms until stopped; returns (answers per URL, failures).
 struct CallLoop {
@@ -308,8 +308,8 @@ async fn a_paused_provider_is_timed_out_ejected_and_back_after_it_resumes() {
             if consumer.say_hello("resumed").await.unwrap().url.as_str() == paused.url {
                 return;
             }
-            let mut changes = consumer.changes();
-            let _ = tokio::time::timeout(Duration::from_millis(20), changes.changed()).await;
+            let mut updates = consumer.updates();
+            let _ = tokio::time::timeout(Duration::from_millis(20), updates.changed()).await;
         }
     })
     .await;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::zk;
 use zoorpc::registry::master_job::{read_record, record_path};
-use zoorpc::registry::testing::{ChildProcess, unique_path};
 use zoorpc::registry::{Error, Fence, Session, SessionConfig};
+use zoorpc_testkit::{ChildProcess, unique_path};
 
 /// The session timeout the servers ask for (ZooKeeper ticks are 200 ms).
 const SESSION_TIMEOUT_MS: u64 = 1000;

@@ -27,9 +27,9 @@ use zoorpc::consumer::master_client::standby_status;
 use zoorpc::consumer::{MasterClient, MasterClientConfig};
 use zoorpc::proto::HelloServiceServer;
 use zoorpc::provider::Greeter;
-use zoorpc::registry::testing::ZkProxy;
-use zoorpc::registry::testing::unique_path;
 use zoorpc::registry::{MasterElection, Role, RoleChange, Session, SessionConfig};
+use zoorpc_testkit::ZkProxy;
+use zoorpc_testkit::unique_path;
 
 const ROUNDS: usize = 100;
 const SESSION_TIMEOUT: Duration = Duration::from_millis(1000);

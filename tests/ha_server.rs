@@ -19,7 +19,7 @@ use tonic_health::pb::health_client::HealthClient;
 use zoorpc::consumer::MasterClient;
 use zoorpc::provider::{HaServer, HaServerConfig, STANDBY_METADATA, is_standby_refusal};
 use zoorpc::registry::Role;
-use zoorpc::registry::testing::unique_path;
+use zoorpc_testkit::unique_path;
 
 mod echo {
     tonic::include_proto!("echo.v1");

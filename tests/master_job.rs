@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use common::zk;
 use tokio::sync::watch;
 use zoorpc::registry::master_job::{read_record, record_path};
-use zoorpc::registry::testing::ZkProxy;
-use zoorpc::registry::testing::unique_path;
 use zoorpc::registry::{JobRun, MasterElection, MasterJob, Role, Session, SessionConfig};
+use zoorpc_testkit::ZkProxy;
+use zoorpc_testkit::unique_path;
 
 const SESSION_TIMEOUT: Duration = Duration::from_millis(1000);
 const INTERVAL: Duration = Duration::from_millis(100);
@@ -293,7 +293,7 @@ async fn the_job_keeps_running_when_the_election_companion_is_deleted_or_recreat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_wiped_zookeeper_the_running_master_numbers_its_runs_on() {
-    use zoorpc::registry::testing::ZkServer;
+    use zoorpc_testkit::ZkServer;
     let mut server = ZkServer::start().expect("own ZooKeeper");
     let path = unique_path("job-wiped");
     let runs = Runs::new();

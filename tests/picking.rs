@@ -11,8 +11,8 @@ use zookeeper_client as zkc;
 use zoorpc::consumer::{CallPolicy, Consumer, Error as ConsumerError};
 use zoorpc::proto::HelloRequest;
 use zoorpc::provider::{Provider, ProviderConfig};
-use zoorpc::registry::testing::unique_path;
 use zoorpc::registry::{Session, SessionConfig};
+use zoorpc_testkit::unique_path;
 
 /// A loopback port nothing listens on (connections to it are refused).
 fn dead_port() -> u16 {

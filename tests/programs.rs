@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{spawn_provider, zk};
-use zoorpc::registry::testing::{ChildProcess, unique_path};
+use zoorpc_testkit::{ChildProcess, unique_path};
 
 fn client(connect: &str, base: &str, calls: u32) -> ChildProcess {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-client"));

@@ -11,7 +11,7 @@ use common::{raw_client, zk};
 use zookeeper_client as zkc;
 use zoorpc::consumer::Consumer;
 use zoorpc::provider::{Provider, ProviderConfig};
-use zoorpc::registry::testing::unique_path;
+use zoorpc_testkit::unique_path;
 
 /// What ZooKeeper holds under `base`: node name → data.
 async fn zookeeper_view(raw: &zkc::Client, base: &str) -> BTreeMap<String, String> {
@@ -34,14 +34,14 @@ fn consumer_view(consumer: &Consumer) -> BTreeMap<String, String> {
 
 /// Waits until the consumer holds exactly `expected`; panics with both views if it does not.
 async fn wait_consumer_holds(consumer: &Consumer, expected: &BTreeMap<String, String>) {
-    let mut changes = consumer.changes();
+    let mut updates = consumer.updates();
     let reached = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
-            changes.borrow_and_update();
+            updates.borrow_and_update();
             if &consumer_view(consumer) == expected {
                 return;
             }
-            if changes.changed().await.is_err() {
+            if updates.changed().await.is_err() {
                 std::future::pending::<()>().await;
             }
         }

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use zoorpc::consumer::Consumer;
 use zoorpc::provider::{Provider, ProviderConfig};
-use zoorpc::registry::testing::{ZkProxy, ZkServer, unique_path};
 use zoorpc::registry::{
     Error as RegistryError, LinkState, ProviderUrl, Registration, Session, SessionConfig,
 };
+use zoorpc_testkit::{ZkProxy, ZkServer, unique_path};
 
 /// Waits until `session`'s link is `state`; panics naming `what` after 15 s.
 async fn wait_link(session: &Session, state: LinkState, what: &str) {
@@ -262,7 +262,7 @@ async fn after_a_wiped_zookeeper_running_consumers_hold_exactly_the_re_registere
         }
     }
     proxy.heal();
-    let mut changes = consumer.changes();
+    let mut updates = consumer.updates();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut held;
     loop {
@@ -284,7 +284,7 @@ async fn after_a_wiped_zookeeper_running_consumers_hold_exactly_the_re_registere
             Instant::now() < deadline,
             "never converged:\n zookeeper {registered:?}\n consumer  {held:?}"
         );
-        let _ = tokio::time::timeout(Duration::from_millis(500), changes.changed()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(500), updates.changed()).await;
     }
     let mut answered = std::collections::HashSet::new();
     for _ in 0..60 {

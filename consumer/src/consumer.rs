@@ -21,7 +21,8 @@ use tracing::debug;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
 use zoorpc_registry::{Discovery, ProviderUrl, Providers, Session, SessionConfig};
 
-use crate::balance::channel::{BoxFuture, Route};
+pub use crate::balance::retry::CallPolicy;
+use crate::balance::route::ListRoute;
 use crate::balance::{
     Answered, BalancedChannel, CallError, DEFAULT_BUFFER_LIMIT, Decision, EjectionPolicy, Endpoint,
     EndpointSet, Failure, RetryBudget, Strategy, classify, decide,
@@ -74,52 +75,6 @@ impl ConsumerConfig {
     }
 }
 
-/// Retry policy of one call.
-#[derive(Clone, Copy, Debug)]
-pub struct CallPolicy {
-    /// Safe to repeat if the connection broke mid-call (or an attempt timed out).
-    pub idempotent: bool,
-    /// Most attempts that may have reached a provider (each endpoint is tried at most once).
-    /// Attempts that were never sent (connection refused, no HTTP/2 greeting, stream refused by a
-    /// draining server) do not count: they are bounded by the live list only, so a call fails
-    /// for want of a reachable provider only after every endpoint refused it.
-    pub max_attempts: usize,
-    /// Longest wait for one attempt's answer. A provider that does not answer in time (paused,
-    /// overloaded, cut off) is ejected like one that refused the connection; the call is
-    /// retried elsewhere only if idempotent.
-    pub attempt_timeout: Duration,
-}
-
-impl CallPolicy {
-    /// Retries only calls that were never sent (on every endpoint if need be); attempts of at
-    /// most 5 s.
-    pub const DEFAULT: CallPolicy = CallPolicy {
-        idempotent: false,
-        max_attempts: 3,
-        attempt_timeout: Duration::from_secs(5),
-    };
-
-    /// Also retries calls that may have been processed, up to 3 such attempts of at most 5 s
-    /// (never-sent attempts do not count).
-    pub const IDEMPOTENT: CallPolicy = CallPolicy {
-        idempotent: true,
-        max_attempts: 3,
-        attempt_timeout: Duration::from_secs(5),
-    };
-
-    /// This policy with another per-attempt timeout.
-    pub const fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
-        self
-    }
-}
-
-impl Default for CallPolicy {
-    fn default() -> Self {
-        CallPolicy::DEFAULT
-    }
-}
-
 /// A successful call: the value and the provider that produced it.
 #[derive(Debug)]
 pub struct Answer<T> {
@@ -143,36 +98,6 @@ pub struct Consumer {
     budget: Arc<RetryBudget>,
     /// Copies discovery's snapshots into `endpoints`.
     follower: JoinHandle<()>,
-}
-
-/// The consumer's route: pick from the live list.
-#[derive(Debug)]
-struct ListRoute {
-    endpoints: Arc<EndpointSet>,
-    base_path: String,
-}
-
-impl Route for ListRoute {
-    fn next<'a>(
-        &'a self,
-        tried: &'a [String],
-        _started: std::time::Instant,
-    ) -> BoxFuture<'a, Option<Arc<Endpoint>>> {
-        Box::pin(std::future::ready(self.endpoints.pick(tried)))
-    }
-
-    fn record_failure(&self, endpoint: &Endpoint) {
-        self.endpoints.record_failure(endpoint);
-    }
-
-    fn no_endpoint(&self) -> tonic::Status {
-        tonic::Status::unavailable(
-            Error::NoProviders {
-                base_path: self.base_path.clone(),
-            }
-            .to_string(),
-        )
-    }
 }
 
 impl Drop for Consumer {
@@ -290,9 +215,11 @@ impl Consumer {
         self.discovery.subscribe()
     }
 
-    /// Notified after every change of the live endpoint list (what `lookup` picks from).
-    pub fn changes(&self) -> watch::Receiver<u64> {
-        self.endpoints.changes()
+    /// A watch of the live endpoint list (what the channel picks from): its value counts
+    /// updates, and `changed()` wakes after one or more (coalesced, as a watch is; not a stream of
+    /// every change, unlike [`zoorpc_registry::MasterElection::changes`]).
+    pub fn updates(&self) -> watch::Receiver<u64> {
+        self.endpoints.updates()
     }
 
     /// Waits until `pred` holds for the live URLs, or `timeout` passes; returns whether it held.
@@ -301,14 +228,14 @@ impl Consumer {
         timeout: Duration,
         mut pred: impl FnMut(&[ProviderUrl]) -> bool,
     ) -> bool {
-        let mut changes = self.changes();
+        let mut updates = self.updates();
         let check = async {
             loop {
-                changes.borrow_and_update();
+                updates.borrow_and_update();
                 if pred(&self.urls()) {
                     return;
                 }
-                if changes.changed().await.is_err() {
+                if updates.changed().await.is_err() {
                     std::future::pending::<()>().await;
                 }
             }

@@ -16,7 +16,7 @@ mod propagation;
 use std::time::Duration;
 
 use zoorpc::cli::{Flags, fail, or_exit};
-use zoorpc::registry::testing::ZkServer;
+use zoorpc_testkit::ZkServer;
 
 const USAGE: &str =
     "usage: bench <propagation|handover> [--zk HOST:PORT] [--rounds N (1 to 1000000)]";

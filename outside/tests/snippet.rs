@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use zoorpc::registry::testing::{ChildProcess, ZkServer};
+use zoorpc_testkit::{ChildProcess, ZkServer};
 
 fn provider(zk: &str) -> ChildProcess {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-outside"));

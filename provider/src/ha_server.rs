@@ -54,7 +54,8 @@ use zoorpc_registry::{ElectionOptions, MasterElection, Role, Session, SessionCon
 
 use crate::error::{Error, Result};
 use crate::master_gate::MasterGate;
-use crate::provider::{StopSignals, advertised_host, bind, check_serving};
+use crate::shutdown::StopSignals;
+use crate::startup::{advertised_host, bind, check_serving};
 
 /// The gRPC health service's name: exempt from the gate.
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";

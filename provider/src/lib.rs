@@ -12,6 +12,10 @@
 //!   master and refuses the others.
 //! - [`standby`] (from `zoorpc-proto`, the wire protocol): the refusal: [`standby_status`], [`is_standby_refusal`],
 //!   [`STANDBY_METADATA`].
+//! - [`startup`]: what a server checks before it says where it is: the listener, the advertised
+//!   address, a health call to it ([`check_serving`]).
+//! - [`shutdown`]: [`StopSignals`], SIGTERM and Ctrl-C for programs (the library's stops take a
+//!   future: `run_until`).
 //! - [`greeter`]: [`Greeter`], the `hello.v1.HelloService` implementation.
 //! - [`error`]: [`Error`], what can go wrong, in words that say what to do.
 //!
@@ -29,13 +33,14 @@ pub mod greeter;
 pub mod ha_server;
 pub mod master_gate;
 pub mod provider;
+pub mod shutdown;
+pub mod startup;
 
 pub use error::{Error, Result};
 pub use greeter::Greeter;
 pub use ha_server::{HaServer, HaServerConfig};
 pub use master_gate::{MasterGate, MasterGated};
-pub use provider::{
-    HELLO_SERVICE_NAME, Provider, ProviderConfig, StopSignals, advertised_host, check_serving,
-    parse_ip, wait_for_signal,
-};
+pub use provider::{HELLO_SERVICE_NAME, Provider, ProviderConfig};
+pub use shutdown::{StopSignals, wait_for_signal};
+pub use startup::{advertised_host, check_serving, parse_ip};
 pub use zoorpc_proto::standby::{self, STANDBY_METADATA, is_standby_refusal, standby_status};

@@ -15,7 +15,7 @@
 //! 2. wait `drain_grace` so consumers see the deletion before the listener closes;
 //! 3. stop accepting, let in-flight calls finish (at most `drain_timeout`), exit.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -24,8 +24,6 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
 use zoorpc_proto::{FILE_DESCRIPTOR_SET, HelloServiceServer};
@@ -33,6 +31,8 @@ use zoorpc_registry::{ProviderUrl, Registration, Session, SessionConfig};
 
 use crate::error::{Error, Result};
 use crate::greeter::Greeter;
+use crate::shutdown::StopSignals;
+use crate::startup::{advertised_host, bind, check_serving};
 
 /// The gRPC service name the health service reports on.
 pub const HELLO_SERVICE_NAME: &str = "hello.v1.HelloService";
@@ -289,136 +289,4 @@ impl Drop for Provider {
             let _ = stop.send(());
         }
     }
-}
-
-/// SIGTERM and SIGINT (Ctrl-C), heard from the moment of [`StopSignals::listen`] on, so a
-/// second Ctrl-C during a stop is never missed.
-pub struct StopSignals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl StopSignals {
-    /// Starts listening (needs a Tokio runtime).
-    pub fn listen() -> Result<StopSignals> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(StopSignals {
-            term: signal(SignalKind::terminate()).map_err(Error::Signal)?,
-            int: signal(SignalKind::interrupt()).map_err(Error::Signal)?,
-        })
-    }
-
-    /// The next SIGTERM or SIGINT.
-    pub async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
-    }
-}
-
-/// Waits for SIGTERM or SIGINT (Ctrl-C).
-pub async fn wait_for_signal() -> Result<()> {
-    StopSignals::listen()?.recv().await;
-    Ok(())
-}
-
-pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
-    match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => Ok(l),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(Error::PortInUse { addr }),
-        Err(source) => Err(Error::Bind { addr, source }),
-    }
-}
-
-/// Parses an IP for `listen`, with an error that says what is expected.
-pub fn parse_ip(text: &str) -> Result<IpAddr> {
-    text.parse().map_err(|_| Error::BadAddress(text.to_owned()))
-}
-
-/// The host to advertise for a server listening on `listen`: `advertise` if given, else the
-/// listen IP. An unspecified address (`0.0.0.0`, `::`) is refused either way: no client can dial
-/// it, and which of the machine's addresses clients should use is theirs to say (Dubbo and
-/// Curator guess "the first non-loopback address", which goes wrong on machines with several,
-/// hence Dubbo's `DUBBO_IP_TO_REGISTRY`).
-///
-/// ```
-/// use zoorpc_provider::advertised_host;
-/// let any = "0.0.0.0".parse().unwrap();
-/// let lo = "127.0.0.1".parse().unwrap();
-/// assert_eq!(advertised_host(lo, None).unwrap(), "127.0.0.1");
-/// assert_eq!(advertised_host(any, Some("10.0.0.7")).unwrap(), "10.0.0.7");
-/// assert!(advertised_host(any, None).is_err());
-/// assert!(advertised_host(lo, Some("0.0.0.0")).is_err());
-/// assert!(advertised_host(lo, Some("[::]")).is_err());
-/// ```
-pub fn advertised_host(listen: IpAddr, advertise: Option<&str>) -> Result<String> {
-    match advertise {
-        Some(host) => {
-            let literal = host.trim_start_matches('[').trim_end_matches(']');
-            let unspecified = literal.parse::<IpAddr>().is_ok_and(|ip| {
-                ip.is_unspecified()
-                    || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_unspecified()))
-            });
-            if unspecified {
-                return Err(Error::UnspecifiedAdvertiseHost {
-                    host: host.to_owned(),
-                });
-            }
-            Ok(host.to_owned())
-        }
-        None if listen.is_unspecified() => Err(Error::AdvertiseHostNeeded { listen }),
-        None => Ok(listen.to_string()),
-    }
-}
-
-/// Calls the health service at `endpoint` (`http://host:port`, the advertised address) until
-/// it answers SERVING for `service` ("" for the whole server), at most 5 s; otherwise
-/// [`Error::AdvertisedUnreachable`] naming `endpoint` (`listen` is where the server listens,
-/// for the message).
-pub async fn check_serving(endpoint: &str, listen: SocketAddr, service: &str) -> Result<()> {
-    let fail = |detail: String| Error::AdvertisedUnreachable {
-        url: endpoint.to_owned(),
-        listen,
-        detail,
-    };
-    let target = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
-        .map_err(|e| fail(e.to_string()))?
-        .connect_timeout(Duration::from_secs(1));
-    let check = async {
-        let mut last = String::new();
-        for _ in 0..50 {
-            match target.connect().await {
-                Ok(channel) => {
-                    let request = tonic_health::pb::HealthCheckRequest {
-                        service: service.into(),
-                    };
-                    match HealthClient::new(channel).check(request).await {
-                        Ok(r) if r.get_ref().status() == ServingStatus::Serving => return Ok(()),
-                        Ok(r) => last = format!("health says {:?}", r.get_ref().status()),
-                        Err(e) => last = e.to_string(),
-                    }
-                }
-                Err(e) => last = error_chain(&e),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(fail(last))
-    };
-    match tokio::time::timeout(Duration::from_secs(5), check).await {
-        Ok(r) => r,
-        Err(_) => Err(fail("no answer within 5 s".into())),
-    }
-}
-
-/// An error and its sources, `a: b: c` (tonic's connect error alone says only "transport error").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

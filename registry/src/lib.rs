@@ -18,7 +18,6 @@
 //!   claimed with a fenced write so a failover neither repeats nor skips more than one.
 //! - [`provider_url`]: [`ProviderUrl`], the strict parser of a provider node's data.
 //! - [`connect_string`], [`path`]: input validation with errors that say what to fix.
-//! - `testing` (feature `testing`): a real-ZooKeeper harness.
 //!
 //! ## ZooKeeper layout
 //! Providers: `/registry/provider0000000042` = `http://127.0.0.1:11214` (UTF-8, metadata as
@@ -50,9 +49,6 @@ pub mod provider_url;
 pub mod registration;
 pub mod session;
 mod watched;
-
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use connect_string::ConnectString;
 pub use discovery::{Discovery, ProviderNode, Providers};

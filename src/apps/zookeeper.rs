@@ -6,7 +6,7 @@
 
 use crate::cli::{Flags, or_exit};
 use zoorpc_provider::StopSignals;
-use zoorpc_registry::testing::{ZkServer, ZkServerConfig};
+use zoorpc_testkit::{ZkServer, ZkServerConfig};
 
 /// Usage text.
 pub const USAGE: &str =

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use zoorpc::registry::testing::{ChildProcess, ZkServer};
+use zoorpc_testkit::{ChildProcess, ZkServer};
 
 /// The shared ZooKeeper of this test binary.
 pub fn zk() -> &'static ZkServer {

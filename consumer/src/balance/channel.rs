@@ -32,8 +32,9 @@ use zoorpc_registry::ProviderUrl;
 use super::body::{Prepared, prepare};
 use super::endpoint_set::Endpoint;
 use super::failure::{Failure, classify_error};
+use super::retry::CallPolicy;
 use super::retry::{Decision, RetryBudget, decide};
-use crate::consumer::CallPolicy;
+pub(crate) use super::route::Route;
 use crate::master_client::STANDBY_METADATA;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -41,24 +42,6 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The metadata key naming the provider on an error answer through a balanced channel.
 pub const PROVIDER_METADATA: &str = "zoorpc-provider";
-
-/// Where the attempts of a balanced channel go.
-pub(crate) trait Route: Send + Sync + fmt::Debug + 'static {
-    /// The endpoint for the next attempt of a call that started at `started`, having tried
-    /// `tried` (node names, in order); `None` when there is none left. May wait, within a bound
-    /// (the master client waits for a new master).
-    fn next<'a>(
-        &'a self,
-        tried: &'a [String],
-        started: Instant,
-    ) -> BoxFuture<'a, Option<Arc<Endpoint>>>;
-
-    /// A connection failure of `endpoint` (ejection).
-    fn record_failure(&self, endpoint: &Endpoint);
-
-    /// The status of a call that found no endpoint at all.
-    fn no_endpoint(&self) -> Status;
-}
 
 /// Which provider answered a call through a [`BalancedChannel`]: in the response's extensions
 /// (`tonic::Response::extensions().get::<Answered>()`).

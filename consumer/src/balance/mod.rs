@@ -1,5 +1,6 @@
 //! The balancer: one concern per file, as tower's `balance/p2c/` is laid out.
 //!
+//! - [`endpoint`]: one provider: its channel, ejection state, load.
 //! - [`endpoint_set`]: the live list (one channel per node, lock-free reads) and picking in
 //!   tiers (healthy weighted, healthy backups, fail open).
 //! - [`strategy`]: picking rules as a trait ([`Pick`]) with the built-in [`Strategy`]s beside it
@@ -10,15 +11,18 @@
 //!   application's answer) and the one retry decision, with Finagle's retry budget.
 //! - [`body`]: request bodies buffered up to a limit so a never-sent request can go elsewhere.
 //! - [`dialer`]: opening a connection, bounded until the provider has spoken HTTP/2.
+//! - [`route`]: where attempts go: the live list (or, for the master client, the master).
 //! - [`channel`]: [`BalancedChannel`], the `Service` that ties them together per request.
 
 pub mod body;
 pub mod channel;
 pub mod dialer;
 pub mod ejection;
+pub mod endpoint;
 pub mod endpoint_set;
 pub mod failure;
 pub mod retry;
+pub mod route;
 pub mod strategy;
 
 pub use body::DEFAULT_BUFFER_LIMIT;
@@ -27,5 +31,5 @@ pub use dialer::DialError;
 pub use ejection::EjectionPolicy;
 pub use endpoint_set::{Endpoint, EndpointSet};
 pub use failure::{Failure, classify, classify_error};
-pub use retry::{Decision, RetryBudget, decide};
+pub use retry::{CallPolicy, Decision, RetryBudget, decide};
 pub use strategy::{First, LeastLoaded, Load, Pick, Random, RoundRobin, Strategy};

@@ -12,7 +12,52 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::failure::Failure;
-use crate::consumer::CallPolicy;
+
+/// Retry policy of one call.
+#[derive(Clone, Copy, Debug)]
+pub struct CallPolicy {
+    /// Safe to repeat if the connection broke mid-call (or an attempt timed out).
+    pub idempotent: bool,
+    /// Most attempts that may have reached a provider (each endpoint is tried at most once).
+    /// Attempts that were never sent (connection refused, no HTTP/2 greeting, stream refused by a
+    /// draining server) do not count: they are bounded by the live list only, so a call fails
+    /// for want of a reachable provider only after every endpoint refused it.
+    pub max_attempts: usize,
+    /// Longest wait for one attempt's answer. A provider that does not answer in time (paused,
+    /// overloaded, cut off) is ejected like one that refused the connection; the call is
+    /// retried elsewhere only if idempotent.
+    pub attempt_timeout: Duration,
+}
+
+impl CallPolicy {
+    /// Retries only calls that were never sent (on every endpoint if need be); attempts of at
+    /// most 5 s.
+    pub const DEFAULT: CallPolicy = CallPolicy {
+        idempotent: false,
+        max_attempts: 3,
+        attempt_timeout: Duration::from_secs(5),
+    };
+
+    /// Also retries calls that may have been processed, up to 3 such attempts of at most 5 s
+    /// (never-sent attempts do not count).
+    pub const IDEMPOTENT: CallPolicy = CallPolicy {
+        idempotent: true,
+        max_attempts: 3,
+        attempt_timeout: Duration::from_secs(5),
+    };
+
+    /// This policy with another per-attempt timeout.
+    pub const fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+}
+
+impl Default for CallPolicy {
+    fn default() -> Self {
+        CallPolicy::DEFAULT
+    }
+}
 
 /// What to do after a failed attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

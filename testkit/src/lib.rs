@@ -1,4 +1,10 @@
-//! A real-ZooKeeper harness for tests, demos and benchmarks (feature `testing`).
+//! # zoorpc-testkit
+//!
+//! A real-ZooKeeper harness for zoorpc's tests, demos and benchmarks: never a mock. A crate of
+//! its own (not a feature of the production registry), used as a dev-dependency by the tests
+//! and by the programs that need a ZooKeeper (`zoorpc-zookeeper`, the failover demo, bench).
+//!
+//! ## Layout
 //!
 //! - [`ZkServer`]: a standalone ZooKeeper (Debian's `zookeeper` package) on a free loopback port
 //!   in a temp dir; `stop`, `kill`, `restart` on the same port and data; gone on drop.

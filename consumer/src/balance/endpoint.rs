@@ -1,0 +1,131 @@
+//! [`Endpoint`]: one provider as the consumer sees it: its node (name and creation), URL, weight,
+//! one reusable tonic channel (dialled by the [`Dialer`]: connect and HTTP/2 greeting within
+//! 1 s; HTTP/2 keepalive), its ejection state and its load.
+
+use std::time::Duration;
+
+use tonic::transport::Channel;
+use tracing::warn;
+use zoorpc_registry::{ProviderNode, ProviderUrl};
+
+use super::dialer::{DIAL_TIMEOUT, Dialer};
+use super::ejection::Health;
+use super::strategy::Load;
+
+/// Weight used when a provider URL has no (valid) `weight` parameter.
+pub const DEFAULT_WEIGHT: u32 = 100;
+
+/// A provider's picking weight from `?weight=N`.
+fn weight_of(url: &ProviderUrl) -> u32 {
+    match url.metadata("weight").map(str::parse::<u32>) {
+        None => DEFAULT_WEIGHT,
+        Some(Ok(w)) => w,
+        Some(Err(_)) => {
+            warn!(url = %url, "ignoring a weight that is not a number; using {DEFAULT_WEIGHT}");
+            DEFAULT_WEIGHT
+        }
+    }
+}
+
+/// One provider as the consumer sees it.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub(super) node: String,
+    /// The node's `czxid`: with the name, which node this endpoint belongs to.
+    pub(super) created: i64,
+    pub(super) url: ProviderUrl,
+    /// One connection, shared by every request to this provider.
+    channel: Channel,
+    /// Ejection state (atomics).
+    pub(super) health: Health,
+    /// In-flight requests and latency, for least-loaded picking.
+    load: Load,
+    /// `?weight=N`, default 100.
+    pub(super) weight: u32,
+}
+
+impl Endpoint {
+    /// The endpoint of a master's `host:port` (its name is the address).
+    pub(crate) fn for_address(address: &str) -> Option<Endpoint> {
+        let url = match format!("http://{address}").parse() {
+            Ok(url) => url,
+            Err(e) => {
+                warn!(%address, error = %e, "the master's address does not make a URL; not calling it");
+                return None;
+            }
+        };
+        Endpoint::new(&ProviderNode {
+            name: address.to_owned(),
+            url,
+            created: 0,
+        })
+    }
+
+    pub(super) fn new(node: &ProviderNode) -> Option<Endpoint> {
+        let endpoint = match tonic::transport::Endpoint::from_shared(node.url.endpoint()) {
+            Ok(e) => e,
+            Err(e) => {
+                warn!(url = %node.url, error = %e, "cannot build a channel; skipping this provider");
+                return None;
+            }
+        };
+        // HTTP/2 pings find a connection whose peer vanished without closing it (a paused
+        // process, a partition) even when no call is waiting on it. The dialer bounds the
+        // connect and the server's greeting together.
+        let channel = endpoint
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .connect_with_connector_lazy(Dialer {
+                timeout: DIAL_TIMEOUT,
+            });
+        Some(Endpoint {
+            node: node.name.clone(),
+            created: node.created,
+            url: node.url.clone(),
+            channel,
+            health: Health::default(),
+            load: Load::default(),
+            weight: weight_of(&node.url),
+        })
+    }
+
+    /// The znode name, e.g. `provider0000000042`.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The node's creation (`czxid`); with [`Endpoint::node`] it identifies the node.
+    pub fn created(&self) -> i64 {
+        self.created
+    }
+
+    /// The provider URL.
+    pub fn url(&self) -> &ProviderUrl {
+        &self.url
+    }
+
+    /// The endpoint's channel (cheap to clone; all clones share one connection).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// The picking weight (`?weight=N`, default 100; 0 takes traffic only when nothing else can).
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    /// Whether this endpoint is ejected now.
+    pub fn is_ejected(&self) -> bool {
+        self.health.is_ejected()
+    }
+
+    /// In-flight requests and latency EWMA.
+    pub fn load(&self) -> &Load {
+        &self.load
+    }
+
+    /// Records a success: clears any ejection.
+    pub fn record_success(&self) {
+        self.health.record_success();
+    }
+}

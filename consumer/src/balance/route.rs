@@ -1,0 +1,62 @@
+//! Where a balanced channel's attempts go: the [`Route`] trait, and the consumer's route, which
+//! picks from the live list ([`ListRoute`]). The master client's route follows the master
+//! (`master_client.rs`).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tonic::Status;
+
+use super::channel::BoxFuture;
+use super::endpoint::Endpoint;
+use super::endpoint_set::EndpointSet;
+use crate::error::Error;
+
+/// Where the attempts of a balanced channel go.
+pub(crate) trait Route: Send + Sync + fmt::Debug + 'static {
+    /// The endpoint for the next attempt of a call that started at `started`, having tried
+    /// `tried` (node names, in order); `None` when there is none left. May wait, within a bound
+    /// (the master client waits for a new master).
+    fn next<'a>(
+        &'a self,
+        tried: &'a [String],
+        started: Instant,
+    ) -> BoxFuture<'a, Option<Arc<Endpoint>>>;
+
+    /// A connection failure of `endpoint` (ejection).
+    fn record_failure(&self, endpoint: &Endpoint);
+
+    /// The status of a call that found no endpoint at all.
+    fn no_endpoint(&self) -> Status;
+}
+
+/// The consumer's route: pick from the live list.
+#[derive(Debug)]
+pub(crate) struct ListRoute {
+    pub(crate) endpoints: Arc<EndpointSet>,
+    pub(crate) base_path: String,
+}
+
+impl Route for ListRoute {
+    fn next<'a>(
+        &'a self,
+        tried: &'a [String],
+        _started: Instant,
+    ) -> BoxFuture<'a, Option<Arc<Endpoint>>> {
+        Box::pin(std::future::ready(self.endpoints.pick(tried)))
+    }
+
+    fn record_failure(&self, endpoint: &Endpoint) {
+        self.endpoints.record_failure(endpoint);
+    }
+
+    fn no_endpoint(&self) -> tonic::Status {
+        tonic::Status::unavailable(
+            Error::NoProviders {
+                base_path: self.base_path.clone(),
+            }
+            .to_string(),
+        )
+    }
+}

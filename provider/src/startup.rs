@@ -1,0 +1,111 @@
+//! What a server checks before it tells anyone where it is: the listener (a taken port is a clear
+//! error), the address it advertises (never `0.0.0.0` / `::`), and a health call to that address
+//! (so a provider never registers, nor a contender contends with, an address nobody can reach).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::error::{Error, Result};
+
+pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(Error::PortInUse { addr }),
+        Err(source) => Err(Error::Bind { addr, source }),
+    }
+}
+
+/// Parses an IP for `listen`, with an error that says what is expected.
+pub fn parse_ip(text: &str) -> Result<IpAddr> {
+    text.parse().map_err(|_| Error::BadAddress(text.to_owned()))
+}
+
+/// The host to advertise for a server listening on `listen`: `advertise` if given, else the
+/// listen IP. An unspecified address (`0.0.0.0`, `::`) is refused either way: no client can dial
+/// it, and which of the machine's addresses clients should use is theirs to say (Dubbo and
+/// Curator guess "the first non-loopback address", which goes wrong on machines with several,
+/// hence Dubbo's `DUBBO_IP_TO_REGISTRY`).
+///
+/// ```
+/// use zoorpc_provider::advertised_host;
+/// let any = "0.0.0.0".parse().unwrap();
+/// let lo = "127.0.0.1".parse().unwrap();
+/// assert_eq!(advertised_host(lo, None).unwrap(), "127.0.0.1");
+/// assert_eq!(advertised_host(any, Some("10.0.0.7")).unwrap(), "10.0.0.7");
+/// assert!(advertised_host(any, None).is_err());
+/// assert!(advertised_host(lo, Some("0.0.0.0")).is_err());
+/// assert!(advertised_host(lo, Some("[::]")).is_err());
+/// ```
+pub fn advertised_host(listen: IpAddr, advertise: Option<&str>) -> Result<String> {
+    match advertise {
+        Some(host) => {
+            let literal = host.trim_start_matches('[').trim_end_matches(']');
+            let unspecified = literal.parse::<IpAddr>().is_ok_and(|ip| {
+                ip.is_unspecified()
+                    || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_unspecified()))
+            });
+            if unspecified {
+                return Err(Error::UnspecifiedAdvertiseHost {
+                    host: host.to_owned(),
+                });
+            }
+            Ok(host.to_owned())
+        }
+        None if listen.is_unspecified() => Err(Error::AdvertiseHostNeeded { listen }),
+        None => Ok(listen.to_string()),
+    }
+}
+
+/// Calls the health service at `endpoint` (`http://host:port`, the advertised address) until
+/// it answers SERVING for `service` ("" for the whole server), at most 5 s; otherwise
+/// [`Error::AdvertisedUnreachable`] naming `endpoint` (`listen` is where the server listens,
+/// for the message).
+pub async fn check_serving(endpoint: &str, listen: SocketAddr, service: &str) -> Result<()> {
+    let fail = |detail: String| Error::AdvertisedUnreachable {
+        url: endpoint.to_owned(),
+        listen,
+        detail,
+    };
+    let target = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        .map_err(|e| fail(e.to_string()))?
+        .connect_timeout(Duration::from_secs(1));
+    let check = async {
+        let mut last = String::new();
+        for _ in 0..50 {
+            match target.connect().await {
+                Ok(channel) => {
+                    let request = tonic_health::pb::HealthCheckRequest {
+                        service: service.into(),
+                    };
+                    match HealthClient::new(channel).check(request).await {
+                        Ok(r) if r.get_ref().status() == ServingStatus::Serving => return Ok(()),
+                        Ok(r) => last = format!("health says {:?}", r.get_ref().status()),
+                        Err(e) => last = e.to_string(),
+                    }
+                }
+                Err(e) => last = error_chain(&e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(fail(last))
+    };
+    match tokio::time::timeout(Duration::from_secs(5), check).await {
+        Ok(r) => r,
+        Err(_) => Err(fail("no answer within 5 s".into())),
+    }
+}
+
+/// An error and its sources, `a: b: c` (tonic's connect error alone says only "transport error").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
