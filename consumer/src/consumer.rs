@@ -19,15 +19,15 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tracing::debug;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
-use zoorpc_registry::{Discovery, ProviderUrl, Providers, Session, SessionConfig};
+use zoorpc_registry::{Discovery, ProviderUrl, Providers, Session};
 
 pub use crate::balance::retry::CallPolicy;
 use crate::balance::route::ListRoute;
 use crate::balance::{
-    Answered, BalancedChannel, CallError, DEFAULT_BUFFER_LIMIT, Decision, EjectionPolicy, Endpoint,
+    Answered, BalancedChannel, DEFAULT_BUFFER_LIMIT, Decision, EjectionPolicy, Endpoint,
     EndpointSet, Failure, RetryBudget, Strategy, classify, decide,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, open_session};
 
 /// How to build a consumer.
 #[derive(Clone, Debug)]
@@ -114,12 +114,8 @@ impl Consumer {
 
     /// Connects with `config`.
     pub async fn connect_with(config: ConsumerConfig) -> Result<Consumer> {
-        let session = Session::connect(
-            SessionConfig::new(&config.zk)
-                .session_timeout(config.session_timeout)
-                .connect_timeout(config.connect_timeout),
-        )
-        .await?;
+        let session =
+            open_session(&config.zk, config.session_timeout, config.connect_timeout).await?;
         Consumer::with_session_and(session, config).await
     }
 
@@ -361,31 +357,18 @@ impl Consumer {
 
     /// The consumer error for a status from the balanced channel.
     fn call_error(&self, status: tonic::Status) -> Error {
-        let failed = std::error::Error::source(&status)
-            .and_then(|s| s.downcast_ref::<CallError>())
-            .map(|e| (e.url.clone(), e.attempts, e.exhausted));
-        match failed {
-            Some((None, _, _)) => self.no_providers(),
-            Some((Some(url), attempts, true)) => Error::Exhausted {
-                attempts,
-                url: url.to_string(),
-                status,
-            },
-            Some((Some(url), _, false)) => Error::Call {
-                url: url.to_string(),
-                status,
-            },
-            // An answer of the provider's application.
-            None => Error::Call {
-                url: status
+        Error::from_status(
+            status,
+            || self.no_providers(),
+            |status| {
+                status
                     .metadata()
                     .get(crate::balance::PROVIDER_METADATA)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("a provider")
-                    .to_owned(),
-                status,
+                    .to_owned()
             },
-        }
+        )
     }
 
     fn no_providers(&self) -> Error {

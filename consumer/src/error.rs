@@ -38,5 +38,52 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The error for a status a balanced channel returned: its [`CallError`] source says which
+    /// provider failed and whether retries were exhausted; no endpoint at all is `none`'s error;
+    /// a status without it is an application's answer from `answered_by`.
+    ///
+    /// [`CallError`]: crate::CallError
+    pub(crate) fn from_status(
+        status: tonic::Status,
+        none: impl FnOnce() -> Error,
+        answered_by: impl FnOnce(&tonic::Status) -> String,
+    ) -> Error {
+        let failed = std::error::Error::source(&status)
+            .and_then(|s| s.downcast_ref::<crate::CallError>())
+            .map(|e| (e.url.clone(), e.attempts, e.exhausted));
+        match failed {
+            Some((None, _, _)) => none(),
+            Some((Some(url), attempts, true)) => Error::Exhausted {
+                attempts,
+                url: url.to_string(),
+                status,
+            },
+            Some((Some(url), _, false)) => Error::Call {
+                url: url.to_string(),
+                status,
+            },
+            None => Error::Call {
+                url: answered_by(&status),
+                status,
+            },
+        }
+    }
+}
+
+/// Opens the ZooKeeper session of a consumer or master client.
+pub(crate) async fn open_session(
+    zk: &str,
+    session_timeout: std::time::Duration,
+    connect_timeout: std::time::Duration,
+) -> Result<zoorpc_registry::Session> {
+    Ok(zoorpc_registry::Session::connect(
+        zoorpc_registry::SessionConfig::new(zk)
+            .session_timeout(session_timeout)
+            .connect_timeout(connect_timeout),
+    )
+    .await?)
+}
+
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

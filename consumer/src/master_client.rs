@@ -34,14 +34,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
-use zoorpc_registry::{MasterWatch, Session, SessionConfig};
+use zoorpc_registry::{MasterWatch, Session};
 
 use crate::balance::channel::{BoxFuture, Route};
-use crate::balance::{
-    Answered, BalancedChannel, CallError, DEFAULT_BUFFER_LIMIT, Endpoint, RetryBudget,
-};
+use crate::balance::{Answered, BalancedChannel, DEFAULT_BUFFER_LIMIT, Endpoint, RetryBudget};
 use crate::consumer::CallPolicy;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, open_session};
 
 /// The standby-refusal protocol lives on the server side (`zoorpc-provider`); re-exported here,
 /// where clients have always found it.
@@ -197,12 +195,8 @@ impl MasterClient {
 
     /// Connects with `config`.
     pub async fn connect_with(config: MasterClientConfig) -> Result<MasterClient> {
-        let session = Session::connect(
-            SessionConfig::new(&config.zk)
-                .session_timeout(config.session_timeout)
-                .connect_timeout(config.connect_timeout),
-        )
-        .await?;
+        let session =
+            open_session(&config.zk, config.session_timeout, config.connect_timeout).await?;
         let master_watch = MasterWatch::follow(&session, &config.path).await?;
         let route = Arc::new(MasterRoute {
             masters: master_watch.subscribe(),
@@ -287,27 +281,11 @@ impl MasterClient {
                     attempts,
                 })
             }
-            Err(status) => {
-                let failed = std::error::Error::source(&status)
-                    .and_then(|s| s.downcast_ref::<CallError>())
-                    .map(|e| (e.url.clone(), e.attempts, e.exhausted));
-                Err(match failed {
-                    Some((None, _, _)) => self.no_master(),
-                    Some((Some(url), attempts, true)) => Error::Exhausted {
-                        attempts,
-                        url: url.to_string(),
-                        status,
-                    },
-                    Some((Some(url), _, false)) => Error::Call {
-                        url: url.to_string(),
-                        status,
-                    },
-                    None => Error::Call {
-                        url: format!("the master of {}", self.path),
-                        status,
-                    },
-                })
-            }
+            Err(status) => Err(Error::from_status(
+                status,
+                || self.no_master(),
+                |_| format!("the master of {}", self.path),
+            )),
         }
     }
 

@@ -43,7 +43,6 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -55,7 +54,7 @@ use zoorpc_registry::{ElectionOptions, MasterElection, Role, Session, SessionCon
 use crate::error::{Error, Result};
 use crate::master_gate::MasterGate;
 use crate::shutdown::StopSignals;
-use crate::startup::{advertised_host, bind, check_serving};
+use crate::startup::{GrpcService, check_serving, listen};
 
 /// The gRPC health service's name: exempt from the gate.
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
@@ -123,16 +122,7 @@ impl HaServer {
     /// [module docs](self); returns once the first role is decided.
     pub async fn serve<S>(config: HaServerConfig, service: S) -> Result<HaServer>
     where
-        S: tower::Service<
-                http::Request<tonic::body::Body>,
-                Response = http::Response<tonic::body::Body>,
-                Error = std::convert::Infallible,
-            > + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
+        S: GrpcService,
     {
         HaServer::launch(config, &[S::NAME], move |_| Routes::new(service)).await
     }
@@ -151,12 +141,8 @@ impl HaServer {
         names: &[&'static str],
         routes: impl FnOnce(&str) -> Routes,
     ) -> Result<HaServer> {
-        let host = advertised_host(config.listen.ip(), config.advertise_host.as_deref())?;
-        let listener = bind(config.listen).await?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let (listener, addr, host) =
+            listen(config.listen, config.advertise_host.as_deref()).await?;
         // An IPv6 literal is bracketed, as in a URL, so `host:port` stays dialable.
         let address = if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]:{}", addr.port())

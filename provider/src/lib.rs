@@ -42,5 +42,5 @@ pub use ha_server::{HaServer, HaServerConfig};
 pub use master_gate::{MasterGate, MasterGated};
 pub use provider::{HELLO_SERVICE_NAME, Provider, ProviderConfig};
 pub use shutdown::{StopSignals, wait_for_signal};
-pub use startup::{advertised_host, check_serving, parse_ip};
+pub use startup::{GrpcService, advertised_host, check_serving, parse_ip};
 pub use zoorpc_proto::standby::{self, STANDBY_METADATA, is_standby_refusal, standby_status};

@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -32,7 +31,7 @@ use zoorpc_registry::{ProviderUrl, Registration, Session, SessionConfig};
 use crate::error::{Error, Result};
 use crate::greeter::Greeter;
 use crate::shutdown::StopSignals;
-use crate::startup::{advertised_host, bind, check_serving};
+use crate::startup::{GrpcService, check_serving, listen};
 
 /// The gRPC service name the health service reports on.
 pub const HELLO_SERVICE_NAME: &str = "hello.v1.HelloService";
@@ -122,16 +121,7 @@ impl Provider {
     /// ```
     pub async fn serve<S>(config: ProviderConfig, service: S) -> Result<Provider>
     where
-        S: tower::Service<
-                http::Request<tonic::body::Body>,
-                Response = http::Response<tonic::body::Body>,
-                Error = std::convert::Infallible,
-            > + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
+        S: GrpcService,
     {
         Provider::launch(config, &[S::NAME], move |_| Routes::new(service)).await
     }
@@ -153,12 +143,8 @@ impl Provider {
         names: &[&'static str],
         routes: impl FnOnce(&ProviderUrl) -> Routes,
     ) -> Result<Provider> {
-        let host = advertised_host(config.listen.ip(), config.advertise_host.as_deref())?;
-        let listener = bind(config.listen).await?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let (listener, addr, host) =
+            listen(config.listen, config.advertise_host.as_deref()).await?;
         let mut url = ProviderUrl::http(&host, addr.port())?;
         for (key, value) in &config.metadata {
             url = url.with_metadata(key, value)?;

@@ -8,7 +8,54 @@ use std::time::Duration;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use tonic::server::NamedService;
+
 use crate::error::{Error, Result};
+
+/// What [`Provider::serve`](crate::Provider::serve) and [`HaServer::serve`](crate::HaServer::serve)
+/// take: a tonic-generated server (`EchoServer::new(MyEcho)`), which knows its gRPC name.
+pub trait GrpcService:
+    tower::Service<
+        http::Request<tonic::body::Body>,
+        Response = http::Response<tonic::body::Body>,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + NamedService
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> GrpcService for S where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// Binds `listen` and works out the host to advertise: the listener, its real address (port 0
+/// resolved) and the host ([`advertised_host`]), before anything else starts.
+pub(crate) async fn listen(
+    listen: SocketAddr,
+    advertise: Option<&str>,
+) -> Result<(tokio::net::TcpListener, SocketAddr, String)> {
+    let host = advertised_host(listen.ip(), advertise)?;
+    let listener = bind(listen).await?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: listen,
+        source,
+    })?;
+    Ok((listener, addr, host))
+}
 
 pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     match tokio::net::TcpListener::bind(addr).await {

@@ -295,14 +295,7 @@ impl Campaign {
                 self.publish(Role::Standby {
                     master: designee.clone(),
                 });
-                return match client.check_and_watch_stat(&self.path).await {
-                    Ok((None, watcher)) => Next::WatchUntil(watcher, deadline),
-                    Ok((Some(_), _)) => Next::Again,
-                    Err(e) => {
-                        debug!(error = %e, "cannot watch the master node");
-                        Next::Pause
-                    }
-                };
+                return self.wait_vacant_until(client, deadline).await;
             }
             info!(path = %self.path, %designee, "the designee did not take over in time; running again");
         } else if designee.is_empty()
@@ -323,16 +316,21 @@ impl Campaign {
             };
             let deadline = since + VACANCY_SETTLE;
             if Instant::now() < deadline {
-                return match client.check_and_watch_stat(&self.path).await {
-                    Ok((None, watcher)) => Next::WatchUntil(watcher, deadline),
-                    Ok((Some(_), _)) => Next::Again,
-                    Err(e) => {
-                        debug!(error = %e, "cannot watch the master node");
-                        Next::Pause
-                    }
-                };
+                return self.wait_vacant_until(client, deadline).await;
             }
         }
         self.take(client).await
+    }
+
+    /// While the node stays vacant, waits for its creation until `deadline`.
+    async fn wait_vacant_until(&self, client: &zk::Client, deadline: Instant) -> Next {
+        match client.check_and_watch_stat(&self.path).await {
+            Ok((None, watcher)) => Next::WatchUntil(watcher, deadline),
+            Ok((Some(_), _)) => Next::Again,
+            Err(e) => {
+                debug!(error = %e, "cannot watch the master node");
+                Next::Pause
+            }
+        }
     }
 }
