@@ -17,8 +17,6 @@
 //!   bound.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -30,15 +28,14 @@ use tracing::debug;
 use zoorpc_registry::ProviderUrl;
 
 use super::body::{Prepared, prepare};
-use super::endpoint_set::Endpoint;
+use super::endpoint::Endpoint;
 use super::failure::{Failure, classify_error};
 use super::retry::CallPolicy;
 use super::retry::{Decision, RetryBudget, decide};
-pub(crate) use super::route::Route;
-use crate::master_client::STANDBY_METADATA;
+pub(crate) use super::route::{BoxFuture, Route};
+use zoorpc_proto::STANDBY_METADATA;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The metadata key naming the provider on an error answer through a balanced channel.
 pub const PROVIDER_METADATA: &str = "zoorpc-provider";

@@ -3,15 +3,19 @@
 //! (`master_client.rs`).
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tonic::Status;
 
-use super::channel::BoxFuture;
 use super::endpoint::Endpoint;
 use super::endpoint_set::EndpointSet;
 use crate::error::Error;
+
+/// A boxed, sendable future (what a route's `next` returns).
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where the attempts of a balanced channel go.
 pub(crate) trait Route: Send + Sync + fmt::Debug + 'static {

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::endpoint_set::Endpoint;
+use super::endpoint::Endpoint;
 
 /// A picking rule. `pick` returns the index in `endpoints` of one endpoint for which `usable`
 /// holds, or `None` if there is none.

@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
 use super::address::read_address;
-use super::handle::prepare;
+use super::prepare;
 use super::role::{Held, Role, Shared};
 use crate::plumbing::{RETRY_PAUSE, parent};
 use crate::session::{Session, SessionStatus};

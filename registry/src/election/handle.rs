@@ -12,13 +12,12 @@ use zookeeper_client as zk;
 
 use super::address::validate_address;
 use super::campaign::Campaign;
-use super::companion_path;
 use super::fence::Fence;
 use super::role::{Listeners, Role, RoleChange, RoleChanges, Shared};
 use super::writes::release;
+use super::{companion_path, prepare};
 use crate::error::{Error, Result};
 use crate::plumbing::path::validate_path;
-use crate::plumbing::{ensure_path, parent, persistent};
 use crate::session::Session;
 
 /// Tuning of an election.
@@ -218,17 +217,5 @@ pub async fn designate(session: &Session, path: &str, address: &str) -> Result<(
             path: path.to_owned(),
         }),
         Err(e) => Err(Error::zk("designate", path, e)),
-    }
-}
-
-/// Creates the parents of the node and the companion `<path>.epoch`.
-pub(super) async fn prepare(client: &zk::Client, path: &str) -> Result<()> {
-    if let Some(parent) = parent(path) {
-        ensure_path(client, parent).await?;
-    }
-    let companion = companion_path(path);
-    match client.create(&companion, b"", &persistent()).await {
-        Ok(_) | Err(zk::Error::NodeExists) => Ok(()),
-        Err(e) => Err(Error::zk("create", &companion, e)),
     }
 }

@@ -104,6 +104,11 @@ pub use fence::Fence;
 pub use handle::{ElectionOptions, MasterElection, designate};
 pub use role::{Role, RoleChange, RoleChanges};
 
+use zookeeper_client as zk;
+
+use crate::error::{Error, Result};
+use crate::plumbing::{ensure_path, parent, persistent};
+
 /// The default election path of a service: `/soa/master/services/<service>:<version>`.
 pub fn default_master_path(service: &str, version: &str) -> String {
     format!("/soa/master/services/{service}:{version}")
@@ -122,4 +127,16 @@ pub const COMPANION_SUFFIX: &str = ".epoch";
 /// ```
 pub fn companion_path(path: &str) -> String {
     format!("{path}{COMPANION_SUFFIX}")
+}
+
+/// Creates the parents of the node and the companion `<path>.epoch`.
+pub(crate) async fn prepare(client: &zk::Client, path: &str) -> Result<()> {
+    if let Some(parent) = parent(path) {
+        ensure_path(client, parent).await?;
+    }
+    let companion = companion_path(path);
+    match client.create(&companion, b"", &persistent()).await {
+        Ok(_) | Err(zk::Error::NodeExists) => Ok(()),
+        Err(e) => Err(Error::zk("create", &companion, e)),
+    }
 }

@@ -9,7 +9,7 @@ use zookeeper_client as zk;
 
 use super::campaign::{Campaign, Next};
 use super::companion_path;
-use super::handle::prepare;
+use super::prepare;
 use super::role::{Held, Role};
 use crate::error::{Error, Result};
 use crate::plumbing::{ephemeral, persistent, unanswered};
