@@ -532,3 +532,27 @@ async fn weights_in_the_url_steer_the_random_pick() {
     heavy.shutdown().await.unwrap();
     light.shutdown().await.unwrap();
 }
+
+/// A base path this client may not list is an error from `connect`, naming it, not an empty
+/// list that looks real (the first snapshot is real or there is none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_path_that_cannot_be_listed_is_an_error_not_an_empty_list() {
+    let base = unique_path("no-auth");
+    let owner = raw_client(&zk().connect_string()).await;
+    owner.auth("digest", b"owner:secret").await.unwrap();
+    owner
+        .mkdir(
+            &base,
+            &zkc::CreateMode::Persistent.with_acls(zkc::Acls::creator_all()),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = Consumer::connect(&zk().connect_string(), &base)
+        .await
+        .expect_err("a consumer that cannot list its base path");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let text = err.to_string();
+    assert!(text.contains(&base), "{text}");
+    assert!(text.to_lowercase().contains("auth"), "{text}");
+}
