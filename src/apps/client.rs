@@ -14,7 +14,14 @@ pub fn main() {
     crate::init_logging();
     let flags = Flags::from_env(
         USAGE,
-        &["zk", "base-path", "calls", "interval-ms", "name", "strategy"],
+        &[
+            "zk",
+            "base-path",
+            "calls",
+            "interval-ms",
+            "name",
+            "strategy",
+        ],
     );
     let zk = or_exit(USAGE, flags.zk());
     let base = flags.str("base-path").unwrap_or("/registry").to_owned();
