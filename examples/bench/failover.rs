@@ -5,7 +5,7 @@
 //! until its session times out, so the consumer meets the dead address: the never-sent and the
 //! broken calls must go elsewhere. Counts every call; `--plot FILE.svg` writes a timeline.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -132,6 +132,14 @@ async fn start_echo(bin: &PathBuf, zk: &str, base: &str) -> Result<EchoProcess, 
 
 pub async fn run(zk: &str, options: Options) -> Result<(), String> {
     let bin = echo_binary(options.echo_bin.as_ref())?;
+    // Opened first: an unwritable path should not cost a whole run.
+    let mut plot_file = match &options.plot {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .map_err(|e| format!("cannot write the plot to {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     let base = format!("/zoorpc-bench/failover-{}", std::process::id());
     let mut slots = Vec::with_capacity(PROVIDERS);
     // Node name → slot, for every process ever started.
@@ -256,7 +264,7 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         );
     }
 
-    if let Some(path) = &options.plot {
+    if let (Some(path), Some(file)) = (&options.plot, plot_file.as_mut()) {
         let timeline = timeline(&calls, &marks, &node_slot, options.duration);
         let title = format!(
             "failover: {} calls, {} failed, p99 {p99:.1} ms — one of {PROVIDERS} providers SIGKILLed every {:.1} s, restarted {:.1} s later",
@@ -265,7 +273,7 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
             options.kill_every.as_secs_f64(),
             options.down.as_secs_f64()
         );
-        std::fs::write(path, timeline.svg(&title))
+        file.write_all(timeline.svg(&title).as_bytes())
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
         println!("timeline written to {}", path.display());
     }

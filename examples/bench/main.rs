@@ -19,6 +19,7 @@
 //! - `scale`: many consumers (one session each) watching many providers: convergence,
 //!   ZooKeeper traffic per consumer per event, propagation under churn, memory per consumer.
 
+mod alloc_count;
 mod failover;
 mod handover;
 mod load;
@@ -69,6 +70,9 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         &["providers", "consumers", "churn", "registrar-sessions"],
     ),
 ];
+
+#[global_allocator]
+static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
 
 /// The one place the ZooKeeper test harness is used (it may move to its own crate).
 mod harness {

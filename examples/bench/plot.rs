@@ -58,10 +58,10 @@ fn colour(slot: usize, slots: usize) -> &'static str {
     }
 }
 
-/// The smallest 1, 2 or 5 × 10^k at least `value`.
+/// The smallest round number (1, 2, 2.5, 3, 4, 5, 6, 8 × 10^k) at least `value`.
 fn nice_ceiling(value: f64) -> f64 {
     let magnitude = 10f64.powf(value.max(1.0).log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+    [1.0, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
         .into_iter()
         .map(|m| m * magnitude)
         .find(|v| *v >= value)

@@ -8,6 +8,7 @@ use std::time::Duration;
 use zoorpc::apps::echo::EchoClient;
 use zoorpc::consumer::{Consumer, ConsumerConfig};
 
+use crate::alloc_count::allocations;
 use crate::load::{Stats, closed_loop, remove_base, start_providers, stop_providers};
 use crate::{json_num, quantile_ms};
 
@@ -19,8 +20,9 @@ pub struct Options {
     pub concurrency: usize,
 }
 
-/// Each side's time is split into this many segments, alternating with the other side's.
-const SEGMENTS: u32 = 4;
+/// Each side's time is split into segments this long, alternating with the other side's, so
+/// that a burst of other work on a shared machine hits both sides alike.
+const SEGMENT: Duration = Duration::from_millis(500);
 const WARMUP: Duration = Duration::from_secs(1);
 
 pub async fn run(zk: &str, options: Options) -> Result<(), String> {
@@ -42,12 +44,29 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
     let c = options.concurrency;
     closed_loop(balanced.clone(), c, WARMUP).await;
     closed_loop(direct.clone(), c, WARMUP).await;
-    let segment = options.duration / SEGMENTS;
+    let segments = (options.duration.as_millis() / SEGMENT.as_millis()).max(1) as u32;
+    let segment = options.duration / segments;
     let (mut through, mut plain) = (Stats::default(), Stats::default());
-    for _ in 0..SEGMENTS {
-        through.merge(closed_loop(balanced.clone(), c, segment).await);
-        plain.merge(closed_loop(direct.clone(), c, segment).await);
+    // Per pair of segments: balanced calls / direct calls, to show the spread.
+    let mut pair_ratios = Vec::with_capacity(segments as usize);
+    // Heap allocations during each side's segments (client and servers: one process).
+    let (mut through_allocs, mut plain_allocs) = (0u64, 0u64);
+    for _ in 0..segments {
+        let before = allocations();
+        let a = closed_loop(balanced.clone(), c, segment).await;
+        let between = allocations();
+        let b = closed_loop(direct.clone(), c, segment).await;
+        through_allocs += between - before;
+        plain_allocs += allocations() - between;
+        pair_ratios.push(a.qps() / b.qps());
+        through.merge(a);
+        plain.merge(b);
     }
+    pair_ratios.sort_by(f64::total_cmp);
+    let pair_quantile = |q: f64| {
+        let i = ((q * pair_ratios.len() as f64) as usize).min(pair_ratios.len() - 1);
+        pair_ratios[i]
+    };
     drop((balanced, direct));
     stop_providers(providers).await;
     remove_base(&consumer).await;
@@ -72,7 +91,7 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         quantile_ms(&mut plain.latencies, 0.99),
     );
     println!(
-        "qps: {} providers, {c} callers, {:?} per side in {SEGMENTS} alternating segments, ZooKeeper {zk}",
+        "qps: {} providers, {c} callers, {:?} per side in {segments} alternating segments of {segment:?}, ZooKeeper {zk}",
         options.providers, options.duration
     );
     println!(
@@ -83,9 +102,19 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         "direct channel:     {direct_qps:.0} calls/s, p50 {dp50:.3} ms, p99 {dp99:.3} ms ({} calls)",
         plain.ok()
     );
+    let per_call = |allocs: u64, stats: &Stats| allocs as f64 / (stats.ok() as f64).max(1.0);
     println!(
-        "ratio {ratio:.3} (target >= 0.95), p99 ratio {:.3} (target <= 1.1)",
-        cp99 / dp99
+        "heap allocations per call (caller and providers, one process): consumer.channel() {:.1}, direct {:.1}",
+        per_call(through_allocs, &through),
+        per_call(plain_allocs, &plain),
+    );
+    println!(
+        "ratio {ratio:.3} (target >= 0.95), p99 ratio {:.3} (target <= 1.1); \
+         per segment pair: min {:.3} median {:.3} max {:.3}",
+        cp99 / dp99,
+        pair_quantile(0.0),
+        pair_quantile(0.5),
+        pair_quantile(1.0),
     );
     println!(
         "{{\"scenario\":\"qps\",\"consumer_qps\":{},\"direct_qps\":{},\"ratio\":{},\"consumer_p99_ms\":{},\"direct_p99_ms\":{}}}",
