@@ -31,6 +31,14 @@ lint:
 	$(CARGO) fmt --manifest-path outside/Cargo.toml -- --check
 	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) clippy --manifest-path outside/Cargo.toml --all-targets -- -D warnings
 
+# Every benchmark at a size that ends in a few minutes (BENCHMARKS.md has the figures and the
+# full-size commands). The last line of each scenario is its JSON.
 bench: setup
+	$(CARGO) build --release --example bench --bin zoorpc-echo
 	$(CARGO) run --release --example bench -- propagation --rounds 1000
 	$(CARGO) run --release --example bench -- handover --rounds 200
+	$(CARGO) run --release --example bench -- qps --secs 5
+	$(CARGO) run --release --example bench -- slow --secs 3
+	$(CARGO) run --release --example bench -- failover --secs 20 --plot target/failover.svg
+	$(CARGO) run --release --example bench -- scale --providers 1000 --consumers 100 --churn 100
+	$(CARGO) bench --bench picking

@@ -1,0 +1,128 @@
+//! `qps`: what the balancer costs per call. Unary `Say` calls (no delay) through
+//! `consumer.channel()` over N providers, and in the same run through a plain tonic `Channel`
+//! to one provider, in alternating segments so that both see the same machine. Closed loop:
+//! `concurrency` callers, each calling again as soon as it has an answer.
+
+use std::time::Duration;
+
+use zoorpc::apps::echo::EchoClient;
+use zoorpc::consumer::{Consumer, ConsumerConfig};
+
+use crate::alloc_count::allocations;
+use crate::load::{Stats, closed_loop, remove_base, start_providers, stop_providers};
+use crate::{json_num, quantile_ms};
+
+/// `qps` options.
+pub struct Options {
+    pub providers: usize,
+    /// Measured time per side (balanced, direct).
+    pub duration: Duration,
+    pub concurrency: usize,
+}
+
+/// Each side's time is split into segments this long, alternating with the other side's, so
+/// that a burst of other work on a shared machine hits both sides alike.
+const SEGMENT: Duration = Duration::from_millis(500);
+const WARMUP: Duration = Duration::from_secs(1);
+
+pub async fn run(zk: &str, options: Options) -> Result<(), String> {
+    let base = format!("/zoorpc-bench/qps-{}", std::process::id());
+    let providers = start_providers(zk, &base, options.providers, Duration::ZERO).await?;
+    let consumer = Consumer::connect_with(ConsumerConfig::new(zk, &base))
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::load::wait_for_providers(&consumer, options.providers).await?;
+    let balanced = EchoClient::new(consumer.channel());
+    let first = providers[0].url().endpoint();
+    let channel = tonic::transport::Endpoint::from_shared(first.clone())
+        .map_err(|e| format!("{first}: {e}"))?
+        .connect()
+        .await
+        .map_err(|e| format!("connecting to {first}: {e}"))?;
+    let direct = EchoClient::new(channel);
+
+    let c = options.concurrency;
+    closed_loop(balanced.clone(), c, WARMUP).await;
+    closed_loop(direct.clone(), c, WARMUP).await;
+    let segments = (options.duration.as_millis() / SEGMENT.as_millis()).max(1) as u32;
+    let segment = options.duration / segments;
+    let (mut through, mut plain) = (Stats::default(), Stats::default());
+    // Per pair of segments: balanced calls / direct calls, to show the spread.
+    let mut pair_ratios = Vec::with_capacity(segments as usize);
+    // Heap allocations during each side's segments (client and servers: one process).
+    let (mut through_allocs, mut plain_allocs) = (0u64, 0u64);
+    for _ in 0..segments {
+        let before = allocations();
+        let a = closed_loop(balanced.clone(), c, segment).await;
+        let between = allocations();
+        let b = closed_loop(direct.clone(), c, segment).await;
+        through_allocs += between - before;
+        plain_allocs += allocations() - between;
+        pair_ratios.push(a.qps() / b.qps());
+        through.merge(a);
+        plain.merge(b);
+    }
+    pair_ratios.sort_by(f64::total_cmp);
+    let pair_quantile = |q: f64| {
+        let i = ((q * pair_ratios.len() as f64) as usize).min(pair_ratios.len() - 1);
+        pair_ratios[i]
+    };
+    drop((balanced, direct));
+    stop_providers(providers).await;
+    remove_base(&consumer).await;
+
+    for (name, stats) in [("consumer.channel()", &through), ("direct", &plain)] {
+        if stats.failed > 0 {
+            println!(
+                "{name}: {} calls failed, first: {}",
+                stats.failed,
+                stats.first_error.as_deref().unwrap_or("?")
+            );
+        }
+    }
+    let (consumer_qps, direct_qps) = (through.qps(), plain.qps());
+    let ratio = consumer_qps / direct_qps;
+    let (cp50, cp99) = (
+        quantile_ms(&mut through.latencies, 0.5),
+        quantile_ms(&mut through.latencies, 0.99),
+    );
+    let (dp50, dp99) = (
+        quantile_ms(&mut plain.latencies, 0.5),
+        quantile_ms(&mut plain.latencies, 0.99),
+    );
+    println!(
+        "qps: {} providers, {c} callers, {:?} per side in {segments} alternating segments of {segment:?}, ZooKeeper {zk}",
+        options.providers, options.duration
+    );
+    println!(
+        "consumer.channel(): {consumer_qps:.0} calls/s, p50 {cp50:.3} ms, p99 {cp99:.3} ms ({} calls)",
+        through.ok()
+    );
+    println!(
+        "direct channel:     {direct_qps:.0} calls/s, p50 {dp50:.3} ms, p99 {dp99:.3} ms ({} calls)",
+        plain.ok()
+    );
+    let per_call = |allocs: u64, stats: &Stats| allocs as f64 / (stats.ok() as f64).max(1.0);
+    println!(
+        "heap allocations per call (caller and providers, one process): consumer.channel() {:.1}, direct {:.1}",
+        per_call(through_allocs, &through),
+        per_call(plain_allocs, &plain),
+    );
+    println!(
+        "ratio {ratio:.3} (target >= 0.95), p99 ratio {:.3} (target <= 1.1); \
+         per segment pair: min {:.3} median {:.3} max {:.3}",
+        cp99 / dp99,
+        pair_quantile(0.0),
+        pair_quantile(0.5),
+        pair_quantile(1.0),
+    );
+    println!(
+        "{{\"scenario\":\"qps\",\"consumer_qps\":{},\"direct_qps\":{},\"ratio\":{},\"consumer_p99_ms\":{},\"direct_p99_ms\":{}}}",
+        json_num(consumer_qps),
+        json_num(direct_qps),
+        json_num(ratio),
+        json_num(cp99),
+        json_num(dp99),
+    );
+    Ok(())
+}
