@@ -361,7 +361,7 @@ async fn an_empty_list_is_unavailable_at_once_and_a_dead_list_fails_fast() {
     );
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");
     assert!(
-        status.message().contains("3 provider(s)"),
+        status.message().contains("3 attempt(s)"),
         "{}",
         status.message()
     );
@@ -524,4 +524,40 @@ async fn a_client_from_lookup_kept_for_long_follows_the_list() {
         assert_eq!(reply.provider, second.url().as_str());
     }
     second.shutdown().await.unwrap();
+}
+
+/// A request over the buffer limit that meets a dead provider (refused: never sent) still goes to
+/// a live one: the body is committed only once an attempt starts sending it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_request_refused_by_a_dead_provider_goes_to_a_live_one() {
+    let base = unique_path("echo-large-refused");
+    let (live, live_calls) = echo_provider(&base, Duration::ZERO).await;
+    let raw = raw_client(&zk().connect_string()).await;
+    for _ in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        raw.create(
+            &format!("{base}/provider"),
+            format!("http://127.0.0.1:{port}").as_bytes(),
+            &zkc::CreateMode::EphemeralSequential.with_acls(zkc::Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
+    }
+    let consumer = consumer(&base, Strategy::Random, 4).await;
+    let mut client = EchoClient::new(consumer.channel());
+    for i in 0..20 {
+        let request = EchoRequest {
+            text: format!("large {i}"),
+            payload: vec![7; 300 * 1024],
+            ..EchoRequest::default()
+        };
+        let reply = client.say(request).await.unwrap().into_inner();
+        assert_eq!(reply.payload_bytes, 300 * 1024);
+    }
+    assert_eq!(live_calls.load(Ordering::Relaxed), 20, "each sent once");
+    live.shutdown().await.unwrap();
 }

@@ -11,7 +11,7 @@ pub enum Error {
     NoProviders { base_path: String },
 
     /// Every attempt failed with a connection failure.
-    #[error("call failed on {attempts} provider(s); last failure at {url}: {status}")]
+    #[error("call failed after {attempts} attempt(s); last failure at {url}: {status}")]
     Exhausted {
         attempts: usize,
         url: String,

@@ -5,10 +5,13 @@
 //! within the limit (every unary and server-streaming request, a client stream that is already
 //! complete) becomes [`Prepared::Replayable`]: its bytes, sent as often as needed. A body that is
 //! larger, or still streaming (a frame not ready yet), or carries trailers is
-//! [`Prepared::Committed`]: it goes to one endpoint only, what was read put back in front.
+//! [`Prepared::Committed`]: it goes to one endpoint only, what was read put back in front. Until
+//! an attempt actually starts sending it (its first frame is polled), it can still go to another
+//! endpoint: a refused connection or a failed dial never cost a large request.
 
 use std::future::poll_fn;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -23,8 +26,9 @@ pub const DEFAULT_BUFFER_LIMIT: usize = 256 * 1024;
 pub(crate) enum Prepared {
     /// The whole body: can be sent any number of times.
     Replayable(Bytes),
-    /// Too large or still streaming: can be sent once (`None` once taken).
-    Committed(Option<Body>),
+    /// Too large or still streaming: sent once, by the first attempt that polls it (`None` in
+    /// the slot once taken).
+    Committed(Arc<Mutex<Option<Body>>>),
 }
 
 impl Prepared {
@@ -35,13 +39,30 @@ impl Prepared {
             Prepared::Replayable(bytes) => {
                 Some(Body::new(http_body_util::Full::new(bytes.clone())))
             }
-            Prepared::Committed(body) => body.take(),
+            Prepared::Committed(slot) => {
+                let untouched = slot.lock().map(|b| b.is_some()).unwrap_or(false);
+                untouched.then(|| {
+                    Body::new(Deferred {
+                        slot: slot.clone(),
+                        body: None,
+                    })
+                })
+            }
         }
     }
 
-    /// Whether another attempt can carry this body.
+    /// Whether the whole body is kept (it can be sent any number of times).
     pub(crate) fn is_replayable(&self) -> bool {
         matches!(self, Prepared::Replayable(_))
+    }
+
+    /// Whether another attempt can carry this body: always for a kept body; for a committed one
+    /// while no attempt has started sending it.
+    pub(crate) fn is_available(&self) -> bool {
+        match self {
+            Prepared::Replayable(_) => true,
+            Prepared::Committed(slot) => slot.lock().map(|b| b.is_some()).unwrap_or(false),
+        }
     }
 }
 
@@ -74,12 +95,48 @@ pub(crate) async fn prepare(mut body: Body, limit: usize) -> Result<Prepared, to
     }
 }
 
-fn chain(read: Bytes, held: Option<Frame<Bytes>>, rest: Body) -> Option<Body> {
-    Some(Body::new(Chained {
+fn chain(read: Bytes, held: Option<Frame<Bytes>>, rest: Body) -> Arc<Mutex<Option<Body>>> {
+    Arc::new(Mutex::new(Some(Body::new(Chained {
         read: (!read.is_empty()).then_some(read),
         held,
         rest,
-    }))
+    }))))
+}
+
+/// A committed body as one attempt sees it: taken out of the shared slot on the first poll, so
+/// an attempt that never started sending leaves it for the next one, and at most one sends it.
+struct Deferred {
+    slot: Arc<Mutex<Option<Body>>>,
+    body: Option<Body>,
+}
+
+impl HttpBody for Deferred {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        if self.body.is_none() {
+            let taken = match self.slot.lock() {
+                Ok(mut slot) => slot.take(),
+                Err(_) => None,
+            };
+            match taken {
+                Some(body) => self.body = Some(body),
+                None => {
+                    return Poll::Ready(Some(Err(tonic::Status::internal(
+                        "the request body was already sent on another attempt",
+                    ))));
+                }
+            }
+        }
+        match self.body.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
 }
 
 /// The frames already read, then the rest of the body.
@@ -129,9 +186,13 @@ mod tests {
         let large = Body::new(http_body_util::Full::new(Bytes::from(vec![7u8; 100])));
         let mut prepared = prepare(large, 16).await.unwrap();
         assert!(!prepared.is_replayable());
+        // An attempt that never polled it leaves it for the next one.
+        drop(prepared.attempt().unwrap());
+        assert!(prepared.is_available());
         let body = prepared.attempt().unwrap();
         assert_eq!(body.collect().await.unwrap().to_bytes(), vec![7u8; 100]);
         assert!(prepared.attempt().is_none(), "a committed body goes once");
+        assert!(!prepared.is_available());
     }
 
     #[tokio::test]

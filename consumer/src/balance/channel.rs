@@ -196,7 +196,8 @@ impl BalancedChannel {
     }
 
     fn retry(&self, failure: Failure, maybe_sent: usize, body: &Prepared) -> bool {
-        if !body.is_replayable() {
+        // A committed body that an attempt started sending cannot go anywhere else.
+        if !body.is_available() {
             return false;
         }
         match decide(failure, &self.policy, maybe_sent, &self.budget) {
@@ -238,8 +239,7 @@ enum Outcome {
 
 async fn attempt(endpoint: &Endpoint, request: http::Request<Body>, timeout: Duration) -> Outcome {
     let mut channel = endpoint.channel();
-    let load = endpoint.load();
-    load.start();
+    let in_flight = endpoint.load().start();
     let started = Instant::now();
     let call = async {
         channel.ready().await?;
@@ -275,7 +275,7 @@ async fn attempt(endpoint: &Endpoint, request: http::Request<Body>, timeout: Dur
             _ => Outcome::Answer(response),
         },
     };
-    load.finish(matches!(outcome, Outcome::Answer(_)).then(|| started.elapsed()));
+    in_flight.finish(matches!(outcome, Outcome::Answer(_)).then(|| started.elapsed()));
     outcome
 }
 
@@ -285,7 +285,7 @@ fn failed(url: &ProviderUrl, attempts: usize, exhausted: bool, error: BoxError) 
     let inner = Status::from_error(Box::new(ArcError(error.clone())));
     let message = if exhausted {
         format!(
-            "call failed on {attempts} provider(s); last failure at {url}: {}",
+            "call failed after {attempts} attempt(s); last failure at {url}: {}",
             inner.message()
         )
     } else {

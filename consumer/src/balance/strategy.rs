@@ -262,12 +262,18 @@ impl Load {
         latency.saturating_mul(10 + u64::from(self.in_flight())) / 10
     }
 
-    pub(crate) fn start(&self) {
+    /// Starts counting one request; the count ends when the returned guard is finished or
+    /// dropped (a caller that gives up on a call drops it mid-flight: the count must not leak).
+    pub(crate) fn start(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            load: self,
+            done: false,
+        }
     }
 
     /// Ends a request that took `latency` (`None`: failed, the latency says nothing).
-    pub(crate) fn finish(&self, latency: Option<Duration>) {
+    fn finish(&self, latency: Option<Duration>) {
         let _ = self
             .in_flight
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
@@ -283,5 +289,45 @@ impl Load {
             self.ewma_us.store(new.max(1), Ordering::Relaxed);
             self.sampled_ms.store(now_ms(), Ordering::Relaxed);
         }
+    }
+}
+
+/// One request counted in flight on an endpoint (see [`Load::start`]).
+#[derive(Debug)]
+pub(crate) struct InFlight<'a> {
+    load: &'a Load,
+    done: bool,
+}
+
+impl InFlight<'_> {
+    /// The request ended after `latency` (`None`: it failed; the latency says nothing).
+    pub(crate) fn finish(mut self, latency: Option<Duration>) {
+        self.done = true;
+        self.load.finish(latency);
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.load.finish(None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_request_is_no_longer_in_flight() {
+        let load = Load::default();
+        let a = load.start();
+        let b = load.start();
+        assert_eq!(load.in_flight(), 2);
+        drop(a);
+        b.finish(Some(Duration::from_millis(3)));
+        assert_eq!(load.in_flight(), 0);
+        assert_eq!(load.latency(), Duration::from_millis(3));
     }
 }
