@@ -52,6 +52,7 @@ impl Prepared {
     }
 
     /// Whether the whole body is kept (it can be sent any number of times).
+    #[cfg(test)]
     pub(crate) fn is_replayable(&self) -> bool {
         matches!(self, Prepared::Replayable(_))
     }
