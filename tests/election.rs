@@ -170,12 +170,23 @@ async fn designation_by_data_moves_mastership_and_the_master_watch_reports_it() 
     let watch = MasterWatch::follow(&client_session, &path).await.unwrap();
     assert_eq!(watch.master().as_deref(), Some(a.address()));
     let mut c_changes = c.election.changes();
+    let mut b_changes = b.election.changes();
 
     designate(&client_session, &path, b.address())
         .await
         .unwrap();
 
     let second = b.wait_master(SETTLE).await;
+    // On the way, the designee never names itself as someone else's standby.
+    while let Some(change) = b_changes.try_next() {
+        assert_ne!(
+            change.role,
+            Role::Standby {
+                master: b.address().to_owned()
+            },
+            "the designee was a standby of itself"
+        );
+    }
     assert!(second > first, "epoch {second} <= {first}");
     a.wait_standby_of(b.address(), SETTLE).await;
     c.wait_standby_of(b.address(), SETTLE).await;

@@ -173,7 +173,14 @@ impl Campaign {
                         warn!(path = %self.path, "the master node is not ephemeral; nobody can take over until it is deleted");
                     }
                     self.shared.held().take();
-                    self.publish(Role::Standby { master: holder });
+                    if holder == self.address {
+                        // Designated: the holder is handing the node over to us. Not master
+                        // yet, and no other master to name (a standby of itself would send
+                        // its clients round in a circle).
+                        self.publish(Role::Electing);
+                    } else {
+                        self.publish(Role::Standby { master: holder });
+                    }
                     Next::Watch(watcher)
                 }
             }
