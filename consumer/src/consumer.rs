@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tracing::debug;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
-use zoorpc_registry::{Discovery, ProviderUrl, Providers, Session};
+use zoorpc_registry::{Discovery, ProviderUrl, Providers, Session, ZkCredential};
 
 pub use crate::balance::retry::CallPolicy;
 use crate::balance::route::ListRoute;
@@ -50,6 +50,9 @@ pub struct ConsumerConfig {
     /// Retry budget of maybe-sent retries (Finagle's: 20 % of requests plus 10 a second),
     /// shared by every channel of the consumer.
     pub retry_budget: Arc<RetryBudget>,
+    /// The ZooKeeper digest identity (`user:password`) to authenticate with. Reading needs
+    /// none (zoorpc's nodes are readable by anyone); `None` by default.
+    pub zk_auth: Option<ZkCredential>,
 }
 
 impl ConsumerConfig {
@@ -65,6 +68,7 @@ impl ConsumerConfig {
             ejection: EjectionPolicy::default(),
             buffer_limit: DEFAULT_BUFFER_LIMIT,
             retry_budget: Arc::new(RetryBudget::default()),
+            zk_auth: None,
         }
     }
 
@@ -114,8 +118,13 @@ impl Consumer {
 
     /// Connects with `config`.
     pub async fn connect_with(config: ConsumerConfig) -> Result<Consumer> {
-        let session =
-            open_session(&config.zk, config.session_timeout, config.connect_timeout).await?;
+        let session = open_session(
+            &config.zk,
+            config.session_timeout,
+            config.connect_timeout,
+            config.zk_auth.clone(),
+        )
+        .await?;
         Consumer::with_session_and(session, config).await
     }
 

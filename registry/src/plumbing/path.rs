@@ -5,6 +5,7 @@
 use zookeeper_client as zk;
 
 use super::requests::{MAX_LOST_REPLIES, unanswered, wait_reconnected};
+use crate::auth::NodeAcl;
 use crate::error::{Error, Result};
 
 /// Checks that `path` is an absolute znode path without a trailing slash or empty segments, and
@@ -45,12 +46,24 @@ pub(crate) fn parent(path: &str) -> Option<&str> {
     }
 }
 
-/// Creates `path` and its missing ancestors as persistent nodes; an unanswered request is asked
+/// Creates `path` and its missing ancestors as persistent nodes with `acl`; an unanswered request is asked
 /// again once connected (creating what exists is fine).
-pub(crate) async fn ensure_path(client: &zk::Client, path: &str) -> Result<()> {
+pub(crate) async fn ensure_path(client: &zk::Client, path: &str, acl: NodeAcl) -> Result<()> {
     let mut attempts = 0;
     loop {
-        match client.mkdir(path, &super::persistent()).await {
+        // Looked up first: ZooKeeper checks the parent's ACL before existence, so creating a
+        // path that exists under a parent we may not change would fail with NoAuth.
+        match client.check_stat(path).await {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => {}
+            Err(e) if unanswered(&e) && attempts < MAX_LOST_REPLIES => {
+                attempts += 1;
+                wait_reconnected(client).await?;
+                continue;
+            }
+            Err(e) => return Err(Error::zk("read", path, e)),
+        }
+        match client.mkdir(path, &super::persistent(acl)).await {
             Ok(()) | Err(zk::Error::NodeExists) => return Ok(()),
             Err(e) if unanswered(&e) && attempts < MAX_LOST_REPLIES => {
                 attempts += 1;
