@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use zoorpc_testkit::{ChildProcess, ZkServer};
 
+pub mod echo_load;
+
 /// The shared ZooKeeper of this test binary.
 pub fn zk() -> &'static ZkServer {
     match ZkServer::shared() {
