@@ -8,8 +8,9 @@ use super::requests::{MAX_LOST_REPLIES, unanswered, wait_reconnected};
 use crate::auth::NodeAcl;
 use crate::error::{Error, Result};
 
-/// Checks that `path` is an absolute znode path without a trailing slash or empty segments, and
-/// returns it unchanged.
+/// Checks that `path` is an absolute znode path without a trailing slash, empty, `.` or `..`
+/// segments, control characters or the characters ZooKeeper refuses, and returns it unchanged:
+/// what it accepts, ZooKeeper accepts.
 pub fn validate_path(path: &str) -> Result<&str> {
     let fail = |reason| {
         Err(Error::InvalidPath {
@@ -34,6 +35,17 @@ pub fn validate_path(path: &str) -> Result<&str> {
     }
     if path.chars().any(|c| c == '\0' || c.is_control()) {
         return fail("must not contain control characters");
+    }
+    // ZooKeeper's own rule (PathUtils.validatePath, on Java's UTF-16 code units) also refuses
+    // these, and every character beyond U+FFFF (a surrogate pair in Java); caught here, the
+    // error names the path instead of coming back as "bad arguments" from the server.
+    if path
+        .chars()
+        .any(|c| matches!(c, '\u{e000}'..='\u{f8ff}' | '\u{fff0}'..='\u{ffff}') || c > '\u{ffff}')
+    {
+        return fail(
+            "must not contain characters ZooKeeper refuses (U+E000 to U+F8FF, U+FFF0 and above)",
+        );
     }
     Ok(path)
 }
@@ -89,6 +101,9 @@ mod tests {
             ("/a//b", "empty segments"),
             ("/a/../b", "'..'"),
             ("/a\u{1}", "control characters"),
+            ("/a\u{e000}", "ZooKeeper refuses"),
+            ("/a\u{ffff}", "ZooKeeper refuses"),
+            ("/a\u{1f600}", "ZooKeeper refuses"),
         ] {
             let err = validate_path(bad).unwrap_err().to_string();
             assert!(
