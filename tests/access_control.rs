@@ -167,7 +167,8 @@ async fn a_stranger_cannot_change_registrations_or_the_master_node_and_readers_n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_the_owner_deletes_elsewhere_is_registered_again() {
+async fn a_node_the_owner_deletes_elsewhere_or_lost_with_an_expired_session_comes_back_owner_only()
+{
     open_test_root().await;
     let base = unique_path("acl-owner");
     let session = owner_session().await;
@@ -191,6 +192,32 @@ async fn a_node_the_owner_deletes_elsewhere_is_registered_again() {
     .expect("re-registered after the owner deleted the node");
     let (acls, _) = owner.get_acl(&second).await.unwrap();
     assert_eq!(acls.len(), 2, "{acls:?}");
+
+    // A new session after expiry is authenticated too: the node comes back owner-only.
+    zoorpc_testkit::expire_session(&zk().connect_string(), session.client().session().clone())
+        .await
+        .unwrap();
+    let third = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(n) = nodes.borrow_and_update().clone()
+                && n != second
+            {
+                return n;
+            }
+            nodes.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("re-registered after expiry");
+    assert_eq!(session.status().generation, 1);
+    let stranger = raw_client(&zk().connect_string()).await;
+    assert_no_auth("delete after expiry", stranger.delete(&third, None).await);
+    let (acls, _) = stranger.get_acl(&third).await.unwrap();
+    assert!(
+        acls.iter()
+            .any(|a| a.scheme() == "digest" && a.id().starts_with("svc:")),
+        "{acls:?}"
+    );
     registration.deregister().await.unwrap();
 }
 
