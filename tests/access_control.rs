@@ -316,3 +316,47 @@ fn programs_take_the_credential_from_a_flag_or_the_environment() {
         p.wait_for_line("stopped", Duration::from_secs(10)).unwrap();
     }
 }
+
+/// Every program refuses an unusable credential file (flag or environment) before it starts:
+/// one error line naming the file, never its contents, exit 2.
+#[test]
+fn every_program_refuses_an_unusable_credential_file_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let malformed = dir.path().join("malformed");
+    std::fs::write(&malformed, "only-a-user-no-colon").unwrap();
+    let programs = [
+        env!("CARGO_BIN_EXE_zoorpc-provider"),
+        env!("CARGO_BIN_EXE_zoorpc-echo"),
+        env!("CARGO_BIN_EXE_zoorpc-client"),
+        env!("CARGO_BIN_EXE_zoorpc-ha-server"),
+        env!("CARGO_BIN_EXE_zoorpc-ha-client"),
+        env!("CARGO_BIN_EXE_zoorpc-master-job"),
+    ];
+    for program in programs {
+        for file in [&missing, &malformed] {
+            let file = file.to_str().unwrap();
+            for by_env in [false, true] {
+                let mut cmd = Command::new(program);
+                // Nothing listens on port 1: a program that tried to connect would say so.
+                cmd.args(["--zk", "127.0.0.1:1"])
+                    .env_remove("ZOORPC_ZK_AUTH_FILE");
+                if by_env {
+                    cmd.env("ZOORPC_ZK_AUTH_FILE", file);
+                } else {
+                    cmd.args(["--zk-auth-file", file]);
+                }
+                let (code, stdout, stderr) = run_command(cmd, Duration::from_secs(10));
+                let what = format!("{program} {file} env={by_env}: {stderr}");
+                assert_eq!(code, Some(2), "{what}");
+                assert!(stdout.is_empty(), "{what}: {stdout}");
+                let errors: Vec<&str> =
+                    stderr.lines().filter(|l| l.starts_with("error:")).collect();
+                assert_eq!(errors.len(), 1, "{what}");
+                assert!(errors[0].contains(file), "{what}");
+                assert!(!stderr.contains("only-a-user-no-colon"), "{what}");
+                assert!(!stderr.contains("could not reach"), "{what}");
+            }
+        }
+    }
+}
