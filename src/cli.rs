@@ -8,8 +8,11 @@
 
 use std::fmt::Display;
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
+
+use zoorpc_registry::{AUTH_FILE_ENV, ZkCredential};
 
 /// The largest value any `-ms` flag takes: `i32::MAX` milliseconds (about 24.8 days), the
 /// longest timeout ZooKeeper's protocol carries. Larger values would only ever mean "never".
@@ -170,6 +173,22 @@ impl Flags {
         self.str("zk")
             .map(str::to_owned)
             .ok_or_else(|| "--zk HOST:PORT is required".to_owned())
+    }
+
+    /// The ZooKeeper digest credential: read from the file `--zk-auth-file` names, else from
+    /// the file `ZOORPC_ZK_AUTH_FILE` names; `None` when neither is set. An unreadable or
+    /// malformed file is an error naming the file (never its contents).
+    pub fn zk_auth(&self) -> Result<Option<ZkCredential>, String> {
+        let path = match self.str("zk-auth-file") {
+            Some(path) => PathBuf::from(path),
+            None => match std::env::var_os(AUTH_FILE_ENV) {
+                Some(path) if !path.is_empty() => PathBuf::from(path),
+                _ => return Ok(None),
+            },
+        };
+        ZkCredential::from_file(path)
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 
     /// Words that are not flags, in order.

@@ -469,10 +469,15 @@ async fn a_consumer_whose_session_expires_keeps_following_the_registry() {
     .await
     .unwrap();
     assert_eq!(consumer.urls(), vec![first.url().clone()]);
-    let mut status = consumer.session().subscribe();
+    let mut status = consumer.session().expect("connected").subscribe();
     zoorpc_testkit::expire_session(
         &zk().connect_string(),
-        consumer.session().client().session().clone(),
+        consumer
+            .session()
+            .expect("connected")
+            .client()
+            .session()
+            .clone(),
     )
     .await
     .unwrap();

@@ -79,10 +79,15 @@ async fn killing_each_member_in_turn_loses_no_call_no_node_and_no_mastership() {
     };
     assert!(b.wait_for(SETTLE, |r| *r == standby).await.is_some());
     let mut a_roles = a.changes();
-    let disconnects: Vec<_> = [p.session(), consumer.session(), &a_session, &b_session]
-        .into_iter()
-        .map(count_disconnects)
-        .collect();
+    let disconnects: Vec<_> = [
+        p.session(),
+        consumer.session().expect("connected"),
+        &a_session,
+        &b_session,
+    ]
+    .into_iter()
+    .map(count_disconnects)
+    .collect();
 
     // A steady call loop through all of it.
     let (stop_tx, mut stop) = watch::channel(false);

@@ -186,33 +186,9 @@ fn zookeeper_program_serves_the_other_programs_and_stops_on_ctrl_c() {
 /// Runs `program` with `args` to its end, at most `timeout` (then kills it and fails the test):
 /// its exit code, stdout and stderr.
 fn run_to_end(program: &str, args: &[&str], timeout: Duration) -> (Option<i32>, String, String) {
-    let child = Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(timeout) {
-        Ok(output) => {
-            let output = output.unwrap();
-            (
-                output.status.code(),
-                String::from_utf8_lossy(&output.stdout).into_owned(),
-                String::from_utf8_lossy(&output.stderr).into_owned(),
-            )
-        }
-        Err(_) => {
-            // SAFETY: kill(2) on our own child, which has not been reaped (its waiter is blocked).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("{program} {args:?} still ran after {timeout:?}");
-        }
-    }
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    common::run_command(cmd, timeout)
 }
 
 /// Every numeric flag of every program, each with values it cannot use: one `error: bad value`

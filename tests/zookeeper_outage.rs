@@ -49,7 +49,7 @@ async fn the_last_list_keeps_serving_while_zookeeper_is_down_and_a_reconnect_rec
     assert_eq!(consumer.urls().len(), 2);
 
     // ZooKeeper dies. The consumer notices the disconnect but keeps its list and serving.
-    kill_and_wait_disconnected(&mut server, consumer.session()).await;
+    kill_and_wait_disconnected(&mut server, consumer.session().expect("connected")).await;
     assert_eq!(consumer.urls().len(), 2);
     for _ in 0..50 {
         consumer
@@ -85,7 +85,12 @@ async fn the_last_list_keeps_serving_while_zookeeper_is_down_and_a_reconnect_rec
         children, expected,
         "exactly the original nodes, no duplicates"
     );
-    wait_link(consumer.session(), LinkState::Connected, "consumer").await;
+    wait_link(
+        consumer.session().expect("connected"),
+        LinkState::Connected,
+        "consumer",
+    )
+    .await;
     for _ in 0..20 {
         consumer.say_hello("back").await.unwrap();
     }

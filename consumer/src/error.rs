@@ -76,11 +76,13 @@ pub(crate) async fn open_session(
     zk: &str,
     session_timeout: std::time::Duration,
     connect_timeout: std::time::Duration,
+    credential: Option<zoorpc_registry::ZkCredential>,
 ) -> Result<zoorpc_registry::Session> {
     Ok(zoorpc_registry::Session::connect(
         zoorpc_registry::SessionConfig::new(zk)
             .session_timeout(session_timeout)
-            .connect_timeout(connect_timeout),
+            .connect_timeout(connect_timeout)
+            .credential(credential),
     )
     .await?)
 }

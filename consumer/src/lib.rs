@@ -11,6 +11,9 @@
 //!   request buffering, and [`BalancedChannel`], the tower `Service` that ties them together.
 //! - [`master_client`]: [`MasterClient`], the active/standby mode: every call goes to the
 //!   current master of an election path, retried across a switch-over.
+//! - [`snapshot`]: the last known list on disk (`ConsumerConfig::snapshot_path`), served at
+//!   start while ZooKeeper is out of reach.
+//! - `live_list`: the task that follows discovery into the endpoint set and the snapshot.
 //! - [`error`]: [`Error`], including [`Error::NoProviders`].
 //!
 //! ```no_run
@@ -27,7 +30,9 @@
 pub mod balance;
 pub mod consumer;
 pub mod error;
+mod live_list;
 pub mod master_client;
+pub mod snapshot;
 
 pub use balance::{
     Answered, BalancedChannel, CallError, DialError, EjectionPolicy, Endpoint, EndpointSet,

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
-use zoorpc_registry::{MasterWatch, Session};
+use zoorpc_registry::{MasterWatch, Session, ZkCredential};
 
 use crate::balance::channel::{BoxFuture, Route};
 use crate::balance::{Answered, BalancedChannel, DEFAULT_BUFFER_LIMIT, Endpoint, RetryBudget};
@@ -67,6 +67,9 @@ pub struct MasterClientConfig {
     /// Longest wait for one attempt's answer: a silent (paused, cut off) master is abandoned
     /// after it. Default 5 s.
     pub attempt_timeout: Duration,
+    /// The ZooKeeper digest identity (`user:password`) to authenticate with. Reading needs
+    /// none (zoorpc's nodes are readable by anyone); `None` by default.
+    pub zk_auth: Option<ZkCredential>,
 }
 
 impl MasterClientConfig {
@@ -80,6 +83,7 @@ impl MasterClientConfig {
             switch_over_timeout: Duration::from_secs(15),
             retry_pause: Duration::from_millis(50),
             attempt_timeout: Duration::from_secs(5),
+            zk_auth: None,
         }
     }
 }
@@ -195,8 +199,13 @@ impl MasterClient {
 
     /// Connects with `config`.
     pub async fn connect_with(config: MasterClientConfig) -> Result<MasterClient> {
-        let session =
-            open_session(&config.zk, config.session_timeout, config.connect_timeout).await?;
+        let session = open_session(
+            &config.zk,
+            config.session_timeout,
+            config.connect_timeout,
+            config.zk_auth.clone(),
+        )
+        .await?;
         let master_watch = MasterWatch::follow(&session, &config.path).await?;
         let route = Arc::new(MasterRoute {
             masters: master_watch.subscribe(),

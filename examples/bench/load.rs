@@ -169,7 +169,9 @@ pub async fn wait_for_providers(consumer: &Consumer, count: usize) -> Result<(),
 
 /// Deletes the (empty) base path a scenario used, and its parent if empty; best effort.
 pub async fn remove_base(consumer: &Consumer) {
-    let client = consumer.session().client();
+    let Some(client) = consumer.session().map(|s| s.client()) else {
+        return;
+    };
     let base = consumer.base_path();
     let _ = client.delete(base, None).await;
     if let Some((parent, _)) = base.rsplit_once('/')

@@ -345,7 +345,9 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
     let rss_per_consumer = (rss_full - rss_before) / c as f64;
 
     // Clean up: consumers first (so they do not follow the teardown), then the providers.
-    let cleanup = consumers.first().map(|c| c.session().client());
+    let cleanup = consumers
+        .first()
+        .and_then(|c| c.session().map(|s| s.client()));
     drop(consumers);
     let mut leaving = JoinSet::new();
     for registration in registrations {

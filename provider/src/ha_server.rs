@@ -49,7 +49,9 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
-use zoorpc_registry::{ElectionOptions, MasterElection, Role, Session, SessionConfig};
+use zoorpc_registry::{
+    ElectionOptions, MasterElection, Role, Session, SessionConfig, ZkCredential,
+};
 
 use crate::error::{Error, Result};
 use crate::master_gate::MasterGate;
@@ -78,6 +80,9 @@ pub struct HaServerConfig {
     pub election: ElectionOptions,
     /// Longest wait for calls in flight on shutdown.
     pub drain_timeout: Duration,
+    /// The ZooKeeper digest identity (`user:password`) to authenticate with; nodes created are
+    /// then readable by anyone and changeable only by it. `None` (default): open nodes.
+    pub zk_auth: Option<ZkCredential>,
 }
 
 impl HaServerConfig {
@@ -91,6 +96,7 @@ impl HaServerConfig {
             session_timeout: Duration::from_secs(10),
             election: ElectionOptions::default(),
             drain_timeout: Duration::from_secs(30),
+            zk_auth: None,
         }
     }
 }
@@ -173,7 +179,9 @@ impl HaServer {
         // is dropped and the server stops.)
         check_serving(&format!("http://{address}"), addr, "").await?;
         let session = Session::connect(
-            SessionConfig::new(&config.zk).session_timeout(config.session_timeout),
+            SessionConfig::new(&config.zk)
+                .session_timeout(config.session_timeout)
+                .credential(config.zk_auth.clone()),
         )
         .await?;
         let election =

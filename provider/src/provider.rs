@@ -26,7 +26,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
 use zoorpc_proto::{FILE_DESCRIPTOR_SET, HelloServiceServer};
-use zoorpc_registry::{ProviderUrl, Registration, Session, SessionConfig};
+use zoorpc_registry::{ProviderUrl, Registration, Session, SessionConfig, ZkCredential};
 
 use crate::error::{Error, Result};
 use crate::greeter::Greeter;
@@ -59,6 +59,9 @@ pub struct ProviderConfig {
     pub delay: Duration,
     /// Metadata written into the URL as query parameters, e.g. `("weight", "50")`.
     pub metadata: Vec<(String, String)>,
+    /// The ZooKeeper digest identity (`user:password`) to authenticate with; nodes created are
+    /// then readable by anyone and changeable only by it. `None` (default): open nodes.
+    pub zk_auth: Option<ZkCredential>,
 }
 
 impl ProviderConfig {
@@ -74,6 +77,7 @@ impl ProviderConfig {
             drain_timeout: Duration::from_secs(30),
             delay: Duration::ZERO,
             metadata: Vec::new(),
+            zk_auth: None,
         }
     }
 }
@@ -150,7 +154,9 @@ impl Provider {
             url = url.with_metadata(key, value)?;
         }
         let session = Session::connect(
-            SessionConfig::new(&config.zk).session_timeout(config.session_timeout),
+            SessionConfig::new(&config.zk)
+                .session_timeout(config.session_timeout)
+                .credential(config.zk_auth.clone()),
         )
         .await?;
 

@@ -63,11 +63,15 @@ impl ConnectString {
             if host.is_empty() {
                 return Err(fail(format!("{entry:?} has no host")));
             }
-            let port: u16 = port
-                .parse()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| fail(format!("{entry:?} has a bad port")))?;
+            // Digits only, no sign, no leading zero: the port as written is the one dialled.
+            let port: u16 = Some(port)
+                .filter(|p| p.bytes().all(|b| b.is_ascii_digit()) && !p.starts_with('0'))
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(|| {
+                    fail(format!(
+                        "{entry:?} has a bad port (1 to 65535, digits only, no sign or leading zero)"
+                    ))
+                })?;
             hosts.push((host.to_owned(), port));
         }
         Ok(ConnectString {
@@ -122,6 +126,8 @@ mod tests {
             ("localhost", "no port"),
             ("a:1,,b:2", "empty host"),
             ("a:x", "bad port"),
+            ("a:+2181", "bad port"),
+            ("a:0", "bad port"),
             (":2181", "no host"),
             ("a:2181/", "chroot"),
         ] {

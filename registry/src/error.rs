@@ -39,6 +39,17 @@ pub enum Error {
     #[error("invalid provider URL {url:?}: {reason}; expected http://HOST:PORT[?key=value&...]")]
     InvalidUrl { url: String, reason: String },
 
+    /// ZooKeeper refused a change for want of the identity the node's ACL names.
+    #[error(
+        "ZooKeeper refused the {op} of {path}: not authorized (NoAuth); only the identity that created it may change it: pass that identity's user:password file with --zk-auth-file (or {env})", env = crate::auth::AUTH_FILE_ENV
+    )]
+    NoAuth { op: &'static str, path: String },
+
+    /// A ZooKeeper credential (`user:password`) cannot be read or parsed. Never carries the
+    /// password.
+    #[error("{source_name} is not usable: {reason}")]
+    InvalidCredential { source_name: String, reason: String },
+
     /// A ZooKeeper operation failed.
     #[error("ZooKeeper {op} of {path} failed: {source}")]
     ZooKeeper {
@@ -79,6 +90,12 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn zk(op: &'static str, path: &str, source: zookeeper_client::Error) -> Self {
+        if source == zookeeper_client::Error::NoAuth {
+            return Error::NoAuth {
+                op,
+                path: path.to_owned(),
+            };
+        }
         Error::ZooKeeper {
             op,
             path: path.to_owned(),

@@ -16,6 +16,8 @@
 //!   the master node; not a ZooKeeper follower).
 //! - [`master_job`]: [`MasterJob`], a job run every interval on the master only, each run
 //!   claimed with a fenced write so a failover neither repeats nor skips more than one.
+//! - [`auth`]: [`ZkCredential`] (digest `user:password`) and [`NodeAcl`]: with a credential,
+//!   every node zoorpc creates is readable by anyone and changeable only by that identity.
 //! - [`provider_url`]: [`ProviderUrl`], the strict parser of a provider node's data.
 //! - [`connect_string`], [`path`]: input validation with errors that say what to fix.
 //!
@@ -38,6 +40,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 pub mod connect_string;
 pub mod discovery;
 pub mod election;
@@ -50,6 +53,7 @@ pub mod registration;
 pub mod session;
 mod watched;
 
+pub use auth::{AUTH_FILE_ENV, NodeAcl, ZkCredential};
 pub use connect_string::ConnectString;
 pub use discovery::{Discovery, ProviderNode, Providers};
 pub use election::{

@@ -175,10 +175,14 @@ impl std::str::FromStr for ProviderUrl {
             }
             (host.to_owned(), port)
         };
-        let port: u16 = port.parse().map_err(|_| fail("bad port"))?;
-        if port == 0 {
+        if port == "0" {
             return Err(fail("port 0 is not a listening port"));
         }
+        // Digits only, as written is what is dialled: no sign, no leading zero.
+        let port: u16 = Some(port)
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()) && !p.starts_with('0'))
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| fail("bad port (1 to 65535, digits only, no sign or leading zero)"))?;
         let mut metadata = Vec::new();
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -231,6 +235,8 @@ mod tests {
             "http://a:80/path",
             "http://u@a:80",
             "http://[zz]:80",
+            "http://a:+80",
+            "http://a:080",
         ] {
             assert!(bad.parse::<ProviderUrl>().is_err(), "{bad}");
         }

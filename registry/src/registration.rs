@@ -7,7 +7,11 @@
 //!   [`Error::Unreachable`].
 //! - Session expiry: the node is re-created in the new session. A reconnect within the same
 //!   session re-creates nothing (the node survived).
-//! - The node deleted by someone else (an operator, `zkCli.sh delete`): re-created.
+//! - The node deleted by someone else (an operator, `zkCli.sh delete`; with a credential only
+//!   the owner identity can): re-created.
+//! - With a credential ([`crate::auth`]) the node and the parents it creates are readable by
+//!   all and changeable only by that identity; without the identity, `register` fails with
+//!   [`Error::NoAuth`].
 //! - Another URL written into the node (`zkCli.sh set`): our URL is written back (with a warning);
 //!   consumers follow both changes. Only the data is restored, never another session's node.
 //! - A `create` whose reply was lost: the node is looked up by owner and data before trying
@@ -22,6 +26,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
+use crate::auth::NodeAcl;
 use crate::error::{Error, Result};
 use crate::plumbing::path::validate_path;
 use crate::plumbing::{
@@ -48,7 +53,7 @@ impl Registration {
         let base = validate_path(base_path)?.to_owned();
         let status = session.connected_within_timeout().await?;
         let data = url.as_str().as_bytes().to_vec();
-        let node = create_node(&status, &base, &data).await?;
+        let node = create_node(&status, session.node_acl(), &base, &data).await?;
         info!(node = %node, url = %url, "registered");
         let (node_tx, node_rx) = watch::channel(Some(node.clone()));
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -126,14 +131,22 @@ impl Drop for Registration {
 }
 
 /// Creates this provider's node, surviving a lost reply.
-async fn create_node(status: &SessionStatus, base: &str, data: &[u8]) -> Result<String> {
+async fn create_node(
+    status: &SessionStatus,
+    acl: NodeAcl,
+    base: &str,
+    data: &[u8],
+) -> Result<String> {
     let client = &status.client;
     let prefix = format!("{base}/{PROVIDER_PREFIX}");
     let mut lost_replies = 0;
     loop {
-        match client.create(&prefix, data, &ephemeral_sequential()).await {
+        match client
+            .create(&prefix, data, &ephemeral_sequential(acl))
+            .await
+        {
             Ok((_, seq)) => return Ok(format!("{prefix}{seq}")),
-            Err(zk::Error::NoNode) => ensure_path(client, base).await?,
+            Err(zk::Error::NoNode) => ensure_path(client, base, acl).await?,
             Err(e) if unanswered(&e) && lost_replies < MAX_LOST_REPLIES => {
                 lost_replies += 1;
                 // The create may have happened. Wait for the link, then look for our node.
@@ -206,7 +219,7 @@ async fn keep_registered(
                 info!(old = %node, "session expired; re-registering in the new session");
             }
             node_tx.send_replace(None);
-            match create_node(&status, &base, &data).await {
+            match create_node(&status, session.node_acl(), &base, &data).await {
                 Ok(created) => {
                     info!(node = %created, "re-registered");
                     node = created;

@@ -7,7 +7,7 @@ use zoorpc_consumer::{Consumer, ConsumerConfig, Strategy};
 /// Usage text.
 pub const USAGE: &str = "usage: client --zk HOST:PORT[,HOST:PORT...] [--base-path /registry] \
 [--calls 10] [--interval-ms 500 (0 = no pause)] [--name world] \
-[--strategy random|round-robin|least-loaded|first]";
+[--strategy random|round-robin|least-loaded|first] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)]";
 
 /// Runs the client program with the process arguments.
 pub fn main() {
@@ -21,6 +21,7 @@ pub fn main() {
             "interval-ms",
             "name",
             "strategy",
+            "zk-auth-file",
         ],
     );
     let zk = or_exit(USAGE, flags.zk());
@@ -36,8 +37,10 @@ pub fn main() {
             .parse::<Strategy>()
             .map_err(|e| format!("bad value for --strategy: {e}")),
     );
+    let zk_auth = or_exit(USAGE, flags.zk_auth());
     std::process::exit(super::block_on(async move {
-        let config = ConsumerConfig::new(zk, base).strategy(strategy);
+        let mut config = ConsumerConfig::new(zk, base).strategy(strategy);
+        config.zk_auth = zk_auth;
         let consumer = Consumer::connect_with(config).await?;
         super::call_loop(calls, interval, || async {
             consumer.say_hello(&name).await.map(|a| a.url.to_string())

@@ -9,7 +9,7 @@ use crate::cli::{Flags, MAX_MS, or_exit};
 /// Usage text.
 pub const USAGE: &str = "usage: ha_client --zk HOST:PORT[,HOST:PORT...] \
 [--path /soa/master/services/HelloService:1.0.0] [--calls 10] [--interval-ms 500 (0 = no pause)] [--name world] \
-[--switch-over-timeout-ms 15000]";
+[--switch-over-timeout-ms 15000] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)]";
 
 /// Flags the HA client accepts.
 pub const FLAGS: &[&str] = &[
@@ -19,6 +19,7 @@ pub const FLAGS: &[&str] = &[
     "interval-ms",
     "name",
     "switch-over-timeout-ms",
+    "zk-auth-file",
 ];
 
 /// Runs the HA client program with the process arguments.
@@ -33,6 +34,7 @@ pub fn main() {
     let interval = or_exit(USAGE, flags.millis("interval-ms", 500, 0..=MAX_MS));
     let name = flags.str("name").unwrap_or("world").to_owned();
     let mut config = MasterClientConfig::new(zk, path);
+    config.zk_auth = or_exit(USAGE, flags.zk_auth());
     config.switch_over_timeout = or_exit(
         USAGE,
         flags.millis("switch-over-timeout-ms", 15_000, 0..=MAX_MS),

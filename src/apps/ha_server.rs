@@ -26,7 +26,7 @@ use crate::cli::{Flags, MAX_MS, or_exit};
 pub const USAGE: &str = "usage: ha_server --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
 [--path /soa/master/services/HelloService:1.0.0] [--advertise-host 127.0.0.1] \
 [--listen-host 127.0.0.1] [--session-timeout-ms 10000] [--handover-grace-ms 2000] \
-[--job-interval-ms N (run a master-only job every N >= 100 ms)] [--job-name hello-report]";
+[--job-interval-ms N (run a master-only job every N >= 100 ms)] [--job-name hello-report] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)]";
 
 /// Flags the HA server accepts.
 pub const FLAGS: &[&str] = &[
@@ -39,6 +39,7 @@ pub const FLAGS: &[&str] = &[
     "handover-grace-ms",
     "job-interval-ms",
     "job-name",
+    "zk-auth-file",
 ];
 
 /// The default election path of `HelloService` 1.0.0.
@@ -66,6 +67,9 @@ pub struct HaServerArgs {
     pub job_interval: Option<Duration>,
     /// The job's name (its record is `<path>.jobs/<name>`).
     pub job_name: String,
+    /// The ZooKeeper digest identity, if any (the nodes it creates are then changeable by it
+    /// only).
+    pub zk_auth: Option<zoorpc_registry::ZkCredential>,
 }
 
 /// Builds the configuration from flags.
@@ -98,6 +102,7 @@ pub fn config(flags: &Flags) -> Result<HaServerArgs, String> {
         },
         job_interval,
         job_name,
+        zk_auth: flags.zk_auth()?,
     })
 }
 
@@ -123,6 +128,7 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
         session_timeout: args.session_timeout,
         election: args.election,
         drain_timeout: Duration::from_secs(5),
+        zk_auth: args.zk_auth,
         ..zoorpc_provider::HaServerConfig::new(args.zk, args.path, 0)
     };
     let mut server = HaServer::start_with(config, |address| {

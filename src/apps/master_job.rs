@@ -11,7 +11,7 @@ use crate::cli::{Flags, MAX_MS, or_exit};
 /// Usage text.
 pub const USAGE: &str = "usage: master_job --zk HOST:PORT[,HOST:PORT...] \
 [--path /soa/master/services/MasterJob:1.0.0] [--interval-ms 1000 (at least 100)] [--name report] \
-[--address job-<pid> (this process's identity in the master node)] [--session-timeout-ms 10000]";
+[--address job-<pid> (this process's identity in the master node)] [--session-timeout-ms 10000] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)]";
 
 /// Flags the master-job program accepts.
 pub const FLAGS: &[&str] = &[
@@ -21,6 +21,7 @@ pub const FLAGS: &[&str] = &[
     "name",
     "address",
     "session-timeout-ms",
+    "zk-auth-file",
 ];
 
 /// Runs the master-job program with the process arguments.
@@ -47,6 +48,7 @@ pub fn main() {
         USAGE,
         flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS),
     );
+    let zk_auth = or_exit(USAGE, flags.zk_auth());
     // Checked before joining: found once master, a bad name or address would leave the node
     // behind for a session timeout.
     or_exit(
@@ -58,9 +60,13 @@ pub fn main() {
     std::process::exit(super::block_on(async move {
         // Listening for signals before any line is printed: a reader may signal at once.
         let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
-        let session = Session::connect(SessionConfig::new(&zk).session_timeout(session_timeout))
-            .await
-            .map_err(|e| e.to_string())?;
+        let session = Session::connect(
+            SessionConfig::new(&zk)
+                .session_timeout(session_timeout)
+                .credential(zk_auth),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let election = MasterElection::join(&session, &path, &address)
             .await
             .map_err(|e| e.to_string())?;

@@ -12,7 +12,7 @@ use zoorpc_provider::{Provider, ProviderConfig, StopSignals, parse_ip};
 /// Usage text.
 pub const USAGE: &str = "usage: provider --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
 [--base-path /registry] [--advertise-host 127.0.0.1] [--listen-host 127.0.0.1] \
-[--session-timeout-ms 10000] [--drain-grace-ms 250] [--delay-ms 0] [--weight 100]";
+[--session-timeout-ms 10000] [--drain-grace-ms 250] [--delay-ms 0] [--weight 100] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)]";
 
 /// Flags the provider accepts.
 pub const FLAGS: &[&str] = &[
@@ -25,6 +25,7 @@ pub const FLAGS: &[&str] = &[
     "drain-grace-ms",
     "delay-ms",
     "weight",
+    "zk-auth-file",
 ];
 
 /// Builds the configuration from flags.
@@ -44,6 +45,7 @@ pub fn config(flags: &Flags) -> Result<ProviderConfig, String> {
         let weight = flags.number("weight", 100u32, 0..=u32::MAX)?;
         config.metadata.push(("weight".into(), weight.to_string()));
     }
+    config.zk_auth = flags.zk_auth()?;
     Ok(config)
 }
 

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use zoorpc_testkit::{ChildProcess, ZkServer};
 
+pub mod echo_load;
+
 /// The shared ZooKeeper of this test binary.
 pub fn zk() -> &'static ZkServer {
     match ZkServer::shared() {
@@ -90,4 +92,36 @@ pub async fn wait_node_gone(
 pub fn is_provider_node_name(name: &str) -> bool {
     name.strip_prefix("provider")
         .is_some_and(|seq| seq.len() == 10 && seq.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Runs `cmd` to its end, at most `timeout` (then kills it and fails the test): its exit code,
+/// stdout and stderr.
+pub fn run_command(mut cmd: Command, timeout: Duration) -> (Option<i32>, String, String) {
+    let what = format!("{cmd:?}");
+    let child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(output) => {
+            let output = output.unwrap();
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        }
+        Err(_) => {
+            // SAFETY: kill(2) on our own child, which has not been reaped (its waiter is blocked).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("{what} still ran after {timeout:?}");
+        }
+    }
 }

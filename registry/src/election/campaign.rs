@@ -201,13 +201,15 @@ impl Campaign {
                         self.vacant(client, &data, stat, (!announced).then_some(deleted))
                             .await
                     }
-                    Err(zk::Error::NoNode) => match prepare(client, &self.path).await {
-                        Ok(()) => Next::Again,
-                        Err(e) => {
-                            warn!(error = %e, "cannot prepare the election nodes");
-                            Next::Pause
+                    Err(zk::Error::NoNode) => {
+                        match prepare(client, &self.path, self.session.node_acl()).await {
+                            Ok(()) => Next::Again,
+                            Err(e) => {
+                                warn!(error = %e, "cannot prepare the election nodes");
+                                Next::Pause
+                            }
                         }
-                    },
+                    }
                     Err(e) => {
                         debug!(error = %e, "cannot read the epoch node");
                         Next::Pause

@@ -60,7 +60,7 @@ impl Fence {
                     if exists {
                         writer.add_set_data(target, data, None)
                     } else {
-                        writer.add_create(target, data, &persistent())
+                        writer.add_create(target, data, &persistent(session.node_acl()))
                     }
                 });
             added.map_err(|e| Error::zk("fenced write", target, e))?;
@@ -76,7 +76,7 @@ impl Fence {
                     ..
                 }) => {
                     if let Some(parent) = parent(target) {
-                        ensure_path(&client, parent).await?;
+                        ensure_path(&client, parent, session.node_acl()).await?;
                     }
                 }
                 Err(zk::MultiWriteError::OperationFailed {

@@ -63,7 +63,7 @@ impl MasterElection {
         let path = validate_path(path)?.to_owned();
         let address = validate_address(address)?.to_owned();
         let status = session.connected().await;
-        prepare(&status.client, &path).await?;
+        prepare(&status.client, &path, session.node_acl()).await?;
         let (role, mut roles) = watch::channel(Role::Joining);
         let shared = Arc::new(Shared {
             role,

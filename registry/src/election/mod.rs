@@ -106,6 +106,7 @@ pub use role::{Role, RoleChange, RoleChanges};
 
 use zookeeper_client as zk;
 
+use crate::auth::NodeAcl;
 use crate::error::{Error, Result};
 use crate::plumbing::{ensure_path, parent, persistent};
 
@@ -130,12 +131,12 @@ pub fn companion_path(path: &str) -> String {
 }
 
 /// Creates the parents of the node and the companion `<path>.epoch`.
-pub(crate) async fn prepare(client: &zk::Client, path: &str) -> Result<()> {
+pub(crate) async fn prepare(client: &zk::Client, path: &str, acl: NodeAcl) -> Result<()> {
     if let Some(parent) = parent(path) {
-        ensure_path(client, parent).await?;
+        ensure_path(client, parent, acl).await?;
     }
     let companion = companion_path(path);
-    match client.create(&companion, b"", &persistent()).await {
+    match client.create(&companion, b"", &persistent(acl)).await {
         Ok(_) | Err(zk::Error::NodeExists) => Ok(()),
         Err(e) => Err(Error::zk("create", &companion, e)),
     }

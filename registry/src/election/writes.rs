@@ -117,7 +117,7 @@ impl Campaign {
                 .and_then(|()| match companion {
                     // Created, then written: the write's stat carries the new mzxid.
                     None => writer
-                        .add_create(&self.companion, b"", &persistent())
+                        .add_create(&self.companion, b"", &persistent(self.session.node_acl()))
                         .and_then(|()| writer.add_set_data(&self.companion, b"", Some(0))),
                     Some(m) => writer.add_set_data(&self.companion, b"", Some(m.version)),
                 });
@@ -150,7 +150,11 @@ impl Campaign {
     pub(super) async fn take(&mut self, client: &zk::Client) -> Next {
         let mut writer = client.new_multi_writer();
         let added = writer
-            .add_create(&self.path, self.address.as_bytes(), &ephemeral())
+            .add_create(
+                &self.path,
+                self.address.as_bytes(),
+                &ephemeral(self.session.node_acl()),
+            )
             .and_then(|()| writer.add_set_data(&self.companion, b"", None));
         if let Err(e) = added {
             warn!(error = %e, "cannot build the takeover request");
@@ -180,7 +184,7 @@ impl Campaign {
             Err(zk::MultiWriteError::OperationFailed {
                 source: zk::Error::NoNode,
                 ..
-            }) => match prepare(client, &self.path).await {
+            }) => match prepare(client, &self.path, self.session.node_acl()).await {
                 Ok(()) => Next::Again,
                 Err(e) => {
                     warn!(error = %e, "cannot prepare the election nodes");
@@ -217,7 +221,11 @@ impl Campaign {
             // The companion is missing (deleted by hand): create it naming the designee, so the
             // others still wait for it.
             None => writer
-                .add_create(&self.companion, designee.as_bytes(), &persistent())
+                .add_create(
+                    &self.companion,
+                    designee.as_bytes(),
+                    &persistent(self.session.node_acl()),
+                )
                 .and_then(|()| writer.add_delete(&self.path, Some(node_version))),
         };
         if let Err(e) = added {

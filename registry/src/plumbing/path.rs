@@ -5,10 +5,12 @@
 use zookeeper_client as zk;
 
 use super::requests::{MAX_LOST_REPLIES, unanswered, wait_reconnected};
+use crate::auth::NodeAcl;
 use crate::error::{Error, Result};
 
-/// Checks that `path` is an absolute znode path without a trailing slash or empty segments, and
-/// returns it unchanged.
+/// Checks that `path` is an absolute znode path without a trailing slash, empty, `.` or `..`
+/// segments, control characters or the characters ZooKeeper refuses, and returns it unchanged:
+/// what it accepts, ZooKeeper accepts.
 pub fn validate_path(path: &str) -> Result<&str> {
     let fail = |reason| {
         Err(Error::InvalidPath {
@@ -34,6 +36,17 @@ pub fn validate_path(path: &str) -> Result<&str> {
     if path.chars().any(|c| c == '\0' || c.is_control()) {
         return fail("must not contain control characters");
     }
+    // ZooKeeper's own rule (PathUtils.validatePath, on Java's UTF-16 code units) also refuses
+    // these, and every character beyond U+FFFF (a surrogate pair in Java); caught here, the
+    // error names the path instead of coming back as "bad arguments" from the server.
+    if path
+        .chars()
+        .any(|c| matches!(c, '\u{e000}'..='\u{f8ff}' | '\u{fff0}'..='\u{ffff}') || c > '\u{ffff}')
+    {
+        return fail(
+            "must not contain characters ZooKeeper refuses (U+E000 to U+F8FF, U+FFF0 and above)",
+        );
+    }
     Ok(path)
 }
 
@@ -45,12 +58,24 @@ pub(crate) fn parent(path: &str) -> Option<&str> {
     }
 }
 
-/// Creates `path` and its missing ancestors as persistent nodes; an unanswered request is asked
+/// Creates `path` and its missing ancestors as persistent nodes with `acl`; an unanswered request is asked
 /// again once connected (creating what exists is fine).
-pub(crate) async fn ensure_path(client: &zk::Client, path: &str) -> Result<()> {
+pub(crate) async fn ensure_path(client: &zk::Client, path: &str, acl: NodeAcl) -> Result<()> {
     let mut attempts = 0;
     loop {
-        match client.mkdir(path, &super::persistent()).await {
+        // Looked up first: ZooKeeper checks the parent's ACL before existence, so creating a
+        // path that exists under a parent we may not change would fail with NoAuth.
+        match client.check_stat(path).await {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => {}
+            Err(e) if unanswered(&e) && attempts < MAX_LOST_REPLIES => {
+                attempts += 1;
+                wait_reconnected(client).await?;
+                continue;
+            }
+            Err(e) => return Err(Error::zk("read", path, e)),
+        }
+        match client.mkdir(path, &super::persistent(acl)).await {
             Ok(()) | Err(zk::Error::NodeExists) => return Ok(()),
             Err(e) if unanswered(&e) && attempts < MAX_LOST_REPLIES => {
                 attempts += 1;
@@ -76,6 +101,9 @@ mod tests {
             ("/a//b", "empty segments"),
             ("/a/../b", "'..'"),
             ("/a\u{1}", "control characters"),
+            ("/a\u{e000}", "ZooKeeper refuses"),
+            ("/a\u{ffff}", "ZooKeeper refuses"),
+            ("/a\u{1f600}", "ZooKeeper refuses"),
         ] {
             let err = validate_path(bad).unwrap_err().to_string();
             assert!(

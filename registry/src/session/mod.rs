@@ -15,6 +15,8 @@
 //!   replaced (the client library would turn 0 into 6 s and wrap 2^31 ms to a negative value the
 //!   server raises to its minimum).
 //! - Every status change is published in order; `generation` only grows.
+//! - With a [`ZkCredential`] every connection of every generation is authenticated with it
+//!   (see [`crate::auth`]); the credential's password never appears in logs or `Debug`.
 //! - Dropping the last `Session` handle (and every recipe holding one) closes the session.
 
 use std::sync::Arc;
@@ -25,90 +27,13 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use zookeeper_client as zk;
 
+use crate::auth::NodeAcl;
 use crate::connect_string::ConnectString;
 use crate::error::{Error, Result};
+
+mod config;
 use crate::plumbing::ensure_path;
-
-/// How to reach ZooKeeper.
-#[derive(Clone, Debug)]
-pub struct SessionConfig {
-    connect: String,
-    session_timeout: Duration,
-    connect_timeout: Duration,
-}
-
-impl SessionConfig {
-    /// The longest session timeout ZooKeeper's protocol carries: `i32::MAX` milliseconds (about
-    /// 24.8 days). The server clamps whatever it is asked to its own bounds anyway.
-    pub const MAX_SESSION_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
-
-    /// Defaults: 10 s session timeout, 10 s to establish the first session.
-    pub fn new(connect: impl Into<String>) -> Self {
-        SessionConfig {
-            connect: connect.into(),
-            session_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(10),
-        }
-    }
-
-    /// The session timeout asked of the server: 1 ms to [`SessionConfig::MAX_SESSION_TIMEOUT`]
-    /// (whole milliseconds; [`Session::connect`] refuses anything else). The server then clamps
-    /// it to its own `minSessionTimeout`..`maxSessionTimeout`, by default 2 to 20 times its
-    /// `tickTime` (4 s to 40 s with the usual 2 s tick); [`Session::session_timeout`] tells what
-    /// was granted.
-    pub fn session_timeout(mut self, timeout: Duration) -> Self {
-        self.session_timeout = timeout;
-        self
-    }
-
-    /// How long `Session::connect` waits for the first session before failing (not zero;
-    /// [`Session::connect`] refuses it).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// The connect string.
-    pub fn connect_string(&self) -> &str {
-        &self.connect
-    }
-
-    /// Checks the timeouts (what [`Session::connect`] does first): the session timeout is 1 ms
-    /// to [`SessionConfig::MAX_SESSION_TIMEOUT`], the connect timeout is not zero.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use zoorpc_registry::SessionConfig;
-    /// let config = SessionConfig::new("127.0.0.1:2181");
-    /// assert!(config.clone().session_timeout(Duration::from_secs(4)).validate().is_ok());
-    /// assert!(config.clone().session_timeout(Duration::ZERO).validate().is_err());
-    /// let wraps = Duration::from_millis(1 << 31);
-    /// assert!(config.clone().session_timeout(wraps).validate().is_err());
-    /// assert!(config.connect_timeout(Duration::ZERO).validate().is_err());
-    /// ```
-    pub fn validate(&self) -> Result<()> {
-        let t = self.session_timeout;
-        if t < Duration::from_millis(1) || t > Self::MAX_SESSION_TIMEOUT {
-            return Err(Error::InvalidSetting {
-                setting: "session timeout",
-                value: format!("{t:?}"),
-                reason: format!(
-                    "it must be 1 ms to {} ms (ZooKeeper carries it as a 32-bit count of \
-                     milliseconds; the server then clamps it to 2..20 times its tickTime)",
-                    Self::MAX_SESSION_TIMEOUT.as_millis()
-                ),
-            });
-        }
-        if self.connect_timeout.is_zero() {
-            return Err(Error::InvalidSetting {
-                setting: "connect timeout",
-                value: format!("{:?}", self.connect_timeout),
-                reason: "it must be more than zero: it is how long to wait for ZooKeeper".into(),
-            });
-        }
-        Ok(())
-    }
-}
+pub use config::SessionConfig;
 
 /// Link state within a generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,6 +151,11 @@ impl Session {
         &self.shared.config.connect
     }
 
+    /// Who may change the nodes this session creates (its config's [`SessionConfig::node_acl`]).
+    pub fn node_acl(&self) -> NodeAcl {
+        self.shared.config.node_acl()
+    }
+
     /// The negotiated session timeout of the current generation.
     pub fn session_timeout(&self) -> Duration {
         self.client().session_timeout()
@@ -275,10 +205,14 @@ async fn open(config: &SessionConfig) -> Result<zk::Client> {
         timeout: config.connect_timeout,
         detail,
     };
-    let connecting = zk::Client::connector()
+    let mut connector = zk::Client::connector()
         .with_session_timeout(config.session_timeout)
-        .with_connection_timeout(config.connect_timeout.min(Duration::from_secs(5)))
-        .connect(connect.hosts_str());
+        .with_connection_timeout(config.connect_timeout.min(Duration::from_secs(5)));
+    if let Some(credential) = &config.credential {
+        // Sent with the session's first request and again on every reconnect.
+        connector = connector.with_auth("digest", &credential.digest_auth());
+    }
+    let connecting = connector.connect(connect.hosts_str());
     let client = match tokio::time::timeout(config.connect_timeout, connecting).await {
         Ok(Ok(client)) => client,
         Ok(Err(e)) => return Err(unreachable(e.to_string())),
@@ -287,7 +221,7 @@ async fn open(config: &SessionConfig) -> Result<zk::Client> {
     let Some(chroot) = connect.chroot() else {
         return Ok(client);
     };
-    ensure_path(&client, chroot).await?;
+    ensure_path(&client, chroot, config.node_acl()).await?;
     client
         .chroot(chroot)
         .map_err(|_| Error::InvalidConnectString {

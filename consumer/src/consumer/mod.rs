@@ -2,6 +2,9 @@
 //!
 //! - `connect` returns with the list already loaded (empty if no provider is registered yet).
 //! - The list follows ZooKeeper; while ZooKeeper is unreachable the last list keeps serving.
+//! - With [`ConsumerConfig::snapshot_path`] the list is also kept on disk; a consumer that cannot
+//!   reach ZooKeeper within the connect timeout at start serves that snapshot (its age logged
+//!   and in [`Consumer::snapshot_age`]) until it connects (see `snapshot.rs` for the rule).
 //! - [`Consumer::channel`] / [`Consumer::channel_with`]: a [`BalancedChannel`] any tonic client
 //!   runs on; every request is balanced and failed over on its own, so a client kept for the
 //!   life of the program rebalances and survives its providers.
@@ -11,69 +14,27 @@
 //!   decision as the balanced channel.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tracing::debug;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
-use zoorpc_registry::{Discovery, ProviderUrl, Providers, Session};
+use zoorpc_registry::{ProviderUrl, Providers, Session};
 
 pub use crate::balance::retry::CallPolicy;
-use crate::balance::route::ListRoute;
 use crate::balance::{
-    Answered, BalancedChannel, DEFAULT_BUFFER_LIMIT, Decision, EjectionPolicy, Endpoint,
-    EndpointSet, Failure, RetryBudget, Strategy, classify, decide,
+    Answered, BalancedChannel, Decision, Endpoint, EndpointSet, Failure, RetryBudget, classify,
+    decide,
 };
-use crate::error::{Error, Result, open_session};
+use crate::error::{Error, Result};
+use crate::live_list::Live;
 
-/// How to build a consumer.
-#[derive(Clone, Debug)]
-pub struct ConsumerConfig {
-    /// ZooKeeper connect string.
-    pub zk: String,
-    /// The base path providers register under, e.g. `/registry`.
-    pub base_path: String,
-    /// ZooKeeper session timeout.
-    pub session_timeout: Duration,
-    /// How long `connect` waits for ZooKeeper.
-    pub connect_timeout: Duration,
-    /// How a request's endpoint is picked. Default [`Strategy::Random`] (weighted).
-    pub strategy: Strategy,
-    /// When connection failures eject an endpoint.
-    pub ejection: EjectionPolicy,
-    /// Request bodies up to this size are kept so that a request can be sent again elsewhere;
-    /// larger (or still-streaming) ones are committed to their first endpoint. Default 256 KiB.
-    pub buffer_limit: usize,
-    /// Retry budget of maybe-sent retries (Finagle's: 20 % of requests plus 10 a second),
-    /// shared by every channel of the consumer.
-    pub retry_budget: Arc<RetryBudget>,
-}
-
-impl ConsumerConfig {
-    /// Defaults: 10 s session timeout, 10 s connect timeout, weighted random picking, ejection
-    /// for 1 s doubling to 30 s (at most half the endpoints), 256 KiB buffers, Finagle's budget.
-    pub fn new(zk: impl Into<String>, base_path: impl Into<String>) -> Self {
-        ConsumerConfig {
-            zk: zk.into(),
-            base_path: base_path.into(),
-            session_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(10),
-            strategy: Strategy::default(),
-            ejection: EjectionPolicy::default(),
-            buffer_limit: DEFAULT_BUFFER_LIMIT,
-            retry_budget: Arc::new(RetryBudget::default()),
-        }
-    }
-
-    /// This config with another picking strategy.
-    pub fn strategy(mut self, strategy: Strategy) -> Self {
-        self.strategy = strategy;
-        self
-    }
-}
+mod config;
+mod start;
+pub use config::ConsumerConfig;
 
 /// A successful call: the value and the provider that produced it.
 #[derive(Debug)]
@@ -90,13 +51,19 @@ pub struct Answer<T> {
 #[derive(Debug)]
 pub struct Consumer {
     base_path: String,
-    session: Session,
-    discovery: Discovery,
+    /// The session and its discovery: set at connect, or once connected when started from a
+    /// snapshot.
+    live: Arc<OnceLock<Live>>,
+    /// The provider list the endpoints were last updated from (discovery's, or the snapshot's).
+    providers: watch::Receiver<Providers>,
+    /// When the snapshot served at start was written (`None`: started live).
+    snapshot_written: Option<SystemTime>,
     endpoints: Arc<EndpointSet>,
     /// The default-policy channel; `channel_with` derives the others from it.
     channel: BalancedChannel,
     budget: Arc<RetryBudget>,
-    /// Copies discovery's snapshots into `endpoints`.
+    /// Copies discovery's snapshots into `endpoints` (and the snapshot file); connects first
+    /// when started from a snapshot.
     follower: JoinHandle<()>,
 }
 
@@ -107,63 +74,6 @@ impl Drop for Consumer {
 }
 
 impl Consumer {
-    /// Connects to ZooKeeper and watches `base_path`.
-    pub async fn connect(zk: &str, base_path: &str) -> Result<Consumer> {
-        Consumer::connect_with(ConsumerConfig::new(zk, base_path)).await
-    }
-
-    /// Connects with `config`.
-    pub async fn connect_with(config: ConsumerConfig) -> Result<Consumer> {
-        let session =
-            open_session(&config.zk, config.session_timeout, config.connect_timeout).await?;
-        Consumer::with_session_and(session, config).await
-    }
-
-    /// Watches `base_path` on an existing session, with the default settings.
-    pub async fn with_session(session: Session, base_path: &str) -> Result<Consumer> {
-        let config = ConsumerConfig::new(String::new(), base_path);
-        Consumer::with_session_and(session, config).await
-    }
-
-    /// Watches `config.base_path` on an existing session (the config's ZooKeeper settings are
-    /// not used).
-    pub async fn with_session_and(session: Session, config: ConsumerConfig) -> Result<Consumer> {
-        let base_path = config.base_path.as_str();
-        let discovery = Discovery::watch(&session, base_path).await?;
-        let endpoints = Arc::new(EndpointSet::with_policy(&config.strategy, config.ejection));
-        let mut snapshots = discovery.subscribe();
-        endpoints.update(&snapshots.borrow_and_update());
-        let follower = tokio::spawn({
-            let endpoints = endpoints.clone();
-            async move {
-                while snapshots.changed().await.is_ok() {
-                    let providers = snapshots.borrow_and_update().clone();
-                    endpoints.update(&providers);
-                    debug!(count = providers.len(), "provider list updated");
-                }
-            }
-        });
-        let route = Arc::new(ListRoute {
-            endpoints: endpoints.clone(),
-            base_path: base_path.to_owned(),
-        });
-        let channel = BalancedChannel::new(
-            route,
-            CallPolicy::DEFAULT,
-            config.retry_budget.clone(),
-            config.buffer_limit,
-        );
-        Ok(Consumer {
-            base_path: base_path.to_owned(),
-            session,
-            discovery,
-            endpoints,
-            channel,
-            budget: config.retry_budget,
-            follower,
-        })
-    }
-
     /// The balanced channel for any tonic client, with [`CallPolicy::DEFAULT`]: requests that
     /// were never sent go to another endpoint. Cheap to clone; make clients once and keep them.
     ///
@@ -191,9 +101,23 @@ impl Consumer {
         &self.base_path
     }
 
-    /// The ZooKeeper session.
-    pub fn session(&self) -> &Session {
-        &self.session
+    /// The ZooKeeper session; `None` while a consumer started from a snapshot has not
+    /// connected yet.
+    pub fn session(&self) -> Option<&Session> {
+        self.live.get().map(|live| &live.session)
+    }
+
+    /// How old the list served is, while it is the snapshot read at start (ZooKeeper was out of
+    /// reach); `None` once the live list replaced it, or when the consumer started live.
+    pub fn snapshot_age(&self) -> Option<Duration> {
+        match (self.live.get(), self.snapshot_written) {
+            (None, Some(written)) => Some(
+                SystemTime::now()
+                    .duration_since(written)
+                    .unwrap_or_default(),
+            ),
+            _ => None,
+        }
     }
 
     /// The live endpoints.
@@ -206,9 +130,10 @@ impl Consumer {
         self.endpoints().iter().map(|e| e.url().clone()).collect()
     }
 
-    /// Provider snapshots as discovery publishes them.
+    /// Provider lists as the endpoints are updated from them (discovery's; the snapshot's until
+    /// a consumer started from one connects).
     pub fn subscribe(&self) -> watch::Receiver<Providers> {
-        self.discovery.subscribe()
+        self.providers.clone()
     }
 
     /// A watch of the live endpoint list (what the channel picks from): its value counts

@@ -1,0 +1,65 @@
+//! `ConsumerConfig`: where the providers are (ZooKeeper, base path), how calls are balanced,
+//! and where the last known list is kept on disk.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use zoorpc_registry::ZkCredential;
+
+use crate::balance::{DEFAULT_BUFFER_LIMIT, EjectionPolicy, RetryBudget, Strategy};
+
+/// How to build a consumer.
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    /// ZooKeeper connect string.
+    pub zk: String,
+    /// The base path providers register under, e.g. `/registry`.
+    pub base_path: String,
+    /// ZooKeeper session timeout.
+    pub session_timeout: Duration,
+    /// How long `connect` waits for ZooKeeper.
+    pub connect_timeout: Duration,
+    /// How a request's endpoint is picked. Default [`Strategy::Random`] (weighted).
+    pub strategy: Strategy,
+    /// When connection failures eject an endpoint.
+    pub ejection: EjectionPolicy,
+    /// Request bodies up to this size are kept so that a request can be sent again elsewhere;
+    /// larger (or still-streaming) ones are committed to their first endpoint. Default 256 KiB.
+    pub buffer_limit: usize,
+    /// Retry budget of maybe-sent retries (Finagle's: 20 % of requests plus 10 a second),
+    /// shared by every channel of the consumer.
+    pub retry_budget: Arc<RetryBudget>,
+    /// The ZooKeeper digest identity (`user:password`) to authenticate with. Reading needs
+    /// none (zoorpc's nodes are readable by anyone); `None` by default.
+    pub zk_auth: Option<ZkCredential>,
+    /// Where to keep the last known list on disk (`None`, the default: nowhere). Written
+    /// atomically on every change; read at start only when ZooKeeper cannot be reached within
+    /// the connect timeout.
+    pub snapshot_path: Option<PathBuf>,
+}
+
+impl ConsumerConfig {
+    /// Defaults: 10 s session timeout, 10 s connect timeout, weighted random picking, ejection
+    /// for 1 s doubling to 30 s (at most half the endpoints), 256 KiB buffers, Finagle's budget.
+    pub fn new(zk: impl Into<String>, base_path: impl Into<String>) -> Self {
+        ConsumerConfig {
+            zk: zk.into(),
+            base_path: base_path.into(),
+            session_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            strategy: Strategy::default(),
+            ejection: EjectionPolicy::default(),
+            buffer_limit: DEFAULT_BUFFER_LIMIT,
+            retry_budget: Arc::new(RetryBudget::default()),
+            zk_auth: None,
+            snapshot_path: None,
+        }
+    }
+
+    /// This config with another picking strategy.
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+}

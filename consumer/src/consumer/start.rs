@@ -1,0 +1,138 @@
+//! How a [`Consumer`] starts: connected (discovery's first listing loaded), or, with ZooKeeper
+//! out of reach and a snapshot configured, from the snapshot with the connection made later.
+
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use tokio::sync::watch;
+use tracing::warn;
+use zoorpc_registry::{Discovery, Providers, Session};
+
+use super::{CallPolicy, Consumer, ConsumerConfig};
+use crate::balance::route::ListRoute;
+use crate::balance::{BalancedChannel, EndpointSet};
+use crate::error::{Error, Result, open_session};
+use crate::live_list::{self, Live, Settings, Start};
+use crate::snapshot;
+
+impl Consumer {
+    /// Connects to ZooKeeper and watches `base_path`.
+    pub async fn connect(zk: &str, base_path: &str) -> Result<Consumer> {
+        Consumer::connect_with(ConsumerConfig::new(zk, base_path)).await
+    }
+
+    /// Connects with `config`. With a snapshot path, ZooKeeper out of reach within the connect
+    /// timeout and a readable snapshot of the base path: serves the snapshot and connects in the
+    /// background; otherwise the connect error.
+    pub async fn connect_with(config: ConsumerConfig) -> Result<Consumer> {
+        let opened = open_session(
+            &config.zk,
+            config.session_timeout,
+            config.connect_timeout,
+            config.zk_auth.clone(),
+        )
+        .await;
+        let unreachable = match opened {
+            Ok(session) => return Consumer::with_session_and(session, config).await,
+            Err(Error::Registry(e @ zoorpc_registry::Error::Unreachable { .. })) => e,
+            Err(e) => return Err(e),
+        };
+        let Some(path) = config.snapshot_path.as_deref() else {
+            return Err(unreachable.into());
+        };
+        let snapshot = match snapshot::read(path, &config.base_path) {
+            Ok(snapshot) => snapshot,
+            Err(reason) => {
+                warn!(%reason, "ZooKeeper is out of reach and the snapshot cannot be used");
+                return Err(unreachable.into());
+            }
+        };
+        warn!(
+            error = %unreachable,
+            file = %path.display(),
+            age = ?snapshot.age(),
+            count = snapshot.providers.len(),
+            "ZooKeeper is out of reach; serving the last known list from the snapshot until it connects"
+        );
+        let list: Providers = Arc::new(snapshot.providers);
+        Ok(Consumer::assemble(
+            config,
+            Start::Later,
+            list,
+            Arc::new(OnceLock::new()),
+            Some(snapshot.written_at),
+        ))
+    }
+
+    /// Watches `base_path` on an existing session, with the default settings.
+    pub async fn with_session(session: Session, base_path: &str) -> Result<Consumer> {
+        let config = ConsumerConfig::new(String::new(), base_path);
+        Consumer::with_session_and(session, config).await
+    }
+
+    /// Watches `config.base_path` on an existing session (the config's ZooKeeper settings are
+    /// not used).
+    pub async fn with_session_and(session: Session, config: ConsumerConfig) -> Result<Consumer> {
+        let discovery = Discovery::watch(&session, &config.base_path).await?;
+        let mut snapshots = discovery.subscribe();
+        let first = snapshots.borrow_and_update().clone();
+        let live = Arc::new(OnceLock::new());
+        let _ = live.set(Live { session, discovery });
+        Ok(Consumer::assemble(
+            config,
+            Start::Connected(snapshots),
+            first,
+            live,
+            None,
+        ))
+    }
+
+    /// The endpoint set loaded with `first`, the channel, and the task that follows the list.
+    fn assemble(
+        config: ConsumerConfig,
+        start: Start,
+        first: Providers,
+        live: Arc<OnceLock<Live>>,
+        snapshot_written: Option<SystemTime>,
+    ) -> Consumer {
+        let base_path = config.base_path.clone();
+        let endpoints = Arc::new(EndpointSet::with_policy(&config.strategy, config.ejection));
+        endpoints.update(&first);
+        let (providers_tx, providers) = watch::channel(first);
+        let settings = Settings {
+            zk: config.zk,
+            session_timeout: config.session_timeout,
+            connect_timeout: config.connect_timeout,
+            credential: config.zk_auth,
+            base_path: base_path.clone(),
+            snapshot_path: config.snapshot_path,
+        };
+        let follower = live_list::spawn(
+            start,
+            settings,
+            endpoints.clone(),
+            providers_tx,
+            live.clone(),
+        );
+        let route = Arc::new(ListRoute {
+            endpoints: endpoints.clone(),
+            base_path: base_path.clone(),
+        });
+        let channel = BalancedChannel::new(
+            route,
+            CallPolicy::DEFAULT,
+            config.retry_budget.clone(),
+            config.buffer_limit,
+        );
+        Consumer {
+            base_path,
+            live,
+            providers,
+            snapshot_written,
+            endpoints,
+            channel,
+            budget: config.retry_budget,
+            follower,
+        }
+    }
+}
