@@ -16,6 +16,8 @@
 //!   the master node; not a ZooKeeper follower).
 //! - [`master_job`]: [`MasterJob`], a job run every interval on the master only, each run
 //!   claimed with a fenced write so a failover neither repeats nor skips more than one.
+//! - [`inspect`]: read-only views for operators (the services under a root with session ids and
+//!   ages; the master with its epoch and tenure).
 //! - [`provider_url`]: [`ProviderUrl`], the strict parser of a provider node's data.
 //! - [`connect_string`], [`path`]: input validation with errors that say what to fix.
 //!
@@ -42,6 +44,7 @@ pub mod connect_string;
 pub mod discovery;
 pub mod election;
 pub mod error;
+pub mod inspect;
 pub mod master_job;
 pub mod master_watch;
 pub mod plumbing;
