@@ -53,6 +53,7 @@ use zoorpc_registry::{ElectionOptions, MasterElection, Role, Session, SessionCon
 
 use crate::error::{Error, Result};
 use crate::master_gate::MasterGate;
+use crate::reflection::{REFLECTION_V1, REFLECTION_V1ALPHA, with_reflection};
 use crate::shutdown::StopSignals;
 use crate::startup::{GrpcService, check_serving, listen};
 
@@ -78,6 +79,9 @@ pub struct HaServerConfig {
     pub election: ElectionOptions,
     /// Longest wait for calls in flight on shutdown.
     pub drain_timeout: Duration,
+    /// Encoded `FileDescriptorSet`s of the services served, for server reflection (v1 and
+    /// v1alpha; answered whatever the role, as health is).
+    pub file_descriptor_sets: Vec<&'static [u8]>,
 }
 
 impl HaServerConfig {
@@ -91,6 +95,7 @@ impl HaServerConfig {
             session_timeout: Duration::from_secs(10),
             election: ElectionOptions::default(),
             drain_timeout: Duration::from_secs(30),
+            file_descriptor_sets: Vec::new(),
         }
     }
 }
@@ -157,8 +162,18 @@ impl HaServer {
                 .set_service_status(*name, ServingStatus::NotServing)
                 .await;
         }
-        let gate = MasterGate::unbound().exempt(HEALTH_SERVICE);
-        let routes = routes(&address).add_service(health_service);
+        let gate = MasterGate::unbound()
+            .exempt(HEALTH_SERVICE)
+            .exempt(REFLECTION_V1)
+            .exempt(REFLECTION_V1ALPHA);
+        let routes = with_reflection(
+            routes(&address).add_service(health_service),
+            &config.file_descriptor_sets,
+        )
+        .map_err(|e| Error::NotServing {
+            addr,
+            detail: format!("reflection: {e}; check HaServerConfig::file_descriptor_sets"),
+        })?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(
             Server::builder()

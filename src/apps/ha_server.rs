@@ -123,6 +123,7 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
         session_timeout: args.session_timeout,
         election: args.election,
         drain_timeout: Duration::from_secs(5),
+        file_descriptor_sets: vec![zoorpc_proto::FILE_DESCRIPTOR_SET],
         ..zoorpc_provider::HaServerConfig::new(args.zk, args.path, 0)
     };
     let mut server = HaServer::start_with(config, |address| {
