@@ -470,3 +470,65 @@ fn proxy_forwards_any_grpc_client_with_failover_while_a_provider_is_killed() {
         .wait_for_line("stopped", Duration::from_secs(10))
         .unwrap();
 }
+
+#[test]
+fn proxy_with_master_follows_the_master_across_a_handover() {
+    let connect = zk().connect_string();
+    let path = format!("{}/Hello:1.0.0", unique_path("cli-proxy-master"));
+    let (mut first, first_addr) = ha_server(&connect, &path);
+    first
+        .wait_for_line("role master", Duration::from_secs(20))
+        .unwrap();
+    let (mut second, second_addr) = ha_server(&connect, &path);
+    second
+        .wait_for_line("role standby", Duration::from_secs(20))
+        .unwrap();
+    let mut proxy = spawn(
+        "proxy",
+        &[
+            "proxy",
+            "--zk",
+            &connect,
+            "--listen",
+            "127.0.0.1:0",
+            "--master",
+            &path,
+        ],
+    );
+    let line = proxy
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    assert!(
+        line.ends_with(&format!("-> the master of {path}")),
+        "{line}"
+    );
+    let addr = line.split_whitespace().nth(1).unwrap().to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut client = rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        HelloServiceClient::new(channel)
+    });
+    let mut call = || {
+        rt.block_on(client.say_hello(HelloRequest { name: "m".into() }))
+            .map(|r| r.into_inner().provider)
+    };
+    for _ in 0..5 {
+        assert_eq!(call().unwrap(), first_addr);
+    }
+    // The master resigns (SIGTERM): calls go to the new master, none fails.
+    first.signal(libc::SIGTERM).unwrap();
+    second
+        .wait_for_line("role master", Duration::from_secs(20))
+        .unwrap();
+    for _ in 0..5 {
+        assert_eq!(call().unwrap(), second_addr);
+    }
+    proxy.signal(libc::SIGTERM).unwrap();
+    proxy
+        .wait_for_line("stopped", Duration::from_secs(10))
+        .unwrap();
+}
