@@ -133,12 +133,15 @@ impl Consumer {
         let endpoints = Arc::new(EndpointSet::with_policy(&config.strategy, config.ejection));
         let mut snapshots = discovery.subscribe();
         endpoints.update(&snapshots.borrow_and_update());
+        crate::balance::live_endpoints(base_path, endpoints.len());
         let follower = tokio::spawn({
             let endpoints = endpoints.clone();
+            let base_path = base_path.to_owned();
             async move {
                 while snapshots.changed().await.is_ok() {
                     let providers = snapshots.borrow_and_update().clone();
                     endpoints.update(&providers);
+                    crate::balance::live_endpoints(&base_path, endpoints.len());
                     debug!(count = providers.len(), "provider list updated");
                 }
             }

@@ -15,6 +15,7 @@ pub mod ha_server;
 pub mod ls;
 pub mod master;
 pub mod master_job;
+pub mod metrics;
 pub mod provider;
 pub mod proxy;
 pub mod watch;

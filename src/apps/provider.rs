@@ -76,6 +76,9 @@ pub struct ProviderArgs {
     /// Artificial latency of every SayHello, ms (a slow provider)
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_MS))]
     pub delay_ms: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (ZooKeeper session state)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 impl ProviderArgs {

@@ -8,6 +8,12 @@
 //! Guarantees:
 //! - The request is forwarded as it came (path, headers, body, trailers); the answer too. Any
 //!   service and method: the proxy knows no proto.
+//! - A request whose body has ended is forwarded whole, so the channel may replay it on another
+//!   provider (a refused connection; with `--idempotent` also a broken one). The proxy reads a
+//!   request body while its frames keep coming (each within [`FRAME_GAP`]) up to
+//!   [`BUFFER_LIMIT`]; a body still open after that (a client or bidi stream waiting for the
+//!   server) is forwarded as a stream, committed to its first provider, as the channel does
+//!   with any streaming request.
 //! - A failure of the channel itself (no provider, no master, every attempt failed) is a gRPC
 //!   status (`UNAVAILABLE` with the reason), never a dropped connection.
 //! - Prints `listening <addr>` once it accepts connections and the registry was read; on
@@ -15,6 +21,12 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, BodyStream, StreamBody};
+use hyper::body::{Frame, Incoming};
+use tokio_stream::StreamExt;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tonic::body::Body;
@@ -49,6 +61,10 @@ pub struct ProxyArgs {
     /// How a provider is picked (with --base-path): random, round-robin, least-loaded or first
     #[arg(long, conflicts_with = "master")]
     pub strategy: Option<Strategy>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (calls, failures, retries, ejections,
+    /// live endpoints, session state)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 /// What the channel was made from: kept alive as long as the proxy runs.
@@ -59,6 +75,10 @@ enum Upstream {
 
 /// Runs `zoorpc proxy`; returns the exit status.
 pub fn run(args: ProxyArgs) -> i32 {
+    if let Some(Err(e)) = args.metrics.map(super::metrics::serve) {
+        eprintln!("error: {e}");
+        return 1;
+    }
     super::block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -131,7 +151,11 @@ async fn serve_connection(
     let service =
         hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
             let mut channel = channel.clone();
-            async move { Ok::<_, Infallible>(forward(&mut channel, request.map(Body::new)).await) }
+            async move {
+                let (parts, body) = request.into_parts();
+                let request = http::Request::from_parts(parts, read_ahead(body).await);
+                Ok::<_, Infallible>(forward(&mut channel, request).await)
+            }
         });
     let served = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .serve_connection(TokioIo::new(stream), service)
@@ -139,6 +163,40 @@ async fn serve_connection(
     if let Err(e) = served {
         debug!(%peer, error = %e, "client connection ended");
     }
+}
+
+/// Longest pause between two frames of a request body the proxy still waits for.
+pub const FRAME_GAP: Duration = Duration::from_millis(20);
+
+/// Most bytes of a request body the proxy reads before forwarding (the channel's own limit).
+pub const BUFFER_LIMIT: usize = 256 * 1024;
+
+/// Reads `body` ahead while its frames keep coming (see the module's guarantees): a body that
+/// ended is returned whole (replayable), else what was read followed by the rest.
+async fn read_ahead(mut body: Incoming) -> Body {
+    let mut frames: Vec<Frame<Bytes>> = Vec::new();
+    let mut read = 0usize;
+    while read <= BUFFER_LIMIT {
+        match tokio::time::timeout(FRAME_GAP, body.frame()).await {
+            Ok(None) => {
+                return Body::new(StreamBody::new(tokio_stream::iter(
+                    frames.into_iter().map(Ok::<_, hyper::Error>),
+                )));
+            }
+            Ok(Some(Ok(frame))) => {
+                read += frame.data_ref().map_or(0, Bytes::len);
+                frames.push(frame);
+            }
+            // The client's stream broke: forward what there is and the error after it.
+            Ok(Some(Err(e))) => {
+                let read = tokio_stream::iter(frames.into_iter().map(Ok));
+                return Body::new(StreamBody::new(read.chain(tokio_stream::once(Err(e)))));
+            }
+            Err(_) => break,
+        }
+    }
+    let read = tokio_stream::iter(frames.into_iter().map(Ok));
+    Body::new(StreamBody::new(read.chain(BodyStream::new(body))))
 }
 
 /// Forwards one request; a failure of the channel becomes a gRPC status.

@@ -68,7 +68,13 @@ fn main() {
     let status = match cli.command {
         Command::Zk(args) => apps::zookeeper::run(args.config()),
         Command::Provider(args) => match args.config() {
-            Ok(config) => apps::provider::run(config),
+            Ok(config) => match args.metrics.map(apps::metrics::serve).transpose() {
+                Ok(_) => apps::provider::run(config),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    1
+                }
+            },
             Err(e) => {
                 eprintln!("error: {e}");
                 2
