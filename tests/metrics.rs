@@ -84,14 +84,52 @@ fn proxy_and_provider_metrics_move_with_calls_kills_and_the_list() {
     ])
     .args(["--metrics", &provider_metrics]);
     let mut own = ChildProcess::spawn("provider --metrics", cmd).unwrap();
-    own.wait_for_line("registered ", Duration::from_secs(20))
+    let line = own
+        .wait_for_line("registered ", Duration::from_secs(20))
         .unwrap();
+    let own_url = line.split_whitespace().nth(2).unwrap().to_owned();
     let body = scrape(&provider_metrics);
     assert_eq!(
         value(&body, &format!("zoorpc_zk_connected{{zk=\"{connect}\"}}")),
         Some(1.0),
         "{body}"
     );
+    // Served calls by method and code: three answered, one a method it does not have.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(own_url.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = HelloServiceClient::new(channel.clone());
+        for _ in 0..3 {
+            client
+                .say_hello(HelloRequest { name: "x".into() })
+                .await
+                .unwrap();
+        }
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<HelloRequest, HelloRequest>::default();
+        let path = http::uri::PathAndQuery::from_static("/hello.v1.HelloService/Nope");
+        let status = grpc
+            .unary(tonic::Request::new(HelloRequest::default()), path, codec)
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unimplemented);
+    });
+    let body = scrape(&provider_metrics);
+    let served = |method: &str, code: &str| {
+        value(
+            &body,
+            &format!(
+                "zoorpc_served_total{{method=\"/hello.v1.HelloService/{method}\",code=\"{code}\"}}"
+            ),
+        )
+    };
+    assert_eq!(served("SayHello", "OK"), Some(3.0), "{body}");
+    assert_eq!(served("Nope", "UNIMPLEMENTED"), Some(1.0), "{body}");
 
     let proxy_metrics = free_addr();
     let mut cmd = Command::new(ZOORPC);
@@ -116,7 +154,6 @@ fn proxy_and_provider_metrics_move_with_calls_kills_and_the_list() {
         None
     );
 
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let mut client = rt.block_on(async {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()

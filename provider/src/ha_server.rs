@@ -54,6 +54,7 @@ use zoorpc_registry::{ElectionOptions, MasterElection, Role, Session, SessionCon
 use crate::error::{Error, Result};
 use crate::master_gate::MasterGate;
 use crate::reflection::{REFLECTION_V1, REFLECTION_V1ALPHA, with_reflection};
+use crate::served_metrics::ServedMetrics;
 use crate::shutdown::StopSignals;
 use crate::startup::{GrpcService, check_serving, listen};
 
@@ -178,6 +179,7 @@ impl HaServer {
         let server = tokio::spawn(
             Server::builder()
                 .tcp_nodelay(true)
+                .layer(ServedMetrics)
                 .layer(gate.clone())
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {

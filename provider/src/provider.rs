@@ -32,6 +32,7 @@ use zoorpc_registry::{ProviderUrl, Registration, Session, SessionConfig};
 use crate::error::{Error, Result};
 use crate::greeter::Greeter;
 use crate::reflection::with_reflection;
+use crate::served_metrics::ServedMetrics;
 use crate::shutdown::StopSignals;
 use crate::startup::{GrpcService, check_serving, listen};
 
@@ -183,6 +184,7 @@ impl Provider {
         let server = tokio::spawn(
             Server::builder()
                 .tcp_nodelay(true)
+                .layer(ServedMetrics)
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
                     let _ = stop_rx.await;
