@@ -131,8 +131,12 @@ pub fn run(args: ProxyArgs) -> i32 {
                         let _ = stream.set_nodelay(true);
                         tokio::spawn(serve_connection(stream, peer, channel.clone()));
                     }
-                    // Out of file descriptors and the like: keep serving the others.
-                    Err(e) => tracing::warn!(error = %e, "accept failed"),
+                    // Out of file descriptors and the like: keep serving the others, and
+                    // give them a moment to close some instead of spinning on the error.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed; retrying in 100 ms");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
                 },
             }
         }
