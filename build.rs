@@ -12,6 +12,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        .file_descriptor_set_path(
+            std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("echo_descriptor.bin"),
+        )
         .compile_protos(&["tests/proto/echo.proto"], &["tests/proto"])?;
     Ok(())
 }

@@ -80,6 +80,7 @@ pub(crate) fn spawn(
                 None => debug!(count = list.len(), "provider list updated"),
             }
             endpoints.update(&list);
+            crate::balance::live_endpoints(&settings.base_path, endpoints.len());
             providers.send_replace(list.clone());
             save(&settings, list).await;
             if snapshots.changed().await.is_err() {

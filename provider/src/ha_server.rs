@@ -55,6 +55,8 @@ use zoorpc_registry::{
 
 use crate::error::{Error, Result};
 use crate::master_gate::MasterGate;
+use crate::reflection::{REFLECTION_V1, REFLECTION_V1ALPHA, with_reflection};
+use crate::served_metrics::ServedMetrics;
 use crate::shutdown::StopSignals;
 use crate::startup::{GrpcService, check_serving, listen};
 
@@ -83,6 +85,9 @@ pub struct HaServerConfig {
     /// The ZooKeeper digest identity (`user:password`) to authenticate with; nodes created are
     /// then readable by anyone and changeable only by it. `None` (default): open nodes.
     pub zk_auth: Option<ZkCredential>,
+    /// Encoded `FileDescriptorSet`s of the services served, for server reflection (v1 and
+    /// v1alpha; answered whatever the role, as health is).
+    pub file_descriptor_sets: Vec<&'static [u8]>,
 }
 
 impl HaServerConfig {
@@ -97,6 +102,7 @@ impl HaServerConfig {
             election: ElectionOptions::default(),
             drain_timeout: Duration::from_secs(30),
             zk_auth: None,
+            file_descriptor_sets: Vec::new(),
         }
     }
 }
@@ -163,12 +169,23 @@ impl HaServer {
                 .set_service_status(*name, ServingStatus::NotServing)
                 .await;
         }
-        let gate = MasterGate::unbound().exempt(HEALTH_SERVICE);
-        let routes = routes(&address).add_service(health_service);
+        let gate = MasterGate::unbound()
+            .exempt(HEALTH_SERVICE)
+            .exempt(REFLECTION_V1)
+            .exempt(REFLECTION_V1ALPHA);
+        let routes = with_reflection(
+            routes(&address).add_service(health_service),
+            &config.file_descriptor_sets,
+        )
+        .map_err(|e| Error::NotServing {
+            addr,
+            detail: format!("reflection: {e}; check HaServerConfig::file_descriptor_sets"),
+        })?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(
             Server::builder()
                 .tcp_nodelay(true)
+                .layer(ServedMetrics)
                 .layer(gate.clone())
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {

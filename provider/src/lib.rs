@@ -33,6 +33,8 @@ pub mod greeter;
 pub mod ha_server;
 pub mod master_gate;
 pub mod provider;
+pub mod reflection;
+pub mod served_metrics;
 pub mod shutdown;
 pub mod startup;
 
@@ -41,6 +43,8 @@ pub use greeter::Greeter;
 pub use ha_server::{HaServer, HaServerConfig};
 pub use master_gate::{MasterGate, MasterGated};
 pub use provider::{HELLO_SERVICE_NAME, Provider, ProviderConfig};
+pub use reflection::{REFLECTION_V1, REFLECTION_V1ALPHA, with_reflection};
+pub use served_metrics::ServedMetrics;
 pub use shutdown::{StopSignals, wait_for_signal};
 pub use startup::{GrpcService, advertised_host, check_serving, parse_ip};
 pub use zoorpc_proto::standby::{self, STANDBY_METADATA, is_standby_refusal, standby_status};

@@ -5,7 +5,8 @@
 //!    (`0.0.0.0`, `::`) is refused, advertised or implied ([`advertised_host`]);
 //! 2. bind the listener (a taken port is a clear [`Error::PortInUse`]);
 //! 3. open the ZooKeeper session (an unreachable ensemble is a clear error);
-//! 4. serve `HelloService`, gRPC health and reflection, and check through a real gRPC health
+//! 4. serve `HelloService`, gRPC health and reflection (v1 and v1alpha, describing
+//!    [`ProviderConfig::file_descriptor_sets`]), and check through a real gRPC health
 //!    call *to the advertised URL* that the server answers there
 //!    ([`Error::AdvertisedUnreachable`] naming the URL otherwise);
 //! 5. only then register `<base>/provider<seq>` = URL.
@@ -30,6 +31,8 @@ use zoorpc_registry::{ProviderUrl, Registration, Session, SessionConfig, ZkCrede
 
 use crate::error::{Error, Result};
 use crate::greeter::Greeter;
+use crate::reflection::with_reflection;
+use crate::served_metrics::ServedMetrics;
 use crate::shutdown::StopSignals;
 use crate::startup::{GrpcService, check_serving, listen};
 
@@ -62,6 +65,11 @@ pub struct ProviderConfig {
     /// The ZooKeeper digest identity (`user:password`) to authenticate with; nodes created are
     /// then readable by anyone and changeable only by it. `None` (default): open nodes.
     pub zk_auth: Option<ZkCredential>,
+    /// Encoded `FileDescriptorSet`s of the services served (e.g.
+    /// `tonic::include_file_descriptor_set!("my_descriptor")`), for server reflection (v1 and
+    /// v1alpha) so grpcurl and Python's grpcio-reflection can list and call them. Health and
+    /// reflection are always described; [`Provider::start`] adds `HelloService`'s.
+    pub file_descriptor_sets: Vec<&'static [u8]>,
 }
 
 impl ProviderConfig {
@@ -78,6 +86,7 @@ impl ProviderConfig {
             delay: Duration::ZERO,
             metadata: Vec::new(),
             zk_auth: None,
+            file_descriptor_sets: Vec::new(),
         }
     }
 }
@@ -100,7 +109,8 @@ pub struct Provider {
 
 impl Provider {
     /// Starts serving `HelloService` and registers once the server answers.
-    pub async fn start(config: ProviderConfig) -> Result<Provider> {
+    pub async fn start(mut config: ProviderConfig) -> Result<Provider> {
+        config.file_descriptor_sets.push(FILE_DESCRIPTOR_SET);
         let greeter_delay = config.delay;
         Provider::launch(config, &[HELLO_SERVICE_NAME], move |url| {
             Routes::new(HelloServiceServer::new(
@@ -168,21 +178,19 @@ impl Provider {
                 .set_service_status(*name, tonic_health::ServingStatus::Serving)
                 .await;
         }
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| Error::NotServing {
-                addr,
-                detail: format!("reflection: {e}"),
-            })?;
-        let routes = routes(&url)
-            .add_service(health_service)
-            .add_service(reflection);
+        let routes = with_reflection(
+            routes(&url).add_service(health_service),
+            &config.file_descriptor_sets,
+        )
+        .map_err(|e| Error::NotServing {
+            addr,
+            detail: format!("reflection: {e}; check ProviderConfig::file_descriptor_sets"),
+        })?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(
             Server::builder()
                 .tcp_nodelay(true)
+                .layer(ServedMetrics)
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
                     let _ = stop_rx.await;

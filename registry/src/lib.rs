@@ -18,6 +18,8 @@
 //!   claimed with a fenced write so a failover neither repeats nor skips more than one.
 //! - [`auth`]: [`ZkCredential`] (digest `user:password`) and [`NodeAcl`]: with a credential,
 //!   every node zoorpc creates is readable by anyone and changeable only by that identity.
+//! - [`inspect`]: read-only views for operators (the services under a root with session ids and
+//!   ages; the master with its epoch and tenure).
 //! - [`provider_url`]: [`ProviderUrl`], the strict parser of a provider node's data.
 //! - [`connect_string`], [`path`]: input validation with errors that say what to fix.
 //!
@@ -45,6 +47,7 @@ pub mod connect_string;
 pub mod discovery;
 pub mod election;
 pub mod error;
+pub mod inspect;
 pub mod master_job;
 pub mod master_watch;
 pub mod plumbing;

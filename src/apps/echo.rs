@@ -17,6 +17,10 @@ use crate::cli::{Flags, or_exit};
 /// Generated code of `echo.v1`.
 pub mod proto {
     tonic::include_proto!("echo.v1");
+
+    /// Encoded `FileDescriptorSet` of `echo.proto`, for server reflection
+    /// (`ProviderConfig::file_descriptor_sets`).
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("echo_descriptor");
 }
 
 pub use proto::echo_client::EchoClient;
@@ -134,6 +138,7 @@ pub fn main() {
     if flags.str("base-path").is_none() {
         config.base_path = "/services/echo".into();
     }
+    config.file_descriptor_sets.push(proto::FILE_DESCRIPTOR_SET);
     let service = EchoServer::new(EchoService::new(config.delay));
     std::process::exit(super::provider::run_started(Provider::serve(
         config, service,

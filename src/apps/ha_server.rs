@@ -26,7 +26,9 @@ use crate::cli::{Flags, MAX_MS, or_exit};
 pub const USAGE: &str = "usage: ha_server --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
 [--path /soa/master/services/HelloService:1.0.0] [--advertise-host 127.0.0.1] \
 [--listen-host 127.0.0.1] [--session-timeout-ms 10000] [--handover-grace-ms 2000] \
-[--job-interval-ms N (run a master-only job every N >= 100 ms)] [--job-name hello-report] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)]";
+[--job-interval-ms N (run a master-only job every N >= 100 ms)] [--job-name hello-report] \
+[--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
+[--metrics ADDR (Prometheus at http://ADDR/metrics)]";
 
 /// Flags the HA server accepts.
 pub const FLAGS: &[&str] = &[
@@ -38,6 +40,7 @@ pub const FLAGS: &[&str] = &[
     "session-timeout-ms",
     "handover-grace-ms",
     "job-interval-ms",
+    "metrics",
     "job-name",
     "zk-auth-file",
 ];
@@ -70,6 +73,8 @@ pub struct HaServerArgs {
     /// The ZooKeeper digest identity, if any (the nodes it creates are then changeable by it
     /// only).
     pub zk_auth: Option<zoorpc_registry::ZkCredential>,
+    /// Where to serve Prometheus metrics (`--metrics ADDR`), if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Builds the configuration from flags.
@@ -103,6 +108,14 @@ pub fn config(flags: &Flags) -> Result<HaServerArgs, String> {
         job_interval,
         job_name,
         zk_auth: flags.zk_auth()?,
+        metrics: match flags.str("metrics") {
+            None => None,
+            Some(text) => Some(text.parse().map_err(|_| {
+                format!(
+                    "bad value {text:?} for --metrics: expected an address such as 127.0.0.1:9464"
+                )
+            })?),
+        },
     })
 }
 
@@ -116,6 +129,10 @@ pub fn main() {
 
 /// Runs an HA server until a signal; returns the exit status.
 pub fn run(config: HaServerArgs) -> i32 {
+    if let Some(Err(e)) = config.metrics.map(super::metrics::serve) {
+        eprintln!("error: {e}");
+        return 1;
+    }
     super::block_on(async move { serve(config).await.map(|()| 0) })
 }
 
@@ -129,6 +146,7 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
         election: args.election,
         drain_timeout: Duration::from_secs(5),
         zk_auth: args.zk_auth,
+        file_descriptor_sets: vec![zoorpc_proto::FILE_DESCRIPTOR_SET],
         ..zoorpc_provider::HaServerConfig::new(args.zk, args.path, 0)
     };
     let mut server = HaServer::start_with(config, |address| {
@@ -140,7 +158,7 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
     let election = server
         .election()
         .ok_or("the HA server left the election before it started")?;
-    let printer = tokio::spawn(print_roles(election.changes()));
+    let printer = tokio::spawn(print_roles(election.path().to_owned(), election.changes()));
     let job = match args.job_interval {
         Some(interval) => Some(start_printing_job(election, &args.job_name, interval)?),
         None => None,
@@ -164,8 +182,9 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
 }
 
 /// Prints `role <role>` for every change (not the initial `joining` nor the final `left`).
-pub(crate) async fn print_roles(mut changes: zoorpc_registry::RoleChanges) {
+pub(crate) async fn print_roles(path: String, mut changes: zoorpc_registry::RoleChanges) {
     while let Some(change) = changes.next().await {
+        super::metrics::role(&path, &change.role);
         match change.role {
             Role::Joining | Role::Left => {}
             role => crate::say!("role {role}"),

@@ -70,7 +70,10 @@ pub fn main() {
         let election = MasterElection::join(&session, &path, &address)
             .await
             .map_err(|e| e.to_string())?;
-        let printer = tokio::spawn(super::ha_server::print_roles(election.changes()));
+        let printer = tokio::spawn(super::ha_server::print_roles(
+            election.path().to_owned(),
+            election.changes(),
+        ));
         let job = super::ha_server::start_printing_job(&election, &name, interval)?;
         signals.recv().await;
         drop(job);

@@ -6,13 +6,76 @@ use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
+pub mod call;
 pub mod client;
+pub mod designate;
 pub mod echo;
 pub mod ha_client;
 pub mod ha_server;
+pub mod ls;
+pub mod master;
 pub mod master_job;
+pub mod metrics;
 pub mod provider;
+pub mod proxy;
+pub mod watch;
 pub mod zookeeper;
+
+/// `--zk`, shared by every `zoorpc` subcommand that talks to ZooKeeper; `ZOORPC_ZK` is its
+/// default.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ZkArg {
+    /// ZooKeeper connect string [env: ZOORPC_ZK]
+    #[arg(
+        long,
+        env = "ZOORPC_ZK",
+        value_name = "HOST:PORT[,HOST:PORT...]",
+        hide_env = true
+    )]
+    pub zk: String,
+}
+
+/// Opens a ZooKeeper session for a one-shot command: fails within `connect_timeout` (5 s) with
+/// an error naming the connect string when ZooKeeper is out of reach.
+pub async fn open_session(zk: &str) -> Result<zoorpc_registry::Session, zoorpc_registry::Error> {
+    zoorpc_registry::Session::connect(
+        zoorpc_registry::SessionConfig::new(zk).connect_timeout(Duration::from_secs(5)),
+    )
+    .await
+}
+
+/// Milliseconds since the Unix epoch, by this machine's clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A duration for people: `850ms`, `12.3s`, `4m05s`, `2h03m`.
+///
+/// ```
+/// use zoorpc::apps::human_age;
+/// assert_eq!(human_age(850), "850ms");
+/// assert_eq!(human_age(12_345), "12.3s");
+/// assert_eq!(human_age(245_000), "4m05s");
+/// assert_eq!(human_age(7_380_000), "2h03m");
+/// assert_eq!(human_age(-5), "0ms");
+/// ```
+pub fn human_age(ms: i64) -> String {
+    let ms = ms.max(0);
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000),
+        _ => format!("{}h{:02}m", ms / 3_600_000, (ms % 3_600_000) / 60_000),
+    }
+}
+
+/// A session id as ZooKeeper's tools print it (`0x1000a2b3c4d0000`).
+pub fn session_hex(id: i64) -> String {
+    format!("{id:#x}")
+}
 
 /// Prints one line on stdout, like `println!`, but never panics: a closed stdout (the reader of
 /// a pipe gone, as with `| head -n 1`) must not take a server down or cut its graceful stop

@@ -49,6 +49,57 @@ pub fn config(flags: &Flags) -> Result<ProviderConfig, String> {
     Ok(config)
 }
 
+/// `zoorpc provider` flags: the same as the `provider` program's.
+#[derive(clap::Args, Debug)]
+pub struct ProviderArgs {
+    #[command(flatten)]
+    pub zk: super::ZkArg,
+    /// Port to serve on (0 picks a free one)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Where to register
+    #[arg(long, default_value = "/registry")]
+    pub base_path: String,
+    /// Weight written into the URL (?weight=N); picking is proportional to it
+    #[arg(long)]
+    pub weight: Option<u32>,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1")]
+    pub listen_host: String,
+    /// Host written into the URL (default: the listen host; required with 0.0.0.0 / ::)
+    #[arg(long)]
+    pub advertise_host: Option<String>,
+    /// ZooKeeper session timeout asked for, ms
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
+    pub session_timeout_ms: u64,
+    /// Pause between deleting the node and closing the listener on a stop, ms
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(0..=MAX_MS))]
+    pub drain_grace_ms: u64,
+    /// Artificial latency of every SayHello, ms (a slow provider)
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_MS))]
+    pub delay_ms: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (ZooKeeper session state)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+}
+
+impl ProviderArgs {
+    /// The provider configuration.
+    pub fn config(&self) -> Result<ProviderConfig, String> {
+        let ip = parse_ip(&self.listen_host).map_err(|e| e.to_string())?;
+        let mut config = ProviderConfig::new(self.zk.zk.clone(), self.base_path.clone(), self.port);
+        config.listen = SocketAddr::new(ip, self.port);
+        config.advertise_host = self.advertise_host.clone();
+        config.session_timeout = std::time::Duration::from_millis(self.session_timeout_ms);
+        config.drain_grace = std::time::Duration::from_millis(self.drain_grace_ms);
+        config.delay = std::time::Duration::from_millis(self.delay_ms);
+        if let Some(weight) = self.weight {
+            config.metadata.push(("weight".into(), weight.to_string()));
+        }
+        Ok(config)
+    }
+}
+
 /// Runs the provider program with the process arguments.
 pub fn main() {
     crate::init_logging();

@@ -29,7 +29,33 @@ pub fn main() {
         tick_time: tick,
         port: (port != 0).then_some(port),
     };
-    std::process::exit(super::block_on(async move {
+    std::process::exit(run(config));
+}
+
+/// `zoorpc zk` flags.
+#[derive(clap::Args, Debug)]
+pub struct ZkArgs {
+    /// Port to serve on (0 picks a free one)
+    #[arg(long, default_value_t = 2181)]
+    pub port: u16,
+    /// ZooKeeper's tickTime in milliseconds (sessions may last 2 to 20 ticks)
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=ZkServerConfig::MAX_TICK_TIME.as_millis() as u64))]
+    pub tick_ms: u64,
+}
+
+impl ZkArgs {
+    /// The server configuration.
+    pub fn config(&self) -> ZkServerConfig {
+        ZkServerConfig {
+            tick_time: std::time::Duration::from_millis(self.tick_ms),
+            port: (self.port != 0).then_some(self.port),
+        }
+    }
+}
+
+/// Runs a ZooKeeper until a signal, printing the program's lines; returns the exit status.
+pub fn run(config: ZkServerConfig) -> i32 {
+    super::block_on(async move {
         // A Ctrl-C while it starts ends this process, and the server dies with it (it is tied
         // to this process); from here on it stops cleanly.
         let mut server = ZkServer::start_with(config).map_err(|e| e.to_string())?;
@@ -55,5 +81,5 @@ pub fn main() {
         drop(server);
         crate::say!("stopped");
         Ok::<_, String>(0)
-    }));
+    })
 }

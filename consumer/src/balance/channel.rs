@@ -30,6 +30,7 @@ use zoorpc_registry::ProviderUrl;
 use super::body::{Prepared, prepare};
 use super::endpoint::Endpoint;
 use super::failure::{Failure, classify_error};
+use super::metrics;
 use super::retry::CallPolicy;
 use super::retry::{Decision, RetryBudget, decide};
 pub(crate) use super::route::{BoxFuture, Route};
@@ -150,6 +151,9 @@ impl BalancedChannel {
                 match attempt(&endpoint, request, self.policy.attempt_timeout).await {
                     Outcome::Answer(mut response) => {
                         endpoint.record_success();
+                        let code = Status::from_header_map(response.headers()).map(|s| s.code());
+                        metrics::answered(&endpoint.url().endpoint(), code);
+                        metrics::call(true);
                         response.extensions_mut().insert(Answered {
                             url: endpoint.url().clone(),
                             node: endpoint.node().to_owned(),
@@ -160,10 +164,12 @@ impl BalancedChannel {
                     Outcome::Refused(response, failure, status) => {
                         // An error answer that may be retried; kept to be returned if it is not.
                         self.route.record_failure(&endpoint);
+                        metrics::attempt_failed(&endpoint.url().endpoint(), failure, true);
                         if failure == Failure::MaybeSent {
                             maybe_sent += 1;
                         }
                         if !self.retry(failure, maybe_sent, &body) {
+                            metrics::call(false);
                             return Ok(response);
                         }
                         (failure, Box::new(status) as BoxError)
@@ -172,18 +178,22 @@ impl BalancedChannel {
                         if failure.is_connection_failure() {
                             self.route.record_failure(&endpoint);
                         }
+                        metrics::attempt_failed(&endpoint.url().endpoint(), failure, false);
                         if failure == Failure::MaybeSent {
                             maybe_sent += 1;
                         }
                         if !self.retry(failure, maybe_sent, &body) {
+                            metrics::call(false);
                             return Err(failed(endpoint.url(), tried.len(), false, error));
                         }
                         (failure, error)
                     }
                 };
             debug!(url = %endpoint.url(), ?failure, error = %error, "attempt failed; trying another endpoint");
+            metrics::retry();
             last = Some((endpoint.url().clone(), failure, error));
         }
+        metrics::call(false);
         match last {
             Some((url, _, error)) => Err(failed(&url, tried.len(), true, error)),
             None => Err(Box::new(CallError {

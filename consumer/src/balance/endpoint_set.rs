@@ -162,7 +162,10 @@ impl EndpointSet {
             .count();
         let may_eject = others_out < self.ejection.max_ejected(all.len().max(1));
         match endpoint.health.record_failure(&self.ejection, may_eject) {
-            Some(backoff) => debug!(url = %endpoint.url, ?backoff, "endpoint ejected"),
+            Some(backoff) => {
+                super::metrics::ejected(&endpoint.url.endpoint());
+                debug!(url = %endpoint.url, ?backoff, "endpoint ejected")
+            }
             None => {
                 debug!(url = %endpoint.url, others_out, "not ejected: the most endpoints that may be out at once are out")
             }

@@ -21,6 +21,7 @@ pub mod ejection;
 pub mod endpoint;
 pub mod endpoint_set;
 pub mod failure;
+mod metrics;
 pub mod retry;
 pub mod route;
 pub mod strategy;
@@ -33,3 +34,8 @@ pub use endpoint_set::{Endpoint, EndpointSet};
 pub use failure::{Failure, classify, classify_error};
 pub use retry::{CallPolicy, Decision, RetryBudget, decide};
 pub use strategy::{First, LeastLoaded, Load, Pick, Random, RoundRobin, Strategy};
+
+/// Publishes the size of a consumer's live list (`zoorpc_live_endpoints{base_path}`).
+pub(crate) fn live_endpoints(base_path: &str, count: usize) {
+    metrics::live(base_path, count);
+}

@@ -98,6 +98,7 @@ impl Consumer {
         let base_path = config.base_path.clone();
         let endpoints = Arc::new(EndpointSet::with_policy(&config.strategy, config.ejection));
         endpoints.update(&first);
+        crate::balance::live_endpoints(&base_path, endpoints.len());
         let (providers_tx, providers) = watch::channel(first);
         let settings = Settings {
             zk: config.zk,

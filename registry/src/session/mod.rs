@@ -100,6 +100,7 @@ impl Session {
             state: LinkState::Connected,
             client: client.clone(),
         });
+        connected_gauge(&config, true);
         let supervisor = tokio::spawn(supervise(config.clone(), status.clone(), client));
         Ok(Session {
             shared: Arc::new(Shared {
@@ -250,6 +251,11 @@ async fn supervise(
                 _ => break,
             };
             info!(session = %client.session_id(), ?link, "ZooKeeper link state");
+            connected_gauge(&config, link == LinkState::Connected);
+            if link == LinkState::Disconnected {
+                metrics::counter!("zoorpc_zk_disconnects_total", "zk" => config.connect_string().to_owned())
+                    .increment(1);
+            }
             status.send_modify(|s| s.state = link);
         }
         warn!(
@@ -257,6 +263,9 @@ async fn supervise(
             state = %states.peek_state(),
             "ZooKeeper session ended; opening a new one"
         );
+        connected_gauge(&config, false);
+        metrics::counter!("zoorpc_zk_expiries_total", "zk" => config.connect_string().to_owned())
+            .increment(1);
         status.send_modify(|s| s.state = LinkState::Expired);
         let mut backoff = Duration::from_millis(50);
         client = loop {
@@ -271,12 +280,21 @@ async fn supervise(
         };
         generation += 1;
         info!(session = %client.session_id(), generation, "new ZooKeeper session established");
+        connected_gauge(&config, true);
         status.send_replace(SessionStatus {
             generation,
             state: LinkState::Connected,
             client: client.clone(),
         });
     }
+}
+
+/// `zoorpc_zk_connected{zk}`: 1 while the session's link is up (a no-op without a recorder).
+/// With `zoorpc_zk_disconnects_total{zk}` and `zoorpc_zk_expiries_total{zk}` (a new session
+/// opened), the session's state for dashboards.
+fn connected_gauge(config: &SessionConfig, connected: bool) {
+    metrics::gauge!("zoorpc_zk_connected", "zk" => config.connect_string().to_owned())
+        .set(if connected { 1.0 } else { 0.0 });
 }
 
 #[cfg(test)]

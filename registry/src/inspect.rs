@@ -1,0 +1,189 @@
+//! Read-only views for operators (`zoorpc ls`, `zoorpc master`): what ZooKeeper holds right
+//! now, with the stats a watch-based recipe does not keep (session ids, creation times, epochs).
+//!
+//! Guarantees:
+//! - Nothing is written and no watch is left behind: plain reads, each one answer.
+//! - [`services`] walks the tree under a root breadth-first, at most [`MAX_NODES_VISITED`] nodes
+//!   (the walk says when it stopped early), and reports every parent holding at least one
+//!   `provider<seq>` child. A child whose data is not a provider URL is reported with its raw
+//!   data and the parse error, never skipped silently and never an error of the whole listing.
+//! - A node deleted between the listing and the read is left out (it is gone).
+//! - [`master`] reads the master node and its companion: the epoch is the companion's `mzxid`
+//!   (the fencing token), the tenure started at the companion's `mtime` (every takeover and
+//!   handover writes it in the same multi-op as the master node).
+
+use std::collections::VecDeque;
+
+use zookeeper_client as zk;
+
+use crate::election::{companion_path, read_address};
+use crate::error::{Error, Result};
+use crate::plumbing::path::validate_path;
+use crate::provider_url::ProviderUrl;
+use crate::registration::PROVIDER_PREFIX;
+use crate::session::Session;
+
+/// The most nodes [`services`] visits under a root before it stops (and says so).
+pub const MAX_NODES_VISITED: usize = 10_000;
+
+/// One provider node as ZooKeeper holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderEntry {
+    /// Full path, e.g. `/registry/provider0000000042`.
+    pub path: String,
+    /// The node's data parsed as a provider URL, or why it is not one (with the raw data).
+    pub url: std::result::Result<ProviderUrl, String>,
+    /// The owning session (`ephemeralOwner`); 0 for a persistent node.
+    pub session_id: i64,
+    /// When the node was created (`ctime`, Unix milliseconds, ZooKeeper's clock).
+    pub created_ms: i64,
+}
+
+/// A base path with its provider nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceEntry {
+    /// The base path, e.g. `/registry`.
+    pub base_path: String,
+    /// Its `provider<seq>` children, sorted by name.
+    pub providers: Vec<ProviderEntry>,
+}
+
+/// What [`services`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceListing {
+    /// Base paths holding providers, sorted by path.
+    pub services: Vec<ServiceEntry>,
+    /// Whether the walk stopped at [`MAX_NODES_VISITED`] before seeing everything.
+    pub truncated: bool,
+}
+
+/// The master of an election path as ZooKeeper holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MasterEntry {
+    /// The holder's address (the node's data).
+    pub address: std::result::Result<String, String>,
+    /// The holder's session (`ephemeralOwner`).
+    pub session_id: i64,
+    /// The epoch: the companion's `mzxid`; `None` if the companion is missing.
+    pub epoch: Option<i64>,
+    /// When the current tenure started (the companion's `mtime`, else the node's `ctime`),
+    /// Unix milliseconds.
+    pub since_ms: i64,
+    /// A designee named in the companion during a handover.
+    pub designee: Option<String>,
+}
+
+/// Lists the services (base paths with `provider<seq>` children) under `root`.
+pub async fn services(session: &Session, root: &str) -> Result<ServiceListing> {
+    // The root is a fine place to start a walk (it only cannot hold providers itself).
+    let root = if root == "/" {
+        root.to_owned()
+    } else {
+        validate_path(root)?.to_owned()
+    };
+    let client = session.connected_within_timeout().await?.client;
+    let mut queue = VecDeque::from([root]);
+    let mut visited = 0usize;
+    let mut listing = ServiceListing {
+        services: Vec::new(),
+        truncated: false,
+    };
+    while let Some(path) = queue.pop_front() {
+        visited += 1;
+        if visited > MAX_NODES_VISITED {
+            listing.truncated = true;
+            break;
+        }
+        let mut children = match client.list_children(&path).await {
+            Ok(children) => children,
+            Err(zk::Error::NoNode) => continue,
+            Err(e) => return Err(Error::zk("list", &path, e)),
+        };
+        children.sort();
+        let mut providers = Vec::new();
+        for child in children {
+            let child_path = join(&path, &child);
+            if !is_provider_name(&child) {
+                queue.push_back(child_path);
+                continue;
+            }
+            match client.get_data(&child_path).await {
+                Ok((data, stat)) => providers.push(ProviderEntry {
+                    url: ProviderUrl::from_bytes(&data)
+                        .map_err(|e| format!("{e} (data: {:?})", String::from_utf8_lossy(&data))),
+                    path: child_path,
+                    session_id: stat.ephemeral_owner,
+                    created_ms: stat.ctime,
+                }),
+                Err(zk::Error::NoNode) => {}
+                Err(e) => return Err(Error::zk("read", &child_path, e)),
+            }
+        }
+        if !providers.is_empty() {
+            listing.services.push(ServiceEntry {
+                base_path: path,
+                providers,
+            });
+        }
+    }
+    listing
+        .services
+        .sort_by(|a, b| a.base_path.cmp(&b.base_path));
+    Ok(listing)
+}
+
+/// Reads the master of the election at `path`; `None` when nobody holds it.
+pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>> {
+    let path = validate_path(path)?;
+    let client = session.connected_within_timeout().await?.client;
+    let (data, stat) = match client.get_data(path).await {
+        Ok(found) => found,
+        Err(zk::Error::NoNode) => return Ok(None),
+        Err(e) => return Err(Error::zk("read", path, e)),
+    };
+    let companion = companion_path(path);
+    let (epoch, since_ms, designee) = match client.get_data(&companion).await {
+        Ok((data, companion_stat)) => (
+            Some(companion_stat.mzxid),
+            companion_stat.mtime,
+            read_address(&data).ok().filter(|d| !d.is_empty()),
+        ),
+        Err(zk::Error::NoNode) => (None, stat.ctime, None),
+        Err(e) => return Err(Error::zk("read", &companion, e)),
+    };
+    Ok(Some(MasterEntry {
+        address: read_address(&data),
+        session_id: stat.ephemeral_owner,
+        epoch,
+        since_ms,
+        designee,
+    }))
+}
+
+fn is_provider_name(name: &str) -> bool {
+    name.strip_prefix(PROVIDER_PREFIX)
+        .is_some_and(|seq| !seq.is_empty() && seq.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn join(parent: &str, child: &str) -> String {
+    if parent == "/" {
+        format!("/{child}")
+    } else {
+        format!("{parent}/{child}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_names_and_paths() {
+        assert!(is_provider_name("provider0000000042"));
+        assert!(!is_provider_name("provider"));
+        assert!(!is_provider_name("providers"));
+        assert!(!is_provider_name("x0000000001"));
+        assert_eq!(join("/", "a"), "/a");
+        assert_eq!(join("/a", "b"), "/a/b");
+    }
+}

@@ -1,0 +1,125 @@
+//! `zoorpc ls [PATH]`: the services under a root (default `/`): every base path holding
+//! `provider<seq>` nodes, and for each node its URL, metadata, owning session
+//! (`ephemeralOwner`) and age (by this machine's clock against the node's `ctime`). `--json`
+//! prints one JSON document instead. A node whose data is not a provider URL is listed with
+//! the reason, never hidden.
+
+use serde_json::{Value, json};
+use zoorpc_registry::inspect::{self, ProviderEntry, ServiceListing};
+
+use super::{ZkArg, human_age, now_ms, session_hex};
+
+/// `zoorpc ls` flags.
+#[derive(clap::Args, Debug)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub zk: ZkArg,
+    /// Where to start looking
+    #[arg(default_value = "/")]
+    pub path: String,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `zoorpc ls`; returns the exit status.
+pub fn run(args: LsArgs) -> i32 {
+    super::block_on(async move {
+        let session = super::open_session(&args.zk.zk).await?;
+        let listing = inspect::services(&session, &args.path).await?;
+        let now = now_ms();
+        if args.json {
+            crate::say!("{}", to_json(&args.path, &listing, now));
+        } else {
+            print_text(&args.path, &listing, now);
+        }
+        Ok::<_, zoorpc_registry::Error>(0)
+    })
+}
+
+fn print_text(root: &str, listing: &ServiceListing, now: i64) {
+    if listing.services.is_empty() {
+        crate::say!("no providers under {root}");
+    }
+    for service in &listing.services {
+        crate::say!(
+            "{} ({} providers)",
+            service.base_path,
+            service.providers.len()
+        );
+        for p in &service.providers {
+            let node = p.path.rsplit('/').next().unwrap_or(&p.path);
+            let age = human_age(now - p.created_ms);
+            let session = session_hex(p.session_id);
+            match &p.url {
+                Ok(url) => {
+                    let meta: Vec<String> = url
+                        .metadata_pairs()
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    let meta = if meta.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        meta.join(",")
+                    };
+                    crate::say!(
+                        "  {node} {} meta={meta} session={session} age={age}",
+                        url.endpoint()
+                    );
+                }
+                Err(bad) => crate::say!("  {node} BAD DATA: {bad} session={session} age={age}"),
+            }
+        }
+    }
+    if listing.truncated {
+        crate::say!(
+            "(stopped after {} nodes; give a deeper PATH)",
+            inspect::MAX_NODES_VISITED
+        );
+    }
+}
+
+/// The `--json` document.
+pub fn to_json(root: &str, listing: &ServiceListing, now: i64) -> Value {
+    let services: Vec<Value> = listing
+        .services
+        .iter()
+        .map(|s| {
+            json!({
+                "base_path": s.base_path,
+                "providers": s.providers.iter().map(|p| provider_json(p, now)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "root": root, "truncated": listing.truncated, "services": services })
+}
+
+fn provider_json(p: &ProviderEntry, now: i64) -> Value {
+    let node = p.path.rsplit('/').next().unwrap_or(&p.path);
+    let (url, metadata, error) = match &p.url {
+        Ok(url) => {
+            let meta: serde_json::Map<String, Value> = url
+                .metadata_pairs()
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            (
+                Value::String(url.as_str().to_owned()),
+                Value::Object(meta),
+                Value::Null,
+            )
+        }
+        Err(bad) => (Value::Null, Value::Null, Value::String(bad.clone())),
+    };
+    json!({
+        "node": node,
+        "path": p.path,
+        "url": url,
+        "metadata": metadata,
+        "error": error,
+        "session_id": session_hex(p.session_id),
+        "created_ms": p.created_ms,
+        "age_ms": (now - p.created_ms).max(0),
+    })
+}

@@ -1,0 +1,69 @@
+//! `zoorpc master <path>`: who is master of an election path, its epoch (the companion
+//! `<path>.epoch`'s `mzxid`, the fencing token) and how long it has held it (since the
+//! companion's `mtime`: every takeover writes it). `--json` prints one JSON document. Nobody
+//! holding the node is not an error: `no master at <path>` (`"master": null`), exit 0.
+
+use serde_json::json;
+use zoorpc_registry::inspect;
+
+use super::{ZkArg, human_age, now_ms, session_hex};
+
+/// `zoorpc master` flags.
+#[derive(clap::Args, Debug)]
+pub struct MasterArgs {
+    #[command(flatten)]
+    pub zk: ZkArg,
+    /// The election path, e.g. /soa/master/services/HelloService:1.0.0
+    pub path: String,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `zoorpc master`; returns the exit status.
+pub fn run(args: MasterArgs) -> i32 {
+    super::block_on(async move {
+        let session = super::open_session(&args.zk.zk).await?;
+        let master = inspect::master(&session, &args.path).await?;
+        let now = now_ms();
+        match (master, args.json) {
+            (None, false) => crate::say!("no master at {}", args.path),
+            (None, true) => crate::say!("{}", json!({ "path": args.path, "master": null })),
+            (Some(m), false) => {
+                let address = m.address.unwrap_or_else(|bad| format!("BAD DATA {bad:?}"));
+                let epoch = m
+                    .epoch
+                    .map_or("none (companion missing)".to_owned(), |e| e.to_string());
+                let designee = m
+                    .designee
+                    .map(|d| format!(" designee={d}"))
+                    .unwrap_or_default();
+                crate::say!(
+                    "master {address} epoch={epoch} held={} session={}{designee}",
+                    human_age(now - m.since_ms),
+                    session_hex(m.session_id)
+                );
+            }
+            (Some(m), true) => {
+                let (address, error) = match m.address {
+                    Ok(a) => (Some(a), None),
+                    Err(bad) => (None, Some(format!("not an address: {bad:?}"))),
+                };
+                crate::say!(
+                    "{}",
+                    json!({
+                        "path": args.path,
+                        "master": address,
+                        "error": error,
+                        "epoch": m.epoch,
+                        "since_ms": m.since_ms,
+                        "held_ms": (now - m.since_ms).max(0),
+                        "session_id": session_hex(m.session_id),
+                        "designee": m.designee,
+                    })
+                );
+            }
+        }
+        Ok::<_, zoorpc_registry::Error>(0)
+    })
+}

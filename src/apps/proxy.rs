@@ -1,0 +1,218 @@
+//! `zoorpc proxy`: a local gRPC (HTTP/2, cleartext) forwarder for clients that cannot link
+//! zoorpc. Every request it accepts goes through the registry's balanced channel
+//! (`Consumer::channel()`, or `channel_with(CallPolicy::IDEMPOTENT)` with `--idempotent`) or,
+//! with `--master PATH`, through `MasterClient::channel()` to the current master, so grpcurl,
+//! Python grpcio or any HTTP/2 gRPC client gets picking, ejection and failover: client-side HA
+//! without a virtual IP.
+//!
+//! Guarantees:
+//! - The request is forwarded as it came (path, headers, body, trailers); the answer too. Any
+//!   service and method: the proxy knows no proto.
+//! - A request whose body has ended is forwarded whole, so the channel may replay it on another
+//!   provider (a refused connection; with `--idempotent` also a broken one). The proxy reads a
+//!   request body while its frames keep coming (each within [`FRAME_GAP`]) up to
+//!   [`BUFFER_LIMIT`]; a body still open after that (a client or bidi stream waiting for the
+//!   server) is forwarded as a stream, committed to its first provider, as the channel does
+//!   with any streaming request.
+//! - A failure of the channel itself (no provider, no master, every attempt failed) is a gRPC
+//!   status (`UNAVAILABLE` with the reason), never a dropped connection.
+//! - Prints `listening <addr>` once it accepts connections and the registry was read; on
+//!   SIGTERM / Ctrl-C it stops accepting and exits (calls in flight are cut).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, BodyStream, StreamBody};
+use hyper::body::{Frame, Incoming};
+use tokio_stream::StreamExt;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tonic::body::Body;
+use tower::Service;
+use tracing::debug;
+use zoorpc_consumer::{
+    BalancedChannel, CallPolicy, Consumer, ConsumerConfig, MasterClient, MasterClientConfig,
+    Strategy,
+};
+use zoorpc_provider::StopSignals;
+
+use super::ZkArg;
+
+/// `zoorpc proxy` flags.
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["base_path", "master"])))]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    pub zk: ZkArg,
+    /// Where to accept gRPC (HTTP/2 cleartext) connections, e.g. 127.0.0.1:50051
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Forward to the providers registered under this base path (balanced)
+    #[arg(long)]
+    pub base_path: Option<String>,
+    /// Forward to the current master of this election path
+    #[arg(long)]
+    pub master: Option<String>,
+    /// Also retry requests that may have been sent (only for idempotent methods)
+    #[arg(long)]
+    pub idempotent: bool,
+    /// How a provider is picked (with --base-path): random, round-robin, least-loaded or first
+    #[arg(long, conflicts_with = "master")]
+    pub strategy: Option<Strategy>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (calls, failures, retries, ejections,
+    /// live endpoints, session state)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+}
+
+/// What the channel was made from: kept alive as long as the proxy runs.
+enum Upstream {
+    Providers(Consumer),
+    Master(MasterClient),
+}
+
+/// Runs `zoorpc proxy`; returns the exit status.
+pub fn run(args: ProxyArgs) -> i32 {
+    if let Some(Err(e)) = args.metrics.map(super::metrics::serve) {
+        eprintln!("error: {e}");
+        return 1;
+    }
+    super::block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot listen on {}: {e}; pick another --listen address",
+                    args.listen
+                )
+            })?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        let policy = if args.idempotent {
+            CallPolicy::IDEMPOTENT
+        } else {
+            CallPolicy::default()
+        };
+        let (upstream, target) = match (&args.base_path, &args.master) {
+            (Some(base), _) => {
+                let config = ConsumerConfig::new(args.zk.zk.clone(), base.clone())
+                    .strategy(args.strategy.clone().unwrap_or_default());
+                let consumer = Consumer::connect_with(config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                (
+                    Upstream::Providers(consumer),
+                    format!("providers under {base}"),
+                )
+            }
+            (None, Some(path)) => {
+                let client =
+                    MasterClient::connect_with(MasterClientConfig::new(args.zk.zk.clone(), path))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                (Upstream::Master(client), format!("the master of {path}"))
+            }
+            (None, None) => return Err("give --base-path or --master".to_owned()),
+        };
+        let channel = match &upstream {
+            Upstream::Providers(consumer) => consumer.channel_with(policy),
+            Upstream::Master(client) => client.channel_with(policy),
+        };
+        let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
+        crate::say!("listening {local} -> {target}");
+        loop {
+            tokio::select! {
+                () = signals.recv() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(serve_connection(stream, peer, channel.clone()));
+                    }
+                    // Out of file descriptors and the like: keep serving the others, and
+                    // give them a moment to close some instead of spinning on the error.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed; retrying in 100 ms");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+        drop(upstream);
+        crate::say!("stopped");
+        Ok::<_, String>(0)
+    })
+}
+
+/// Serves one client connection (HTTP/2), forwarding each request through `channel`.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    channel: BalancedChannel,
+) {
+    let service =
+        hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+            let mut channel = channel.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let request = http::Request::from_parts(parts, read_ahead(body).await);
+                Ok::<_, Infallible>(forward(&mut channel, request).await)
+            }
+        });
+    let served = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(e) = served {
+        debug!(%peer, error = %e, "client connection ended");
+    }
+}
+
+/// Longest pause between two frames of a request body the proxy still waits for.
+pub const FRAME_GAP: Duration = Duration::from_millis(20);
+
+/// Most bytes of a request body the proxy reads before forwarding (the channel's own limit).
+pub const BUFFER_LIMIT: usize = 256 * 1024;
+
+/// Reads `body` ahead while its frames keep coming (see the module's guarantees): a body that
+/// ended is returned whole (replayable), else what was read followed by the rest.
+async fn read_ahead(mut body: Incoming) -> Body {
+    let mut frames: Vec<Frame<Bytes>> = Vec::new();
+    let mut read = 0usize;
+    while read <= BUFFER_LIMIT {
+        match tokio::time::timeout(FRAME_GAP, body.frame()).await {
+            Ok(None) => {
+                return Body::new(StreamBody::new(tokio_stream::iter(
+                    frames.into_iter().map(Ok::<_, hyper::Error>),
+                )));
+            }
+            Ok(Some(Ok(frame))) => {
+                read += frame.data_ref().map_or(0, Bytes::len);
+                frames.push(frame);
+            }
+            // The client's stream broke: forward what there is and the error after it.
+            Ok(Some(Err(e))) => {
+                let read = tokio_stream::iter(frames.into_iter().map(Ok));
+                return Body::new(StreamBody::new(read.chain(tokio_stream::once(Err(e)))));
+            }
+            Err(_) => break,
+        }
+    }
+    let read = tokio_stream::iter(frames.into_iter().map(Ok));
+    Body::new(StreamBody::new(read.chain(BodyStream::new(body))))
+}
+
+/// Forwards one request; a failure of the channel becomes a gRPC status.
+pub async fn forward(
+    channel: &mut BalancedChannel,
+    request: http::Request<Body>,
+) -> http::Response<Body> {
+    match channel.call(request).await {
+        Ok(response) => response,
+        Err(e) => match e.downcast::<tonic::Status>() {
+            Ok(status) => status.into_http(),
+            Err(e) => tonic::Status::unavailable(format!("zoorpc proxy: {e}")).into_http(),
+        },
+    }
+}

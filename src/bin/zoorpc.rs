@@ -1,0 +1,104 @@
+//! `zoorpc`: one command for a registry's operators and users: a development ZooKeeper, the
+//! example provider, calls, listings, live watches, the master of an election and handing it
+//! over, and a gRPC proxy that gives any HTTP/2 gRPC client the registry's failover.
+//!
+//! Errors are one line on stderr (what went wrong, what to do) and a non-zero status: 2 for
+//! bad usage, 1 when the command failed.
+
+use clap::{Parser, Subcommand};
+use zoorpc::apps;
+
+/// zoorpc: service registry and active/standby on ZooKeeper, from the command line.
+#[derive(Parser, Debug)]
+#[command(name = "zoorpc", version, propagate_version = true)]
+#[command(
+    after_help = "Every command that talks to ZooKeeper takes --zk HOST:PORT[,HOST:PORT...]; \
+the environment variable ZOORPC_ZK is its default."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a development ZooKeeper (Debian's package) in a temp dir until Ctrl-C
+    Zk(apps::zookeeper::ZkArgs),
+    /// Serve the example HelloService and keep it registered until Ctrl-C
+    Provider(apps::provider::ProviderArgs),
+    /// Call SayHello(NAME) through the registry (picking, retry, failover)
+    Call(apps::call::CallArgs),
+    /// List the services under a root: each provider's node, URL, metadata, session, age
+    Ls(apps::ls::LsArgs),
+    /// Print one line per change of the live provider list, as it happens
+    Watch(apps::watch::WatchArgs),
+    /// Show the master of an election path, its epoch and how long it has held it
+    Master(apps::master::MasterArgs),
+    /// Hand mastership of an election path to another contender
+    Designate(apps::designate::DesignateArgs),
+    /// Forward gRPC (HTTP/2) from a local port through the registry's balanced channel
+    Proxy(apps::proxy::ProxyArgs),
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                std::process::exit(
+                    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                        2
+                    } else {
+                        0
+                    },
+                );
+            }
+            eprintln!("{}", one_line_usage_error(&e.render().to_string()));
+            std::process::exit(2);
+        }
+    };
+    zoorpc::init_logging();
+    let status = match cli.command {
+        Command::Zk(args) => apps::zookeeper::run(args.config()),
+        Command::Provider(args) => match args.config() {
+            Ok(config) => match args.metrics.map(apps::metrics::serve).transpose() {
+                Ok(_) => apps::provider::run(config),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    1
+                }
+            },
+            Err(e) => {
+                eprintln!("error: {e}");
+                2
+            }
+        },
+        Command::Call(args) => apps::call::run(args),
+        Command::Ls(args) => apps::ls::run(args),
+        Command::Watch(args) => apps::watch::run(args),
+        Command::Master(args) => apps::master::run(args),
+        Command::Designate(args) => apps::designate::run(args),
+        Command::Proxy(args) => apps::proxy::run(args),
+    };
+    std::process::exit(status);
+}
+
+/// clap's error (the error, tips, usage) as one line: the error and its tips, then where to
+/// look.
+fn one_line_usage_error(rendered: &str) -> String {
+    let mut words = Vec::new();
+    for line in rendered.lines() {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        words.extend(line.split_whitespace().map(str::to_owned));
+    }
+    format!("{}; see --help", words.join(" "))
+}

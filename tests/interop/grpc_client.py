@@ -1,0 +1,94 @@
+"""A gRPC client nobody here wrote the library of: Python grpcio, grpcio-reflection (v1alpha)
+and grpcio-health-checking. It knows no zoorpc and no generated stubs: services and message
+types come from server reflection, so it works exactly as a stock tool would.
+
+  grpc_client.py inspect ADDR
+      prints `services <comma-separated names>`, `health <status>`, `hello <message> <provider>`
+  grpc_client.py loop ADDR STOPFILE
+      calls SayHello (types found by reflection through ADDR) until STOPFILE exists; prints
+      `ready`, `answered <provider>` the first time each provider answers, `count <n>` every
+      100 calls, `marked <n>` when STOPFILE.mark first exists (the test's "a provider was
+      killed"), and last `done ok=<n> failed=<n>` plus `error <text>` per failure (at most 5).
+"""
+
+import os
+import sys
+
+import grpc
+from google.protobuf import descriptor_pool, message_factory
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+SERVICE = "hello.v1.HelloService"
+
+
+def say(line):
+    print(line, flush=True)
+
+
+def say_hello_stub(channel):
+    """SayHello as a callable, with request/response classes built from reflection."""
+    database = ProtoReflectionDescriptorDatabase(channel)
+    pool = descriptor_pool.DescriptorPool(database)
+    method = pool.FindServiceByName(SERVICE).methods_by_name["SayHello"]
+    request_class = message_factory.GetMessageClass(method.input_type)
+    reply_class = message_factory.GetMessageClass(method.output_type)
+    call = channel.unary_unary(
+        f"/{SERVICE}/SayHello",
+        request_serializer=request_class.SerializeToString,
+        response_deserializer=reply_class.FromString,
+    )
+    return database, request_class, call
+
+
+def inspect(address):
+    with grpc.insecure_channel(address) as channel:
+        database, request_class, call = say_hello_stub(channel)
+        say("services " + ",".join(sorted(database.get_services())))
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=10
+        )
+        say("health " + health_pb2.HealthCheckResponse.ServingStatus.Name(health.status))
+        reply = call(request_class(name="python"), timeout=10)
+        say(f"hello {reply.message} {reply.provider}")
+
+
+def loop(address, stopfile):
+    with grpc.insecure_channel(address) as channel:
+        _, request_class, call = say_hello_stub(channel)
+        ok = failed = 0
+        seen = set()
+        errors = []
+        marked = False
+        while not os.path.exists(stopfile):
+            if not marked and os.path.exists(stopfile + ".mark"):
+                marked = True
+                say(f"marked {ok + failed}")
+            try:
+                reply = call(request_class(name="python"), timeout=10)
+                ok += 1
+                if ok == 1:
+                    say("ready")
+                if reply.provider not in seen:
+                    seen.add(reply.provider)
+                    say(f"answered {reply.provider}")
+            except grpc.RpcError as error:
+                failed += 1
+                if len(errors) < 5:
+                    errors.append(f"{error.code()} {error.details()}")
+            if (ok + failed) % 100 == 0:
+                say(f"count {ok + failed}")
+        say(f"done ok={ok} failed={failed}")
+        for error in errors:
+            say(f"error {error}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "inspect":
+        inspect(sys.argv[2])
+    elif sys.argv[1] == "loop":
+        loop(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(f"unknown mode {sys.argv[1]!r}")

@@ -1,0 +1,267 @@
+//! `--metrics ADDR`: Prometheus text at `/metrics` on the provider, the proxy and the HA server,
+//! read with a plain HTTP/1.1 request, and the counters moving with what happens.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{raw_client, spawn_provider, wait_node_gone, zk};
+use zoorpc::proto::{HelloRequest, HelloServiceClient};
+use zoorpc_testkit::{ChildProcess, unique_path};
+
+const ZOORPC: &str = env!("CARGO_BIN_EXE_zoorpc");
+
+/// A loopback address with a port free right now.
+fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// `GET /metrics` at `addr`: the body.
+fn scrape(addr: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stream = loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(stream) => break stream,
+            Err(e) if Instant::now() > deadline => panic!("no metrics listener at {addr}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+/// The value of the sample whose line starts with `series` (name and labels), if any.
+fn value(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Waits (at most 20 s) until `series` at `addr` has `expected`.
+fn wait_value(addr: &str, series: &str, expected: f64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = scrape(addr);
+        if value(&body, series) == Some(expected) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{series} never {expected}: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn proxy_and_provider_metrics_move_with_calls_kills_and_the_list() {
+    let connect = zk().connect_string();
+    let base = unique_path("metrics");
+    let mut a = spawn_provider(&connect, &base, 0, &[]);
+    let _b = spawn_provider(&connect, &base, 0, &[]);
+    let provider_metrics = free_addr();
+    let mut cmd = Command::new(ZOORPC);
+    cmd.args([
+        "provider",
+        "--zk",
+        &connect,
+        "--base-path",
+        &unique_path("metrics-own"),
+    ])
+    .args(["--metrics", &provider_metrics]);
+    let mut own = ChildProcess::spawn("provider --metrics", cmd).unwrap();
+    let line = own
+        .wait_for_line("registered ", Duration::from_secs(20))
+        .unwrap();
+    let own_url = line.split_whitespace().nth(2).unwrap().to_owned();
+    let body = scrape(&provider_metrics);
+    assert_eq!(
+        value(&body, &format!("zoorpc_zk_connected{{zk=\"{connect}\"}}")),
+        Some(1.0),
+        "{body}"
+    );
+    // Served calls by method and code: three answered, one a method it does not have.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(own_url.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = HelloServiceClient::new(channel.clone());
+        for _ in 0..3 {
+            client
+                .say_hello(HelloRequest { name: "x".into() })
+                .await
+                .unwrap();
+        }
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<HelloRequest, HelloRequest>::default();
+        let path = http::uri::PathAndQuery::from_static("/hello.v1.HelloService/Nope");
+        let status = grpc
+            .unary(tonic::Request::new(HelloRequest::default()), path, codec)
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unimplemented);
+    });
+    let body = scrape(&provider_metrics);
+    let served = |method: &str, code: &str| {
+        value(
+            &body,
+            &format!(
+                "zoorpc_served_total{{method=\"/hello.v1.HelloService/{method}\",code=\"{code}\"}}"
+            ),
+        )
+    };
+    assert_eq!(served("SayHello", "OK"), Some(3.0), "{body}");
+    assert_eq!(served("Nope", "UNIMPLEMENTED"), Some(1.0), "{body}");
+
+    let proxy_metrics = free_addr();
+    let mut cmd = Command::new(ZOORPC);
+    cmd.args(["proxy", "--zk", &connect, "--listen", "127.0.0.1:0"])
+        .args([
+            "--base-path",
+            &base,
+            "--idempotent",
+            "--metrics",
+            &proxy_metrics,
+        ]);
+    let mut proxy = ChildProcess::spawn("proxy --metrics", cmd).unwrap();
+    let line = proxy
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    let addr = line.split_whitespace().nth(1).unwrap().to_owned();
+    let live = format!("zoorpc_live_endpoints{{base_path=\"{base}\"}}");
+    let body = scrape(&proxy_metrics);
+    assert_eq!(value(&body, &live), Some(2.0), "{body}");
+    assert_eq!(
+        value(&body, "zoorpc_calls_total{outcome=\"answered\"}"),
+        None
+    );
+
+    let mut client = rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        HelloServiceClient::new(channel)
+    });
+    let mut call = || rt.block_on(client.say_hello(HelloRequest { name: "m".into() }));
+    for _ in 0..10 {
+        call().unwrap();
+    }
+    let body = scrape(&proxy_metrics);
+    assert_eq!(
+        value(&body, "zoorpc_calls_total{outcome=\"answered\"}"),
+        Some(10.0),
+        "{body}"
+    );
+    let by_endpoint: f64 = [&a.url, &_b.url]
+        .iter()
+        .filter_map(|u| {
+            value(
+                &body,
+                &format!("zoorpc_attempts_total{{endpoint=\"{u}\",code=\"OK\"}}"),
+            )
+        })
+        .sum();
+    assert_eq!(by_endpoint, 10.0, "{body}");
+
+    // Kill a: calls that pick it are refused (never sent), it is ejected, the call retried.
+    a.process.kill();
+    let mut ejected = false;
+    for _ in 0..200 {
+        call().unwrap();
+        let body = scrape(&proxy_metrics);
+        if value(
+            &body,
+            &format!("zoorpc_ejections_total{{endpoint=\"{}\"}}", a.url),
+        ) == Some(1.0)
+        {
+            ejected = true;
+            let failures = format!(
+                "zoorpc_attempt_failures_total{{endpoint=\"{}\",class=\"never_sent\"}}",
+                a.url
+            );
+            assert!(value(&body, &failures).unwrap_or(0.0) >= 1.0, "{body}");
+            assert!(
+                value(&body, "zoorpc_retries_total").unwrap_or(0.0) >= 1.0,
+                "{body}"
+            );
+            assert_eq!(
+                value(&body, "zoorpc_calls_total{outcome=\"failed\"}"),
+                None,
+                "{body}"
+            );
+            break;
+        }
+    }
+    assert!(ejected, "a was never ejected: {}", scrape(&proxy_metrics));
+    // Its node expires: the live list shrinks.
+    let gone = rt.block_on(async {
+        let client = raw_client(&connect).await;
+        wait_node_gone(&client, &a.node, Duration::from_secs(20)).await
+    });
+    assert!(gone);
+    wait_value(&proxy_metrics, &live, 1.0);
+    // A taken address (the running provider's): one error line naming it, status 1.
+    let output = Command::new(ZOORPC)
+        .args(["provider", "--zk", &connect, "--metrics", &provider_metrics])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&provider_metrics) && stderr.contains("--metrics"),
+        "{stderr}"
+    );
+    proxy.signal(libc::SIGTERM).unwrap();
+    own.signal(libc::SIGTERM).unwrap();
+    own.wait_for_line("stopped", Duration::from_secs(20))
+        .unwrap();
+}
+
+#[test]
+fn ha_server_metrics_show_role_and_epoch() {
+    let connect = zk().connect_string();
+    let path = format!("{}/Hello:1.0.0", unique_path("metrics-ha"));
+    let metrics = free_addr();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
+    cmd.args(["--zk", &connect, "--path", &path, "--port", "0"])
+        .args(["--metrics", &metrics]);
+    let mut server = ChildProcess::spawn("ha-server --metrics", cmd).unwrap();
+    let line = server
+        .wait_for_line("role master epoch=", Duration::from_secs(20))
+        .unwrap();
+    let epoch: f64 = line.rsplit('=').next().unwrap().parse().unwrap();
+    let master = format!("zoorpc_master{{path=\"{path}\"}}");
+    wait_value(&metrics, &master, 1.0);
+    let body = scrape(&metrics);
+    assert_eq!(
+        value(&body, &format!("zoorpc_master_epoch{{path=\"{path}\"}}")),
+        Some(epoch),
+        "{body}"
+    );
+    assert_eq!(
+        value(&body, &format!("zoorpc_zk_connected{{zk=\"{connect}\"}}")),
+        Some(1.0),
+        "{body}"
+    );
+}
