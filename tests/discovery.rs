@@ -545,9 +545,23 @@ async fn a_base_path_that_cannot_be_listed_is_an_error_not_an_empty_list() {
     let base = unique_path("no-auth");
     let owner = raw_client(&zk().connect_string()).await;
     owner.auth("digest", b"owner:secret").await.unwrap();
+    // The shared parents stay open to everyone; only the base path is the owner's.
+    let parent = base.rsplit_once('/').map(|(p, _)| p.to_owned()).unwrap();
     owner
         .mkdir(
+            &parent,
+            &zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all()),
+        )
+        .await
+        .or_else(|e| match e {
+            zkc::Error::NodeExists => Ok(()),
+            e => Err(e),
+        })
+        .unwrap();
+    owner
+        .create(
             &base,
+            b"",
             &zkc::CreateMode::Persistent.with_acls(zkc::Acls::creator_all()),
         )
         .await
