@@ -131,7 +131,7 @@ async fn four_of_five_providers_sigkilled_at_once_fail_no_call() {
     );
     let survivor = providers[4].url.clone();
     // Two call loops without pause, as the `client` program calls (SayHello is idempotent: a
-    // call cut off mid-flight by a kill may be retried too, within the budget of 3 such attempts).
+    // call cut off mid-flight by a kill may be retried too, within the limit of 5 such attempts).
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let workers: Vec<_> = (0..2)
         .map(|_| {
