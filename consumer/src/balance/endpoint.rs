@@ -10,7 +10,7 @@ use zoorpc_registry::{ProviderNode, ProviderUrl};
 
 use super::dialer::{DIAL_TIMEOUT, Dialer};
 use super::ejection::Health;
-use super::strategy::Load;
+use super::load::Load;
 
 /// Weight used when a provider URL has no (valid) `weight` parameter.
 pub const DEFAULT_WEIGHT: u32 = 100;

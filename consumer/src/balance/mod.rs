@@ -1,6 +1,7 @@
 //! The balancer: one concern per file, as tower's `balance/p2c/` is laid out.
 //!
 //! - [`endpoint`]: one provider: its channel, ejection state, load.
+//! - [`load`]: requests in flight and latency per endpoint (what least-loaded reads).
 //! - [`endpoint_set`]: the live list (one channel per node, lock-free reads) and picking in
 //!   tiers (healthy weighted, healthy backups, fail open).
 //! - [`strategy`]: picking rules as a trait ([`Pick`]) with the built-in [`Strategy`]s beside it
@@ -21,6 +22,7 @@ pub mod ejection;
 pub mod endpoint;
 pub mod endpoint_set;
 pub mod failure;
+pub mod load;
 mod metrics;
 pub mod retry;
 pub mod route;
@@ -32,8 +34,9 @@ pub use dialer::DialError;
 pub use ejection::EjectionPolicy;
 pub use endpoint_set::{Endpoint, EndpointSet};
 pub use failure::{Failure, classify, classify_error};
+pub use load::Load;
 pub use retry::{CallPolicy, Decision, RetryBudget, decide};
-pub use strategy::{First, LeastLoaded, Load, Pick, Random, RoundRobin, Strategy};
+pub use strategy::{First, LeastLoaded, Pick, Random, RoundRobin, Strategy};
 
 /// Publishes the size of a consumer's live list (`zoorpc_live_endpoints{base_path}`).
 pub(crate) fn live_endpoints(base_path: &str, count: usize) {
