@@ -4,7 +4,7 @@
 //!
 //! Lifecycle, in order:
 //! 1. decide the advertised address `host:port` (written into the master node): as
-//!    [`crate::Provider`] does ([`advertised_host`]; `0.0.0.0`/`::` refused, IPv6 bracketed);
+//!    [`crate::Provider`] does (`advertised_host`; `0.0.0.0`/`::` refused, IPv6 bracketed);
 //! 2. bind the listener (a taken port is a clear [`Error::PortInUse`]) and serve, every request
 //!    refused until this process is master ([`MasterGate`]);
 //! 3. check with a gRPC health call *to the advertised address* that the server answers there
@@ -73,7 +73,7 @@ pub struct HaServerConfig {
     /// Address to listen on; port 0 picks a free one.
     pub listen: SocketAddr,
     /// Host written into the master node (defaults to the listen IP, which must then not be
-    /// `0.0.0.0` or `::`; see [`advertised_host`]). The server must answer there: it is checked
+    /// `0.0.0.0` or `::`; see `advertised_host`). The server must answer there: it is checked
     /// before contending.
     pub advertise_host: Option<String>,
     /// ZooKeeper session timeout: how long after a crash a standby takes over.

@@ -2,7 +2,7 @@
 //!
 //! Lifecycle, in order:
 //! 1. decide the advertised URL: `advertise_host`, else the listen IP; an unspecified address
-//!    (`0.0.0.0`, `::`) is refused, advertised or implied ([`advertised_host`]);
+//!    (`0.0.0.0`, `::`) is refused, advertised or implied (`advertised_host`);
 //! 2. bind the listener (a taken port is a clear [`Error::PortInUse`]);
 //! 3. open the ZooKeeper session (an unreachable ensemble is a clear error);
 //! 4. serve `HelloService`, gRPC health and reflection (v1 and v1alpha, describing
@@ -49,7 +49,7 @@ pub struct ProviderConfig {
     /// Address to listen on; port 0 picks a free one.
     pub listen: SocketAddr,
     /// Host written into the URL (defaults to the listen IP, which must then not be `0.0.0.0`
-    /// or `::`; see [`advertised_host`]). The server must answer there: it is checked before
+    /// or `::`; see `advertised_host`). The server must answer there: it is checked before
     /// registering.
     pub advertise_host: Option<String>,
     /// ZooKeeper session timeout: how long after a crash the node disappears.

@@ -10,7 +10,7 @@
 //!   may change or delete": [`NodeAcl::Owner`]. Without a credential nodes stay open to all, as
 //!   before ([`NodeAcl::Open`]). ACLs of nodes that already exist are never changed.
 //! - A create, set or delete ZooKeeper refuses for want of the identity is
-//!   [`Error::NoAuth`](crate::Error::NoAuth), one line that says which option to pass.
+//!   [`Error::NoAuth`], one line that says which option to pass.
 //! - The password is never printed: `Debug` shows the user only, and no error carries it.
 
 use std::fmt;

@@ -14,7 +14,7 @@
 //!   one warning; it never ends the watch, and it is picked up if its data is corrected.
 //! - While ZooKeeper is unreachable the last snapshot stays; after a reconnect the children are
 //!   listed again (the client re-arms data watches within the session), after a new session every
-//!   child is read again. The loop around it is [`crate::watched`]'s, shared with
+//!   child is read again. The loop around it is `crate::watched`'s, shared with
 //!   [`crate::MasterWatch`].
 //! - Snapshots are sorted by node name and published only when they differ.
 

@@ -10,7 +10,7 @@
 //!   created (a new master). Watches are re-armed on every read.
 //! - While ZooKeeper is unreachable the last known master stays (calls keep going to it); after
 //!   a reconnect or a new session the node is read again, since events during a disconnect can
-//!   be lost. The loop is [`crate::watched`]'s, shared with [`crate::Discovery`].
+//!   be lost. The loop is `crate::watched`'s, shared with [`crate::Discovery`].
 //! - Node data that is not a usable address (not UTF-8, empty, whitespace) counts as no master,
 //!   with one warning.
 //!

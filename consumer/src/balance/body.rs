@@ -1,11 +1,11 @@
 //! Request bodies that can be sent again: what makes retrying a request possible (gRPC's retry
 //! design, gRFC A6, buffers up to 256 KiB per call for the same reason).
 //!
-//! [`prepare`] reads the body's frames that are ready *now*, up to a limit. A body that ends
+//! `prepare` reads the body's frames that are ready *now*, up to a limit. A body that ends
 //! within the limit (every unary and server-streaming request, a client stream that is already
-//! complete) becomes [`Prepared::Replayable`]: its bytes, sent as often as needed. A body that is
+//! complete) becomes `Prepared::Replayable`: its bytes, sent as often as needed. A body that is
 //! larger, or still streaming (a frame not ready yet), or carries trailers is
-//! [`Prepared::Committed`]: it goes to one endpoint only, what was read put back in front. Until
+//! `Prepared::Committed`: it goes to one endpoint only, what was read put back in front. Until
 //! an attempt actually starts sending it (its first frame is polled), it can still go to another
 //! endpoint: a refused connection or a failed dial never cost a large request.
 

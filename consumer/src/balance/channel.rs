@@ -4,7 +4,7 @@
 //! Per request:
 //! - The body is read up to the buffer limit ([`body`](super::body)); a request that fits can be
 //!   sent again, a larger or still-streaming one is committed to its first endpoint.
-//! - An endpoint is picked ([`Route`]); the attempt waits at most the policy's attempt timeout
+//! - An endpoint is picked (`Route`); the attempt waits at most the policy's attempt timeout
 //!   for the response headers.
 //! - A failed attempt is classified ([`classify_error`]) and the [`decide`] function says whether
 //!   another endpoint is tried: never-sent requests always (bounded by the list), maybe-sent

@@ -1,5 +1,5 @@
 //! [`Endpoint`]: one provider as the consumer sees it: its node (name and creation), URL, weight,
-//! one reusable tonic channel (dialled by the [`Dialer`]: connect and HTTP/2 greeting within
+//! one reusable tonic channel (dialled by the `Dialer`: connect and HTTP/2 greeting within
 //! 1 s; HTTP/2 keepalive), its ejection state and its load.
 
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! [`Load`]: what least-loaded picking reads of an endpoint (requests in flight, a latency EWMA),
-//! kept by the balanced channel; [`InFlight`] counts one request until it ends or is dropped.
+//! kept by the balanced channel; `InFlight` counts one request until it ends or is dropped.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -36,7 +36,7 @@ impl Load {
     /// parallel, so requests in flight add little to the next one's latency; counting each as a
     /// whole latency (tower's `(pending + 1) × rtt`) sent calls to an idle provider ten times
     /// slower (measured with `bench slow`: p99 3× the baseline, against ~1× with this cost).
-    /// An endpoint never measured, or not for [`STALE_AFTER_MS`], costs the least latency there
+    /// An endpoint never measured, or not for `STALE_AFTER_MS`, costs the least latency there
     /// is (1 µs), so it is tried.
     pub fn cost(&self) -> u64 {
         let sampled = self.sampled_ms.load(Ordering::Relaxed);

@@ -1,5 +1,5 @@
-//! Where a balanced channel's attempts go: the [`Route`] trait, and the consumer's route, which
-//! picks from the live list ([`ListRoute`]). The master client's route follows the master
+//! Where a balanced channel's attempts go: the `Route` trait, and the consumer's route, which
+//! picks from the live list (`ListRoute`). The master client's route follows the master
 //! (`master_client.rs`).
 
 use std::fmt;

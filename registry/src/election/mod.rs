@@ -21,7 +21,7 @@
 //!   waiting for the session to expire. A connection that goes silent (a partition) is declared
 //!   lost by the client after at most 3/5 of the session timeout (zookeeper-client's read
 //!   timeout), before ZooKeeper can expire the session and let a standby in. Back in the same session with the node still its own, it is
-//!   master again with the same epoch. Session expired: the [`Session`] opens a new one and the
+//!   master again with the same epoch. Session expired: the `Session` opens a new one and the
 //!   contender runs again in it.
 //! - Master node deleted by someone else (`zkCli.sh delete <path>`): the holder reports
 //!   [`Role::Electing`] the moment its watch says so, before it reads or tries anything, then

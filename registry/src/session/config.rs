@@ -52,9 +52,9 @@ impl SessionConfig {
     }
 
     /// The session timeout asked of the server: 1 ms to [`SessionConfig::MAX_SESSION_TIMEOUT`]
-    /// (whole milliseconds; [`Session::connect`] refuses anything else). The server then clamps
+    /// (whole milliseconds; `Session::connect` refuses anything else). The server then clamps
     /// it to its own `minSessionTimeout`..`maxSessionTimeout`, by default 2 to 20 times its
-    /// `tickTime` (4 s to 40 s with the usual 2 s tick); [`Session::session_timeout`] tells what
+    /// `tickTime` (4 s to 40 s with the usual 2 s tick); `Session::session_timeout` tells what
     /// was granted.
     pub fn session_timeout(mut self, timeout: Duration) -> Self {
         self.session_timeout = timeout;
@@ -62,7 +62,7 @@ impl SessionConfig {
     }
 
     /// How long `Session::connect` waits for the first session before failing (not zero;
-    /// [`Session::connect`] refuses it).
+    /// `Session::connect` refuses it).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -73,7 +73,7 @@ impl SessionConfig {
         &self.connect
     }
 
-    /// Checks the timeouts (what [`Session::connect`] does first): the session timeout is 1 ms
+    /// Checks the timeouts (what `Session::connect` does first): the session timeout is 1 ms
     /// to [`SessionConfig::MAX_SESSION_TIMEOUT`], the connect timeout is not zero.
     ///
     /// ```

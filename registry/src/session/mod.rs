@@ -15,7 +15,7 @@
 //!   replaced (the client library would turn 0 into 6 s and wrap 2^31 ms to a negative value the
 //!   server raises to its minimum).
 //! - Every status change is published in order; `generation` only grows.
-//! - With a [`ZkCredential`] every connection of every generation is authenticated with it
+//! - With a `ZkCredential` every connection of every generation is authenticated with it
 //!   (see [`crate::auth`]); the credential's password never appears in logs or `Debug`.
 //! - Dropping the last `Session` handle (and every recipe holding one) closes the session.
 
