@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use tonic::Status;
 use tonic::body::Body;
 use tower::{Service, ServiceExt};
-use tracing::debug;
+use tracing::{Instrument, debug};
 use zoorpc_registry::ProviderUrl;
 
 use super::body::{Prepared, prepare};
@@ -147,48 +147,66 @@ impl BalancedChannel {
             *request.version_mut() = parts.version;
             *request.headers_mut() = parts.headers.clone();
             *request.extensions_mut() = parts.extensions.clone();
-            let (failure, error) =
-                match attempt(&endpoint, request, self.policy.attempt_timeout).await {
-                    Outcome::Answer(mut response) => {
-                        endpoint.record_success();
-                        let code = Status::from_header_map(response.headers()).map(|s| s.code());
-                        metrics::answered(&endpoint.url().endpoint(), code);
-                        metrics::call(true);
-                        response.extensions_mut().insert(Answered {
-                            url: endpoint.url().clone(),
-                            node: endpoint.node().to_owned(),
-                            attempts: tried.len(),
-                        });
+            // One span per attempt, inside the call's: endpoint, attempt number, outcome.
+            let span = tracing::debug_span!(
+                "attempt",
+                endpoint = %endpoint.url(),
+                n = tried.len(),
+                outcome = tracing::field::Empty
+            );
+            let outcome = attempt(&endpoint, request, self.policy.attempt_timeout)
+                .instrument(span.clone())
+                .await;
+            let ended = match &outcome {
+                Outcome::Answer(_) => "answered",
+                Outcome::Refused(..) => "refused",
+                Outcome::Failed(Failure::NotSent, _) => "not sent",
+                Outcome::Failed(Failure::MaybeSent, _) => "maybe sent",
+                Outcome::Failed(Failure::Application, _) => "failed",
+            };
+            span.record("outcome", ended);
+            debug!(parent: &span, outcome = ended, "attempt ended");
+            let (failure, error) = match outcome {
+                Outcome::Answer(mut response) => {
+                    endpoint.record_success();
+                    let code = Status::from_header_map(response.headers()).map(|s| s.code());
+                    metrics::answered(&endpoint.url().endpoint(), code);
+                    metrics::call(true);
+                    response.extensions_mut().insert(Answered {
+                        url: endpoint.url().clone(),
+                        node: endpoint.node().to_owned(),
+                        attempts: tried.len(),
+                    });
+                    return Ok(response);
+                }
+                Outcome::Refused(response, failure, status) => {
+                    // An error answer that may be retried; kept to be returned if it is not.
+                    self.route.record_failure(&endpoint);
+                    metrics::attempt_failed(&endpoint.url().endpoint(), failure, true);
+                    if failure == Failure::MaybeSent {
+                        maybe_sent += 1;
+                    }
+                    if !self.retry(failure, maybe_sent, &body) {
+                        metrics::call(false);
                         return Ok(response);
                     }
-                    Outcome::Refused(response, failure, status) => {
-                        // An error answer that may be retried; kept to be returned if it is not.
+                    (failure, Box::new(status) as BoxError)
+                }
+                Outcome::Failed(failure, error) => {
+                    if failure.is_connection_failure() {
                         self.route.record_failure(&endpoint);
-                        metrics::attempt_failed(&endpoint.url().endpoint(), failure, true);
-                        if failure == Failure::MaybeSent {
-                            maybe_sent += 1;
-                        }
-                        if !self.retry(failure, maybe_sent, &body) {
-                            metrics::call(false);
-                            return Ok(response);
-                        }
-                        (failure, Box::new(status) as BoxError)
                     }
-                    Outcome::Failed(failure, error) => {
-                        if failure.is_connection_failure() {
-                            self.route.record_failure(&endpoint);
-                        }
-                        metrics::attempt_failed(&endpoint.url().endpoint(), failure, false);
-                        if failure == Failure::MaybeSent {
-                            maybe_sent += 1;
-                        }
-                        if !self.retry(failure, maybe_sent, &body) {
-                            metrics::call(false);
-                            return Err(failed(endpoint.url(), tried.len(), false, error));
-                        }
-                        (failure, error)
+                    metrics::attempt_failed(&endpoint.url().endpoint(), failure, false);
+                    if failure == Failure::MaybeSent {
+                        maybe_sent += 1;
                     }
-                };
+                    if !self.retry(failure, maybe_sent, &body) {
+                        metrics::call(false);
+                        return Err(failed(endpoint.url(), tried.len(), false, error));
+                    }
+                    (failure, error)
+                }
+            };
             debug!(url = %endpoint.url(), ?failure, error = %error, "attempt failed; trying another endpoint");
             metrics::retry();
             last = Some((endpoint.url().clone(), failure, error));
@@ -232,7 +250,8 @@ impl Service<http::Request<Body>> for BalancedChannel {
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        Box::pin(self.clone().send(request))
+        let span = tracing::debug_span!("call", method = %request.uri().path());
+        Box::pin(self.clone().send(request).instrument(span))
     }
 }
 
