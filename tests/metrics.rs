@@ -265,3 +265,41 @@ fn ha_server_metrics_show_role_and_epoch() {
         "{body}"
     );
 }
+
+/// The consumer side as a program: `zoorpc-client --metrics` shows its calls and live endpoints
+/// while its loop runs.
+#[test]
+fn a_consumer_programs_metrics_count_its_calls() {
+    let base = unique_path("metrics-client");
+    let connect = zk().connect_string();
+    let _provider = spawn_provider(&connect, &base, 0, &[]);
+    let addr = free_addr();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-client"));
+    cmd.args(["--zk", &connect, "--base-path", &base]).args([
+        "--calls",
+        "100000",
+        "--interval-ms",
+        "5",
+        "--metrics",
+        &addr,
+    ]);
+    let mut client = ChildProcess::spawn("client", cmd).expect("spawn client");
+    client
+        .wait_for_line("ok http://", Duration::from_secs(20))
+        .expect("the client calls");
+    wait_value(
+        &addr,
+        &format!("zoorpc_live_endpoints{{base_path=\"{base}\"}}"),
+        1.0,
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = scrape(&addr);
+        let answered = value(&body, "zoorpc_calls_total{outcome=\"answered\"}").unwrap_or(0.0);
+        if answered >= 10.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "calls not counted: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -7,7 +7,8 @@ use zoorpc_consumer::{Consumer, ConsumerConfig, Strategy};
 /// Usage text.
 pub const USAGE: &str = "usage: client --zk HOST:PORT[,HOST:PORT...] [--base-path /registry] \
 [--calls 10] [--interval-ms 500 (0 = no pause)] [--name world] \
-[--strategy random|round-robin|least-loaded|first] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)]";
+[--strategy random|round-robin|least-loaded|first] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
+[--metrics ADDR (Prometheus at http://ADDR/metrics while it runs)]";
 
 /// Runs the client program with the process arguments.
 pub fn main() {
@@ -22,6 +23,7 @@ pub fn main() {
             "name",
             "strategy",
             "zk-auth-file",
+            "metrics",
         ],
     );
     let zk = or_exit(USAGE, flags.zk());
@@ -38,14 +40,30 @@ pub fn main() {
             .map_err(|e| format!("bad value for --strategy: {e}")),
     );
     let zk_auth = or_exit(USAGE, flags.zk_auth());
+    let metrics = or_exit(
+        USAGE,
+        flags
+            .str("metrics")
+            .map(|text| {
+                text.parse::<std::net::SocketAddr>().map_err(|_| {
+                    format!("bad value {text:?} for --metrics: expected an address such as 127.0.0.1:9464")
+                })
+            })
+            .transpose(),
+    );
     std::process::exit(super::block_on(async move {
+        if let Some(addr) = metrics {
+            super::metrics::serve(addr)?;
+        }
         let mut config = ConsumerConfig::new(zk, base).strategy(strategy);
         config.zk_auth = zk_auth;
-        let consumer = Consumer::connect_with(config).await?;
+        let consumer = Consumer::connect_with(config)
+            .await
+            .map_err(|e| e.to_string())?;
         super::call_loop(calls, interval, || async {
             consumer.say_hello(&name).await.map(|a| a.url.to_string())
         })
         .await;
-        Ok::<_, zoorpc_consumer::Error>(0)
+        Ok::<_, String>(0)
     }));
 }
