@@ -313,3 +313,29 @@ async fn run_until_a_future_stops_and_resigns() {
             .is_err()
     );
 }
+
+/// Several services through `start_named`: health names each SERVING on the master (a
+/// health-checking load balancer finds the master by any of them), NOT_SERVING on a standby.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_named_reports_the_named_services_serving_only_on_the_master() {
+    let path = format!("{}/Echo:1.0.0", unique_path("ha-lib-named"));
+    let names = ["echo.v1.Echo"];
+    let (echo_a, _) = CountingEcho::new("a");
+    let a = HaServer::start_named(config(&path), &names, move |_| {
+        tonic::service::Routes::new(EchoServer::new(echo_a))
+    })
+    .await
+    .expect("a serves");
+    wait_role(&a, "master", Role::is_master).await;
+    let (echo_b, _) = CountingEcho::new("b");
+    let b = HaServer::start_named(config(&path), &names, move |_| {
+        tonic::service::Routes::new(EchoServer::new(echo_b))
+    })
+    .await
+    .expect("b serves");
+    wait_role(&b, "standby", |r| matches!(r, Role::Standby { .. })).await;
+    wait_health(a.address(), "echo.v1.Echo", ServingStatus::Serving).await;
+    wait_health(b.address(), "echo.v1.Echo", ServingStatus::NotServing).await;
+    b.shutdown().await.expect("b stops");
+    a.shutdown().await.expect("a stops");
+}

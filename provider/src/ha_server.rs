@@ -148,6 +148,18 @@ impl HaServer {
         HaServer::launch(config, &[], routes).await
     }
 
+    /// Like [`HaServer::start_with`], with health also reporting each of `names` (the gRPC
+    /// names of the services in `routes`, e.g. `hello.v1.HelloService`) SERVING while master, as
+    /// [`HaServer::serve`] does for its one service: a health-checking load balancer finds the
+    /// master by any of them.
+    pub async fn start_named(
+        config: HaServerConfig,
+        names: &[&'static str],
+        routes: impl FnOnce(&str) -> Routes,
+    ) -> Result<HaServer> {
+        HaServer::launch(config, names, routes).await
+    }
+
     async fn launch(
         config: HaServerConfig,
         names: &[&'static str],

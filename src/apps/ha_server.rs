@@ -149,7 +149,8 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
         file_descriptor_sets: vec![zoorpc_proto::FILE_DESCRIPTOR_SET],
         ..zoorpc_provider::HaServerConfig::new(args.zk, args.path, 0)
     };
-    let mut server = HaServer::start_with(config, |address| {
+    let names = [zoorpc_provider::HELLO_SERVICE_NAME];
+    let mut server = HaServer::start_named(config, &names, |address| {
         Routes::new(HelloServiceServer::new(Greeter::new(address)))
     })
     .await
