@@ -144,13 +144,16 @@ async fn run<F: Follow>(
                     let _ = ready.send(Ok(()));
                 }
                 tokio::select! {
-                    () = follow.changed() => {}
+                    // The session first: after a change the watches of the last read may
+                    // belong to an ended client and must not be awaited any more.
+                    biased;
                     changed = statuses.changed() => {
                         if changed.is_err() {
                             return;
                         }
                         follow.session_changed(false);
                     }
+                    () = follow.changed() => {}
                 }
             }
             Ok(None) => {}

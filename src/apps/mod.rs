@@ -103,13 +103,18 @@ pub fn block_on<E: Display>(body: impl Future<Output = Result<i32, E>>) -> i32 {
             return 1;
         }
     };
-    match runtime.block_on(body) {
+    let status = match runtime.block_on(body) {
         Ok(status) => status,
         Err(e) => {
             eprintln!("error: {e}");
             1
         }
-    }
+    };
+    // The program exits with this status right away. Tearing the runtime down first would drop
+    // the ZooKeeper client's own tasks while others still run, and zookeeper-client panics in a
+    // watch whose sender goes that way ("Canceled"): noise on stderr at every exit.
+    std::mem::forget(runtime);
+    status
 }
 
 /// Makes `calls` calls, one per `interval` (zero: one after another, no pause), printing

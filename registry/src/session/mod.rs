@@ -239,6 +239,11 @@ async fn supervise(
 ) {
     let mut client = client;
     let mut generation = 0u64;
+    // The previous generation's status (and its ended client), kept until the next one: a
+    // recipe still waiting on one of its watches when the generation changes drops that watch
+    // after hearing of the change; dropping the client first would cancel the watch under it
+    // (zookeeper-client then panics inside the waiting task).
+    let mut _retired: Option<SessionStatus> = None;
     loop {
         let mut states = client.state_watcher();
         loop {
@@ -281,11 +286,11 @@ async fn supervise(
         generation += 1;
         info!(session = %client.session_id(), generation, "new ZooKeeper session established");
         connected_gauge(&config, true);
-        status.send_replace(SessionStatus {
+        _retired = Some(status.send_replace(SessionStatus {
             generation,
             state: LinkState::Connected,
             client: client.clone(),
-        });
+        }));
     }
 }
 
