@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{raw_client, spawn_provider, zk};
 use zoorpc::proto::{HelloRequest, HelloServiceClient};
@@ -458,10 +458,19 @@ fn proxy_forwards_any_grpc_client_with_failover_while_a_provider_is_killed() {
             .connect()
             .await
             .unwrap();
-        let status = HelloServiceClient::new(channel)
-            .say_hello(HelloRequest { name: "x".into() })
-            .await
-            .unwrap_err();
+        // The proxy hears of the deletions a moment after ZooKeeper made them: until then a
+        // call may still meet a dead provider (refused). Bounded: 5 s.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            let status = HelloServiceClient::new(channel.clone())
+                .say_hello(HelloRequest { name: "x".into() })
+                .await
+                .unwrap_err();
+            if status.message().contains(&base) || Instant::now() > deadline {
+                break status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");
         assert!(status.message().contains(&base), "{status}");
     });
