@@ -166,7 +166,7 @@ impl BalancedChannel {
             };
             span.record("outcome", ended);
             debug!(parent: &span, outcome = ended, "attempt ended");
-            let (failure, error) = match outcome {
+            let (failure, refused, error) = match outcome {
                 Outcome::Answer(mut response) => {
                     endpoint.record_success();
                     let code = Status::from_header_map(response.headers()).map(|s| s.code());
@@ -179,34 +179,26 @@ impl BalancedChannel {
                     });
                     return Ok(response);
                 }
+                // An error answer that may be retried is kept, to be returned if it is not.
                 Outcome::Refused(response, failure, status) => {
-                    // An error answer that may be retried; kept to be returned if it is not.
-                    self.route.record_failure(&endpoint);
-                    metrics::attempt_failed(&endpoint.url().endpoint(), failure, true);
-                    if failure == Failure::MaybeSent {
-                        maybe_sent += 1;
-                    }
-                    if !self.retry(failure, maybe_sent, &body) {
-                        metrics::call(false);
-                        return Ok(response);
-                    }
-                    (failure, Box::new(status) as BoxError)
+                    (failure, Some(response), Box::new(status) as BoxError)
                 }
-                Outcome::Failed(failure, error) => {
-                    if failure.is_connection_failure() {
-                        self.route.record_failure(&endpoint);
-                    }
-                    metrics::attempt_failed(&endpoint.url().endpoint(), failure, false);
-                    if failure == Failure::MaybeSent {
-                        maybe_sent += 1;
-                    }
-                    if !self.retry(failure, maybe_sent, &body) {
-                        metrics::call(false);
-                        return Err(failed(endpoint.url(), tried.len(), false, error));
-                    }
-                    (failure, error)
-                }
+                Outcome::Failed(failure, error) => (failure, None, error),
             };
+            if failure.is_connection_failure() {
+                self.route.record_failure(&endpoint);
+            }
+            metrics::attempt_failed(&endpoint.url().endpoint(), failure, refused.is_some());
+            if failure == Failure::MaybeSent {
+                maybe_sent += 1;
+            }
+            if !self.retry(failure, maybe_sent, &body) {
+                metrics::call(false);
+                return match refused {
+                    Some(response) => Ok(response),
+                    None => Err(failed(endpoint.url(), tried.len(), false, error)),
+                };
+            }
             debug!(url = %endpoint.url(), ?failure, error = %error, "attempt failed; trying another endpoint");
             metrics::retry();
             last = Some((endpoint.url().clone(), failure, error));
