@@ -49,6 +49,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
+use zoorpc_registry::provider_url::host_port;
 use zoorpc_registry::{
     ElectionOptions, MasterElection, Role, Session, SessionConfig, ZkCredential,
 };
@@ -168,11 +169,7 @@ impl HaServer {
         let (listener, addr, host) =
             listen(config.listen, config.advertise_host.as_deref()).await?;
         // An IPv6 literal is bracketed, as in a URL, so `host:port` stays dialable.
-        let address = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]:{}", addr.port())
-        } else {
-            format!("{host}:{}", addr.port())
-        };
+        let address = host_port(&host, addr.port());
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_service_status("", ServingStatus::Serving).await;

@@ -9,6 +9,23 @@ use crate::error::{Error, Result};
 /// Largest znode payload we accept as a provider URL. Anything bigger is not a URL.
 pub const MAX_URL_LEN: usize = 2048;
 
+/// `host:port` as it is written in a URL or a master node: an IPv6 literal bracketed
+/// (`[::1]:9090`), whether or not `host` already was.
+///
+/// ```
+/// use zoorpc_registry::provider_url::host_port;
+/// assert_eq!(host_port("127.0.0.1", 9090), "127.0.0.1:9090");
+/// assert_eq!(host_port("::1", 9090), "[::1]:9090");
+/// assert_eq!(host_port("[::1]", 9090), "[::1]:9090");
+/// ```
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// A validated provider endpoint URL.
 ///
 /// ```
@@ -32,12 +49,7 @@ pub struct ProviderUrl {
 impl ProviderUrl {
     /// Builds `http://host:port` (IPv6 hosts are bracketed).
     pub fn http(host: &str, port: u16) -> Result<Self> {
-        let host = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]")
-        } else {
-            host.to_owned()
-        };
-        format!("http://{host}:{port}").parse()
+        format!("http://{}", host_port(host, port)).parse()
     }
 
     /// Adds metadata `key=value` (both must be non-empty and free of `&`, `=`, `?`, whitespace).

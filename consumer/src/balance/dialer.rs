@@ -17,6 +17,7 @@ use http::Uri;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tower::Service;
+use zoorpc_registry::provider_url::host_port;
 
 /// How long a dial (TCP connect and the server's greeting) may take.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -50,18 +51,15 @@ impl Service<Uri> for Dialer {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let timeout = self.timeout;
         Box::pin(async move {
-            let host = uri.host().unwrap_or_default();
-            // A bracketed IPv6 literal, as it appears in a URL.
-            let host = host
+            let port = uri.port_u16().unwrap_or(80);
+            let address = host_port(uri.host().unwrap_or_default(), port);
+            // A bracketed IPv6 literal, as it appears in a URL, is dialled without its brackets.
+            let host = uri
+                .host()
+                .unwrap_or_default()
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_owned();
-            let port = uri.port_u16().unwrap_or(80);
-            let address = if host.contains(':') {
-                format!("[{host}]:{port}")
-            } else {
-                format!("{host}:{port}")
-            };
             let failed = |cause: String| DialError {
                 address: address.clone(),
                 cause,
