@@ -231,8 +231,7 @@ impl Follow for Children {
         &mut self,
         status: &SessionStatus,
     ) -> std::result::Result<Option<Providers>, zk::Error> {
-        let client = status.client.clone();
-        self.refresh(&client).await
+        self.refresh(&status.client).await
     }
 
     /// Waits until the children change, the base path appears, or a known child's data watch
