@@ -66,7 +66,14 @@ impl ZkCredential {
         })
     }
 
-    /// Reads `user:password` from a file.
+    /// Reads `user:password` from a file. An error names the file and what is wrong with it
+    /// (unreadable, not one line `user:password`), never its content.
+    ///
+    /// ```
+    /// use zoorpc_registry::ZkCredential;
+    /// let err = ZkCredential::from_file("/nonexistent/zk-auth").unwrap_err();
+    /// assert!(err.to_string().starts_with("the ZooKeeper auth file /nonexistent/zk-auth is not usable: cannot read it"), "{err}");
+    /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<ZkCredential> {
         let path = path.as_ref();
         let named = |reason: String| Error::InvalidCredential {
@@ -101,7 +108,18 @@ impl fmt::Debug for ZkCredential {
     }
 }
 
-/// Who may change the nodes a session creates.
+/// Who may change the nodes a session creates: [`NodeAcl::Owner`] when the session has a
+/// credential, else [`NodeAcl::Open`].
+///
+/// ```
+/// use zoorpc_registry::{NodeAcl, SessionConfig, ZkCredential};
+/// let open = SessionConfig::new("127.0.0.1:2181");
+/// assert_eq!(open.node_acl(), NodeAcl::Open);
+/// let owned = open.credential(Some(ZkCredential::parse("svc:s3cret")?));
+/// assert_eq!(owned.node_acl(), NodeAcl::Owner);
+/// assert!(!format!("{owned:?}").contains("s3cret"));
+/// # Ok::<(), zoorpc_registry::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeAcl {
     /// Anyone may do anything (no credential; ZooKeeper's `world:anyone` ALL).

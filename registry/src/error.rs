@@ -4,6 +4,22 @@
 use std::time::Duration;
 
 /// Errors from talking to ZooKeeper.
+///
+/// Every variant's message is one line that names the input or the node and, where there is
+/// one, what to do; a credential's password never appears in it.
+///
+/// ```
+/// use zoorpc_registry::{ConnectString, Error, validate_path};
+/// let err = ConnectString::parse("localhost").unwrap_err();
+/// assert!(matches!(err, Error::InvalidConnectString { .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid ZooKeeper connect string \"localhost\": \"localhost\" has no port; \
+///      expected HOST:PORT[,HOST:PORT...][/chroot], e.g. 127.0.0.1:2181"
+/// );
+/// let err = validate_path("registry").unwrap_err();
+/// assert_eq!(err.to_string(), "invalid znode path \"registry\": must start with '/'");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -11,50 +27,84 @@ pub enum Error {
     #[error(
         "invalid ZooKeeper connect string {connect:?}: {reason}; expected HOST:PORT[,HOST:PORT...][/chroot], e.g. 127.0.0.1:2181"
     )]
-    InvalidConnectString { connect: String, reason: String },
+    InvalidConnectString {
+        /// The connect string as given.
+        connect: String,
+        /// What is wrong with it (which entry, which part).
+        reason: String,
+    },
 
     /// No session could be established in time.
     #[error(
         "could not reach ZooKeeper at {connect} within {timeout:?}: is the server running and the address right (--zk)? ({detail})"
     )]
     Unreachable {
+        /// The connect string the session was opened with.
         connect: String,
+        /// How long the session was tried before giving up.
         timeout: Duration,
+        /// What went wrong: the client's last error, or that the session did not reconnect.
         detail: String,
     },
 
     /// A setting (a timeout, an interval) is outside the range it can take.
     #[error("invalid {setting} {value}: {reason}")]
     InvalidSetting {
+        /// The setting's name, e.g. `session timeout`.
         setting: &'static str,
+        /// The value given, as written.
         value: String,
+        /// The range it must be in, or what else is wrong.
         reason: String,
     },
 
     /// A znode path is malformed.
     #[error("invalid znode path {path:?}: {reason}")]
-    InvalidPath { path: String, reason: &'static str },
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
 
     /// A provider URL is malformed (registering it, or reading it from a znode).
     #[error("invalid provider URL {url:?}: {reason}; expected http://HOST:PORT[?key=value&...]")]
-    InvalidUrl { url: String, reason: String },
+    InvalidUrl {
+        /// The URL as given or as read from the node.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// ZooKeeper refused a change for want of the identity the node's ACL names.
     #[error(
         "ZooKeeper refused the {op} of {path}: not authorized (NoAuth); only the identity that created it may change it: pass that identity's user:password file with --zk-auth-file (or {env})", env = crate::auth::AUTH_FILE_ENV
     )]
-    NoAuth { op: &'static str, path: String },
+    NoAuth {
+        /// The refused operation, e.g. `delete`.
+        op: &'static str,
+        /// The node it was refused on.
+        path: String,
+    },
 
     /// A ZooKeeper credential (`user:password`) cannot be read or parsed. Never carries the
     /// password.
     #[error("{source_name} is not usable: {reason}")]
-    InvalidCredential { source_name: String, reason: String },
+    InvalidCredential {
+        /// What was read: `the credential`, or `the ZooKeeper auth file <path>`.
+        source_name: String,
+        /// What is wrong with it, without the password.
+        reason: String,
+    },
 
     /// A ZooKeeper operation failed.
     #[error("ZooKeeper {op} of {path} failed: {source}")]
     ZooKeeper {
+        /// The operation, e.g. `create`, `read`, `multi`.
         op: &'static str,
+        /// The node it was about.
         path: String,
+        /// What the ZooKeeper client answered.
         #[source]
         source: zookeeper_client::Error,
     },
@@ -68,7 +118,9 @@ pub enum Error {
         "invalid master address {address:?}: {reason}; expected HOST:PORT, e.g. 127.0.0.1:9090"
     )]
     InvalidAddress {
+        /// The address as given or as read from the node.
         address: String,
+        /// What is wrong with it.
         reason: &'static str,
     },
 
@@ -76,14 +128,20 @@ pub enum Error {
     #[error(
         "no master at {path}: no contender holds the node; start one (e.g. `cargo run --example ha_server -- --zk <HOST:PORT> --path {path}`) or check the path"
     )]
-    NoMaster { path: String },
+    NoMaster {
+        /// The election path no contender holds.
+        path: String,
+    },
 
     /// A fenced write was refused: the fence's holder is not the master of its epoch any more
     /// (`reason` says what ZooKeeper shows).
     #[error("fenced write to {path} refused: not the master of epoch {epoch} ({reason})")]
     Fenced {
+        /// The node the write was for.
         path: String,
+        /// The epoch the fence was taken in (the companion's `mzxid` then).
         epoch: i64,
+        /// What ZooKeeper shows instead (a newer epoch, another holder, no master).
         reason: String,
     },
 }

@@ -74,6 +74,19 @@ pub struct MasterEntry {
 }
 
 /// Lists the services (base paths with `provider<seq>` children) under `root`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), zoorpc_registry::Error> {
+/// use zoorpc_registry::{Session, inspect};
+/// let session = Session::connect_to("127.0.0.1:2181").await?;
+/// let listing = inspect::services(&session, "/").await?;
+/// for service in &listing.services {
+///     for provider in &service.providers {
+///         println!("{} {} session 0x{:x}", service.base_path, provider.path, provider.session_id);
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 pub async fn services(session: &Session, root: &str) -> Result<ServiceListing> {
     // The root is a fine place to start a walk (it only cannot hold providers itself).
     let root = if root == "/" {
@@ -133,6 +146,17 @@ pub async fn services(session: &Session, root: &str) -> Result<ServiceListing> {
 }
 
 /// Reads the master of the election at `path`; `None` when nobody holds it.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), zoorpc_registry::Error> {
+/// use zoorpc_registry::{Session, default_master_path, inspect};
+/// let session = Session::connect_to("127.0.0.1:2181").await?;
+/// match inspect::master(&session, &default_master_path("HelloService", "1.0.0")).await? {
+///     Some(m) => println!("master {:?} epoch {:?} since {} ms", m.address, m.epoch, m.since_ms),
+///     None => println!("no master"),
+/// }
+/// # Ok(()) }
+/// ```
 pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>> {
     let path = validate_path(path)?;
     let client = session.connected_within_timeout().await?.client;

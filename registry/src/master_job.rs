@@ -65,6 +65,11 @@ use crate::session::Session;
 const PAUSE: Duration = Duration::from_millis(100);
 
 /// The record node of job `name` at election path `path`: `<path>.jobs/<name>`.
+///
+/// ```
+/// use zoorpc_registry::master_job::record_path;
+/// assert_eq!(record_path("/soa/master/services/Report:1", "daily"), "/soa/master/services/Report:1.jobs/daily");
+/// ```
 pub fn record_path(path: &str, name: &str) -> String {
     format!("{path}.jobs/{name}")
 }

@@ -7,6 +7,13 @@ use std::fmt;
 use crate::error::{Error, Result};
 
 /// Largest znode payload we accept as a provider URL. Anything bigger is not a URL.
+///
+/// ```
+/// use zoorpc_registry::{ProviderUrl, provider_url::MAX_URL_LEN};
+/// let huge = vec![b'a'; MAX_URL_LEN + 1];
+/// let err = ProviderUrl::from_bytes(&huge).unwrap_err();
+/// assert!(err.to_string().contains("longer than 2048 bytes"), "{err}");
+/// ```
 pub const MAX_URL_LEN: usize = 2048;
 
 /// `host:port` as it is written in a URL or a master node: an IPv6 literal bracketed
@@ -47,7 +54,19 @@ pub struct ProviderUrl {
 }
 
 impl ProviderUrl {
-    /// Builds `http://host:port` (IPv6 hosts are bracketed).
+    /// Builds `http://host:port` (IPv6 hosts are bracketed). An error if the result is no
+    /// provider URL (an empty host, a port of 0).
+    ///
+    /// ```
+    /// use zoorpc_registry::ProviderUrl;
+    /// let url = ProviderUrl::http("::1", 11214)?;
+    /// assert_eq!(url.as_str(), "http://[::1]:11214");
+    /// assert_eq!(url.host(), "[::1]");
+    /// assert_eq!(url.authority(), "[::1]:11214");
+    /// assert!(ProviderUrl::http("", 11214).is_err());
+    /// assert!(ProviderUrl::http("127.0.0.1", 0).is_err());
+    /// # Ok::<(), zoorpc_registry::Error>(())
+    /// ```
     pub fn http(host: &str, port: u16) -> Result<Self> {
         format!("http://{}", host_port(host, port)).parse()
     }
@@ -71,7 +90,21 @@ impl ProviderUrl {
         format!("{}{separator}{key}={value}", self.raw).parse()
     }
 
-    /// Parses znode data: must be UTF-8 and a valid URL.
+    /// Parses znode data: must be UTF-8 and a valid URL. What someone else wrote into the
+    /// registry is refused with a message quoting it (the first 64 bytes of what is not UTF-8).
+    ///
+    /// ```
+    /// use zoorpc_registry::ProviderUrl;
+    /// let url = ProviderUrl::from_bytes(b"http://10.0.0.7:50051?weight=50")?;
+    /// assert_eq!((url.scheme(), url.port()), ("http", 50051));
+    /// assert_eq!(url.metadata("weight"), Some("50"));
+    /// assert_eq!(url.metadata_pairs(), &[("weight".to_owned(), "50".to_owned())]);
+    /// let err = ProviderUrl::from_bytes(&[0xff, 0x00]).unwrap_err();
+    /// assert!(err.to_string().contains("not UTF-8"), "{err}");
+    /// let err = ProviderUrl::from_bytes(b"hello world").unwrap_err();
+    /// assert!(err.to_string().starts_with("invalid provider URL \"hello world\""), "{err}");
+    /// # Ok::<(), zoorpc_registry::Error>(())
+    /// ```
     pub fn from_bytes(data: &[u8]) -> Result<Self> {
         if data.len() > MAX_URL_LEN {
             return Err(Error::InvalidUrl {

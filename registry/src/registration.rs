@@ -35,7 +35,12 @@ use crate::plumbing::{
 use crate::provider_url::ProviderUrl;
 use crate::session::{LinkState, Session, SessionStatus};
 
-/// The prefix of provider children under a base path.
+/// The prefix of provider children under a base path: ZooKeeper appends a 10-digit sequence
+/// number, e.g. `/registry/provider0000000042`.
+///
+/// ```
+/// assert_eq!(zoorpc_registry::PROVIDER_PREFIX, "provider");
+/// ```
 pub const PROVIDER_PREFIX: &str = "provider";
 
 /// A live registration of one provider URL under one base path.
@@ -48,7 +53,22 @@ pub struct Registration {
 }
 
 impl Registration {
-    /// Registers `url` under `base_path` and keeps it registered.
+    /// Registers `url` under `base_path` and keeps it registered: re-created with the same
+    /// data in the new session after an expiry, re-created when someone deletes it, its data
+    /// written back when someone changes it; a reconnect within the session re-creates nothing.
+    /// Missing parents are created (persistent). Errors: a bad base path, ZooKeeper out of reach
+    /// for the session's connect timeout, or a refused create ([`crate::Error::NoAuth`]).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), zoorpc_registry::Error> {
+    /// use zoorpc_registry::{ProviderUrl, Registration, Session};
+    /// let session = Session::connect_to("127.0.0.1:2181").await?;
+    /// let url = ProviderUrl::http("127.0.0.1", 11214)?.with_metadata("weight", "50")?;
+    /// let registration = Registration::register(&session, "/registry", &url).await?;
+    /// println!("registered {}", registration.node_path().unwrap_or_default());
+    /// registration.deregister().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn register(session: &Session, base_path: &str, url: &ProviderUrl) -> Result<Self> {
         let base = validate_path(base_path)?.to_owned();
         let status = session.connected_within_timeout().await?;

@@ -20,7 +20,15 @@ use crate::error::{Error, Result};
 use crate::plumbing::path::validate_path;
 use crate::session::Session;
 
-/// Tuning of an election.
+/// Tuning of an election, for [`MasterElection::join_with`].
+///
+/// ```
+/// use std::time::Duration;
+/// use zoorpc_registry::ElectionOptions;
+/// assert_eq!(ElectionOptions::default().handover_grace, Duration::from_secs(2));
+/// let quick = ElectionOptions { handover_grace: Duration::from_millis(500) };
+/// # let _ = quick;
+/// ```
 #[derive(Clone, Debug)]
 pub struct ElectionOptions {
     /// How long contenders other than a designee wait for it to take over after a handover
@@ -204,6 +212,15 @@ impl Drop for MasterElection {
 /// operator would with `zkCli.sh set <path> <address>`. Returns once ZooKeeper applied it; the
 /// holder then steps down and the contender with that address takes over (see the module
 /// guarantees). [`Error::NoMaster`] if nobody holds the node.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), zoorpc_registry::Error> {
+/// use zoorpc_registry::{Session, default_master_path, designate};
+/// let session = Session::connect_to("127.0.0.1:2181").await?;
+/// let path = default_master_path("HelloService", "1.0.0");
+/// designate(&session, &path, "127.0.0.1:9091").await?;
+/// # Ok(()) }
+/// ```
 pub async fn designate(session: &Session, path: &str, address: &str) -> Result<()> {
     let path = validate_path(path)?;
     validate_address(address)?;

@@ -111,6 +111,11 @@ use crate::error::{Error, Result};
 use crate::plumbing::{ensure_path, parent, persistent};
 
 /// The default election path of a service: `/soa/master/services/<service>:<version>`.
+///
+/// ```
+/// use zoorpc_registry::default_master_path;
+/// assert_eq!(default_master_path("Billing", "2.1"), "/soa/master/services/Billing:2.1");
+/// ```
 pub fn default_master_path(service: &str, version: &str) -> String {
     format!("/soa/master/services/{service}:{version}")
 }

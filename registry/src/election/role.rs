@@ -41,6 +41,13 @@ impl Role {
     }
 
     /// The epoch, if master.
+    ///
+    /// ```
+    /// use zoorpc_registry::Role;
+    /// assert_eq!(Role::Master { epoch: 42 }.epoch(), Some(42));
+    /// assert_eq!(Role::Electing.epoch(), None);
+    /// assert!(Role::Master { epoch: 42 }.is_master() && !Role::Disconnected.is_master());
+    /// ```
     pub fn epoch(&self) -> Option<i64> {
         match self {
             Role::Master { epoch } => Some(*epoch),

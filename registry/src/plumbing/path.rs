@@ -11,6 +11,17 @@ use crate::error::{Error, Result};
 /// Checks that `path` is an absolute znode path without a trailing slash, empty, `.` or `..`
 /// segments, control characters or the characters ZooKeeper refuses, and returns it unchanged:
 /// what it accepts, ZooKeeper accepts.
+///
+/// ```
+/// use zoorpc_registry::{Error, validate_path};
+/// assert_eq!(validate_path("/soa/master/services/HelloService:1.0.0")?, "/soa/master/services/HelloService:1.0.0");
+/// for bad in ["registry", "/", "/registry/", "/a//b", "/a/../b"] {
+///     assert!(matches!(validate_path(bad), Err(Error::InvalidPath { .. })), "{bad}");
+/// }
+/// let err = validate_path("/registry/").unwrap_err();
+/// assert_eq!(err.to_string(), "invalid znode path \"/registry/\": must not end with '/'");
+/// # Ok::<(), Error>(())
+/// ```
 pub fn validate_path(path: &str) -> Result<&str> {
     let fail = |reason| {
         Err(Error::InvalidPath {

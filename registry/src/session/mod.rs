@@ -85,7 +85,22 @@ impl Drop for Shared {
 
 impl Session {
     /// Connects, waiting at most the configured connect timeout for the first session. A
-    /// timeout out of range is an [`Error::InvalidSetting`] (see [`SessionConfig::validate`]).
+    /// timeout out of range is an [`Error::InvalidSetting`] (see [`SessionConfig::validate`]);
+    /// ZooKeeper out of reach for that long is an [`Error::Unreachable`] naming the connect
+    /// string. After an expiry the session opens a new ZooKeeper session itself and publishes
+    /// it as the next generation ([`Session::subscribe`]).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), zoorpc_registry::Error> {
+    /// use std::time::Duration;
+    /// use zoorpc_registry::{Session, SessionConfig, ZkCredential};
+    /// let config = SessionConfig::new("127.0.0.1:2181,127.0.0.1:2182")
+    ///     .session_timeout(Duration::from_secs(6))
+    ///     .credential(Some(ZkCredential::from_file("/etc/zoorpc/zk-auth")?));
+    /// let session = Session::connect(config).await?;
+    /// println!("session 0x{:x}, timeout {:?}", session.session_id(), session.session_timeout());
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(config: SessionConfig) -> Result<Session> {
         config.validate()?;
         let client = open(&config).await?;
