@@ -1,6 +1,21 @@
 //! The consumer's one error type.
 
-/// Errors from looking up and calling providers.
+/// Errors from looking up and calling providers. Each message is one line naming the base
+/// path or the provider and what to do.
+///
+/// ```
+/// use zoorpc_consumer::Error;
+/// let empty = Error::NoProviders { base_path: "/services/echo".into() };
+/// assert!(empty.to_string().starts_with("no providers registered under /services/echo: start one"));
+/// assert!(empty.status().is_none());
+/// let failed = Error::Call {
+///     url: "http://127.0.0.1:11214".into(),
+///     status: tonic::Status::not_found("no such user"),
+/// };
+/// assert_eq!(failed.status().map(|s| s.code()), Some(tonic::Code::NotFound));
+/// let bad_zk: Error = zoorpc_registry::ConnectString::parse("localhost").unwrap_err().into();
+/// assert!(bad_zk.to_string().starts_with("invalid ZooKeeper connect string"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -8,20 +23,32 @@ pub enum Error {
     #[error(
         "no providers registered under {base_path}: start one (e.g. `cargo run --example provider -- --zk <HOST:PORT> --base-path {base_path}`) or check the base path"
     )]
-    NoProviders { base_path: String },
+    NoProviders {
+        /// The base path with no provider under it.
+        base_path: String,
+    },
 
     /// Every attempt failed with a connection failure.
     #[error("call failed after {attempts} attempt(s); last failure at {url}: {status}")]
     Exhausted {
+        /// How many attempts the call made.
         attempts: usize,
+        /// The provider of the last attempt.
         url: String,
+        /// The last attempt's failure.
         status: tonic::Status,
     },
 
     /// The call failed in a way that must not be retried (an application error, or a connection
     /// failure after the request may have been processed by a non-idempotent method).
     #[error("call to {url} failed: {status}")]
-    Call { url: String, status: tonic::Status },
+    Call {
+        /// The provider that failed or answered (its URL; `a provider` or `the master of
+        /// <path>` when the answer did not say).
+        url: String,
+        /// Its failure or answer.
+        status: tonic::Status,
+    },
 
     /// A registry error (bad connect string, unreachable ZooKeeper, bad base path).
     #[error(transparent)]

@@ -74,6 +74,15 @@ pub struct MasterClientConfig {
 
 impl MasterClientConfig {
     /// Defaults: 10 s session and connect timeouts, 15 s switch-over bound, 50 ms retry pause.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zoorpc_consumer::MasterClientConfig;
+    /// use zoorpc_registry::default_master_path;
+    /// let mut config = MasterClientConfig::new("127.0.0.1:2181", default_master_path("HelloService", "1.0.0"));
+    /// config.switch_over_timeout = Duration::from_secs(30);
+    /// assert_eq!(config.attempt_timeout, Duration::from_secs(5));
+    /// ```
     pub fn new(zk: impl Into<String>, path: impl Into<String>) -> Self {
         MasterClientConfig {
             zk: zk.into(),

@@ -45,6 +45,31 @@ impl Snapshot {
 }
 
 /// Writes `providers` of `base_path` to `path` atomically (write, fsync, rename, fsync dir).
+///
+/// ```
+/// use zoorpc_consumer::snapshot;
+/// use zoorpc_registry::{ProviderNode, ProviderUrl};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("providers");
+/// let node = ProviderNode {
+///     name: "provider0000000042".into(),
+///     url: ProviderUrl::http("127.0.0.1", 11214)?,
+///     created: 4294967301,
+/// };
+/// snapshot::write(&path, "/registry", &[node.clone()])?;
+/// let text = std::fs::read_to_string(&path)?;
+/// let lines: Vec<&str> = text.lines().collect();
+/// assert_eq!(lines[..2], ["zoorpc-snapshot 1", "base /registry"]);
+/// assert!(lines[2].starts_with("written-ms "));
+/// assert_eq!(lines[3], "provider0000000042 4294967301 http://127.0.0.1:11214");
+///
+/// let read = snapshot::read(&path, "/registry")?;
+/// assert_eq!(read.providers, [node]);
+/// assert!(read.age() < std::time::Duration::from_secs(60));
+/// let err = snapshot::read(&path, "/services/echo").unwrap_err();
+/// assert!(err.ends_with("it is of base path /registry, not /services/echo"), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write(path: &Path, base_path: &str, providers: &[ProviderNode]) -> std::io::Result<()> {
     let written_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -42,7 +42,28 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub const PROVIDER_METADATA: &str = "zoorpc-provider";
 
 /// Which provider answered a call through a [`BalancedChannel`]: in the response's extensions
-/// (`tonic::Response::extensions().get::<Answered>()`).
+/// (`tonic::Response::extensions().get::<Answered>()`). A failed call's status carries a
+/// [`CallError`] as its `source()` instead.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use zoorpc_consumer::{Answered, CallError, Consumer};
+/// use zoorpc_proto::{HelloRequest, HelloServiceClient};
+/// let consumer = Consumer::connect("127.0.0.1:2181", "/registry").await?;
+/// let mut client = HelloServiceClient::new(consumer.channel());
+/// match client.say_hello(HelloRequest { name: "zoo".into() }).await {
+///     Ok(response) => {
+///         if let Some(answered) = response.extensions().get::<Answered>() {
+///             println!("{} answered after {} attempt(s)", answered.url, answered.attempts);
+///         }
+///     }
+///     Err(status) => {
+///         let failed = std::error::Error::source(&status).and_then(|s| s.downcast_ref::<CallError>());
+///         println!("failed: {status} (last provider {:?})", failed.and_then(|e| e.url.as_ref()));
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Answered {
     /// The provider's URL.

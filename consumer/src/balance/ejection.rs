@@ -38,7 +38,15 @@ impl Default for EjectionPolicy {
 }
 
 impl EjectionPolicy {
-    /// How many of `len` endpoints may be ejected at once.
+    /// How many of `len` endpoints may be ejected at once: the policy's share, at least one.
+    ///
+    /// ```
+    /// use zoorpc_consumer::EjectionPolicy;
+    /// let policy = EjectionPolicy::default();
+    /// assert_eq!((policy.max_ejected(1), policy.max_ejected(5), policy.max_ejected(10)), (1, 2, 5));
+    /// let strict = EjectionPolicy { max_ejection_percent: 10, ..policy };
+    /// assert_eq!(strict.max_ejected(5), 1);
+    /// ```
     pub fn max_ejected(&self, len: usize) -> usize {
         (len * usize::from(self.max_ejection_percent.min(100)) / 100).max(1)
     }

@@ -33,6 +33,19 @@ impl Failure {
 /// A status produced by the transport carries its cause as `source()`; a status the server sent
 /// has none. The code alone is not enough: a request dropped because its connection closed comes
 /// back as `Cancelled` with hyper's `Canceled` as the source.
+///
+/// ```
+/// use zoorpc_consumer::{Failure, classify};
+/// // Answers a server sent: an application's, or UNAVAILABLE that may come after processing.
+/// assert_eq!(classify(&tonic::Status::not_found("no such user")), Failure::Application);
+/// assert_eq!(classify(&tonic::Status::unavailable("shutting down")), Failure::MaybeSent);
+/// // A transport failure carries its cause: a refused connection was never sent.
+/// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+/// let status = tonic::Status::from_error(Box::new(refused));
+/// assert_eq!(classify(&status), Failure::NotSent);
+/// assert!(Failure::NotSent.is_connection_failure());
+/// assert!(!Failure::Application.is_connection_failure());
+/// ```
 pub fn classify(status: &tonic::Status) -> Failure {
     match status.source() {
         None => match status.code() {

@@ -13,7 +13,18 @@ use std::time::{Duration, Instant};
 
 use super::failure::Failure;
 
-/// Retry policy of one call.
+/// Retry policy of one call: [`CallPolicy::DEFAULT`] retries only what was never sent,
+/// [`CallPolicy::IDEMPOTENT`] also what may have been processed.
+///
+/// ```
+/// use std::time::Duration;
+/// use zoorpc_consumer::CallPolicy;
+/// assert!(!CallPolicy::default().idempotent);
+/// let policy = CallPolicy::IDEMPOTENT.with_attempt_timeout(Duration::from_millis(300));
+/// assert!(policy.idempotent);
+/// assert_eq!(policy.max_attempts, 5);
+/// assert_eq!(policy.attempt_timeout, Duration::from_millis(300));
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct CallPolicy {
     /// Safe to repeat if the connection broke mid-call (or an attempt timed out).
@@ -74,7 +85,22 @@ pub enum Decision {
 }
 
 /// Decides after an attempt failed with `failure`, when `maybe_sent` attempts of this call (this
-/// one included) may have reached a provider.
+/// one included) may have reached a provider. Only a maybe-sent retry takes from `budget`.
+///
+/// ```
+/// use std::time::Duration;
+/// use zoorpc_consumer::balance::{CallPolicy, Decision, Failure, RetryBudget, decide};
+/// // A budget of no retries beyond 0 % of the requests: maybe-sent retries are refused.
+/// let budget = RetryBudget::new(0, 0, Duration::from_secs(10));
+/// let idempotent = CallPolicy::IDEMPOTENT;
+/// assert_eq!(decide(Failure::NotSent, &CallPolicy::DEFAULT, 0, &budget), Decision::Retry);
+/// assert_eq!(decide(Failure::Application, &idempotent, 1, &budget), Decision::Stop);
+/// assert_eq!(decide(Failure::MaybeSent, &CallPolicy::DEFAULT, 1, &budget), Decision::Stop);
+/// assert_eq!(decide(Failure::MaybeSent, &idempotent, 1, &budget), Decision::BudgetSpent);
+/// let generous = RetryBudget::default();
+/// assert_eq!(decide(Failure::MaybeSent, &idempotent, 1, &generous), Decision::Retry);
+/// assert_eq!(decide(Failure::MaybeSent, &idempotent, 5, &generous), Decision::Stop);
+/// ```
 pub fn decide(
     failure: Failure,
     policy: &CallPolicy,
@@ -94,6 +120,21 @@ pub fn decide(
 
 /// Finagle's retry budget: retries may add at most `percent` of the requests, plus
 /// `min_per_second` (so a quiet client can still retry), counted over the last `ttl`.
+/// Thread-safe; one budget is shared by every channel of a consumer.
+///
+/// ```
+/// use std::time::Duration;
+/// use zoorpc_consumer::RetryBudget;
+/// // 50 % of the requests, no minimum: 4 requests allow 2 retries.
+/// let budget = RetryBudget::new(50, 0, Duration::from_secs(10));
+/// assert!(!budget.try_withdraw());
+/// for _ in 0..4 {
+///     budget.deposit();
+/// }
+/// assert!(budget.try_withdraw());
+/// assert!(budget.try_withdraw());
+/// assert!(!budget.try_withdraw());
+/// ```
 #[derive(Debug)]
 pub struct RetryBudget {
     percent: u32,

@@ -37,6 +37,39 @@ pub trait Pick: Send + Sync + fmt::Debug + 'static {
 }
 
 /// The consumer's picking strategy ([`ConsumerConfig::strategy`](crate::ConsumerConfig)).
+/// Parsed from the names the programs' `--strategy` flag takes.
+///
+/// ```
+/// use zoorpc_consumer::{EjectionPolicy, EndpointSet, Strategy};
+/// use zoorpc_registry::{ProviderNode, ProviderUrl};
+/// assert!(matches!("round-robin".parse(), Ok(Strategy::RoundRobin)));
+/// assert!(matches!("least_loaded".parse(), Ok(Strategy::LeastLoaded)));
+/// let err = "fastest".parse::<Strategy>().unwrap_err();
+/// assert_eq!(err, "unknown strategy \"fastest\": use random, round-robin, least-loaded or first");
+///
+/// // `First` (primary/backup): the first node in order, the next one only when it is excluded
+/// // or ejected. Endpoints connect lazily, so no server is needed to pick; their channels need
+/// // a Tokio runtime.
+/// let runtime = tokio::runtime::Runtime::new()?;
+/// let _in_runtime = runtime.enter();
+/// let set = EndpointSet::with_policy(&Strategy::First, EjectionPolicy::default());
+/// let node = |n: u16| -> Result<ProviderNode, zoorpc_registry::Error> {
+///     Ok(ProviderNode {
+///         name: format!("provider000000000{n}"),
+///         url: ProviderUrl::http("127.0.0.1", 11210 + n)?,
+///         created: i64::from(n),
+///     })
+/// };
+/// set.update(&[node(1)?, node(2)?]);
+/// let first = set.pick(&[]).ok_or("empty set")?;
+/// assert_eq!(first.url().port(), 11211);
+/// let second = set.pick(&[first.node().to_owned()]).ok_or("empty set")?;
+/// assert_eq!(second.url().port(), 11212);
+/// set.record_failure(&first); // a connection failure: ejected for 1 s
+/// assert!(first.is_ejected());
+/// assert_eq!(set.pick(&[]).ok_or("empty set")?.url().port(), 11212);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub enum Strategy {
     /// Weighted random (the default).

@@ -42,6 +42,18 @@ pub struct ConsumerConfig {
 impl ConsumerConfig {
     /// Defaults: 10 s session timeout, 10 s connect timeout, weighted random picking, ejection
     /// for 1 s doubling to 30 s (at most half the endpoints), 256 KiB buffers, Finagle's budget.
+    /// Nothing is checked here: `Consumer::start` refuses a bad connect string or base path.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zoorpc_consumer::{ConsumerConfig, Strategy};
+    /// let mut config = ConsumerConfig::new("127.0.0.1:2181", "/services/echo")
+    ///     .strategy(Strategy::LeastLoaded);
+    /// config.connect_timeout = Duration::from_secs(2);
+    /// config.snapshot_path = Some("/var/lib/echo-client/providers".into());
+    /// assert_eq!(config.buffer_limit, 256 * 1024);
+    /// assert!(matches!(config.strategy, Strategy::LeastLoaded));
+    /// ```
     pub fn new(zk: impl Into<String>, base_path: impl Into<String>) -> Self {
         ConsumerConfig {
             zk: zk.into(),

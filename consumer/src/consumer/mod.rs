@@ -181,7 +181,24 @@ impl Consumer {
         ))
     }
 
-    /// Runs `f` on a picked endpoint's channel with failover as `policy` allows.
+    /// Runs `f` on a picked endpoint's channel with failover as `policy` allows: each attempt
+    /// under the policy's per-attempt timeout, on another endpoint each time. An empty list is
+    /// [`Error::NoProviders`] at once; the answer names the provider that gave it.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), zoorpc_consumer::Error> {
+    /// use zoorpc_consumer::{CallPolicy, Consumer};
+    /// use zoorpc_proto::{HelloRequest, HelloServiceClient};
+    /// let consumer = Consumer::connect("127.0.0.1:2181", "/registry").await?;
+    /// let answer = consumer
+    ///     .call(CallPolicy::IDEMPOTENT, |channel| async move {
+    ///         let request = HelloRequest { name: "zoo".into() };
+    ///         Ok(HelloServiceClient::new(channel).say_hello(request).await?.into_inner())
+    ///     })
+    ///     .await?;
+    /// println!("{} from {} after {} attempt(s)", answer.value.message, answer.url, answer.attempts);
+    /// # Ok(()) }
+    /// ```
     pub async fn call<T, F, Fut>(&self, policy: CallPolicy, mut f: F) -> Result<Answer<T>>
     where
         F: FnMut(Channel) -> Fut,

@@ -24,6 +24,18 @@ impl Consumer {
     /// Connects with `config`. With a snapshot path, ZooKeeper out of reach within the connect
     /// timeout and a readable snapshot of the base path: serves the snapshot and connects in the
     /// background; otherwise the connect error.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), zoorpc_consumer::Error> {
+    /// use zoorpc_consumer::{Consumer, ConsumerConfig, Strategy};
+    /// let mut config = ConsumerConfig::new("127.0.0.1:2181", "/services/echo").strategy(Strategy::RoundRobin);
+    /// config.snapshot_path = Some("/var/lib/echo-client/providers".into());
+    /// let consumer = Consumer::connect_with(config).await?;
+    /// if let Some(age) = consumer.snapshot_age() {
+    ///     eprintln!("ZooKeeper is out of reach; serving the list saved {age:?} ago");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn connect_with(config: ConsumerConfig) -> Result<Consumer> {
         let opened = open_session(
             &config.zk,
