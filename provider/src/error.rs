@@ -2,7 +2,21 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// Errors starting, serving or stopping a provider.
+/// Errors starting, serving or stopping a provider. Each message is one line that names the
+/// address or the setting and what to do (the flags named are the programs').
+///
+/// ```
+/// use zoorpc_provider::{Error, parse_ip};
+/// let err = parse_ip("localhost").unwrap_err();
+/// assert!(matches!(err, Error::BadAddress(_)));
+/// assert_eq!(err.to_string(), "invalid address \"localhost\": expected an IP address such as 127.0.0.1 or ::1");
+/// let taken = Error::PortInUse { addr: "127.0.0.1:50051".parse()? };
+/// assert_eq!(
+///     taken.to_string(),
+///     "cannot listen on 127.0.0.1:50051: the port is already in use; choose another --port, or 0 for a free one"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -10,11 +24,16 @@ pub enum Error {
     #[error(
         "cannot listen on {addr}: the port is already in use; choose another --port, or 0 for a free one"
     )]
-    PortInUse { addr: SocketAddr },
+    PortInUse {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
     /// Binding failed for another reason.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// What the operating system answered.
         #[source]
         source: std::io::Error,
     },
@@ -28,7 +47,10 @@ pub enum Error {
          address clients should use with --advertise-host (this machine's LAN IP, or 127.0.0.1 \
          for clients on this machine)"
     )]
-    UnspecifiedAdvertiseHost { host: String },
+    UnspecifiedAdvertiseHost {
+        /// The host as given.
+        host: String,
+    },
     /// Listening on every interface without an advertised host: which address clients should
     /// dial is not known.
     #[error(
@@ -36,7 +58,10 @@ pub enum Error {
          is not known; give it with --advertise-host (this machine's LAN IP, or 127.0.0.1 for \
          clients on this machine)"
     )]
-    AdvertiseHostNeeded { listen: IpAddr },
+    AdvertiseHostNeeded {
+        /// The unspecified listen address.
+        listen: IpAddr,
+    },
     /// The advertised address does not reach this server.
     #[error(
         "the advertised address {url} does not reach this server (listening on {listen}): \
@@ -44,13 +69,21 @@ pub enum Error {
          listener (--advertise-host, --listen-host)"
     )]
     AdvertisedUnreachable {
+        /// The advertised endpoint that was called.
         url: String,
+        /// Where the server listens.
         listen: SocketAddr,
+        /// What the health call got instead of SERVING.
         detail: String,
     },
     /// The server did not start serving.
     #[error("the gRPC server on {addr} did not become ready: {detail}")]
-    NotServing { addr: SocketAddr, detail: String },
+    NotServing {
+        /// Where the server listens.
+        addr: SocketAddr,
+        /// What went wrong.
+        detail: String,
+    },
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Server(#[from] tonic::transport::Error),

@@ -7,6 +7,17 @@ use tonic::{Request, Response, Status};
 use zoorpc_proto::{HelloReply, HelloRequest, HelloService};
 
 /// `HelloService` answering as `provider` (the URL it is registered under).
+///
+/// ```
+/// use zoorpc_proto::{HelloRequest, HelloService};
+/// use zoorpc_provider::Greeter;
+/// let greeter = Greeter::new("http://127.0.0.1:11214");
+/// let request = tonic::Request::new(HelloRequest { name: "zoo".into() });
+/// let reply = tokio::runtime::Runtime::new()?.block_on(greeter.say_hello(request))?.into_inner();
+/// assert_eq!(reply.message, "Hello zoo!");
+/// assert_eq!(reply.provider, "http://127.0.0.1:11214");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Greeter {
     provider: String,

@@ -93,6 +93,15 @@ pub struct HaServerConfig {
 
 impl HaServerConfig {
     /// An HA server on `127.0.0.1:port` contending at `path`; 10 s session timeout, 30 s drain.
+    ///
+    /// ```
+    /// use zoorpc_provider::HaServerConfig;
+    /// use zoorpc_registry::default_master_path;
+    /// let mut config = HaServerConfig::new("127.0.0.1:2181", default_master_path("Echo", "1.0.0"), 9090);
+    /// config.advertise_host = Some("10.0.0.7".into());
+    /// assert_eq!(config.path, "/soa/master/services/Echo:1.0.0");
+    /// assert_eq!(config.listen.port(), 9090);
+    /// ```
     pub fn new(zk: impl Into<String>, path: impl Into<String>, port: u16) -> Self {
         HaServerConfig {
             zk: zk.into(),

@@ -52,6 +52,36 @@ pub struct MasterGate {
 
 impl MasterGate {
     /// A gate following `roles` ([`zoorpc_registry::MasterElection::subscribe`]).
+    ///
+    /// Here the roles come from a plain watch channel, so no ZooKeeper is needed to see the
+    /// gate decide:
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use zoorpc_provider::MasterGate;
+    /// use zoorpc_registry::Role;
+    /// let (roles, watched) = tokio::sync::watch::channel(Role::Standby { master: "10.0.0.7:9090".into() });
+    /// let handler = service_fn(|_: http::Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("handled")))
+    /// });
+    /// let gated = MasterGate::new(watched).exempt("grpc.health.v1.Health").layer(handler);
+    /// let request = |path: &str| http::Request::get(path).body(());
+    /// let runtime = tokio::runtime::Runtime::new()?;
+    ///
+    /// // A standby refuses (UNAVAILABLE, naming the master) without running the handler ...
+    /// let refused = runtime.block_on(gated.clone().oneshot(request("/hello.v1.HelloService/SayHello")?))?;
+    /// assert_eq!(refused.headers()["grpc-status"], "14");
+    /// assert_eq!(refused.headers()["zoorpc-standby"], "10.0.0.7:9090");
+    /// assert_eq!(refused.body(), "");
+    /// // ... but lets exempt services through ...
+    /// let health = runtime.block_on(gated.clone().oneshot(request("/grpc.health.v1.Health/Check")?))?;
+    /// assert_eq!(health.body(), "handled");
+    /// // ... and, once master, everything.
+    /// roles.send(Role::Master { epoch: 7 })?;
+    /// let admitted = runtime.block_on(gated.oneshot(request("/hello.v1.HelloService/SayHello")?))?;
+    /// assert_eq!(admitted.body(), "handled");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(roles: watch::Receiver<Role>) -> MasterGate {
         let gate = MasterGate::unbound();
         gate.bind(roles);
@@ -148,10 +178,13 @@ where
 pin_project_lite::pin_project! {
     /// The answer of a [`MasterGated`]: the inner service's, or the refusal.
     #[project = GateFutureProj]
+    // pin-project-lite takes no attributes (docs) on variant fields; the variants say what
+    // their one field holds.
+    #[allow(missing_docs)]
     pub enum GateFuture<F, R> {
-        /// Admitted: the inner service answers.
+        /// Admitted: the inner service answers (`inner`: its future).
         Admitted { #[pin] inner: F },
-        /// Refused: the standby refusal, ready at once.
+        /// Refused: the standby refusal, ready at once (`response`: taken when it completes).
         Refused { response: Option<R> },
     }
 }

@@ -73,7 +73,18 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// A provider on `127.0.0.1:port` registering under `base_path`.
+    /// A provider on `127.0.0.1:port` registering under `base_path`: 10 s session timeout,
+    /// 250 ms drain grace, 30 s drain timeout, no metadata, open nodes. Checked when started.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zoorpc_provider::ProviderConfig;
+    /// let mut config = ProviderConfig::new("127.0.0.1:2181", "/services/echo", 0);
+    /// config.metadata.push(("weight".into(), "50".into()));
+    /// config.session_timeout = Duration::from_secs(4);
+    /// assert_eq!(config.listen.to_string(), "127.0.0.1:0");
+    /// assert_eq!(config.drain_grace, Duration::from_millis(250));
+    /// ```
     pub fn new(zk: impl Into<String>, base_path: impl Into<String>, port: u16) -> Self {
         ProviderConfig {
             zk: zk.into(),

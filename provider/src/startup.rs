@@ -66,6 +66,14 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
 }
 
 /// Parses an IP for `listen`, with an error that says what is expected.
+///
+/// ```
+/// use zoorpc_provider::parse_ip;
+/// assert!(parse_ip("::1")?.is_loopback());
+/// assert!(parse_ip("0.0.0.0")?.is_unspecified());
+/// assert!(parse_ip("127.0.0.1:50051").is_err());
+/// # Ok::<(), zoorpc_provider::Error>(())
+/// ```
 pub fn parse_ip(text: &str) -> Result<IpAddr> {
     text.parse().map_err(|_| Error::BadAddress(text.to_owned()))
 }
