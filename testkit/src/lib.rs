@@ -16,6 +16,21 @@
 //! - [`ZkProxy`]: a TCP proxy in front of ZooKeeper that partitions a client silently or loses
 //!   the reply to its next request of a kind (`create`, `delete`, multi-op).
 //! - [`unique_path`]: a fresh base path so tests sharing a server do not see each other.
+//!
+//! Every server, proxy and process is stopped and its directory removed when its handle is
+//! dropped (also when a test fails); the children are tied to this process, so they die with it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use zoorpc_testkit::{ZkProxy, ZkServer, unique_path};
+//! let zk = ZkServer::shared()?; // one server for every test of this binary
+//! let base = unique_path("discovery"); // a base path no other test uses
+//! let proxy = ZkProxy::start(([127, 0, 0, 1], zk.port()).into()).await?;
+//! // ... connect the code under test to `proxy.addr()`, register under `base` ...
+//! proxy.cut(); // a silent partition: the client hears nothing until `heal`
+//! proxy.heal();
+//! # let _ = base; Ok(()) }
+//! ```
 
 mod ensemble;
 mod process;
@@ -31,6 +46,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A base path no other test in this or a concurrent run uses, e.g.
 /// `/zoorpc-test/4711-3-discovery`.
+///
+/// ```
+/// let a = zoorpc_testkit::unique_path("discovery");
+/// let b = zoorpc_testkit::unique_path("discovery");
+/// assert_ne!(a, b);
+/// assert!(a.starts_with("/zoorpc-test/") && a.ends_with("-discovery"));
+/// assert!(!a.contains("//") && !a.ends_with('/'));
+/// ```
 pub fn unique_path(label: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -60,7 +83,17 @@ fn retry_in_temp_dir<T>(
     Err(last.unwrap_or_else(|| HarnessError::Io(std::io::Error::other("no attempt made"))))
 }
 
-/// Errors of the harness.
+/// Errors of the harness. Each message says what did not start or answer, with the output
+/// that tells why.
+///
+/// ```
+/// use zoorpc_testkit::HarnessError;
+/// let err = HarnessError::PortInUse { port: 2181, detail: "Address in use".into() };
+/// assert_eq!(
+///     err.to_string(),
+///     "port 2181 on 127.0.0.1 is in use (Address in use): is another ZooKeeper running? Pick another port"
+/// );
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     /// ZooKeeper is not installed where we look.
@@ -71,7 +104,9 @@ pub enum HarnessError {
     /// Starting a process failed.
     #[error("cannot start {what}: {source}")]
     Spawn {
+        /// What was being started (the process's name).
         what: String,
+        /// Why the operating system refused.
         #[source]
         source: std::io::Error,
     },
@@ -80,18 +115,31 @@ pub enum HarnessError {
         "ZooKeeper on port {port} did not answer ruok within {timeout:?}; its output: {output}"
     )]
     NotReady {
+        /// The server's client port.
         port: u16,
+        /// How long it was waited for.
         timeout: std::time::Duration,
+        /// The tail of its log.
         output: String,
     },
     /// A process did not print an expected line in time.
     #[error("{what}: {detail}")]
-    Timeout { what: String, detail: String },
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// What was seen instead (the process's lines so far, its exit status).
+        detail: String,
+    },
     /// The fixed port asked for is taken.
     #[error(
         "port {port} on 127.0.0.1 is in use ({detail}): is another ZooKeeper running? Pick another port"
     )]
-    PortInUse { port: u16, detail: String },
+    PortInUse {
+        /// The port asked for.
+        port: u16,
+        /// What the bind probe answered.
+        detail: String,
+    },
     /// Other I/O.
     #[error("harness I/O: {0}")]
     Io(#[from] std::io::Error),

@@ -69,6 +69,20 @@ fn spawn_with_deathsig(cmd: &mut Command) -> std::io::Result<Child> {
 }
 
 /// A child process that is killed (SIGKILL) and reaped on drop.
+///
+/// ```
+/// use std::process::Command;
+/// use std::time::Duration;
+/// use zoorpc_testkit::ChildProcess;
+/// let mut cmd = Command::new("sh");
+/// cmd.args(["-c", "echo starting; echo ready 42; exec sleep 30"]);
+/// let mut child = ChildProcess::spawn("sleeper", cmd)?;
+/// assert_eq!(child.wait_for_line("ready", Duration::from_secs(10))?, "ready 42");
+/// assert_eq!(child.seen_lines(), ["starting", "ready 42"]);
+/// child.signal(libc::SIGTERM)?;
+/// assert!(!child.wait_exit(Duration::from_secs(10))?.success());
+/// # Ok::<(), zoorpc_testkit::HarnessError>(())
+/// ```
 #[derive(Debug)]
 pub struct ChildProcess {
     name: String,

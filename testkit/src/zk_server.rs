@@ -47,6 +47,29 @@ impl Default for ZkServerConfig {
 }
 
 /// A running standalone ZooKeeper. Killed and its directory removed on drop.
+///
+/// Starting one takes a second or two (a JVM); the example starts a real one, writes a node,
+/// restarts the server on the same port and data, and reads the node back:
+///
+/// ```
+/// use zoorpc_testkit::ZkServer;
+/// let mut server = ZkServer::start()?;
+/// assert_eq!(server.connect_string(), format!("127.0.0.1:{}", server.port()));
+/// let runtime = tokio::runtime::Runtime::new()?;
+/// let connect = server.connect_string();
+/// let write = async {
+///     let client = zookeeper_client::Client::connect(&connect).await?;
+///     let open = zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+///     client.create("/kept", b"across restarts", &open).await?;
+///     Ok::<_, zookeeper_client::Error>(())
+/// };
+/// runtime.block_on(write)?;
+/// server.restart()?;
+/// let read = async { zookeeper_client::Client::connect(&connect).await?.get_data("/kept").await };
+/// assert_eq!(runtime.block_on(read)?.0, b"across restarts");
+/// drop(server); // killed, its directory removed
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct ZkServer {
     port: u16,
