@@ -178,6 +178,23 @@ impl Flags {
     /// The ZooKeeper digest credential: read from the file `--zk-auth-file` names, else from
     /// the file `ZOORPC_ZK_AUTH_FILE` names; `None` when neither is set. An unreadable or
     /// malformed file is an error naming the file (never its contents).
+    ///
+    /// ```
+    /// use zoorpc::cli::Flags;
+    /// let dir = tempfile::tempdir()?;
+    /// let file = dir.path().join("zk-auth");
+    /// std::fs::write(&file, "svc:s3cret\n")?;
+    /// let args = ["--zk-auth-file".to_owned(), file.display().to_string()];
+    /// let credential = Flags::parse(args, &["zk-auth-file"])?.zk_auth()?;
+    /// assert_eq!(credential.map(|c| c.user().to_owned()), Some("svc".to_owned()));
+    ///
+    /// std::fs::write(&file, "no colon")?;
+    /// let err = Flags::parse(["--zk-auth-file".to_owned(), file.display().to_string()], &["zk-auth-file"])?
+    ///     .zk_auth()
+    ///     .unwrap_err();
+    /// assert!(err.contains("zk-auth is not usable") && !err.contains("no colon"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn zk_auth(&self) -> Result<Option<ZkCredential>, String> {
         let path = match self.str("zk-auth-file") {
             Some(path) => PathBuf::from(path),

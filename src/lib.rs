@@ -18,6 +18,31 @@
 //!   examples), kept here so the binary and the examples are one code path.
 //!
 //! Data flows one way: ZooKeeper → registry (typed events) → consumer (endpoint set) → tonic.
+//!
+//! The README's example serves any tonic service and calls it through the registry; the
+//! smallest round trip, with the demo `HelloService`:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use zoorpc::consumer::Consumer;
+//! use zoorpc::provider::{Provider, ProviderConfig};
+//! let provider = Provider::start(ProviderConfig::new("127.0.0.1:2181", "/registry", 0)).await?;
+//! let consumer = Consumer::connect("127.0.0.1:2181", "/registry").await?;
+//! let answer = consumer.say_hello("zoo").await?;
+//! assert_eq!(answer.value.message, "Hello zoo!");
+//! assert_eq!(&answer.url, provider.url());
+//! provider.shutdown().await?; // NOT_SERVING, deregister, drain, stop
+//! # Ok(()) }
+//! ```
+//!
+//! What a provider registers is plain data, checked before it is written:
+//!
+//! ```
+//! use zoorpc::registry::ProviderUrl;
+//! let url = ProviderUrl::http("127.0.0.1", 11214)?.with_metadata("weight", "50")?;
+//! assert_eq!(url.as_str(), "http://127.0.0.1:11214?weight=50");
+//! # Ok::<(), zoorpc::registry::Error>(())
+//! ```
 
 pub use zoorpc_consumer as consumer;
 pub use zoorpc_proto as proto;

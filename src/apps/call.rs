@@ -11,6 +11,7 @@ use super::ZkArg;
 /// `zoorpc call` flags.
 #[derive(clap::Args, Debug)]
 pub struct CallArgs {
+    /// The ZooKeeper to talk to (`--zk`, default `ZOORPC_ZK`).
     #[command(flatten)]
     pub zk: ZkArg,
     /// The name sent in `HelloRequest.name`

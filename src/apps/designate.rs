@@ -20,6 +20,7 @@ a gRPC server answers a health check SERVING at ADDRESS (every zoorpc HA server 
 standby) and refuses the address otherwise."
 )]
 pub struct DesignateArgs {
+    /// The ZooKeeper to talk to (`--zk`, default `ZOORPC_ZK`).
     #[command(flatten)]
     pub zk: ZkArg,
     /// The election path, e.g. /soa/master/services/HelloService:1.0.0

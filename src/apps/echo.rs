@@ -29,6 +29,19 @@ pub use proto::{EchoReply, EchoRequest};
 
 /// The service: answers with the text and the server's own address (`host:port` it accepted
 /// the call on), after `delay`.
+///
+/// ```
+/// use std::sync::atomic::Ordering;
+/// use std::time::Duration;
+/// use zoorpc::apps::echo::{Echo, EchoRequest, EchoService};
+/// let echo = EchoService::new(Duration::ZERO);
+/// let request = tonic::Request::new(EchoRequest { text: "hi".into(), payload: vec![0; 3], ..Default::default() });
+/// let reply = tokio::runtime::Runtime::new()?.block_on(echo.say(request))?.into_inner();
+/// assert_eq!((reply.text.as_str(), reply.messages, reply.payload_bytes), ("hi", 1, 3));
+/// assert_eq!(reply.server, ""); // no connection: no local address to name
+/// assert_eq!(echo.calls().load(Ordering::Relaxed), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct EchoService {
     delay: Duration,

@@ -12,6 +12,7 @@ use super::{ZkArg, human_age, now_ms, session_hex};
 /// `zoorpc ls` flags.
 #[derive(clap::Args, Debug)]
 pub struct LsArgs {
+    /// The ZooKeeper to talk to (`--zk`, default `ZOORPC_ZK`).
     #[command(flatten)]
     pub zk: ZkArg,
     /// Where to start looking

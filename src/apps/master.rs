@@ -11,6 +11,7 @@ use super::{ZkArg, human_age, now_ms, session_hex};
 /// `zoorpc master` flags.
 #[derive(clap::Args, Debug)]
 pub struct MasterArgs {
+    /// The ZooKeeper to talk to (`--zk`, default `ZOORPC_ZK`).
     #[command(flatten)]
     pub zk: ZkArg,
     /// The election path, e.g. /soa/master/services/HelloService:1.0.0

@@ -73,6 +73,10 @@ pub fn human_age(ms: i64) -> String {
 }
 
 /// A session id as ZooKeeper's tools print it (`0x1000a2b3c4d0000`).
+///
+/// ```
+/// assert_eq!(zoorpc::apps::session_hex(0x1000a2b3c4d0000), "0x1000a2b3c4d0000");
+/// ```
 pub fn session_hex(id: i64) -> String {
     format!("{id:#x}")
 }

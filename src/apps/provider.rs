@@ -52,6 +52,7 @@ pub fn config(flags: &Flags) -> Result<ProviderConfig, String> {
 /// `zoorpc provider` flags: the same as the `provider` program's.
 #[derive(clap::Args, Debug)]
 pub struct ProviderArgs {
+    /// The ZooKeeper to talk to (`--zk`, default `ZOORPC_ZK`).
     #[command(flatten)]
     pub zk: super::ZkArg,
     /// Port to serve on (0 picks a free one)

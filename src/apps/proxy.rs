@@ -44,6 +44,7 @@ use super::ZkArg;
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["base_path", "master"])))]
 pub struct ProxyArgs {
+    /// The ZooKeeper to talk to (`--zk`, default `ZOORPC_ZK`).
     #[command(flatten)]
     pub zk: ZkArg,
     /// Where to accept gRPC (HTTP/2 cleartext) connections, e.g. 127.0.0.1:50051

@@ -13,6 +13,7 @@ use super::ZkArg;
 /// `zoorpc watch` flags.
 #[derive(clap::Args, Debug)]
 pub struct WatchArgs {
+    /// The ZooKeeper to talk to (`--zk`, default `ZOORPC_ZK`).
     #[command(flatten)]
     pub zk: ZkArg,
     /// The base path to watch
