@@ -35,6 +35,19 @@ impl Fence {
     /// The check and the write are one ZooKeeper transaction: it checks that the master node
     /// and `<path>.epoch` still have the versions read when the fence was verified, so no
     /// takeover, handover or designation can slip in between.
+    ///
+    /// ```no_run
+    /// # async fn demo(election: zoorpc_registry::MasterElection) -> Result<(), zoorpc_registry::Error> {
+    /// use zoorpc_registry::Error;
+    /// if let Some(fence) = election.fence() {
+    ///     match fence.write(election.session(), "/reports/daily", b"done").await {
+    ///         Ok(()) => println!("written as the master of epoch {}", fence.epoch),
+    ///         Err(Error::Fenced { reason, .. }) => println!("deposed, not written: {reason}"),
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn write(&self, session: &Session, target: &str, data: &[u8]) -> Result<()> {
         let target = validate_path(target)?;
         let client = session.client();
