@@ -23,6 +23,13 @@ use zoorpc_registry::provider_url::host_port;
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A provider could not be reached: nothing of any request was sent.
+///
+/// ```
+/// use zoorpc_consumer::{DialError, Failure, balance::classify_error};
+/// let err = DialError { address: "127.0.0.1:11214".into(), cause: "connection refused".into() };
+/// assert_eq!(err.to_string(), "cannot open a connection to 127.0.0.1:11214: connection refused");
+/// assert_eq!(classify_error(&err), Failure::NotSent); // always retried elsewhere
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("cannot open a connection to {address}: {cause}")]
 pub struct DialError {

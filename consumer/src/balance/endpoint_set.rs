@@ -25,7 +25,41 @@ use super::ejection::{Availability, EjectionPolicy};
 pub use super::endpoint::{DEFAULT_WEIGHT, Endpoint};
 use super::strategy::{Pick, Strategy};
 
-/// The live endpoint list.
+/// The live endpoint list: one [`Endpoint`] (one lazily connected channel) per provider node,
+/// swapped whole on every update, read without a lock. Only `http://` providers are kept.
+///
+/// ```
+/// use zoorpc_consumer::{EndpointSet, endpoint_set::DEFAULT_WEIGHT};
+/// use zoorpc_registry::ProviderNode;
+/// let runtime = tokio::runtime::Runtime::new()?; // the endpoints' channels need one
+/// let _in_runtime = runtime.enter();
+/// let node = |name: &str, url: &str| -> Result<ProviderNode, zoorpc_registry::Error> {
+///     Ok(ProviderNode { name: name.into(), url: url.parse()?, created: 7 })
+/// };
+/// let set = EndpointSet::new();
+/// assert!(set.is_empty() && set.pick(&[]).is_none());
+/// let mut updates = set.updates();
+/// let providers = [
+///     node("provider0000000001", "http://127.0.0.1:11211?weight=0")?, // a backup
+///     node("provider0000000002", "http://127.0.0.1:11212")?,
+///     node("provider0000000003", "https://127.0.0.1:11213")?, // TLS: skipped, never dialled
+/// ];
+/// set.update(&providers);
+/// assert!(updates.has_changed()?);
+/// let weights: Vec<u32> = set.snapshot().iter().map(|e| e.weight()).collect();
+/// assert_eq!(weights, [0, DEFAULT_WEIGHT]);
+/// // The backup takes requests only when no weighted endpoint can.
+/// for _ in 0..20 {
+///     assert_eq!(set.pick(&[]).ok_or("empty")?.node(), "provider0000000002");
+/// }
+/// let backup = set.pick(&["provider0000000002".to_owned()]).ok_or("empty")?;
+/// assert_eq!(backup.node(), "provider0000000001");
+/// // The same node (name, creation, URL) keeps its endpoint: its connection and ejection.
+/// let before = set.snapshot();
+/// set.update(&providers);
+/// assert!(std::sync::Arc::ptr_eq(&before[1], &set.snapshot()[1]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct EndpointSet {
     /// The list picking reads, swapped whole on every update.

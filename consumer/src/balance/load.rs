@@ -8,6 +8,14 @@ use super::ejection::now_ms;
 
 /// What [`LeastLoaded`](super::LeastLoaded) reads of an endpoint: requests in flight and a latency EWMA, kept by the
 /// balanced channel (until response headers, which for a unary call is its whole latency).
+///
+/// ```
+/// use std::time::Duration;
+/// use zoorpc_consumer::balance::Load;
+/// let load = Load::default();
+/// assert_eq!((load.in_flight(), load.latency()), (0, Duration::ZERO));
+/// assert_eq!(load.cost(), 1); // never measured: the cheapest there is, so it is tried
+/// ```
 #[derive(Debug, Default)]
 pub struct Load {
     in_flight: AtomicU32,

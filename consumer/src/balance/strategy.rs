@@ -26,7 +26,41 @@ use rand::Rng;
 use super::endpoint::Endpoint;
 
 /// A picking rule. `pick` returns the index in `endpoints` of one endpoint for which `usable`
-/// holds, or `None` if there is none.
+/// holds, or `None` if there is none. It runs on every request: it should neither block nor
+/// allocate. Given as [`Strategy::Custom`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use zoorpc_consumer::{EjectionPolicy, Endpoint, EndpointSet, Pick, Strategy};
+/// use zoorpc_registry::ProviderNode;
+///
+/// /// Providers of zone `a` first (`?zone=a`), any other when none is usable.
+/// #[derive(Debug)]
+/// struct ZoneAFirst;
+///
+/// impl Pick for ZoneAFirst {
+///     fn pick(&self, endpoints: &[Arc<Endpoint>], usable: &dyn Fn(&Endpoint) -> bool) -> Option<usize> {
+///         let in_zone_a = |e: &Endpoint| e.url().metadata("zone") == Some("a");
+///         let first = |wanted: &dyn Fn(&Endpoint) -> bool| endpoints.iter().position(|e| usable(e) && wanted(e));
+///         first(&in_zone_a).or_else(|| first(&|_| true))
+///     }
+/// }
+///
+/// let runtime = tokio::runtime::Runtime::new()?; // the endpoints' channels need one
+/// let _in_runtime = runtime.enter();
+/// let set = EndpointSet::with_policy(&Strategy::Custom(Arc::new(ZoneAFirst)), EjectionPolicy::default());
+/// let node = |name: &str, url: &str| -> Result<ProviderNode, zoorpc_registry::Error> {
+///     Ok(ProviderNode { name: name.into(), url: url.parse()?, created: 1 })
+/// };
+/// set.update(&[
+///     node("provider0000000001", "http://127.0.0.1:11211?zone=b")?,
+///     node("provider0000000002", "http://127.0.0.1:11212?zone=a")?,
+/// ]);
+/// assert_eq!(set.pick(&[]).ok_or("empty")?.node(), "provider0000000002");
+/// let elsewhere = set.pick(&["provider0000000002".to_owned()]).ok_or("empty")?;
+/// assert_eq!(elsewhere.url().metadata("zone"), Some("b"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Pick: Send + Sync + fmt::Debug + 'static {
     /// Picks among the usable endpoints.
     fn pick(
