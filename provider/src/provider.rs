@@ -37,6 +37,13 @@ use crate::shutdown::StopSignals;
 use crate::startup::{GrpcService, check_serving, listen};
 
 /// The gRPC service name the health service reports on.
+///
+/// ```
+/// use tonic::server::NamedService;
+/// use zoorpc_proto::HelloServiceServer;
+/// use zoorpc_provider::{Greeter, HELLO_SERVICE_NAME};
+/// assert_eq!(HELLO_SERVICE_NAME, <HelloServiceServer<Greeter> as NamedService>::NAME);
+/// ```
 pub const HELLO_SERVICE_NAME: &str = "hello.v1.HelloService";
 
 /// How to run a provider.

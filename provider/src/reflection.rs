@@ -13,6 +13,14 @@ pub const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 /// `routes` with reflection v1 and v1alpha added, describing `sets` (encoded
 /// `FileDescriptorSet`s, e.g. `tonic::include_file_descriptor_set!`), gRPC health and reflection.
 /// A set that cannot be decoded is an error naming the cause.
+///
+/// ```
+/// use tonic::service::Routes;
+/// use zoorpc_provider::with_reflection;
+/// assert!(with_reflection(Routes::default(), &[zoorpc_proto::FILE_DESCRIPTOR_SET]).is_ok());
+/// let garbage: &'static [u8] = b"not a descriptor set";
+/// assert!(with_reflection(Routes::default(), &[garbage]).is_err());
+/// ```
 pub fn with_reflection(
     routes: Routes,
     sets: &[&'static [u8]],

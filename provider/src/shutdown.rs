@@ -7,6 +7,18 @@ use crate::error::{Error, Result};
 
 /// SIGTERM and SIGINT (Ctrl-C), heard from the moment of [`StopSignals::listen`] on, so a
 /// second Ctrl-C during a stop is never missed.
+///
+/// ```no_run
+/// # async fn demo(provider: zoorpc_provider::Provider) -> Result<(), zoorpc_provider::Error> {
+/// use zoorpc_provider::StopSignals;
+/// let mut signals = StopSignals::listen()?; // before anything can take long
+/// signals.recv().await; // the first: stop gracefully (deregister, drain) ...
+/// tokio::select! {
+///     stopped = provider.shutdown() => stopped?,
+///     () = signals.recv() => std::process::exit(130), // ... the second: stop now
+/// }
+/// # Ok(()) }
+/// ```
 pub struct StopSignals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
