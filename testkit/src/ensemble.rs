@@ -11,6 +11,17 @@ use super::zk_server::{
 use super::{HarnessError, retry_in_temp_dir};
 
 /// A running ensemble. Every member is killed and the directory removed on drop.
+///
+/// ```no_run
+/// use zoorpc_testkit::ZkEnsemble;
+/// let mut ensemble = ZkEnsemble::start(3)?;
+/// let connect = ensemble.connect_string(); // every member, for the code under test
+/// if let Some(leader) = ensemble.leader() {
+///     ensemble.member(leader).kill(); // the other two elect a leader and serve on
+///     ensemble.member(leader).restart()?; // and it rejoins as a follower
+/// }
+/// # let _ = connect; Ok::<(), zoorpc_testkit::HarnessError>(())
+/// ```
 #[derive(Debug)]
 pub struct ZkEnsemble {
     members: Vec<ZkServer>,

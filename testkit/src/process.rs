@@ -16,6 +16,12 @@ type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
 ///
 /// `PR_SET_PDEATHSIG` fires when the *thread* that forked exits, so every child is forked from
 /// one thread that lives as long as the process.
+///
+/// ```
+/// let mut child = zoorpc_testkit::spawn_tied(std::process::Command::new("true"))?;
+/// assert!(child.wait()?.success());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn spawn_tied(cmd: Command) -> std::io::Result<Child> {
     static SPAWNER: Mutex<Option<mpsc::Sender<SpawnRequest>>> = Mutex::new(None);
     let sender = {

@@ -21,6 +21,15 @@ const STANDALONE: &str = "org.apache.zookeeper.server.ZooKeeperServerMain";
 pub(super) const QUORUM_PEER: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
 
 /// Settings of a test server.
+///
+/// ```
+/// use std::time::Duration;
+/// use zoorpc_testkit::ZkServerConfig;
+/// let config = ZkServerConfig { tick_time: Duration::from_millis(100), ..ZkServerConfig::default() };
+/// assert_eq!(config.port, None); // a free port
+/// assert_eq!(ZkServerConfig::default().tick_time, Duration::from_millis(200));
+/// assert_eq!(ZkServerConfig::MAX_TICK_TIME.as_millis(), 7_158_278); // i32::MAX ms / 300
+/// ```
 #[derive(Clone, Debug)]
 pub struct ZkServerConfig {
     /// ZooKeeper's `tickTime`; sessions may last 2..300 ticks.
@@ -316,6 +325,23 @@ impl Drop for ZkServer {
 /// Expires the session `session` of a client connected to `connect`: another client joins the
 /// same session (id and password) and closes it, as the ZooKeeper test suites do. Every
 /// ephemeral of that session is deleted and its client sees `Expired`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let zk = zoorpc_testkit::ZkServer::shared()?;
+/// let client = zookeeper_client::Client::connect(&zk.connect_string()).await?;
+/// let mut states = client.state_watcher();
+/// zoorpc_testkit::expire_session(&zk.connect_string(), client.session().clone()).await?;
+/// let ended = loop {
+///     let state = states.changed().await;
+///     if state.is_terminated() {
+///         break state;
+///     }
+/// };
+/// assert_eq!(ended, zookeeper_client::SessionState::Expired);
+/// // `client` is done for good: the code under test must open a new session
+/// # Ok(()) }
+/// ```
 pub async fn expire_session(
     connect: &str,
     session: zookeeper_client::SessionInfo,
