@@ -84,7 +84,14 @@ impl Flags {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `--name` parsed as `T`, or `default` when absent.
+    /// `--name` parsed as `T`, or `default` when absent; an error naming the flag and the value.
+    ///
+    /// ```
+    /// use zoorpc::cli::Flags;
+    /// let f = Flags::parse(["--calls", "x"].map(String::from), &["calls", "zk"]).unwrap();
+    /// assert_eq!(f.get("calls", 1u32).unwrap_err(), "bad value \"x\" for --calls: invalid digit found in string");
+    /// assert_eq!(f.get("zk", String::from("127.0.0.1:2181")).unwrap(), "127.0.0.1:2181");
+    /// ```
     pub fn get<T: FromStr>(&self, name: &str, default: T) -> Result<T, String>
     where
         T::Err: std::fmt::Display,

@@ -99,6 +99,12 @@ pub fn write_line(line: std::fmt::Arguments<'_>) -> bool {
 
 /// Runs a program's body on a new Tokio runtime and returns its exit status: the body's own, or
 /// 1 after printing `error: <e>` when it fails (or the runtime cannot start).
+///
+/// ```
+/// use zoorpc::apps::block_on;
+/// assert_eq!(block_on(async { Ok::<i32, String>(3) }), 3);
+/// assert_eq!(block_on(async { Err::<i32, _>("ZooKeeper out of reach") }), 1); // and `error: ...` on stderr
+/// ```
 pub fn block_on<E: Display>(body: impl Future<Output = Result<i32, E>>) -> i32 {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -154,6 +160,22 @@ where
 
 /// The pace of a call loop: one call per interval, or with a zero interval no pause at all
 /// (tokio's `interval` panics on zero; this yields to the runtime between calls instead).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use zoorpc::apps::Pace;
+/// tokio::runtime::Runtime::new()?.block_on(async {
+///     let started = Instant::now();
+///     let mut pace = Pace::new(Duration::from_millis(20));
+///     for _ in 0..3 {
+///         pace.next().await; // the first at once, then one every 20 ms
+///     }
+///     assert!(started.elapsed() >= Duration::from_millis(40));
+///     let mut flat_out = Pace::new(Duration::ZERO);
+///     flat_out.next().await; // no pause, no panic
+/// });
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Pace(Option<tokio::time::Interval>);
 
 impl Pace {
