@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # zoorpc
 //!
 //! An RMI-style service registry with client-side load balancing on Apache ZooKeeper: providers

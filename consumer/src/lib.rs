@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # zoorpc-consumer
 //!
 //! The client side: a live list of providers from ZooKeeper, a balanced channel any tonic client

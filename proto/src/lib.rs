@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! zoorpc's wire protocol: `hello.v1.HelloService` (the protobuf messages and the tonic client
 //! and server generated from `proto/hello.proto`, plus the encoded descriptor set that gRPC
 //! server reflection serves) and the [`standby`] refusal an active/standby server answers when

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # zoorpc-provider
 //!
 //! Serving a gRPC service and keeping it registered in ZooKeeper; serving one while master of an

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # zoorpc-registry
 //!
 //! Everything zoorpc says to ZooKeeper. Only this crate imports `zookeeper_client`; the rest of

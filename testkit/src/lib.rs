@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # zoorpc-testkit
 //!
 //! A real-ZooKeeper harness for zoorpc's tests, demos and benchmarks: never a mock. A crate of
