@@ -96,6 +96,7 @@ impl ProviderArgs {
         if let Some(weight) = self.weight {
             config.metadata.push(("weight".into(), weight.to_string()));
         }
+        config.zk_auth = self.zk.credential()?;
         Ok(config)
     }
 }
