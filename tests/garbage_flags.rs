@@ -144,6 +144,8 @@ fn check(
         Some("panicked".to_owned())
     } else if errors != 1 {
         Some(format!("{errors} error lines"))
+    } else if let Some(long) = stderr.lines().find(|l| l.len() > 1000) {
+        Some(format!("an error line of {} bytes", long.len()))
     } else if stdout
         .lines()
         .any(|l| l.starts_with("registered") || l.starts_with("ok ") || l.starts_with("role "))

@@ -73,7 +73,7 @@ impl ZkArg {
 /// usable (checked before anything starts).
 pub fn credential_or_exit(zk: &ZkArg) -> Result<Option<zoorpc_registry::ZkCredential>, i32> {
     zk.credential().map_err(|e| {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
         2
     })
 }
@@ -156,7 +156,7 @@ pub fn block_on<E: Display>(body: impl Future<Output = Result<i32, E>>) -> i32 {
     let status = match runtime.block_on(body) {
         Ok(status) => status,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
             1
         }
     };

@@ -135,7 +135,7 @@ pub fn run_started(
                     Ok::<_, zoorpc_provider::Error>(0)
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
                     crate::say!("stopped");
                     Ok(1)
                 }

@@ -80,7 +80,7 @@ pub fn run(args: ProxyArgs) -> i32 {
         Err(status) => return status,
     };
     if let Some(Err(e)) = args.metrics.map(super::metrics::serve) {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
         return 1;
     }
     super::block_on(async move {
