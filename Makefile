@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh Debian machine:
 #   make demo   installs ZooKeeper if missing, builds, runs the failover demo
 #   make test   installs ZooKeeper if missing, runs every test
-.PHONY: demo test setup build lint bench zookeeper
+.PHONY: demo test setup build lint bench zookeeper fuzz
 
 CARGO ?= cargo
 
@@ -29,6 +29,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) fmt --manifest-path outside/Cargo.toml -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) clippy --manifest-path outside/Cargo.toml --all-targets -- -D warnings
 
 # Every benchmark at a size that ends in a few minutes (BENCHMARKS.md has the figures and the
@@ -42,3 +43,16 @@ bench: setup
 	$(CARGO) run --release --example bench -- failover --secs 20 --plot target/failover.svg
 	$(CARGO) run --release --example bench -- scale --providers 1000 --consumers 100 --churn 100
 	$(CARGO) bench --bench picking
+
+# Coverage-guided fuzzing of the parsers (fuzz/: provider URLs as read from znodes, connect
+# strings, paths and addresses, credential files and job records) with cargo-fuzz, which needs
+# the nightly toolchain: FUZZ_SECS per target (default 60). Installs cargo-fuzz if missing.
+FUZZ_SECS ?= 60
+FUZZ_TARGETS = provider_url connect_string paths_and_addresses records
+fuzz:
+	@if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
+		echo "skipped: make fuzz needs the nightly toolchain (rustup toolchain install nightly)"; exit 0; fi; \
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz; \
+	for t in $(FUZZ_TARGETS); do \
+		(cd fuzz && $(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECS)) || exit 1; \
+	done

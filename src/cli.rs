@@ -98,9 +98,12 @@ impl Flags {
     {
         match self.str(name) {
             None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|e| format!("bad value {v:?} for --{name}: {e}")),
+            Some(v) => v.parse().map_err(|e| {
+                format!(
+                    "bad value {:?} for --{name}: {e}",
+                    zoorpc_registry::excerpt(v)
+                )
+            }),
         }
     }
 
@@ -161,7 +164,8 @@ impl Flags {
         match text.parse::<T>() {
             Ok(v) if range.contains(&v) => Ok(v),
             _ => Err(format!(
-                "bad value {text:?} for --{name}: expected {what} from {} to {}",
+                "bad value {:?} for --{name}: expected {what} from {} to {}",
+                zoorpc_registry::excerpt(text),
                 range.start(),
                 range.end()
             )),
@@ -223,7 +227,7 @@ impl Flags {
 
 /// Prints `error` and `usage` to stderr and exits with status 2.
 pub fn fail(usage: &str, error: &str) -> ! {
-    eprintln!("error: {error}\n\n{usage}");
+    eprintln!("error: {}\n\n{usage}", shorten(error));
     std::process::exit(2)
 }
 
@@ -233,4 +237,31 @@ pub fn or_exit<T>(usage: &str, value: Result<T, String>) -> T {
         Ok(v) => v,
         Err(e) => fail(usage, &e),
     }
+}
+
+/// `text` with every word longer than 200 bytes cut to its start and its size, so a 70 KB
+/// value given to a flag keeps an error message one readable line.
+///
+/// ```
+/// let long = "x".repeat(70_000);
+/// let line = zoorpc::cli::shorten(&format!("bad value {long} for --zk"));
+/// assert!(line.len() < 200, "{line}");
+/// assert!(line.ends_with("...(70000 bytes) for --zk"));
+/// assert_eq!(zoorpc::cli::shorten("bad value 7"), "bad value 7");
+/// ```
+pub fn shorten(text: &str) -> String {
+    if text.split_whitespace().all(|word| word.len() <= 200) {
+        return text.to_owned();
+    }
+    text.split(' ')
+        .map(|word| {
+            if word.len() > 200 {
+                let start: String = word.chars().take(60).collect();
+                format!("{start}...({} bytes)", word.len())
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

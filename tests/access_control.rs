@@ -325,21 +325,42 @@ fn every_program_refuses_an_unusable_credential_file_before_starting() {
     let missing = dir.path().join("missing");
     let malformed = dir.path().join("malformed");
     std::fs::write(&malformed, "only-a-user-no-colon").unwrap();
-    let programs = [
-        env!("CARGO_BIN_EXE_zoorpc-provider"),
-        env!("CARGO_BIN_EXE_zoorpc-echo"),
-        env!("CARGO_BIN_EXE_zoorpc-client"),
-        env!("CARGO_BIN_EXE_zoorpc-ha-server"),
-        env!("CARGO_BIN_EXE_zoorpc-ha-client"),
-        env!("CARGO_BIN_EXE_zoorpc-master-job"),
+    let zoorpc = env!("CARGO_BIN_EXE_zoorpc");
+    let programs: [(&str, &[&str]); 13] = [
+        (env!("CARGO_BIN_EXE_zoorpc-provider"), &[]),
+        (env!("CARGO_BIN_EXE_zoorpc-echo"), &[]),
+        (env!("CARGO_BIN_EXE_zoorpc-client"), &[]),
+        (env!("CARGO_BIN_EXE_zoorpc-ha-server"), &[]),
+        (env!("CARGO_BIN_EXE_zoorpc-ha-client"), &[]),
+        (env!("CARGO_BIN_EXE_zoorpc-master-job"), &[]),
+        (zoorpc, &["provider"]),
+        (zoorpc, &["call", "world"]),
+        (zoorpc, &["ls"]),
+        (zoorpc, &["watch"]),
+        (zoorpc, &["master", "/soa/master/x"]),
+        (
+            zoorpc,
+            &["designate", "/soa/master/x", "127.0.0.1:1", "--force"],
+        ),
+        (
+            zoorpc,
+            &[
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--base-path",
+                "/registry",
+            ],
+        ),
     ];
-    for program in programs {
+    for (program, subcommand) in programs {
         for file in [&missing, &malformed] {
             let file = file.to_str().unwrap();
             for by_env in [false, true] {
                 let mut cmd = Command::new(program);
                 // Nothing listens on port 1: a program that tried to connect would say so.
-                cmd.args(["--zk", "127.0.0.1:1"])
+                cmd.args(subcommand)
+                    .args(["--zk", "127.0.0.1:1"])
                     .env_remove("ZOORPC_ZK_AUTH_FILE");
                 if by_env {
                     cmd.env("ZOORPC_ZK_AUTH_FILE", file);
@@ -347,7 +368,7 @@ fn every_program_refuses_an_unusable_credential_file_before_starting() {
                     cmd.args(["--zk-auth-file", file]);
                 }
                 let (code, stdout, stderr) = run_command(cmd, Duration::from_secs(10));
-                let what = format!("{program} {file} env={by_env}: {stderr}");
+                let what = format!("{program} {subcommand:?} {file} env={by_env}: {stderr}");
                 assert_eq!(code, Some(2), "{what}");
                 assert!(stdout.is_empty(), "{what}: {stdout}");
                 let errors: Vec<&str> =
@@ -359,4 +380,97 @@ fn every_program_refuses_an_unusable_credential_file_before_starting() {
             }
         }
     }
+}
+
+/// The `zoorpc` command takes the credential too: `zoorpc provider --zk-auth-file` registers a
+/// node a stranger cannot delete, and `zoorpc designate` on an election whose companion an
+/// authenticated HA server wrote needs the credential (without it: one line naming NoAuth and
+/// the option, exit 1, nothing changed); with it, the handover is asked for.
+#[test]
+fn the_zoorpc_command_takes_the_credential_for_what_it_changes() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(open_test_root());
+    let (_dir, file) = auth_file();
+    let file = file.to_str().unwrap().to_owned();
+    let connect = zk().connect_string();
+    let base = unique_path("acl-zoorpc-provider");
+    let mut provider = {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc"));
+        cmd.args(["provider", "--zk", &connect, "--base-path", &base])
+            .args(["--session-timeout-ms", "1500", "--zk-auth-file", &file])
+            .env_remove("ZOORPC_ZK_AUTH_FILE");
+        ChildProcess::spawn("zoorpc provider", cmd).unwrap()
+    };
+    provider
+        .wait_for_line("registered ", Duration::from_secs(20))
+        .unwrap();
+    let stranger = runtime.block_on(raw_client(&connect));
+    let children = runtime.block_on(stranger.list_children(&base)).unwrap();
+    assert_eq!(children.len(), 1, "{children:?}");
+    let node = format!("{base}/{}", children[0]);
+    assert_no_auth(
+        "a stranger deleting zoorpc provider's node",
+        runtime.block_on(stranger.delete(&node, None)),
+    );
+
+    // Two authenticated HA servers contend; designate the standby.
+    let path = unique_path("acl-zoorpc-designate");
+    let ha = |name: &'static str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
+        cmd.args(["--zk", &connect, "--path", &path, "--port", "0"])
+            .args(["--session-timeout-ms", "2000", "--zk-auth-file", &file])
+            .env_remove("ZOORPC_ZK_AUTH_FILE");
+        let mut process = ChildProcess::spawn(name, cmd).unwrap();
+        let line = process
+            .wait_for_line("listening ", Duration::from_secs(20))
+            .unwrap();
+        let address = line["listening ".len()..].to_owned();
+        (process, address)
+    };
+    let (mut first, first_address) = ha("ha-1");
+    first
+        .wait_for_line("role master", Duration::from_secs(20))
+        .unwrap();
+    let (_second, second_address) = ha("ha-2");
+    let designate = |with_credential: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc"));
+        cmd.args(["designate", &path, &second_address, "--zk", &connect])
+            .env_remove("ZOORPC_ZK_AUTH_FILE");
+        if with_credential {
+            cmd.args(["--zk-auth-file", &file]);
+        }
+        run_command(cmd, Duration::from_secs(30))
+    };
+    let (code, stdout, stderr) = designate(false);
+    assert_eq!(code, Some(1), "{stdout} {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("NoAuth") && errors[0].contains("--zk-auth-file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(SECRET), "{stderr}");
+    let holder = runtime.block_on(stranger.get_data(&path)).unwrap().0;
+    assert_eq!(String::from_utf8_lossy(&holder), first_address);
+
+    let (code, stdout, stderr) = designate(true);
+    assert_eq!(code, Some(0), "{stdout} {stderr}");
+    assert!(stdout.contains("designated"), "{stdout}");
+    // The designee takes over (the handover the credential allowed).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let holder = runtime.block_on(stranger.get_data(&path)).map(|d| d.0);
+        if holder.as_deref() == Ok(second_address.as_bytes()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the designee never took over: {holder:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    provider.signal(libc::SIGTERM).unwrap();
+    provider
+        .wait_for_line("stopped", Duration::from_secs(10))
+        .unwrap();
 }

@@ -60,6 +60,11 @@ impl ZkCredential {
         if text.contains('\n') {
             return Err(bad("expected one line user:password, found several lines"));
         }
+        if text.chars().any(char::is_control) {
+            return Err(bad(
+                "control characters in user:password (is it a text file of one line?)",
+            ));
+        }
         Ok(ZkCredential {
             user: user.to_owned(),
             password: password.to_owned(),

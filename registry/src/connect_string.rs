@@ -25,7 +25,7 @@ impl ConnectString {
     /// ```
     pub fn parse(raw: &str) -> Result<Self> {
         let fail = |reason: String| Error::InvalidConnectString {
-            connect: raw.to_owned(),
+            connect: crate::error::excerpt(raw),
             reason,
         };
         let trimmed = raw.trim();
@@ -51,17 +51,29 @@ impl ConnectString {
                 return Err(fail("empty host entry".into()));
             }
             let (host, port) = if let Some(v6) = entry.strip_prefix('[') {
-                let (h, p) = v6
-                    .split_once("]:")
-                    .ok_or_else(|| fail(format!("{entry:?} needs [IPv6]:PORT")))?;
+                let (h, p) = v6.split_once("]:").ok_or_else(|| {
+                    fail(format!(
+                        "{:?} needs [IPv6]:PORT",
+                        crate::error::excerpt(entry)
+                    ))
+                })?;
                 (h, p)
             } else {
-                entry
-                    .rsplit_once(':')
-                    .ok_or_else(|| fail(format!("{entry:?} has no port")))?
+                entry.rsplit_once(':').ok_or_else(|| {
+                    fail(format!("{:?} has no port", crate::error::excerpt(entry)))
+                })?
             };
             if host.is_empty() {
-                return Err(fail(format!("{entry:?} has no host")));
+                return Err(fail(format!(
+                    "{:?} has no host",
+                    crate::error::excerpt(entry)
+                )));
+            }
+            if host.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(fail(format!(
+                    "{:?}: a host name has no control characters or spaces",
+                    crate::error::excerpt(entry)
+                )));
             }
             // Digits only, no sign, no leading zero: the port as written is the one dialled.
             let port: u16 = Some(port)
@@ -69,7 +81,8 @@ impl ConnectString {
                 .and_then(|p| p.parse().ok())
                 .ok_or_else(|| {
                     fail(format!(
-                        "{entry:?} has a bad port (1 to 65535, digits only, no sign or leading zero)"
+                        "{:?} has a bad port (1 to 65535, digits only, no sign or leading zero)",
+                        crate::error::excerpt(entry)
                     ))
                 })?;
             hosts.push((host.to_owned(), port));

@@ -164,3 +164,23 @@ impl Error {
 
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The start of `text` for an error message: as many characters as fit in 200 once escaped
+/// (messages quote input with `{:?}`, where a control character takes up to 10), so 70 KB of
+/// input or of control characters cannot blow a one-line error up.
+///
+/// ```
+/// let long = "\u{1a}".repeat(1000);
+/// let shown = zoorpc_registry::excerpt(&long);
+/// assert!(format!("{shown:?}").len() <= 202);
+/// assert_eq!(zoorpc_registry::excerpt("127.0.0.1:2181"), "127.0.0.1:2181");
+/// ```
+pub fn excerpt(text: &str) -> String {
+    let mut shown = 0;
+    text.chars()
+        .take_while(|c| {
+            shown += c.escape_debug().count();
+            shown <= 200
+        })
+        .collect()
+}

@@ -83,7 +83,7 @@ impl ProviderUrl {
         let bad = |s: &str| s.is_empty() || s.contains(['&', '=', '?', '#']);
         if bad(key) || bad(value) {
             return Err(Error::InvalidUrl {
-                url: format!("{}{separator}{key}={value}", self.raw),
+                url: crate::error::excerpt(&format!("{}{separator}{key}={value}", self.raw)),
                 reason: "metadata keys and values must be non-empty, without & = ? #".into(),
             });
         }
@@ -113,7 +113,7 @@ impl ProviderUrl {
             });
         }
         let text = std::str::from_utf8(data).map_err(|e| Error::InvalidUrl {
-            url: String::from_utf8_lossy(&data[..data.len().min(64)]).into_owned(),
+            url: crate::error::excerpt(&String::from_utf8_lossy(&data[..data.len().min(64)])),
             reason: format!("not UTF-8 ({e})"),
         })?;
         text.parse()
@@ -174,7 +174,7 @@ impl std::str::FromStr for ProviderUrl {
 
     fn from_str(raw: &str) -> Result<Self> {
         let fail = |reason: &str| Error::InvalidUrl {
-            url: raw.chars().take(200).collect(),
+            url: crate::error::excerpt(raw),
             reason: reason.to_owned(),
         };
         if raw.len() > MAX_URL_LEN {

@@ -32,8 +32,14 @@ pub struct CallArgs {
 
 /// Runs `zoorpc call`; returns the exit status.
 pub fn run(args: CallArgs) -> i32 {
+    let zk_auth = match super::credential_or_exit(&args.zk) {
+        Ok(credential) => credential,
+        Err(status) => return status,
+    };
     super::block_on(async move {
-        let config = ConsumerConfig::new(args.zk.zk, args.base_path).strategy(args.strategy);
+        let mut config =
+            ConsumerConfig::new(args.zk.zk.clone(), args.base_path).strategy(args.strategy);
+        config.zk_auth = zk_auth;
         let consumer = Consumer::connect_with(config).await?;
         let (mut ok, mut failed) = (0u64, 0u64);
         let mut pace = super::Pace::new(Duration::from_millis(args.interval_ms));

@@ -34,6 +34,10 @@ pub struct DesignateArgs {
 
 /// Runs `zoorpc designate`; returns the exit status.
 pub fn run(args: DesignateArgs) -> i32 {
+    let credential = match super::credential_or_exit(&args.zk) {
+        Ok(credential) => credential,
+        Err(status) => return status,
+    };
     super::block_on(async move {
         validate_address(&args.address).map_err(|e| e.to_string())?;
         if !args.force {
@@ -54,7 +58,7 @@ give the address of a running HA server, or --force",
                     )
                 })?;
         }
-        let session = super::open_session(&args.zk.zk)
+        let session = super::open_session(&args.zk.zk, credential)
             .await
             .map_err(|e| e.to_string())?;
         designate(&session, &args.path, &args.address)

@@ -25,16 +25,22 @@ pub struct LsArgs {
 
 /// Runs `zoorpc ls`; returns the exit status.
 pub fn run(args: LsArgs) -> i32 {
+    let credential = match super::credential_or_exit(&args.zk) {
+        Ok(credential) => credential,
+        Err(status) => return status,
+    };
     super::block_on(async move {
-        let session = super::open_session(&args.zk.zk).await?;
-        let listing = inspect::services(&session, &args.path).await?;
+        let session = super::open_session(&args.zk.zk, credential).await?;
+        let listing = inspect::services(&session, &args.path)
+            .await
+            .map_err(|e| e.to_string())?;
         let now = now_ms();
         if args.json {
             crate::say!("{}", to_json(&args.path, &listing, now));
         } else {
             print_text(&args.path, &listing, now);
         }
-        Ok::<_, zoorpc_registry::Error>(0)
+        Ok::<_, String>(0)
     })
 }
 

@@ -23,9 +23,15 @@ pub struct MasterArgs {
 
 /// Runs `zoorpc master`; returns the exit status.
 pub fn run(args: MasterArgs) -> i32 {
+    let credential = match super::credential_or_exit(&args.zk) {
+        Ok(credential) => credential,
+        Err(status) => return status,
+    };
     super::block_on(async move {
-        let session = super::open_session(&args.zk.zk).await?;
-        let master = inspect::master(&session, &args.path).await?;
+        let session = super::open_session(&args.zk.zk, credential).await?;
+        let master = inspect::master(&session, &args.path)
+            .await
+            .map_err(|e| e.to_string())?;
         let now = now_ms();
         match (master, args.json) {
             (None, false) => crate::say!("no master at {}", args.path),
@@ -65,6 +71,6 @@ pub fn run(args: MasterArgs) -> i32 {
                 );
             }
         }
-        Ok::<_, zoorpc_registry::Error>(0)
+        Ok::<_, String>(0)
     })
 }

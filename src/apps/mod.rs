@@ -33,15 +33,65 @@ pub struct ZkArg {
         hide_env = true
     )]
     pub zk: String,
+    /// File holding the ZooKeeper digest credential `user:password` [env: ZOORPC_ZK_AUTH_FILE]
+    #[arg(
+        long,
+        env = zoorpc_registry::AUTH_FILE_ENV,
+        value_name = "PATH",
+        hide_env = true,
+        value_parser = clap::builder::OsStringValueParser::new()
+    )]
+    pub zk_auth_file: Option<std::ffi::OsString>,
 }
 
-/// Opens a ZooKeeper session for a one-shot command: fails within `connect_timeout` (5 s) with
-/// an error naming the connect string when ZooKeeper is out of reach.
-pub async fn open_session(zk: &str) -> Result<zoorpc_registry::Session, zoorpc_registry::Error> {
+impl ZkArg {
+    /// The digest credential `--zk-auth-file` (or `ZOORPC_ZK_AUTH_FILE`) names; `None` when
+    /// neither is set (an empty variable counts as unset). An unreadable or malformed file is
+    /// an error naming the file, never its contents.
+    pub fn credential(&self) -> Result<Option<zoorpc_registry::ZkCredential>, String> {
+        match &self.zk_auth_file {
+            Some(path) if !path.as_os_str().is_empty() => {
+                zoorpc_registry::ZkCredential::from_file(path)
+                    .map(Some)
+                    .map_err(|e| e.to_string())
+            }
+            // An empty ZOORPC_ZK_AUTH_FILE counts as unset (as in the other programs); an empty
+            // --zk-auth-file is a mistake.
+            Some(_)
+                if std::env::var_os(zoorpc_registry::AUTH_FILE_ENV)
+                    .is_some_and(|v| v.is_empty()) =>
+            {
+                Ok(None)
+            }
+            Some(_) => Err("--zk-auth-file needs a file name".to_owned()),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The `--zk-auth-file` credential, or the exit status 2 after printing why the file is not
+/// usable (checked before anything starts).
+pub fn credential_or_exit(zk: &ZkArg) -> Result<Option<zoorpc_registry::ZkCredential>, i32> {
+    zk.credential().map_err(|e| {
+        eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
+        2
+    })
+}
+
+/// Opens a ZooKeeper session for a one-shot command, with `credential` if one is given: fails
+/// within `connect_timeout` (5 s) with an error naming the connect string when ZooKeeper is out
+/// of reach.
+pub async fn open_session(
+    zk: &str,
+    credential: Option<zoorpc_registry::ZkCredential>,
+) -> Result<zoorpc_registry::Session, String> {
     zoorpc_registry::Session::connect(
-        zoorpc_registry::SessionConfig::new(zk).connect_timeout(Duration::from_secs(5)),
+        zoorpc_registry::SessionConfig::new(zk)
+            .connect_timeout(Duration::from_secs(5))
+            .credential(credential),
     )
     .await
+    .map_err(|e| e.to_string())
 }
 
 /// Milliseconds since the Unix epoch, by this machine's clock.
@@ -116,7 +166,7 @@ pub fn block_on<E: Display>(body: impl Future<Output = Result<i32, E>>) -> i32 {
     let status = match runtime.block_on(body) {
         Ok(status) => status,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
             1
         }
     };

@@ -97,6 +97,7 @@ impl ProviderArgs {
         if let Some(weight) = self.weight {
             config.metadata.push(("weight".into(), weight.to_string()));
         }
+        config.zk_auth = self.zk.credential()?;
         Ok(config)
     }
 }
@@ -135,7 +136,7 @@ pub fn run_started(
                     Ok::<_, zoorpc_provider::Error>(0)
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
                     crate::say!("stopped");
                     Ok(1)
                 }

@@ -76,8 +76,12 @@ enum Upstream {
 
 /// Runs `zoorpc proxy`; returns the exit status.
 pub fn run(args: ProxyArgs) -> i32 {
+    let credential = match super::credential_or_exit(&args.zk) {
+        Ok(credential) => credential,
+        Err(status) => return status,
+    };
     if let Some(Err(e)) = args.metrics.map(super::metrics::serve) {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
         return 1;
     }
     super::block_on(async move {
@@ -99,8 +103,9 @@ pub fn run(args: ProxyArgs) -> i32 {
         };
         let (upstream, target) = match (&args.base_path, &args.master) {
             (Some(base), _) => {
-                let config = ConsumerConfig::new(args.zk.zk.clone(), base.clone())
+                let mut config = ConsumerConfig::new(args.zk.zk.clone(), base.clone())
                     .strategy(args.strategy.clone().unwrap_or_default());
+                config.zk_auth = credential.clone();
                 let consumer = Consumer::connect_with(config)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -110,10 +115,11 @@ pub fn run(args: ProxyArgs) -> i32 {
                 )
             }
             (None, Some(path)) => {
-                let client =
-                    MasterClient::connect_with(MasterClientConfig::new(args.zk.zk.clone(), path))
-                        .await
-                        .map_err(|e| e.to_string())?;
+                let mut config = MasterClientConfig::new(args.zk.zk.clone(), path);
+                config.zk_auth = credential.clone();
+                let client = MasterClient::connect_with(config)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 (Upstream::Master(client), format!("the master of {path}"))
             }
             (None, None) => return Err("give --base-path or --master".to_owned()),

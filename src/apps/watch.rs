@@ -23,8 +23,12 @@ pub struct WatchArgs {
 
 /// Runs `zoorpc watch`; returns the exit status.
 pub fn run(args: WatchArgs) -> i32 {
+    let credential = match super::credential_or_exit(&args.zk) {
+        Ok(credential) => credential,
+        Err(status) => return status,
+    };
     super::block_on(async move {
-        let session = super::open_session(&args.zk.zk)
+        let session = super::open_session(&args.zk.zk, credential)
             .await
             .map_err(|e| e.to_string())?;
         let discovery = Discovery::watch(&session, &args.base_path)

@@ -71,12 +71,12 @@ fn main() {
             Ok(config) => match args.metrics.map(apps::metrics::serve).transpose() {
                 Ok(_) => apps::provider::run(config),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}", zoorpc::cli::shorten(&e.to_string()));
                     1
                 }
             },
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", zoorpc::cli::shorten(&e.to_string()));
                 2
             }
         },
@@ -100,5 +100,6 @@ fn one_line_usage_error(rendered: &str) -> String {
         }
         words.extend(line.split_whitespace().map(str::to_owned));
     }
-    format!("{}; see --help", words.join(" "))
+    // A 70 KB value stays out of the one line: its start and its size.
+    zoorpc::cli::shorten(&format!("{}; see --help", words.join(" ")))
 }

@@ -96,8 +96,22 @@ pub fn is_provider_node_name(name: &str) -> bool {
 
 /// Runs `cmd` to its end, at most `timeout` (then kills it and fails the test): its exit code,
 /// stdout and stderr.
-pub fn run_command(mut cmd: Command, timeout: Duration) -> (Option<i32>, String, String) {
+pub fn run_command(cmd: Command, timeout: Duration) -> (Option<i32>, String, String) {
     let what = format!("{cmd:?}");
+    match run_command_bounded(cmd, timeout) {
+        (code, stdout, stderr, false) => (code, stdout, stderr),
+        (_, stdout, stderr, true) => {
+            panic!("{what} still ran after {timeout:?}\nstdout: {stdout}\nstderr: {stderr}")
+        }
+    }
+}
+
+/// Runs `cmd` to its end or kills it after `timeout`: its exit code (`None` if killed), stdout,
+/// stderr, and whether it had to be killed.
+pub fn run_command_bounded(
+    mut cmd: Command,
+    timeout: Duration,
+) -> (Option<i32>, String, String, bool) {
     let child = cmd
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -109,19 +123,19 @@ pub fn run_command(mut cmd: Command, timeout: Duration) -> (Option<i32>, String,
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(timeout) {
-        Ok(output) => {
-            let output = output.unwrap();
-            (
-                output.status.code(),
-                String::from_utf8_lossy(&output.stdout).into_owned(),
-                String::from_utf8_lossy(&output.stderr).into_owned(),
-            )
-        }
+    let (output, killed) = match rx.recv_timeout(timeout) {
+        Ok(output) => (output, false),
         Err(_) => {
             // SAFETY: kill(2) on our own child, which has not been reaped (its waiter is blocked).
             unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("{what} still ran after {timeout:?}");
+            (rx.recv().unwrap(), true)
         }
-    }
+    };
+    let output = output.unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        killed,
+    )
 }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 pub fn validate_address(address: &str) -> Result<&str> {
     let fail = |reason| {
         Err(Error::InvalidAddress {
-            address: address.to_owned(),
+            address: crate::error::excerpt(address),
             reason,
         })
     };

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 pub fn validate_path(path: &str) -> Result<&str> {
     let fail = |reason| {
         Err(Error::InvalidPath {
-            path: path.to_owned(),
+            path: crate::error::excerpt(path),
             reason,
         })
     };
