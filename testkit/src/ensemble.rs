@@ -54,7 +54,13 @@ impl ZkEnsemble {
         let mut members = Vec::with_capacity(size);
         for (i, (client, _, _)) in ports.iter().enumerate() {
             let member_dir = dir.join(format!("member-{}", i + 1));
-            write_config(&member_dir, *client, config, &extra)?;
+            write_config(
+                &member_dir,
+                std::net::Ipv4Addr::LOCALHOST,
+                *client,
+                config,
+                &extra,
+            )?;
             std::fs::write(member_dir.join("data").join("myid"), format!("{}\n", i + 1))?;
             members.push(ZkServer::new(*client, member_dir, QUORUM_PEER));
         }

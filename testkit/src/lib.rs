@@ -15,9 +15,12 @@
 //!   its output lines available to wait on.
 //! - [`ZkProxy`]: a TCP proxy in front of ZooKeeper that partitions a client silently or loses
 //!   the reply to its next request of a kind (`create`, `delete`, multi-op).
+//! - [`netns`]: test hosts in network namespaces linked by a switch, cut and healed pairwise
+//!   or isolated, for real partitions; [`ZkServer::start_in`] runs ZooKeeper in one.
 //! - [`unique_path`]: a fresh base path so tests sharing a server do not see each other.
 
 mod ensemble;
+pub mod netns;
 mod process;
 mod proxy;
 mod zk_server;

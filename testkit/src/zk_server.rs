@@ -50,6 +50,8 @@ impl Default for ZkServerConfig {
 #[derive(Debug)]
 pub struct ZkServer {
     port: u16,
+    /// Where it listens: 127.0.0.1, or a host's address inside its namespace.
+    place: Place,
     dir: PathBuf,
     child: Option<Child>,
     owns_dir: bool,
@@ -80,8 +82,31 @@ impl ZkServer {
                 Some(port) => port,
                 None => free_port()?,
             };
-            write_config(dir, port, &config, "")?;
+            write_config(dir, Ipv4Addr::LOCALHOST, port, &config, "")?;
             let mut server = ZkServer::new(port, dir.to_owned(), STANDALONE);
+            server.launch()?;
+            Ok(server)
+        })?;
+        server.owns_dir = true;
+        Ok(server)
+    }
+
+    /// Starts a server inside the test host `host` ([`crate::netns`]), listening on the host's
+    /// address (port 2181, or `config.port`); clients in other hosts reach it at
+    /// [`ZkServer::connect_string`] while the network lets them.
+    pub fn start_in(
+        host: &crate::netns::Host,
+        config: ZkServerConfig,
+    ) -> Result<ZkServer, HarnessError> {
+        check_installed()?;
+        let port = config.port.unwrap_or(2181);
+        let (mut server, _) = retry_in_temp_dir("zoorpc-zk-", 1, |dir| {
+            write_config(dir, host.addr(), port, &config, "")?;
+            let mut server = ZkServer::new(port, dir.to_owned(), STANDALONE);
+            server.place = Place {
+                ip: host.addr(),
+                netns: Some(host.clone()),
+            };
             server.launch()?;
             Ok(server)
         })?;
@@ -93,6 +118,7 @@ impl ZkServer {
     pub(super) fn new(port: u16, dir: PathBuf, main_class: &'static str) -> ZkServer {
         ZkServer {
             port,
+            place: Place::default(),
             dir,
             child: None,
             owns_dir: false,
@@ -115,9 +141,9 @@ impl ZkServer {
         })
     }
 
-    /// `127.0.0.1:<port>`.
+    /// `127.0.0.1:<port>` (`<host address>:<port>` for a server in a test host).
     pub fn connect_string(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.place.ip, self.port)
     }
 
     /// The client port.
@@ -210,7 +236,10 @@ impl ZkServer {
     pub(super) fn spawn(&mut self) -> Result<(), HarnessError> {
         let java = std::env::var("JAVA").unwrap_or_else(|_| "java".into());
         let log = self.dir.join("server.log");
-        let mut cmd = Command::new(&java);
+        let mut cmd = match &self.place.netns {
+            Some(host) => host.command(&java),
+            None => Command::new(&java),
+        };
         cmd.arg("-Xms32m")
             .arg("-Xmx256m")
             .arg("-XX:+UseSerialGC")
@@ -242,7 +271,7 @@ impl ZkServer {
     /// returns the tail of its log if it exits or the deadline passes first.
     pub(super) fn wait_ready(&mut self, deadline: Instant) -> Result<(), HarnessError> {
         loop {
-            if ruok(self.port) && serving(self.port) {
+            if ruok(&self.place, self.port) && serving(&self.place, self.port) {
                 return Ok(());
             }
             let exited = matches!(
@@ -273,7 +302,7 @@ impl ZkServer {
     /// What `srvr` says of the server's role: `standalone`, `leader` or `follower`; `None` when
     /// it does not serve.
     pub fn mode(&self) -> Option<String> {
-        let reply = four_letter_word(self.port, b"srvr")?;
+        let reply = four_letter_word(&self.place, self.port, b"srvr")?;
         reply
             .lines()
             .find_map(|l| l.strip_prefix("Mode: "))
@@ -353,6 +382,7 @@ pub(super) fn free_port() -> std::io::Result<u16> {
 /// `server.N` lines).
 pub(super) fn write_config(
     dir: &Path,
+    ip: Ipv4Addr,
     port: u16,
     config: &ZkServerConfig,
     extra: &str,
@@ -362,7 +392,7 @@ pub(super) fn write_config(
         "tickTime={tick}\n\
          dataDir={data}\n\
          clientPort={port}\n\
-         clientPortAddress=127.0.0.1\n\
+         clientPortAddress={ip}\n\
          minSessionTimeout={min}\n\
          maxSessionTimeout={max}\n\
          maxClientCnxns=0\n\
@@ -379,18 +409,45 @@ pub(super) fn write_config(
     std::fs::write(dir.join("zoo.cfg"), cfg)
 }
 
+/// Where a server listens: an address, and the test host whose namespace it is in, if any.
+#[derive(Clone, Debug)]
+struct Place {
+    ip: Ipv4Addr,
+    netns: Option<crate::netns::Host>,
+}
+
+impl Default for Place {
+    fn default() -> Self {
+        Place {
+            ip: Ipv4Addr::LOCALHOST,
+            netns: None,
+        }
+    }
+}
+
 /// Sends ZooKeeper's `ruok` four-letter word; true on `imok`.
-fn ruok(port: u16) -> bool {
-    four_letter_word(port, b"ruok").is_some_and(|reply| reply == "imok")
+fn ruok(place: &Place, port: u16) -> bool {
+    four_letter_word(place, port, b"ruok").is_some_and(|reply| reply == "imok")
 }
 
 /// `imok` comes before the server accepts sessions; `srvr` tells when it really serves.
-fn serving(port: u16) -> bool {
-    four_letter_word(port, b"srvr").is_some_and(|reply| reply.contains("Mode:"))
+fn serving(place: &Place, port: u16) -> bool {
+    four_letter_word(place, port, b"srvr").is_some_and(|reply| reply.contains("Mode:"))
 }
 
-fn four_letter_word(port: u16, word: &[u8]) -> Option<String> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+fn four_letter_word(place: &Place, port: u16, word: &[u8]) -> Option<String> {
+    match &place.netns {
+        // Asked from inside the server's host: its address is not reachable from here.
+        Some(host) => host
+            .run(|| four_letter_word_at(place.ip, port, word))
+            .ok()
+            .flatten(),
+        None => four_letter_word_at(place.ip, port, word),
+    }
+}
+
+fn four_letter_word_at(ip: Ipv4Addr, port: u16, word: &[u8]) -> Option<String> {
+    let addr = SocketAddr::from((ip, port));
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_millis(500)))
