@@ -5,13 +5,13 @@
 //! `ZOOKEEPER_CLASSPATH` overrides the classpath, `JAVA` the java binary. `tickTime` defaults to
 //! 200 ms, so session timeouts from 400 ms to 60 s are allowed and expiry tests are fast.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::four_letter::{Place, four_letter_word, ruok, serving};
 use super::process::spawn_tied;
 use super::{HarnessError, retry_in_temp_dir};
 
@@ -407,55 +407,6 @@ pub(super) fn write_config(
     );
     std::fs::create_dir_all(dir.join("data"))?;
     std::fs::write(dir.join("zoo.cfg"), cfg)
-}
-
-/// Where a server listens: an address, and the test host whose namespace it is in, if any.
-#[derive(Clone, Debug)]
-struct Place {
-    ip: Ipv4Addr,
-    netns: Option<crate::netns::Host>,
-}
-
-impl Default for Place {
-    fn default() -> Self {
-        Place {
-            ip: Ipv4Addr::LOCALHOST,
-            netns: None,
-        }
-    }
-}
-
-/// Sends ZooKeeper's `ruok` four-letter word; true on `imok`.
-fn ruok(place: &Place, port: u16) -> bool {
-    four_letter_word(place, port, b"ruok").is_some_and(|reply| reply == "imok")
-}
-
-/// `imok` comes before the server accepts sessions; `srvr` tells when it really serves.
-fn serving(place: &Place, port: u16) -> bool {
-    four_letter_word(place, port, b"srvr").is_some_and(|reply| reply.contains("Mode:"))
-}
-
-fn four_letter_word(place: &Place, port: u16, word: &[u8]) -> Option<String> {
-    match &place.netns {
-        // Asked from inside the server's host: its address is not reachable from here.
-        Some(host) => host
-            .run(|| four_letter_word_at(place.ip, port, word))
-            .ok()
-            .flatten(),
-        None => four_letter_word_at(place.ip, port, word),
-    }
-}
-
-fn four_letter_word_at(ip: Ipv4Addr, port: u16, word: &[u8]) -> Option<String> {
-    let addr = SocketAddr::from((ip, port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .ok()?;
-    stream.write_all(word).ok()?;
-    let mut reply = String::new();
-    let _ = stream.read_to_string(&mut reply);
-    Some(reply)
 }
 
 /// Kills the shared server and removes its directory when the process exits normally

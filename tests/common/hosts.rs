@@ -2,11 +2,12 @@
 //! zoorpc's programs started inside hosts, and a bounded call loop through a consumer.
 
 use std::collections::HashMap;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use zoorpc::consumer::Consumer;
+use zoorpc::consumer::{Consumer, ConsumerConfig};
 use zoorpc_testkit::netns::{Host, Network};
 use zoorpc_testkit::{ChildProcess, ZkServer, ZkServerConfig};
 
@@ -56,6 +57,27 @@ impl Cluster {
     }
 }
 
+/// Session timeout of every provider and consumer here (ZooKeeper ticks are 200 ms).
+pub const SESSION_MS: u64 = 1500;
+
+pub async fn consumer(connect: &str, base: &str) -> Arc<Consumer> {
+    let mut config = ConsumerConfig::new(connect, base);
+    config.session_timeout = Duration::from_millis(SESSION_MS);
+    Arc::new(
+        Consumer::connect_with(config)
+            .await
+            .unwrap_or_else(|e| panic!("the consumer cannot connect: {e}")),
+    )
+}
+
+pub fn has_exactly(urls: &[zoorpc::registry::ProviderUrl], expected: &[&str]) -> bool {
+    let mut got: Vec<String> = urls.iter().map(|u| u.to_string()).collect();
+    let mut want: Vec<String> = expected.iter().map(|u| (*u).to_owned()).collect();
+    got.sort();
+    want.sort();
+    got == want
+}
+
 /// A multi-thread runtime; built inside a host's thread, its workers are in that host too.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -72,20 +94,31 @@ pub struct HostProvider {
     pub url: String,
 }
 
-/// Starts `zoorpc-provider` in `host`, listening on the host's address, and waits until it
-/// registered.
-pub fn spawn_provider(host: &Host, connect: &str, base: &str, session_ms: u64) -> HostProvider {
-    let mut cmd = host.command(env!("CARGO_BIN_EXE_zoorpc-provider"));
-    let addr = host.addr().to_string();
+/// Starts `zoorpc-provider` in `host`, listening on the host's address (no host: on this
+/// machine's loopback), and waits until it registered.
+pub fn spawn_provider(
+    host: Option<&Host>,
+    connect: &str,
+    base: &str,
+    session_ms: u64,
+) -> HostProvider {
+    let program = env!("CARGO_BIN_EXE_zoorpc-provider");
+    let (mut cmd, addr, name) = match host {
+        Some(host) => (
+            host.command(program),
+            host.addr().to_string(),
+            host.name().to_owned(),
+        ),
+        None => (Command::new(program), "127.0.0.1".into(), "loopback".into()),
+    };
     cmd.args(["--zk", connect, "--base-path", base, "--port", "0"])
         .args(["--listen-host", &addr])
         .args(["--session-timeout-ms", &session_ms.to_string()])
         .args(["--drain-grace-ms", "300"]);
-    let mut process =
-        ChildProcess::spawn(format!("provider@{}", host.name()), cmd).expect("spawn provider");
+    let mut process = ChildProcess::spawn(format!("provider@{name}"), cmd).expect("spawn provider");
     let line = process
         .wait_for_line("registered ", Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("the provider in {} did not register: {e}", host.name()));
+        .unwrap_or_else(|e| panic!("the provider in {name} did not register: {e}"));
     let mut parts = line.split_whitespace().skip(1);
     let node = parts.next().expect("node in line").to_owned();
     let url = parts.next().expect("url in line").to_owned();
