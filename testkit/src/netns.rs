@@ -22,6 +22,7 @@
 
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -35,11 +36,18 @@ const SUBNET: [u8; 3] = [10, 231, 0];
 const NETNS_DIR: &str = "/run/netns";
 
 /// Why network namespaces cannot be made here (not root, no `ip`, the kernel refuses), or `Ok`.
+/// Found out once per process (tests running at once share the answer).
 pub fn available() -> Result<(), String> {
+    static ANSWER: OnceLock<Result<(), String>> = OnceLock::new();
+    ANSWER.get_or_init(probe).clone()
+}
+
+fn probe() -> Result<(), String> {
     // SAFETY: geteuid(2) has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err("network namespaces need root (run the tests as root)".into());
     }
+    remove_stale();
     let probe = format!("{PREFIX}{}-probe", std::process::id());
     ip(&["netns", "add", &probe]).map_err(|e| {
         format!("cannot make a network namespace ({e}); install iproute2 and run as root")
