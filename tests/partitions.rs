@@ -253,12 +253,13 @@ fn a_consumer_cut_from_zookeeper_keeps_its_last_list_and_follows_again_on_heal()
         .expect("run in the consumer's host");
 }
 
-/// The master cut from ZooKeeper steps down (its client declares the silent link lost after
-/// 3/5 of the session timeout) before ZooKeeper expires its session and lets the standby take
-/// over; no two masters run the job in one epoch, and the old master's fenced write fails.
+/// The master cut from every member of a 3-member ensemble (each member in its own host) steps
+/// down (its client declares the silent link lost after 3/5 of the session timeout) before the
+/// ensemble expires its session and lets the standby take over; no two masters run the job in
+/// one epoch, and the old master's fenced write fails.
 #[test]
 fn a_master_cut_from_zookeeper_steps_down_before_the_standby_takes_over_and_is_fenced() {
-    let Some(cluster) = Cluster::start(&["a", "b"]) else {
+    let Some(cluster) = Cluster::start_ensemble(&["a", "b"]) else {
         return;
     };
     let path = unique_path("cut-master");

@@ -103,15 +103,20 @@ impl ZkServer {
         let (mut server, _) = retry_in_temp_dir("zoorpc-zk-", 1, |dir| {
             write_config(dir, host.addr(), port, &config, "")?;
             let mut server = ZkServer::new(port, dir.to_owned(), STANDALONE);
-            server.place = Place {
-                ip: host.addr(),
-                netns: Some(host.clone()),
-            };
+            server.place_in(host);
             server.launch()?;
             Ok(server)
         })?;
         server.owns_dir = true;
         Ok(server)
+    }
+
+    /// Runs (once started) inside `host`, listening on its address.
+    pub(super) fn place_in(&mut self, host: &crate::netns::Host) {
+        self.place = Place {
+            ip: host.addr(),
+            netns: Some(host.clone()),
+        };
     }
 
     /// A server not started yet, configured in `dir`.

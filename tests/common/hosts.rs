@@ -9,12 +9,19 @@ use std::time::{Duration, Instant};
 
 use zoorpc::consumer::{Consumer, ConsumerConfig};
 use zoorpc_testkit::netns::{Host, Network};
-use zoorpc_testkit::{ChildProcess, ZkServer, ZkServerConfig};
+use zoorpc_testkit::{ChildProcess, ZkEnsemble, ZkServer, ZkServerConfig};
 
-/// A network of test hosts, the first named `zk` running ZooKeeper.
+/// ZooKeeper in test hosts: one server, or an ensemble with one member per host.
+pub enum Zk {
+    One(ZkServer),
+    Ensemble(ZkEnsemble),
+}
+
+/// A network of test hosts, some running ZooKeeper (`zk`, or `zk1`..`zk3`).
 pub struct Cluster {
-    /// Dropped first: the server's process leaves its namespace before it is deleted.
-    pub zk: ZkServer,
+    /// Dropped first: the servers leave their namespaces before they are deleted.
+    pub zk: Zk,
+    zk_hosts: Vec<String>,
     pub net: Network,
 }
 
@@ -22,16 +29,37 @@ impl Cluster {
     /// The hosts `zk` and `others`, with ZooKeeper started in `zk`; `None` (after printing
     /// `skipped: <reason>`) where network namespaces cannot be made.
     pub fn start(others: &[&str]) -> Option<Cluster> {
+        let net = Self::network(&["zk"], others)?;
+        let zk = ZkServer::start_in(net.host("zk"), ZkServerConfig::default())
+            .unwrap_or_else(|e| panic!("cannot start ZooKeeper in its host: {e}"));
+        Some(Cluster {
+            zk: Zk::One(zk),
+            zk_hosts: vec!["zk".into()],
+            net,
+        })
+    }
+
+    /// The hosts `zk1`, `zk2`, `zk3` (a 3-member ensemble, one member in each) and `others`.
+    pub fn start_ensemble(others: &[&str]) -> Option<Cluster> {
+        let zk_names = ["zk1", "zk2", "zk3"];
+        let net = Self::network(&zk_names, others)?;
+        let hosts: Vec<&Host> = zk_names.iter().map(|n| net.host(n)).collect();
+        let zk = ZkEnsemble::start_in(&hosts, ZkServerConfig::default())
+            .unwrap_or_else(|e| panic!("cannot start the ensemble in its hosts: {e}"));
+        Some(Cluster {
+            zk: Zk::Ensemble(zk),
+            zk_hosts: zk_names.iter().map(|n| (*n).to_owned()).collect(),
+            net,
+        })
+    }
+
+    fn network(zk: &[&str], others: &[&str]) -> Option<Network> {
         if let Err(reason) = zoorpc_testkit::netns::available() {
             println!("skipped: {reason}");
             return None;
         }
-        let mut names = vec!["zk"];
-        names.extend_from_slice(others);
-        let net = Network::new(&names).unwrap_or_else(|e| panic!("cannot make the hosts: {e}"));
-        let zk = ZkServer::start_in(net.host("zk"), ZkServerConfig::default())
-            .unwrap_or_else(|e| panic!("cannot start ZooKeeper in its host: {e}"));
-        Some(Cluster { zk, net })
+        let names: Vec<&str> = zk.iter().chain(others).copied().collect();
+        Some(Network::new(&names).unwrap_or_else(|e| panic!("cannot make the hosts: {e}")))
     }
 
     pub fn host(&self, name: &str) -> &Host {
@@ -39,21 +67,28 @@ impl Cluster {
     }
 
     pub fn connect(&self) -> String {
-        self.zk.connect_string()
+        match &self.zk {
+            Zk::One(server) => server.connect_string(),
+            Zk::Ensemble(ensemble) => ensemble.connect_string(),
+        }
     }
 
-    /// Cuts `name` from ZooKeeper's host (both directions).
+    /// Cuts `name` from every ZooKeeper host (both directions).
     pub fn cut_from_zk(&self, name: &str) {
-        self.net
-            .cut(self.host(name), self.host("zk"))
-            .unwrap_or_else(|e| panic!("cannot cut {name} from zk: {e}"));
+        for zk in &self.zk_hosts {
+            self.net
+                .cut(self.host(name), self.host(zk))
+                .unwrap_or_else(|e| panic!("cannot cut {name} from {zk}: {e}"));
+        }
     }
 
     /// Undoes [`Cluster::cut_from_zk`].
     pub fn heal_with_zk(&self, name: &str) {
-        self.net
-            .heal(self.host(name), self.host("zk"))
-            .unwrap_or_else(|e| panic!("cannot heal {name} with zk: {e}"));
+        for zk in &self.zk_hosts {
+            self.net
+                .heal(self.host(name), self.host(zk))
+                .unwrap_or_else(|e| panic!("cannot heal {name} with {zk}: {e}"));
+        }
     }
 }
 
