@@ -14,8 +14,11 @@
 //! - [`ZkServer::shared`]: one server per test binary, for tests that do not kill ZooKeeper.
 //! - [`ChildProcess`]: a child process that is killed on drop and dies with this process, with
 //!   its output lines available to wait on.
-//! - [`ZkProxy`]: a TCP proxy in front of ZooKeeper that partitions a client silently or loses
-//!   the reply to its next request of a kind (`create`, `delete`, multi-op).
+//! - [`ZkProxy`]: a TCP proxy in front of ZooKeeper that partitions a client silently, loses
+//!   the reply to its next request of a kind (`create`, `delete`, multi-op), or delays every
+//!   byte both ways (a slow link).
+//! - [`netns`]: test hosts in network namespaces linked by a switch, cut and healed pairwise
+//!   or isolated, for real partitions; [`ZkServer::start_in`] runs ZooKeeper in one.
 //! - [`unique_path`]: a fresh base path so tests sharing a server do not see each other.
 //!
 //! Every server, proxy and process is stopped and its directory removed when its handle is
@@ -34,6 +37,8 @@
 //! ```
 
 mod ensemble;
+mod four_letter;
+pub mod netns;
 mod process;
 mod proxy;
 mod zk_server;

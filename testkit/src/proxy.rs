@@ -1,16 +1,20 @@
 //! [`ZkProxy`]: a TCP proxy between one ZooKeeper client and its server, for fault tests. It can
 //! partition the client silently (packets stop, no FIN, no RST) and heal it, or let one request
 //! through and lose its reply (the client times out and reconnects in the same session, never
-//! knowing whether the request took effect).
+//! knowing whether the request took effect). It can also slow the link down: every byte is
+//! delivered a set delay after it was read, both ways (a slow network; TCP's own retransmits
+//! are what loss looks like to a client, so only the delay is modelled).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// A kind of ZooKeeper request, by the opcode it carries on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +63,7 @@ pub struct ZkProxy {
     partitioned: Arc<watch::Sender<bool>>,
     lose: Arc<AtomicI32>,
     lost: Arc<AtomicUsize>,
+    delay_us: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -70,9 +75,11 @@ impl ZkProxy {
         let partitioned = Arc::new(watch::channel(false).0);
         let lose = Arc::new(AtomicI32::new(0));
         let lost = Arc::new(AtomicUsize::new(0));
+        let delay_us = Arc::new(AtomicU64::new(0));
         let faults = Faults {
             lose: lose.clone(),
             lost: lost.clone(),
+            delay_us: delay_us.clone(),
         };
         let cut = partitioned.clone();
         let task = tokio::spawn(async move {
@@ -85,8 +92,16 @@ impl ZkProxy {
             partitioned,
             lose,
             lost,
+            delay_us,
             task,
         })
+    }
+
+    /// Delivers every byte `delay` after it was read, both ways, on existing and new
+    /// connections (zero: at once, the default). Bytes already on their way keep their delay.
+    pub fn set_delay(&self, delay: Duration) {
+        let us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.delay_us.store(us, Ordering::SeqCst);
     }
 
     /// The proxy's address, `127.0.0.1:<port>`.
@@ -129,6 +144,7 @@ impl Drop for ZkProxy {
 struct Faults {
     lose: Arc<AtomicI32>,
     lost: Arc<AtomicUsize>,
+    delay_us: Arc<AtomicU64>,
 }
 
 impl Faults {
@@ -145,6 +161,26 @@ impl Faults {
         }
         hit
     }
+
+    /// When bytes read now are to be delivered.
+    fn due(&self) -> Instant {
+        Instant::now() + Duration::from_micros(self.delay_us.load(Ordering::SeqCst))
+    }
+}
+
+/// Bytes on their way, with the time they are due.
+type InFlight = mpsc::UnboundedSender<(Instant, Vec<u8>)>;
+
+/// Writes what `queue` brings to `to`, each piece at its due time, in order.
+async fn deliver(
+    mut queue: mpsc::UnboundedReceiver<(Instant, Vec<u8>)>,
+    mut to: impl AsyncWriteExt + Unpin,
+) -> std::io::Result<()> {
+    while let Some((due, bytes)) = queue.recv().await {
+        tokio::time::sleep_until(due).await;
+        to.write_all(&bytes).await?;
+    }
+    Ok(())
 }
 
 async fn relay(
@@ -166,9 +202,13 @@ async fn relay(
     let (client_rx, client_tx) = client.split();
     let (server_rx, server_tx) = server.split();
     let (mute_tx, mute) = watch::channel(false);
+    let (up_tx, up_rx) = mpsc::unbounded_channel();
+    let (down_tx, down_rx) = mpsc::unbounded_channel();
     tokio::select! {
-        _ = forward_requests(client_rx, server_tx, faults, mute_tx) => return,
-        _ = forward_replies(server_rx, client_tx, mute) => return,
+        _ = forward_requests(client_rx, up_tx, faults.clone(), mute_tx) => return,
+        _ = forward_replies(server_rx, down_tx, faults, mute) => return,
+        _ = deliver(up_rx, server_tx) => return,
+        _ = deliver(down_rx, client_tx) => return,
         _ = cut.wait_for(|p| *p) => {}
     }
     // Partitioned: hold both ends silently until healed, then drop them.
@@ -180,7 +220,7 @@ async fn relay(
 /// reply is to be lost.
 async fn forward_requests(
     mut client: impl AsyncReadExt + Unpin,
-    mut server: impl AsyncWriteExt + Unpin,
+    server: InFlight,
     faults: Faults,
     mute: watch::Sender<bool>,
 ) -> std::io::Result<()> {
@@ -190,8 +230,11 @@ async fn forward_requests(
         client.read_exact(&mut len).await?;
         let mut frame = vec![0u8; u32::from_be_bytes(len) as usize];
         client.read_exact(&mut frame).await?;
-        server.write_all(&len).await?;
-        server.write_all(&frame).await?;
+        let mut bytes = len.to_vec();
+        bytes.extend_from_slice(&frame);
+        server
+            .send((faults.due(), bytes))
+            .map_err(|_| std::io::Error::other("the server side is closed"))?;
         let opcode = match frame[..] {
             [_, _, _, _, a, b, c, d, ..] if !first => Some(i32::from_be_bytes([a, b, c, d])),
             _ => None,
@@ -206,7 +249,8 @@ async fn forward_requests(
 /// Server to client, until muted; then nothing more. Ends when the server closes.
 async fn forward_replies(
     mut server: impl AsyncReadExt + Unpin,
-    mut client: impl AsyncWriteExt + Unpin,
+    client: InFlight,
+    faults: Faults,
     mut mute: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
@@ -221,7 +265,9 @@ async fn forward_replies(
         if *mute.borrow() {
             break;
         }
-        client.write_all(&buf[..n]).await?;
+        client
+            .send((faults.due(), buf[..n].to_vec()))
+            .map_err(|_| std::io::Error::other("the client side is closed"))?;
     }
     // Muted: send nothing more (the client is left to time out).
     std::future::pending().await

@@ -5,13 +5,13 @@
 //! `ZOOKEEPER_CLASSPATH` overrides the classpath, `JAVA` the java binary. `tickTime` defaults to
 //! 200 ms, so session timeouts from 400 ms to 60 s are allowed and expiry tests are fast.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::four_letter::{Place, four_letter_word, ruok, serving};
 use super::process::spawn_tied;
 use super::{HarnessError, retry_in_temp_dir};
 
@@ -82,6 +82,8 @@ impl Default for ZkServerConfig {
 #[derive(Debug)]
 pub struct ZkServer {
     port: u16,
+    /// Where it listens: 127.0.0.1, or a host's address inside its namespace.
+    place: Place,
     dir: PathBuf,
     child: Option<Child>,
     owns_dir: bool,
@@ -112,7 +114,7 @@ impl ZkServer {
                 Some(port) => port,
                 None => free_port()?,
             };
-            write_config(dir, port, &config, "")?;
+            write_config(dir, Ipv4Addr::LOCALHOST, port, &config, "")?;
             let mut server = ZkServer::new(port, dir.to_owned(), STANDALONE);
             server.launch()?;
             Ok(server)
@@ -121,10 +123,39 @@ impl ZkServer {
         Ok(server)
     }
 
+    /// Starts a server inside the test host `host` ([`crate::netns`]), listening on the host's
+    /// address (port 2181, or `config.port`); clients in other hosts reach it at
+    /// [`ZkServer::connect_string`] while the network lets them.
+    pub fn start_in(
+        host: &crate::netns::Host,
+        config: ZkServerConfig,
+    ) -> Result<ZkServer, HarnessError> {
+        check_installed()?;
+        let port = config.port.unwrap_or(2181);
+        let (mut server, _) = retry_in_temp_dir("zoorpc-zk-", 1, |dir| {
+            write_config(dir, host.addr(), port, &config, "")?;
+            let mut server = ZkServer::new(port, dir.to_owned(), STANDALONE);
+            server.place_in(host);
+            server.launch()?;
+            Ok(server)
+        })?;
+        server.owns_dir = true;
+        Ok(server)
+    }
+
+    /// Runs (once started) inside `host`, listening on its address.
+    pub(super) fn place_in(&mut self, host: &crate::netns::Host) {
+        self.place = Place {
+            ip: host.addr(),
+            netns: Some(host.clone()),
+        };
+    }
+
     /// A server not started yet, configured in `dir`.
     pub(super) fn new(port: u16, dir: PathBuf, main_class: &'static str) -> ZkServer {
         ZkServer {
             port,
+            place: Place::default(),
             dir,
             child: None,
             owns_dir: false,
@@ -147,9 +178,9 @@ impl ZkServer {
         })
     }
 
-    /// `127.0.0.1:<port>`.
+    /// `127.0.0.1:<port>` (`<host address>:<port>` for a server in a test host).
     pub fn connect_string(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.place.ip, self.port)
     }
 
     /// The client port.
@@ -242,7 +273,10 @@ impl ZkServer {
     pub(super) fn spawn(&mut self) -> Result<(), HarnessError> {
         let java = std::env::var("JAVA").unwrap_or_else(|_| "java".into());
         let log = self.dir.join("server.log");
-        let mut cmd = Command::new(&java);
+        let mut cmd = match &self.place.netns {
+            Some(host) => host.command(&java),
+            None => Command::new(&java),
+        };
         cmd.arg("-Xms32m")
             .arg("-Xmx256m")
             .arg("-XX:+UseSerialGC")
@@ -274,7 +308,7 @@ impl ZkServer {
     /// returns the tail of its log if it exits or the deadline passes first.
     pub(super) fn wait_ready(&mut self, deadline: Instant) -> Result<(), HarnessError> {
         loop {
-            if ruok(self.port) && serving(self.port) {
+            if ruok(&self.place, self.port) && serving(&self.place, self.port) {
                 return Ok(());
             }
             let exited = matches!(
@@ -305,7 +339,7 @@ impl ZkServer {
     /// What `srvr` says of the server's role: `standalone`, `leader` or `follower`; `None` when
     /// it does not serve.
     pub fn mode(&self) -> Option<String> {
-        let reply = four_letter_word(self.port, b"srvr")?;
+        let reply = four_letter_word(&self.place, self.port, b"srvr")?;
         reply
             .lines()
             .find_map(|l| l.strip_prefix("Mode: "))
@@ -402,6 +436,7 @@ pub(super) fn free_port() -> std::io::Result<u16> {
 /// `server.N` lines).
 pub(super) fn write_config(
     dir: &Path,
+    ip: Ipv4Addr,
     port: u16,
     config: &ZkServerConfig,
     extra: &str,
@@ -411,7 +446,7 @@ pub(super) fn write_config(
         "tickTime={tick}\n\
          dataDir={data}\n\
          clientPort={port}\n\
-         clientPortAddress=127.0.0.1\n\
+         clientPortAddress={ip}\n\
          minSessionTimeout={min}\n\
          maxSessionTimeout={max}\n\
          maxClientCnxns=0\n\
@@ -426,28 +461,6 @@ pub(super) fn write_config(
     );
     std::fs::create_dir_all(dir.join("data"))?;
     std::fs::write(dir.join("zoo.cfg"), cfg)
-}
-
-/// Sends ZooKeeper's `ruok` four-letter word; true on `imok`.
-fn ruok(port: u16) -> bool {
-    four_letter_word(port, b"ruok").is_some_and(|reply| reply == "imok")
-}
-
-/// `imok` comes before the server accepts sessions; `srvr` tells when it really serves.
-fn serving(port: u16) -> bool {
-    four_letter_word(port, b"srvr").is_some_and(|reply| reply.contains("Mode:"))
-}
-
-fn four_letter_word(port: u16, word: &[u8]) -> Option<String> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .ok()?;
-    stream.write_all(word).ok()?;
-    let mut reply = String::new();
-    let _ = stream.read_to_string(&mut reply);
-    Some(reply)
 }
 
 /// Kills the shared server and removes its directory when the process exits normally
