@@ -12,7 +12,10 @@
 //!   until ZooKeeper has expired the session (one session timeout and a second more), as the
 //!   partition tests do with a process we cannot join the session of;
 //! - `partition`: a provider or the master is cut off from ZooKeeper for 0.2–1.2 session
-//!   timeouts (mostly shorter than the session: it comes back in the same session).
+//!   timeouts (mostly shorter than the session: it comes back in the same session);
+//! - `expire-consumer`: the calling consumer's own session (in this process) is expired at once
+//!   by the harness's `expire_session` (a second client joins it with its id and password and
+//!   closes it); the consumer must keep its list, open a new session and follow on.
 
 use std::time::Duration;
 
@@ -21,7 +24,14 @@ use rand::Rng;
 use crate::world::World;
 
 /// The kinds of fault, picked with equal odds.
-const KINDS: [&str; 5] = ["sigkill", "sigstop", "zk-kill", "expire", "partition"];
+const KINDS: [&str; 6] = [
+    "sigkill",
+    "sigstop",
+    "zk-kill",
+    "expire",
+    "partition",
+    "expire-consumer",
+];
 
 /// Who a session fault is aimed at.
 enum Target {
@@ -114,6 +124,23 @@ impl World {
                 let target = self.session_target(false);
                 let held = timeout + Duration::from_secs(1);
                 self.cut(kind, target, held).await;
+            }
+            "expire-consumer" => {
+                let Some(session) = self.consumer.session() else {
+                    return Err("the consumer has no session to expire".to_owned());
+                };
+                let info = session.client().session().clone();
+                let id = session.session_id();
+                self.announce(kind, &format!("consumer session {id:#x}"), Duration::ZERO);
+                let connect = self
+                    .members
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                zoorpc_testkit::expire_session(&connect, info)
+                    .await
+                    .map_err(|e| format!("cannot expire the consumer's session {id:#x}: {e}"))?;
             }
             _ => {
                 let target = self.session_target(true);

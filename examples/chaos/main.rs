@@ -1,7 +1,9 @@
 //! `chaos`: a 3-member ZooKeeper ensemble, 3 providers and 2 election contenders running a
 //! master-only job, all real processes, a steady call loop through the library's consumer, and
-//! every few seconds one random fault (see `faults.rs`). Each fault is printed as it happens;
-//! the last line is one JSON object:
+//! every few seconds one random fault (see `faults.rs`: SIGKILL or SIGSTOP a provider, kill and
+//! restart a ZooKeeper member or its leader, expire or partition a provider's or a contender's
+//! session, expire the consumer's). Each fault is printed as it happens; the last line is one
+//! JSON object:
 //!
 //! `{"faults":N,"calls":N,"failed":N,"lost_registrations":N,"double_masters":N,"job_runs_duplicated":N,...}`
 //!
@@ -212,6 +214,7 @@ async fn run(args: Args) -> Result<(), String> {
         slots,
         contenders,
         discovery,
+        consumer,
         lost_registrations: 0,
         faults: 0,
         provider_exits: 0,
@@ -283,14 +286,15 @@ async fn run(args: Args) -> Result<(), String> {
         args.secs,
     );
     // Everything stops before the last line: clients, providers, contenders, then the ensemble.
-    drop(consumer);
     let World {
         slots,
         contenders,
         ensemble,
         discovery,
+        consumer,
         ..
     } = world;
+    drop(consumer);
     drop(discovery);
     drop(watcher);
     drop(slots);

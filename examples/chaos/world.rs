@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use tokio::sync::watch;
+use zoorpc::consumer::Consumer;
 use zoorpc::registry::Discovery;
 use zoorpc_testkit::ZkEnsemble;
 
@@ -28,6 +29,8 @@ pub struct World {
     pub contenders: Vec<Contender>,
     /// The registry as ZooKeeper has it (a session of our own on the ensemble).
     pub discovery: Discovery,
+    /// The consumer the call loops call through (its session is a fault's target).
+    pub consumer: Arc<Consumer>,
     /// Per provider slot: when its last fault ended (its own, or one of ZooKeeper's).
     pub last_fault_end: Vec<Instant>,
     /// Per provider slot: already counted as lost since its last fault.
