@@ -1,8 +1,9 @@
 //! The master-job program: contends for mastership at an election path and, while master, runs
 //! a job every interval. Prints `role ...` on each change (as `ha_server` does) and
 //! `run epoch=<n> seq=<k>` per run (with `--timestamps true`, each line ends with
-//! ` at_ms=<unix ms>`: when the role was adopted, when the run started); the run numbers continue across failovers (the last claimed
-//! run is recorded in `<path>.jobs/<name>`). On SIGTERM or Ctrl-C it resigns, then exits.
+//! ` at_ms=<unix ms>`: when the role was adopted, when the run started); the run numbers
+//! continue across failovers (the last claimed run is recorded in `<path>.jobs/<name>`). On
+//! SIGTERM or Ctrl-C it resigns, then exits.
 
 use zoorpc_provider::StopSignals;
 use zoorpc_registry::{MasterElection, MasterJob, Session, SessionConfig, default_master_path};
