@@ -64,10 +64,12 @@ impl Proxies {
     }
 }
 
-/// What the programs share: where the executable is, the session timeout, the log filter.
+/// What the programs share: where the executable is and the session timeout.
 #[derive(Clone)]
 pub struct Programs {
+    /// This executable, re-run as each program.
     pub exe: std::path::PathBuf,
+    /// The session timeout the programs ask for.
     pub session_timeout: Duration,
 }
 
@@ -86,11 +88,17 @@ impl Programs {
 /// A provider slot: a fixed port (a restarted provider comes back at the same URL), its proxies
 /// and its current process, if any.
 pub struct ProviderSlot {
+    /// `provider-<i>`, in the printed lines.
     pub name: String,
+    /// Its port, kept across restarts.
     pub port: u16,
+    /// The URL it registers.
     pub url: String,
+    /// Its way to ZooKeeper.
     pub proxies: Proxies,
+    /// The running process (`None` while killed).
     pub process: Option<ChildProcess>,
+    /// Stopped by SIGSTOP now.
     pub paused: bool,
 }
 
@@ -140,8 +148,11 @@ impl ProviderSlot {
 /// An election contender running the master-job program, its proxies, and every line it
 /// printed (role changes and job runs, stamped with the wall clock).
 pub struct Contender {
+    /// `contender-<i>`, also its address in the master node.
     pub name: String,
+    /// Its way to ZooKeeper.
     pub proxies: Proxies,
+    /// The running process.
     pub process: ChildProcess,
     /// Master intervals of earlier processes of this contender (one that exited on its own and
     /// was started again).

@@ -267,7 +267,7 @@ async fn run(args: Args) -> Result<(), String> {
     let doubles = tally::double_masters(&intervals);
     for (a, b) in &doubles {
         println!(
-            "DOUBLE MASTER: contender-{} became master at {} ms while contender-{} was master ({}..{:?})",
+            "DOUBLE MASTER: contender-{} became master at {} ms while contender-{} was master ({}..{})",
             b.contender, b.start, a.contender, a.start, a.end
         );
     }

@@ -18,7 +18,9 @@ const PRINTED_FAILURES: u64 = 20;
 /// Calls made and failed by the loops of one call policy.
 #[derive(Default)]
 pub struct CallCounts {
+    /// Calls made.
     pub calls: AtomicU64,
+    /// Calls that failed.
     pub failed: AtomicU64,
 }
 
@@ -66,13 +68,15 @@ pub fn call_loop(
     })
 }
 
-/// One contender's time as master, by the wall clock (unix ms); `end` is `None` while it
-/// still was master when its lines ended.
+/// One contender's time as master, by the wall clock (unix ms).
 #[derive(Clone, Copy, Debug)]
 pub struct MasterInterval {
+    /// Which contender.
     pub contender: usize,
+    /// When it adopted the master role.
     pub start: u64,
-    pub end: Option<u64>,
+    /// When it adopted another role (or was stopped, or found gone, while master).
+    pub end: u64,
 }
 
 /// The `at_ms=<n>` at the end of a stamped line.
@@ -93,7 +97,7 @@ pub fn master_intervals(contender: usize, lines: &[String], ended_ms: u64) -> Ve
                 out.push(MasterInterval {
                     contender,
                     start,
-                    end: Some(at),
+                    end: at,
                 });
                 open = None;
             }
@@ -104,22 +108,23 @@ pub fn master_intervals(contender: usize, lines: &[String], ended_ms: u64) -> Ve
         out.push(MasterInterval {
             contender,
             start,
-            end: Some(ended_ms.max(start)),
+            end: ended_ms.max(start),
         });
     }
     out
 }
 
-/// How many intervals began while another contender's interval (begun no later) had not ended:
+/// The intervals that began while another contender's interval (begun no later) had not ended:
 /// every such start is a moment two contenders believed they were master.
 pub fn double_masters(intervals: &[MasterInterval]) -> Vec<(MasterInterval, MasterInterval)> {
     let mut sorted = intervals.to_vec();
     sorted.sort_by_key(|i| i.start);
     let mut doubles = Vec::new();
     for (k, later) in sorted.iter().enumerate() {
-        if let Some(earlier) = sorted[..k].iter().find(|earlier| {
-            earlier.contender != later.contender && earlier.end.is_none_or(|e| e > later.start)
-        }) {
+        if let Some(earlier) = sorted[..k]
+            .iter()
+            .find(|earlier| earlier.contender != later.contender && earlier.end > later.start)
+        {
             doubles.push((*earlier, *later));
         }
     }

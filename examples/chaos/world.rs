@@ -19,13 +19,21 @@ const CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// Everything the run started, and the counts kept while it runs.
 pub struct World {
+    /// When the call loops started (the time printed on every line).
     pub started: Instant,
+    /// The seeded generator every fault is drawn from.
     pub rng: StdRng,
+    /// The 3-member ensemble (its members are killed and restarted from blocking tasks).
     pub ensemble: Arc<Mutex<ZkEnsemble>>,
+    /// The members' client addresses.
     pub members: Vec<SocketAddr>,
+    /// How the providers and contenders are started.
     pub programs: Programs,
+    /// The providers' base path.
     pub base: String,
+    /// The providers.
     pub slots: Vec<ProviderSlot>,
+    /// The election contenders.
     pub contenders: Vec<Contender>,
     /// The registry as ZooKeeper has it (a session of our own on the ensemble).
     pub discovery: Discovery,
@@ -35,10 +43,13 @@ pub struct World {
     pub last_fault_end: Vec<Instant>,
     /// Per provider slot: already counted as lost since its last fault.
     pub counted_lost: Vec<bool>,
+    /// Healthy providers found unregistered past their grace.
     pub lost_registrations: u64,
+    /// Faults injected.
     pub faults: u64,
     /// Providers and contenders that exited on their own (started again).
     pub provider_exits: u64,
+    /// Contenders that exited on their own (started again).
     pub contender_exits: u64,
     /// Set on Ctrl-C or SIGTERM.
     pub stop: watch::Receiver<bool>,
