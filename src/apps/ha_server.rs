@@ -159,9 +159,18 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
     let election = server
         .election()
         .ok_or("the HA server left the election before it started")?;
-    let printer = tokio::spawn(print_roles(election.path().to_owned(), election.changes()));
+    let printer = tokio::spawn(print_roles(
+        election.path().to_owned(),
+        election.changes(),
+        false,
+    ));
     let job = match args.job_interval {
-        Some(interval) => Some(start_printing_job(election, &args.job_name, interval)?),
+        Some(interval) => Some(start_printing_job(
+            election,
+            &args.job_name,
+            interval,
+            false,
+        )?),
         None => None,
     };
 
@@ -182,25 +191,48 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
     }
 }
 
-/// Prints `role <role>` for every change (not the initial `joining` nor the final `left`).
-pub(crate) async fn print_roles(path: String, mut changes: zoorpc_registry::RoleChanges) {
+/// Prints `role <role>` for every change (not the initial `joining` nor the final `left`); with
+/// `stamp`, followed by ` at_ms=<unix ms>`: the wall-clock instant the role was adopted (so
+/// another process can lay the roles of several contenders side by side).
+pub(crate) async fn print_roles(
+    path: String,
+    mut changes: zoorpc_registry::RoleChanges,
+    stamp: bool,
+) {
     while let Some(change) = changes.next().await {
         super::metrics::role(&path, &change.role);
         match change.role {
             Role::Joining | Role::Left => {}
+            role if stamp => crate::say!("role {role} at_ms={}", unix_ms(change.at)),
             role => crate::say!("role {role}"),
         }
     }
 }
 
-/// Starts a master-only job that prints `run epoch=<n> seq=<k>` per run.
+/// Starts a master-only job that prints `run epoch=<n> seq=<k>` per run (with `stamp`, followed
+/// by ` at_ms=<unix ms>`, when the run started).
 pub(crate) fn start_printing_job(
     election: &MasterElection,
     name: &str,
     interval: Duration,
+    stamp: bool,
 ) -> Result<MasterJob, String> {
-    MasterJob::start(election, name, interval, |run| async move {
-        crate::say!("run epoch={} seq={}", run.epoch, run.seq);
+    MasterJob::start(election, name, interval, move |run| async move {
+        if stamp {
+            let at = unix_ms(std::time::Instant::now());
+            crate::say!("run epoch={} seq={} at_ms={at}", run.epoch, run.seq);
+        } else {
+            crate::say!("run epoch={} seq={}", run.epoch, run.seq);
+        }
     })
     .map_err(|e| e.to_string())
+}
+
+/// `at` as milliseconds since the Unix epoch, by this host's wall clock.
+fn unix_ms(at: std::time::Instant) -> u128 {
+    let ago = std::time::Instant::now().saturating_duration_since(at);
+    std::time::SystemTime::now()
+        .checked_sub(ago)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis())
 }

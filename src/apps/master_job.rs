@@ -1,7 +1,9 @@
 //! The master-job program: contends for mastership at an election path and, while master, runs
 //! a job every interval. Prints `role ...` on each change (as `ha_server` does) and
-//! `run epoch=<n> seq=<k>` per run; the run numbers continue across failovers (the last claimed
-//! run is recorded in `<path>.jobs/<name>`). On SIGTERM or Ctrl-C it resigns, then exits.
+//! `run epoch=<n> seq=<k>` per run (with `--timestamps true`, each line ends with
+//! ` at_ms=<unix ms>`: when the role was adopted, when the run started); the run numbers
+//! continue across failovers (the last claimed run is recorded in `<path>.jobs/<name>`). On
+//! SIGTERM or Ctrl-C it resigns, then exits.
 
 use zoorpc_provider::StopSignals;
 use zoorpc_registry::{MasterElection, MasterJob, Session, SessionConfig, default_master_path};
@@ -11,7 +13,8 @@ use crate::cli::{Flags, MAX_MS, or_exit};
 /// Usage text.
 pub const USAGE: &str = "usage: master_job --zk HOST:PORT[,HOST:PORT...] \
 [--path /soa/master/services/MasterJob:1.0.0] [--interval-ms 1000 (at least 100)] [--name report] \
-[--address job-<pid> (this process's identity in the master node)] [--session-timeout-ms 10000] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)]";
+[--address job-<pid> (this process's identity in the master node)] [--session-timeout-ms 10000] \
+[--timestamps false (true: lines end with at_ms=<unix ms>)] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)]";
 
 /// Flags the master-job program accepts.
 pub const FLAGS: &[&str] = &[
@@ -21,6 +24,7 @@ pub const FLAGS: &[&str] = &[
     "name",
     "address",
     "session-timeout-ms",
+    "timestamps",
     "zk-auth-file",
 ];
 
@@ -48,6 +52,7 @@ pub fn main() {
         USAGE,
         flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS),
     );
+    let stamp = or_exit(USAGE, flags.get("timestamps", false));
     let zk_auth = or_exit(USAGE, flags.zk_auth());
     // Checked before joining: found once master, a bad name or address would leave the node
     // behind for a session timeout.
@@ -73,8 +78,9 @@ pub fn main() {
         let printer = tokio::spawn(super::ha_server::print_roles(
             election.path().to_owned(),
             election.changes(),
+            stamp,
         ));
-        let job = super::ha_server::start_printing_job(&election, &name, interval)?;
+        let job = super::ha_server::start_printing_job(&election, &name, interval, stamp)?;
         signals.recv().await;
         drop(job);
         let resigned = election.resign().await;
