@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hosts::{
     CallLoop, Cluster, HostHaServer, SESSION_MS, consumer, eventually, has_exactly, parse_run,
-    providers_in_zk, runtime, spawn_provider,
+    providers_in_zk, runtime, spawn_provider, wait_answered_by, wait_for_exactly,
 };
 use zoorpc::registry::master_job::{read_record, record_path};
 use zoorpc::registry::{Error, Fence, LinkState, Session, SessionConfig};
@@ -38,16 +38,7 @@ fn a_provider_cut_from_zookeeper_loses_its_node_at_expiry_and_registers_again_on
                     .await
                     .expect("a plain ZooKeeper client in the consumer's host");
                 let consumer = consumer(&connect, &base).await;
-                assert!(
-                    consumer
-                        .wait_until(Duration::from_secs(10), |u| has_exactly(
-                            u,
-                            &[&p1.url, &p2.url]
-                        ))
-                        .await,
-                    "the consumer never saw both providers: {:?}",
-                    consumer.urls()
-                );
+                wait_for_exactly(&consumer, &[&p1.url, &p2.url], Duration::from_secs(10)).await;
                 let calls = CallLoop::start(consumer.clone());
 
                 cluster.cut_from_zk("p1");
@@ -101,26 +92,9 @@ fn a_provider_cut_from_zookeeper_loses_its_node_at_expiry_and_registers_again_on
                     consumer.urls()
                 );
                 // Calls reach p1 again.
-                eventually(
-                    "calls reach p1 after the heal",
-                    Duration::from_secs(10),
-                    || {
-                        let url = p1.url.clone();
-                        let consumer = consumer.clone();
-                        async move {
-                            let answer = consumer.say_hello("after").await.ok()?;
-                            (answer.url.to_string() == url).then_some(())
-                        }
-                    },
-                )
-                .await;
+                wait_answered_by("calls reach p1 after the heal", &consumer, &p1.url).await;
                 let calls = calls.stop().await;
-                assert!(
-                    calls.failures.is_empty(),
-                    "{} calls failed: {:?}",
-                    calls.failures.len(),
-                    calls.failures
-                );
+                calls.assert_none_failed();
                 // Cut from ZooKeeper, p1 still served the consumer until its node went.
                 let p1_while_cut = calls
                     .log
@@ -166,16 +140,7 @@ fn a_consumer_cut_from_zookeeper_keeps_its_last_list_and_follows_again_on_heal()
         .run(|| {
             runtime().block_on(async {
                 let consumer = consumer(&connect, &base).await;
-                assert!(
-                    consumer
-                        .wait_until(Duration::from_secs(10), |u| has_exactly(
-                            u,
-                            &[&p1.url, &p2.url]
-                        ))
-                        .await,
-                    "the consumer never saw both providers: {:?}",
-                    consumer.urls()
-                );
+                wait_for_exactly(&consumer, &[&p1.url, &p2.url], Duration::from_secs(10)).await;
                 let session = consumer.session().expect("a live consumer").clone();
                 let mut status = session.subscribe();
                 let generation = status.borrow().generation;
@@ -236,21 +201,9 @@ fn a_consumer_cut_from_zookeeper_keeps_its_last_list_and_follows_again_on_heal()
                     generation,
                     now.generation
                 );
-                eventually("calls reach p3", Duration::from_secs(10), || {
-                    let (url, consumer) = (p3.url.clone(), consumer.clone());
-                    async move {
-                        let answer = consumer.say_hello("after").await.ok()?;
-                        (answer.url.to_string() == url).then_some(())
-                    }
-                })
-                .await;
+                wait_answered_by("calls reach p3", &consumer, &p3.url).await;
                 let calls = calls.stop().await;
-                assert!(
-                    calls.failures.is_empty(),
-                    "{} calls failed: {:?}",
-                    calls.failures.len(),
-                    calls.failures
-                );
+                calls.assert_none_failed();
                 assert!(calls.log.len() > 100, "only {} calls", calls.log.len());
             })
         })

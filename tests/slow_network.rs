@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use hosts::{
     CallLoop, Cluster, SESSION_MS, consumer, eventually, has_exactly, runtime, spawn_provider,
+    wait_for_exactly,
 };
 use zoorpc::consumer::{Consumer, ConsumerConfig};
 use zoorpc_testkit::{ZkProxy, ZkServer, unique_path};
@@ -36,16 +37,7 @@ fn a_slow_lossy_provider_link_still_registers_and_serves_every_call() {
         .run(|| {
             runtime().block_on(async {
                 let consumer = consumer(&connect, &base).await;
-                assert!(
-                    consumer
-                        .wait_until(Duration::from_secs(20), |u| has_exactly(
-                            u,
-                            &[&p1.url, &p2.url]
-                        ))
-                        .await,
-                    "the consumer never saw both providers: {:?}",
-                    consumer.urls()
-                );
+                wait_for_exactly(&consumer, &[&p1.url, &p2.url], Duration::from_secs(20)).await;
                 let calls = CallLoop::start(consumer.clone());
                 eventually(
                     "an answer from the slow provider",
@@ -60,7 +52,7 @@ fn a_slow_lossy_provider_link_still_registers_and_serves_every_call() {
                 )
                 .await;
                 let calls = calls.stop().await;
-                assert!(calls.failures.is_empty(), "{:?}", calls.failures);
+                calls.assert_none_failed();
                 assert!(
                     calls.answers.get(&p1.url).copied().unwrap_or(0) > 0,
                     "{:?}",
@@ -107,16 +99,7 @@ fn a_slow_zookeeper_link_still_converges_and_no_call_fails() {
         let mut config = ConsumerConfig::new(&connect, &base);
         config.session_timeout = Duration::from_millis(session_ms);
         let consumer = Arc::new(Consumer::connect_with(config).await.expect("consumer"));
-        assert!(
-            consumer
-                .wait_until(Duration::from_secs(20), |u| has_exactly(
-                    u,
-                    &[&p1.url, &p2.url]
-                ))
-                .await,
-            "the consumer never saw both providers: {:?}",
-            consumer.urls()
-        );
+        wait_for_exactly(&consumer, &[&p1.url, &p2.url], Duration::from_secs(20)).await;
         let calls = CallLoop::start(consumer.clone());
         let p3 = spawn_provider(None, &connect, &base, session_ms);
         assert!(
@@ -152,7 +135,7 @@ fn a_slow_zookeeper_link_still_converges_and_no_call_fails() {
         })
         .await;
         let calls = calls.stop().await;
-        assert!(calls.failures.is_empty(), "{:?}", calls.failures);
+        calls.assert_none_failed();
         assert!(calls.log.len() > 50, "only {} calls", calls.log.len());
     });
 }

@@ -300,11 +300,18 @@ fn error_messages_stay_one_short_line_whatever_the_input() {
 /// as a user name. Control characters are refused, with a reason that does not echo the file.
 #[test]
 fn credentials_with_control_characters_are_refused_without_echoing_them() {
-    for text in ["\0\0\0\u{8}  \u{1c} :    \"", "svc:xyzzy\u{7f}plugh", "s\u{1b}[31mvc:secret"] {
+    for text in [
+        "\0\0\0\u{8}  \u{1c} :    \"",
+        "svc:xyzzy\u{7f}plugh",
+        "s\u{1b}[31mvc:secret",
+    ] {
         let err = zoorpc_registry::ZkCredential::parse(text).expect_err(text);
         let message = err.to_string();
         assert!(message.contains("control characters"), "{message}");
-        assert!(!message.contains("secret") && !message.contains("plugh"), "{message}");
+        assert!(
+            !message.contains("secret") && !message.contains("plugh"),
+            "{message}"
+        );
     }
     assert!(zoorpc_registry::ZkCredential::parse("svc:s3cret\n").is_ok());
 }

@@ -211,6 +211,39 @@ impl CallLoop {
     }
 }
 
+impl Calls {
+    /// Asserts that no call of the loop failed.
+    pub fn assert_none_failed(&self) {
+        assert!(
+            self.failures.is_empty(),
+            "{} calls failed: {:?}",
+            self.failures.len(),
+            self.failures
+        );
+    }
+}
+
+/// Waits until `consumer` holds exactly `urls`, at most `timeout` (fails the test otherwise).
+pub async fn wait_for_exactly(consumer: &Consumer, urls: &[&str], timeout: Duration) {
+    assert!(
+        consumer.wait_until(timeout, |u| has_exactly(u, urls)).await,
+        "the consumer never held exactly {urls:?}: {:?}",
+        consumer.urls()
+    );
+}
+
+/// Waits (at most 10 s) until a call through `consumer` is answered by `url`.
+pub async fn wait_answered_by(what: &str, consumer: &Arc<Consumer>, url: &str) {
+    eventually(what, Duration::from_secs(10), || {
+        let (url, consumer) = (url.to_owned(), consumer.clone());
+        async move {
+            let answer = consumer.say_hello("after").await.ok()?;
+            (answer.url.to_string() == url).then_some(())
+        }
+    })
+    .await
+}
+
 /// Waits (polling every 50 ms, at most `timeout`) until `check` returns `Some`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
