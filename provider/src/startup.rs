@@ -3,6 +3,7 @@
 //! (so a provider never registers, nor a contender contends with, an address nobody can reach).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -111,18 +112,55 @@ pub fn advertised_host(listen: IpAddr, advertise: Option<&str>) -> Result<String
 /// [`Error::AdvertisedUnreachable`] naming `endpoint` (`listen` is where the server listens,
 /// for the message).
 pub async fn check_serving(endpoint: &str, listen: SocketAddr, service: &str) -> Result<()> {
+    check_serving_tls(endpoint, listen, service, None).await
+}
+
+/// [`check_serving`] over TLS when `tls` is given (an `https://` endpoint): the handshake uses
+/// `tls` (a provider's self-check pins its own certificate, see [`ProviderTls`]), then the same
+/// health call. Without `tls` the endpoint is called in plaintext.
+///
+/// [`ProviderTls`]: crate::ProviderTls
+pub async fn check_serving_tls(
+    endpoint: &str,
+    listen: SocketAddr,
+    service: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<()> {
     let fail = |detail: String| Error::AdvertisedUnreachable {
         url: endpoint.to_owned(),
         listen,
         detail,
     };
     let target = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
-        .map_err(|e| fail(e.to_string()))?
-        .connect_timeout(Duration::from_secs(1));
+        .map_err(|e| fail(e.to_string()))?;
+    // tonic dials what the connector is given; the TLS handshake is ours, so the connector
+    // sees an http:// URI and the requests still say https.
+    let target = match &tls {
+        Some(_) => {
+            let plain = endpoint.replacen("https://", "http://", 1);
+            tonic::transport::Endpoint::from_shared(plain)
+                .map_err(|e| fail(e.to_string()))?
+                .origin(target.uri().clone())
+        }
+        None => target,
+    }
+    .connect_timeout(Duration::from_secs(1));
     let check = async {
         let mut last = String::new();
         for _ in 0..50 {
-            match target.connect().await {
+            let connected = match &tls {
+                Some(config) => match tokio::time::timeout(
+                    Duration::from_secs(1),
+                    target.connect_with_connector(TlsProbe(config.clone())),
+                )
+                .await
+                {
+                    Ok(connected) => connected.map_err(|e| error_chain(&e)),
+                    Err(_) => Err("no TLS handshake within 1 s".to_owned()),
+                },
+                None => target.connect().await.map_err(|e| error_chain(&e)),
+            };
+            match connected {
                 Ok(channel) => {
                     let request = tonic_health::pb::HealthCheckRequest {
                         service: service.into(),
@@ -133,7 +171,7 @@ pub async fn check_serving(endpoint: &str, listen: SocketAddr, service: &str) ->
                         Err(e) => last = e.to_string(),
                     }
                 }
-                Err(e) => last = error_chain(&e),
+                Err(e) => last = e,
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -142,6 +180,47 @@ pub async fn check_serving(endpoint: &str, listen: SocketAddr, service: &str) ->
     match tokio::time::timeout(Duration::from_secs(5), check).await {
         Ok(r) => r,
         Err(_) => Err(fail("no answer within 5 s".into())),
+    }
+}
+
+/// The self-check's connector: TCP, then a TLS handshake with the probe's configuration.
+#[derive(Clone)]
+struct TlsProbe(Arc<rustls::ClientConfig>);
+
+impl tower::Service<http::Uri> for TlsProbe {
+    type Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::io::Result<Self::Response>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let config = self.0.clone();
+        Box::pin(async move {
+            let host = uri
+                .host()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let port = uri.port_u16().unwrap_or(443);
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            // The name does not matter to the pinned verifier; it must only be well formed.
+            let name = rustls::pki_types::ServerName::try_from(host).unwrap_or(
+                rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+            );
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
+            Ok(hyper_util::rt::TokioIo::new(stream))
+        })
     }
 }
 

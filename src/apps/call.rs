@@ -27,12 +27,22 @@ pub struct CallArgs {
     /// How a provider is picked: random, round-robin, least-loaded or first
     #[arg(long, default_value = "random")]
     pub strategy: Strategy,
+    #[command(flatten)]
+    pub tls: super::tls::ConsumerTlsArgs,
 }
 
 /// Runs `zoorpc call`; returns the exit status.
 pub fn run(args: CallArgs) -> i32 {
+    let tls = match args.tls.load() {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
     super::block_on(async move {
-        let config = ConsumerConfig::new(args.zk.zk, args.base_path).strategy(args.strategy);
+        let mut config = ConsumerConfig::new(args.zk.zk, args.base_path).strategy(args.strategy);
+        config.tls = tls;
         let consumer = Consumer::connect_with(config).await?;
         let (mut ok, mut failed) = (0u64, 0u64);
         let mut pace = super::Pace::new(Duration::from_millis(args.interval_ms));

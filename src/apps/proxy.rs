@@ -65,6 +65,8 @@ pub struct ProxyArgs {
     /// live endpoints, session state)
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    pub tls: super::tls::ConsumerTlsArgs,
 }
 
 /// What the channel was made from: kept alive as long as the proxy runs.
@@ -75,6 +77,13 @@ enum Upstream {
 
 /// Runs `zoorpc proxy`; returns the exit status.
 pub fn run(args: ProxyArgs) -> i32 {
+    let tls = match args.tls.load() {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
     if let Some(Err(e)) = args.metrics.map(super::metrics::serve) {
         eprintln!("error: {e}");
         return 1;
@@ -98,8 +107,9 @@ pub fn run(args: ProxyArgs) -> i32 {
         };
         let (upstream, target) = match (&args.base_path, &args.master) {
             (Some(base), _) => {
-                let config = ConsumerConfig::new(args.zk.zk.clone(), base.clone())
+                let mut config = ConsumerConfig::new(args.zk.zk.clone(), base.clone())
                     .strategy(args.strategy.clone().unwrap_or_default());
+                config.tls = tls;
                 let consumer = Consumer::connect_with(config)
                     .await
                     .map_err(|e| e.to_string())?;

@@ -1,0 +1,564 @@
+//! TLS (`https://` providers), end to end against the real ZooKeeper: certificates are made at
+//! test time (rcgen), providers serve TLS and register `https://`, consumers verify them
+//! against a CA, mutual TLS, mixed lists, the programs' flags and their bad values.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{raw_client, run_command, spawn_provider, zk};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use zoorpc::apps::echo::{EchoClient, EchoRequest, EchoServer, EchoService};
+use zoorpc::consumer::{CallPolicy, Consumer, ConsumerConfig, ConsumerTls, Pem};
+use zoorpc::provider::{Provider, ProviderConfig, ProviderTls};
+use zoorpc_testkit::{ChildProcess, unique_path};
+
+const ZOORPC: &str = env!("CARGO_BIN_EXE_zoorpc");
+
+/// A CA and what it issued, as PEM text and as files in a temp dir (deleted on drop).
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: String,
+    server_cert: String,
+    server_key: String,
+    client_cert: String,
+    client_key: String,
+}
+
+/// A certificate authority made now.
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let pem = params.self_signed(&key).unwrap().pem();
+        Ca {
+            issuer: Issuer::new(params, key),
+            pem,
+        }
+    }
+
+    /// A leaf certificate for `names` (IP literals become IP names): (certificate, key) PEM.
+    fn issue(&self, names: &[&str]) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let params = CertificateParams::new(names).unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+impl Pki {
+    /// A CA, a server certificate for 127.0.0.1 and localhost, a client certificate.
+    fn new() -> Pki {
+        let ca = Ca::new("zoorpc test CA");
+        let (server_cert, server_key) = ca.issue(&["127.0.0.1", "localhost"]);
+        let (client_cert, client_key) = ca.issue(&["client.zoorpc.test"]);
+        let pki = Pki {
+            dir: tempfile::tempdir().unwrap(),
+            ca: ca.pem,
+            server_cert,
+            server_key,
+            client_cert,
+            client_key,
+        };
+        for (name, text) in [
+            ("ca.pem", &pki.ca),
+            ("server.pem", &pki.server_cert),
+            ("server.key", &pki.server_key),
+            ("client.pem", &pki.client_cert),
+            ("client.key", &pki.client_key),
+            ("garbage.pem", &"not a certificate\n".to_owned()),
+        ] {
+            std::fs::write(pki.dir.path().join(name), text).unwrap();
+        }
+        pki
+    }
+
+    /// The path of one of the files, as a string for flags.
+    fn file(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    fn provider_tls(&self) -> ProviderTls {
+        ProviderTls::new(
+            Pem::bytes(self.server_cert.clone()),
+            Pem::bytes(self.server_key.clone()),
+        )
+        .unwrap()
+    }
+
+    fn consumer_tls(&self) -> ConsumerTls {
+        ConsumerTls::new(Pem::bytes(self.ca.clone())).unwrap()
+    }
+}
+
+/// An in-process echo provider, TLS when `tls` is given; `calls` counts handler starts.
+async fn echo_provider(base: &str, tls: Option<ProviderTls>) -> (Provider, Arc<AtomicU64>) {
+    let service = EchoService::new(Duration::ZERO);
+    let calls = service.calls();
+    let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
+    config.drain_grace = Duration::from_millis(50);
+    config.tls = tls;
+    let provider = Provider::serve(config, EchoServer::new(service))
+        .await
+        .expect("echo provider starts");
+    (provider, calls)
+}
+
+/// A consumer of `base` with `tls`, once it lists `n` providers.
+async fn consumer(base: &str, tls: Option<ConsumerTls>, n: usize) -> Consumer {
+    let mut config = ConsumerConfig::new(zk().connect_string(), base);
+    config.tls = tls;
+    let consumer = Consumer::connect_with(config).await.expect("consumer");
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(10), |u| u.len() == n)
+            .await,
+        "the consumer never listed {n} providers: {:?}",
+        consumer.urls()
+    );
+    consumer
+}
+
+fn say(text: &str) -> EchoRequest {
+    EchoRequest {
+        text: text.into(),
+        ..Default::default()
+    }
+}
+
+/// One echo call through the consumer's balanced channel: the server's address, or the error.
+async fn echo(consumer: &Consumer, text: &str) -> Result<String, String> {
+    let mut client = EchoClient::new(consumer.channel_with(CallPolicy::IDEMPOTENT));
+    let started = Instant::now();
+    let reply = tokio::time::timeout(Duration::from_secs(20), client.say(say(text)))
+        .await
+        .expect("a call never returned");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "a call took {:?}",
+        started.elapsed()
+    );
+    reply
+        .map(|r| r.into_inner().server)
+        .map_err(|status| error_chain(&status))
+}
+
+/// A status and its sources, as a user reading the error would see them all.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_provider_registers_https_and_a_consumer_trusting_its_ca_calls_it() {
+    let pki = Pki::new();
+    let base = unique_path("tls-basic");
+    let (provider, calls) = echo_provider(&base, Some(pki.provider_tls())).await;
+    let port = provider.local_addr().port();
+    assert_eq!(provider.url().as_str(), format!("https://127.0.0.1:{port}"));
+    // What ZooKeeper holds, read independently of zoorpc.
+    let raw = raw_client(&zk().connect_string()).await;
+    let node = provider.node_path().unwrap();
+    let (data, _) = raw.get_data(&node).await.unwrap();
+    assert_eq!(
+        String::from_utf8(data).unwrap(),
+        format!("https://127.0.0.1:{port}")
+    );
+
+    let consumer = consumer(&base, Some(pki.consumer_tls()), 1).await;
+    for i in 0..10 {
+        let server = echo(&consumer, &format!("t{i}")).await.unwrap();
+        assert_eq!(server, format!("127.0.0.1:{port}"));
+    }
+    assert_eq!(calls.load(Ordering::Relaxed), 10);
+    let answer = consumer.say_hello("x").await;
+    assert!(answer.is_err(), "the echo provider serves no HelloService");
+    provider.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_is_a_clear_error_and_nothing_reaches_the_provider() {
+    let pki = Pki::new();
+    let base = unique_path("tls-untrusted");
+    let (provider, calls) = echo_provider(&base, Some(pki.provider_tls())).await;
+    let port = provider.local_addr().port();
+
+    // Trusting another CA: the handshake fails, naming the certificate problem and the address.
+    let other = Ca::new("another CA");
+    let distrusting = ConsumerTls::new(Pem::bytes(other.pem)).unwrap();
+    let consumer = consumer(&base, Some(distrusting), 1).await;
+    let error = echo(&consumer, "untrusted").await.unwrap_err();
+    assert!(error.contains("TLS handshake failed"), "{error}");
+    assert!(
+        error.contains("invalid peer certificate: UnknownIssuer"),
+        "{error}"
+    );
+    assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
+    let endpoint = consumer.endpoints()[0].clone();
+    assert!(
+        endpoint.is_ejected(),
+        "a failed handshake ejects like a failed connection"
+    );
+
+    // A name the certificate does not carry is refused too.
+    let wrong_name = pki
+        .consumer_tls()
+        .with_server_name("elsewhere.example")
+        .unwrap();
+    let consumer = self::consumer(&base, Some(wrong_name), 1).await;
+    let error = echo(&consumer, "wrong name").await.unwrap_err();
+    assert!(
+        error.contains("certificate not valid for name \"elsewhere.example\""),
+        "{error}"
+    );
+
+    // No TLS configured at all: never dialled, the error says what to give.
+    let plain = self::consumer(&base, None, 1).await;
+    let error = echo(&plain, "no tls").await.unwrap_err();
+    assert!(error.contains("--tls-ca"), "{error}");
+    assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
+
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        0,
+        "the provider served a call"
+    );
+    provider.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plaintext_server_registered_as_https_is_never_sent_plaintext() {
+    let pki = Pki::new();
+    // A plaintext echo provider, and a node under another base path that says https:// for it.
+    let (plain, calls) = echo_provider(&unique_path("tls-plain"), None).await;
+    let base = unique_path("tls-liar");
+    let raw = raw_client(&zk().connect_string()).await;
+    raw.mkdir(
+        &base,
+        &zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all()),
+    )
+    .await
+    .unwrap();
+    let url = format!("https://127.0.0.1:{}", plain.local_addr().port());
+    raw.create(
+        &format!("{base}/provider"),
+        url.as_bytes(),
+        &zookeeper_client::CreateMode::EphemeralSequential
+            .with_acls(zookeeper_client::Acls::anyone_all()),
+    )
+    .await
+    .unwrap();
+    let consumer = consumer(&base, Some(pki.consumer_tls()), 1).await;
+    let error = echo(&consumer, "plaintext?").await.unwrap_err();
+    assert!(error.contains("TLS handshake failed"), "{error}");
+    assert_eq!(calls.load(Ordering::Relaxed), 0);
+    plain.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_refuses_a_consumer_without_a_client_certificate_and_serves_one_with() {
+    let pki = Pki::new();
+    let base = unique_path("tls-mutual");
+    let tls = pki
+        .provider_tls()
+        .require_client_certificates(Pem::bytes(pki.ca.clone()))
+        .unwrap();
+    let (provider, calls) = echo_provider(&base, Some(tls)).await;
+
+    let anonymous = consumer(&base, Some(pki.consumer_tls()), 1).await;
+    let error = echo(&anonymous, "who?").await.unwrap_err();
+    assert!(error.contains("CertificateRequired"), "{error}");
+    assert!(error.contains("--tls-client-cert"), "{error}");
+    assert_eq!(calls.load(Ordering::Relaxed), 0);
+
+    // A client certificate from another CA is refused as well.
+    let other = Ca::new("another CA");
+    let (cert, key) = other.issue(&["stranger"]);
+    let stranger = pki
+        .consumer_tls()
+        .with_identity(Pem::bytes(cert), Pem::bytes(key))
+        .unwrap();
+    let stranger = consumer(&base, Some(stranger), 1).await;
+    assert!(echo(&stranger, "stranger").await.is_err());
+    assert_eq!(calls.load(Ordering::Relaxed), 0);
+
+    let known = pki
+        .consumer_tls()
+        .with_identity(
+            Pem::bytes(pki.client_cert.clone()),
+            Pem::bytes(pki.client_key.clone()),
+        )
+        .unwrap();
+    let known = consumer(&base, Some(known), 1).await;
+    for i in 0..5 {
+        echo(&known, &format!("k{i}")).await.unwrap();
+    }
+    assert_eq!(calls.load(Ordering::Relaxed), 5);
+    provider.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_and_https_providers_in_one_list_are_both_used() {
+    let pki = Pki::new();
+    let base = unique_path("tls-mixed");
+    let (plain, plain_calls) = echo_provider(&base, None).await;
+    let (secure, secure_calls) = echo_provider(&base, Some(pki.provider_tls())).await;
+    let consumer = consumer(&base, Some(pki.consumer_tls()), 2).await;
+    let schemes: Vec<String> = consumer
+        .urls()
+        .iter()
+        .map(|u| u.scheme().to_owned())
+        .collect();
+    assert!(schemes.contains(&"http".to_owned()) && schemes.contains(&"https".to_owned()));
+    for i in 0..60 {
+        echo(&consumer, &format!("m{i}")).await.unwrap();
+    }
+    let (p, s) = (
+        plain_calls.load(Ordering::Relaxed),
+        secure_calls.load(Ordering::Relaxed),
+    );
+    assert_eq!(p + s, 60);
+    assert!(p >= 10 && s >= 10, "plaintext {p}, TLS {s} of 60");
+    plain.shutdown().await.unwrap();
+    secure.shutdown().await.unwrap();
+}
+
+/// Runs `zoorpc args` to its end (at most 30 s): exit code, stdout, stderr.
+fn zoorpc(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(ZOORPC);
+    cmd.args(args).env_remove("ZOORPC_ZK");
+    run_command(cmd, Duration::from_secs(30))
+}
+
+#[test]
+fn the_programs_serve_and_call_over_tls_with_their_flags() {
+    let pki = Pki::new();
+    let connect = zk().connect_string();
+    let base = unique_path("tls-programs");
+    let (cert, key, ca) = (
+        pki.file("server.pem"),
+        pki.file("server.key"),
+        pki.file("ca.pem"),
+    );
+    // zoorpc-provider with --tls-cert/--tls-key registers https://.
+    let provider = spawn_provider(
+        &connect,
+        &base,
+        0,
+        &["--tls-cert", &cert, "--tls-key", &key],
+    );
+    assert_eq!(provider.url, format!("https://127.0.0.1:{}", provider.port));
+
+    let (code, out, err) = zoorpc(&[
+        "call",
+        "--zk",
+        &connect,
+        "--base-path",
+        &base,
+        "--tls-ca",
+        &ca,
+        "--count",
+        "3",
+        "tls",
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with(&format!("ok {} ", provider.url)))
+            .count(),
+        3,
+        "{out}"
+    );
+    assert!(out.contains("calls=3 ok=3 failed=0"), "{out}");
+
+    // Without --tls-ca: an error naming the flag, exit 1, never plaintext.
+    let (code, out, _) = zoorpc(&["call", "--zk", &connect, "--base-path", &base, "tls"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("err ") && out.contains("--tls-ca"), "{out}");
+
+    // zoorpc provider with mutual TLS; zoorpc-client presents its certificate.
+    let mutual = unique_path("tls-programs-mutual");
+    let mut cmd = Command::new(ZOORPC);
+    cmd.args(["provider", "--zk", &connect, "--base-path", &mutual])
+        .args([
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--tls-client-ca",
+            &ca,
+        ]);
+    let mut server = ChildProcess::spawn("zoorpc provider (mTLS)", cmd).unwrap();
+    let line = server
+        .wait_for_line("registered ", Duration::from_secs(20))
+        .unwrap();
+    assert!(line.contains(" https://127.0.0.1:"), "{line}");
+    let client = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-client"));
+        cmd.args([
+            "--zk",
+            &connect,
+            "--base-path",
+            &mutual,
+            "--calls",
+            "2",
+            "--interval-ms",
+            "0",
+        ])
+        .args(["--tls-ca", &ca])
+        .args(extra);
+        run_command(cmd, Duration::from_secs(30))
+    };
+    let (code, out, err) = client(&[
+        "--tls-client-cert",
+        &pki.file("client.pem"),
+        "--tls-client-key",
+        &pki.file("client.key"),
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("calls=2 ok=2 failed=0"), "{out}");
+    let (code, out, err) = client(&[]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("calls=2 ok=0 failed=2"), "{out}");
+    assert!(out.contains("CertificateRequired"), "{out}");
+}
+
+#[test]
+fn bad_tls_flags_are_one_line_and_nothing_is_registered() {
+    let pki = Pki::new();
+    let connect = zk().connect_string();
+    let base = unique_path("tls-bad");
+    let other = Ca::new("another CA");
+    let (_, foreign_key) = other.issue(&["127.0.0.1"]);
+    std::fs::write(pki.dir.path().join("foreign.key"), foreign_key).unwrap();
+    let (cert, key) = (pki.file("server.pem"), pki.file("server.key"));
+    let (missing, garbage, foreign) = (
+        pki.file("missing.pem"),
+        pki.file("garbage.pem"),
+        pki.file("foreign.key"),
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--tls-cert", &missing, "--tls-key", &key],
+            "cannot read the certificate (--tls-cert)",
+        ),
+        (
+            vec!["--tls-cert", &garbage, "--tls-key", &key],
+            "is not usable PEM",
+        ),
+        (
+            vec!["--tls-cert", &cert, "--tls-key", &garbage],
+            "private key (--tls-key)",
+        ),
+        (
+            vec!["--tls-cert", &cert, "--tls-key", &foreign],
+            "does not match",
+        ),
+        (vec!["--tls-cert", &cert], "--tls-cert needs --tls-key"),
+        (vec!["--tls-key", &key], "--tls-key needs --tls-cert"),
+        (
+            vec![
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+                "--tls-client-ca",
+                &garbage,
+            ],
+            "client CA (--tls-client-ca)",
+        ),
+    ];
+    for (flags, expected) in &cases {
+        // The zoorpc-provider program and `zoorpc provider` alike.
+        let mut program = Command::new(env!("CARGO_BIN_EXE_zoorpc-provider"));
+        program
+            .args(["--zk", &connect, "--base-path", &base])
+            .args(flags);
+        let mut subcommand = Command::new(ZOORPC);
+        subcommand
+            .args(["provider", "--zk", &connect, "--base-path", &base])
+            .args(flags);
+        for cmd in [program, subcommand] {
+            let what = format!("{cmd:?}");
+            let (code, out, err) = run_command(cmd, Duration::from_secs(30));
+            assert_eq!(code, Some(2), "{what}: {out}\n{err}");
+            assert!(!out.contains("registered"), "{what}: {out}");
+            let first = err.lines().next().unwrap_or_default();
+            assert!(
+                first.starts_with("error: ") && first.contains(expected),
+                "{what}: {err}"
+            );
+        }
+    }
+    let consumer_cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--tls-ca", &missing],
+            "cannot read the CA certificate (--tls-ca)",
+        ),
+        (
+            vec!["--tls-ca", &garbage],
+            "no \"-----BEGIN CERTIFICATE-----\" block",
+        ),
+        (vec!["--tls-client-cert", &cert], "need --tls-ca"),
+        (
+            vec!["--tls-ca", &cert, "--tls-client-cert", &cert],
+            "--tls-client-cert needs --tls-client-key",
+        ),
+        (
+            vec![
+                "--tls-ca",
+                &cert,
+                "--tls-client-cert",
+                &cert,
+                "--tls-client-key",
+                &foreign,
+            ],
+            "does not match",
+        ),
+    ];
+    for (flags, expected) in &consumer_cases {
+        let mut args = vec![
+            "call",
+            "--zk",
+            connect.as_str(),
+            "--base-path",
+            base.as_str(),
+        ];
+        args.extend(flags.iter().copied());
+        args.push("x");
+        let (code, out, err) = zoorpc(&args);
+        assert_eq!(code, Some(2), "{args:?}: {out}\n{err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(expected),
+            "{args:?}: {err}"
+        );
+    }
+    let raw = tokio::runtime::Runtime::new().unwrap();
+    let children = raw.block_on(async {
+        let client = raw_client(&connect).await;
+        client.list_children(&base).await
+    });
+    assert!(
+        matches!(&children, Err(zookeeper_client::Error::NoNode))
+            || matches!(&children, Ok(c) if c.is_empty()),
+        "{children:?}"
+    );
+}
