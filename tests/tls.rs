@@ -13,6 +13,7 @@ use common::{raw_client, run_command, spawn_provider, zk};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use zoorpc::apps::echo::{EchoClient, EchoRequest, EchoServer, EchoService};
 use zoorpc::consumer::{CallPolicy, Consumer, ConsumerConfig, ConsumerTls, Pem};
+use zoorpc::proto::{HelloRequest, HelloServiceClient};
 use zoorpc::provider::{Provider, ProviderConfig, ProviderTls};
 use zoorpc_testkit::{ChildProcess, unique_path};
 
@@ -315,6 +316,42 @@ async fn mutual_tls_refuses_a_consumer_without_a_client_certificate_and_serves_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_from_a_ca_other_than_the_servers_start_and_serve() {
+    // The provider's certificate is not one its client CA trusts: its self-check (a pinned
+    // handshake) must not depend on that.
+    let pki = Pki::new();
+    let clients = Ca::new("client CA");
+    let (cert, key) = clients.issue(&["client.zoorpc.test"]);
+    let base = unique_path("tls-client-ca");
+    let tls = pki
+        .provider_tls()
+        .require_client_certificates(Pem::bytes(clients.pem.clone()))
+        .unwrap();
+    let (provider, calls) = echo_provider(&base, Some(tls)).await;
+    let with_pki_client = pki
+        .consumer_tls()
+        .with_identity(
+            Pem::bytes(pki.client_cert.clone()),
+            Pem::bytes(pki.client_key.clone()),
+        )
+        .unwrap();
+    let refused = consumer(&base, Some(with_pki_client), 1).await;
+    let error = echo(&refused, "wrong issuer").await.unwrap_err();
+    assert!(
+        error.contains("the provider ended the TLS session"),
+        "{error}"
+    );
+    let accepted = pki
+        .consumer_tls()
+        .with_identity(Pem::bytes(cert), Pem::bytes(key))
+        .unwrap();
+    let accepted = consumer(&base, Some(accepted), 1).await;
+    echo(&accepted, "right issuer").await.unwrap();
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    provider.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_and_https_providers_in_one_list_are_both_used() {
     let pki = Pki::new();
     let base = unique_path("tls-mixed");
@@ -392,6 +429,37 @@ fn the_programs_serve_and_call_over_tls_with_their_flags() {
     let (code, out, _) = zoorpc(&["call", "--zk", &connect, "--base-path", &base, "tls"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("err ") && out.contains("--tls-ca"), "{out}");
+
+    // zoorpc proxy --tls-ca: a plaintext gRPC client on loopback reaches the TLS provider.
+    let mut cmd = Command::new(ZOORPC);
+    cmd.args([
+        "proxy",
+        "--zk",
+        &connect,
+        "--listen",
+        "127.0.0.1:0",
+        "--base-path",
+        &base,
+    ])
+    .args(["--tls-ca", &ca]);
+    let mut proxy = ChildProcess::spawn("zoorpc proxy (TLS upstream)", cmd).unwrap();
+    let line = proxy
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    let addr = line.split_whitespace().nth(1).unwrap().to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let reply = runtime.block_on(async {
+        let mut client = HelloServiceClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+        client
+            .say_hello(HelloRequest {
+                name: "via proxy".into(),
+            })
+            .await
+    });
+    assert_eq!(reply.unwrap().into_inner().provider, provider.url);
+    drop(proxy);
 
     // zoorpc provider with mutual TLS; zoorpc-client presents its certificate.
     let mutual = unique_path("tls-programs-mutual");

@@ -222,8 +222,7 @@ impl Provider {
             drain_timeout: config.drain_timeout,
         };
         let checked = names.first().copied().unwrap_or("");
-        let probe = config.tls.as_ref().map(ProviderTls::probe_config);
-        check_serving_tls(&provider.url.endpoint(), addr, checked, probe).await?;
+        check_serving_tls(&provider.url.endpoint(), addr, checked, config.tls.as_ref()).await?;
         let registration =
             Registration::register(&provider.session, &config.base_path, &provider.url).await?;
         provider.registration = Some(registration);

@@ -12,6 +12,7 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic::server::NamedService;
 
 use crate::error::{Error, Result};
+use crate::tls::ProviderTls;
 
 /// What [`Provider::serve`](crate::Provider::serve) and [`HaServer::serve`](crate::HaServer::serve)
 /// take: a tonic-generated server (`EchoServer::new(MyEcho)`), which knows its gRPC name.
@@ -115,17 +116,19 @@ pub async fn check_serving(endpoint: &str, listen: SocketAddr, service: &str) ->
     check_serving_tls(endpoint, listen, service, None).await
 }
 
-/// [`check_serving`] over TLS when `tls` is given (an `https://` endpoint): the handshake uses
-/// `tls` (a provider's self-check pins its own certificate, see [`ProviderTls`]), then the same
-/// health call. Without `tls` the endpoint is called in plaintext.
-///
-/// [`ProviderTls`]: crate::ProviderTls
+/// [`check_serving`] over TLS when `tls` is given (an `https://` endpoint): a handshake that
+/// accepts only the provider's own certificate, then the same health call. A server requiring
+/// client certificates cannot be called without one, so there a completed TLS 1.3 handshake
+/// pinned to the provider's own certificate is the proof (only this server holds its key); see
+/// [`ProviderTls`]. Without `tls` the endpoint is called in plaintext.
 pub async fn check_serving_tls(
     endpoint: &str,
     listen: SocketAddr,
     service: &str,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Option<&ProviderTls>,
 ) -> Result<()> {
+    let handshake_only = tls.is_some_and(ProviderTls::requires_client_certificates);
+    let tls = tls.map(ProviderTls::probe_config);
     let fail = |detail: String| Error::AdvertisedUnreachable {
         url: endpoint.to_owned(),
         listen,
@@ -148,6 +151,18 @@ pub async fn check_serving_tls(
     let check = async {
         let mut last = String::new();
         for _ in 0..50 {
+            if let (true, Some(config)) = (handshake_only, &tls) {
+                let uri = target.uri();
+                let host = uri.host().unwrap_or_default();
+                let shake = tls_handshake(host, uri.port_u16().unwrap_or(443), config.clone());
+                match tokio::time::timeout(Duration::from_secs(1), shake).await {
+                    Ok(Ok(_)) => return Ok(()),
+                    Ok(Err(e)) => last = format!("TLS handshake: {e}"),
+                    Err(_) => last = "no TLS handshake within 1 s".to_owned(),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
             let connected = match &tls {
                 Some(config) => match tokio::time::timeout(
                     Duration::from_secs(1),
@@ -204,24 +219,31 @@ impl tower::Service<http::Uri> for TlsProbe {
     fn call(&mut self, uri: http::Uri) -> Self::Future {
         let config = self.0.clone();
         Box::pin(async move {
-            let host = uri
-                .host()
-                .unwrap_or_default()
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned();
-            let port = uri.port_u16().unwrap_or(443);
-            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-            // The name does not matter to the pinned verifier; it must only be well formed.
-            let name = rustls::pki_types::ServerName::try_from(host).unwrap_or(
-                rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
-            );
-            let stream = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await?;
+            let host = uri.host().unwrap_or_default();
+            let stream = tls_handshake(host, uri.port_u16().unwrap_or(443), config).await?;
             Ok(hyper_util::rt::TokioIo::new(stream))
         })
     }
+}
+
+/// TCP to `host:port` (an IPv6 literal may be bracketed), then a TLS handshake with `config`.
+async fn tls_handshake(
+    host: &str,
+    port: u16,
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+    // The name does not matter to the pinned verifier; it must only be well formed.
+    let name = rustls::pki_types::ServerName::try_from(host).unwrap_or(
+        rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+    );
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
 }
 
 /// An error and its sources, `a: b: c` (tonic's connect error alone says only "transport error").

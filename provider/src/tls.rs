@@ -8,9 +8,10 @@
 //! succeeds only if the server answering is the one holding this key, whatever names the
 //! certificate carries and whoever issued it. Name and chain checks are left to the consumers,
 //! which verify against their CA: the self-check proves "this server answers here", not "my
-//! clients will trust it". With client certificates required, the self-check presents the
-//! provider's own certificate as its client certificate, so the client CA must also trust it
-//! (one CA issuing both, the usual mutual-TLS setup); otherwise the provider does not start.
+//! clients will trust it". With client certificates required the self-check holds none to
+//! present (the provider's own certificate is usually a server-only one), so it cannot make the
+//! health call: a completed TLS 1.3 handshake pinned to the provider's own certificate is then
+//! the proof that the advertised address reaches this server.
 
 use std::sync::Arc;
 
@@ -68,7 +69,7 @@ impl ProviderTls {
                     .with_single_cert(chain.clone(), private)
             })
             .map_err(|e| mismatch(&e))?;
-        let probe = probe_config(provider, chain, None)?;
+        let probe = probe_config(provider, chain)?;
         Ok(ProviderTls {
             cert_pem,
             key_pem,
@@ -86,8 +87,7 @@ impl ProviderTls {
     }
 
     /// This TLS, also requiring every client to present a certificate issued by `ca` (mutual
-    /// TLS). The self-check then presents this provider's own certificate, which `ca` must
-    /// trust too.
+    /// TLS). The self-check is then a pinned handshake only (see the module doc).
     pub fn require_client_certificates(mut self, ca: Pem) -> Result<ProviderTls, TlsError> {
         let ca_pem = ca.read(CLIENT_CA)?;
         let roots = Pem::Bytes(ca_pem.clone()).certificates(CLIENT_CA)?;
@@ -99,10 +99,6 @@ impl ProviderTls {
                 ))
             })?;
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let chain = Pem::Bytes(self.cert_pem.clone()).certificates(CERT)?;
-        let key = Pem::Bytes(self.key_pem.clone()).private_key(KEY)?;
-        self.probe = probe_config(provider, chain, Some(key))?;
         self.client_ca_pem = Some(ca_pem);
         Ok(self)
     }
@@ -139,12 +135,12 @@ fn mismatch(e: &rustls::Error) -> TlsError {
     }
 }
 
-/// A client configuration that accepts exactly our own leaf certificate (see the module doc),
-/// presenting our identity when `key` is given.
+/// A client configuration that accepts exactly our own leaf certificate (see the module doc).
+/// TLS 1.3 only (the server is ours, rustls, which speaks it): there the client's handshake
+/// completes before a server requiring client certificates refuses the missing one.
 fn probe_config(
     provider: Arc<CryptoProvider>,
     chain: Vec<CertificateDer<'static>>,
-    key: Option<rustls::pki_types::PrivateKeyDer<'static>>,
 ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let own = chain
         .first()
@@ -154,17 +150,12 @@ fn probe_config(
         own,
         algorithms: provider.signature_verification_algorithms,
     });
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::new(format!("TLS setup: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    let mut config = match key {
-        Some(key) => builder
-            .with_client_auth_cert(chain, key)
-            .map_err(|e| mismatch(&e))?,
-        None => builder.with_no_client_auth(),
-    };
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
 }
