@@ -274,6 +274,40 @@ async fn a_plaintext_server_registered_as_https_is_never_sent_plaintext() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_self_check_refuses_an_advertised_address_answered_by_another_tls_server() {
+    // An impostor serving TLS (same CA, another key) on 127.0.0.2:P, and a provider on
+    // 127.0.0.1:P advertising 127.0.0.2: its self-check reaches the impostor, whose
+    // certificate is not its own, so it must not register.
+    let pki = Pki::new();
+    let ca = Ca::new("impostor CA");
+    let (cert, key) = ca.issue(&["127.0.0.2"]);
+    let mut config = ProviderConfig::new(zk().connect_string(), unique_path("tls-impostor"), 0);
+    config.listen = "127.0.0.2:0".parse().unwrap();
+    config.tls = Some(ProviderTls::new(Pem::bytes(cert), Pem::bytes(key)).unwrap());
+    let impostor = Provider::start(config).await.expect("the impostor starts");
+    let port = impostor.local_addr().port();
+
+    let base = unique_path("tls-pinned");
+    let mut config = ProviderConfig::new(zk().connect_string(), &base, port);
+    config.advertise_host = Some("127.0.0.2".into());
+    config.tls = Some(pki.provider_tls());
+    let error = Provider::start(config).await.unwrap_err().to_string();
+    assert!(
+        error.contains(&format!("https://127.0.0.2:{port}"))
+            && error.contains("another certificate than this provider's"),
+        "{error}"
+    );
+    let raw = raw_client(&zk().connect_string()).await;
+    let children = raw.list_children(&base).await;
+    assert!(
+        matches!(&children, Err(zookeeper_client::Error::NoNode))
+            || matches!(&children, Ok(c) if c.is_empty()),
+        "{children:?}"
+    );
+    impostor.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_refuses_a_consumer_without_a_client_certificate_and_serves_one_with() {
     let pki = Pki::new();
     let base = unique_path("tls-mutual");

@@ -148,54 +148,50 @@ pub async fn check_serving_tls(
         None => target,
     }
     .connect_timeout(Duration::from_secs(1));
-    let check = async {
-        let mut last = String::new();
-        for _ in 0..50 {
-            if let (true, Some(config)) = (handshake_only, &tls) {
-                let uri = target.uri();
-                let host = uri.host().unwrap_or_default();
-                let shake = tls_handshake(host, uri.port_u16().unwrap_or(443), config.clone());
-                match tokio::time::timeout(Duration::from_secs(1), shake).await {
-                    Ok(Ok(_)) => return Ok(()),
-                    Ok(Err(e)) => last = format!("TLS handshake: {e}"),
-                    Err(_) => last = "no TLS handshake within 1 s".to_owned(),
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-            let connected = match &tls {
-                Some(config) => match tokio::time::timeout(
-                    Duration::from_secs(1),
-                    target.connect_with_connector(TlsProbe(config.clone())),
-                )
-                .await
-                {
-                    Ok(connected) => connected.map_err(|e| error_chain(&e)),
-                    Err(_) => Err("no TLS handshake within 1 s".to_owned()),
-                },
-                None => target.connect().await.map_err(|e| error_chain(&e)),
+    let attempt = || async {
+        if let (true, Some(config)) = (handshake_only, &tls) {
+            let uri = target.uri();
+            let host = uri.host().unwrap_or_default();
+            let shake = tls_handshake(host, uri.port_u16().unwrap_or(443), config.clone());
+            return match tokio::time::timeout(Duration::from_secs(1), shake).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
+                Err(_) => Err("no TLS handshake within 1 s".to_owned()),
             };
-            match connected {
-                Ok(channel) => {
-                    let request = tonic_health::pb::HealthCheckRequest {
-                        service: service.into(),
-                    };
-                    match HealthClient::new(channel).check(request).await {
-                        Ok(r) if r.get_ref().status() == ServingStatus::Serving => return Ok(()),
-                        Ok(r) => last = format!("health says {:?}", r.get_ref().status()),
-                        Err(e) => last = e.to_string(),
-                    }
-                }
-                Err(e) => last = e,
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(fail(last))
+        let channel = match &tls {
+            Some(config) => match tokio::time::timeout(
+                Duration::from_secs(1),
+                target.connect_with_connector(TlsProbe(config.clone())),
+            )
+            .await
+            {
+                Ok(connected) => connected.map_err(|e| error_chain(&e))?,
+                Err(_) => return Err("no TLS handshake within 1 s".to_owned()),
+            },
+            None => target.connect().await.map_err(|e| error_chain(&e))?,
+        };
+        let request = tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        };
+        match HealthClient::new(channel).check(request).await {
+            Ok(r) if r.get_ref().status() == ServingStatus::Serving => Ok(()),
+            Ok(r) => Err(format!("health says {:?}", r.get_ref().status())),
+            Err(e) => Err(e.to_string()),
+        }
     };
-    match tokio::time::timeout(Duration::from_secs(5), check).await {
-        Ok(r) => r,
-        Err(_) => Err(fail("no answer within 5 s".into())),
+    // Tried until 5 s have passed; the last failure is the one reported.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut last = "no answer within 5 s".to_owned();
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout_at(deadline, attempt()).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => last = e,
+            Err(_) => break,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Err(fail(last))
 }
 
 /// The self-check's connector: TCP, then a TLS handshake with the probe's configuration.

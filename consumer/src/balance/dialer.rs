@@ -81,6 +81,10 @@ impl Service<Uri> for Dialer {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let timeout = self.timeout;
         let transport = self.transport.clone();
+        let stages = match transport {
+            Transport::Tls(_) => "connection, TLS handshake",
+            _ => "connection",
+        };
         Box::pin(async move {
             let port = uri.port_u16().unwrap_or(80);
             let address = host_port(uri.host().unwrap_or_default(), port);
@@ -108,7 +112,7 @@ impl Service<Uri> for Dialer {
                 Ok(Ok(stream)) => Ok(TokioIo::new(stream)),
                 Ok(Err(cause)) => Err(failed(cause)),
                 Err(_) => Err(failed(format!(
-                    "no connection and HTTP/2 greeting within {timeout:?}"
+                    "no {stages} and HTTP/2 greeting within {timeout:?}"
                 ))),
             }
         })
