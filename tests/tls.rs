@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 use common::{raw_client, run_command, spawn_provider, zk};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use zoorpc::apps::echo::{EchoClient, EchoRequest, EchoServer, EchoService};
-use zoorpc::consumer::{CallPolicy, Consumer, ConsumerConfig, ConsumerTls, Pem};
+use zoorpc::consumer::{
+    CallPolicy, Consumer, ConsumerConfig, ConsumerTls, MasterClient, MasterClientConfig, Pem,
+};
 use zoorpc::proto::{HelloRequest, HelloServiceClient};
-use zoorpc::provider::{Provider, ProviderConfig, ProviderTls};
+use zoorpc::provider::{HaServer, HaServerConfig, Provider, ProviderConfig, ProviderTls};
+use zoorpc::registry::Role;
 use zoorpc_testkit::{ChildProcess, unique_path};
 
 const ZOORPC: &str = env!("CARGO_BIN_EXE_zoorpc");
@@ -386,6 +389,52 @@ async fn client_certificates_from_a_ca_other_than_the_servers_start_and_serve() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ha_server_serving_tls_is_called_by_a_master_client_trusting_its_ca() {
+    let pki = Pki::new();
+    let path = unique_path("tls-ha");
+    let (service, calls) = {
+        let service = EchoService::new(Duration::ZERO);
+        let calls = service.calls();
+        (service, calls)
+    };
+    let mut config = HaServerConfig::new(zk().connect_string(), &path, 0);
+    config.session_timeout = Duration::from_secs(2);
+    config.tls = Some(pki.provider_tls());
+    let server = HaServer::serve(config, EchoServer::new(service))
+        .await
+        .expect("the TLS HA server starts");
+    let election = server.election().expect("contending");
+    assert!(
+        election
+            .wait_for(Duration::from_secs(10), |r| matches!(
+                r,
+                Role::Master { .. }
+            ))
+            .await
+            .is_some(),
+        "never master: {}",
+        server.role()
+    );
+
+    let mut with_ca = MasterClientConfig::new(zk().connect_string(), &path);
+    with_ca.tls = Some(pki.consumer_tls());
+    let client = MasterClient::connect_with(with_ca).await.unwrap();
+    let mut echo = EchoClient::new(client.channel());
+    let reply = echo.say(say("master over TLS")).await.unwrap().into_inner();
+    assert_eq!(reply.server, server.address());
+
+    // A master client without TLS: the call fails (plaintext to a TLS server gets no HTTP/2
+    // greeting), within its bound; the server handled nothing from it.
+    let mut plain = MasterClientConfig::new(zk().connect_string(), &path);
+    plain.switch_over_timeout = Duration::from_secs(1);
+    let client = MasterClient::connect_with(plain).await.unwrap();
+    let mut echo = EchoClient::new(client.channel());
+    assert!(echo.say(say("plaintext")).await.is_err());
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_and_https_providers_in_one_list_are_both_used() {
     let pki = Pki::new();
     let base = unique_path("tls-mixed");
@@ -540,6 +589,64 @@ fn the_programs_serve_and_call_over_tls_with_their_flags() {
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(out.contains("calls=2 ok=0 failed=2"), "{out}");
     assert!(out.contains("CertificateRequired"), "{out}");
+}
+
+#[test]
+fn the_ha_programs_serve_and_call_the_master_over_tls() {
+    let pki = Pki::new();
+    let connect = zk().connect_string();
+    let path = unique_path("tls-ha-programs");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
+    cmd.args([
+        "--zk",
+        &connect,
+        "--path",
+        &path,
+        "--session-timeout-ms",
+        "2000",
+    ])
+    .args([
+        "--tls-cert",
+        &pki.file("server.pem"),
+        "--tls-key",
+        &pki.file("server.key"),
+    ]);
+    let mut server = ChildProcess::spawn("ha-server (TLS)", cmd).unwrap();
+    let line = server
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    let address = line["listening ".len()..].to_owned();
+    server
+        .wait_for_line("role master", Duration::from_secs(20))
+        .unwrap();
+    let client = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-client"));
+        cmd.args([
+            "--zk",
+            &connect,
+            "--path",
+            &path,
+            "--calls",
+            "2",
+            "--interval-ms",
+            "0",
+        ])
+        .args(["--switch-over-timeout-ms", "1000"])
+        .args(extra);
+        run_command(cmd, Duration::from_secs(30))
+    };
+    let (code, out, err) = client(&["--tls-ca", &pki.file("ca.pem")]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| *l == format!("ok {address}"))
+            .count(),
+        2,
+        "{out}"
+    );
+    let (code, out, err) = client(&[]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("calls=2 ok=0 failed=2"), "{out}");
 }
 
 #[test]

@@ -119,10 +119,11 @@ pub fn run(args: ProxyArgs) -> i32 {
                 )
             }
             (None, Some(path)) => {
-                let client =
-                    MasterClient::connect_with(MasterClientConfig::new(args.zk.zk.clone(), path))
-                        .await
-                        .map_err(|e| e.to_string())?;
+                let mut config = MasterClientConfig::new(args.zk.zk.clone(), path);
+                config.tls = tls;
+                let client = MasterClient::connect_with(config)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 (Upstream::Master(client), format!("the master of {path}"))
             }
             (None, None) => return Err("give --base-path or --master".to_owned()),

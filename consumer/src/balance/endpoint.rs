@@ -46,9 +46,11 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoint of a master's `host:port` (its name is the address).
-    pub(crate) fn for_address(address: &str) -> Option<Endpoint> {
-        let url = match format!("http://{address}").parse() {
+    /// The endpoint of a master's `host:port` (its name is the address): `https://` with
+    /// `tls`, else `http://`.
+    pub(crate) fn for_address(address: &str, tls: Option<&ConsumerTls>) -> Option<Endpoint> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = match format!("{scheme}://{address}").parse() {
             Ok(url) => url,
             Err(e) => {
                 warn!(%address, error = %e, "the master's address does not make a URL; not calling it");
@@ -61,7 +63,7 @@ impl Endpoint {
                 url,
                 created: 0,
             },
-            None,
+            tls,
         )
     }
 
