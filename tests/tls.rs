@@ -508,6 +508,36 @@ fn the_programs_serve_and_call_over_tls_with_their_flags() {
     );
     assert!(out.contains("calls=3 ok=3 failed=0"), "{out}");
 
+    // Trusting another CA: one readable line naming the endpoint and the certificate problem.
+    std::fs::write(
+        pki.dir.path().join("other-ca.pem"),
+        Ca::new("another CA").pem,
+    )
+    .unwrap();
+    let other = pki.file("other-ca.pem");
+    let (code, out, _) = zoorpc(&[
+        "call",
+        "--zk",
+        &connect,
+        "--base-path",
+        &base,
+        "--tls-ca",
+        &other,
+        "tls",
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    let port = provider.port;
+    assert_eq!(
+        out.lines().next().unwrap_or_default(),
+        format!(
+            "err call failed after 1 attempt(s); last failure at https://127.0.0.1:{port}: cannot open a \
+             connection to 127.0.0.1:{port}: TLS handshake failed: invalid peer certificate: UnknownIssuer \
+             (the provider's certificate must be issued by a CA in --tls-ca and name 127.0.0.1; a provider \
+             that does not speak TLS fails here too)"
+        ),
+        "{out}"
+    );
+
     // Without --tls-ca: an error naming the flag, exit 1, never plaintext.
     let (code, out, _) = zoorpc(&["call", "--zk", &connect, "--base-path", &base, "tls"]);
     assert_eq!(code, Some(1), "{out}");
