@@ -244,7 +244,7 @@ async fn all_providers_at_weight_0_share_the_calls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_https_node_is_never_dialled_in_plaintext() {
+async fn an_https_node_is_never_dialled_in_plaintext_without_tls_configured() {
     let base = unique_path("https");
     // A plaintext provider that someone registered as https:// (under another base path).
     let plain = provider_with(&unique_path("plain"), None).await;
@@ -259,11 +259,20 @@ async fn an_https_node_is_never_dialled_in_plaintext() {
         .await
         .unwrap();
     assert_eq!(consumer.subscribe().borrow().len(), 1, "discovery lists it");
-    assert!(consumer.urls().is_empty(), "{:?}", consumer.urls());
+    // Listed (so its failures show and eject it), but this consumer has no TLS: its calls fail
+    // naming what to configure, and nothing is ever sent in plaintext (tests/tls.rs: with TLS).
+    assert_eq!(consumer.urls().len(), 1, "{:?}", consumer.urls());
     match consumer.say_hello("tls?").await {
-        Err(ConsumerError::NoProviders { .. }) => {}
-        other => panic!("expected NoProviders, got {other:?}"),
+        Err(e @ ConsumerError::Exhausted { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("--tls-ca") && text.contains("never called in plaintext"),
+                "{text}"
+            );
+        }
+        other => panic!("expected a refused https provider, got {other:?}"),
     }
+    assert!(consumer.endpoints()[0].is_ejected());
     plain.shutdown().await.unwrap();
 }
 

@@ -29,7 +29,7 @@ pub enum Error {
     },
 
     /// Every attempt failed with a connection failure.
-    #[error("call failed after {attempts} attempt(s); last failure at {url}: {status}")]
+    #[error("{}", exhausted_line(*.attempts, .url, .status))]
     Exhausted {
         /// How many attempts the call made.
         attempts: usize,
@@ -41,7 +41,7 @@ pub enum Error {
 
     /// The call failed in a way that must not be retried (an application error, or a connection
     /// failure after the request may have been processed by a non-idempotent method).
-    #[error("call to {url} failed: {status}")]
+    #[error("call to {url} failed: {}", brief(.status))]
     Call {
         /// The provider that failed or answered (its URL; `a provider` or `the master of
         /// <path>` when the answer did not say).
@@ -98,6 +98,39 @@ impl Error {
     }
 }
 
+/// A status as one readable line: the cause's chain for a transport failure, `Code: message`
+/// for an answer (tonic's own `Display` adds the code's description and the source's `Debug`,
+/// repeating the message two or three times).
+fn brief(status: &tonic::Status) -> String {
+    let mut source = std::error::Error::source(status);
+    if source.is_some_and(|s| s.is::<crate::CallError>()) {
+        return status.message().to_owned();
+    }
+    if source.is_none() {
+        return format!("{:?}: {}", status.code(), status.message());
+    }
+    let mut parts: Vec<String> = Vec::new();
+    while let Some(s) = source {
+        let text = s.to_string();
+        // Each level of tonic's and hyper's wrappers tends to repeat the one below.
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// [`Error::Exhausted`]'s line; a channel's own status already says it all.
+fn exhausted_line(attempts: usize, url: &str, status: &tonic::Status) -> String {
+    let detail = brief(status);
+    if detail.starts_with("call failed after") {
+        detail
+    } else {
+        format!("call failed after {attempts} attempt(s); last failure at {url}: {detail}")
+    }
+}
+
 /// Opens the ZooKeeper session of a consumer or master client.
 pub(crate) async fn open_session(
     zk: &str,
@@ -116,3 +149,30 @@ pub(crate) async fn open_session(
 
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_read_as_one_line_without_debug_dumps() {
+        let answer = Error::Call {
+            url: "http://h:1".into(),
+            status: tonic::Status::not_found("no such thing"),
+        };
+        assert_eq!(
+            answer.to_string(),
+            "call to http://h:1 failed: NotFound: no such thing"
+        );
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let failed = Error::Exhausted {
+            attempts: 2,
+            url: "http://h:1".into(),
+            status: tonic::Status::from_error(Box::new(io)),
+        };
+        assert_eq!(
+            failed.to_string(),
+            "call failed after 2 attempt(s); last failure at http://h:1: refused"
+        );
+    }
+}

@@ -14,6 +14,8 @@
 //!   current master of an election path, retried across a switch-over.
 //! - [`snapshot`]: the last known list on disk (`ConsumerConfig::snapshot_path`), served at
 //!   start while ZooKeeper is out of reach.
+//! - [`tls`]: [`ConsumerTls`], calling `https://` providers: trusted CAs, an optional client
+//!   certificate; never plaintext to an `https://` provider.
 //! - `live_list`: the task that follows discovery into the endpoint set and the snapshot.
 //! - [`error`]: [`Error`], including [`Error::NoProviders`].
 //!
@@ -34,6 +36,7 @@ pub mod error;
 mod live_list;
 pub mod master_client;
 pub mod snapshot;
+pub mod tls;
 
 pub use balance::{
     Answered, BalancedChannel, CallError, DialError, EjectionPolicy, Endpoint, EndpointSet,
@@ -42,3 +45,5 @@ pub use balance::{
 pub use consumer::{Answer, CallPolicy, Consumer, ConsumerConfig};
 pub use error::{Error, Result};
 pub use master_client::{MasterAnswer, MasterClient, MasterClientConfig};
+pub use tls::ConsumerTls;
+pub use zoorpc_proto::{Pem, TlsError};

@@ -40,6 +40,7 @@ use crate::balance::channel::{BoxFuture, Route};
 use crate::balance::{Answered, BalancedChannel, DEFAULT_BUFFER_LIMIT, Endpoint, RetryBudget};
 use crate::consumer::CallPolicy;
 use crate::error::{Error, Result, open_session};
+use crate::tls::ConsumerTls;
 
 /// The standby-refusal protocol lives on the server side (`zoorpc-provider`); re-exported here,
 /// where clients have always found it.
@@ -70,6 +71,9 @@ pub struct MasterClientConfig {
     /// The ZooKeeper digest identity (`user:password`) to authenticate with. Reading needs
     /// none (zoorpc's nodes are readable by anyone); `None` by default.
     pub zk_auth: Option<ZkCredential>,
+    /// Call the masters over TLS, verified against these CAs (the master node holds
+    /// `host:port` only: set this when the HA servers serve TLS). `None` (default): plaintext.
+    pub tls: Option<ConsumerTls>,
 }
 
 impl MasterClientConfig {
@@ -93,6 +97,7 @@ impl MasterClientConfig {
             retry_pause: Duration::from_millis(50),
             attempt_timeout: Duration::from_secs(5),
             zk_auth: None,
+            tls: None,
         }
     }
 }
@@ -129,6 +134,8 @@ struct MasterRoute {
     switch_over_timeout: Duration,
     retry_pause: Duration,
     path: String,
+    /// TLS for every master, if the HA servers serve it.
+    tls: Option<ConsumerTls>,
 }
 
 impl MasterRoute {
@@ -137,7 +144,7 @@ impl MasterRoute {
         if let Some(endpoint) = endpoints.get(address) {
             return Some(endpoint.clone());
         }
-        let endpoint = Arc::new(Endpoint::for_address(address)?);
+        let endpoint = Arc::new(Endpoint::for_address(address, self.tls.as_ref())?);
         if endpoints.len() >= KEPT_CHANNELS {
             endpoints.clear();
         }
@@ -222,6 +229,7 @@ impl MasterClient {
             switch_over_timeout: config.switch_over_timeout,
             retry_pause: config.retry_pause,
             path: config.path.clone(),
+            tls: config.tls.clone(),
         });
         let policy = CallPolicy::DEFAULT.with_attempt_timeout(config.attempt_timeout);
         let channel = BalancedChannel::new(

@@ -2,7 +2,7 @@
 //! zoorpc's wire protocol: `hello.v1.HelloService` (the protobuf messages and the tonic client
 //! and server generated from `proto/hello.proto`, plus the encoded descriptor set that gRPC
 //! server reflection serves) and the [`standby`] refusal an active/standby server answers when
-//! it is not the master.
+//! it is not the master; and [`pem`], the TLS material (certificates, keys) both sides read.
 //!
 //! ```
 //! use zoorpc_proto::hello::HelloRequest;
@@ -10,6 +10,7 @@
 //! assert_eq!(request.name, "zoo");
 //! ```
 
+pub mod pem;
 pub mod standby;
 
 /// Generated code for package `hello.v1`.
@@ -23,4 +24,5 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("hell
 pub use hello::hello_service_client::HelloServiceClient;
 pub use hello::hello_service_server::{HelloService, HelloServiceServer};
 pub use hello::{HelloReply, HelloRequest};
+pub use pem::{Pem, TlsError};
 pub use standby::{STANDBY_METADATA, is_standby_refusal, standby_status};

@@ -90,6 +90,10 @@ pub enum Error {
     /// A registry operation failed.
     #[error(transparent)]
     Registry(#[from] zoorpc_registry::Error),
+    /// The TLS material cannot be used (a missing file, garbage PEM, a key not the
+    /// certificate's).
+    #[error(transparent)]
+    Tls(#[from] zoorpc_proto::TlsError),
     /// Installing a signal handler failed.
     #[error("cannot install a signal handler: {0}")]
     Signal(std::io::Error),

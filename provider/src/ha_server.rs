@@ -59,7 +59,8 @@ use crate::master_gate::MasterGate;
 use crate::reflection::{REFLECTION_V1, REFLECTION_V1ALPHA, with_reflection};
 use crate::served_metrics::ServedMetrics;
 use crate::shutdown::StopSignals;
-use crate::startup::{GrpcService, check_serving, listen};
+use crate::startup::{GrpcService, check_serving_tls, listen};
+use crate::tls::ProviderTls;
 
 /// The gRPC health service's name: exempt from the gate.
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
@@ -89,6 +90,10 @@ pub struct HaServerConfig {
     /// Encoded `FileDescriptorSet`s of the services served, for server reflection (v1 and
     /// v1alpha; answered whatever the role, as health is).
     pub file_descriptor_sets: Vec<&'static [u8]>,
+    /// Serve TLS (optionally requiring client certificates); `None` (default): plaintext. The
+    /// master node holds `host:port` only, so every contender of one path and every client
+    /// must agree: clients set `MasterClientConfig::tls` (zoorpc-consumer) to match.
+    pub tls: Option<ProviderTls>,
 }
 
 impl HaServerConfig {
@@ -113,6 +118,7 @@ impl HaServerConfig {
             drain_timeout: Duration::from_secs(30),
             zk_auth: None,
             file_descriptor_sets: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -200,8 +206,12 @@ impl HaServer {
             detail: format!("reflection: {e}; check HaServerConfig::file_descriptor_sets"),
         })?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let mut builder = Server::builder();
+        if let Some(tls) = &config.tls {
+            builder = builder.tls_config(tls.server_config())?;
+        }
         let server = tokio::spawn(
-            Server::builder()
+            builder
                 .tcp_nodelay(true)
                 .layer(ServedMetrics)
                 .layer(gate.clone())
@@ -212,7 +222,18 @@ impl HaServer {
         );
         // Contend only with an address that reaches this server. (On an error below, `stop_tx`
         // is dropped and the server stops.)
-        check_serving(&format!("http://{address}"), addr, "").await?;
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        check_serving_tls(
+            &format!("{scheme}://{address}"),
+            addr,
+            "",
+            config.tls.as_ref(),
+        )
+        .await?;
         let session = Session::connect(
             SessionConfig::new(&config.zk)
                 .session_timeout(config.session_timeout)

@@ -15,6 +15,8 @@
 //!   [`STANDBY_METADATA`].
 //! - [`startup`]: what a server checks before it says where it is: the listener, the advertised
 //!   address, a health call to it ([`check_serving`]).
+//! - [`tls`]: [`ProviderTls`], serving TLS (`https://` URLs), optionally requiring client
+//!   certificates; checked when built.
 //! - [`shutdown`]: [`StopSignals`], SIGTERM and Ctrl-C for programs (the library's stops take a
 //!   future: `run_until`).
 //! - [`greeter`]: [`Greeter`], the `hello.v1.HelloService` implementation.
@@ -38,6 +40,7 @@ pub mod reflection;
 pub mod served_metrics;
 pub mod shutdown;
 pub mod startup;
+pub mod tls;
 
 pub use error::{Error, Result};
 pub use greeter::Greeter;
@@ -47,5 +50,7 @@ pub use provider::{HELLO_SERVICE_NAME, Provider, ProviderConfig};
 pub use reflection::{REFLECTION_V1, REFLECTION_V1ALPHA, with_reflection};
 pub use served_metrics::ServedMetrics;
 pub use shutdown::{StopSignals, wait_for_signal};
-pub use startup::{GrpcService, advertised_host, check_serving, parse_ip};
+pub use startup::{GrpcService, advertised_host, check_serving, check_serving_tls, parse_ip};
+pub use tls::ProviderTls;
 pub use zoorpc_proto::standby::{self, STANDBY_METADATA, is_standby_refusal, standby_status};
+pub use zoorpc_proto::{Pem, TlsError};

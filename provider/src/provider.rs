@@ -9,6 +9,7 @@
 //!    [`ProviderConfig::file_descriptor_sets`]), and check through a real gRPC health
 //!    call *to the advertised URL* that the server answers there
 //!    ([`Error::AdvertisedUnreachable`] naming the URL otherwise);
+//!    (over TLS when [`ProviderConfig::tls`] is set: the URL is then `https://`);
 //! 5. only then register `<base>/provider<seq>` = URL.
 //!
 //! Stopping ([`Provider::shutdown`], or SIGTERM / Ctrl-C in [`Provider::run_until_signal`]):
@@ -34,7 +35,8 @@ use crate::greeter::Greeter;
 use crate::reflection::with_reflection;
 use crate::served_metrics::ServedMetrics;
 use crate::shutdown::StopSignals;
-use crate::startup::{GrpcService, check_serving, listen};
+use crate::startup::{GrpcService, check_serving_tls, listen};
+use crate::tls::ProviderTls;
 
 /// The gRPC service name the health service reports on.
 ///
@@ -77,6 +79,9 @@ pub struct ProviderConfig {
     /// v1alpha) so grpcurl and Python's grpcio-reflection can list and call them. Health and
     /// reflection are always described; [`Provider::start`] adds `HelloService`'s.
     pub file_descriptor_sets: Vec<&'static [u8]>,
+    /// Serve TLS with this certificate and key (optionally requiring client certificates) and
+    /// register `https://host:port`; `None` (default): plaintext HTTP/2, `http://`.
+    pub tls: Option<ProviderTls>,
 }
 
 impl ProviderConfig {
@@ -105,6 +110,7 @@ impl ProviderConfig {
             metadata: Vec::new(),
             zk_auth: None,
             file_descriptor_sets: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -177,7 +183,10 @@ impl Provider {
     ) -> Result<Provider> {
         let (listener, addr, host) =
             listen(config.listen, config.advertise_host.as_deref()).await?;
-        let mut url = ProviderUrl::http(&host, addr.port())?;
+        let mut url = match config.tls {
+            Some(_) => ProviderUrl::https(&host, addr.port())?,
+            None => ProviderUrl::http(&host, addr.port())?,
+        };
         for (key, value) in &config.metadata {
             url = url.with_metadata(key, value)?;
         }
@@ -205,8 +214,12 @@ impl Provider {
             detail: format!("reflection: {e}; check ProviderConfig::file_descriptor_sets"),
         })?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let mut builder = Server::builder();
+        if let Some(tls) = &config.tls {
+            builder = builder.tls_config(tls.server_config())?;
+        }
         let server = tokio::spawn(
-            Server::builder()
+            builder
                 .tcp_nodelay(true)
                 .layer(ServedMetrics)
                 .add_routes(routes)
@@ -227,7 +240,7 @@ impl Provider {
             drain_timeout: config.drain_timeout,
         };
         let checked = names.first().copied().unwrap_or("");
-        check_serving(&provider.url.endpoint(), addr, checked).await?;
+        check_serving_tls(&provider.url.endpoint(), addr, checked, config.tls.as_ref()).await?;
         let registration =
             Registration::register(&provider.session, &config.base_path, &provider.url).await?;
         provider.registration = Some(registration);

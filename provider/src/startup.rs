@@ -3,6 +3,7 @@
 //! (so a provider never registers, nor a contender contends with, an address nobody can reach).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -11,6 +12,7 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic::server::NamedService;
 
 use crate::error::{Error, Result};
+use crate::tls::ProviderTls;
 
 /// What [`Provider::serve`](crate::Provider::serve) and [`HaServer::serve`](crate::HaServer::serve)
 /// take: a tonic-generated server (`EchoServer::new(MyEcho)`), which knows its gRPC name.
@@ -119,38 +121,133 @@ pub fn advertised_host(listen: IpAddr, advertise: Option<&str>) -> Result<String
 /// [`Error::AdvertisedUnreachable`] naming `endpoint` (`listen` is where the server listens,
 /// for the message).
 pub async fn check_serving(endpoint: &str, listen: SocketAddr, service: &str) -> Result<()> {
+    check_serving_tls(endpoint, listen, service, None).await
+}
+
+/// [`check_serving`] over TLS when `tls` is given (an `https://` endpoint): a handshake that
+/// accepts only the provider's own certificate, then the same health call. A server requiring
+/// client certificates cannot be called without one, so there a completed TLS 1.3 handshake
+/// pinned to the provider's own certificate is the proof (only this server holds its key); see
+/// [`ProviderTls`]. Without `tls` the endpoint is called in plaintext.
+pub async fn check_serving_tls(
+    endpoint: &str,
+    listen: SocketAddr,
+    service: &str,
+    tls: Option<&ProviderTls>,
+) -> Result<()> {
+    let handshake_only = tls.is_some_and(ProviderTls::requires_client_certificates);
+    let tls = tls.map(ProviderTls::probe_config);
     let fail = |detail: String| Error::AdvertisedUnreachable {
         url: endpoint.to_owned(),
         listen,
         detail,
     };
     let target = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
-        .map_err(|e| fail(e.to_string()))?
-        .connect_timeout(Duration::from_secs(1));
-    let check = async {
-        let mut last = String::new();
-        for _ in 0..50 {
-            match target.connect().await {
-                Ok(channel) => {
-                    let request = tonic_health::pb::HealthCheckRequest {
-                        service: service.into(),
-                    };
-                    match HealthClient::new(channel).check(request).await {
-                        Ok(r) if r.get_ref().status() == ServingStatus::Serving => return Ok(()),
-                        Ok(r) => last = format!("health says {:?}", r.get_ref().status()),
-                        Err(e) => last = e.to_string(),
-                    }
-                }
-                Err(e) => last = error_chain(&e),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        .map_err(|e| fail(e.to_string()))?;
+    // tonic dials what the connector is given; the TLS handshake is ours, so the connector
+    // sees an http:// URI and the requests still say https.
+    let target = match &tls {
+        Some(_) => {
+            let plain = endpoint.replacen("https://", "http://", 1);
+            tonic::transport::Endpoint::from_shared(plain)
+                .map_err(|e| fail(e.to_string()))?
+                .origin(target.uri().clone())
         }
-        Err(fail(last))
-    };
-    match tokio::time::timeout(Duration::from_secs(5), check).await {
-        Ok(r) => r,
-        Err(_) => Err(fail("no answer within 5 s".into())),
+        None => target,
     }
+    .connect_timeout(Duration::from_secs(1));
+    let attempt = || async {
+        if let (true, Some(config)) = (handshake_only, &tls) {
+            let uri = target.uri();
+            let host = uri.host().unwrap_or_default();
+            let shake = tls_handshake(host, uri.port_u16().unwrap_or(443), config.clone());
+            return match tokio::time::timeout(Duration::from_secs(1), shake).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
+                Err(_) => Err("no TLS handshake within 1 s".to_owned()),
+            };
+        }
+        let channel = match &tls {
+            Some(config) => match tokio::time::timeout(
+                Duration::from_secs(1),
+                target.connect_with_connector(TlsProbe(config.clone())),
+            )
+            .await
+            {
+                Ok(connected) => connected.map_err(|e| error_chain(&e))?,
+                Err(_) => return Err("no TLS handshake within 1 s".to_owned()),
+            },
+            None => target.connect().await.map_err(|e| error_chain(&e))?,
+        };
+        let request = tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        };
+        match HealthClient::new(channel).check(request).await {
+            Ok(r) if r.get_ref().status() == ServingStatus::Serving => Ok(()),
+            Ok(r) => Err(format!("health says {:?}", r.get_ref().status())),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    // Tried until 5 s have passed; the last failure is the one reported.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut last = "no answer within 5 s".to_owned();
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout_at(deadline, attempt()).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => last = e,
+            Err(_) => break,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(fail(last))
+}
+
+/// The self-check's connector: TCP, then a TLS handshake with the probe's configuration.
+#[derive(Clone)]
+struct TlsProbe(Arc<rustls::ClientConfig>);
+
+impl tower::Service<http::Uri> for TlsProbe {
+    type Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::io::Result<Self::Response>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let config = self.0.clone();
+        Box::pin(async move {
+            let host = uri.host().unwrap_or_default();
+            let stream = tls_handshake(host, uri.port_u16().unwrap_or(443), config).await?;
+            Ok(hyper_util::rt::TokioIo::new(stream))
+        })
+    }
+}
+
+/// TCP to `host:port` (an IPv6 literal may be bracketed), then a TLS handshake with `config`.
+async fn tls_handshake(
+    host: &str,
+    port: u16,
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+    // The name does not matter to the pinned verifier; it must only be well formed.
+    let name = rustls::pki_types::ServerName::try_from(host).unwrap_or(
+        rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+    );
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
 }
 
 /// An error and its sources, `a: b: c` (tonic's connect error alone says only "transport error").

@@ -71,6 +71,16 @@ impl ProviderUrl {
         format!("http://{}", host_port(host, port)).parse()
     }
 
+    /// `https://host:port` (an IPv6 literal bracketed): a provider serving TLS.
+    ///
+    /// ```
+    /// use zoorpc_registry::ProviderUrl;
+    /// assert_eq!(ProviderUrl::https("::1", 8443).unwrap().as_str(), "https://[::1]:8443");
+    /// ```
+    pub fn https(host: &str, port: u16) -> Result<Self> {
+        format!("https://{}", host_port(host, port)).parse()
+    }
+
     /// Adds metadata `key=value` (both must be non-empty and free of `&`, `=`, `?`, whitespace).
     ///
     /// ```

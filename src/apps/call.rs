@@ -28,6 +28,9 @@ pub struct CallArgs {
     /// How a provider is picked: random, round-robin, least-loaded or first
     #[arg(long, default_value = "random")]
     pub strategy: Strategy,
+    #[command(flatten)]
+    /// How https providers are verified (`--tls-ca`, client certificate, server name)
+    pub tls: super::tls::ConsumerTlsArgs,
 }
 
 /// Runs `zoorpc call`; returns the exit status.
@@ -36,10 +39,18 @@ pub fn run(args: CallArgs) -> i32 {
         Ok(credential) => credential,
         Err(status) => return status,
     };
+    let tls = match args.tls.load() {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
+            return 2;
+        }
+    };
     super::block_on(async move {
         let mut config =
             ConsumerConfig::new(args.zk.zk.clone(), args.base_path).strategy(args.strategy);
         config.zk_auth = zk_auth;
+        config.tls = tls;
         let consumer = Consumer::connect_with(config).await?;
         let (mut ok, mut failed) = (0u64, 0u64);
         let mut pace = super::Pace::new(Duration::from_millis(args.interval_ms));

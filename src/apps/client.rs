@@ -8,7 +8,8 @@ use zoorpc_consumer::{Consumer, ConsumerConfig, Strategy};
 pub const USAGE: &str = "usage: client --zk HOST:PORT[,HOST:PORT...] [--base-path /registry] \
 [--calls 10] [--interval-ms 500 (0 = no pause)] [--name world] \
 [--strategy random|round-robin|least-loaded|first] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
-[--metrics ADDR (Prometheus at http://ADDR/metrics while it runs)]";
+[--metrics ADDR (Prometheus at http://ADDR/metrics while it runs)] \
+[--tls-ca PEM (call https:// providers) [--tls-client-cert PEM --tls-client-key PEM] [--tls-server-name NAME]]";
 
 /// Runs the client program with the process arguments.
 pub fn main() {
@@ -24,6 +25,10 @@ pub fn main() {
             "strategy",
             "zk-auth-file",
             "metrics",
+            "tls-ca",
+            "tls-client-cert",
+            "tls-client-key",
+            "tls-server-name",
         ],
     );
     let zk = or_exit(USAGE, flags.zk());
@@ -40,6 +45,7 @@ pub fn main() {
             .map_err(|e| format!("bad value for --strategy: {e}")),
     );
     let zk_auth = or_exit(USAGE, flags.zk_auth());
+    let tls = or_exit(USAGE, super::tls::consumer_tls_flags(&flags));
     let metrics = or_exit(
         USAGE,
         flags
@@ -57,6 +63,7 @@ pub fn main() {
         }
         let mut config = ConsumerConfig::new(zk, base).strategy(strategy);
         config.zk_auth = zk_auth;
+        config.tls = tls;
         let consumer = Consumer::connect_with(config)
             .await
             .map_err(|e| e.to_string())?;

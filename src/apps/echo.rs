@@ -141,7 +141,8 @@ impl Echo for EchoService {
 /// Usage text.
 pub const USAGE: &str = "usage: echo --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
 [--base-path /services/echo] [--advertise-host 127.0.0.1] [--listen-host 127.0.0.1] \
-[--session-timeout-ms 10000] [--drain-grace-ms 250] [--delay-ms 0] [--weight 100] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)]";
+[--session-timeout-ms 10000] [--drain-grace-ms 250] [--delay-ms 0] [--weight 100] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
+[--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]";
 
 /// Runs the echo provider program with the process arguments.
 pub fn main() {

@@ -9,7 +9,8 @@ use crate::cli::{Flags, MAX_MS, or_exit};
 /// Usage text.
 pub const USAGE: &str = "usage: ha_client --zk HOST:PORT[,HOST:PORT...] \
 [--path /soa/master/services/HelloService:1.0.0] [--calls 10] [--interval-ms 500 (0 = no pause)] [--name world] \
-[--switch-over-timeout-ms 15000] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)]";
+[--switch-over-timeout-ms 15000] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
+[--tls-ca PEM (the masters serve TLS) [--tls-client-cert PEM --tls-client-key PEM] [--tls-server-name NAME]]";
 
 /// Flags the HA client accepts.
 pub const FLAGS: &[&str] = &[
@@ -20,6 +21,10 @@ pub const FLAGS: &[&str] = &[
     "name",
     "switch-over-timeout-ms",
     "zk-auth-file",
+    "tls-ca",
+    "tls-client-cert",
+    "tls-client-key",
+    "tls-server-name",
 ];
 
 /// Runs the HA client program with the process arguments.
@@ -35,6 +40,7 @@ pub fn main() {
     let name = flags.str("name").unwrap_or("world").to_owned();
     let mut config = MasterClientConfig::new(zk, path);
     config.zk_auth = or_exit(USAGE, flags.zk_auth());
+    config.tls = or_exit(USAGE, super::tls::consumer_tls_flags(&flags));
     config.switch_over_timeout = or_exit(
         USAGE,
         flags.millis("switch-over-timeout-ms", 15_000, 0..=MAX_MS),

@@ -28,7 +28,8 @@ pub const USAGE: &str = "usage: ha_server --zk HOST:PORT[,HOST:PORT...] [--port 
 [--listen-host 127.0.0.1] [--session-timeout-ms 10000] [--handover-grace-ms 2000] \
 [--job-interval-ms N (run a master-only job every N >= 100 ms)] [--job-name hello-report] \
 [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
-[--metrics ADDR (Prometheus at http://ADDR/metrics)]";
+[--metrics ADDR (Prometheus at http://ADDR/metrics)] \
+[--tls-cert PEM --tls-key PEM (serve TLS; clients need --tls-ca) [--tls-client-ca PEM]]";
 
 /// Flags the HA server accepts.
 pub const FLAGS: &[&str] = &[
@@ -43,6 +44,9 @@ pub const FLAGS: &[&str] = &[
     "metrics",
     "job-name",
     "zk-auth-file",
+    "tls-cert",
+    "tls-key",
+    "tls-client-ca",
 ];
 
 /// The default election path of `HelloService` 1.0.0.
@@ -75,6 +79,8 @@ pub struct HaServerArgs {
     pub zk_auth: Option<zoorpc_registry::ZkCredential>,
     /// Where to serve Prometheus metrics (`--metrics ADDR`), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// TLS (`--tls-cert`, `--tls-key`, `--tls-client-ca`), if served.
+    pub tls: Option<zoorpc_provider::ProviderTls>,
 }
 
 /// Builds the configuration from flags.
@@ -108,6 +114,7 @@ pub fn config(flags: &Flags) -> Result<HaServerArgs, String> {
         job_interval,
         job_name,
         zk_auth: flags.zk_auth()?,
+        tls: super::tls::provider_tls_flags(flags)?,
         metrics: match flags.str("metrics") {
             None => None,
             Some(text) => Some(text.parse().map_err(|_| {
@@ -146,6 +153,7 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
         election: args.election,
         drain_timeout: Duration::from_secs(5),
         zk_auth: args.zk_auth,
+        tls: args.tls,
         file_descriptor_sets: vec![zoorpc_proto::FILE_DESCRIPTOR_SET],
         ..zoorpc_provider::HaServerConfig::new(args.zk, args.path, 0)
     };

@@ -18,6 +18,7 @@ pub mod master_job;
 pub mod metrics;
 pub mod provider;
 pub mod proxy;
+pub mod tls;
 pub mod watch;
 pub mod zookeeper;
 

@@ -12,7 +12,8 @@ use zoorpc_provider::{Provider, ProviderConfig, StopSignals, parse_ip};
 /// Usage text.
 pub const USAGE: &str = "usage: provider --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
 [--base-path /registry] [--advertise-host 127.0.0.1] [--listen-host 127.0.0.1] \
-[--session-timeout-ms 10000] [--drain-grace-ms 250] [--delay-ms 0] [--weight 100] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)]";
+[--session-timeout-ms 10000] [--drain-grace-ms 250] [--delay-ms 0] [--weight 100] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
+[--tls-cert PEM --tls-key PEM (serve TLS, register https://) [--tls-client-ca PEM (require client certificates)]]";
 
 /// Flags the provider accepts.
 pub const FLAGS: &[&str] = &[
@@ -26,6 +27,9 @@ pub const FLAGS: &[&str] = &[
     "delay-ms",
     "weight",
     "zk-auth-file",
+    "tls-cert",
+    "tls-key",
+    "tls-client-ca",
 ];
 
 /// Builds the configuration from flags.
@@ -46,6 +50,7 @@ pub fn config(flags: &Flags) -> Result<ProviderConfig, String> {
         config.metadata.push(("weight".into(), weight.to_string()));
     }
     config.zk_auth = flags.zk_auth()?;
+    config.tls = super::tls::provider_tls_flags(flags)?;
     Ok(config)
 }
 
@@ -82,6 +87,9 @@ pub struct ProviderArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (ZooKeeper session state)
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    /// TLS to serve with (`--tls-cert`, `--tls-key`, `--tls-client-ca`)
+    pub tls: super::tls::ProviderTlsArgs,
 }
 
 impl ProviderArgs {
@@ -98,6 +106,7 @@ impl ProviderArgs {
             config.metadata.push(("weight".into(), weight.to_string()));
         }
         config.zk_auth = self.zk.credential()?;
+        config.tls = self.tls.load()?;
         Ok(config)
     }
 }

@@ -66,6 +66,9 @@ pub struct ProxyArgs {
     /// live endpoints, session state)
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    /// How https providers are verified (`--tls-ca`, client certificate, server name)
+    pub tls: super::tls::ConsumerTlsArgs,
 }
 
 /// What the channel was made from: kept alive as long as the proxy runs.
@@ -79,6 +82,13 @@ pub fn run(args: ProxyArgs) -> i32 {
     let credential = match super::credential_or_exit(&args.zk) {
         Ok(credential) => credential,
         Err(status) => return status,
+    };
+    let tls = match args.tls.load() {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
+            return 2;
+        }
     };
     if let Some(Err(e)) = args.metrics.map(super::metrics::serve) {
         eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
@@ -106,6 +116,7 @@ pub fn run(args: ProxyArgs) -> i32 {
                 let mut config = ConsumerConfig::new(args.zk.zk.clone(), base.clone())
                     .strategy(args.strategy.clone().unwrap_or_default());
                 config.zk_auth = credential.clone();
+                config.tls = tls;
                 let consumer = Consumer::connect_with(config)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -117,6 +128,7 @@ pub fn run(args: ProxyArgs) -> i32 {
             (None, Some(path)) => {
                 let mut config = MasterClientConfig::new(args.zk.zk.clone(), path);
                 config.zk_auth = credential.clone();
+                config.tls = tls;
                 let client = MasterClient::connect_with(config)
                     .await
                     .map_err(|e| e.to_string())?;

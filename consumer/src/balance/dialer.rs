@@ -7,6 +7,13 @@
 //! stall every request sent to it until the per-attempt timeout. Nothing of a request has been
 //! written when the dial fails, so a [`DialError`] always means "never sent": the call goes to
 //! another endpoint whatever its retry policy.
+//!
+//! An `https://` provider is dialled with TLS: TCP connect, the handshake (the certificate
+//! verified against the consumer's CA, see [`ConsumerTls`](crate::ConsumerTls)), then the
+//! server's first HTTP/2 bytes *inside* TLS, all within the same timeout. A certificate the
+//! consumer does not trust, or a provider that refuses the consumer's (missing) client
+//! certificate, fails the dial with the reason and the address; it is never retried in
+//! plaintext. Without TLS configured, an `https://` provider is not dialled at all.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,9 +22,13 @@ use std::time::Duration;
 
 use http::Uri;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use tower::Service;
 use zoorpc_registry::provider_url::host_port;
+
+use super::replay::Replay;
+use crate::tls::TlsTarget;
 
 /// How long a dial (TCP connect and the server's greeting) may take.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -39,15 +50,34 @@ pub struct DialError {
     pub cause: String,
 }
 
+/// How a provider's connection is secured.
+#[derive(Clone, Debug)]
+pub(crate) enum Transport {
+    /// `http://`: plaintext HTTP/2.
+    Plain,
+    /// `https://`: TLS, verified.
+    Tls(TlsTarget),
+    /// `https://` but no TLS configured (or no usable name): never dialled; the reason.
+    Refused(String),
+}
+
+/// A connection as tonic gets it: plaintext or TLS.
+pub(crate) trait Connection: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<S: AsyncRead + AsyncWrite + Send + Unpin> Connection for S {}
+
 /// The connector of every provider channel (a tower `Service<Uri>`, as tonic expects).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Dialer {
-    /// Bound on the TCP connect and the wait for the server's first bytes together.
+    /// Bound on the TCP connect, any TLS handshake and the wait for the server's first bytes
+    /// together.
     pub(crate) timeout: Duration,
+    /// Plaintext, TLS, or refused.
+    pub(crate) transport: Transport,
 }
 
 impl Service<Uri> for Dialer {
-    type Response = TokioIo<TcpStream>;
+    type Response = TokioIo<Box<dyn Connection>>;
     type Error = DialError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, DialError>> + Send>>;
 
@@ -57,6 +87,11 @@ impl Service<Uri> for Dialer {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let timeout = self.timeout;
+        let transport = self.transport.clone();
+        let stages = match transport {
+            Transport::Tls(_) => "connection, TLS handshake",
+            _ => "connection",
+        };
         Box::pin(async move {
             let port = uri.port_u16().unwrap_or(80);
             let address = host_port(uri.host().unwrap_or_default(), port);
@@ -71,11 +106,20 @@ impl Service<Uri> for Dialer {
                 address: address.clone(),
                 cause,
             };
-            match tokio::time::timeout(timeout, dial(&host, port)).await {
+            let dialled = async {
+                match transport {
+                    Transport::Plain => dial(&host, port)
+                        .await
+                        .map(|s| Box::new(s) as Box<dyn Connection>),
+                    Transport::Tls(tls) => dial_tls(&host, port, tls).await,
+                    Transport::Refused(reason) => Err(reason),
+                }
+            };
+            match tokio::time::timeout(timeout, dialled).await {
                 Ok(Ok(stream)) => Ok(TokioIo::new(stream)),
                 Ok(Err(cause)) => Err(failed(cause)),
                 Err(_) => Err(failed(format!(
-                    "no connection and HTTP/2 greeting within {timeout:?}"
+                    "no {stages} and HTTP/2 greeting within {timeout:?}"
                 ))),
             }
         })
@@ -92,5 +136,30 @@ async fn dial(host: &str, port: u16) -> Result<TcpStream, String> {
         Ok(0) => Err("the server closed the connection without an HTTP/2 greeting".into()),
         Ok(_) => Ok(stream),
         Err(e) => Err(format!("reading the server's greeting: {e}")),
+    }
+}
+
+/// TCP, the TLS handshake, then the server's first bytes inside TLS (kept for HTTP/2).
+async fn dial_tls(host: &str, port: u16, tls: TlsTarget) -> Result<Box<dyn Connection>, String> {
+    let tcp = TcpStream::connect((host, port))
+        .await
+        .map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let name = tls.name.to_str().into_owned();
+    let mut stream = tls.connector.connect(tls.name, tcp).await.map_err(|e| {
+        format!(
+            "TLS handshake failed: {e} (the provider's certificate must be issued by a CA in --tls-ca and name {name}; a provider that does not speak TLS fails here too)"
+        )
+    })?;
+    let mut first = vec![0u8; 64];
+    match stream.read(&mut first).await {
+        Ok(0) => Err("the provider closed the TLS connection without an HTTP/2 greeting".into()),
+        Ok(n) => {
+            first.truncate(n);
+            Ok(Box::new(Replay::new(first, stream)))
+        }
+        Err(e) => Err(format!(
+            "the provider ended the TLS session: {e} (if it requires client certificates, give --tls-client-cert and --tls-client-key issued by a CA it trusts)"
+        )),
     }
 }

@@ -1,6 +1,6 @@
 //! [`Endpoint`]: one provider as the consumer sees it: its node (name and creation), URL, weight,
-//! one reusable tonic channel (dialled by the `Dialer`: connect and HTTP/2 greeting within
-//! 1 s; HTTP/2 keepalive), its ejection state and its load.
+//! one reusable tonic channel (dialled by the `Dialer`: connect, TLS for `https://`, and HTTP/2
+//! greeting within 1 s; HTTP/2 keepalive), its ejection state and its load.
 
 use std::time::Duration;
 
@@ -8,9 +8,10 @@ use tonic::transport::Channel;
 use tracing::warn;
 use zoorpc_registry::{ProviderNode, ProviderUrl};
 
-use super::dialer::{DIAL_TIMEOUT, Dialer};
+use super::dialer::{DIAL_TIMEOUT, Dialer, Transport};
 use super::ejection::Health;
 use super::load::Load;
+use crate::tls::ConsumerTls;
 
 /// Weight used when a provider URL has no (valid) `weight` parameter.
 pub const DEFAULT_WEIGHT: u32 = 100;
@@ -45,27 +46,65 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoint of a master's `host:port` (its name is the address).
-    pub(crate) fn for_address(address: &str) -> Option<Endpoint> {
-        let url = match format!("http://{address}").parse() {
+    /// The endpoint of a master's `host:port` (its name is the address): `https://` with
+    /// `tls`, else `http://`.
+    pub(crate) fn for_address(address: &str, tls: Option<&ConsumerTls>) -> Option<Endpoint> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = match format!("{scheme}://{address}").parse() {
             Ok(url) => url,
             Err(e) => {
                 warn!(%address, error = %e, "the master's address does not make a URL; not calling it");
                 return None;
             }
         };
-        Endpoint::new(&ProviderNode {
-            name: address.to_owned(),
-            url,
-            created: 0,
-        })
+        Endpoint::new(
+            &ProviderNode {
+                name: address.to_owned(),
+                url,
+                created: 0,
+            },
+            tls,
+        )
     }
 
-    pub(super) fn new(node: &ProviderNode) -> Option<Endpoint> {
-        let endpoint = match tonic::transport::Endpoint::from_shared(node.url.endpoint()) {
+    /// The endpoint of `node`; an `https://` node is dialled with `tls` (refused without it).
+    pub(super) fn new(node: &ProviderNode, tls: Option<&ConsumerTls>) -> Option<Endpoint> {
+        let skip = |e: &dyn std::fmt::Display| {
+            warn!(url = %node.url, error = %e, "cannot build a channel; skipping this provider");
+        };
+        let transport = match (node.url.scheme(), tls) {
+            ("https", Some(tls)) => match tls.for_host(node.url.host()) {
+                Ok(target) => Transport::Tls(target),
+                Err(reason) => Transport::Refused(reason),
+            },
+            ("https", None) => Transport::Refused(
+                "an https:// provider and this consumer has no TLS configured: give --tls-ca \
+                 (ConsumerConfig::tls) to call it; it is never called in plaintext"
+                    .to_owned(),
+            ),
+            _ => Transport::Plain,
+        };
+        let endpoint = match &transport {
+            Transport::Plain => tonic::transport::Endpoint::from_shared(node.url.endpoint())
+                .map_err(|e| e.to_string()),
+            // The TLS is the dialer's: tonic's connector gets an http:// URI (it would refuse an
+            // https:// one it has no TLS for), the requests still carry the https origin.
+            _ => {
+                let dialled = tonic::transport::Endpoint::from_shared(format!(
+                    "http://{}",
+                    node.url.authority()
+                ));
+                match (dialled, node.url.endpoint().parse::<http::Uri>()) {
+                    (Ok(e), Ok(origin)) => Ok(e.origin(origin)),
+                    (Err(e), _) => Err(e.to_string()),
+                    (_, Err(e)) => Err(e.to_string()),
+                }
+            }
+        };
+        let endpoint = match endpoint {
             Ok(e) => e,
             Err(e) => {
-                warn!(url = %node.url, error = %e, "cannot build a channel; skipping this provider");
+                skip(&e);
                 return None;
             }
         };
@@ -77,6 +116,7 @@ impl Endpoint {
             .keep_alive_timeout(Duration::from_secs(5))
             .connect_with_connector_lazy(Dialer {
                 timeout: DIAL_TIMEOUT,
+                transport,
             });
         Some(Endpoint {
             node: node.name.clone(),

@@ -5,8 +5,10 @@
 //!   kept while the node lives; a new node for the same URL (a restarted provider), a node name
 //!   that comes back with a new creation (`czxid`), or a node whose URL was changed gets a fresh
 //!   endpoint with a clean record.
-//! - Only `http://` providers are dialled. An `https://` node is skipped with one warning until
-//!   TLS is supported: a request is never sent in plaintext to a provider that asked for TLS.
+//! - `http://` providers are dialled in plaintext, `https://` ones with TLS verified against the
+//!   set's [`ConsumerTls`]; without one an `https://` endpoint stays in the list but its dial
+//!   fails naming the missing CA (so it is ejected like any failed connection): a request is
+//!   never sent in plaintext to a provider that asked for TLS.
 //! - Connection failures eject an endpoint as the [`EjectionPolicy`] says (doubling, at most half
 //!   of the endpoints, back through one probe request).
 //! - Picking, in order of preference: the [`Strategy`] among the endpoints that are not ejected
@@ -14,8 +16,7 @@
 //!   (backups); else the endpoint whose ejection ends first (fail open: better a try than a
 //!   certain error).
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tracing::{debug, warn};
@@ -24,6 +25,7 @@ use zoorpc_registry::ProviderNode;
 use super::ejection::{Availability, EjectionPolicy};
 pub use super::endpoint::{DEFAULT_WEIGHT, Endpoint};
 use super::strategy::{Pick, Strategy};
+use crate::tls::ConsumerTls;
 
 /// The live endpoint list: one [`Endpoint`] (one lazily connected channel) per provider node,
 /// swapped whole on every update, read without a lock. Only `http://` providers are kept.
@@ -70,8 +72,8 @@ pub struct EndpointSet {
     ejection: EjectionPolicy,
     /// Counts updates, so waiters learn of each one.
     version: tokio::sync::watch::Sender<u64>,
-    /// Nodes skipped because they cannot be dialled (e.g. `https://`), so each is warned of once.
-    skipped: Mutex<HashSet<(String, i64)>>,
+    /// How `https://` providers are dialled (`None`: they are not).
+    tls: Option<ConsumerTls>,
 }
 
 impl Default for EndpointSet {
@@ -93,8 +95,14 @@ impl EndpointSet {
             picker: strategy.picker(),
             ejection,
             version: tokio::sync::watch::Sender::new(0),
-            skipped: Mutex::default(),
+            tls: None,
         }
+    }
+
+    /// This set, dialling `https://` providers with `tls` (`None`: refusing to).
+    pub fn with_tls(mut self, tls: Option<ConsumerTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// A receiver that is notified after every update of the list (the value counts updates).
@@ -121,29 +129,21 @@ impl EndpointSet {
     /// node that is still there with the same creation and URL.
     pub fn update(&self, providers: &[ProviderNode]) {
         let current = self.endpoints.load();
-        let mut skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
-        skipped.retain(|(name, created)| {
-            providers
-                .iter()
-                .any(|p| &p.name == name && p.created == *created)
-        });
         let next: Vec<Arc<Endpoint>> = providers
             .iter()
             .filter_map(|p| {
-                if p.url.scheme() != "http" {
-                    if skipped.insert((p.name.clone(), p.created)) {
-                        warn!(node = %p.name, url = %p.url, "skipping a provider this consumer cannot reach safely: only http:// is supported (TLS is not, and a request is never sent in plaintext to an https:// provider)");
-                    }
-                    return None;
-                }
                 current
                     .iter()
                     .find(|e| e.node == p.name && e.created == p.created && e.url == p.url)
                     .cloned()
-                    .or_else(|| Endpoint::new(p).map(Arc::new))
+                    .or_else(|| {
+                        if p.url.scheme() == "https" && self.tls.is_none() {
+                            warn!(node = %p.name, url = %p.url, "an https:// provider and no TLS configured (--tls-ca): calls to it fail, never in plaintext");
+                        }
+                        Endpoint::new(p, self.tls.as_ref()).map(Arc::new)
+                    })
             })
             .collect();
-        drop(skipped);
         self.endpoints.store(Arc::new(next));
         self.version.send_modify(|v| *v += 1);
     }
@@ -317,14 +317,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn https_nodes_are_skipped_and_a_changed_url_or_creation_gets_a_new_endpoint() {
+    async fn https_nodes_are_kept_and_a_changed_url_or_creation_gets_a_new_endpoint() {
         let set = EndpointSet::new();
         set.update(&[
             node("a", "https://127.0.0.1:1"),
             node("b", "http://127.0.0.1:2"),
         ]);
-        assert_eq!(set.len(), 1);
-        assert_eq!(set.pick(&[]).unwrap().node(), "b");
+        // Kept in the list (their dial fails without TLS, which ejects them), never plaintext:
+        // tests/tls.rs calls them.
+        assert_eq!(set.len(), 2);
         let b = endpoint(&set, "b");
         let mut reused = node("b", "http://127.0.0.1:2");
         reused.created = 2;

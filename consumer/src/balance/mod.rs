@@ -11,7 +11,8 @@
 //! - [`failure`] and [`retry`]: what a failure means (never sent, maybe processed, an
 //!   application's answer) and the one retry decision, with Finagle's retry budget.
 //! - [`body`]: request bodies buffered up to a limit so a never-sent request can go elsewhere.
-//! - [`dialer`]: opening a connection, bounded until the provider has spoken HTTP/2.
+//! - [`dialer`]: opening a connection (plaintext, or TLS for `https://`), bounded until the
+//!   provider has spoken HTTP/2; `replay` gives the greeting's bytes back to HTTP/2.
 //! - [`route`]: where attempts go: the live list (or, for the master client, the master).
 //! - [`channel`]: [`BalancedChannel`], the `Service` that ties them together per request.
 
@@ -24,6 +25,7 @@ pub mod endpoint_set;
 pub mod failure;
 pub mod load;
 mod metrics;
+mod replay;
 pub mod retry;
 pub mod route;
 pub mod strategy;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use zoorpc_registry::ZkCredential;
 
 use crate::balance::{DEFAULT_BUFFER_LIMIT, EjectionPolicy, RetryBudget, Strategy};
+use crate::tls::ConsumerTls;
 
 /// How to build a consumer.
 #[derive(Clone, Debug)]
@@ -37,6 +38,10 @@ pub struct ConsumerConfig {
     /// atomically on every change; read at start only when ZooKeeper cannot be reached within
     /// the connect timeout.
     pub snapshot_path: Option<PathBuf>,
+    /// How `https://` providers are called: the CAs trusted, an optional client certificate.
+    /// `None` (the default): `https://` providers are not called (their calls fail naming the
+    /// missing `--tls-ca`), never in plaintext.
+    pub tls: Option<ConsumerTls>,
 }
 
 impl ConsumerConfig {
@@ -66,6 +71,7 @@ impl ConsumerConfig {
             retry_budget: Arc::new(RetryBudget::default()),
             zk_auth: None,
             snapshot_path: None,
+            tls: None,
         }
     }
 

@@ -108,7 +108,10 @@ impl Consumer {
         snapshot_written: Option<SystemTime>,
     ) -> Consumer {
         let base_path = config.base_path.clone();
-        let endpoints = Arc::new(EndpointSet::with_policy(&config.strategy, config.ejection));
+        let endpoints = Arc::new(
+            EndpointSet::with_policy(&config.strategy, config.ejection)
+                .with_tls(config.tls.clone()),
+        );
         endpoints.update(&first);
         crate::balance::live_endpoints(&base_path, endpoints.len());
         let (providers_tx, providers) = watch::channel(first);
