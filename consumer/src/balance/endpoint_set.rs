@@ -14,7 +14,7 @@
 //!   (backups); else the endpoint whose ejection ends first (fail open: better a try than a
 //!   certain error).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -87,12 +87,15 @@ impl EndpointSet {
     /// node that is still there with the same creation and URL.
     pub fn update(&self, providers: &[ProviderNode]) {
         let current = self.endpoints.load();
+        let mut previous = Previous::new(&current, providers);
         let mut skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
-        skipped.retain(|(name, created)| {
-            providers
+        if !skipped.is_empty() {
+            let listed: HashSet<(&str, i64)> = providers
                 .iter()
-                .any(|p| &p.name == name && p.created == *created)
-        });
+                .map(|p| (p.name.as_str(), p.created))
+                .collect();
+            skipped.retain(|(name, created)| listed.contains(&(name.as_str(), *created)));
+        }
         let next: Vec<Arc<Endpoint>> = providers
             .iter()
             .filter_map(|p| {
@@ -102,9 +105,9 @@ impl EndpointSet {
                     }
                     return None;
                 }
-                current
-                    .iter()
-                    .find(|e| e.node == p.name && e.created == p.created && e.url == p.url)
+                previous
+                    .find(p)
+                    .filter(|e| e.url == p.url)
                     .cloned()
                     .or_else(|| Endpoint::new(p).map(Arc::new))
             })
@@ -169,6 +172,55 @@ impl EndpointSet {
             None => {
                 debug!(url = %endpoint.url, others_out, "not ejected: the most endpoints that may be out at once are out")
             }
+        }
+    }
+}
+
+/// The endpoints before an update, to find the one of a node that is still there: walked along
+/// the new list when both are in node order (discovery's snapshots are), else looked up by node.
+enum Previous<'a> {
+    /// Both lists in node order (names unique): one walk, no hashing.
+    Sorted {
+        endpoints: &'a [Arc<Endpoint>],
+        next: usize,
+    },
+    /// By node (name and creation).
+    Indexed(HashMap<(&'a str, i64), &'a Arc<Endpoint>>),
+}
+
+impl<'a> Previous<'a> {
+    fn new(endpoints: &'a [Arc<Endpoint>], providers: &[ProviderNode]) -> Previous<'a> {
+        if endpoints.is_sorted_by(|a, b| a.node < b.node)
+            && providers.is_sorted_by(|a, b| a.name < b.name)
+        {
+            return Previous::Sorted { endpoints, next: 0 };
+        }
+        Previous::Indexed(
+            endpoints
+                .iter()
+                .map(|e| ((e.node.as_str(), e.created), e))
+                .collect(),
+        )
+    }
+
+    /// The previous endpoint of `p`'s node (same name and creation), if any. With `Sorted`,
+    /// called in the new list's order.
+    fn find(&mut self, p: &ProviderNode) -> Option<&'a Arc<Endpoint>> {
+        match self {
+            Previous::Sorted { endpoints, next } => {
+                while let Some(e) = endpoints.get(*next) {
+                    match e.node.as_str().cmp(p.name.as_str()) {
+                        std::cmp::Ordering::Less => *next += 1,
+                        std::cmp::Ordering::Equal => {
+                            *next += 1;
+                            return (e.created == p.created).then_some(e);
+                        }
+                        std::cmp::Ordering::Greater => return None,
+                    }
+                }
+                None
+            }
+            Previous::Indexed(by_node) => by_node.get(&(p.name.as_str(), p.created)).copied(),
         }
     }
 }
