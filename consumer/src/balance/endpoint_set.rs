@@ -21,15 +21,37 @@ use arc_swap::ArcSwap;
 use tracing::{debug, warn};
 use zoorpc_registry::ProviderNode;
 
+use super::candidates::{Candidates, Class};
 use super::ejection::{Availability, EjectionPolicy};
 pub use super::endpoint::{DEFAULT_WEIGHT, Endpoint};
 use super::strategy::{Pick, Strategy};
+
+/// The list and what picking draws from, swapped together on every update.
+#[derive(Debug, Default)]
+struct Listing {
+    /// The endpoints in node order.
+    endpoints: Arc<Vec<Arc<Endpoint>>>,
+    /// The endpoints with a positive weight.
+    weighted: Class,
+    /// The weight-0 endpoints (backups).
+    backups: Class,
+}
+
+impl Listing {
+    fn new(endpoints: Vec<Arc<Endpoint>>) -> Listing {
+        Listing {
+            weighted: Class::of(&endpoints, |e| e.weight > 0),
+            backups: Class::of(&endpoints, |e| e.weight == 0),
+            endpoints: Arc::new(endpoints),
+        }
+    }
+}
 
 /// The live endpoint list.
 #[derive(Debug)]
 pub struct EndpointSet {
     /// The list picking reads, swapped whole on every update.
-    endpoints: ArcSwap<Vec<Arc<Endpoint>>>,
+    listing: ArcSwap<Listing>,
     /// The picking rule.
     picker: Arc<dyn Pick>,
     /// When connection failures eject an endpoint.
@@ -55,7 +77,7 @@ impl EndpointSet {
     /// An empty set with a strategy and an ejection policy.
     pub fn with_policy(strategy: &Strategy, ejection: EjectionPolicy) -> Self {
         EndpointSet {
-            endpoints: ArcSwap::default(),
+            listing: ArcSwap::default(),
             picker: strategy.picker(),
             ejection,
             version: tokio::sync::watch::Sender::new(0),
@@ -70,12 +92,12 @@ impl EndpointSet {
 
     /// The current endpoints.
     pub fn snapshot(&self) -> Arc<Vec<Arc<Endpoint>>> {
-        self.endpoints.load_full()
+        self.listing.load().endpoints.clone()
     }
 
     /// Number of endpoints.
     pub fn len(&self) -> usize {
-        self.endpoints.load().len()
+        self.listing.load().endpoints.len()
     }
 
     /// Whether there are no endpoints.
@@ -86,8 +108,8 @@ impl EndpointSet {
     /// Replaces the list with `providers`, keeping the endpoint (channel, ejection) of every
     /// node that is still there with the same creation and URL.
     pub fn update(&self, providers: &[ProviderNode]) {
-        let current = self.endpoints.load();
-        let mut previous = Previous::new(&current, providers);
+        let current = self.listing.load_full();
+        let mut previous = Previous::new(&current.endpoints, providers);
         let mut skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
         if !skipped.is_empty() {
             let listed: HashSet<(&str, i64)> = providers
@@ -113,7 +135,7 @@ impl EndpointSet {
             })
             .collect();
         drop(skipped);
-        self.endpoints.store(Arc::new(next));
+        self.listing.store(Arc::new(Listing::new(next)));
         self.version.send_modify(|v| *v += 1);
     }
 
@@ -123,19 +145,21 @@ impl EndpointSet {
     /// endpoint whose ejection ends first (fail open). An endpoint back from an ejection takes
     /// one request (its probe) until that succeeds.
     pub fn pick(&self, exclude: &[String]) -> Option<Arc<Endpoint>> {
-        let all = self.endpoints.load();
+        let listing = self.listing.load();
+        let all = &listing.endpoints;
         let policy = &self.ejection;
         let candidate = |e: &Endpoint| !exclude.contains(&e.node);
-        for backups in [false, true] {
+        for (backups, class) in [(false, &listing.weighted), (true, &listing.backups)] {
             let usable = |e: &Endpoint| {
                 candidate(e)
                     && (e.weight == 0) == backups
                     && e.health.availability(policy) != Availability::Closed
             };
+            let candidates = Candidates::new(all, class, &usable);
             // An endpoint on probation is picked only by the request that claims its probe;
             // a lost race means picking again without it (bounded by the list's length).
             for _ in 0..=all.len() {
-                let Some(i) = self.picker.pick(&all, &usable) else {
+                let Some(i) = self.picker.pick_candidate(&candidates) else {
                     break;
                 };
                 let e = &all[i];
@@ -158,7 +182,8 @@ impl EndpointSet {
     /// Records a connection failure of `endpoint`: ejects it unless that would put more than
     /// the policy's share of the endpoints out at once.
     pub fn record_failure(&self, endpoint: &Endpoint) {
-        let all = self.endpoints.load();
+        let listing = self.listing.load();
+        let all = &listing.endpoints;
         let others_out = all
             .iter()
             .filter(|e| !std::ptr::eq(e.as_ref(), endpoint) && e.is_ejected())
@@ -359,6 +384,58 @@ mod tests {
             "a node whose URL was set"
         );
         assert_eq!(endpoint(&set, "b").url().port(), 3);
+    }
+
+    #[tokio::test]
+    async fn every_strategy_skips_ejected_and_excluded_endpoints_of_a_long_list() {
+        let nodes: Vec<ProviderNode> = (0..40)
+            .map(|i| node(&format!("n{i:02}"), &format!("http://127.0.0.1:{}", i + 1)))
+            .collect();
+        for strategy in [
+            Strategy::Random,
+            Strategy::RoundRobin,
+            Strategy::LeastLoaded,
+            Strategy::First,
+        ] {
+            let set = EndpointSet::with_policy(&strategy, EjectionPolicy::default());
+            set.update(&nodes);
+            // Every other endpoint out: half of them, the most the policy allows.
+            for e in set.snapshot().iter().step_by(2) {
+                set.record_failure(e);
+            }
+            let out: HashSet<String> = set
+                .snapshot()
+                .iter()
+                .filter(|e| e.is_ejected())
+                .map(|e| e.node().to_owned())
+                .collect();
+            assert_eq!(out.len(), 20, "{strategy:?}");
+            let exclude = vec!["n01".to_owned(), "n03".to_owned()];
+            let mut seen = HashSet::new();
+            for _ in 0..2000 {
+                let picked = set.pick(&exclude).unwrap().node().to_owned();
+                assert!(!out.contains(&picked), "{strategy:?} picked ejected {picked}");
+                assert!(!exclude.contains(&picked), "{strategy:?} picked excluded {picked}");
+                seen.insert(picked);
+            }
+            let expected = if matches!(strategy, Strategy::First) { 1 } else { 18 };
+            assert_eq!(seen.len(), expected, "{strategy:?} reached {seen:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn weighted_random_and_round_robin_keep_their_shares_with_backups_beside() {
+        for strategy in [Strategy::Random, Strategy::RoundRobin] {
+            let set = EndpointSet::with_policy(&strategy, EjectionPolicy::default());
+            set.update(&[
+                node("a", "http://127.0.0.1:1?weight=300"),
+                node("z", "http://127.0.0.1:9?weight=0"),
+                node("b", "http://127.0.0.1:2?weight=100"),
+            ]);
+            let share = share_of_a(&set, &[]);
+            assert!((0.70..0.80).contains(&share), "{strategy:?}: {share}");
+            assert_eq!(set.pick(&["a".into(), "b".into()]).unwrap().node(), "z");
+        }
     }
 
     #[tokio::test]
