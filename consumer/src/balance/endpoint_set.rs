@@ -145,10 +145,19 @@ impl EndpointSet {
     /// endpoint whose ejection ends first (fail open). An endpoint back from an ejection takes
     /// one request (its probe) until that succeeds.
     pub fn pick(&self, exclude: &[String]) -> Option<Arc<Endpoint>> {
+        self.pick_where(|e| !exclude.contains(&e.node))
+    }
+
+    /// [`EndpointSet::pick`] excluding the nodes of the endpoints a call already tried.
+    pub(crate) fn pick_after(&self, tried: &[Arc<Endpoint>]) -> Option<Arc<Endpoint>> {
+        self.pick_where(|e| !tried.iter().any(|t| t.node == e.node))
+    }
+
+    /// Picking (see [`EndpointSet::pick`]) among the endpoints for which `candidate` holds.
+    fn pick_where(&self, candidate: impl Fn(&Endpoint) -> bool) -> Option<Arc<Endpoint>> {
         let listing = self.listing.load();
         let all = &listing.endpoints;
         let policy = &self.ejection;
-        let candidate = |e: &Endpoint| !exclude.contains(&e.node);
         for (backups, class) in [(false, &listing.weighted), (true, &listing.backups)] {
             let usable = |e: &Endpoint| {
                 candidate(e)
@@ -191,7 +200,7 @@ impl EndpointSet {
         let may_eject = others_out < self.ejection.max_ejected(all.len().max(1));
         match endpoint.health.record_failure(&self.ejection, may_eject) {
             Some(backoff) => {
-                super::metrics::ejected(&endpoint.url.endpoint());
+                super::metrics::ejected(endpoint.label());
                 debug!(url = %endpoint.url, ?backoff, "endpoint ejected")
             }
             None => {
