@@ -284,8 +284,7 @@ impl Follow for Children {
             // What is already delivered, without waiting for more.
             let polled = {
                 let mut next = pin!(watcher.changed());
-                next.as_mut()
-                    .poll(&mut Context::from_waker(Waker::noop()))
+                next.as_mut().poll(&mut Context::from_waker(Waker::noop()))
             };
             let Poll::Ready(event) = polled else {
                 return;

@@ -94,7 +94,11 @@ impl ProviderUrl {
     /// assert_eq!(url.as_str(), "http://127.0.0.1:1?weight=50");
     /// ```
     pub fn with_metadata(self, key: &str, value: &str) -> Result<Self> {
-        let separator = if self.parts.metadata.is_empty() { '?' } else { '&' };
+        let separator = if self.parts.metadata.is_empty() {
+            '?'
+        } else {
+            '&'
+        };
         let bad = |s: &str| s.is_empty() || s.contains(['&', '=', '?', '#']);
         if bad(key) || bad(value) {
             return Err(Error::InvalidUrl {
@@ -142,7 +146,10 @@ impl ProviderUrl {
 
     /// `scheme://host:port` without metadata: what a gRPC client dials.
     pub fn endpoint(&self) -> String {
-        format!("{}://{}:{}", self.parts.scheme, self.parts.host, self.parts.port)
+        format!(
+            "{}://{}:{}",
+            self.parts.scheme, self.parts.host, self.parts.port
+        )
     }
 
     /// `host:port`.
@@ -152,7 +159,8 @@ impl ProviderUrl {
 
     /// The value of metadata `key`, if present.
     pub fn metadata(&self, key: &str) -> Option<&str> {
-        self.parts.metadata
+        self.parts
+            .metadata
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())

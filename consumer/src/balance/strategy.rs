@@ -267,9 +267,7 @@ impl Pick for LeastLoaded {
         let a = first_usable_draw(candidates, || candidates.nth(rng.random_range(0..len)));
         let drawn = a.and_then(|a| {
             first_usable_draw(candidates, || {
-                candidates
-                    .nth(rng.random_range(0..len))
-                    .filter(|&b| b != a)
+                candidates.nth(rng.random_range(0..len)).filter(|&b| b != a)
             })
             .map(|b| cheaper(candidates.endpoints(), a, b))
         });

@@ -1,0 +1,218 @@
+//! `EndpointSet`: the consumer's live list of providers, lock-free to read.
+//!
+//! - Readers load an `Arc` snapshot (`arc-swap`): no lock on the call path.
+//! - One reusable tonic `Channel` per provider node, created lazily (no dial until first use) and
+//!   kept while the node lives; a new node for the same URL (a restarted provider), a node name
+//!   that comes back with a new creation (`czxid`), or a node whose URL was changed gets a fresh
+//!   endpoint with a clean record.
+//! - Only `http://` providers are dialled. An `https://` node is skipped with one warning until
+//!   TLS is supported: a request is never sent in plaintext to a provider that asked for TLS.
+//! - Connection failures eject an endpoint as the [`EjectionPolicy`] says (doubling, at most half
+//!   of the endpoints, back through one probe request).
+//! - Picking, in order of preference: the [`Strategy`] among the endpoints that are not ejected
+//!   with a positive weight; else the strategy among the weight-0 endpoints not ejected
+//!   (backups); else the endpoint whose ejection ends first (fail open: better a try than a
+//!   certain error).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use tracing::{debug, warn};
+use zoorpc_registry::ProviderNode;
+
+mod previous;
+
+use previous::Previous;
+
+use super::candidates::{Candidates, Class};
+use super::ejection::{Availability, EjectionPolicy};
+pub use super::endpoint::{DEFAULT_WEIGHT, Endpoint};
+use super::strategy::{Pick, Strategy};
+
+/// The list and what picking draws from, swapped together on every update.
+#[derive(Debug, Default)]
+struct Listing {
+    /// The endpoints in node order.
+    endpoints: Arc<Vec<Arc<Endpoint>>>,
+    /// The endpoints with a positive weight.
+    weighted: Class,
+    /// The weight-0 endpoints (backups).
+    backups: Class,
+}
+
+impl Listing {
+    fn new(endpoints: Vec<Arc<Endpoint>>) -> Listing {
+        Listing {
+            weighted: Class::of(&endpoints, |e| e.weight > 0),
+            backups: Class::of(&endpoints, |e| e.weight == 0),
+            endpoints: Arc::new(endpoints),
+        }
+    }
+}
+
+/// The live endpoint list.
+#[derive(Debug)]
+pub struct EndpointSet {
+    /// The list picking reads, swapped whole on every update.
+    listing: ArcSwap<Listing>,
+    /// The picking rule.
+    picker: Arc<dyn Pick>,
+    /// When connection failures eject an endpoint.
+    ejection: EjectionPolicy,
+    /// Counts updates, so waiters learn of each one.
+    version: tokio::sync::watch::Sender<u64>,
+    /// Nodes skipped because they cannot be dialled (e.g. `https://`), so each is warned of once.
+    skipped: Mutex<HashSet<(String, i64)>>,
+}
+
+impl Default for EndpointSet {
+    fn default() -> Self {
+        EndpointSet::with_policy(&Strategy::default(), EjectionPolicy::default())
+    }
+}
+
+impl EndpointSet {
+    /// An empty set, picking at random, with the default ejection policy.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty set with a strategy and an ejection policy.
+    pub fn with_policy(strategy: &Strategy, ejection: EjectionPolicy) -> Self {
+        EndpointSet {
+            listing: ArcSwap::default(),
+            picker: strategy.picker(),
+            ejection,
+            version: tokio::sync::watch::Sender::new(0),
+            skipped: Mutex::default(),
+        }
+    }
+
+    /// A receiver that is notified after every update of the list (the value counts updates).
+    pub fn updates(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// The current endpoints.
+    pub fn snapshot(&self) -> Arc<Vec<Arc<Endpoint>>> {
+        self.listing.load().endpoints.clone()
+    }
+
+    /// Number of endpoints.
+    pub fn len(&self) -> usize {
+        self.listing.load().endpoints.len()
+    }
+
+    /// Whether there are no endpoints.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Replaces the list with `providers`, keeping the endpoint (channel, ejection) of every
+    /// node that is still there with the same creation and URL.
+    pub fn update(&self, providers: &[ProviderNode]) {
+        let current = self.listing.load_full();
+        let mut previous = Previous::new(&current.endpoints, providers);
+        let mut skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
+        if !skipped.is_empty() {
+            let listed: HashSet<(&str, i64)> = providers
+                .iter()
+                .map(|p| (p.name.as_str(), p.created))
+                .collect();
+            skipped.retain(|(name, created)| listed.contains(&(name.as_str(), *created)));
+        }
+        let next: Vec<Arc<Endpoint>> = providers
+            .iter()
+            .filter_map(|p| {
+                if p.url.scheme() != "http" {
+                    if skipped.insert((p.name.clone(), p.created)) {
+                        warn!(node = %p.name, url = %p.url, "skipping a provider this consumer cannot reach safely: only http:// is supported (TLS is not, and a request is never sent in plaintext to an https:// provider)");
+                    }
+                    return None;
+                }
+                previous
+                    .find(p)
+                    .filter(|e| e.url == p.url)
+                    .cloned()
+                    .or_else(|| Endpoint::new(p).map(Arc::new))
+            })
+            .collect();
+        drop(skipped);
+        self.listing.store(Arc::new(Listing::new(next)));
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Picks an endpoint not in `exclude` (node names); `None` only if every endpoint is
+    /// excluded (or the set is empty). Preference: the strategy among endpoints not ejected
+    /// with a positive weight; then among weight-0 endpoints not ejected (backups); then the
+    /// endpoint whose ejection ends first (fail open). An endpoint back from an ejection takes
+    /// one request (its probe) until that succeeds.
+    pub fn pick(&self, exclude: &[String]) -> Option<Arc<Endpoint>> {
+        self.pick_where(|e| !exclude.contains(&e.node))
+    }
+
+    /// [`EndpointSet::pick`] excluding the nodes of the endpoints a call already tried.
+    pub(crate) fn pick_after(&self, tried: &[Arc<Endpoint>]) -> Option<Arc<Endpoint>> {
+        self.pick_where(|e| !tried.iter().any(|t| t.node == e.node))
+    }
+
+    /// Picking (see [`EndpointSet::pick`]) among the endpoints for which `candidate` holds.
+    fn pick_where(&self, candidate: impl Fn(&Endpoint) -> bool) -> Option<Arc<Endpoint>> {
+        let listing = self.listing.load();
+        let all = &listing.endpoints;
+        let policy = &self.ejection;
+        for (backups, class) in [(false, &listing.weighted), (true, &listing.backups)] {
+            let usable = |e: &Endpoint| {
+                candidate(e)
+                    && (e.weight == 0) == backups
+                    && e.health.availability(policy) != Availability::Closed
+            };
+            let candidates = Candidates::new(all, class, &usable);
+            // An endpoint on probation is picked only by the request that claims its probe;
+            // a lost race means picking again without it (bounded by the list's length).
+            for _ in 0..=all.len() {
+                let Some(i) = self.picker.pick_candidate(&candidates) else {
+                    break;
+                };
+                let e = &all[i];
+                match e.health.availability(policy) {
+                    Availability::Open => return Some(e.clone()),
+                    Availability::Probe if e.health.claim_probe(policy) => {
+                        debug!(url = %e.url, "probing an endpoint back from ejection");
+                        return Some(e.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        all.iter()
+            .filter(|e| candidate(e))
+            .min_by_key(|e| e.health.ejected_until_ms())
+            .cloned()
+    }
+
+    /// Records a connection failure of `endpoint`: ejects it unless that would put more than
+    /// the policy's share of the endpoints out at once.
+    pub fn record_failure(&self, endpoint: &Endpoint) {
+        let listing = self.listing.load();
+        let all = &listing.endpoints;
+        let others_out = all
+            .iter()
+            .filter(|e| !std::ptr::eq(e.as_ref(), endpoint) && e.is_ejected())
+            .count();
+        let may_eject = others_out < self.ejection.max_ejected(all.len().max(1));
+        match endpoint.health.record_failure(&self.ejection, may_eject) {
+            Some(backoff) => {
+                super::metrics::ejected(endpoint.label());
+                debug!(url = %endpoint.url, ?backoff, "endpoint ejected")
+            }
+            None => {
+                debug!(url = %endpoint.url, others_out, "not ejected: the most endpoints that may be out at once are out")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
