@@ -39,11 +39,14 @@ struct Listing {
     weighted: Class,
     /// The weight-0 endpoints (backups).
     backups: Class,
+    /// Whether the endpoints are in node order (names unique), so the next update can walk them.
+    sorted: bool,
 }
 
 impl Listing {
-    fn new(endpoints: Vec<Arc<Endpoint>>) -> Listing {
+    fn new(endpoints: Vec<Arc<Endpoint>>, sorted: bool) -> Listing {
         Listing {
+            sorted,
             weighted: Class::of(&endpoints, |e| e.weight > 0),
             backups: Class::of(&endpoints, |e| e.weight == 0),
             endpoints: Arc::new(endpoints),
@@ -113,7 +116,7 @@ impl EndpointSet {
     /// node that is still there with the same creation and URL.
     pub fn update(&self, providers: &[ProviderNode]) {
         let current = self.listing.load_full();
-        let mut previous = Previous::new(&current.endpoints, providers);
+        let mut previous = Previous::new(&current.endpoints, current.sorted);
         let mut skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
         if !skipped.is_empty() {
             let listed: HashSet<(&str, i64)> = providers
@@ -139,7 +142,8 @@ impl EndpointSet {
             })
             .collect();
         drop(skipped);
-        self.listing.store(Arc::new(Listing::new(next)));
+        let sorted = previous.in_order();
+        self.listing.store(Arc::new(Listing::new(next, sorted)));
         self.version.send_modify(|v| *v += 1);
     }
 

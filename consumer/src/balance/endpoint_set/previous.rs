@@ -8,10 +8,22 @@ use zoorpc_registry::ProviderNode;
 use crate::balance::endpoint::Endpoint;
 
 /// The endpoints before an update, to find the one of a node that is still there: walked along
-/// the new list when both are in node order (discovery's snapshots are), else looked up by node.
-pub(super) enum Previous<'a> {
+/// the new list while both are in node order (discovery's snapshots are), else looked up by
+/// node. Order is not checked up front (comparing neighbours' names cost more than the walk):
+/// the new list's order is followed as it is asked for, a new list out of order switches the
+/// walk to the lookup, and [`Previous::in_order`] tells the endpoint set whether its new list
+/// can be walked next time.
+pub(super) struct Previous<'a> {
+    lookup: Lookup<'a>,
+    /// The last name asked for.
+    last: Option<&'a str>,
+    /// Whether every name asked for was greater than the one before.
+    ordered: bool,
+}
+
+enum Lookup<'a> {
     /// Both lists in node order (names unique): one walk, no hashing.
-    Sorted {
+    Walk {
         endpoints: &'a [Arc<Endpoint>],
         next: usize,
     },
@@ -19,26 +31,46 @@ pub(super) enum Previous<'a> {
     Indexed(HashMap<(&'a str, i64), &'a Arc<Endpoint>>),
 }
 
+fn index<'a>(endpoints: &'a [Arc<Endpoint>]) -> HashMap<(&'a str, i64), &'a Arc<Endpoint>> {
+    endpoints
+        .iter()
+        .map(|e| ((e.node.as_str(), e.created), e))
+        .collect()
+}
+
 impl<'a> Previous<'a> {
-    pub(super) fn new(endpoints: &'a [Arc<Endpoint>], providers: &[ProviderNode]) -> Previous<'a> {
-        if endpoints.is_sorted_by(|a, b| a.node < b.node)
-            && providers.is_sorted_by(|a, b| a.name < b.name)
-        {
-            return Previous::Sorted { endpoints, next: 0 };
+    /// `sorted`: whether `endpoints` are in node order (names unique).
+    pub(super) fn new(endpoints: &'a [Arc<Endpoint>], sorted: bool) -> Previous<'a> {
+        let lookup = if sorted {
+            Lookup::Walk { endpoints, next: 0 }
+        } else {
+            Lookup::Indexed(index(endpoints))
+        };
+        Previous {
+            lookup,
+            last: None,
+            ordered: true,
         }
-        Previous::Indexed(
-            endpoints
-                .iter()
-                .map(|e| ((e.node.as_str(), e.created), e))
-                .collect(),
-        )
     }
 
-    /// The previous endpoint of `p`'s node (same name and creation), if any. With `Sorted`,
-    /// called in the new list's order.
-    pub(super) fn find(&mut self, p: &ProviderNode) -> Option<&'a Arc<Endpoint>> {
-        match self {
-            Previous::Sorted { endpoints, next } => {
+    /// Whether every node asked for so far came in node order (the new list is sorted).
+    pub(super) fn in_order(&self) -> bool {
+        self.ordered
+    }
+
+    /// The previous endpoint of `p`'s node (same name and creation), if any; call it for the
+    /// new list's nodes in the new list's order.
+    pub(super) fn find(&mut self, p: &'a ProviderNode) -> Option<&'a Arc<Endpoint>> {
+        if self.last.is_some_and(|last| last >= p.name.as_str()) {
+            self.ordered = false;
+            if let Lookup::Walk { endpoints, .. } = self.lookup {
+                // Out of order: look the rest up instead.
+                self.lookup = Lookup::Indexed(index(endpoints));
+            }
+        }
+        self.last = Some(p.name.as_str());
+        match &mut self.lookup {
+            Lookup::Walk { endpoints, next } => {
                 while let Some(e) = endpoints.get(*next) {
                     match e.node.as_str().cmp(p.name.as_str()) {
                         std::cmp::Ordering::Less => *next += 1,
@@ -51,7 +83,7 @@ impl<'a> Previous<'a> {
                 }
                 None
             }
-            Previous::Indexed(by_node) => by_node.get(&(p.name.as_str(), p.created)).copied(),
+            Lookup::Indexed(by_node) => by_node.get(&(p.name.as_str(), p.created)).copied(),
         }
     }
 }

@@ -216,3 +216,30 @@ async fn update_keeps_endpoints_of_surviving_nodes() {
     assert_eq!(after[1].node(), "c");
     assert_eq!(set.len(), 2);
 }
+
+#[tokio::test]
+async fn update_keeps_endpoints_whatever_the_order_of_either_list() {
+    let set = EndpointSet::new();
+    let a = node("a", "http://127.0.0.1:1");
+    let b = node("b", "http://127.0.0.1:2");
+    let c = node("c", "http://127.0.0.1:3");
+    // Out of order first, then in order, then out of order again, then in order.
+    for list in [
+        vec![b.clone(), a.clone()],
+        vec![a.clone(), b.clone(), c.clone()],
+        vec![c.clone(), a.clone(), b.clone()],
+        vec![a.clone(), c.clone()],
+    ] {
+        let before = set.snapshot();
+        set.update(&list);
+        let after = set.snapshot();
+        let names: Vec<&str> = after.iter().map(|e| e.node()).collect();
+        let expected: Vec<&str> = list.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, expected);
+        for e in after.iter() {
+            if let Some(old) = before.iter().find(|o| o.node() == e.node()) {
+                assert!(Arc::ptr_eq(old, e), "{} lost its endpoint", e.node());
+            }
+        }
+    }
+}
