@@ -2,7 +2,7 @@
 //! costs O(1) draws (O(log n) with unequal weights) instead of walks over the whole list.
 //!
 //! The [`EndpointSet`](super::EndpointSet) keeps, beside its list, the positions of the
-//! weighted endpoints and of the weight-0 backups ([`Class`]), each with the prefix sums of its
+//! weighted endpoints and of the weight-0 backups (`Class`), each with the prefix sums of its
 //! weights. Ejection and the caller's exclusions change between updates, so they are not in the
 //! tables: a strategy draws from the whole class and checks the drawn endpoint
 //! ([`Candidates::is_usable`]), drawing again when it is not. Rejected draws leave the
@@ -50,8 +50,9 @@ impl Class {
     }
 }
 
-/// The endpoints a strategy may pick from now: one [`Class`] of the list, and the test the
-/// drawn endpoint must pass (not ejected, not excluded by the caller, in the class).
+/// The endpoints a strategy may pick from now: one class of the list (weighted, or backups),
+/// and the test the drawn endpoint must pass (not ejected, not excluded by the caller, in the
+/// class).
 pub struct Candidates<'a> {
     endpoints: &'a [Arc<Endpoint>],
     class: &'a Class,

@@ -31,7 +31,7 @@ enum Lookup<'a> {
     Indexed(HashMap<(&'a str, i64), &'a Arc<Endpoint>>),
 }
 
-fn index<'a>(endpoints: &'a [Arc<Endpoint>]) -> HashMap<(&'a str, i64), &'a Arc<Endpoint>> {
+fn index(endpoints: &[Arc<Endpoint>]) -> HashMap<(&str, i64), &Arc<Endpoint>> {
     endpoints
         .iter()
         .map(|e| ((e.node.as_str(), e.created), e))
