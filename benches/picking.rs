@@ -2,7 +2,10 @@
 //! never called). Two views:
 //! - `pick`: `EndpointSet::pick`, what every request through a balanced channel pays (the
 //!   strategy among healthy weighted endpoints, ejection checks included);
-//! - `strategy`: the strategy's `Pick::pick` alone, every endpoint usable.
+//! - `strategy`: the strategy's `Pick::pick` alone, every endpoint usable: the walk over the
+//!   list that a custom rule gets and the built-in ones fall back to after a few draws found
+//!   nothing usable (the endpoint set normally calls `Pick::pick_candidate`, which draws from
+//!   tables made at each update).
 //!
 //! `cargo bench --bench picking`; medians are in
 //! `target/criterion/<group>/<strategy>/<n>/new/estimates.json`.

@@ -156,7 +156,7 @@ impl MasterRoute {
 impl Route for MasterRoute {
     fn next<'a>(
         &'a self,
-        tried: &'a [String],
+        tried: &'a [Arc<Endpoint>],
         started: Instant,
     ) -> BoxFuture<'a, Option<Arc<Endpoint>>> {
         Box::pin(async move {
@@ -167,7 +167,9 @@ impl Route for MasterRoute {
                 let master = masters.borrow_and_update().clone();
                 match master {
                     // The first attempt, a new master, or the same one after a pause.
-                    Some(address) if paused || tried.last() != Some(&address) => {
+                    Some(address)
+                        if paused || tried.last().map(|e| e.node()) != Some(address.as_str()) =>
+                    {
                         return self.endpoint(&address);
                     }
                     Some(_) => {

@@ -106,6 +106,23 @@ fn rss_kib() -> Result<f64, String> {
         .ok_or_else(|| "no VmRSS in /proc/self/status".to_owned())
 }
 
+/// CPU time (user and system) this process has used, in ms: what the consumers' side costs,
+/// whatever else the machine runs (`/proc/self/stat`, in clock ticks of 10 ms).
+fn cpu_ms() -> Result<f64, String> {
+    let stat = std::fs::read_to_string("/proc/self/stat")
+        .map_err(|e| format!("reading /proc/self/stat: {e}"))?;
+    // After the command name (in parentheses): state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => Ok((user + system) * 10.0),
+        _ => Err("no utime/stime in /proc/self/stat".to_owned()),
+    }
+}
+
 /// A distinct URL for provider `i` (nothing listens there).
 fn url_of(i: usize) -> Result<ProviderUrl, String> {
     let host = format!("10.{}.{}.{}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
@@ -294,6 +311,7 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
     let (mut joins, mut leaves) = (0usize, 0usize);
     let m_churn0 = mntr(zk)?;
     let churn_started = Instant::now();
+    let cpu_before = cpu_ms()?;
     for event in 0..churn {
         let changes: Vec<_> = consumers.iter().map(|c| c.updates()).collect();
         let t = Instant::now();
@@ -320,6 +338,7 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         samples.extend(took);
     }
     let churn_secs = churn_started.elapsed().as_secs_f64();
+    let churn_cpu_ms = (cpu_ms()? - cpu_before) / churn.max(1) as f64;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let churn_traffic = mntr(zk)? - m_churn0;
     let churn_window = churn_secs + 1.0;
@@ -373,7 +392,8 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
     println!(
         "churn: {churn} events ({leaves} leaves, {joins} joins) in {churn_secs:.1} s; per consumer per event: \
          {churn_requests:.3} requests (target <= 2), {churn_bytes:.0} response bytes (target <= 1024); \
-         propagation p50 {churn_p50:.3} ms p99 {churn_p99:.3} ms max {churn_max:.3} ms (target p99 <= 50 ms)"
+         propagation p50 {churn_p50:.3} ms p99 {churn_p99:.3} ms max {churn_max:.3} ms (target p99 <= 50 ms); \
+         this process's CPU per event {churn_cpu_ms:.1} ms (all {c} consumers and the registering side)"
     );
     println!(
         "(subtracted: registering side {join_cost:.1} requests per join, {leave_cost:.1} per leave; \
@@ -386,11 +406,12 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         (rss_empty - rss_before) / c as f64
     );
     println!(
-        "{{\"scenario\":\"scale\",\"providers\":{p},\"consumers\":{c},\"converge_ms\":{},\"zk_requests_per_event_per_consumer\":{},\"zk_response_bytes_per_event_per_consumer\":{},\"churn_p99_ms\":{},\"rss_kib_per_consumer\":{}}}",
+        "{{\"scenario\":\"scale\",\"providers\":{p},\"consumers\":{c},\"converge_ms\":{},\"zk_requests_per_event_per_consumer\":{},\"zk_response_bytes_per_event_per_consumer\":{},\"churn_p99_ms\":{},\"churn_cpu_ms_per_event\":{},\"rss_kib_per_consumer\":{}}}",
         json_num(converge_ms),
         json_num(churn_requests),
         json_num(churn_bytes),
         json_num(churn_p99),
+        json_num(churn_cpu_ms),
         json_num(rss_per_consumer),
     );
     Ok(())

@@ -6,25 +6,27 @@
 //!   path does not exist yet; it is then watched and picked up when it appears).
 //! - The snapshot equals ZooKeeper's children after any change, including an operator's `set` on
 //!   an existing node and a node name that comes back after `deleteall` (or a wiped ZooKeeper)
-//!   holding another URL: a node is identified by its name *and* its creation (`czxid`), and every
-//!   child's data is watched, as Curator's `PathChildrenCache` does.
-//! - Incremental: a child's data is read when it first appears and again only when its data
-//!   watch fires (changed, deleted) or a new session has lost the watches.
+//!   holding another URL: a node is identified by its name *and* its creation (`czxid`).
+//! - Incremental, whatever the number of children: one persistent recursive watch on the base
+//!   path (ZooKeeper 3.6+, as Curator's `CuratorCache`) delivers each child's creation, deletion
+//!   and data change by name. A creation or a change costs one read of that child's data, a
+//!   deletion none; the children are listed only at the start and after the link came back.
 //! - A child whose data is not a provider URL (not UTF-8, too large, not a URL) is skipped with
 //!   one warning; it never ends the watch, and it is picked up if its data is corrected.
-//! - While ZooKeeper is unreachable the last snapshot stays; after a reconnect the children are
-//!   listed again (the client re-arms data watches within the session), after a new session every
-//!   child is read again. The loop around it is `crate::watched`'s, shared with
-//!   [`crate::MasterWatch`].
+//! - While ZooKeeper is unreachable the last snapshot stays. After a reconnect (the watch's own
+//!   session events say so, even when the link came back too fast for the session's state to
+//!   show it) or a new session, the watch is added again (zookeeper-client 0.11 does not restore
+//!   persistent watches on a reconnect) and then every child is listed and read again (events
+//!   during a disconnect can be lost, ZOOKEEPER-4698). The loop around it is `crate::watched`'s,
+//!   shared with [`crate::MasterWatch`].
 //! - Snapshots are sorted by node name and published only when they differ.
 
-use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
+use std::collections::{BTreeMap, BTreeSet};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tracing::{debug, warn};
 use zookeeper_client as zk;
 
@@ -82,107 +84,92 @@ struct Child {
     url: Option<ProviderUrl>,
 }
 
-/// A fired (or dropped) data watch: the child's name, the `czxid` it was armed for, the event.
-type DataWatches = JoinSet<(String, i64, zk::WatchedEvent)>;
-
-/// A watch of the last read, waiting to fire.
-type PendingWatch = Pin<Box<dyn Future<Output = zk::WatchedEvent> + Send>>;
-
 /// The children of a base path and their data, as followed by [`Watched`].
 struct Children {
     base: String,
-    known: HashMap<String, Child>,
-    /// Children whose data must be read (new, or their data watch fired).
-    stale: HashSet<String>,
-    /// One armed data watch per known child.
-    data_watches: DataWatches,
-    /// The children watch of the last listing (or the watch for the base path's creation);
-    /// `None` when the children must be listed again.
-    children_watch: Option<PendingWatch>,
+    /// `base` followed by `/` (just `/` for the root): what a child's path starts with.
+    prefix: String,
+    /// The known children by name (so a snapshot comes out sorted).
+    known: BTreeMap<String, Child>,
+    /// Children whose data must be read (new, changed, or after a relisting).
+    stale: BTreeSet<String>,
+    /// The persistent recursive watch on the base path; `None` when it must be added (at the
+    /// start, after a new session, after the session's end was delivered through it).
+    watcher: Option<zk::PersistentWatcher>,
+    /// Whether the watch must be added again and the children listed and read (the start, a
+    /// reconnect, a new session).
+    relist: bool,
 }
 
 impl Children {
     fn new(base: String) -> Children {
+        let prefix = if base == "/" {
+            base.clone()
+        } else {
+            format!("{base}/")
+        };
         Children {
             base,
-            known: HashMap::new(),
-            stale: HashSet::new(),
-            data_watches: JoinSet::new(),
-            children_watch: None,
+            prefix,
+            known: BTreeMap::new(),
+            stale: BTreeSet::new(),
+            watcher: None,
+            relist: true,
         }
     }
 
-    /// Lists the children if their watch fired, then reads every stale child.
-    async fn refresh(
-        &mut self,
-        client: &zk::Client,
-    ) -> std::result::Result<Option<Providers>, zk::Error> {
-        if self.children_watch.is_none() {
-            let (children, _, watcher) = match client.get_and_watch_children(&self.base).await {
-                Ok(listing) => listing,
+    /// Adds the watch and lists the children if needed, then reads every stale child.
+    async fn refresh(&mut self, client: &zk::Client) -> std::result::Result<Providers, zk::Error> {
+        if self.relist || self.watcher.is_none() {
+            // The watch first, then the listing: every change after the listing is an event.
+            // The old watcher goes only once the new one is registered: dropped earlier, the
+            // client would remove the server's watch on the path, the new one's included.
+            let watcher = client
+                .watch(&self.base, zk::AddWatchMode::PersistentRecursive)
+                .await?;
+            self.watcher = Some(watcher);
+            let children = match client.list_children(&self.base).await {
+                Ok(children) => children,
                 Err(zk::Error::NoNode) => {
-                    return match client.check_and_watch_stat(&self.base).await? {
-                        (None, watcher) => {
-                            debug!(base = %self.base, "base path does not exist yet; waiting for it");
-                            self.known.clear();
-                            self.stale.clear();
-                            self.data_watches = JoinSet::new();
-                            self.children_watch = Some(Box::pin(watcher.changed()));
-                            Ok(Some(self.snapshot()))
-                        }
-                        // It appeared between the two reads: list again.
-                        (Some(_), _) => Ok(None),
-                    };
+                    debug!(base = %self.base, "base path does not exist yet; waiting for it");
+                    Vec::new()
                 }
                 Err(e) => return Err(e),
             };
-            self.children_watch = Some(Box::pin(watcher.changed()));
-            let children: HashSet<String> = children.into_iter().collect();
-            self.known.retain(|name, _| children.contains(name));
-            self.stale.retain(|name| children.contains(name));
-            for name in children {
-                if !self.known.contains_key(&name) {
-                    self.stale.insert(name);
-                }
-            }
+            // Events during a disconnect can be lost: read every child again.
+            self.stale = children.into_iter().collect();
+            self.known.retain(|name, _| self.stale.contains(name));
+            self.relist = false;
         }
-        if let Err(e) = self.read_stale(client).await {
-            // The listing must be redone with the reads (its watch may be the only one left).
-            self.children_watch = None;
-            return Err(e);
-        }
-        Ok(Some(self.snapshot()))
+        self.read_stale(client).await?;
+        Ok(self.snapshot())
     }
 
-    /// Reads (and watches) the data of every stale child.
+    /// Reads the data of every stale child.
     async fn read_stale(&mut self, client: &zk::Client) -> std::result::Result<(), zk::Error> {
         // Send every read before awaiting any: the client pipelines them on one connection.
         let reads: Vec<_> = self
             .stale
             .iter()
             .map(|name| {
-                let path = format!("{}/{name}", self.base);
-                (name.clone(), client.get_and_watch_data(&path))
+                let path = format!("{}{name}", self.prefix);
+                (name.clone(), client.get_data(&path))
             })
             .collect();
         for (name, read) in reads {
             match read.await {
-                Ok((data, stat, watcher)) => {
+                Ok((data, stat)) => {
                     let url = match ProviderUrl::from_bytes(&data) {
                         Ok(url) => Some(url),
                         Err(e) => {
-                            warn!(node = %format!("{}/{name}", self.base), error = %e, "skipping a provider node with bad data");
+                            warn!(node = %format!("{}{name}", self.prefix), error = %e, "skipping a provider node with bad data");
                             None
                         }
                     };
                     let created = stat.czxid;
-                    self.data_watches.spawn({
-                        let name = name.clone();
-                        async move { (name, created, watcher.changed().await) }
-                    });
                     self.known.insert(name.clone(), Child { created, url });
                 }
-                // Gone between the listing and the read; the children watch fires too.
+                // Gone since the event or the listing; its deletion is an event too.
                 Err(zk::Error::NoNode) => {
                     self.known.remove(&name);
                 }
@@ -195,7 +182,7 @@ impl Children {
 
     /// The known providers with a good URL, sorted by node name.
     fn snapshot(&self) -> Providers {
-        let mut providers: Vec<ProviderNode> = self
+        let providers: Vec<ProviderNode> = self
             .known
             .iter()
             .filter_map(|(name, child)| {
@@ -206,8 +193,50 @@ impl Children {
                 })
             })
             .collect();
-        providers.sort_by(|a, b| a.name.cmp(&b.name));
         Arc::new(providers)
+    }
+
+    /// Takes in one event of the watch; `true` if the snapshot may have changed or the
+    /// children must be read again.
+    fn note(&mut self, event: zk::WatchedEvent) -> bool {
+        if event.event_type == zk::EventType::Session {
+            // Disconnected, reconnected or ended: whatever happened meanwhile may be lost.
+            debug!(state = ?event.session_state, base = %self.base, "session event on the watch");
+            self.relist = true;
+            if event.session_state.is_terminated() {
+                // Nothing more comes through it (and waiting on it again would panic).
+                self.watcher = None;
+            }
+            return true;
+        }
+        if event.path == self.base {
+            if event.event_type == zk::EventType::NodeDeleted {
+                // Each child's deletion came first; forget anything left.
+                self.known.clear();
+                self.stale.clear();
+                return true;
+            }
+            return false;
+        }
+        let Some(name) = event.path.strip_prefix(self.prefix.as_str()) else {
+            return false;
+        };
+        if name.is_empty() || name.contains('/') {
+            // Not a child (a grandchild, say): not a provider.
+            return false;
+        }
+        debug!(?event.event_type, node = %name, "provider node changed");
+        match event.event_type {
+            zk::EventType::NodeDeleted => {
+                self.stale.remove(name);
+                self.known.remove(name).is_some()
+            }
+            zk::EventType::NodeCreated | zk::EventType::NodeDataChanged => {
+                self.stale.insert(name.to_owned());
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -219,11 +248,10 @@ impl Follow for Children {
     }
 
     fn session_changed(&mut self, new_session: bool) {
-        self.children_watch = None;
+        self.relist = true;
         if new_session {
-            // The old session's watches are gone: read every child again.
-            self.data_watches = JoinSet::new();
-            self.stale = self.known.keys().cloned().collect();
+            // The old session's watch is gone with it.
+            self.watcher = None;
         }
     }
 
@@ -231,34 +259,37 @@ impl Follow for Children {
         &mut self,
         status: &SessionStatus,
     ) -> std::result::Result<Option<Providers>, zk::Error> {
-        self.refresh(&status.client).await
+        self.refresh(&status.client).await.map(Some)
     }
 
-    /// Waits until the children change, the base path appears, or a known child's data watch
-    /// fires (changed, deleted).
+    /// Waits for a change of a child (created, deleted, data set) or a session event on the
+    /// watch, then takes in every event already delivered with it, so a burst is read once.
     async fn changed(&mut self) {
         loop {
-            let Some(children) = self.children_watch.as_mut() else {
+            if self.relist {
+                return;
+            }
+            let Some(watcher) = self.watcher.as_mut() else {
                 return;
             };
-            tokio::select! {
-                event = children => {
-                    debug!(?event.event_type, base = %self.base, "children changed");
-                    self.children_watch = None;
-                    return;
-                }
-                Some(fired) = self.data_watches.join_next() => {
-                    let Ok((name, created, event)) = fired else { continue };
-                    // A watch of a node we no longer know (deleted, replaced) or a session
-                    // event (the loop re-reads after a session change) is not a change here.
-                    let current = self.known.get(&name).is_some_and(|c| c.created == created);
-                    if current && event.event_type != zk::EventType::Session {
-                        debug!(?event.event_type, node = %name, "provider node changed");
-                        self.stale.insert(name);
-                        return;
-                    }
-                }
+            let event = watcher.changed().await;
+            if self.note(event) {
+                break;
             }
+        }
+        while !self.relist {
+            let Some(watcher) = self.watcher.as_mut() else {
+                return;
+            };
+            // What is already delivered, without waiting for more.
+            let polled = {
+                let mut next = pin!(watcher.changed());
+                next.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+            };
+            let Poll::Ready(event) = polled else {
+                return;
+            };
+            self.note(event);
         }
     }
 }

@@ -3,6 +3,7 @@
 //! registry by someone else is recognised and skipped instead of being dialled.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
@@ -44,13 +45,46 @@ pub fn host_port(host: &str, port: u16) -> String {
 /// assert_eq!(url.endpoint(), "http://127.0.0.1:11214");
 /// assert!("not a url".parse::<ProviderUrl>().is_err());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// Cloning is cheap (one shared, immutable copy of the parsed parts): discovery hands the same
+/// URLs to every snapshot.
+#[derive(Clone, Eq)]
 pub struct ProviderUrl {
+    parts: Arc<Parts>,
+}
+
+/// What a [`ProviderUrl`] is made of, parsed once.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Parts {
     raw: String,
     scheme: String,
     host: String,
     port: u16,
     metadata: Vec<(String, String)>,
+}
+
+impl PartialEq for ProviderUrl {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.parts, &other.parts) || self.parts == other.parts
+    }
+}
+
+impl std::hash::Hash for ProviderUrl {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts.hash(state);
+    }
+}
+
+impl fmt::Debug for ProviderUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderUrl")
+            .field("raw", &self.parts.raw)
+            .field("scheme", &self.parts.scheme)
+            .field("host", &self.parts.host)
+            .field("port", &self.parts.port)
+            .field("metadata", &self.parts.metadata)
+            .finish()
+    }
 }
 
 impl ProviderUrl {
@@ -89,15 +123,19 @@ impl ProviderUrl {
     /// assert_eq!(url.as_str(), "http://127.0.0.1:1?weight=50");
     /// ```
     pub fn with_metadata(self, key: &str, value: &str) -> Result<Self> {
-        let separator = if self.metadata.is_empty() { '?' } else { '&' };
+        let separator = if self.parts.metadata.is_empty() {
+            '?'
+        } else {
+            '&'
+        };
         let bad = |s: &str| s.is_empty() || s.contains(['&', '=', '?', '#']);
         if bad(key) || bad(value) {
             return Err(Error::InvalidUrl {
-                url: crate::error::excerpt(&format!("{}{separator}{key}={value}", self.raw)),
+                url: crate::error::excerpt(&format!("{}{separator}{key}={value}", self.parts.raw)),
                 reason: "metadata keys and values must be non-empty, without & = ? #".into(),
             });
         }
-        format!("{}{separator}{key}={value}", self.raw).parse()
+        format!("{}{separator}{key}={value}", self.parts.raw).parse()
     }
 
     /// Parses znode data: must be UTF-8 and a valid URL. What someone else wrote into the
@@ -131,37 +169,41 @@ impl ProviderUrl {
 
     /// The whole URL as registered, metadata included.
     pub fn as_str(&self) -> &str {
-        &self.raw
+        &self.parts.raw
     }
 
     /// `http` or `https`.
     pub fn scheme(&self) -> &str {
-        &self.scheme
+        &self.parts.scheme
     }
 
     /// Host name or IP literal (IPv6 with brackets).
     pub fn host(&self) -> &str {
-        &self.host
+        &self.parts.host
     }
 
     /// TCP port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.parts.port
     }
 
     /// `scheme://host:port` without metadata: what a gRPC client dials.
     pub fn endpoint(&self) -> String {
-        format!("{}://{}:{}", self.scheme, self.host, self.port)
+        format!(
+            "{}://{}:{}",
+            self.parts.scheme, self.parts.host, self.parts.port
+        )
     }
 
     /// `host:port`.
     pub fn authority(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        format!("{}:{}", self.parts.host, self.parts.port)
     }
 
     /// The value of metadata `key`, if present.
     pub fn metadata(&self, key: &str) -> Option<&str> {
-        self.metadata
+        self.parts
+            .metadata
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
@@ -169,13 +211,13 @@ impl ProviderUrl {
 
     /// All metadata pairs, in order.
     pub fn metadata_pairs(&self) -> &[(String, String)] {
-        &self.metadata
+        &self.parts.metadata
     }
 }
 
 impl fmt::Display for ProviderUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.raw)
+        f.write_str(&self.parts.raw)
     }
 }
 
@@ -247,11 +289,13 @@ impl std::str::FromStr for ProviderUrl {
             metadata.push((k.to_owned(), v.to_owned()));
         }
         Ok(ProviderUrl {
-            raw: raw.to_owned(),
-            scheme: scheme.to_owned(),
-            host,
-            port,
-            metadata,
+            parts: Arc::new(Parts {
+                raw: raw.to_owned(),
+                scheme: scheme.to_owned(),
+                host,
+                port,
+                metadata,
+            }),
         })
     }
 }

@@ -154,14 +154,22 @@ impl BalancedChannel {
         let started = Instant::now();
         let mut body = prepare(body, self.buffer_limit).await?;
         self.budget.deposit();
-        let mut tried: Vec<String> = Vec::new();
+        let mut tried: Vec<Arc<Endpoint>> = Vec::new();
         let mut maybe_sent = 0;
         let mut last: Option<(ProviderUrl, Failure, BoxError)> = None;
-        while let Some(endpoint) = self.route.next(&tried, started).await {
+        loop {
+            // The list's route answers at once: no future to box for it.
+            let next = match self.route.next_now(&tried) {
+                Some(next) => next,
+                None => self.route.next(&tried, started).await,
+            };
+            let Some(endpoint) = next else {
+                break;
+            };
             let Some(attempt_body) = body.attempt() else {
                 break;
             };
-            tried.push(endpoint.node().to_owned());
+            tried.push(endpoint.clone());
             let mut request = http::Request::new(attempt_body);
             *request.method_mut() = parts.method.clone();
             *request.uri_mut() = parts.uri.clone();
@@ -191,7 +199,7 @@ impl BalancedChannel {
                 Outcome::Answer(mut response) => {
                     endpoint.record_success();
                     let code = Status::from_header_map(response.headers()).map(|s| s.code());
-                    metrics::answered(&endpoint.url().endpoint(), code);
+                    metrics::answered(endpoint.label(), code);
                     metrics::call(true);
                     response.extensions_mut().insert(Answered {
                         url: endpoint.url().clone(),
@@ -209,7 +217,7 @@ impl BalancedChannel {
             if failure.is_connection_failure() {
                 self.route.record_failure(&endpoint);
             }
-            metrics::attempt_failed(&endpoint.url().endpoint(), failure, refused.is_some());
+            metrics::attempt_failed(endpoint.label(), failure, refused.is_some());
             if failure == Failure::MaybeSent {
                 maybe_sent += 1;
             }

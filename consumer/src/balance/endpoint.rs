@@ -2,6 +2,7 @@
 //! one reusable tonic channel (dialled by the `Dialer`: connect, TLS for `https://`, and HTTP/2
 //! greeting within 1 s; HTTP/2 keepalive), its ejection state and its load.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::transport::Channel;
@@ -43,6 +44,8 @@ pub struct Endpoint {
     load: Load,
     /// `?weight=N`, default 100.
     pub(super) weight: u32,
+    /// `scheme://host:port`, made once: the `endpoint` label of the metrics counted per call.
+    label: Arc<str>,
 }
 
 impl Endpoint {
@@ -126,6 +129,7 @@ impl Endpoint {
             health: Health::default(),
             load: Load::default(),
             weight: weight_of(&node.url),
+            label: node.url.endpoint().into(),
         })
     }
 
@@ -162,6 +166,11 @@ impl Endpoint {
     /// In-flight requests and latency EWMA.
     pub fn load(&self) -> &Load {
         &self.load
+    }
+
+    /// `scheme://host:port`, as the metrics label it.
+    pub(crate) fn label(&self) -> &Arc<str> {
+        &self.label
     }
 
     /// Records a success: clears any ejection.

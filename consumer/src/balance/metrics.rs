@@ -12,24 +12,52 @@
 //! - `zoorpc_ejections_total{endpoint}`: connection failures that ejected an endpoint.
 //! - `zoorpc_live_endpoints{base_path}`: the size of a consumer's live list.
 
+use std::sync::Arc;
+
 use super::failure::Failure;
 
 /// An attempt answered with response headers carrying `code` (`None`: no status there).
-pub(crate) fn answered(endpoint: &str, code: Option<tonic::Code>) {
-    let code = code.map_or("OK".to_owned(), |c| format!("{c:?}").to_uppercase());
-    metrics::counter!("zoorpc_attempts_total", "endpoint" => endpoint.to_owned(), "code" => code)
+/// `endpoint` is the endpoint's label, made once per endpoint: counting a call copies nothing.
+pub(crate) fn answered(endpoint: &Arc<str>, code: Option<tonic::Code>) {
+    let code = code.map_or("OK", code_name);
+    metrics::counter!("zoorpc_attempts_total", "endpoint" => endpoint.clone(), "code" => code)
         .increment(1);
 }
 
+/// A gRPC code as written in the metric: its name in capitals (`DEADLINEEXCEEDED`), as the
+/// provider's `zoorpc_served_total` writes it.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALIDARGUMENT",
+        DeadlineExceeded => "DEADLINEEXCEEDED",
+        NotFound => "NOTFOUND",
+        AlreadyExists => "ALREADYEXISTS",
+        PermissionDenied => "PERMISSIONDENIED",
+        ResourceExhausted => "RESOURCEEXHAUSTED",
+        FailedPrecondition => "FAILEDPRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUTOFRANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATALOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
 /// An attempt that failed or was refused.
-pub(crate) fn attempt_failed(endpoint: &str, failure: Failure, refused: bool) {
+pub(crate) fn attempt_failed(endpoint: &Arc<str>, failure: Failure, refused: bool) {
     let class = match (refused, failure) {
         (true, _) => "refused",
         (false, Failure::NotSent) => "never_sent",
         (false, Failure::MaybeSent) => "maybe_sent",
         (false, Failure::Application) => "application",
     };
-    metrics::counter!("zoorpc_attempt_failures_total", "endpoint" => endpoint.to_owned(), "class" => class)
+    metrics::counter!("zoorpc_attempt_failures_total", "endpoint" => endpoint.clone(), "class" => class)
         .increment(1);
 }
 
@@ -45,11 +73,22 @@ pub(crate) fn retry() {
 }
 
 /// An endpoint was ejected.
-pub(crate) fn ejected(endpoint: &str) {
-    metrics::counter!("zoorpc_ejections_total", "endpoint" => endpoint.to_owned()).increment(1);
+pub(crate) fn ejected(endpoint: &Arc<str>) {
+    metrics::counter!("zoorpc_ejections_total", "endpoint" => endpoint.clone()).increment(1);
 }
 
 /// A consumer's live list has `count` endpoints.
 pub(crate) fn live(base_path: &str, count: usize) {
     metrics::gauge!("zoorpc_live_endpoints", "base_path" => base_path.to_owned()).set(count as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn code_names_are_the_capitalised_debug_names() {
+        for code in 0..17 {
+            let code = tonic::Code::from_i32(code);
+            assert_eq!(super::code_name(code), format!("{code:?}").to_uppercase());
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! - [`load`]: requests in flight and latency per endpoint (what least-loaded reads).
 //! - [`endpoint_set`]: the live list (one channel per node, lock-free reads) and picking in
 //!   tiers (healthy weighted, healthy backups, fail open).
+//! - [`candidates`]: what a strategy draws from, prepared at each list update (O(1) picks).
 //! - [`strategy`]: picking rules as a trait ([`Pick`]) with the built-in [`Strategy`]s beside it
 //!   (Curator's `ProviderStrategy`).
 //! - [`ejection`]: outlier ejection as a policy (Envoy's outlier detection, Curator's
@@ -17,6 +18,7 @@
 //! - [`channel`]: [`BalancedChannel`], the `Service` that ties them together per request.
 
 pub mod body;
+pub mod candidates;
 pub mod channel;
 pub mod dialer;
 pub mod ejection;
@@ -31,6 +33,7 @@ pub mod route;
 pub mod strategy;
 
 pub use body::DEFAULT_BUFFER_LIMIT;
+pub use candidates::Candidates;
 pub use channel::{Answered, BalancedChannel, CallError, PROVIDER_METADATA};
 pub use dialer::DialError;
 pub use ejection::EjectionPolicy;

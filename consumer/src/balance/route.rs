@@ -20,13 +20,19 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Where the attempts of a balanced channel go.
 pub(crate) trait Route: Send + Sync + fmt::Debug + 'static {
     /// The endpoint for the next attempt of a call that started at `started`, having tried
-    /// `tried` (node names, in order); `None` when there is none left. May wait, within a bound
-    /// (the master client waits for a new master).
+    /// `tried` (in order); `None` when there is none left. May wait, within a bound (the master
+    /// client waits for a new master).
     fn next<'a>(
         &'a self,
-        tried: &'a [String],
+        tried: &'a [Arc<Endpoint>],
         started: Instant,
     ) -> BoxFuture<'a, Option<Arc<Endpoint>>>;
+
+    /// The answer of [`Route::next`] when the route knows it without waiting (`Some`), so the
+    /// call does not box a future for it; `None`: ask `next`.
+    fn next_now(&self, _tried: &[Arc<Endpoint>]) -> Option<Option<Arc<Endpoint>>> {
+        None
+    }
 
     /// A connection failure of `endpoint` (ejection).
     fn record_failure(&self, endpoint: &Endpoint);
@@ -45,10 +51,14 @@ pub(crate) struct ListRoute {
 impl Route for ListRoute {
     fn next<'a>(
         &'a self,
-        tried: &'a [String],
+        tried: &'a [Arc<Endpoint>],
         _started: Instant,
     ) -> BoxFuture<'a, Option<Arc<Endpoint>>> {
-        Box::pin(std::future::ready(self.endpoints.pick(tried)))
+        Box::pin(std::future::ready(self.endpoints.pick_after(tried)))
+    }
+
+    fn next_now(&self, tried: &[Arc<Endpoint>]) -> Option<Option<Arc<Endpoint>>> {
+        Some(self.endpoints.pick_after(tried))
     }
 
     fn record_failure(&self, endpoint: &Endpoint) {

@@ -15,7 +15,10 @@
 //!   order), the next one only when it is ejected: primary/backup.
 //! - [`Strategy::Custom`]: your own [`Pick`].
 //!
-//! Picking takes no lock and allocates nothing.
+//! Picking takes no lock and allocates nothing. The built-in strategies draw from tables
+//! prepared when the list changes ([`Candidates`]): O(1) expected per pick (O(log n) with unequal
+//! weights), whatever the list's length; they walk the list only after [`DRAWS`] draws found
+//! nothing usable.
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::Rng;
 
+use super::candidates::{Candidates, DRAWS};
 use super::endpoint::Endpoint;
 
 /// A picking rule. `pick` returns the index in `endpoints` of one endpoint for which `usable`
@@ -68,6 +72,24 @@ pub trait Pick: Send + Sync + fmt::Debug + 'static {
         endpoints: &[Arc<Endpoint>],
         usable: &dyn Fn(&Endpoint) -> bool,
     ) -> Option<usize>;
+
+    /// Picks among `candidates` (what the endpoint set calls): the index in
+    /// `candidates.endpoints()` of a usable endpoint, or `None` if there is none. The default
+    /// walks the list with [`Pick::pick`]; a rule that can draw from the prepared class (as the
+    /// built-in ones do) overrides it to cost the same at any list length.
+    fn pick_candidate(&self, candidates: &Candidates<'_>) -> Option<usize> {
+        self.pick(candidates.endpoints(), candidates.usable())
+    }
+}
+
+/// Up to [`DRAWS`] draws by `draw`; the first usable one.
+fn first_usable_draw(
+    candidates: &Candidates<'_>,
+    mut draw: impl FnMut() -> Option<usize>,
+) -> Option<usize> {
+    (0..DRAWS)
+        .filter_map(|_| draw())
+        .find(|&i| candidates.is_usable(i))
 }
 
 /// The consumer's picking strategy ([`ConsumerConfig::strategy`](crate::ConsumerConfig)).
@@ -210,6 +232,22 @@ impl Pick for Random {
             by_ticket(endpoints, usable, rng.random_range(0..total))
         }
     }
+
+    fn pick_candidate(&self, candidates: &Candidates<'_>) -> Option<usize> {
+        if candidates.is_empty() {
+            return None;
+        }
+        let mut rng = rand::rng();
+        let (len, total) = (candidates.len(), candidates.total_weight());
+        let drawn = if candidates.is_uniform() {
+            first_usable_draw(candidates, || candidates.nth(rng.random_range(0..len)))
+        } else {
+            first_usable_draw(candidates, || {
+                candidates.by_ticket(rng.random_range(0..total))
+            })
+        };
+        drawn.or_else(|| self.pick(candidates.endpoints(), candidates.usable()))
+    }
 }
 
 /// Weighted round-robin: the `n`-th pick takes the weight ticket at `n × φ` (mod the total
@@ -233,11 +271,33 @@ impl Pick for RoundRobin {
         if uniform {
             return nth_usable(endpoints, usable, (n % count as u64) as usize);
         }
-        const PHI_FRACTION: f64 = 0.618_033_988_749_894_9;
-        let position = (n as f64 * PHI_FRACTION).fract();
-        let ticket = ((position * total as f64) as u64).min(total - 1);
-        by_ticket(endpoints, usable, ticket)
+        by_ticket(endpoints, usable, golden_ticket(n, total))
     }
+
+    /// Each draw takes the next turn: an endpoint that cannot be picked now passes its turn on.
+    fn pick_candidate(&self, candidates: &Candidates<'_>) -> Option<usize> {
+        if candidates.is_empty() {
+            return None;
+        }
+        let (len, total) = (candidates.len(), candidates.total_weight());
+        let uniform = candidates.is_uniform();
+        first_usable_draw(candidates, || {
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            if uniform {
+                candidates.nth((n % len as u64) as usize)
+            } else {
+                candidates.by_ticket(golden_ticket(n, total))
+            }
+        })
+        .or_else(|| self.pick(candidates.endpoints(), candidates.usable()))
+    }
+}
+
+/// The weight ticket (`0..total`) of the `n`-th weighted round-robin turn: `n × φ` mod 1, scaled.
+fn golden_ticket(n: u64, total: u64) -> u64 {
+    const PHI_FRACTION: f64 = 0.618_033_988_749_894_9;
+    let position = (n as f64 * PHI_FRACTION).fract();
+    ((position * total as f64) as u64).min(total.saturating_sub(1))
 }
 
 /// Power of two choices over (in-flight + 1) × latency EWMA. Weights are not used.
@@ -262,11 +322,33 @@ impl Pick for LeastLoaded {
         }
         let a = nth_usable(endpoints, usable, a)?;
         let b = nth_usable(endpoints, usable, b)?;
-        if endpoints[b].load().cost() < endpoints[a].load().cost() {
-            Some(b)
-        } else {
-            Some(a)
+        Some(cheaper(endpoints, a, b))
+    }
+
+    fn pick_candidate(&self, candidates: &Candidates<'_>) -> Option<usize> {
+        let len = candidates.len();
+        if len < 2 {
+            return first_usable_draw(candidates, || candidates.nth(0));
         }
+        let mut rng = rand::rng();
+        let a = first_usable_draw(candidates, || candidates.nth(rng.random_range(0..len)));
+        let drawn = a.and_then(|a| {
+            first_usable_draw(candidates, || {
+                candidates.nth(rng.random_range(0..len)).filter(|&b| b != a)
+            })
+            .map(|b| cheaper(candidates.endpoints(), a, b))
+        });
+        // Fewer than two usable found (one left, or most out): the walk, which knows.
+        drawn.or_else(|| self.pick(candidates.endpoints(), candidates.usable()))
+    }
+}
+
+/// Whichever of `a` and `b` costs less (`a` on a tie).
+fn cheaper(endpoints: &[Arc<Endpoint>], a: usize, b: usize) -> usize {
+    if endpoints[b].load().cost() < endpoints[a].load().cost() {
+        b
+    } else {
+        a
     }
 }
 
@@ -281,5 +363,11 @@ impl Pick for First {
         usable: &dyn Fn(&Endpoint) -> bool,
     ) -> Option<usize> {
         nth_usable(endpoints, usable, 0)
+    }
+
+    fn pick_candidate(&self, candidates: &Candidates<'_>) -> Option<usize> {
+        (0..candidates.len())
+            .filter_map(|n| candidates.nth(n))
+            .find(|&i| candidates.is_usable(i))
     }
 }

@@ -22,13 +22,43 @@ use arc_swap::ArcSwap;
 use tracing::{debug, warn};
 use zoorpc_registry::ProviderNode;
 
+mod previous;
+
+use previous::Previous;
+
+use super::candidates::{Candidates, Class};
 use super::ejection::{Availability, EjectionPolicy};
 pub use super::endpoint::{DEFAULT_WEIGHT, Endpoint};
 use super::strategy::{Pick, Strategy};
 use crate::tls::ConsumerTls;
 
+/// The list and what picking draws from, swapped together on every update.
+#[derive(Debug, Default)]
+struct Listing {
+    /// The endpoints in node order.
+    endpoints: Arc<Vec<Arc<Endpoint>>>,
+    /// The endpoints with a positive weight.
+    weighted: Class,
+    /// The weight-0 endpoints (backups).
+    backups: Class,
+    /// Whether the endpoints are in node order (names unique), so the next update can walk them.
+    sorted: bool,
+}
+
+impl Listing {
+    fn new(endpoints: Vec<Arc<Endpoint>>, sorted: bool) -> Listing {
+        Listing {
+            sorted,
+            weighted: Class::of(&endpoints, |e| e.weight > 0),
+            backups: Class::of(&endpoints, |e| e.weight == 0),
+            endpoints: Arc::new(endpoints),
+        }
+    }
+}
+
 /// The live endpoint list: one [`Endpoint`] (one lazily connected channel) per provider node,
-/// swapped whole on every update, read without a lock. Only `http://` providers are kept.
+/// swapped whole on every update, read without a lock. `https://` providers are kept and
+/// dialled with TLS (see [`EndpointSet::with_tls`]).
 ///
 /// ```
 /// use zoorpc_consumer::{EndpointSet, endpoint_set::DEFAULT_WEIGHT};
@@ -44,7 +74,6 @@ use crate::tls::ConsumerTls;
 /// let providers = [
 ///     node("provider0000000001", "http://127.0.0.1:11211?weight=0")?, // a backup
 ///     node("provider0000000002", "http://127.0.0.1:11212")?,
-///     node("provider0000000003", "https://127.0.0.1:11213")?, // TLS: skipped, never dialled
 /// ];
 /// set.update(&providers);
 /// assert!(updates.has_changed()?);
@@ -65,7 +94,7 @@ use crate::tls::ConsumerTls;
 #[derive(Debug)]
 pub struct EndpointSet {
     /// The list picking reads, swapped whole on every update.
-    endpoints: ArcSwap<Vec<Arc<Endpoint>>>,
+    listing: ArcSwap<Listing>,
     /// The picking rule.
     picker: Arc<dyn Pick>,
     /// When connection failures eject an endpoint.
@@ -91,7 +120,7 @@ impl EndpointSet {
     /// An empty set with a strategy and an ejection policy.
     pub fn with_policy(strategy: &Strategy, ejection: EjectionPolicy) -> Self {
         EndpointSet {
-            endpoints: ArcSwap::default(),
+            listing: ArcSwap::default(),
             picker: strategy.picker(),
             ejection,
             version: tokio::sync::watch::Sender::new(0),
@@ -112,12 +141,12 @@ impl EndpointSet {
 
     /// The current endpoints.
     pub fn snapshot(&self) -> Arc<Vec<Arc<Endpoint>>> {
-        self.endpoints.load_full()
+        self.listing.load().endpoints.clone()
     }
 
     /// Number of endpoints.
     pub fn len(&self) -> usize {
-        self.endpoints.load().len()
+        self.listing.load().endpoints.len()
     }
 
     /// Whether there are no endpoints.
@@ -128,13 +157,14 @@ impl EndpointSet {
     /// Replaces the list with `providers`, keeping the endpoint (channel, ejection) of every
     /// node that is still there with the same creation and URL.
     pub fn update(&self, providers: &[ProviderNode]) {
-        let current = self.endpoints.load();
+        let current = self.listing.load_full();
+        let mut previous = Previous::new(&current.endpoints, current.sorted);
         let next: Vec<Arc<Endpoint>> = providers
             .iter()
             .filter_map(|p| {
-                current
-                    .iter()
-                    .find(|e| e.node == p.name && e.created == p.created && e.url == p.url)
+                previous
+                    .find(p)
+                    .filter(|e| e.url == p.url)
                     .cloned()
                     .or_else(|| {
                         if p.url.scheme() == "https" && self.tls.is_none() {
@@ -144,7 +174,8 @@ impl EndpointSet {
                     })
             })
             .collect();
-        self.endpoints.store(Arc::new(next));
+        let sorted = previous.in_order();
+        self.listing.store(Arc::new(Listing::new(next, sorted)));
         self.version.send_modify(|v| *v += 1);
     }
 
@@ -154,19 +185,30 @@ impl EndpointSet {
     /// endpoint whose ejection ends first (fail open). An endpoint back from an ejection takes
     /// one request (its probe) until that succeeds.
     pub fn pick(&self, exclude: &[String]) -> Option<Arc<Endpoint>> {
-        let all = self.endpoints.load();
+        self.pick_where(|e| !exclude.contains(&e.node))
+    }
+
+    /// [`EndpointSet::pick`] excluding the nodes of the endpoints a call already tried.
+    pub(crate) fn pick_after(&self, tried: &[Arc<Endpoint>]) -> Option<Arc<Endpoint>> {
+        self.pick_where(|e| !tried.iter().any(|t| t.node == e.node))
+    }
+
+    /// Picking (see [`EndpointSet::pick`]) among the endpoints for which `candidate` holds.
+    fn pick_where(&self, candidate: impl Fn(&Endpoint) -> bool) -> Option<Arc<Endpoint>> {
+        let listing = self.listing.load();
+        let all = &listing.endpoints;
         let policy = &self.ejection;
-        let candidate = |e: &Endpoint| !exclude.contains(&e.node);
-        for backups in [false, true] {
+        for (backups, class) in [(false, &listing.weighted), (true, &listing.backups)] {
             let usable = |e: &Endpoint| {
                 candidate(e)
                     && (e.weight == 0) == backups
                     && e.health.availability(policy) != Availability::Closed
             };
+            let candidates = Candidates::new(all, class, &usable);
             // An endpoint on probation is picked only by the request that claims its probe;
             // a lost race means picking again without it (bounded by the list's length).
             for _ in 0..=all.len() {
-                let Some(i) = self.picker.pick(&all, &usable) else {
+                let Some(i) = self.picker.pick_candidate(&candidates) else {
                     break;
                 };
                 let e = &all[i];
@@ -189,7 +231,8 @@ impl EndpointSet {
     /// Records a connection failure of `endpoint`: ejects it unless that would put more than
     /// the policy's share of the endpoints out at once.
     pub fn record_failure(&self, endpoint: &Endpoint) {
-        let all = self.endpoints.load();
+        let listing = self.listing.load();
+        let all = &listing.endpoints;
         let others_out = all
             .iter()
             .filter(|e| !std::ptr::eq(e.as_ref(), endpoint) && e.is_ejected())
@@ -197,7 +240,7 @@ impl EndpointSet {
         let may_eject = others_out < self.ejection.max_ejected(all.len().max(1));
         match endpoint.health.record_failure(&self.ejection, may_eject) {
             Some(backoff) => {
-                super::metrics::ejected(&endpoint.url.endpoint());
+                super::metrics::ejected(endpoint.label());
                 debug!(url = %endpoint.url, ?backoff, "endpoint ejected")
             }
             None => {
@@ -208,160 +251,4 @@ impl EndpointSet {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn node(name: &str, url: &str) -> ProviderNode {
-        ProviderNode {
-            name: name.into(),
-            url: url.parse().unwrap(),
-            created: 1,
-        }
-    }
-
-    fn share_of_a(set: &EndpointSet, exclude: &[String]) -> f64 {
-        let picks = 4000;
-        let a = (0..picks)
-            .filter(|_| set.pick(exclude).unwrap().node() == "a")
-            .count();
-        a as f64 / picks as f64
-    }
-
-    #[tokio::test]
-    async fn uniform_weighted_ejected_and_fail_open() {
-        let set = EndpointSet::new();
-        assert!(set.pick(&[]).is_none());
-        set.update(&[
-            node("a", "http://127.0.0.1:1"),
-            node("b", "http://127.0.0.1:2"),
-        ]);
-        let share = share_of_a(&set, &[]);
-        assert!((0.45..0.55).contains(&share), "{share}");
-
-        set.update(&[
-            node("a", "http://127.0.0.1:1?weight=300"),
-            node("b", "http://127.0.0.1:2?weight=100"),
-        ]);
-        let share = share_of_a(&set, &[]);
-        assert!((0.70..0.80).contains(&share), "{share}");
-
-        // An ejected endpoint is skipped while another is healthy...
-        let a = set
-            .snapshot()
-            .iter()
-            .find(|e| e.node() == "a")
-            .cloned()
-            .unwrap();
-        set.record_failure(&a);
-        assert!(a.is_ejected());
-        assert_eq!(share_of_a(&set, &[]), 0.0);
-        // ...but picked when it is the only one left (fail open).
-        assert_eq!(set.pick(&["b".into()]).unwrap().node(), "a");
-        a.record_success();
-        assert!(!a.is_ejected());
-
-        // Weight 0 takes traffic only when nothing else can.
-        set.update(&[
-            node("a", "http://127.0.0.1:1?weight=0"),
-            node("b", "http://127.0.0.1:2"),
-        ]);
-        assert_eq!(share_of_a(&set, &[]), 0.0);
-        assert_eq!(set.pick(&["b".into()]).unwrap().node(), "a");
-        assert!(set.pick(&["a".into(), "b".into()]).is_none());
-    }
-
-    fn endpoint(set: &EndpointSet, name: &str) -> Arc<Endpoint> {
-        set.snapshot()
-            .iter()
-            .find(|e| e.node() == name)
-            .cloned()
-            .unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_healthy_weight_0_backup_comes_before_an_ejected_weighted_endpoint() {
-        let set = EndpointSet::new();
-        set.update(&[
-            node("a", "http://127.0.0.1:1?weight=0"),
-            node("b", "http://127.0.0.1:2?weight=100"),
-        ]);
-        set.record_failure(&endpoint(&set, "b"));
-        assert_eq!(share_of_a(&set, &[]), 1.0, "the backup takes every call");
-    }
-
-    #[tokio::test]
-    async fn at_most_half_of_the_endpoints_are_ejected() {
-        let set = EndpointSet::new();
-        set.update(&[
-            node("a", "http://127.0.0.1:1"),
-            node("b", "http://127.0.0.1:2"),
-            node("c", "http://127.0.0.1:3"),
-            node("d", "http://127.0.0.1:4"),
-        ]);
-        for e in set.snapshot().iter() {
-            set.record_failure(e);
-        }
-        let ejected = set.snapshot().iter().filter(|e| e.is_ejected()).count();
-        assert_eq!(ejected, 2);
-    }
-
-    #[tokio::test]
-    async fn all_weights_0_pick_uniformly() {
-        let set = EndpointSet::new();
-        set.update(&[
-            node("a", "http://127.0.0.1:1?weight=0"),
-            node("b", "http://127.0.0.1:2?weight=0"),
-        ]);
-        let share = share_of_a(&set, &[]);
-        assert!((0.45..0.55).contains(&share), "{share}");
-    }
-
-    #[tokio::test]
-    async fn https_nodes_are_kept_and_a_changed_url_or_creation_gets_a_new_endpoint() {
-        let set = EndpointSet::new();
-        set.update(&[
-            node("a", "https://127.0.0.1:1"),
-            node("b", "http://127.0.0.1:2"),
-        ]);
-        // Kept in the list (their dial fails without TLS, which ejects them), never plaintext:
-        // tests/tls.rs calls them.
-        assert_eq!(set.len(), 2);
-        let b = endpoint(&set, "b");
-        let mut reused = node("b", "http://127.0.0.1:2");
-        reused.created = 2;
-        set.update(std::slice::from_ref(&reused));
-        assert!(
-            !Arc::ptr_eq(&b, &endpoint(&set, "b")),
-            "a new node under an old name"
-        );
-        let b = endpoint(&set, "b");
-        reused.url = "http://127.0.0.1:3".parse().unwrap();
-        set.update(&[reused]);
-        assert!(
-            !Arc::ptr_eq(&b, &endpoint(&set, "b")),
-            "a node whose URL was set"
-        );
-        assert_eq!(endpoint(&set, "b").url().port(), 3);
-    }
-
-    #[tokio::test]
-    async fn update_keeps_endpoints_of_surviving_nodes() {
-        let set = EndpointSet::new();
-        set.update(&[
-            node("a", "http://127.0.0.1:1"),
-            node("b", "http://127.0.0.1:2"),
-        ]);
-        let before = set.snapshot();
-        set.update(&[
-            node("b", "http://127.0.0.1:2"),
-            node("c", "http://127.0.0.1:1"),
-        ]);
-        let after = set.snapshot();
-        assert!(
-            Arc::ptr_eq(&before[1], &after[0]),
-            "b keeps its endpoint and channel"
-        );
-        assert_eq!(after[1].node(), "c");
-        assert_eq!(set.len(), 2);
-    }
-}
+mod tests;

@@ -1,0 +1,247 @@
+//! The endpoint set's picking, ejection and update rules, without I/O.
+use std::collections::HashSet;
+
+use super::*;
+
+fn node(name: &str, url: &str) -> ProviderNode {
+    ProviderNode {
+        name: name.into(),
+        url: url.parse().unwrap(),
+        created: 1,
+    }
+}
+
+fn share_of_a(set: &EndpointSet, exclude: &[String]) -> f64 {
+    let picks = 4000;
+    let a = (0..picks)
+        .filter(|_| set.pick(exclude).unwrap().node() == "a")
+        .count();
+    a as f64 / picks as f64
+}
+
+#[tokio::test]
+async fn uniform_weighted_ejected_and_fail_open() {
+    let set = EndpointSet::new();
+    assert!(set.pick(&[]).is_none());
+    set.update(&[
+        node("a", "http://127.0.0.1:1"),
+        node("b", "http://127.0.0.1:2"),
+    ]);
+    let share = share_of_a(&set, &[]);
+    assert!((0.45..0.55).contains(&share), "{share}");
+
+    set.update(&[
+        node("a", "http://127.0.0.1:1?weight=300"),
+        node("b", "http://127.0.0.1:2?weight=100"),
+    ]);
+    let share = share_of_a(&set, &[]);
+    assert!((0.70..0.80).contains(&share), "{share}");
+
+    // An ejected endpoint is skipped while another is healthy...
+    let a = set
+        .snapshot()
+        .iter()
+        .find(|e| e.node() == "a")
+        .cloned()
+        .unwrap();
+    set.record_failure(&a);
+    assert!(a.is_ejected());
+    assert_eq!(share_of_a(&set, &[]), 0.0);
+    // ...but picked when it is the only one left (fail open).
+    assert_eq!(set.pick(&["b".into()]).unwrap().node(), "a");
+    a.record_success();
+    assert!(!a.is_ejected());
+
+    // Weight 0 takes traffic only when nothing else can.
+    set.update(&[
+        node("a", "http://127.0.0.1:1?weight=0"),
+        node("b", "http://127.0.0.1:2"),
+    ]);
+    assert_eq!(share_of_a(&set, &[]), 0.0);
+    assert_eq!(set.pick(&["b".into()]).unwrap().node(), "a");
+    assert!(set.pick(&["a".into(), "b".into()]).is_none());
+}
+
+fn endpoint(set: &EndpointSet, name: &str) -> Arc<Endpoint> {
+    set.snapshot()
+        .iter()
+        .find(|e| e.node() == name)
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_healthy_weight_0_backup_comes_before_an_ejected_weighted_endpoint() {
+    let set = EndpointSet::new();
+    set.update(&[
+        node("a", "http://127.0.0.1:1?weight=0"),
+        node("b", "http://127.0.0.1:2?weight=100"),
+    ]);
+    set.record_failure(&endpoint(&set, "b"));
+    assert_eq!(share_of_a(&set, &[]), 1.0, "the backup takes every call");
+}
+
+#[tokio::test]
+async fn at_most_half_of_the_endpoints_are_ejected() {
+    let set = EndpointSet::new();
+    set.update(&[
+        node("a", "http://127.0.0.1:1"),
+        node("b", "http://127.0.0.1:2"),
+        node("c", "http://127.0.0.1:3"),
+        node("d", "http://127.0.0.1:4"),
+    ]);
+    for e in set.snapshot().iter() {
+        set.record_failure(e);
+    }
+    let ejected = set.snapshot().iter().filter(|e| e.is_ejected()).count();
+    assert_eq!(ejected, 2);
+}
+
+#[tokio::test]
+async fn all_weights_0_pick_uniformly() {
+    let set = EndpointSet::new();
+    set.update(&[
+        node("a", "http://127.0.0.1:1?weight=0"),
+        node("b", "http://127.0.0.1:2?weight=0"),
+    ]);
+    let share = share_of_a(&set, &[]);
+    assert!((0.45..0.55).contains(&share), "{share}");
+}
+
+#[tokio::test]
+async fn https_nodes_are_kept_and_a_changed_url_or_creation_gets_a_new_endpoint() {
+    let set = EndpointSet::new();
+    set.update(&[
+        node("a", "https://127.0.0.1:1"),
+        node("b", "http://127.0.0.1:2"),
+    ]);
+    // Kept in the list (their dial fails without TLS, which ejects them), never plaintext:
+    // tests/tls.rs calls them.
+    assert_eq!(set.len(), 2);
+    let b = endpoint(&set, "b");
+    let mut reused = node("b", "http://127.0.0.1:2");
+    reused.created = 2;
+    set.update(std::slice::from_ref(&reused));
+    assert!(
+        !Arc::ptr_eq(&b, &endpoint(&set, "b")),
+        "a new node under an old name"
+    );
+    let b = endpoint(&set, "b");
+    reused.url = "http://127.0.0.1:3".parse().unwrap();
+    set.update(&[reused]);
+    assert!(
+        !Arc::ptr_eq(&b, &endpoint(&set, "b")),
+        "a node whose URL was set"
+    );
+    assert_eq!(endpoint(&set, "b").url().port(), 3);
+}
+
+#[tokio::test]
+async fn every_strategy_skips_ejected_and_excluded_endpoints_of_a_long_list() {
+    let nodes: Vec<ProviderNode> = (0..40)
+        .map(|i| node(&format!("n{i:02}"), &format!("http://127.0.0.1:{}", i + 1)))
+        .collect();
+    for strategy in [
+        Strategy::Random,
+        Strategy::RoundRobin,
+        Strategy::LeastLoaded,
+        Strategy::First,
+    ] {
+        let set = EndpointSet::with_policy(&strategy, EjectionPolicy::default());
+        set.update(&nodes);
+        // Every other endpoint out: half of them, the most the policy allows.
+        for e in set.snapshot().iter().step_by(2) {
+            set.record_failure(e);
+        }
+        let out: HashSet<String> = set
+            .snapshot()
+            .iter()
+            .filter(|e| e.is_ejected())
+            .map(|e| e.node().to_owned())
+            .collect();
+        assert_eq!(out.len(), 20, "{strategy:?}");
+        let exclude = vec!["n01".to_owned(), "n03".to_owned()];
+        let mut seen = HashSet::new();
+        for _ in 0..2000 {
+            let picked = set.pick(&exclude).unwrap().node().to_owned();
+            assert!(
+                !out.contains(&picked),
+                "{strategy:?} picked ejected {picked}"
+            );
+            assert!(
+                !exclude.contains(&picked),
+                "{strategy:?} picked excluded {picked}"
+            );
+            seen.insert(picked);
+        }
+        let expected = if matches!(strategy, Strategy::First) {
+            1
+        } else {
+            18
+        };
+        assert_eq!(seen.len(), expected, "{strategy:?} reached {seen:?}");
+    }
+}
+
+#[tokio::test]
+async fn weighted_random_and_round_robin_keep_their_shares_with_backups_beside() {
+    for strategy in [Strategy::Random, Strategy::RoundRobin] {
+        let set = EndpointSet::with_policy(&strategy, EjectionPolicy::default());
+        set.update(&[
+            node("a", "http://127.0.0.1:1?weight=300"),
+            node("z", "http://127.0.0.1:9?weight=0"),
+            node("b", "http://127.0.0.1:2?weight=100"),
+        ]);
+        let share = share_of_a(&set, &[]);
+        assert!((0.70..0.80).contains(&share), "{strategy:?}: {share}");
+        assert_eq!(set.pick(&["a".into(), "b".into()]).unwrap().node(), "z");
+    }
+}
+
+#[tokio::test]
+async fn update_keeps_endpoints_of_surviving_nodes() {
+    let set = EndpointSet::new();
+    set.update(&[
+        node("a", "http://127.0.0.1:1"),
+        node("b", "http://127.0.0.1:2"),
+    ]);
+    let before = set.snapshot();
+    set.update(&[
+        node("b", "http://127.0.0.1:2"),
+        node("c", "http://127.0.0.1:1"),
+    ]);
+    let after = set.snapshot();
+    assert!(
+        Arc::ptr_eq(&before[1], &after[0]),
+        "b keeps its endpoint and channel"
+    );
+    assert_eq!(after[1].node(), "c");
+    assert_eq!(set.len(), 2);
+}
+
+#[tokio::test]
+async fn update_keeps_endpoints_whatever_the_order_of_either_list() {
+    let set = EndpointSet::new();
+    let a = node("a", "http://127.0.0.1:1");
+    let b = node("b", "http://127.0.0.1:2");
+    let c = node("c", "http://127.0.0.1:3");
+    // Out of order first, then in order, then out of order again, then in order.
+    for list in [
+        vec![b.clone(), a.clone()],
+        vec![a.clone(), b.clone(), c.clone()],
+        vec![c.clone(), a.clone(), b.clone()],
+        vec![a.clone(), c.clone()],
+    ] {
+        let before = set.snapshot();
+        set.update(&list);
+        let after = set.snapshot();
+        let names: Vec<&str> = after.iter().map(|e| e.node()).collect();
+        let expected: Vec<&str> = list.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, expected);
+        for e in after.iter() {
+            if let Some(old) = before.iter().find(|o| o.node() == e.node()) {
+                assert!(Arc::ptr_eq(old, e), "{} lost its endpoint", e.node());
+            }
+        }
+    }
+}
