@@ -64,7 +64,19 @@ impl Flags {
 
     /// Parses the process arguments; prints `usage` and exits on `--help` (0) or an error (2).
     pub fn from_env(usage: &str, known: &[&str]) -> Flags {
-        let args: Vec<String> = std::env::args().skip(1).collect();
+        let mut args = Vec::new();
+        for arg in std::env::args_os().skip(1) {
+            match arg.into_string() {
+                Ok(arg) => args.push(arg),
+                Err(raw) => fail(
+                    usage,
+                    &format!(
+                        "an argument is not valid UTF-8: {:?}",
+                        crate::cli::shorten(&raw.to_string_lossy())
+                    ),
+                ),
+            }
+        }
         if args.iter().any(|a| a == "--help" || a == "-h") {
             println!("{usage}");
             std::process::exit(0);
@@ -239,7 +251,8 @@ pub fn or_exit<T>(usage: &str, value: Result<T, String>) -> T {
     }
 }
 
-/// `text` with every word longer than 200 bytes cut to its start and its size, so a 70 KB
+/// `text` with every word longer than 200 bytes cut to its start and its size, and a line still
+/// over 1,000 bytes cut to its start and end, so a 70 KB
 /// value given to a flag keeps an error message one readable line.
 ///
 /// ```
@@ -248,20 +261,36 @@ pub fn or_exit<T>(usage: &str, value: Result<T, String>) -> T {
 /// assert!(line.len() < 200, "{line}");
 /// assert!(line.ends_with("...(70000 bytes) for --zk"));
 /// assert_eq!(zoorpc::cli::shorten("bad value 7"), "bad value 7");
+/// let many = "1 ".repeat(35_000);
+/// let line = zoorpc::cli::shorten(&format!("bad value {many} for --count; see --help"));
+/// assert!(line.len() < 1100 && line.ends_with("for --count; see --help"), "{line}");
 /// ```
 pub fn shorten(text: &str) -> String {
-    if text.split_whitespace().all(|word| word.len() <= 200) {
-        return text.to_owned();
+    /// What a line may take before its middle is cut.
+    const LINE: usize = 1000;
+    let words = if text.split_whitespace().all(|word| word.len() <= 200) {
+        text.to_owned()
+    } else {
+        text.split(' ')
+            .map(|word| {
+                if word.len() > 200 {
+                    let start: String = word.chars().take(60).collect();
+                    format!("{start}...({} bytes)", word.len())
+                } else {
+                    word.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if words.len() <= LINE {
+        return words;
     }
-    text.split(' ')
-        .map(|word| {
-            if word.len() > 200 {
-                let start: String = word.chars().take(60).collect();
-                format!("{start}...({} bytes)", word.len())
-            } else {
-                word.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    // Many short words: the start and the end (which usually says what to do), and the size.
+    let start: String = words.chars().take(LINE / 2).collect();
+    let end: String = {
+        let tail: Vec<char> = words.chars().rev().take(LINE / 4).collect();
+        tail.into_iter().rev().collect()
+    };
+    format!("{start} ...({} bytes)... {end}", text.len())
 }

@@ -23,6 +23,7 @@ fn garbage() -> Vec<String> {
         "garbage\u{1}\u{7f}".to_owned(),
         "a/b".to_owned(),
         "x".repeat(70_000),
+        "1 ".repeat(35_000),
     ]
 }
 
@@ -327,6 +328,7 @@ fn every_flag_of_every_program_refuses_garbage_with_one_line_and_leaves_nothing_
                 values.truncate(2);
             } else if NAMES.contains(&flag.as_str()) {
                 values.truncate(3);
+                values.push("1 ".repeat(35_000));
             } else {
                 values.extend(not_a_number_path_or_address());
             }
@@ -394,5 +396,45 @@ fn short_value(value: &str) -> String {
         format!("{}... ({} bytes)", &value[..20], value.len())
     } else {
         value.to_owned()
+    }
+}
+
+/// An argument that is not UTF-8 (a file name from another locale, a stray byte): one error
+/// line, status 2, never a panic (the flag-parsed programs panicked in `std::env::args`).
+#[test]
+fn an_argument_that_is_not_utf8_is_one_error_line_in_every_program() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"/base\xff\xfe");
+    let programs: [(&str, &[&str]); 9] = [
+        (env!("CARGO_BIN_EXE_zoorpc-provider"), &["--base-path"]),
+        (env!("CARGO_BIN_EXE_zoorpc-echo"), &["--base-path"]),
+        (env!("CARGO_BIN_EXE_zoorpc-client"), &["--base-path"]),
+        (env!("CARGO_BIN_EXE_zoorpc-ha-server"), &["--path"]),
+        (env!("CARGO_BIN_EXE_zoorpc-ha-client"), &["--path"]),
+        (env!("CARGO_BIN_EXE_zoorpc-master-job"), &["--path"]),
+        (env!("CARGO_BIN_EXE_zoorpc-zookeeper"), &["--port"]),
+        (env!("CARGO_BIN_EXE_zoorpc"), &["watch", "--base-path"]),
+        (env!("CARGO_BIN_EXE_zoorpc"), &["ls"]),
+    ];
+    for (exe, leading) in programs {
+        let mut cmd = Command::new(exe);
+        cmd.args(["--zk", "127.0.0.1:1"]);
+        if leading.len() > 1 || leading[0] == "ls" {
+            cmd = Command::new(exe);
+            cmd.args(leading).arg(bad).args(["--zk", "127.0.0.1:1"]);
+        } else {
+            cmd.args(leading).arg(bad);
+        }
+        let (code, stdout, stderr, killed) = run_command_bounded(cmd, Duration::from_secs(20));
+        let what = format!("{exe} {leading:?}: {stderr}");
+        assert!(!killed, "{what}");
+        assert_eq!(code, Some(2), "{what}");
+        assert!(!stderr.contains("panicked"), "{what}");
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{what}"
+        );
+        assert!(stdout.is_empty(), "{what}: {stdout}");
     }
 }

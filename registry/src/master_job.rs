@@ -84,6 +84,8 @@ pub fn record_path(path: &str, name: &str) -> String {
 /// assert!(validate_job("/a/m", "x/y").is_err());
 /// assert!(validate_job("/a/m", "..").is_err());
 /// assert!(validate_job("relative", "report").is_err());
+/// assert!(validate_job("/a/m", "two words").is_err());
+/// assert!(validate_job("/a/m", &"x".repeat(256)).is_err());
 /// ```
 pub fn validate_job(path: &str, name: &str) -> Result<String> {
     validate_path(path)?;
@@ -91,8 +93,14 @@ pub fn validate_job(path: &str, name: &str) -> Result<String> {
     validate_path(&record)?;
     if name.contains('/') {
         return Err(Error::InvalidPath {
-            path: record,
+            path: crate::error::excerpt(&record),
             reason: "the job name must be one path segment (no '/')",
+        });
+    }
+    if name.len() > 255 || name.chars().any(char::is_whitespace) {
+        return Err(Error::InvalidPath {
+            path: crate::error::excerpt(&record),
+            reason: "the job name must be one word of at most 255 bytes (no spaces)",
         });
     }
     Ok(record)
