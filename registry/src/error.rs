@@ -133,6 +133,18 @@ pub enum Error {
         path: String,
     },
 
+    /// The node at an election path is not a master node (not ephemeral, or without the
+    /// election's companion): an operator's mistyped path, left unchanged.
+    #[error(
+        "{path} is not an election's master node ({reason}); nothing was changed: give the election path (e.g. /soa/master/services/HelloService:1.0.0; `zoorpc ls` shows provider paths, which are not one)"
+    )]
+    NotAnElection {
+        /// The path given.
+        path: String,
+        /// What ZooKeeper shows there.
+        reason: &'static str,
+    },
+
     /// A fenced write was refused: the fence's holder is not the master of its epoch any more
     /// (`reason` says what ZooKeeper shows).
     #[error("fenced write to {path} refused: not the master of epoch {epoch} ({reason})")]

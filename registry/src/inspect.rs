@@ -5,8 +5,10 @@
 //! - Nothing is written and no watch is left behind: plain reads, each one answer.
 //! - [`services`] walks the tree under a root breadth-first, at most [`MAX_NODES_VISITED`] nodes
 //!   (the walk says when it stopped early), and reports every parent holding at least one
-//!   `provider<seq>` child. A child whose data is not a provider URL is reported with its raw
-//!   data and the parse error, never skipped silently and never an error of the whole listing.
+//!   provider: a child whose data is a provider URL whatever its name (discovery takes every
+//!   child, so `ls` shows what consumers call), or a `provider<seq>` or ephemeral child whose
+//!   data is not one: reported with its raw data (at most 200 characters) and the parse error,
+//!   never skipped silently and never an error of the whole listing.
 //! - A node deleted between the listing and the read is left out (it is gone).
 //! - [`master`] reads the master node and its companion: the epoch is the companion's `mzxid`
 //!   (the fencing token), the tenure started at the companion's `mtime` (every takeover and
@@ -116,21 +118,30 @@ pub async fn services(session: &Session, root: &str) -> Result<ServiceListing> {
         let mut providers = Vec::new();
         for child in children {
             let child_path = join(&path, &child);
-            if !is_provider_name(&child) {
+            let (data, stat) = match client.get_data(&child_path).await {
+                Ok(found) => found,
+                Err(zk::Error::NoNode) => continue,
+                Err(e) => return Err(Error::zk("read", &child_path, e)),
+            };
+            let url = ProviderUrl::from_bytes(&data);
+            // What a consumer of `path` would call: every child holding a URL (discovery takes
+            // any name), and every `provider<seq>` or ephemeral child even with bad data (shown
+            // as such, never hidden). Anything else is a parent to look into.
+            if url.is_err() && !is_provider_name(&child) && stat.ephemeral_owner == 0 {
                 queue.push_back(child_path);
                 continue;
             }
-            match client.get_data(&child_path).await {
-                Ok((data, stat)) => providers.push(ProviderEntry {
-                    url: ProviderUrl::from_bytes(&data)
-                        .map_err(|e| format!("{e} (data: {:?})", String::from_utf8_lossy(&data))),
-                    path: child_path,
-                    session_id: stat.ephemeral_owner,
-                    created_ms: stat.ctime,
+            providers.push(ProviderEntry {
+                url: url.map_err(|e| {
+                    format!(
+                        "{e} (data: {:?})",
+                        crate::error::excerpt(&String::from_utf8_lossy(&data))
+                    )
                 }),
-                Err(zk::Error::NoNode) => {}
-                Err(e) => return Err(Error::zk("read", &child_path, e)),
-            }
+                path: child_path,
+                session_id: stat.ephemeral_owner,
+                created_ms: stat.ctime,
+            });
         }
         if !providers.is_empty() {
             listing.services.push(ServiceEntry {
@@ -165,6 +176,12 @@ pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>
         Err(zk::Error::NoNode) => return Ok(None),
         Err(e) => return Err(Error::zk("read", path, e)),
     };
+    if stat.ephemeral_owner == 0 {
+        return Err(Error::NotAnElection {
+            path: path.to_owned(),
+            reason: "a persistent node",
+        });
+    }
     let companion = companion_path(path);
     let (epoch, since_ms, designee) = match client.get_data(&companion).await {
         Ok((data, companion_stat)) => (
@@ -182,6 +199,29 @@ pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>
         since_ms,
         designee,
     }))
+}
+
+/// The designee a handover under way names in the companion of `path` (between the holder's
+/// step-down and the designee's takeover nobody holds the node); `None` when there is none.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), zoorpc_registry::Error> {
+/// use zoorpc_registry::{Session, inspect};
+/// let session = Session::connect_to("127.0.0.1:2181").await?;
+/// if let Some(next) = inspect::designee(&session, "/soa/master/services/HelloService:1.0.0").await? {
+///     println!("handing over to {next}");
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn designee(session: &Session, path: &str) -> Result<Option<String>> {
+    let path = validate_path(path)?;
+    let client = session.connected_within_timeout().await?.client;
+    let companion = companion_path(path);
+    match client.get_data(&companion).await {
+        Ok((data, _)) => Ok(read_address(&data).ok().filter(|d| !d.is_empty())),
+        Err(zk::Error::NoNode) => Ok(None),
+        Err(e) => Err(Error::zk("read", &companion, e)),
+    }
 }
 
 fn is_provider_name(name: &str) -> bool {

@@ -32,10 +32,25 @@ pub fn run(args: MasterArgs) -> i32 {
         let master = inspect::master(&session, &args.path)
             .await
             .map_err(|e| e.to_string())?;
+        let designee = match &master {
+            None => inspect::designee(&session, &args.path)
+                .await
+                .map_err(|e| e.to_string())?,
+            Some(_) => None,
+        };
         let now = now_ms();
         match (master, args.json) {
-            (None, false) => crate::say!("no master at {}", args.path),
-            (None, true) => crate::say!("{}", json!({ "path": args.path, "master": null })),
+            (None, false) => match designee {
+                Some(next) => crate::say!(
+                    "no master at {} (handover under way) designee={next}",
+                    args.path
+                ),
+                None => crate::say!("no master at {}", args.path),
+            },
+            (None, true) => crate::say!(
+                "{}",
+                json!({ "path": args.path, "master": null, "designee": designee })
+            ),
             (Some(m), false) => {
                 let address = m.address.unwrap_or_else(|bad| format!("BAD DATA {bad:?}"));
                 let epoch = m

@@ -32,7 +32,8 @@ pub fn validate_address(address: &str) -> Result<&str> {
 }
 
 /// Reads an address from node data: UTF-8, surrounding whitespace ignored, a valid address
-/// ([`validate_address`]). Anything else is `Err` with the data as text (lossy, trimmed), for
+/// ([`validate_address`]). Anything else is `Err` with the data as text (lossy, trimmed; past
+/// 200 characters its start and size), for
 /// messages and for comparing with an address (which it then never equals).
 ///
 /// ```
@@ -40,16 +41,28 @@ pub fn validate_address(address: &str) -> Result<&str> {
 /// assert_eq!(read_address(b" 127.0.0.1:9090\n").unwrap(), "127.0.0.1:9090");
 /// assert_eq!(read_address(b"two words").unwrap_err(), "two words");
 /// assert!(read_address(&[0xff, 0xfe]).is_err());
+/// let long = read_address("g".repeat(70_000).as_bytes()).unwrap_err();
+/// assert!(long.len() < 250 && long.ends_with("...(70000 bytes)"), "{long}");
 /// ```
 pub fn read_address(data: &[u8]) -> std::result::Result<String, String> {
+    // Bad data is shown, so at most its first 200 (escaped) characters and its size: never an
+    // address (the size has a space), and never a 70 KB line.
+    let shown = |text: &str| {
+        let start = crate::error::excerpt(text);
+        if start.len() == text.len() {
+            text.to_owned()
+        } else {
+            format!("{start}...({} bytes)", text.len())
+        }
+    };
     match std::str::from_utf8(data) {
         Ok(text) => {
             let text = text.trim();
             match validate_address(text) {
                 Ok(address) => Ok(address.to_owned()),
-                Err(_) => Err(text.to_owned()),
+                Err(_) => Err(shown(text)),
             }
         }
-        Err(_) => Err(String::from_utf8_lossy(data).trim().to_owned()),
+        Err(_) => Err(shown(String::from_utf8_lossy(data).trim())),
     }
 }

@@ -211,7 +211,9 @@ impl Drop for MasterElection {
 /// Hands mastership at `path` to the contender with `address` by setting the node's data, as an
 /// operator would with `zkCli.sh set <path> <address>`. Returns once ZooKeeper applied it; the
 /// holder then steps down and the contender with that address takes over (see the module
-/// guarantees). [`Error::NoMaster`] if nobody holds the node.
+/// guarantees). [`Error::NoMaster`] if nobody holds the node; [`Error::NotAnElection`] (and
+/// nothing changed) if the node is not a master node: persistent, with children, or without
+/// the election's companion `<path>.epoch`.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), zoorpc_registry::Error> {
@@ -225,14 +227,47 @@ pub async fn designate(session: &Session, path: &str, address: &str) -> Result<(
     let path = validate_path(path)?;
     validate_address(address)?;
     let client = session.connected().await.client;
-    match client.set_data(path, address.as_bytes(), None).await {
-        Ok(_) => {
-            info!(path, address, "designated a new master");
-            Ok(())
+    let no_master = || Error::NoMaster {
+        path: path.to_owned(),
+    };
+    let not_election = |reason| Error::NotAnElection {
+        path: path.to_owned(),
+        reason,
+    };
+    // Only a master node: ephemeral, childless, beside its companion. A provider node or a
+    // parent (`/registry`) is refused rather than overwritten. The write names the version
+    // checked: a takeover in between means checking the new holder's node again.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let stat = match client.check_stat(path).await {
+            Ok(Some(stat)) => stat,
+            Ok(None) => return Err(no_master()),
+            Err(e) => return Err(Error::zk("designate", path, e)),
+        };
+        if stat.ephemeral_owner == 0 {
+            return Err(not_election("a persistent node"));
         }
-        Err(zk::Error::NoNode) => Err(Error::NoMaster {
-            path: path.to_owned(),
-        }),
-        Err(e) => Err(Error::zk("designate", path, e)),
+        if stat.num_children > 0 {
+            return Err(not_election("it has children"));
+        }
+        let companion = companion_path(path);
+        match client.check_stat(&companion).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(not_election("no companion node <path>.epoch beside it")),
+            Err(e) => return Err(Error::zk("designate", &companion, e)),
+        }
+        match client
+            .set_data(path, address.as_bytes(), Some(stat.version))
+            .await
+        {
+            Ok(_) => {
+                info!(path, address, "designated a new master");
+                return Ok(());
+            }
+            Err(zk::Error::NoNode) => return Err(no_master()),
+            Err(zk::Error::BadVersion) if attempts < 3 => continue,
+            Err(e) => return Err(Error::zk("designate", path, e)),
+        }
     }
 }

@@ -1,0 +1,190 @@
+//! What operators see and change with `zoorpc ls`, `master` and `designate` when the tree holds
+//! what someone else wrote with zkCli: nodes under other names, 70 KB of garbage, a mistyped
+//! path. Found by a hunting session; each case failed before its fix.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{raw_client, run_command, spawn_provider, zk};
+use zookeeper_client as zkc;
+use zoorpc_testkit::{ChildProcess, unique_path};
+
+fn zoorpc(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc"));
+    cmd.args(args)
+        .env_remove("ZOORPC_ZK")
+        .env_remove("ZOORPC_ZK_AUTH_FILE");
+    run_command(cmd, Duration::from_secs(30))
+}
+
+fn persistent() -> zkc::CreateOptions<'static> {
+    zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all())
+}
+
+/// `ls` shows every node a consumer would call (discovery takes any child name), and bad data
+/// as a short line.
+#[test]
+fn ls_shows_what_consumers_call_whatever_its_name_and_bad_data_in_one_short_line() {
+    let connect = zk().connect_string();
+    let root = unique_path("ls-names");
+    let provider = spawn_provider(&connect, &format!("{root}/registry"), 0, &[]);
+    let base = format!("{root}/r2");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = raw_client(&connect).await;
+        client.create(&base, b"", &persistent()).await.unwrap(); // its parent: the provider's
+        // An operator's node under another name, holding a live provider's URL.
+        let foo = format!("{base}/foo");
+        client
+            .create(&foo, provider.url.as_bytes(), &persistent())
+            .await
+            .unwrap();
+        // A provider-named node holding 70 KB of garbage.
+        let junk = format!("{base}/provider0000000099");
+        client
+            .create(&junk, "g".repeat(70_000).as_bytes(), &persistent())
+            .await
+            .unwrap();
+    });
+    let (code, out, err) = zoorpc(&["call", "x", "--zk", &connect, "--base-path", &base]);
+    assert_eq!(code, Some(0), "{out} {err}");
+    assert!(out.contains(&provider.url), "the consumer calls foo: {out}");
+
+    let (code, out, err) = zoorpc(&["ls", &root, "--zk", &connect]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("foo ") && l.contains(&provider.url)),
+        "ls hides what consumers call:\n{out}"
+    );
+    assert!(out.contains("provider0000000099"), "{out}");
+    assert!(out.lines().all(|l| l.len() < 1000), "a long line:\n{out}");
+    let (code, out, _) = zoorpc(&["ls", &root, "--zk", &connect, "--json"]);
+    assert_eq!(code, Some(0));
+    assert!(out.len() < 4000, "{} bytes of JSON", out.len());
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(doc.to_string().contains("foo"), "{out}");
+}
+
+/// `designate` refuses what is not a master node (a provider's node, a parent): one line,
+/// status 1, the node unchanged. `master` on a parent says it is not an election.
+#[test]
+fn designate_refuses_a_provider_node_or_a_parent_and_changes_nothing() {
+    let connect = zk().connect_string();
+    let base = unique_path("designate-wrong");
+    let provider = spawn_provider(&connect, &base, 0, &[]);
+    let node = format!("{base}/{}", provider.node.rsplit('/').next().unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(raw_client(&connect));
+    for path in [node.as_str(), base.as_str()] {
+        let before = rt.block_on(client.get_data(path)).unwrap();
+        let (code, out, err) = zoorpc(&[
+            "designate",
+            path,
+            "127.0.0.1:1",
+            "--force",
+            "--zk",
+            &connect,
+        ]);
+        assert_eq!(code, Some(1), "{path}: {out} {err}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{err}");
+        assert!(errors[0].contains("not an election's master node"), "{err}");
+        let after = rt.block_on(client.get_data(path)).unwrap();
+        assert_eq!(before.0, after.0, "{path} was changed");
+        assert_eq!(before.1.version, after.1.version, "{path} was written");
+    }
+    let (code, _, err) = zoorpc(&["master", &base, "--zk", &connect]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not an election's master node"), "{err}");
+}
+
+/// A master node holding 70 KB of garbage: `master` prints one short line, and an HA server
+/// standing by prints a short role line.
+#[test]
+fn a_master_node_of_70_kb_garbage_is_shown_in_short_lines() {
+    let connect = zk().connect_string();
+    let path = format!("{}/Junk:1.0.0", unique_path("master-junk"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(raw_client(&connect));
+    let parent = path.rsplit_once('/').unwrap().0.to_owned();
+    rt.block_on(async {
+        for p in ["/zoorpc-test", parent.as_str()] {
+            match client.create(p, b"", &persistent()).await {
+                Ok(_) | Err(zkc::Error::NodeExists) => {}
+                Err(e) => panic!("{p}: {e}"),
+            }
+        }
+        client
+            .create(&format!("{path}.epoch"), b"", &persistent())
+            .await
+            .unwrap();
+        let ephemeral = zkc::CreateMode::Ephemeral.with_acls(zkc::Acls::anyone_all());
+        client
+            .create(&path, "g".repeat(70_000).as_bytes(), &ephemeral)
+            .await
+            .unwrap();
+    });
+    let (code, out, err) = zoorpc(&["master", &path, "--zk", &connect]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("BAD DATA") && out.len() < 1000,
+        "{} bytes: {out:.300}",
+        out.len()
+    );
+    let (code, out, _) = zoorpc(&["master", &path, "--zk", &connect, "--json"]);
+    assert_eq!(code, Some(0));
+    assert!(out.len() < 1000, "{} bytes of JSON", out.len());
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
+    cmd.args(["--zk", &connect, "--path", &path, "--port", "0"]);
+    let mut standby = ChildProcess::spawn("ha-server", cmd).unwrap();
+    let role = standby
+        .wait_for_line("role standby", Duration::from_secs(20))
+        .unwrap();
+    assert!(role.len() < 1000, "{} bytes: {role:.300}", role.len());
+    drop(client);
+}
+
+/// During a handover nobody holds the node for a moment; `master` names the designee then.
+#[test]
+fn master_names_the_designee_while_a_handover_is_under_way() {
+    let connect = zk().connect_string();
+    let path = format!("{}/Hello:1.0.0", unique_path("master-designee"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
+    cmd.args(["--zk", &connect, "--path", &path, "--port", "0"])
+        .args(["--handover-grace-ms", "5000"]);
+    let mut holder = ChildProcess::spawn("ha-server", cmd).unwrap();
+    holder
+        .wait_for_line("role master", Duration::from_secs(20))
+        .unwrap();
+    // Nobody will take over at this address: the handover stays under way for the grace.
+    let (code, out, err) = zoorpc(&[
+        "designate",
+        &path,
+        "127.0.0.1:1",
+        "--force",
+        "--zk",
+        &connect,
+    ]);
+    assert_eq!(code, Some(0), "{out} {err}");
+    let deadline = Instant::now() + Duration::from_secs(4);
+    loop {
+        let (code, out, err) = zoorpc(&["master", &path, "--zk", &connect]);
+        assert_eq!(code, Some(0), "{err}");
+        if out.starts_with("no master at") {
+            assert!(out.contains("designee=127.0.0.1:1"), "{out}");
+            let (_, json, _) = zoorpc(&["master", &path, "--zk", &connect, "--json"]);
+            let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(doc["designee"], "127.0.0.1:1", "{json}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the holder never stepped down: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
