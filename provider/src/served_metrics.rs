@@ -1,7 +1,8 @@
 //! `ServedMetrics`: a tower layer counting the requests a server answers, through the
 //! `metrics` facade (a no-op until a program installs a recorder, e.g. `--metrics ADDR`):
 //! `zoorpc_served_total{method, code}`, `method` the gRPC path (`/hello.v1.HelloService/SayHello`),
-//! `code` the gRPC status in the response headers: a handler's error is answered trailers-only,
+//! `code` the gRPC status in the response headers (a method the server does not serve counts
+//! as `method="unknown"`: clients name those, and could add series without end): a handler's error is answered trailers-only,
 //! so it is there; `OK` when the status comes in the trailers (a successful answer, or a stream
 //! that failed midway, which is not seen here). `Provider` and `HaServer` serve through it.
 
@@ -10,6 +11,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tower::{Layer, Service};
+
+/// The `method` label of every request for a method the server does not serve
+/// (`UNIMPLEMENTED`), whatever path the client sent.
+pub const UNKNOWN_METHOD: &str = "unknown";
 
 /// The layer; see the module docs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -74,6 +79,14 @@ where
                         format!("{:?}", s.code()).to_uppercase()
                     }),
                 Err(_) => "TRANSPORT_ERROR".to_owned(),
+            };
+            // A method the server does not have is named by the client: as a label it would
+            // let any client add series without end (one per made-up name), so all of them
+            // count as one.
+            let method = if code == "UNIMPLEMENTED" {
+                UNKNOWN_METHOD.to_owned()
+            } else {
+                method
             };
             metrics::counter!("zoorpc_served_total", "method" => method, "code" => code)
                 .increment(1);
