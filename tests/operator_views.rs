@@ -188,3 +188,33 @@ fn master_names_the_designee_while_a_handover_is_under_way() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A provider whose node an operator deletes registers again and says so; its stop lines name
+/// the node it really deletes (they named the node of its first line).
+#[test]
+fn a_provider_announces_its_new_node_and_deregisters_the_one_there_is() {
+    let connect = zk().connect_string();
+    let base = unique_path("provider-lines");
+    let mut provider = spawn_provider(&connect, &base, 0, &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(raw_client(&connect));
+    rt.block_on(client.delete(&provider.node, None)).unwrap();
+    let line = provider
+        .process
+        .wait_for_line("registered ", Duration::from_secs(20))
+        .unwrap();
+    let new_node = line.split_whitespace().nth(1).unwrap().to_owned();
+    assert_ne!(new_node, provider.node, "{line}");
+    assert!(line.ends_with(&provider.url), "{line}");
+    assert!(
+        rt.block_on(client.check_stat(&new_node)).unwrap().is_some(),
+        "{new_node} is not in ZooKeeper"
+    );
+    provider.process.signal(libc::SIGTERM).unwrap();
+    let line = provider
+        .process
+        .wait_for_line("deregistered ", Duration::from_secs(20))
+        .unwrap();
+    assert_eq!(line, format!("deregistered {new_node}"));
+    assert!(rt.block_on(client.check_stat(&new_node)).unwrap().is_none());
+}

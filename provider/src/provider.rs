@@ -262,6 +262,13 @@ impl Provider {
         self.registration.as_ref().and_then(|r| r.node_path())
     }
 
+    /// Changes of the registration node's path: a new path each time the node is re-created
+    /// (after a session expiry, an operator's delete, a ZooKeeper wipe), `None` while it is
+    /// being re-created or once deregistered.
+    pub fn node_changes(&self) -> Option<tokio::sync::watch::Receiver<Option<String>>> {
+        self.registration.as_ref().map(|r| r.subscribe())
+    }
+
     /// The provider's ZooKeeper session.
     pub fn session(&self) -> &Session {
         &self.session

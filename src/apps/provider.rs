@@ -133,9 +133,34 @@ pub fn run_started(
         let provider = start.await?;
         // Listening before announcing: whoever reads the line may signal at once.
         let mut signals = StopSignals::listen()?;
-        let node = provider.node_path().unwrap_or_default();
+        let mut node = provider.node_path().unwrap_or_default();
         crate::say!("registered {node} {}", provider.url());
-        signals.recv().await;
+        // A re-created node (expiry, an operator's delete, a wipe) is announced as a new
+        // registration, so the lines always name the node there is.
+        let mut changes = provider.node_changes();
+        loop {
+            let changed = async {
+                match changes.as_mut() {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = signals.recv() => break,
+                alive = changed => {
+                    if !alive {
+                        changes = None;
+                        continue;
+                    }
+                    let now = changes.as_mut().and_then(|rx| rx.borrow_and_update().clone());
+                    if let Some(now) = now.filter(|n| *n != node) {
+                        node = now;
+                        crate::say!("registered {node} {}", provider.url());
+                    }
+                }
+            }
+        }
+        let node = provider.node_path().unwrap_or(node);
         crate::say!("stopping {node}");
         tokio::select! {
             stopped = provider.shutdown() => match stopped {
