@@ -56,11 +56,20 @@ pub mod cli;
 /// Logs to stderr, filtered by `RUST_LOG` (default: warnings), so stdout stays for the
 /// programs' exact output lines.
 pub fn init_logging() {
+    init_logging_at("warn");
+}
+
+/// [`init_logging`] with another default level (`RUST_LOG` still wins): the one-shot commands
+/// (`zoorpc ls`, `call`, ...) log only errors, so what they print is their own lines. Colours
+/// only on a terminal: a log file or a pipe gets plain text.
+pub fn init_logging_at(default: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

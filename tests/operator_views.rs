@@ -218,3 +218,35 @@ fn a_provider_announces_its_new_node_and_deregisters_the_one_there_is() {
     assert_eq!(line, format!("deregistered {new_node}"));
     assert!(rt.block_on(client.check_stat(&new_node)).unwrap().is_none());
 }
+
+/// A one-shot command prints its one error line and nothing else (no library warnings before
+/// it), and logs written to a pipe or a file carry no colour escapes.
+#[test]
+fn one_shot_commands_print_one_line_and_logs_have_no_colour_codes_off_a_terminal() {
+    let connect = zk().connect_string();
+    let base = unique_path("quiet");
+    let provider = spawn_provider(&connect, &base, 0, &[]);
+    // A gRPC server is not ZooKeeper.
+    let not_zk = format!("127.0.0.1:{}", provider.port);
+    let (code, _, err) = zoorpc(&["ls", "--zk", &not_zk]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+
+    // A warning from a long-running program (garbage next to the provider), read from a pipe.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = raw_client(&connect).await;
+        client
+            .create(&format!("{base}/provider9999999999"), b"garbage", &persistent())
+            .await
+            .unwrap();
+    });
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-client"));
+    cmd.args(["--zk", &connect, "--base-path", &base, "--calls", "1"])
+        .env_remove("RUST_LOG");
+    let (code, out, err) = run_command(cmd, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{out} {err}");
+    assert!(err.contains("WARN"), "no warning about the garbage node: {err}");
+    assert!(!err.contains('\u{1b}'), "colour codes in a pipe: {err:?}");
+}

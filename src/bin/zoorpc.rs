@@ -64,7 +64,14 @@ fn main() {
             std::process::exit(2);
         }
     };
-    zoorpc::init_logging();
+    // The long-running commands warn of what they go through; the one-shot ones print only
+    // their answer or one error line.
+    match cli.command {
+        Command::Zk(_) | Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) => {
+            zoorpc::init_logging()
+        }
+        _ => zoorpc::init_logging_at("error"),
+    }
     let status = match cli.command {
         Command::Zk(args) => apps::zookeeper::run(args.config()),
         Command::Provider(args) => match args.config() {
