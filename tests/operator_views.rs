@@ -238,7 +238,11 @@ fn one_shot_commands_print_one_line_and_logs_have_no_colour_codes_off_a_terminal
     rt.block_on(async {
         let client = raw_client(&connect).await;
         client
-            .create(&format!("{base}/provider9999999999"), b"garbage", &persistent())
+            .create(
+                &format!("{base}/provider9999999999"),
+                b"garbage",
+                &persistent(),
+            )
             .await
             .unwrap();
     });
@@ -247,6 +251,9 @@ fn one_shot_commands_print_one_line_and_logs_have_no_colour_codes_off_a_terminal
         .env_remove("RUST_LOG");
     let (code, out, err) = run_command(cmd, Duration::from_secs(30));
     assert_eq!(code, Some(0), "{out} {err}");
-    assert!(err.contains("WARN"), "no warning about the garbage node: {err}");
+    assert!(
+        err.contains("WARN"),
+        "no warning about the garbage node: {err}"
+    );
     assert!(!err.contains('\u{1b}'), "colour codes in a pipe: {err:?}");
 }

@@ -17,7 +17,7 @@ pub struct CallArgs {
     /// The name sent in `HelloRequest.name`
     pub name: String,
     /// Where the providers register
-    #[arg(long, default_value = "/registry")]
+    #[arg(long, default_value = "/registry", value_parser = super::znode_path)]
     pub base_path: String,
     /// How many calls
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]

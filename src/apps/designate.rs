@@ -24,8 +24,10 @@ pub struct DesignateArgs {
     #[command(flatten)]
     pub zk: ZkArg,
     /// The election path, e.g. /soa/master/services/HelloService:1.0.0
+    #[arg(value_parser = super::znode_path)]
     pub path: String,
     /// The new master's address, host:port, exactly as it joins the election
+    #[arg(value_parser = super::contender_address)]
     pub address: String,
     /// Designate even if nothing answers gRPC health at ADDRESS
     #[arg(long)]

@@ -16,7 +16,7 @@ pub struct LsArgs {
     #[command(flatten)]
     pub zk: ZkArg,
     /// Where to start looking
-    #[arg(default_value = "/")]
+    #[arg(default_value = "/", value_parser = super::znode_path_or_root)]
     pub path: String,
     /// Print one JSON document
     #[arg(long)]

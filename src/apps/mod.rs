@@ -22,6 +22,67 @@ pub mod tls;
 pub mod watch;
 pub mod zookeeper;
 
+/// clap's check of a znode path argument: a path ZooKeeper would refuse is a usage error
+/// (status 2, `; see --help`), found before anything connects.
+pub fn znode_path(text: &str) -> Result<String, String> {
+    zoorpc_registry::validate_path(text)
+        .map(str::to_owned)
+        .map_err(|e| e.to_string())
+}
+
+/// [`znode_path`], or `/` (a place to start a walk from, which holds no provider itself).
+pub fn znode_path_or_root(text: &str) -> Result<String, String> {
+    if text == "/" {
+        Ok(text.to_owned())
+    } else {
+        znode_path(text)
+    }
+}
+
+/// clap's check of `--zk`: a connect string that cannot be parsed is a usage error.
+pub fn connect_string(text: &str) -> Result<String, String> {
+    zoorpc_registry::ConnectString::parse(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// clap's check of a host name to advertise: an IP address or a DNS name (whether it reaches
+/// the server is checked at startup).
+///
+/// ```
+/// use zoorpc::apps::host_name;
+/// assert!(host_name("127.0.0.1").is_ok() && host_name("::1").is_ok());
+/// assert!(host_name("svc-1.example.org").is_ok());
+/// for bad in ["", "a b", "a/b", "%zz", "-1", "0.5.", &"x".repeat(300)] {
+///     assert!(host_name(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn host_name(text: &str) -> Result<String, String> {
+    let ip = text.trim_start_matches('[').trim_end_matches(']');
+    if ip.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(text.to_owned());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if text.len() <= 253 && text.split('.').all(label_ok) {
+        Ok(text.to_owned())
+    } else {
+        Err("expected an IP address or a host name (letters, digits, '-' and '.')".to_owned())
+    }
+}
+
+/// clap's check of a contender address (`host:port`).
+pub fn contender_address(text: &str) -> Result<String, String> {
+    zoorpc_registry::election::validate_address(text)
+        .map(str::to_owned)
+        .map_err(|e| e.to_string())
+}
+
 /// `--zk`, shared by every `zoorpc` subcommand that talks to ZooKeeper; `ZOORPC_ZK` is its
 /// default.
 #[derive(clap::Args, Clone, Debug)]
@@ -31,7 +92,8 @@ pub struct ZkArg {
         long,
         env = "ZOORPC_ZK",
         value_name = "HOST:PORT[,HOST:PORT...]",
-        hide_env = true
+        hide_env = true,
+        value_parser = connect_string
     )]
     pub zk: String,
     /// File holding the ZooKeeper digest credential `user:password` [env: ZOORPC_ZK_AUTH_FILE]

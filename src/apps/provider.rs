@@ -64,7 +64,7 @@ pub struct ProviderArgs {
     #[arg(long, default_value_t = 0)]
     pub port: u16,
     /// Where to register
-    #[arg(long, default_value = "/registry")]
+    #[arg(long, default_value = "/registry", value_parser = super::znode_path)]
     pub base_path: String,
     /// Weight written into the URL (?weight=N); picking is proportional to it
     #[arg(long)]
@@ -73,7 +73,7 @@ pub struct ProviderArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub listen_host: String,
     /// Host written into the URL (default: the listen host; required with 0.0.0.0 / ::)
-    #[arg(long)]
+    #[arg(long, value_parser = super::host_name)]
     pub advertise_host: Option<String>,
     /// ZooKeeper session timeout asked for, ms
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]

@@ -51,10 +51,10 @@ pub struct ProxyArgs {
     #[arg(long)]
     pub listen: SocketAddr,
     /// Forward to the providers registered under this base path (balanced)
-    #[arg(long)]
+    #[arg(long, value_parser = super::znode_path)]
     pub base_path: Option<String>,
     /// Forward to the current master of this election path
-    #[arg(long)]
+    #[arg(long, value_parser = super::znode_path)]
     pub master: Option<String>,
     /// Also retry requests that may have been sent (only for idempotent methods)
     #[arg(long)]

@@ -17,7 +17,7 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub zk: ZkArg,
     /// The base path to watch
-    #[arg(long, default_value = "/registry")]
+    #[arg(long, default_value = "/registry", value_parser = super::znode_path)]
     pub base_path: String,
 }
 
