@@ -315,3 +315,48 @@ fn a_consumer_programs_metrics_count_its_calls() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `--metrics 127.0.0.1:0` serves on a free port and says which on stderr (it did not: the
+/// port had to be found with `ss`).
+#[test]
+fn metrics_on_port_0_say_where_they_are() {
+    use std::io::BufRead;
+    let connect = zk().connect_string();
+    let base = unique_path("metrics-port-0");
+    let mut child = Command::new(ZOORPC)
+        .args(["proxy", "--zk", &connect, "--listen", "127.0.0.1:0"])
+        .args(["--base-path", &base, "--metrics", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stderr = child.stderr.take().unwrap();
+    let _guard = Killed(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a line on stderr");
+    let addr = line
+        .strip_prefix("metrics at http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(!addr.ends_with(":0"), "{line}");
+    // Served there (nothing counted yet: an empty exposition).
+    let answer = scrape(addr);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -10,12 +10,27 @@
 use std::net::SocketAddr;
 
 /// Serves the metrics at `addr` (bound now: a taken address is an error naming it) for the rest
-/// of the process.
+/// of the process, and says where on stderr (`metrics at http://ADDR/metrics`: with port 0,
+/// the free port picked).
 pub fn serve(addr: SocketAddr) -> Result<(), String> {
+    let taken = |e: &dyn std::fmt::Display| {
+        format!("cannot serve metrics on {addr}: {e}; give another --metrics address")
+    };
+    // Port 0: pick the free port here, so it can be said (the exporter binds its own listener
+    // and does not tell).
+    let addr = if addr.port() == 0 {
+        std::net::TcpListener::bind(addr)
+            .and_then(|l| l.local_addr())
+            .map_err(|e| taken(&e))?
+    } else {
+        addr
+    };
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .with_http_listener(addr)
         .install()
-        .map_err(|e| format!("cannot serve metrics on {addr}: {e}; give another --metrics address"))
+        .map_err(|e| taken(&e))?;
+    eprintln!("metrics at http://{addr}/metrics");
+    Ok(())
 }
 
 /// Publishes an HA server's role at `path`: `zoorpc_master{path}` 1 while master, else 0, and
