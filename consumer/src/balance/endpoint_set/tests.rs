@@ -236,7 +236,7 @@ async fn update_keeps_endpoints_whatever_the_order_of_either_list() {
         set.update(&list);
         let after = set.snapshot();
         let names: Vec<&str> = after.iter().map(|e| e.node()).collect();
-        let expected: Vec<&str> = list.iter().map(|p| p.name.as_str()).collect();
+        let expected: Vec<&str> = list.iter().map(|p| &*p.name).collect();
         assert_eq!(names, expected);
         for e in after.iter() {
             if let Some(old) = before.iter().find(|o| o.node() == e.node()) {
