@@ -37,7 +37,7 @@ fn strategies() -> [(&'static str, Strategy, Arc<dyn Pick>); 4] {
 fn nodes(n: usize) -> Vec<ProviderNode> {
     (0..n)
         .map(|i| ProviderNode {
-            name: format!("provider{i:010}"),
+            name: format!("provider{i:010}").into(),
             url: format!("http://10.0.{}.{}:9000", i / 256, i % 256)
                 .parse()
                 .expect("a valid URL"),

@@ -129,7 +129,7 @@ pub fn read(path: &Path, base_path: &str) -> Result<Snapshot, String> {
                 .ok()
                 .zip(url.parse::<ProviderUrl>().ok())
                 .map(|(created, url)| ProviderNode {
-                    name: name.to_owned(),
+                    name: name.into(),
                     url,
                     created,
                 }),

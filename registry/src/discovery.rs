@@ -20,6 +20,8 @@
 //!   during a disconnect can be lost, ZOOKEEPER-4698). The loop around it is `crate::watched`'s,
 //!   shared with [`crate::MasterWatch`].
 //! - Snapshots are sorted by node name and published only when they differ.
+//! - A snapshot costs pointer copies, whatever the fleet size: each node is built once, when its
+//!   data is read, and every snapshot shares its name and URL (`Arc`s).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::pin::pin;
@@ -37,11 +39,12 @@ use crate::session::{Session, SessionStatus};
 use crate::watched::{Follow, Watched};
 
 /// One live provider: its znode name (e.g. `provider0000000042`), its URL and the transaction that
-/// created the node.
+/// created the node. Cloning it copies two pointers (name and URL are shared).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ProviderNode {
-    /// Child name under the base path.
-    pub name: String,
+    /// Child name under the base path (shared by every snapshot that holds the node; build it
+    /// with `name.into()` from a `&str` or a `String`).
+    pub name: Arc<str>,
     /// The URL from the node's data.
     pub url: ProviderUrl,
     /// The node's `czxid`. With the name it identifies the node: after `deleteall` of the base
@@ -78,19 +81,14 @@ impl Discovery {
     }
 }
 
-/// What is known of a child: the node's creation and its URL (`None` if its data is bad).
-struct Child {
-    created: i64,
-    url: Option<ProviderUrl>,
-}
-
 /// The children of a base path and their data, as followed by [`Watched`].
 struct Children {
     base: String,
     /// `base` followed by `/` (just `/` for the root): what a child's path starts with.
     prefix: String,
-    /// The known children by name (so a snapshot comes out sorted).
-    known: BTreeMap<String, Child>,
+    /// The known children by name (so a snapshot comes out sorted), each with its node as
+    /// every snapshot shares it (`None` while its data is not a provider URL).
+    known: BTreeMap<Arc<str>, Option<ProviderNode>>,
     /// Children whose data must be read (new, changed, or after a relisting).
     stale: BTreeSet<String>,
     /// The persistent recursive watch on the base path; `None` when it must be added (at the
@@ -138,7 +136,7 @@ impl Children {
             };
             // Events during a disconnect can be lost: read every child again.
             self.stale = children.into_iter().collect();
-            self.known.retain(|name, _| self.stale.contains(name));
+            self.known.retain(|name, _| self.stale.contains(&**name));
             self.relist = false;
         }
         self.read_stale(client).await?;
@@ -159,19 +157,23 @@ impl Children {
         for (name, read) in reads {
             match read.await {
                 Ok((data, stat)) => {
-                    let url = match ProviderUrl::from_bytes(&data) {
-                        Ok(url) => Some(url),
+                    let name: Arc<str> = name.as_str().into();
+                    let node = match ProviderUrl::from_bytes(&data) {
+                        Ok(url) => Some(ProviderNode {
+                            name: name.clone(),
+                            url,
+                            created: stat.czxid,
+                        }),
                         Err(e) => {
                             warn!(node = %format!("{}{name}", self.prefix), error = %e, "skipping a provider node with bad data");
                             None
                         }
                     };
-                    let created = stat.czxid;
-                    self.known.insert(name.clone(), Child { created, url });
+                    self.known.insert(name, node);
                 }
                 // Gone since the event or the listing; its deletion is an event too.
                 Err(zk::Error::NoNode) => {
-                    self.known.remove(&name);
+                    self.known.remove(name.as_str());
                 }
                 Err(e) => return Err(e),
             }
@@ -180,20 +182,9 @@ impl Children {
         Ok(())
     }
 
-    /// The known providers with a good URL, sorted by node name.
+    /// The known providers with a good URL, sorted by node name: pointer copies of the nodes.
     fn snapshot(&self) -> Providers {
-        let providers: Vec<ProviderNode> = self
-            .known
-            .iter()
-            .filter_map(|(name, child)| {
-                child.url.as_ref().map(|url| ProviderNode {
-                    name: name.clone(),
-                    url: url.clone(),
-                    created: child.created,
-                })
-            })
-            .collect();
-        Arc::new(providers)
+        Arc::new(self.known.values().flatten().cloned().collect())
     }
 
     /// Takes in one event of the watch; `true` if the snapshot may have changed or the

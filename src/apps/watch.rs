@@ -59,7 +59,7 @@ pub fn run(args: WatchArgs) -> i32 {
 pub fn change_line(seen: &mut BTreeMap<(String, i64), String>, now: &Providers) -> String {
     let next: BTreeMap<(String, i64), String> = now
         .iter()
-        .map(|p| ((p.name.clone(), p.created), p.url.to_string()))
+        .map(|p| ((p.name.to_string(), p.created), p.url.to_string()))
         .collect();
     let mut line = format!("live={}", next.len());
     for ((name, created), url) in seen.iter() {

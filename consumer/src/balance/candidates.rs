@@ -18,13 +18,21 @@ use super::endpoint::Endpoint;
 pub const DRAWS: usize = 8;
 
 /// One class of endpoints (weighted, or the weight-0 backups): their positions in the list and
-/// the prefix sums of their weights, computed when the list changes.
+/// the prefix sums of their weights, computed when the list changes. The common cases store
+/// nothing per endpoint: a class that is the whole list keeps no positions, a class of equal
+/// weights keeps no sums.
 #[derive(Debug, Default)]
 pub(crate) struct Class {
-    /// Positions in the list, in list order.
+    /// Positions in the list, in list order; empty when `whole`.
     positions: Vec<usize>,
-    /// `cumulative[k]` = the weights of `positions[..=k]` added up.
+    /// Whether the class is every endpoint of the list (its positions are `0..len`).
+    whole: bool,
+    /// How many endpoints the class holds.
+    len: usize,
+    /// `cumulative[k]` = the weights of the first `k + 1` members added up; empty when uniform.
     cumulative: Vec<u64>,
+    /// The members' weights added up.
+    total: u64,
     /// Whether every weight is the same (all 0 included): draws are then uniform.
     uniform: bool,
 }
@@ -32,21 +40,62 @@ pub(crate) struct Class {
 impl Class {
     /// The class of the endpoints for which `member` holds.
     pub(crate) fn of(endpoints: &[Arc<Endpoint>], member: impl Fn(&Endpoint) -> bool) -> Class {
-        let mut class = Class {
-            uniform: true,
-            ..Class::default()
-        };
-        let mut total = 0u64;
-        for (i, e) in endpoints.iter().enumerate().filter(|(_, e)| member(e)) {
-            if let Some(&first) = class.positions.first() {
-                class.uniform &= endpoints[first].weight == e.weight;
-            }
+        let members = || endpoints.iter().enumerate().filter(|(_, e)| member(e));
+        let (mut len, mut total, mut first_weight, mut uniform) = (0, 0u64, None, true);
+        for (_, e) in members() {
+            len += 1;
             total += u64::from(e.weight);
-            class.positions.push(i);
-            class.cumulative.push(total);
+            uniform &= *first_weight.get_or_insert(e.weight) == e.weight;
         }
-        class.uniform |= total == 0;
-        class
+        let whole = len == endpoints.len();
+        let positions = if whole {
+            Vec::new()
+        } else {
+            members().map(|(i, _)| i).collect()
+        };
+        let cumulative = if uniform {
+            Vec::new()
+        } else {
+            let mut sum = 0u64;
+            members()
+                .map(|(_, e)| {
+                    sum += u64::from(e.weight);
+                    sum
+                })
+                .collect()
+        };
+        Class {
+            positions,
+            whole,
+            len,
+            cumulative,
+            total,
+            uniform,
+        }
+    }
+
+    /// The list index of the `n`-th member, in list order.
+    fn nth(&self, n: usize) -> Option<usize> {
+        if n >= self.len {
+            None
+        } else if self.whole {
+            Some(n)
+        } else {
+            self.positions.get(n).copied()
+        }
+    }
+
+    /// The position among the members of the one holding weight ticket `ticket`.
+    fn ticket_holder(&self, ticket: u64) -> usize {
+        if self.uniform {
+            // Every member holds `total / len` tickets (none when every weight is 0).
+            let each = self.total / self.len.max(1) as u64;
+            ticket
+                .checked_div(each)
+                .map_or(self.len, |k| usize::try_from(k).unwrap_or(usize::MAX))
+        } else {
+            self.cumulative.partition_point(|&c| c <= ticket)
+        }
     }
 }
 
@@ -89,17 +138,17 @@ impl<'a> Candidates<'a> {
 
     /// How many endpoints the class holds, usable now or not.
     pub fn len(&self) -> usize {
-        self.class.positions.len()
+        self.class.len
     }
 
     /// Whether the class holds no endpoint.
     pub fn is_empty(&self) -> bool {
-        self.class.positions.is_empty()
+        self.class.len == 0
     }
 
     /// The class's weights added up.
     pub fn total_weight(&self) -> u64 {
-        self.class.cumulative.last().copied().unwrap_or(0)
+        self.class.total
     }
 
     /// Whether all weights in the class are equal (draws by [`Candidates::nth`] are then fair).
@@ -109,12 +158,11 @@ impl<'a> Candidates<'a> {
 
     /// The list index of the class's `n`-th endpoint (`n < len()`), in list order.
     pub fn nth(&self, n: usize) -> Option<usize> {
-        self.class.positions.get(n).copied()
+        self.class.nth(n)
     }
 
     /// The list index of the endpoint holding weight ticket `ticket` (`0..total_weight()`).
     pub fn by_ticket(&self, ticket: u64) -> Option<usize> {
-        let k = self.class.cumulative.partition_point(|&c| c <= ticket);
-        self.nth(k)
+        self.class.nth(self.class.ticket_holder(ticket))
     }
 }

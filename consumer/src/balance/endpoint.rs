@@ -32,7 +32,8 @@ fn weight_of(url: &ProviderUrl) -> u32 {
 /// One provider as the consumer sees it.
 #[derive(Debug)]
 pub struct Endpoint {
-    pub(super) node: String,
+    /// The node's name, shared with the [`ProviderNode`] it came from (compared by pointer first).
+    pub(super) node: Arc<str>,
     /// The node's `czxid`: with the name, which node this endpoint belongs to.
     pub(super) created: i64,
     pub(super) url: ProviderUrl,
@@ -62,7 +63,7 @@ impl Endpoint {
         };
         Endpoint::new(
             &ProviderNode {
-                name: address.to_owned(),
+                name: address.into(),
                 url,
                 created: 0,
             },

@@ -111,7 +111,7 @@ fn first_usable_draw(
 /// let set = EndpointSet::with_policy(&Strategy::First, EjectionPolicy::default());
 /// let node = |n: u16| -> Result<ProviderNode, zoorpc_registry::Error> {
 ///     Ok(ProviderNode {
-///         name: format!("provider000000000{n}"),
+///         name: format!("provider000000000{n}").into(),
 ///         url: ProviderUrl::http("127.0.0.1", 11210 + n)?,
 ///         created: i64::from(n),
 ///     })

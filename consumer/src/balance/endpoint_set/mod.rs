@@ -159,21 +159,16 @@ impl EndpointSet {
     pub fn update(&self, providers: &[ProviderNode]) {
         let current = self.listing.load_full();
         let mut previous = Previous::new(&current.endpoints, current.sorted);
-        let next: Vec<Arc<Endpoint>> = providers
-            .iter()
-            .filter_map(|p| {
-                previous
-                    .find(p)
-                    .filter(|e| e.url == p.url)
-                    .cloned()
-                    .or_else(|| {
-                        if p.url.scheme() == "https" && self.tls.is_none() {
-                            warn!(node = %p.name, url = %p.url, "an https:// provider and no TLS configured (--tls-ca): calls to it fail, never in plaintext");
-                        }
-                        Endpoint::new(p, self.tls.as_ref()).map(Arc::new)
-                    })
-            })
-            .collect();
+        let mut next: Vec<Arc<Endpoint>> = Vec::with_capacity(providers.len());
+        for p in providers {
+            let kept = previous.find(p).filter(|e| e.url == p.url).cloned();
+            next.extend(kept.or_else(|| {
+                if p.url.scheme() == "https" && self.tls.is_none() {
+                    warn!(node = %p.name, url = %p.url, "an https:// provider and no TLS configured (--tls-ca): calls to it fail, never in plaintext");
+                }
+                Endpoint::new(p, self.tls.as_ref()).map(Arc::new)
+            }));
+        }
         let sorted = previous.in_order();
         self.listing.store(Arc::new(Listing::new(next, sorted)));
         self.version.send_modify(|v| *v += 1);
@@ -185,7 +180,7 @@ impl EndpointSet {
     /// endpoint whose ejection ends first (fail open). An endpoint back from an ejection takes
     /// one request (its probe) until that succeeds.
     pub fn pick(&self, exclude: &[String]) -> Option<Arc<Endpoint>> {
-        self.pick_where(|e| !exclude.contains(&e.node))
+        self.pick_where(|e| !exclude.iter().any(|x| **x == *e.node))
     }
 
     /// [`EndpointSet::pick`] excluding the nodes of the endpoints a call already tried.

@@ -34,7 +34,7 @@ enum Lookup<'a> {
 fn index(endpoints: &[Arc<Endpoint>]) -> HashMap<(&str, i64), &Arc<Endpoint>> {
     endpoints
         .iter()
-        .map(|e| ((e.node.as_str(), e.created), e))
+        .map(|e| ((&*e.node, e.created), e))
         .collect()
 }
 
@@ -61,18 +61,24 @@ impl<'a> Previous<'a> {
     /// The previous endpoint of `p`'s node (same name and creation), if any; call it for the
     /// new list's nodes in the new list's order.
     pub(super) fn find(&mut self, p: &'a ProviderNode) -> Option<&'a Arc<Endpoint>> {
-        if self.last.is_some_and(|last| last >= p.name.as_str()) {
+        if self.last.is_some_and(|last| last >= &*p.name) {
             self.ordered = false;
             if let Lookup::Walk { endpoints, .. } = self.lookup {
                 // Out of order: look the rest up instead.
                 self.lookup = Lookup::Indexed(index(endpoints));
             }
         }
-        self.last = Some(p.name.as_str());
+        self.last = Some(&*p.name);
         match &mut self.lookup {
             Lookup::Walk { endpoints, next } => {
                 while let Some(e) = endpoints.get(*next) {
-                    match e.node.as_str().cmp(p.name.as_str()) {
+                    // The same node shares its name: no need to read the bytes.
+                    let order = if Arc::ptr_eq(&e.node, &p.name) {
+                        std::cmp::Ordering::Equal
+                    } else {
+                        e.node.cmp(&p.name)
+                    };
+                    match order {
                         std::cmp::Ordering::Less => *next += 1,
                         std::cmp::Ordering::Equal => {
                             *next += 1;
@@ -83,7 +89,7 @@ impl<'a> Previous<'a> {
                 }
                 None
             }
-            Lookup::Indexed(by_node) => by_node.get(&(p.name.as_str(), p.created)).copied(),
+            Lookup::Indexed(by_node) => by_node.get(&(&*p.name, p.created)).copied(),
         }
     }
 }

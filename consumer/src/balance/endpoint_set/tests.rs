@@ -236,7 +236,7 @@ async fn update_keeps_endpoints_whatever_the_order_of_either_list() {
         set.update(&list);
         let after = set.snapshot();
         let names: Vec<&str> = after.iter().map(|e| e.node()).collect();
-        let expected: Vec<&str> = list.iter().map(|p| p.name.as_str()).collect();
+        let expected: Vec<&str> = list.iter().map(|p| &*p.name).collect();
         assert_eq!(names, expected);
         for e in after.iter() {
             if let Some(old) = before.iter().find(|o| o.node() == e.node()) {
@@ -244,4 +244,51 @@ async fn update_keeps_endpoints_whatever_the_order_of_either_list() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn the_picking_tables_give_each_endpoint_its_weight_in_tickets() {
+    let set = EndpointSet::new();
+    set.update(&[
+        node("a", "http://127.0.0.1:1?weight=0"),
+        node("b", "http://127.0.0.1:2?weight=100"),
+        node("c", "http://127.0.0.1:3?weight=300"),
+    ]);
+    let listing = set.listing.load();
+    let all = |_: &Endpoint| true;
+    let weighted = Candidates::new(&listing.endpoints, &listing.weighted, &all);
+    assert_eq!(weighted.len(), 2);
+    assert_eq!(weighted.total_weight(), 400);
+    assert!(!weighted.is_uniform());
+    assert_eq!(
+        [weighted.nth(0), weighted.nth(1), weighted.nth(2)],
+        [Some(1), Some(2), None]
+    );
+    let owners: Vec<_> = [0, 99, 100, 399, 400]
+        .map(|t| weighted.by_ticket(t))
+        .to_vec();
+    assert_eq!(owners, [Some(1), Some(1), Some(2), Some(2), None]);
+    let backups = Candidates::new(&listing.endpoints, &listing.backups, &all);
+    assert_eq!((backups.len(), backups.total_weight()), (1, 0));
+    assert!(backups.is_uniform());
+    assert_eq!([backups.nth(0), backups.nth(1)], [Some(0), None]);
+    assert_eq!(backups.by_ticket(0), None);
+
+    // Every endpoint in the class, equal weights: positions and tickets without tables.
+    set.update(&[
+        node("b", "http://127.0.0.1:2?weight=100"),
+        node("c", "http://127.0.0.1:3?weight=100"),
+        node("d", "http://127.0.0.1:4?weight=100"),
+    ]);
+    let listing = set.listing.load();
+    let weighted = Candidates::new(&listing.endpoints, &listing.weighted, &all);
+    assert_eq!((weighted.len(), weighted.total_weight()), (3, 300));
+    assert!(weighted.is_uniform());
+    assert_eq!([weighted.nth(2), weighted.nth(3)], [Some(2), None]);
+    let owners: Vec<_> = [0, 99, 100, 250, 299, 300]
+        .map(|t| weighted.by_ticket(t))
+        .to_vec();
+    assert_eq!(owners, [Some(0), Some(0), Some(1), Some(2), Some(2), None]);
+    let backups = Candidates::new(&listing.endpoints, &listing.backups, &all);
+    assert!(backups.is_empty() && backups.nth(0).is_none());
 }
