@@ -474,3 +474,85 @@ fn the_zoorpc_command_takes_the_credential_for_what_it_changes() {
         .wait_for_line("stopped", Duration::from_secs(10))
         .unwrap();
 }
+
+/// A contender without the credential on an election an identity owns: it cannot take over,
+/// so it says so in one line and exits 1, whether the node is vacant when it starts or it was
+/// standing by when the master left (it used to retry silently for ever, deaf to SIGTERM).
+#[test]
+fn a_contender_without_the_credential_says_noauth_and_exits_instead_of_hanging() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(open_test_root());
+    let (_dir, file) = auth_file();
+    let file = file.to_str().unwrap().to_owned();
+    let connect = zk().connect_string();
+    let path = format!("{}/Acl:1.0.0", unique_path("acl-contender"));
+    let ha = |name: &'static str, credential: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
+        cmd.args(["--zk", &connect, "--path", &path, "--port", "0"])
+            .args(["--session-timeout-ms", "2000"])
+            .env_remove("ZOORPC_ZK_AUTH_FILE");
+        if credential {
+            cmd.args(["--zk-auth-file", &file]);
+        }
+        cmd
+    };
+    // The owner holds the election; a stranger stands by.
+    let mut owner = ChildProcess::spawn("owner", ha("owner", true)).unwrap();
+    owner
+        .wait_for_line("role master", Duration::from_secs(20))
+        .unwrap();
+    let mut stranger_cmd = ha("stranger", false);
+    stranger_cmd.stderr(std::process::Stdio::piped());
+    /// Killed on drop, also when an assertion fails.
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut guard = Guard(stranger_cmd.spawn().unwrap());
+    let stranger = &mut guard.0;
+    // The owner leaves: the stranger cannot take the node.
+    owner.signal(libc::SIGTERM).unwrap();
+    owner
+        .wait_for_line("resigned", Duration::from_secs(20))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = stranger.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("the stranger still contends 20 s after the master left");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    use std::io::Read;
+    stranger
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("NoAuth") && errors[0].contains("--zk-auth-file"),
+        "{stderr}"
+    );
+
+    // The node vacant from the start: the same line at once.
+    let (code, _, stderr) = run_command(ha("stranger", false), Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("NoAuth"), "{stderr}");
+    // And the master-job program too.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-master-job"));
+    cmd.args(["--zk", &connect, "--path", &path, "--interval-ms", "500"])
+        .env_remove("ZOORPC_ZK_AUTH_FILE");
+    let (code, _, stderr) = run_command(cmd, Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("NoAuth"), "{stderr}");
+}

@@ -198,7 +198,11 @@ pub async fn check_serving_tls(
         match tokio::time::timeout_at(deadline, attempt()).await {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) => {
-                refused = if e.contains("refused") { refused + 1 } else { 0 };
+                refused = if e.contains("refused") {
+                    refused + 1
+                } else {
+                    0
+                };
                 last = e;
                 if refused >= 3 {
                     break;

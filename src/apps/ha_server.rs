@@ -182,8 +182,12 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
         None => None,
     };
 
-    // Until a signal: then stop the job, resign, stop serving.
-    signals.recv().await;
+    // Until a signal (or ZooKeeper refuses this identity the takeover): then stop the job,
+    // resign, stop serving.
+    let refusal = tokio::select! {
+        _ = signals.recv() => None,
+        refusal = refused(election) => Some(refusal),
+    };
     drop(job);
     let resigned = server.resign().await;
     let _ = printer.await;
@@ -193,9 +197,27 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
             eprintln!("warning: could not delete the master node ({e}); it goes with the session")
         }
     }
-    match server.shutdown().await {
-        Err(e @ zoorpc_provider::Error::Server(_)) => Err(e.to_string()),
+    match (server.shutdown().await, refusal) {
+        (_, Some(refusal)) => Err(refusal),
+        (Err(e @ zoorpc_provider::Error::Server(_)), None) => Err(e.to_string()),
         _ => Ok(()),
+    }
+}
+
+/// Resolves when `election` stopped contending on its own (ZooKeeper refused this identity the
+/// takeover: the election's nodes belong to another identity), with the error line's text;
+/// never otherwise.
+pub(crate) async fn refused(election: &MasterElection) -> String {
+    let mut roles = election.subscribe();
+    loop {
+        if *roles.borrow_and_update() == Role::Left
+            && let Some(refusal) = election.refusal()
+        {
+            return refusal.to_string();
+        }
+        if roles.changed().await.is_err() {
+            return std::future::pending().await;
+        }
     }
 }
 

@@ -72,19 +72,28 @@ pub fn main() {
         )
         .await
         .map_err(|e| e.to_string())?;
-        let election = MasterElection::join(&session, &path, &address)
-            .await
-            .map_err(|e| e.to_string())?;
+        let election = tokio::select! {
+            joined = MasterElection::join(&session, &path, &address) => {
+                joined.map_err(|e| e.to_string())?
+            }
+            _ = signals.recv() => return Ok(0),
+        };
         let printer = tokio::spawn(super::ha_server::print_roles(
             election.path().to_owned(),
             election.changes(),
             stamp,
         ));
         let job = super::ha_server::start_printing_job(&election, &name, interval, stamp)?;
-        signals.recv().await;
+        let refusal = tokio::select! {
+            _ = signals.recv() => None,
+            refusal = super::ha_server::refused(&election) => Some(refusal),
+        };
         drop(job);
         let resigned = election.resign().await;
         let _ = printer.await;
+        if let Some(refusal) = refusal {
+            return Err(refusal);
+        }
         resigned.map_err(|e| e.to_string())?;
         crate::say!("resigned");
         Ok::<_, String>(0)

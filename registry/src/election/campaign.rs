@@ -37,6 +37,9 @@ pub(super) enum Next {
     Again,
     /// A pause after an error (or a session change).
     Pause,
+    /// ZooKeeper refused this identity the takeover of this node: contending cannot succeed;
+    /// stop.
+    Refused(String),
 }
 
 /// The task behind a [`MasterElection`].
@@ -83,6 +86,16 @@ impl Campaign {
                 continue;
             }
             let next = self.step(&status).await;
+            if let Next::Refused(node) = next {
+                warn!(path = %self.path, %node, "ZooKeeper refused this identity the takeover (NoAuth); not contending any more");
+                *self
+                    .shared
+                    .refused
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(node);
+                self.publish(Role::Left);
+                return;
+            }
             let wake = async {
                 match next {
                     Next::Watch(watcher) => {
@@ -106,6 +119,7 @@ impl Campaign {
                     }
                     Next::Again => {}
                     Next::Pause => tokio::time::sleep(RETRY_PAUSE).await,
+                    Next::Refused(_) => {}
                 }
             };
             tokio::select! {

@@ -84,6 +84,7 @@ impl MasterElection {
                 },
             }),
             held: Mutex::new(None),
+            refused: Mutex::new(None),
         });
         let campaign = Campaign {
             session: session.clone(),
@@ -106,9 +107,27 @@ impl MasterElection {
             shared,
             task: Some(task),
         };
-        // The task only ends when aborted, so this returns once a role is decided.
+        // The task only ends when aborted or refused, so this returns once a role is decided.
         let _ = roles.wait_for(|r| *r != Role::Joining).await;
+        if let Some(refused) = election.refusal() {
+            return Err(refused);
+        }
         Ok(election)
+    }
+
+    /// Why this contender stopped contending on its own: ZooKeeper refused its identity the
+    /// takeover ([`Error::NoAuth`]: the election's nodes belong to another identity; give the
+    /// right `--zk-auth-file`). The role is [`Role::Left`] then. `None` while contending.
+    pub fn refusal(&self) -> Option<Error> {
+        let refused = self
+            .shared
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        refused.as_ref().map(|path| Error::NoAuth {
+            op: "takeover",
+            path: path.clone(),
+        })
     }
 
     /// Whether this contender is the master now. Cheap: one atomic load.

@@ -125,6 +125,8 @@ pub(super) struct Shared {
     pub(super) listeners: Mutex<Listeners>,
     /// Our node's and the companion's versions while master (what resign deletes).
     pub(super) held: Mutex<Option<Held>>,
+    /// The node ZooKeeper refused this identity the takeover of (the campaign stopped).
+    pub(super) refused: Mutex<Option<String>>,
 }
 
 /// Subscribers of [`RoleChanges`], and the last change (for a new subscriber's first item).

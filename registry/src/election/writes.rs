@@ -198,6 +198,14 @@ impl Campaign {
                 debug!(path = %self.path, error = %source, "takeover reply lost; checking the node's owner");
                 Next::Again
             }
+            Err(zk::MultiWriteError::OperationFailed {
+                index,
+                source: zk::Error::NoAuth,
+            }) => Next::Refused(if index == 0 {
+                self.path.clone()
+            } else {
+                self.companion.clone()
+            }),
             Err(e) => {
                 debug!(error = %e, path = %self.path, "takeover failed");
                 Next::Pause
