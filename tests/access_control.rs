@@ -486,7 +486,7 @@ fn a_contender_without_the_credential_says_noauth_and_exits_instead_of_hanging()
     let file = file.to_str().unwrap().to_owned();
     let connect = zk().connect_string();
     let path = format!("{}/Acl:1.0.0", unique_path("acl-contender"));
-    let ha = |name: &'static str, credential: bool| {
+    let ha = |credential: bool| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
         cmd.args(["--zk", &connect, "--path", &path, "--port", "0"])
             .args(["--session-timeout-ms", "2000"])
@@ -497,11 +497,11 @@ fn a_contender_without_the_credential_says_noauth_and_exits_instead_of_hanging()
         cmd
     };
     // The owner holds the election; a stranger stands by.
-    let mut owner = ChildProcess::spawn("owner", ha("owner", true)).unwrap();
+    let mut owner = ChildProcess::spawn("owner", ha(true)).unwrap();
     owner
         .wait_for_line("role master", Duration::from_secs(20))
         .unwrap();
-    let mut stranger_cmd = ha("stranger", false);
+    let mut stranger_cmd = ha(false);
     stranger_cmd.stderr(std::process::Stdio::piped());
     /// Killed on drop, also when an assertion fails.
     struct Guard(std::process::Child);
@@ -545,7 +545,7 @@ fn a_contender_without_the_credential_says_noauth_and_exits_instead_of_hanging()
     );
 
     // The node vacant from the start: the same line at once.
-    let (code, _, stderr) = run_command(ha("stranger", false), Duration::from_secs(30));
+    let (code, _, stderr) = run_command(ha(false), Duration::from_secs(30));
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("NoAuth"), "{stderr}");
     // And the master-job program too.
