@@ -98,6 +98,7 @@ async fn run(args: Args) -> Result<(), String> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let seed = args.seed.unwrap_or_else(|| tally::now_ms() % 1_000_000);
     let session_timeout = Duration::from_millis(args.session_timeout_ms);

@@ -12,7 +12,8 @@ use super::HarnessError;
 
 type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
 
-/// Spawns `cmd` so that it receives SIGKILL when this process dies.
+/// Spawns `cmd` so that it receives SIGKILL when this process dies, in a process group of its
+/// own (a terminal's Ctrl-C reaches the parent only).
 ///
 /// `PR_SET_PDEATHSIG` fires when the *thread* that forked exits, so every child is forked from
 /// one thread that lives as long as the process.
@@ -71,6 +72,10 @@ fn spawn_with_deathsig(cmd: &mut Command) -> std::io::Result<Child> {
             Ok(())
         });
     }
+    // A process group of its own: a terminal's Ctrl-C (sent to the whole foreground group)
+    // reaches only the parent, which decides what its children get (the chaos run undoes its
+    // fault and counts; the children dying of the same SIGINT made false counts).
+    cmd.process_group(0);
     cmd.spawn()
 }
 
