@@ -210,6 +210,34 @@ fn a_provider_announces_its_new_node_and_deregisters_the_one_there_is() {
         rt.block_on(client.check_stat(&new_node)).unwrap().is_some(),
         "{new_node} is not in ZooKeeper"
     );
+    // The whole base path deleted (as `deleteall`): re-created, the sequence starts again, so
+    // the new node may have an old name; announced all the same.
+    rt.block_on(async {
+        // The provider may re-register between the deletes: as `deleteall`, until it is gone.
+        for _ in 0..50 {
+            for child in client.list_children(&base).await.unwrap_or_default() {
+                let _ = client.delete(&format!("{base}/{child}"), None).await;
+            }
+            match client.delete(&base, None).await {
+                Ok(()) | Err(zkc::Error::NoNode) => return,
+                Err(zkc::Error::NotEmpty) => continue,
+                Err(e) => panic!("deleting {base}: {e}"),
+            }
+        }
+        panic!("{base} kept its children");
+    });
+    // Nodes it re-created while the loop deleted them were announced too; the last line names
+    // the node there is.
+    let new_node = loop {
+        let line = provider
+            .process
+            .wait_for_line("registered ", Duration::from_secs(20))
+            .unwrap();
+        let node = line.split_whitespace().nth(1).unwrap().to_owned();
+        if rt.block_on(client.check_stat(&node)).unwrap().is_some() {
+            break node;
+        }
+    };
     provider.process.signal(libc::SIGTERM).unwrap();
     let line = provider
         .process

@@ -152,8 +152,10 @@ pub fn run_started(
                         changes = None;
                         continue;
                     }
-                    let now = changes.as_mut().and_then(|rx| rx.borrow_and_update().clone());
-                    if let Some(now) = now.filter(|n| *n != node) {
+                    // The registration publishes a path only when it created the node again,
+                    // so each one is announced, even under the same name (sequence numbers
+                    // start again in a re-created base path).
+                    if let Some(now) = changes.as_mut().and_then(|rx| rx.borrow_and_update().clone()) {
                         node = now;
                         crate::say!("registered {node} {}", provider.url());
                     }
