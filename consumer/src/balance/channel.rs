@@ -199,7 +199,7 @@ impl BalancedChannel {
                 Outcome::Answer(mut response) => {
                     endpoint.record_success();
                     let code = Status::from_header_map(response.headers()).map(|s| s.code());
-                    metrics::answered(endpoint.label(), code);
+                    metrics::answered(endpoint.label(), endpoint.answered_ok_key(), code);
                     metrics::call(true);
                     response.extensions_mut().insert(Answered {
                         url: endpoint.url().clone(),
