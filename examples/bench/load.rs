@@ -73,11 +73,30 @@ where
     T::ResponseBody: Body<Data = Bytes> + Send + 'static,
     <T::ResponseBody as Body>::Error: Into<StdError> + Send,
 {
+    closed_loop_over(std::slice::from_ref(&client), concurrency, duration).await
+}
+
+/// As [`closed_loop`], caller `i` calling through `clients[i % clients.len()]`.
+pub async fn closed_loop_over<T>(
+    clients: &[EchoClient<T>],
+    concurrency: usize,
+    duration: Duration,
+) -> Stats
+where
+    T: tonic::client::GrpcService<tonic::body::Body> + Clone + Send + 'static,
+    T::Future: Send,
+    T::Error: Into<StdError>,
+    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
+{
+    if clients.is_empty() {
+        return Stats::default();
+    }
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let mut client = client.clone();
+    for i in 0..concurrency {
+        let mut client = clients[i % clients.len()].clone();
         tasks.spawn(async move {
             let mut stats = Stats::default();
             while Instant::now() < deadline {

@@ -11,7 +11,8 @@
 //!   holds it; it deregisters; time until the list drops it.
 //! - `handover`: the master resigns; time until a standby holding its own session is master.
 //! - `qps`: unary calls through `consumer.channel()` against a plain tonic channel to one
-//!   provider, in one run: what the balancer costs per call.
+//!   provider, in one run: what the balancer costs per call; and against plain channels to
+//!   every provider (the balancer's connection count without the balancer).
 //! - `slow`: one provider of three answers 10× slower: p50/p99 per strategy beside a healthy
 //!   baseline.
 //! - `failover`: steady load while providers (`zoorpc-echo` processes) are SIGKILLed and

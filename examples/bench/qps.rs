@@ -2,6 +2,12 @@
 //! `consumer.channel()` over N providers, and in the same run through a plain tonic `Channel`
 //! to one provider, in alternating segments so that both see the same machine. Closed loop:
 //! `concurrency` callers, each calling again as soon as it has an answer.
+//!
+//! The balancer holds one HTTP/2 connection per provider, the direct channel one in all, and
+//! hyper writes more frames per system call on one busy connection than on three. So a third
+//! side, in the same alternation, calls through plain channels to every provider (caller `i`
+//! on provider `i % N`): the same connections as the balancer, without it. The issue's `ratio`
+//! stays balanced / one direct channel; `ratio_same_connections` is balanced / that side.
 
 use std::time::Duration;
 
@@ -9,7 +15,9 @@ use zoorpc::apps::echo::EchoClient;
 use zoorpc::consumer::{Consumer, ConsumerConfig};
 
 use crate::alloc_count::allocations;
-use crate::load::{Stats, closed_loop, remove_base, start_providers, stop_providers};
+use crate::load::{
+    Stats, closed_loop, closed_loop_over, remove_base, start_providers, stop_providers,
+};
 use crate::{json_num, quantile_ms};
 
 /// `qps` options.
@@ -40,13 +48,25 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         .await
         .map_err(|e| format!("connecting to {first}: {e}"))?;
     let direct = EchoClient::new(channel);
+    let mut spread = Vec::with_capacity(providers.len());
+    for provider in &providers {
+        let url = provider.url().endpoint();
+        let channel = tonic::transport::Endpoint::from_shared(url.clone())
+            .map_err(|e| format!("{url}: {e}"))?
+            .connect()
+            .await
+            .map_err(|e| format!("connecting to {url}: {e}"))?;
+        spread.push(EchoClient::new(channel));
+    }
 
     let c = options.concurrency;
     closed_loop(balanced.clone(), c, WARMUP).await;
     closed_loop(direct.clone(), c, WARMUP).await;
+    closed_loop_over(&spread, c, WARMUP).await;
     let segments = (options.duration.as_millis() / SEGMENT.as_millis()).max(1) as u32;
     let segment = options.duration / segments;
-    let (mut through, mut plain) = (Stats::default(), Stats::default());
+    let (mut through, mut plain, mut plain_spread) =
+        (Stats::default(), Stats::default(), Stats::default());
     // Per pair of segments: balanced calls / direct calls, to show the spread.
     let mut pair_ratios = Vec::with_capacity(segments as usize);
     // Heap allocations during each side's segments (client and servers: one process).
@@ -58,20 +78,26 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         let b = closed_loop(direct.clone(), c, segment).await;
         through_allocs += between - before;
         plain_allocs += allocations() - between;
+        let d = closed_loop_over(&spread, c, segment).await;
         pair_ratios.push(a.qps() / b.qps());
         through.merge(a);
         plain.merge(b);
+        plain_spread.merge(d);
     }
     pair_ratios.sort_by(f64::total_cmp);
     let pair_quantile = |q: f64| {
         let i = ((q * pair_ratios.len() as f64) as usize).min(pair_ratios.len() - 1);
         pair_ratios[i]
     };
-    drop((balanced, direct));
+    drop((balanced, direct, spread));
     stop_providers(providers).await;
     remove_base(&consumer).await;
 
-    for (name, stats) in [("consumer.channel()", &through), ("direct", &plain)] {
+    for (name, stats) in [
+        ("consumer.channel()", &through),
+        ("direct", &plain),
+        ("direct, one per provider", &plain_spread),
+    ] {
         if stats.failed > 0 {
             println!(
                 "{name}: {} calls failed, first: {}",
@@ -82,6 +108,8 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
     }
     let (consumer_qps, direct_qps) = (through.qps(), plain.qps());
     let ratio = consumer_qps / direct_qps;
+    let spread_qps = plain_spread.qps();
+    let spread_p99 = quantile_ms(&mut plain_spread.latencies, 0.99);
     let (cp50, cp99) = (
         quantile_ms(&mut through.latencies, 0.5),
         quantile_ms(&mut through.latencies, 0.99),
@@ -102,6 +130,13 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         "direct channel:     {direct_qps:.0} calls/s, p50 {dp50:.3} ms, p99 {dp99:.3} ms ({} calls)",
         plain.ok()
     );
+    println!(
+        "direct, {n} channels (one per provider, as the balancer): {spread_qps:.0} calls/s, p99 {spread_p99:.3} ms; \
+         ratio with the same connections {:.3}, p99 ratio {:.3}",
+        consumer_qps / spread_qps,
+        cp99 / spread_p99,
+        n = options.providers,
+    );
     let per_call = |allocs: u64, stats: &Stats| allocs as f64 / (stats.ok() as f64).max(1.0);
     println!(
         "heap allocations per call (caller and providers, one process): consumer.channel() {:.1}, direct {:.1}",
@@ -117,12 +152,14 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         pair_quantile(1.0),
     );
     println!(
-        "{{\"scenario\":\"qps\",\"consumer_qps\":{},\"direct_qps\":{},\"ratio\":{},\"consumer_p99_ms\":{},\"direct_p99_ms\":{}}}",
+        "{{\"scenario\":\"qps\",\"consumer_qps\":{},\"direct_qps\":{},\"ratio\":{},\"consumer_p99_ms\":{},\"direct_p99_ms\":{},\"direct_spread_qps\":{},\"ratio_same_connections\":{}}}",
         json_num(consumer_qps),
         json_num(direct_qps),
         json_num(ratio),
         json_num(cp99),
         json_num(dp99),
+        json_num(spread_qps),
+        json_num(consumer_qps / spread_qps),
     );
     Ok(())
 }

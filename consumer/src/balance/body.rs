@@ -67,31 +67,78 @@ impl Prepared {
     }
 }
 
-/// Reads what `body` has ready, up to `limit` bytes.
+/// Reads what `body` has ready, up to `limit` bytes. A body of one data frame (every unary
+/// request tonic encodes) is kept as that frame's bytes, not copied; a second frame starts a
+/// buffer holding both.
 pub(crate) async fn prepare(mut body: Body, limit: usize) -> Result<Prepared, tonic::Status> {
-    let mut read = BytesMut::new();
+    let mut read = Read::default();
     loop {
         let next = poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await;
         match next {
-            Poll::Ready(None) => return Ok(Prepared::Replayable(read.freeze())),
+            Poll::Ready(None) => return Ok(Prepared::Replayable(read.into_bytes())),
             Poll::Ready(Some(Err(status))) => return Err(status),
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => {
-                    read.extend_from_slice(&data);
+                    read.push(data);
                     if read.len() > limit {
-                        return Ok(Prepared::Committed(chain(read.freeze(), None, body)));
+                        return Ok(Prepared::Committed(chain(read.into_bytes(), None, body)));
                     }
                 }
                 Err(trailers) => {
                     return Ok(Prepared::Committed(chain(
-                        read.freeze(),
+                        read.into_bytes(),
                         Some(trailers),
                         body,
                     )));
                 }
             },
             // Still streaming: what comes later cannot be waited for before sending.
-            Poll::Pending => return Ok(Prepared::Committed(chain(read.freeze(), None, body))),
+            Poll::Pending => {
+                return Ok(Prepared::Committed(chain(read.into_bytes(), None, body)));
+            }
+        }
+    }
+}
+
+/// The data frames read so far: the first one as it came, later ones copied behind it.
+#[derive(Default)]
+enum Read {
+    #[default]
+    Nothing,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Read {
+    fn push(&mut self, data: Bytes) {
+        *self = match std::mem::take(self) {
+            Read::Nothing => Read::One(data),
+            Read::One(first) => {
+                let mut many = BytesMut::with_capacity(first.len() + data.len());
+                many.extend_from_slice(&first);
+                many.extend_from_slice(&data);
+                Read::Many(many)
+            }
+            Read::Many(mut many) => {
+                many.extend_from_slice(&data);
+                Read::Many(many)
+            }
+        };
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Read::Nothing => 0,
+            Read::One(bytes) => bytes.len(),
+            Read::Many(many) => many.len(),
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Read::Nothing => Bytes::new(),
+            Read::One(bytes) => bytes,
+            Read::Many(many) => many.freeze(),
         }
     }
 }
@@ -194,6 +241,39 @@ mod tests {
         assert_eq!(body.collect().await.unwrap().to_bytes(), vec![7u8; 100]);
         assert!(prepared.attempt().is_none(), "a committed body goes once");
         assert!(!prepared.is_available());
+    }
+
+    #[tokio::test]
+    async fn frames_that_all_arrived_replay_as_one_body_in_order() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, tonic::Status>>(4);
+        for part in [&b"ab"[..], b"c", b"de"] {
+            tx.send(Ok(Frame::data(Bytes::from_static(part))))
+                .await
+                .unwrap();
+        }
+        drop(tx);
+        let stream =
+            http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let mut prepared = prepare(Body::new(stream), 1024).await.unwrap();
+        assert!(prepared.is_replayable());
+        for _ in 0..2 {
+            let body = prepared.attempt().unwrap();
+            assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"abcde");
+        }
+        // Past the limit on the third frame: committed, nothing lost.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, tonic::Status>>(4);
+        for part in [&b"ab"[..], b"cd", b"ef"] {
+            tx.send(Ok(Frame::data(Bytes::from_static(part))))
+                .await
+                .unwrap();
+        }
+        drop(tx);
+        let stream =
+            http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let mut prepared = prepare(Body::new(stream), 5).await.unwrap();
+        assert!(!prepared.is_replayable());
+        let body = prepared.attempt().unwrap();
+        assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"abcdef");
     }
 
     #[tokio::test]

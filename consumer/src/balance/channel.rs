@@ -150,7 +150,7 @@ impl BalancedChannel {
     }
 
     async fn send(self, request: http::Request<Body>) -> Result<http::Response<Body>, BoxError> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let started = Instant::now();
         let mut body = prepare(body, self.buffer_limit).await?;
         self.budget.deposit();
@@ -199,13 +199,20 @@ impl BalancedChannel {
                 Outcome::Answer(mut response) => {
                     endpoint.record_success();
                     let code = Status::from_header_map(response.headers()).map(|s| s.code());
-                    metrics::answered(endpoint.label(), code);
+                    metrics::answered(endpoint.label(), endpoint.answered_ok_key(), code);
                     metrics::call(true);
-                    response.extensions_mut().insert(Answered {
+                    // The request's extensions are no longer needed (the call is committed):
+                    // their map, emptied, carries the response's own and `Answered`, so a
+                    // fresh map and table are not allocated for every call.
+                    let mut extensions = std::mem::take(&mut parts.extensions);
+                    extensions.clear();
+                    extensions.extend(std::mem::take(response.extensions_mut()));
+                    extensions.insert(Answered {
                         url: endpoint.url().clone(),
                         node: endpoint.node().to_owned(),
                         attempts: tried.len(),
                     });
+                    *response.extensions_mut() = extensions;
                     return Ok(response);
                 }
                 // An error answer that may be retried is kept, to be returned if it is not.

@@ -12,6 +12,7 @@ use zoorpc_registry::{ProviderNode, ProviderUrl};
 use super::dialer::{DIAL_TIMEOUT, Dialer, Transport};
 use super::ejection::Health;
 use super::load::Load;
+use super::metrics as metrics_key;
 use crate::tls::ConsumerTls;
 
 /// Weight used when a provider URL has no (valid) `weight` parameter.
@@ -47,6 +48,8 @@ pub struct Endpoint {
     pub(super) weight: u32,
     /// `scheme://host:port`, made once: the `endpoint` label of the metrics counted per call.
     label: Arc<str>,
+    /// The key of this endpoint's answered-OK counter, made once (see `metrics::answered`).
+    answered_ok: metrics::Key,
 }
 
 impl Endpoint {
@@ -122,6 +125,7 @@ impl Endpoint {
                 timeout: DIAL_TIMEOUT,
                 transport,
             });
+        let label: Arc<str> = node.url.endpoint().into();
         Some(Endpoint {
             node: node.name.clone(),
             created: node.created,
@@ -130,7 +134,8 @@ impl Endpoint {
             health: Health::default(),
             load: Load::default(),
             weight: weight_of(&node.url),
-            label: node.url.endpoint().into(),
+            answered_ok: metrics_key::answered_ok_key(&label),
+            label,
         })
     }
 
@@ -172,6 +177,11 @@ impl Endpoint {
     /// `scheme://host:port`, as the metrics label it.
     pub(crate) fn label(&self) -> &Arc<str> {
         &self.label
+    }
+
+    /// The key of this endpoint's `zoorpc_attempts_total{code="OK"}` counter.
+    pub(crate) fn answered_ok_key(&self) -> &metrics::Key {
+        &self.answered_ok
     }
 
     /// Records a success: clears any ejection.

@@ -16,12 +16,32 @@ use std::sync::Arc;
 
 use super::failure::Failure;
 
+/// Metadata of the counters counted through a key made once (as the macros' own).
+static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The key of `zoorpc_attempts_total{endpoint, code="OK"}`, made once per endpoint: counting an
+/// answered call then builds no label vector.
+pub(crate) fn answered_ok_key(endpoint: &Arc<str>) -> metrics::Key {
+    metrics::Key::from_parts(
+        "zoorpc_attempts_total",
+        vec![
+            metrics::Label::new("endpoint", endpoint.clone()),
+            metrics::Label::from_static_parts("code", "OK"),
+        ],
+    )
+}
+
 /// An attempt answered with response headers carrying `code` (`None`: no status there).
-/// `endpoint` is the endpoint's label, made once per endpoint: counting a call copies nothing.
-pub(crate) fn answered(endpoint: &Arc<str>, code: Option<tonic::Code>) {
-    let code = code.map_or("OK", code_name);
-    metrics::counter!("zoorpc_attempts_total", "endpoint" => endpoint.clone(), "code" => code)
-        .increment(1);
+/// `endpoint` is the endpoint's label and `ok_key` its [`answered_ok_key`], made once per
+/// endpoint: counting a call copies nothing. The recorder is looked up on every call (as the
+/// macros do), so one installed after the first call counts from then on.
+pub(crate) fn answered(endpoint: &Arc<str>, ok_key: &metrics::Key, code: Option<tonic::Code>) {
+    match code.map_or("OK", code_name) {
+        "OK" => metrics::with_recorder(|r| r.register_counter(ok_key, &METADATA)).increment(1),
+        code => metrics::counter!("zoorpc_attempts_total", "endpoint" => endpoint.clone(), "code" => code)
+            .increment(1),
+    }
 }
 
 /// A gRPC code as written in the metric: its name in capitals (`DEADLINEEXCEEDED`), as the
@@ -63,8 +83,12 @@ pub(crate) fn attempt_failed(endpoint: &Arc<str>, failure: Failure, refused: boo
 
 /// A call ended: answered by some attempt or not.
 pub(crate) fn call(answered: bool) {
-    let outcome = if answered { "answered" } else { "failed" };
-    metrics::counter!("zoorpc_calls_total", "outcome" => outcome).increment(1);
+    // Literal labels: the macro's key is a static, nothing is built per call.
+    if answered {
+        metrics::counter!("zoorpc_calls_total", "outcome" => "answered").increment(1);
+    } else {
+        metrics::counter!("zoorpc_calls_total", "outcome" => "failed").increment(1);
+    }
 }
 
 /// A call goes on to another endpoint.

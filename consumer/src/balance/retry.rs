@@ -9,6 +9,7 @@
 //! - An application's answer ([`Failure::Application`]): never tried again.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::failure::Failure;
@@ -140,15 +141,21 @@ pub struct RetryBudget {
     percent: u32,
     min_per_second: u32,
     ttl: Duration,
-    /// One slot per second of the window: (second, requests, retries).
-    window: Mutex<Window>,
+    /// Seconds are counted from here.
+    start: Instant,
+    /// Requests, one slot per second of the window: the second in the high 32 bits, its count
+    /// in the low 32 ([`EMPTY`] before first use). Every call deposits, so this takes no lock:
+    /// one lock shared by all callers was a point where the threads of a busy consumer queued.
+    requests: Box<[AtomicU64]>,
+    /// Retries, one slot per second of the window: (second, retries). Only retries lock it.
+    retries: Mutex<Vec<(u64, u64)>>,
 }
 
-#[derive(Debug)]
-struct Window {
-    start: Instant,
-    slots: Vec<(u64, u64, u64)>,
-}
+/// A request slot never used.
+const EMPTY: u64 = u64::MAX;
+/// The largest second a slot can name (32 bits; `u32::MAX` is [`EMPTY`]'s).
+const LAST_SECOND: u64 = u32::MAX as u64 - 1;
+const COUNT_MASK: u64 = u32::MAX as u64;
 
 impl Default for RetryBudget {
     /// 20 % of requests plus 10 retries a second, over 10 s (Finagle's defaults).
@@ -166,54 +173,68 @@ impl RetryBudget {
             percent,
             min_per_second,
             ttl: Duration::from_secs(seconds as u64),
-            window: Mutex::new(Window {
-                start: Instant::now(),
-                slots: vec![(u64::MAX, 0, 0); seconds],
-            }),
+            start: Instant::now(),
+            requests: (0..seconds).map(|_| AtomicU64::new(EMPTY)).collect(),
+            retries: Mutex::new(vec![(u64::MAX, 0); seconds]),
         }
+    }
+
+    /// The current second of the window's clock.
+    fn second(&self) -> u64 {
+        self.start.elapsed().as_secs().min(LAST_SECOND)
     }
 
     /// Counts one request (each call's first attempt).
     pub fn deposit(&self) {
-        self.with_slot(|slot| slot.1 += 1);
+        let second = self.second();
+        let slot = &self.requests[(second % self.requests.len() as u64) as usize];
+        let mut current = slot.load(Ordering::Relaxed);
+        loop {
+            let next = if current != EMPTY && current >> 32 == second {
+                if current & COUNT_MASK == COUNT_MASK {
+                    return;
+                }
+                current + 1
+            } else {
+                (second << 32) | 1
+            };
+            match slot.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
     }
 
     /// Takes one retry from the budget if there is one left.
     pub fn try_withdraw(&self) -> bool {
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        let now = window.start.elapsed().as_secs();
+        let mut retries = self.retries.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.second();
         let horizon = now.saturating_sub(self.ttl.as_secs() - 1);
-        let (mut requests, mut retries) = (0u64, 0u64);
-        for slot in window
-            .slots
+        let in_window = |second: u64| second >= horizon && second <= now;
+        let requests: u64 = self
+            .requests
             .iter()
-            .filter(|s| s.0 != u64::MAX && s.0 >= horizon)
-        {
-            requests += slot.1;
-            retries += slot.2;
-        }
+            .map(|slot| slot.load(Ordering::Relaxed))
+            .filter(|&slot| slot != EMPTY && in_window(slot >> 32))
+            .map(|slot| slot & COUNT_MASK)
+            .sum();
+        let retried: u64 = retries
+            .iter()
+            .filter(|s| s.0 != u64::MAX && in_window(s.0))
+            .map(|s| s.1)
+            .sum();
         let allowed = requests * u64::from(self.percent) / 100
             + u64::from(self.min_per_second) * self.ttl.as_secs();
-        if retries >= allowed {
+        if retried >= allowed {
             return false;
         }
-        Self::slot(&mut window, now).2 += 1;
-        true
-    }
-
-    fn with_slot(&self, f: impl FnOnce(&mut (u64, u64, u64))) {
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        let now = window.start.elapsed().as_secs();
-        f(Self::slot(&mut window, now));
-    }
-
-    fn slot(window: &mut Window, second: u64) -> &mut (u64, u64, u64) {
-        let len = window.slots.len() as u64;
-        let slot = &mut window.slots[(second % len) as usize];
-        if slot.0 != second {
-            *slot = (second, 0, 0);
+        let len = retries.len() as u64;
+        let slot = &mut retries[(now % len) as usize];
+        if slot.0 != now {
+            *slot = (now, 0);
         }
-        slot
+        slot.1 += 1;
+        true
     }
 }
 
@@ -232,6 +253,18 @@ mod tests {
         assert_eq!(granted, 20);
         let floor = RetryBudget::new(0, 10, Duration::from_secs(1));
         assert_eq!((0..100).filter(|_| floor.try_withdraw()).count(), 10);
+    }
+
+    #[test]
+    fn deposits_from_many_threads_all_count() {
+        let budget = RetryBudget::new(100, 0, Duration::from_secs(60));
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| (0..1000).for_each(|_| budget.deposit()));
+            }
+        });
+        let granted = (0..5000).filter(|_| budget.try_withdraw()).count();
+        assert_eq!(granted, 4000, "100 % of 4,000 requests");
     }
 
     #[test]
