@@ -360,3 +360,72 @@ fn metrics_on_port_0_say_where_they_are() {
     let answer = scrape(addr);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+/// `zoorpc_retries_total` counts retries made: with one provider, dead, every call fails after
+/// its one attempt and no retry is counted (it counted one per call: the decision to retry
+/// with nowhere left to go).
+#[test]
+fn retries_count_only_attempts_made_again() {
+    let connect = zk().connect_string();
+    let base = unique_path("metrics-no-retry");
+    let dead = free_addr(); // nothing listens there once the probe listener is gone
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = raw_client(&connect).await;
+        let open = zookeeper_client::CreateMode::Persistent
+            .with_acls(zookeeper_client::Acls::anyone_all());
+        for p in ["/zoorpc-test", base.as_str()] {
+            match client.create(p, b"", &open).await {
+                Ok(_) | Err(zookeeper_client::Error::NodeExists) => {}
+                Err(e) => panic!("{p}: {e}"),
+            }
+        }
+        client
+            .create(
+                &format!("{base}/provider0000000001"),
+                format!("http://{dead}").as_bytes(),
+                &open,
+            )
+            .await
+            .unwrap();
+    });
+    let metrics = free_addr();
+    let mut cmd = Command::new(ZOORPC);
+    cmd.args(["proxy", "--zk", &connect, "--listen", "127.0.0.1:0"])
+        .args(["--base-path", &base, "--metrics", &metrics]);
+    let mut proxy = ChildProcess::spawn("proxy", cmd).unwrap();
+    let line = proxy
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    let listen = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{listen}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = HelloServiceClient::new(channel);
+        for _ in 0..5 {
+            let status = client
+                .say_hello(HelloRequest { name: "x".into() })
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");
+        }
+    });
+    let body = scrape(&metrics);
+    assert_eq!(
+        value(&body, "zoorpc_calls_total{outcome=\"failed\"}"),
+        Some(5.0),
+        "{body}"
+    );
+    assert_eq!(
+        value(&body, "zoorpc_retries_total").unwrap_or(0.0),
+        0.0,
+        "{body}"
+    );
+}

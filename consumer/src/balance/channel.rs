@@ -169,6 +169,11 @@ impl BalancedChannel {
             let Some(attempt_body) = body.attempt() else {
                 break;
             };
+            // A retry is counted when it is made (deciding to retry with nowhere left to go
+            // is no retry).
+            if !tried.is_empty() {
+                metrics::retry();
+            }
             tried.push(endpoint.clone());
             let mut request = http::Request::new(attempt_body);
             *request.method_mut() = parts.method.clone();
@@ -236,7 +241,6 @@ impl BalancedChannel {
                 };
             }
             debug!(url = %endpoint.url(), ?failure, error = %error, "attempt failed; trying another endpoint");
-            metrics::retry();
             last = Some((endpoint.url().clone(), failure, error));
         }
         metrics::call(false);
