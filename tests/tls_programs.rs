@@ -248,6 +248,13 @@ fn bad_tls_flags_are_one_line_and_nothing_is_registered() {
         pki.file("garbage.pem"),
         pki.file("foreign.key"),
     );
+    std::fs::write(
+        pki.dir.path().join("encrypted.key"),
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let encrypted = pki.file("encrypted.key");
+    let garbage_named = format!("(--tls-key) {garbage} is not usable PEM");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["--tls-cert", &missing, "--tls-key", &key],
@@ -260,6 +267,15 @@ fn bad_tls_flags_are_one_line_and_nothing_is_registered() {
         (
             vec!["--tls-cert", &cert, "--tls-key", &garbage],
             "private key (--tls-key)",
+        ),
+        // The file is named (it said "PEM bytes").
+        (
+            vec!["--tls-cert", &cert, "--tls-key", &garbage],
+            &garbage_named,
+        ),
+        (
+            vec!["--tls-cert", &cert, "--tls-key", &encrypted],
+            "the key is encrypted",
         ),
         (
             vec!["--tls-cert", &cert, "--tls-key", &foreign],

@@ -78,6 +78,14 @@ impl Pem {
     pub fn private_key(&self, what: &'static str) -> Result<PrivateKeyDer<'static>, TlsError> {
         let text = self.read(what)?;
         PrivateKeyDer::from_pem_slice(&text).map_err(|e| match e {
+            rustls_pki_types::pem::Error::NoItemsFound
+                if text.windows(9).any(|w| w == b"ENCRYPTED") =>
+            {
+                self.garbage(
+                    what,
+                    "the key is encrypted (a passphrase is not supported); decrypt it first, e.g. `openssl pkey -in KEY -out KEY.plain`",
+                )
+            }
             rustls_pki_types::pem::Error::NoItemsFound => self.garbage(
                 what,
                 "no \"-----BEGIN PRIVATE KEY-----\" (or RSA / EC PRIVATE KEY) block in it",

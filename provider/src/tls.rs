@@ -56,10 +56,11 @@ impl ProviderTls {
     /// naming the input when a file cannot be read, holds no usable PEM, or the key is not the
     /// certificate's.
     pub fn new(cert: Pem, key: Pem) -> Result<ProviderTls, TlsError> {
+        // Parsed from the inputs themselves, so a message names the file (not "PEM bytes").
         let cert_pem = cert.read(CERT)?;
         let key_pem = key.read(KEY)?;
-        let chain = Pem::Bytes(cert_pem.clone()).certificates(CERT)?;
-        let private = Pem::Bytes(key_pem.clone()).private_key(KEY)?;
+        let chain = cert.certificates(CERT)?;
+        let private = key.private_key(KEY)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         // The server's own check: the key parses and matches the leaf certificate.
         rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -90,7 +91,7 @@ impl ProviderTls {
     /// TLS). The self-check is then a pinned handshake only (see the module doc).
     pub fn require_client_certificates(mut self, ca: Pem) -> Result<ProviderTls, TlsError> {
         let ca_pem = ca.read(CLIENT_CA)?;
-        let roots = Pem::Bytes(ca_pem.clone()).certificates(CLIENT_CA)?;
+        let roots = ca.certificates(CLIENT_CA)?;
         let mut store = rustls::RootCertStore::empty();
         for root in roots {
             store.add(root).map_err(|e| {
