@@ -285,3 +285,49 @@ fn one_shot_commands_print_one_line_and_logs_have_no_colour_codes_off_a_terminal
     );
     assert!(!err.contains('\u{1b}'), "colour codes in a pipe: {err:?}");
 }
+
+/// `ls` leaves election nodes out (an HA server's master node is no broken provider), goes on
+/// past a subtree it may not read (naming it), and `master` on a provider's node says it is
+/// not an election.
+#[test]
+fn ls_skips_election_nodes_and_unreadable_subtrees_and_master_refuses_a_provider_node() {
+    let connect = zk().connect_string();
+    let root = unique_path("ls-mixed");
+    let provider = spawn_provider(&connect, &format!("{root}/registry"), 0, &[]);
+    let path = format!("{root}/soa/Hello:1.0.0");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
+    cmd.args(["--zk", &connect, "--path", &path, "--port", "0"]);
+    let mut ha = ChildProcess::spawn("ha-server", cmd).unwrap();
+    ha.wait_for_line("role master", Duration::from_secs(20))
+        .unwrap();
+    let secret = format!("{root}/secret");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let owner = zkc::Client::connector()
+            .with_auth("digest", b"svc:pw")
+            .connect(&connect)
+            .await
+            .unwrap();
+        let private = zkc::CreateMode::Persistent.with_acls(zkc::Acls::creator_all());
+        owner.create(&secret, b"", &private).await.unwrap();
+    });
+    let (code, out, err) = zoorpc(&["ls", &root, "--zk", &connect]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&provider.url), "{out}");
+    assert!(!out.contains("Hello:1.0.0"), "an election node listed as a provider:\n{out}");
+    assert!(
+        out.contains(&format!("(not readable by this identity: {secret};")),
+        "{out}"
+    );
+    let (code, out, _) = zoorpc(&["ls", &root, "--zk", &connect, "--json"]);
+    assert_eq!(code, Some(0));
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["unreadable"][0], secret.as_str(), "{out}");
+
+    let (code, _, err) = zoorpc(&["master", &provider.node, "--zk", &connect]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("not an election's master node (a provider's node)"),
+        "{err}"
+    );
+}

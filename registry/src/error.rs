@@ -136,7 +136,7 @@ pub enum Error {
     /// The node at an election path is not a master node (not ephemeral, or without the
     /// election's companion): an operator's mistyped path, left unchanged.
     #[error(
-        "{path} is not an election's master node ({reason}); nothing was changed: give the election path (e.g. /soa/master/services/HelloService:1.0.0; `zoorpc ls` shows provider paths, which are not one)"
+        "{path} is not an election's master node ({reason}): give the election path (e.g. /soa/master/services/HelloService:1.0.0; `zoorpc ls` shows provider paths, which are not one)"
     )]
     NotAnElection {
         /// The path given.

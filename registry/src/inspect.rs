@@ -57,6 +57,8 @@ pub struct ServiceListing {
     pub services: Vec<ServiceEntry>,
     /// Whether the walk stopped at [`MAX_NODES_VISITED`] before seeing everything.
     pub truncated: bool,
+    /// Paths this session may not read (ZooKeeper said NoAuth): left out, the rest listed.
+    pub unreadable: Vec<String>,
 }
 
 /// The master of an election path as ZooKeeper holds it.
@@ -102,6 +104,7 @@ pub async fn services(session: &Session, root: &str) -> Result<ServiceListing> {
     let mut listing = ServiceListing {
         services: Vec::new(),
         truncated: false,
+        unreadable: Vec::new(),
     };
     while let Some(path) = queue.pop_front() {
         visited += 1;
@@ -112,23 +115,36 @@ pub async fn services(session: &Session, root: &str) -> Result<ServiceListing> {
         let mut children = match client.list_children(&path).await {
             Ok(children) => children,
             Err(zk::Error::NoNode) => continue,
+            // One protected subtree does not hide the others.
+            Err(zk::Error::NoAuth) => {
+                listing.unreadable.push(path);
+                continue;
+            }
             Err(e) => return Err(Error::zk("list", &path, e)),
         };
         children.sort();
         let mut providers = Vec::new();
-        for child in children {
-            let child_path = join(&path, &child);
+        for child in &children {
+            let child_path = join(&path, child);
             let (data, stat) = match client.get_data(&child_path).await {
                 Ok(found) => found,
                 Err(zk::Error::NoNode) => continue,
+                Err(zk::Error::NoAuth) => {
+                    listing.unreadable.push(child_path);
+                    continue;
+                }
                 Err(e) => return Err(Error::zk("read", &child_path, e)),
             };
             let url = ProviderUrl::from_bytes(&data);
             // What a consumer of `path` would call: every child holding a URL (discovery takes
             // any name), and every `provider<seq>` or ephemeral child even with bad data (shown
             // as such, never hidden). Anything else is a parent to look into.
-            if url.is_err() && !is_provider_name(&child) && stat.ephemeral_owner == 0 {
+            if url.is_err() && !is_provider_name(child) && stat.ephemeral_owner == 0 {
                 queue.push_back(child_path);
+                continue;
+            }
+            // An election's master node (ephemeral, beside its companion) is no provider.
+            if url.is_err() && children.contains(&format!("{child}.epoch")) {
                 continue;
             }
             providers.push(ProviderEntry {
@@ -189,6 +205,12 @@ pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>
             companion_stat.mtime,
             read_address(&data).ok().filter(|d| !d.is_empty()),
         ),
+        Err(zk::Error::NoNode) if ProviderUrl::from_bytes(&data).is_ok() => {
+            return Err(Error::NotAnElection {
+                path: path.to_owned(),
+                reason: "a provider's node",
+            });
+        }
         Err(zk::Error::NoNode) => (None, stat.ctime, None),
         Err(e) => return Err(Error::zk("read", &companion, e)),
     };

@@ -79,6 +79,9 @@ fn print_text(root: &str, listing: &ServiceListing, now: i64) {
             }
         }
     }
+    for path in &listing.unreadable {
+        crate::say!("(not readable by this identity: {path}; give its --zk-auth-file to list it)");
+    }
     if listing.truncated {
         crate::say!(
             "(stopped after {} nodes; give a deeper PATH)",
@@ -99,7 +102,12 @@ pub fn to_json(root: &str, listing: &ServiceListing, now: i64) -> Value {
             })
         })
         .collect();
-    json!({ "root": root, "truncated": listing.truncated, "services": services })
+    json!({
+        "root": root,
+        "truncated": listing.truncated,
+        "unreadable": listing.unreadable,
+        "services": services,
+    })
 }
 
 fn provider_json(p: &ProviderEntry, now: i64) -> Value {

@@ -50,7 +50,16 @@ pub fn run(args: MasterArgs) -> i32 {
             },
             (None, true) => crate::say!(
                 "{}",
-                json!({ "path": args.path, "master": null, "designee": designee })
+                json!({
+                    "path": args.path,
+                    "master": null,
+                    "error": null,
+                    "epoch": null,
+                    "since_ms": null,
+                    "held_ms": null,
+                    "session_id": null,
+                    "designee": designee,
+                })
             ),
             (Some(m), false) => {
                 let address = m.address.unwrap_or_else(|bad| format!("BAD DATA {bad:?}"));
