@@ -314,7 +314,10 @@ fn ls_skips_election_nodes_and_unreadable_subtrees_and_master_refuses_a_provider
     let (code, out, err) = zoorpc(&["ls", &root, "--zk", &connect]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains(&provider.url), "{out}");
-    assert!(!out.contains("Hello:1.0.0"), "an election node listed as a provider:\n{out}");
+    assert!(
+        !out.contains("Hello:1.0.0"),
+        "an election node listed as a provider:\n{out}"
+    );
     assert!(
         out.contains(&format!("(not readable by this identity: {secret};")),
         "{out}"
