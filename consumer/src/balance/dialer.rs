@@ -119,7 +119,12 @@ impl Service<Uri> for Dialer {
                 Ok(Ok(stream)) => Ok(TokioIo::new(stream)),
                 Ok(Err(cause)) => Err(failed(cause)),
                 Err(_) => Err(failed(format!(
-                    "no {stages} and HTTP/2 greeting within {timeout:?}"
+                    "no {stages} and HTTP/2 greeting within {timeout:?}{}",
+                    if stages == "connection" {
+                        " (a TLS server waits for a handshake in silence: if it serves TLS, give --tls-ca)"
+                    } else {
+                        ""
+                    }
                 ))),
             }
         })
