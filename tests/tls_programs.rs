@@ -255,7 +255,16 @@ fn bad_tls_flags_are_one_line_and_nothing_is_registered() {
     .unwrap();
     let encrypted = pki.file("encrypted.key");
     let garbage_named = format!("(--tls-key) {garbage} is not usable PEM");
+    let (expired_cert, expired_key) = other.issue_expired(&["127.0.0.1"]);
+    std::fs::write(pki.dir.path().join("expired.pem"), expired_cert).unwrap();
+    std::fs::write(pki.dir.path().join("expired.key"), expired_key).unwrap();
+    let (expired, expired_key) = (pki.file("expired.pem"), pki.file("expired.key"));
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        // It registered, and every consumer then failed naming the expiry.
+        (
+            vec!["--tls-cert", &expired, "--tls-key", &expired_key],
+            "expired on",
+        ),
         (
             vec!["--tls-cert", &missing, "--tls-key", &key],
             "cannot read the certificate (--tls-cert)",

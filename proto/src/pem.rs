@@ -41,7 +41,7 @@ impl Pem {
     }
 
     /// Where this PEM comes from, for messages: the file's path, or "PEM bytes".
-    fn origin(&self) -> String {
+    pub fn origin(&self) -> String {
         match self {
             Pem::File(path) => path.display().to_string(),
             Pem::Bytes(_) => "PEM bytes".to_owned(),

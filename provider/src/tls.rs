@@ -61,6 +61,9 @@ impl ProviderTls {
         let key_pem = key.read(KEY)?;
         let chain = cert.certificates(CERT)?;
         let private = key.private_key(KEY)?;
+        if let Some(leaf) = chain.first() {
+            check_validity(leaf.as_ref(), &cert.origin())?;
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         // The server's own check: the key parses and matches the leaf certificate.
         rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -208,4 +211,28 @@ impl ServerCertVerifier for OwnCertificate {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
     }
+}
+
+/// Refuses a leaf certificate outside its validity period: every consumer would refuse it,
+/// so a provider serving it would register only to fail every call.
+fn check_validity(der: &[u8], origin: &str) -> Result<(), TlsError> {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(der) else {
+        // rustls accepted it above; its own checks apply when clients connect.
+        return Ok(());
+    };
+    let validity = parsed.validity();
+    let now = x509_parser::time::ASN1Time::now();
+    if now > validity.not_after {
+        return Err(TlsError::new(format!(
+            "the {CERT} {origin} expired on {}; renew it (every consumer would refuse it)",
+            validity.not_after
+        )));
+    }
+    if now < validity.not_before {
+        return Err(TlsError::new(format!(
+            "the {CERT} {origin} is not valid before {}; check the clock or the certificate",
+            validity.not_before
+        )));
+    }
+    Ok(())
 }

@@ -34,6 +34,17 @@ impl Ca {
         }
     }
 
+    /// A leaf certificate for `names` that expired in 2020: (certificate, key) PEM.
+    pub fn issue_expired(&self, names: &[&str]) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// A leaf certificate for `names` (IP literals become IP names): (certificate, key) PEM.
     pub fn issue(&self, names: &[&str]) -> (String, String) {
         let key = KeyPair::generate().unwrap();
