@@ -221,6 +221,22 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
 
+    type Sender = tokio::sync::mpsc::Sender<Result<Frame<Bytes>, tonic::Status>>;
+
+    /// A body streamed from a channel, with `parts` already sent as data frames; the sender
+    /// keeps it open (drop it to end the body).
+    async fn streamed(parts: &[&'static [u8]]) -> (Sender, Body) {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        for part in parts {
+            tx.send(Ok(Frame::data(Bytes::from_static(part))))
+                .await
+                .unwrap();
+        }
+        let stream =
+            http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        (tx, Body::new(stream))
+    }
+
     #[tokio::test]
     async fn small_complete_bodies_replay_and_large_ones_commit_intact() {
         let small = Body::new(http_body_util::Full::new(Bytes::from_static(b"hello")));
@@ -245,32 +261,18 @@ mod tests {
 
     #[tokio::test]
     async fn frames_that_all_arrived_replay_as_one_body_in_order() {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, tonic::Status>>(4);
-        for part in [&b"ab"[..], b"c", b"de"] {
-            tx.send(Ok(Frame::data(Bytes::from_static(part))))
-                .await
-                .unwrap();
-        }
+        let (tx, body) = streamed(&[b"ab", b"c", b"de"]).await;
         drop(tx);
-        let stream =
-            http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-        let mut prepared = prepare(Body::new(stream), 1024).await.unwrap();
+        let mut prepared = prepare(body, 1024).await.unwrap();
         assert!(prepared.is_replayable());
         for _ in 0..2 {
             let body = prepared.attempt().unwrap();
             assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"abcde");
         }
         // Past the limit on the third frame: committed, nothing lost.
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, tonic::Status>>(4);
-        for part in [&b"ab"[..], b"cd", b"ef"] {
-            tx.send(Ok(Frame::data(Bytes::from_static(part))))
-                .await
-                .unwrap();
-        }
+        let (tx, body) = streamed(&[b"ab", b"cd", b"ef"]).await;
         drop(tx);
-        let stream =
-            http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-        let mut prepared = prepare(Body::new(stream), 5).await.unwrap();
+        let mut prepared = prepare(body, 5).await.unwrap();
         assert!(!prepared.is_replayable());
         let body = prepared.attempt().unwrap();
         assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"abcdef");
@@ -278,13 +280,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_still_streaming_is_committed_with_what_was_read() {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, tonic::Status>>(4);
-        tx.send(Ok(Frame::data(Bytes::from_static(b"a"))))
-            .await
-            .unwrap();
-        let stream =
-            http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-        let mut prepared = prepare(Body::new(stream), 1024).await.unwrap();
+        let (tx, body) = streamed(&[b"a"]).await;
+        let mut prepared = prepare(body, 1024).await.unwrap();
         assert!(!prepared.is_replayable());
         tx.send(Ok(Frame::data(Bytes::from_static(b"b"))))
             .await
