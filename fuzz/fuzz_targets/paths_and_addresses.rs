@@ -6,6 +6,10 @@ use libfuzzer_sys::fuzz_target;
 use zoorpc_registry::election::{read_address, validate_address};
 use zoorpc_registry::{Error, validate_path};
 
+#[path = "../../registry/tests/support/zk_path_rule.rs"]
+mod zk_path_rule;
+use zk_path_rule::zookeeper_accepts;
+
 fuzz_target!(|data: &[u8]| {
     match read_address(data) {
         Ok(address) => {
@@ -38,18 +42,3 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => assert!(matches!(e, Error::InvalidAddress { .. }), "{e:?}"),
     }
 });
-
-/// ZooKeeper's `PathUtils.validatePath`, on Java's UTF-16 code units (see
-/// registry/tests/parsers.rs and tests/bad_input.rs, which checks it against the server).
-fn zookeeper_accepts(path: &str) -> bool {
-    path.starts_with('/')
-        && path.len() > 1
-        && !path.ends_with('/')
-        && path[1..]
-            .split('/')
-            .all(|s| !s.is_empty() && s != "." && s != "..")
-        && !path.chars().any(|c| {
-            let c = c as u32;
-            c <= 0x1f || (0x7f..=0x9f).contains(&c) || (0xd800..=0xf8ff).contains(&c) || c >= 0xfff0
-        })
-}

@@ -5,6 +5,10 @@
 //! Pure functions: no ZooKeeper needed.
 
 use proptest::prelude::*;
+
+#[path = "support/zk_path_rule.rs"]
+mod zk_path_rule;
+use zk_path_rule::zookeeper_accepts;
 use zoorpc_registry::election::{read_address, validate_address};
 use zoorpc_registry::{ConnectString, Error, ProviderUrl, validate_path};
 
@@ -238,24 +242,6 @@ proptest! {
             Err(text) => prop_assert!(text.len() <= 4 * data.len()),
         }
     }
-}
-
-/// ZooKeeper's own rule (`org.apache.zookeeper.common.PathUtils.validatePath`): absolute, no
-/// trailing `/`, no empty, `.` or `..` segment, no NUL, no characters in U+0001–U+001F,
-/// U+007F–U+009F, U+D800–U+F8FF or U+FFF0–U+FFFF, checked on Java's UTF-16 code units, so
-/// every character beyond U+FFFF (a surrogate pair) is refused too (`tests/bad_input.rs` checks
-/// this rule against the real server).
-fn zookeeper_accepts(path: &str) -> bool {
-    path.starts_with('/')
-        && path.len() > 1
-        && !path.ends_with('/')
-        && path[1..]
-            .split('/')
-            .all(|s| !s.is_empty() && s != "." && s != "..")
-        && !path.chars().any(|c| {
-            let c = c as u32;
-            c <= 0x1f || (0x7f..=0x9f).contains(&c) || (0xd800..=0xf8ff).contains(&c) || c >= 0xfff0
-        })
 }
 
 /// Found by `make fuzz` (provider_url): 1,290 bytes of control characters made a 1.3 KB error
