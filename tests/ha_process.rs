@@ -44,27 +44,7 @@ impl HaServer {
     /// The next line starting with `prefix` that has not been looked at yet, waiting for it at
     /// most `timeout`.
     fn next_line(&mut self, prefix: &str, timeout: Duration) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            while self.cursor < self.process.seen_lines().len() {
-                let line = self.process.seen_lines()[self.cursor].clone();
-                self.cursor += 1;
-                if line.starts_with(prefix) {
-                    return Some(line);
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            // Appends every line it reads to `seen_lines`, which the loop above looks at.
-            if self.process.wait_for_line(prefix, left).is_err() {
-                self.process.drain_lines();
-                if self.cursor == self.process.seen_lines().len() {
-                    return None;
-                }
-            }
-        }
+        common::next_line_after(&mut self.process, &mut self.cursor, prefix, timeout)
     }
 
     /// Waits for the next `role ...` line and returns what follows `role `.

@@ -3,6 +3,7 @@
 //! others, links cut and healed while calls go on. Needs root: without it each test prints
 //! `skipped: <reason>` and returns.
 
+mod common;
 #[allow(dead_code)]
 #[path = "common/hosts.rs"]
 mod hosts;

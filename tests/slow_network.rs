@@ -1,6 +1,7 @@
 //! Slow networks: `tc netem` delay and loss on a test host's link (skipped where the kernel has
 //! no netem), and a slow ZooKeeper link through the harness's proxy (runs everywhere).
 
+mod common;
 #[allow(dead_code)]
 #[path = "common/hosts.rs"]
 mod hosts;

@@ -309,26 +309,7 @@ impl HostHaServer {
 
     /// The next line starting with `prefix` not looked at yet, waiting at most `timeout`.
     pub fn next_line(&mut self, prefix: &str, timeout: Duration) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            while self.cursor < self.process.seen_lines().len() {
-                let line = self.process.seen_lines()[self.cursor].clone();
-                self.cursor += 1;
-                if line.starts_with(prefix) {
-                    return Some(line);
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            if self.process.wait_for_line(prefix, left).is_err() {
-                self.process.drain_lines();
-                if self.cursor == self.process.seen_lines().len() {
-                    return None;
-                }
-            }
-        }
+        crate::common::next_line_after(&mut self.process, &mut self.cursor, prefix, timeout)
     }
 
     /// What follows `role ` in the next role line.

@@ -140,3 +140,35 @@ pub fn run_command_bounded(
         killed,
     )
 }
+
+/// The next line of `process` starting with `prefix` after the first `*cursor` lines it printed
+/// (moving the cursor past it), waiting at most `timeout`; `None` if none comes. Lets a test
+/// read a process's lines in order, several prefixes interleaved, without losing any.
+pub fn next_line_after(
+    process: &mut ChildProcess,
+    cursor: &mut usize,
+    prefix: &str,
+    timeout: Duration,
+) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        while *cursor < process.seen_lines().len() {
+            let line = process.seen_lines()[*cursor].clone();
+            *cursor += 1;
+            if line.starts_with(prefix) {
+                return Some(line);
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        // Appends every line it reads to `seen_lines`, which the loop above looks at.
+        if process.wait_for_line(prefix, left).is_err() {
+            process.drain_lines();
+            if *cursor == process.seen_lines().len() {
+                return None;
+            }
+        }
+    }
+}
