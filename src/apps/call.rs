@@ -35,16 +35,9 @@ pub struct CallArgs {
 
 /// Runs `zoorpc call`; returns the exit status.
 pub fn run(args: CallArgs) -> i32 {
-    let zk_auth = match super::credential_or_exit(&args.zk) {
-        Ok(credential) => credential,
+    let (zk_auth, tls) = match super::consumer_access(&args.zk, &args.tls) {
+        Ok(access) => access,
         Err(status) => return status,
-    };
-    let tls = match args.tls.load() {
-        Ok(tls) => tls,
-        Err(e) => {
-            eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
-            return 2;
-        }
     };
     super::block_on(async move {
         let mut config =

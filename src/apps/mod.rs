@@ -135,8 +135,28 @@ impl ZkArg {
 /// The `--zk-auth-file` credential, or the exit status 2 after printing why the file is not
 /// usable (checked before anything starts).
 pub fn credential_or_exit(zk: &ZkArg) -> Result<Option<zoorpc_registry::ZkCredential>, i32> {
-    zk.credential().map_err(|e| {
-        eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
+    usage_checked(zk.credential())
+}
+
+/// What a consumer subcommand (`call`, `proxy`) reads before it starts: the `--zk-auth-file`
+/// credential and the TLS files, or the exit status 2 after printing why one is not usable.
+pub fn consumer_access(
+    zk: &ZkArg,
+    tls: &tls::ConsumerTlsArgs,
+) -> Result<
+    (
+        Option<zoorpc_registry::ZkCredential>,
+        Option<zoorpc_consumer::ConsumerTls>,
+    ),
+    i32,
+> {
+    Ok((credential_or_exit(zk)?, usage_checked(tls.load())?))
+}
+
+/// `value`, or the exit status 2 after printing its error as one line.
+fn usage_checked<T>(value: Result<T, String>) -> Result<T, i32> {
+    value.map_err(|e| {
+        eprintln!("error: {}", crate::cli::shorten(&e));
         2
     })
 }

@@ -79,16 +79,9 @@ enum Upstream {
 
 /// Runs `zoorpc proxy`; returns the exit status.
 pub fn run(args: ProxyArgs) -> i32 {
-    let credential = match super::credential_or_exit(&args.zk) {
-        Ok(credential) => credential,
+    let (credential, tls) = match super::consumer_access(&args.zk, &args.tls) {
+        Ok(access) => access,
         Err(status) => return status,
-    };
-    let tls = match args.tls.load() {
-        Ok(tls) => tls,
-        Err(e) => {
-            eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
-            return 2;
-        }
     };
     if let Some(Err(e)) = args.metrics.map(super::metrics::serve) {
         eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
