@@ -453,3 +453,101 @@ async fn a_large_request_refused_by_a_dead_provider_goes_to_a_live_one() {
     assert_eq!(live_calls.load(Ordering::Relaxed), 20, "each sent once");
     live.shutdown().await.unwrap();
 }
+
+/// What the caller put in a request's metadata reaches the provider whole on every attempt: on a
+/// retry after a never-sent first attempt (the attempt's headers are rebuilt from a copy) as on
+/// a first attempt (the caller's own map). Repeated keys keep every value in order, binary values
+/// survive, and more entries than the channel keeps inline are no different.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_reaches_the_provider_whole_on_a_retry_and_a_first_attempt() {
+    type Seen = Arc<std::sync::Mutex<Vec<tonic::metadata::MetadataMap>>>;
+    let base = unique_path("echo-metadata");
+    let raw = raw_client(&zk().connect_string()).await;
+    raw.mkdir(
+        &base,
+        &zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all()),
+    )
+    .await
+    .unwrap();
+    // A dead provider first in node order: the first attempt of the first call is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    raw.create(
+        &format!("{base}/provider"),
+        format!("http://127.0.0.1:{port}").as_bytes(),
+        &zkc::CreateMode::EphemeralSequential.with_acls(zkc::Acls::anyone_all()),
+    )
+    .await
+    .unwrap();
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let service = EchoServer::with_interceptor(
+        EchoService::new(Duration::ZERO),
+        move |request: tonic::Request<()>| {
+            record.lock().unwrap().push(request.metadata().clone());
+            Ok(request)
+        },
+    );
+    let live = Provider::serve(
+        ProviderConfig::new(zk().connect_string(), &base, 0),
+        service,
+    )
+    .await
+    .expect("provider");
+    let consumer = consumer(&base, Strategy::First, 2).await;
+    let mut client = EchoClient::new(consumer.channel());
+
+    let request = || {
+        let mut request = tonic::Request::new(say("with metadata"));
+        let metadata = request.metadata_mut();
+        metadata.insert("x-tenant", "zoo".parse().unwrap());
+        metadata.append("x-tag", "first".parse().unwrap());
+        metadata.append("x-tag", "second".parse().unwrap());
+        metadata.append("x-tag", "third".parse().unwrap());
+        metadata.insert_bin(
+            "x-blob-bin",
+            tonic::metadata::MetadataValue::from_bytes(&[0, 255, 7]),
+        );
+        metadata.insert("authorization", "Bearer t0k3n".parse().unwrap());
+        request
+    };
+    let expect = |metadata: &tonic::metadata::MetadataMap, attempts: usize| {
+        assert_eq!(
+            metadata.get("x-tenant").unwrap(),
+            "zoo",
+            "attempt {attempts}"
+        );
+        let tags: Vec<_> = metadata
+            .get_all("x-tag")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(tags, ["first", "second", "third"], "attempt {attempts}");
+        assert_eq!(
+            metadata.get_bin("x-blob-bin").unwrap().to_bytes().unwrap(),
+            &[0u8, 255, 7][..]
+        );
+        assert_eq!(metadata.get("authorization").unwrap(), "Bearer t0k3n");
+    };
+
+    let retried = client.say(request()).await.expect("retried call");
+    assert_eq!(
+        retried.extensions().get::<Answered>().unwrap().attempts,
+        2,
+        "the dead provider first, then the live one"
+    );
+    let first = client.say(request()).await.expect("second call");
+    assert_eq!(
+        first.extensions().get::<Answered>().unwrap().attempts,
+        1,
+        "the dead provider is ejected: the live one answers the first attempt"
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    expect(&seen[0], 2);
+    expect(&seen[1], 1);
+    live.shutdown().await.unwrap();
+}

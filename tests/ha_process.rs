@@ -331,7 +331,7 @@ fn a_master_client_abandons_a_paused_master_after_the_attempt_timeout() {
         .expect("the call hung on the paused master")
         .expect("the standby answers once it is master");
     let answered = answer.extensions().get::<Answered>().cloned().unwrap();
-    assert_eq!(answered.node, b.address);
+    assert_eq!(&*answered.node, b.address);
     assert!(
         started.elapsed() < Duration::from_millis(SESSION_TIMEOUT_MS + 3000),
         "took {:?}",

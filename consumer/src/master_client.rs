@@ -301,7 +301,7 @@ impl MasterClient {
             Ok(response) => {
                 let answered = response.extensions().get::<Answered>().cloned();
                 let (master, attempts) = answered
-                    .map(|a| (a.node, a.attempts))
+                    .map(|a| (a.node.to_string(), a.attempts))
                     .unwrap_or_else(|| (self.master().unwrap_or_default(), 1));
                 Ok(MasterAnswer {
                     value: response.into_inner(),

@@ -178,7 +178,7 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
                     Ok(reply) => Ok(reply
                         .extensions()
                         .get::<Answered>()
-                        .map(|a| a.node.clone())
+                        .map(|a| a.node.to_string())
                         .unwrap_or_default()),
                     Err(status) => Err(format!("{}: {}", status.code(), status.message())),
                 };

@@ -15,11 +15,13 @@ use crate::error::{Error, Result};
 use crate::tls::ProviderTls;
 
 /// What [`Provider::serve`](crate::Provider::serve) and [`HaServer::serve`](crate::HaServer::serve)
-/// take: a tonic-generated server (`EchoServer::new(MyEcho)`), which knows its gRPC name.
+/// take: a tonic-generated server (`EchoServer::new(MyEcho)`), which knows its gRPC name, also
+/// behind an interceptor (`EchoServer::with_interceptor(MyEcho, check_token)`): whatever tonic's
+/// own router takes.
 pub trait GrpcService:
     tower::Service<
         http::Request<tonic::body::Body>,
-        Response = http::Response<tonic::body::Body>,
+        Response: axum_core::response::IntoResponse,
         Error = std::convert::Infallible,
         Future: Send + 'static,
     > + NamedService
@@ -33,7 +35,7 @@ pub trait GrpcService:
 impl<S> GrpcService for S where
     S: tower::Service<
             http::Request<tonic::body::Body>,
-            Response = http::Response<tonic::body::Body>,
+            Response: axum_core::response::IntoResponse,
             Error = std::convert::Infallible,
             Future: Send + 'static,
         > + NamedService

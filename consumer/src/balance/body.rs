@@ -36,9 +36,7 @@ impl Prepared {
     pub(crate) fn attempt(&mut self) -> Option<Body> {
         match self {
             Prepared::Replayable(bytes) if bytes.is_empty() => Some(Body::empty()),
-            Prepared::Replayable(bytes) => {
-                Some(Body::new(http_body_util::Full::new(bytes.clone())))
-            }
+            Prepared::Replayable(bytes) => Some(Body::new(Once(Some(bytes.clone())))),
             Prepared::Committed(slot) => {
                 let untouched = slot.lock().map(|b| b.is_some()).unwrap_or(false);
                 untouched.then(|| {
@@ -187,6 +185,29 @@ impl HttpBody for Deferred {
     }
 }
 
+/// A kept body for one attempt: its bytes as one data frame, the end of the stream with it.
+///
+/// Unlike `http_body_util::Full` it gives no exact size: hyper would add a `content-length`
+/// header to every request (formatted per request, then encoded and checked by the
+/// provider), which a gRPC request does not need: its messages carry their own lengths.
+struct Once(Option<Bytes>);
+
+impl HttpBody for Once {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        Poll::Ready(self.0.take().map(|bytes| Ok(Frame::data(bytes))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
 /// The frames already read, then the rest of the body.
 struct Chained {
     read: Option<Bytes>,
@@ -244,6 +265,8 @@ mod tests {
         assert!(prepared.is_replayable());
         for _ in 0..2 {
             let body = prepared.attempt().unwrap();
+            // No exact size: hyper would add a `content-length` header to every request.
+            assert_eq!(body.size_hint().exact(), None);
             assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"hello");
         }
 

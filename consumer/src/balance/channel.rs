@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use http::{HeaderMap, HeaderName, HeaderValue};
+use smallvec::SmallVec;
 use tonic::Status;
 use tonic::body::Body;
 use tower::{Service, ServiceExt};
@@ -68,8 +70,8 @@ pub const PROVIDER_METADATA: &str = "zoorpc-provider";
 pub struct Answered {
     /// The provider's URL.
     pub url: ProviderUrl,
-    /// Its node name (e.g. `provider0000000042`).
-    pub node: String,
+    /// Its node name (e.g. `provider0000000042`), shared with the consumer's list.
+    pub node: Arc<str>,
     /// How many endpoints were tried (1 if the first one answered).
     pub attempts: usize,
 }
@@ -154,7 +156,9 @@ impl BalancedChannel {
         let started = Instant::now();
         let mut body = prepare(body, self.buffer_limit).await?;
         self.budget.deposit();
-        let mut tried: Vec<Arc<Endpoint>> = Vec::new();
+        let mut headers = AttemptHeaders::new(std::mem::take(&mut parts.headers));
+        // Up to two endpoints without a heap allocation (a retry is rare).
+        let mut tried: SmallVec<[Arc<Endpoint>; 2]> = SmallVec::new();
         let mut maybe_sent = 0;
         let mut last: Option<(ProviderUrl, Failure, BoxError)> = None;
         loop {
@@ -179,8 +183,10 @@ impl BalancedChannel {
             *request.method_mut() = parts.method.clone();
             *request.uri_mut() = parts.uri.clone();
             *request.version_mut() = parts.version;
-            *request.headers_mut() = parts.headers.clone();
-            *request.extensions_mut() = parts.extensions.clone();
+            *request.headers_mut() = headers.next();
+            // No extensions: the endpoint channels below never read any a gRPC request carries
+            // (tonic's connection reads none, hyper only extended CONNECT's), and the caller's
+            // stay with the call: their map carries `Answered` back.
             // One span per attempt, inside the call's: endpoint, attempt number, outcome.
             let span = tracing::debug_span!(
                 "attempt",
@@ -214,7 +220,7 @@ impl BalancedChannel {
                     extensions.extend(std::mem::take(response.extensions_mut()));
                     extensions.insert(Answered {
                         url: endpoint.url().clone(),
-                        node: endpoint.node().to_owned(),
+                        node: endpoint.node.clone(),
                         attempts: tried.len(),
                     });
                     *response.extensions_mut() = extensions;
@@ -287,6 +293,43 @@ impl Service<http::Request<Body>> for BalancedChannel {
     }
 }
 
+/// A request's headers for each attempt. The first attempt carries the caller's map itself; a
+/// copy of its entries is kept inline (no allocation for up to [`INLINE_HEADERS`]: a gRPC call
+/// carries `content-type`, `te` and what metadata the caller adds) to build the map of any
+/// later attempt, since an attempt consumes its request.
+struct AttemptHeaders {
+    first: Option<HeaderMap>,
+    copy: SmallVec<[(HeaderName, HeaderValue); INLINE_HEADERS]>,
+}
+
+/// Header entries [`AttemptHeaders`] keeps without a heap allocation.
+const INLINE_HEADERS: usize = 4;
+
+impl AttemptHeaders {
+    fn new(headers: HeaderMap) -> Self {
+        let copy = headers
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        AttemptHeaders {
+            first: Some(headers),
+            copy,
+        }
+    }
+
+    /// The headers of the next attempt: the caller's map the first time, then maps built from
+    /// the copy (every value of a repeated name, in order).
+    fn next(&mut self) -> HeaderMap {
+        self.first.take().unwrap_or_else(|| {
+            let mut headers = HeaderMap::with_capacity(self.copy.len());
+            for (name, value) in &self.copy {
+                headers.append(name.clone(), value.clone());
+            }
+            headers
+        })
+    }
+}
+
 /// What one attempt came to.
 enum Outcome {
     /// Response headers (an answer, possibly an application's error): the call is committed.
@@ -299,12 +342,15 @@ enum Outcome {
 }
 
 async fn attempt(endpoint: &Endpoint, request: http::Request<Body>, timeout: Duration) -> Outcome {
-    let mut channel = endpoint.channel();
     let in_flight = endpoint.load().start();
     let started = Instant::now();
     let call = async {
+        let mut channel = endpoint.lend_channel();
         channel.ready().await?;
-        channel.call(request).await
+        let response = channel.call(request);
+        // Handed over: the channel serves the next attempt while this one waits.
+        endpoint.give_back(channel);
+        response.await
     };
     let outcome = match tokio::time::timeout(timeout, call).await {
         Err(_) => Outcome::Failed(
