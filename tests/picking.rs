@@ -315,3 +315,62 @@ async fn a_listener_that_never_speaks_http2_costs_at_most_the_dial_timeout() {
     }
     live.shutdown().await.unwrap();
 }
+
+/// A picking rule of the user's own sees the endpoints' load (latency, in flight) unless it says
+/// it does not read it: the channel keeps load only for rules that read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_rule_sees_the_load_unless_it_opts_out() {
+    use zoorpc::consumer::balance::Endpoint;
+    use zoorpc::consumer::{ConsumerConfig, Pick, Strategy};
+
+    /// Picks the first usable endpoint and remembers the largest latency it saw.
+    #[derive(Debug)]
+    struct Watching {
+        reads_load: bool,
+        largest_us: std::sync::atomic::AtomicU64,
+    }
+    impl Pick for Watching {
+        fn pick(
+            &self,
+            endpoints: &[Arc<Endpoint>],
+            usable: &dyn Fn(&Endpoint) -> bool,
+        ) -> Option<usize> {
+            for e in endpoints {
+                let us = e.load().latency().as_micros() as u64;
+                self.largest_us
+                    .fetch_max(us, std::sync::atomic::Ordering::Relaxed);
+            }
+            endpoints.iter().position(|e| usable(e))
+        }
+        fn reads_load(&self) -> bool {
+            self.reads_load
+        }
+    }
+
+    let base = unique_path("custom-load");
+    let provider = provider_with(&base, None).await;
+    for reads_load in [true, false] {
+        let rule = Arc::new(Watching {
+            reads_load,
+            largest_us: Default::default(),
+        });
+        let config = ConsumerConfig::new(zk().connect_string(), &base)
+            .strategy(Strategy::Custom(rule.clone()));
+        let consumer = Consumer::connect_with(config).await.expect("consumer");
+        assert!(
+            consumer
+                .wait_until(Duration::from_secs(5), |u| u.len() == 1)
+                .await
+        );
+        for _ in 0..5 {
+            consumer.say_hello("x").await.expect("call");
+        }
+        let seen = rule.largest_us.load(std::sync::atomic::Ordering::Relaxed);
+        if reads_load {
+            assert!(seen > 0, "a rule that reads the load saw no latency");
+        } else {
+            assert_eq!(seen, 0, "a rule that opted out should cost no load keeping");
+        }
+    }
+    provider.shutdown().await.unwrap();
+}

@@ -107,18 +107,26 @@ impl std::error::Error for CallError {
 /// `Service<http::Request<tonic::body::Body>>` for any tonic client.
 #[derive(Clone)]
 pub struct BalancedChannel {
-    route: Arc<dyn Route>,
+    /// What every clone shares (one reference count per call).
+    shared: Arc<Shared>,
     policy: CallPolicy,
+}
+
+/// The part of a [`BalancedChannel`] its clones share.
+struct Shared {
+    route: Arc<dyn Route>,
     budget: Arc<RetryBudget>,
     buffer_limit: usize,
+    /// Whether attempts keep the endpoints' load ([`Route::tracks_load`], asked once).
+    track_load: bool,
 }
 
 impl fmt::Debug for BalancedChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BalancedChannel")
-            .field("route", &self.route)
+            .field("route", &self.shared.route)
             .field("policy", &self.policy)
-            .field("buffer_limit", &self.buffer_limit)
+            .field("buffer_limit", &self.shared.buffer_limit)
             .finish()
     }
 }
@@ -130,11 +138,15 @@ impl BalancedChannel {
         budget: Arc<RetryBudget>,
         buffer_limit: usize,
     ) -> Self {
+        let track_load = route.tracks_load();
         BalancedChannel {
-            route,
+            shared: Arc::new(Shared {
+                route,
+                budget,
+                buffer_limit,
+                track_load,
+            }),
             policy,
-            budget,
-            buffer_limit,
         }
     }
 
@@ -154,8 +166,8 @@ impl BalancedChannel {
     async fn send(self, request: http::Request<Body>) -> Result<http::Response<Body>, BoxError> {
         let (mut parts, body) = request.into_parts();
         let started = Instant::now();
-        let mut body = prepare(body, self.buffer_limit).await?;
-        self.budget.deposit();
+        let mut body = prepare(body, self.shared.buffer_limit).await?;
+        self.shared.budget.deposit();
         let mut headers = AttemptHeaders::new(std::mem::take(&mut parts.headers));
         // Up to two endpoints without a heap allocation (a retry is rare).
         let mut tried: SmallVec<[Arc<Endpoint>; 2]> = SmallVec::new();
@@ -163,9 +175,9 @@ impl BalancedChannel {
         let mut last: Option<(ProviderUrl, Failure, BoxError)> = None;
         loop {
             // The list's route answers at once: no future to box for it.
-            let next = match self.route.next_now(&tried) {
+            let next = match self.shared.route.next_now(&tried) {
                 Some(next) => next,
-                None => self.route.next(&tried, started).await,
+                None => self.shared.route.next(&tried, started).await,
             };
             let Some(endpoint) = next else {
                 break;
@@ -194,9 +206,14 @@ impl BalancedChannel {
                 n = tried.len(),
                 outcome = tracing::field::Empty
             );
-            let outcome = attempt(&endpoint, request, self.policy.attempt_timeout)
-                .instrument(span.clone())
-                .await;
+            let outcome = attempt(
+                &endpoint,
+                request,
+                self.policy.attempt_timeout,
+                self.shared.track_load,
+            )
+            .instrument(span.clone())
+            .await;
             let ended = match &outcome {
                 Outcome::Answer(_) => "answered",
                 Outcome::Refused(..) => "refused",
@@ -233,7 +250,7 @@ impl BalancedChannel {
                 Outcome::Failed(failure, error) => (failure, None, error),
             };
             if failure.is_connection_failure() {
-                self.route.record_failure(&endpoint);
+                self.shared.route.record_failure(&endpoint);
             }
             metrics::attempt_failed(endpoint.label(), failure, refused.is_some());
             if failure == Failure::MaybeSent {
@@ -253,7 +270,7 @@ impl BalancedChannel {
         match last {
             Some((url, _, error)) => Err(failed(&url, tried.len(), true, error)),
             None => Err(Box::new(CallError {
-                status: self.route.no_endpoint(),
+                status: self.shared.route.no_endpoint(),
                 url: None,
                 attempts: 0,
                 exhausted: false,
@@ -266,7 +283,7 @@ impl BalancedChannel {
         if !body.is_available() {
             return false;
         }
-        match decide(failure, &self.policy, maybe_sent, &self.budget) {
+        match decide(failure, &self.policy, maybe_sent, &self.shared.budget) {
             Decision::Retry => true,
             Decision::Stop => false,
             Decision::BudgetSpent => {
@@ -341,8 +358,15 @@ enum Outcome {
     Failed(Failure, BoxError),
 }
 
-async fn attempt(endpoint: &Endpoint, request: http::Request<Body>, timeout: Duration) -> Outcome {
-    let in_flight = endpoint.load().start();
+/// One attempt on `endpoint`, within `timeout` for the response headers; its load kept if
+/// `track_load`.
+async fn attempt(
+    endpoint: &Endpoint,
+    request: http::Request<Body>,
+    timeout: Duration,
+    track_load: bool,
+) -> Outcome {
+    let in_flight = track_load.then(|| endpoint.load().start());
     let started = Instant::now();
     let call = async {
         let mut channel = endpoint.lend_channel();
@@ -382,7 +406,9 @@ async fn attempt(endpoint: &Endpoint, request: http::Request<Body>, timeout: Dur
             _ => Outcome::Answer(response),
         },
     };
-    in_flight.finish(matches!(outcome, Outcome::Answer(_)).then(|| started.elapsed()));
+    if let Some(in_flight) = in_flight {
+        in_flight.finish(matches!(outcome, Outcome::Answer(_)).then(|| started.elapsed()));
+    }
     outcome
 }
 

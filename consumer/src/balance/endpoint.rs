@@ -199,7 +199,9 @@ impl Endpoint {
         self.health.is_ejected()
     }
 
-    /// In-flight requests and latency EWMA.
+    /// In-flight requests and latency EWMA, kept by the balanced channel when the consumer's
+    /// picking rule reads them ([`Pick::reads_load`](super::Pick::reads_load): least-loaded, and
+    /// a rule of your own unless it says otherwise); zero otherwise.
     pub fn load(&self) -> &Load {
         &self.load
     }

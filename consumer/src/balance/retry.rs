@@ -9,7 +9,7 @@
 //! - An application's answer ([`Failure::Application`]): never tried again.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::failure::Failure;
@@ -143,12 +143,31 @@ pub struct RetryBudget {
     ttl: Duration,
     /// Seconds are counted from here.
     start: Instant,
-    /// Requests, one slot per second of the window: the second in the high 32 bits, its count
-    /// in the low 32 ([`EMPTY`] before first use). Every call deposits, so this takes no lock:
-    /// one lock shared by all callers was a point where the threads of a busy consumer queued.
-    requests: Box<[AtomicU64]>,
+    /// Requests, [`SHARDS`] rows of one slot per second of the window: the second in the high
+    /// 32 bits, its count in the low 32 ([`EMPTY`] before first use). Every call deposits, so
+    /// this takes no lock (one lock shared by all callers was a point where the threads of a
+    /// busy consumer queued), and each thread counts in its own row, every slot on its own cache
+    /// line, so the cores do not pass one counter back and forth on every call.
+    requests: Box<[Slot]>,
     /// Retries, one slot per second of the window: (second, retries). Only retries lock it.
     retries: Mutex<Vec<(u64, u64)>>,
+}
+
+/// Rows of request counters (threads are spread over them).
+const SHARDS: usize = 8;
+
+/// One request counter, alone on its cache line.
+#[derive(Debug)]
+#[repr(align(64))]
+struct Slot(AtomicU64);
+
+/// The row of request counters the calling thread deposits in.
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|shard| *shard)
 }
 
 /// A request slot never used.
@@ -174,7 +193,9 @@ impl RetryBudget {
             min_per_second,
             ttl: Duration::from_secs(seconds as u64),
             start: Instant::now(),
-            requests: (0..seconds).map(|_| AtomicU64::new(EMPTY)).collect(),
+            requests: (0..seconds * SHARDS)
+                .map(|_| Slot(AtomicU64::new(EMPTY)))
+                .collect(),
             retries: Mutex::new(vec![(u64::MAX, 0); seconds]),
         }
     }
@@ -187,7 +208,8 @@ impl RetryBudget {
     /// Counts one request (each call's first attempt).
     pub fn deposit(&self) {
         let second = self.second();
-        let slot = &self.requests[(second % self.requests.len() as u64) as usize];
+        let seconds = self.requests.len() / SHARDS;
+        let slot = &self.requests[shard() * seconds + (second % seconds as u64) as usize].0;
         let mut current = slot.load(Ordering::Relaxed);
         loop {
             let next = if current != EMPTY && current >> 32 == second {
@@ -214,7 +236,7 @@ impl RetryBudget {
         let requests: u64 = self
             .requests
             .iter()
-            .map(|slot| slot.load(Ordering::Relaxed))
+            .map(|slot| slot.0.load(Ordering::Relaxed))
             .filter(|&slot| slot != EMPTY && in_window(slot >> 32))
             .map(|slot| slot & COUNT_MASK)
             .sum();

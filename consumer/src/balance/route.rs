@@ -37,6 +37,12 @@ pub(crate) trait Route: Send + Sync + fmt::Debug + 'static {
     /// A connection failure of `endpoint` (ejection).
     fn record_failure(&self, endpoint: &Endpoint);
 
+    /// Whether attempts keep the endpoints' load (in flight, latency): only when picking
+    /// reads it.
+    fn tracks_load(&self) -> bool {
+        false
+    }
+
     /// The status of a call that found no endpoint at all.
     fn no_endpoint(&self) -> Status;
 }
@@ -63,6 +69,10 @@ impl Route for ListRoute {
 
     fn record_failure(&self, endpoint: &Endpoint) {
         self.endpoints.record_failure(endpoint);
+    }
+
+    fn tracks_load(&self) -> bool {
+        self.endpoints.reads_load()
     }
 
     fn no_endpoint(&self) -> tonic::Status {

@@ -80,6 +80,14 @@ pub trait Pick: Send + Sync + fmt::Debug + 'static {
     fn pick_candidate(&self, candidates: &Candidates<'_>) -> Option<usize> {
         self.pick(candidates.endpoints(), candidates.usable())
     }
+
+    /// Whether this rule reads [`Endpoint::load`]: requests in flight and the latency EWMA are
+    /// kept (a few shared counters written on every call) only for a rule that does. The
+    /// default is `true`, so a rule of your own can read them; the built-in rules other than
+    /// least-loaded say `false`.
+    fn reads_load(&self) -> bool {
+        true
+    }
 }
 
 /// Up to [`DRAWS`] draws by `draw`; the first usable one.
@@ -216,6 +224,10 @@ fn by_ticket(
 pub struct Random;
 
 impl Pick for Random {
+    fn reads_load(&self) -> bool {
+        false
+    }
+
     fn pick(
         &self,
         endpoints: &[Arc<Endpoint>],
@@ -258,6 +270,10 @@ pub struct RoundRobin {
 }
 
 impl Pick for RoundRobin {
+    fn reads_load(&self) -> bool {
+        false
+    }
+
     fn pick(
         &self,
         endpoints: &[Arc<Endpoint>],
@@ -357,6 +373,10 @@ fn cheaper(endpoints: &[Arc<Endpoint>], a: usize, b: usize) -> usize {
 pub struct First;
 
 impl Pick for First {
+    fn reads_load(&self) -> bool {
+        false
+    }
+
     fn pick(
         &self,
         endpoints: &[Arc<Endpoint>],

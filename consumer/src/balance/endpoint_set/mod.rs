@@ -112,6 +112,12 @@ impl Default for EndpointSet {
 }
 
 impl EndpointSet {
+    /// Whether the set's picking rule reads the endpoints' [`Load`](super::Load) (see
+    /// [`Pick::reads_load`]).
+    pub(crate) fn reads_load(&self) -> bool {
+        self.picker.reads_load()
+    }
+
     /// An empty set, picking at random, with the default ejection policy.
     pub fn new() -> Self {
         Self::default()
