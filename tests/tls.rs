@@ -68,19 +68,7 @@ async fn echo(consumer: &Consumer, text: &str) -> Result<String, String> {
     );
     reply
         .map(|r| r.into_inner().server)
-        .map_err(|status| error_chain(&status))
-}
-
-/// A status and its sources, as a user reading the error would see them all.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+        .map_err(|status| zoorpc::registry::error_chain(&status))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

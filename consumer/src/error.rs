@@ -102,23 +102,11 @@ impl Error {
 /// for an answer (tonic's own `Display` adds the code's description and the source's `Debug`,
 /// repeating the message two or three times).
 fn brief(status: &tonic::Status) -> String {
-    let mut source = std::error::Error::source(status);
-    if source.is_some_and(|s| s.is::<crate::CallError>()) {
-        return status.message().to_owned();
+    match std::error::Error::source(status) {
+        Some(source) if source.is::<crate::CallError>() => status.message().to_owned(),
+        Some(source) => zoorpc_registry::error_chain(source),
+        None => format!("{:?}: {}", status.code(), status.message()),
     }
-    if source.is_none() {
-        return format!("{:?}: {}", status.code(), status.message());
-    }
-    let mut parts: Vec<String> = Vec::new();
-    while let Some(s) = source {
-        let text = s.to_string();
-        // Each level of tonic's and hyper's wrappers tends to repeat the one below.
-        if !parts.last().is_some_and(|last| last.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 /// [`Error::Exhausted`]'s line; a channel's own status already says it all.

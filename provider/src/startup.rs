@@ -176,10 +176,13 @@ pub async fn check_serving_tls(
             )
             .await
             {
-                Ok(connected) => connected.map_err(|e| error_chain(&e))?,
+                Ok(connected) => connected.map_err(|e| zoorpc_registry::error_chain(&e))?,
                 Err(_) => return Err("no TLS handshake within 1 s".to_owned()),
             },
-            None => target.connect().await.map_err(|e| error_chain(&e))?,
+            None => target
+                .connect()
+                .await
+                .map_err(|e| zoorpc_registry::error_chain(&e))?,
         };
         let request = tonic_health::pb::HealthCheckRequest {
             service: service.into(),
@@ -263,16 +266,4 @@ async fn tls_handshake(
     tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
-}
-
-/// An error and its sources, `a: b: c` (tonic's connect error alone says only "transport error").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -177,6 +177,43 @@ impl Error {
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An error and its sources as one line, `outer: inner: ...`, leaving out a level whose text
+/// the level above already says (tonic's, hyper's and std's wrappers often repeat their
+/// source: "tcp connect error: tcp connect error: Connection refused" reads as
+/// "tcp connect error: Connection refused").
+///
+/// ```
+/// use std::fmt;
+/// #[derive(Debug)]
+/// struct Wrap(&'static str, Option<Box<Wrap>>);
+/// impl fmt::Display for Wrap {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.0) }
+/// }
+/// impl std::error::Error for Wrap {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         self.1.as_deref().map(|e| e as _)
+///     }
+/// }
+/// let refused = Wrap("connection refused", None);
+/// let error = Wrap("tcp connect error", Some(Box::new(Wrap("tcp connect error", Some(Box::new(refused))))));
+/// assert_eq!(zoorpc_registry::error_chain(&error), "tcp connect error: connection refused");
+/// ```
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut above = line.clone();
+    let mut source = error.source();
+    while let Some(level) = source {
+        let text = level.to_string();
+        if !text.is_empty() && !above.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        above = text;
+        source = level.source();
+    }
+    line
+}
+
 /// The start of `text` for an error message: as many characters as fit in 200 once escaped
 /// (messages quote input with `{:?}`, where a control character takes up to 10), so 70 KB of
 /// input or of control characters cannot blow a one-line error up.

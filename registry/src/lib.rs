@@ -64,7 +64,7 @@ pub use election::{
     ElectionOptions, Fence, MasterElection, Role, RoleChange, RoleChanges, companion_path,
     default_master_path, designate,
 };
-pub use error::{Error, Result, excerpt};
+pub use error::{Error, Result, error_chain, excerpt};
 pub use master_job::{JobRecord, JobRun, MasterJob};
 pub use master_watch::MasterWatch;
 pub use plumbing::path::{self, validate_path};
