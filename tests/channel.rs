@@ -551,3 +551,42 @@ async fn metadata_reaches_the_provider_whole_on_a_retry_and_a_first_attempt() {
     expect(&seen[1], 1);
     live.shutdown().await.unwrap();
 }
+
+/// A channel kept after its `Consumer` was dropped (a client built in a helper function) still
+/// follows the list: a provider that joins later is called, one that left is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_kept_after_its_consumer_is_dropped_follows_the_list() {
+    let base = unique_path("echo-orphan");
+    let (a, _) = echo_provider(&base, Duration::ZERO).await;
+    let mut client = {
+        let consumer = consumer(&base, Strategy::Random, 1).await;
+        EchoClient::new(consumer.channel())
+    };
+    let a_server = client
+        .say(say("a"))
+        .await
+        .expect("a answers")
+        .into_inner()
+        .server;
+    let (b, _) = echo_provider(&base, Duration::ZERO).await;
+    let b_server = b.local_addr().to_string();
+    a.shutdown().await.expect("a stops");
+    // Within a few seconds every call goes to b (the list dropped a, found b).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match client.say(say("b?")).await {
+            Ok(reply) if reply.get_ref().server == b_server => break,
+            Ok(reply) => last = reply.into_inner().server,
+            Err(status) => last = status.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..20 {
+        let reply = client.say(say("b")).await.unwrap_or_else(|s| {
+            panic!("a call failed with {b_server} registered (a was {a_server}): {s}")
+        });
+        assert_eq!(reply.into_inner().server, b_server, "last before: {last}");
+    }
+    b.shutdown().await.expect("b stops");
+}

@@ -339,3 +339,45 @@ async fn start_named_reports_the_named_services_serving_only_on_the_master() {
     b.shutdown().await.expect("b stops");
     a.shutdown().await.expect("a stops");
 }
+
+/// A channel kept after its `MasterClient` was dropped still follows the master: when the
+/// master resigns and another takes over, calls reach the new one (they used to spin on a dead
+/// watch, some 8,500 attempts a second, and never find it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_kept_after_its_master_client_is_dropped_follows_the_master() {
+    let path = format!("{}/Echo:1.0.0", unique_path("ha-orphan"));
+    let (echo_a, _) = CountingEcho::new("a");
+    let a = HaServer::serve(config(&path), EchoServer::new(echo_a))
+        .await
+        .expect("a serves");
+    wait_role(&a, "master", Role::is_master).await;
+    let mut client = {
+        let master = MasterClient::connect(&zk().connect_string(), &path)
+            .await
+            .expect("master client");
+        EchoClient::new(master.channel())
+    };
+    let say = |text: &str| EchoRequest {
+        text: text.into(),
+        ..Default::default()
+    };
+    let reply = client.say(say("to a")).await.expect("a answers");
+    assert_eq!(reply.into_inner().server, "a");
+
+    let (echo_b, _) = CountingEcho::new("b");
+    let b = HaServer::serve(config(&path), EchoServer::new(echo_b))
+        .await
+        .expect("b serves");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let a_running = tokio::spawn(a.run_until(async {
+        let _ = stop_rx.await;
+    }));
+    stop_tx.send(()).expect("a still runs");
+    a_running.await.expect("task").expect("a resigns");
+    wait_role(&b, "master", Role::is_master).await;
+    let started = std::time::Instant::now();
+    let reply = client.say(say("to b")).await.expect("b answers");
+    assert_eq!(reply.into_inner().server, "b");
+    assert!(started.elapsed() < SETTLE, "{:?}", started.elapsed());
+    b.shutdown().await.expect("b stops");
+}

@@ -119,7 +119,7 @@ pub struct MasterClient {
     path: String,
     session: Session,
     /// The master's address, followed in ZooKeeper.
-    master_watch: MasterWatch,
+    master_watch: Arc<MasterWatch>,
     /// The channel with the default policy; `channel_with` derives the others.
     channel: BalancedChannel,
     attempt_timeout: Duration,
@@ -129,6 +129,9 @@ pub struct MasterClient {
 #[derive(Debug)]
 struct MasterRoute {
     masters: watch::Receiver<Option<String>>,
+    /// The watch behind `masters`, shared with the `MasterClient`: a channel kept after its
+    /// client was dropped still follows the master.
+    _watch: Arc<MasterWatch>,
     /// Endpoints by address, so a master that comes back keeps its connection.
     endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
     switch_over_timeout: Duration,
@@ -179,8 +182,13 @@ impl Route for MasterRoute {
                         if tokio::time::Instant::now() >= deadline {
                             return None;
                         }
-                        let _ =
-                            tokio::time::timeout_at(pause.min(deadline), masters.changed()).await;
+                        let pause = pause.min(deadline);
+                        if let Ok(Err(_)) = tokio::time::timeout_at(pause, masters.changed()).await
+                        {
+                            // No watch left to report a switch-over (it cannot happen while
+                            // the route holds it): still pause, never spin.
+                            tokio::time::sleep_until(pause).await;
+                        }
                         paused = true;
                     }
                     None => {
@@ -224,9 +232,10 @@ impl MasterClient {
             config.zk_auth.clone(),
         )
         .await?;
-        let master_watch = MasterWatch::follow(&session, &config.path).await?;
+        let master_watch = Arc::new(MasterWatch::follow(&session, &config.path).await?);
         let route = Arc::new(MasterRoute {
             masters: master_watch.subscribe(),
+            _watch: master_watch.clone(),
             endpoints: Mutex::new(HashMap::new()),
             switch_over_timeout: config.switch_over_timeout,
             retry_pause: config.retry_pause,

@@ -52,6 +52,20 @@ pub(crate) trait Route: Send + Sync + fmt::Debug + 'static {
 pub(crate) struct ListRoute {
     pub(crate) endpoints: Arc<EndpointSet>,
     pub(crate) base_path: String,
+    /// The task that keeps the list following ZooKeeper: shared with the `Consumer`, so a
+    /// channel kept after its consumer was dropped still follows the list (it stops when the
+    /// consumer and every channel are gone).
+    pub(crate) _follower: Arc<Follower>,
+}
+
+/// A background task that runs while anything holds it, aborted when the last holder drops it.
+#[derive(Debug)]
+pub(crate) struct Follower(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Route for ListRoute {

@@ -18,13 +18,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tracing::debug;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
 use zoorpc_registry::{ProviderUrl, Providers, Session};
 
 pub use crate::balance::retry::CallPolicy;
+use crate::balance::route::Follower;
 use crate::balance::{
     Answered, BalancedChannel, Decision, Endpoint, EndpointSet, Failure, RetryBudget, classify,
     decide,
@@ -63,14 +63,9 @@ pub struct Consumer {
     channel: BalancedChannel,
     budget: Arc<RetryBudget>,
     /// Copies discovery's snapshots into `endpoints` (and the snapshot file); connects first
-    /// when started from a snapshot.
-    follower: JoinHandle<()>,
-}
-
-impl Drop for Consumer {
-    fn drop(&mut self) {
-        self.follower.abort();
-    }
+    /// when started from a snapshot. Shared with the channels' route: it runs until the
+    /// consumer and every channel made from it are dropped.
+    _follower: Arc<Follower>,
 }
 
 impl Consumer {

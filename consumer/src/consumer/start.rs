@@ -9,7 +9,7 @@ use tracing::warn;
 use zoorpc_registry::{Discovery, Providers, Session};
 
 use super::{CallPolicy, Consumer, ConsumerConfig};
-use crate::balance::route::ListRoute;
+use crate::balance::route::{Follower, ListRoute};
 use crate::balance::{BalancedChannel, EndpointSet};
 use crate::error::{Error, Result, open_session};
 use crate::live_list::{self, Live, Settings, Start};
@@ -123,16 +123,17 @@ impl Consumer {
             base_path: base_path.clone(),
             snapshot_path: config.snapshot_path,
         };
-        let follower = live_list::spawn(
+        let follower = Arc::new(Follower(live_list::spawn(
             start,
             settings,
             endpoints.clone(),
             providers_tx,
             live.clone(),
-        );
+        )));
         let route = Arc::new(ListRoute {
             endpoints: endpoints.clone(),
             base_path: base_path.clone(),
+            _follower: follower.clone(),
         });
         let channel = BalancedChannel::new(
             route,
@@ -148,7 +149,7 @@ impl Consumer {
             endpoints,
             channel,
             budget: config.retry_budget,
-            follower,
+            _follower: follower,
         }
     }
 }
