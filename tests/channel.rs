@@ -9,28 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::echo_load::{Load, assert_no_failures, say, server_of, spawn_echo};
+use common::echo_load::{Load, assert_no_failures, echo_provider, say, server_of, spawn_echo};
 use common::{raw_client, zk};
 use zookeeper_client as zkc;
 use zoorpc::apps::echo::{EchoClient, EchoRequest, EchoServer, EchoService};
 use zoorpc::consumer::{Answered, BalancedChannel, CallPolicy, Consumer, ConsumerConfig, Strategy};
 use zoorpc::provider::{Provider, ProviderConfig};
 use zoorpc_testkit::unique_path;
-
-/// An in-process echo provider; `calls` counts handler starts.
-async fn echo_provider(
-    base: &str,
-    delay: Duration,
-) -> (Provider, Arc<std::sync::atomic::AtomicU64>) {
-    let service = EchoService::new(delay);
-    let calls = service.calls();
-    let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
-    config.drain_grace = Duration::from_millis(50);
-    let provider = Provider::serve(config, EchoServer::new(service))
-        .await
-        .expect("echo provider");
-    (provider, calls)
-}
 
 async fn consumer(base: &str, strategy: Strategy, providers: usize) -> Consumer {
     let config = ConsumerConfig::new(zk().connect_string(), base).strategy(strategy);

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use zoorpc::apps::echo::{EchoClient, EchoRequest};
+use zoorpc::apps::echo::{EchoClient, EchoRequest, EchoServer, EchoService};
 use zoorpc::consumer::BalancedChannel;
+use zoorpc::provider::{Provider, ProviderConfig};
 use zoorpc_testkit::ChildProcess;
 
 use super::zk;
@@ -124,4 +125,19 @@ pub fn assert_no_failures(failures: &[String]) {
         failures.len(),
         &failures[..failures.len().min(3)]
     );
+}
+
+/// An in-process echo provider; `calls` counts handler starts.
+pub async fn echo_provider(
+    base: &str,
+    delay: Duration,
+) -> (Provider, Arc<std::sync::atomic::AtomicU64>) {
+    let service = EchoService::new(delay);
+    let calls = service.calls();
+    let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
+    config.drain_grace = Duration::from_millis(50);
+    let provider = Provider::serve(config, EchoServer::new(service))
+        .await
+        .expect("echo provider");
+    (provider, calls)
 }

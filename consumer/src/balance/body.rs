@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body as HttpBody, Frame};
+use tokio::sync::Notify;
 use tonic::body::Body;
 
 /// The default buffering limit per request, as gRFC A6.
@@ -32,18 +33,22 @@ pub(crate) enum Prepared {
 }
 
 impl Prepared {
-    /// A body for one attempt. A committed body can be taken only once (`None` after).
-    pub(crate) fn attempt(&mut self) -> Option<Body> {
+    /// A body for one attempt. A committed body can be taken only once (`None` after); it
+    /// comes with a signal fired when its last frame was sent (a kept body is sent at once).
+    pub(crate) fn attempt(&mut self) -> Option<(Body, Option<Arc<Notify>>)> {
         match self {
-            Prepared::Replayable(bytes) if bytes.is_empty() => Some(Body::empty()),
-            Prepared::Replayable(bytes) => Some(Body::new(Once(Some(bytes.clone())))),
+            Prepared::Replayable(bytes) if bytes.is_empty() => Some((Body::empty(), None)),
+            Prepared::Replayable(bytes) => Some((Body::new(Once(Some(bytes.clone()))), None)),
             Prepared::Committed(slot) => {
                 let untouched = slot.lock().map(|b| b.is_some()).unwrap_or(false);
                 untouched.then(|| {
-                    Body::new(Deferred {
+                    let sent = Arc::new(Notify::new());
+                    let body = Body::new(Deferred {
                         slot: slot.clone(),
                         body: None,
-                    })
+                        sent: sent.clone(),
+                    });
+                    (body, Some(sent))
                 })
             }
         }
@@ -154,6 +159,8 @@ fn chain(read: Bytes, held: Option<Frame<Bytes>>, rest: Body) -> Arc<Mutex<Optio
 struct Deferred {
     slot: Arc<Mutex<Option<Body>>>,
     body: Option<Body>,
+    /// Fired when the body ended (its last frame sent, or an error).
+    sent: Arc<Notify>,
 }
 
 impl HttpBody for Deferred {
@@ -178,10 +185,14 @@ impl HttpBody for Deferred {
                 }
             }
         }
-        match self.body.as_mut() {
+        let polled = match self.body.as_mut() {
             Some(body) => Pin::new(body).poll_frame(cx),
             None => Poll::Ready(None),
+        };
+        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+            self.sent.notify_one();
         }
+        polled
     }
 }
 
@@ -264,7 +275,7 @@ mod tests {
         let mut prepared = prepare(small, 16).await.unwrap();
         assert!(prepared.is_replayable());
         for _ in 0..2 {
-            let body = prepared.attempt().unwrap();
+            let body = prepared.attempt().unwrap().0;
             // No exact size: hyper would add a `content-length` header to every request.
             assert_eq!(body.size_hint().exact(), None);
             assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"hello");
@@ -274,9 +285,9 @@ mod tests {
         let mut prepared = prepare(large, 16).await.unwrap();
         assert!(!prepared.is_replayable());
         // An attempt that never polled it leaves it for the next one.
-        drop(prepared.attempt().unwrap());
+        drop(prepared.attempt().unwrap().0);
         assert!(prepared.is_available());
-        let body = prepared.attempt().unwrap();
+        let body = prepared.attempt().unwrap().0;
         assert_eq!(body.collect().await.unwrap().to_bytes(), vec![7u8; 100]);
         assert!(prepared.attempt().is_none(), "a committed body goes once");
         assert!(!prepared.is_available());
@@ -289,7 +300,7 @@ mod tests {
         let mut prepared = prepare(body, 1024).await.unwrap();
         assert!(prepared.is_replayable());
         for _ in 0..2 {
-            let body = prepared.attempt().unwrap();
+            let body = prepared.attempt().unwrap().0;
             assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"abcde");
         }
         // Past the limit on the third frame: committed, nothing lost.
@@ -297,7 +308,7 @@ mod tests {
         drop(tx);
         let mut prepared = prepare(body, 5).await.unwrap();
         assert!(!prepared.is_replayable());
-        let body = prepared.attempt().unwrap();
+        let body = prepared.attempt().unwrap().0;
         assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"abcdef");
     }
 
@@ -310,7 +321,7 @@ mod tests {
             .await
             .unwrap();
         drop(tx);
-        let body = prepared.attempt().unwrap();
+        let body = prepared.attempt().unwrap().0;
         assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"ab");
     }
 }

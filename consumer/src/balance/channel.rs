@@ -30,6 +30,7 @@ use tracing::{Instrument, debug};
 use zoorpc_registry::ProviderUrl;
 
 use super::body::{Prepared, prepare};
+use super::deadline::{self, Expired, GRPC_TIMEOUT, Limits, caller_timeout};
 use super::endpoint::Endpoint;
 use super::failure::{Failure, classify_error};
 use super::metrics;
@@ -168,6 +169,8 @@ impl BalancedChannel {
         let started = Instant::now();
         let mut body = prepare(body, self.shared.buffer_limit).await?;
         self.shared.budget.deposit();
+        // The caller's deadline (`grpc-timeout`) bounds the whole call.
+        let deadline = caller_timeout(&parts.headers).map(|timeout| (started + timeout, timeout));
         let mut headers = AttemptHeaders::new(std::mem::take(&mut parts.headers));
         // Up to two endpoints without a heap allocation (a retry is rare).
         let mut tried: SmallVec<[Arc<Endpoint>; 2]> = SmallVec::new();
@@ -177,12 +180,24 @@ impl BalancedChannel {
             // The list's route answers at once: no future to box for it.
             let next = match self.shared.route.next_now(&tried) {
                 Some(next) => next,
-                None => self.shared.route.next(&tried, started).await,
+                None => {
+                    let waited = self.shared.route.next(&tried, started);
+                    match deadline {
+                        Some((at, _)) => tokio::time::timeout_at(at.into(), waited)
+                            .await
+                            .unwrap_or(None),
+                        None => waited.await,
+                    }
+                }
             };
+            let remaining = deadline.map(|(at, _)| at.saturating_duration_since(Instant::now()));
+            if remaining == Some(Duration::ZERO) {
+                break;
+            }
             let Some(endpoint) = next else {
                 break;
             };
-            let Some(attempt_body) = body.attempt() else {
+            let Some((attempt_body, sent)) = body.attempt() else {
                 break;
             };
             // A retry is counted when it is made (deciding to retry with nowhere left to go
@@ -196,6 +211,12 @@ impl BalancedChannel {
             *request.uri_mut() = parts.uri.clone();
             *request.version_mut() = parts.version;
             *request.headers_mut() = headers.next();
+            if let (false, Some(remaining)) = (tried.len() == 1, remaining) {
+                // A retry carries what remains of the caller's deadline.
+                request
+                    .headers_mut()
+                    .insert(GRPC_TIMEOUT, deadline::encode(remaining));
+            }
             // No extensions: the endpoint channels below never read any a gRPC request carries
             // (tonic's connection reads none, hyper only extended CONNECT's), and the caller's
             // stay with the call: their map carries `Answered` back.
@@ -206,27 +227,40 @@ impl BalancedChannel {
                 n = tried.len(),
                 outcome = tracing::field::Empty
             );
-            let outcome = attempt(
-                &endpoint,
-                request,
-                self.policy.attempt_timeout,
-                self.shared.track_load,
-            )
-            .instrument(span.clone())
-            .await;
+            let limits = Limits {
+                // With a deadline, a policy that does not retry what may have been processed
+                // waits for the deadline alone: a shorter limit would only fail the call sooner.
+                per_attempt: (deadline.is_none() || self.policy.idempotent)
+                    .then_some(self.policy.attempt_timeout),
+                deadline: deadline.map(|(at, _)| at),
+                sent,
+            };
+            let outcome = attempt(&endpoint, request, limits, self.shared.track_load)
+                .instrument(span.clone())
+                .await;
             let ended = match &outcome {
                 Outcome::Answer(_) => "answered",
                 Outcome::Refused(..) => "refused",
                 Outcome::Failed(Failure::NotSent, _) => "not sent",
                 Outcome::Failed(Failure::MaybeSent, _) => "maybe sent",
                 Outcome::Failed(Failure::Application, _) => "failed",
+                Outcome::Deadline => "deadline",
             };
             span.record("outcome", ended);
             debug!(parent: &span, outcome = ended, "attempt ended");
             let (failure, refused, error) = match outcome {
                 Outcome::Answer(mut response) => {
-                    endpoint.record_success();
                     let code = Status::from_header_map(response.headers()).map(|s| s.code());
+                    // A provider that gave up at the caller's deadline (tonic's server answers
+                    // CANCELLED) answered just as the deadline passed here.
+                    if matches!(
+                        code,
+                        Some(tonic::Code::Cancelled | tonic::Code::DeadlineExceeded)
+                    ) && deadline.is_some_and(|(at, _)| Instant::now() >= at)
+                    {
+                        break;
+                    }
+                    endpoint.record_success();
                     metrics::answered(endpoint.label(), endpoint.answered_ok_key(), code);
                     metrics::call(true);
                     // The request's extensions are no longer needed (the call is committed):
@@ -248,7 +282,13 @@ impl BalancedChannel {
                     (failure, Some(response), Box::new(status) as BoxError)
                 }
                 Outcome::Failed(failure, error) => (failure, None, error),
+                Outcome::Deadline => break,
             };
+            // The caller's deadline passing during the attempt (tonic's own enforcement of it
+            // may answer first) is no failure of the provider's.
+            if deadline.is_some_and(|(at, _)| Instant::now() >= at) {
+                break;
+            }
             if failure.is_connection_failure() {
                 self.shared.route.record_failure(&endpoint);
             }
@@ -267,6 +307,24 @@ impl BalancedChannel {
             last = Some((endpoint.url().clone(), failure, error));
         }
         metrics::call(false);
+        if let Some((at, timeout)) = deadline
+            && Instant::now() >= at
+        {
+            let last = tried.last().map(|e| e.url().clone());
+            let at_url = last
+                .as_ref()
+                .map(|url| format!("; last attempt at {url}"))
+                .unwrap_or_default();
+            return Err(Box::new(CallError {
+                status: Status::deadline_exceeded(format!(
+                    "the caller's deadline ({timeout:?}) passed after {} attempt(s){at_url}",
+                    tried.len()
+                )),
+                url: last,
+                attempts: tried.len(),
+                exhausted: false,
+            }));
+        }
         match last {
             Some((url, _, error)) => Err(failed(&url, tried.len(), true, error)),
             None => Err(Box::new(CallError {
@@ -356,14 +414,16 @@ enum Outcome {
     Refused(http::Response<Body>, Failure, Status),
     /// No response.
     Failed(Failure, BoxError),
+    /// The caller's deadline passed first.
+    Deadline,
 }
 
-/// One attempt on `endpoint`, within `timeout` for the response headers; its load kept if
+/// One attempt on `endpoint`, until response headers or a limit; its load kept if
 /// `track_load`.
 async fn attempt(
     endpoint: &Endpoint,
     request: http::Request<Body>,
-    timeout: Duration,
+    limits: Limits,
     track_load: bool,
 ) -> Outcome {
     let in_flight = track_load.then(|| endpoint.load().start());
@@ -376,12 +436,29 @@ async fn attempt(
         endpoint.give_back(channel);
         response.await
     };
-    let outcome = match tokio::time::timeout(timeout, call).await {
-        Err(_) => Outcome::Failed(
+    // The common case (a kept body, no caller deadline) arms one timer, as `timeout` does.
+    let result = if limits.deadline.is_none() && limits.sent.is_none() {
+        match limits.per_attempt {
+            Some(limit) => tokio::time::timeout(limit, call)
+                .await
+                .map_err(|_| Expired::PerAttempt),
+            None => Ok(call.await),
+        }
+    } else {
+        tokio::select! {
+            biased;
+            done = call => Ok(done),
+            expired = limits.expired() => Err(expired),
+        }
+    };
+    let outcome = match result {
+        Err(Expired::Deadline) => Outcome::Deadline,
+        Err(Expired::PerAttempt) => Outcome::Failed(
             Failure::MaybeSent,
             Box::new(Status::deadline_exceeded(format!(
-                "no answer from {} within {timeout:?}",
-                endpoint.url()
+                "no answer from {} within {:?}",
+                endpoint.url(),
+                limits.per_attempt.unwrap_or_default()
             ))),
         ),
         Ok(Err(error)) => Outcome::Failed(classify_error(&error), Box::new(error)),
@@ -416,7 +493,8 @@ async fn attempt(
 fn failed(url: &ProviderUrl, attempts: usize, exhausted: bool, error: BoxError) -> BoxError {
     let error: Arc<dyn std::error::Error + Send + Sync> = Arc::from(error);
     let inner = Status::from_error(Box::new(ArcError(error.clone())));
-    let message = if exhausted {
+    // Several attempts are named as such even when the last one could not be retried.
+    let message = if exhausted || attempts > 1 {
         format!(
             "call failed after {attempts} attempt(s); last failure at {url}: {}",
             inner.message()

@@ -20,6 +20,7 @@
 pub mod body;
 pub mod candidates;
 pub mod channel;
+mod deadline;
 pub mod dialer;
 pub mod ejection;
 pub mod endpoint;

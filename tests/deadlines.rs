@@ -1,0 +1,153 @@
+//! The caller's deadline (`tonic::Request::set_timeout`) and the per-attempt timeout through the
+//! balanced channel: the deadline bounds the whole call, retries and waits for a master
+//! included, ends it with `DEADLINE_EXCEEDED` and ejects no one; the per-attempt timeout counts
+//! from the end of the request, so a client stream longer than it is not cut.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::echo_load::{echo_provider, say};
+use common::zk;
+use zoorpc::apps::echo::{EchoClient, EchoRequest};
+use zoorpc::consumer::{CallPolicy, Consumer, ConsumerConfig, MasterClient, MasterClientConfig};
+use zoorpc_testkit::unique_path;
+
+async fn consumer(base: &str, providers: usize) -> Consumer {
+    let consumer = Consumer::connect_with(ConsumerConfig::new(zk().connect_string(), base))
+        .await
+        .expect("consumer");
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(5), |u| u.len() == providers)
+            .await,
+        "{:?}",
+        consumer.urls()
+    );
+    consumer
+}
+
+fn with_deadline(text: &str, deadline: Duration) -> tonic::Request<EchoRequest> {
+    let mut request = tonic::Request::new(say(text));
+    request.set_timeout(deadline);
+    request
+}
+
+/// Retrying slow providers stops at the caller's deadline: `DEADLINE_EXCEEDED` after about the
+/// deadline (it took one whole attempt per provider before), and the retries were made with
+/// what remained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_end_at_the_callers_deadline() {
+    let base = unique_path("deadline-retries");
+    let mut providers = Vec::new();
+    for _ in 0..3 {
+        providers.push(echo_provider(&base, Duration::from_secs(3)).await);
+    }
+    let consumer = consumer(&base, 3).await;
+    // Attempts of 400 ms: the third one is cut by the deadline at 1 s.
+    let policy = CallPolicy::IDEMPOTENT.with_attempt_timeout(Duration::from_millis(400));
+    let mut client = EchoClient::new(consumer.channel_with(policy));
+    let started = Instant::now();
+    let status = client
+        .say(with_deadline("slow", Duration::from_secs(1)))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status}");
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_millis(1800),
+        "{took:?}"
+    );
+    assert!(status.message().contains("deadline"), "{status}");
+    let handled: u64 = providers
+        .iter()
+        .map(|(_, calls)| calls.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    assert_eq!(handled, 3, "one attempt per provider within the deadline");
+    for (provider, _) in providers {
+        provider.shutdown().await.unwrap();
+    }
+}
+
+/// A deadline that passes is the caller's limit: the provider is not ejected, the next calls
+/// still reach it; and with the default policy a deadline longer than the per-attempt timeout
+/// is what the call waits for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passed_deadline_ejects_no_one_and_a_longer_one_is_waited_for() {
+    let base = unique_path("deadline-eject");
+    let (slow, _) = echo_provider(&base, Duration::from_millis(700)).await;
+    let consumer = consumer(&base, 1).await;
+    let policy = CallPolicy::DEFAULT.with_attempt_timeout(Duration::from_millis(300));
+    let mut client = EchoClient::new(consumer.channel_with(policy));
+
+    let status = client
+        .say(with_deadline("short", Duration::from_millis(200)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        consumer.endpoints().iter().all(|e| !e.is_ejected()),
+        "a caller's deadline ejected the provider"
+    );
+    // 700 ms of work, a 2 s deadline, a 300 ms per-attempt timeout the default policy would
+    // not retry after: the deadline governs.
+    let reply = client
+        .say(with_deadline("long", Duration::from_secs(2)))
+        .await
+        .expect("answered within the caller's deadline");
+    assert_eq!(reply.get_ref().text, "long");
+    // Without a deadline the per-attempt timeout still applies.
+    let status = client.say(say("none")).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status}");
+    assert!(status.message().contains("no answer"), "{status}");
+    slow.shutdown().await.unwrap();
+}
+
+/// A client stream that takes longer than the per-attempt timeout is answered: the timeout
+/// counts from its last message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stream_longer_than_the_attempt_timeout_is_answered() {
+    let base = unique_path("deadline-stream");
+    let (provider, _) = echo_provider(&base, Duration::ZERO).await;
+    let consumer = consumer(&base, 1).await;
+    let policy = CallPolicy::IDEMPOTENT.with_attempt_timeout(Duration::from_millis(300));
+    let mut client = EchoClient::new(consumer.channel_with(policy));
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let call = tokio::spawn(async move {
+        client
+            .collect(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    for i in 0..8 {
+        // Paced by the test: the stream lasts about 1.2 s, four times the attempt timeout.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        tx.send(EchoRequest {
+            text: format!("m{i}"),
+            ..EchoRequest::default()
+        })
+        .await
+        .expect("the call is still open");
+    }
+    drop(tx);
+    let reply = call.await.unwrap().expect("answered").into_inner();
+    assert_eq!((reply.messages, reply.text.as_str()), (8, "m7"));
+    provider.shutdown().await.unwrap();
+}
+
+/// Waiting for a master ends at the caller's deadline, not the 15 s switch-over bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_a_master_ends_at_the_callers_deadline() {
+    let path = format!("{}/Echo:1.0.0", unique_path("deadline-master"));
+    let master = MasterClient::connect_with(MasterClientConfig::new(zk().connect_string(), &path))
+        .await
+        .expect("master client");
+    let mut client = EchoClient::new(master.channel());
+    let started = Instant::now();
+    let status = client
+        .say(with_deadline("anyone?", Duration::from_secs(1)))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
