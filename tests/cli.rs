@@ -541,3 +541,62 @@ fn proxy_with_master_follows_the_master_across_a_handover() {
         .wait_for_line("stopped", Duration::from_secs(10))
         .unwrap();
 }
+
+/// `zoorpc proxy --attempt-timeout-ms`: a provider slower than the attempt timeout answers the
+/// client `DEADLINE_EXCEEDED` (the request may have been processed; an `UNAVAILABLE` would
+/// invite the client to retry it) naming the reason, within about the timeout.
+#[test]
+fn proxy_keeps_the_channels_status_and_its_attempt_timeout() {
+    common::init_logging();
+    let connect = zk().connect_string();
+    let base = unique_path("cli-proxy-slow");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (provider, calls) = rt.block_on(common::echo_load::echo_provider(
+        &base,
+        Duration::from_secs(2),
+    ));
+    let mut proxy = spawn(
+        "proxy",
+        &[
+            "proxy",
+            "--zk",
+            &connect,
+            "--listen",
+            "127.0.0.1:0",
+            "--base-path",
+            &base,
+            "--attempt-timeout-ms",
+            "300",
+        ],
+    );
+    let line = proxy
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    let addr = line.split_whitespace().nth(1).unwrap().to_owned();
+    rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = zoorpc::apps::echo::EchoClient::new(channel);
+        let started = Instant::now();
+        let status = client
+            .say(common::echo_load::say("slow"))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status}");
+        assert!(status.message().contains("no answer"), "{status}");
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "sent once (not idempotent)"
+        );
+        provider.shutdown().await.unwrap();
+    });
+}

@@ -14,8 +14,9 @@
 //!   [`BUFFER_LIMIT`]; a body still open after that (a client or bidi stream waiting for the
 //!   server) is forwarded as a stream, committed to its first provider, as the channel does
 //!   with any streaming request.
-//! - A failure of the channel itself (no provider, no master, every attempt failed) is a gRPC
-//!   status (`UNAVAILABLE` with the reason), never a dropped connection.
+//! - A failure of the channel itself is a gRPC status with the channel's code and reason
+//!   (`UNAVAILABLE`: no provider, no master, nothing reached; `DEADLINE_EXCEEDED`: no answer
+//!   within the attempt timeout or the client's deadline), never a dropped connection.
 //! - Prints `listening <addr>` once it accepts connections and the registry was read; on
 //!   SIGTERM / Ctrl-C it stops accepting and exits (calls in flight are cut).
 
@@ -33,8 +34,8 @@ use tonic::body::Body;
 use tower::Service;
 use tracing::debug;
 use zoorpc_consumer::{
-    BalancedChannel, CallPolicy, Consumer, ConsumerConfig, MasterClient, MasterClientConfig,
-    Strategy,
+    BalancedChannel, CallError, CallPolicy, Consumer, ConsumerConfig, MasterClient,
+    MasterClientConfig, Strategy,
 };
 use zoorpc_provider::StopSignals;
 
@@ -59,6 +60,11 @@ pub struct ProxyArgs {
     /// Also retry requests that may have been sent (only for idempotent methods)
     #[arg(long)]
     pub idempotent: bool,
+    /// How long an attempt waits for a provider's answer once the request was sent, before it
+    /// fails (or, with --idempotent, is tried on another provider); a client's own deadline
+    /// (grpc-timeout) also applies [default: 5000]
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub attempt_timeout_ms: Option<u64>,
     /// How a provider is picked (with --base-path): random, round-robin, least-loaded or first
     #[arg(long, conflicts_with = "master")]
     pub strategy: Option<Strategy>,
@@ -99,11 +105,14 @@ pub fn run(args: ProxyArgs) -> i32 {
         let local = listener
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;
-        let policy = if args.idempotent {
+        let mut policy = if args.idempotent {
             CallPolicy::IDEMPOTENT
         } else {
             CallPolicy::default()
         };
+        if let Some(ms) = args.attempt_timeout_ms {
+            policy = policy.with_attempt_timeout(Duration::from_millis(ms));
+        }
         let (upstream, target) = match (&args.base_path, &args.master) {
             (Some(base), _) => {
                 let mut config = ConsumerConfig::new(args.zk.zk.clone(), base.clone())
@@ -222,9 +231,18 @@ pub async fn forward(
 ) -> http::Response<Body> {
     match channel.call(request).await {
         Ok(response) => response,
-        Err(e) => match e.downcast::<tonic::Status>() {
-            Ok(status) => status.into_http(),
-            Err(e) => tonic::Status::unavailable(format!("zoorpc proxy: {e}")).into_http(),
+        // The channel's own verdict keeps its code: DEADLINE_EXCEEDED for a call that may have
+        // been processed (a client must not take it for a safe-to-retry UNAVAILABLE).
+        Err(e) => match e.downcast::<CallError>() {
+            Ok(failed) => tonic::Status::new(
+                failed.status.code(),
+                format!("zoorpc proxy: {}", failed.status.message()),
+            )
+            .into_http(),
+            Err(e) => match e.downcast::<tonic::Status>() {
+                Ok(status) => status.into_http(),
+                Err(e) => tonic::Status::unavailable(format!("zoorpc proxy: {e}")).into_http(),
+            },
         },
     }
 }

@@ -45,8 +45,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub const PROVIDER_METADATA: &str = "zoorpc-provider";
 
 /// Which provider answered a call through a [`BalancedChannel`]: in the response's extensions
-/// (`tonic::Response::extensions().get::<Answered>()`). A failed call's status carries a
-/// [`CallError`] as its `source()` instead.
+/// (`tonic::Response::extensions().get::<Answered>()`). A call the channel itself failed (no
+/// provider, nothing reached, no answer in time, the caller's deadline) carries a [`CallError`]
+/// as its status's `source()` instead. An error the provider answered (an application's status,
+/// an interceptor's refusal, a standby's) carries none; an application's or interceptor's names
+/// the provider in the `zoorpc-provider` metadata ([`PROVIDER_METADATA`]).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
