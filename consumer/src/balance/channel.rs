@@ -17,6 +17,7 @@
 //!   bound.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -448,11 +449,8 @@ async fn attempt(
             None => Ok(call.await),
         }
     } else {
-        tokio::select! {
-            biased;
-            done = call => Ok(done),
-            expired = limits.expired() => Err(expired),
-        }
+        // Boxed: the common case's future stays as small as it was.
+        Box::pin(within(call, &limits)).await
     };
     let outcome = match result {
         Err(Expired::Deadline) => Outcome::Deadline,
@@ -490,6 +488,15 @@ async fn attempt(
         in_flight.finish(matches!(outcome, Outcome::Answer(_)).then(|| started.elapsed()));
     }
     outcome
+}
+
+/// `call`, unless a limit is reached first.
+async fn within<F: Future>(call: F, limits: &Limits) -> Result<F::Output, Expired> {
+    tokio::select! {
+        biased;
+        done = call => Ok(done),
+        expired = limits.expired() => Err(expired),
+    }
 }
 
 /// The error a caller sees: the last failure's status, naming the provider.
