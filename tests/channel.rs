@@ -17,6 +17,37 @@ use zoorpc::consumer::{Answered, BalancedChannel, CallPolicy, Consumer, Consumer
 use zoorpc::provider::{Provider, ProviderConfig};
 use zoorpc_testkit::unique_path;
 
+/// Registers `n` providers under `base` at loopback ports nothing listens on (connections are
+/// refused), from a raw session of their own: returned, since dropping it removes the nodes.
+async fn register_dead(base: &str, n: usize) -> zkc::Client {
+    let raw = raw_client(&zk().connect_string()).await;
+    match raw
+        .mkdir(
+            base,
+            &zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all()),
+        )
+        .await
+    {
+        Ok(()) | Err(zkc::Error::NodeExists) => {}
+        Err(e) => panic!("creating {base}: {e}"),
+    }
+    for _ in 0..n {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        raw.create(
+            &format!("{base}/provider"),
+            format!("http://127.0.0.1:{port}").as_bytes(),
+            &zkc::CreateMode::EphemeralSequential.with_acls(zkc::Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
+    }
+    raw
+}
+
 async fn consumer(base: &str, strategy: Strategy, providers: usize) -> Consumer {
     let config = ConsumerConfig::new(zk().connect_string(), base).strategy(strategy);
     let consumer = Consumer::connect_with(config).await.expect("consumer");
@@ -203,27 +234,7 @@ async fn an_empty_list_is_unavailable_at_once_and_a_dead_list_fails_fast() {
     assert!(status.message().contains(&base), "{}", status.message());
 
     // Three registered, none alive.
-    let raw = raw_client(&zk().connect_string()).await;
-    raw.mkdir(
-        &base,
-        &zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all()),
-    )
-    .await
-    .unwrap();
-    for _ in 0..3 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        raw.create(
-            &format!("{base}/provider"),
-            format!("http://127.0.0.1:{port}").as_bytes(),
-            &zkc::CreateMode::EphemeralSequential.with_acls(zkc::Acls::anyone_all()),
-        )
-        .await
-        .unwrap();
-    }
+    let _raw = register_dead(&base, 3).await;
     assert!(
         consumer
             .wait_until(Duration::from_secs(5), |u| u.len() == 3)
@@ -409,21 +420,7 @@ async fn a_client_from_lookup_kept_for_long_follows_the_list() {
 async fn a_large_request_refused_by_a_dead_provider_goes_to_a_live_one() {
     let base = unique_path("echo-large-refused");
     let (live, live_calls) = echo_provider(&base, Duration::ZERO).await;
-    let raw = raw_client(&zk().connect_string()).await;
-    for _ in 0..3 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        raw.create(
-            &format!("{base}/provider"),
-            format!("http://127.0.0.1:{port}").as_bytes(),
-            &zkc::CreateMode::EphemeralSequential.with_acls(zkc::Acls::anyone_all()),
-        )
-        .await
-        .unwrap();
-    }
+    let _raw = register_dead(&base, 3).await;
     let consumer = consumer(&base, Strategy::Random, 4).await;
     let mut client = EchoClient::new(consumer.channel());
     for i in 0..20 {
@@ -447,26 +444,8 @@ async fn a_large_request_refused_by_a_dead_provider_goes_to_a_live_one() {
 async fn metadata_reaches_the_provider_whole_on_a_retry_and_a_first_attempt() {
     type Seen = Arc<std::sync::Mutex<Vec<tonic::metadata::MetadataMap>>>;
     let base = unique_path("echo-metadata");
-    let raw = raw_client(&zk().connect_string()).await;
-    raw.mkdir(
-        &base,
-        &zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all()),
-    )
-    .await
-    .unwrap();
     // A dead provider first in node order: the first attempt of the first call is refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    raw.create(
-        &format!("{base}/provider"),
-        format!("http://127.0.0.1:{port}").as_bytes(),
-        &zkc::CreateMode::EphemeralSequential.with_acls(zkc::Acls::anyone_all()),
-    )
-    .await
-    .unwrap();
+    let _raw = register_dead(&base, 1).await;
     let seen: Seen = Arc::default();
     let record = seen.clone();
     let service = EchoServer::with_interceptor(

@@ -49,6 +49,19 @@ fn spawn(name: &str, args: &[&str]) -> ChildProcess {
     ChildProcess::spawn(name, cmd).unwrap()
 }
 
+/// `zoorpc proxy --zk CONNECT --listen 127.0.0.1:0 ARGS...` once it listens: the process, its
+/// `listening` line and the address it accepts on.
+fn start_proxy(connect: &str, args: &[&str]) -> (ChildProcess, String, String) {
+    let mut all = vec!["proxy", "--zk", connect, "--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut proxy = spawn("proxy", &all);
+    let line = proxy
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    let addr = line.split_whitespace().nth(1).unwrap().to_owned();
+    (proxy, line, addr)
+}
+
 #[test]
 fn help_lists_every_subcommand_and_usage_errors_are_one_line() {
     let output = Command::new(ZOORPC).arg("--help").output().unwrap();
@@ -344,23 +357,7 @@ fn proxy_forwards_any_grpc_client_with_failover_while_a_provider_is_killed() {
     let base = unique_path("cli-proxy");
     let mut a = spawn_provider(&connect, &base, 0, &[]);
     let b = spawn_provider(&connect, &base, 0, &[]);
-    let mut proxy = spawn(
-        "proxy",
-        &[
-            "proxy",
-            "--zk",
-            &connect,
-            "--listen",
-            "127.0.0.1:0",
-            "--base-path",
-            &base,
-            "--idempotent",
-        ],
-    );
-    let line = proxy
-        .wait_for_line("listening ", Duration::from_secs(20))
-        .unwrap();
-    let addr = line.split_whitespace().nth(1).unwrap().to_owned();
+    let (mut proxy, _line, addr) = start_proxy(&connect, &["--base-path", &base, "--idempotent"]);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -492,21 +489,7 @@ fn proxy_with_master_follows_the_master_across_a_handover() {
     second
         .wait_for_line("role standby", Duration::from_secs(20))
         .unwrap();
-    let mut proxy = spawn(
-        "proxy",
-        &[
-            "proxy",
-            "--zk",
-            &connect,
-            "--listen",
-            "127.0.0.1:0",
-            "--master",
-            &path,
-        ],
-    );
-    let line = proxy
-        .wait_for_line("listening ", Duration::from_secs(20))
-        .unwrap();
+    let (mut proxy, line, _addr) = start_proxy(&connect, &["--master", &path]);
     assert!(
         line.ends_with(&format!("-> the master of {path}")),
         "{line}"
@@ -555,24 +538,10 @@ fn proxy_keeps_the_channels_status_and_its_attempt_timeout() {
         &base,
         Duration::from_secs(2),
     ));
-    let mut proxy = spawn(
-        "proxy",
-        &[
-            "proxy",
-            "--zk",
-            &connect,
-            "--listen",
-            "127.0.0.1:0",
-            "--base-path",
-            &base,
-            "--attempt-timeout-ms",
-            "300",
-        ],
+    let (_proxy, _line, addr) = start_proxy(
+        &connect,
+        &["--base-path", &base, "--attempt-timeout-ms", "300"],
     );
-    let line = proxy
-        .wait_for_line("listening ", Duration::from_secs(20))
-        .unwrap();
-    let addr = line.split_whitespace().nth(1).unwrap().to_owned();
     rt.block_on(async {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
