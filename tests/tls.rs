@@ -332,6 +332,25 @@ async fn an_ha_server_serving_tls_is_called_by_a_master_client_trusting_its_ca()
     let mut echo = EchoClient::new(client.channel());
     assert!(echo.say(say("plaintext")).await.is_err());
     assert_eq!(calls.load(Ordering::Relaxed), 1);
+
+    // A master client trusting another CA: TLS refuses the master, and the call says so at
+    // once, not after its 15 s switch-over bound of handshakes.
+    let mut untrusting = MasterClientConfig::new(zk().connect_string(), &path);
+    untrusting.tls = Some(Pki::new().consumer_tls());
+    let client = MasterClient::connect_with(untrusting).await.unwrap();
+    let mut echo = EchoClient::new(client.channel());
+    let started = Instant::now();
+    let status = echo.say(say("untrusted")).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}: {status}",
+        started.elapsed()
+    );
+    assert!(
+        status.message().contains("TLS handshake failed"),
+        "{status}"
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
     server.shutdown().await.unwrap();
 }
 

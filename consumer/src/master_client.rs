@@ -207,6 +207,23 @@ impl Route for MasterRoute {
         // One endpoint at a time: nothing to eject it in favour of.
     }
 
+    /// A master that TLS refused (an untrusted certificate, or one that refuses this client)
+    /// is not worth trying again until the switch-over bound: it would refuse the same way,
+    /// some 17 handshakes a second for 15 s. The call fails at once with the reason.
+    fn gives_up_after(&self, error: &(dyn std::error::Error + 'static)) -> bool {
+        let mut source = Some(error);
+        while let Some(level) = source {
+            if level
+                .downcast_ref::<crate::DialError>()
+                .is_some_and(crate::DialError::is_tls_refusal)
+            {
+                return true;
+            }
+            source = level.source();
+        }
+        false
+    }
+
     fn no_endpoint(&self) -> tonic::Status {
         tonic::Status::unavailable(
             zoorpc_registry::Error::NoMaster {

@@ -300,7 +300,8 @@ impl BalancedChannel {
             if failure == Failure::MaybeSent {
                 maybe_sent += 1;
             }
-            if !self.retry(failure, maybe_sent, &body) {
+            if self.shared.route.gives_up_after(&*error) || !self.retry(failure, maybe_sent, &body)
+            {
                 metrics::call(false);
                 return match refused {
                     Some(response) => Ok(response),

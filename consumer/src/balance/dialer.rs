@@ -50,6 +50,26 @@ pub struct DialError {
     pub cause: String,
 }
 
+impl DialError {
+    /// Whether TLS refused the connection: the consumer does not trust the provider's
+    /// certificate, or the provider refused the consumer (no or an untrusted client
+    /// certificate). Dialling the same address again does not help until one of them changes.
+    ///
+    /// ```
+    /// use zoorpc_consumer::DialError;
+    /// let refused = DialError { address: "h:1".into(), cause: "connection refused".into() };
+    /// assert!(!refused.is_tls_refusal());
+    /// ```
+    pub fn is_tls_refusal(&self) -> bool {
+        self.cause.starts_with(TLS_HANDSHAKE_FAILED) || self.cause.starts_with(TLS_ENDED)
+    }
+}
+
+/// How a failed handshake's cause starts (see [`DialError::is_tls_refusal`]).
+const TLS_HANDSHAKE_FAILED: &str = "TLS handshake failed";
+/// How the cause of a TLS session the provider ended before its greeting starts.
+const TLS_ENDED: &str = "the provider ended the TLS session";
+
 /// How a provider's connection is secured.
 #[derive(Clone, Debug)]
 pub(crate) enum Transport {
@@ -153,7 +173,7 @@ async fn dial_tls(host: &str, port: u16, tls: TlsTarget) -> Result<Box<dyn Conne
     let name = tls.name.to_str().into_owned();
     let mut stream = tls.connector.connect(tls.name, tcp).await.map_err(|e| {
         format!(
-            "TLS handshake failed: {e} (the provider's certificate must be issued by a CA in --tls-ca and name {name}; a provider that does not speak TLS fails here too)"
+            "{TLS_HANDSHAKE_FAILED}: {e} (the provider's certificate must be issued by a CA in --tls-ca and name {name}; a provider that does not speak TLS fails here too)"
         )
     })?;
     let mut first = vec![0u8; 64];
@@ -164,7 +184,7 @@ async fn dial_tls(host: &str, port: u16, tls: TlsTarget) -> Result<Box<dyn Conne
             Ok(Box::new(Replay::new(first, stream)))
         }
         Err(e) => Err(format!(
-            "the provider ended the TLS session: {e} (if it requires client certificates, give --tls-client-cert and --tls-client-key issued by a CA it trusts)"
+            "{TLS_ENDED}: {e} (if it requires client certificates, give --tls-client-cert and --tls-client-key issued by a CA it trusts)"
         )),
     }
 }

@@ -43,6 +43,12 @@ pub(crate) trait Route: Send + Sync + fmt::Debug + 'static {
         false
     }
 
+    /// Whether a call stops after an attempt failed with `error`, whatever the retry policy
+    /// says: the route knows another attempt cannot help.
+    fn gives_up_after(&self, _error: &(dyn std::error::Error + 'static)) -> bool {
+        false
+    }
+
     /// The status of a call that found no endpoint at all.
     fn no_endpoint(&self) -> Status;
 }
