@@ -70,37 +70,81 @@ async fn retries_end_at_the_callers_deadline() {
 }
 
 /// A deadline that passes is the caller's limit: the provider is not ejected, the next calls
-/// still reach it; and with the default policy a deadline longer than the per-attempt timeout
-/// is what the call waits for.
+/// still reach it. The per-attempt timeout applies whatever the deadline (it is what finds a
+/// hung provider): a method slower than it needs a longer one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_passed_deadline_ejects_no_one_and_a_longer_one_is_waited_for() {
+async fn a_passed_deadline_ejects_no_one_and_the_attempt_timeout_still_applies() {
     let base = unique_path("deadline-eject");
     let (slow, _) = echo_provider(&base, Duration::from_millis(700)).await;
     let consumer = consumer(&base, 1).await;
-    let policy = CallPolicy::DEFAULT.with_attempt_timeout(Duration::from_millis(300));
-    let mut client = EchoClient::new(consumer.channel_with(policy));
+    let short = CallPolicy::DEFAULT.with_attempt_timeout(Duration::from_millis(300));
+    let mut client = EchoClient::new(consumer.channel_with(short));
 
     let status = client
         .say(with_deadline("short", Duration::from_millis(200)))
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("deadline"), "{status}");
     assert!(
         consumer.endpoints().iter().all(|e| !e.is_ejected()),
         "a caller's deadline ejected the provider"
     );
-    // 700 ms of work, a 2 s deadline, a 300 ms per-attempt timeout the default policy would
-    // not retry after: the deadline governs.
-    let reply = client
+    // A 2 s deadline, 700 ms of work, a 300 ms per-attempt timeout: the attempt timeout ends it.
+    let started = Instant::now();
+    let status = client
         .say(with_deadline("long", Duration::from_secs(2)))
         .await
-        .expect("answered within the caller's deadline");
-    assert_eq!(reply.get_ref().text, "long");
-    // Without a deadline the per-attempt timeout still applies.
-    let status = client.say(say("none")).await.unwrap_err();
+        .unwrap_err();
     assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status}");
     assert!(status.message().contains("no answer"), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // With a per-attempt timeout longer than the method, the deadline is what bounds it.
+    let long = CallPolicy::DEFAULT.with_attempt_timeout(Duration::from_secs(1));
+    let mut patient = EchoClient::new(consumer.channel_with(long));
+    let reply = patient
+        .say(with_deadline("patient", Duration::from_secs(2)))
+        .await
+        .expect("answered within the attempt timeout and the deadline");
+    assert_eq!(reply.get_ref().text, "patient");
     slow.shutdown().await.unwrap();
+}
+
+/// A server stream ends by the caller's deadline: the messages sent before it arrive, then
+/// `DEADLINE_EXCEEDED` (a stream of 60 messages 100 ms apart under a 1 s deadline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stream_ends_at_the_callers_deadline() {
+    let base = unique_path("deadline-server-stream");
+    let (provider, _) = echo_provider(&base, Duration::ZERO).await;
+    let consumer = consumer(&base, 1).await;
+    let mut client = EchoClient::new(consumer.channel());
+    let mut request = tonic::Request::new(EchoRequest {
+        text: "s".into(),
+        count: 60,
+        interval_ms: 100,
+        ..EchoRequest::default()
+    });
+    request.set_timeout(Duration::from_secs(1));
+    let started = Instant::now();
+    let mut stream = client.expand(request).await.expect("headers").into_inner();
+    let mut received = 0;
+    let ended = loop {
+        match stream.message().await {
+            Ok(Some(_)) => received += 1,
+            Ok(None) => break None,
+            Err(status) => break Some(status),
+        }
+    };
+    let took = started.elapsed();
+    let status = ended.expect("the stream must not end normally past the deadline");
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status}");
+    assert!(took < Duration::from_millis(1600), "{took:?}");
+    assert!((5..=11).contains(&received), "{received} messages");
+    provider.shutdown().await.unwrap();
 }
 
 /// A client stream that takes longer than the per-attempt timeout is answered: the timeout

@@ -41,7 +41,7 @@ pub enum Error {
 
     /// The call failed in a way that must not be retried (an application error, or a connection
     /// failure after the request may have been processed by a non-idempotent method).
-    #[error("call to {url} failed: {}", brief(.status))]
+    #[error("{}", call_line(.url, .status))]
     Call {
         /// The provider that failed or answered (its URL; `a provider` or `the master of
         /// <path>` when the answer did not say).
@@ -109,6 +109,19 @@ fn brief(status: &tonic::Status) -> String {
     }
 }
 
+/// [`Error::Call`]'s line; a channel's own status already names the provider.
+fn call_line(url: &str, status: &tonic::Status) -> String {
+    let detail = brief(status);
+    if ["call to ", "call failed after", "the caller's deadline"]
+        .iter()
+        .any(|own| detail.starts_with(own))
+    {
+        detail
+    } else {
+        format!("call to {url} failed: {detail}")
+    }
+}
+
 /// [`Error::Exhausted`]'s line; a channel's own status already says it all.
 fn exhausted_line(attempts: usize, url: &str, status: &tonic::Status) -> String {
     let detail = brief(status);
@@ -162,5 +175,19 @@ mod tests {
             failed.to_string(),
             "call failed after 2 attempt(s); last failure at http://h:1: refused"
         );
+        // A channel's own failure already names the provider: said once.
+        let own = "call to http://h:1 failed: no answer from http://h:1 within 5s";
+        let mut status = tonic::Status::deadline_exceeded(own);
+        status.set_source(std::sync::Arc::new(crate::CallError {
+            status: tonic::Status::deadline_exceeded(own),
+            url: None,
+            attempts: 1,
+            exhausted: false,
+        }));
+        let failed = Error::Call {
+            url: "http://h:1".into(),
+            status,
+        };
+        assert_eq!(failed.to_string(), own);
     }
 }

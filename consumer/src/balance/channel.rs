@@ -31,7 +31,7 @@ use tracing::{Instrument, debug};
 use zoorpc_registry::ProviderUrl;
 
 use super::body::{Prepared, prepare};
-use super::deadline::{self, Expired, GRPC_TIMEOUT, Limits, caller_timeout};
+use super::deadline::{self, Expired, GRPC_TIMEOUT, Limits, UntilDeadline, caller_timeout};
 use super::endpoint::Endpoint;
 use super::failure::{Failure, classify_error};
 use super::metrics;
@@ -215,8 +215,11 @@ impl BalancedChannel {
             *request.uri_mut() = parts.uri.clone();
             *request.version_mut() = parts.version;
             *request.headers_mut() = headers.next();
-            if let (false, Some(remaining)) = (tried.len() == 1, remaining) {
-                // A retry carries what remains of the caller's deadline.
+            if let (Some(remaining), Some((_, timeout))) = (remaining, deadline)
+                && (tried.len() > 1 || timeout - remaining >= Duration::from_millis(1))
+            {
+                // A retry, or an attempt after a wait (for a master), carries what remains of
+                // the caller's deadline.
                 request
                     .headers_mut()
                     .insert(GRPC_TIMEOUT, deadline::encode(remaining));
@@ -232,10 +235,9 @@ impl BalancedChannel {
                 outcome = tracing::field::Empty
             );
             let limits = Limits {
-                // With a deadline, a policy that does not retry what may have been processed
-                // waits for the deadline alone: a shorter limit would only fail the call sooner.
-                per_attempt: (deadline.is_none() || self.policy.idempotent)
-                    .then_some(self.policy.attempt_timeout),
+                // Both apply: the per-attempt timeout is what finds a hung provider (and ejects
+                // it), whatever deadline a caller gives.
+                per_attempt: Some(self.policy.attempt_timeout),
                 deadline: deadline.map(|(at, _)| at),
                 sent,
             };
@@ -279,6 +281,12 @@ impl BalancedChannel {
                         attempts: tried.len(),
                     });
                     *response.extensions_mut() = extensions;
+                    // The caller's deadline bounds the response stream too.
+                    if let Some((at, timeout)) = deadline {
+                        return Ok(
+                            response.map(|body| Body::new(UntilDeadline::new(body, at, timeout)))
+                        );
+                    }
                     return Ok(response);
                 }
                 // An error answer that may be retried is kept, to be returned if it is not.
