@@ -103,32 +103,35 @@ impl Error {
 /// repeating the message two or three times).
 fn brief(status: &tonic::Status) -> String {
     match std::error::Error::source(status) {
-        Some(source) if source.is::<crate::CallError>() => status.message().to_owned(),
         Some(source) => zoorpc_registry::error_chain(source),
         None => format!("{:?}: {}", status.code(), status.message()),
     }
 }
 
-/// [`Error::Call`]'s line; a channel's own status already names the provider.
+/// The message of a failure the balanced channel itself produced (its status carries a
+/// [`CallError`](crate::CallError)): it already names the provider and the attempts.
+fn channel_message(status: &tonic::Status) -> Option<&str> {
+    std::error::Error::source(status)
+        .is_some_and(|s| s.is::<crate::CallError>())
+        .then(|| status.message())
+}
+
+/// [`Error::Call`]'s line.
 fn call_line(url: &str, status: &tonic::Status) -> String {
-    let detail = brief(status);
-    if ["call to ", "call failed after", "the caller's deadline"]
-        .iter()
-        .any(|own| detail.starts_with(own))
-    {
-        detail
-    } else {
-        format!("call to {url} failed: {detail}")
+    match channel_message(status) {
+        Some(message) => message.to_owned(),
+        None => format!("call to {url} failed: {}", brief(status)),
     }
 }
 
-/// [`Error::Exhausted`]'s line; a channel's own status already says it all.
+/// [`Error::Exhausted`]'s line.
 fn exhausted_line(attempts: usize, url: &str, status: &tonic::Status) -> String {
-    let detail = brief(status);
-    if detail.starts_with("call failed after") {
-        detail
-    } else {
-        format!("call failed after {attempts} attempt(s); last failure at {url}: {detail}")
+    match channel_message(status) {
+        Some(message) => message.to_owned(),
+        None => format!(
+            "call failed after {attempts} attempt(s); last failure at {url}: {}",
+            brief(status)
+        ),
     }
 }
 

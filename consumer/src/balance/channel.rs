@@ -175,6 +175,7 @@ impl BalancedChannel {
         self.shared.budget.deposit();
         // The caller's deadline (`grpc-timeout`) bounds the whole call.
         let deadline = caller_timeout(&parts.headers).map(|timeout| (started + timeout, timeout));
+        let deadline_passed = || deadline.is_some_and(|(at, _)| Instant::now() >= at);
         let mut headers = AttemptHeaders::new(std::mem::take(&mut parts.headers));
         // Up to two endpoints without a heap allocation (a retry is rare).
         let mut tried: SmallVec<[Arc<Endpoint>; 2]> = SmallVec::new();
@@ -262,7 +263,7 @@ impl BalancedChannel {
                     if matches!(
                         code,
                         Some(tonic::Code::Cancelled | tonic::Code::DeadlineExceeded)
-                    ) && deadline.is_some_and(|(at, _)| Instant::now() >= at)
+                    ) && deadline_passed()
                     {
                         break;
                     }
@@ -298,7 +299,7 @@ impl BalancedChannel {
             };
             // The caller's deadline passing during the attempt (tonic's own enforcement of it
             // may answer first) is no failure of the provider's.
-            if deadline.is_some_and(|(at, _)| Instant::now() >= at) {
+            if deadline_passed() {
                 break;
             }
             if failure.is_connection_failure() {
@@ -320,8 +321,8 @@ impl BalancedChannel {
             last = Some((endpoint.url().clone(), failure, error));
         }
         metrics::call(false);
-        if let Some((at, timeout)) = deadline
-            && Instant::now() >= at
+        if let Some((_, timeout)) = deadline
+            && deadline_passed()
         {
             let last = tried.last().map(|e| e.url().clone());
             let at_url = last
@@ -439,8 +440,8 @@ async fn attempt(
     limits: Limits,
     track_load: bool,
 ) -> Outcome {
-    let in_flight = track_load.then(|| endpoint.load().start());
-    let started = Instant::now();
+    // The latency is measured only where the load is kept: no clock read otherwise.
+    let in_flight = track_load.then(|| (endpoint.load().start(), Instant::now()));
     let call = async {
         let mut channel = endpoint.lend_channel();
         channel.ready().await?;
@@ -493,7 +494,7 @@ async fn attempt(
             _ => Outcome::Answer(response),
         },
     };
-    if let Some(in_flight) = in_flight {
+    if let Some((in_flight, started)) = in_flight {
         in_flight.finish(matches!(outcome, Outcome::Answer(_)).then(|| started.elapsed()));
     }
     outcome

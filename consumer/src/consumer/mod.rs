@@ -24,7 +24,6 @@ use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
 use zoorpc_registry::{ProviderUrl, Providers, Session};
 
 pub use crate::balance::retry::CallPolicy;
-use crate::balance::route::Follower;
 use crate::balance::{
     Answered, BalancedChannel, Decision, Endpoint, EndpointSet, Failure, RetryBudget, classify,
     decide,
@@ -62,10 +61,6 @@ pub struct Consumer {
     /// The default-policy channel; `channel_with` derives the others from it.
     channel: BalancedChannel,
     budget: Arc<RetryBudget>,
-    /// Copies discovery's snapshots into `endpoints` (and the snapshot file); connects first
-    /// when started from a snapshot. Shared with the channels' route: it runs until the
-    /// consumer and every channel made from it are dropped.
-    _follower: Arc<Follower>,
 }
 
 impl Consumer {

@@ -123,6 +123,10 @@ impl Consumer {
             base_path: base_path.clone(),
             snapshot_path: config.snapshot_path,
         };
+        // The task that copies discovery's snapshots into `endpoints` (and the snapshot file),
+        // connecting first when started from a snapshot. The channels' route holds it, the
+        // consumer's own channel too: it runs until the consumer and every channel made from it
+        // are dropped.
         let follower = Arc::new(Follower(live_list::spawn(
             start,
             settings,
@@ -133,7 +137,7 @@ impl Consumer {
         let route = Arc::new(ListRoute {
             endpoints: endpoints.clone(),
             base_path: base_path.clone(),
-            _follower: follower.clone(),
+            _follower: follower,
         });
         let channel = BalancedChannel::new(
             route,
@@ -149,7 +153,6 @@ impl Consumer {
             endpoints,
             channel,
             budget: config.retry_budget,
-            _follower: follower,
         }
     }
 }
