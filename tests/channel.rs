@@ -9,11 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::echo_load::{Load, assert_no_failures, echo_provider, say, server_of, spawn_echo};
+use common::echo_load::{
+    Load, assert_no_failures, consumer, echo_provider, say, server_of, spawn_echo,
+};
 use common::{raw_client, zk};
 use zookeeper_client as zkc;
 use zoorpc::apps::echo::{EchoClient, EchoRequest, EchoServer, EchoService};
-use zoorpc::consumer::{Answered, BalancedChannel, CallPolicy, Consumer, ConsumerConfig, Strategy};
+use zoorpc::consumer::{Answered, BalancedChannel, CallPolicy, Consumer, Strategy};
 use zoorpc::provider::{Provider, ProviderConfig};
 use zoorpc_testkit::unique_path;
 
@@ -46,19 +48,6 @@ async fn register_dead(base: &str, n: usize) -> zkc::Client {
         .unwrap();
     }
     raw
-}
-
-async fn consumer(base: &str, strategy: Strategy, providers: usize) -> Consumer {
-    let config = ConsumerConfig::new(zk().connect_string(), base).strategy(strategy);
-    let consumer = Consumer::connect_with(config).await.expect("consumer");
-    assert!(
-        consumer
-            .wait_until(Duration::from_secs(5), |u| u.len() == providers)
-            .await,
-        "{:?}",
-        consumer.urls()
-    );
-    consumer
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

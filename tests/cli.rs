@@ -49,6 +49,15 @@ fn spawn(name: &str, args: &[&str]) -> ChildProcess {
     ChildProcess::spawn(name, cmd).unwrap()
 }
 
+/// A plain tonic channel to `addr` (a proxy's, an HA server's).
+async fn channel_to(addr: &str) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
 /// `zoorpc proxy --zk CONNECT --listen 127.0.0.1:0 ARGS...` once it listens: the process, its
 /// `listening` line and the address it accepts on.
 fn start_proxy(connect: &str, args: &[&str]) -> (ChildProcess, String, String) {
@@ -361,11 +370,7 @@ fn proxy_forwards_any_grpc_client_with_failover_while_a_provider_is_killed() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let channel = channel_to(&addr).await;
         let client = HelloServiceClient::new(channel.clone());
         let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let stop = Arc::new(AtomicBool::new(false));
@@ -450,11 +455,7 @@ fn proxy_forwards_any_grpc_client_with_failover_while_a_provider_is_killed() {
         for p in [&a.node, &b.node] {
             common::wait_node_gone(&client, p, Duration::from_secs(20)).await;
         }
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let channel = channel_to(&addr).await;
         // The proxy hears of the deletions a moment after ZooKeeper made them: until then a
         // call may still meet a dead provider (refused). Bounded: 5 s.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -497,11 +498,7 @@ fn proxy_with_master_follows_the_master_across_a_handover() {
     let addr = line.split_whitespace().nth(1).unwrap().to_owned();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut client = rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let channel = channel_to(&addr).await;
         HelloServiceClient::new(channel)
     });
     let mut call = || {
@@ -543,11 +540,7 @@ fn proxy_keeps_the_channels_status_and_its_attempt_timeout() {
         &["--base-path", &base, "--attempt-timeout-ms", "300"],
     );
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let channel = channel_to(&addr).await;
         let mut client = zoorpc::apps::echo::EchoClient::new(channel);
         let started = Instant::now();
         let status = client

@@ -7,25 +7,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::echo_load::{echo_provider, say};
+use common::echo_load::{consumer, echo_provider, say};
 use common::zk;
 use zoorpc::apps::echo::{EchoClient, EchoRequest};
-use zoorpc::consumer::{CallPolicy, Consumer, ConsumerConfig, MasterClient, MasterClientConfig};
+use zoorpc::consumer::{CallPolicy, MasterClient, MasterClientConfig, Strategy};
 use zoorpc_testkit::unique_path;
-
-async fn consumer(base: &str, providers: usize) -> Consumer {
-    let consumer = Consumer::connect_with(ConsumerConfig::new(zk().connect_string(), base))
-        .await
-        .expect("consumer");
-    assert!(
-        consumer
-            .wait_until(Duration::from_secs(5), |u| u.len() == providers)
-            .await,
-        "{:?}",
-        consumer.urls()
-    );
-    consumer
-}
 
 fn with_deadline(text: &str, deadline: Duration) -> tonic::Request<EchoRequest> {
     let mut request = tonic::Request::new(say(text));
@@ -43,7 +29,7 @@ async fn retries_end_at_the_callers_deadline() {
     for _ in 0..3 {
         providers.push(echo_provider(&base, Duration::from_secs(3)).await);
     }
-    let consumer = consumer(&base, 3).await;
+    let consumer = consumer(&base, Strategy::Random, 3).await;
     // Attempts of 400 ms: the third one is cut by the deadline at 1 s.
     let policy = CallPolicy::IDEMPOTENT.with_attempt_timeout(Duration::from_millis(400));
     let mut client = EchoClient::new(consumer.channel_with(policy));
@@ -76,7 +62,7 @@ async fn retries_end_at_the_callers_deadline() {
 async fn a_passed_deadline_ejects_no_one_and_the_attempt_timeout_still_applies() {
     let base = unique_path("deadline-eject");
     let (slow, _) = echo_provider(&base, Duration::from_millis(700)).await;
-    let consumer = consumer(&base, 1).await;
+    let consumer = consumer(&base, Strategy::Random, 1).await;
     let short = CallPolicy::DEFAULT.with_attempt_timeout(Duration::from_millis(300));
     let mut client = EchoClient::new(consumer.channel_with(short));
 
@@ -120,7 +106,7 @@ async fn a_passed_deadline_ejects_no_one_and_the_attempt_timeout_still_applies()
 async fn a_server_stream_ends_at_the_callers_deadline() {
     let base = unique_path("deadline-server-stream");
     let (provider, _) = echo_provider(&base, Duration::ZERO).await;
-    let consumer = consumer(&base, 1).await;
+    let consumer = consumer(&base, Strategy::Random, 1).await;
     let mut client = EchoClient::new(consumer.channel());
     let mut request = tonic::Request::new(EchoRequest {
         text: "s".into(),
@@ -153,7 +139,7 @@ async fn a_server_stream_ends_at_the_callers_deadline() {
 async fn a_client_stream_longer_than_the_attempt_timeout_is_answered() {
     let base = unique_path("deadline-stream");
     let (provider, _) = echo_provider(&base, Duration::ZERO).await;
-    let consumer = consumer(&base, 1).await;
+    let consumer = consumer(&base, Strategy::Random, 1).await;
     let policy = CallPolicy::IDEMPOTENT.with_attempt_timeout(Duration::from_millis(300));
     let mut client = EchoClient::new(consumer.channel_with(policy));
     let (tx, rx) = tokio::sync::mpsc::channel(1);

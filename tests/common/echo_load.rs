@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use zoorpc::apps::echo::{EchoClient, EchoRequest, EchoServer, EchoService};
-use zoorpc::consumer::BalancedChannel;
+use zoorpc::consumer::{BalancedChannel, Consumer, ConsumerConfig, Strategy};
 use zoorpc::provider::{Provider, ProviderConfig};
 use zoorpc_testkit::ChildProcess;
 
@@ -140,4 +140,18 @@ pub async fn echo_provider(
         .await
         .expect("echo provider");
     (provider, calls)
+}
+
+/// A consumer of `base` picking by `strategy`, once it lists `providers` providers (at most 5 s).
+pub async fn consumer(base: &str, strategy: Strategy, providers: usize) -> Consumer {
+    let config = ConsumerConfig::new(zk().connect_string(), base).strategy(strategy);
+    let consumer = Consumer::connect_with(config).await.expect("consumer");
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(5), |u| u.len() == providers)
+            .await,
+        "{:?}",
+        consumer.urls()
+    );
+    consumer
 }
