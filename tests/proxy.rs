@@ -1,0 +1,171 @@
+//! `zoorpc proxy` under what stock gRPC clients do: many calls on one connection, calls
+//! cancelled at the client's deadline (and counted), no master to forward to.
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::echo_load::{echo_provider, say};
+use common::zk;
+use tokio::task::JoinSet;
+use zoorpc::apps::echo::{EchoClient, EchoRequest};
+use zoorpc_testkit::{ChildProcess, unique_path};
+
+const ZOORPC: &str = env!("CARGO_BIN_EXE_zoorpc");
+
+/// `zoorpc proxy --zk CONNECT --listen 127.0.0.1:0 ARGS...` once it listens: the process and
+/// the address it accepts on.
+fn start_proxy(args: &[&str]) -> (ChildProcess, String) {
+    let connect = zk().connect_string();
+    let mut cmd = Command::new(ZOORPC);
+    cmd.args(["proxy", "--zk", &connect, "--listen", "127.0.0.1:0"])
+        .args(args);
+    let mut proxy = ChildProcess::spawn("proxy", cmd).expect("spawn proxy");
+    let line = proxy
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .expect("proxy listens");
+    let addr = line.split_whitespace().nth(1).expect("address").to_owned();
+    (proxy, addr)
+}
+
+/// One plain tonic channel (one HTTP/2 connection) to `addr`.
+async fn one_connection(addr: &str) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to the proxy")
+}
+
+/// Six hundred calls open at once on one client connection (a Python or Node channel carries
+/// all its calls on one): every one gets its answer's headers, and a unary call still gets
+/// through. hyper's server would have queued every call past the 200th.
+#[test]
+fn one_client_connection_carries_600_calls_at_once() {
+    let base = unique_path("proxy-streams");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (provider, _calls) = rt.block_on(echo_provider(&base, Duration::ZERO));
+    let (_proxy, addr) = start_proxy(&["--base-path", &base]);
+    rt.block_on(async {
+        let client = EchoClient::new(one_connection(&addr).await);
+        let mut opening = JoinSet::new();
+        for n in 0..600 {
+            let mut client = client.clone();
+            // One reply, a minute away: the stream stays open for the whole test.
+            let request = EchoRequest {
+                text: format!("stream {n}"),
+                count: 1,
+                interval_ms: 60_000,
+                ..EchoRequest::default()
+            };
+            opening.spawn(async move { client.expand(request).await });
+        }
+        let mut open = Vec::new();
+        let all_open = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(opened) = opening.join_next().await {
+                open.push(opened.expect("task").expect("stream opened"));
+            }
+        })
+        .await;
+        assert!(
+            all_open.is_ok(),
+            "only {} of 600 streams opened through the proxy on one connection",
+            open.len()
+        );
+        let mut unary = client.clone();
+        let answer = tokio::time::timeout(Duration::from_secs(20), unary.say(say("beside")))
+            .await
+            .expect("a unary call beside 600 open streams got no answer")
+            .expect("unary call");
+        assert_eq!(answer.into_inner().text, "beside");
+        drop(open);
+        provider.shutdown().await.expect("provider stops");
+    });
+}
+
+/// `--max-concurrent-streams N` sets a limit where one is wanted: calls past it wait for a
+/// stream to end instead of failing.
+#[test]
+fn max_concurrent_streams_limits_one_connection() {
+    let base = unique_path("proxy-stream-limit");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (provider, calls) = rt.block_on(echo_provider(&base, Duration::ZERO));
+    let (_proxy, addr) = start_proxy(&["--base-path", &base, "--max-concurrent-streams", "2"]);
+    rt.block_on(async {
+        let mut client = EchoClient::new(one_connection(&addr).await);
+        let held = EchoRequest {
+            count: 1,
+            interval_ms: 60_000,
+            ..EchoRequest::default()
+        };
+        let first = client.expand(held.clone()).await.expect("first stream");
+        let second = client.expand(held).await.expect("second stream");
+        // A third call waits for a stream to end: past its own deadline, never reaching the
+        // provider.
+        let mut third = tonic::Request::new(say("third"));
+        third.set_timeout(Duration::from_millis(500));
+        let status = client
+            .say(third)
+            .await
+            .expect_err("a third call ran past a limit of 2");
+        // tonic's client gives up on its own deadline with CANCELLED ("Timeout expired").
+        assert_eq!(status.code(), tonic::Code::Cancelled, "{status}");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // A stream ends: the next call runs.
+        drop(first);
+        let answer = tokio::time::timeout(Duration::from_secs(20), client.say(say("fourth")))
+            .await
+            .expect("no call ran after a stream ended")
+            .expect("fourth call");
+        assert_eq!(answer.into_inner().text, "fourth");
+        drop(second);
+        provider.shutdown().await.expect("provider stops");
+    });
+    let (code, _, stderr) = common::run_command(
+        {
+            let mut cmd = Command::new(ZOORPC);
+            cmd.args(["proxy", "--zk", "127.0.0.1:1", "--listen", "127.0.0.1:0"])
+                .args(["--base-path", "/x", "--max-concurrent-streams", "0"]);
+            cmd
+        },
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--max-concurrent-streams"), "{stderr}");
+}
+
+/// `proxy --master --switch-over-timeout-ms`: with no master, a call fails with UNAVAILABLE
+/// naming the path after that bound (the default is 15 s).
+#[test]
+fn proxy_master_waits_for_a_master_at_most_the_switch_over_timeout() {
+    let path = format!("{}/Hello:1.0.0", unique_path("proxy-no-master"));
+    let (_proxy, addr) = start_proxy(&["--master", &path, "--switch-over-timeout-ms", "400"]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut client = EchoClient::new(one_connection(&addr).await);
+        let started = Instant::now();
+        let status = tokio::time::timeout(Duration::from_secs(10), client.say(say("x")))
+            .await
+            .expect("the call waited past 10 s")
+            .expect_err("no master: the call fails");
+        let took = started.elapsed();
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");
+        assert!(status.message().contains(&path), "{status}");
+        assert!(took >= Duration::from_millis(400), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    });
+    // Only with --master; a bad number is a usage error.
+    for args in [
+        &["--base-path", "/x", "--switch-over-timeout-ms", "100"][..],
+        &["--master", "/x", "--switch-over-timeout-ms", "soon"][..],
+    ] {
+        let mut cmd = Command::new(ZOORPC);
+        cmd.args(["proxy", "--zk", "127.0.0.1:1", "--listen", "127.0.0.1:0"])
+            .args(args);
+        let (code, _, stderr) = common::run_command(cmd, Duration::from_secs(20));
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("--switch-over-timeout-ms"), "{stderr}");
+    }
+}
