@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -37,6 +38,37 @@ async fn one_connection(addr: &str) -> tonic::transport::Channel {
         .connect()
         .await
         .expect("connect to the proxy")
+}
+
+/// A loopback address with a port free right now.
+fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").to_string()
+}
+
+/// `GET /metrics` at `addr`: the body.
+fn scrape(addr: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).expect("metrics listener");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+/// The sum of the samples of `name` whose labels contain `label` (`""`: all of them).
+fn sum(body: &str, name: &str, label: &str) -> f64 {
+    body.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// Six hundred calls open at once on one client connection (a Python or Node channel carries
@@ -168,4 +200,58 @@ fn proxy_master_waits_for_a_master_at_most_the_switch_over_timeout() {
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("--switch-over-timeout-ms"), "{stderr}");
     }
+}
+
+/// Calls a client cancels at its own deadline (a Python or Node client resets the stream) are
+/// counted: every call the proxy accepted ends in exactly one outcome, and every attempt on the
+/// hung provider in one `attempt_failures_total` series of that provider.
+#[test]
+fn calls_cancelled_at_the_clients_deadline_are_counted_once_each() {
+    let base = unique_path("proxy-cancelled");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    // A provider that answers after a minute: hung, as far as a 300 ms deadline can tell.
+    let (provider, calls) = rt.block_on(echo_provider(&base, Duration::from_secs(60)));
+    let hung = provider.url().to_string();
+    let metrics = free_addr();
+    let (_proxy, addr) = start_proxy(&["--base-path", &base, "--metrics", &metrics]);
+    rt.block_on(async {
+        let mut client = EchoClient::new(one_connection(&addr).await);
+        for n in 0..10 {
+            let mut request = tonic::Request::new(say(&format!("call {n}")));
+            request.set_timeout(Duration::from_millis(300));
+            let status = client.say(request).await.expect_err("a hung provider");
+            // The client's own timer (CANCELLED) or the proxy's answer at the deadline.
+            assert!(
+                matches!(
+                    status.code(),
+                    tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+                ),
+                "{status}"
+            );
+        }
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 10);
+    // The proxy learns of a reset a moment after the client sent it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let body = scrape(&metrics);
+        if sum(&body, "zoorpc_calls_total", "") >= 10.0 || Instant::now() > deadline {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(sum(&body, "zoorpc_calls_total", ""), 10.0, "{body}");
+    assert_eq!(
+        sum(&body, "zoorpc_calls_total", "outcome=\"answered\""),
+        0.0,
+        "{body}"
+    );
+    let of_hung = format!("endpoint=\"{hung}\"");
+    assert_eq!(
+        sum(&body, "zoorpc_attempt_failures_total", &of_hung),
+        10.0,
+        "{body}"
+    );
+    assert_eq!(sum(&body, "zoorpc_attempts_total", ""), 0.0, "{body}");
+    rt.block_on(provider.shutdown()).expect("provider stops");
 }

@@ -171,6 +171,8 @@ impl BalancedChannel {
     async fn send(self, request: http::Request<Body>) -> Result<http::Response<Body>, BoxError> {
         let (mut parts, body) = request.into_parts();
         let started = Instant::now();
+        // Counted once however the call ends, dropped by a caller that went away included.
+        let call_count = metrics::CallCount::start();
         let mut body = prepare(body, self.shared.buffer_limit).await?;
         self.shared.budget.deposit();
         // The caller's deadline (`grpc-timeout`) bounds the whole call.
@@ -242,6 +244,7 @@ impl BalancedChannel {
                 deadline: deadline.map(|(at, _)| at),
                 sent,
             };
+            let counted = metrics::AttemptCount::start(endpoint.label());
             let outcome = attempt(&endpoint, request, limits, self.shared.track_load)
                 .instrument(span.clone())
                 .await;
@@ -265,11 +268,12 @@ impl BalancedChannel {
                         Some(tonic::Code::Cancelled | tonic::Code::DeadlineExceeded)
                     ) && deadline_passed()
                     {
+                        counted.deadline();
                         break;
                     }
                     endpoint.record_success();
-                    metrics::answered(endpoint.label(), endpoint.answered_ok_key(), code);
-                    metrics::call(true);
+                    counted.answered(endpoint.answered_ok_key(), code);
+                    call_count.answered();
                     // The request's extensions are no longer needed (the call is committed):
                     // their map, emptied, carries the response's own and `Answered`, so a
                     // fresh map and table are not allocated for every call.
@@ -295,23 +299,27 @@ impl BalancedChannel {
                     (failure, Some(response), Box::new(status) as BoxError)
                 }
                 Outcome::Failed(failure, error) => (failure, None, error),
-                Outcome::Deadline => break,
+                Outcome::Deadline => {
+                    counted.deadline();
+                    break;
+                }
             };
             // The caller's deadline passing during the attempt (tonic's own enforcement of it
             // may answer first) is no failure of the provider's.
             if deadline_passed() {
+                counted.deadline();
                 break;
             }
             if failure.is_connection_failure() {
                 self.shared.route.record_failure(&endpoint);
             }
-            metrics::attempt_failed(endpoint.label(), failure, refused.is_some());
+            counted.failed(failure, refused.is_some());
             if failure == Failure::MaybeSent {
                 maybe_sent += 1;
             }
             if self.shared.route.gives_up_after(&*error) || !self.retry(failure, maybe_sent, &body)
             {
-                metrics::call(false);
+                call_count.failed();
                 return match refused {
                     Some(response) => Ok(response),
                     None => Err(failed(endpoint.url(), tried.len(), false, error)),
@@ -320,7 +328,7 @@ impl BalancedChannel {
             debug!(url = %endpoint.url(), ?failure, error = %error, "attempt failed; trying another endpoint");
             last = Some((endpoint.url().clone(), failure, error));
         }
-        metrics::call(false);
+        call_count.failed();
         if let Some((_, timeout)) = deadline
             && deadline_passed()
         {
