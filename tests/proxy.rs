@@ -255,3 +255,41 @@ fn calls_cancelled_at_the_clients_deadline_are_counted_once_each() {
     assert_eq!(sum(&body, "zoorpc_attempts_total", ""), 0.0, "{body}");
     rt.block_on(provider.shutdown()).expect("provider stops");
 }
+
+/// `proxy --master --attempt-timeout-ms`: a master slower than the attempt timeout answers
+/// `DEADLINE_EXCEEDED` within about it (the master client had replaced it with its own 5 s).
+#[test]
+fn proxy_master_honours_the_attempt_timeout() {
+    let path = format!("{}/Echo:1.0.0", unique_path("proxy-master-slow"));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(async {
+        let config = zoorpc::provider::HaServerConfig::new(zk().connect_string(), &path, 0);
+        let slow = zoorpc::apps::echo::EchoService::new(Duration::from_secs(3));
+        let server =
+            zoorpc::provider::HaServer::serve(config, zoorpc::apps::echo::EchoServer::new(slow))
+                .await
+                .expect("HA server");
+        let mut roles = server.election().expect("contending").subscribe();
+        tokio::time::timeout(Duration::from_secs(20), roles.wait_for(|r| r.is_master()))
+            .await
+            .expect("never master")
+            .expect("role watch");
+        server
+    });
+    let (_proxy, addr) = start_proxy(&["--master", &path, "--attempt-timeout-ms", "300"]);
+    rt.block_on(async {
+        let mut client = EchoClient::new(one_connection(&addr).await);
+        let started = Instant::now();
+        let status = client
+            .say(say("slow"))
+            .await
+            .expect_err("slower than the timeout");
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status}");
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "{:?}",
+            started.elapsed()
+        );
+        server.shutdown().await.expect("HA server stops");
+    });
+}
