@@ -89,11 +89,11 @@ impl Endpoint {
                 Ok(target) => Transport::Tls(target),
                 Err(reason) => Transport::Refused(reason),
             },
-            ("https", None) => Transport::Refused(
-                "an https:// provider and this consumer has no TLS configured: give --tls-ca \
-                 (ConsumerConfig::tls) to call it; it is never called in plaintext"
-                    .to_owned(),
-            ),
+            ("https", None) => Transport::Refused(format!(
+                "an https:// provider and this consumer has no TLS configured: give {} to call \
+                 it; it is never called in plaintext",
+                crate::error::settings::TLS_CA
+            )),
             _ => Transport::Plain,
         };
         let endpoint = match &transport {
