@@ -89,11 +89,7 @@ impl Endpoint {
                 Ok(target) => Transport::Tls(target),
                 Err(reason) => Transport::Refused(reason),
             },
-            ("https", None) => Transport::Refused(format!(
-                "an https:// provider and this consumer has no TLS configured: give {} to call \
-                 it; it is never called in plaintext",
-                crate::error::settings::TLS_CA
-            )),
+            ("https", None) => Transport::Refused(no_tls()),
             _ => Transport::Plain,
         };
         let endpoint = match &transport {
@@ -220,4 +216,13 @@ impl Endpoint {
     pub fn record_success(&self) {
         self.health.record_success();
     }
+}
+
+/// Why an `https://` provider is not called by a consumer without TLS.
+fn no_tls() -> String {
+    format!(
+        "an https:// provider and this consumer has no TLS configured: give {} to call it; it is \
+         never called in plaintext",
+        crate::error::settings::TLS_CA
+    )
 }
