@@ -7,7 +7,7 @@
 //! - An `https://` provider is only ever called over TLS, its certificate verified against
 //!   these CAs (the system's trust store is never consulted) and its name (the URL's host, or
 //!   [`ConsumerTls::with_server_name`]) checked. A consumer without `ConsumerTls` keeps
-//!   `https://` providers in its list but refuses to dial them, naming the missing `--tls-ca`:
+//!   `https://` providers in its list but refuses to dial them, naming the missing `ConsumerConfig::tls`:
 //!   never plaintext.
 //! - An `http://` provider is called in plaintext whatever this says (the provider chose).
 
