@@ -194,7 +194,11 @@ impl Error {
 fn no_auth_line(op: &str, path: &str) -> String {
     let fix = format!("give the session {}", settings::ZK_AUTH);
     let parent = crate::plumbing::parent(path).unwrap_or("/");
-    if op.starts_with("create") || op == "delete" {
+    // A takeover creates the master node (refused by its parent's ACL) and sets the companion
+    // (refused by its own); the refused one is named.
+    let creates = op.starts_with("create")
+        || (op == "takeover" && !path.ends_with(crate::election::COMPANION_SUFFIX));
+    if creates || op == "delete" {
         let what = if op == "delete" { "delete" } else { "create" };
         format!(
             "ZooKeeper refused the {op} of {path}: not authorized (NoAuth) to {what} children of \
@@ -273,4 +277,38 @@ pub fn excerpt(text: &str) -> String {
             shown <= 200
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    fn line(op: &'static str, path: &str) -> String {
+        Error::NoAuth {
+            op,
+            path: path.to_owned(),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn no_auth_names_the_acl_that_refused() {
+        for op in ["create", "create (parents)", "delete"] {
+            let text = line(op, "/secure/provider");
+            assert!(text.contains("children of /secure,"), "{text}");
+            assert!(!text.contains("change it"), "{text}");
+        }
+        let text = line("takeover", "/soa/Hello:1.0.0");
+        assert!(text.contains("to create children of /soa,"), "{text}");
+        let text = line("takeover", "/soa/Hello:1.0.0.epoch");
+        assert!(text.contains("may change it"), "{text}");
+        for op in ["read", "list"] {
+            let text = line(op, "/secret");
+            assert!(text.contains("to read it"), "{text}");
+            assert!(!text.contains("change it"), "{text}");
+        }
+        let text = line("designate", "/soa/Hello:1.0.0");
+        assert!(text.contains("may change it"), "{text}");
+        assert!(text.contains("`zk_auth`"), "{text}");
+    }
 }
