@@ -32,6 +32,7 @@ use zoorpc_registry::ProviderUrl;
 
 use super::body::{Prepared, prepare};
 use super::deadline::{self, Expired, GRPC_TIMEOUT, Limits, UntilDeadline, caller_timeout};
+use super::ejection::Strike;
 use super::endpoint::Endpoint;
 use super::failure::{Failure, classify_error};
 use super::metrics;
@@ -242,6 +243,7 @@ impl BalancedChannel {
                 deadline: deadline.map(|(at, _)| at),
                 sent,
             };
+            let noted = endpoint.attempt_started();
             let outcome = attempt(&endpoint, request, limits, self.shared.track_load)
                 .instrument(span.clone())
                 .await;
@@ -303,7 +305,8 @@ impl BalancedChannel {
                 break;
             }
             if failure.is_connection_failure() {
-                self.shared.route.record_failure(&endpoint);
+                let strike = Strike::of(failure, refused.is_some());
+                self.shared.route.record_failure(&endpoint, noted, strike);
             }
             metrics::attempt_failed(endpoint.label(), failure, refused.is_some());
             if failure == Failure::MaybeSent {
@@ -475,20 +478,18 @@ async fn attempt(
         Ok(Err(error)) => Outcome::Failed(classify_error(&error), Box::new(error)),
         Ok(Ok(response)) => match Status::from_header_map(response.headers()) {
             Some(status) if status.code() == tonic::Code::Unavailable => {
+                let mut response = response;
                 let failure = if response.headers().contains_key(STANDBY_METADATA) {
                     Failure::NotSent
                 } else {
+                    name_provider(&mut response, endpoint);
                     Failure::MaybeSent
                 };
                 Outcome::Refused(response, failure, status)
             }
             Some(status) if status.code() != tonic::Code::Ok => {
-                // An application's error: tonic turns it into a `Status` and drops extensions,
-                // so the provider is named in the metadata.
                 let mut response = response;
-                if let Ok(value) = endpoint.url().as_str().parse() {
-                    response.headers_mut().insert(PROVIDER_METADATA, value);
-                }
+                name_provider(&mut response, endpoint);
                 Outcome::Answer(response)
             }
             _ => Outcome::Answer(response),
@@ -498,6 +499,14 @@ async fn attempt(
         in_flight.finish(matches!(outcome, Outcome::Answer(_)).then(|| started.elapsed()));
     }
     outcome
+}
+
+/// Names the provider of an application's error answer in its metadata: tonic turns the answer
+/// into a `Status` and drops extensions, so `Answered` cannot carry it.
+fn name_provider(response: &mut http::Response<Body>, endpoint: &Endpoint) {
+    if let Ok(value) = endpoint.url().as_str().parse() {
+        response.headers_mut().insert(PROVIDER_METADATA, value);
+    }
 }
 
 /// `call`, unless a limit is reached first.
