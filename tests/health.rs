@@ -308,6 +308,31 @@ async fn unavailable_answers_eject_only_in_a_row_and_briefly() {
         .expect("the flaky provider is listed");
     assert!(!endpoint.is_ejected(), "one UNAVAILABLE answer ejected it");
     assert_eq!(ejections(&url), 0.0);
+    // The same through `Consumer::call` (a closure over each endpoint's own channel).
+    flaky.fail_next.store(1, Ordering::Relaxed);
+    let mut refused_once = false;
+    for _ in 0..200 {
+        let answer = consumer
+            .call(CallPolicy::DEFAULT, |channel| async move {
+                Ok(EchoClient::new(channel)
+                    .say(say("call"))
+                    .await?
+                    .into_inner())
+            })
+            .await;
+        if answer.is_err() {
+            refused_once = true;
+            break;
+        }
+    }
+    assert!(
+        refused_once,
+        "the provider's UNAVAILABLE never reached Consumer::call"
+    );
+    assert!(
+        !endpoint.is_ejected(),
+        "one UNAVAILABLE answer through Consumer::call ejected it"
+    );
 
     // An outage of 1.5 s under load.
     let mut traffic = Traffic::start(EchoClient::new(consumer.channel()), 8);

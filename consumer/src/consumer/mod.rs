@@ -225,8 +225,10 @@ impl Consumer {
                 Err((failure, status)) => {
                     let url = endpoint.url().to_string();
                     if failure.is_connection_failure() {
-                        // A status with no source came from the provider (see `classify`).
-                        let answered = std::error::Error::source(&status).is_none();
+                        // The provider's own UNAVAILABLE carries no source (see `classify`); a
+                        // timed-out attempt's status is DEADLINE_EXCEEDED.
+                        let answered = status.code() == tonic::Code::Unavailable
+                            && std::error::Error::source(&status).is_none();
                         let strike = Strike::of(failure, answered);
                         self.endpoints.record_strike(&endpoint, noted, strike);
                     }
