@@ -48,6 +48,8 @@ pub(super) async fn send(
         tried: SmallVec::new(),
         maybe_sent: 0,
         last: None,
+        // Counted once however the call ends, dropped by a caller that went away included.
+        outcome: metrics::CallCount::start(),
     };
     call.run().await
 }
@@ -69,6 +71,8 @@ struct Call {
     maybe_sent: usize,
     /// The last failure that was retried: the provider and its error.
     last: Option<(ProviderUrl, BoxError)>,
+    /// The call's one outcome in the metrics.
+    outcome: metrics::CallCount,
 }
 
 /// What a failed attempt leaves behind.
@@ -106,8 +110,10 @@ impl Call {
                 sent,
             };
             let noted = endpoint.attempt_started();
+            // Counted once however the attempt ends, dropped with the call included.
+            let counted = metrics::AttemptCount::start(endpoint.label());
             let failed = match self.attempt(&endpoint, request, limits).await {
-                Outcome::Answer(response) => match self.answer(&endpoint, response) {
+                Outcome::Answer(response) => match self.answer(&endpoint, response, counted) {
                     Some(response) => return Ok(response),
                     None => break,
                 },
@@ -121,13 +127,16 @@ impl Call {
                     refused: None,
                     error,
                 },
-                Outcome::Deadline => break,
+                Outcome::Deadline => {
+                    counted.deadline();
+                    break;
+                }
             };
-            if let Some(result) = self.after_failure(&endpoint, failed, noted) {
+            if let Some(result) = self.after_failure(&endpoint, failed, noted, counted) {
                 return result;
             }
         }
-        metrics::call(false);
+        self.outcome.failed();
         Err(self.give_up())
     }
 
@@ -185,6 +194,7 @@ impl Call {
         &mut self,
         endpoint: &Endpoint,
         mut response: http::Response<Body>,
+        counted: metrics::AttemptCount<'_>,
     ) -> Option<http::Response<Body>> {
         let code = Status::from_header_map(response.headers()).map(|s| s.code());
         // A provider that gave up at the caller's deadline (tonic's server answers CANCELLED)
@@ -194,11 +204,12 @@ impl Call {
             Some(tonic::Code::Cancelled | tonic::Code::DeadlineExceeded)
         ) && Deadline::passed(self.deadline)
         {
+            counted.deadline();
             return None;
         }
         endpoint.record_success();
-        metrics::answered(endpoint.label(), endpoint.answered_ok_key(), code);
-        metrics::call(true);
+        counted.answered(endpoint.answered_ok_key(), code);
+        self.outcome.answered();
         // The request's extensions are no longer needed (the call is committed): their map,
         // emptied, carries the response's own and `Answered`, so a fresh map and table are not
         // allocated for every call.
@@ -225,6 +236,7 @@ impl Call {
         endpoint: &Endpoint,
         failed: Failed,
         noted: AttemptStart,
+        counted: metrics::AttemptCount<'_>,
     ) -> Option<Result<http::Response<Body>, BoxError>> {
         let Failed {
             failure,
@@ -234,7 +246,8 @@ impl Call {
         // The caller's deadline passing during the attempt (tonic's own enforcement of it may
         // answer first) is no failure of the provider's.
         if Deadline::passed(self.deadline) {
-            metrics::call(false);
+            counted.deadline();
+            self.outcome.failed();
             return Some(Err(self.give_up()));
         }
         if failure.is_connection_failure() {
@@ -244,12 +257,12 @@ impl Call {
                 .route
                 .record_failure(endpoint, noted, strike);
         }
-        metrics::attempt_failed(endpoint.label(), failure, refused.is_some());
+        counted.failed(failure, refused.is_some());
         if failure == Failure::MaybeSent {
             self.maybe_sent += 1;
         }
         if self.channel.shared.route.gives_up_after(&*error) || !self.retry(failure) {
-            metrics::call(false);
+            self.outcome.failed();
             return Some(match refused {
                 Some(response) => Ok(response),
                 None => Err(wording::failed(
