@@ -93,8 +93,9 @@ fn failure_of(endpoint: &Arc<str>, class: &'static str) {
         .increment(1);
 }
 
-/// A call's outcome, counted once: by [`CallCount::answered`] or [`CallCount::failed`], or as
-/// `cancelled` when it is dropped before either (the caller went away).
+/// A call's outcome, counted once: by [`CallCount::answered`] or [`CallCount::failed`]
+/// (the first of them counts), or as `cancelled` when it is dropped before either (the caller
+/// went away).
 pub(crate) struct CallCount {
     counted: bool,
 }
@@ -106,16 +107,18 @@ impl CallCount {
     }
 
     /// Some attempt answered.
-    pub(crate) fn answered(mut self) {
-        self.counted = true;
-        // Literal labels: the macro's key is a static, nothing is built per call.
-        metrics::counter!("zoorpc_calls_total", "outcome" => "answered").increment(1);
+    pub(crate) fn answered(&mut self) {
+        if !std::mem::replace(&mut self.counted, true) {
+            // Literal labels: the macro's key is a static, nothing is built per call.
+            metrics::counter!("zoorpc_calls_total", "outcome" => "answered").increment(1);
+        }
     }
 
     /// No attempt answered.
-    pub(crate) fn failed(mut self) {
-        self.counted = true;
-        metrics::counter!("zoorpc_calls_total", "outcome" => "failed").increment(1);
+    pub(crate) fn failed(&mut self) {
+        if !std::mem::replace(&mut self.counted, true) {
+            metrics::counter!("zoorpc_calls_total", "outcome" => "failed").increment(1);
+        }
     }
 }
 

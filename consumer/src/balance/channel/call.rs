@@ -1,0 +1,317 @@
+//! One call through a balanced channel: the attempt loop (an endpoint from the route, an
+//! attempt, the retry decision after a failure) until an answer, a failure that stands, the
+//! caller's deadline, or no endpoint left.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smallvec::SmallVec;
+use tonic::Status;
+use tonic::body::Body;
+use tracing::{Instrument, debug};
+use zoorpc_registry::ProviderUrl;
+
+use super::super::body::{Prepared, prepare};
+use super::super::deadline::{Limits, caller_timeout};
+use super::super::ejection::{AttemptStart, Strike};
+use super::super::endpoint::Endpoint;
+use super::super::failure::Failure;
+use super::super::metrics;
+use super::super::retry::{Decision, decide};
+use super::attempt::{Outcome, attempt};
+use super::request::{AttemptRequests, Deadline};
+use super::response::ResponseBody;
+use super::{Answered, BalancedChannel, BoxError, wording};
+
+/// Sends `request` through `channel`: the [`Service`](tower::Service)'s work.
+pub(super) async fn send(
+    channel: BalancedChannel,
+    request: http::Request<Body>,
+) -> Result<http::Response<Body>, BoxError> {
+    let (mut parts, body) = request.into_parts();
+    let started = Instant::now();
+    let body = prepare(body, channel.shared.buffer_limit).await?;
+    channel.shared.budget.deposit();
+    // The caller's deadline (`grpc-timeout`) bounds the whole call.
+    let deadline = caller_timeout(&parts.headers).map(|timeout| Deadline {
+        at: started + timeout,
+        timeout,
+    });
+    let requests = AttemptRequests::new(&mut parts);
+    let call = Call {
+        channel,
+        started,
+        body,
+        deadline,
+        requests,
+        extensions: parts.extensions,
+        tried: SmallVec::new(),
+        maybe_sent: 0,
+        last: None,
+        // Counted once however the call ends, dropped by a caller that went away included.
+        outcome: metrics::CallCount::start(),
+    };
+    call.run().await
+}
+
+/// A call's state across its attempts.
+struct Call {
+    channel: BalancedChannel,
+    started: Instant,
+    /// The request body, kept for another attempt if it fits the buffer limit.
+    body: Prepared,
+    deadline: Option<Deadline>,
+    /// Builds each attempt's request.
+    requests: AttemptRequests,
+    /// The caller's extensions: their map carries the response's and [`Answered`] back.
+    extensions: http::Extensions,
+    /// Up to two endpoints without a heap allocation (a retry is rare).
+    tried: SmallVec<[Arc<Endpoint>; 2]>,
+    /// Attempts that may have reached a provider.
+    maybe_sent: usize,
+    /// The last failure that was retried: the provider and its error.
+    last: Option<(ProviderUrl, BoxError)>,
+    /// The call's one outcome in the metrics.
+    outcome: metrics::CallCount,
+}
+
+/// What a failed attempt leaves behind.
+struct Failed {
+    failure: Failure,
+    /// An error answer, returned as it is if the call stops here.
+    refused: Option<http::Response<Body>>,
+    error: BoxError,
+}
+
+impl Call {
+    async fn run(mut self) -> Result<http::Response<Body>, BoxError> {
+        loop {
+            let Some((endpoint, remaining)) = self.next_endpoint().await else {
+                break;
+            };
+            let Some((attempt_body, sent)) = self.body.attempt() else {
+                break;
+            };
+            // A retry is counted when it is made (deciding to retry with nowhere left to go is
+            // no retry).
+            if !self.tried.is_empty() {
+                metrics::retry();
+            }
+            self.tried.push(endpoint.clone());
+            let n = self.tried.len();
+            let request = self
+                .requests
+                .next(attempt_body, n, self.deadline, remaining);
+            let limits = Limits {
+                // Both apply: the per-attempt timeout is what finds a hung provider (and ejects
+                // it), whatever deadline a caller gives.
+                per_attempt: Some(self.channel.policy.attempt_timeout),
+                deadline: self.deadline.map(|d| d.at),
+                sent,
+            };
+            let noted = endpoint.attempt_started();
+            // Counted once however the attempt ends, dropped with the call included.
+            let counted = metrics::AttemptCount::start(endpoint.label());
+            let failed = match self.attempt(&endpoint, request, limits).await {
+                Outcome::Answer(response) => match self.answer(&endpoint, response, counted) {
+                    Some(response) => return Ok(response),
+                    None => break,
+                },
+                Outcome::Refused(response, failure, status) => Failed {
+                    failure,
+                    refused: Some(response),
+                    error: Box::new(status),
+                },
+                Outcome::Failed(failure, error) => Failed {
+                    failure,
+                    refused: None,
+                    error,
+                },
+                Outcome::Deadline => {
+                    counted.deadline();
+                    break;
+                }
+            };
+            if let Some(result) = self.after_failure(&endpoint, failed, noted, counted) {
+                return result;
+            }
+        }
+        self.outcome.failed();
+        Err(self.give_up())
+    }
+
+    /// The endpoint of the next attempt and what remains of the caller's deadline; `None`
+    /// when the route has none left or the deadline passed.
+    async fn next_endpoint(&self) -> Option<(Arc<Endpoint>, Option<Duration>)> {
+        let route = &self.channel.shared.route;
+        // The list's route answers at once: no future to box for it.
+        let next = match route.next_now(&self.tried) {
+            Some(next) => next,
+            None => {
+                let waited = route.next(&self.tried, self.started);
+                match self.deadline {
+                    Some(d) => tokio::time::timeout_at(d.at.into(), waited)
+                        .await
+                        .unwrap_or(None),
+                    None => waited.await,
+                }
+            }
+        };
+        let remaining = self
+            .deadline
+            .map(|d| d.at.saturating_duration_since(Instant::now()));
+        if remaining == Some(Duration::ZERO) {
+            return None;
+        }
+        next.map(|endpoint| (endpoint, remaining))
+    }
+
+    /// One attempt, in its own span (inside the call's): endpoint, attempt number, outcome.
+    async fn attempt(
+        &self,
+        endpoint: &Endpoint,
+        request: http::Request<Body>,
+        limits: Limits,
+    ) -> Outcome {
+        let span = tracing::debug_span!(
+            "attempt",
+            endpoint = %endpoint.url(),
+            n = self.tried.len(),
+            outcome = tracing::field::Empty
+        );
+        let outcome = attempt(endpoint, request, limits, self.channel.shared.track_load)
+            .instrument(span.clone())
+            .await;
+        let ended = outcome.name();
+        span.record("outcome", ended);
+        debug!(parent: &span, outcome = ended, "attempt ended");
+        outcome
+    }
+
+    /// The caller's response for an answer of `endpoint`; `None` if the answer is the
+    /// provider giving up at the caller's deadline.
+    fn answer(
+        &mut self,
+        endpoint: &Endpoint,
+        mut response: http::Response<Body>,
+        counted: metrics::AttemptCount<'_>,
+    ) -> Option<http::Response<Body>> {
+        let code = Status::from_header_map(response.headers()).map(|s| s.code());
+        // A provider that gave up at the caller's deadline (tonic's server answers CANCELLED)
+        // answered just as the deadline passed here.
+        if matches!(
+            code,
+            Some(tonic::Code::Cancelled | tonic::Code::DeadlineExceeded)
+        ) && Deadline::passed(self.deadline)
+        {
+            counted.deadline();
+            return None;
+        }
+        endpoint.record_success();
+        counted.answered(endpoint.answered_ok_key(), code);
+        self.outcome.answered();
+        // The request's extensions are no longer needed (the call is committed): their map,
+        // emptied, carries the response's own and `Answered`, so a fresh map and table are not
+        // allocated for every call.
+        let mut extensions = std::mem::take(&mut self.extensions);
+        extensions.clear();
+        extensions.extend(std::mem::take(response.extensions_mut()));
+        extensions.insert(Answered {
+            url: endpoint.url().clone(),
+            node: endpoint.node.clone(),
+            attempts: self.tried.len(),
+        });
+        *response.extensions_mut() = extensions;
+        // The caller's deadline bounds the response stream too, and a connection that breaks
+        // during it is named.
+        let url = endpoint.url().clone();
+        let deadline = self.deadline.map(|d| (d.at, d.timeout));
+        Some(response.map(|body| Body::new(ResponseBody::new(body, url, deadline))))
+    }
+
+    /// After an attempt on `endpoint` failed: the call's result if it stops here, `None` to
+    /// try another endpoint.
+    fn after_failure(
+        &mut self,
+        endpoint: &Endpoint,
+        failed: Failed,
+        noted: AttemptStart,
+        counted: metrics::AttemptCount<'_>,
+    ) -> Option<Result<http::Response<Body>, BoxError>> {
+        let Failed {
+            failure,
+            refused,
+            error,
+        } = failed;
+        // The caller's deadline passing during the attempt (tonic's own enforcement of it may
+        // answer first) is no failure of the provider's.
+        if Deadline::passed(self.deadline) {
+            counted.deadline();
+            self.outcome.failed();
+            return Some(Err(self.give_up()));
+        }
+        if failure.is_connection_failure() {
+            let strike = Strike::of(failure, refused.is_some());
+            self.channel
+                .shared
+                .route
+                .record_failure(endpoint, noted, strike);
+        }
+        counted.failed(failure, refused.is_some());
+        if failure == Failure::MaybeSent {
+            self.maybe_sent += 1;
+        }
+        if self.channel.shared.route.gives_up_after(&*error) || !self.retry(failure) {
+            self.outcome.failed();
+            return Some(match refused {
+                Some(response) => Ok(response),
+                None => Err(wording::failed(
+                    endpoint.url(),
+                    self.tried.len(),
+                    false,
+                    error,
+                )),
+            });
+        }
+        debug!(url = %endpoint.url(), ?failure, error = %error, "attempt failed; trying another endpoint");
+        self.last = Some((endpoint.url().clone(), error));
+        None
+    }
+
+    /// Whether a call whose attempt failed with `failure` tries another endpoint.
+    fn retry(&self, failure: Failure) -> bool {
+        // A committed body that an attempt started sending cannot go anywhere else.
+        if !self.body.is_available() {
+            return false;
+        }
+        let shared = &self.channel.shared;
+        match decide(
+            failure,
+            &self.channel.policy,
+            self.maybe_sent,
+            &shared.budget,
+        ) {
+            Decision::Retry => true,
+            Decision::Stop => false,
+            Decision::BudgetSpent => {
+                debug!("retry budget spent; not retrying");
+                false
+            }
+        }
+    }
+
+    /// The error of a call that got no answer: its deadline, the last retried failure, or no
+    /// endpoint at all.
+    fn give_up(&mut self) -> BoxError {
+        if let Some(d) = self.deadline
+            && Deadline::passed(self.deadline)
+        {
+            let last = self.tried.last().map(|e| e.url().clone());
+            return wording::deadline_passed(d.timeout, self.tried.len(), last);
+        }
+        match self.last.take() {
+            Some((url, error)) => wording::failed(&url, self.tried.len(), true, error),
+            None => wording::no_endpoint(self.channel.shared.route.no_endpoint()),
+        }
+    }
+}
