@@ -293,3 +293,51 @@ fn proxy_master_honours_the_attempt_timeout() {
         server.shutdown().await.expect("HA server stops");
     });
 }
+
+/// A client stream whose messages keep coming is read ahead by the proxy (up to 256 KiB) before
+/// the channel sees it; cancelled by the client's deadline meanwhile, it still counts as one
+/// call, `cancelled`: counted by the channel when the reset reaches it through the body, by the
+/// proxy when hyper drops the call first.
+#[test]
+fn a_call_cancelled_while_the_proxy_reads_its_body_is_counted() {
+    let base = unique_path("proxy-cancelled-body");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (provider, _calls) = rt.block_on(echo_provider(&base, Duration::ZERO));
+    let metrics = free_addr();
+    let (_proxy, addr) = start_proxy(&["--base-path", &base, "--metrics", &metrics]);
+    rt.block_on(async {
+        let mut client = EchoClient::new(one_connection(&addr).await);
+        // A small message every 5 ms, for ever: the proxy's read-ahead never ends on its own.
+        let messages = tokio_stream::StreamExt::throttle(
+            tokio_stream::iter(std::iter::repeat_with(|| say("tick"))),
+            Duration::from_millis(5),
+        );
+        let mut request = tonic::Request::new(messages);
+        request.set_timeout(Duration::from_millis(300));
+        let status = client.collect(request).await.expect_err("cancelled");
+        assert!(
+            matches!(
+                status.code(),
+                tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+            ),
+            "{status}"
+        );
+    });
+    // Whether the read-ahead was still under way (frames every 5 ms) or a pause of the loaded
+    // machine let the proxy forward it as a stream already: one call, cancelled.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let body = scrape(&metrics);
+        if sum(&body, "zoorpc_calls_total", "") >= 1.0 || Instant::now() > deadline {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        sum(&body, "zoorpc_calls_total", "outcome=\"cancelled\""),
+        1.0,
+        "{body}"
+    );
+    assert_eq!(sum(&body, "zoorpc_calls_total", ""), 1.0, "{body}");
+    rt.block_on(provider.shutdown()).expect("provider stops");
+}

@@ -23,6 +23,8 @@
 //!   `--switch-over-timeout-ms` (default 15 s: longer than a contender's session timeout, so a
 //!   killed master's node can expire; `MasterClientConfig::switch_over_timeout`) or the client's
 //!   deadline, then fails with `UNAVAILABLE` naming the path.
+//! - With `--metrics`, every call the proxy accepted counts exactly one outcome in
+//!   `zoorpc_calls_total` (`cancelled` included: a client gone while its body was still read).
 //! - Prints `listening <addr>` once it accepts connections and the registry was read; on
 //!   SIGTERM / Ctrl-C it stops accepting and exits (calls in flight are cut).
 
@@ -226,7 +228,10 @@ async fn serve_connection(
             let mut channel = channel.clone();
             async move {
                 let (parts, body) = request.into_parts();
-                let request = http::Request::from_parts(parts, read_ahead(body).await);
+                let reading = NotForwarded::new();
+                let body = read_ahead(body).await;
+                reading.forwarded();
+                let request = http::Request::from_parts(parts, body);
                 Ok::<_, Infallible>(forward(&mut channel, request).await)
             }
         });
@@ -238,6 +243,33 @@ async fn serve_connection(
         .await;
     if let Err(e) = served {
         debug!(%peer, error = %e, "client connection ended");
+    }
+}
+
+/// A call the proxy accepted and is still reading, before the channel (which counts every call
+/// it is given) has it: dropped so (the client reset the stream, e.g. at its deadline, while its
+/// body kept coming), it is counted here, `zoorpc_calls_total{outcome="cancelled"}`, so every
+/// call the proxy accepted counts exactly one outcome.
+struct NotForwarded {
+    forwarded: bool,
+}
+
+impl NotForwarded {
+    fn new() -> Self {
+        NotForwarded { forwarded: false }
+    }
+
+    /// Handed to the channel, which counts it from now on.
+    fn forwarded(mut self) {
+        self.forwarded = true;
+    }
+}
+
+impl Drop for NotForwarded {
+    fn drop(&mut self) {
+        if !self.forwarded {
+            metrics::counter!("zoorpc_calls_total", "outcome" => "cancelled").increment(1);
+        }
     }
 }
 
