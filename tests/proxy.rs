@@ -341,3 +341,50 @@ fn a_call_cancelled_while_the_proxy_reads_its_body_is_counted() {
     assert_eq!(sum(&body, "zoorpc_calls_total", ""), 1.0, "{body}");
     rt.block_on(provider.shutdown()).expect("provider stops");
 }
+
+/// Client streams through the proxy, from a tonic client (which ends a stream with an empty
+/// DATA frame of its own): the proxy forwards no empty DATA frame that does not end the stream.
+/// A provider's HTTP/2 (h2 0.4.20 and later) closes a connection that received more than 100
+/// of those (`ENHANCE_YOUR_CALM`, "too_many_data_frames"): the 101st client stream through one
+/// proxy failed, and every call in flight on that connection with it.
+#[test]
+fn client_streams_through_the_proxy_never_wear_out_the_providers_connection() {
+    let base = unique_path("proxy-client-streams");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (provider, _calls) = rt.block_on(echo_provider(&base, Duration::ZERO));
+    let (_proxy, addr) = start_proxy(&["--base-path", &base]);
+    rt.block_on(async {
+        let client = EchoClient::new(one_connection(&addr).await);
+        let mut streams = JoinSet::new();
+        for n in 0..150 {
+            let mut client = client.clone();
+            streams.spawn(async move {
+                // Two messages 50 ms apart: the proxy forwards the body as a stream, and the
+                // client's empty end-of-stream frame comes through it.
+                let messages = tokio_stream::StreamExt::throttle(
+                    tokio_stream::iter([say("one"), say("two")]),
+                    Duration::from_millis(50),
+                );
+                client
+                    .collect(tonic::Request::new(messages))
+                    .await
+                    .map(|reply| reply.into_inner().messages)
+                    .map_err(|status| format!("stream {n}: {status}"))
+            });
+        }
+        let mut failed = Vec::new();
+        while let Some(done) = streams.join_next().await {
+            match done.expect("task") {
+                Ok(messages) => assert_eq!(messages, 2),
+                Err(e) => failed.push(e),
+            }
+        }
+        assert!(
+            failed.is_empty(),
+            "{} failed: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(3)]
+        );
+        provider.shutdown().await.expect("provider stops");
+    });
+}

@@ -280,7 +280,11 @@ pub const FRAME_GAP: Duration = Duration::from_millis(20);
 pub const BUFFER_LIMIT: usize = 256 * 1024;
 
 /// Reads `body` ahead while its frames keep coming (see the module's guarantees): a body that
-/// ended is returned whole (replayable), else what was read followed by the rest.
+/// ended is returned whole (replayable), else what was read followed by the rest. Empty data
+/// frames are left out: a client's empty end-of-stream DATA frame comes out of hyper as an
+/// empty data frame, and forwarded as it came it would be an empty DATA frame that does not
+/// end the stream, which a provider's HTTP/2 (h2 0.4.20 and later) counts against the
+/// connection, closing it with `ENHANCE_YOUR_CALM` after 100. The stream's end is the body's.
 async fn read_ahead(mut body: Incoming) -> Body {
     let mut frames: Vec<Frame<Bytes>> = Vec::new();
     let mut read = 0usize;
@@ -291,6 +295,7 @@ async fn read_ahead(mut body: Incoming) -> Body {
                     frames.into_iter().map(Ok::<_, hyper::Error>),
                 )));
             }
+            Ok(Some(Ok(frame))) if is_empty_data(&frame) => {}
             Ok(Some(Ok(frame))) => {
                 read += frame.data_ref().map_or(0, Bytes::len);
                 frames.push(frame);
@@ -304,7 +309,13 @@ async fn read_ahead(mut body: Incoming) -> Body {
         }
     }
     let read = tokio_stream::iter(frames.into_iter().map(Ok));
-    Body::new(StreamBody::new(read.chain(BodyStream::new(body))))
+    let rest = BodyStream::new(body).filter(|frame| !frame.as_ref().is_ok_and(is_empty_data));
+    Body::new(StreamBody::new(read.chain(rest)))
+}
+
+/// Whether `frame` is a data frame carrying nothing.
+fn is_empty_data(frame: &Frame<Bytes>) -> bool {
+    frame.data_ref().is_some_and(Bytes::is_empty)
 }
 
 /// Forwards one request; a failure of the channel becomes a gRPC status.
