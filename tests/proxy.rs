@@ -188,6 +188,22 @@ fn proxy_master_waits_for_a_master_at_most_the_switch_over_timeout() {
         assert!(took >= Duration::from_millis(400), "{took:?}");
         assert!(took < Duration::from_secs(5), "{took:?}");
     });
+    // The library's setting behind the flag: the same bound for a MasterClient's calls.
+    rt.block_on(async {
+        let mut config = zoorpc::consumer::MasterClientConfig::new(zk().connect_string(), &path);
+        config.switch_over_timeout = Duration::from_millis(400);
+        let client = zoorpc::consumer::MasterClient::connect_with(config)
+            .await
+            .expect("master client");
+        let started = Instant::now();
+        let error = client.say_hello("x").await.expect_err("no master");
+        let took = started.elapsed();
+        assert!(error.to_string().contains(&path), "{error}");
+        assert!(
+            took >= Duration::from_millis(400) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+    });
     // Only with --master; a bad number is a usage error.
     for args in [
         &["--base-path", "/x", "--switch-over-timeout-ms", "100"][..],
