@@ -27,7 +27,7 @@ pub struct DesignateArgs {
     #[arg(value_parser = super::znode_path)]
     pub path: String,
     /// The new master's address, host:port, exactly as it joins the election (an IPv6 address
-    /// in brackets: [::1]:9091)
+    /// in brackets: `[::1]:9091`)
     #[arg(value_parser = designee)]
     pub address: String,
     /// Designate even if nothing answers gRPC health at ADDRESS

@@ -18,7 +18,7 @@ use std::time::Duration;
 pub struct ZkServerConfig {
     /// ZooKeeper's `tickTime`; sessions may last 2..300 ticks.
     pub tick_time: Duration,
-    /// The client port on 127.0.0.1; `None` picks a free one. (A [`super::ZkEnsemble`] always
+    /// The client port on 127.0.0.1; `None` picks a free one. (A [`crate::ZkEnsemble`] always
     /// picks free ports for its members.)
     pub port: Option<u16>,
 }

@@ -9,7 +9,7 @@ use crate::HarnessError;
 
 impl ZkServer {
     /// One server per test binary, started on first use, killed when the process exits.
-    /// Tests using it must isolate themselves with [`super::unique_path`].
+    /// Tests using it must isolate themselves with [`crate::unique_path`].
     pub fn shared() -> Result<&'static ZkServer, HarnessError> {
         static SHARED: OnceLock<Result<ZkServer, String>> = OnceLock::new();
         let server = SHARED.get_or_init(|| {
