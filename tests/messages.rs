@@ -155,3 +155,38 @@ fn no_provider_points_a_program_user_at_a_program_and_a_library_user_at_the_api(
         "{text}"
     );
 }
+
+/// A program's log lines name its flags too: `zoorpc proxy` without `--tls-ca` over a list
+/// holding an `https://` provider warns naming `--tls-ca`, not the library's setting.
+#[test]
+fn a_programs_log_lines_name_its_flags() {
+    let connect = zk().connect_string();
+    let base = unique_path("messages-log");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let raw = raw_client(&connect).await;
+        let open = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+        raw.mkdir(&base, &open).await.expect("base path");
+        raw.create(
+            &format!("{base}/provider0000000001"),
+            b"https://127.0.0.1:1",
+            &open,
+        )
+        .await
+        .expect("an https provider's node");
+    });
+    let logs = tempfile::tempdir().expect("temp dir");
+    let log = logs.path().join("proxy");
+    let mut cmd = Command::new(ZOORPC);
+    cmd.args(["proxy", "--zk", &connect, "--listen", "127.0.0.1:0"])
+        .args(["--base-path", &base])
+        .env_remove("RUST_LOG")
+        .stderr(std::fs::File::create(&log).expect("log file"));
+    let mut proxy = zoorpc_testkit::ChildProcess::spawn("proxy", cmd).expect("proxy");
+    proxy
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .expect("proxy listens");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("no TLS configured (--tls-ca)"), "{text}");
+    assert!(!text.contains("ConsumerConfig::tls"), "{text}");
+}
