@@ -148,7 +148,7 @@ pub enum Strategy {
     Random,
     /// Weighted round-robin, interleaved.
     RoundRobin,
-    /// Power of two choices over in-flight requests × latency EWMA.
+    /// Weighted power of two choices over a decaying latency estimate × requests in flight.
     LeastLoaded,
     /// The first usable entry in node order.
     First,
