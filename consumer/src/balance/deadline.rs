@@ -14,15 +14,10 @@
 //!   slower than it needs a longer one (`CallPolicy::with_attempt_timeout`,
 //!   `zoorpc proxy --attempt-timeout-ms`).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
-use http_body::{Body as HttpBody, Frame};
 use tokio::sync::Notify;
 
 /// The header gRPC carries a deadline in.
@@ -112,58 +107,6 @@ impl Limits {
                 Expired::PerAttempt
             }
         }
-    }
-}
-
-/// A response body that ends with `DEADLINE_EXCEEDED` when the caller's deadline passes
-/// before it did (a server stream); the provider's stream is reset then (the body is dropped).
-pub(crate) struct UntilDeadline {
-    body: tonic::body::Body,
-    deadline: Pin<Box<tokio::time::Sleep>>,
-    timeout: Duration,
-    expired: bool,
-}
-
-impl UntilDeadline {
-    /// `body`, ending by `at` (the deadline of a call given `timeout`).
-    pub(crate) fn new(body: tonic::body::Body, at: Instant, timeout: Duration) -> Self {
-        UntilDeadline {
-            body,
-            deadline: Box::pin(tokio::time::sleep_until(at.into())),
-            timeout,
-            expired: false,
-        }
-    }
-}
-
-impl HttpBody for UntilDeadline {
-    type Data = Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
-        if self.expired {
-            return Poll::Ready(None);
-        }
-        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
-            return Poll::Ready(frame);
-        }
-        if self.deadline.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
-        }
-        self.expired = true;
-        // Dropping the provider's stream resets it: the provider stops working on it.
-        self.body = tonic::body::Body::empty();
-        Poll::Ready(Some(Err(tonic::Status::deadline_exceeded(format!(
-            "the caller's deadline ({:?}) passed during the response",
-            self.timeout
-        )))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.expired || self.body.is_end_stream()
     }
 }
 

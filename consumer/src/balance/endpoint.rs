@@ -15,6 +15,12 @@ use super::load::Load;
 use super::metrics as metrics_key;
 use crate::tls::ConsumerTls;
 
+/// How long a provider's connection may be silent before a PING is sent on it.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How long the answer to a PING may take before the connection is closed.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How many spare channel clones an endpoint keeps (see [`Endpoint::give_back`]).
 const MAX_SPARE: usize = 64;
 
@@ -121,11 +127,18 @@ impl Endpoint {
             }
         };
         // HTTP/2 pings find a connection whose peer vanished without closing it (a paused
-        // process, a partition) even when no call is waiting on it. The dialer bounds the
-        // connect and the server's greeting together.
+        // process, a partition): after 10 s without a frame from the provider a PING goes out,
+        // and with no answer 5 s later the connection is closed, failing every call and stream
+        // on it (`UNAVAILABLE`). `keep_alive_while_idle` is what makes that hold for streams:
+        // hyper counts a connection as idle when no `SendRequest` handle is left, whatever its
+        // open streams, and an endpoint leaving the list (a paused provider's session expires)
+        // drops its channel and with it that handle, so without it a stream from a paused
+        // provider is never pinged and hangs for ever. Idle connections are pinged too, so a
+        // vanished provider is found before a call waits on it.
         let channel = endpoint
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(Duration::from_secs(5))
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
             .connect_with_connector_lazy(Dialer {
                 timeout: DIAL_TIMEOUT,
                 transport,

@@ -12,7 +12,7 @@ use tracing::{Instrument, debug};
 use zoorpc_registry::ProviderUrl;
 
 use super::super::body::{Prepared, prepare};
-use super::super::deadline::{Limits, UntilDeadline, caller_timeout};
+use super::super::deadline::{Limits, caller_timeout};
 use super::super::ejection::{AttemptStart, Strike};
 use super::super::endpoint::Endpoint;
 use super::super::failure::Failure;
@@ -20,6 +20,7 @@ use super::super::metrics;
 use super::super::retry::{Decision, decide};
 use super::attempt::{Outcome, attempt};
 use super::request::{AttemptRequests, Deadline};
+use super::response::ResponseBody;
 use super::{Answered, BalancedChannel, BoxError, wording};
 
 /// Sends `request` through `channel`: the [`Service`](tower::Service)'s work.
@@ -210,11 +211,11 @@ impl Call {
             attempts: self.tried.len(),
         });
         *response.extensions_mut() = extensions;
-        // The caller's deadline bounds the response stream too.
-        Some(match self.deadline {
-            Some(d) => response.map(|body| Body::new(UntilDeadline::new(body, d.at, d.timeout))),
-            None => response,
-        })
+        // The caller's deadline bounds the response stream too, and a connection that breaks
+        // during it is named.
+        let url = endpoint.url().clone();
+        let deadline = self.deadline.map(|d| (d.at, d.timeout));
+        Some(response.map(|body| Body::new(ResponseBody::new(body, url, deadline))))
     }
 
     /// After an attempt on `endpoint` failed: the call's result if it stops here, `None` to

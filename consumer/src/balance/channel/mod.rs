@@ -22,6 +22,7 @@
 //! - `attempt`: one attempt, bounded by the per-attempt timeout and the caller's deadline
 //!   ([`deadline`](super::deadline)), and what it came to;
 //! - `request`: each attempt's request (headers, the deadline that remains);
+//! - `response`: the response body a caller reads (the deadline, a connection that breaks);
 //! - `wording`: the errors a caller sees.
 //!
 //! Where an attempt goes is the [`Route`]'s (the live list's picking, or the master).
@@ -29,6 +30,7 @@
 mod attempt;
 mod call;
 mod request;
+mod response;
 mod wording;
 
 use std::fmt;

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tonic::Status;
+use tonic::{Code, Status};
 use zoorpc_registry::ProviderUrl;
 
 use super::{BoxError, CallError};
@@ -19,16 +19,25 @@ pub(super) fn failed(
 ) -> BoxError {
     let error: Arc<dyn std::error::Error + Send + Sync> = Arc::from(error);
     let inner = Status::from_error(Box::new(ArcError(error.clone())));
-    // Several attempts are named as such even when the last one could not be retried.
-    let message = if exhausted || attempts > 1 {
-        format!(
-            "call failed after {attempts} attempt(s); last failure at {url}: {}",
-            inner.message()
+    let (code, cause) = if matches!(inner.code(), Code::Unknown | Code::Cancelled) {
+        // A transport failure tonic cannot name (reset, closed, broken pipe), or a request
+        // hyper dropped because its connection closed (which tonic calls CANCELLED, although
+        // the caller cancelled nothing), is the connection's failure: UNAVAILABLE, as gRPC
+        // maps it.
+        (
+            Code::Unavailable,
+            format!("the connection broke ({})", causes(&*error)),
         )
     } else {
-        format!("call to {url} failed: {}", inner.message())
+        (inner.code(), inner.message().to_owned())
     };
-    let mut status = Status::new(inner.code(), message);
+    // Several attempts are named as such even when the last one could not be retried.
+    let message = if exhausted || attempts > 1 {
+        format!("call failed after {attempts} attempt(s); last failure at {url}: {cause}")
+    } else {
+        format!("call to {url} failed: {cause}")
+    };
+    let mut status = Status::new(code, message);
     status.set_source(error);
     Box::new(CallError {
         status,
@@ -36,6 +45,21 @@ pub(super) fn failed(
         attempts,
         exhausted,
     })
+}
+
+/// A response body's error as the caller sees it: a connection that broke during the response
+/// (reset, closed, or silent past the HTTP/2 keepalive timeout; tonic says `UNKNOWN`) is
+/// `UNAVAILABLE` naming the provider, as gRPC maps a transport failure; any other status stands.
+pub(super) fn broken_during_response(url: &ProviderUrl, status: Status) -> Status {
+    if status.code() != Code::Unknown {
+        return status;
+    }
+    let mut broken = Status::unavailable(format!(
+        "the connection to {url} broke during the response: {}",
+        status.message()
+    ));
+    broken.set_source(Arc::new(status));
+    broken
 }
 
 /// The error of a call whose deadline (given as `timeout`) passed after `attempts`, the last
@@ -67,6 +91,24 @@ pub(super) fn no_endpoint(status: Status) -> BoxError {
         attempts: 0,
         exhausted: false,
     })
+}
+
+/// `error` and its sources, each once (`transport error: connection error: Connection reset by
+/// peer`): tonic's own line for a transport failure is only its first part.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    let mut source = Some(error);
+    while let Some(err) = source {
+        let text = err.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        source = err.source();
+    }
+    line
 }
 
 /// A shared error, so the status can keep the original as its source.

@@ -1,0 +1,147 @@
+//! Providers that hang or vanish mid-call, as real processes: paused with SIGSTOP (a stream
+//! whose provider is silent), killed with SIGKILL (a connection broken mid-call).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::echo_load::{consumer, spawn_echo};
+use zoorpc::apps::echo::{EchoClient, EchoRequest};
+use zoorpc::consumer::Strategy;
+use zoorpc_testkit::unique_path;
+
+/// A server stream whose provider is paused (SIGSTOP) and whose caller set no deadline ends
+/// with `UNAVAILABLE` once HTTP/2 keepalive finds the silent connection: within the keepalive
+/// interval and timeout (10 s + 5 s), not never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_from_a_paused_provider_ends_unavailable_without_a_deadline() {
+    let base = unique_path("hung-stream");
+    let echo = spawn_echo(&base);
+    let consumer = consumer(&base, Strategy::Random, 1).await;
+    let mut client = EchoClient::new(consumer.channel());
+    let request = EchoRequest {
+        text: "s".into(),
+        count: 10_000,
+        interval_ms: 50,
+        ..EchoRequest::default()
+    };
+    let mut stream = client.expand(request).await.expect("headers").into_inner();
+    for _ in 0..3 {
+        let first = tokio::time::timeout(Duration::from_secs(10), stream.message()).await;
+        assert!(matches!(first, Ok(Ok(Some(_)))), "{first:?}");
+    }
+    echo.process.pause().expect("SIGSTOP the provider");
+    let paused = Instant::now();
+    // Keepalive interval + timeout, and room for a loaded machine.
+    let bound = Duration::from_secs(10 + 5 + 10);
+    let ended = tokio::time::timeout(bound, async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => break None,
+                Err(status) => break Some(status),
+            }
+        }
+    })
+    .await;
+    let took = paused.elapsed();
+    let ended =
+        ended.unwrap_or_else(|_| panic!("the stream still hangs {bound:?} after the pause"));
+    let status = ended.expect("a paused provider's stream must not end normally");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains(&echo.url),
+        "names the provider: {status}"
+    );
+    assert!(
+        took >= Duration::from_secs(9),
+        "ended before keepalive could: {took:?}"
+    );
+}
+
+/// A provider killed (SIGKILL) during a server stream: the stream ends `UNAVAILABLE` naming the
+/// provider whose connection broke, not `UNKNOWN "transport error"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_killed_during_a_stream_ends_it_unavailable_naming_the_provider() {
+    let base = unique_path("killed-stream");
+    let mut echo = spawn_echo(&base);
+    let consumer = consumer(&base, Strategy::Random, 1).await;
+    let mut client = EchoClient::new(consumer.channel());
+    let request = EchoRequest {
+        text: "s".into(),
+        count: 10_000,
+        interval_ms: 20,
+        ..EchoRequest::default()
+    };
+    let mut stream = client.expand(request).await.expect("headers").into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.message()).await;
+    assert!(matches!(first, Ok(Ok(Some(_)))), "{first:?}");
+    echo.process.kill();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => break None,
+                Err(status) => break Some(status),
+            }
+        }
+    })
+    .await
+    .expect("the stream ends when its provider's connection breaks");
+    let status = ended.expect("a killed provider's stream must not end normally");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains(&echo.url),
+        "names the provider: {status}"
+    );
+}
+
+/// A provider killed (SIGKILL) while a call waits for its answer (a client stream it has
+/// started reading): `UNAVAILABLE` naming the provider, on the default (non-idempotent) policy
+/// that cannot retry it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_killed_mid_call_fails_it_unavailable_naming_the_provider() {
+    let base = unique_path("killed-call");
+    let mut echo = spawn_echo(&base);
+    let consumer = consumer(&base, Strategy::Random, 1).await;
+    let mut client = EchoClient::new(consumer.channel());
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let call = tokio::spawn(async move {
+        client
+            .collect(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    // The first message is over the channel's buffer limit: the call reads it and commits the
+    // body to one provider, reading no more. The channel holds one message: once the third is
+    // accepted, the second was taken, and only the call's HTTP/2 stream, open on the provider's
+    // connection, takes messages now.
+    for i in 0..3 {
+        let payload = if i == 0 {
+            vec![7; 300 * 1024]
+        } else {
+            Vec::new()
+        };
+        let sent = tokio::time::timeout(
+            Duration::from_secs(10),
+            tx.send(EchoRequest {
+                text: format!("m{i}"),
+                payload,
+                ..EchoRequest::default()
+            }),
+        )
+        .await;
+        assert!(matches!(sent, Ok(Ok(()))), "the call takes its messages");
+    }
+    echo.process.kill();
+    let status = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the call ends when its provider's connection breaks")
+        .expect("call task")
+        .expect_err("a killed provider cannot answer");
+    drop(tx);
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains(&echo.url),
+        "names the provider: {status}"
+    );
+}
