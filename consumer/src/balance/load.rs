@@ -16,8 +16,9 @@
 //!   (a request pending for 300 ms says the latency is at least that): a stalled endpoint does
 //!   not look ever cheaper while calls pile up on it.
 //! - An endpoint not answered for a half-life (or twice its estimate, if longer: new, idle, or
-//!   avoided because it was slow) takes one request at a time until it answers: it is *probed*. A provider that is still slow
-//!   costs one call each time its estimate has decayed, not a burst of them.
+//!   avoided because it was slow) takes one request at a time until it answers: it is
+//!   *probed*. A provider that is still slow costs one call each time its estimate has decayed,
+//!   not a burst of them.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
