@@ -6,9 +6,46 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::echo_load::{consumer, spawn_echo};
+use common::zk;
 use zoorpc::apps::echo::{EchoClient, EchoRequest};
 use zoorpc::consumer::Strategy;
-use zoorpc_testkit::unique_path;
+use zoorpc_testkit::{ChildProcess, unique_path};
+
+/// `zoorpc proxy` for `base` on a free loopback port: the process and its address.
+fn start_proxy(base: &str) -> (ChildProcess, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoorpc"));
+    cmd.args([
+        "proxy",
+        "--zk",
+        &zk().connect_string(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .args(["--base-path", base]);
+    let mut proxy = ChildProcess::spawn("proxy", cmd).expect("spawn the proxy");
+    let line = proxy
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .expect("the proxy listens");
+    let addr = line.split_whitespace().nth(1).expect("address").to_owned();
+    (proxy, addr)
+}
+
+/// Reads `stream` to its end, within 10 s.
+async fn stream_end(
+    stream: &mut tonic::Streaming<zoorpc::apps::echo::EchoReply>,
+) -> Option<tonic::Status> {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => break None,
+                Err(status) => break Some(status),
+            }
+        }
+    })
+    .await
+    .expect("the stream ends when its provider's connection breaks")
+}
 
 /// A server stream whose provider is paused (SIGSTOP) and whose caller set no deadline ends
 /// with `UNAVAILABLE` once HTTP/2 keepalive finds the silent connection: within the keepalive
@@ -77,18 +114,9 @@ async fn a_provider_killed_during_a_stream_ends_it_unavailable_naming_the_provid
     let first = tokio::time::timeout(Duration::from_secs(10), stream.message()).await;
     assert!(matches!(first, Ok(Ok(Some(_)))), "{first:?}");
     echo.process.kill();
-    let ended = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match stream.message().await {
-                Ok(Some(_)) => continue,
-                Ok(None) => break None,
-                Err(status) => break Some(status),
-            }
-        }
-    })
-    .await
-    .expect("the stream ends when its provider's connection breaks");
-    let status = ended.expect("a killed provider's stream must not end normally");
+    let status = stream_end(&mut stream)
+        .await
+        .expect("a killed provider's stream must not end normally");
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
     assert!(
         status.message().contains(&echo.url),
@@ -139,6 +167,39 @@ async fn a_provider_killed_mid_call_fails_it_unavailable_naming_the_provider() {
         .expect("call task")
         .expect_err("a killed provider cannot answer");
     drop(tx);
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains(&echo.url),
+        "names the provider: {status}"
+    );
+}
+
+/// The same through `zoorpc proxy`: a stream whose provider is killed ends `UNAVAILABLE` naming
+/// the provider for the proxy's client too (its stream was reset before: `INTERNAL`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_proxy_a_killed_providers_stream_ends_unavailable_naming_it() {
+    let base = unique_path("killed-proxy");
+    let mut echo = spawn_echo(&base);
+    let (_proxy, addr) = start_proxy(&base);
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("proxy URL")
+        .connect()
+        .await
+        .expect("connect to the proxy");
+    let mut client = EchoClient::new(channel);
+    let request = EchoRequest {
+        text: "s".into(),
+        count: 10_000,
+        interval_ms: 20,
+        ..EchoRequest::default()
+    };
+    let mut stream = client.expand(request).await.expect("headers").into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.message()).await;
+    assert!(matches!(first, Ok(Ok(Some(_)))), "{first:?}");
+    echo.process.kill();
+    let status = stream_end(&mut stream)
+        .await
+        .expect("a killed provider's stream must not end normally");
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
     assert!(
         status.message().contains(&echo.url),

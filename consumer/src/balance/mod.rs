@@ -35,7 +35,7 @@ pub mod strategy;
 
 pub use body::DEFAULT_BUFFER_LIMIT;
 pub use candidates::Candidates;
-pub use channel::{Answered, BalancedChannel, CallError, PROVIDER_METADATA};
+pub use channel::{Answered, BalancedChannel, CallError, PROVIDER_METADATA, status_trailers};
 pub use dialer::DialError;
 pub use ejection::EjectionPolicy;
 pub use endpoint_set::{Endpoint, EndpointSet};

@@ -45,6 +45,7 @@ use zoorpc_registry::ProviderUrl;
 
 use super::retry::{CallPolicy, RetryBudget};
 pub(crate) use super::route::{BoxFuture, Route};
+pub use response::status_trailers;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
