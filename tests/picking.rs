@@ -336,7 +336,7 @@ async fn a_custom_rule_sees_the_load_unless_it_opts_out() {
             usable: &dyn Fn(&Endpoint) -> bool,
         ) -> Option<usize> {
             for e in endpoints {
-                let us = e.load().latency().as_micros() as u64;
+                let us = e.load().latency().map_or(0, |l| l.as_micros() as u64);
                 self.largest_us
                     .fetch_max(us, std::sync::atomic::Ordering::Relaxed);
             }

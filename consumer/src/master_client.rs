@@ -37,6 +37,7 @@ use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
 use zoorpc_registry::{MasterWatch, Session, ZkCredential};
 
 use crate::balance::channel::{BoxFuture, Route};
+use crate::balance::ejection::{AttemptStart, Strike};
 use crate::balance::{Answered, BalancedChannel, DEFAULT_BUFFER_LIMIT, Endpoint, RetryBudget};
 use crate::consumer::CallPolicy;
 use crate::error::{Error, Result, open_session};
@@ -203,7 +204,7 @@ impl Route for MasterRoute {
         })
     }
 
-    fn record_failure(&self, _: &Endpoint) {
+    fn record_failure(&self, _: &Endpoint, _: AttemptStart, _: Strike) {
         // One endpoint at a time: nothing to eject it in favour of.
     }
 

@@ -1,15 +1,35 @@
-//! Outlier ejection, as Envoy does it for connection failures: an endpoint that failed is
-//! *ejected* (skipped by picking) for a time that doubles with each consecutive ejection; never
-//! more than [`EjectionPolicy::max_ejection_percent`] of the endpoints are ejected at once (at
-//! least one may always be); when its time is up the endpoint is on *probation*: exactly one
-//! request (the probe) goes to it, and only its success brings the endpoint back for everyone
-//! (its failure ejects it again, for twice as long).
+//! Outlier ejection, as Envoy's outlier detection does it: an endpoint that fails is *ejected*
+//! (skipped by picking) for a time that doubles with each consecutive ejection; never more than
+//! [`EjectionPolicy::max_ejection_percent`] of the endpoints are ejected at once (at least one
+//! may always be); when its time is up the endpoint is on *probation*: exactly one request (the
+//! probe) goes to it, and only its success brings the endpoint back for everyone (its failure
+//! ejects it again, for twice as long).
+//!
+//! Guarantees:
+//! - **What ejects.** A connection-level failure ejects at once: the connection refused or
+//!   broken, no HTTP/2 greeting, no response headers within the attempt's limit, a standby's
+//!   refusal. An answer never does on its own: `UNAVAILABLE` answered by a provider's
+//!   application ejects only as the [`EjectionPolicy::consecutive_unavailable`]-th such answer
+//!   in a row (5 by default, Envoy's `consecutive_5xx`); any other answer (`OK` or an
+//!   application's error) resets that count, and no other code ever ejects.
+//! - **One outage, one ejection.** Failures while the endpoint is ejected, and failures of
+//!   attempts that started before its latest ejection began (the calls that were in flight when
+//!   it stalled), neither extend the ejection nor count as another: they report the outage that
+//!   ejection already judged. Concurrent failures of one outage eject once.
+//! - **Backoff.** A connection failure's ejection doubles with each *consecutive ejection* (1 s,
+//!   2 s, 4 s ... 30 s by default): the next one is the probe's failure (or any failure of an
+//!   attempt made on probation). An ejection for `UNAVAILABLE` answers lasts
+//!   [`EjectionPolicy::base`] every time (the provider answers: its connection is fine), so a
+//!   provider is back within `base` of the end of its dependency's outage. A success (any other
+//!   answer) ends the ejection and starts the counts over.
 //!
 //! The state is a few atomics per endpoint: reading it on the call path takes no lock.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use super::failure::Failure;
 
 /// When and for how long endpoints are ejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +44,10 @@ pub struct EjectionPolicy {
     /// A probe that has not reported after this long is abandoned and another may start.
     /// Default 10 s.
     pub probe_timeout: Duration,
+    /// How many `UNAVAILABLE` answers in a row (answered by the provider, not a connection
+    /// failure) eject it, for `base`, not doubling. Default 5, as Envoy's `consecutive_5xx`;
+    /// 0: answers never eject.
+    pub consecutive_unavailable: u32,
 }
 
 impl Default for EjectionPolicy {
@@ -33,6 +57,7 @@ impl Default for EjectionPolicy {
             max: Duration::from_secs(30),
             max_ejection_percent: 50,
             probe_timeout: Duration::from_secs(10),
+            consecutive_unavailable: 5,
         }
     }
 }
@@ -63,6 +88,37 @@ pub(crate) fn now_ms() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
 }
 
+/// What ended an attempt badly, as ejection weighs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Strike {
+    /// A connection-level failure (or a standby's refusal): ejects at once.
+    Connection,
+    /// `UNAVAILABLE` answered by the provider: ejects only as the policy's
+    /// `consecutive_unavailable`-th in a row.
+    Unavailable,
+}
+
+impl Strike {
+    /// The strike of a failed attempt: `answered` when the provider answered (an error status
+    /// in response headers). An answer that says the request was never processed (a standby's
+    /// refusal) is a connection-level verdict; any other answer is the provider's word.
+    pub(crate) fn of(failure: Failure, answered: bool) -> Strike {
+        if answered && failure != Failure::NotSent {
+            Strike::Unavailable
+        } else {
+            Strike::Connection
+        }
+    }
+}
+
+/// What an attempt saw of its endpoint's health when it started (see [`Health::started`]): its
+/// failure counts only if no ejection began since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AttemptStart {
+    /// `Health::begun` when the attempt started.
+    begun: u32,
+}
+
 /// One endpoint's ejection state.
 #[derive(Debug, Default)]
 pub(crate) struct Health {
@@ -71,6 +127,12 @@ pub(crate) struct Health {
     /// Consecutive ejections without a success since: sets the next ejection's length, and a
     /// non-zero value after the ejection ended means "on probation".
     ejections: AtomicU32,
+    /// Ejections ever begun (only grows, wrapping): an attempt notes it when it starts, and its
+    /// failure is already judged if another ejection began since. Also what makes concurrent
+    /// failures eject once: the one that moves it on ejects.
+    begun: AtomicU32,
+    /// `UNAVAILABLE` answers in a row since the last other answer or ejection.
+    unavailable_in_a_row: AtomicU32,
     /// When the probe in flight started (`now_ms`); 0 when none.
     probe_started_ms: AtomicU64,
 }
@@ -113,6 +175,13 @@ impl Health {
         self.ejected_until_ms.load(Ordering::Relaxed)
     }
 
+    /// Noted by an attempt as it starts, given back with its failure ([`Health::record_failure`]).
+    pub(crate) fn started(&self) -> AttemptStart {
+        AttemptStart {
+            begun: self.begun.load(Ordering::Acquire),
+        }
+    }
+
     /// Claims the probe of an endpoint on probation; `false` if another request has it.
     pub(crate) fn claim_probe(&self, policy: &EjectionPolicy) -> bool {
         let current = self.probe_started_ms.load(Ordering::Relaxed);
@@ -125,31 +194,73 @@ impl Health {
             .is_ok()
     }
 
-    /// A success: the endpoint is healthy again.
+    /// An answer (other than `UNAVAILABLE`): the endpoint is healthy again. Writes nothing when
+    /// there is nothing to clear (the common case, on every call).
     pub(crate) fn record_success(&self) {
         if self.ejections.load(Ordering::Relaxed) != 0 {
             self.ejections.store(0, Ordering::Relaxed);
             self.ejected_until_ms.store(0, Ordering::Relaxed);
         }
-        self.probe_started_ms.store(0, Ordering::Relaxed);
+        if self.unavailable_in_a_row.load(Ordering::Relaxed) != 0 {
+            self.unavailable_in_a_row.store(0, Ordering::Relaxed);
+        }
+        if self.probe_started_ms.load(Ordering::Relaxed) != 0 {
+            self.probe_started_ms.store(0, Ordering::Relaxed);
+        }
     }
 
-    /// A connection failure: ejects for the next backoff if `may_eject` (the cap allows it).
-    /// Returns the ejection's length, if any.
+    /// A failure of an attempt that started at `started`: ejects for the next backoff when it
+    /// is news (the endpoint is not ejected and no ejection began since the attempt started),
+    /// the strike is enough (see [`Strike`]) and `may_eject` (the cap allows it). Returns the
+    /// ejection's length when this failure began one.
     pub(crate) fn record_failure(
         &self,
         policy: &EjectionPolicy,
         may_eject: bool,
+        started: AttemptStart,
+        strike: Strike,
     ) -> Option<Duration> {
-        self.probe_started_ms.store(0, Ordering::Relaxed);
-        if !may_eject && !self.is_ejected() {
+        if self.is_ejected() || self.begun.load(Ordering::Acquire) != started.begun {
             return None;
         }
+        // On probation any fresh failure is the probe's verdict; before, an answer needs company.
+        if strike == Strike::Unavailable && self.ejections.load(Ordering::Relaxed) == 0 {
+            let in_a_row = self
+                .unavailable_in_a_row
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_add(1);
+            if policy.consecutive_unavailable == 0 || in_a_row < policy.consecutive_unavailable {
+                return None;
+            }
+        }
+        self.probe_started_ms.store(0, Ordering::Relaxed);
+        if !may_eject {
+            return None;
+        }
+        // Of concurrent failures of one outage, the one that moves `begun` on ejects.
+        if self
+            .begun
+            .compare_exchange(
+                started.begun,
+                started.begun.wrapping_add(1),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return None;
+        }
+        self.unavailable_in_a_row.store(0, Ordering::Relaxed);
         let ejections = self
             .ejections
             .fetch_add(1, Ordering::Relaxed)
             .saturating_add(1);
-        let backoff = policy.backoff(ejections);
+        // An endpoint that answers has a working connection: its answers' ejection stays short,
+        // so it is back within `base` of its dependency's recovery.
+        let backoff = match strike {
+            Strike::Connection => policy.backoff(ejections),
+            Strike::Unavailable => policy.base.min(policy.max),
+        };
         self.ejected_until_ms
             .store(now_ms() + backoff.as_millis() as u64, Ordering::Relaxed);
         Some(backoff)
@@ -159,6 +270,8 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CONNECTION: Strike = Strike::Connection;
 
     #[test]
     fn backoff_doubles_to_the_max_and_the_cap_allows_at_least_one() {
@@ -180,7 +293,10 @@ mod tests {
         };
         let h = Health::default();
         assert_eq!(h.availability(&p), Availability::Open);
-        assert_eq!(h.record_failure(&p, true), Some(Duration::ZERO));
+        assert_eq!(
+            h.record_failure(&p, true, h.started(), CONNECTION),
+            Some(Duration::ZERO)
+        );
         assert_eq!(h.availability(&p), Availability::Probe);
         assert!(h.claim_probe(&p));
         assert!(!h.claim_probe(&p), "a second probe while one is in flight");
@@ -193,7 +309,101 @@ mod tests {
     fn a_failure_beyond_the_cap_does_not_eject() {
         let p = EjectionPolicy::default();
         let h = Health::default();
-        assert_eq!(h.record_failure(&p, false), None);
+        assert_eq!(h.record_failure(&p, false, h.started(), CONNECTION), None);
         assert_eq!(h.availability(&p), Availability::Open);
+    }
+
+    #[test]
+    fn failures_while_ejected_or_from_before_the_ejection_neither_extend_nor_count() {
+        let p = EjectionPolicy::default();
+        let h = Health::default();
+        // Eight calls in flight when the endpoint stalls.
+        let in_flight: Vec<AttemptStart> = (0..8).map(|_| h.started()).collect();
+        assert_eq!(
+            h.record_failure(&p, true, in_flight[0], CONNECTION),
+            Some(Duration::from_secs(1))
+        );
+        let until = h.ejected_until_ms();
+        for &started in &in_flight[1..] {
+            assert_eq!(h.record_failure(&p, true, started, CONNECTION), None);
+        }
+        // A call made while it is ejected (failing open) fails too: still the same ejection.
+        assert_eq!(h.record_failure(&p, true, h.started(), CONNECTION), None);
+        assert_eq!(h.ejected_until_ms(), until, "the ejection was extended");
+        assert_eq!(h.ejections.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn the_probe_failing_doubles_and_a_success_starts_over() {
+        let p = EjectionPolicy {
+            base: Duration::ZERO,
+            ..EjectionPolicy::default()
+        };
+        let h = Health::default();
+        let stale = h.started();
+        assert!(
+            h.record_failure(&p, true, h.started(), CONNECTION)
+                .is_some()
+        );
+        // A call from before the ejection reports on probation: not the probe's verdict.
+        assert_eq!(h.record_failure(&p, true, stale, CONNECTION), None);
+        assert!(h.claim_probe(&p));
+        let probe = h.started();
+        assert!(h.record_failure(&p, true, probe, CONNECTION).is_some());
+        assert_eq!(h.ejections.load(Ordering::Relaxed), 2);
+        h.record_success();
+        assert_eq!(h.ejections.load(Ordering::Relaxed), 0);
+        assert_eq!(h.availability(&p), Availability::Open);
+    }
+
+    #[test]
+    fn unavailable_answers_eject_only_in_a_row() {
+        let p = EjectionPolicy::default();
+        let h = Health::default();
+        for _ in 0..4 {
+            assert_eq!(
+                h.record_failure(&p, true, h.started(), Strike::Unavailable),
+                None
+            );
+        }
+        h.record_success(); // any other answer breaks the row
+        for _ in 0..4 {
+            assert_eq!(
+                h.record_failure(&p, true, h.started(), Strike::Unavailable),
+                None
+            );
+        }
+        assert_eq!(h.availability(&p), Availability::Open);
+        assert_eq!(
+            h.record_failure(&p, true, h.started(), Strike::Unavailable),
+            Some(Duration::from_secs(1))
+        );
+        // Its probe answering UNAVAILABLE again ejects it again, for `base` again.
+        let quick = EjectionPolicy {
+            base: Duration::ZERO,
+            ..p
+        };
+        let h = Health::default();
+        for _ in 0..5 {
+            h.record_failure(&quick, true, h.started(), Strike::Unavailable);
+        }
+        assert_eq!(h.availability(&quick), Availability::Probe);
+        assert!(h.claim_probe(&quick));
+        assert_eq!(
+            h.record_failure(&quick, true, h.started(), Strike::Unavailable),
+            Some(Duration::ZERO),
+            "the probe's UNAVAILABLE ejects at once, for base"
+        );
+        let never = EjectionPolicy {
+            consecutive_unavailable: 0,
+            ..p
+        };
+        let h = Health::default();
+        for _ in 0..100 {
+            assert_eq!(
+                h.record_failure(&never, true, h.started(), Strike::Unavailable),
+                None
+            );
+        }
     }
 }

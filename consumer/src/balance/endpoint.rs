@@ -10,7 +10,7 @@ use tracing::warn;
 use zoorpc_registry::{ProviderNode, ProviderUrl};
 
 use super::dialer::{DIAL_TIMEOUT, Dialer, Transport};
-use super::ejection::Health;
+use super::ejection::{AttemptStart, Health};
 use super::load::Load;
 use super::metrics as metrics_key;
 use crate::tls::ConsumerTls;
@@ -227,6 +227,12 @@ impl Endpoint {
     /// The key of this endpoint's `zoorpc_attempts_total{code="OK"}` counter.
     pub(crate) fn answered_ok_key(&self) -> &metrics::Key {
         &self.answered_ok
+    }
+
+    /// What an attempt notes as it starts, to be given back with its failure: failures of an
+    /// outage already judged by an ejection change nothing.
+    pub(crate) fn attempt_started(&self) -> AttemptStart {
+        self.health.started()
     }
 
     /// Records a success: clears any ejection.

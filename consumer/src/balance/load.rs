@@ -1,33 +1,74 @@
-//! [`Load`]: what least-loaded picking reads of an endpoint (requests in flight, a latency EWMA),
-//! kept by the balanced channel; `InFlight` counts one request until it ends or is dropped.
+//! [`Load`]: what least-loaded picking reads of an endpoint (requests in flight, a latency
+//! estimate), kept by the balanced channel; `InFlight` counts one request until it ends or is
+//! dropped.
+//!
+//! The latency estimate is a peak-EWMA, the idea of tower's `PeakEwma` (written here for this
+//! crate's atomics and clock):
+//! - A sample above the estimate replaces it (a slowdown is seen at once); one below pulls it
+//!   down by how long it has been since the last sample (time-weighted, half-life
+//!   [`HALF_LIFE`]), never by how many samples came.
+//! - The estimate decays towards zero between samples with the same half-life, and an endpoint
+//!   not answered for [`FORGET_AFTER`] has no estimate at all: it is *unmeasured* again, as a new
+//!   endpoint is. A provider that was slow once (a pause, a GC, its first connection) is tried
+//!   again within about a second, and its first fresh answer replaces the old estimate instead
+//!   of being blended into it.
+//! - Requests in flight while the endpoint has answered nothing for a while count as that long
+//!   (a request pending for 300 ms says the latency is at least that): a stalled endpoint does
+//!   not look ever cheaper while calls pile up on it.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::ejection::now_ms;
+/// How fast the estimate forgets: it halves every `HALF_LIFE` without samples, and a sample
+/// below it weighs half after that long. 100 ms: a 500 ms outlier is down to a millisecond in
+/// under a second.
+pub const HALF_LIFE: Duration = Duration::from_millis(100);
 
-/// What [`LeastLoaded`](super::LeastLoaded) reads of an endpoint: requests in flight and a latency EWMA, kept by the
-/// balanced channel (until response headers, which for a unary call is its whole latency).
+/// An estimate not fed for this long (ten half-lives: a factor of a thousand) is dropped: the
+/// endpoint is unmeasured again.
+pub const FORGET_AFTER: Duration = Duration::from_secs(1);
+
+/// How much cheaper the second candidate of p2c must be to win over the first: costs within
+/// this factor are equivalent, and the first (drawn in proportion to the weights) is taken, so
+/// that equally loaded providers share the calls by their weights.
+pub const CLEARLY_CHEAPER: f64 = 1.5;
+
+/// Microseconds since the first use, never 0 (0 means "not set" below).
+fn now_us() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_micros() as u64 + 1
+}
+
+/// What [`LeastLoaded`](super::LeastLoaded) reads of an endpoint: requests in flight and a
+/// latency estimate, kept by the balanced channel (until response headers, which for a unary
+/// call is its whole latency).
 ///
 /// ```
 /// use std::time::Duration;
 /// use zoorpc_consumer::balance::Load;
 /// let load = Load::default();
-/// assert_eq!((load.in_flight(), load.latency()), (0, Duration::ZERO));
-/// assert_eq!(load.cost(), 1); // never measured: the cheapest there is, so it is tried
+/// // Never measured: no estimate, so picking compares it on requests in flight alone.
+/// assert_eq!((load.in_flight(), load.latency()), (0, None));
 /// ```
 #[derive(Debug, Default)]
 pub struct Load {
     in_flight: AtomicU32,
-    /// Exponentially weighted moving average of the latency, in microseconds (0: none yet).
-    ewma_us: AtomicU64,
-    /// When the EWMA was last fed (`ejection::now_ms`; 0: never).
-    sampled_ms: AtomicU64,
+    /// The peak-EWMA latency estimate in nanoseconds, as of `sampled_us` (0: none yet).
+    estimate_ns: AtomicU64,
+    /// When the estimate was last fed (`now_us`; 0: never).
+    sampled_us: AtomicU64,
+    /// When the endpoint last made progress while busy: its last answer, or the start of a
+    /// request when none was in flight (`now_us`). Requests in flight have waited at least
+    /// since then.
+    progress_us: AtomicU64,
 }
 
-/// A latency EWMA not fed for this long no longer counts: the endpoint is tried again, so a
-/// provider that was slow and recovered gets its share back.
-const STALE_AFTER_MS: u64 = 2_000;
+/// 2^(-elapsed / HALF_LIFE): what is left of a weight after `elapsed_us`.
+fn remaining(elapsed_us: u64) -> f64 {
+    let half_lives = elapsed_us as f64 / HALF_LIFE.as_micros() as f64;
+    (-half_lives).exp2()
+}
 
 impl Load {
     /// Requests in flight now.
@@ -35,55 +76,119 @@ impl Load {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    /// The latency EWMA (zero before the first answer).
-    pub fn latency(&self) -> Duration {
-        Duration::from_micros(self.ewma_us.load(Ordering::Relaxed))
+    /// The latency estimate now, decayed since its last sample; `None` when the endpoint is
+    /// unmeasured (never answered, or not for [`FORGET_AFTER`]).
+    pub fn latency(&self) -> Option<Duration> {
+        self.estimate_at(now_us()).map(Duration::from_nanos)
     }
 
-    /// What p2c compares: latency × (1 + in-flight / 10). gRPC servers answer requests in
-    /// parallel, so requests in flight add little to the next one's latency; counting each as a
-    /// whole latency (tower's `(pending + 1) × rtt`) sent calls to an idle provider ten times
-    /// slower (measured with `bench slow`: p99 3× the baseline, against ~1× with this cost).
-    /// An endpoint never measured, or not for `STALE_AFTER_MS`, costs the least latency there
-    /// is (1 µs), so it is tried.
-    pub fn cost(&self) -> u64 {
-        let sampled = self.sampled_ms.load(Ordering::Relaxed);
-        let fresh = sampled != 0 && now_ms().saturating_sub(sampled) < STALE_AFTER_MS;
-        let latency = if fresh {
-            self.ewma_us.load(Ordering::Relaxed).max(1)
+    /// How long the requests in flight have waited without the endpoint answering anything
+    /// (zero when none is in flight): a lower bound on its latency now.
+    pub fn stalled(&self) -> Duration {
+        Duration::from_micros(self.stalled_at(now_us()))
+    }
+
+    fn estimate_at(&self, now: u64) -> Option<u64> {
+        let sampled = self.sampled_us.load(Ordering::Relaxed);
+        let age = now.saturating_sub(sampled);
+        if sampled == 0 || age >= FORGET_AFTER.as_micros() as u64 {
+            return None;
+        }
+        let estimate = self.estimate_ns.load(Ordering::Relaxed) as f64;
+        Some((estimate * remaining(age)) as u64)
+    }
+
+    fn stalled_at(&self, now: u64) -> u64 {
+        if self.in_flight() == 0 {
+            return 0;
+        }
+        now.saturating_sub(self.progress_us.load(Ordering::Relaxed))
+    }
+
+    /// What p2c compares, for an endpoint of picking weight `weight`, in nanoseconds:
+    /// latency × (1 + in-flight per weight / 10), where the latency is the estimate (`neutral`
+    /// when unmeasured: the other candidate's, so that an unmeasured endpoint competes on
+    /// requests in flight alone) and at least [`Load::stalled`].
+    ///
+    /// Requests in flight count per 100 of weight (a weight-300 provider is taken to serve
+    /// three times the requests at once), and each as a tenth of a latency: gRPC servers answer
+    /// requests in parallel, so requests in flight add little to the next one's latency;
+    /// counting each as a whole latency (tower's `(pending + 1) × rtt`) sent calls to an idle
+    /// provider ten times slower (measured with `bench slow`).
+    pub fn cost(&self, weight: u32, neutral: Option<Duration>) -> u64 {
+        let neutral = neutral.map(|d| d.as_nanos() as u64);
+        self.cost_at(now_us(), weight, neutral)
+    }
+
+    fn cost_at(&self, now: u64, weight: u32, neutral: Option<u64>) -> u64 {
+        let latency = self
+            .estimate_at(now)
+            .or(neutral)
+            .unwrap_or(0)
+            .max(self.stalled_at(now).saturating_mul(1_000))
+            .max(1_000);
+        let weight = if weight == 0 {
+            super::endpoint::DEFAULT_WEIGHT
         } else {
-            1
+            weight
         };
-        latency.saturating_mul(10 + u64::from(self.in_flight())) / 10
+        // In hundredths of a latency: ten per request in flight, per 100 of weight.
+        let in_flight = u64::from(self.in_flight()) * 1_000 / u64::from(weight);
+        latency.saturating_mul(100 + in_flight) / 100
+    }
+
+    /// Whether `b` (of picking weight `b_weight`) is clearly cheaper than `a`: costs less by
+    /// more than [`CLEARLY_CHEAPER`]. Each is unmeasured at the other's estimate (see
+    /// [`Load::cost`]).
+    pub(crate) fn clearly_cheaper(a: &Load, a_weight: u32, b: &Load, b_weight: u32) -> bool {
+        let now = now_us();
+        let (a_latency, b_latency) = (a.estimate_at(now), b.estimate_at(now));
+        let a_cost = a.cost_at(now, a_weight, b_latency);
+        let b_cost = b.cost_at(now, b_weight, a_latency);
+        (b_cost as f64) * CLEARLY_CHEAPER < a_cost as f64
     }
 
     /// Starts counting one request; the count ends when the returned guard is finished or
     /// dropped (a caller that gives up on a call drops it mid-flight: the count must not leak).
     pub(crate) fn start(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        if self.in_flight.fetch_add(1, Ordering::Relaxed) == 0 {
+            // Nothing was waiting: the wait starts now.
+            self.progress_us.store(now_us(), Ordering::Relaxed);
+        }
         InFlight {
             load: self,
             done: false,
         }
     }
 
-    /// Ends a request that took `latency` (`None`: failed, the latency says nothing).
+    /// Ends a request that was answered after `latency` (`None`: it failed or was dropped; the
+    /// latency says nothing).
     fn finish(&self, latency: Option<Duration>) {
         let _ = self
             .in_flight
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         if let Some(latency) = latency {
-            let sample = latency.as_micros().min(u128::from(u32::MAX)) as u64;
-            let old = self.ewma_us.load(Ordering::Relaxed);
-            // Weight 0.3 for the new sample: follows a slowdown within a few requests.
-            let new = if old == 0 {
-                sample
-            } else {
-                (old * 7 + sample * 3) / 10
-            };
-            self.ewma_us.store(new.max(1), Ordering::Relaxed);
-            self.sampled_ms.store(now_ms(), Ordering::Relaxed);
+            self.sample(now_us(), latency);
         }
+    }
+
+    /// Feeds the estimate an answer's latency at `now`.
+    fn sample(&self, now: u64, latency: Duration) {
+        self.progress_us.store(now, Ordering::Relaxed);
+        let sample = latency.as_nanos().min(u128::from(u64::MAX)) as u64;
+        let next = match self.estimate_at(now) {
+            // A peak is taken at once.
+            Some(estimate) if estimate < sample => sample,
+            // Below: the decayed estimate (what is left of the last one) plus the sample for
+            // the weight that decayed, so a sample weighs by the time since the last one.
+            Some(estimate) => {
+                let since = now.saturating_sub(self.sampled_us.load(Ordering::Relaxed));
+                estimate + (sample as f64 * (1.0 - remaining(since))) as u64
+            }
+            None => sample,
+        };
+        self.estimate_ns.store(next.max(1), Ordering::Relaxed);
+        self.sampled_us.store(now, Ordering::Relaxed);
     }
 }
 
@@ -123,6 +228,83 @@ mod tests {
         drop(a);
         b.finish(Some(Duration::from_millis(3)));
         assert_eq!(load.in_flight(), 0);
-        assert_eq!(load.latency(), Duration::from_millis(3));
+        let latency = load.latency().expect("measured");
+        assert!(latency <= Duration::from_millis(3), "{latency:?}");
+        assert!(latency > Duration::from_millis(2), "{latency:?}");
+    }
+
+    /// A load whose estimate was sampled at `sampled` (µs on `now_us`'s clock).
+    fn load_sampled(estimate: Duration, sampled: u64) -> Load {
+        let load = Load::default();
+        load.estimate_ns
+            .store(estimate.as_nanos() as u64, Ordering::Relaxed);
+        load.sampled_us.store(sampled, Ordering::Relaxed);
+        load
+    }
+
+    /// An instant ten seconds from now on `now_us`'s clock: tests look at a load from there.
+    fn later() -> u64 {
+        now_us() + 10_000_000
+    }
+
+    #[test]
+    fn the_estimate_halves_every_half_life_and_is_forgotten() {
+        let now = later();
+        let load = load_sampled(Duration::from_millis(400), now - 200_000);
+        // Two half-lives: a quarter.
+        assert_eq!(load.estimate_at(now), Some(100_000_000));
+        let forgotten = now - FORGET_AFTER.as_micros() as u64;
+        assert_eq!(
+            load_sampled(Duration::from_secs(5), forgotten).estimate_at(now),
+            None
+        );
+    }
+
+    #[test]
+    fn a_fresh_sample_after_a_stale_peak_replaces_it() {
+        // 500 ms measured 600 ms ago (a pause), then a 1 ms answer.
+        let now = later();
+        let load = load_sampled(Duration::from_millis(500), now - 600_000);
+        load.sample(now, Duration::from_millis(1));
+        let latency = load.estimate_at(now).expect("measured");
+        assert!(latency < 10_000_000, "{latency} ns");
+        // A peak is taken at once; a lower sample right after weighs next to nothing.
+        load.sample(now, Duration::from_millis(40));
+        load.sample(now + 1, Duration::from_millis(1));
+        assert!(load.estimate_at(now + 1).expect("measured") >= 39_000_000);
+    }
+
+    #[test]
+    fn unmeasured_costs_the_neutral_latency_and_a_stall_counts() {
+        let load = Load::default();
+        let neutral = Some(Duration::from_millis(2));
+        assert_eq!(load.cost(100, neutral), 2_000_000);
+        let pending = load.start();
+        let now = load.progress_us.load(Ordering::Relaxed);
+        // One in flight at weight 100: a tenth more; at weight 300 a thirtieth.
+        assert_eq!(load.cost_at(now, 100, Some(2_000_000)), 2_200_000);
+        assert_eq!(load.cost_at(now, 300, Some(2_000_000)), 2_060_000);
+        // A request waiting long without an answer is a lower bound on the latency.
+        let later = now + 300_000;
+        assert_eq!(load.stalled_at(later), 300_000);
+        assert_eq!(load.cost_at(later, 100, Some(2_000_000)), 330_000_000);
+        drop(pending);
+        assert_eq!(load.stalled(), Duration::ZERO);
+    }
+
+    #[test]
+    fn equally_loaded_endpoints_are_equivalent_and_a_slow_one_is_not() {
+        let now = now_us();
+        let fast = load_sampled(Duration::from_millis(2), now);
+        let alike = load_sampled(Duration::from_micros(2_500), now);
+        let slow = load_sampled(Duration::from_millis(20), now);
+        assert!(!Load::clearly_cheaper(&fast, 100, &alike, 100));
+        assert!(!Load::clearly_cheaper(&alike, 100, &fast, 100));
+        assert!(Load::clearly_cheaper(&slow, 100, &fast, 100));
+        assert!(!Load::clearly_cheaper(&fast, 100, &slow, 100));
+        // Unmeasured: as expensive as the other, so neither wins on latency.
+        let new = Load::default();
+        assert!(!Load::clearly_cheaper(&new, 100, &slow, 100));
+        assert!(!Load::clearly_cheaper(&slow, 100, &new, 100));
     }
 }

@@ -9,7 +9,8 @@
 //!   (`never_sent`, `maybe_sent`, `application`: a deadline), or refused (`refused`: UNAVAILABLE, a standby's refusal).
 //! - `zoorpc_calls_total{outcome}`: calls, `answered` or `failed` (no answer from any attempt).
 //! - `zoorpc_retries_total`: attempts made again on another endpoint.
-//! - `zoorpc_ejections_total{endpoint}`: connection failures that ejected an endpoint.
+//! - `zoorpc_ejections_total{endpoint}`: ejections, one per ejection (failures while ejected, or
+//!   of calls already in flight when it was ejected, are not another).
 //! - `zoorpc_live_endpoints{base_path}`: the size of a consumer's live list.
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use tonic::Status;
 
+use super::ejection::{AttemptStart, Strike};
 use super::endpoint::Endpoint;
 use super::endpoint_set::EndpointSet;
 use crate::error::Error;
@@ -34,8 +35,9 @@ pub(crate) trait Route: Send + Sync + fmt::Debug + 'static {
         None
     }
 
-    /// A connection failure of `endpoint` (ejection).
-    fn record_failure(&self, endpoint: &Endpoint);
+    /// A failure of an attempt on `endpoint` that started at `started` (ejection; see
+    /// [`Strike`] for what each kind weighs).
+    fn record_failure(&self, endpoint: &Endpoint, started: AttemptStart, strike: Strike);
 
     /// Whether attempts keep the endpoints' load (in flight, latency): only when picking
     /// reads it.
@@ -87,8 +89,8 @@ impl Route for ListRoute {
         Some(self.endpoints.pick_after(tried))
     }
 
-    fn record_failure(&self, endpoint: &Endpoint) {
-        self.endpoints.record_failure(endpoint);
+    fn record_failure(&self, endpoint: &Endpoint, started: AttemptStart, strike: Strike) {
+        self.endpoints.record_strike(endpoint, started, strike);
     }
 
     fn tracks_load(&self) -> bool {

@@ -8,9 +8,12 @@
 //! - [`Strategy::RoundRobin`]: in turn, in proportion to the weights, interleaved (a weight-300
 //!   endpoint gets every other call next to a weight-100 one, not 300 in a row).
 //! - [`Strategy::LeastLoaded`]: the power of two choices, as tower's p2c and Finagle: two
-//!   endpoints at random, the one with the lower [`Load::cost`](super::Load::cost) (latency EWMA, weighted by
-//!   requests in flight) wins; a latency not refreshed for 2 s is forgotten, so a recovered
-//!   provider is tried again.
+//!   endpoints drawn by weight; the second wins only if its [`Load::cost`](super::Load::cost)
+//!   (a peak-EWMA latency that decays with time, times requests in flight per weight) is
+//!   clearly lower, else the first: equally loaded providers share the calls by `?weight=N`.
+//!   A new endpoint, or one not answered for a second, is unmeasured and competes on requests
+//!   in flight alone; a provider that was slow (paused, its first connection) is back within
+//!   about a second.
 //! - [`Strategy::First`]: the seeds' rule, the first usable entry in node order (registration
 //!   order), the next one only when it is ejected: primary/backup.
 //! - [`Strategy::Custom`]: your own [`Pick`].
@@ -28,6 +31,7 @@ use rand::Rng;
 
 use super::candidates::{Candidates, DRAWS};
 use super::endpoint::Endpoint;
+use super::load::Load;
 
 /// A picking rule. `pick` returns the index in `endpoints` of one endpoint for which `usable`
 /// holds, or `None` if there is none. It runs on every request: it should neither block nor
@@ -316,9 +320,36 @@ fn golden_ticket(n: u64, total: u64) -> u64 {
     ((position * total as f64) as u64).min(total.saturating_sub(1))
 }
 
-/// Power of two choices over (in-flight + 1) × latency EWMA. Weights are not used.
+/// Power of two choices over the endpoints' [`Load::cost`](super::Load::cost), weighted: the
+/// first candidate is drawn in proportion to `?weight=N`, the second too (another endpoint);
+/// the second wins only if it is clearly cheaper (by more than
+/// [`CLEARLY_CHEAPER`](super::load::CLEARLY_CHEAPER)), so equally loaded endpoints share the
+/// calls by weight, and a slow, stalled or overloaded one (requests in flight counted per 100
+/// of weight) is avoided.
 #[derive(Debug, Default)]
 pub struct LeastLoaded;
+
+impl LeastLoaded {
+    /// The second candidate, another than `a`, drawn by `draw`; the first other usable one in
+    /// list order if the draws keep finding `a` (one endpoint holding nearly all the weight).
+    fn other(
+        endpoints: &[Arc<Endpoint>],
+        usable: &dyn Fn(&Endpoint) -> bool,
+        a: usize,
+        mut draw: impl FnMut() -> Option<usize>,
+    ) -> Option<usize> {
+        (0..DRAWS)
+            .filter_map(|_| draw())
+            .find(|&b| b != a && endpoints.get(b).is_some_and(|e| usable(e)))
+            .or_else(|| {
+                endpoints
+                    .iter()
+                    .enumerate()
+                    .find(|(i, e)| *i != a && usable(e))
+                    .map(|(i, _)| i)
+            })
+    }
+}
 
 impl Pick for LeastLoaded {
     fn pick(
@@ -326,18 +357,20 @@ impl Pick for LeastLoaded {
         endpoints: &[Arc<Endpoint>],
         usable: &dyn Fn(&Endpoint) -> bool,
     ) -> Option<usize> {
-        let (count, _, _) = census(endpoints, usable);
+        let (count, total, uniform) = census(endpoints, usable);
         if count <= 1 {
             return nth_usable(endpoints, usable, 0);
         }
         let mut rng = rand::rng();
-        let a = rng.random_range(0..count);
-        let mut b = rng.random_range(0..count - 1);
-        if b >= a {
-            b += 1;
-        }
-        let a = nth_usable(endpoints, usable, a)?;
-        let b = nth_usable(endpoints, usable, b)?;
+        let mut draw = || {
+            if uniform {
+                nth_usable(endpoints, usable, rng.random_range(0..count))
+            } else {
+                by_ticket(endpoints, usable, rng.random_range(0..total))
+            }
+        };
+        let a = draw()?;
+        let b = Self::other(endpoints, usable, a, draw)?;
         Some(cheaper(endpoints, a, b))
     }
 
@@ -347,21 +380,28 @@ impl Pick for LeastLoaded {
             return first_usable_draw(candidates, || candidates.nth(0));
         }
         let mut rng = rand::rng();
-        let a = first_usable_draw(candidates, || candidates.nth(rng.random_range(0..len)));
-        let drawn = a.and_then(|a| {
-            first_usable_draw(candidates, || {
-                candidates.nth(rng.random_range(0..len)).filter(|&b| b != a)
-            })
-            .map(|b| cheaper(candidates.endpoints(), a, b))
+        let (total, uniform) = (candidates.total_weight(), candidates.is_uniform());
+        let mut draw = || {
+            if uniform {
+                candidates.nth(rng.random_range(0..len))
+            } else {
+                candidates.by_ticket(rng.random_range(0..total))
+            }
+        };
+        let endpoints = candidates.endpoints();
+        let drawn = first_usable_draw(candidates, &mut draw).and_then(|a| {
+            Self::other(endpoints, candidates.usable(), a, &mut draw)
+                .map(|b| cheaper(endpoints, a, b))
         });
-        // Fewer than two usable found (one left, or most out): the walk, which knows.
-        drawn.or_else(|| self.pick(candidates.endpoints(), candidates.usable()))
+        // None usable found in the draws (most out): the walk, which knows.
+        drawn.or_else(|| self.pick(endpoints, candidates.usable()))
     }
 }
 
-/// Whichever of `a` and `b` costs less (`a` on a tie).
+/// `b` if it is clearly cheaper than `a`, else `a` (drawn first, by weight).
 fn cheaper(endpoints: &[Arc<Endpoint>], a: usize, b: usize) -> usize {
-    if endpoints[b].load().cost() < endpoints[a].load().cost() {
+    let (ea, eb) = (&endpoints[a], &endpoints[b]);
+    if Load::clearly_cheaper(ea.load(), ea.weight(), eb.load(), eb.weight()) {
         b
     } else {
         a

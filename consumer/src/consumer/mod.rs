@@ -23,6 +23,7 @@ use tracing::debug;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
 use zoorpc_registry::{ProviderUrl, Providers, Session};
 
+use crate::balance::ejection::Strike;
 pub use crate::balance::retry::CallPolicy;
 use crate::balance::{
     Answered, BalancedChannel, Decision, Endpoint, EndpointSet, Failure, RetryBudget, classify,
@@ -200,6 +201,7 @@ impl Consumer {
         self.budget.deposit();
         while let Some(endpoint) = self.endpoints.pick(&tried) {
             tried.push(endpoint.node().to_owned());
+            let noted = endpoint.attempt_started();
             let attempt = tokio::time::timeout(policy.attempt_timeout, f(endpoint.channel()));
             let outcome = match attempt.await {
                 Ok(outcome) => outcome.map_err(|status| (classify(&status), status)),
@@ -223,7 +225,12 @@ impl Consumer {
                 Err((failure, status)) => {
                     let url = endpoint.url().to_string();
                     if failure.is_connection_failure() {
-                        self.endpoints.record_failure(&endpoint);
+                        // The provider's own UNAVAILABLE carries no source (see `classify`); a
+                        // timed-out attempt's status is DEADLINE_EXCEEDED.
+                        let answered = status.code() == tonic::Code::Unavailable
+                            && std::error::Error::source(&status).is_none();
+                        let strike = Strike::of(failure, answered);
+                        self.endpoints.record_strike(&endpoint, noted, strike);
                     }
                     if failure == Failure::MaybeSent {
                         maybe_sent += 1;

@@ -94,23 +94,29 @@ pub(super) async fn attempt(
 fn answered(endpoint: &Endpoint, response: http::Response<Body>) -> Outcome {
     match Status::from_header_map(response.headers()) {
         Some(status) if status.code() == tonic::Code::Unavailable => {
+            let mut response = response;
             let failure = if response.headers().contains_key(STANDBY_METADATA) {
                 Failure::NotSent
             } else {
+                name_provider(&mut response, endpoint);
                 Failure::MaybeSent
             };
             Outcome::Refused(response, failure, status)
         }
         Some(status) if status.code() != tonic::Code::Ok => {
-            // An application's error: tonic turns it into a `Status` and drops extensions, so
-            // the provider is named in the metadata.
             let mut response = response;
-            if let Ok(value) = endpoint.url().as_str().parse() {
-                response.headers_mut().insert(PROVIDER_METADATA, value);
-            }
+            name_provider(&mut response, endpoint);
             Outcome::Answer(response)
         }
         _ => Outcome::Answer(response),
+    }
+}
+
+/// Names the provider of an application's error answer in its metadata: tonic turns the answer
+/// into a `Status` and drops extensions, so `Answered` cannot carry it.
+fn name_provider(response: &mut http::Response<Body>, endpoint: &Endpoint) {
+    if let Ok(value) = endpoint.url().as_str().parse() {
+        response.headers_mut().insert(PROVIDER_METADATA, value);
     }
 }
 

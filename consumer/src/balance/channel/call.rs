@@ -13,6 +13,7 @@ use zoorpc_registry::ProviderUrl;
 
 use super::super::body::{Prepared, prepare};
 use super::super::deadline::{Limits, caller_timeout};
+use super::super::ejection::{AttemptStart, Strike};
 use super::super::endpoint::Endpoint;
 use super::super::failure::Failure;
 use super::super::metrics;
@@ -104,6 +105,7 @@ impl Call {
                 deadline: self.deadline.map(|d| d.at),
                 sent,
             };
+            let noted = endpoint.attempt_started();
             let failed = match self.attempt(&endpoint, request, limits).await {
                 Outcome::Answer(response) => match self.answer(&endpoint, response) {
                     Some(response) => return Ok(response),
@@ -121,7 +123,7 @@ impl Call {
                 },
                 Outcome::Deadline => break,
             };
-            if let Some(result) = self.after_failure(&endpoint, failed) {
+            if let Some(result) = self.after_failure(&endpoint, failed, noted) {
                 return result;
             }
         }
@@ -222,6 +224,7 @@ impl Call {
         &mut self,
         endpoint: &Endpoint,
         failed: Failed,
+        noted: AttemptStart,
     ) -> Option<Result<http::Response<Body>, BoxError>> {
         let Failed {
             failure,
@@ -235,7 +238,11 @@ impl Call {
             return Some(Err(self.give_up()));
         }
         if failure.is_connection_failure() {
-            self.channel.shared.route.record_failure(endpoint);
+            let strike = Strike::of(failure, refused.is_some());
+            self.channel
+                .shared
+                .route
+                .record_failure(endpoint, noted, strike);
         }
         metrics::attempt_failed(endpoint.label(), failure, refused.is_some());
         if failure == Failure::MaybeSent {

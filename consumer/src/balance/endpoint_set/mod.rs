@@ -27,7 +27,7 @@ mod previous;
 use previous::Previous;
 
 use super::candidates::{Candidates, Class};
-use super::ejection::{Availability, EjectionPolicy};
+use super::ejection::{AttemptStart, Availability, EjectionPolicy, Strike};
 pub use super::endpoint::{DEFAULT_WEIGHT, Endpoint};
 use super::strategy::{Pick, Strategy};
 use crate::tls::ConsumerTls;
@@ -229,9 +229,17 @@ impl EndpointSet {
             .cloned()
     }
 
-    /// Records a connection failure of `endpoint`: ejects it unless that would put more than
-    /// the policy's share of the endpoints out at once.
+    /// Records a connection failure of `endpoint` by a call that started now: ejects it
+    /// unless it is ejected already or that would put more than the policy's share of the
+    /// endpoints out at once.
     pub fn record_failure(&self, endpoint: &Endpoint) {
+        self.record_strike(endpoint, endpoint.health.started(), Strike::Connection);
+    }
+
+    /// Records a failure of an attempt on `endpoint` that started at `started`, as ejection
+    /// weighs `strike` (see [`ejection`](super::ejection)): failures of an outage already
+    /// judged (the endpoint ejected, or ejected since the attempt started) change nothing.
+    pub(crate) fn record_strike(&self, endpoint: &Endpoint, started: AttemptStart, strike: Strike) {
         let listing = self.listing.load();
         let all = &listing.endpoints;
         let others_out = all
@@ -239,14 +247,15 @@ impl EndpointSet {
             .filter(|e| !std::ptr::eq(e.as_ref(), endpoint) && e.is_ejected())
             .count();
         let may_eject = others_out < self.ejection.max_ejected(all.len().max(1));
-        match endpoint.health.record_failure(&self.ejection, may_eject) {
-            Some(backoff) => {
-                super::metrics::ejected(endpoint.label());
-                debug!(url = %endpoint.url, ?backoff, "endpoint ejected")
-            }
-            None => {
-                debug!(url = %endpoint.url, others_out, "not ejected: the most endpoints that may be out at once are out")
-            }
+        if let Some(backoff) =
+            endpoint
+                .health
+                .record_failure(&self.ejection, may_eject, started, strike)
+        {
+            super::metrics::ejected(endpoint.label());
+            debug!(url = %endpoint.url, ?backoff, ?strike, "endpoint ejected");
+        } else if !may_eject {
+            debug!(url = %endpoint.url, others_out, "not ejected: the most endpoints that may be out at once are out");
         }
     }
 }
