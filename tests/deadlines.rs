@@ -1,7 +1,8 @@
 //! The caller's deadline (`tonic::Request::set_timeout`) and the per-attempt timeout through the
 //! balanced channel: the deadline bounds the whole call, retries and waits for a master
-//! included, ends it with `DEADLINE_EXCEEDED` and ejects no one; the per-attempt timeout counts
-//! from the end of the request, so a client stream longer than it is not cut.
+//! included, ends it with `DEADLINE_EXCEEDED` and ejects no one; the default attempt timeout
+//! gives way to a caller's deadline, one that was set holds within it; the per-attempt timeout
+//! counts from the end of the request, so a client stream longer than it is not cut.
 
 mod common;
 
@@ -56,8 +57,7 @@ async fn retries_end_at_the_callers_deadline() {
 }
 
 /// A deadline that passes is the caller's limit: the provider is not ejected, the next calls
-/// still reach it. The per-attempt timeout applies whatever the deadline (it is what finds a
-/// hung provider): a method slower than it needs a longer one.
+/// still reach it. An attempt timeout that was set applies within any deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passed_deadline_ejects_no_one_and_the_attempt_timeout_still_applies() {
     let base = unique_path("deadline-eject");
@@ -97,6 +97,26 @@ async fn a_passed_deadline_ejects_no_one_and_the_attempt_timeout_still_applies()
         .await
         .expect("answered within the attempt timeout and the deadline");
     assert_eq!(reply.get_ref().text, "patient");
+    slow.shutdown().await.unwrap();
+}
+
+/// The default attempt timeout (5 s) gives way to a caller's longer deadline: a 6.5 s method
+/// called with a 10 s deadline is answered, and its provider is not ejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_longer_than_the_default_attempt_timeout_lets_a_slow_method_answer() {
+    let base = unique_path("deadline-long");
+    let (slow, _) = echo_provider(&base, Duration::from_millis(6500)).await;
+    let consumer = consumer(&base, Strategy::Random, 1).await;
+    let mut client = EchoClient::new(consumer.channel());
+    let reply = client
+        .say(with_deadline("slow", Duration::from_secs(10)))
+        .await
+        .expect("answered within the caller's deadline");
+    assert_eq!(reply.get_ref().text, "slow");
+    assert!(
+        consumer.endpoints().iter().all(|e| !e.is_ejected()),
+        "a slow provider that answered within the deadline was ejected"
+    );
     slow.shutdown().await.unwrap();
 }
 

@@ -30,6 +30,27 @@ fn start_proxy(base: &str) -> (ChildProcess, String) {
     (proxy, addr)
 }
 
+/// `zoorpc-echo` for `base` whose ZooKeeper session outlives the test (30 s): paused, it stays
+/// in the consumer's list, so only the channel's own signals can take it out.
+fn spawn_lasting_echo(base: &str) -> common::echo_load::EchoProcess {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoorpc-echo"));
+    cmd.args([
+        "--zk",
+        &zk().connect_string(),
+        "--base-path",
+        base,
+        "--port",
+        "0",
+    ])
+    .args(["--session-timeout-ms", "30000", "--drain-grace-ms", "300"]);
+    let mut process = ChildProcess::spawn("echo", cmd).expect("spawn echo");
+    let line = process
+        .wait_for_line("registered ", Duration::from_secs(20))
+        .expect("echo registers");
+    let url = line.split_whitespace().nth(2).expect("url").to_owned();
+    common::echo_load::EchoProcess { process, url }
+}
+
 /// Reads `stream` to its end, within 10 s.
 async fn stream_end(
     stream: &mut tonic::Streaming<zoorpc::apps::echo::EchoReply>,
@@ -204,5 +225,61 @@ async fn through_the_proxy_a_killed_providers_stream_ends_unavailable_naming_it(
     assert!(
         status.message().contains(&echo.url),
         "names the provider: {status}"
+    );
+}
+
+/// Callers whose deadline (1 s) is shorter than any attempt timeout still get a hung provider
+/// (SIGSTOP, its registration kept) ejected: five calls in a row that reached their deadline
+/// with no response headers are the signal; then calls succeed on the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_deadlines_eject_a_hung_provider_and_calls_succeed_on_the_others() {
+    let base = unique_path("hung-short-deadlines");
+    let echoes: Vec<_> = (0..3).map(|_| spawn_lasting_echo(&base)).collect();
+    let consumer = consumer(&base, Strategy::Random, 3).await;
+    let client = EchoClient::new(consumer.channel());
+    let call = |mut client: EchoClient<_>| async move {
+        let mut request = tonic::Request::new(common::echo_load::say("short"));
+        request.set_timeout(Duration::from_secs(1));
+        client.say(request).await
+    };
+    // The three answer.
+    for _ in 0..10 {
+        call(client.clone()).await.expect("all providers answer");
+    }
+    let hung = &echoes[0];
+    hung.process.pause().expect("SIGSTOP a provider");
+    let paused = Instant::now();
+    let ejected = || {
+        consumer
+            .endpoints()
+            .iter()
+            .any(|e| e.url().as_str() == hung.url && e.is_ejected())
+    };
+    // Four callers at a time, until the hung provider is ejected (before keepalive, at 10 s,
+    // or its session, at 30 s, could take it out).
+    while !ejected() {
+        assert!(
+            paused.elapsed() < Duration::from_secs(8),
+            "the hung provider is still not ejected {:?} after the pause",
+            paused.elapsed()
+        );
+        let calls: Vec<_> = (0..4).map(|_| tokio::spawn(call(client.clone()))).collect();
+        for c in calls {
+            let _ = c.await;
+        }
+    }
+    // While it is out, every call is answered by the others.
+    let mut failed = Vec::new();
+    for _ in 0..40 {
+        if !ejected() {
+            break;
+        }
+        if let Err(status) = call(client.clone()).await {
+            failed.push(status);
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "calls failed with the hung provider ejected: {failed:?}"
     );
 }

@@ -48,6 +48,7 @@ pub(super) async fn send(
         tried: SmallVec::new(),
         maybe_sent: 0,
         last: None,
+        pause: None,
     };
     call.run().await
 }
@@ -69,19 +70,24 @@ struct Call {
     maybe_sent: usize,
     /// The last failure that was retried: the provider and its error.
     last: Option<(ProviderUrl, BoxError)>,
+    /// The backoff before the next attempt (a retry of a maybe-processed one).
+    pause: Option<Duration>,
 }
 
 /// What a failed attempt leaves behind.
 struct Failed {
     failure: Failure,
-    /// An error answer, returned as it is if the call stops here.
-    refused: Option<http::Response<Body>>,
+    /// An error answer and its code, returned as it is if the call stops here.
+    refused: Option<(http::Response<Body>, tonic::Code)>,
     error: BoxError,
 }
 
 impl Call {
     async fn run(mut self) -> Result<http::Response<Body>, BoxError> {
         loop {
+            if let Some(pause) = self.pause.take() {
+                self.back_off(pause).await;
+            }
             let Some((endpoint, remaining)) = self.next_endpoint().await else {
                 break;
             };
@@ -98,13 +104,9 @@ impl Call {
             let request = self
                 .requests
                 .next(attempt_body, n, self.deadline, remaining);
-            let limits = Limits {
-                // Both apply: the per-attempt timeout is what finds a hung provider (and ejects
-                // it), whatever deadline a caller gives.
-                per_attempt: Some(self.channel.policy.attempt_timeout),
-                deadline: self.deadline.map(|d| d.at),
-                sent,
-            };
+            // A kept body was sent whole at once: silence until the deadline is the provider's.
+            let sent_whole = sent.is_none();
+            let limits = self.limits(sent);
             let noted = endpoint.attempt_started();
             let failed = match self.attempt(&endpoint, request, limits).await {
                 Outcome::Answer(response) => match self.answer(&endpoint, response) {
@@ -113,7 +115,7 @@ impl Call {
                 },
                 Outcome::Refused(response, failure, status) => Failed {
                     failure,
-                    refused: Some(response),
+                    refused: Some((response, status.code())),
                     error: Box::new(status),
                 },
                 Outcome::Failed(failure, error) => Failed {
@@ -121,14 +123,57 @@ impl Call {
                     refused: None,
                     error,
                 },
-                Outcome::Deadline => break,
+                Outcome::Deadline => {
+                    self.silent(&endpoint, noted, sent_whole);
+                    break;
+                }
             };
+            // tonic's own enforcement of the deadline may fail the attempt first.
+            if failed.refused.is_none() && Deadline::passed(self.deadline) {
+                self.silent(&endpoint, noted, sent_whole);
+            }
             if let Some(result) = self.after_failure(&endpoint, failed, noted) {
                 return result;
             }
         }
         metrics::call(false);
         Err(self.give_up())
+    }
+
+    /// An attempt on `endpoint` reached the caller's deadline without response headers: a sign
+    /// of a hung provider when its request was sent whole, one that ejects it when it makes
+    /// [`SILENT_DEADLINES`](super::super::endpoint::SILENT_DEADLINES) in a row.
+    fn silent(&self, endpoint: &Endpoint, noted: AttemptStart, sent_whole: bool) {
+        if sent_whole && endpoint.silent_until_deadline() {
+            let route = &self.channel.shared.route;
+            route.record_failure(endpoint, noted, Strike::Connection);
+        }
+    }
+
+    /// When an attempt gives up: the caller's deadline, and the policy's attempt timeout unless
+    /// a deadline replaces it (see [`deadline`](super::super::deadline)). `sent` fires when a
+    /// committed body was sent whole.
+    fn limits(&self, sent: Option<Arc<tokio::sync::Notify>>) -> Limits {
+        let policy = &self.channel.policy;
+        let per_attempt = match self.deadline {
+            Some(_) if !policy.attempt_timeout_fixed => None,
+            _ => Some(policy.attempt_timeout),
+        };
+        Limits {
+            per_attempt,
+            deadline: self.deadline.map(|d| d.at),
+            sent,
+        }
+    }
+
+    /// Waits `pause` before a retry, never past the caller's deadline.
+    async fn back_off(&self, pause: Duration) {
+        let until = Instant::now() + pause;
+        let until = match self.deadline {
+            Some(d) => until.min(d.at),
+            None => until,
+        };
+        tokio::time::sleep_until(until.into()).await;
     }
 
     /// The endpoint of the next attempt and what remains of the caller's deadline; `None`
@@ -170,7 +215,9 @@ impl Call {
             n = self.tried.len(),
             outcome = tracing::field::Empty
         );
-        let outcome = attempt(endpoint, request, limits, self.channel.shared.track_load)
+        let shared = &self.channel.shared;
+        let retryable = self.channel.policy.retryable;
+        let outcome = attempt(endpoint, request, limits, shared.track_load, retryable)
             .instrument(span.clone())
             .await;
         let ended = outcome.name();
@@ -194,6 +241,7 @@ impl Call {
             Some(tonic::Code::Cancelled | tonic::Code::DeadlineExceeded)
         ) && Deadline::passed(self.deadline)
         {
+            endpoint.answered();
             return None;
         }
         endpoint.record_success();
@@ -237,21 +285,30 @@ impl Call {
             metrics::call(false);
             return Some(Err(self.give_up()));
         }
-        if failure.is_connection_failure() {
-            let strike = Strike::of(failure, refused.is_some());
-            self.channel
-                .shared
-                .route
-                .record_failure(endpoint, noted, strike);
+        let code = refused.as_ref().map(|(_, code)| *code);
+        if code.is_some() {
+            endpoint.answered();
         }
-        metrics::attempt_failed(endpoint.label(), failure, refused.is_some());
+        // Only a connection failure or UNAVAILABLE weighs toward ejection; another retryable
+        // code is the provider's answer.
+        if failure.is_connection_failure() && code.is_none_or(|c| c == tonic::Code::Unavailable) {
+            let strike = Strike::of(failure, code.is_some());
+            let route = &self.channel.shared.route;
+            route.record_failure(endpoint, noted, strike);
+        }
+        metrics::attempt_failed(endpoint.label(), failure, code.is_some());
         if failure == Failure::MaybeSent {
             self.maybe_sent += 1;
         }
-        if self.channel.shared.route.gives_up_after(&*error) || !self.retry(failure) {
+        // A standby's refusal was never processed; another answer is retried only for a
+        // retryable code.
+        let retryable = failure == Failure::NotSent
+            || code.is_none_or(|c| self.channel.policy.retryable.contains(c));
+        let gives_up = self.channel.shared.route.gives_up_after(&*error);
+        if gives_up || !retryable || !self.retry(failure) {
             metrics::call(false);
             return Some(match refused {
-                Some(response) => Ok(response),
+                Some((response, _)) => Ok(response),
                 None => Err(wording::failed(
                     endpoint.url(),
                     self.tried.len(),
@@ -259,6 +316,9 @@ impl Call {
                     error,
                 )),
             });
+        }
+        if failure == Failure::MaybeSent {
+            self.pause = Some(self.channel.policy.backoff.pause(self.maybe_sent));
         }
         debug!(url = %endpoint.url(), ?failure, error = %error, "attempt failed; trying another endpoint");
         self.last = Some((endpoint.url().clone(), error));

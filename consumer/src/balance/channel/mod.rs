@@ -25,7 +25,7 @@
 //! - `response`: the response body a caller reads (the deadline, a connection that breaks);
 //! - `wording`: the errors a caller sees.
 //!
-//! Where an attempt goes is the [`Route`]'s (the live list's picking, or the master).
+//! Where an attempt goes is the `Route`'s (the live list's picking, or the master).
 
 mod attempt;
 mod call;
