@@ -134,23 +134,7 @@ impl Endpoint {
                 return None;
             }
         };
-        // HTTP/2 pings find a connection whose peer vanished without closing it (a paused
-        // process, a partition): after 10 s without a frame from the provider a PING goes out,
-        // and with no answer 5 s later the connection is closed, failing every call and stream
-        // on it (`UNAVAILABLE`). `keep_alive_while_idle` is what makes that hold for streams:
-        // hyper counts a connection as idle when no `SendRequest` handle is left, whatever its
-        // open streams, and an endpoint leaving the list (a paused provider's session expires)
-        // drops its channel and with it that handle, so without it a stream from a paused
-        // provider is never pinged and hangs for ever. Idle connections are pinged too, so a
-        // vanished provider is found before a call waits on it.
-        let channel = endpoint
-            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
-            .keep_alive_while_idle(true)
-            .connect_with_connector_lazy(Dialer {
-                timeout: DIAL_TIMEOUT,
-                transport,
-            });
+        let channel = connect_lazy(endpoint, transport);
         let label: Arc<str> = node.url.endpoint().into();
         Some(Endpoint {
             node: node.name.clone(),
@@ -264,4 +248,26 @@ impl Endpoint {
         self.answered();
         self.health.record_success();
     }
+}
+
+/// The provider's channel, connected on first use through the [`Dialer`] (which bounds the
+/// connect and the server's greeting together), with HTTP/2 keepalive.
+fn connect_lazy(endpoint: tonic::transport::Endpoint, transport: Transport) -> Channel {
+    // HTTP/2 pings find a connection whose peer vanished without closing it (a paused
+    // process, a partition): after 10 s without a frame from the provider a PING goes out,
+    // and with no answer 5 s later the connection is closed, failing every call and stream
+    // on it (`UNAVAILABLE`). `keep_alive_while_idle` is what makes that hold for streams:
+    // hyper counts a connection as idle when no `SendRequest` handle is left, whatever its
+    // open streams, and an endpoint leaving the list (a paused provider's session expires)
+    // drops its channel and with it that handle, so without it a stream from a paused
+    // provider is never pinged and hangs for ever. Idle connections are pinged too, so a
+    // vanished provider is found before a call waits on it.
+    endpoint
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true)
+        .connect_with_connector_lazy(Dialer {
+            timeout: DIAL_TIMEOUT,
+            transport,
+        })
 }
