@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::echo_load::{consumer, echo_provider, say};
 use common::zk;
 use zoorpc::apps::echo::{EchoClient, EchoRequest};
-use zoorpc::consumer::{CallPolicy, MasterClient, MasterClientConfig, Strategy};
+use zoorpc::consumer::{Backoff, CallPolicy, MasterClient, MasterClientConfig, Strategy};
 use zoorpc_testkit::unique_path;
 
 fn with_deadline(text: &str, deadline: Duration) -> tonic::Request<EchoRequest> {
@@ -31,8 +31,11 @@ async fn retries_end_at_the_callers_deadline() {
         providers.push(echo_provider(&base, Duration::from_secs(3)).await);
     }
     let consumer = consumer(&base, Strategy::Random, 3).await;
-    // Attempts of 400 ms: the third one is cut by the deadline at 1 s.
-    let policy = CallPolicy::IDEMPOTENT.with_attempt_timeout(Duration::from_millis(400));
+    // Attempts of 400 ms, retried at once (no backoff, which would leave a random share of
+    // the second): the third one is cut by the deadline at 1 s.
+    let policy = CallPolicy::IDEMPOTENT
+        .with_attempt_timeout(Duration::from_millis(400))
+        .with_backoff(Backoff::NONE);
     let mut client = EchoClient::new(consumer.channel_with(policy));
     let started = Instant::now();
     let status = client
