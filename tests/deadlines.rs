@@ -123,6 +123,65 @@ async fn a_deadline_longer_than_the_default_attempt_timeout_lets_a_slow_method_a
     slow.shutdown().await.unwrap();
 }
 
+/// Wait-for-ready (opt-in per policy): a call made before any provider registers waits for one
+/// within its deadline and is answered once one registers; with none it ends
+/// `DEADLINE_EXCEEDED` at the deadline; without the option it fails at once as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_ready_waits_for_a_provider_within_the_deadline() {
+    let base = unique_path("wait-for-ready");
+    let consumer = consumer(&base, Strategy::Random, 0).await;
+    let waiting = CallPolicy::DEFAULT.with_wait_for_ready();
+
+    // Without the option: UNAVAILABLE at once, naming the base path.
+    let started = Instant::now();
+    let status = EchoClient::new(consumer.channel())
+        .say(with_deadline("now", Duration::from_secs(10)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");
+    assert!(status.message().contains(&base), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // With it and no provider: DEADLINE_EXCEEDED at the deadline, saying what it waited for.
+    let started = Instant::now();
+    let status = EchoClient::new(consumer.channel_with(waiting))
+        .say(with_deadline("nobody", Duration::from_secs(1)))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status}");
+    assert!(status.message().contains(&base), "{status}");
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
+
+    // With it, and a provider registering while the call waits: answered.
+    let mut client = EchoClient::new(consumer.channel_with(waiting));
+    let mut call = tokio::spawn(async move {
+        client
+            .say(with_deadline("later", Duration::from_secs(15)))
+            .await
+    });
+    let early = tokio::time::timeout(Duration::from_millis(500), &mut call).await;
+    assert!(
+        early.is_err(),
+        "the call ended before any provider registered: {early:?}"
+    );
+    let (provider, _) = echo_provider(&base, Duration::ZERO).await;
+    let reply = tokio::time::timeout(Duration::from_secs(15), call)
+        .await
+        .expect("answered within its deadline")
+        .expect("call task")
+        .expect("answered by the provider that registered");
+    assert_eq!(reply.get_ref().text, "later");
+    provider.shutdown().await.unwrap();
+}
+
 /// A server stream ends by the caller's deadline: the messages sent before it arrive, then
 /// `DEADLINE_EXCEEDED` (a stream of 60 messages 100 ms apart under a 1 s deadline).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,6 +193,10 @@ impl Call {
                 }
             }
         };
+        let next = match next {
+            None if self.channel.policy.wait_for_ready => self.wait_for_ready().await,
+            next => next,
+        };
         let remaining = self
             .deadline
             .map(|d| d.at.saturating_duration_since(Instant::now()));
@@ -200,6 +204,26 @@ impl Call {
             return None;
         }
         next.map(|endpoint| (endpoint, remaining))
+    }
+
+    /// Wait-for-ready: an endpoint not tried yet, once the list has one, within the caller's
+    /// deadline (without one, the attempt timeout).
+    async fn wait_for_ready(&self) -> Option<Arc<Endpoint>> {
+        let route = &self.channel.shared.route;
+        let until = match self.deadline {
+            Some(d) => d.at,
+            None => self.started + self.channel.policy.attempt_timeout,
+        };
+        let found = async {
+            loop {
+                route.changed(&self.tried).await;
+                if let Some(next) = route.next_now(&self.tried).flatten() {
+                    return next;
+                }
+            }
+        };
+        debug!("no provider to try; waiting for one (wait-for-ready)");
+        tokio::time::timeout_at(until.into(), found).await.ok()
     }
 
     /// One attempt, in its own span (inside the call's): endpoint, attempt number, outcome.
@@ -354,7 +378,12 @@ impl Call {
             && Deadline::passed(self.deadline)
         {
             let last = self.tried.last().map(|e| e.url().clone());
-            return wording::deadline_passed(d.timeout, self.tried.len(), last);
+            // Nothing tried: the call spent its deadline waiting for a provider.
+            let waiting = self
+                .tried
+                .is_empty()
+                .then(|| self.channel.shared.route.no_endpoint());
+            return wording::deadline_passed(d.timeout, self.tried.len(), last, waiting);
         }
         match self.last.take() {
             Some((url, error)) => wording::failed(&url, self.tried.len(), true, error),

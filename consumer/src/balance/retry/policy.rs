@@ -47,6 +47,12 @@ pub struct CallPolicy {
     /// The pause before each retry of an attempt that may have been processed (gRFC A6's
     /// exponential backoff with jitter). Never-sent attempts go elsewhere at once.
     pub backoff: Backoff,
+    /// gRPC's wait-for-ready: a call that finds no provider to try (none registered yet, or
+    /// every one it tried refused it unseen) waits for a new one until the caller's deadline
+    /// (without one, for [`CallPolicy::attempt_timeout`]: nothing waits without bound), then
+    /// ends `DEADLINE_EXCEEDED` (`UNAVAILABLE` without a deadline). `false` (the default): it
+    /// fails at once with `UNAVAILABLE` naming the base path.
+    pub wait_for_ready: bool,
 }
 
 impl CallPolicy {
@@ -59,6 +65,7 @@ impl CallPolicy {
         attempt_timeout_fixed: false,
         retryable: RetryableCodes::UNAVAILABLE,
         backoff: Backoff::DEFAULT,
+        wait_for_ready: false,
     };
 
     /// Also retries calls that may have been processed, up to 5 such attempts (gRPC's limit for
@@ -101,6 +108,19 @@ impl CallPolicy {
     /// ```
     pub const fn with_retryable(mut self, codes: RetryableCodes) -> Self {
         self.retryable = codes;
+        self
+    }
+
+    /// This policy waiting for a provider when it finds none (see
+    /// [`CallPolicy::wait_for_ready`]).
+    ///
+    /// ```
+    /// use zoorpc_consumer::CallPolicy;
+    /// assert!(!CallPolicy::DEFAULT.wait_for_ready);
+    /// assert!(CallPolicy::DEFAULT.with_wait_for_ready().wait_for_ready);
+    /// ```
+    pub const fn with_wait_for_ready(mut self) -> Self {
+        self.wait_for_ready = true;
         self
     }
 
