@@ -67,7 +67,8 @@ pub struct MasterClientConfig {
     /// Longest wait between two attempts when the master watch reports no change. Default 50 ms.
     pub retry_pause: Duration,
     /// Longest wait for one attempt's answer: a silent (paused, cut off) master is abandoned
-    /// after it. Default 5 s.
+    /// after it. Default 5 s. A caller's deadline replaces it (the call may wait for its answer
+    /// until then), as [`CallPolicy::attempt_timeout`] says.
     pub attempt_timeout: Duration,
     /// The ZooKeeper digest identity (`user:password`) to authenticate with. Reading needs
     /// none (zoorpc's nodes are readable by anyone); `None` by default.
@@ -260,7 +261,7 @@ impl MasterClient {
             path: config.path.clone(),
             tls: config.tls.clone(),
         });
-        let policy = CallPolicy::DEFAULT.with_attempt_timeout(config.attempt_timeout);
+        let policy = CallPolicy::DEFAULT.with_default_attempt_timeout(config.attempt_timeout);
         let channel = BalancedChannel::new(
             route,
             policy,
@@ -302,10 +303,11 @@ impl MasterClient {
         self.channel.clone()
     }
 
-    /// The master's channel with `policy` (its attempt timeout replaced by the client's).
+    /// The master's channel with `policy` (its attempt timeout replaced by the client's, which
+    /// a caller's deadline replaces in turn).
     pub fn channel_with(&self, policy: CallPolicy) -> BalancedChannel {
         self.channel
-            .with_policy(policy.with_attempt_timeout(self.attempt_timeout))
+            .with_policy(policy.with_default_attempt_timeout(self.attempt_timeout))
     }
 
     /// A `HelloServiceClient` on the master's channel (idempotent), with the current master's
