@@ -61,8 +61,11 @@ pub struct MasterClientConfig {
     pub session_timeout: Duration,
     /// How long `connect` waits for ZooKeeper.
     pub connect_timeout: Duration,
-    /// How long one call keeps retrying across a switch-over. Longer than the servers' session
-    /// timeout, so a killed master's node has time to expire. Default 15 s.
+    /// How long one call waits for a master: retrying across a switch-over, and waiting for
+    /// one when there is none (no contender yet: a switch-over cannot be told from it). Longer
+    /// than the servers' session timeout, so a killed master's node has time to expire.
+    /// Default 15 s; `Duration::ZERO` fails a call at once when there is no master. A caller's
+    /// deadline (`grpc-timeout`) bounds it too. `zoorpc proxy --switch-over-timeout-ms`.
     pub switch_over_timeout: Duration,
     /// Longest wait between two attempts when the master watch reports no change. Default 50 ms.
     pub retry_pause: Duration,

@@ -137,7 +137,7 @@ pub fn main() {
 /// Runs an HA server until a signal; returns the exit status.
 pub fn run(config: HaServerArgs) -> i32 {
     if let Some(Err(e)) = config.metrics.map(super::metrics::serve) {
-        eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
+        eprintln!("error: {}", crate::cli::error_line(&e.to_string()));
         return 1;
     }
     super::block_on(async move { serve(config).await.map(|()| 0) })
