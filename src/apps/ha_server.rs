@@ -11,12 +11,20 @@
 //!   `role disconnected` on each change;
 //! - with `--job-interval-ms`: `run epoch=<n> seq=<k>` for each run of a master-only job;
 //! - on SIGTERM or Ctrl-C: `resigned` once its node is deleted, then it exits with status 0.
+//!
+//! Every `SayHello` answer carries the response metadata [`EPOCH_METADATA`] (`zoorpc-epoch`):
+//! the epoch this process was master under when its handler ran (absent if it was not master
+//! any more by then). A client calling a server's own address (grpcurl, a load balancer) can
+//! see which term answered it, and an answer under an older epoch than one already seen is a
+//! deposed master still serving.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tonic::service::Routes;
-use zoorpc_proto::HelloServiceServer;
+use zoorpc_proto::{HelloReply, HelloRequest, HelloService, HelloServiceServer};
 use zoorpc_provider::{Greeter, HaServer, StopSignals, parse_ip};
 use zoorpc_registry::{ElectionOptions, MasterElection, MasterJob, Role, default_master_path};
 
@@ -158,8 +166,13 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
         ..zoorpc_provider::HaServerConfig::new(args.zk, args.path, 0)
     };
     let names = [zoorpc_provider::HELLO_SERVICE_NAME];
+    let roles = Arc::new(OnceLock::new());
+    let greeter_roles = roles.clone();
     let mut server = HaServer::start_named(config, &names, |address| {
-        Routes::new(HelloServiceServer::new(Greeter::new(address)))
+        Routes::new(HelloServiceServer::new(EpochGreeter {
+            greeter: Greeter::new(address),
+            roles: greeter_roles,
+        }))
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -167,6 +180,7 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
     let election = server
         .election()
         .ok_or("the HA server left the election before it started")?;
+    let _ = roles.set(election.subscribe());
     let printer = tokio::spawn(print_roles(
         election.path().to_owned(),
         election.changes(),
@@ -201,6 +215,33 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
         (_, Some(refusal)) => Err(refusal),
         (Err(e @ zoorpc_provider::Error::Server(_)), None) => Err(e.to_string()),
         _ => Ok(()),
+    }
+}
+
+/// The response metadata naming the epoch a `SayHello` was answered under.
+pub const EPOCH_METADATA: &str = "zoorpc-epoch";
+
+/// The program's `HelloService`: the [`Greeter`]'s answer, with [`EPOCH_METADATA`].
+struct EpochGreeter {
+    greeter: Greeter,
+    /// The election's role, set once it joined (the gate refuses every call before).
+    roles: Arc<OnceLock<watch::Receiver<Role>>>,
+}
+
+#[tonic::async_trait]
+impl HelloService for EpochGreeter {
+    async fn say_hello(
+        &self,
+        request: tonic::Request<HelloRequest>,
+    ) -> Result<tonic::Response<HelloReply>, tonic::Status> {
+        let mut response = self.greeter.say_hello(request).await?;
+        let epoch = self.roles.get().and_then(|r| r.borrow().epoch());
+        if let Some(epoch) = epoch
+            && let Ok(value) = epoch.to_string().parse()
+        {
+            response.metadata_mut().insert(EPOCH_METADATA, value);
+        }
+        Ok(response)
     }
 }
 
