@@ -8,8 +8,11 @@
 //! one interval after the recorded claim (at once if that is past).
 //!
 //! Guarantees:
-//! - The job runs only while this contender is master, and receives the epoch (and the whole
-//!   [`Fence`], to guard its own side effects).
+//! - The job runs only while this contender is master *within its lease* (see
+//!   [`crate::election::Mastership`]): checked right before each claim and again right before
+//!   each run starts, so a process resumed after a pause longer than the lease starts nothing,
+//!   whatever its election task has seen yet. It receives the epoch (and the whole [`Fence`],
+//!   to guard its own side effects).
 //! - It stops within one interval of losing mastership; in fact at once: a run in progress is
 //!   cancelled (dropped at its next await point) the moment the role changes.
 //! - A deposed master cannot claim a run: its write fails with [`Error::Fenced`] even if it
@@ -56,7 +59,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
-use crate::election::{Fence, MasterElection, Role};
+use crate::election::{Fence, MasterElection, Mastership, Role};
 use crate::error::{Error, Result};
 use crate::plumbing::path::validate_path;
 use crate::session::Session;
@@ -227,6 +230,7 @@ impl MasterJob {
         let schedule = Schedule {
             session: election.session().clone(),
             roles: election.subscribe(),
+            mastership: election.mastership(),
             path: election.path().to_owned(),
             address: election.address().to_owned(),
             record: record.clone(),
@@ -251,6 +255,9 @@ impl MasterJob {
 struct Schedule {
     session: Session,
     roles: watch::Receiver<Role>,
+    /// Asked right before each claim and each run: master *within the lease* (a process
+    /// resumed after a pause sees its lease ended before the election's task has run).
+    mastership: Mastership,
     path: String,
     address: String,
     record: String,
@@ -312,6 +319,10 @@ impl Schedule {
                     _ = tokio::time::sleep_until(due) => {}
                     _ = deposed(&mut self.roles, epoch) => continue 'terms,
                 }
+                if !self.mastership.is_master() {
+                    self.outside_lease(epoch, seq).await;
+                    continue 'terms;
+                }
                 let claim = JobRecord {
                     seq,
                     epoch,
@@ -337,6 +348,12 @@ impl Schedule {
                         continue 'terms;
                     }
                 }
+                if !self.mastership.is_master() {
+                    // Claimed, but the lease ended since (a pause): the run is skipped, as a
+                    // run cancelled by a failover is.
+                    self.outside_lease(epoch, seq).await;
+                    continue 'terms;
+                }
                 let run = JobRun {
                     epoch,
                     seq,
@@ -353,6 +370,16 @@ impl Schedule {
                 due = later(claimed_at, self.interval);
             }
         }
+    }
+
+    /// The role still says master but the lease has ended: the election reports it (or renews)
+    /// shortly; wait for that rather than run.
+    async fn outside_lease(&mut self, epoch: i64, seq: u64) {
+        info!(
+            epoch,
+            seq, "the master's lease has ended; not running until it is master again"
+        );
+        self.pause_unless_deposed(epoch, PAUSE).await;
     }
 
     async fn pause_unless_deposed(&mut self, epoch: i64, pause: Duration) {
