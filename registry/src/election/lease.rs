@@ -126,3 +126,34 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_counts_from_the_send_and_never_shrinks() {
+        let lease = LeaseEnd::default();
+        assert!(!lease.holds(), "no lease before the first reply");
+        let sent = now();
+        lease.extend(sent, Duration::from_secs(60));
+        assert!(lease.holds());
+        // A late reply to an older request does not shorten it.
+        lease.extend(sent.saturating_sub(1_000_000_000), Duration::from_secs(1));
+        assert!(lease.left() > Duration::from_secs(59));
+        // A reply to a request sent longer ago than the lease gives nothing.
+        let long_ago = now().saturating_sub(2_000_000_000);
+        let stale = LeaseEnd::default();
+        stale.extend(long_ago, Duration::from_secs(1));
+        assert!(!stale.holds());
+        assert_eq!(stale.left(), Duration::ZERO);
+        lease.clear();
+        assert!(!lease.holds());
+    }
+
+    #[test]
+    fn the_boot_clock_moves_forward() {
+        let (a, b) = (now(), now());
+        assert!(a > 0 && b >= a);
+    }
+}
