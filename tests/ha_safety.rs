@@ -6,9 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::ha_servers::{HaServer, Probe, Prober};
+use common::ha_servers::{HaServer, Probe, Prober, parse_epoch};
 use common::{raw_client, zk};
-use zoorpc_testkit::{ZkProxy, unique_path};
+use zoorpc_testkit::{ZkProxy, ZkServer, unique_path};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -218,4 +218,66 @@ fn a_holder_stalled_across_a_delete_of_its_node_never_serves_beside_another_mast
          first: {:?}",
         crossings.first()
     );
+}
+
+/// The epoch of the next `role master` line of `server`, other roles passed over.
+fn next_master(server: &mut HaServer, timeout: Duration) -> i64 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let role = server.next_role(deadline.saturating_duration_since(Instant::now()));
+        if let Some(epoch) = parse_epoch(&role) {
+            return epoch;
+        }
+    }
+}
+
+/// After one ZooKeeper wipe the master's epoch goes back (a new history, warned about once);
+/// later takeovers in the new history compare with its epochs and warn no more.
+#[test]
+fn a_wiped_zookeeper_is_warned_about_once_not_at_every_later_takeover() {
+    let mut zk = ZkServer::start().expect("a ZooKeeper of this test's own");
+    let connect = zk.connect_string();
+    let path = unique_path("ha-wiped");
+    let mut a = HaServer::spawn_with_logs(&connect, &path);
+    a.wait_master(Duration::from_secs(20));
+    let rt = runtime();
+    // A history of some length, then a takeover at its end: the epoch before the wipe is large.
+    rt.block_on(async {
+        let raw = raw_client(&connect).await;
+        let open = zookeeper_client::CreateMode::Persistent
+            .with_acls(zookeeper_client::Acls::anyone_all());
+        for i in 0..100 {
+            raw.create(&format!("{path}-history-{i}"), b"", &open)
+                .await
+                .expect("a write before the wipe");
+        }
+        raw.delete(&path, None)
+            .await
+            .expect("delete the master node");
+    });
+    let before = next_master(&mut a, Duration::from_secs(10));
+    zk.wipe_and_restart().expect("wipe ZooKeeper");
+    let mut epoch = next_master(&mut a, Duration::from_secs(30));
+    assert!(
+        epoch < before,
+        "epoch {epoch} after the wipe, {before} before"
+    );
+    let raw = rt.block_on(raw_client(&connect));
+    for round in 0..3 {
+        // `zkCli.sh delete <path>`: A takes its node back under a newer epoch of the new history.
+        match rt.block_on(raw.delete(&path, None)) {
+            Ok(()) | Err(zookeeper_client::Error::NoNode) => {}
+            Err(e) => panic!("round {round}: delete {path}: {e}"),
+        }
+        let again = next_master(&mut a, Duration::from_secs(10));
+        assert!(again > epoch, "round {round}: epoch {again} after {epoch}");
+        epoch = again;
+    }
+    let warnings = a
+        .process
+        .drain_lines()
+        .iter()
+        .filter(|l| l.contains("the epoch went back"))
+        .count();
+    assert_eq!(warnings, 1, "{:#?}", a.process.seen_lines());
 }

@@ -38,6 +38,20 @@ impl HaServer {
         cmd.args(["--zk", connect, "--path", path, "--port", "0"])
             .args(["--session-timeout-ms", &session_timeout_ms.to_string()])
             .args(extra);
+        HaServer::from_command(cmd)
+    }
+
+    /// [`HaServer::spawn`] with its log lines (stderr) among its lines.
+    pub fn spawn_with_logs(connect: &str, path: &str) -> HaServer {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "exec \"$0\" \"$@\" 2>&1"])
+            .arg(env!("CARGO_BIN_EXE_zoorpc-ha-server"))
+            .args(["--zk", connect, "--path", path, "--port", "0"])
+            .args(["--session-timeout-ms", &SESSION_TIMEOUT_MS.to_string()]);
+        HaServer::from_command(cmd)
+    }
+
+    fn from_command(cmd: Command) -> HaServer {
         let process = ChildProcess::spawn("ha-server", cmd).expect("spawn ha server");
         let mut server = HaServer {
             process,

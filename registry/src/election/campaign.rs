@@ -140,6 +140,15 @@ impl Campaign {
         }
     }
 
+    /// Notes the epoch we are master under: one lower than the last one means a new ZooKeeper
+    /// history (warned once: later epochs compare with this history's).
+    pub(super) fn note_epoch(&mut self, epoch: i64) {
+        if epoch < self.highest {
+            warn!(path = %self.path, epoch, before = self.highest, "the epoch went back: ZooKeeper started a new history (its data was wiped?); epochs stored elsewhere must be reset");
+        }
+        self.highest = epoch;
+    }
+
     pub(super) fn publish(&self, role: Role) {
         if self.shared.publish(role.clone()) {
             info!(path = %self.path, address = %self.address, %role, "election role");
@@ -332,11 +341,7 @@ impl Campaign {
         match before {
             Some(m) if m.mzxid == expected && own.mzxid == expected => {
                 self.epoch = Some((node.czxid, expected));
-                if expected < self.highest {
-                    warn!(path = %self.path, epoch = expected, before = self.highest, "the epoch went back: ZooKeeper started a new history (its data was wiped?); epochs stored elsewhere must be reset");
-                }
-                // The current history's: a later takeover in it compares with this one.
-                self.highest = expected;
+                self.note_epoch(expected);
                 *self.shared.held() = Some(Held {
                     node_version: node.version,
                     companion_version: m.version,

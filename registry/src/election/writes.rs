@@ -151,6 +151,7 @@ impl Campaign {
                 if let Some(zk::MultiWriteResult::SetData { stat }) = results.last() {
                     // The companion's write and ours share the transaction's zxid.
                     self.epoch = Some((node.czxid, stat.mzxid));
+                    self.note_epoch(stat.mzxid);
                     info!(path = %self.companion, old = epoch, epoch = stat.mzxid, "repaired the election companion; master under a new epoch");
                 }
                 Next::Again
@@ -230,6 +231,7 @@ impl Campaign {
                     companion_version: stat.version,
                 });
                 self.epoch = Some((stat.mzxid, stat.mzxid));
+                self.note_epoch(stat.mzxid);
                 self.designation = None;
                 self.waiting_for = None;
                 self.shared
