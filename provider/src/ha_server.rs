@@ -242,7 +242,7 @@ impl HaServer {
         .await?;
         let election =
             MasterElection::join_with(&session, &config.path, &address, config.election).await?;
-        gate.bind(election.subscribe());
+        gate.bind(election.mastership());
         let health_task = (!names.is_empty()).then(|| {
             tokio::spawn(follow_health(
                 election.subscribe(),

@@ -1,7 +1,7 @@
 //! [`MasterElection`]: joining an election, the role as it changes, resigning (or leaving on
 //! drop); and [`designate`], an operator's handover.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use zookeeper_client as zk;
 use super::address::validate_address;
 use super::campaign::Campaign;
 use super::fence::Fence;
+use super::lease::Mastership;
 use super::role::{Listeners, Role, RoleChange, RoleChanges, Shared};
 use super::writes::release;
 use super::{companion_path, prepare};
@@ -85,6 +86,7 @@ impl MasterElection {
             }),
             held: Mutex::new(None),
             refused: Mutex::new(None),
+            lease: Default::default(),
         });
         let campaign = Campaign {
             session: session.clone(),
@@ -96,8 +98,8 @@ impl MasterElection {
             designation: None,
             epoch: None,
             highest: 0,
-            held_in: None,
-            vacancy: None,
+            participant_in: None,
+            waiting_for: None,
         };
         let task = tokio::spawn(campaign.run());
         let election = MasterElection {
@@ -130,14 +132,24 @@ impl MasterElection {
         })
     }
 
-    /// Whether this contender is the master now. Cheap: one atomic load.
+    /// Whether this contender is the master now, within its lease (see [`Mastership`]). Cheap:
+    /// two atomic loads and a clock read.
     pub fn is_master(&self) -> bool {
-        self.shared.master.load(Ordering::SeqCst)
+        self.mastership().is_master()
     }
 
-    /// The current role.
+    /// What a gate asks per request: master, within the lease. Follows this election (and
+    /// outlives the handle: a dropped election is [`Role::Left`]).
+    pub fn mastership(&self) -> Mastership {
+        Mastership {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The current role; a master whose lease has ended is [`Role::Disconnected`] (see
+    /// [`Mastership::role`]).
     pub fn role(&self) -> Role {
-        self.shared.role.borrow().clone()
+        self.shared.effective_role()
     }
 
     /// The current role as a watch (coalesces changes; for waiting on a state).

@@ -9,8 +9,11 @@
 //! interval after that claim (at once if that is past).
 //!
 //! Guarantees:
-//! - The job runs only while this contender is master, and receives the epoch (and the whole
-//!   [`Fence`], to guard its own side effects).
+//! - The job runs only while this contender is master *within its lease* (see
+//!   [`crate::election::Mastership`]): checked right before each claim and again right before
+//!   each run starts, so a process resumed after a pause longer than the lease starts nothing,
+//!   whatever its election task has seen yet. It receives the epoch (and the whole [`Fence`],
+//!   to guard its own side effects).
 //! - It stops within one interval of losing mastership; in fact at once: a run in progress is
 //!   cancelled (dropped at its next await point) the moment the role changes.
 //! - A deposed master cannot claim a run: its write fails with [`Error::Fenced`] even if it
@@ -125,6 +128,7 @@ impl MasterJob {
         let schedule = Schedule {
             session: election.session().clone(),
             roles: election.subscribe(),
+            mastership: election.mastership(),
             path: election.path().to_owned(),
             address: election.address().to_owned(),
             record: record.clone(),

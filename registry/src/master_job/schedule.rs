@@ -10,7 +10,7 @@ use tracing::{debug, info, warn};
 
 use super::JobRun;
 use super::record::{JobRecord, read_record};
-use crate::election::{Fence, Role};
+use crate::election::{Fence, Mastership, Role};
 use crate::error::Error;
 use crate::session::Session;
 
@@ -20,6 +20,9 @@ const PAUSE: Duration = Duration::from_millis(100);
 pub(super) struct Schedule {
     pub(super) session: Session,
     pub(super) roles: watch::Receiver<Role>,
+    /// Asked right before each claim and each run: master *within the lease* (a process
+    /// resumed after a pause sees its lease ended before the election's task has run).
+    pub(super) mastership: Mastership,
     pub(super) path: String,
     pub(super) address: String,
     /// `<path>.jobs/<name>`: the last claimed run.
@@ -74,6 +77,10 @@ impl Schedule {
                     _ = tokio::time::sleep_until(due) => {}
                     _ = deposed(&mut self.roles, epoch) => continue 'terms,
                 }
+                if !self.mastership.is_master() {
+                    self.outside_lease(epoch, seq).await;
+                    continue 'terms;
+                }
                 let claimed_at = Instant::now();
                 match self.claim(&fence, seq).await {
                     Ok(()) => self.last_claimed = seq,
@@ -85,6 +92,12 @@ impl Schedule {
                         self.pause_unless_deposed(epoch, PAUSE).await;
                         continue 'terms;
                     }
+                }
+                if !self.mastership.is_master() {
+                    // Claimed, but the lease ended since (a pause): the run is skipped, as a
+                    // run cancelled by a failover is.
+                    self.outside_lease(epoch, seq).await;
+                    continue 'terms;
                 }
                 let run = JobRun {
                     epoch,
@@ -170,6 +183,16 @@ impl Schedule {
             }
         }
         Ok(())
+    }
+
+    /// The role still says master but the lease has ended: the election reports it (or renews)
+    /// shortly; wait for that rather than run.
+    async fn outside_lease(&mut self, epoch: i64, seq: u64) {
+        info!(
+            epoch,
+            seq, "the master's lease has ended; not running until it is master again"
+        );
+        self.pause_unless_deposed(epoch, PAUSE).await;
     }
 
     async fn pause_unless_deposed(&mut self, epoch: i64, pause: Duration) {
