@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use tonic::service::Routes;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloService, HelloServiceServer};
 use zoorpc_provider::{Greeter, HaServer, StopSignals, parse_ip};
+use zoorpc_registry::election::FastTakeover;
 use zoorpc_registry::{ElectionOptions, MasterElection, MasterJob, Role, default_master_path};
 
 use crate::cli::{Flags, MAX_MS, or_exit};
@@ -34,6 +35,8 @@ use crate::cli::{Flags, MAX_MS, or_exit};
 pub const USAGE: &str = "usage: ha_server --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
 [--path /soa/master/services/HelloService:1.0.0] [--advertise-host 127.0.0.1] \
 [--listen-host 127.0.0.1] [--session-timeout-ms 10000] [--handover-grace-ms 2000] \
+[--fast-takeover true|false (true: take over at once from a master whose address refuses connections)] \
+[--takeover-refusals 3] [--takeover-spacing-ms 100] \
 [--job-interval-ms N (run a master-only job every N >= 100 ms)] [--job-name hello-report] \
 [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
 [--metrics ADDR (Prometheus at http://ADDR/metrics)] \
@@ -48,6 +51,9 @@ pub const FLAGS: &[&str] = &[
     "listen-host",
     "session-timeout-ms",
     "handover-grace-ms",
+    "fast-takeover",
+    "takeover-refusals",
+    "takeover-spacing-ms",
     "job-interval-ms",
     "metrics",
     "job-name",
@@ -118,6 +124,7 @@ pub fn config(flags: &Flags) -> Result<HaServerArgs, String> {
         session_timeout: flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS)?,
         election: ElectionOptions {
             handover_grace: flags.millis("handover-grace-ms", 2_000, 0..=MAX_MS)?,
+            fast_takeover: fast_takeover(flags)?,
         },
         job_interval,
         job_name,
@@ -131,6 +138,26 @@ pub fn config(flags: &Flags) -> Result<HaServerArgs, String> {
                 )
             })?),
         },
+    })
+}
+
+/// `--fast-takeover` (default on: this program serves the address it contends with),
+/// `--takeover-refusals`, `--takeover-spacing-ms`.
+fn fast_takeover(flags: &Flags) -> Result<FastTakeover, String> {
+    let enabled = match flags.str("fast-takeover") {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return Err(format!(
+                "bad value {other:?} for --fast-takeover: expected true or false"
+            ));
+        }
+    };
+    Ok(FastTakeover {
+        enabled,
+        refusals: flags.number("takeover-refusals", 3u32, 1..=100)?,
+        spacing: flags.millis("takeover-spacing-ms", 100, 1..=60_000)?,
+        ..FastTakeover::default()
     })
 }
 

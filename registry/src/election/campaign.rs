@@ -29,6 +29,9 @@ pub(super) enum Next {
     /// A vacancy whose last holder has not stepped down: the watches of its participant node,
     /// of the companion and of the node; any of them.
     StepDown([zk::OneshotWatcher; 3]),
+    /// Standing by a master whose process may be proven gone (the fast takeover): the node's
+    /// watch, or the proof (see `refusal.rs`).
+    Probe(zk::OneshotWatcher, super::refusal::Suspect),
     /// Nothing: decide again at once.
     Again,
     /// A pause after an error (or a session change).
@@ -67,6 +70,10 @@ pub(super) struct Campaign {
     pub(super) participant_in: Option<i64>,
     /// The last holder we are waiting for to step down (logged once per holder).
     pub(super) waiting_for: Option<i64>,
+    /// The fast takeover's settings (off: stand by until the session ends).
+    pub(super) fast: super::FastTakeover,
+    /// A master proven gone by refused connections: its node's `czxid` and version.
+    pub(super) proven: Option<(i64, i32)>,
 }
 
 impl Campaign {
@@ -101,6 +108,9 @@ impl Campaign {
                 match next {
                     Next::Watch(watcher) => {
                         watcher.changed().await;
+                    }
+                    Next::Probe(watcher, suspect) => {
+                        self.probe(watcher, suspect).await;
                     }
                     Next::Master(watcher, companion_watcher) => {
                         self.hold(&status.client, watcher, companion_watcher).await;
@@ -160,8 +170,13 @@ impl Campaign {
         let client = &status.client;
         let me = client.session_id().0;
         if self.participant_in != Some(me) {
-            match participants::join(client, &self.path, &self.address, self.session.node_acl())
-                .await
+            match participants::join(
+                client,
+                &self.path,
+                &self.participant(),
+                self.session.node_acl(),
+            )
+            .await
             {
                 Ok(()) => self.participant_in = Some(me),
                 Err(zk::Error::NoAuth) => {
@@ -267,8 +282,12 @@ impl Campaign {
         }
         self.shared.held().take();
         if holder != self.address {
-            self.publish(Role::Standby { master: holder });
-            return Next::Watch(watcher);
+            self.publish(Role::Standby {
+                master: holder.clone(),
+            });
+            return self
+                .stand_by(client, stat, holder, watcher, companion)
+                .await;
         }
         // Designated: not master yet, and no other master to name (a standby of itself would
         // send its clients round in a circle).

@@ -14,6 +14,7 @@ use super::address::validate_address;
 use super::campaign::Campaign;
 use super::fence::Fence;
 use super::lease::Mastership;
+use super::refusal::FastTakeover;
 use super::role::{Listeners, Role, RoleChange, RoleChanges, Shared};
 use super::writes::release;
 use super::{companion_path, prepare};
@@ -26,8 +27,15 @@ use crate::session::Session;
 /// ```
 /// use std::time::Duration;
 /// use zoorpc_registry::ElectionOptions;
+/// use zoorpc_registry::election::FastTakeover;
 /// assert_eq!(ElectionOptions::default().handover_grace, Duration::from_secs(2));
-/// let quick = ElectionOptions { handover_grace: Duration::from_millis(500) };
+/// assert!(!ElectionOptions::default().fast_takeover.enabled);
+/// let quick = ElectionOptions {
+///     handover_grace: Duration::from_millis(500),
+///     // This contender's own process serves its address: let a standby take over at once
+///     // when it is refused there (see the module docs).
+///     fast_takeover: FastTakeover::on(),
+/// };
 /// # let _ = quick;
 /// ```
 #[derive(Clone, Debug)]
@@ -35,12 +43,16 @@ pub struct ElectionOptions {
     /// How long contenders other than a designee wait for it to take over after a handover
     /// before they run again themselves. Default 2 s.
     pub handover_grace: Duration,
+    /// The fast takeover (see the [module docs](super#the-fast-takeover)). Default off: only a
+    /// contender whose own process serves its address may switch it on (`HaServer` does).
+    pub fast_takeover: FastTakeover,
 }
 
 impl Default for ElectionOptions {
     fn default() -> Self {
         ElectionOptions {
             handover_grace: Duration::from_secs(2),
+            fast_takeover: FastTakeover::default(),
         }
     }
 }
@@ -100,6 +112,8 @@ impl MasterElection {
             highest: 0,
             participant_in: None,
             waiting_for: None,
+            fast: options.fast_takeover.clone(),
+            proven: None,
         };
         let task = tokio::spawn(campaign.run());
         let election = MasterElection {

@@ -11,7 +11,10 @@
 //!   designated successor while a handover is under way (empty otherwise).
 //! - `<path>.participants/<session id, 16 hex digits>`, `EPHEMERAL`, one per contender of ours
 //!   (created by the contender in each session before it contends; deleted when it leaves, or
-//!   with its session); data = the contender's address. Written by its owner only:
+//!   with its session); data = the contender's address, followed by ` listens` when the
+//!   contender's own process serves that address (the fast takeover, below). Written by its
+//!   owner only, except that a standby taking over from a holder proven gone deletes the
+//!   holder's (in the takeover's transaction):
 //!   - a takeover (create the node + write the companion + write the taker's participant node,
 //!     one multi-op) and a repair of the companion (check the node's version + write the
 //!     companion + write the holder's participant node) give the holder's participant node the
@@ -93,6 +96,37 @@
 //!   vacancy in `<path>.epoch`, so a standby takes over at once) and its participant node, and
 //!   returns once ZooKeeper confirmed it. Dropping the election does the same in the background.
 //!
+//! ## The fast takeover
+//! With [`ElectionOptions::fast_takeover`] on (off by default; `zoorpc_provider::HaServer` and
+//! the programs switch it on, since their own process serves the address they contend with), a
+//! contender declares its address served (` listens` in its participant node), and as a
+//! standby it takes over at once from a master that declared the same, once it has *proven*
+//! the master's process gone:
+//! - Proof is a refusal, never silence: [`FastTakeover::refusals`] TCP connects in a row to the
+//!   master's own `host:port`, [`FastTakeover::spacing`] apart, each refused (RST: no process
+//!   listens there). A connect that succeeds, hangs or times out proves nothing and starts the
+//!   count again. The standby holds an idle TCP connection to that address between proofs: a
+//!   dying process's sockets are closed by its kernel at once, which starts the proof.
+//! - The takeover is one multi-op: delete the master node at the version read (and the dead
+//!   holder's participant node), create ours, write the companion at the version read (a new
+//!   epoch: the dead master's [`Fence`] writes fail from that instant) and our participant node.
+//!   Standbys racing on the same proof: one multi-op commits, the others fail on the version
+//!   and stand by for the winner.
+//! - Not covered, decided by the session timeout as without it: a paused master (its kernel
+//!   still completes connects to its listening socket), a dead host, a partition (silence). With
+//!   `net.ipv4.tcp_abort_on_overflow = 1` a paused master whose accept queue filled would answer
+//!   RST: leave it at its default, 0.
+//! - Not safe against a network that *fakes* refusals: a firewall REJECTing (with RST) between a
+//!   standby and a live master, or an address that routes to another host, makes the standby
+//!   take over from a live master. That hand-over is unneeded but keeps the guarantees that rest
+//!   on ZooKeeper (the epoch changes in the takeover, so the deposed master's fenced writes and
+//!   job claims fail at once); the deposed master answers requests until the deletion of its node
+//!   reaches it (its watch: milliseconds), as after an operator's `delete`.
+//! - Never on refusals alone: a holder without a participant node (seed 004's contender: its
+//!   address is a label, not a promise that it serves) or one of ours that did not declare its
+//!   address served (a bare `MasterElection`, whose address may name nothing) is replaced once
+//!   its session ends, as before.
+//!
 //! ## Layout
 //! - `role.rs`: [`Role`], [`RoleChange`], [`RoleChanges`] and how a role is published.
 //! - `handle.rs`: [`MasterElection`] (join, resign, leave on drop), [`designate`].
@@ -102,6 +136,8 @@
 //! - `hold.rs`: holding the node (its watches) and renewing the lease.
 //! - `lease.rs`: the lease, the boot clock, [`Mastership`].
 //! - `participants.rs`: the participant nodes.
+//! - `refusal.rs`: the fast takeover: [`FastTakeover`], the proof by refused connections, and
+//!   standing by a master that may be proven gone.
 //! - `fence.rs`: [`Fence`], writes that commit only while their holder is master.
 //! - `address.rs`: the one reading of an address in the node's (or the companion's) data.
 //!
@@ -138,6 +174,7 @@ mod handle;
 mod hold;
 mod lease;
 pub mod participants;
+mod refusal;
 mod role;
 mod writes;
 
@@ -145,7 +182,10 @@ pub use address::{read_address, validate_address};
 pub use fence::Fence;
 pub use handle::{ElectionOptions, MasterElection, designate};
 pub use lease::{LEASE_DENOMINATOR, LEASE_NUMERATOR, Mastership, lease_for};
-pub use participants::{PARTICIPANTS_SUFFIX, Participant, participant_path, participants_path};
+pub use participants::{
+    PARTICIPANTS_SUFFIX, Participant, participant_data, participant_path, participants_path,
+};
+pub use refusal::FastTakeover;
 pub use role::{Role, RoleChange, RoleChanges};
 
 use zookeeper_client as zk;

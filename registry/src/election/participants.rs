@@ -45,6 +45,10 @@ pub struct Participant {
     pub session: i64,
     /// The address in its data (or the data as text if it is not an address).
     pub address: std::result::Result<String, String>,
+    /// Whether it declared its address served by its own process (` listens` after the
+    /// address): a standby with the fast takeover on may take over from it when that address
+    /// refuses connections (see [`super::FastTakeover`]).
+    pub listens: bool,
     /// The zxid of its last write: equal to the companion's `mzxid` for the holder of the epoch.
     pub mzxid: i64,
 }
@@ -100,14 +104,51 @@ pub async fn list(client: &zk::Client, path: &str) -> Result<Vec<Participant>> {
     let mut participants = Vec::with_capacity(reads.len());
     for (session, read) in sessions.into_iter().zip(reads) {
         match read.await {
-            Ok((data, stat)) => participants.push(Participant {
-                session,
-                address: read_address(&data),
-                mzxid: stat.mzxid,
-            }),
+            Ok((data, stat)) => {
+                let (address, listens) = parse(&data);
+                participants.push(Participant {
+                    session,
+                    address,
+                    listens,
+                    mzxid: stat.mzxid,
+                });
+            }
             Err(zk::Error::NoNode) => {}
             Err(e) => return Err(Error::zk("read", &participant_path(path, session), e)),
         }
     }
     Ok(participants)
+}
+
+/// A participant node's data: the contender's address, followed by ` listens` when its own
+/// process serves that address (so refused connections there prove the process gone).
+///
+/// ```
+/// use zoorpc_registry::election::participant_data;
+/// assert_eq!(participant_data("127.0.0.1:9090", false), "127.0.0.1:9090");
+/// assert_eq!(participant_data("127.0.0.1:9090", true), "127.0.0.1:9090 listens");
+/// ```
+pub fn participant_data(address: &str, listens: bool) -> String {
+    if listens {
+        format!("{address} {LISTENS}")
+    } else {
+        address.to_owned()
+    }
+}
+
+/// The word after the address in a participant node that declares its address served.
+const LISTENS: &str = "listens";
+
+/// Reads a participant node's data: its address (as [`read_address`] reads an address: the
+/// whole data as text if the first word is not one) and whether it declared it served.
+pub(crate) fn parse(data: &[u8]) -> (std::result::Result<String, String>, bool) {
+    let text = String::from_utf8_lossy(data);
+    let mut words = text.split_whitespace();
+    let first = words.next().unwrap_or("");
+    let listens = words.next() == Some(LISTENS) && words.next().is_none();
+    if listens {
+        (read_address(first.as_bytes()), true)
+    } else {
+        (read_address(data), false)
+    }
 }

@@ -110,6 +110,14 @@ pub(super) async fn release(session: &Session, path: &str, held: Option<Held>) -
     ))
 }
 
+/// A holder's node deleted in the takeover's transaction: at the version the decision was made
+/// on, with (for a holder proven gone) its participant node, so nothing of it is left to wait
+/// for.
+pub(super) struct Depose {
+    pub(super) version: i32,
+    pub(super) participant: Option<String>,
+}
+
 impl Campaign {
     /// Rewrites a deleted or tampered-with companion in one transaction that checks our node's
     /// version, so only the holder of the node can: the new epoch is the companion's new
@@ -141,7 +149,7 @@ impl Campaign {
                 Some(m) => writer.add_set_data(&self.companion, b"", Some(m.version)),
             })
             // Our participant node carries the new epoch too: a vacancy waits for us.
-            .and_then(|()| writer.add_set_data(&own, self.address.as_bytes(), None));
+            .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None));
         if let Err(e) = added {
             warn!(error = %e, "cannot build the companion repair request");
             return Next::Pause;
@@ -186,24 +194,35 @@ impl Campaign {
         companion_version: i32,
     ) -> Next {
         info!(path = %self.path, holder = format!("0x{:x}", node.ephemeral_owner), "designated in a node held by a contender that is not ours (no participant node); taking it over");
-        self.take_over(client, Some(node.version), companion_version)
+        let depose = Depose {
+            version: node.version,
+            participant: None,
+        };
+        self.take_over(client, Some(depose), companion_version)
             .await
     }
 
-    async fn take_over(
+    pub(super) async fn take_over(
         &mut self,
         client: &zk::Client,
-        delete: Option<i32>,
+        depose: Option<Depose>,
         companion_version: i32,
     ) -> Next {
         let me = client.session_id().0;
         let own = participant_path(&self.path, me);
         // The operations' indexes, for the errors below.
-        let first = usize::from(delete.is_some());
+        let first = depose
+            .as_ref()
+            .map_or(0, |d| 1 + usize::from(d.participant.is_some()));
         let (create, companion_at, own_at) = (first, first + 1, first + 2);
         let mut writer = client.new_multi_writer();
-        let added = match delete {
-            Some(version) => writer.add_delete(&self.path, Some(version)),
+        let added = match &depose {
+            Some(depose) => writer
+                .add_delete(&self.path, Some(depose.version))
+                .and_then(|()| match &depose.participant {
+                    Some(participant) => writer.add_delete(participant, None),
+                    None => Ok(()),
+                }),
             None => Ok(()),
         }
         .and_then(|()| {
@@ -214,7 +233,7 @@ impl Campaign {
             )
         })
         .and_then(|()| writer.add_set_data(&self.companion, b"", Some(companion_version)))
-        .and_then(|()| writer.add_set_data(&own, self.address.as_bytes(), None));
+        .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None));
         if let Err(e) = added {
             warn!(error = %e, "cannot build the takeover request");
             return Next::Pause;
