@@ -490,6 +490,9 @@ fn master_intervals(
     intervals
 }
 
+/// Rounds alternate: an operator deletes the master node (its holder, alive, takes it back: the
+/// others wait for it to step down), or the holder's session is expired (the others and the
+/// holder, back in a new session, race for it: exactly one wins).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_externally_deleted_master_node_never_makes_two_masters_at_once() {
     let path = unique_path("deleted");
@@ -515,10 +518,16 @@ async fn an_externally_deleted_master_node_never_makes_two_masters_at_once() {
             .find(|c| c.address() == holder)
             .expect("the holder is a contender");
         master.wait_master(SETTLE).await;
-        // `zkCli.sh delete <path>`.
-        match raw.delete(&path, None).await {
-            Ok(()) | Err(zookeeper_client::Error::NoNode) => {}
-            Err(e) => panic!("round {round}: delete {path}: {e}"),
+        if round % 2 == 0 {
+            // `zkCli.sh delete <path>`.
+            match raw.delete(&path, None).await {
+                Ok(()) | Err(zookeeper_client::Error::NoNode) => {}
+                Err(e) => panic!("round {round}: delete {path}: {e}"),
+            }
+        } else {
+            expire_session(&connect, master.session.client().session().clone())
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: expire the holder's session: {e}"));
         }
         // Someone reports master with a newer epoch.
         wait_any_master_after(&contenders, czxid)
@@ -551,6 +560,22 @@ async fn an_externally_deleted_master_node_never_makes_two_masters_at_once() {
         overlaps.len()
     );
     assert!(epochs.windows(2).all(|w| w[0] < w[1]), "{epochs:?}");
+    // Every epoch was won by exactly one contender.
+    let mut winners: std::collections::BTreeMap<i64, Vec<usize>> = Default::default();
+    for (i, changes) in all.iter().enumerate() {
+        for epoch in changes.iter().filter_map(|c| c.role.epoch()) {
+            let won = winners.entry(epoch).or_default();
+            if !won.contains(&i) {
+                won.push(i);
+            }
+        }
+    }
+    assert!(winners.len() > 100, "only {} epochs", winners.len());
+    let shared: Vec<_> = winners.iter().filter(|(_, w)| w.len() > 1).collect();
+    assert!(
+        shared.is_empty(),
+        "epochs won by several contenders: {shared:?}"
+    );
     // Whoever held a deleted node reported a non-master role before it took the node back.
     for changes in &all {
         for pair in changes.windows(2) {
