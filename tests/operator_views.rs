@@ -352,7 +352,10 @@ fn a_master_node_holding_no_address_is_named_by_master_and_by_a_master_clients_c
             .mkdir(&path, &persistent())
             .await
             .expect("the election's parents");
-        client.delete(&path, None).await.expect("leave only the parents");
+        client
+            .delete(&path, None)
+            .await
+            .expect("leave only the parents");
         client
             .create(&format!("{path}.epoch"), b"", &persistent())
             .await
@@ -363,10 +366,7 @@ fn a_master_node_holding_no_address_is_named_by_master_and_by_a_master_clients_c
     });
     let (code, out, err) = zoorpc(&["master", &path, "--zk", &connect]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(
-        out.starts_with("master BAD DATA \"garbage\""),
-        "{out}"
-    );
+    assert!(out.starts_with("master BAD DATA \"garbage\""), "{out}");
 
     let mut config = MasterClientConfig::new(&connect, &path);
     config.switch_over_timeout = Duration::from_millis(500);

@@ -100,7 +100,6 @@ pub struct Pending {
     pub held_by: Option<String>,
 }
 
-
 /// Lists the services (base paths with `provider<seq>` children) under `root`.
 ///
 /// ```no_run

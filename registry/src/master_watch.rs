@@ -151,8 +151,8 @@ impl Follow for MasterNode {
         match client.get_and_watch_data(&self.path).await {
             Ok((data, _, watcher)) => {
                 self.watch = Some(watcher);
-                let address = read_address(&data)
-                    .and_then(|a| if is_host_port(&a) { Ok(a) } else { Err(a) });
+                let address =
+                    read_address(&data).and_then(|a| if is_host_port(&a) { Ok(a) } else { Err(a) });
                 let master = match address {
                     Ok(address) => {
                         self.set_bad(None);
