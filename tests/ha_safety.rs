@@ -281,3 +281,45 @@ fn a_wiped_zookeeper_is_warned_about_once_not_at_every_later_takeover() {
         .count();
     assert_eq!(warnings, 1, "{:#?}", a.process.seen_lines());
 }
+
+/// `zoorpc master` with the holder designated away but paused (so it cannot hand over yet):
+/// the designee is not named as master, the holder is.
+#[test]
+fn master_never_names_a_designee_that_has_not_taken_over_as_master() {
+    let path = unique_path("ha-pending");
+    let connect = zk().connect_string();
+    let mut a = HaServer::spawn_with_timeout(&connect, &path, PAUSED_SESSION_MS, &[]);
+    a.wait_master(Duration::from_secs(20));
+    let mut b = HaServer::spawn_with_timeout(&connect, &path, PAUSED_SESSION_MS, &[]);
+    b.wait_standby_of(&a.address, Duration::from_secs(10));
+    let zoorpc = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoorpc"));
+        cmd.args(args).arg("--zk").arg(&connect);
+        common::run_command(cmd, Duration::from_secs(30))
+    };
+    let (code, out, err) = zoorpc(&["master", &path]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&format!("standbys={}", b.address)), "{out}");
+
+    a.process.pause().expect("pause A");
+    let (code, out, err) = zoorpc(&["designate", &path, &b.address]);
+    assert_eq!(code, Some(0), "{out} {err}");
+    let (code, out, err) = zoorpc(&["master", &path]);
+    a.process.resume().expect("resume A");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with(&format!(
+            "no master yet at {path}: designated {}, not yet taken over, since ",
+            b.address
+        )) && out.contains(&format!("still held by {}", a.address)),
+        "{out}"
+    );
+
+    next_master(&mut b, Duration::from_secs(10));
+    let (code, out, err) = zoorpc(&["master", &path]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with(&format!("master {} epoch=", b.address)),
+        "{out}"
+    );
+}

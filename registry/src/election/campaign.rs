@@ -49,6 +49,14 @@ type MasterReads = (
     Option<zk::Stat>,
 );
 
+/// How a step ended: decided, or interrupted by a session change or the end of the lease.
+enum Stepped {
+    Next(Next),
+    /// The session's status changed (`false`: the session is gone).
+    Status(bool),
+    LeaseEnded,
+}
+
 /// The task behind a [`MasterElection`].
 pub(super) struct Campaign {
     pub(super) session: Session,
@@ -93,7 +101,25 @@ impl Campaign {
                 }
                 continue;
             }
-            let next = self.step(&status).await;
+            // A step waits for ZooKeeper's replies: a disconnect (the replies may only come
+            // after a reconnect, or never) or the end of the lease must not wait for them.
+            let master = self.shared.role.borrow().is_master();
+            let left = self.shared.lease.left();
+            let outcome = tokio::select! {
+                biased;
+                changed = statuses.changed() => Stepped::Status(changed.is_ok()),
+                _ = tokio::time::sleep(left), if master => Stepped::LeaseEnded,
+                next = self.step(&status) => Stepped::Next(next),
+            };
+            let next = match outcome {
+                Stepped::Status(true) => continue,
+                Stepped::Status(false) => return,
+                Stepped::LeaseEnded => {
+                    self.lease_ended();
+                    continue;
+                }
+                Stepped::Next(next) => next,
+            };
             if let Next::Refused(node) = next {
                 warn!(path = %self.path, %node, "ZooKeeper refused this identity the takeover (NoAuth); not contending any more");
                 *self

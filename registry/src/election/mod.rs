@@ -178,7 +178,7 @@ mod refusal;
 mod role;
 mod writes;
 
-pub use address::{read_address, validate_address};
+pub use address::{is_host_port, read_address, validate_address};
 pub use fence::Fence;
 pub use handle::{ElectionOptions, MasterElection, designate};
 pub use lease::{LEASE_DENOMINATOR, LEASE_NUMERATOR, Mastership, lease_for};
