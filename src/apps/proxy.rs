@@ -324,7 +324,9 @@ pub async fn forward(
     request: http::Request<Body>,
 ) -> http::Response<Body> {
     match channel.call(request).await {
-        Ok(response) => response,
+        // A response that fails later (its provider's connection broke, the deadline passed)
+        // ends with the status as trailers, which the client reads.
+        Ok(response) => response.map(zoorpc_consumer::balance::status_trailers),
         // The channel's own verdict keeps its code: DEADLINE_EXCEEDED for a call that may have
         // been processed (a client must not take it for a safe-to-retry UNAVAILABLE).
         Err(e) => match e.downcast::<CallError>() {
