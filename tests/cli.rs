@@ -124,6 +124,15 @@ fn help_lists_every_subcommand_and_usage_errors_are_one_line() {
             "--listen",
         ),
         (&["nope"][..], "nope"),
+        // An IPv6 designee without brackets could never match a master node.
+        (
+            &["designate", "--zk", "h:1", "/soa/m", "::1:1234"][..],
+            "write [::1]:1234",
+        ),
+        (
+            &["designate", "--zk", "h:1", "/soa/m", "127.0.0.1"][..],
+            "port",
+        ),
     ] {
         let (code, stderr) = zoorpc_stderr(args);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");

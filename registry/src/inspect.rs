@@ -46,7 +46,8 @@ pub struct ProviderEntry {
 pub struct ServiceEntry {
     /// The base path, e.g. `/registry`.
     pub base_path: String,
-    /// Its `provider<seq>` children, sorted by name.
+    /// Its providers (children holding a provider URL, whatever their names; `provider<seq>`
+    /// and ephemeral children holding anything else), sorted by name.
     pub providers: Vec<ProviderEntry>,
 }
 
@@ -77,7 +78,8 @@ pub struct MasterEntry {
     pub designee: Option<String>,
 }
 
-/// Lists the services (base paths with `provider<seq>` children) under `root`.
+/// Lists the services (base paths with at least one provider: see the module's guarantees)
+/// under `root`.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), zoorpc_registry::Error> {

@@ -26,8 +26,9 @@ pub struct DesignateArgs {
     /// The election path, e.g. /soa/master/services/HelloService:1.0.0
     #[arg(value_parser = super::znode_path)]
     pub path: String,
-    /// The new master's address, host:port, exactly as it joins the election
-    #[arg(value_parser = super::contender_address)]
+    /// The new master's address, host:port, exactly as it joins the election (an IPv6 address
+    /// in brackets: [::1]:9091)
+    #[arg(value_parser = designee)]
     pub address: String,
     /// Designate even if nothing answers gRPC health at ADDRESS
     #[arg(long)]
@@ -69,6 +70,51 @@ give the address of a running HA server, or --force",
         crate::say!("designated {} at {}", args.address, args.path);
         Ok::<_, String>(0)
     })
+}
+
+/// clap's check of the designee: `host:port` with a port from 1 to 65535, an IPv6 address in
+/// brackets (`[::1]:9091`, as a contender writes it: an unbracketed one could never match a
+/// master node, and would only fail later as a URI), before anything connects.
+///
+/// ```
+/// use zoorpc::apps::designate::designee;
+/// assert!(designee("127.0.0.1:9091").is_ok() && designee("[::1]:9091").is_ok());
+/// assert!(designee("ha-1.example.org:9091").is_ok());
+/// assert!(designee("::1:1234").unwrap_err().contains("write [::1]:1234"));
+/// assert!(designee("::1").unwrap_err().contains("[::1]:PORT"));
+/// for bad in ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:x", ":9091", "[::1]9091", "a b:1"] {
+///     assert!(designee(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn designee(text: &str) -> Result<String, String> {
+    let address = super::contender_address(text)?;
+    let ipv6 = |host: &str| host.parse::<std::net::Ipv6Addr>().is_ok();
+    if !address.starts_with('[') && address.matches(':').count() > 1 {
+        // `::1:1234` is also an address of its own; `::1` port 1234 is the likely meaning.
+        return Err(match address.rsplit_once(':') {
+            Some((host, port)) if ipv6(host) => {
+                format!("an IPv6 address needs brackets: write [{host}]:{port}")
+            }
+            _ if ipv6(&address) => {
+                format!("an IPv6 address needs brackets and a port: write [{address}]:PORT")
+            }
+            _ => "expected host:port (an IPv6 address in brackets: [::1]:9091)".to_owned(),
+        });
+    }
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or("expected host:port, e.g. 127.0.0.1:9091 (the port is missing)")?;
+    let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    if host.is_empty()
+        || bracketed.is_some_and(|h| !ipv6(h))
+        || host.contains(['[', ']']) && bracketed.is_none()
+    {
+        return Err("expected host:port, e.g. 127.0.0.1:9091 or [::1]:9091".to_owned());
+    }
+    match port.parse::<u16>() {
+        Ok(1..) => Ok(address),
+        _ => Err(format!("the port {port:?} is not a number from 1 to 65535")),
+    }
 }
 
 fn one_line(text: &str) -> String {

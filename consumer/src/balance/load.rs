@@ -15,6 +15,10 @@
 //! - Requests in flight while the endpoint has answered nothing for a while count as that long
 //!   (a request pending for 300 ms says the latency is at least that): a stalled endpoint does
 //!   not look ever cheaper while calls pile up on it.
+//! - An endpoint not answered for a half-life (or twice its estimate, if longer: new, idle, or
+//!   avoided because it was slow) takes one request at a time until it answers: it is
+//!   *probed*. A provider that is still slow costs one call each time its estimate has decayed,
+//!   not a burst of them.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -98,6 +102,14 @@ impl Load {
         Some((estimate * remaining(age)) as u64)
     }
 
+    /// Whether the endpoint answered within the last [`HALF_LIFE`], or twice its `estimate`
+    /// (ns) if longer (a service whose calls take seconds answers less often).
+    fn confirmed_at(&self, now: u64, estimate: Option<u64>) -> bool {
+        let sampled = self.sampled_us.load(Ordering::Relaxed);
+        let window = (HALF_LIFE.as_micros() as u64).max(estimate.unwrap_or(0) / 500);
+        sampled != 0 && now.saturating_sub(sampled) < window
+    }
+
     fn stalled_at(&self, now: u64) -> u64 {
         if self.in_flight() == 0 {
             return 0;
@@ -108,7 +120,9 @@ impl Load {
     /// What p2c compares, for an endpoint of picking weight `weight`, in nanoseconds:
     /// latency × (1 + in-flight per weight / 10), where the latency is the estimate (`neutral`
     /// when unmeasured: the other candidate's, so that an unmeasured endpoint competes on
-    /// requests in flight alone) and at least [`Load::stalled`].
+    /// requests in flight alone) and at least [`Load::stalled`]; `u64::MAX` while the endpoint,
+    /// not answered for a [`HALF_LIFE`] (or twice its estimate), has a request in flight (its
+    /// probe).
     ///
     /// Requests in flight count per 100 of weight (a weight-300 provider is taken to serve
     /// three times the requests at once), and each as a tenth of a latency: gRPC servers answer
@@ -121,8 +135,12 @@ impl Load {
     }
 
     fn cost_at(&self, now: u64, weight: u32, neutral: Option<u64>) -> u64 {
-        let latency = self
-            .estimate_at(now)
+        let estimate = self.estimate_at(now);
+        if self.in_flight() > 0 && !self.confirmed_at(now, estimate) {
+            // Its probe is out: nothing more until it answers.
+            return u64::MAX;
+        }
+        let latency = estimate
             .or(neutral)
             .unwrap_or(0)
             .max(self.stalled_at(now).saturating_mul(1_000))
@@ -280,14 +298,20 @@ mod tests {
         let neutral = Some(Duration::from_millis(2));
         assert_eq!(load.cost(100, neutral), 2_000_000);
         let pending = load.start();
+        // Unmeasured, its first request is its probe: nothing more until it answers.
+        assert_eq!(load.cost(100, neutral), u64::MAX);
         let now = load.progress_us.load(Ordering::Relaxed);
+        load.sampled_us.store(now, Ordering::Relaxed);
+        load.estimate_ns.store(2_000_000, Ordering::Relaxed);
         // One in flight at weight 100: a tenth more; at weight 300 a thirtieth.
         assert_eq!(load.cost_at(now, 100, Some(2_000_000)), 2_200_000);
         assert_eq!(load.cost_at(now, 300, Some(2_000_000)), 2_060_000);
-        // A request waiting long without an answer is a lower bound on the latency.
-        let later = now + 300_000;
-        assert_eq!(load.stalled_at(later), 300_000);
-        assert_eq!(load.cost_at(later, 100, Some(2_000_000)), 330_000_000);
+        // A request waiting without an answer is a lower bound on the latency...
+        let later = now + 50_000;
+        assert_eq!(load.stalled_at(later), 50_000);
+        assert_eq!(load.cost_at(later, 100, Some(2_000_000)), 55_000_000);
+        // ...and after a half-life without one, the request in flight is a probe.
+        assert_eq!(load.cost_at(now + 150_000, 100, None), u64::MAX);
         drop(pending);
         assert_eq!(load.stalled(), Duration::ZERO);
     }
@@ -302,9 +326,12 @@ mod tests {
         assert!(!Load::clearly_cheaper(&alike, 100, &fast, 100));
         assert!(Load::clearly_cheaper(&slow, 100, &fast, 100));
         assert!(!Load::clearly_cheaper(&fast, 100, &slow, 100));
-        // Unmeasured: as expensive as the other, so neither wins on latency.
+        // Unmeasured: as expensive as the other, so neither wins on latency...
         let new = Load::default();
         assert!(!Load::clearly_cheaper(&new, 100, &slow, 100));
         assert!(!Load::clearly_cheaper(&slow, 100, &new, 100));
+        // ...until it has its probe out.
+        let _probe = new.start();
+        assert!(Load::clearly_cheaper(&new, 100, &slow, 100));
     }
 }

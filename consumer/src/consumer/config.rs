@@ -23,7 +23,7 @@ pub struct ConsumerConfig {
     pub connect_timeout: Duration,
     /// How a request's endpoint is picked. Default [`Strategy::Random`] (weighted).
     pub strategy: Strategy,
-    /// When connection failures eject an endpoint.
+    /// When failures eject an endpoint (connection failures; `UNAVAILABLE` answers in a row).
     pub ejection: EjectionPolicy,
     /// Request bodies up to this size are kept so that a request can be sent again elsewhere;
     /// larger (or still-streaming) ones are committed to their first endpoint. Default 256 KiB.
@@ -46,7 +46,8 @@ pub struct ConsumerConfig {
 
 impl ConsumerConfig {
     /// Defaults: 10 s session timeout, 10 s connect timeout, weighted random picking, ejection
-    /// for 1 s doubling to 30 s (at most half the endpoints), 256 KiB buffers, Finagle's budget.
+    /// for 1 s doubling to 30 s per consecutive ejection (at most half the endpoints; five
+    /// `UNAVAILABLE` answers in a row: 1 s), 256 KiB buffers, Finagle's budget.
     /// Nothing is checked here: `Consumer::start` refuses a bad connect string or base path.
     ///
     /// ```

@@ -49,6 +49,8 @@ pub(super) async fn send(
         maybe_sent: 0,
         last: None,
         pause: None,
+        // Counted once however the call ends, dropped by a caller that went away included.
+        outcome: metrics::CallCount::start(),
     };
     call.run().await
 }
@@ -72,6 +74,8 @@ struct Call {
     last: Option<(ProviderUrl, BoxError)>,
     /// The backoff before the next attempt (a retry of a maybe-processed one).
     pause: Option<Duration>,
+    /// The call's one outcome in the metrics.
+    outcome: metrics::CallCount,
 }
 
 /// What a failed attempt leaves behind.
@@ -109,8 +113,10 @@ impl Call {
             let limits = self.limits(sent);
             let noted = endpoint.attempt_started();
             let started = (noted, sent_whole);
+            // Counted once however the attempt ends, dropped with the call included.
+            let counted = metrics::AttemptCount::start(endpoint.label());
             let failed = match self.attempt(&endpoint, request, limits, started).await {
-                Outcome::Answer(response) => match self.answer(&endpoint, response) {
+                Outcome::Answer(response) => match self.answer(&endpoint, response, counted) {
                     Some(response) => return Ok(response),
                     None => break,
                 },
@@ -125,6 +131,7 @@ impl Call {
                     error,
                 },
                 Outcome::Deadline => {
+                    counted.deadline();
                     self.silent(&endpoint, noted, sent_whole);
                     break;
                 }
@@ -133,11 +140,11 @@ impl Call {
             if failed.refused.is_none() && Deadline::passed(self.deadline) {
                 self.silent(&endpoint, noted, sent_whole);
             }
-            if let Some(result) = self.after_failure(&endpoint, failed, noted) {
+            if let Some(result) = self.after_failure(&endpoint, failed, noted, counted) {
                 return result;
             }
         }
-        metrics::call(false);
+        self.outcome.failed();
         Err(self.give_up())
     }
 
@@ -266,6 +273,7 @@ impl Call {
         &mut self,
         endpoint: &Endpoint,
         mut response: http::Response<Body>,
+        counted: metrics::AttemptCount<'_>,
     ) -> Option<http::Response<Body>> {
         let code = Status::from_header_map(response.headers()).map(|s| s.code());
         // A provider that gave up at the caller's deadline (tonic's server answers CANCELLED)
@@ -276,11 +284,12 @@ impl Call {
         ) && Deadline::passed(self.deadline)
         {
             endpoint.answered();
+            counted.deadline();
             return None;
         }
         endpoint.record_success();
-        metrics::answered(endpoint.label(), endpoint.answered_ok_key(), code);
-        metrics::call(true);
+        counted.answered(endpoint.answered_ok_key(), code);
+        self.outcome.answered();
         // The request's extensions are no longer needed (the call is committed): their map,
         // emptied, carries the response's own and `Answered`, so a fresh map and table are not
         // allocated for every call.
@@ -307,6 +316,7 @@ impl Call {
         endpoint: &Endpoint,
         failed: Failed,
         noted: AttemptStart,
+        counted: metrics::AttemptCount<'_>,
     ) -> Option<Result<http::Response<Body>, BoxError>> {
         let Failed {
             failure,
@@ -316,7 +326,8 @@ impl Call {
         // The caller's deadline passing during the attempt (tonic's own enforcement of it may
         // answer first) is no failure of the provider's.
         if Deadline::passed(self.deadline) {
-            metrics::call(false);
+            counted.deadline();
+            self.outcome.failed();
             return Some(Err(self.give_up()));
         }
         let code = refused.as_ref().map(|(_, code)| *code);
@@ -330,7 +341,7 @@ impl Call {
             let route = &self.channel.shared.route;
             route.record_failure(endpoint, noted, strike);
         }
-        metrics::attempt_failed(endpoint.label(), failure, code.is_some());
+        counted.failed(failure, code.is_some());
         if failure == Failure::MaybeSent {
             self.maybe_sent += 1;
         }
@@ -340,7 +351,7 @@ impl Call {
             || code.is_none_or(|c| self.channel.policy.retryable.contains(c));
         let gives_up = self.channel.shared.route.gives_up_after(&*error);
         if gives_up || !retryable || !self.retry(failure) {
-            metrics::call(false);
+            self.outcome.failed();
             return Some(match refused {
                 Some((response, _)) => Ok(response),
                 None => Err(wording::failed(

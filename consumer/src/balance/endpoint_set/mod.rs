@@ -9,8 +9,10 @@
 //!   set's [`ConsumerTls`]; without one an `https://` endpoint stays in the list but its dial
 //!   fails naming the missing CA (so it is ejected like any failed connection): a request is
 //!   never sent in plaintext to a provider that asked for TLS.
-//! - Connection failures eject an endpoint as the [`EjectionPolicy`] says (doubling, at most half
-//!   of the endpoints, back through one probe request).
+//! - Failures eject an endpoint as the [`EjectionPolicy`] says (see
+//!   [`ejection`](super::ejection)): a connection failure at once, `UNAVAILABLE` answers only
+//!   several in a row; one outage is one ejection; doubling per consecutive ejection, at most
+//!   half of the endpoints, back through one probe request.
 //! - Picking, in order of preference: the [`Strategy`] among the endpoints that are not ejected
 //!   with a positive weight; else the strategy among the weight-0 endpoints not ejected
 //!   (backups); else the endpoint whose ejection ends first (fail open: better a try than a

@@ -31,7 +31,10 @@ use rand::Rng;
 
 use super::candidates::{Candidates, DRAWS};
 use super::endpoint::Endpoint;
-use super::load::Load;
+
+mod least_loaded;
+
+pub use least_loaded::LeastLoaded;
 
 /// A picking rule. `pick` returns the index in `endpoints` of one endpoint for which `usable`
 /// holds, or `None` if there is none. It runs on every request: it should neither block nor
@@ -145,7 +148,7 @@ pub enum Strategy {
     Random,
     /// Weighted round-robin, interleaved.
     RoundRobin,
-    /// Power of two choices over in-flight requests × latency EWMA.
+    /// Weighted power of two choices over a decaying latency estimate × requests in flight.
     LeastLoaded,
     /// The first usable entry in node order.
     First,
@@ -318,94 +321,6 @@ fn golden_ticket(n: u64, total: u64) -> u64 {
     const PHI_FRACTION: f64 = 0.618_033_988_749_894_9;
     let position = (n as f64 * PHI_FRACTION).fract();
     ((position * total as f64) as u64).min(total.saturating_sub(1))
-}
-
-/// Power of two choices over the endpoints' [`Load::cost`](super::Load::cost), weighted: the
-/// first candidate is drawn in proportion to `?weight=N`, the second too (another endpoint);
-/// the second wins only if it is clearly cheaper (by more than
-/// [`CLEARLY_CHEAPER`](super::load::CLEARLY_CHEAPER)), so equally loaded endpoints share the
-/// calls by weight, and a slow, stalled or overloaded one (requests in flight counted per 100
-/// of weight) is avoided.
-#[derive(Debug, Default)]
-pub struct LeastLoaded;
-
-impl LeastLoaded {
-    /// The second candidate, another than `a`, drawn by `draw`; the first other usable one in
-    /// list order if the draws keep finding `a` (one endpoint holding nearly all the weight).
-    fn other(
-        endpoints: &[Arc<Endpoint>],
-        usable: &dyn Fn(&Endpoint) -> bool,
-        a: usize,
-        mut draw: impl FnMut() -> Option<usize>,
-    ) -> Option<usize> {
-        (0..DRAWS)
-            .filter_map(|_| draw())
-            .find(|&b| b != a && endpoints.get(b).is_some_and(|e| usable(e)))
-            .or_else(|| {
-                endpoints
-                    .iter()
-                    .enumerate()
-                    .find(|(i, e)| *i != a && usable(e))
-                    .map(|(i, _)| i)
-            })
-    }
-}
-
-impl Pick for LeastLoaded {
-    fn pick(
-        &self,
-        endpoints: &[Arc<Endpoint>],
-        usable: &dyn Fn(&Endpoint) -> bool,
-    ) -> Option<usize> {
-        let (count, total, uniform) = census(endpoints, usable);
-        if count <= 1 {
-            return nth_usable(endpoints, usable, 0);
-        }
-        let mut rng = rand::rng();
-        let mut draw = || {
-            if uniform {
-                nth_usable(endpoints, usable, rng.random_range(0..count))
-            } else {
-                by_ticket(endpoints, usable, rng.random_range(0..total))
-            }
-        };
-        let a = draw()?;
-        let b = Self::other(endpoints, usable, a, draw)?;
-        Some(cheaper(endpoints, a, b))
-    }
-
-    fn pick_candidate(&self, candidates: &Candidates<'_>) -> Option<usize> {
-        let len = candidates.len();
-        if len < 2 {
-            return first_usable_draw(candidates, || candidates.nth(0));
-        }
-        let mut rng = rand::rng();
-        let (total, uniform) = (candidates.total_weight(), candidates.is_uniform());
-        let mut draw = || {
-            if uniform {
-                candidates.nth(rng.random_range(0..len))
-            } else {
-                candidates.by_ticket(rng.random_range(0..total))
-            }
-        };
-        let endpoints = candidates.endpoints();
-        let drawn = first_usable_draw(candidates, &mut draw).and_then(|a| {
-            Self::other(endpoints, candidates.usable(), a, &mut draw)
-                .map(|b| cheaper(endpoints, a, b))
-        });
-        // None usable found in the draws (most out): the walk, which knows.
-        drawn.or_else(|| self.pick(endpoints, candidates.usable()))
-    }
-}
-
-/// `b` if it is clearly cheaper than `a`, else `a` (drawn first, by weight).
-fn cheaper(endpoints: &[Arc<Endpoint>], a: usize, b: usize) -> usize {
-    let (ea, eb) = (&endpoints[a], &endpoints[b]);
-    if Load::clearly_cheaper(ea.load(), ea.weight(), eb.load(), eb.weight()) {
-        b
-    } else {
-        a
-    }
 }
 
 /// The first usable endpoint in node order.
