@@ -75,28 +75,48 @@ async fn wait_data(client: &zkc::Client, path: &str, data: &str, timeout: Durati
     }
 }
 
-#[test]
-fn a_deleted_chroot_is_created_again_and_providers_and_ha_servers_come_back() {
-    let chroot = unique_path("chroot");
-    let connect = format!("{}{chroot}", zk().connect_string());
-    let logs = tempfile::tempdir().expect("temp dir");
-    let (provider_log, ha_log) = (logs.path().join("provider"), logs.path().join("ha"));
+/// Waits (at most 30 s) until a child of `base` holds `url`.
+async fn wait_registered(client: &zkc::Client, base: &str, url: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        for child in client.list_children(base).await.unwrap_or_default() {
+            if wait_data(client, &format!("{base}/{child}"), url, Duration::ZERO).await {
+                return true;
+            }
+        }
+        let watcher = match client.get_and_watch_children(base).await {
+            Ok((_, _, watcher)) => watcher,
+            Err(_) => match client.check_and_watch_stat(base).await {
+                Ok((_, watcher)) => watcher,
+                Err(e) => panic!("watching {base}: {e}"),
+            },
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), watcher.changed()).await;
+    }
+    false
+}
+
+/// A provider (base path `/registry`) and an HA server (master at `ELECTION`) on `connect`,
+/// their logs in `logs`: the processes, the provider's URL and the HA server's address.
+fn start_both(
+    connect: &str,
+    logs: &std::path::Path,
+) -> (ChildProcess, String, ChildProcess, String) {
     let mut provider = spawn(
         env!("CARGO_BIN_EXE_zoorpc-provider"),
-        &connect,
+        connect,
         &["--base-path", "/registry"],
-        &provider_log,
+        &logs.join("provider"),
     );
     let line = provider
         .wait_for_line("registered ", Duration::from_secs(20))
         .expect("provider registers");
     let url = line.split_whitespace().nth(2).expect("url").to_owned();
-    let election = "/soa/master/services/Hello:1.0.0";
     let mut ha = spawn(
         env!("CARGO_BIN_EXE_zoorpc-ha-server"),
-        &connect,
-        &["--path", election],
-        &ha_log,
+        connect,
+        &["--path", ELECTION],
+        &logs.join("ha"),
     );
     let line = ha
         .wait_for_line("listening ", Duration::from_secs(20))
@@ -104,78 +124,55 @@ fn a_deleted_chroot_is_created_again_and_providers_and_ha_servers_come_back() {
     let ha_addr = line.split_whitespace().nth(1).expect("address").to_owned();
     ha.wait_for_line("role master", Duration::from_secs(20))
         .expect("HA server is master");
+    (provider, url, ha, ha_addr)
+}
 
+const ELECTION: &str = "/soa/master/services/Hello:1.0.0";
+
+#[test]
+fn a_deleted_chroot_is_created_again_and_providers_and_ha_servers_come_back() {
+    let chroot = unique_path("chroot");
+    let connect = format!("{}{chroot}", zk().connect_string());
+    let logs = tempfile::tempdir().expect("temp dir");
+    let (_provider, url, mut ha, ha_addr) = start_both(&connect, logs.path());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let consumer = Consumer::connect(&connect, "/registry")
             .await
             .expect("consumer");
-        assert_eq!(
-            consumer
-                .say_hello("before")
-                .await
-                .expect("call")
-                .url
-                .as_str(),
-            url
-        );
+        let called = consumer.say_hello("before").await.expect("call");
+        assert_eq!(called.url.as_str(), url);
         let client = raw_client(&zk().connect_string()).await;
         delete_all(&client, &chroot).await;
         // Both come back on their own: the provider's node and the master node, in the chroot.
-        let registered = async {
-            let base = format!("{chroot}/registry");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                for child in client.list_children(&base).await.unwrap_or_default() {
-                    let node = format!("{base}/{child}");
-                    if wait_data(&client, &node, &url, Duration::ZERO).await {
-                        return true;
-                    }
-                }
-                let (_, watcher) = match client.get_and_watch_children(&base).await {
-                    Ok((_, _, watcher)) => ((), watcher),
-                    Err(_) => match client.check_and_watch_stat(&base).await {
-                        Ok((_, watcher)) => ((), watcher),
-                        Err(e) => panic!("watching {base}: {e}"),
-                    },
-                };
-                let _ = tokio::time::timeout(Duration::from_secs(1), watcher.changed()).await;
-            }
-            false
-        };
-        assert!(registered.await, "the provider never registered again");
-        let master = format!("{chroot}{election}");
+        let base = format!("{chroot}/registry");
+        assert!(
+            wait_registered(&client, &base, &url).await,
+            "the provider never registered again"
+        );
+        let master = format!("{chroot}{ELECTION}");
         assert!(
             wait_data(&client, &master, &ha_addr, Duration::from_secs(30)).await,
             "the HA server never held {master} again: {}",
-            std::fs::read_to_string(&ha_log).unwrap_or_default()
+            std::fs::read_to_string(logs.path().join("ha")).unwrap_or_default()
         );
-        assert!(
-            consumer
-                .wait_until(Duration::from_secs(20), |urls| urls
-                    .iter()
-                    .any(|u| u.as_str() == url))
-                .await,
-            "the consumer never listed the provider again"
-        );
-        assert_eq!(
-            consumer
-                .say_hello("after")
-                .await
-                .expect("call")
-                .url
-                .as_str(),
-            url
-        );
+        let listed = consumer
+            .wait_until(Duration::from_secs(20), |urls| {
+                urls.iter().any(|u| u.as_str() == url)
+            })
+            .await;
+        assert!(listed, "the consumer never listed the provider again");
+        let called = consumer.say_hello("after").await.expect("call");
+        assert_eq!(called.url.as_str(), url);
     });
     ha.wait_for_line("role master", Duration::from_secs(20))
         .expect("the HA server is master again");
     // The line says what happened to what: the chroot, not the paths under it.
-    let logs = [&provider_log, &ha_log].map(|p| std::fs::read_to_string(p).unwrap_or_default());
+    let logs = ["provider", "ha"]
+        .map(|name| std::fs::read_to_string(logs.path().join(name)).unwrap_or_default());
+    let named = format!("the chroot {chroot} of the ZooKeeper connect string was missing");
     assert!(
-        logs.iter().any(|log| log.contains(&format!(
-            "the chroot {chroot} of the ZooKeeper connect string was missing"
-        ))),
+        logs.iter().any(|log| log.contains(&named)),
         "no line names the chroot:\n{}\n{}",
         logs[0],
         logs[1]

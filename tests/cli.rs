@@ -99,7 +99,7 @@ fn help_lists_every_subcommand_and_usage_errors_are_one_line() {
         .args(["designate", "--help"])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&designate.stdout).contains("health"));
+    assert!(String::from_utf8_lossy(&designate.stdout).contains("participant"));
     for (args, says) in [
         (&["ls"][..], "--zk"),
         (

@@ -107,7 +107,7 @@ pub fn run(args: ProxyArgs) -> i32 {
         Err(status) => return status,
     };
     if let Some(Err(e)) = args.metrics.map(super::metrics::serve) {
-        eprintln!("error: {}", crate::cli::shorten(&e));
+        eprintln!("error: {}", crate::cli::error_line(&e));
         return 1;
     }
     super::block_on(async move {
@@ -288,9 +288,13 @@ pub async fn forward(
         // The channel's own verdict keeps its code: DEADLINE_EXCEEDED for a call that may have
         // been processed (a client must not take it for a safe-to-retry UNAVAILABLE).
         Err(e) => match e.downcast::<CallError>() {
+            // A proxy's client is a program's user: settings are named by the proxy's flags.
             Ok(failed) => tonic::Status::new(
                 failed.status.code(),
-                format!("zoorpc proxy: {}", failed.status.message()),
+                format!(
+                    "zoorpc proxy: {}",
+                    crate::cli::with_flags(failed.status.message())
+                ),
             )
             .into_http(),
             Err(e) => match e.downcast::<tonic::Status>() {

@@ -103,11 +103,7 @@ impl Endpoint {
                 Ok(target) => Transport::Tls(target),
                 Err(reason) => Transport::Refused(reason),
             },
-            ("https", None) => Transport::Refused(
-                "an https:// provider and this consumer has no TLS configured: give --tls-ca \
-                 (ConsumerConfig::tls) to call it; it is never called in plaintext"
-                    .to_owned(),
-            ),
+            ("https", None) => Transport::Refused(no_tls()),
             _ => Transport::Plain,
         };
         let endpoint = match &transport {
@@ -270,4 +266,13 @@ fn connect_lazy(endpoint: tonic::transport::Endpoint, transport: Transport) -> C
             timeout: DIAL_TIMEOUT,
             transport,
         })
+}
+
+/// Why an `https://` provider is not called by a consumer without TLS.
+fn no_tls() -> String {
+    format!(
+        "an https:// provider and this consumer has no TLS configured: give {} to call it; it is \
+         never called in plaintext",
+        crate::error::settings::TLS_CA
+    )
 }

@@ -101,9 +101,31 @@ pub(crate) async fn ensure_path(client: &zk::Client, path: &str, acl: NodeAcl) -
                 attempts += 1;
                 wait_reconnected(client).await?;
             }
+            // Refused somewhere on the way down: name the node whose create was refused (its
+            // parent's ACL said no), not the deepest one, which may be several levels below.
+            Err(zk::Error::NoAuth) => {
+                let refused = first_missing(client, path).await;
+                return Err(Error::zk(
+                    "create",
+                    &absolute(client, refused),
+                    zk::Error::NoAuth,
+                ));
+            }
             Err(e) => return Err(Error::zk("create (parents)", &absolute(client, path), e)),
         }
     }
+}
+
+/// The shallowest node of `path` (itself or an ancestor) that does not exist: the one `mkdir`
+/// tried to create last. `path` itself if that cannot be read.
+async fn first_missing<'a>(client: &zk::Client, path: &'a str) -> &'a str {
+    let ends = path.match_indices('/').skip(1).map(|(i, _)| i);
+    for end in ends.chain([path.len()]) {
+        if let Ok(None) = client.check_stat(&path[..end]).await {
+            return &path[..end];
+        }
+    }
+    path
 }
 
 /// Creates the chroot of `client` (and its ancestors), through a client on the same session

@@ -131,8 +131,8 @@ impl Call {
                     error,
                 },
                 Outcome::Deadline => {
-                    counted.deadline();
                     self.silent(&endpoint, noted, sent_whole);
+                    counted.deadline();
                     break;
                 }
             };
