@@ -255,11 +255,11 @@ async fn short_deadlines_eject_a_hung_provider_and_calls_succeed_on_the_others()
             .iter()
             .any(|e| e.url().as_str() == hung.url && e.is_ejected())
     };
-    // Four callers at a time, until the hung provider is ejected (before keepalive, at 10 s,
+    // Four callers at a time, until the hung provider is ejected (before keepalive, at 15 s,
     // or its session, at 30 s, could take it out).
     while !ejected() {
         assert!(
-            paused.elapsed() < Duration::from_secs(8),
+            paused.elapsed() < Duration::from_secs(12),
             "the hung provider is still not ejected {:?} after the pause",
             paused.elapsed()
         );
@@ -282,4 +282,61 @@ async fn short_deadlines_eject_a_hung_provider_and_calls_succeed_on_the_others()
         failed.is_empty(),
         "calls failed with the hung provider ejected: {failed:?}"
     );
+}
+
+/// The same through `zoorpc proxy`, whose clients cancel their calls when their own 1 s
+/// deadline passes, before the proxy's timer would (their clock started earlier, by the
+/// request's transit: 50 ms here): the hung provider is ejected in the proxy all the same, and
+/// a run of 40 calls is then answered by the others (with it still picked, one call in three
+/// would fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_proxy_short_deadlines_eject_a_hung_provider() {
+    let base = unique_path("hung-proxy-deadlines");
+    let echoes: Vec<_> = (0..3).map(|_| spawn_lasting_echo(&base)).collect();
+    let (_proxy, addr) = start_proxy(&base);
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("proxy URL")
+        .connect()
+        .await
+        .expect("connect to the proxy");
+    let client = EchoClient::new(channel);
+    let call = |mut client: EchoClient<tonic::transport::Channel>| async move {
+        let mut request = tonic::Request::new(common::echo_load::say("short"));
+        request.set_timeout(Duration::from_secs(1));
+        match tokio::time::timeout(Duration::from_millis(950), client.say(request)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(tonic::Status::cancelled("the client's own deadline")),
+        }
+    };
+    // The proxy lists the three once each has answered a call.
+    let mut servers = std::collections::HashSet::new();
+    let listed = Instant::now();
+    while servers.len() < 3 {
+        assert!(
+            listed.elapsed() < Duration::from_secs(10),
+            "answered by {servers:?}"
+        );
+        if let Ok(reply) = call(client.clone()).await {
+            servers.insert(reply.into_inner().server);
+        }
+    }
+    echoes[0].process.pause().expect("SIGSTOP a provider");
+    let paused = Instant::now();
+    let mut in_a_row = 0;
+    while in_a_row < 40 {
+        // Before keepalive (a ping at 10 s, unanswered at 15 s) or the provider's session
+        // (30 s) could take it out.
+        assert!(
+            paused.elapsed() < Duration::from_secs(12),
+            "calls through the proxy still fail {:?} after the pause",
+            paused.elapsed()
+        );
+        let calls: Vec<_> = (0..6).map(|_| tokio::spawn(call(client.clone()))).collect();
+        for c in calls {
+            match c.await {
+                Ok(Ok(_)) => in_a_row += 1,
+                _ => in_a_row = 0,
+            }
+        }
+    }
 }

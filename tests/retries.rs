@@ -115,6 +115,21 @@ async fn the_retryable_status_codes_are_the_policys() {
     let mut retrying = EchoClient::new(consumer.channel_with(policy));
     let reply = retrying.say(say("b")).await.expect("retried on the other");
     assert_eq!(reply.get_ref().text, "b");
+    // `Consumer::call` keeps the same policy.
+    let ask = |channel| async move { EchoClient::new(channel).say(say("e")).await };
+    let refused = consumer
+        .call(CallPolicy::IDEMPOTENT, ask)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("answered by the test"),
+        "{refused}"
+    );
+    let answer = consumer
+        .call(policy, ask)
+        .await
+        .expect("retried on the other");
+    assert_eq!(answer.attempts, 2);
     exhausted.shutdown().await.unwrap();
     ok.shutdown().await.unwrap();
 

@@ -300,11 +300,14 @@ impl MasterClient {
         self.channel.clone()
     }
 
-    /// The master's channel with `policy` (its attempt timeout replaced by the client's, which
-    /// a caller's deadline replaces in turn).
+    /// The master's channel with `policy`, its attempt timeout's length replaced by the
+    /// client's (a caller's deadline replaces it in turn, unless `policy`'s was set:
+    /// [`CallPolicy::attempt_timeout_fixed`]).
     pub fn channel_with(&self, policy: CallPolicy) -> BalancedChannel {
-        self.channel
-            .with_policy(policy.with_default_attempt_timeout(self.attempt_timeout))
+        self.channel.with_policy(CallPolicy {
+            attempt_timeout: self.attempt_timeout,
+            ..policy
+        })
     }
 
     /// A `HelloServiceClient` on the master's channel (idempotent), with the current master's

@@ -70,8 +70,9 @@ pub struct ProxyArgs {
     #[arg(long)]
     pub idempotent: bool,
     /// How long an attempt waits for a provider's answer once the request was sent, before it
-    /// fails (or, with --idempotent, is tried on another provider); a client's own deadline
-    /// (grpc-timeout) also applies [default: 5000]
+    /// fails (or, with --idempotent, is tried on another provider), also within a client's own
+    /// deadline (grpc-timeout); without this flag a client's deadline replaces the default
+    /// [default: 5000]
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub attempt_timeout_ms: Option<u64>,
     /// With --master: how long a call waits for a master when there is none (no contender yet,

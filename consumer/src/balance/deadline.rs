@@ -25,7 +25,9 @@
 //! its callers use:
 //! - an attempt timeout that expires is a connection-level failure: it ejects the provider;
 //! - [`SILENT_DEADLINES`](super::endpoint::SILENT_DEADLINES) (5) attempts in a row that reached
-//!   their caller's deadline with the request sent and no response headers eject it as one; an
+//!   their caller's deadline with the request sent and no response headers eject it as one (a
+//!   call its caller cancels within a tenth of the timeout of the deadline counts too: a client
+//!   of `zoorpc proxy` cancels at its own deadline, which started before the proxy's); an
 //!   answer of any kind starts the count over, so callers' short deadlines do not eject a slow
 //!   provider that still answers;
 //! - HTTP/2 keepalive on every provider connection, busy or idle: a PING after 10 s without a

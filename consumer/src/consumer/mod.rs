@@ -202,17 +202,7 @@ impl Consumer {
         while let Some(endpoint) = self.endpoints.pick(&tried) {
             tried.push(endpoint.node().to_owned());
             let noted = endpoint.attempt_started();
-            let attempt = tokio::time::timeout(policy.attempt_timeout, f(endpoint.channel()));
-            let outcome = match attempt.await {
-                Ok(outcome) => outcome.map_err(|status| (classify(&status), status)),
-                Err(_) => Err((
-                    Failure::MaybeSent,
-                    tonic::Status::deadline_exceeded(format!(
-                        "no answer within {:?}",
-                        policy.attempt_timeout
-                    )),
-                )),
-            };
+            let outcome = attempt_within(&policy, f(endpoint.channel())).await;
             match outcome {
                 Ok(value) => {
                     endpoint.record_success();
@@ -222,13 +212,13 @@ impl Consumer {
                         attempts: tried.len(),
                     });
                 }
-                Err((failure, status)) => {
+                Err((failure, status, answered)) => {
                     let url = endpoint.url().to_string();
-                    if failure.is_connection_failure() {
-                        // The provider's own UNAVAILABLE carries no source (see `classify`); a
-                        // timed-out attempt's status is DEADLINE_EXCEEDED.
-                        let answered = status.code() == tonic::Code::Unavailable
-                            && std::error::Error::source(&status).is_none();
+                    // Only a connection failure or an UNAVAILABLE answer weighs toward
+                    // ejection; another retryable code is the provider's answer.
+                    if failure.is_connection_failure()
+                        && (!answered || status.code() == tonic::Code::Unavailable)
+                    {
                         let strike = Strike::of(failure, answered);
                         self.endpoints.record_strike(&endpoint, noted, strike);
                     }
@@ -237,6 +227,9 @@ impl Consumer {
                     }
                     if decide(failure, &policy, maybe_sent, &self.budget) != Decision::Retry {
                         return Err(Error::Call { url, status });
+                    }
+                    if failure == Failure::MaybeSent {
+                        tokio::time::sleep(policy.backoff.pause(maybe_sent)).await;
                     }
                     debug!(url = %url, error = %status, "call failed; trying another provider");
                     last = Some((url, status));
@@ -314,5 +307,45 @@ impl Consumer {
         Error::NoProviders {
             base_path: self.base_path.clone(),
         }
+    }
+}
+
+/// One attempt of [`Consumer::call`] under `policy`'s attempt timeout: its value, or its
+/// error's classification, the status, and whether the provider answered it (a status without
+/// a source: see `classify`) rather than the attempt timing out.
+async fn attempt_within<T>(
+    policy: &CallPolicy,
+    attempt: impl Future<Output = std::result::Result<T, tonic::Status>>,
+) -> std::result::Result<T, (Failure, tonic::Status, bool)> {
+    match tokio::time::timeout(policy.attempt_timeout, attempt).await {
+        Ok(outcome) => outcome.map_err(|status| {
+            let answered = std::error::Error::source(&status).is_none();
+            (classify_answer(&status, policy), status, answered)
+        }),
+        Err(_) => Err((
+            Failure::MaybeSent,
+            tonic::Status::deadline_exceeded(format!(
+                "no answer within {:?}",
+                policy.attempt_timeout
+            )),
+            false,
+        )),
+    }
+}
+
+/// [`classify`] with `policy`'s retryable codes: a code the provider answered is retried (as
+/// maybe processed) when the policy lists it, and never when it does not (`UNAVAILABLE`
+/// included); a transport failure is classified by its cause alone.
+fn classify_answer(status: &tonic::Status, policy: &CallPolicy) -> Failure {
+    let failure = classify(status);
+    if std::error::Error::source(status).is_some() {
+        return failure;
+    }
+    if policy.retryable.contains(status.code()) {
+        Failure::MaybeSent
+    } else if failure == Failure::MaybeSent {
+        Failure::Application
+    } else {
+        failure
     }
 }

@@ -112,9 +112,10 @@ impl Call {
             let sent_whole = sent.is_none();
             let limits = self.limits(sent);
             let noted = endpoint.attempt_started();
+            let started = (noted, sent_whole);
             // Counted once however the attempt ends, dropped with the call included.
             let counted = metrics::AttemptCount::start(endpoint.label());
-            let failed = match self.attempt(&endpoint, request, limits).await {
+            let failed = match self.attempt(&endpoint, request, limits, started).await {
                 Outcome::Answer(response) => match self.answer(&endpoint, response, counted) {
                     Some(response) => return Ok(response),
                     None => break,
@@ -234,11 +235,13 @@ impl Call {
     }
 
     /// One attempt, in its own span (inside the call's): endpoint, attempt number, outcome.
+    /// `started`: what the attempt noted as it started, and whether its request went whole.
     async fn attempt(
         &self,
         endpoint: &Endpoint,
         request: http::Request<Body>,
         limits: Limits,
+        started: (AttemptStart, bool),
     ) -> Outcome {
         let span = tracing::debug_span!(
             "attempt",
@@ -248,9 +251,16 @@ impl Call {
         );
         let shared = &self.channel.shared;
         let retryable = self.channel.policy.retryable;
+        let mut cancelled = CancelledAtDeadline {
+            call: self,
+            endpoint,
+            started,
+            armed: true,
+        };
         let outcome = attempt(endpoint, request, limits, shared.track_load, retryable)
             .instrument(span.clone())
             .await;
+        cancelled.armed = false;
         let ended = outcome.name();
         span.record("outcome", ended);
         debug!(parent: &span, outcome = ended, "attempt ended");
@@ -399,6 +409,32 @@ impl Call {
         match self.last.take() {
             Some((url, error)) => wording::failed(&url, self.tried.len(), true, error),
             None => wording::no_endpoint(self.channel.shared.route.no_endpoint()),
+        }
+    }
+}
+
+/// Armed while an attempt waits: a call dropped then, at its deadline (a client of `zoorpc
+/// proxy` cancels its call when its own deadline passes, a moment before the proxy's timer),
+/// counts as an attempt that reached its deadline with no response headers, as if the channel
+/// had seen the deadline itself.
+struct CancelledAtDeadline<'a> {
+    call: &'a Call,
+    endpoint: &'a Endpoint,
+    started: (AttemptStart, bool),
+    armed: bool,
+}
+
+impl Drop for CancelledAtDeadline<'_> {
+    fn drop(&mut self) {
+        let Some(deadline) = self.call.deadline.filter(|_| self.armed) else {
+            return;
+        };
+        // The caller's clock started before this call's (the request's transit): a cancel
+        // within a tenth of the timeout (at most 250 ms) of the deadline is the deadline's.
+        let margin = (deadline.timeout / 10).min(Duration::from_millis(250));
+        if deadline.at.saturating_duration_since(Instant::now()) <= margin {
+            let (noted, sent_whole) = self.started;
+            self.call.silent(self.endpoint, noted, sent_whole);
         }
     }
 }

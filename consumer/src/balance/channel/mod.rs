@@ -4,23 +4,25 @@
 //! Per request:
 //! - The body is read up to the buffer limit ([`body`](super::body)); a request that fits can be
 //!   sent again, a larger or still-streaming one is committed to its first endpoint.
-//! - An endpoint is picked (`Route`); the attempt waits at most the policy's attempt timeout
-//!   for the response headers.
+//! - An endpoint is picked (`Route`); the attempt waits for the response headers until the
+//!   caller's deadline, or without one for the policy's attempt timeout (the rule, and how a
+//!   hung provider is found: [`deadline`](super::deadline)).
 //! - A failed attempt is classified ([`classify_error`](super::classify_error)) and the
-//!   [`decide`](super::decide) function says whether
-//!   another endpoint is tried: never-sent requests always (bounded by the list), maybe-sent
-//!   ones with an idempotent policy and within the retry budget. Connection failures eject the
-//!   endpoint.
+//!   [`decide`](super::decide) function says whether another endpoint is tried: never-sent
+//!   requests always and at once (bounded by the list); maybe-sent ones, and answers with a
+//!   code the policy retries, with an idempotent policy, within the retry budget and after a
+//!   jittered backoff ([`Backoff`](super::Backoff)). Connection failures eject the endpoint.
 //! - Response headers commit the call: a response (and a stream) is never retried after it.
-//!   The response carries an [`Answered`] extension naming the provider and the attempts.
+//!   The response carries an [`Answered`] extension naming the provider and the attempts; a
+//!   connection that breaks during the response ends it `UNAVAILABLE` naming the provider.
 //! - `poll_ready` is always ready: an empty list answers `UNAVAILABLE` at once, naming the base
-//!   path; an all-ejected list still tries the endpoint back soonest. Nothing waits without
-//!   bound.
+//!   path (with wait-for-ready, the call waits for a provider within its deadline); an
+//!   all-ejected list still tries the endpoint back soonest. Nothing waits without bound.
 //!
 //! Layout, as tower splits retry, timeout and balance:
 //! - `call`: the attempt loop of one call and the retry decision after each failure;
-//! - `attempt`: one attempt, bounded by the per-attempt timeout and the caller's deadline
-//!   ([`deadline`](super::deadline)), and what it came to;
+//! - `attempt`: one attempt, bounded by the attempt timeout or the caller's deadline, and what
+//!   it came to;
 //! - `request`: each attempt's request (headers, the deadline that remains);
 //! - `response`: the response body a caller reads (the deadline, a connection that breaks);
 //! - `wording`: the errors a caller sees.
