@@ -239,7 +239,7 @@ impl Flags {
 
 /// Prints `error` and `usage` to stderr and exits with status 2.
 pub fn fail(usage: &str, error: &str) -> ! {
-    eprintln!("error: {}\n\n{usage}", shorten(error));
+    eprintln!("error: {}\n\n{usage}", error_line(error));
     std::process::exit(2)
 }
 
@@ -249,6 +249,76 @@ pub fn or_exit<T>(usage: &str, value: Result<T, String>) -> T {
         Ok(v) => v,
         Err(e) => fail(usage, &e),
     }
+}
+
+/// What the libraries' messages call a setting ([`zoorpc_registry::error::settings`],
+/// [`zoorpc_consumer::error::settings`], [`zoorpc_provider::error::settings`]), and what the
+/// programs call it: their flags. The one place programs map settings to flags.
+const SETTING_FLAGS: &[(&str, &str)] = {
+    use zoorpc_consumer::error::settings as consumer;
+    use zoorpc_provider::error::settings as provider;
+    use zoorpc_registry::error::settings as registry;
+    &[
+        (registry::ZK, "--zk"),
+        (
+            registry::ZK_AUTH,
+            "that identity's user:password file with --zk-auth-file (or ZOORPC_ZK_AUTH_FILE)",
+        ),
+        (
+            registry::START_CONTENDER,
+            "a contender on that path (e.g. `zoorpc-ha-server --zk HOST:PORT --path PATH`)",
+        ),
+        (
+            consumer::START_PROVIDER,
+            "a provider with that base path (e.g. `zoorpc provider --zk HOST:PORT --base-path PATH`)",
+        ),
+        (consumer::TLS_CA, "--tls-ca"),
+        (
+            consumer::TLS_IDENTITY,
+            "--tls-client-cert and --tls-client-key",
+        ),
+        (consumer::TLS_SERVER_NAME, "--tls-server-name"),
+        (consumer::CA_FILE, "CA certificate (--tls-ca)"),
+        (
+            consumer::CLIENT_CERT_FILE,
+            "client certificate (--tls-client-cert)",
+        ),
+        (consumer::CLIENT_KEY_FILE, "client key (--tls-client-key)"),
+        (provider::PORT, "--port"),
+        (provider::LISTEN_HOST, "--listen-host"),
+        (provider::ADVERTISE_HOST, "--advertise-host"),
+        (provider::CERT_FILE, "certificate (--tls-cert)"),
+        (provider::KEY_FILE, "private key (--tls-key)"),
+        (provider::CLIENT_CA_FILE, "client CA (--tls-client-ca)"),
+    ]
+};
+
+/// `text` (a library's message) as a program says it: every setting the libraries name
+/// replaced with the program's flag for it.
+///
+/// ```
+/// use zoorpc::cli::with_flags;
+/// let e = zoorpc_consumer::Error::NoProviders { base_path: "/registry".into() };
+/// assert_eq!(
+///     with_flags(&e.to_string()),
+///     "no providers registered under /registry: start a provider with that base path \
+///      (e.g. `zoorpc provider --zk HOST:PORT --base-path PATH`) or check the base path"
+/// );
+/// assert_eq!(with_flags("no setting here"), "no setting here");
+/// ```
+pub fn with_flags(text: &str) -> String {
+    let mut text = text.to_owned();
+    for (setting, flag) in SETTING_FLAGS {
+        if text.contains(setting) {
+            text = text.replace(setting, flag);
+        }
+    }
+    text
+}
+
+/// An error line of a program: the library's message [`with_flags`], [`shorten`]ed.
+pub fn error_line(text: &str) -> String {
+    shorten(&with_flags(text))
 }
 
 /// `text` with every word longer than 200 bytes cut to its start and its size, and a line still

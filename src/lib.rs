@@ -61,16 +61,35 @@ pub fn init_logging() {
 
 /// [`init_logging`] with another default level (`RUST_LOG` still wins): the one-shot commands
 /// (`zoorpc ls`, `call`, ...) log only errors, so what they print is their own lines. Colours
-/// only on a terminal: a log file or a pipe gets plain text.
+/// only on a terminal: a log file or a pipe gets plain text. The libraries' settings in a log
+/// line are named by the programs' flags ([`cli::with_flags`]), as in their error lines.
 pub fn init_logging_at(default: &str) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| FlagsWriter(std::io::stderr()))
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// stderr for log lines, each (the formatter writes a line at once) with the settings it names
+/// replaced by the programs' flags.
+struct FlagsWriter(std::io::Stderr);
+
+impl std::io::Write for FlagsWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::str::from_utf8(buf) {
+            Ok(text) => self.0.write_all(cli::with_flags(text).as_bytes())?,
+            Err(_) => self.0.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// The README's Rust examples, compiled as doc tests so they cannot rot.

@@ -145,7 +145,7 @@ async fn a_stranger_cannot_change_registrations_or_the_master_node_and_readers_n
     assert!(matches!(err, Error::NoAuth { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
-        text.contains("NoAuth") && text.contains("--zk-auth-file"),
+        text.contains("NoAuth") && text.contains("`zk_auth`"),
         "{text}"
     );
     assert!(!text.contains(SECRET));

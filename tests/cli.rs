@@ -99,7 +99,7 @@ fn help_lists_every_subcommand_and_usage_errors_are_one_line() {
         .args(["designate", "--help"])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&designate.stdout).contains("health"));
+    assert!(String::from_utf8_lossy(&designate.stdout).contains("participant"));
     for (args, says) in [
         (&["ls"][..], "--zk"),
         (
@@ -138,6 +138,21 @@ fn help_lists_every_subcommand_and_usage_errors_are_one_line() {
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+}
+
+/// `designate` refuses an address no contender can have before anything connects: an IPv6
+/// address without brackets (it failed later, "invalid URI", status 1), or no port.
+#[test]
+fn designate_refuses_an_unbracketed_ipv6_address_or_no_port_as_a_usage_error() {
+    for (address, says) in [("::1:1234", "write [::1]:1234"), ("127.0.0.1", "port")] {
+        let (code, stderr) = zoorpc_stderr(&["designate", "--zk", "h:1", "/soa/m", address]);
+        assert_eq!(code, Some(2), "{address}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{address}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(says),
+            "{address}: {stderr}"
+        );
+    }
 }
 
 #[test]

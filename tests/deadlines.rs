@@ -1,7 +1,8 @@
 //! The caller's deadline (`tonic::Request::set_timeout`) and the per-attempt timeout through the
 //! balanced channel: the deadline bounds the whole call, retries and waits for a master
-//! included, ends it with `DEADLINE_EXCEEDED` and ejects no one; the per-attempt timeout counts
-//! from the end of the request, so a client stream longer than it is not cut.
+//! included, ends it with `DEADLINE_EXCEEDED` and ejects no one; the default attempt timeout
+//! gives way to a caller's deadline, one that was set holds within it; the per-attempt timeout
+//! counts from the end of the request, so a client stream longer than it is not cut.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::echo_load::{consumer, echo_provider, say};
 use common::zk;
 use zoorpc::apps::echo::{EchoClient, EchoRequest};
-use zoorpc::consumer::{CallPolicy, MasterClient, MasterClientConfig, Strategy};
+use zoorpc::consumer::{Backoff, CallPolicy, MasterClient, MasterClientConfig, Strategy};
 use zoorpc_testkit::unique_path;
 
 fn with_deadline(text: &str, deadline: Duration) -> tonic::Request<EchoRequest> {
@@ -30,8 +31,11 @@ async fn retries_end_at_the_callers_deadline() {
         providers.push(echo_provider(&base, Duration::from_secs(3)).await);
     }
     let consumer = consumer(&base, Strategy::Random, 3).await;
-    // Attempts of 400 ms: the third one is cut by the deadline at 1 s.
-    let policy = CallPolicy::IDEMPOTENT.with_attempt_timeout(Duration::from_millis(400));
+    // Attempts of 400 ms, retried at once (no backoff, which would leave a random share of
+    // the second): the third one is cut by the deadline at 1 s.
+    let policy = CallPolicy::IDEMPOTENT
+        .with_attempt_timeout(Duration::from_millis(400))
+        .with_backoff(Backoff::NONE);
     let mut client = EchoClient::new(consumer.channel_with(policy));
     let started = Instant::now();
     let status = client
@@ -56,8 +60,7 @@ async fn retries_end_at_the_callers_deadline() {
 }
 
 /// A deadline that passes is the caller's limit: the provider is not ejected, the next calls
-/// still reach it. The per-attempt timeout applies whatever the deadline (it is what finds a
-/// hung provider): a method slower than it needs a longer one.
+/// still reach it. An attempt timeout that was set applies within any deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passed_deadline_ejects_no_one_and_the_attempt_timeout_still_applies() {
     let base = unique_path("deadline-eject");
@@ -98,6 +101,85 @@ async fn a_passed_deadline_ejects_no_one_and_the_attempt_timeout_still_applies()
         .expect("answered within the attempt timeout and the deadline");
     assert_eq!(reply.get_ref().text, "patient");
     slow.shutdown().await.unwrap();
+}
+
+/// The default attempt timeout (5 s) gives way to a caller's longer deadline: a 6.5 s method
+/// called with a 10 s deadline is answered, and its provider is not ejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_longer_than_the_default_attempt_timeout_lets_a_slow_method_answer() {
+    let base = unique_path("deadline-long");
+    let (slow, _) = echo_provider(&base, Duration::from_millis(6500)).await;
+    let consumer = consumer(&base, Strategy::Random, 1).await;
+    let mut client = EchoClient::new(consumer.channel());
+    let reply = client
+        .say(with_deadline("slow", Duration::from_secs(10)))
+        .await
+        .expect("answered within the caller's deadline");
+    assert_eq!(reply.get_ref().text, "slow");
+    assert!(
+        consumer.endpoints().iter().all(|e| !e.is_ejected()),
+        "a slow provider that answered within the deadline was ejected"
+    );
+    slow.shutdown().await.unwrap();
+}
+
+/// Wait-for-ready (opt-in per policy): a call made before any provider registers waits for one
+/// within its deadline and is answered once one registers; with none it ends
+/// `DEADLINE_EXCEEDED` at the deadline; without the option it fails at once as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_ready_waits_for_a_provider_within_the_deadline() {
+    let base = unique_path("wait-for-ready");
+    let consumer = consumer(&base, Strategy::Random, 0).await;
+    let waiting = CallPolicy::DEFAULT.with_wait_for_ready();
+
+    // Without the option: UNAVAILABLE at once, naming the base path.
+    let started = Instant::now();
+    let status = EchoClient::new(consumer.channel())
+        .say(with_deadline("now", Duration::from_secs(10)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");
+    assert!(status.message().contains(&base), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // With it and no provider: DEADLINE_EXCEEDED at the deadline, saying what it waited for.
+    let started = Instant::now();
+    let status = EchoClient::new(consumer.channel_with(waiting))
+        .say(with_deadline("nobody", Duration::from_secs(1)))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status}");
+    assert!(status.message().contains(&base), "{status}");
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
+
+    // With it, and a provider registering while the call waits: answered.
+    let mut client = EchoClient::new(consumer.channel_with(waiting));
+    let mut call = tokio::spawn(async move {
+        client
+            .say(with_deadline("later", Duration::from_secs(15)))
+            .await
+    });
+    let early = tokio::time::timeout(Duration::from_millis(500), &mut call).await;
+    assert!(
+        early.is_err(),
+        "the call ended before any provider registered: {early:?}"
+    );
+    let (provider, _) = echo_provider(&base, Duration::ZERO).await;
+    let reply = tokio::time::timeout(Duration::from_secs(15), call)
+        .await
+        .expect("answered within its deadline")
+        .expect("call task")
+        .expect("answered by the provider that registered");
+    assert_eq!(reply.get_ref().text, "later");
+    provider.shutdown().await.unwrap();
 }
 
 /// A server stream ends by the caller's deadline: the messages sent before it arrive, then

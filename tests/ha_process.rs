@@ -6,114 +6,11 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::ha_servers::{HaServer, SESSION_TIMEOUT_MS, parse_run, wait_any_master};
 use common::zk;
 use zoorpc::registry::master_job::{read_record, record_path};
 use zoorpc::registry::{Error, Fence, Session, SessionConfig};
 use zoorpc_testkit::{ChildProcess, unique_path};
-
-/// The session timeout the servers ask for (ZooKeeper ticks are 200 ms).
-const SESSION_TIMEOUT_MS: u64 = 1000;
-
-struct HaServer {
-    process: ChildProcess,
-    address: String,
-    /// How many of the lines read so far have been looked at.
-    cursor: usize,
-}
-
-impl HaServer {
-    fn spawn(connect: &str, path: &str, extra: &[&str]) -> HaServer {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
-        cmd.args(["--zk", connect, "--path", path, "--port", "0"])
-            .args(["--session-timeout-ms", &SESSION_TIMEOUT_MS.to_string()])
-            .args(extra);
-        let process = ChildProcess::spawn("ha-server", cmd).expect("spawn ha server");
-        let mut server = HaServer {
-            process,
-            address: String::new(),
-            cursor: 0,
-        };
-        let line = server
-            .next_line("listening ", Duration::from_secs(20))
-            .expect("ha server listens");
-        server.address = line["listening ".len()..].to_owned();
-        assert!(server.address.starts_with("127.0.0.1:"), "{line}");
-        server
-    }
-
-    /// The next line starting with `prefix` that has not been looked at yet, waiting for it at
-    /// most `timeout`.
-    fn next_line(&mut self, prefix: &str, timeout: Duration) -> Option<String> {
-        common::next_line_after(&mut self.process, &mut self.cursor, prefix, timeout)
-    }
-
-    /// Waits for the next `role ...` line and returns what follows `role `.
-    fn next_role(&mut self, timeout: Duration) -> String {
-        match self.next_line("role ", timeout) {
-            Some(line) => line["role ".len()..].to_owned(),
-            None => panic!(
-                "{} printed no role line within {timeout:?}; lines: {:?}",
-                self.address,
-                self.process.seen_lines()
-            ),
-        }
-    }
-
-    fn wait_master(&mut self, timeout: Duration) -> i64 {
-        let role = self.next_role(timeout);
-        parse_epoch(&role).unwrap_or_else(|| panic!("{} became {role:?}", self.address))
-    }
-
-    fn wait_standby_of(&mut self, master: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let role = self.next_role(deadline.saturating_duration_since(Instant::now()));
-            if role == format!("standby master={master}") {
-                return;
-            }
-            assert!(
-                !role.starts_with("master"),
-                "{} became {role} instead of standing by for {master}",
-                self.address
-            );
-        }
-    }
-
-    /// The `(epoch, seq)` of `run` lines seen so far.
-    fn runs(&mut self) -> Vec<(i64, u64)> {
-        self.process
-            .drain_lines()
-            .iter()
-            .filter_map(|l| parse_run(l))
-            .collect()
-    }
-}
-
-fn parse_epoch(role: &str) -> Option<i64> {
-    role.strip_prefix("master epoch=")?.parse().ok()
-}
-
-fn parse_run(line: &str) -> Option<(i64, u64)> {
-    let rest = line.strip_prefix("run epoch=")?;
-    let (epoch, seq) = rest.split_once(" seq=")?;
-    Some((epoch.parse().ok()?, seq.parse().ok()?))
-}
-
-/// Waits for a `role master epoch=<n>` line from any of `servers`; returns (index, epoch).
-fn wait_any_master(servers: &mut [&mut HaServer], timeout: Duration) -> (usize, i64) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        for (i, s) in servers.iter_mut().enumerate() {
-            // A short wait on each in turn; lines not taken here stay for later waits.
-            let saved = s.cursor;
-            if let Some(line) = s.next_line("role master epoch=", Duration::from_millis(10)) {
-                return (i, parse_epoch(&line["role ".len()..]).expect("epoch"));
-            }
-            s.cursor = saved;
-        }
-    }
-    panic!("no standby became master within {timeout:?}");
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

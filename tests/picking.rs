@@ -266,7 +266,7 @@ async fn an_https_node_is_never_dialled_in_plaintext_without_tls_configured() {
         Err(e @ ConsumerError::Exhausted { .. }) => {
             let text = e.to_string();
             assert!(
-                text.contains("--tls-ca") && text.contains("never called in plaintext"),
+                text.contains("ConsumerConfig::tls") && text.contains("never called in plaintext"),
                 "{text}"
             );
         }

@@ -137,7 +137,7 @@ async fn an_untrusted_certificate_is_a_clear_error_and_nothing_reaches_the_provi
     // No TLS configured at all: never dialled, the error says what to give.
     let plain = self::consumer(&base, None, 1).await;
     let error = echo(&plain, "no tls").await.unwrap_err();
-    assert!(error.contains("--tls-ca"), "{error}");
+    assert!(error.contains("ConsumerConfig::tls"), "{error}");
     assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
 
     assert_eq!(
@@ -224,7 +224,7 @@ async fn mutual_tls_refuses_a_consumer_without_a_client_certificate_and_serves_o
     let anonymous = consumer(&base, Some(pki.consumer_tls()), 1).await;
     let error = echo(&anonymous, "who?").await.unwrap_err();
     assert!(error.contains("CertificateRequired"), "{error}");
-    assert!(error.contains("--tls-client-cert"), "{error}");
+    assert!(error.contains("ConsumerTls::with_identity"), "{error}");
     assert_eq!(calls.load(Ordering::Relaxed), 0);
 
     // A client certificate from another CA is refused as well.

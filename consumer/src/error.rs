@@ -1,12 +1,32 @@
 //! The consumer's one error type.
 
+/// How the consumer's messages name what a user can change, one constant per setting: a
+/// program replaces each with its own flag (`zoorpc::cli::error_line`), a library user reads
+/// the setting.
+pub mod settings {
+    /// What to start when a base path has no provider.
+    pub const START_PROVIDER: &str = "a provider with that base path (`Provider::serve`)";
+    /// The CAs a consumer trusts for `https://` providers.
+    pub const TLS_CA: &str = "`ConsumerConfig::tls` (`ConsumerTls::new`)";
+    /// The client certificate and key presented to providers that require one.
+    pub const TLS_IDENTITY: &str = "a client certificate and key (`ConsumerTls::with_identity`)";
+    /// The name every provider's certificate is checked for instead of its URL's host.
+    pub const TLS_SERVER_NAME: &str = "a server name (`ConsumerTls::with_server_name`)";
+    /// The CA file, as a load error names it.
+    pub const CA_FILE: &str = "CA certificate (`ConsumerTls::new`)";
+    /// The client certificate file, as a load error names it.
+    pub const CLIENT_CERT_FILE: &str = "client certificate (`ConsumerTls::with_identity`)";
+    /// The client key file, as a load error names it.
+    pub const CLIENT_KEY_FILE: &str = "client key (`ConsumerTls::with_identity`)";
+}
+
 /// Errors from looking up and calling providers. Each message is one line naming the base
 /// path or the provider and what to do.
 ///
 /// ```
 /// use zoorpc_consumer::Error;
 /// let empty = Error::NoProviders { base_path: "/services/echo".into() };
-/// assert!(empty.to_string().starts_with("no providers registered under /services/echo: start one"));
+/// assert!(empty.to_string().starts_with("no providers registered under /services/echo: start a provider"));
 /// assert!(empty.status().is_none());
 /// let failed = Error::Call {
 ///     url: "http://127.0.0.1:11214".into(),
@@ -21,7 +41,8 @@
 pub enum Error {
     /// The live list is empty. Returned at once, never after a wait.
     #[error(
-        "no providers registered under {base_path}: start one (e.g. `cargo run --example provider -- --zk <HOST:PORT> --base-path {base_path}`) or check the base path"
+        "no providers registered under {base_path}: start {start} or check the base path",
+        start = settings::START_PROVIDER
     )]
     NoProviders {
         /// The base path with no provider under it.

@@ -39,8 +39,9 @@ pub mod snapshot;
 pub mod tls;
 
 pub use balance::{
-    Answered, BalancedChannel, CallError, DialError, EjectionPolicy, Endpoint, EndpointSet,
-    Failure, Pick, RetryBudget, Strategy, classify, dialer, endpoint_set, failure,
+    Answered, Backoff, BalancedChannel, CallError, DialError, EjectionPolicy, Endpoint,
+    EndpointSet, Failure, Pick, RetryBudget, RetryableCodes, Strategy, classify, dialer,
+    endpoint_set, failure,
 };
 pub use consumer::{Answer, CallPolicy, Consumer, ConsumerConfig};
 pub use error::{Error, Result};

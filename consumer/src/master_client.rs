@@ -61,13 +61,17 @@ pub struct MasterClientConfig {
     pub session_timeout: Duration,
     /// How long `connect` waits for ZooKeeper.
     pub connect_timeout: Duration,
-    /// How long one call keeps retrying across a switch-over. Longer than the servers' session
-    /// timeout, so a killed master's node has time to expire. Default 15 s.
+    /// How long one call waits for a master: retrying across a switch-over, and waiting for
+    /// one when there is none (no contender yet: a switch-over cannot be told from it). Longer
+    /// than the servers' session timeout, so a killed master's node has time to expire.
+    /// Default 15 s; `Duration::ZERO` fails a call at once when there is no master. A caller's
+    /// deadline (`grpc-timeout`) bounds it too. `zoorpc proxy --switch-over-timeout-ms`.
     pub switch_over_timeout: Duration,
     /// Longest wait between two attempts when the master watch reports no change. Default 50 ms.
     pub retry_pause: Duration,
     /// Longest wait for one attempt's answer: a silent (paused, cut off) master is abandoned
-    /// after it. Default 5 s.
+    /// after it. Default 5 s. A caller's deadline replaces it (the call may wait for its answer
+    /// until then), as [`CallPolicy::attempt_timeout`] says.
     pub attempt_timeout: Duration,
     /// The ZooKeeper digest identity (`user:password`) to authenticate with. Reading needs
     /// none (zoorpc's nodes are readable by anyone); `None` by default.
@@ -132,12 +136,11 @@ struct MasterRoute {
     masters: watch::Receiver<Option<String>>,
     /// The watch behind `masters`, shared with the `MasterClient`: a channel kept after its
     /// client was dropped still follows the master.
-    _watch: Arc<MasterWatch>,
+    watch: Arc<MasterWatch>,
     /// Endpoints by address, so a master that comes back keeps its connection.
     endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
     switch_over_timeout: Duration,
     retry_pause: Duration,
-    path: String,
     /// TLS for every master, if the HA servers serve it.
     tls: Option<ConsumerTls>,
 }
@@ -225,13 +228,9 @@ impl Route for MasterRoute {
         false
     }
 
+    /// No master to call: nobody holds the node, or (named) what it holds is no address.
     fn no_endpoint(&self) -> tonic::Status {
-        tonic::Status::unavailable(
-            zoorpc_registry::Error::NoMaster {
-                path: self.path.clone(),
-            }
-            .to_string(),
-        )
+        tonic::Status::unavailable(self.watch.no_master_error().to_string())
     }
 }
 
@@ -253,14 +252,13 @@ impl MasterClient {
         let master_watch = Arc::new(MasterWatch::follow(&session, &config.path).await?);
         let route = Arc::new(MasterRoute {
             masters: master_watch.subscribe(),
-            _watch: master_watch.clone(),
+            watch: master_watch.clone(),
             endpoints: Mutex::new(HashMap::new()),
             switch_over_timeout: config.switch_over_timeout,
             retry_pause: config.retry_pause,
-            path: config.path.clone(),
             tls: config.tls.clone(),
         });
-        let policy = CallPolicy::DEFAULT.with_attempt_timeout(config.attempt_timeout);
+        let policy = CallPolicy::DEFAULT.with_default_attempt_timeout(config.attempt_timeout);
         let channel = BalancedChannel::new(
             route,
             policy,
@@ -302,10 +300,11 @@ impl MasterClient {
         self.channel.clone()
     }
 
-    /// The master's channel with `policy` (its attempt timeout replaced by the client's).
+    /// The master's channel with `policy` (its attempt timeout replaced by the client's, which
+    /// a caller's deadline replaces in turn).
     pub fn channel_with(&self, policy: CallPolicy) -> BalancedChannel {
         self.channel
-            .with_policy(policy.with_attempt_timeout(self.attempt_timeout))
+            .with_policy(policy.with_default_attempt_timeout(self.attempt_timeout))
     }
 
     /// A `HelloServiceClient` on the master's channel (idempotent), with the current master's
@@ -345,8 +344,6 @@ impl MasterClient {
     }
 
     fn no_master(&self) -> Error {
-        Error::Registry(zoorpc_registry::Error::NoMaster {
-            path: self.path.clone(),
-        })
+        Error::Registry(self.master_watch.no_master_error())
     }
 }

@@ -7,7 +7,7 @@
 //! - An `https://` provider is only ever called over TLS, its certificate verified against
 //!   these CAs (the system's trust store is never consulted) and its name (the URL's host, or
 //!   [`ConsumerTls::with_server_name`]) checked. A consumer without `ConsumerTls` keeps
-//!   `https://` providers in its list but refuses to dial them, naming the missing `--tls-ca`:
+//!   `https://` providers in its list but refuses to dial them, naming the missing `ConsumerConfig::tls`:
 //!   never plaintext.
 //! - An `http://` provider is called in plaintext whatever this says (the provider chose).
 
@@ -16,9 +16,9 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use zoorpc_proto::{Pem, TlsError};
 
-const CA: &str = "CA certificate (--tls-ca)";
-const CLIENT_CERT: &str = "client certificate (--tls-client-cert)";
-const CLIENT_KEY: &str = "client key (--tls-client-key)";
+use crate::error::settings::{
+    CA_FILE as CA, CLIENT_CERT_FILE as CLIENT_CERT, CLIENT_KEY_FILE as CLIENT_KEY, TLS_SERVER_NAME,
+};
 
 /// What a consumer trusts and presents when calling `https://` providers.
 #[derive(Clone)]
@@ -72,7 +72,7 @@ impl ConsumerTls {
     pub fn with_server_name(self, name: &str) -> Result<ConsumerTls, TlsError> {
         let name = ServerName::try_from(name.to_owned()).map_err(|_| {
             TlsError::new(format!(
-                "bad TLS server name {name:?} (--tls-server-name): expected a DNS name or an IP address"
+                "bad TLS server name {name:?} ({TLS_SERVER_NAME}): expected a DNS name or an IP address"
             ))
         })?;
         ConsumerTls::build(self.roots, self.identity, Some(name))
@@ -124,7 +124,7 @@ impl ConsumerTls {
                 let literal = host.trim_start_matches('[').trim_end_matches(']');
                 ServerName::try_from(literal.to_owned()).map_err(|_| {
                     format!(
-                        "{host:?} is not a name a TLS certificate can carry; give --tls-server-name"
+                        "{host:?} is not a name a TLS certificate can carry; give {TLS_SERVER_NAME}"
                     )
                 })?
             }

@@ -59,7 +59,8 @@ impl Drop for EchoProcess {
     }
 }
 
-fn echo_binary(given: Option<&PathBuf>) -> Result<PathBuf, String> {
+/// `given`, or the program `name` beside this program's directory (`target/<profile>/name`).
+pub fn sibling_binary(given: Option<&PathBuf>, name: &str) -> Result<PathBuf, String> {
     let path = match given {
         Some(path) => path.clone(),
         None => {
@@ -68,7 +69,7 @@ fn echo_binary(given: Option<&PathBuf>) -> Result<PathBuf, String> {
                 .map_err(|e| format!("cannot find this program's path: {e}"))?;
             exe.parent()
                 .and_then(|examples| examples.parent())
-                .map(|dir| dir.join("zoorpc-echo"))
+                .map(|dir| dir.join(name))
                 .ok_or_else(|| format!("no directory above {}", exe.display()))?
         }
     };
@@ -76,7 +77,7 @@ fn echo_binary(given: Option<&PathBuf>) -> Result<PathBuf, String> {
         Ok(path)
     } else {
         Err(format!(
-            "the provider program {} does not exist: build it with `cargo build --release --bin zoorpc-echo` (same profile as this program) or give --echo-bin PATH",
+            "the program {} does not exist: build it with `cargo build --release --bin {name}` (same profile as this program) or give its path",
             path.display()
         ))
     }
@@ -131,7 +132,7 @@ async fn start_echo(bin: &PathBuf, zk: &str, base: &str) -> Result<EchoProcess, 
 }
 
 pub async fn run(zk: &str, options: Options) -> Result<(), String> {
-    let bin = echo_binary(options.echo_bin.as_ref())?;
+    let bin = sibling_binary(options.echo_bin.as_ref(), "zoorpc-echo")?;
     // Opened first: an unwritable path should not cost a whole run.
     let mut plot_file = match &options.plot {
         Some(path) => Some(

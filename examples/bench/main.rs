@@ -10,6 +10,8 @@
 //! - `propagation`: a provider with its own session registers; time until a consumer's list
 //!   holds it; it deregisters; time until the list drops it.
 //! - `handover`: the master resigns; time until a standby holding its own session is master.
+//! - `takeover`: two `zoorpc-ha-server` processes under a `MasterClient` loop; the master is
+//!   SIGKILLed, SIGSTOPped or SIGTERMed: time to the first call the new master answers.
 //! - `qps`: unary calls through `consumer.channel()` against a plain tonic channel to one
 //!   provider, in one run: what the balancer costs per call; and against plain channels to
 //!   every provider (the balancer's connection count without the balancer).
@@ -29,6 +31,7 @@ mod propagation;
 mod qps;
 mod scale;
 mod slow;
+mod takeover;
 
 use std::time::Duration;
 
@@ -37,6 +40,8 @@ use zoorpc::cli::{Flags, fail, or_exit};
 const USAGE: &str = "usage: bench <scenario> [--zk HOST:PORT] [options]
   propagation [--rounds N (1 to 1000000, 200)]
   handover    [--rounds N (1 to 1000000, 200)]
+  takeover    [--rounds N of each kind (1 to 1000, 20)] [--session-timeout-ms (1000 to 600000, 10000)]
+              [--server-bin PATH (default: zoorpc-ha-server beside this program's directory)]
   qps         [--providers N (1 to 64, 3)] [--secs S (1 to 3600, 10)] [--concurrency C (1 to 4096, 32)]
   slow        [--secs S per phase (1 to 3600, 5)] [--concurrency C (1 to 4096, 16)] [--delay-ms D (1 to 1000, 2; the slow one 10x)]
   failover    [--secs S (1 to 3600, 20)] [--plot FILE.svg] [--rate CALLS/S (1 to 100000, 2000)]
@@ -52,6 +57,7 @@ const COMMON: &[&str] = &["zk"];
 const SCENARIOS: &[(&str, &[&str])] = &[
     ("propagation", &["rounds"]),
     ("handover", &["rounds"]),
+    ("takeover", &["rounds", "session-timeout-ms", "server-bin"]),
     ("qps", &["providers", "secs", "concurrency"]),
     ("slow", &["secs", "concurrency", "delay-ms"]),
     (
@@ -77,7 +83,7 @@ static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
 
 /// The one place the ZooKeeper test harness is used (it may move to its own crate).
 mod harness {
-    pub use zoorpc_testkit::{ZkServer, spawn_tied};
+    pub use zoorpc_testkit::{ChildProcess, ZkServer, spawn_tied};
 }
 
 fn main() {
@@ -125,6 +131,7 @@ fn main() {
         match run {
             Scenario::Propagation { rounds } => propagation::run(&zk, rounds).await,
             Scenario::Handover { rounds } => handover::run(&zk, rounds).await,
+            Scenario::Takeover(options) => takeover::run(&zk, options).await,
             Scenario::Qps(options) => qps::run(&zk, options).await,
             Scenario::Slow(options) => slow::run(&zk, options).await,
             Scenario::Failover(options) => failover::run(&zk, options).await,
@@ -142,6 +149,7 @@ fn main() {
 enum Scenario {
     Propagation { rounds: usize },
     Handover { rounds: usize },
+    Takeover(takeover::Options),
     Qps(qps::Options),
     Slow(slow::Options),
     Failover(failover::Options),
@@ -162,6 +170,11 @@ impl Scenario {
             "handover" => Scenario::Handover {
                 rounds: flags.number("rounds", 200usize, 1..=1_000_000)?,
             },
+            "takeover" => Scenario::Takeover(takeover::Options {
+                rounds: flags.number("rounds", 20usize, 1..=1000)?,
+                session_timeout: flags.millis("session-timeout-ms", 10_000, 1_000..=600_000)?,
+                server_bin: flags.str("server-bin").map(Into::into),
+            }),
             "qps" => Scenario::Qps(qps::Options {
                 providers: flags.number("providers", 3usize, 1..=64)?,
                 duration: secs(10)?,

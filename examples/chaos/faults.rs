@@ -40,10 +40,26 @@ enum Target {
 }
 
 impl World {
-    /// Picks one fault, injects it, holds it and undoes it.
+    /// Picks one fault (an HA one only, with `--only-ha`), injects it, holds it and undoes it;
+    /// then checks that a master serves within the session timeout and a second.
     pub async fn fault(&mut self) -> Result<(), String> {
         self.faults += 1;
-        let kind = KINDS[self.rng.random_range(0..KINDS.len())];
+        let ha = crate::ha_faults::HA_KINDS;
+        let pick = if self.only_ha {
+            self.rng.random_range(KINDS.len()..KINDS.len() + ha.len())
+        } else {
+            self.rng.random_range(0..KINDS.len() + ha.len())
+        };
+        match pick.checked_sub(KINDS.len()) {
+            Some(i) => self.ha_fault(ha[i]).await?,
+            None => self.other_fault(KINDS[pick]).await?,
+        }
+        self.check_liveness(std::time::Instant::now()).await;
+        Ok(())
+    }
+
+    /// Injects, holds and undoes one fault of the registry's side or of ZooKeeper.
+    async fn other_fault(&mut self, kind: &str) -> Result<(), String> {
         let timeout = self.programs.session_timeout;
         match kind {
             "sigkill" => {
@@ -193,12 +209,12 @@ impl World {
     }
 
     /// A random duration in `range` milliseconds.
-    fn ms(&mut self, range: std::ops::Range<u64>) -> Duration {
+    pub fn ms(&mut self, range: std::ops::Range<u64>) -> Duration {
         Duration::from_millis(self.rng.random_range(range))
     }
 
     /// One line per fault, as it happens.
-    fn announce(&self, kind: &str, target: &str, held: Duration) {
+    pub fn announce(&self, kind: &str, target: &str, held: Duration) {
         println!(
             "{:>8.3}s fault {:>3}: {kind:<9} {target} for {:.1}s",
             self.t(),

@@ -74,7 +74,8 @@ pub struct Programs {
 }
 
 impl Programs {
-    fn command(&self, program: &str) -> Command {
+    /// This executable re-run as `program`.
+    pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(&self.exe);
         cmd.env(RUN_ENV, program);
         // The programs warn at every lost connection: a chaos run would drown its own lines.

@@ -1,11 +1,15 @@
-//! `chaos`: a 3-member ZooKeeper ensemble, 3 providers and 2 election contenders running a
-//! master-only job, all real processes, a steady call loop through the library's consumer, and
-//! every few seconds one random fault (see `faults.rs`: SIGKILL or SIGSTOP a provider, kill and
-//! restart a ZooKeeper member or its leader, expire or partition a provider's or a contender's
-//! session, expire the consumer's). Each fault is printed as it happens; the last line is one
+//! `chaos`: a 3-member ZooKeeper ensemble, 3 providers, 2 election contenders running a
+//! master-only job, and 2 HA servers (`zoorpc-ha-server`) with a master-only job of their own,
+//! all real processes; a steady call loop through the library's consumer, a prober calling each
+//! HA server at its own address, a `MasterClient` loop and a loop through `zoorpc proxy
+//! --master`; and every few seconds one random fault (see `faults.rs`: SIGKILL or SIGSTOP a
+//! provider, kill and restart a ZooKeeper member or its leader, expire or partition a
+//! provider's or a contender's session, expire the consumer's; and `ha_faults.rs`: SIGSTOP the
+//! HA master under and over its session timeout, SIGKILL or SIGTERM it, starve it of CPU, delete
+//! its node, also while it is stopped). Each fault is printed as it happens; the last line is one
 //! JSON object:
 //!
-//! `{"faults":N,"calls":N,"failed":N,"lost_registrations":N,"double_masters":N,"job_runs_duplicated":N,...}`
+//! `{"faults":N,"calls":N,"failed":N,"lost_registrations":N,"double_masters":N,"job_runs_duplicated":N,...,"overlapping_masters":N,"liveness_misses":N,...}`
 //!
 //! - `calls`, `failed`: `SayHello` through `Consumer::say_hello_with(CallPolicy::IDEMPOTENT)`
 //!   (it is idempotent); `default_calls`, `default_failed` (after the six): the same with
@@ -17,13 +21,26 @@
 //! - `double_masters`: master intervals of different contenders overlapping by wall clock (each
 //!   contender stamps its `role` lines with the instant it adopted the role);
 //! - `job_runs_duplicated`: job run numbers claimed more than once.
+//! - `overlapping_masters`: answers of an HA server, called at its own address, under an epoch
+//!   older than one another server had already answered under (see `probes.rs`): proof that two
+//!   servers served as master over overlapping time;
+//! - `liveness_misses`: faults after whose end no HA server answered as master within the
+//!   session timeout and a second;
+//! - `master_client_calls`/`_failed`, `proxy_master_calls`/`_failed`: idempotent calls through
+//!   a `MasterClient` and through `zoorpc proxy --master --idempotent`;
+//! - `ha_job_runs`, `ha_job_runs_duplicated`, `ha_job_seqs_skipped`: the HA servers' job runs,
+//!   seqs run twice, and seqs never run below the highest (a failover may skip one: the claim
+//!   its master made before dying).
 //!
-//! `cargo run --release --example chaos -- --secs 600 [--seed N]`; Ctrl-C ends the run early
+//! `cargo run --release --example chaos -- --secs 600 [--seed N] [--only-ha]`; Ctrl-C ends the run early
 //! (the fault under way is undone, the counts printed). The seed (printed) repeats the
 //! sequence of faults; their timing depends on the machine.
 
 mod faults;
 mod fleet;
+mod ha;
+mod ha_faults;
+mod probes;
 mod tally;
 mod world;
 
@@ -56,6 +73,16 @@ struct Args {
     /// Session timeout of the providers and contenders, in ms
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(400..=60_000))]
     session_timeout_ms: u64,
+    /// Inject only the faults of the HA servers (see ha_faults.rs)
+    #[arg(long)]
+    only_ha: bool,
+}
+
+/// `zoorpc proxy`'s flags, for this executable re-run as the proxy.
+#[derive(Parser, Debug)]
+struct ProxyCli {
+    #[command(flatten)]
+    args: zoorpc::apps::proxy::ProxyArgs,
 }
 
 const PROVIDERS: usize = 3;
@@ -70,6 +97,11 @@ fn main() {
     match std::env::var(RUN_ENV).as_deref() {
         Ok("provider") => zoorpc::apps::provider::main(),
         Ok("master-job") => zoorpc::apps::master_job::main(),
+        Ok("ha-server") => zoorpc::apps::ha_server::main(),
+        Ok("proxy") => {
+            zoorpc::init_logging();
+            std::process::exit(zoorpc::apps::proxy::run(ProxyCli::parse().args))
+        }
         _ => {}
     }
     let args = Args::parse();
@@ -182,6 +214,9 @@ async fn run(args: Args) -> Result<(), String> {
         ));
     }
     wait_for_a_master(&mut contenders).await?;
+    let (probes_stop, probes_stopped) = watch::channel(false);
+    let ha_path = "/chaos/master/services/HelloService:1.0.0";
+    let ha = ha::HaFleet::start(&members, &programs, ha_path, probes_stopped).await?;
 
     let started = Instant::now();
     let (calls_stop, calls_stopped) = watch::channel(false);
@@ -221,6 +256,8 @@ async fn run(args: Args) -> Result<(), String> {
         provider_exits: 0,
         contender_exits: 0,
         stop,
+        ha,
+        only_ha: args.only_ha,
     };
     let end = started + Duration::from_secs(args.secs);
     let mut error = None;
@@ -245,6 +282,7 @@ async fn run(args: Args) -> Result<(), String> {
         .await;
 
     calls_stop.send_replace(true);
+    probes_stop.send_replace(true);
     for handle in loops {
         let _ = handle.await;
     }
@@ -276,8 +314,9 @@ async fn run(args: Args) -> Result<(), String> {
     if !twice.is_empty() {
         println!("JOB RUNS CLAIMED TWICE: seq {twice:?}");
     }
+    let ha_summary = world.ha.summary(world.started);
     let summary = format!(
-        "{{\"faults\":{},\"calls\":{calls},\"failed\":{failed},\"lost_registrations\":{},\"double_masters\":{},\"job_runs_duplicated\":{duplicated},\"default_calls\":{default_calls},\"default_failed\":{default_failed},\"master_intervals\":{},\"job_runs\":{job_runs},\"provider_exits\":{},\"contender_exits\":{},\"seed\":{seed},\"secs\":{}}}",
+        "{{\"faults\":{},\"calls\":{calls},\"failed\":{failed},\"lost_registrations\":{},\"double_masters\":{},\"job_runs_duplicated\":{duplicated},\"default_calls\":{default_calls},\"default_failed\":{default_failed},\"master_intervals\":{},\"job_runs\":{job_runs},\"provider_exits\":{},\"contender_exits\":{},{ha_summary},\"seed\":{seed},\"secs\":{}}}",
         world.faults,
         world.lost_registrations,
         doubles.len(),
@@ -293,8 +332,10 @@ async fn run(args: Args) -> Result<(), String> {
         ensemble,
         discovery,
         consumer,
+        ha,
         ..
     } = world;
+    let _ = ha.finish().await;
     drop(consumer);
     drop(discovery);
     drop(watcher);

@@ -13,6 +13,7 @@ use zoorpc::registry::Discovery;
 use zoorpc_testkit::ZkEnsemble;
 
 use crate::fleet::{Contender, Programs, ProviderSlot};
+use crate::ha::HaFleet;
 
 /// How often registrations and processes are checked.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
@@ -53,6 +54,10 @@ pub struct World {
     pub contender_exits: u64,
     /// Set on Ctrl-C or SIGTERM.
     pub stop: watch::Receiver<bool>,
+    /// The HA servers and their clients.
+    pub ha: HaFleet,
+    /// Inject HA faults only (`--only-ha`).
+    pub only_ha: bool,
 }
 
 impl World {
@@ -150,6 +155,8 @@ impl World {
                 );
             }
         }
+        let (programs, t) = (self.programs.clone(), self.t());
+        self.ha.restart_exited(&programs, t);
         for i in 0..self.contenders.len() {
             if self.contenders[i].process.has_exited() {
                 self.contender_exits += 1;

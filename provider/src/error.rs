@@ -2,8 +2,26 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+/// How the provider's messages name what a user can change, one constant per setting: a
+/// program replaces each with its own flag (`zoorpc::cli::error_line`), a library user reads
+/// the setting.
+pub mod settings {
+    /// The port of the listen address (`ProviderConfig::listen`, `HaServerConfig::listen`).
+    pub const PORT: &str = "port (the config's `listen`)";
+    /// The host of the listen address.
+    pub const LISTEN_HOST: &str = "the listen address (the config's `listen`)";
+    /// The host written into the registry.
+    pub const ADVERTISE_HOST: &str = "the config's `advertise_host`";
+    /// The certificate chain file, as a load error names it.
+    pub const CERT_FILE: &str = "certificate (`ProviderTls::new`)";
+    /// The private key file, as a load error names it.
+    pub const KEY_FILE: &str = "private key (`ProviderTls::new`)";
+    /// The client CA file, as a load error names it.
+    pub const CLIENT_CA_FILE: &str = "client CA (`ProviderTls::require_client_certificates`)";
+}
+
 /// Errors starting, serving or stopping a provider. Each message is one line that names the
-/// address or the setting and what to do (the flags named are the programs').
+/// address or the setting ([`settings`]) and what to do.
 ///
 /// ```
 /// use zoorpc_provider::{Error, parse_ip};
@@ -13,7 +31,7 @@ use std::net::{IpAddr, SocketAddr};
 /// let taken = Error::PortInUse { addr: "127.0.0.1:50051".parse()? };
 /// assert_eq!(
 ///     taken.to_string(),
-///     "cannot listen on 127.0.0.1:50051: the port is already in use; choose another --port, or 0 for a free one"
+///     "cannot listen on 127.0.0.1:50051: the port is already in use; choose another port (the config's `listen`), or 0 for a free one"
 /// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -22,7 +40,8 @@ use std::net::{IpAddr, SocketAddr};
 pub enum Error {
     /// The port is taken.
     #[error(
-        "cannot listen on {addr}: the port is already in use; choose another --port, or 0 for a free one"
+        "cannot listen on {addr}: the port is already in use; choose another {port}, or 0 for a free one",
+        port = settings::PORT
     )]
     PortInUse {
         /// The address asked for.
@@ -44,8 +63,9 @@ pub enum Error {
     /// dial.
     #[error(
         "cannot advertise {host}: it means \"every interface\" and no client can dial it; give the \
-         address clients should use with --advertise-host (this machine's LAN IP, or 127.0.0.1 \
-         for clients on this machine)"
+         address clients should use with {advertise} (this machine's LAN IP, or 127.0.0.1 \
+         for clients on this machine)",
+        advertise = settings::ADVERTISE_HOST
     )]
     UnspecifiedAdvertiseHost {
         /// The host as given.
@@ -54,9 +74,11 @@ pub enum Error {
     /// Listening on every interface without an advertised host: which address clients should
     /// dial is not known.
     #[error(
-        "--listen-host {listen} listens on every interface, so which address clients should dial \
-         is not known; give it with --advertise-host (this machine's LAN IP, or 127.0.0.1 for \
-         clients on this machine)"
+        "{listen_host} {listen} listens on every interface, so which address clients should dial \
+         is not known; give it with {advertise} (this machine's LAN IP, or 127.0.0.1 for \
+         clients on this machine)",
+        listen_host = settings::LISTEN_HOST,
+        advertise = settings::ADVERTISE_HOST
     )]
     AdvertiseHostNeeded {
         /// The unspecified listen address.
@@ -66,7 +88,9 @@ pub enum Error {
     #[error(
         "the advertised address {url} does not reach this server (listening on {listen}): \
          {detail}; not registered. Advertise an address of this machine that reaches the \
-         listener (--advertise-host, --listen-host)"
+         listener ({advertise}, {listen_host})",
+        advertise = settings::ADVERTISE_HOST,
+        listen_host = settings::LISTEN_HOST
     )]
     AdvertisedUnreachable {
         /// The advertised endpoint that was called.

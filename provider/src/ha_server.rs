@@ -14,8 +14,10 @@
 //!    first role is decided (master or standby).
 //!
 //! Guarantees:
-//! - The user's services run a request only if this process is master when it arrives (the
-//!   gate reads the election's own role, per request); a standby, or a contender electing or
+//! - The user's services run a request only if this process is master when it arrives, within
+//!   its lease (the gate reads the election's own role and lease, per request: a process
+//!   resumed after a pause longer than the lease refuses from its first request on, see
+//!   [`zoorpc_registry::election::Mastership`]); a standby, or a contender electing or
 //!   disconnected, answers a trailers-only `UNAVAILABLE` marked with
 //!   [`STANDBY_METADATA`](zoorpc_proto::STANDBY_METADATA) naming the master it knows, and never
 //!   runs the handler. What "master" means is [`MasterElection`]'s guarantee.
@@ -49,6 +51,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
+use zoorpc_registry::election::FastTakeover;
 use zoorpc_registry::provider_url::host_port;
 use zoorpc_registry::{
     ElectionOptions, MasterElection, Role, Session, SessionConfig, ZkCredential,
@@ -80,7 +83,10 @@ pub struct HaServerConfig {
     pub advertise_host: Option<String>,
     /// ZooKeeper session timeout: how long after a crash a standby takes over.
     pub session_timeout: Duration,
-    /// Election tuning.
+    /// Election tuning. [`HaServerConfig::new`] switches the fast takeover on
+    /// ([`zoorpc_registry::election::FastTakeover`]): this server's own process serves the
+    /// address it contends with (checked before it contends), so a standby that finds that
+    /// address refusing connections takes over at once instead of after the session timeout.
     pub election: ElectionOptions,
     /// Longest wait for calls in flight on shutdown.
     pub drain_timeout: Duration,
@@ -114,7 +120,10 @@ impl HaServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             advertise_host: None,
             session_timeout: Duration::from_secs(10),
-            election: ElectionOptions::default(),
+            election: ElectionOptions {
+                fast_takeover: FastTakeover::on(),
+                ..ElectionOptions::default()
+            },
             drain_timeout: Duration::from_secs(30),
             zk_auth: None,
             file_descriptor_sets: Vec::new(),
@@ -242,7 +251,7 @@ impl HaServer {
         .await?;
         let election =
             MasterElection::join_with(&session, &config.path, &address, config.election).await?;
-        gate.bind(election.subscribe());
+        gate.bind(election.mastership());
         let health_task = (!names.is_empty()).then(|| {
             tokio::spawn(follow_health(
                 election.subscribe(),

@@ -3,7 +3,12 @@
 //!
 //! Guarantees:
 //! - The role is checked per request, when the request arrives (in `call`), from the
-//!   election's own role watch: no task in between that could lag behind a step-down. A request
+//!   election's own state ([`Mastership`]): no task in between that could lag behind a
+//!   step-down. Master means the role *and* the master's lease: the master has heard from
+//!   ZooKeeper within the lease (3/5 of the session timeout, measured on the boot clock from
+//!   when the request it heard back on was sent), so a process resumed after a pause longer
+//!   than that refuses from its first request on, before any of its tasks has run, and long
+//!   before its session can have expired and another contender taken over. A request
 //!   admitted while master runs to completion even if mastership is lost meanwhile (as any
 //!   in-flight call does when a server stops); guard side effects that must not outlive
 //!   mastership with the election's [`zoorpc_registry::Fence`].
@@ -20,7 +25,7 @@
 //! # async fn demo(election: zoorpc_registry::MasterElection) -> Result<(), tonic::transport::Error> {
 //! use zoorpc_provider::{Greeter, MasterGate};
 //! use zoorpc_proto::HelloServiceServer;
-//! let gate = MasterGate::new(election.subscribe());
+//! let gate = MasterGate::new(election.mastership());
 //! tonic::transport::Server::builder()
 //!     .layer(gate)
 //!     .add_service(HelloServiceServer::new(Greeter::new("me")))
@@ -34,57 +39,28 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use tokio::sync::watch;
 use tonic::server::NamedService;
 use tower::{Layer, Service};
 use zoorpc_registry::Role;
+use zoorpc_registry::election::Mastership;
 
 use zoorpc_proto::standby::standby_status;
 
 /// The layer: wraps a service (or tonic's `Routes`) in a [`MasterGated`].
 #[derive(Clone, Debug)]
 pub struct MasterGate {
-    /// The election's role, once known; unset means "not master yet".
-    roles: Arc<OnceLock<watch::Receiver<Role>>>,
+    /// The election's mastership, once known; unset means "not master yet".
+    roles: Arc<OnceLock<Source>>,
     /// gRPC service names that pass whatever the role.
     exempt: Arc<[&'static str]>,
 }
 
 impl MasterGate {
-    /// A gate following `roles` ([`zoorpc_registry::MasterElection::subscribe`]).
-    ///
-    /// Here the roles come from a plain watch channel, so no ZooKeeper is needed to see the
-    /// gate decide:
-    ///
-    /// ```
-    /// use tower::{Layer, ServiceExt, service_fn};
-    /// use zoorpc_provider::MasterGate;
-    /// use zoorpc_registry::Role;
-    /// let (roles, watched) = tokio::sync::watch::channel(Role::Standby { master: "10.0.0.7:9090".into() });
-    /// let handler = service_fn(|_: http::Request<()>| async {
-    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("handled")))
-    /// });
-    /// let gated = MasterGate::new(watched).exempt("grpc.health.v1.Health").layer(handler);
-    /// let request = |path: &str| http::Request::get(path).body(());
-    /// let runtime = tokio::runtime::Runtime::new()?;
-    ///
-    /// // A standby refuses (UNAVAILABLE, naming the master) without running the handler ...
-    /// let refused = runtime.block_on(gated.clone().oneshot(request("/hello.v1.HelloService/SayHello")?))?;
-    /// assert_eq!(refused.headers()["grpc-status"], "14");
-    /// assert_eq!(refused.headers()["zoorpc-standby"], "10.0.0.7:9090");
-    /// assert_eq!(refused.body(), "");
-    /// // ... but lets exempt services through ...
-    /// let health = runtime.block_on(gated.clone().oneshot(request("/grpc.health.v1.Health/Check")?))?;
-    /// assert_eq!(health.body(), "handled");
-    /// // ... and, once master, everything.
-    /// roles.send(Role::Master { epoch: 7 })?;
-    /// let admitted = runtime.block_on(gated.oneshot(request("/hello.v1.HelloService/SayHello")?))?;
-    /// assert_eq!(admitted.body(), "handled");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn new(roles: watch::Receiver<Role>) -> MasterGate {
+    /// A gate following `mastership` ([`zoorpc_registry::MasterElection::mastership`]): it
+    /// lets requests through only while that contender is master within its lease.
+    pub fn new(mastership: Mastership) -> MasterGate {
         let gate = MasterGate::unbound();
-        gate.bind(roles);
+        gate.bind(mastership);
         gate
     }
 
@@ -96,9 +72,9 @@ impl MasterGate {
         }
     }
 
-    /// Starts following `roles` (only the first call counts), in every clone of this gate.
-    pub(crate) fn bind(&self, roles: watch::Receiver<Role>) {
-        let _ = self.roles.set(roles);
+    /// Starts following `mastership` (only the first call counts), in every clone of this gate.
+    pub(crate) fn bind(&self, mastership: Mastership) {
+        let _ = self.roles.set(Source::Election(mastership));
     }
 
     /// Lets requests to the gRPC service `service` (e.g. `"grpc.health.v1.Health"`) through
@@ -116,15 +92,31 @@ impl MasterGate {
         if self.exempt.contains(&service) {
             return None;
         }
-        let Some(roles) = self.roles.get() else {
+        let Some(source) = self.roles.get() else {
             return Some(standby_status(None));
         };
-        match &*roles.borrow() {
+        let role = match source {
+            Source::Election(mastership) if mastership.is_master() => return None,
+            Source::Election(mastership) => mastership.role(),
+            #[cfg(test)]
+            Source::Roles(roles) => roles.borrow().clone(),
+        };
+        match role {
             Role::Master { .. } => None,
-            Role::Standby { master } => Some(standby_status(Some(master))),
+            Role::Standby { master } => Some(standby_status(Some(&master))),
             _ => Some(standby_status(None)),
         }
     }
+}
+
+/// Where a gate reads whether this process is master.
+#[derive(Debug)]
+enum Source {
+    /// An election's role and lease.
+    Election(Mastership),
+    /// A bare role (no lease), for the refusal's unit test.
+    #[cfg(test)]
+    Roles(tokio::sync::watch::Receiver<Role>),
 }
 
 impl<S> Layer<S> for MasterGate {
@@ -214,11 +206,11 @@ mod tests {
 
     #[test]
     fn refuses_unless_master_and_lets_exempt_services_through() {
-        let (tx, rx) = watch::channel(Role::Joining);
+        let (tx, rx) = tokio::sync::watch::channel(Role::Joining);
         let unbound = MasterGate::unbound().exempt("grpc.health.v1.Health");
         assert!(unbound.refusal("/echo.v1.Echo/Say").is_some());
         assert!(unbound.refusal("/grpc.health.v1.Health/Check").is_none());
-        unbound.bind(rx);
+        let _ = unbound.roles.set(Source::Roles(rx));
         tx.send_replace(Role::Master { epoch: 7 });
         assert!(unbound.refusal("/echo.v1.Echo/Say").is_none());
         tx.send_replace(Role::Standby {

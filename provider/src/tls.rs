@@ -22,9 +22,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use zoorpc_proto::{Pem, TlsError};
 
-const CERT: &str = "certificate (--tls-cert)";
-const KEY: &str = "private key (--tls-key)";
-const CLIENT_CA: &str = "client CA (--tls-client-ca)";
+use crate::error::settings::{CERT_FILE as CERT, CLIENT_CA_FILE as CLIENT_CA, KEY_FILE as KEY};
 
 /// A provider's TLS: its certificate chain and key, and optionally the CA client certificates
 /// must come from. Built only from material that loads: see [`ProviderTls::new`].

@@ -11,6 +11,9 @@
 //!   path (ZooKeeper 3.6+, as Curator's `CuratorCache`) delivers each child's creation, deletion
 //!   and data change by name. A creation or a change costs one read of that child's data, a
 //!   deletion none; the children are listed only at the start and after the link came back.
+//! - A provider is any child whose data is a provider URL, whatever its name (zoorpc's own are
+//!   `provider<seq>`; a node another registrar or an operator wrote counts too, as Curator's
+//!   service discovery names its instances by id).
 //! - A child whose data is not a provider URL (not UTF-8, too large, not a URL) is skipped with
 //!   one warning; it never ends the watch, and it is picked up if its data is corrected.
 //! - While ZooKeeper is unreachable the last snapshot stays. After a reconnect (the watch's own

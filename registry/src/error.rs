@@ -3,6 +3,20 @@
 
 use std::time::Duration;
 
+/// How the registry's messages name what a user can change, one constant per setting: a
+/// library user reads the setting, and a program replaces the constant with its own flag
+/// (`zoorpc::cli::error_line` holds that one table), so neither reads the other's words.
+pub mod settings {
+    /// The connect string every config takes (`ConsumerConfig::zk`, `ProviderConfig::zk`...).
+    pub const ZK: &str = "the `zk` connect string";
+    /// The credential every config takes (`ConsumerConfig::zk_auth`...).
+    pub const ZK_AUTH: &str =
+        "that identity's credential (the config's `zk_auth`, a `ZkCredential`)";
+    /// What to start when an election has no master.
+    pub const START_CONTENDER: &str =
+        "a contender on that path (`HaServer::serve`, or `MasterElection::join`)";
+}
+
 /// Errors from talking to ZooKeeper.
 ///
 /// Every variant's message is one line that names the input or the node and, where there is
@@ -36,7 +50,8 @@ pub enum Error {
 
     /// No session could be established in time.
     #[error(
-        "could not reach ZooKeeper at {connect} within {timeout:?}: is the server running and the address right (--zk)? ({detail})"
+        "could not reach ZooKeeper at {connect} within {timeout:?}: is the server running and {zk} right? ({detail})",
+        zk = settings::ZK
     )]
     Unreachable {
         /// The connect string the session was opened with.
@@ -76,10 +91,10 @@ pub enum Error {
         reason: String,
     },
 
-    /// ZooKeeper refused a change for want of the identity the node's ACL names.
-    #[error(
-        "ZooKeeper refused the {op} of {path}: not authorized (NoAuth); only the identity that created it may change it: pass that identity's user:password file with --zk-auth-file (or {env})", env = crate::auth::AUTH_FILE_ENV
-    )]
+    /// ZooKeeper refused an operation for want of an identity an ACL names: for a create or a
+    /// delete the ACL of the node's parent (ZooKeeper checks the parent's), for a read the
+    /// node's own, for a change (set, multi) the node's own. The message says which.
+    #[error("{}", no_auth_line(.op, .path))]
     NoAuth {
         /// The refused operation, e.g. `delete`.
         op: &'static str,
@@ -126,11 +141,23 @@ pub enum Error {
 
     /// Nobody holds the master node.
     #[error(
-        "no master at {path}: no contender holds the node; start one (e.g. `cargo run --example ha_server -- --zk <HOST:PORT> --path {path}`) or check the path"
+        "no master at {path}: no contender holds the node; start {start} or check the path",
+        start = settings::START_CONTENDER
     )]
     NoMaster {
         /// The election path no contender holds.
         path: String,
+    },
+
+    /// The master node exists but its data is not an address a client can call.
+    #[error(
+        "no master to call at {path}: the master node holds {data:?}, not a HOST:PORT; set a contender's address (`zoorpc designate {path} <HOST:PORT> --force`) or delete the node so the contenders run again"
+    )]
+    MasterBadData {
+        /// The election path.
+        path: String,
+        /// What the node holds (at most 200 escaped characters and its size).
+        data: String,
     },
 
     /// The node at an election path is not a master node (not ephemeral, or without the
@@ -171,6 +198,35 @@ impl Error {
             path: path.to_owned(),
             source,
         }
+    }
+}
+
+/// The line of [`Error::NoAuth`]: which ACL refused what, and what to do.
+fn no_auth_line(op: &str, path: &str) -> String {
+    let fix = format!("give the session {}", settings::ZK_AUTH);
+    let parent = crate::plumbing::parent(path).unwrap_or("/");
+    // A takeover creates the master node (refused by its parent's ACL) and sets the companion
+    // (refused by its own); the refused one is named.
+    let creates = op.starts_with("create")
+        || (op == "takeover" && !path.ends_with(crate::election::COMPANION_SUFFIX));
+    if creates || op == "delete" {
+        let what = if op == "delete" { "delete" } else { "create" };
+        format!(
+            "ZooKeeper refused the {op} of {path}: not authorized (NoAuth) to {what} children of \
+             {parent}, whose ACL ZooKeeper checks for it; only an identity that ACL names may \
+             (for zoorpc's nodes, the one that created {parent}): {fix}"
+        )
+    } else if matches!(op, "read" | "list") {
+        format!(
+            "ZooKeeper refused the {op} of {path}: not authorized (NoAuth) to read it; its ACL \
+             does not let this session read it (zoorpc's own nodes are readable by anyone): \
+             {fix}, or one its ACL allows to read"
+        )
+    } else {
+        format!(
+            "ZooKeeper refused the {op} of {path}: not authorized (NoAuth); only an identity its \
+             ACL names may change it (for zoorpc's nodes, the one that created it): {fix}"
+        )
     }
 }
 
@@ -232,4 +288,38 @@ pub fn excerpt(text: &str) -> String {
             shown <= 200
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    fn line(op: &'static str, path: &str) -> String {
+        Error::NoAuth {
+            op,
+            path: path.to_owned(),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn no_auth_names_the_acl_that_refused() {
+        for op in ["create", "create (parents)", "delete"] {
+            let text = line(op, "/secure/provider");
+            assert!(text.contains("children of /secure,"), "{text}");
+            assert!(!text.contains("change it"), "{text}");
+        }
+        let text = line("takeover", "/soa/Hello:1.0.0");
+        assert!(text.contains("to create children of /soa,"), "{text}");
+        let text = line("takeover", "/soa/Hello:1.0.0.epoch");
+        assert!(text.contains("may change it"), "{text}");
+        for op in ["read", "list"] {
+            let text = line(op, "/secret");
+            assert!(text.contains("to read it"), "{text}");
+            assert!(!text.contains("change it"), "{text}");
+        }
+        let text = line("designate", "/soa/Hello:1.0.0");
+        assert!(text.contains("may change it"), "{text}");
+        assert!(text.contains("`zk_auth`"), "{text}");
+    }
 }

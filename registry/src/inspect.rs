@@ -10,15 +10,20 @@
 //!   data is not one: reported with its raw data (at most 200 characters) and the parse error,
 //!   never skipped silently and never an error of the whole listing.
 //! - A node deleted between the listing and the read is left out (it is gone).
-//! - [`master`] reads the master node and its companion: the epoch is the companion's `mzxid`
-//!   (the fencing token), the tenure started at the companion's `mtime` (every takeover and
-//!   handover writes it in the same multi-op as the master node).
+//! - [`master`] reads the master node, its companion and the participant nodes: the epoch is
+//!   the companion's `mzxid` (the fencing token), the tenure started at the companion's `mtime`
+//!   (every takeover and handover writes it in the same multi-op as the master node). It never
+//!   reports as master an address that is not: when the node's data names a contender that does
+//!   not hold it (a designation not taken over yet) it says so, since when, and who still holds
+//!   the node ([`MasterEntry::pending`]); data that is not `host:port` is reported as such. A
+//!   designee left in the companion by a handover that has completed is not shown.
 
 use std::collections::VecDeque;
 
 use zookeeper_client as zk;
 
-use crate::election::{companion_path, read_address};
+use crate::election::participants::{self, Participant};
+use crate::election::{companion_path, is_host_port, read_address};
 use crate::error::{Error, Result};
 use crate::plumbing::path::validate_path;
 use crate::provider_url::ProviderUrl;
@@ -46,7 +51,8 @@ pub struct ProviderEntry {
 pub struct ServiceEntry {
     /// The base path, e.g. `/registry`.
     pub base_path: String,
-    /// Its `provider<seq>` children, sorted by name.
+    /// Its providers (children holding a provider URL, whatever their names; `provider<seq>`
+    /// and ephemeral children holding anything else), sorted by name.
     pub providers: Vec<ProviderEntry>,
 }
 
@@ -73,11 +79,30 @@ pub struct MasterEntry {
     /// When the current tenure started (the companion's `mtime`, else the node's `ctime`),
     /// Unix milliseconds.
     pub since_ms: i64,
-    /// A designee named in the companion during a handover.
+    /// A designee named in the companion during a handover; `None` while a node is held (a
+    /// designee left there by a completed handover is stale).
     pub designee: Option<String>,
+    /// The node's data names a contender that does not hold the node yet: designated, not
+    /// taken over. `None` when the data names the holder.
+    pub pending: Option<Pending>,
+    /// The holder's own address, when it is one of zoorpc's contenders (its participant node).
+    pub holder: Option<String>,
+    /// The other contenders (participant nodes), by address, sorted.
+    pub standbys: Vec<String>,
 }
 
-/// Lists the services (base paths with `provider<seq>` children) under `root`.
+/// A designation not taken over yet: the data names [`MasterEntry::address`], but the node is
+/// still held by another session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// When the data was set (the node's `mtime`), Unix milliseconds.
+    pub since_ms: i64,
+    /// The address of the contender still holding the node, when it is one of zoorpc's.
+    pub held_by: Option<String>,
+}
+
+/// Lists the services (base paths with at least one provider: see the module's guarantees)
+/// under `root`.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), zoorpc_registry::Error> {
@@ -140,7 +165,13 @@ pub async fn services(session: &Session, root: &str) -> Result<ServiceListing> {
             // any name), and every `provider<seq>` or ephemeral child even with bad data (shown
             // as such, never hidden). Anything else is a parent to look into.
             if url.is_err() && !is_provider_name(child) && stat.ephemeral_owner == 0 {
-                queue.push_back(child_path);
+                // An election's participant nodes are no providers either.
+                let participants = child
+                    .strip_suffix(participants::PARTICIPANTS_SUFFIX)
+                    .is_some_and(|master| children.contains(&format!("{master}.epoch")));
+                if !participants {
+                    queue.push_back(child_path);
+                }
                 continue;
             }
             // An election's master node (ephemeral, beside its companion) is no provider.
@@ -199,28 +230,66 @@ pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>
         });
     }
     let companion = companion_path(path);
-    let (epoch, since_ms, designee) = match client.get_data(&companion).await {
-        Ok((data, companion_stat)) => (
-            Some(companion_stat.mzxid),
-            companion_stat.mtime,
-            read_address(&data).ok().filter(|d| !d.is_empty()),
-        ),
+    let (epoch, since_ms) = match client.get_data(&companion).await {
+        Ok((_, companion_stat)) => (Some(companion_stat.mzxid), companion_stat.mtime),
         Err(zk::Error::NoNode) if ProviderUrl::from_bytes(&data).is_ok() => {
             return Err(Error::NotAnElection {
                 path: path.to_owned(),
                 reason: "a provider's node",
             });
         }
-        Err(zk::Error::NoNode) => (None, stat.ctime, None),
+        Err(zk::Error::NoNode) => (None, stat.ctime),
         Err(e) => return Err(Error::zk("read", &companion, e)),
     };
+    let everyone = participants::list(&client, path).await?;
+    let holder = everyone
+        .iter()
+        .find(|p| p.session == stat.ephemeral_owner)
+        .and_then(|p| p.address.clone().ok());
+    let address = read_address(&data).and_then(|a| if is_host_port(&a) { Ok(a) } else { Err(a) });
+    let named = address.as_ref().ok();
+    let pending = match (&holder, named) {
+        // One of ours holds it and the data names someone else: its handover is coming.
+        (Some(h), Some(named)) if h != named => Some(Pending {
+            since_ms: stat.mtime,
+            held_by: Some(h.clone()),
+        }),
+        // A holder that is not ours, with data set since it created the node naming one of
+        // ours: that contender takes it over. (Otherwise, by the seed's rule, the address in
+        // the data is the master.)
+        (None, Some(named))
+            if stat.version > 0 && everyone.iter().any(|p| p.address.as_deref() == Ok(named)) =>
+        {
+            Some(Pending {
+                since_ms: stat.mtime,
+                held_by: None,
+            })
+        }
+        _ => None,
+    };
+    let mut standbys: Vec<String> = everyone
+        .iter()
+        .filter(|p| p.session != stat.ephemeral_owner)
+        .filter_map(|p| p.address.clone().ok())
+        .collect();
+    standbys.sort();
     Ok(Some(MasterEntry {
-        address: read_address(&data),
+        address,
         session_id: stat.ephemeral_owner,
         epoch,
         since_ms,
-        designee,
+        designee: None,
+        pending,
+        holder,
+        standbys,
     }))
+}
+
+/// The contenders of the election at `path` (its participant nodes): session and address.
+pub async fn contenders(session: &Session, path: &str) -> Result<Vec<Participant>> {
+    let path = validate_path(path)?;
+    let client = session.connected_within_timeout().await?.client;
+    participants::list(&client, path).await
 }
 
 /// The designee a handover under way names in the companion of `path` (between the holder's

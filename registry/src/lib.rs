@@ -28,7 +28,9 @@
 //! Providers: `/registry/provider0000000042` = `http://127.0.0.1:11214` (UTF-8, metadata as
 //! query parameters). Master election: `EPHEMERAL` `/soa/master/services/HelloService:1.0.0` =
 //! `127.0.0.1:9090` (the holder's address), next to the persistent `<path>.epoch` (its `mzxid`
-//! is the master's epoch) and `<path>.jobs/<name>` (the last claimed run of a master-only job).
+//! is the master's epoch), `<path>.participants/<session>` (one `EPHEMERAL` node per contender,
+//! see [`election`]), `<path>.jobs/<name>` (the last claimed run of a master-only job) and
+//! `<path>.floor/<name>` (the same claim, written first).
 //! Readable with `zkCli.sh`.
 //!
 //! ```no_run

@@ -56,7 +56,7 @@ pub fn run(args: CallArgs) -> i32 {
                 }
                 Err(e) => {
                     failed += 1;
-                    format!("err {e}")
+                    format!("err {}", crate::cli::with_flags(&e.to_string()))
                 }
             };
             if !super::write_line(format_args!("{line}")) {

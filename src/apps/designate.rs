@@ -2,22 +2,22 @@
 //! setting the master node's data (what `zkCli.sh set <path> <address>` does); the holder steps
 //! down and the contender with that address takes over.
 //!
-//! Contenders are not listed in ZooKeeper (a standby holds no node), so whether `address` is
-//! one cannot be read there. What is checked instead, unless `--force`: a gRPC server answers
-//! a health check (`grpc.health.v1.Health/Check`, service `""`) SERVING at `address`, as every
-//! `ha_server`/`HaServer` does whatever its role. A designee that is not a contender is
-//! harmless but slow: the holders wait the handover grace (2 s), then run again.
+//! Unless `--force`, `address` must be a contender's: one of the participant nodes under
+//! `<path>.participants` (every zoorpc contender holds one while it contends) holds it. A
+//! contender that is not zoorpc's (seed 004's, which holds no participant node) needs
+//! `--force`. A designee that is not a contender is harmless but slow: the holders wait the
+//! handover grace (2 s), then run again.
 
-use zoorpc_registry::{designate, election::validate_address};
+use zoorpc_registry::{designate, election::validate_address, inspect};
 
 use super::ZkArg;
 
 /// `zoorpc designate` flags.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Contenders are not listed in ZooKeeper, so without --force designate checks that \
-a gRPC server answers a health check SERVING at ADDRESS (every zoorpc HA server does, master or \
-standby) and refuses the address otherwise."
+    after_help = "Without --force, designate checks that ADDRESS is a contender's: one of the \
+participant nodes under <path>.participants holds it (every zoorpc HA server has one while it \
+contends), and refuses the address otherwise. A contender that is not zoorpc's needs --force."
 )]
 pub struct DesignateArgs {
     /// The ZooKeeper to talk to (`--zk`, default `ZOORPC_ZK`).
@@ -26,10 +26,11 @@ pub struct DesignateArgs {
     /// The election path, e.g. /soa/master/services/HelloService:1.0.0
     #[arg(value_parser = super::znode_path)]
     pub path: String,
-    /// The new master's address, host:port, exactly as it joins the election
-    #[arg(value_parser = super::contender_address)]
+    /// The new master's address, host:port, exactly as it joins the election (an IPv6 address
+    /// in brackets: `[::1]:9091`)
+    #[arg(value_parser = designee)]
     pub address: String,
-    /// Designate even if nothing answers gRPC health at ADDRESS
+    /// Designate even if no participant node holds ADDRESS
     #[arg(long)]
     pub force: bool,
 }
@@ -42,27 +43,31 @@ pub fn run(args: DesignateArgs) -> i32 {
     };
     super::block_on(async move {
         validate_address(&args.address).map_err(|e| e.to_string())?;
-        if !args.force {
-            let endpoint = format!("http://{}", args.address);
-            let any: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
-            zoorpc_provider::check_serving(&endpoint, any, "")
-                .await
-                .map_err(|e| {
-                    let detail = match e {
-                        zoorpc_provider::Error::AdvertisedUnreachable { detail, .. } => detail,
-                        other => other.to_string(),
-                    };
-                    format!(
-                        "{} does not look like a contender: no gRPC health answer SERVING there ({}); \
-give the address of a running HA server, or --force",
-                        args.address,
-                        one_line(&detail)
-                    )
-                })?;
-        }
         let session = super::open_session(&args.zk.zk, credential)
             .await
             .map_err(|e| e.to_string())?;
+        if !args.force {
+            let contenders = inspect::contenders(&session, &args.path)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut known: Vec<String> = contenders
+                .into_iter()
+                .filter_map(|c| c.address.ok())
+                .collect();
+            if !known.contains(&args.address) {
+                known.sort();
+                let listed = if known.is_empty() {
+                    "there are none".to_owned()
+                } else {
+                    format!("they are {}", known.join(", "))
+                };
+                return Err(format!(
+                    "{} does not look like a contender at {}: no participant node holds it ({listed}); \
+give the address of a running HA server, or --force",
+                    args.address, args.path
+                ));
+            }
+        }
         designate(&session, &args.path, &args.address)
             .await
             .map_err(|e| e.to_string())?;
@@ -71,6 +76,47 @@ give the address of a running HA server, or --force",
     })
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// clap's check of the designee: `host:port` with a port from 1 to 65535, an IPv6 address in
+/// brackets (`[::1]:9091`, as a contender writes it: an unbracketed one could never match a
+/// master node, and would only fail later as a URI), before anything connects.
+///
+/// ```
+/// use zoorpc::apps::designate::designee;
+/// assert!(designee("127.0.0.1:9091").is_ok() && designee("[::1]:9091").is_ok());
+/// assert!(designee("ha-1.example.org:9091").is_ok());
+/// assert!(designee("::1:1234").unwrap_err().contains("write [::1]:1234"));
+/// assert!(designee("::1").unwrap_err().contains("[::1]:PORT"));
+/// for bad in ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:x", ":9091", "[::1]9091", "a b:1"] {
+///     assert!(designee(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn designee(text: &str) -> Result<String, String> {
+    let address = super::contender_address(text)?;
+    let ipv6 = |host: &str| host.parse::<std::net::Ipv6Addr>().is_ok();
+    if !address.starts_with('[') && address.matches(':').count() > 1 {
+        // `::1:1234` is also an address of its own; `::1` port 1234 is the likely meaning.
+        return Err(match address.rsplit_once(':') {
+            Some((host, port)) if ipv6(host) => {
+                format!("an IPv6 address needs brackets: write [{host}]:{port}")
+            }
+            _ if ipv6(&address) => {
+                format!("an IPv6 address needs brackets and a port: write [{address}]:PORT")
+            }
+            _ => "expected host:port (an IPv6 address in brackets: [::1]:9091)".to_owned(),
+        });
+    }
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or("expected host:port, e.g. 127.0.0.1:9091 (the port is missing)")?;
+    let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    if host.is_empty()
+        || bracketed.is_some_and(|h| !ipv6(h))
+        || host.contains(['[', ']']) && bracketed.is_none()
+    {
+        return Err("expected host:port, e.g. 127.0.0.1:9091 or [::1]:9091".to_owned());
+    }
+    match port.parse::<u16>() {
+        Ok(1..) => Ok(address),
+        _ => Err(format!("the port {port:?} is not a number from 1 to 65535")),
+    }
 }

@@ -11,13 +11,22 @@
 //!   `role disconnected` on each change;
 //! - with `--job-interval-ms`: `run epoch=<n> seq=<k>` for each run of a master-only job;
 //! - on SIGTERM or Ctrl-C: `resigned` once its node is deleted, then it exits with status 0.
+//!
+//! Every `SayHello` answer carries the response metadata [`EPOCH_METADATA`] (`zoorpc-epoch`):
+//! the epoch this process was master under when its handler ran (absent if it was not master
+//! any more by then). A client calling a server's own address (grpcurl, a load balancer) can
+//! see which term answered it, and an answer under an older epoch than one already seen is a
+//! deposed master still serving.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tonic::service::Routes;
-use zoorpc_proto::HelloServiceServer;
+use zoorpc_proto::{HelloReply, HelloRequest, HelloService, HelloServiceServer};
 use zoorpc_provider::{Greeter, HaServer, StopSignals, parse_ip};
+use zoorpc_registry::election::FastTakeover;
 use zoorpc_registry::{ElectionOptions, MasterElection, MasterJob, Role, default_master_path};
 
 use crate::cli::{Flags, MAX_MS, or_exit};
@@ -26,6 +35,8 @@ use crate::cli::{Flags, MAX_MS, or_exit};
 pub const USAGE: &str = "usage: ha_server --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
 [--path /soa/master/services/HelloService:1.0.0] [--advertise-host 127.0.0.1] \
 [--listen-host 127.0.0.1] [--session-timeout-ms 10000] [--handover-grace-ms 2000] \
+[--fast-takeover true|false (true: take over at once from a master whose address refuses connections)] \
+[--takeover-refusals 3] [--takeover-spacing-ms 100] \
 [--job-interval-ms N (run a master-only job every N >= 100 ms)] [--job-name hello-report] \
 [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
 [--metrics ADDR (Prometheus at http://ADDR/metrics)] \
@@ -40,6 +51,9 @@ pub const FLAGS: &[&str] = &[
     "listen-host",
     "session-timeout-ms",
     "handover-grace-ms",
+    "fast-takeover",
+    "takeover-refusals",
+    "takeover-spacing-ms",
     "job-interval-ms",
     "metrics",
     "job-name",
@@ -110,6 +124,7 @@ pub fn config(flags: &Flags) -> Result<HaServerArgs, String> {
         session_timeout: flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS)?,
         election: ElectionOptions {
             handover_grace: flags.millis("handover-grace-ms", 2_000, 0..=MAX_MS)?,
+            fast_takeover: fast_takeover(flags)?,
         },
         job_interval,
         job_name,
@@ -126,6 +141,26 @@ pub fn config(flags: &Flags) -> Result<HaServerArgs, String> {
     })
 }
 
+/// `--fast-takeover` (default on: this program serves the address it contends with),
+/// `--takeover-refusals`, `--takeover-spacing-ms`.
+fn fast_takeover(flags: &Flags) -> Result<FastTakeover, String> {
+    let enabled = match flags.str("fast-takeover") {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return Err(format!(
+                "bad value {other:?} for --fast-takeover: expected true or false"
+            ));
+        }
+    };
+    Ok(FastTakeover {
+        enabled,
+        refusals: flags.number("takeover-refusals", 3u32, 1..=100)?,
+        spacing: flags.millis("takeover-spacing-ms", 100, 1..=60_000)?,
+        ..FastTakeover::default()
+    })
+}
+
 /// Runs the HA server program with the process arguments.
 pub fn main() {
     crate::init_logging();
@@ -137,7 +172,7 @@ pub fn main() {
 /// Runs an HA server until a signal; returns the exit status.
 pub fn run(config: HaServerArgs) -> i32 {
     if let Some(Err(e)) = config.metrics.map(super::metrics::serve) {
-        eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
+        eprintln!("error: {}", crate::cli::error_line(&e.to_string()));
         return 1;
     }
     super::block_on(async move { serve(config).await.map(|()| 0) })
@@ -158,8 +193,13 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
         ..zoorpc_provider::HaServerConfig::new(args.zk, args.path, 0)
     };
     let names = [zoorpc_provider::HELLO_SERVICE_NAME];
+    let roles = Arc::new(OnceLock::new());
+    let greeter_roles = roles.clone();
     let mut server = HaServer::start_named(config, &names, |address| {
-        Routes::new(HelloServiceServer::new(Greeter::new(address)))
+        Routes::new(HelloServiceServer::new(EpochGreeter {
+            greeter: Greeter::new(address),
+            roles: greeter_roles,
+        }))
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -167,6 +207,7 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
     let election = server
         .election()
         .ok_or("the HA server left the election before it started")?;
+    let _ = roles.set(election.subscribe());
     let printer = tokio::spawn(print_roles(
         election.path().to_owned(),
         election.changes(),
@@ -201,6 +242,33 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
         (_, Some(refusal)) => Err(refusal),
         (Err(e @ zoorpc_provider::Error::Server(_)), None) => Err(e.to_string()),
         _ => Ok(()),
+    }
+}
+
+/// The response metadata naming the epoch a `SayHello` was answered under.
+pub const EPOCH_METADATA: &str = "zoorpc-epoch";
+
+/// The program's `HelloService`: the [`Greeter`]'s answer, with [`EPOCH_METADATA`].
+struct EpochGreeter {
+    greeter: Greeter,
+    /// The election's role, set once it joined (the gate refuses every call before).
+    roles: Arc<OnceLock<watch::Receiver<Role>>>,
+}
+
+#[tonic::async_trait]
+impl HelloService for EpochGreeter {
+    async fn say_hello(
+        &self,
+        request: tonic::Request<HelloRequest>,
+    ) -> Result<tonic::Response<HelloReply>, tonic::Status> {
+        let mut response = self.greeter.say_hello(request).await?;
+        let epoch = self.roles.get().and_then(|r| r.borrow().epoch());
+        if let Some(epoch) = epoch
+            && let Ok(value) = epoch.to_string().parse()
+        {
+            response.metadata_mut().insert(EPOCH_METADATA, value);
+        }
+        Ok(response)
     }
 }
 

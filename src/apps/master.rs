@@ -1,6 +1,8 @@
 //! `zoorpc master <path>`: who is master of an election path, its epoch (the companion
-//! `<path>.epoch`'s `mzxid`, the fencing token) and how long it has held it (since the
-//! companion's `mtime`: every takeover writes it). `--json` prints one JSON document. Nobody
+//! `<path>.epoch`'s `mzxid`, the fencing token), how long it has held it (since the
+//! companion's `mtime`: every takeover writes it) and the standbys (the participant nodes). An
+//! address designated but not taken over yet is never shown as master (`no master yet ...:
+//! designated X, not yet taken over, since ...`); data that is not `host:port` is `BAD DATA`. `--json` prints one JSON document. Nobody
 //! holding the node is not an error: `no master at <path>` (`"master": null`), exit 0.
 
 use serde_json::json;
@@ -62,24 +64,47 @@ pub fn run(args: MasterArgs) -> i32 {
                 })
             ),
             (Some(m), false) => {
-                let address = m.address.unwrap_or_else(|bad| format!("BAD DATA {bad:?}"));
                 let epoch = m
                     .epoch
                     .map_or("none (companion missing)".to_owned(), |e| e.to_string());
-                let designee = m
-                    .designee
-                    .map(|d| format!(" designee={d}"))
-                    .unwrap_or_default();
-                crate::say!(
-                    "master {address} epoch={epoch} held={} session={}{designee}",
-                    human_age(now - m.since_ms),
-                    session_hex(m.session_id)
-                );
+                let standbys = if m.standbys.is_empty() {
+                    String::new()
+                } else {
+                    format!(" standbys={}", m.standbys.join(","))
+                };
+                match (m.address, m.pending) {
+                    (Ok(address), Some(pending)) => crate::say!(
+                        "no master yet at {}: designated {address}, not yet taken over, since {} ago; \
+the node is still held by {} session={} epoch={epoch}{standbys}",
+                        args.path,
+                        human_age(now - pending.since_ms),
+                        pending
+                            .held_by
+                            .as_deref()
+                            .unwrap_or("a contender that is not zoorpc's"),
+                        session_hex(m.session_id)
+                    ),
+                    (address, _) => {
+                        let address = address.unwrap_or_else(|bad| {
+                            format!("BAD DATA {bad:?} (not host:port; no client can call it)")
+                        });
+                        crate::say!(
+                            "master {address} epoch={epoch} held={} session={}{standbys}",
+                            human_age(now - m.since_ms),
+                            session_hex(m.session_id)
+                        );
+                    }
+                }
             }
             (Some(m), true) => {
                 let (address, error) = match m.address {
                     Ok(a) => (Some(a), None),
                     Err(bad) => (None, Some(format!("not an address: {bad:?}"))),
+                };
+                // A designation not taken over yet: the data names no master.
+                let (address, designated) = match &m.pending {
+                    Some(_) => (None, address),
+                    None => (address, None),
                 };
                 crate::say!(
                     "{}",
@@ -92,6 +117,10 @@ pub fn run(args: MasterArgs) -> i32 {
                         "held_ms": (now - m.since_ms).max(0),
                         "session_id": session_hex(m.session_id),
                         "designee": m.designee,
+                        "designated": designated,
+                        "designated_since_ms": m.pending.as_ref().map(|p| p.since_ms),
+                        "held_by": m.pending.as_ref().map_or(m.holder.clone(), |p| p.held_by.clone()),
+                        "standbys": m.standbys,
                     })
                 );
             }

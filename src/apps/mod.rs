@@ -156,7 +156,7 @@ pub fn consumer_access(
 /// `value`, or the exit status 2 after printing its error as one line.
 fn usage_checked<T>(value: Result<T, String>) -> Result<T, i32> {
     value.map_err(|e| {
-        eprintln!("error: {}", crate::cli::shorten(&e));
+        eprintln!("error: {}", crate::cli::error_line(&e));
         2
     })
 }
@@ -249,7 +249,7 @@ pub fn block_on<E: Display>(body: impl Future<Output = Result<i32, E>>) -> i32 {
     let status = match runtime.block_on(body) {
         Ok(status) => status,
         Err(e) => {
-            eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
+            eprintln!("error: {}", crate::cli::error_line(&e.to_string()));
             1
         }
     };
@@ -282,7 +282,10 @@ where
             }
             Err(e) => {
                 failed += 1;
-                if !write_line(format_args!("err {e}")) {
+                if !write_line(format_args!(
+                    "err {}",
+                    crate::cli::with_flags(&e.to_string())
+                )) {
                     return;
                 }
             }

@@ -172,7 +172,7 @@ pub fn run_started(
                     Ok::<_, zoorpc_provider::Error>(0)
                 }
                 Err(e) => {
-                    eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
+                    eprintln!("error: {}", crate::cli::error_line(&e.to_string()));
                     crate::say!("stopped");
                     Ok(1)
                 }

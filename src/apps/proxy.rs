@@ -17,6 +17,14 @@
 //! - A failure of the channel itself is a gRPC status with the channel's code and reason
 //!   (`UNAVAILABLE`: no provider, no master, nothing reached; `DEADLINE_EXCEEDED`: no answer
 //!   within the attempt timeout or the client's deadline), never a dropped connection.
+//! - One client connection may carry any number of calls at once (as tonic's server), unless
+//!   `--max-concurrent-streams N` sets a limit (HTTP/2's `SETTINGS_MAX_CONCURRENT_STREAMS`).
+//! - With `--master`, a call made while there is no master waits for one at most
+//!   `--switch-over-timeout-ms` (default 15 s: longer than a contender's session timeout, so a
+//!   killed master's node can expire; `MasterClientConfig::switch_over_timeout`) or the client's
+//!   deadline, then fails with `UNAVAILABLE` naming the path.
+//! - With `--metrics`, every call the proxy accepted counts exactly one outcome in
+//!   `zoorpc_calls_total` (`cancelled` included: a client gone while its body was still read).
 //! - Prints `listening <addr>` once it accepts connections and the registry was read; on
 //!   SIGTERM / Ctrl-C it stops accepting and exits (calls in flight are cut).
 
@@ -34,10 +42,11 @@ use tonic::body::Body;
 use tower::Service;
 use tracing::debug;
 use zoorpc_consumer::{
-    BalancedChannel, CallError, CallPolicy, Consumer, ConsumerConfig, MasterClient,
+    BalancedChannel, CallError, CallPolicy, Consumer, ConsumerConfig, ConsumerTls, MasterClient,
     MasterClientConfig, Strategy,
 };
 use zoorpc_provider::StopSignals;
+use zoorpc_registry::ZkCredential;
 
 use super::ZkArg;
 
@@ -65,6 +74,15 @@ pub struct ProxyArgs {
     /// (grpc-timeout) also applies [default: 5000]
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub attempt_timeout_ms: Option<u64>,
+    /// With --master: how long a call waits for a master when there is none (no contender yet,
+    /// or a switch-over under way) before it fails with UNAVAILABLE; a client's own deadline
+    /// also applies [default: 15000]
+    #[arg(long, value_name = "MS", conflicts_with = "base_path", value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
+    pub switch_over_timeout_ms: Option<u64>,
+    /// Most calls (HTTP/2 streams) one client connection may have open at once [default: no
+    /// limit]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_streams: Option<u32>,
     /// How a provider is picked (with --base-path): random, round-robin, least-loaded or first
     #[arg(long, conflicts_with = "master")]
     pub strategy: Option<Strategy>,
@@ -90,7 +108,7 @@ pub fn run(args: ProxyArgs) -> i32 {
         Err(status) => return status,
     };
     if let Some(Err(e)) = args.metrics.map(super::metrics::serve) {
-        eprintln!("error: {}", crate::cli::shorten(&e.to_string()));
+        eprintln!("error: {}", crate::cli::error_line(&e));
         return 1;
     }
     super::block_on(async move {
@@ -105,88 +123,153 @@ pub fn run(args: ProxyArgs) -> i32 {
         let local = listener
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;
-        let mut policy = if args.idempotent {
-            CallPolicy::IDEMPOTENT
-        } else {
-            CallPolicy::default()
-        };
-        if let Some(ms) = args.attempt_timeout_ms {
-            policy = policy.with_attempt_timeout(Duration::from_millis(ms));
-        }
-        let (upstream, target) = match (&args.base_path, &args.master) {
-            (Some(base), _) => {
-                let mut config = ConsumerConfig::new(args.zk.zk.clone(), base.clone())
-                    .strategy(args.strategy.clone().unwrap_or_default());
-                config.zk_auth = credential.clone();
-                config.tls = tls;
-                let consumer = Consumer::connect_with(config)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                (
-                    Upstream::Providers(consumer),
-                    format!("providers under {base}"),
-                )
-            }
-            (None, Some(path)) => {
-                let mut config = MasterClientConfig::new(args.zk.zk.clone(), path);
-                config.zk_auth = credential.clone();
-                config.tls = tls;
-                let client = MasterClient::connect_with(config)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                (Upstream::Master(client), format!("the master of {path}"))
-            }
-            (None, None) => return Err("give --base-path or --master".to_owned()),
-        };
+        let (upstream, target) = connect_upstream(&args, credential, tls).await?;
         let channel = match &upstream {
-            Upstream::Providers(consumer) => consumer.channel_with(policy),
-            Upstream::Master(client) => client.channel_with(policy),
+            Upstream::Providers(consumer) => consumer.channel_with(policy(&args)),
+            Upstream::Master(client) => client.channel_with(policy(&args)),
         };
-        let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
+        let signals = StopSignals::listen().map_err(|e| e.to_string())?;
         crate::say!("listening {local} -> {target}");
-        loop {
-            tokio::select! {
-                () = signals.recv() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        tokio::spawn(serve_connection(stream, peer, channel.clone()));
-                    }
-                    // Out of file descriptors and the like: keep serving the others, and
-                    // give them a moment to close some instead of spinning on the error.
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed; retrying in 100 ms");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                },
-            }
-        }
+        accept_until_signal(listener, signals, channel, args.max_concurrent_streams).await;
         drop(upstream);
         crate::say!("stopped");
         Ok::<_, String>(0)
     })
 }
 
-/// Serves one client connection (HTTP/2), forwarding each request through `channel`.
+/// The retry policy `--idempotent` and `--attempt-timeout-ms` ask for.
+fn policy(args: &ProxyArgs) -> CallPolicy {
+    let policy = if args.idempotent {
+        CallPolicy::IDEMPOTENT
+    } else {
+        CallPolicy::default()
+    };
+    match args.attempt_timeout_ms {
+        Some(ms) => policy.with_attempt_timeout(Duration::from_millis(ms)),
+        None => policy,
+    }
+}
+
+/// The consumer (`--base-path`) or master client (`--master`) the proxy forwards through, and
+/// how `listening` names it.
+async fn connect_upstream(
+    args: &ProxyArgs,
+    credential: Option<ZkCredential>,
+    tls: Option<ConsumerTls>,
+) -> Result<(Upstream, String), String> {
+    match (&args.base_path, &args.master) {
+        (Some(base), _) => {
+            let mut config = ConsumerConfig::new(args.zk.zk.clone(), base.clone())
+                .strategy(args.strategy.clone().unwrap_or_default());
+            config.zk_auth = credential;
+            config.tls = tls;
+            let consumer = Consumer::connect_with(config)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((
+                Upstream::Providers(consumer),
+                format!("providers under {base}"),
+            ))
+        }
+        (None, Some(path)) => {
+            let mut config = MasterClientConfig::new(args.zk.zk.clone(), path);
+            config.zk_auth = credential;
+            config.tls = tls;
+            // The master client replaces a policy's attempt timeout with its own.
+            config.attempt_timeout = policy(args).attempt_timeout;
+            if let Some(ms) = args.switch_over_timeout_ms {
+                config.switch_over_timeout = Duration::from_millis(ms);
+            }
+            let client = MasterClient::connect_with(config)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((Upstream::Master(client), format!("the master of {path}")))
+        }
+        (None, None) => Err("give --base-path or --master".to_owned()),
+    }
+}
+
+/// Accepts client connections, each served on a task of its own, until SIGTERM / Ctrl-C.
+async fn accept_until_signal(
+    listener: tokio::net::TcpListener,
+    mut signals: StopSignals,
+    channel: BalancedChannel,
+    max_streams: Option<u32>,
+) {
+    loop {
+        tokio::select! {
+            () = signals.recv() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(serve_connection(stream, peer, channel.clone(), max_streams));
+                }
+                // Out of file descriptors and the like: keep serving the others, and
+                // give them a moment to close some instead of spinning on the error.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed; retrying in 100 ms");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Serves one client connection (HTTP/2), forwarding each request through `channel`, with at
+/// most `max_streams` requests at once (`None`: no limit, as tonic's server).
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     channel: BalancedChannel,
+    max_streams: Option<u32>,
 ) {
     let service =
         hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
             let mut channel = channel.clone();
             async move {
                 let (parts, body) = request.into_parts();
-                let request = http::Request::from_parts(parts, read_ahead(body).await);
+                let reading = NotForwarded::new();
+                let body = read_ahead(body).await;
+                reading.forwarded();
+                let request = http::Request::from_parts(parts, body);
                 Ok::<_, Infallible>(forward(&mut channel, request).await)
             }
         });
+    // hyper's server allows 200 streams per connection unless told otherwise; a gRPC client
+    // multiplexes every call of a channel on one connection, so the 201st would queue.
     let served = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .max_concurrent_streams(max_streams)
         .serve_connection(TokioIo::new(stream), service)
         .await;
     if let Err(e) = served {
         debug!(%peer, error = %e, "client connection ended");
+    }
+}
+
+/// A call the proxy accepted and is still reading, before the channel (which counts every call
+/// it is given) has it: dropped so (the client reset the stream, e.g. at its deadline, while its
+/// body kept coming), it is counted here, `zoorpc_calls_total{outcome="cancelled"}`, so every
+/// call the proxy accepted counts exactly one outcome.
+struct NotForwarded {
+    forwarded: bool,
+}
+
+impl NotForwarded {
+    fn new() -> Self {
+        NotForwarded { forwarded: false }
+    }
+
+    /// Handed to the channel, which counts it from now on.
+    fn forwarded(mut self) {
+        self.forwarded = true;
+    }
+}
+
+impl Drop for NotForwarded {
+    fn drop(&mut self) {
+        if !self.forwarded {
+            metrics::counter!("zoorpc_calls_total", "outcome" => "cancelled").increment(1);
+        }
     }
 }
 
@@ -197,7 +280,11 @@ pub const FRAME_GAP: Duration = Duration::from_millis(20);
 pub const BUFFER_LIMIT: usize = 256 * 1024;
 
 /// Reads `body` ahead while its frames keep coming (see the module's guarantees): a body that
-/// ended is returned whole (replayable), else what was read followed by the rest.
+/// ended is returned whole (replayable), else what was read followed by the rest. Empty data
+/// frames are left out: a client's empty end-of-stream DATA frame comes out of hyper as an
+/// empty data frame, and forwarded as it came it would be an empty DATA frame that does not
+/// end the stream, which a provider's HTTP/2 (h2 0.4.20 and later) counts against the
+/// connection, closing it with `ENHANCE_YOUR_CALM` after 100. The stream's end is the body's.
 async fn read_ahead(mut body: Incoming) -> Body {
     let mut frames: Vec<Frame<Bytes>> = Vec::new();
     let mut read = 0usize;
@@ -208,6 +295,7 @@ async fn read_ahead(mut body: Incoming) -> Body {
                     frames.into_iter().map(Ok::<_, hyper::Error>),
                 )));
             }
+            Ok(Some(Ok(frame))) if is_empty_data(&frame) => {}
             Ok(Some(Ok(frame))) => {
                 read += frame.data_ref().map_or(0, Bytes::len);
                 frames.push(frame);
@@ -221,7 +309,13 @@ async fn read_ahead(mut body: Incoming) -> Body {
         }
     }
     let read = tokio_stream::iter(frames.into_iter().map(Ok));
-    Body::new(StreamBody::new(read.chain(BodyStream::new(body))))
+    let rest = BodyStream::new(body).filter(|frame| !frame.as_ref().is_ok_and(is_empty_data));
+    Body::new(StreamBody::new(read.chain(rest)))
+}
+
+/// Whether `frame` is a data frame carrying nothing.
+fn is_empty_data(frame: &Frame<Bytes>) -> bool {
+    frame.data_ref().is_some_and(Bytes::is_empty)
 }
 
 /// Forwards one request; a failure of the channel becomes a gRPC status.
@@ -230,13 +324,19 @@ pub async fn forward(
     request: http::Request<Body>,
 ) -> http::Response<Body> {
     match channel.call(request).await {
-        Ok(response) => response,
+        // A response that fails later (its provider's connection broke, the deadline passed)
+        // ends with the status as trailers, which the client reads.
+        Ok(response) => response.map(zoorpc_consumer::balance::status_trailers),
         // The channel's own verdict keeps its code: DEADLINE_EXCEEDED for a call that may have
         // been processed (a client must not take it for a safe-to-retry UNAVAILABLE).
         Err(e) => match e.downcast::<CallError>() {
+            // A proxy's client is a program's user: settings are named by the proxy's flags.
             Ok(failed) => tonic::Status::new(
                 failed.status.code(),
-                format!("zoorpc proxy: {}", failed.status.message()),
+                format!(
+                    "zoorpc proxy: {}",
+                    crate::cli::with_flags(failed.status.message())
+                ),
             )
             .into_http(),
             Err(e) => match e.downcast::<tonic::Status>() {

@@ -78,12 +78,12 @@ fn main() {
             Ok(config) => match args.metrics.map(apps::metrics::serve).transpose() {
                 Ok(_) => apps::provider::run(config),
                 Err(e) => {
-                    eprintln!("error: {}", zoorpc::cli::shorten(&e.to_string()));
+                    eprintln!("error: {}", zoorpc::cli::error_line(&e.to_string()));
                     1
                 }
             },
             Err(e) => {
-                eprintln!("error: {}", zoorpc::cli::shorten(&e.to_string()));
+                eprintln!("error: {}", zoorpc::cli::error_line(&e.to_string()));
                 2
             }
         },
@@ -108,5 +108,5 @@ fn one_line_usage_error(rendered: &str) -> String {
         words.extend(line.split_whitespace().map(str::to_owned));
     }
     // A 70 KB value stays out of the one line: its start and its size.
-    zoorpc::cli::shorten(&format!("{}; see --help", words.join(" ")))
+    zoorpc::cli::error_line(&format!("{}; see --help", words.join(" ")))
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use zoorpc_testkit::{ChildProcess, ZkServer};
 
 pub mod echo_load;
+pub mod ha_servers;
 pub mod pki;
 
 /// The shared ZooKeeper of this test binary.

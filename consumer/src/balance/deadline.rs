@@ -1,18 +1,36 @@
-//! The caller's deadline across a call's attempts, and when an attempt gives up.
+//! The caller's deadline across a call's attempts, when an attempt gives up, and how a hung
+//! provider is found: the one rule, for the balanced channel, `zoorpc proxy` and the master
+//! client alike.
 //!
 //! A caller sets a deadline with `tonic::Request::set_timeout`; tonic sends it to the server as
 //! the `grpc-timeout` header. The balanced channel reads it once per call:
-//! - the whole call, retries and waits for a master included, ends by that deadline with
-//!   `DEADLINE_EXCEEDED`; a retry carries the time that remains, so no provider works on past it;
-//! - a deadline that passes is the caller's limit, not the provider's failure: it ejects no one
-//!   and is never retried;
-//! - a response stream ends by it too (`DEADLINE_EXCEEDED` from the stream);
-//! - the per-attempt timeout ([`CallPolicy::attempt_timeout`](super::CallPolicy)) applies as well,
-//!   whatever the deadline: it bounds the wait for response headers *after the request was
-//!   sent* (for a client stream or a request over the buffer limit, from its last frame, so a
-//!   long upload is not cut at 5 s), and is what finds a hung provider and ejects it. A method
-//!   slower than it needs a longer one (`CallPolicy::with_attempt_timeout`,
-//!   `zoorpc proxy --attempt-timeout-ms`).
+//! - the whole call, retries, their backoff and waits for a master included, ends by that
+//!   deadline with `DEADLINE_EXCEEDED`; a retry carries the time that remains, so no provider
+//!   works on past it;
+//! - one call's deadline passing is the caller's limit, not the provider's failure: it ejects no
+//!   one and is never retried;
+//! - a response stream ends by it too (`DEADLINE_EXCEEDED` from the stream).
+//!
+//! How long an attempt waits for response headers:
+//! - without a caller's deadline, the policy's attempt timeout
+//!   ([`CallPolicy::attempt_timeout`](super::CallPolicy), 5 s by default), counted once the
+//!   request was sent (for a client stream or a request over the buffer limit, from its last
+//!   frame, so a long upload is not cut);
+//! - with a caller's deadline, until that deadline: the default attempt timeout gives way to it,
+//!   so a 6.5 s method called with a 10 s deadline is answered. An attempt timeout that was set
+//!   (`CallPolicy::with_attempt_timeout`, `zoorpc proxy --attempt-timeout-ms`) is a
+//!   per-attempt limit that holds within any deadline (to fit retries in one).
+//!
+//! How a hung provider (paused, wedged, cut off without a reset) is found, whatever deadlines
+//! its callers use:
+//! - an attempt timeout that expires is a connection-level failure: it ejects the provider;
+//! - [`SILENT_DEADLINES`](super::endpoint::SILENT_DEADLINES) (5) attempts in a row that reached
+//!   their caller's deadline with the request sent and no response headers eject it as one; an
+//!   answer of any kind starts the count over, so callers' short deadlines do not eject a slow
+//!   provider that still answers;
+//! - HTTP/2 keepalive on every provider connection, busy or idle: a PING after 10 s without a
+//!   frame, and the connection closed when it is not answered within 5 s, ending every call and
+//!   stream on it with `UNAVAILABLE` (see [`endpoint`](super::endpoint)).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -141,9 +141,12 @@ impl Service<Uri> for Dialer {
                 Err(_) => Err(failed(format!(
                     "no {stages} and HTTP/2 greeting within {timeout:?}{}",
                     if stages == "connection" {
-                        " (a TLS server waits for a handshake in silence: if it serves TLS, give --tls-ca)"
+                        format!(
+                            " (a TLS server waits for a handshake in silence: if it serves TLS, give {})",
+                            crate::error::settings::TLS_CA
+                        )
                     } else {
-                        ""
+                        String::new()
                     }
                 ))),
             }
@@ -173,7 +176,8 @@ async fn dial_tls(host: &str, port: u16, tls: TlsTarget) -> Result<Box<dyn Conne
     let name = tls.name.to_str().into_owned();
     let mut stream = tls.connector.connect(tls.name, tcp).await.map_err(|e| {
         format!(
-            "{TLS_HANDSHAKE_FAILED}: {e} (the provider's certificate must be issued by a CA in --tls-ca and name {name}; a provider that does not speak TLS fails here too)"
+            "{TLS_HANDSHAKE_FAILED}: {e} (the provider's certificate must be issued by a CA in {} and name {name}; a provider that does not speak TLS fails here too)",
+            crate::error::settings::TLS_CA
         )
     })?;
     let mut first = vec![0u8; 64];
@@ -184,7 +188,8 @@ async fn dial_tls(host: &str, port: u16, tls: TlsTarget) -> Result<Box<dyn Conne
             Ok(Box::new(Replay::new(first, stream)))
         }
         Err(e) => Err(format!(
-            "{TLS_ENDED}: {e} (if it requires client certificates, give --tls-client-cert and --tls-client-key issued by a CA it trusts)"
+            "{TLS_ENDED}: {e} (if it requires client certificates, give {} issued by a CA it trusts)",
+            crate::error::settings::TLS_IDENTITY
         )),
     }
 }

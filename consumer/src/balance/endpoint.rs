@@ -2,6 +2,7 @@
 //! one reusable tonic channel (dialled by the `Dialer`: connect, TLS for `https://`, and HTTP/2
 //! greeting within 1 s; HTTP/2 keepalive), its ejection state and its load.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +21,11 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long the answer to a PING may take before the connection is closed.
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many attempts in a row that reached their caller's deadline with no response headers
+/// eject a provider as hung (Envoy's `consecutive_gateway_failure` default); an answer of any
+/// kind starts the count over.
+pub const SILENT_DEADLINES: u32 = 5;
 
 /// How many spare channel clones an endpoint keeps (see [`Endpoint::give_back`]).
 const MAX_SPARE: usize = 64;
@@ -55,6 +61,8 @@ pub struct Endpoint {
     pub(super) health: Health,
     /// In-flight requests and latency, for least-loaded picking.
     load: Load,
+    /// Attempts in a row that reached their caller's deadline without response headers.
+    silent_in_a_row: AtomicU32,
     /// `?weight=N`, default 100.
     pub(super) weight: u32,
     /// `scheme://host:port`, made once: the `endpoint` label of the metrics counted per call.
@@ -95,11 +103,7 @@ impl Endpoint {
                 Ok(target) => Transport::Tls(target),
                 Err(reason) => Transport::Refused(reason),
             },
-            ("https", None) => Transport::Refused(
-                "an https:// provider and this consumer has no TLS configured: give --tls-ca \
-                 (ConsumerConfig::tls) to call it; it is never called in plaintext"
-                    .to_owned(),
-            ),
+            ("https", None) => Transport::Refused(no_tls()),
             _ => Transport::Plain,
         };
         let endpoint = match &transport {
@@ -126,23 +130,7 @@ impl Endpoint {
                 return None;
             }
         };
-        // HTTP/2 pings find a connection whose peer vanished without closing it (a paused
-        // process, a partition): after 10 s without a frame from the provider a PING goes out,
-        // and with no answer 5 s later the connection is closed, failing every call and stream
-        // on it (`UNAVAILABLE`). `keep_alive_while_idle` is what makes that hold for streams:
-        // hyper counts a connection as idle when no `SendRequest` handle is left, whatever its
-        // open streams, and an endpoint leaving the list (a paused provider's session expires)
-        // drops its channel and with it that handle, so without it a stream from a paused
-        // provider is never pinged and hangs for ever. Idle connections are pinged too, so a
-        // vanished provider is found before a call waits on it.
-        let channel = endpoint
-            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
-            .keep_alive_while_idle(true)
-            .connect_with_connector_lazy(Dialer {
-                timeout: DIAL_TIMEOUT,
-                transport,
-            });
+        let channel = connect_lazy(endpoint, transport);
         let label: Arc<str> = node.url.endpoint().into();
         Some(Endpoint {
             node: node.name.clone(),
@@ -152,6 +140,7 @@ impl Endpoint {
             spare: Mutex::new(Vec::new()),
             health: Health::default(),
             load: Load::default(),
+            silent_in_a_row: AtomicU32::new(0),
             weight: weight_of(&node.url),
             answered_ok: metrics_key::answered_ok_key(&label),
             label,
@@ -235,8 +224,55 @@ impl Endpoint {
         self.health.started()
     }
 
+    /// An attempt ended at its caller's deadline with its request sent and no response headers:
+    /// whether that makes [`SILENT_DEADLINES`] in a row (no answer of any kind between them),
+    /// the sign of a hung provider that callers with deadlines shorter than any attempt timeout
+    /// would otherwise never report.
+    pub(crate) fn silent_until_deadline(&self) -> bool {
+        self.silent_in_a_row.fetch_add(1, Ordering::Relaxed) + 1 >= SILENT_DEADLINES
+    }
+
+    /// The provider answered (any status): it is not hung.
+    pub(crate) fn answered(&self) {
+        if self.silent_in_a_row.load(Ordering::Relaxed) != 0 {
+            self.silent_in_a_row.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// Records a success: clears any ejection.
     pub fn record_success(&self) {
+        self.answered();
         self.health.record_success();
     }
+}
+
+/// The provider's channel, connected on first use through the [`Dialer`] (which bounds the
+/// connect and the server's greeting together), with HTTP/2 keepalive.
+fn connect_lazy(endpoint: tonic::transport::Endpoint, transport: Transport) -> Channel {
+    // HTTP/2 pings find a connection whose peer vanished without closing it (a paused
+    // process, a partition): after 10 s without a frame from the provider a PING goes out,
+    // and with no answer 5 s later the connection is closed, failing every call and stream
+    // on it (`UNAVAILABLE`). `keep_alive_while_idle` is what makes that hold for streams:
+    // hyper counts a connection as idle when no `SendRequest` handle is left, whatever its
+    // open streams, and an endpoint leaving the list (a paused provider's session expires)
+    // drops its channel and with it that handle, so without it a stream from a paused
+    // provider is never pinged and hangs for ever. Idle connections are pinged too, so a
+    // vanished provider is found before a call waits on it.
+    endpoint
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true)
+        .connect_with_connector_lazy(Dialer {
+            timeout: DIAL_TIMEOUT,
+            transport,
+        })
+}
+
+/// Why an `https://` provider is not called by a consumer without TLS.
+fn no_tls() -> String {
+    format!(
+        "an https:// provider and this consumer has no TLS configured: give {} to call it; it is \
+         never called in plaintext",
+        crate::error::settings::TLS_CA
+    )
 }

@@ -6,11 +6,18 @@
 //!   gRPC status in them (`OK` when the headers carry none: the status of a streamed answer is
 //!   in its trailers, not seen here).
 //! - `zoorpc_attempt_failures_total{endpoint, class}`: attempts without an answer
-//!   (`never_sent`, `maybe_sent`, `application`: a deadline), or refused (`refused`: UNAVAILABLE, a standby's refusal).
-//! - `zoorpc_calls_total{outcome}`: calls, `answered` or `failed` (no answer from any attempt).
+//!   (`never_sent`, `maybe_sent`, `application`), refused (`refused`: UNAVAILABLE, a standby's
+//!   refusal), cut by the caller's deadline before an answer (`deadline`), or abandoned by a
+//!   caller that went away while the endpoint had not answered (`cancelled`).
+//! - `zoorpc_calls_total{outcome}`: calls, `answered`, `failed` (no answer from any attempt,
+//!   the caller's deadline included) or `cancelled` (the caller dropped the call, e.g. a client
+//!   of `zoorpc proxy` that reset its stream at its own deadline, before it ended).
+//!
+//! Every call counts exactly one outcome, and every attempt exactly one of
+//! `zoorpc_attempts_total` or `zoorpc_attempt_failures_total`: a call or attempt dropped before
+//! it ended is counted by a drop guard ([`CallCount`], [`AttemptCount`]).
 //! - `zoorpc_retries_total`: attempts made again on another endpoint.
-//! - `zoorpc_ejections_total{endpoint}`: ejections, one per ejection (failures while ejected, or
-//!   of calls already in flight when it was ejected, are not another).
+//! - `zoorpc_ejections_total{endpoint}`: connection failures that ejected an endpoint.
 //! - `zoorpc_live_endpoints{base_path}`: the size of a consumer's live list.
 
 use std::sync::Arc;
@@ -37,7 +44,7 @@ pub(crate) fn answered_ok_key(endpoint: &Arc<str>) -> metrics::Key {
 /// `endpoint` is the endpoint's label and `ok_key` its [`answered_ok_key`], made once per
 /// endpoint: counting a call copies nothing. The recorder is looked up on every call (as the
 /// macros do), so one installed after the first call counts from then on.
-pub(crate) fn answered(endpoint: &Arc<str>, ok_key: &metrics::Key, code: Option<tonic::Code>) {
+fn answered(endpoint: &Arc<str>, ok_key: &metrics::Key, code: Option<tonic::Code>) {
     match code.map_or("OK", code_name) {
         "OK" => metrics::with_recorder(|r| r.register_counter(ok_key, &METADATA)).increment(1),
         code => metrics::counter!("zoorpc_attempts_total", "endpoint" => endpoint.clone(), "code" => code)
@@ -71,24 +78,98 @@ fn code_name(code: tonic::Code) -> &'static str {
 }
 
 /// An attempt that failed or was refused.
-pub(crate) fn attempt_failed(endpoint: &Arc<str>, failure: Failure, refused: bool) {
+fn attempt_failed(endpoint: &Arc<str>, failure: Failure, refused: bool) {
     let class = match (refused, failure) {
         (true, _) => "refused",
         (false, Failure::NotSent) => "never_sent",
         (false, Failure::MaybeSent) => "maybe_sent",
         (false, Failure::Application) => "application",
     };
+    failure_of(endpoint, class);
+}
+
+fn failure_of(endpoint: &Arc<str>, class: &'static str) {
     metrics::counter!("zoorpc_attempt_failures_total", "endpoint" => endpoint.clone(), "class" => class)
         .increment(1);
 }
 
-/// A call ended: answered by some attempt or not.
-pub(crate) fn call(answered: bool) {
-    // Literal labels: the macro's key is a static, nothing is built per call.
-    if answered {
-        metrics::counter!("zoorpc_calls_total", "outcome" => "answered").increment(1);
-    } else {
-        metrics::counter!("zoorpc_calls_total", "outcome" => "failed").increment(1);
+/// A call's outcome, counted once: by [`CallCount::answered`] or [`CallCount::failed`]
+/// (the first of them counts), or as `cancelled` when it is dropped before either (the caller
+/// went away).
+pub(crate) struct CallCount {
+    counted: bool,
+}
+
+impl CallCount {
+    /// A call begins.
+    pub(crate) fn start() -> Self {
+        CallCount { counted: false }
+    }
+
+    /// Some attempt answered.
+    pub(crate) fn answered(&mut self) {
+        if !std::mem::replace(&mut self.counted, true) {
+            // Literal labels: the macro's key is a static, nothing is built per call.
+            metrics::counter!("zoorpc_calls_total", "outcome" => "answered").increment(1);
+        }
+    }
+
+    /// No attempt answered.
+    pub(crate) fn failed(&mut self) {
+        if !std::mem::replace(&mut self.counted, true) {
+            metrics::counter!("zoorpc_calls_total", "outcome" => "failed").increment(1);
+        }
+    }
+}
+
+impl Drop for CallCount {
+    fn drop(&mut self) {
+        if !self.counted {
+            metrics::counter!("zoorpc_calls_total", "outcome" => "cancelled").increment(1);
+        }
+    }
+}
+
+/// An attempt's outcome on one endpoint, counted once: answered, failed, cut by the caller's
+/// deadline, or (dropped before any of these) `cancelled`.
+pub(crate) struct AttemptCount<'a> {
+    endpoint: &'a Arc<str>,
+    counted: bool,
+}
+
+impl<'a> AttemptCount<'a> {
+    /// An attempt on the endpoint labelled `endpoint` begins.
+    pub(crate) fn start(endpoint: &'a Arc<str>) -> Self {
+        AttemptCount {
+            endpoint,
+            counted: false,
+        }
+    }
+
+    /// Answered with headers carrying `code` (see [`answered`]).
+    pub(crate) fn answered(mut self, ok_key: &metrics::Key, code: Option<tonic::Code>) {
+        self.counted = true;
+        answered(self.endpoint, ok_key, code);
+    }
+
+    /// Failed or refused (see [`attempt_failed`]).
+    pub(crate) fn failed(mut self, failure: Failure, refused: bool) {
+        self.counted = true;
+        attempt_failed(self.endpoint, failure, refused);
+    }
+
+    /// The caller's deadline passed before an answer came.
+    pub(crate) fn deadline(mut self) {
+        self.counted = true;
+        failure_of(self.endpoint, "deadline");
+    }
+}
+
+impl Drop for AttemptCount<'_> {
+    fn drop(&mut self) {
+        if !self.counted {
+            failure_of(self.endpoint, "cancelled");
+        }
     }
 }
 

@@ -14,13 +14,15 @@
 //! - [`body`]: request bodies buffered up to a limit so a never-sent request can go elsewhere.
 //! - [`dialer`]: opening a connection (plaintext, or TLS for `https://`), bounded until the
 //!   provider has spoken HTTP/2; `replay` gives the greeting's bytes back to HTTP/2.
+//! - [`deadline`]: the caller's deadline, the attempt timeout and how a hung provider is found
+//!   (the rule in one place).
 //! - [`route`]: where attempts go: the live list (or, for the master client, the master).
 //! - [`channel`]: [`BalancedChannel`], the `Service` that ties them together per request.
 
 pub mod body;
 pub mod candidates;
 pub mod channel;
-mod deadline;
+pub mod deadline;
 pub mod dialer;
 pub mod ejection;
 pub mod endpoint;
@@ -35,13 +37,13 @@ pub mod strategy;
 
 pub use body::DEFAULT_BUFFER_LIMIT;
 pub use candidates::Candidates;
-pub use channel::{Answered, BalancedChannel, CallError, PROVIDER_METADATA};
+pub use channel::{Answered, BalancedChannel, CallError, PROVIDER_METADATA, status_trailers};
 pub use dialer::DialError;
 pub use ejection::EjectionPolicy;
 pub use endpoint_set::{Endpoint, EndpointSet};
 pub use failure::{Failure, classify, classify_error};
 pub use load::Load;
-pub use retry::{CallPolicy, Decision, RetryBudget, decide};
+pub use retry::{Backoff, CallPolicy, Decision, RetryBudget, RetryableCodes, decide};
 pub use strategy::{First, LeastLoaded, Pick, Random, RoundRobin, Strategy};
 
 /// Publishes the size of a consumer's live list (`zoorpc_live_endpoints{base_path}`).

@@ -35,6 +35,12 @@ pub(crate) trait Route: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Waits until [`Route::next`] may find an endpoint not in `tried` (the list changed);
+    /// never, for a route whose `next` waits itself.
+    fn changed<'a>(&'a self, _tried: &'a [Arc<Endpoint>]) -> BoxFuture<'a, ()> {
+        Box::pin(std::future::pending())
+    }
+
     /// A failure of an attempt on `endpoint` that started at `started` (ejection; see
     /// [`Strike`] for what each kind weighs).
     fn record_failure(&self, endpoint: &Endpoint, started: AttemptStart, strike: Strike);
@@ -87,6 +93,22 @@ impl Route for ListRoute {
 
     fn next_now(&self, tried: &[Arc<Endpoint>]) -> Option<Option<Arc<Endpoint>>> {
         Some(self.endpoints.pick_after(tried))
+    }
+
+    fn changed<'a>(&'a self, tried: &'a [Arc<Endpoint>]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut updates = self.endpoints.updates();
+            loop {
+                updates.borrow_and_update();
+                if self.endpoints.pick_after(tried).is_some() {
+                    return;
+                }
+                if updates.changed().await.is_err() {
+                    // The list is no longer kept: nothing will change.
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
     }
 
     fn record_failure(&self, endpoint: &Endpoint, started: AttemptStart, strike: Strike) {

@@ -40,7 +40,7 @@ pub struct ConsumerConfig {
     pub snapshot_path: Option<PathBuf>,
     /// How `https://` providers are called: the CAs trusted, an optional client certificate.
     /// `None` (the default): `https://` providers are not called (their calls fail naming the
-    /// missing `--tls-ca`), never in plaintext.
+    /// missing setting), never in plaintext.
     pub tls: Option<ConsumerTls>,
 }
 

@@ -1,9 +1,9 @@
 //! The state machine behind a [`MasterElection`](super::MasterElection): read the node (and its
 //! companion), decide (master, standby, hand over, take the vacancy, wait), publish the role,
-//! wait for a watch or the session. The transactions it decides on are in `writes.rs`.
+//! wait for a watch or the session. The transactions it decides on are in `writes.rs`; holding
+//! the node (watching it, renewing the lease) is in `hold.rs`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -11,28 +11,27 @@ use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
 use super::address::read_address;
+use super::lease;
+use super::participants::{self, participant_path};
 use super::prepare;
 use super::role::{Held, Role, Shared};
-use crate::plumbing::{RETRY_PAUSE, parent};
+use crate::plumbing::RETRY_PAUSE;
 use crate::session::{Session, SessionStatus};
-
-/// How long contenders other than the last holder leave a vacancy nobody announced (the node
-/// deleted by someone else, or its holder's session expired) to its last holder: a holder whose
-/// node was deleted under it hears of it at about the time the others do, and must have stepped
-/// down before anyone else can be master. A resign or a handover announces itself by writing
-/// `<path>.epoch` in the transaction that deletes the node, and is taken over at once.
-const VACANCY_SETTLE: Duration = Duration::from_millis(50);
 
 /// What the campaign waits for before deciding again.
 pub(super) enum Next {
     /// The node's watch (or a session change).
     Watch(zk::OneshotWatcher),
-    /// The watch on our own node while master: if it reports the node deleted, step down at
-    /// once, before reading anything (another contender may be taking the node already).
-    /// The companion's watch too: a deleted or rewritten companion is repaired.
+    /// Holding the node: its watch and the companion's (see `hold.rs`), renewing the lease.
     Master(zk::OneshotWatcher, zk::OneshotWatcher),
     /// The node's watch, but at most until `deadline`.
     WatchUntil(zk::OneshotWatcher, Instant),
+    /// A vacancy whose last holder has not stepped down: the watches of its participant node,
+    /// of the companion and of the node; any of them.
+    StepDown([zk::OneshotWatcher; 3]),
+    /// Standing by a master whose process may be proven gone (the fast takeover): the node's
+    /// watch, or the proof (see `refusal.rs`).
+    Probe(zk::OneshotWatcher, super::refusal::Suspect),
     /// Nothing: decide again at once.
     Again,
     /// A pause after an error (or a session change).
@@ -40,6 +39,22 @@ pub(super) enum Next {
     /// ZooKeeper refused this identity the takeover of this node: contending cannot succeed;
     /// stop.
     Refused(String),
+}
+
+/// What a master's step read besides the node: the companion (before the node), the watch on
+/// the companion (after it), and our participant node.
+type MasterReads = (
+    std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
+    std::result::Result<(Option<zk::Stat>, zk::OneshotWatcher), zk::Error>,
+    Option<zk::Stat>,
+);
+
+/// How a step ended: decided, or interrupted by a session change or the end of the lease.
+enum Stepped {
+    Next(Next),
+    /// The session's status changed (`false`: the session is gone).
+    Status(bool),
+    LeaseEnded,
 }
 
 /// The task behind a [`MasterElection`].
@@ -56,16 +71,17 @@ pub(super) struct Campaign {
     /// The epoch of our current node: its `czxid` and the companion's `mzxid` our takeover or
     /// our last repair of the companion wrote.
     pub(super) epoch: Option<(i64, i64)>,
-    /// The session in which we last held the node: only a holder whose node was deleted in that
-    /// same session runs again at once after an unannounced vacancy (after a session expiry
-    /// the standbys that heard of it first go first, as they always did).
-    pub(super) held_in: Option<i64>,
-    /// The highest epoch this contender reported: a lower one means a new ZooKeeper history.
+    /// The last epoch this contender reported, in the current ZooKeeper history: a lower one
+    /// means a new history (a wipe), warned about once.
     pub(super) highest: i64,
-    /// An unannounced vacancy (the parent's `pzxid`, the zxid that deleted the node), the
-    /// session we saw it in and when we first saw it in that session (a contender back in a new
-    /// session starts its wait again, behind those that heard of the vacancy first).
-    pub(super) vacancy: Option<(i64, i64, Instant)>,
+    /// The session in which our participant node exists.
+    pub(super) participant_in: Option<i64>,
+    /// The last holder we are waiting for to step down (logged once per holder).
+    pub(super) waiting_for: Option<i64>,
+    /// The fast takeover's settings (off: stand by until the session ends).
+    pub(super) fast: super::FastTakeover,
+    /// A master proven gone by refused connections: its node's `czxid` and version.
+    pub(super) proven: Option<(i64, i32)>,
 }
 
 impl Campaign {
@@ -85,7 +101,25 @@ impl Campaign {
                 }
                 continue;
             }
-            let next = self.step(&status).await;
+            // A step waits for ZooKeeper's replies: a disconnect (the replies may only come
+            // after a reconnect, or never) or the end of the lease must not wait for them.
+            let master = self.shared.role.borrow().is_master();
+            let left = self.shared.lease.left();
+            let outcome = tokio::select! {
+                biased;
+                changed = statuses.changed() => Stepped::Status(changed.is_ok()),
+                _ = tokio::time::sleep(left), if master => Stepped::LeaseEnded,
+                next = self.step(&status) => Stepped::Next(next),
+            };
+            let next = match outcome {
+                Stepped::Status(true) => continue,
+                Stepped::Status(false) => return,
+                Stepped::LeaseEnded => {
+                    self.lease_ended();
+                    continue;
+                }
+                Stepped::Next(next) => next,
+            };
             if let Next::Refused(node) = next {
                 warn!(path = %self.path, %node, "ZooKeeper refused this identity the takeover (NoAuth); not contending any more");
                 *self
@@ -101,20 +135,23 @@ impl Campaign {
                     Next::Watch(watcher) => {
                         watcher.changed().await;
                     }
+                    Next::Probe(watcher, suspect) => {
+                        self.probe(watcher, suspect).await;
+                    }
                     Next::Master(watcher, companion_watcher) => {
-                        tokio::select! {
-                            event = watcher.changed() => {
-                                if event.event_type == zk::EventType::NodeDeleted {
-                                    self.lost_node();
-                                }
-                            }
-                            _ = companion_watcher.changed() => {}
-                        }
+                        self.hold(&status.client, watcher, companion_watcher).await;
                     }
                     Next::WatchUntil(watcher, deadline) => {
                         tokio::select! {
                             _ = watcher.changed() => {}
                             _ = tokio::time::sleep_until(deadline) => {}
+                        }
+                    }
+                    Next::StepDown([a, b, c]) => {
+                        tokio::select! {
+                            _ = a.changed() => {}
+                            _ = b.changed() => {}
+                            _ = c.changed() => {}
                         }
                     }
                     Next::Again => {}
@@ -131,12 +168,21 @@ impl Campaign {
     }
 
     /// Our node is gone: not master any more, reported before anything else happens.
-    fn lost_node(&self) {
+    pub(super) fn lost_node(&self) {
         self.shared.held().take();
-        if self.shared.master.load(Ordering::SeqCst) {
+        if self.shared.role.borrow().is_master() {
             warn!(path = %self.path, "the master node was deleted by someone else; running again");
             self.publish(Role::Electing);
         }
+    }
+
+    /// Notes the epoch we are master under: one lower than the last one means a new ZooKeeper
+    /// history (warned once: later epochs compare with this history's).
+    pub(super) fn note_epoch(&mut self, epoch: i64) {
+        if epoch < self.highest {
+            warn!(path = %self.path, epoch, before = self.highest, "the epoch went back: ZooKeeper started a new history (its data was wiped?); epochs stored elsewhere must be reset");
+        }
+        self.highest = epoch;
     }
 
     pub(super) fn publish(&self, role: Role) {
@@ -149,31 +195,64 @@ impl Campaign {
     async fn step(&mut self, status: &SessionStatus) -> Next {
         let client = &status.client;
         let me = client.session_id().0;
-        // Pipelined: all four requests leave before we wait for any, and ZooKeeper answers a
+        if self.participant_in != Some(me) {
+            match participants::join(
+                client,
+                &self.path,
+                &self.participant(),
+                self.session.node_acl(),
+            )
+            .await
+            {
+                Ok(()) => self.participant_in = Some(me),
+                Err(zk::Error::NoAuth) => {
+                    return Next::Refused(participants::participants_path(&self.path));
+                }
+                Err(e) => {
+                    debug!(error = %e, path = %self.path, "cannot create the participant node");
+                    return Next::Pause;
+                }
+            }
+        }
+        // Pipelined: all requests leave before we wait for any, and ZooKeeper answers a
         // session's requests in order. The companion is read before the node (what we hold is
         // then consistent, see `release`) and after it (a handover that deleted the node has
-        // named its designee by then: both happen in one transaction). The parent, read after
-        // the node, tells whether a vacancy was announced (see `Campaign::vacant`).
+        // named its designee by then: both happen in one transaction). A reply to any of them
+        // proves the session alive after `sent`: the lease counts from there.
+        let sent = lease::now();
         let companion = client.get_data(&self.companion);
         let node = client.get_and_watch_data(&self.path);
-        let siblings = client.check_stat(parent(&self.path).unwrap_or("/"));
         let companion_after = client.get_data(&self.companion);
         // Used while master only: a master watches its companion, to repair it if tampered with.
         let companion_watch = client.check_and_watch_stat(&self.companion);
-        let (companion, node, siblings, companion_after, companion_watch) = (
+        let own = client.check_stat(&participant_path(&self.path, me));
+        let (companion, node, companion_after, companion_watch, own) = (
             companion.await,
             node.await,
-            siblings.await,
             companion_after.await,
             companion_watch.await,
+            own.await,
         );
         match node {
             Ok((data, stat, watcher)) => {
                 let holder = read_address(&data).unwrap_or_else(|raw| raw);
                 if stat.ephemeral_owner == me && holder == self.address {
                     self.designation = None;
-                    self.master(client, &stat, watcher, companion, companion_watch)
-                        .await
+                    let own = match own {
+                        Ok(own) => own,
+                        Err(e) => {
+                            debug!(error = %e, "cannot read our participant node");
+                            return Next::Pause;
+                        }
+                    };
+                    self.master(
+                        client,
+                        &stat,
+                        watcher,
+                        (companion, companion_watch, own),
+                        sent,
+                    )
+                    .await
                 } else if stat.ephemeral_owner == me {
                     // Designated away: stop being master first, then hand over.
                     self.shared.held().take();
@@ -183,38 +262,14 @@ impl Campaign {
                     self.hand_over(client, stat.version, &holder, companion.ok().map(|m| m.1))
                         .await
                 } else {
-                    if stat.ephemeral_owner == 0 {
-                        warn!(path = %self.path, "the master node is not ephemeral; nobody can take over until it is deleted");
-                    }
-                    self.shared.held().take();
-                    if holder == self.address {
-                        // Designated: the holder is handing the node over to us. Not master
-                        // yet, and no other master to name (a standby of itself would send
-                        // its clients round in a circle).
-                        self.publish(Role::Electing);
-                    } else {
-                        self.publish(Role::Standby { master: holder });
-                    }
-                    Next::Watch(watcher)
+                    self.held_by_another(client, &stat, holder, watcher, companion)
+                        .await
                 }
             }
             Err(zk::Error::NoNode) => {
                 self.lost_node();
                 match companion_after {
-                    Ok((data, stat)) => {
-                        // Announced: the last change among the parent's children, made before the
-                        // node was found missing, is the one that wrote the companion as read
-                        // before the node. Only a resign or a handover deletes the node and
-                        // writes the companion at once (a takeover creates the node, so it
-                        // would be there). Anything else, or a failed read, is unannounced.
-                        let announced = matches!(
-                            (&companion, &siblings),
-                            (Ok((_, m)), Ok(Some(p))) if m.mzxid == p.pzxid
-                        );
-                        let deleted = siblings.ok().flatten().map_or(0, |p| p.pzxid);
-                        self.vacant(client, &data, stat, (!announced).then_some(deleted))
-                            .await
-                    }
+                    Ok((data, stat)) => self.vacant(client, &data, stat).await,
                     Err(zk::Error::NoNode) => {
                         match prepare(client, &self.path, self.session.node_acl()).await {
                             Ok(()) => Next::Again,
@@ -237,18 +292,66 @@ impl Campaign {
         }
     }
 
+    /// The node is held by another session: stand by for the address it names, or, named in it
+    /// ourselves, wait for our holder to hand over, or take it over from a holder that is not
+    /// one of ours (no participant node), which has no handover to wait for.
+    async fn held_by_another(
+        &mut self,
+        client: &zk::Client,
+        stat: &zk::Stat,
+        holder: String,
+        watcher: zk::OneshotWatcher,
+        companion: std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
+    ) -> Next {
+        if stat.ephemeral_owner == 0 {
+            warn!(path = %self.path, "the master node is not ephemeral; nobody can take over until it is deleted");
+        }
+        self.shared.held().take();
+        if holder != self.address {
+            self.publish(Role::Standby {
+                master: holder.clone(),
+            });
+            return self
+                .stand_by(client, stat, holder, watcher, companion)
+                .await;
+        }
+        // Designated: not master yet, and no other master to name (a standby of itself would
+        // send its clients round in a circle).
+        self.publish(Role::Electing);
+        if stat.ephemeral_owner == 0 {
+            return Next::Watch(watcher);
+        }
+        let owner = participant_path(&self.path, stat.ephemeral_owner);
+        match client.check_stat(&owner).await {
+            // One of ours: it hands over (see `hand_over`).
+            Ok(Some(_)) => Next::Watch(watcher),
+            Ok(None) => match companion {
+                Ok((_, m)) => self.take_from(client, stat, m.version).await,
+                Err(e) => {
+                    debug!(error = %e, "cannot read the companion");
+                    Next::Pause
+                }
+            },
+            Err(e) => {
+                debug!(error = %e, path = %owner, "cannot read the holder's participant node");
+                Next::Pause
+            }
+        }
+    }
+
     /// Our node holds our address: master, with the epoch `<path>.epoch` holds, or repair it.
     ///
-    /// `companion` is the companion as read before the node (what [`Held`] needs), `companion_watch`
-    /// the watch on it registered after.
+    /// `reads` are the companion as read before the node (what [`Held`] needs), the watch on it
+    /// registered after, and our participant node; `sent` when the reads left.
     async fn master(
         &mut self,
         client: &zk::Client,
         node: &zk::Stat,
         watcher: zk::OneshotWatcher,
-        companion: std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
-        companion_watch: std::result::Result<(Option<zk::Stat>, zk::OneshotWatcher), zk::Error>,
+        reads: MasterReads,
+        sent: u64,
     ) -> Next {
+        let (companion, companion_watch, own) = reads;
         let (now, companion_watcher) = match companion_watch {
             Ok(watched) => watched,
             Err(e) => {
@@ -268,6 +371,12 @@ impl Campaign {
             // It changed between the two reads: look again.
             return Next::Again;
         }
+        let Some(own) = own else {
+            // Our participant node was deleted (by hand): create it again, then mark it ours
+            // (a repair of the companion) so a vacancy waits for us.
+            self.participant_in = None;
+            return Next::Again;
+        };
         // The epoch this node's companion must hold: what our takeover or last repair wrote.
         let expected = match self.epoch {
             Some((czxid, epoch)) if czxid == node.czxid => epoch,
@@ -275,17 +384,21 @@ impl Campaign {
             _ => node.czxid,
         };
         match before {
-            Some(m) if m.mzxid == expected => {
+            Some(m) if m.mzxid == expected && own.mzxid == expected => {
                 self.epoch = Some((node.czxid, expected));
-                if expected < self.highest {
-                    warn!(path = %self.path, epoch = expected, before = self.highest, "the epoch went back: ZooKeeper started a new history (its data was wiped?); epochs stored elsewhere must be reset");
-                }
-                self.highest = self.highest.max(expected);
-                self.held_in = Some(client.session_id().0);
+                self.note_epoch(expected);
                 *self.shared.held() = Some(Held {
                     node_version: node.version,
                     companion_version: m.version,
                 });
+                self.shared
+                    .lease
+                    .extend(sent, lease::lease_for(client.session_timeout()));
+                if !self.shared.lease.holds() {
+                    // The reply came after the lease it would give had ended: ask again.
+                    debug!(path = %self.path, "ZooKeeper answered after a whole lease; reading again");
+                    return Next::Again;
+                }
                 self.publish(Role::Master { epoch: expected });
                 Next::Master(watcher, companion_watcher)
             }
@@ -294,14 +407,13 @@ impl Campaign {
     }
 
     /// Nobody holds the node: take it, unless someone else was designated and still has time,
-    /// or the vacancy is `unannounced` (`Some(the parent's pzxid)`) and its last holder was
-    /// someone else, who gets [`VACANCY_SETTLE`] to hear of it first.
+    /// or the last holder (the participant node carrying the companion's `mzxid`) is another
+    /// contender that has not stepped down yet.
     async fn vacant(
         &mut self,
         client: &zk::Client,
         companion: &[u8],
         companion_stat: zk::Stat,
-        unannounced: Option<i64>,
     ) -> Next {
         let designee = read_address(companion).unwrap_or_else(|raw| raw);
         if !designee.is_empty() && designee != self.address {
@@ -321,28 +433,53 @@ impl Campaign {
                 return self.wait_vacant_until(client, deadline).await;
             }
             info!(path = %self.path, %designee, "the designee did not take over in time; running again");
-        } else if designee.is_empty()
-            && !(*self.shared.role.borrow() == Role::Electing
-                && self.held_in == Some(client.session_id().0))
-            && let Some(deleted) = unannounced
-        {
-            // Nobody announced this vacancy and its last holder was someone else: leave it to
-            // that holder for a moment (it may be alive and hearing of it only now).
-            let session = client.session_id().0;
-            let since = match self.vacancy {
-                Some((zxid, seen_in, since)) if zxid == deleted && seen_in == session => since,
-                _ => {
-                    let now = Instant::now();
-                    self.vacancy = Some((deleted, session, now));
-                    now
+        } else if designee.is_empty() {
+            let everyone = match participants::list(client, &self.path).await {
+                Ok(everyone) => everyone,
+                Err(e) => {
+                    debug!(error = %e, "cannot list the participants");
+                    return Next::Pause;
                 }
             };
-            let deadline = since + VACANCY_SETTLE;
-            if Instant::now() < deadline {
-                return self.wait_vacant_until(client, deadline).await;
+            let me = client.session_id().0;
+            if let Some(last) = everyone
+                .iter()
+                .find(|p| p.mzxid == companion_stat.mzxid && p.session != me)
+            {
+                return self
+                    .wait_step_down(client, last.session, companion_stat)
+                    .await;
             }
         }
-        self.take(client).await
+        self.waiting_for = None;
+        self.take(client, companion_stat.version).await
+    }
+
+    /// The node is vacant but its last holder, `holder` (a session), has not stepped down: it
+    /// may still believe it is master (paused, or not told yet). Wait for its step-down (a write
+    /// of the companion) or for its session to end (its participant node goes with it).
+    async fn wait_step_down(
+        &mut self,
+        client: &zk::Client,
+        holder: i64,
+        companion_stat: zk::Stat,
+    ) -> Next {
+        if self.waiting_for != Some(holder) {
+            self.waiting_for = Some(holder);
+            info!(path = %self.path, holder = format!("0x{holder:x}"), "the master node is vacant but its last holder has not stepped down; waiting for it, or for its session to end");
+        }
+        let participant = client.check_and_watch_stat(&participant_path(&self.path, holder));
+        let companion = client.check_and_watch_stat(&self.companion);
+        let node = client.check_and_watch_stat(&self.path);
+        match (participant.await, companion.await, node.await) {
+            (Ok((Some(p), a)), Ok((Some(c), b)), Ok((None, c_watch)))
+                if p.mzxid == companion_stat.mzxid && c.mzxid == companion_stat.mzxid =>
+            {
+                Next::StepDown([a, b, c_watch])
+            }
+            (Ok(_), Ok(_), Ok(_)) => Next::Again,
+            _ => Next::Pause,
+        }
     }
 
     /// While the node stays vacant, waits for its creation until `deadline`.

@@ -1,7 +1,7 @@
 //! [`MasterElection`]: joining an election, the role as it changes, resigning (or leaving on
 //! drop); and [`designate`], an operator's handover.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use zookeeper_client as zk;
 use super::address::validate_address;
 use super::campaign::Campaign;
 use super::fence::Fence;
+use super::lease::Mastership;
+use super::refusal::FastTakeover;
 use super::role::{Listeners, Role, RoleChange, RoleChanges, Shared};
 use super::writes::release;
 use super::{companion_path, prepare};
@@ -25,8 +27,15 @@ use crate::session::Session;
 /// ```
 /// use std::time::Duration;
 /// use zoorpc_registry::ElectionOptions;
+/// use zoorpc_registry::election::FastTakeover;
 /// assert_eq!(ElectionOptions::default().handover_grace, Duration::from_secs(2));
-/// let quick = ElectionOptions { handover_grace: Duration::from_millis(500) };
+/// assert!(!ElectionOptions::default().fast_takeover.enabled);
+/// let quick = ElectionOptions {
+///     handover_grace: Duration::from_millis(500),
+///     // This contender's own process serves its address: let a standby take over at once
+///     // when it is refused there (see the module docs).
+///     fast_takeover: FastTakeover::on(),
+/// };
 /// # let _ = quick;
 /// ```
 #[derive(Clone, Debug)]
@@ -34,12 +43,16 @@ pub struct ElectionOptions {
     /// How long contenders other than a designee wait for it to take over after a handover
     /// before they run again themselves. Default 2 s.
     pub handover_grace: Duration,
+    /// The fast takeover (see the [module docs](super#the-fast-takeover)). Default off: only a
+    /// contender whose own process serves its address may switch it on (`HaServer` does).
+    pub fast_takeover: FastTakeover,
 }
 
 impl Default for ElectionOptions {
     fn default() -> Self {
         ElectionOptions {
             handover_grace: Duration::from_secs(2),
+            fast_takeover: FastTakeover::default(),
         }
     }
 }
@@ -85,6 +98,7 @@ impl MasterElection {
             }),
             held: Mutex::new(None),
             refused: Mutex::new(None),
+            lease: Default::default(),
         });
         let campaign = Campaign {
             session: session.clone(),
@@ -96,8 +110,10 @@ impl MasterElection {
             designation: None,
             epoch: None,
             highest: 0,
-            held_in: None,
-            vacancy: None,
+            participant_in: None,
+            waiting_for: None,
+            fast: options.fast_takeover.clone(),
+            proven: None,
         };
         let task = tokio::spawn(campaign.run());
         let election = MasterElection {
@@ -130,14 +146,24 @@ impl MasterElection {
         })
     }
 
-    /// Whether this contender is the master now. Cheap: one atomic load.
+    /// Whether this contender is the master now, within its lease (see [`Mastership`]). Cheap:
+    /// two atomic loads and a clock read.
     pub fn is_master(&self) -> bool {
-        self.shared.master.load(Ordering::SeqCst)
+        self.mastership().is_master()
     }
 
-    /// The current role.
+    /// What a gate asks per request: master, within the lease. Follows this election (and
+    /// outlives the handle: a dropped election is [`Role::Left`]).
+    pub fn mastership(&self) -> Mastership {
+        Mastership {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The current role; a master whose lease has ended is [`Role::Disconnected`] (see
+    /// [`Mastership::role`]).
     pub fn role(&self) -> Role {
-        self.shared.role.borrow().clone()
+        self.shared.effective_role()
     }
 
     /// The current role as a watch (coalesces changes; for waiting on a state).

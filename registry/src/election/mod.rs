@@ -1,36 +1,65 @@
-//! `MasterElection`: active/standby election on one `EPHEMERAL` node, with fencing.
+//! `MasterElection`: active/standby election on one `EPHEMERAL` node, with fencing, a local
+//! lease, and participant nodes.
 //!
-//! The recipe, as the seeds lay it out: every contender tries to create the `EPHEMERAL` node at a
-//! well-known path (default `/soa/master/services/<Service>:<version>`) with its own address
-//! (`host:port`) as data. The one that creates it is the master; the others stand by, watching
-//! the node, and run again when it is deleted. Whoever's address is in the node's data is the
-//! master, so an operator hands mastership over by setting the data ([`designate`]).
+//! ## Nodes (readable with `zkCli.sh`)
+//! - `<path>` (default `/soa/master/services/<Service>:<version>`), `EPHEMERAL`: the master
+//!   node; data = the holder's address `host:port`. Whoever's address is in the data is the
+//!   master, so an operator hands mastership over by setting the data ([`designate`]).
+//! - `<path>.epoch`, persistent: the companion (an `EPHEMERAL` node cannot have children).
+//!   Written in the same multi-op as every takeover, handover, resign, repair and step-down: its
+//!   `mzxid` is the epoch of the current master (the fencing token), its data names the
+//!   designated successor while a handover is under way (empty otherwise).
+//! - `<path>.participants/<session id, 16 hex digits>`, `EPHEMERAL`, one per contender of ours
+//!   (created by the contender in each session before it contends; deleted when it leaves, or
+//!   with its session); data = the contender's address, followed by ` listens` when the
+//!   contender's own process serves that address (the fast takeover, below). Written by its
+//!   owner only, except that a standby taking over from a holder proven gone deletes the
+//!   holder's (in the takeover's transaction):
+//!   - a takeover (create the node + write the companion + write the taker's participant node,
+//!     one multi-op) and a repair of the companion (check the node's version + write the
+//!     companion + write the holder's participant node) give the holder's participant node the
+//!     companion's `mzxid`: *the participant node whose `mzxid` equals the companion's is the
+//!     last holder that has not stepped down*;
+//!   - a step-down writes the companion (a resign or a handover in the transaction that deletes
+//!     the node; a holder whose node was deleted under it by taking it back), so no participant
+//!     node carries the companion's `mzxid` any more: that write is the acknowledgement;
+//!   - a holder's session that ends takes its participant node with it.
 //!
-//! Next to the node sits one persistent companion, `<path>.epoch` (an `EPHEMERAL` node cannot
-//! have children). A contender becomes master in one multi-op that creates the node *and* writes
-//! the companion, so the companion's `mzxid` is always the epoch of the current master, its
-//! `version` counts takeovers and handovers, and its data names the designated successor while
-//! a handover is under way (empty otherwise).
+//!   A contender that finds the node vacant with no designee takes it only if no *other*
+//!   participant node carries the companion's `mzxid` (the last holder stepped down, or its
+//!   session is gone); otherwise it waits (watches on that participant node, the companion and
+//!   the node), with no timeout. Its takeover names the companion version it decided on, so a
+//!   step-down or takeover in between makes it fail and look again.
+//!   Participant nodes also say who is a contender (`zoorpc designate` checks the address,
+//!   `zoorpc master` lists the standbys) and who is "ours": a holder whose session has no
+//!   participant node (seed 004's own contender, written from its text) is foreign.
+//! - `<path>.jobs/<name>`, persistent: the last claimed run of a [`crate::MasterJob`].
 //!
 //! ## Guarantees
 //! - At most one master at a time as seen by ZooKeeper: a contender reports
 //!   [`Role::Master`] only after ZooKeeper confirmed that the node is owned by its session
 //!   (`ephemeralOwner`) and holds its address, and it reports something else *before* it does
 //!   anything that lets another contender take over (deleting its node).
+//! - Only the master serves, with no assumption on delivery times: a master acts as master
+//!   ([`MasterElection::is_master`], [`Mastership`], what `MasterGate` and [`crate::MasterJob`]
+//!   ask) only within its *lease*: 3/5 of the negotiated session timeout from when it sent the
+//!   last request ZooKeeper answered (a takeover, a read of the node, a renewal every quarter
+//!   lease), measured on the boot clock. Its session cannot expire before one session timeout
+//!   after that send, so the lease ends before any standby can take over after an expiry; a
+//!   process paused past its lease (`SIGSTOP`, GC, a suspended host) refuses from the instant it
+//!   runs again, before any of its tasks has run. Assumed: bounded clock *rate* drift (this
+//!   host's and the ZooKeeper servers' clocks run at rates less than 5/3 apart).
 //! - Connection lost: the contender stops being master at once ([`Role::Disconnected`]), without
-//!   waiting for the session to expire. A connection that goes silent (a partition) is declared
-//!   lost by the client after at most 3/5 of the session timeout (zookeeper-client's read
-//!   timeout), before ZooKeeper can expire the session and let a standby in. Back in the same session with the node still its own, it is
-//!   master again with the same epoch. Session expired: the `Session` opens a new one and the
-//!   contender runs again in it.
+//!   waiting for the session to expire or the lease to end. No reply within the lease: the
+//!   same. Back in the same session with the node still its own, it is master again with the
+//!   same epoch. Session expired: the `Session` opens a new one and the contender runs again in
+//!   it.
 //! - Master node deleted by someone else (`zkCli.sh delete <path>`): the holder reports
 //!   [`Role::Electing`] the moment its watch says so, before it reads or tries anything, then
-//!   runs again. Such a vacancy is not announced (a resign or a handover writes `<path>.epoch`
-//!   in the transaction that deletes the node; a deletion by someone else or a session expiry
-//!   does not), so the other contenders leave it to its last holder for 50 ms before they run:
-//!   a holder alive takes its node back, and no other contender is master before it has
-//!   stepped down. (The holder can only learn of the deletion from ZooKeeper's notification;
-//!   the 50 ms cover that notification's delivery.)
+//!   takes the node back (its takeover is its step-down acknowledgement). The other contenders
+//!   take such a vacancy only once the holder has stepped down or its session is gone (see the
+//!   participant nodes above): no timing assumption. A holder paused across the deletion is
+//!   waited for until it resumes or its session expires.
 //! - A `create` whose reply was lost is resolved by reading the node and comparing its
 //!   `ephemeralOwner` with this session's id.
 //! - Epoch (the fencing token): the companion's `mzxid` while this contender is master, i.e. the
@@ -44,20 +73,59 @@
 //!   the designee: the handover re-creates the companion naming it.
 //! - Epochs are ZooKeeper transaction ids: they compare only within one ZooKeeper history. An
 //!   ensemble whose data was wiped starts a new history: the sessions are gone, contenders run
-//!   again in new ones, and the new master's epoch is smaller than the old one. Anything that
-//!   stored an epoch outside ZooKeeper (to compare fencing tokens) must be reset with it.
+//!   again in new ones, and the new master's epoch is smaller than the old one (warned about
+//!   once per wipe). Anything that stored an epoch outside ZooKeeper (to compare fencing tokens)
+//!   must be reset with it.
 //! - Handover by data: the holder, seeing another address in its node, reports standby, then
 //!   deletes its node and names the designee in `<path>.epoch`, atomically. The designee takes
 //!   over at once (within milliseconds; until then nobody is master); the other contenders give
 //!   it [`ElectionOptions::handover_grace`] before they run again, so a designee that is not
 //!   running does not leave the service without a master. Designating the current master changes
 //!   nothing. If the holder's session expires before it hands over, everyone runs again.
+//! - A holder that is not ours (no participant node: seed 004's contender, which follows only
+//!   "the data names the master") never hands over. A contender of ours named in the data of
+//!   such a node takes it over in one multi-op (delete the node at the version read, create
+//!   ours, write the companion: a new epoch); by the seed's own rule the holder stopped being
+//!   master when the data stopped naming it. A foreign holder that crashes is replaced once its
+//!   session ends. A foreign holder's address is a label: nobody is deposed for not listening.
 //! - [`Fence::write`] commits only while the fence's holder is still the master (a multi-op
 //!   that checks the versions of the node and of `<path>.epoch`): a deposed master's write fails
-//!   with [`Error::Fenced`], whatever connection or session carries it.
+//!   with [`Error::Fenced`], whatever connection or session carries it. (This check is made by
+//!   ZooKeeper at commit, so it needs no lease.)
 //! - [`MasterElection::resign`] reports [`Role::Left`], then deletes the node (announcing the
-//!   vacancy in `<path>.epoch`, so a standby takes over at once) and returns once ZooKeeper
-//!   confirmed it. Dropping the election does the same in the background.
+//!   vacancy in `<path>.epoch`, so a standby takes over at once) and its participant node, and
+//!   returns once ZooKeeper confirmed it. Dropping the election does the same in the background.
+//!
+//! ## The fast takeover
+//! With [`ElectionOptions::fast_takeover`] on (off by default; `zoorpc_provider::HaServer` and
+//! the programs switch it on, since their own process serves the address they contend with), a
+//! contender declares its address served (` listens` in its participant node), and as a
+//! standby it takes over at once from a master that declared the same, once it has *proven*
+//! the master's process gone:
+//! - Proof is a refusal, never silence: [`FastTakeover::refusals`] TCP connects in a row to the
+//!   master's own `host:port`, [`FastTakeover::spacing`] apart, each refused (RST: no process
+//!   listens there). A connect that succeeds, hangs or times out proves nothing and starts the
+//!   count again. The standby holds an idle TCP connection to that address between proofs: a
+//!   dying process's sockets are closed by its kernel at once, which starts the proof.
+//! - The takeover is one multi-op: delete the master node at the version read (and the dead
+//!   holder's participant node), create ours, write the companion at the version read (a new
+//!   epoch: the dead master's [`Fence`] writes fail from that instant) and our participant node.
+//!   Standbys racing on the same proof: one multi-op commits, the others fail on the version
+//!   and stand by for the winner.
+//! - Not covered, decided by the session timeout as without it: a paused master (its kernel
+//!   still completes connects to its listening socket), a dead host, a partition (silence). With
+//!   `net.ipv4.tcp_abort_on_overflow = 1` a paused master whose accept queue filled would answer
+//!   RST: leave it at its default, 0.
+//! - Not safe against a network that *fakes* refusals: a firewall REJECTing (with RST) between a
+//!   standby and a live master, or an address that routes to another host, makes the standby
+//!   take over from a live master. That hand-over is unneeded but keeps the guarantees that rest
+//!   on ZooKeeper (the epoch changes in the takeover, so the deposed master's fenced writes and
+//!   job claims fail at once); the deposed master answers requests until the deletion of its node
+//!   reaches it (its watch: milliseconds), as after an operator's `delete`.
+//! - Never on refusals alone: a holder without a participant node (seed 004's contender: its
+//!   address is a label, not a promise that it serves) or one of ours that did not declare its
+//!   address served (a bare `MasterElection`, whose address may name nothing) is replaced once
+//!   its session ends, as before.
 //!
 //! ## Layout
 //! - `role.rs`: [`Role`], [`RoleChange`], [`RoleChanges`] and how a role is published.
@@ -65,12 +133,19 @@
 //! - `campaign.rs`: the state machine behind a contender: read the node, decide, wait.
 //! - `writes.rs`: every transaction that changes who holds the node (take over, hand over,
 //!   repair the companion, release).
+//! - `hold.rs`: holding the node (its watches) and renewing the lease.
+//! - `lease.rs`: the lease, the boot clock, [`Mastership`].
+//! - `participants.rs`: the participant nodes.
+//! - `refusal.rs`: the fast takeover: [`FastTakeover`], the proof by refused connections, and
+//!   standing by a master that may be proven gone.
 //! - `fence.rs`: [`Fence`], writes that commit only while their holder is master.
 //! - `address.rs`: the one reading of an address in the node's (or the companion's) data.
 //!
-//! What a process knows is what its client has seen: a process paused (GC, `SIGSTOP`) still
-//! believes it is master until it runs again and sees the disconnect. Guard side effects with
-//! the [`Fence`], as [`crate::master_job`] does.
+//! What a process knows is what its client has seen, bounded by the lease: a process paused
+//! (GC, `SIGSTOP`) for less than the lease still acts as master when it runs again, until it
+//! hears that it is not (and nobody else can be master before it has stepped down or its
+//! session is gone). A request admitted before a step-down runs to completion. Guard side
+//! effects with the [`Fence`], as [`crate::master_job`] does.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), zoorpc_registry::Error> {
@@ -96,12 +171,21 @@ mod address;
 mod campaign;
 mod fence;
 mod handle;
+mod hold;
+mod lease;
+pub mod participants;
+mod refusal;
 mod role;
 mod writes;
 
-pub use address::{read_address, validate_address};
+pub use address::{is_host_port, read_address, validate_address};
 pub use fence::Fence;
 pub use handle::{ElectionOptions, MasterElection, designate};
+pub use lease::{LEASE_DENOMINATOR, LEASE_NUMERATOR, Mastership, lease_for};
+pub use participants::{
+    PARTICIPANTS_SUFFIX, Participant, participant_data, participant_path, participants_path,
+};
+pub use refusal::FastTakeover;
 pub use role::{Role, RoleChange, RoleChanges};
 
 use zookeeper_client as zk;

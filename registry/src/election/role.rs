@@ -127,6 +127,8 @@ pub(super) struct Shared {
     pub(super) held: Mutex<Option<Held>>,
     /// The node ZooKeeper refused this identity the takeover of (the campaign stopped).
     pub(super) refused: Mutex<Option<String>>,
+    /// Until when the master may serve without hearing from ZooKeeper again (`lease.rs`).
+    pub(super) lease: super::lease::LeaseEnd,
 }
 
 /// Subscribers of [`RoleChanges`], and the last change (for a new subscriber's first item).
@@ -153,6 +155,10 @@ impl Shared {
             return false;
         }
         self.master.store(role.is_master(), Ordering::SeqCst);
+        if !role.is_master() {
+            // After the flag: a reader seeing the lease gone also sees the role.
+            self.lease.clear();
+        }
         self.role.send_replace(role.clone());
         let change = RoleChange {
             role,

@@ -9,11 +9,24 @@ use zookeeper_client as zk;
 
 use super::campaign::{Campaign, Next};
 use super::companion_path;
+use super::lease;
+use super::participants::participant_path;
 use super::prepare;
 use super::role::{Held, Role};
 use crate::error::{Error, Result};
 use crate::plumbing::{ephemeral, persistent, unanswered};
 use crate::session::Session;
+
+/// Deletes our participant node (leaving the election); it goes with the session otherwise.
+async fn leave(client: &zk::Client, path: &str, session: i64) {
+    let node = participant_path(path, session);
+    match client.delete(&node, None).await {
+        Ok(()) | Err(zk::Error::NoNode) => {}
+        Err(e) => {
+            debug!(error = %e, %node, "could not delete the participant node; it goes with the session")
+        }
+    }
+}
 
 /// Deletes our node, if it is still ours. Bounded: a few attempts across reconnects.
 pub(super) async fn release(session: &Session, path: &str, held: Option<Held>) -> Result<()> {
@@ -36,6 +49,7 @@ pub(super) async fn release(session: &Session, path: &str, held: Option<Held>) -
                     source: zk::Error::NoNode,
                 }) => {
                     info!(path, "resigned");
+                    leave(&client, path, me).await;
                     return Ok(());
                 }
                 Err(e) => debug!(error = %e, "quick release failed; reading the node"),
@@ -59,7 +73,11 @@ pub(super) async fn release(session: &Session, path: &str, held: Option<Held>) -
         let (companion_read, node_read) = (companion_read.await, node_read.await);
         let stat = match node_read {
             Ok((_, stat)) if stat.ephemeral_owner == me => stat,
-            Ok(_) | Err(zk::Error::NoNode) | Err(zk::Error::SessionExpired) => return Ok(()),
+            Err(zk::Error::SessionExpired) => return Ok(()),
+            Ok(_) | Err(zk::Error::NoNode) => {
+                leave(&client, path, me).await;
+                return Ok(());
+            }
             Err(e) if unanswered(&e) => continue,
             Err(e) => return Err(Error::zk("read", path, e)),
         };
@@ -76,6 +94,7 @@ pub(super) async fn release(session: &Session, path: &str, held: Option<Held>) -
         match writer.commit().await {
             Ok(_) => {
                 info!(path, "resigned");
+                leave(&client, path, me).await;
                 return Ok(());
             }
             Err(zk::MultiWriteError::RequestFailed {
@@ -89,6 +108,14 @@ pub(super) async fn release(session: &Session, path: &str, held: Option<Held>) -
         path,
         zk::Error::UnexpectedError("the node kept changing while resigning".into()),
     ))
+}
+
+/// A holder's node deleted in the takeover's transaction: at the version the decision was made
+/// on, with (for a holder proven gone) its participant node, so nothing of it is left to wait
+/// for.
+pub(super) struct Depose {
+    pub(super) version: i32,
+    pub(super) participant: Option<String>,
 }
 
 impl Campaign {
@@ -110,17 +137,19 @@ impl Campaign {
                 warn!(path = %self.companion, epoch, mzxid = m.mzxid, "the election companion was rewritten by someone else; fenced writes and job claims fail until it is repaired; repairing it")
             }
         }
+        let own = participant_path(&self.path, client.session_id().0);
         let mut writer = client.new_multi_writer();
-        let added =
-            writer
-                .add_check_version(&self.path, node.version)
-                .and_then(|()| match companion {
-                    // Created, then written: the write's stat carries the new mzxid.
-                    None => writer
-                        .add_create(&self.companion, b"", &persistent(self.session.node_acl()))
-                        .and_then(|()| writer.add_set_data(&self.companion, b"", Some(0))),
-                    Some(m) => writer.add_set_data(&self.companion, b"", Some(m.version)),
-                });
+        let added = writer
+            .add_check_version(&self.path, node.version)
+            .and_then(|()| match companion {
+                // Created, then written: the write's stat carries the new mzxid.
+                None => writer
+                    .add_create(&self.companion, b"", &persistent(self.session.node_acl()))
+                    .and_then(|()| writer.add_set_data(&self.companion, b"", Some(0))),
+                Some(m) => writer.add_set_data(&self.companion, b"", Some(m.version)),
+            })
+            // Our participant node carries the new epoch too: a vacancy waits for us.
+            .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None));
         if let Err(e) = added {
             warn!(error = %e, "cannot build the companion repair request");
             return Next::Pause;
@@ -128,7 +157,9 @@ impl Campaign {
         match writer.commit().await {
             Ok(results) => {
                 if let Some(zk::MultiWriteResult::SetData { stat }) = results.last() {
+                    // The companion's write and ours share the transaction's zxid.
                     self.epoch = Some((node.czxid, stat.mzxid));
+                    self.note_epoch(stat.mzxid);
                     info!(path = %self.companion, old = epoch, epoch = stat.mzxid, "repaired the election companion; master under a new epoch");
                 }
                 Next::Again
@@ -146,23 +177,71 @@ impl Campaign {
         }
     }
 
-    /// Creates the node and rewrites the companion in one transaction.
-    pub(super) async fn take(&mut self, client: &zk::Client) -> Next {
+    /// Takes the vacant node: creates it, rewrites the companion (at the version the decision
+    /// was made on: anything written since makes it fail, and the campaign looks again) and
+    /// marks our participant node with the same zxid, in one transaction.
+    pub(super) async fn take(&mut self, client: &zk::Client, companion_version: i32) -> Next {
+        self.take_over(client, None, companion_version).await
+    }
+
+    /// Takes over a node that names us but is held by a session that is not one of ours (no
+    /// participant node, e.g. seed 004's own contender, which never hands over): deletes it at
+    /// the version read and creates ours in the same transaction as `take`'s.
+    pub(super) async fn take_from(
+        &mut self,
+        client: &zk::Client,
+        node: &zk::Stat,
+        companion_version: i32,
+    ) -> Next {
+        info!(path = %self.path, holder = format!("0x{:x}", node.ephemeral_owner), "designated in a node held by a contender that is not ours (no participant node); taking it over");
+        let depose = Depose {
+            version: node.version,
+            participant: None,
+        };
+        self.take_over(client, Some(depose), companion_version)
+            .await
+    }
+
+    pub(super) async fn take_over(
+        &mut self,
+        client: &zk::Client,
+        depose: Option<Depose>,
+        companion_version: i32,
+    ) -> Next {
+        let me = client.session_id().0;
+        let own = participant_path(&self.path, me);
+        // The operations' indexes, for the errors below.
+        let first = depose
+            .as_ref()
+            .map_or(0, |d| 1 + usize::from(d.participant.is_some()));
+        let (create, companion_at, own_at) = (first, first + 1, first + 2);
         let mut writer = client.new_multi_writer();
-        let added = writer
-            .add_create(
+        let added = match &depose {
+            Some(depose) => writer
+                .add_delete(&self.path, Some(depose.version))
+                .and_then(|()| match &depose.participant {
+                    Some(participant) => writer.add_delete(participant, None),
+                    None => Ok(()),
+                }),
+            None => Ok(()),
+        }
+        .and_then(|()| {
+            writer.add_create(
                 &self.path,
                 self.address.as_bytes(),
                 &ephemeral(self.session.node_acl()),
             )
-            .and_then(|()| writer.add_set_data(&self.companion, b"", None));
+        })
+        .and_then(|()| writer.add_set_data(&self.companion, b"", Some(companion_version)))
+        .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None));
         if let Err(e) = added {
             warn!(error = %e, "cannot build the takeover request");
             return Next::Pause;
         }
+        let sent = lease::now();
         match writer.commit().await {
             Ok(results) => {
-                let Some(zk::MultiWriteResult::SetData { stat }) = results.get(1) else {
+                let Some(zk::MultiWriteResult::SetData { stat }) = results.get(companion_at) else {
                     // Cannot happen with a successful multi; read the node to find out.
                     return Next::Again;
                 };
@@ -171,26 +250,52 @@ impl Campaign {
                     companion_version: stat.version,
                 });
                 self.epoch = Some((stat.mzxid, stat.mzxid));
-                self.held_in = Some(client.session_id().0);
+                self.note_epoch(stat.mzxid);
                 self.designation = None;
+                self.waiting_for = None;
+                self.shared
+                    .lease
+                    .extend(sent, lease::lease_for(client.session_timeout()));
                 self.publish(Role::Master { epoch: stat.mzxid });
                 // Read again to arm the watch on our node.
                 Next::Again
             }
             Err(zk::MultiWriteError::OperationFailed {
-                index: 0,
-                source: zk::Error::NodeExists,
-            }) => Next::Again,
+                index,
+                source: zk::Error::NoAuth,
+            }) => Next::Refused(if index == companion_at {
+                self.companion.clone()
+            } else if index == own_at {
+                own
+            } else {
+                self.path.clone()
+            }),
             Err(zk::MultiWriteError::OperationFailed {
+                index,
                 source: zk::Error::NoNode,
-                ..
-            }) => match prepare(client, &self.path, self.session.node_acl()).await {
-                Ok(()) => Next::Again,
-                Err(e) => {
-                    warn!(error = %e, "cannot prepare the election nodes");
-                    Next::Pause
+            }) if index == own_at => {
+                // Our participant node is gone (deleted by hand): create it again first.
+                self.participant_in = None;
+                Next::Again
+            }
+            Err(zk::MultiWriteError::OperationFailed {
+                index,
+                source: zk::Error::NoNode,
+            }) if index == create || index == companion_at => {
+                match prepare(client, &self.path, self.session.node_acl()).await {
+                    Ok(()) => Next::Again,
+                    Err(e) => {
+                        warn!(error = %e, "cannot prepare the election nodes");
+                        Next::Pause
+                    }
                 }
-            },
+            }
+            // Someone took the node, or the companion or the node changed since we read them:
+            // look again.
+            Err(zk::MultiWriteError::OperationFailed {
+                index,
+                source: zk::Error::NodeExists | zk::Error::BadVersion | zk::Error::NoNode,
+            }) if index <= companion_at => Next::Again,
             Err(zk::MultiWriteError::RequestFailed { source }) => {
                 // No reply (connection lost, timed out): the create may have happened. The next
                 // read compares the node's ephemeralOwner with our session before anything else
@@ -198,14 +303,6 @@ impl Campaign {
                 debug!(path = %self.path, error = %source, "takeover reply lost; checking the node's owner");
                 Next::Again
             }
-            Err(zk::MultiWriteError::OperationFailed {
-                index,
-                source: zk::Error::NoAuth,
-            }) => Next::Refused(if index == 0 {
-                self.path.clone()
-            } else {
-                self.companion.clone()
-            }),
             Err(e) => {
                 debug!(error = %e, path = %self.path, "takeover failed");
                 Next::Pause

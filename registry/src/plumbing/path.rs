@@ -70,7 +70,10 @@ pub(crate) fn parent(path: &str) -> Option<&str> {
 }
 
 /// Creates `path` and its missing ancestors as persistent nodes with `acl`; an unanswered request is asked
-/// again once connected (creating what exists is fine).
+/// again once connected (creating what exists is fine). On a client chrooted by its connect
+/// string (`host:port/app`), a chroot that went missing (an operator's `deleteall /app`) is
+/// created again first, as when the session was opened: "created when missing" holds for the
+/// whole life of the session, not only at its start.
 pub(crate) async fn ensure_path(client: &zk::Client, path: &str, acl: NodeAcl) -> Result<()> {
     let mut attempts = 0;
     loop {
@@ -84,16 +87,85 @@ pub(crate) async fn ensure_path(client: &zk::Client, path: &str, acl: NodeAcl) -
                 wait_reconnected(client).await?;
                 continue;
             }
-            Err(e) => return Err(Error::zk("read", path, e)),
+            Err(e) => return Err(Error::zk("read", &absolute(client, path), e)),
         }
         match client.mkdir(path, &super::persistent(acl)).await {
             Ok(()) | Err(zk::Error::NodeExists) => return Ok(()),
+            // zookeeper-client's `mkdir` climbs no higher than the chroot: `NoNode` is the
+            // chroot itself missing. Deleted again after it was made: asked again, bounded.
+            Err(zk::Error::NoNode) if client.path() != "/" && attempts < MAX_LOST_REPLIES => {
+                attempts += 1;
+                create_chroot(client, acl).await?;
+            }
             Err(e) if unanswered(&e) && attempts < MAX_LOST_REPLIES => {
                 attempts += 1;
                 wait_reconnected(client).await?;
             }
-            Err(e) => return Err(Error::zk("create (parents)", path, e)),
+            // Refused somewhere on the way down: name the node whose create was refused (its
+            // parent's ACL said no), not the deepest one, which may be several levels below.
+            Err(zk::Error::NoAuth) => {
+                let refused = first_missing(client, path).await;
+                return Err(Error::zk(
+                    "create",
+                    &absolute(client, refused),
+                    zk::Error::NoAuth,
+                ));
+            }
+            Err(e) => return Err(Error::zk("create (parents)", &absolute(client, path), e)),
         }
+    }
+}
+
+/// The shallowest node of `path` (itself or an ancestor) that does not exist: the one `mkdir`
+/// tried to create last. `path` itself if that cannot be read.
+async fn first_missing<'a>(client: &zk::Client, path: &'a str) -> &'a str {
+    let ends = path.match_indices('/').skip(1).map(|(i, _)| i);
+    for end in ends.chain([path.len()]) {
+        if let Ok(None) = client.check_stat(&path[..end]).await {
+            return &path[..end];
+        }
+    }
+    path
+}
+
+/// Creates the chroot of `client` (and its ancestors), through a client on the same session
+/// that is not chrooted. Says so in the log: someone deleted it.
+async fn create_chroot(client: &zk::Client, acl: NodeAcl) -> Result<()> {
+    let chroot = client.path().to_owned();
+    // "/" is always a valid root: `chroot` cannot refuse it.
+    let root = client.clone().chroot("/").unwrap_or_else(|same| same);
+    let mut attempts = 0;
+    loop {
+        match root.mkdir(&chroot, &super::persistent(acl)).await {
+            Ok(()) => {
+                tracing::warn!(
+                    %chroot,
+                    "the chroot {chroot} of the ZooKeeper connect string was missing (deleted?); created it again"
+                );
+                return Ok(());
+            }
+            Err(zk::Error::NodeExists) => return Ok(()),
+            Err(e) if unanswered(&e) && attempts < MAX_LOST_REPLIES => {
+                attempts += 1;
+                wait_reconnected(client).await?;
+            }
+            Err(e) => {
+                return Err(Error::zk(
+                    "create (the connect string's chroot)",
+                    &chroot,
+                    e,
+                ));
+            }
+        }
+    }
+}
+
+/// `path` as ZooKeeper names it: under the chroot of `client`, if it has one (`/registry` of
+/// `host:port/app` is `/app/registry`), so a line names the node an operator can look up.
+pub(crate) fn absolute(client: &zk::Client, path: &str) -> String {
+    match client.path() {
+        "/" => path.to_owned(),
+        chroot => format!("{chroot}{path}"),
     }
 }
 

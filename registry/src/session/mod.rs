@@ -18,6 +18,9 @@
 //! - With a `ZkCredential` every connection of every generation is authenticated with it
 //!   (see [`crate::auth`]); the credential's password never appears in logs or `Debug`.
 //! - Dropping the last `Session` handle (and every recipe holding one) closes the session.
+//! - A chroot in the connect string (`host:port/app`) is created when missing: when a session
+//!   opens, and whenever a recipe finds it missing later (an operator's `deleteall /app`),
+//!   saying so in the log; errors name nodes with their chroot (`/app/registry`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -213,7 +216,9 @@ impl Session {
 }
 
 /// Opens one ZooKeeper session within the configured timeout. A chroot in the connect string is
-/// created when missing (as Curator does for its namespace), then every path is relative to it.
+/// created when missing (as Curator does for its namespace), then every path is relative to it;
+/// a chroot deleted later is created again by the recipes' `ensure_path` when they next create
+/// a node (registration, election).
 async fn open(config: &SessionConfig) -> Result<zk::Client> {
     let connect = ConnectString::parse(&config.connect)?;
     let unreachable = |detail: String| Error::Unreachable {

@@ -12,6 +12,7 @@ use zoorpc_proto::STANDBY_METADATA;
 use super::super::deadline::{Expired, Limits};
 use super::super::endpoint::Endpoint;
 use super::super::failure::{Failure, classify_error};
+use super::super::retry::RetryableCodes;
 use super::{BoxError, PROVIDER_METADATA};
 
 /// What one attempt came to.
@@ -48,6 +49,7 @@ pub(super) async fn attempt(
     request: http::Request<Body>,
     limits: Limits,
     track_load: bool,
+    retryable: RetryableCodes,
 ) -> Outcome {
     // The latency is measured only where the load is kept: no clock read otherwise.
     let in_flight = track_load.then(|| (endpoint.load().start(), Instant::now()));
@@ -82,7 +84,7 @@ pub(super) async fn attempt(
             ))),
         ),
         Ok(Err(error)) => Outcome::Failed(classify_error(&error), Box::new(error)),
-        Ok(Ok(response)) => answered(endpoint, response),
+        Ok(Ok(response)) => answered(endpoint, response, retryable),
     };
     if let Some((in_flight, started)) = in_flight {
         in_flight.finish(matches!(outcome, Outcome::Answer(_)).then(|| started.elapsed()));
@@ -90,25 +92,29 @@ pub(super) async fn attempt(
     outcome
 }
 
-/// What response headers mean: an answer, or a refusal that another endpoint may take.
-fn answered(endpoint: &Endpoint, response: http::Response<Body>) -> Outcome {
-    match Status::from_header_map(response.headers()) {
-        Some(status) if status.code() == tonic::Code::Unavailable => {
-            let mut response = response;
-            let failure = if response.headers().contains_key(STANDBY_METADATA) {
-                Failure::NotSent
-            } else {
-                name_provider(&mut response, endpoint);
-                Failure::MaybeSent
-            };
-            Outcome::Refused(response, failure, status)
-        }
-        Some(status) if status.code() != tonic::Code::Ok => {
-            let mut response = response;
-            name_provider(&mut response, endpoint);
-            Outcome::Answer(response)
-        }
-        _ => Outcome::Answer(response),
+/// What response headers mean: an answer, or an error answer the call looks at before
+/// returning it (`UNAVAILABLE`, which counts toward ejection; a standby's refusal, which is
+/// retried elsewhere; a code the policy retries).
+fn answered(
+    endpoint: &Endpoint,
+    mut response: http::Response<Body>,
+    retryable: RetryableCodes,
+) -> Outcome {
+    let Some(status) = Status::from_header_map(response.headers()) else {
+        return Outcome::Answer(response);
+    };
+    let code = status.code();
+    if code == tonic::Code::Ok {
+        return Outcome::Answer(response);
+    }
+    if code == tonic::Code::Unavailable && response.headers().contains_key(STANDBY_METADATA) {
+        return Outcome::Refused(response, Failure::NotSent, status);
+    }
+    name_provider(&mut response, endpoint);
+    if code == tonic::Code::Unavailable || retryable.contains(code) {
+        Outcome::Refused(response, Failure::MaybeSent, status)
+    } else {
+        Outcome::Answer(response)
     }
 }
 

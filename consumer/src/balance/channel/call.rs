@@ -48,6 +48,9 @@ pub(super) async fn send(
         tried: SmallVec::new(),
         maybe_sent: 0,
         last: None,
+        pause: None,
+        // Counted once however the call ends, dropped by a caller that went away included.
+        outcome: metrics::CallCount::start(),
     };
     call.run().await
 }
@@ -69,19 +72,26 @@ struct Call {
     maybe_sent: usize,
     /// The last failure that was retried: the provider and its error.
     last: Option<(ProviderUrl, BoxError)>,
+    /// The backoff before the next attempt (a retry of a maybe-processed one).
+    pause: Option<Duration>,
+    /// The call's one outcome in the metrics.
+    outcome: metrics::CallCount,
 }
 
 /// What a failed attempt leaves behind.
 struct Failed {
     failure: Failure,
-    /// An error answer, returned as it is if the call stops here.
-    refused: Option<http::Response<Body>>,
+    /// An error answer and its code, returned as it is if the call stops here.
+    refused: Option<(http::Response<Body>, tonic::Code)>,
     error: BoxError,
 }
 
 impl Call {
     async fn run(mut self) -> Result<http::Response<Body>, BoxError> {
         loop {
+            if let Some(pause) = self.pause.take() {
+                self.back_off(pause).await;
+            }
             let Some((endpoint, remaining)) = self.next_endpoint().await else {
                 break;
             };
@@ -98,22 +108,20 @@ impl Call {
             let request = self
                 .requests
                 .next(attempt_body, n, self.deadline, remaining);
-            let limits = Limits {
-                // Both apply: the per-attempt timeout is what finds a hung provider (and ejects
-                // it), whatever deadline a caller gives.
-                per_attempt: Some(self.channel.policy.attempt_timeout),
-                deadline: self.deadline.map(|d| d.at),
-                sent,
-            };
+            // A kept body was sent whole at once: silence until the deadline is the provider's.
+            let sent_whole = sent.is_none();
+            let limits = self.limits(sent);
             let noted = endpoint.attempt_started();
+            // Counted once however the attempt ends, dropped with the call included.
+            let counted = metrics::AttemptCount::start(endpoint.label());
             let failed = match self.attempt(&endpoint, request, limits).await {
-                Outcome::Answer(response) => match self.answer(&endpoint, response) {
+                Outcome::Answer(response) => match self.answer(&endpoint, response, counted) {
                     Some(response) => return Ok(response),
                     None => break,
                 },
                 Outcome::Refused(response, failure, status) => Failed {
                     failure,
-                    refused: Some(response),
+                    refused: Some((response, status.code())),
                     error: Box::new(status),
                 },
                 Outcome::Failed(failure, error) => Failed {
@@ -121,14 +129,58 @@ impl Call {
                     refused: None,
                     error,
                 },
-                Outcome::Deadline => break,
+                Outcome::Deadline => {
+                    self.silent(&endpoint, noted, sent_whole);
+                    counted.deadline();
+                    break;
+                }
             };
-            if let Some(result) = self.after_failure(&endpoint, failed, noted) {
+            // tonic's own enforcement of the deadline may fail the attempt first.
+            if failed.refused.is_none() && Deadline::passed(self.deadline) {
+                self.silent(&endpoint, noted, sent_whole);
+            }
+            if let Some(result) = self.after_failure(&endpoint, failed, noted, counted) {
                 return result;
             }
         }
-        metrics::call(false);
+        self.outcome.failed();
         Err(self.give_up())
+    }
+
+    /// An attempt on `endpoint` reached the caller's deadline without response headers: a sign
+    /// of a hung provider when its request was sent whole, one that ejects it when it makes
+    /// [`SILENT_DEADLINES`](super::super::endpoint::SILENT_DEADLINES) in a row.
+    fn silent(&self, endpoint: &Endpoint, noted: AttemptStart, sent_whole: bool) {
+        if sent_whole && endpoint.silent_until_deadline() {
+            let route = &self.channel.shared.route;
+            route.record_failure(endpoint, noted, Strike::Connection);
+        }
+    }
+
+    /// When an attempt gives up: the caller's deadline, and the policy's attempt timeout unless
+    /// a deadline replaces it (see [`deadline`](super::super::deadline)). `sent` fires when a
+    /// committed body was sent whole.
+    fn limits(&self, sent: Option<Arc<tokio::sync::Notify>>) -> Limits {
+        let policy = &self.channel.policy;
+        let per_attempt = match self.deadline {
+            Some(_) if !policy.attempt_timeout_fixed => None,
+            _ => Some(policy.attempt_timeout),
+        };
+        Limits {
+            per_attempt,
+            deadline: self.deadline.map(|d| d.at),
+            sent,
+        }
+    }
+
+    /// Waits `pause` before a retry, never past the caller's deadline.
+    async fn back_off(&self, pause: Duration) {
+        let until = Instant::now() + pause;
+        let until = match self.deadline {
+            Some(d) => until.min(d.at),
+            None => until,
+        };
+        tokio::time::sleep_until(until.into()).await;
     }
 
     /// The endpoint of the next attempt and what remains of the caller's deadline; `None`
@@ -148,6 +200,10 @@ impl Call {
                 }
             }
         };
+        let next = match next {
+            None if self.channel.policy.wait_for_ready => self.wait_for_ready().await,
+            next => next,
+        };
         let remaining = self
             .deadline
             .map(|d| d.at.saturating_duration_since(Instant::now()));
@@ -155,6 +211,26 @@ impl Call {
             return None;
         }
         next.map(|endpoint| (endpoint, remaining))
+    }
+
+    /// Wait-for-ready: an endpoint not tried yet, once the list has one, within the caller's
+    /// deadline (without one, the attempt timeout).
+    async fn wait_for_ready(&self) -> Option<Arc<Endpoint>> {
+        let route = &self.channel.shared.route;
+        let until = match self.deadline {
+            Some(d) => d.at,
+            None => self.started + self.channel.policy.attempt_timeout,
+        };
+        let found = async {
+            loop {
+                route.changed(&self.tried).await;
+                if let Some(next) = route.next_now(&self.tried).flatten() {
+                    return next;
+                }
+            }
+        };
+        debug!("no provider to try; waiting for one (wait-for-ready)");
+        tokio::time::timeout_at(until.into(), found).await.ok()
     }
 
     /// One attempt, in its own span (inside the call's): endpoint, attempt number, outcome.
@@ -170,7 +246,9 @@ impl Call {
             n = self.tried.len(),
             outcome = tracing::field::Empty
         );
-        let outcome = attempt(endpoint, request, limits, self.channel.shared.track_load)
+        let shared = &self.channel.shared;
+        let retryable = self.channel.policy.retryable;
+        let outcome = attempt(endpoint, request, limits, shared.track_load, retryable)
             .instrument(span.clone())
             .await;
         let ended = outcome.name();
@@ -185,6 +263,7 @@ impl Call {
         &mut self,
         endpoint: &Endpoint,
         mut response: http::Response<Body>,
+        counted: metrics::AttemptCount<'_>,
     ) -> Option<http::Response<Body>> {
         let code = Status::from_header_map(response.headers()).map(|s| s.code());
         // A provider that gave up at the caller's deadline (tonic's server answers CANCELLED)
@@ -194,11 +273,13 @@ impl Call {
             Some(tonic::Code::Cancelled | tonic::Code::DeadlineExceeded)
         ) && Deadline::passed(self.deadline)
         {
+            endpoint.answered();
+            counted.deadline();
             return None;
         }
         endpoint.record_success();
-        metrics::answered(endpoint.label(), endpoint.answered_ok_key(), code);
-        metrics::call(true);
+        counted.answered(endpoint.answered_ok_key(), code);
+        self.outcome.answered();
         // The request's extensions are no longer needed (the call is committed): their map,
         // emptied, carries the response's own and `Answered`, so a fresh map and table are not
         // allocated for every call.
@@ -225,6 +306,7 @@ impl Call {
         endpoint: &Endpoint,
         failed: Failed,
         noted: AttemptStart,
+        counted: metrics::AttemptCount<'_>,
     ) -> Option<Result<http::Response<Body>, BoxError>> {
         let Failed {
             failure,
@@ -234,24 +316,34 @@ impl Call {
         // The caller's deadline passing during the attempt (tonic's own enforcement of it may
         // answer first) is no failure of the provider's.
         if Deadline::passed(self.deadline) {
-            metrics::call(false);
+            counted.deadline();
+            self.outcome.failed();
             return Some(Err(self.give_up()));
         }
-        if failure.is_connection_failure() {
-            let strike = Strike::of(failure, refused.is_some());
-            self.channel
-                .shared
-                .route
-                .record_failure(endpoint, noted, strike);
+        let code = refused.as_ref().map(|(_, code)| *code);
+        if code.is_some() {
+            endpoint.answered();
         }
-        metrics::attempt_failed(endpoint.label(), failure, refused.is_some());
+        // Only a connection failure or UNAVAILABLE weighs toward ejection; another retryable
+        // code is the provider's answer.
+        if failure.is_connection_failure() && code.is_none_or(|c| c == tonic::Code::Unavailable) {
+            let strike = Strike::of(failure, code.is_some());
+            let route = &self.channel.shared.route;
+            route.record_failure(endpoint, noted, strike);
+        }
+        counted.failed(failure, code.is_some());
         if failure == Failure::MaybeSent {
             self.maybe_sent += 1;
         }
-        if self.channel.shared.route.gives_up_after(&*error) || !self.retry(failure) {
-            metrics::call(false);
+        // A standby's refusal was never processed; another answer is retried only for a
+        // retryable code.
+        let retryable = failure == Failure::NotSent
+            || code.is_none_or(|c| self.channel.policy.retryable.contains(c));
+        let gives_up = self.channel.shared.route.gives_up_after(&*error);
+        if gives_up || !retryable || !self.retry(failure) {
+            self.outcome.failed();
             return Some(match refused {
-                Some(response) => Ok(response),
+                Some((response, _)) => Ok(response),
                 None => Err(wording::failed(
                     endpoint.url(),
                     self.tried.len(),
@@ -259,6 +351,9 @@ impl Call {
                     error,
                 )),
             });
+        }
+        if failure == Failure::MaybeSent {
+            self.pause = Some(self.channel.policy.backoff.pause(self.maybe_sent));
         }
         debug!(url = %endpoint.url(), ?failure, error = %error, "attempt failed; trying another endpoint");
         self.last = Some((endpoint.url().clone(), error));
@@ -294,7 +389,12 @@ impl Call {
             && Deadline::passed(self.deadline)
         {
             let last = self.tried.last().map(|e| e.url().clone());
-            return wording::deadline_passed(d.timeout, self.tried.len(), last);
+            // Nothing tried: the call spent its deadline waiting for a provider.
+            let waiting = self
+                .tried
+                .is_empty()
+                .then(|| self.channel.shared.route.no_endpoint());
+            return wording::deadline_passed(d.timeout, self.tried.len(), last, waiting);
         }
         match self.last.take() {
             Some((url, error)) => wording::failed(&url, self.tried.len(), true, error),

@@ -25,7 +25,7 @@
 //! - `response`: the response body a caller reads (the deadline, a connection that breaks);
 //! - `wording`: the errors a caller sees.
 //!
-//! Where an attempt goes is the [`Route`]'s (the live list's picking, or the master).
+//! Where an attempt goes is the `Route`'s (the live list's picking, or the master).
 
 mod attempt;
 mod call;
@@ -45,6 +45,7 @@ use zoorpc_registry::ProviderUrl;
 
 use super::retry::{CallPolicy, RetryBudget};
 pub(crate) use super::route::{BoxFuture, Route};
+pub use response::status_trailers;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

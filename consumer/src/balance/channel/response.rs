@@ -90,3 +90,61 @@ impl HttpBody for ResponseBody {
         }
     }
 }
+
+/// `body`, ending with gRPC trailers that carry the status when it fails, instead of failing:
+/// what a proxy forwards, so that its own clients read the status (a failed body would reset
+/// their stream, which they read as `INTERNAL`).
+///
+/// ```
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// use http_body_util::BodyExt;
+/// use zoorpc_consumer::balance::status_trailers;
+/// let failing = http_body_util::StreamBody::new(tokio_stream::iter([Err::<
+///     http_body::Frame<bytes::Bytes>,
+///     _,
+/// >(tonic::Status::unavailable("the connection to http://p:1 broke"))]));
+/// let collected = status_trailers(tonic::body::Body::new(failing)).collect().await?;
+/// let trailers = collected.trailers().expect("the status as trailers");
+/// assert_eq!(trailers["grpc-status"], "14");
+/// # Ok::<(), tonic::Status>(()) })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn status_trailers(body: tonic::body::Body) -> tonic::body::Body {
+    tonic::body::Body::new(StatusTrailers { body, done: false })
+}
+
+/// See [`status_trailers`].
+struct StatusTrailers {
+    body: tonic::body::Body,
+    /// The status was sent: the body ended.
+    done: bool,
+}
+
+impl HttpBody for StatusTrailers {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(Some(Err(status))) => {
+                self.done = true;
+                let mut trailers = http::HeaderMap::new();
+                Poll::Ready(Some(match status.add_header(&mut trailers) {
+                    Ok(()) => Ok(Frame::trailers(trailers)),
+                    Err(unwritable) => Err(unwritable),
+                }))
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.body.is_end_stream()
+    }
+}

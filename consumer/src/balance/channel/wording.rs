@@ -63,19 +63,23 @@ pub(super) fn broken_during_response(url: &ProviderUrl, status: Status) -> Statu
 }
 
 /// The error of a call whose deadline (given as `timeout`) passed after `attempts`, the last
-/// one at `last`.
+/// one at `last`; `waiting`: the route's status while the call waited for an endpoint.
 pub(super) fn deadline_passed(
     timeout: std::time::Duration,
     attempts: usize,
     last: Option<ProviderUrl>,
+    waiting: Option<Status>,
 ) -> BoxError {
     let at_url = last
         .as_ref()
         .map(|url| format!("; last attempt at {url}"))
         .unwrap_or_default();
+    let waited = waiting
+        .map(|status| format!(", waiting for a provider to try ({})", status.message()))
+        .unwrap_or_default();
     Box::new(CallError {
         status: Status::deadline_exceeded(format!(
-            "the caller's deadline ({timeout:?}) passed after {attempts} attempt(s){at_url}"
+            "the caller's deadline ({timeout:?}) passed after {attempts} attempt(s){at_url}{waited}"
         )),
         url: last,
         attempts,

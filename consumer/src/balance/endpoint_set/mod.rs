@@ -172,7 +172,7 @@ impl EndpointSet {
             let kept = previous.find(p).filter(|e| e.url == p.url).cloned();
             next.extend(kept.or_else(|| {
                 if p.url.scheme() == "https" && self.tls.is_none() {
-                    warn!(node = %p.name, url = %p.url, "an https:// provider and no TLS configured (--tls-ca): calls to it fail, never in plaintext");
+                    warn!(node = %p.name, url = %p.url, "an https:// provider and no TLS configured ({}): calls to it fail, never in plaintext", crate::error::settings::TLS_CA);
                 }
                 Endpoint::new(p, self.tls.as_ref()).map(Arc::new)
             }));

@@ -1,0 +1,105 @@
+//! Whether a failed attempt is tried again, and where the retries come from: one decision shared
+//! by every caller (the balanced channel, `Consumer::call`, the master client).
+//!
+//! - Never sent ([`Failure::NotSent`]): always tried again elsewhere, outside any budget; the
+//!   number of such attempts is bounded by the endpoints there are (each is tried once).
+//! - Maybe processed ([`Failure::MaybeSent`]): tried again only with an idempotent policy, at
+//!   most `max_attempts` such attempts per call, and only while the [`RetryBudget`] allows, so
+//!   a dying fleet does not see its load multiplied.
+//! - An application's answer ([`Failure::Application`]): never tried again.
+
+//!
+//! Layout: [`policy`] (what one call may retry: [`CallPolicy`], its retryable codes and
+//! backoff), [`budget`] (Finagle's [`RetryBudget`]), and here the decision itself.
+
+pub mod budget;
+pub mod policy;
+
+pub use budget::RetryBudget;
+pub use policy::{Backoff, CallPolicy, RetryableCodes};
+
+use super::failure::Failure;
+
+/// What to do after a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Try another endpoint.
+    Retry,
+    /// Give up: the failure stands.
+    Stop,
+    /// Give up because the retry budget is spent.
+    BudgetSpent,
+}
+
+/// Decides after an attempt failed with `failure`, when `maybe_sent` attempts of this call (this
+/// one included) may have reached a provider. Only a maybe-sent retry takes from `budget`.
+///
+/// ```
+/// use std::time::Duration;
+/// use zoorpc_consumer::balance::{CallPolicy, Decision, Failure, RetryBudget, decide};
+/// // A budget of no retries beyond 0 % of the requests: maybe-sent retries are refused.
+/// let budget = RetryBudget::new(0, 0, Duration::from_secs(10));
+/// let idempotent = CallPolicy::IDEMPOTENT;
+/// assert_eq!(decide(Failure::NotSent, &CallPolicy::DEFAULT, 0, &budget), Decision::Retry);
+/// assert_eq!(decide(Failure::Application, &idempotent, 1, &budget), Decision::Stop);
+/// assert_eq!(decide(Failure::MaybeSent, &CallPolicy::DEFAULT, 1, &budget), Decision::Stop);
+/// assert_eq!(decide(Failure::MaybeSent, &idempotent, 1, &budget), Decision::BudgetSpent);
+/// let generous = RetryBudget::default();
+/// assert_eq!(decide(Failure::MaybeSent, &idempotent, 1, &generous), Decision::Retry);
+/// assert_eq!(decide(Failure::MaybeSent, &idempotent, 5, &generous), Decision::Stop);
+/// ```
+pub fn decide(
+    failure: Failure,
+    policy: &CallPolicy,
+    maybe_sent: usize,
+    budget: &RetryBudget,
+) -> Decision {
+    match failure {
+        Failure::NotSent => Decision::Retry,
+        Failure::Application => Decision::Stop,
+        Failure::MaybeSent if !policy.idempotent || maybe_sent >= policy.max_attempts.max(1) => {
+            Decision::Stop
+        }
+        Failure::MaybeSent if budget.try_withdraw() => Decision::Retry,
+        Failure::MaybeSent => Decision::BudgetSpent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn decisions() {
+        let budget = RetryBudget::default();
+        let default = CallPolicy::DEFAULT;
+        let idempotent = CallPolicy::IDEMPOTENT;
+        assert_eq!(
+            decide(Failure::NotSent, &default, 0, &budget),
+            Decision::Retry
+        );
+        assert_eq!(
+            decide(Failure::MaybeSent, &default, 1, &budget),
+            Decision::Stop
+        );
+        assert_eq!(
+            decide(Failure::MaybeSent, &idempotent, 1, &budget),
+            Decision::Retry
+        );
+        assert_eq!(
+            decide(Failure::MaybeSent, &idempotent, 5, &budget),
+            Decision::Stop
+        );
+        assert_eq!(
+            decide(Failure::Application, &idempotent, 1, &budget),
+            Decision::Stop
+        );
+        let spent = RetryBudget::new(0, 0, Duration::from_secs(1));
+        assert_eq!(
+            decide(Failure::MaybeSent, &idempotent, 1, &spent),
+            Decision::BudgetSpent
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! Participant nodes: every contender of ours holds one `EPHEMERAL` node under
+//! `<path>.participants/`, named by its session id, holding its address. They tell who is a
+//! contender (and so who is "ours"), and which one last took the master node: the takeover (and
+//! a repair of the companion) writes the taker's participant node in the same transaction as
+//! `<path>.epoch`, so the holder's participant node has the companion's `mzxid`. A step-down
+//! writes the companion again (a resign, a handover, or taking the node back), and a session
+//! that ends takes its participant node with it: a vacancy is taken only when no participant
+//! node still carries the companion's `mzxid`.
+
+use zookeeper_client as zk;
+
+use super::address::read_address;
+use crate::auth::NodeAcl;
+use crate::error::{Error, Result};
+use crate::plumbing::{ensure_path, ephemeral};
+
+/// The suffix of the persistent parent of the participant nodes, `<path>.participants`.
+pub const PARTICIPANTS_SUFFIX: &str = ".participants";
+
+/// The parent of the participant nodes of an election path: `<path>.participants`.
+///
+/// ```
+/// use zoorpc_registry::election::participants_path;
+/// assert_eq!(participants_path("/soa/master/services/Hello:1"), "/soa/master/services/Hello:1.participants");
+/// ```
+pub fn participants_path(path: &str) -> String {
+    format!("{path}{PARTICIPANTS_SUFFIX}")
+}
+
+/// The participant node of the contender in ZooKeeper session `session`:
+/// `<path>.participants/<session id, 16 hex digits>`.
+///
+/// ```
+/// use zoorpc_registry::election::participant_path;
+/// assert_eq!(participant_path("/m", 0x1f), "/m.participants/000000000000001f");
+/// ```
+pub fn participant_path(path: &str, session: i64) -> String {
+    format!("{}/{session:016x}", participants_path(path))
+}
+
+/// One participant as read from ZooKeeper.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Participant {
+    /// The ZooKeeper session holding it (its name, read back; also its `ephemeralOwner`).
+    pub session: i64,
+    /// The address in its data (or the data as text if it is not an address).
+    pub address: std::result::Result<String, String>,
+    /// Whether it declared its address served by its own process (` listens` after the
+    /// address): a standby with the fast takeover on may take over from it when that address
+    /// refuses connections (see [`super::FastTakeover`]).
+    pub listens: bool,
+    /// The zxid of its last write: equal to the companion's `mzxid` for the holder of the epoch.
+    pub mzxid: i64,
+}
+
+/// Creates this session's participant node (and its parent) unless it is there. `NodeExists`
+/// with another owner cannot happen (the name is the session id); ours (a lost reply) is fine.
+pub(crate) async fn join(
+    client: &zk::Client,
+    path: &str,
+    address: &str,
+    acl: NodeAcl,
+) -> std::result::Result<(), zk::Error> {
+    let me = client.session_id().0;
+    let node = participant_path(path, me);
+    for _ in 0..3 {
+        match client
+            .create(&node, address.as_bytes(), &ephemeral(acl))
+            .await
+        {
+            Ok(_) | Err(zk::Error::NodeExists) => return Ok(()),
+            Err(zk::Error::NoNode) => {
+                if let Err(e) = ensure_path(client, &participants_path(path), acl).await {
+                    return Err(match e {
+                        Error::NoAuth { .. } => zk::Error::NoAuth,
+                        _ => zk::Error::ConnectionLoss,
+                    });
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(zk::Error::NoNode)
+}
+
+/// Every participant of the election at `path`, read in one pipelined round (the list, then
+/// each node); a node gone between the two is left out. Names that are not session ids (an
+/// operator's) are left out too.
+pub async fn list(client: &zk::Client, path: &str) -> Result<Vec<Participant>> {
+    let parent = participants_path(path);
+    let names = match client.list_children(&parent).await {
+        Ok(names) => names,
+        Err(zk::Error::NoNode) => return Ok(Vec::new()),
+        Err(e) => return Err(Error::zk("list", &parent, e)),
+    };
+    let sessions: Vec<i64> = names
+        .iter()
+        .filter_map(|name| u64::from_str_radix(name, 16).ok().map(|s| s as i64))
+        .collect();
+    let reads: Vec<_> = sessions
+        .iter()
+        .map(|s| client.get_data(&participant_path(path, *s)))
+        .collect();
+    let mut participants = Vec::with_capacity(reads.len());
+    for (session, read) in sessions.into_iter().zip(reads) {
+        match read.await {
+            Ok((data, stat)) => {
+                let (address, listens) = parse(&data);
+                participants.push(Participant {
+                    session,
+                    address,
+                    listens,
+                    mzxid: stat.mzxid,
+                });
+            }
+            Err(zk::Error::NoNode) => {}
+            Err(e) => return Err(Error::zk("read", &participant_path(path, session), e)),
+        }
+    }
+    Ok(participants)
+}
+
+/// A participant node's data: the contender's address, followed by ` listens` when its own
+/// process serves that address (so refused connections there prove the process gone).
+///
+/// ```
+/// use zoorpc_registry::election::participant_data;
+/// assert_eq!(participant_data("127.0.0.1:9090", false), "127.0.0.1:9090");
+/// assert_eq!(participant_data("127.0.0.1:9090", true), "127.0.0.1:9090 listens");
+/// ```
+pub fn participant_data(address: &str, listens: bool) -> String {
+    if listens {
+        format!("{address} {LISTENS}")
+    } else {
+        address.to_owned()
+    }
+}
+
+/// The word after the address in a participant node that declares its address served.
+const LISTENS: &str = "listens";
+
+/// Reads a participant node's data: its address (as [`read_address`] reads an address: the
+/// whole data as text if the first word is not one) and whether it declared it served.
+pub(crate) fn parse(data: &[u8]) -> (std::result::Result<String, String>, bool) {
+    let text = String::from_utf8_lossy(data);
+    let mut words = text.split_whitespace();
+    let first = words.next().unwrap_or("");
+    let listens = words.next() == Some(LISTENS) && words.next().is_none();
+    if listens {
+        (read_address(first.as_bytes()), true)
+    } else {
+        (read_address(data), false)
+    }
+}
