@@ -7,8 +7,8 @@ use zoorpc::apps::echo::EchoClient;
 use zoorpc::consumer::Strategy;
 use zoorpc_testkit::unique_path;
 
-use crate::common::echo_load::{consumer, server_of};
-use crate::traffic::{Traffic, share_of, shares, spawn_echo_with};
+use crate::common::echo_load::server_of;
+use crate::traffic::{Traffic, consumer, share_of, shares, spawn_echo_with};
 
 /// After a 500 ms pause, least-loaded gives the provider a fair share again within 1.5 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

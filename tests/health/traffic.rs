@@ -11,7 +11,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::mpsc;
 use tonic::Status;
 use zoorpc::apps::echo::EchoClient;
-use zoorpc::consumer::BalancedChannel;
+use zoorpc::consumer::{BalancedChannel, Consumer, ConsumerConfig, Strategy};
 use zoorpc_testkit::ChildProcess;
 
 use crate::common::echo_load::{EchoProcess, say};
@@ -35,6 +35,18 @@ pub fn ejections(url: &str) -> f64 {
         .lines()
         .find_map(|line| line.strip_prefix(&series))
         .map_or(0.0, |v| v.trim().parse().expect("a counter's value"))
+}
+
+/// A consumer of `base` picking by `strategy`, once it lists `providers` providers (at most 20 s:
+/// the machine may be busy).
+pub async fn consumer(base: &str, strategy: Strategy, providers: usize) -> Consumer {
+    let config = ConsumerConfig::new(zk().connect_string(), base).strategy(strategy);
+    let consumer = Consumer::connect_with(config).await.expect("consumer");
+    let listed = consumer
+        .wait_until(Duration::from_secs(20), |u| u.len() == providers)
+        .await;
+    assert!(listed, "never listed {providers}: {:?}", consumer.urls());
+    consumer
 }
 
 /// Starts `zoorpc-echo` under `base` with `extra` flags; waits until it registered.

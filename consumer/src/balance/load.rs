@@ -15,10 +15,10 @@
 //! - Requests in flight while the endpoint has answered nothing for a while count as that long
 //!   (a request pending for 300 ms says the latency is at least that): a stalled endpoint does
 //!   not look ever cheaper while calls pile up on it.
-//! - An endpoint not answered for a half-life (or twice its estimate, if longer: new, idle, or
-//!   avoided because it was slow) takes one request at a time until it answers: it is
-//!   *probed*. A provider that is still slow costs one call each time its estimate has decayed,
-//!   not a burst of them.
+//! - An endpoint whose estimate is a guess (no answer within twice its measured latency, at
+//!   least 10 ms: new, idle, or avoided because it was slow) takes one request at a time until
+//!   it answers: it is *probed*. A provider that is still slow costs one call each time its
+//!   estimate has decayed, not a burst of them.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -37,6 +37,10 @@ pub const FORGET_AFTER: Duration = Duration::from_secs(1);
 /// this factor are equivalent, and the first (drawn in proportion to the weights) is taken, so
 /// that equally loaded providers share the calls by their weights.
 pub const CLEARLY_CHEAPER: f64 = 1.5;
+
+/// The shortest time since its last answer after which an endpoint with a request in flight
+/// is probed (see [`Load::cost`]); longer for a slower endpoint: twice its latency.
+pub const CONFIRM_FLOOR: Duration = Duration::from_millis(10);
 
 /// Microseconds since the first use, never 0 (0 means "not set" below).
 fn now_us() -> u64 {
@@ -102,11 +106,15 @@ impl Load {
         Some((estimate * remaining(age)) as u64)
     }
 
-    /// Whether the endpoint answered within the last [`HALF_LIFE`], or twice its `estimate`
-    /// (ns) if longer (a service whose calls take seconds answers less often).
-    fn confirmed_at(&self, now: u64, estimate: Option<u64>) -> bool {
+    /// Whether the estimate is a measurement rather than a guess: the endpoint answered within
+    /// twice the latency last measured (at least [`CONFIRM_FLOOR`]). Under load an endpoint
+    /// answers far more often; one avoided since, or idle, has only a decayed estimate.
+    fn confirmed_at(&self, now: u64) -> bool {
         let sampled = self.sampled_us.load(Ordering::Relaxed);
-        let window = (HALF_LIFE.as_micros() as u64).max(estimate.unwrap_or(0) / 500);
+        let measured_us = self.estimate_ns.load(Ordering::Relaxed) / 1_000;
+        let window = measured_us
+            .saturating_mul(2)
+            .max(CONFIRM_FLOOR.as_micros() as u64);
         sampled != 0 && now.saturating_sub(sampled) < window
     }
 
@@ -121,8 +129,8 @@ impl Load {
     /// latency × (1 + in-flight per weight / 10), where the latency is the estimate (`neutral`
     /// when unmeasured: the other candidate's, so that an unmeasured endpoint competes on
     /// requests in flight alone) and at least [`Load::stalled`]; `u64::MAX` while the endpoint,
-    /// not answered for a [`HALF_LIFE`] (or twice its estimate), has a request in flight (its
-    /// probe).
+    /// not answered within twice its measured latency (at least [`CONFIRM_FLOOR`]), has a
+    /// request in flight (its probe).
     ///
     /// Requests in flight count per 100 of weight (a weight-300 provider is taken to serve
     /// three times the requests at once), and each as a tenth of a latency: gRPC servers answer
@@ -136,7 +144,7 @@ impl Load {
 
     fn cost_at(&self, now: u64, weight: u32, neutral: Option<u64>) -> u64 {
         let estimate = self.estimate_at(now);
-        if self.in_flight() > 0 && !self.confirmed_at(now, estimate) {
+        if self.in_flight() > 0 && !self.confirmed_at(now) {
             // Its probe is out: nothing more until it answers.
             return u64::MAX;
         }
@@ -307,11 +315,15 @@ mod tests {
         assert_eq!(load.cost_at(now, 100, Some(2_000_000)), 2_200_000);
         assert_eq!(load.cost_at(now, 300, Some(2_000_000)), 2_060_000);
         // A request waiting without an answer is a lower bound on the latency...
-        let later = now + 50_000;
-        assert_eq!(load.stalled_at(later), 50_000);
-        assert_eq!(load.cost_at(later, 100, Some(2_000_000)), 55_000_000);
-        // ...and after a half-life without one, the request in flight is a probe.
-        assert_eq!(load.cost_at(now + 150_000, 100, None), u64::MAX);
+        let later = now + 8_000;
+        assert_eq!(load.stalled_at(later), 8_000);
+        assert_eq!(load.cost_at(later, 100, Some(2_000_000)), 8_800_000);
+        // ...and with no answer for twice the latency (at least 10 ms), the one in flight is a
+        // probe: the estimate is a guess now.
+        assert_eq!(load.cost_at(now + 11_000, 100, None), u64::MAX);
+        load.estimate_ns.store(20_000_000, Ordering::Relaxed);
+        assert!(load.cost_at(now + 39_000, 100, None) < u64::MAX);
+        assert_eq!(load.cost_at(now + 41_000, 100, None), u64::MAX);
         drop(pending);
         assert_eq!(load.stalled(), Duration::ZERO);
     }
