@@ -15,7 +15,7 @@ use super::lease;
 use super::participants::{self, participant_path};
 use super::prepare;
 use super::role::{Held, Role, Shared};
-use crate::plumbing::RETRY_PAUSE;
+use crate::plumbing::{RETRY_PAUSE, parent};
 use crate::session::{Session, SessionStatus};
 
 /// What the campaign waits for before deciding again.
@@ -196,13 +196,16 @@ impl Campaign {
         let sent = lease::now();
         let companion = client.get_data(&self.companion);
         let node = client.get_and_watch_data(&self.path);
+        // The parent, read after the node: whether a vacancy was announced (see `announced`).
+        let siblings = client.check_stat(parent(&self.path).unwrap_or("/"));
         let companion_after = client.get_data(&self.companion);
         // Used while master only: a master watches its companion, to repair it if tampered with.
         let companion_watch = client.check_and_watch_stat(&self.companion);
         let own = client.check_stat(&participant_path(&self.path, me));
-        let (companion, node, companion_after, companion_watch, own) = (
+        let (companion, node, siblings, companion_after, companion_watch, own) = (
             companion.await,
             node.await,
+            siblings.await,
             companion_after.await,
             companion_watch.await,
             own.await,
@@ -243,7 +246,10 @@ impl Campaign {
             Err(zk::Error::NoNode) => {
                 self.lost_node();
                 match companion_after {
-                    Ok((data, stat)) => self.vacant(client, &data, stat).await,
+                    Ok((data, stat)) => {
+                        let announced = announced(&companion, &siblings, stat.mzxid);
+                        self.vacant(client, &data, stat, announced).await
+                    }
                     Err(zk::Error::NoNode) => {
                         match prepare(client, &self.path, self.session.node_acl()).await {
                             Ok(()) => Next::Again,
@@ -388,6 +394,7 @@ impl Campaign {
         client: &zk::Client,
         companion: &[u8],
         companion_stat: zk::Stat,
+        announced: bool,
     ) -> Next {
         let designee = read_address(companion).unwrap_or_else(|raw| raw);
         if !designee.is_empty() && designee != self.address {
@@ -407,7 +414,7 @@ impl Campaign {
                 return self.wait_vacant_until(client, deadline).await;
             }
             info!(path = %self.path, %designee, "the designee did not take over in time; running again");
-        } else if designee.is_empty() {
+        } else if designee.is_empty() && !announced {
             let everyone = match participants::list(client, &self.path).await {
                 Ok(everyone) => everyone,
                 Err(e) => {
@@ -467,4 +474,23 @@ impl Campaign {
             }
         }
     }
+}
+
+/// Whether a vacancy was *announced*: its last holder stepped down in the very transaction that
+/// deleted the node (a resign or a handover writes the companion and deletes the node at once),
+/// so nobody is left to wait for and the participant nodes need not be read. Proven by ZooKeeper's
+/// own counters: the companion read before the node was last written by the last transaction
+/// that changed the parent's children (its `mzxid` is the parent's `pzxid`, read after the node
+/// was found missing; only the node's deletion can be that change), and nothing wrote it again
+/// before the companion was read after (`after_mzxid`; the takeover is checked against that
+/// version). Anything else is unannounced.
+fn announced(
+    before: &std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
+    siblings: &std::result::Result<Option<zk::Stat>, zk::Error>,
+    after_mzxid: i64,
+) -> bool {
+    matches!(
+        (before, siblings),
+        (Ok((_, m)), Ok(Some(p))) if m.mzxid == p.pzxid && m.mzxid == after_mzxid
+    )
 }

@@ -29,7 +29,11 @@
 //!   participant node carries the companion's `mzxid` (the last holder stepped down, or its
 //!   session is gone); otherwise it waits (watches on that participant node, the companion and
 //!   the node), with no timeout. Its takeover names the companion version it decided on, so a
-//!   step-down or takeover in between makes it fail and look again.
+//!   step-down or takeover in between makes it fail and look again. A vacancy *announced* by
+//!   its last holder (a resign or a handover: the companion written in the transaction that
+//!   deleted the node, so the companion's `mzxid` is the parent's `pzxid`, both read with the
+//!   node) needs no such check and is taken at once: a graceful hand-over costs the standby one
+//!   pipelined read and the takeover.
 //!   Participant nodes also say who is a contender (`zoorpc designate` checks the address,
 //!   `zoorpc master` lists the standbys) and who is "ours": a holder whose session has no
 //!   participant node (seed 004's own contender, written from its text) is foreign.
