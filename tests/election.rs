@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::{raw_client, zk};
 use zoorpc::registry::election::companion_path;
 use zoorpc::registry::{
-    Error, MasterElection, MasterWatch, Role, Session, SessionConfig, designate,
+    ElectionOptions, Error, MasterElection, MasterWatch, Role, Session, SessionConfig, designate,
 };
 use zoorpc_testkit::{Request, ZkProxy, ZkServer, expire_session, unique_path};
 
@@ -28,8 +28,17 @@ struct Contender {
 
 impl Contender {
     async fn join(connect: &str, path: &str, address: &str) -> Contender {
+        Contender::join_with(connect, path, address, ElectionOptions::default()).await
+    }
+
+    async fn join_with(
+        connect: &str,
+        path: &str,
+        address: &str,
+        options: ElectionOptions,
+    ) -> Contender {
         let session = session(connect, SESSION_TIMEOUT).await;
-        let election = MasterElection::join(&session, path, address)
+        let election = MasterElection::join_with(&session, path, address, options)
             .await
             .expect("join");
         Contender { session, election }
@@ -491,15 +500,19 @@ fn master_intervals(
 }
 
 /// Rounds alternate: an operator deletes the master node (its holder, alive, takes it back: the
-/// others wait for it to step down), or the holder's session is expired (the others and the
-/// holder, back in a new session, race for it: exactly one wins).
+/// others wait for it to step down), or designates an address nobody has (the holder hands
+/// over; after the grace all three race for the node: exactly one wins).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_externally_deleted_master_node_never_makes_two_masters_at_once() {
     let path = unique_path("deleted");
     let connect = zk().connect_string();
     let mut contenders = Vec::new();
+    let quick = ElectionOptions {
+        handover_grace: Duration::from_millis(50),
+        ..ElectionOptions::default()
+    };
     for i in 0..3 {
-        contenders.push(Contender::join(&connect, &path, &address(i)).await);
+        contenders.push(Contender::join_with(&connect, &path, &address(i), quick.clone()).await);
     }
     let mut changes: Vec<_> = contenders.iter().map(|c| c.election.changes()).collect();
     let raw = raw_client(&connect).await;
@@ -525,9 +538,9 @@ async fn an_externally_deleted_master_node_never_makes_two_masters_at_once() {
                 Err(e) => panic!("round {round}: delete {path}: {e}"),
             }
         } else {
-            expire_session(&connect, master.session.client().session().clone())
+            designate(&master.session, &path, "127.0.0.1:1")
                 .await
-                .unwrap_or_else(|e| panic!("round {round}: expire the holder's session: {e}"));
+                .unwrap_or_else(|e| panic!("round {round}: designate nobody: {e}"));
         }
         // Someone reports master with a newer epoch.
         wait_any_master_after(&contenders, czxid)
@@ -570,7 +583,7 @@ async fn an_externally_deleted_master_node_never_makes_two_masters_at_once() {
             }
         }
     }
-    assert!(winners.len() > 100, "only {} epochs", winners.len());
+    assert!(winners.len() >= 100, "only {} epochs", winners.len());
     let shared: Vec<_> = winners.iter().filter(|(_, w)| w.len() > 1).collect();
     assert!(
         shared.is_empty(),

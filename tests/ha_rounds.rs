@@ -280,7 +280,7 @@ async fn hundred_rounds_of_killing_the_master_never_show_two_masters_and_calls_f
             })
             .await;
         let master = roles.iter().position(Role::is_master).unwrap();
-        assert_ne!(master, victim);
+        assert_ne!(master, victim, "round {round}: {roles:?}");
         if partition {
             // Back on the network: it finds its session expired and rejoins in a new one.
             nodes[victim].proxy.heal();

@@ -334,3 +334,61 @@ fn ls_skips_election_nodes_and_unreadable_subtrees_and_master_refuses_a_provider
         "{err}"
     );
 }
+
+/// A master node holding a word that is not `host:port`: `zoorpc master` marks it BAD DATA, and
+/// a master client's call (what `zoorpc proxy --master` forwards through) fails naming what is
+/// there, not "no contender holds the node".
+#[test]
+fn a_master_node_holding_no_address_is_named_by_master_and_by_a_master_clients_calls() {
+    use zoorpc::consumer::{MasterClient, MasterClientConfig};
+    use zoorpc::proto::{HelloRequest, HelloServiceClient};
+
+    let connect = zk().connect_string();
+    let path = format!("{}/Hello:1.0.0", unique_path("master-word"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(async {
+        let client = raw_client(&connect).await;
+        client
+            .mkdir(&path, &persistent())
+            .await
+            .expect("the election's parents");
+        client
+            .delete(&path, None)
+            .await
+            .expect("leave only the parents");
+        client
+            .create(&format!("{path}.epoch"), b"", &persistent())
+            .await
+            .unwrap();
+        let ephemeral = zkc::CreateMode::Ephemeral.with_acls(zkc::Acls::anyone_all());
+        client.create(&path, b"garbage", &ephemeral).await.unwrap();
+        client
+    });
+    let (code, out, err) = zoorpc(&["master", &path, "--zk", &connect]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("master BAD DATA \"garbage\""), "{out}");
+
+    let mut config = MasterClientConfig::new(&connect, &path);
+    config.switch_over_timeout = Duration::from_millis(500);
+    let master = rt
+        .block_on(MasterClient::connect_with(config))
+        .expect("a master client");
+    let err = rt
+        .block_on(master.say_hello("x"))
+        .expect_err("nobody to call");
+    let said = err.to_string();
+    assert!(
+        said.contains("\"garbage\"") && !said.contains("no contender holds"),
+        "{said}"
+    );
+    let mut hello = HelloServiceClient::new(master.channel());
+    let status = rt
+        .block_on(hello.say_hello(HelloRequest { name: "x".into() }))
+        .expect_err("nobody to call");
+    assert!(
+        status.message().contains("\"garbage\""),
+        "{}",
+        status.message()
+    );
+    drop(client);
+}

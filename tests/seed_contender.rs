@@ -97,6 +97,35 @@ async fn wait_role(election: &MasterElection, what: &str, wanted: impl FnMut(&Ro
     );
 }
 
+/// Waits until the master node exists holding `address` and owned by a session other than
+/// `not_owner` (the seed's contender says "master" as soon as the data names it, before our
+/// holder has handed the node over and the seed's contender has created its own).
+async fn wait_node_taken(path: &str, address: &str, not_owner: i64) {
+    let raw = common::raw_client(&zk().connect_string()).await;
+    let taken = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (stat, watcher) = raw
+                .check_and_watch_stat(path)
+                .await
+                .unwrap_or_else(|e| panic!("watch {path}: {e}"));
+            if let Some(stat) = stat
+                && stat.ephemeral_owner != not_owner
+                && let Ok((data, now)) = raw.get_data(path).await
+                && data == address.as_bytes()
+                && now.ephemeral_owner == stat.ephemeral_owner
+            {
+                return;
+            }
+            watcher.changed().await;
+        }
+    })
+    .await;
+    assert!(
+        taken.is_ok(),
+        "{path} was not taken by {address} within 10 s"
+    );
+}
+
 #[test]
 fn designation_works_both_ways_with_the_seeds_contender_and_its_crash_is_taken_over() {
     let path = unique_path("seed-004");
@@ -125,6 +154,7 @@ fn designation_works_both_ways_with_the_seeds_contender_and_its_crash_is_taken_o
         .expect("designate the seed's contender");
     seed.wait_for_line("seed role master", Duration::from_secs(10))
         .expect("the seed's contender becomes master");
+    rt.block_on(wait_node_taken(&path, SEED_ADDRESS, session.session_id()));
     let seed_standby = Role::Standby {
         master: SEED_ADDRESS.into(),
     };
@@ -157,6 +187,7 @@ fn designation_works_both_ways_with_the_seeds_contender_and_its_crash_is_taken_o
         .expect("designate the seed's contender");
     seed.wait_for_line("seed role master", Duration::from_secs(10))
         .expect("the seed's contender becomes master again");
+    rt.block_on(wait_node_taken(&path, SEED_ADDRESS, session.session_id()));
     rt.block_on(wait_role(&ours, "standby", |r| *r == seed_standby));
     let kept = rt.block_on(ours.wait_for(SESSION_TIMEOUT * 3, |r| *r != seed_standby));
     assert_eq!(

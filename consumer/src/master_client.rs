@@ -131,12 +131,11 @@ struct MasterRoute {
     masters: watch::Receiver<Option<String>>,
     /// The watch behind `masters`, shared with the `MasterClient`: a channel kept after its
     /// client was dropped still follows the master.
-    _watch: Arc<MasterWatch>,
+    watch: Arc<MasterWatch>,
     /// Endpoints by address, so a master that comes back keeps its connection.
     endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
     switch_over_timeout: Duration,
     retry_pause: Duration,
-    path: String,
     /// TLS for every master, if the HA servers serve it.
     tls: Option<ConsumerTls>,
 }
@@ -224,13 +223,9 @@ impl Route for MasterRoute {
         false
     }
 
+    /// No master to call: nobody holds the node, or (named) what it holds is no address.
     fn no_endpoint(&self) -> tonic::Status {
-        tonic::Status::unavailable(
-            zoorpc_registry::Error::NoMaster {
-                path: self.path.clone(),
-            }
-            .to_string(),
-        )
+        tonic::Status::unavailable(self.watch.no_master_error().to_string())
     }
 }
 
@@ -252,11 +247,10 @@ impl MasterClient {
         let master_watch = Arc::new(MasterWatch::follow(&session, &config.path).await?);
         let route = Arc::new(MasterRoute {
             masters: master_watch.subscribe(),
-            _watch: master_watch.clone(),
+            watch: master_watch.clone(),
             endpoints: Mutex::new(HashMap::new()),
             switch_over_timeout: config.switch_over_timeout,
             retry_pause: config.retry_pause,
-            path: config.path.clone(),
             tls: config.tls.clone(),
         });
         let policy = CallPolicy::DEFAULT.with_attempt_timeout(config.attempt_timeout);
@@ -344,8 +338,6 @@ impl MasterClient {
     }
 
     fn no_master(&self) -> Error {
-        Error::Registry(zoorpc_registry::Error::NoMaster {
-            path: self.path.clone(),
-        })
+        Error::Registry(self.master_watch.no_master_error())
     }
 }

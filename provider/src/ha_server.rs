@@ -14,8 +14,10 @@
 //!    first role is decided (master or standby).
 //!
 //! Guarantees:
-//! - The user's services run a request only if this process is master when it arrives (the
-//!   gate reads the election's own role, per request); a standby, or a contender electing or
+//! - The user's services run a request only if this process is master when it arrives, within
+//!   its lease (the gate reads the election's own role and lease, per request: a process
+//!   resumed after a pause longer than the lease refuses from its first request on, see
+//!   [`zoorpc_registry::election::Mastership`]); a standby, or a contender electing or
 //!   disconnected, answers a trailers-only `UNAVAILABLE` marked with
 //!   [`STANDBY_METADATA`](zoorpc_proto::STANDBY_METADATA) naming the master it knows, and never
 //!   runs the handler. What "master" means is [`MasterElection`]'s guarantee.

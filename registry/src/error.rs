@@ -133,6 +133,17 @@ pub enum Error {
         path: String,
     },
 
+    /// The master node exists but its data is not an address a client can call.
+    #[error(
+        "no master to call at {path}: the master node holds {data:?}, not a HOST:PORT; set a contender's address (`zoorpc designate {path} <HOST:PORT> --force`) or delete the node so the contenders run again"
+    )]
+    MasterBadData {
+        /// The election path.
+        path: String,
+        /// What the node holds (at most 200 escaped characters and its size).
+        data: String,
+    },
+
     /// The node at an election path is not a master node (not ephemeral, or without the
     /// election's companion): an operator's mistyped path, left unchanged.
     #[error(

@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use zookeeper_client as zk;
 
 use crate::election::participants::{self, Participant};
-use crate::election::{companion_path, read_address};
+use crate::election::{companion_path, is_host_port, read_address};
 use crate::error::{Error, Result};
 use crate::plumbing::path::validate_path;
 use crate::provider_url::ProviderUrl;
@@ -98,27 +98,6 @@ pub struct Pending {
     pub since_ms: i64,
     /// The address of the contender still holding the node, when it is one of zoorpc's.
     pub held_by: Option<String>,
-}
-
-/// Whether `text` is an address a client can call: `host:port`, a port 1-65535, a host (an IPv6
-/// literal in brackets).
-///
-/// ```
-/// use zoorpc_registry::inspect::is_host_port;
-/// assert!(is_host_port("127.0.0.1:9090") && is_host_port("[::1]:9090") && is_host_port("db-1:80"));
-/// assert!(!is_host_port("garbage") && !is_host_port("h:0") && !is_host_port(":80") && !is_host_port("::1:80"));
-/// ```
-pub fn is_host_port(text: &str) -> bool {
-    let Some((host, port)) = text.rsplit_once(':') else {
-        return false;
-    };
-    let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0);
-    let host_ok = if let Some(inner) = host.strip_prefix('[') {
-        inner.ends_with(']') && inner.len() > 1
-    } else {
-        !host.is_empty() && !host.contains(':') && !host.contains('/')
-    };
-    port_ok && host_ok
 }
 
 /// Lists the services (base paths with `provider<seq>` children) under `root`.

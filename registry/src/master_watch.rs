@@ -11,8 +11,9 @@
 //! - While ZooKeeper is unreachable the last known master stays (calls keep going to it); after
 //!   a reconnect or a new session the node is read again, since events during a disconnect can
 //!   be lost. The loop is `crate::watched`'s, shared with [`crate::Discovery`].
-//! - Node data that is not a usable address (not UTF-8, empty, whitespace) counts as no master,
-//!   with one warning.
+//! - Node data that is not a usable address (not `host:port`: not UTF-8, empty, whitespace, no
+//!   port) counts as no master, with one warning; [`MasterWatch::bad_data`] says what is there,
+//!   so a caller can name it instead of "nobody holds the node".
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), zoorpc_registry::Error> {
@@ -29,14 +30,15 @@
 //! # Ok(()) }
 //! ```
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{debug, warn};
 use zookeeper_client as zk;
 
-use crate::election::read_address;
-use crate::error::Result;
+use crate::election::{is_host_port, read_address};
+use crate::error::{Error, Result};
 use crate::plumbing::path::validate_path;
 use crate::session::{Session, SessionStatus};
 use crate::watched::{Follow, Watched};
@@ -46,6 +48,8 @@ use crate::watched::{Follow, Watched};
 pub struct MasterWatch {
     path: String,
     master: Watched<Option<String>>,
+    /// What the node holds when it is not an address (shared with the follow loop).
+    bad: Arc<Mutex<Option<String>>>,
 }
 
 impl MasterWatch {
@@ -53,17 +57,39 @@ impl MasterWatch {
     /// cannot be read: not authorized, or ZooKeeper out of reach for the connect timeout).
     pub async fn follow(session: &Session, path: &str) -> Result<MasterWatch> {
         let path = validate_path(path)?.to_owned();
+        let bad = Arc::new(Mutex::new(None));
         let node = MasterNode {
             path: path.clone(),
             watch: None,
+            bad: bad.clone(),
         };
         let master = Watched::start(session, node, None).await?;
-        Ok(MasterWatch { path, master })
+        Ok(MasterWatch { path, master, bad })
     }
 
-    /// The master's address now, `None` if nobody holds the node.
+    /// The master's address now, `None` if nobody holds the node (or its data is no address).
     pub fn master(&self) -> Option<String> {
         self.master.get()
+    }
+
+    /// What the master node holds when that is not an address (as text, at most 200 escaped
+    /// characters and its size); `None` when it is one, or there is no node.
+    pub fn bad_data(&self) -> Option<String> {
+        self.bad.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Why there is no master to call now: [`Error::MasterBadData`] naming what the node holds,
+    /// or [`Error::NoMaster`].
+    pub fn no_master_error(&self) -> Error {
+        match self.bad_data() {
+            Some(data) => Error::MasterBadData {
+                path: self.path.clone(),
+                data,
+            },
+            None => Error::NoMaster {
+                path: self.path.clone(),
+            },
+        }
     }
 
     /// The master's address as a watch: `changed()` fires on every change.
@@ -96,6 +122,14 @@ struct MasterNode {
     path: String,
     /// The watch armed by the last read (data, or creation of a missing node).
     watch: Option<zk::OneshotWatcher>,
+    /// What the node holds when it is not an address (read by [`MasterWatch::bad_data`]).
+    bad: Arc<Mutex<Option<String>>>,
+}
+
+impl MasterNode {
+    fn set_bad(&self, data: Option<String>) {
+        *self.bad.lock().unwrap_or_else(|p| p.into_inner()) = data;
+    }
 }
 
 impl Follow for MasterNode {
@@ -117,10 +151,16 @@ impl Follow for MasterNode {
         match client.get_and_watch_data(&self.path).await {
             Ok((data, _, watcher)) => {
                 self.watch = Some(watcher);
-                let master = match read_address(&data) {
-                    Ok(address) => Some(address),
+                let address =
+                    read_address(&data).and_then(|a| if is_host_port(&a) { Ok(a) } else { Err(a) });
+                let master = match address {
+                    Ok(address) => {
+                        self.set_bad(None);
+                        Some(address)
+                    }
                     Err(raw) => {
                         warn!(path = %self.path, data = %raw, "the master node's data is not an address; treating it as no master");
+                        self.set_bad(Some(raw));
                         None
                     }
                 };
@@ -131,6 +171,7 @@ impl Follow for MasterNode {
             Err(zk::Error::NoNode) => match client.check_and_watch_stat(&self.path).await? {
                 (None, watcher) => {
                     self.watch = Some(watcher);
+                    self.set_bad(None);
                     Ok(Some(None))
                 }
                 // It appeared between the two reads: read again.

@@ -66,3 +66,24 @@ pub fn read_address(data: &[u8]) -> std::result::Result<String, String> {
         Err(_) => Err(shown(String::from_utf8_lossy(data).trim())),
     }
 }
+
+/// Whether `text` is an address a client can call: `host:port`, a port 1-65535, a host (an IPv6
+/// literal in brackets).
+///
+/// ```
+/// use zoorpc_registry::election::is_host_port;
+/// assert!(is_host_port("127.0.0.1:9090") && is_host_port("[::1]:9090") && is_host_port("db-1:80"));
+/// assert!(!is_host_port("garbage") && !is_host_port("h:0") && !is_host_port(":80") && !is_host_port("::1:80"));
+/// ```
+pub fn is_host_port(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return false;
+    };
+    let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0);
+    let host_ok = if let Some(inner) = host.strip_prefix('[') {
+        inner.ends_with(']') && inner.len() > 1
+    } else {
+        !host.is_empty() && !host.contains(':') && !host.contains('/')
+    };
+    port_ok && host_ok
+}

@@ -66,7 +66,7 @@ impl Campaign {
 
     /// No reply from ZooKeeper within the lease: not master until one arrives (the next read
     /// of the node decides).
-    fn lease_ended(&self) {
+    pub(super) fn lease_ended(&self) {
         if self.shared.role.borrow().is_master() {
             warn!(path = %self.path, "no reply from ZooKeeper within the lease; not master until one arrives");
             self.publish(Role::Disconnected);

@@ -95,7 +95,7 @@ impl LeaseEnd {
 }
 
 /// Whether this contender may act as master *now*: its role is [`Role::Master`] and its lease
-/// runs. What [`MasterGate`](https://docs.rs/zoorpc-provider) and [`crate::MasterJob`] ask before
+/// runs. What `zoorpc_provider::MasterGate` and [`crate::MasterJob`] ask before
 /// they let anything happen. Cheap (two atomic loads and a clock read); cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Mastership {

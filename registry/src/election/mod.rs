@@ -137,6 +137,8 @@
 //! - `campaign.rs`: the state machine behind a contender: read the node, decide, wait.
 //! - `writes.rs`: every transaction that changes who holds the node (take over, hand over,
 //!   repair the companion, release).
+//! - `vacancy.rs`: a node we do not hold: stand by, wait for a handover or a step-down, or take
+//!   it (also from a holder that is not ours).
 //! - `hold.rs`: holding the node (its watches) and renewing the lease.
 //! - `lease.rs`: the lease, the boot clock, [`Mastership`].
 //! - `participants.rs`: the participant nodes.
@@ -180,9 +182,10 @@ mod lease;
 pub mod participants;
 mod refusal;
 mod role;
+mod vacancy;
 mod writes;
 
-pub use address::{read_address, validate_address};
+pub use address::{is_host_port, read_address, validate_address};
 pub use fence::Fence;
 pub use handle::{ElectionOptions, MasterElection, designate};
 pub use lease::{LEASE_DENOMINATOR, LEASE_NUMERATOR, Mastership, lease_for};
