@@ -210,3 +210,55 @@ async fn standbys_racing_on_the_same_proof_exactly_one_wins() {
         assert_eq!(ever_master, 1, "round {round}");
     }
 }
+
+/// Holders that never declared their address served are never deposed on refusals, however
+/// long their address refuses: a foreign holder (seed 004's rule: an `EPHEMERAL` node holding an
+/// address that is a label, no participant node) and a bare `MasterElection` of ours (fast
+/// takeover off). Each is replaced once its session ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holders_that_did_not_declare_their_address_served_are_never_deposed_on_refusals() {
+    // Nothing listens on port 1 of loopback: every connect there is refused.
+    let label = "127.0.0.1:1";
+
+    // A foreign holder.
+    let path = unique_path("fast-foreign");
+    let foreign = common::raw_client(&zk().connect_string()).await;
+    let persistent =
+        zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+    let parent = path.rsplit_once('/').unwrap().0;
+    let mut prefix = String::new();
+    for part in parent.split('/').filter(|p| !p.is_empty()) {
+        prefix = format!("{prefix}/{part}");
+        match foreign.create(&prefix, b"", &persistent).await {
+            Ok(_) | Err(zookeeper_client::Error::NodeExists) => {}
+            Err(e) => panic!("create {prefix}: {e}"),
+        }
+    }
+    let ephemeral =
+        zookeeper_client::CreateMode::Ephemeral.with_acls(zookeeper_client::Acls::anyone_all());
+    foreign
+        .create(&path, label.as_bytes(), &ephemeral)
+        .await
+        .unwrap();
+    let mut server = Server::spawn(&path, SESSION_TIMEOUT_MS);
+    let master = tokio::task::block_in_place(|| server.wait_master(Duration::from_secs(2)));
+    assert_eq!(master, None, "a foreign holder was deposed on refusals");
+    drop(foreign);
+    tokio::task::block_in_place(|| server.wait_master(Duration::from_secs(20)))
+        .expect("taken over once the foreign session ended");
+
+    // One of ours that did not declare its address served (fast takeover off).
+    let session = Session::connect(SessionConfig::new(zk().connect_string()))
+        .await
+        .unwrap();
+    let path = unique_path("fast-undeclared");
+    let bare = MasterElection::join(&session, &path, label).await.unwrap();
+    assert!(bare.is_master());
+    let mut server = Server::spawn(&path, SESSION_TIMEOUT_MS);
+    let master = tokio::task::block_in_place(|| server.wait_master(Duration::from_secs(2)));
+    assert_eq!(master, None, "an undeclared holder was deposed on refusals");
+    assert!(bare.is_master());
+    bare.resign().await.unwrap();
+    tokio::task::block_in_place(|| server.wait_master(Duration::from_secs(10)))
+        .expect("taken over once it resigned");
+}

@@ -103,6 +103,7 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
     let mut figures = Vec::new();
     let mut resumed_served = 0u64;
     for going in [Going::Kill, Going::Stop, Going::Term] {
+        let failed_before = failed.load(Ordering::Relaxed);
         let mut samples = Vec::with_capacity(options.rounds);
         for round in 0..options.rounds {
             let (took, served) = round_of(going, &bin, zk, &path, &options, &mut slots, &last)
@@ -111,14 +112,15 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
             samples.push(took);
             resumed_served += u64::from(served);
         }
+        let failed_here = failed.load(Ordering::Relaxed) - failed_before;
         println!(
-            "{}: first call answered by the new master after p50 {:.0} ms, max {:.0} ms ({} rounds)",
+            "{}: first call answered by the new master after p50 {:.0} ms, max {:.0} ms ({} rounds); {failed_here} calls failed",
             going.name(),
             quantile_ms(&mut samples, 0.5),
             quantile_ms(&mut samples, 1.0),
             samples.len()
         );
-        figures.push((going, samples));
+        figures.push((going, samples, failed_here));
     }
     stop_tx.send_replace(true);
     for caller in callers {
@@ -137,9 +139,9 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         options.rounds,
         options.session_timeout.as_millis()
     );
-    for (going, mut samples) in figures {
+    for (going, mut samples, failed_here) in figures {
         json.push_str(&format!(
-            ",\"{0}_p50_ms\":{1},\"{0}_max_ms\":{2}",
+            ",\"{0}_p50_ms\":{1},\"{0}_max_ms\":{2},\"{0}_failed\":{failed_here}",
             going.name(),
             json_num(quantile_ms(&mut samples, 0.5)),
             json_num(quantile_ms(&mut samples, 1.0))

@@ -29,7 +29,11 @@
 //!   participant node carries the companion's `mzxid` (the last holder stepped down, or its
 //!   session is gone); otherwise it waits (watches on that participant node, the companion and
 //!   the node), with no timeout. Its takeover names the companion version it decided on, so a
-//!   step-down or takeover in between makes it fail and look again.
+//!   step-down or takeover in between makes it fail and look again. A vacancy *announced* by
+//!   its last holder (a resign or a handover: the companion written in the transaction that
+//!   deleted the node, so the companion's `mzxid` is the parent's `pzxid`, both read with the
+//!   node) needs no such check and is taken at once: a graceful hand-over costs the standby one
+//!   pipelined read and the takeover.
 //!   Participant nodes also say who is a contender (`zoorpc designate` checks the address,
 //!   `zoorpc master` lists the standbys) and who is "ours": a holder whose session has no
 //!   participant node (seed 004's own contender, written from its text) is foreign.
@@ -133,6 +137,8 @@
 //! - `campaign.rs`: the state machine behind a contender: read the node, decide, wait.
 //! - `writes.rs`: every transaction that changes who holds the node (take over, hand over,
 //!   repair the companion, release).
+//! - `vacancy.rs`: a node we do not hold: stand by, wait for a handover or a step-down, or take
+//!   it (also from a holder that is not ours).
 //! - `hold.rs`: holding the node (its watches) and renewing the lease.
 //! - `lease.rs`: the lease, the boot clock, [`Mastership`].
 //! - `participants.rs`: the participant nodes.
@@ -176,6 +182,7 @@ mod lease;
 pub mod participants;
 mod refusal;
 mod role;
+mod vacancy;
 mod writes;
 
 pub use address::{is_host_port, read_address, validate_address};
