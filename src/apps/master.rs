@@ -63,39 +63,7 @@ pub fn run(args: MasterArgs) -> i32 {
                     "designee": designee,
                 })
             ),
-            (Some(m), false) => {
-                let epoch = m
-                    .epoch
-                    .map_or("none (companion missing)".to_owned(), |e| e.to_string());
-                let standbys = if m.standbys.is_empty() {
-                    String::new()
-                } else {
-                    format!(" standbys={}", m.standbys.join(","))
-                };
-                match (m.address, m.pending) {
-                    (Ok(address), Some(pending)) => crate::say!(
-                        "no master yet at {}: designated {address}, not yet taken over, since {} ago; \
-the node is still held by {} session={} epoch={epoch}{standbys}",
-                        args.path,
-                        human_age(now - pending.since_ms),
-                        pending
-                            .held_by
-                            .as_deref()
-                            .unwrap_or("a contender that is not zoorpc's"),
-                        session_hex(m.session_id)
-                    ),
-                    (address, _) => {
-                        let address = address.unwrap_or_else(|bad| {
-                            format!("BAD DATA {bad:?} (not host:port; no client can call it)")
-                        });
-                        crate::say!(
-                            "master {address} epoch={epoch} held={} session={}{standbys}",
-                            human_age(now - m.since_ms),
-                            session_hex(m.session_id)
-                        );
-                    }
-                }
-            }
+            (Some(m), false) => crate::say!("{}", master_line(&args.path, m, now)),
             (Some(m), true) => {
                 let (address, error) = match m.address {
                     Ok(a) => (Some(a), None),
@@ -127,4 +95,39 @@ the node is still held by {} session={} epoch={epoch}{standbys}",
         }
         Ok::<_, String>(0)
     })
+}
+
+/// The text line of `zoorpc master` for a held node: the master, or a designation not taken
+/// over yet (never named as master), or BAD DATA.
+fn master_line(path: &str, m: inspect::MasterEntry, now: i64) -> String {
+    let epoch = m
+        .epoch
+        .map_or("none (companion missing)".to_owned(), |e| e.to_string());
+    let standbys = if m.standbys.is_empty() {
+        String::new()
+    } else {
+        format!(" standbys={}", m.standbys.join(","))
+    };
+    match (m.address, m.pending) {
+        (Ok(address), Some(pending)) => format!(
+            "no master yet at {path}: designated {address}, not yet taken over, since {} ago; \
+the node is still held by {} session={} epoch={epoch}{standbys}",
+            human_age(now - pending.since_ms),
+            pending
+                .held_by
+                .as_deref()
+                .unwrap_or("a contender that is not zoorpc's"),
+            session_hex(m.session_id)
+        ),
+        (address, _) => {
+            let address = address.unwrap_or_else(|bad| {
+                format!("BAD DATA {bad:?} (not host:port; no client can call it)")
+            });
+            format!(
+                "master {address} epoch={epoch} held={} session={}{standbys}",
+                human_age(now - m.since_ms),
+                session_hex(m.session_id)
+            )
+        }
+    }
 }

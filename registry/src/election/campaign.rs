@@ -83,12 +83,7 @@ impl Campaign {
         loop {
             let status = statuses.borrow_and_update().clone();
             if !status.is_connected() {
-                // Step down at once: ZooKeeper may expire us and let another take over while
-                // we cannot hear about it.
-                self.shared.held().take();
-                if self.shared.publish(Role::Disconnected) {
-                    warn!(path = %self.path, "connection to ZooKeeper lost; not master until it is back");
-                }
+                self.disconnected();
                 if statuses.changed().await.is_err() {
                     return;
                 }
@@ -111,49 +106,61 @@ impl Campaign {
                     self.lease_ended();
                     continue;
                 }
+                Stepped::Next(Next::Refused(node)) => return self.refused(node),
                 Stepped::Next(next) => next,
-            };
-            if let Next::Refused(node) = next {
-                warn!(path = %self.path, %node, "ZooKeeper refused this identity the takeover (NoAuth); not contending any more");
-                *self
-                    .shared
-                    .refused
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(node);
-                self.publish(Role::Left);
-                return;
-            }
-            let wake = async {
-                match next {
-                    Next::Watch(watcher) => {
-                        watcher.changed().await;
-                    }
-                    Next::Master(watcher, companion_watcher) => {
-                        self.hold(&status.client, watcher, companion_watcher).await;
-                    }
-                    Next::WatchUntil(watcher, deadline) => {
-                        tokio::select! {
-                            _ = watcher.changed() => {}
-                            _ = tokio::time::sleep_until(deadline) => {}
-                        }
-                    }
-                    Next::StepDown([a, b, c]) => {
-                        tokio::select! {
-                            _ = a.changed() => {}
-                            _ = b.changed() => {}
-                            _ = c.changed() => {}
-                        }
-                    }
-                    Next::Again => {}
-                    Next::Pause => tokio::time::sleep(RETRY_PAUSE).await,
-                    Next::Refused(_) => {}
-                }
             };
             tokio::select! {
                 biased;
                 changed = statuses.changed() => if changed.is_err() { return },
-                _ = wake => {}
+                _ = self.wait(next, &status.client) => {}
             }
+        }
+    }
+
+    /// Step down at once: ZooKeeper may expire us and let another take over while we cannot
+    /// hear about it.
+    fn disconnected(&self) {
+        self.shared.held().take();
+        if self.shared.publish(Role::Disconnected) {
+            warn!(path = %self.path, "connection to ZooKeeper lost; not master until it is back");
+        }
+    }
+
+    /// ZooKeeper refused this identity the takeover: stop contending, and say why.
+    fn refused(&self, node: String) {
+        warn!(path = %self.path, %node, "ZooKeeper refused this identity the takeover (NoAuth); not contending any more");
+        *self
+            .shared
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(node);
+        self.publish(Role::Left);
+    }
+
+    /// Waits for what `next` says before the next step.
+    async fn wait(&self, next: Next, client: &zk::Client) {
+        match next {
+            Next::Watch(watcher) => {
+                watcher.changed().await;
+            }
+            Next::Master(watcher, companion_watcher) => {
+                self.hold(client, watcher, companion_watcher).await;
+            }
+            Next::WatchUntil(watcher, deadline) => {
+                tokio::select! {
+                    _ = watcher.changed() => {}
+                    _ = tokio::time::sleep_until(deadline) => {}
+                }
+            }
+            Next::StepDown([a, b, c]) => {
+                tokio::select! {
+                    _ = a.changed() => {}
+                    _ = b.changed() => {}
+                    _ = c.changed() => {}
+                }
+            }
+            Next::Again | Next::Refused(_) => {}
+            Next::Pause => tokio::time::sleep(RETRY_PAUSE).await,
         }
     }
 
@@ -185,19 +192,8 @@ impl Campaign {
     async fn step(&mut self, status: &SessionStatus) -> Next {
         let client = &status.client;
         let me = client.session_id().0;
-        if self.participant_in != Some(me) {
-            match participants::join(client, &self.path, &self.address, self.session.node_acl())
-                .await
-            {
-                Ok(()) => self.participant_in = Some(me),
-                Err(zk::Error::NoAuth) => {
-                    return Next::Refused(participants::participants_path(&self.path));
-                }
-                Err(e) => {
-                    debug!(error = %e, path = %self.path, "cannot create the participant node");
-                    return Next::Pause;
-                }
-            }
+        if let Some(next) = self.join_participants(client).await {
+            return next;
         }
         // Pipelined: all requests leave before we wait for any, and ZooKeeper answers a
         // session's requests in order. The companion is read before the node (what we hold is
@@ -253,22 +249,7 @@ impl Campaign {
             }
             Err(zk::Error::NoNode) => {
                 self.lost_node();
-                match companion_after {
-                    Ok((data, stat)) => self.vacant(client, &data, stat).await,
-                    Err(zk::Error::NoNode) => {
-                        match prepare(client, &self.path, self.session.node_acl()).await {
-                            Ok(()) => Next::Again,
-                            Err(e) => {
-                                warn!(error = %e, "cannot prepare the election nodes");
-                                Next::Pause
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        debug!(error = %e, "cannot read the epoch node");
-                        Next::Pause
-                    }
-                }
+                self.missing(client, companion_after).await
             }
             Err(e) => {
                 debug!(error = %e, path = %self.path, "cannot read the master node");
@@ -277,44 +258,49 @@ impl Campaign {
         }
     }
 
-    /// The node is held by another session: stand by for the address it names, or, named in it
-    /// ourselves, wait for our holder to hand over, or take it over from a holder that is not
-    /// one of ours (no participant node), which has no handover to wait for.
-    async fn held_by_another(
+    /// Creates our participant node in this session unless it is there; `Some` (what to do
+    /// instead of a step) when it cannot be.
+    async fn join_participants(&mut self, client: &zk::Client) -> Option<Next> {
+        let me = client.session_id().0;
+        if self.participant_in == Some(me) {
+            return None;
+        }
+        let acl = self.session.node_acl();
+        match participants::join(client, &self.path, &self.address, acl).await {
+            Ok(()) => {
+                self.participant_in = Some(me);
+                None
+            }
+            Err(zk::Error::NoAuth) => {
+                Some(Next::Refused(participants::participants_path(&self.path)))
+            }
+            Err(e) => {
+                debug!(error = %e, path = %self.path, "cannot create the participant node");
+                Some(Next::Pause)
+            }
+        }
+    }
+
+    /// The node is missing: a vacancy, as the companion (read after the node) tells, or the
+    /// election's nodes are missing (created again).
+    async fn missing(
         &mut self,
         client: &zk::Client,
-        stat: &zk::Stat,
-        holder: String,
-        watcher: zk::OneshotWatcher,
         companion: std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
     ) -> Next {
-        if stat.ephemeral_owner == 0 {
-            warn!(path = %self.path, "the master node is not ephemeral; nobody can take over until it is deleted");
-        }
-        self.shared.held().take();
-        if holder != self.address {
-            self.publish(Role::Standby { master: holder });
-            return Next::Watch(watcher);
-        }
-        // Designated: not master yet, and no other master to name (a standby of itself would
-        // send its clients round in a circle).
-        self.publish(Role::Electing);
-        if stat.ephemeral_owner == 0 {
-            return Next::Watch(watcher);
-        }
-        let owner = participant_path(&self.path, stat.ephemeral_owner);
-        match client.check_stat(&owner).await {
-            // One of ours: it hands over (see `hand_over`).
-            Ok(Some(_)) => Next::Watch(watcher),
-            Ok(None) => match companion {
-                Ok((_, m)) => self.take_from(client, stat, m.version).await,
-                Err(e) => {
-                    debug!(error = %e, "cannot read the companion");
-                    Next::Pause
+        match companion {
+            Ok((data, stat)) => self.vacant(client, &data, stat).await,
+            Err(zk::Error::NoNode) => {
+                match prepare(client, &self.path, self.session.node_acl()).await {
+                    Ok(()) => Next::Again,
+                    Err(e) => {
+                        warn!(error = %e, "cannot prepare the election nodes");
+                        Next::Pause
+                    }
                 }
-            },
+            }
             Err(e) => {
-                debug!(error = %e, path = %owner, "cannot read the holder's participant node");
+                debug!(error = %e, "cannot read the epoch node");
                 Next::Pause
             }
         }
@@ -384,94 +370,6 @@ impl Campaign {
                 Next::Master(watcher, companion_watcher)
             }
             _ => self.repair(client, node, before, expected).await,
-        }
-    }
-
-    /// Nobody holds the node: take it, unless someone else was designated and still has time,
-    /// or the last holder (the participant node carrying the companion's `mzxid`) is another
-    /// contender that has not stepped down yet.
-    async fn vacant(
-        &mut self,
-        client: &zk::Client,
-        companion: &[u8],
-        companion_stat: zk::Stat,
-    ) -> Next {
-        let designee = read_address(companion).unwrap_or_else(|raw| raw);
-        if !designee.is_empty() && designee != self.address {
-            let since = match self.designation {
-                Some((version, since)) if version == companion_stat.version => since,
-                _ => {
-                    let now = Instant::now();
-                    self.designation = Some((companion_stat.version, now));
-                    now
-                }
-            };
-            let deadline = since + self.grace;
-            if Instant::now() < deadline {
-                self.publish(Role::Standby {
-                    master: designee.clone(),
-                });
-                return self.wait_vacant_until(client, deadline).await;
-            }
-            info!(path = %self.path, %designee, "the designee did not take over in time; running again");
-        } else if designee.is_empty() {
-            let everyone = match participants::list(client, &self.path).await {
-                Ok(everyone) => everyone,
-                Err(e) => {
-                    debug!(error = %e, "cannot list the participants");
-                    return Next::Pause;
-                }
-            };
-            let me = client.session_id().0;
-            if let Some(last) = everyone
-                .iter()
-                .find(|p| p.mzxid == companion_stat.mzxid && p.session != me)
-            {
-                return self
-                    .wait_step_down(client, last.session, companion_stat)
-                    .await;
-            }
-        }
-        self.waiting_for = None;
-        self.take(client, companion_stat.version).await
-    }
-
-    /// The node is vacant but its last holder, `holder` (a session), has not stepped down: it
-    /// may still believe it is master (paused, or not told yet). Wait for its step-down (a write
-    /// of the companion) or for its session to end (its participant node goes with it).
-    async fn wait_step_down(
-        &mut self,
-        client: &zk::Client,
-        holder: i64,
-        companion_stat: zk::Stat,
-    ) -> Next {
-        if self.waiting_for != Some(holder) {
-            self.waiting_for = Some(holder);
-            info!(path = %self.path, holder = format!("0x{holder:x}"), "the master node is vacant but its last holder has not stepped down; waiting for it, or for its session to end");
-        }
-        let participant = client.check_and_watch_stat(&participant_path(&self.path, holder));
-        let companion = client.check_and_watch_stat(&self.companion);
-        let node = client.check_and_watch_stat(&self.path);
-        match (participant.await, companion.await, node.await) {
-            (Ok((Some(p), a)), Ok((Some(c), b)), Ok((None, c_watch)))
-                if p.mzxid == companion_stat.mzxid && c.mzxid == companion_stat.mzxid =>
-            {
-                Next::StepDown([a, b, c_watch])
-            }
-            (Ok(_), Ok(_), Ok(_)) => Next::Again,
-            _ => Next::Pause,
-        }
-    }
-
-    /// While the node stays vacant, waits for its creation until `deadline`.
-    async fn wait_vacant_until(&self, client: &zk::Client, deadline: Instant) -> Next {
-        match client.check_and_watch_stat(&self.path).await {
-            Ok((None, watcher)) => Next::WatchUntil(watcher, deadline),
-            Ok((Some(_), _)) => Next::Again,
-            Err(e) => {
-                debug!(error = %e, "cannot watch the master node");
-                Next::Pause
-            }
         }
     }
 }

@@ -99,6 +99,8 @@
 //! - `campaign.rs`: the state machine behind a contender: read the node, decide, wait.
 //! - `writes.rs`: every transaction that changes who holds the node (take over, hand over,
 //!   repair the companion, release).
+//! - `vacancy.rs`: a node we do not hold: stand by, wait for a handover or a step-down, or take
+//!   it (also from a holder that is not ours).
 //! - `hold.rs`: holding the node (its watches) and renewing the lease.
 //! - `lease.rs`: the lease, the boot clock, [`Mastership`].
 //! - `participants.rs`: the participant nodes.
@@ -139,6 +141,7 @@ mod hold;
 mod lease;
 pub mod participants;
 mod role;
+mod vacancy;
 mod writes;
 
 pub use address::{is_host_port, read_address, validate_address};

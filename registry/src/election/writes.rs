@@ -241,28 +241,45 @@ impl Campaign {
                 // Read again to arm the watch on our node.
                 Next::Again
             }
-            Err(zk::MultiWriteError::OperationFailed {
+            Err(e) => {
+                self.takeover_failed(client, e, [create, companion_at, own_at])
+                    .await
+            }
+        }
+    }
+
+    /// What a failed takeover means, by the failed operation (`at`: the indexes of the create,
+    /// the companion's write and our participant node's write).
+    async fn takeover_failed(
+        &mut self,
+        client: &zk::Client,
+        error: zk::MultiWriteError,
+        at: [usize; 3],
+    ) -> Next {
+        let [create, companion_at, own_at] = at;
+        match error {
+            zk::MultiWriteError::OperationFailed {
                 index,
                 source: zk::Error::NoAuth,
-            }) => Next::Refused(if index == companion_at {
+            } => Next::Refused(if index == companion_at {
                 self.companion.clone()
             } else if index == own_at {
-                own
+                participant_path(&self.path, client.session_id().0)
             } else {
                 self.path.clone()
             }),
-            Err(zk::MultiWriteError::OperationFailed {
+            zk::MultiWriteError::OperationFailed {
                 index,
                 source: zk::Error::NoNode,
-            }) if index == own_at => {
+            } if index == own_at => {
                 // Our participant node is gone (deleted by hand): create it again first.
                 self.participant_in = None;
                 Next::Again
             }
-            Err(zk::MultiWriteError::OperationFailed {
+            zk::MultiWriteError::OperationFailed {
                 index,
                 source: zk::Error::NoNode,
-            }) if index == create || index == companion_at => {
+            } if index == create || index == companion_at => {
                 match prepare(client, &self.path, self.session.node_acl()).await {
                     Ok(()) => Next::Again,
                     Err(e) => {
@@ -273,18 +290,18 @@ impl Campaign {
             }
             // Someone took the node, or the companion or the node changed since we read them:
             // look again.
-            Err(zk::MultiWriteError::OperationFailed {
+            zk::MultiWriteError::OperationFailed {
                 index,
                 source: zk::Error::NodeExists | zk::Error::BadVersion | zk::Error::NoNode,
-            }) if index <= companion_at => Next::Again,
-            Err(zk::MultiWriteError::RequestFailed { source }) => {
+            } if index <= companion_at => Next::Again,
+            zk::MultiWriteError::RequestFailed { source } => {
                 // No reply (connection lost, timed out): the create may have happened. The next
                 // read compares the node's ephemeralOwner with our session before anything else
                 // is decided.
                 debug!(path = %self.path, error = %source, "takeover reply lost; checking the node's owner");
                 Next::Again
             }
-            Err(e) => {
+            e => {
                 debug!(error = %e, path = %self.path, "takeover failed");
                 Next::Pause
             }

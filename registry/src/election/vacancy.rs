@@ -1,0 +1,145 @@
+//! The decisions about a node we do not hold: held by another session (stand by; or, named in
+//! it, wait for our holder's handover or take it over from a holder that is not ours), or
+//! vacant (wait for a designee, or for the last holder to step down, or take it).
+
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+use zookeeper_client as zk;
+
+use super::address::read_address;
+use super::campaign::{Campaign, Next};
+use super::participants::{self, participant_path};
+use super::role::Role;
+
+impl Campaign {
+    /// The node is held by another session: stand by for the address it names, or, named in it
+    /// ourselves, wait for our holder to hand over, or take it over from a holder that is not
+    /// one of ours (no participant node), which has no handover to wait for.
+    pub(super) async fn held_by_another(
+        &mut self,
+        client: &zk::Client,
+        stat: &zk::Stat,
+        holder: String,
+        watcher: zk::OneshotWatcher,
+        companion: std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
+    ) -> Next {
+        if stat.ephemeral_owner == 0 {
+            warn!(path = %self.path, "the master node is not ephemeral; nobody can take over until it is deleted");
+        }
+        self.shared.held().take();
+        if holder != self.address {
+            self.publish(Role::Standby { master: holder });
+            return Next::Watch(watcher);
+        }
+        // Designated: not master yet, and no other master to name (a standby of itself would
+        // send its clients round in a circle).
+        self.publish(Role::Electing);
+        if stat.ephemeral_owner == 0 {
+            return Next::Watch(watcher);
+        }
+        let owner = participant_path(&self.path, stat.ephemeral_owner);
+        match client.check_stat(&owner).await {
+            // One of ours: it hands over (see `hand_over`).
+            Ok(Some(_)) => Next::Watch(watcher),
+            Ok(None) => match companion {
+                Ok((_, m)) => self.take_from(client, stat, m.version).await,
+                Err(e) => {
+                    debug!(error = %e, "cannot read the companion");
+                    Next::Pause
+                }
+            },
+            Err(e) => {
+                debug!(error = %e, path = %owner, "cannot read the holder's participant node");
+                Next::Pause
+            }
+        }
+    }
+
+    /// Nobody holds the node: take it, unless someone else was designated and still has time,
+    /// or the last holder (the participant node carrying the companion's `mzxid`) is another
+    /// contender that has not stepped down yet.
+    pub(super) async fn vacant(
+        &mut self,
+        client: &zk::Client,
+        companion: &[u8],
+        companion_stat: zk::Stat,
+    ) -> Next {
+        let designee = read_address(companion).unwrap_or_else(|raw| raw);
+        if !designee.is_empty() && designee != self.address {
+            let since = match self.designation {
+                Some((version, since)) if version == companion_stat.version => since,
+                _ => {
+                    let now = Instant::now();
+                    self.designation = Some((companion_stat.version, now));
+                    now
+                }
+            };
+            let deadline = since + self.grace;
+            if Instant::now() < deadline {
+                self.publish(Role::Standby {
+                    master: designee.clone(),
+                });
+                return self.wait_vacant_until(client, deadline).await;
+            }
+            info!(path = %self.path, %designee, "the designee did not take over in time; running again");
+        } else if designee.is_empty() {
+            let everyone = match participants::list(client, &self.path).await {
+                Ok(everyone) => everyone,
+                Err(e) => {
+                    debug!(error = %e, "cannot list the participants");
+                    return Next::Pause;
+                }
+            };
+            let me = client.session_id().0;
+            if let Some(last) = everyone
+                .iter()
+                .find(|p| p.mzxid == companion_stat.mzxid && p.session != me)
+            {
+                return self
+                    .wait_step_down(client, last.session, companion_stat)
+                    .await;
+            }
+        }
+        self.waiting_for = None;
+        self.take(client, companion_stat.version).await
+    }
+
+    /// The node is vacant but its last holder, `holder` (a session), has not stepped down: it
+    /// may still believe it is master (paused, or not told yet). Wait for its step-down (a write
+    /// of the companion) or for its session to end (its participant node goes with it).
+    async fn wait_step_down(
+        &mut self,
+        client: &zk::Client,
+        holder: i64,
+        companion_stat: zk::Stat,
+    ) -> Next {
+        if self.waiting_for != Some(holder) {
+            self.waiting_for = Some(holder);
+            info!(path = %self.path, holder = format!("0x{holder:x}"), "the master node is vacant but its last holder has not stepped down; waiting for it, or for its session to end");
+        }
+        let participant = client.check_and_watch_stat(&participant_path(&self.path, holder));
+        let companion = client.check_and_watch_stat(&self.companion);
+        let node = client.check_and_watch_stat(&self.path);
+        match (participant.await, companion.await, node.await) {
+            (Ok((Some(p), a)), Ok((Some(c), b)), Ok((None, c_watch)))
+                if p.mzxid == companion_stat.mzxid && c.mzxid == companion_stat.mzxid =>
+            {
+                Next::StepDown([a, b, c_watch])
+            }
+            (Ok(_), Ok(_), Ok(_)) => Next::Again,
+            _ => Next::Pause,
+        }
+    }
+
+    /// While the node stays vacant, waits for its creation until `deadline`.
+    async fn wait_vacant_until(&self, client: &zk::Client, deadline: Instant) -> Next {
+        match client.check_and_watch_stat(&self.path).await {
+            Ok((None, watcher)) => Next::WatchUntil(watcher, deadline),
+            Ok((Some(_), _)) => Next::Again,
+            Err(e) => {
+                debug!(error = %e, "cannot watch the master node");
+                Next::Pause
+            }
+        }
+    }
+}
