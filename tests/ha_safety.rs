@@ -63,6 +63,10 @@ fn a_master_paused_past_its_session_timeout_answers_nothing_as_master_after_it_r
             "round {round}: {} does not answer as master",
             addresses[old]
         );
+        // What it says after resuming is what counts: lines from before the pause (a reconnect
+        // in the same session: `disconnected`, then `master` again) are passed over.
+        servers[old].process.drain_lines();
+        servers[old].cursor = servers[old].process.seen_lines().len();
         servers[old].process.pause().expect("pause the master");
         proxies[old].cut();
         let paused = Instant::now();
