@@ -184,8 +184,11 @@ async fn registering_while_zookeeper_is_down_fails_within_the_connect_timeout_th
         "took {took:?}"
     );
 
-    // ZooKeeper back (same data, same session): registering works.
+    // ZooKeeper back (same data, same session): once the client is back in its session (its
+    // reconnect backoff and a loaded machine may take longer than the connect timeout),
+    // registering works.
     server.restart().unwrap();
+    wait_link(&session, LinkState::Connected, "after the restart").await;
     let registration = Registration::register(&session, &base, &url).await.unwrap();
     assert!(registration.node_path().is_some());
     registration.deregister().await.unwrap();
