@@ -169,7 +169,23 @@ fn served_after_another(probes: &[&Probe], old: usize) -> Vec<(Probe, Probe)> {
 
 #[test]
 fn a_holder_stalled_across_a_delete_of_its_node_never_serves_beside_another_master() {
-    let path = unique_path("ha-stalled-delete");
+    stalled_across_a_delete("ha-stalled-delete", false);
+}
+
+/// The same, with the holder's participant node deleted by hand first (an operator's
+/// `delete <path>.participants/<session>`): the proof a standby waits for is gone, yet the
+/// holder's end is not proven, so no standby takes over while the stalled holder may still
+/// serve within its lease.
+#[test]
+fn a_holder_whose_participant_node_was_deleted_by_hand_never_serves_beside_another_master() {
+    stalled_across_a_delete("ha-stalled-participant", true);
+}
+
+/// Rounds of: the holder stalled (SIGSTOP, 300 ms) across a delete of its master node (and,
+/// with `participant_too`, of its participant node just before); a prober calling each server
+/// at its own address must never see two serve as master at overlapping times.
+fn stalled_across_a_delete(tag: &str, participant_too: bool) {
+    let path = unique_path(tag);
     let connect = zk().connect_string();
     let mut servers = vec![HaServer::spawn(&connect, &path, &[])];
     servers[0].wait_master(Duration::from_secs(20));
@@ -199,6 +215,9 @@ fn a_holder_stalled_across_a_delete_of_its_node_never_serves_beside_another_mast
             ),
             "round {round}: the holder {holder_address} does not answer as master"
         );
+        if participant_too {
+            delete_holders_participant(&rt, &raw, &path, round);
+        }
         let start = Instant::now();
         servers[holder].process.pause().expect("pause the holder");
         // `zkCli.sh delete <path>` while the holder is stalled.
@@ -210,7 +229,7 @@ fn a_holder_stalled_across_a_delete_of_its_node_never_serves_beside_another_mast
         std::thread::sleep(Duration::from_millis(300));
         servers[holder].process.resume().expect("resume the holder");
         (holder_address, czxid) = rt
-            .block_on(wait_new_node(&raw, &path, czxid, Duration::from_secs(10)))
+            .block_on(wait_new_node(&raw, &path, czxid, Duration::from_secs(30)))
             .unwrap_or_else(|| panic!("round {round}: nobody took the node"));
         rounds.push((start, holder));
     }
@@ -239,6 +258,21 @@ fn a_holder_stalled_across_a_delete_of_its_node_never_serves_beside_another_mast
          first: {:?}",
         crossings.first()
     );
+}
+
+/// Deletes the participant node of the session holding the master node at `path`.
+fn delete_holders_participant(
+    rt: &tokio::runtime::Runtime,
+    raw: &zookeeper_client::Client,
+    path: &str,
+    round: usize,
+) {
+    let (_, stat) = rt
+        .block_on(raw.get_data(path))
+        .unwrap_or_else(|e| panic!("round {round}: read {path}: {e}"));
+    let participant = format!("{path}.participants/{:016x}", stat.ephemeral_owner);
+    rt.block_on(raw.delete(&participant, None))
+        .unwrap_or_else(|e| panic!("round {round}: delete {participant}: {e}"));
 }
 
 /// The epoch of the next `role master` line of `server`, other roles passed over.

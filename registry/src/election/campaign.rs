@@ -83,6 +83,9 @@ pub(super) struct Campaign {
     pub(super) fast: super::FastTakeover,
     /// A master proven gone by refused connections: its node's `czxid` and version.
     pub(super) proven: Option<(i64, i32)>,
+    /// A vacancy whose last taker's end is not proven (see `vacancy.rs`): the companion's
+    /// `mzxid` and when its lease has surely ended.
+    pub(super) unproven: Option<(i64, Instant)>,
 }
 
 impl Campaign {

@@ -114,6 +114,7 @@ impl MasterElection {
             waiting_for: None,
             fast: options.fast_takeover.clone(),
             proven: None,
+            unproven: None,
         };
         let task = tokio::spawn(campaign.run());
         let election = MasterElection {

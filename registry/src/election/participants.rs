@@ -27,6 +27,34 @@ pub fn participants_path(path: &str) -> String {
     format!("{path}{PARTICIPANTS_SUFFIX}")
 }
 
+/// The data of `<path>.participants` itself, written in every transaction that writes a taker's
+/// participant node (a takeover, a repair of the companion): the taker's session and its
+/// negotiated session timeout in milliseconds, `<session, 16 hex digits> <ms>`. It survives an
+/// operator's delete of the taker's participant node, so a vacancy knows whose step-down it
+/// waits for, and for how long at most (see `vacancy.rs`).
+///
+/// ```
+/// use std::time::Duration;
+/// use zoorpc_registry::election::participants::{taker_record, parse_taker};
+/// let record = taker_record(0x1f, Duration::from_secs(10));
+/// assert_eq!(record, "000000000000001f 10000");
+/// assert_eq!(parse_taker(record.as_bytes()), Some((0x1f, Duration::from_secs(10))));
+/// assert_eq!(parse_taker(b""), None);
+/// assert_eq!(parse_taker(b"garbage 12"), None);
+/// ```
+pub fn taker_record(session: i64, session_timeout: std::time::Duration) -> String {
+    format!("{session:016x} {}", session_timeout.as_millis())
+}
+
+/// Reads [`taker_record`]'s data; `None` for anything else (empty: nobody recorded yet).
+pub fn parse_taker(data: &[u8]) -> Option<(i64, std::time::Duration)> {
+    let text = std::str::from_utf8(data).ok()?;
+    let (session, ms) = text.trim().split_once(' ')?;
+    let session = u64::from_str_radix(session, 16).ok()? as i64;
+    let ms = ms.parse::<u64>().ok()?;
+    Some((session, std::time::Duration::from_millis(ms)))
+}
+
 /// The participant node of the contender in ZooKeeper session `session`:
 /// `<path>.participants/<session id, 16 hex digits>`.
 ///

@@ -105,9 +105,61 @@ impl Campaign {
                     .wait_step_down(client, last.session, companion_stat)
                     .await;
             }
+            if let Some(next) = self.unproven_taker(client, companion_stat).await {
+                return next;
+            }
         }
         self.waiting_for = None;
+        self.unproven = None;
         self.take(client, companion_stat.version).await
+    }
+
+    /// No participant node carries the companion's `mzxid`, yet the last write of the companion
+    /// may have been another session's takeover: the taker recorded itself in
+    /// `<path>.participants` in that transaction ([`participants::taker_record`]). Its
+    /// participant node is gone: by its session's end (proven when the same transaction removed
+    /// it and the master node: the two parents' `pzxid` are equal) or by an operator's delete
+    /// (proving nothing: the taker may be stalled, within its lease). Unproven, the vacancy is
+    /// taken only once the taker's session timeout has passed since it was first seen here:
+    /// its lease (3/5 of that timeout, counted from a request sent before the node was
+    /// deleted, since renewals check the node) has ended by then on any clock running within
+    /// 5/3 of this one's rate, the lease's own assumption. `None`: nothing to wait for.
+    async fn unproven_taker(
+        &mut self,
+        client: &zk::Client,
+        companion_stat: zk::Stat,
+    ) -> Option<Next> {
+        let record = client.get_data(&participants::participants_path(&self.path));
+        let siblings = client.check_stat(crate::plumbing::parent(&self.path).unwrap_or("/"));
+        let (record, siblings) = (record.await, siblings.await);
+        let ((data, participants), siblings) = match (record, siblings) {
+            (Ok(record), Ok(Some(siblings))) => (record, siblings),
+            (Err(zk::Error::NoNode), _) => return None,
+            (record, siblings) => {
+                debug!(?record, ?siblings, "cannot read the taker record");
+                return Some(Next::Pause);
+            }
+        };
+        let (taker, timeout) = participants::parse_taker(&data)?;
+        if participants.mzxid != companion_stat.mzxid
+            || taker == client.session_id().0
+            || participants.pzxid == siblings.pzxid
+        {
+            return None;
+        }
+        let deadline = match self.unproven {
+            Some((mzxid, deadline)) if mzxid == companion_stat.mzxid => deadline,
+            _ => {
+                let deadline = Instant::now() + timeout;
+                self.unproven = Some((companion_stat.mzxid, deadline));
+                warn!(path = %self.path, taker = format!("0x{taker:x}"), wait = ?timeout, "the master node is vacant and its last holder's participant node was removed apart from it (by hand?): its session's end is not proven, so its lease is waited out before taking over");
+                deadline
+            }
+        };
+        if Instant::now() >= deadline {
+            return None;
+        }
+        Some(self.wait_vacant_until(client, deadline).await)
     }
 
     /// The node is vacant but its last holder, `holder` (a session), has not stepped down: it

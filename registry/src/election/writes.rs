@@ -10,7 +10,7 @@ use zookeeper_client as zk;
 use super::campaign::{Campaign, Next};
 use super::companion_path;
 use super::lease;
-use super::participants::participant_path;
+use super::participants::{self, participant_path};
 use super::prepare;
 use super::role::{Held, Role};
 use crate::error::{Error, Result};
@@ -149,7 +149,8 @@ impl Campaign {
                 Some(m) => writer.add_set_data(&self.companion, b"", Some(m.version)),
             })
             // Our participant node carries the new epoch too: a vacancy waits for us.
-            .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None));
+            .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None))
+            .and_then(|()| self.add_taker_record(client, &mut writer));
         if let Err(e) = added {
             warn!(error = %e, "cannot build the companion repair request");
             return Next::Pause;
@@ -233,7 +234,8 @@ impl Campaign {
             )
         })
         .and_then(|()| writer.add_set_data(&self.companion, b"", Some(companion_version)))
-        .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None));
+        .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None))
+        .and_then(|()| self.add_taker_record(client, &mut writer));
         if let Err(e) = added {
             warn!(error = %e, "cannot build the takeover request");
             return Next::Pause;
@@ -369,5 +371,23 @@ impl Campaign {
                 Next::Pause
             }
         }
+    }
+}
+
+impl Campaign {
+    /// Adds, last (the other operations' indexes stay as they are), the write of
+    /// `<path>.participants`'s data naming this session as the taker (see
+    /// [`participants::taker_record`]), in the transaction that makes it master.
+    fn add_taker_record(
+        &self,
+        client: &zk::Client,
+        writer: &mut zk::MultiWriter,
+    ) -> std::result::Result<(), zk::Error> {
+        let record = participants::taker_record(client.session_id().0, client.session_timeout());
+        writer.add_set_data(
+            &participants::participants_path(&self.path),
+            record.as_bytes(),
+            None,
+        )
     }
 }
