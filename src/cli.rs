@@ -231,6 +231,26 @@ impl Flags {
             .map_err(|e| e.to_string())
     }
 
+    /// `--metrics ADDR`: where to serve Prometheus metrics, if anywhere.
+    ///
+    /// ```
+    /// use zoorpc::cli::Flags;
+    /// let flags = Flags::parse(["--metrics".to_owned(), "127.0.0.1:9464".to_owned()], &["metrics"])?;
+    /// assert_eq!(flags.metrics()?, Some("127.0.0.1:9464".parse()?));
+    /// let flags = Flags::parse(["--metrics".to_owned(), "9464".to_owned()], &["metrics"])?;
+    /// assert!(flags.metrics().unwrap_err().contains("such as 127.0.0.1:9464"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn metrics(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        self.str("metrics")
+            .map(|text| {
+                text.parse::<std::net::SocketAddr>().map_err(|_| {
+                    format!("bad value {text:?} for --metrics: expected an address such as 127.0.0.1:9464")
+                })
+            })
+            .transpose()
+    }
+
     /// Words that are not flags, in order.
     pub fn positional(&self) -> &[String] {
         &self.positional
