@@ -235,10 +235,10 @@ impl Flags {
     ///
     /// ```
     /// use zoorpc::cli::Flags;
-    /// let flags = Flags::parse(["--metrics".to_owned(), "127.0.0.1:9464".to_owned()], &["metrics"])?;
-    /// assert_eq!(flags.metrics()?, Some("127.0.0.1:9464".parse()?));
-    /// let flags = Flags::parse(["--metrics".to_owned(), "9464".to_owned()], &["metrics"])?;
-    /// assert!(flags.metrics().unwrap_err().contains("such as 127.0.0.1:9464"));
+    /// let metrics = |value: &str| Flags::parse(["--metrics".into(), value.into()], &["metrics"]);
+    /// assert_eq!(metrics("127.0.0.1:9464")?.metrics()?, Some("127.0.0.1:9464".parse()?));
+    /// let err = metrics("9464")?.metrics().unwrap_err();
+    /// assert!(err.contains("such as 127.0.0.1:9464"), "{err}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn metrics(&self) -> Result<Option<std::net::SocketAddr>, String> {

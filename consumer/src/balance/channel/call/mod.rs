@@ -68,7 +68,8 @@ struct Call {
     deadline: Option<Deadline>,
     /// Builds each attempt's request.
     requests: AttemptRequests,
-    /// The caller's extensions: their map carries the response's and [`Answered`] back.
+    /// The caller's extensions: their map carries the response's and
+    /// [`Answered`](super::Answered) back.
     extensions: http::Extensions,
     /// Up to two endpoints without a heap allocation (a retry is rare).
     tried: SmallVec<[Arc<Endpoint>; 2]>,
