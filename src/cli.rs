@@ -231,6 +231,26 @@ impl Flags {
             .map_err(|e| e.to_string())
     }
 
+    /// `--metrics ADDR`: where to serve Prometheus metrics, if anywhere.
+    ///
+    /// ```
+    /// use zoorpc::cli::Flags;
+    /// let metrics = |value: &str| Flags::parse(["--metrics".into(), value.into()], &["metrics"]);
+    /// assert_eq!(metrics("127.0.0.1:9464")?.metrics()?, Some("127.0.0.1:9464".parse()?));
+    /// let err = metrics("9464")?.metrics().unwrap_err();
+    /// assert!(err.contains("such as 127.0.0.1:9464"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn metrics(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        self.str("metrics")
+            .map(|text| {
+                text.parse::<std::net::SocketAddr>().map_err(|_| {
+                    format!("bad value {text:?} for --metrics: expected an address such as 127.0.0.1:9464")
+                })
+            })
+            .transpose()
+    }
+
     /// Words that are not flags, in order.
     pub fn positional(&self) -> &[String] {
         &self.positional

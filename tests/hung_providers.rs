@@ -5,14 +5,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::echo_load::{consumer, spawn_echo};
+use common::echo_load::{EchoProcess, consumer, spawn_echo, spawn_echo_with_session};
 use common::zk;
 use zoorpc::apps::echo::{EchoClient, EchoRequest};
-use zoorpc::consumer::Strategy;
+use zoorpc::consumer::{BalancedChannel, Consumer, Strategy};
 use zoorpc_testkit::{ChildProcess, unique_path};
 
-/// `zoorpc proxy` for `base` on a free loopback port: the process and its address.
-fn start_proxy(base: &str) -> (ChildProcess, String) {
+/// `zoorpc proxy` for `base` on a free loopback port: the process and a channel to it.
+async fn start_proxy(base: &str) -> (ChildProcess, tonic::transport::Channel) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoorpc"));
     cmd.args([
         "proxy",
@@ -26,36 +26,37 @@ fn start_proxy(base: &str) -> (ChildProcess, String) {
     let line = proxy
         .wait_for_line("listening ", Duration::from_secs(20))
         .expect("the proxy listens");
-    let addr = line.split_whitespace().nth(1).expect("address").to_owned();
-    (proxy, addr)
+    let addr = line.split_whitespace().nth(1).expect("address");
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("proxy URL")
+        .connect()
+        .await
+        .expect("connect to the proxy");
+    (proxy, channel)
 }
 
 /// `zoorpc-echo` for `base` whose ZooKeeper session outlives the test (30 s): paused, it stays
 /// in the consumer's list, so only the channel's own signals can take it out.
-fn spawn_lasting_echo(base: &str) -> common::echo_load::EchoProcess {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoorpc-echo"));
-    cmd.args([
-        "--zk",
-        &zk().connect_string(),
-        "--base-path",
-        base,
-        "--port",
-        "0",
-    ])
-    .args(["--session-timeout-ms", "30000", "--drain-grace-ms", "300"]);
-    let mut process = ChildProcess::spawn("echo", cmd).expect("spawn echo");
-    let line = process
-        .wait_for_line("registered ", Duration::from_secs(20))
-        .expect("echo registers");
-    let url = line.split_whitespace().nth(2).expect("url").to_owned();
-    common::echo_load::EchoProcess { process, url }
+fn spawn_lasting_echo(base: &str) -> EchoProcess {
+    spawn_echo_with_session(base, 0, Duration::from_secs(30))
 }
 
-/// Reads `stream` to its end, within 10 s.
+/// A long server stream: `count` messages `interval_ms` apart.
+fn long_stream(interval_ms: u32) -> EchoRequest {
+    EchoRequest {
+        text: "s".into(),
+        count: 10_000,
+        interval_ms,
+        ..EchoRequest::default()
+    }
+}
+
+/// Reads `stream` to its end, within `bound`: how it ended, `None` if it still runs.
 async fn stream_end(
     stream: &mut tonic::Streaming<zoorpc::apps::echo::EchoReply>,
-) -> Option<tonic::Status> {
-    tokio::time::timeout(Duration::from_secs(10), async {
+    bound: Duration,
+) -> Option<Option<tonic::Status>> {
+    tokio::time::timeout(bound, async {
         loop {
             match stream.message().await {
                 Ok(Some(_)) => continue,
@@ -65,7 +66,40 @@ async fn stream_end(
         }
     })
     .await
-    .expect("the stream ends when its provider's connection breaks")
+    .ok()
+}
+
+/// Kills `echo` (SIGKILL) once `stream`, one of its, carries messages: the stream must end
+/// `UNAVAILABLE` naming it.
+async fn kill_during_stream(
+    echo: &mut EchoProcess,
+    stream: &mut tonic::Streaming<zoorpc::apps::echo::EchoReply>,
+) {
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.message()).await;
+    assert!(matches!(first, Ok(Ok(Some(_)))), "{first:?}");
+    echo.process.kill();
+    let status = stream_end(stream, Duration::from_secs(10))
+        .await
+        .expect("the stream ends when its provider's connection breaks")
+        .expect("a killed provider's stream must not end normally");
+    assert_unavailable_naming(&status, &echo.url);
+}
+
+/// A provider of a new base path (named after `name`) and a consumer's client that lists it.
+async fn one_provider(name: &str) -> (EchoProcess, Consumer, EchoClient<BalancedChannel>) {
+    let base = unique_path(name);
+    let echo = spawn_echo(&base);
+    let consumer = consumer(&base, Strategy::Random, 1).await;
+    let client = EchoClient::new(consumer.channel());
+    (echo, consumer, client)
+}
+
+fn assert_unavailable_naming(status: &tonic::Status, url: &str) {
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains(url),
+        "names the provider: {status}"
+    );
 }
 
 /// A server stream whose provider is paused (SIGSTOP) and whose caller set no deadline ends
@@ -73,16 +107,8 @@ async fn stream_end(
 /// interval and timeout (10 s + 5 s), not never.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_from_a_paused_provider_ends_unavailable_without_a_deadline() {
-    let base = unique_path("hung-stream");
-    let echo = spawn_echo(&base);
-    let consumer = consumer(&base, Strategy::Random, 1).await;
-    let mut client = EchoClient::new(consumer.channel());
-    let request = EchoRequest {
-        text: "s".into(),
-        count: 10_000,
-        interval_ms: 50,
-        ..EchoRequest::default()
-    };
+    let (echo, _consumer, mut client) = one_provider("hung-stream").await;
+    let request = long_stream(50);
     let mut stream = client.expand(request).await.expect("headers").into_inner();
     for _ in 0..3 {
         let first = tokio::time::timeout(Duration::from_secs(10), stream.message()).await;
@@ -92,25 +118,11 @@ async fn a_stream_from_a_paused_provider_ends_unavailable_without_a_deadline() {
     let paused = Instant::now();
     // Keepalive interval + timeout, and room for a loaded machine.
     let bound = Duration::from_secs(10 + 5 + 10);
-    let ended = tokio::time::timeout(bound, async {
-        loop {
-            match stream.message().await {
-                Ok(Some(_)) => continue,
-                Ok(None) => break None,
-                Err(status) => break Some(status),
-            }
-        }
-    })
-    .await;
+    let ended = stream_end(&mut stream, bound).await;
     let took = paused.elapsed();
-    let ended =
-        ended.unwrap_or_else(|_| panic!("the stream still hangs {bound:?} after the pause"));
+    let ended = ended.unwrap_or_else(|| panic!("the stream still hangs {bound:?} after the pause"));
     let status = ended.expect("a paused provider's stream must not end normally");
-    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-    assert!(
-        status.message().contains(&echo.url),
-        "names the provider: {status}"
-    );
+    assert_unavailable_naming(&status, &echo.url);
     assert!(
         took >= Duration::from_secs(9),
         "ended before keepalive could: {took:?}"
@@ -121,28 +133,10 @@ async fn a_stream_from_a_paused_provider_ends_unavailable_without_a_deadline() {
 /// provider whose connection broke, not `UNKNOWN "transport error"`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_killed_during_a_stream_ends_it_unavailable_naming_the_provider() {
-    let base = unique_path("killed-stream");
-    let mut echo = spawn_echo(&base);
-    let consumer = consumer(&base, Strategy::Random, 1).await;
-    let mut client = EchoClient::new(consumer.channel());
-    let request = EchoRequest {
-        text: "s".into(),
-        count: 10_000,
-        interval_ms: 20,
-        ..EchoRequest::default()
-    };
+    let (mut echo, _consumer, mut client) = one_provider("killed-stream").await;
+    let request = long_stream(20);
     let mut stream = client.expand(request).await.expect("headers").into_inner();
-    let first = tokio::time::timeout(Duration::from_secs(10), stream.message()).await;
-    assert!(matches!(first, Ok(Ok(Some(_)))), "{first:?}");
-    echo.process.kill();
-    let status = stream_end(&mut stream)
-        .await
-        .expect("a killed provider's stream must not end normally");
-    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-    assert!(
-        status.message().contains(&echo.url),
-        "names the provider: {status}"
-    );
+    kill_during_stream(&mut echo, &mut stream).await;
 }
 
 /// A provider killed (SIGKILL) while a call waits for its answer (a client stream it has
@@ -150,10 +144,7 @@ async fn a_provider_killed_during_a_stream_ends_it_unavailable_naming_the_provid
 /// that cannot retry it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_killed_mid_call_fails_it_unavailable_naming_the_provider() {
-    let base = unique_path("killed-call");
-    let mut echo = spawn_echo(&base);
-    let consumer = consumer(&base, Strategy::Random, 1).await;
-    let mut client = EchoClient::new(consumer.channel());
+    let (mut echo, _consumer, mut client) = one_provider("killed-call").await;
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let call = tokio::spawn(async move {
         client
@@ -188,11 +179,7 @@ async fn a_provider_killed_mid_call_fails_it_unavailable_naming_the_provider() {
         .expect("call task")
         .expect_err("a killed provider cannot answer");
     drop(tx);
-    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-    assert!(
-        status.message().contains(&echo.url),
-        "names the provider: {status}"
-    );
+    assert_unavailable_naming(&status, &echo.url);
 }
 
 /// The same through `zoorpc proxy`: a stream whose provider is killed ends `UNAVAILABLE` naming
@@ -201,31 +188,11 @@ async fn a_provider_killed_mid_call_fails_it_unavailable_naming_the_provider() {
 async fn through_the_proxy_a_killed_providers_stream_ends_unavailable_naming_it() {
     let base = unique_path("killed-proxy");
     let mut echo = spawn_echo(&base);
-    let (_proxy, addr) = start_proxy(&base);
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("proxy URL")
-        .connect()
-        .await
-        .expect("connect to the proxy");
+    let (_proxy, channel) = start_proxy(&base).await;
     let mut client = EchoClient::new(channel);
-    let request = EchoRequest {
-        text: "s".into(),
-        count: 10_000,
-        interval_ms: 20,
-        ..EchoRequest::default()
-    };
+    let request = long_stream(20);
     let mut stream = client.expand(request).await.expect("headers").into_inner();
-    let first = tokio::time::timeout(Duration::from_secs(10), stream.message()).await;
-    assert!(matches!(first, Ok(Ok(Some(_)))), "{first:?}");
-    echo.process.kill();
-    let status = stream_end(&mut stream)
-        .await
-        .expect("a killed provider's stream must not end normally");
-    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-    assert!(
-        status.message().contains(&echo.url),
-        "names the provider: {status}"
-    );
+    kill_during_stream(&mut echo, &mut stream).await;
 }
 
 /// Callers whose deadline (1 s) is shorter than any attempt timeout still get a hung provider
@@ -293,12 +260,7 @@ async fn short_deadlines_eject_a_hung_provider_and_calls_succeed_on_the_others()
 async fn through_the_proxy_short_deadlines_eject_a_hung_provider() {
     let base = unique_path("hung-proxy-deadlines");
     let echoes: Vec<_> = (0..3).map(|_| spawn_lasting_echo(&base)).collect();
-    let (_proxy, addr) = start_proxy(&base);
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("proxy URL")
-        .connect()
-        .await
-        .expect("connect to the proxy");
+    let (_proxy, channel) = start_proxy(&base).await;
     let client = EchoClient::new(channel);
     let call = |mut client: EchoClient<tonic::transport::Channel>| async move {
         let mut request = tonic::Request::new(common::echo_load::say("short"));

@@ -10,8 +10,9 @@ mod hosts;
 
 use std::time::{Duration, Instant};
 
+use common::ha_servers::parse_run;
 use hosts::{
-    CallLoop, Cluster, HostHaServer, SESSION_MS, consumer, eventually, has_exactly, parse_run,
+    CallLoop, Cluster, HostHaServer, SESSION_MS, consumer, eventually, has_exactly,
     providers_in_zk, runtime, spawn_provider, wait_answered_by, wait_for_exactly,
 };
 use zoorpc::registry::master_job::{read_record, record_path};

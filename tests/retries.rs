@@ -7,13 +7,14 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::echo_load::{say, serve_echo};
 use common::zk;
 use tonic::{Code, Request, Response, Status, Streaming};
-use zoorpc::apps::echo::{Echo, EchoClient, EchoReply, EchoRequest, EchoServer};
+use zoorpc::apps::echo::{Echo, EchoClient, EchoReply, EchoRequest};
 use zoorpc::consumer::{
     Backoff, CallPolicy, Consumer, ConsumerConfig, EjectionPolicy, RetryableCodes, Strategy,
 };
-use zoorpc::provider::{Provider, ProviderConfig};
+use zoorpc::provider::Provider;
 use zoorpc_testkit::unique_path;
 
 /// An echo whose `Say` answers `code` (`Ok`: the text), noting when each call arrived.
@@ -63,12 +64,7 @@ async fn provider(base: &str, code: Code) -> (Provider, Arc<Mutex<Vec<Instant>>>
         code,
         arrivals: arrivals.clone(),
     };
-    let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
-    config.drain_grace = Duration::from_millis(50);
-    let provider = Provider::serve(config, EchoServer::new(service))
-        .await
-        .expect("provider");
-    (provider, arrivals)
+    (serve_echo(base, service).await, arrivals)
 }
 
 /// A consumer of `base` once it lists `n` providers, picking the first in node order (the
@@ -86,13 +82,6 @@ async fn first_consumer(base: &str, n: usize) -> Consumer {
             .await
     );
     consumer
-}
-
-fn say(text: &str) -> EchoRequest {
-    EchoRequest {
-        text: text.into(),
-        ..EchoRequest::default()
-    }
 }
 
 /// The retryable codes are the policy's: `RESOURCE_EXHAUSTED` from the first provider is

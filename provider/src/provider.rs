@@ -126,7 +126,7 @@ pub struct Provider {
     /// What health reports on: the server (`""`) and each service served.
     health_names: Vec<&'static str>,
     stop_server: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::result::Result<(), tonic::transport::Error>>>,
+    server: Option<ServerTask>,
     drain_grace: Duration,
     drain_timeout: Duration,
 }
@@ -183,13 +183,7 @@ impl Provider {
     ) -> Result<Provider> {
         let (listener, addr, host) =
             listen(config.listen, config.advertise_host.as_deref()).await?;
-        let mut url = match config.tls {
-            Some(_) => ProviderUrl::https(&host, addr.port())?,
-            None => ProviderUrl::http(&host, addr.port())?,
-        };
-        for (key, value) in &config.metadata {
-            url = url.with_metadata(key, value)?;
-        }
+        let url = advertised_url(&config, &host, addr.port())?;
         let session = Session::connect(
             SessionConfig::new(&config.zk)
                 .session_timeout(config.session_timeout)
@@ -198,13 +192,7 @@ impl Provider {
         .await?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        let mut health_names = vec![""];
-        health_names.extend_from_slice(names);
-        for name in &health_names {
-            health
-                .set_service_status(*name, tonic_health::ServingStatus::Serving)
-                .await;
-        }
+        let health_names = all_serving(&health, names).await;
         let routes = with_reflection(
             routes(&url).add_service(health_service),
             &config.file_descriptor_sets,
@@ -213,20 +201,7 @@ impl Provider {
             addr,
             detail: format!("reflection: {e}; check ProviderConfig::file_descriptor_sets"),
         })?;
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let mut builder = Server::builder();
-        if let Some(tls) = &config.tls {
-            builder = builder.tls_config(tls.server_config())?;
-        }
-        let server = tokio::spawn(
-            builder
-                .tcp_nodelay(true)
-                .layer(ServedMetrics)
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
-                    let _ = stop_rx.await;
-                }),
-        );
+        let (stop_tx, server) = spawn_server(config.tls.as_ref(), listener, routes)?;
         let mut provider = Provider {
             url,
             addr,
@@ -319,6 +294,56 @@ impl Provider {
         info!(url = %self.url, "stopping; deregistering, then draining");
         self.shutdown().await
     }
+}
+
+/// The task serving the provider's routes until stopped.
+type ServerTask = JoinHandle<std::result::Result<(), tonic::transport::Error>>;
+
+/// The URL the provider registers: `https://` with TLS, its host and port, its metadata.
+fn advertised_url(config: &ProviderConfig, host: &str, port: u16) -> Result<ProviderUrl> {
+    let mut url = match config.tls {
+        Some(_) => ProviderUrl::https(host, port)?,
+        None => ProviderUrl::http(host, port)?,
+    };
+    for (key, value) in &config.metadata {
+        url = url.with_metadata(key, value)?;
+    }
+    Ok(url)
+}
+
+/// Marks the whole server ("") and each of `names` SERVING; returns them all.
+async fn all_serving(health: &HealthReporter, names: &[&'static str]) -> Vec<&'static str> {
+    let mut health_names = vec![""];
+    health_names.extend_from_slice(names);
+    for name in &health_names {
+        health
+            .set_service_status(*name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    health_names
+}
+
+/// The server task serving `routes` on `listener` (over TLS with `tls`), and what stops it.
+fn spawn_server(
+    tls: Option<&ProviderTls>,
+    listener: tokio::net::TcpListener,
+    routes: Routes,
+) -> Result<(oneshot::Sender<()>, ServerTask)> {
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls.server_config())?;
+    }
+    let server = tokio::spawn(
+        builder
+            .tcp_nodelay(true)
+            .layer(ServedMetrics)
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                let _ = stop_rx.await;
+            }),
+    );
+    Ok((stop_tx, server))
 }
 
 impl Drop for Provider {

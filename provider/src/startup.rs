@@ -144,53 +144,11 @@ pub async fn check_serving_tls(
         listen,
         detail,
     };
-    let target = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
-        .map_err(|e| fail(e.to_string()))?;
-    // tonic dials what the connector is given; the TLS handshake is ours, so the connector
-    // sees an http:// URI and the requests still say https.
-    let target = match &tls {
-        Some(_) => {
-            let plain = endpoint.replacen("https://", "http://", 1);
-            tonic::transport::Endpoint::from_shared(plain)
-                .map_err(|e| fail(e.to_string()))?
-                .origin(target.uri().clone())
-        }
-        None => target,
-    }
-    .connect_timeout(Duration::from_secs(1));
+    let target = probe_target(endpoint, tls.is_some()).map_err(fail)?;
     let attempt = || async {
-        if let (true, Some(config)) = (handshake_only, &tls) {
-            let uri = target.uri();
-            let host = uri.host().unwrap_or_default();
-            let shake = tls_handshake(host, uri.port_u16().unwrap_or(443), config.clone());
-            return match tokio::time::timeout(Duration::from_secs(1), shake).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
-                Err(_) => Err("no TLS handshake within 1 s".to_owned()),
-            };
-        }
-        let channel = match &tls {
-            Some(config) => match tokio::time::timeout(
-                Duration::from_secs(1),
-                target.connect_with_connector(TlsProbe(config.clone())),
-            )
-            .await
-            {
-                Ok(connected) => connected.map_err(|e| zoorpc_registry::error_chain(&e))?,
-                Err(_) => return Err("no TLS handshake within 1 s".to_owned()),
-            },
-            None => target
-                .connect()
-                .await
-                .map_err(|e| zoorpc_registry::error_chain(&e))?,
-        };
-        let request = tonic_health::pb::HealthCheckRequest {
-            service: service.into(),
-        };
-        match HealthClient::new(channel).check(request).await {
-            Ok(r) if r.get_ref().status() == ServingStatus::Serving => Ok(()),
-            Ok(r) => Err(format!("health says {:?}", r.get_ref().status())),
-            Err(e) => Err(e.to_string()),
+        match &tls {
+            Some(config) if handshake_only => handshake_once(&target, config.clone()).await,
+            _ => health_once(&target, tls.clone(), service).await,
         }
     };
     // Tried until 5 s have passed; the last failure is the one reported. Our listener is bound
@@ -218,6 +176,75 @@ pub async fn check_serving_tls(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(fail(last))
+}
+
+/// The endpoint the check dials, with a 1 s connect timeout. tonic dials what the connector is
+/// given; with `tls` the TLS handshake is ours, so the connector sees an http:// URI and the
+/// requests still say https.
+fn probe_target(
+    endpoint: &str,
+    tls: bool,
+) -> std::result::Result<tonic::transport::Endpoint, String> {
+    let target =
+        tonic::transport::Endpoint::from_shared(endpoint.to_owned()).map_err(|e| e.to_string())?;
+    let target = match tls {
+        true => {
+            let plain = endpoint.replacen("https://", "http://", 1);
+            tonic::transport::Endpoint::from_shared(plain)
+                .map_err(|e| e.to_string())?
+                .origin(target.uri().clone())
+        }
+        false => target,
+    };
+    Ok(target.connect_timeout(Duration::from_secs(1)))
+}
+
+/// One TLS handshake with `target`, within 1 s: the proof for a server that requires client
+/// certificates.
+async fn handshake_once(
+    target: &tonic::transport::Endpoint,
+    config: Arc<rustls::ClientConfig>,
+) -> std::result::Result<(), String> {
+    let uri = target.uri();
+    let host = uri.host().unwrap_or_default();
+    let shake = tls_handshake(host, uri.port_u16().unwrap_or(443), config);
+    match tokio::time::timeout(Duration::from_secs(1), shake).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
+        Err(_) => Err("no TLS handshake within 1 s".to_owned()),
+    }
+}
+
+/// One health call to `target` for `service` (over TLS with `tls`): `Ok` when it answers
+/// SERVING.
+async fn health_once(
+    target: &tonic::transport::Endpoint,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    service: &str,
+) -> std::result::Result<(), String> {
+    let channel = match tls {
+        Some(config) => match tokio::time::timeout(
+            Duration::from_secs(1),
+            target.connect_with_connector(TlsProbe(config)),
+        )
+        .await
+        {
+            Ok(connected) => connected.map_err(|e| zoorpc_registry::error_chain(&e))?,
+            Err(_) => return Err("no TLS handshake within 1 s".to_owned()),
+        },
+        None => target
+            .connect()
+            .await
+            .map_err(|e| zoorpc_registry::error_chain(&e))?,
+    };
+    let request = tonic_health::pb::HealthCheckRequest {
+        service: service.into(),
+    };
+    match HealthClient::new(channel).check(request).await {
+        Ok(r) if r.get_ref().status() == ServingStatus::Serving => Ok(()),
+        Ok(r) => Err(format!("health says {:?}", r.get_ref().status())),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The self-check's connector: TCP, then a TLS handshake with the probe's configuration.

@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::plumbing::path::validate_path;
+use crate::provider_url::port_as_written;
 
 /// A checked connect string.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,49 +45,11 @@ impl ConnectString {
             ),
             None => None,
         };
-        let mut hosts = Vec::new();
-        for entry in hosts_part.split(',') {
-            let entry = entry.trim();
-            if entry.is_empty() {
-                return Err(fail("empty host entry".into()));
-            }
-            let (host, port) = if let Some(v6) = entry.strip_prefix('[') {
-                let (h, p) = v6.split_once("]:").ok_or_else(|| {
-                    fail(format!(
-                        "{:?} needs [IPv6]:PORT",
-                        crate::error::excerpt(entry)
-                    ))
-                })?;
-                (h, p)
-            } else {
-                entry.rsplit_once(':').ok_or_else(|| {
-                    fail(format!("{:?} has no port", crate::error::excerpt(entry)))
-                })?
-            };
-            if host.is_empty() {
-                return Err(fail(format!(
-                    "{:?} has no host",
-                    crate::error::excerpt(entry)
-                )));
-            }
-            if host.chars().any(|c| c.is_control() || c.is_whitespace()) {
-                return Err(fail(format!(
-                    "{:?}: a host name has no control characters or spaces",
-                    crate::error::excerpt(entry)
-                )));
-            }
-            // Digits only, no sign, no leading zero: the port as written is the one dialled.
-            let port: u16 = Some(port)
-                .filter(|p| p.bytes().all(|b| b.is_ascii_digit()) && !p.starts_with('0'))
-                .and_then(|p| p.parse().ok())
-                .ok_or_else(|| {
-                    fail(format!(
-                        "{:?} has a bad port (1 to 65535, digits only, no sign or leading zero)",
-                        crate::error::excerpt(entry)
-                    ))
-                })?;
-            hosts.push((host.to_owned(), port));
-        }
+        let hosts = hosts_part
+            .split(',')
+            .map(host_entry)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(fail)?;
         Ok(ConnectString {
             raw: trimmed.to_owned(),
             hosts_part: hosts_part.to_owned(),
@@ -120,6 +83,36 @@ impl ConnectString {
     pub fn chroot(&self) -> Option<&str> {
         self.chroot.as_deref()
     }
+}
+
+/// One `HOST:PORT` (or `[IPv6]:PORT`) entry of a connect string, or why it is none.
+fn host_entry(entry: &str) -> std::result::Result<(String, u16), String> {
+    let entry = entry.trim();
+    if entry.is_empty() {
+        return Err("empty host entry".into());
+    }
+    let quoted = crate::error::excerpt(entry);
+    let (host, port) = match entry.strip_prefix('[') {
+        Some(v6) => v6
+            .split_once("]:")
+            .ok_or_else(|| format!("{quoted:?} needs [IPv6]:PORT"))?,
+        None => entry
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{quoted:?} has no port"))?,
+    };
+    if host.is_empty() {
+        return Err(format!("{quoted:?} has no host"));
+    }
+    if host.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "{quoted:?}: a host name has no control characters or spaces"
+        ));
+    }
+    // Digits only, no sign, no leading zero: the port as written is the one dialled.
+    let port = port_as_written(port).ok_or_else(|| {
+        format!("{quoted:?} has a bad port (1 to 65535, digits only, no sign or leading zero)")
+    })?;
+    Ok((host.to_owned(), port))
 }
 
 impl std::fmt::Display for ConnectString {

@@ -225,79 +225,94 @@ impl std::str::FromStr for ProviderUrl {
     type Err = Error;
 
     fn from_str(raw: &str) -> Result<Self> {
-        let fail = |reason: &str| Error::InvalidUrl {
+        let parts = parse(raw).map_err(|reason| Error::InvalidUrl {
             url: crate::error::excerpt(raw),
             reason: reason.to_owned(),
-        };
-        if raw.len() > MAX_URL_LEN {
-            return Err(fail("too long"));
-        }
-        if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(fail("contains whitespace or control characters"));
-        }
-        let (scheme, rest) = raw
-            .split_once("://")
-            .ok_or_else(|| fail("missing scheme"))?;
-        if scheme != "http" && scheme != "https" {
-            return Err(fail("scheme must be http or https"));
-        }
-        let (authority, query) = match rest.split_once('?') {
-            Some((a, q)) => (a, Some(q)),
-            None => (rest, None),
-        };
-        let authority = authority.strip_suffix('/').unwrap_or(authority);
-        if authority.contains('/') || authority.contains('@') {
-            return Err(fail("must be scheme://host:port with no path or user info"));
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (inner, port) = v6
-                .split_once("]:")
-                .ok_or_else(|| fail("IPv6 host needs [addr]:port"))?;
-            if inner.parse::<std::net::Ipv6Addr>().is_err() {
-                return Err(fail("bad IPv6 address"));
-            }
-            (format!("[{inner}]"), port)
-        } else {
-            let (host, port) = authority
-                .rsplit_once(':')
-                .ok_or_else(|| fail("missing port"))?;
-            if host.is_empty() {
-                return Err(fail("missing host"));
-            }
-            let valid = host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_');
-            if !valid {
-                return Err(fail("bad host name"));
-            }
-            (host.to_owned(), port)
-        };
-        if port == "0" {
-            return Err(fail("port 0 is not a listening port"));
-        }
-        // Digits only, as written is what is dialled: no sign, no leading zero.
-        let port: u16 = Some(port)
-            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()) && !p.starts_with('0'))
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| fail("bad port (1 to 65535, digits only, no sign or leading zero)"))?;
-        let mut metadata = Vec::new();
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if k.is_empty() {
-                return Err(fail("empty metadata key"));
-            }
-            metadata.push((k.to_owned(), v.to_owned()));
-        }
+        })?;
         Ok(ProviderUrl {
-            parts: Arc::new(Parts {
-                raw: raw.to_owned(),
-                scheme: scheme.to_owned(),
-                host,
-                port,
-                metadata,
-            }),
+            parts: Arc::new(parts),
         })
     }
+}
+
+/// `raw`'s parts, or why it is no provider URL.
+fn parse(raw: &str) -> std::result::Result<Parts, &'static str> {
+    if raw.len() > MAX_URL_LEN {
+        return Err("too long");
+    }
+    if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("contains whitespace or control characters");
+    }
+    let (scheme, rest) = raw.split_once("://").ok_or("missing scheme")?;
+    if scheme != "http" && scheme != "https" {
+        return Err("scheme must be http or https");
+    }
+    let (authority, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let authority = authority.strip_suffix('/').unwrap_or(authority);
+    if authority.contains('/') || authority.contains('@') {
+        return Err("must be scheme://host:port with no path or user info");
+    }
+    let (host, port) = host_and_port(authority)?;
+    Ok(Parts {
+        raw: raw.to_owned(),
+        scheme: scheme.to_owned(),
+        host,
+        port: parse_port(port)?,
+        metadata: parse_metadata(query.unwrap_or(""))?,
+    })
+}
+
+/// The host (an IPv6 one in brackets) and the port as written, of `host:port` or `[v6]:port`.
+fn host_and_port(authority: &str) -> std::result::Result<(String, &str), &'static str> {
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (inner, port) = v6.split_once("]:").ok_or("IPv6 host needs [addr]:port")?;
+        if inner.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err("bad IPv6 address");
+        }
+        return Ok((format!("[{inner}]"), port));
+    }
+    let (host, port) = authority.rsplit_once(':').ok_or("missing port")?;
+    if host.is_empty() {
+        return Err("missing host");
+    }
+    let valid = host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_');
+    if !valid {
+        return Err("bad host name");
+    }
+    Ok((host.to_owned(), port))
+}
+
+fn parse_port(port: &str) -> std::result::Result<u16, &'static str> {
+    if port == "0" {
+        return Err("port 0 is not a listening port");
+    }
+    port_as_written(port).ok_or("bad port (1 to 65535, digits only, no sign or leading zero)")
+}
+
+/// `port` if it is 1 to 65535 in digits only, with no sign and no leading zero: the port as
+/// written is the one dialled (a provider URL's, a connect string's).
+pub(crate) fn port_as_written(port: &str) -> Option<u16> {
+    Some(port)
+        .filter(|p| p.bytes().all(|b| b.is_ascii_digit()) && !p.starts_with('0'))
+        .and_then(|p| p.parse().ok())
+}
+
+/// The `key=value` pairs of the query, in order (a key alone has an empty value).
+fn parse_metadata(query: &str) -> std::result::Result<Vec<(String, String)>, &'static str> {
+    let mut metadata = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k.is_empty() {
+            return Err("empty metadata key");
+        }
+        metadata.push((k.to_owned(), v.to_owned()));
+    }
+    Ok(metadata)
 }
 
 #[cfg(test)]

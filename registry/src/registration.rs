@@ -21,6 +21,8 @@
 //!   Dropping without deregistering lets the node go with the session (or deletes it in the
 //!   background if a runtime is running).
 
+use std::ops::ControlFlow;
+
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -225,101 +227,172 @@ async fn keep_registered(
     session: Session,
     base: String,
     data: Vec<u8>,
-    mut generation: u64,
-    mut node: String,
+    generation: u64,
+    node: String,
     node_tx: watch::Sender<Option<String>>,
-    mut stop: oneshot::Receiver<()>,
+    stop: oneshot::Receiver<()>,
 ) {
-    let mut statuses = session.subscribe();
-    let mut present = true;
-    loop {
-        let status = statuses.borrow_and_update().clone();
-        if status.is_connected() && (status.generation != generation || !present) {
-            if status.generation != generation {
-                info!(old = %node, "session expired; re-registering in the new session");
+    let statuses = session.subscribe();
+    let mut keeper = Keeper {
+        session,
+        base,
+        data,
+        generation,
+        node,
+        present: true,
+        node_tx,
+        statuses,
+        stop,
+    };
+    while keeper.round().await.is_continue() {}
+}
+
+/// The kept registration: its node, the session it was created in, and whether it is there.
+struct Keeper {
+    session: Session,
+    base: String,
+    data: Vec<u8>,
+    /// The session generation `node` was created in.
+    generation: u64,
+    node: String,
+    /// Whether `node` is known to be there as ours.
+    present: bool,
+    node_tx: watch::Sender<Option<String>>,
+    statuses: watch::Receiver<SessionStatus>,
+    stop: oneshot::Receiver<()>,
+}
+
+impl Keeper {
+    /// One round: the node re-created if it is missing, then watched until something changes.
+    /// `Break` once stopped or the session is gone.
+    async fn round(&mut self) -> ControlFlow<()> {
+        let status = self.statuses.borrow_and_update().clone();
+        if status.is_connected() && (status.generation != self.generation || !self.present) {
+            if status.generation != self.generation {
+                info!(old = %self.node, "session expired; re-registering in the new session");
             }
-            node_tx.send_replace(None);
-            match create_node(&status, session.node_acl(), &base, &data).await {
+            self.node_tx.send_replace(None);
+            match create_node(&status, self.session.node_acl(), &self.base, &self.data).await {
                 Ok(created) => {
                     info!(node = %created, "re-registered");
-                    node = created;
-                    generation = status.generation;
-                    present = true;
-                    node_tx.send_replace(Some(node.clone()));
+                    self.node = created;
+                    self.generation = status.generation;
+                    self.present = true;
+                    self.node_tx.send_replace(Some(self.node.clone()));
                 }
                 Err(e) => {
                     warn!(error = %e, "re-registration failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(RETRY_PAUSE) => continue,
-                        _ = &mut stop => return,
-                    }
+                    return self.wait(false, true).await;
                 }
             }
         }
-        if status.state != LinkState::Connected || status.generation != generation {
-            tokio::select! {
-                changed = statuses.changed() => if changed.is_err() { return },
-                _ = &mut stop => return,
-            }
-            continue;
+        if status.state != LinkState::Connected || status.generation != self.generation {
+            return self.wait(true, false).await;
         }
-        // Watch our own node: a deletion by someone else means we must re-create it; another
-        // URL written into it (an operator's `set`) is put back.
-        match status.client.get_and_watch_data(&node).await {
+        self.watch_node(&status).await
+    }
+
+    /// Watches our own node: a deletion by someone else means we must re-create it; another
+    /// URL written into it (an operator's `set`) is put back.
+    async fn watch_node(&mut self, status: &SessionStatus) -> ControlFlow<()> {
+        let node = &self.node;
+        match status.client.get_and_watch_data(node).await {
             Err(zk::Error::NoNode) => {
                 warn!(node = %node, "our registration node was deleted; re-registering");
-                present = false;
+                self.present = false;
+                ControlFlow::Continue(())
             }
             Ok((_, stat, _)) if stat.ephemeral_owner != status.client.session_id().0 => {
                 // Only after a wiped ZooKeeper can our name come back owned by another session.
                 warn!(node = %node, owner = stat.ephemeral_owner, "our registration node now belongs to another session; re-registering");
-                present = false;
+                self.present = false;
+                ControlFlow::Continue(())
             }
-            Ok((current, stat, _)) if current != data => {
+            Ok((current, stat, _)) if current != self.data => {
                 warn!(
                     node = %node,
                     found = %String::from_utf8_lossy(&current[..current.len().min(256)]),
-                    url = %String::from_utf8_lossy(&data),
+                    url = %String::from_utf8_lossy(&self.data),
                     "our registration node's data was changed by someone else; restoring our URL"
                 );
-                match status
-                    .client
-                    .set_data(&node, &data, Some(stat.version))
-                    .await
-                {
-                    // Restored, or changed again meanwhile: read it again either way.
-                    Ok(_) | Err(zk::Error::BadVersion) => {}
-                    Err(zk::Error::NoNode) => present = false,
-                    Err(e) => {
-                        debug!(error = %e, node = %node, "cannot restore our node now; waiting for the session");
-                        tokio::select! {
-                            changed = statuses.changed() => if changed.is_err() { return },
-                            _ = tokio::time::sleep(RETRY_PAUSE) => {}
-                            _ = &mut stop => return,
-                        }
-                    }
-                }
+                self.restore(status, stat.version).await
             }
             Ok((_, _, watcher)) => {
+                let Keeper {
+                    node,
+                    present,
+                    statuses,
+                    stop,
+                    ..
+                } = self;
                 tokio::select! {
                     event = watcher.changed() => {
                         if event.event_type == zk::EventType::NodeDeleted {
                             warn!(node = %node, "our registration node was deleted; re-registering");
-                            present = false;
+                            *present = false;
                         }
+                        ControlFlow::Continue(())
                     }
-                    changed = statuses.changed() => if changed.is_err() { return },
-                    _ = &mut stop => return,
+                    changed = statuses.changed() => status_flow(changed),
+                    _ = stop => ControlFlow::Break(()),
                 }
             }
             Err(e) => {
                 debug!(error = %e, "cannot watch our node now; waiting for the session");
-                tokio::select! {
-                    changed = statuses.changed() => if changed.is_err() { return },
-                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
-                    _ = &mut stop => return,
-                }
+                self.wait(true, true).await
             }
         }
+    }
+
+    /// Writes our URL back into our node, found at `version` with another.
+    async fn restore(&mut self, status: &SessionStatus, version: i32) -> ControlFlow<()> {
+        let node = &self.node;
+        match status
+            .client
+            .set_data(node, &self.data, Some(version))
+            .await
+        {
+            // Restored, or changed again meanwhile: read it again either way.
+            Ok(_) | Err(zk::Error::BadVersion) => ControlFlow::Continue(()),
+            Err(zk::Error::NoNode) => {
+                self.present = false;
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                debug!(error = %e, node = %node, "cannot restore our node now; waiting for the session");
+                self.wait(true, true).await
+            }
+        }
+    }
+
+    /// Waits for a change of the session's status (with `status`), [`RETRY_PAUSE`] (with
+    /// `pause`), or the stop. `Break` at the stop or when the session is gone.
+    async fn wait(&mut self, status: bool, pause: bool) -> ControlFlow<()> {
+        let statuses = &mut self.statuses;
+        let changed = async {
+            match status {
+                true => statuses.changed().await,
+                false => std::future::pending().await,
+            }
+        };
+        let paused = async {
+            match pause {
+                true => tokio::time::sleep(RETRY_PAUSE).await,
+                false => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = changed => status_flow(changed),
+            _ = paused => ControlFlow::Continue(()),
+            _ = &mut self.stop => ControlFlow::Break(()),
+        }
+    }
+}
+
+/// Goes on after the session's status changed; stops once the session is gone.
+fn status_flow(changed: Result<(), watch::error::RecvError>) -> ControlFlow<()> {
+    match changed {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(_) => ControlFlow::Break(()),
     }
 }

@@ -14,6 +14,7 @@
 //! task.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -131,52 +132,80 @@ async fn run<F: Follow>(
             }
             generation = Some(status.generation);
         }
-        match follow.read(&status).await {
+        let flow = match follow.read(&status).await {
             Ok(Some(value)) => {
-                tx.send_if_modified(|current| {
-                    let changed = *current != value;
-                    if changed {
-                        *current = value;
-                    }
-                    changed
-                });
+                publish(&tx, value);
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(Ok(()));
                 }
-                tokio::select! {
-                    // The session first: after a change the watches of the last read may
-                    // belong to an ended client and must not be awaited any more.
-                    biased;
-                    changed = statuses.changed() => {
-                        if changed.is_err() {
-                            return;
-                        }
-                        follow.session_changed(false);
-                    }
-                    () = follow.changed() => {}
-                }
+                next_change(&mut follow, &mut statuses).await
             }
-            Ok(None) => {}
-            Err(e) => {
-                debug!(error = %e, path = follow.path(), "read failed; trying again");
-                if !unanswered(&e)
-                    && !matches!(e, zk::Error::SessionExpired)
-                    && let Some(ready) = ready.take()
-                {
-                    // A first read refused for good (not authorized, say): its error, at once.
-                    let _ = ready.send(Err(e));
-                    return;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(RETRY_PAUSE) => {}
-                    changed = statuses.changed() => {
-                        if changed.is_err() {
-                            return;
-                        }
-                        follow.session_changed(false);
-                    }
-                }
-            }
+            Ok(None) => ControlFlow::Continue(()),
+            Err(e) => after_failed_read(e, &mut follow, &mut statuses, &mut ready).await,
+        };
+        if flow.is_break() {
+            return;
         }
     }
+}
+
+/// Publishes `value` if it differs from the last one.
+fn publish<T: PartialEq>(tx: &watch::Sender<T>, value: T) {
+    tx.send_if_modified(|current| {
+        let changed = *current != value;
+        if changed {
+            *current = value;
+        }
+        changed
+    });
+}
+
+/// Waits for a watch of the last read or a session change, whichever comes first; `Break` once
+/// the session is gone.
+async fn next_change<F: Follow>(
+    follow: &mut F,
+    statuses: &mut watch::Receiver<SessionStatus>,
+) -> ControlFlow<()> {
+    tokio::select! {
+        // The session first: after a change the watches of the last read may belong to an
+        // ended client and must not be awaited any more.
+        biased;
+        changed = statuses.changed() => session_moved(changed, follow),
+        () = follow.changed() => ControlFlow::Continue(()),
+    }
+}
+
+/// After a failed read: a first read refused for good ends the task with its error; any other
+/// is read again after [`RETRY_PAUSE`] or a session change. `Break` when the loop ends.
+async fn after_failed_read<F: Follow>(
+    e: zk::Error,
+    follow: &mut F,
+    statuses: &mut watch::Receiver<SessionStatus>,
+    ready: &mut Option<oneshot::Sender<std::result::Result<(), zk::Error>>>,
+) -> ControlFlow<()> {
+    debug!(error = %e, path = follow.path(), "read failed; trying again");
+    if !unanswered(&e)
+        && !matches!(e, zk::Error::SessionExpired)
+        && let Some(ready) = ready.take()
+    {
+        // A first read refused for good (not authorized, say): its error, at once.
+        let _ = ready.send(Err(e));
+        return ControlFlow::Break(());
+    }
+    tokio::select! {
+        () = tokio::time::sleep(RETRY_PAUSE) => ControlFlow::Continue(()),
+        changed = statuses.changed() => session_moved(changed, follow),
+    }
+}
+
+/// The session's status changed: read afresh, unless the session is gone (`Break`).
+fn session_moved<F: Follow>(
+    changed: std::result::Result<(), watch::error::RecvError>,
+    follow: &mut F,
+) -> ControlFlow<()> {
+    if changed.is_err() {
+        return ControlFlow::Break(());
+    }
+    follow.session_changed(false);
+    ControlFlow::Continue(())
 }

@@ -46,17 +46,7 @@ pub fn main() {
     );
     let zk_auth = or_exit(USAGE, flags.zk_auth());
     let tls = or_exit(USAGE, super::tls::consumer_tls_flags(&flags));
-    let metrics = or_exit(
-        USAGE,
-        flags
-            .str("metrics")
-            .map(|text| {
-                text.parse::<std::net::SocketAddr>().map_err(|_| {
-                    format!("bad value {text:?} for --metrics: expected an address such as 127.0.0.1:9464")
-                })
-            })
-            .transpose(),
-    );
+    let metrics = or_exit(USAGE, flags.metrics());
     std::process::exit(super::block_on(async move {
         if let Some(addr) = metrics {
             super::metrics::serve(addr)?;

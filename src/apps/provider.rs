@@ -133,35 +133,7 @@ pub fn run_started(
         let provider = start.await?;
         // Listening before announcing: whoever reads the line may signal at once.
         let mut signals = StopSignals::listen()?;
-        let mut node = provider.node_path().unwrap_or_default();
-        crate::say!("registered {node} {}", provider.url());
-        // A re-created node (expiry, an operator's delete, a wipe) is announced as a new
-        // registration, so the lines always name the node there is.
-        let mut changes = provider.node_changes();
-        loop {
-            let changed = async {
-                match changes.as_mut() {
-                    Some(rx) => rx.changed().await.is_ok(),
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = signals.recv() => break,
-                alive = changed => {
-                    if !alive {
-                        changes = None;
-                        continue;
-                    }
-                    // The registration publishes a path only when it created the node again,
-                    // so each one is announced, even under the same name (sequence numbers
-                    // start again in a re-created base path).
-                    if let Some(now) = changes.as_mut().and_then(|rx| rx.borrow_and_update().clone()) {
-                        node = now;
-                        crate::say!("registered {node} {}", provider.url());
-                    }
-                }
-            }
-        }
+        let node = announce_until_stopped(&provider, &mut signals).await;
         let node = provider.node_path().unwrap_or(node);
         crate::say!("stopping {node}");
         tokio::select! {
@@ -186,4 +158,38 @@ pub fn run_started(
             }
         }
     })
+}
+
+/// Announces the provider's node (`registered <node> <url>`), again each time it is re-created,
+/// until a stop signal; returns the last node announced.
+async fn announce_until_stopped(provider: &Provider, signals: &mut StopSignals) -> String {
+    let mut node = provider.node_path().unwrap_or_default();
+    crate::say!("registered {node} {}", provider.url());
+    // A re-created node (expiry, an operator's delete, a wipe) is announced as a new
+    // registration, so the lines always name the node there is.
+    let mut changes = provider.node_changes();
+    loop {
+        let changed = async {
+            match changes.as_mut() {
+                Some(rx) => rx.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = signals.recv() => return node,
+            alive = changed => {
+                if !alive {
+                    changes = None;
+                    continue;
+                }
+                // The registration publishes a path only when it created the node again,
+                // so each one is announced, even under the same name (sequence numbers
+                // start again in a re-created base path).
+                if let Some(now) = changes.as_mut().and_then(|rx| rx.borrow_and_update().clone()) {
+                    node = now;
+                    crate::say!("registered {node} {}", provider.url());
+                }
+            }
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use zoorpc::apps::echo::{EchoClient, EchoRequest, EchoServer, EchoService};
+use zoorpc::apps::echo::{Echo, EchoClient, EchoRequest, EchoServer, EchoService};
 use zoorpc::consumer::{BalancedChannel, Consumer, ConsumerConfig, Strategy};
 use zoorpc::provider::{Provider, ProviderConfig};
 use zoorpc_testkit::ChildProcess;
@@ -27,6 +27,12 @@ pub fn spawn_echo(base: &str) -> EchoProcess {
 
 /// Starts `zoorpc-echo` on `port` (0: a free one) and waits until it registered.
 pub fn spawn_echo_on(base: &str, port: u16) -> EchoProcess {
+    spawn_echo_with_session(base, port, Duration::from_millis(1500))
+}
+
+/// Starts `zoorpc-echo` on `port` (0: a free one) with a ZooKeeper session of `session` and waits
+/// until it registered.
+pub fn spawn_echo_with_session(base: &str, port: u16, session: Duration) -> EchoProcess {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-echo"));
     cmd.args([
         "--zk",
@@ -36,7 +42,8 @@ pub fn spawn_echo_on(base: &str, port: u16) -> EchoProcess {
         "--port",
         &port.to_string(),
     ])
-    .args(["--session-timeout-ms", "1500", "--drain-grace-ms", "300"]);
+    .args(["--session-timeout-ms", &session.as_millis().to_string()])
+    .args(["--drain-grace-ms", "300"]);
     let mut process = ChildProcess::spawn("echo", cmd).expect("spawn echo");
     let line = process
         .wait_for_line("registered ", Duration::from_secs(20))
@@ -134,12 +141,16 @@ pub async fn echo_provider(
 ) -> (Provider, Arc<std::sync::atomic::AtomicU64>) {
     let service = EchoService::new(delay);
     let calls = service.calls();
+    (serve_echo(base, service).await, calls)
+}
+
+/// `service` as an in-process provider of `base` on a free port, draining for 50 ms on shutdown.
+pub async fn serve_echo(base: &str, service: impl Echo) -> Provider {
     let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
     config.drain_grace = Duration::from_millis(50);
-    let provider = Provider::serve(config, EchoServer::new(service))
+    Provider::serve(config, EchoServer::new(service))
         .await
-        .expect("echo provider");
-    (provider, calls)
+        .expect("echo provider")
 }
 
 /// A consumer of `base` picking by `strategy`, once it lists `providers` providers (at most 5 s).

@@ -53,16 +53,22 @@ impl HaServer {
 
     fn from_command(cmd: Command) -> HaServer {
         let process = ChildProcess::spawn("ha-server", cmd).expect("spawn ha server");
+        HaServer::listening(process, "127.0.0.1", Duration::from_secs(20))
+    }
+
+    /// `process`, a started `zoorpc-ha-server`, once it says it listens on `host` (within
+    /// `timeout`).
+    pub fn listening(process: ChildProcess, host: &str, timeout: Duration) -> HaServer {
         let mut server = HaServer {
             process,
             address: String::new(),
             cursor: 0,
         };
         let line = server
-            .next_line("listening ", Duration::from_secs(20))
-            .expect("ha server listens");
+            .next_line("listening ", timeout)
+            .unwrap_or_else(|| panic!("the HA server on {host} does not listen"));
         server.address = line["listening ".len()..].to_owned();
-        assert!(server.address.starts_with("127.0.0.1:"), "{line}");
+        assert!(server.address.starts_with(&format!("{host}:")), "{line}");
         server
     }
 
@@ -84,11 +90,13 @@ impl HaServer {
         }
     }
 
+    /// Waits for `role master epoch=<n>`; returns n.
     pub fn wait_master(&mut self, timeout: Duration) -> i64 {
         let role = self.next_role(timeout);
         parse_epoch(&role).unwrap_or_else(|| panic!("{} became {role:?}", self.address))
     }
 
+    /// Waits for `role standby master=<master>`; fails on a master line first.
     pub fn wait_standby_of(&mut self, master: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
@@ -102,6 +110,16 @@ impl HaServer {
                 self.address
             );
         }
+    }
+
+    /// How many lines have been looked at by [`HaServer::next_line`].
+    pub fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    /// Every line read so far, reading what is available now.
+    pub fn lines(&mut self) -> Vec<String> {
+        self.process.drain_lines().to_vec()
     }
 
     /// The `(epoch, seq)` of `run` lines seen so far.

@@ -11,6 +11,8 @@ use zoorpc::consumer::{Consumer, ConsumerConfig};
 use zoorpc_testkit::netns::{Host, Network};
 use zoorpc_testkit::{ChildProcess, ZkEnsemble, ZkServer, ZkServerConfig};
 
+use crate::common::ha_servers::HaServer;
+
 /// ZooKeeper in test hosts: one server, or an ensemble with one member per host.
 pub enum Zk {
     One(ZkServer),
@@ -276,16 +278,12 @@ pub async fn providers_in_zk(
     Some(nodes)
 }
 
-/// A `zoorpc-ha-server` contender running in its host, with a master-only job every 100 ms.
-pub struct HostHaServer {
-    pub process: ChildProcess,
-    pub address: String,
-    /// How many of the lines read so far have been looked at.
-    cursor: usize,
-}
+/// Starts `zoorpc-ha-server` contenders in a test host, with a master-only job every 100 ms:
+/// each an [`HaServer`] (its role lines read the same way) listening on the host's address.
+pub struct HostHaServer;
 
 impl HostHaServer {
-    pub fn spawn(host: &Host, connect: &str, path: &str, session_ms: u64) -> HostHaServer {
+    pub fn spawn(host: &Host, connect: &str, path: &str, session_ms: u64) -> HaServer {
         let mut cmd = host.command(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
         let addr = host.addr().to_string();
         cmd.args(["--zk", connect, "--path", path, "--port", "0"])
@@ -294,76 +292,6 @@ impl HostHaServer {
             .args(["--job-interval-ms", "100", "--job-name", "tick"]);
         let process =
             ChildProcess::spawn(format!("ha-server@{}", host.name()), cmd).expect("spawn");
-        let mut server = HostHaServer {
-            process,
-            address: String::new(),
-            cursor: 0,
-        };
-        let line = server
-            .next_line("listening ", Duration::from_secs(30))
-            .unwrap_or_else(|| panic!("the HA server in {} does not listen", host.name()));
-        server.address = line["listening ".len()..].to_owned();
-        assert!(server.address.starts_with(&addr), "{line}");
-        server
+        HaServer::listening(process, &addr, Duration::from_secs(30))
     }
-
-    /// The next line starting with `prefix` not looked at yet, waiting at most `timeout`.
-    pub fn next_line(&mut self, prefix: &str, timeout: Duration) -> Option<String> {
-        crate::common::next_line_after(&mut self.process, &mut self.cursor, prefix, timeout)
-    }
-
-    /// What follows `role ` in the next role line.
-    pub fn next_role(&mut self, timeout: Duration) -> String {
-        match self.next_line("role ", timeout) {
-            Some(line) => line["role ".len()..].to_owned(),
-            None => panic!(
-                "{} printed no role line within {timeout:?}; lines: {:?}",
-                self.address,
-                self.process.seen_lines()
-            ),
-        }
-    }
-
-    /// Waits for `role master epoch=<n>`; returns n.
-    pub fn wait_master(&mut self, timeout: Duration) -> i64 {
-        let role = self.next_role(timeout);
-        parse_epoch(&role).unwrap_or_else(|| panic!("{} became {role:?}", self.address))
-    }
-
-    /// Waits for `role standby master=<master>`; fails on a master line first.
-    pub fn wait_standby_of(&mut self, master: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let role = self.next_role(deadline.saturating_duration_since(Instant::now()));
-            if role == format!("standby master={master}") {
-                return;
-            }
-            assert!(
-                !role.starts_with("master"),
-                "{} became {role}",
-                self.address
-            );
-        }
-    }
-
-    /// How many lines have been looked at by [`HostHaServer::next_line`].
-    pub fn cursor(&self) -> usize {
-        self.cursor
-    }
-
-    /// Every line read so far, reading what is available now.
-    pub fn lines(&mut self) -> Vec<String> {
-        self.process.drain_lines().to_vec()
-    }
-}
-
-pub fn parse_epoch(role: &str) -> Option<i64> {
-    role.strip_prefix("master epoch=")?.parse().ok()
-}
-
-/// `(epoch, seq)` of a `run epoch=<e> seq=<k>` line.
-pub fn parse_run(line: &str) -> Option<(i64, u64)> {
-    let rest = line.strip_prefix("run epoch=")?;
-    let (epoch, seq) = rest.split_once(" seq=")?;
-    Some((epoch.parse().ok()?, seq.parse().ok()?))
 }

@@ -265,24 +265,7 @@ async fn supervise(
     // (zookeeper-client then panics inside the waiting task).
     let mut _retired: Option<SessionStatus> = None;
     loop {
-        let mut states = client.state_watcher();
-        loop {
-            let state = states.changed().await;
-            let link = match state {
-                zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
-                    LinkState::Connected
-                }
-                zk::SessionState::Disconnected => LinkState::Disconnected,
-                _ => break,
-            };
-            info!(session = %client.session_id(), ?link, "ZooKeeper link state");
-            connected_gauge(&config, link == LinkState::Connected);
-            if link == LinkState::Disconnected {
-                metrics::counter!("zoorpc_zk_disconnects_total", "zk" => config.connect_string().to_owned())
-                    .increment(1);
-            }
-            status.send_modify(|s| s.state = link);
-        }
+        let states = follow_link(&config, &status, &client).await;
         warn!(
             session = %client.session_id(),
             state = %states.peek_state(),
@@ -292,17 +275,7 @@ async fn supervise(
         metrics::counter!("zoorpc_zk_expiries_total", "zk" => config.connect_string().to_owned())
             .increment(1);
         status.send_modify(|s| s.state = LinkState::Expired);
-        let mut backoff = Duration::from_millis(50);
-        client = loop {
-            match open(&config).await {
-                Ok(client) => break client,
-                Err(e) => {
-                    warn!(error = %e, "cannot open a new ZooKeeper session yet; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-            }
-        };
+        client = reopen(&config).await;
         generation += 1;
         info!(session = %client.session_id(), generation, "new ZooKeeper session established");
         connected_gauge(&config, true);
@@ -311,6 +284,48 @@ async fn supervise(
             state: LinkState::Connected,
             client: client.clone(),
         }));
+    }
+}
+
+/// Publishes `client`'s link state as it changes until its session ends; returns its state
+/// watcher, which tells how it ended.
+async fn follow_link(
+    config: &SessionConfig,
+    status: &watch::Sender<SessionStatus>,
+    client: &zk::Client,
+) -> zk::StateWatcher {
+    let mut states = client.state_watcher();
+    loop {
+        let state = states.changed().await;
+        let link = match state {
+            zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
+                LinkState::Connected
+            }
+            zk::SessionState::Disconnected => LinkState::Disconnected,
+            _ => return states,
+        };
+        info!(session = %client.session_id(), ?link, "ZooKeeper link state");
+        connected_gauge(config, link == LinkState::Connected);
+        if link == LinkState::Disconnected {
+            metrics::counter!("zoorpc_zk_disconnects_total", "zk" => config.connect_string().to_owned())
+                .increment(1);
+        }
+        status.send_modify(|s| s.state = link);
+    }
+}
+
+/// A new session, tried until one opens (backing off from 50 ms to 2 s between tries).
+async fn reopen(config: &SessionConfig) -> zk::Client {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match open(config).await {
+            Ok(client) => return client,
+            Err(e) => {
+                warn!(error = %e, "cannot open a new ZooKeeper session yet; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
     }
 }
 

@@ -21,13 +21,11 @@ use super::wording;
 
 /// A provider's response body as the caller reads it.
 pub(super) struct ResponseBody {
-    body: tonic::body::Body,
+    body: Ending,
     /// The provider, named when its connection breaks.
     url: ProviderUrl,
     /// The caller's deadline and the timeout it was given as, if any.
     deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
-    /// The deadline passed: the stream ended.
-    expired: bool,
 }
 
 impl ResponseBody {
@@ -38,11 +36,10 @@ impl ResponseBody {
         deadline: Option<(Instant, Duration)>,
     ) -> Self {
         ResponseBody {
-            body,
+            body: Ending::new(body),
             url,
             deadline: deadline
                 .map(|(at, timeout)| (Box::pin(tokio::time::sleep_until(at.into())), timeout)),
-            expired: false,
         }
     }
 }
@@ -55,10 +52,7 @@ impl HttpBody for ResponseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        if self.expired {
-            return Poll::Ready(None);
-        }
-        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+        if let Poll::Ready(frame) = self.body.poll_frame(cx) {
             return Poll::Ready(frame.map(|frame| {
                 frame.map_err(|status| wording::broken_during_response(&self.url, status))
             }));
@@ -70,24 +64,18 @@ impl HttpBody for ResponseBody {
             return Poll::Pending;
         }
         let timeout = *timeout;
-        self.expired = true;
-        // Dropping the provider's stream resets it: the provider stops working on it.
-        self.body = tonic::body::Body::empty();
+        self.body.end();
         Poll::Ready(Some(Err(Status::deadline_exceeded(format!(
             "the caller's deadline ({timeout:?}) passed during the response"
         )))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.expired || self.body.is_end_stream()
+        self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        if self.expired {
-            http_body::SizeHint::with_exact(0)
-        } else {
-            self.body.size_hint()
-        }
+        self.body.size_hint()
     }
 }
 
@@ -110,14 +98,15 @@ impl HttpBody for ResponseBody {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn status_trailers(body: tonic::body::Body) -> tonic::body::Body {
-    tonic::body::Body::new(StatusTrailers { body, done: false })
+    tonic::body::Body::new(StatusTrailers {
+        body: Ending::new(body),
+    })
 }
 
 /// See [`status_trailers`].
 struct StatusTrailers {
-    body: tonic::body::Body,
-    /// The status was sent: the body ended.
-    done: bool,
+    /// Ended once the status was sent.
+    body: Ending,
 }
 
 impl HttpBody for StatusTrailers {
@@ -128,12 +117,9 @@ impl HttpBody for StatusTrailers {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        match Pin::new(&mut self.body).poll_frame(cx) {
+        match self.body.poll_frame(cx) {
             Poll::Ready(Some(Err(status))) => {
-                self.done = true;
+                self.body.end();
                 let mut trailers = http::HeaderMap::new();
                 Poll::Ready(Some(match status.add_header(&mut trailers) {
                     Ok(()) => Ok(Frame::trailers(trailers)),
@@ -145,6 +131,46 @@ impl HttpBody for StatusTrailers {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done || self.body.is_end_stream()
+        self.body.is_end_stream()
+    }
+}
+
+/// A provider's body that this side may end before the provider does (the caller's deadline
+/// passed, a failure was turned into trailers): once ended it yields nothing more.
+struct Ending {
+    body: tonic::body::Body,
+    ended: bool,
+}
+
+impl Ending {
+    fn new(body: tonic::body::Body) -> Self {
+        Ending { body, ended: false }
+    }
+
+    /// The body's next frame; none once ended.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    /// Ends the body here. Dropping the provider's stream resets it: the provider stops working
+    /// on it.
+    fn end(&mut self) {
+        self.ended = true;
+        self.body = tonic::body::Body::empty();
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        if self.ended {
+            http_body::SizeHint::with_exact(0)
+        } else {
+            self.body.size_hint()
+        }
     }
 }

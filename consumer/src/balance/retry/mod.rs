@@ -74,32 +74,36 @@ mod tests {
     #[test]
     fn decisions() {
         let budget = RetryBudget::default();
+        let spent = RetryBudget::new(0, 0, Duration::from_secs(1));
         let default = CallPolicy::DEFAULT;
         let idempotent = CallPolicy::IDEMPOTENT;
-        assert_eq!(
-            decide(Failure::NotSent, &default, 0, &budget),
-            Decision::Retry
-        );
-        assert_eq!(
-            decide(Failure::MaybeSent, &default, 1, &budget),
-            Decision::Stop
-        );
-        assert_eq!(
-            decide(Failure::MaybeSent, &idempotent, 1, &budget),
-            Decision::Retry
-        );
-        assert_eq!(
-            decide(Failure::MaybeSent, &idempotent, 5, &budget),
-            Decision::Stop
-        );
-        assert_eq!(
-            decide(Failure::Application, &idempotent, 1, &budget),
-            Decision::Stop
-        );
-        let spent = RetryBudget::new(0, 0, Duration::from_secs(1));
-        assert_eq!(
-            decide(Failure::MaybeSent, &idempotent, 1, &spent),
-            Decision::BudgetSpent
-        );
+        let cases = [
+            (Failure::NotSent, &default, 0, &budget, Decision::Retry),
+            (Failure::MaybeSent, &default, 1, &budget, Decision::Stop),
+            (Failure::MaybeSent, &idempotent, 1, &budget, Decision::Retry),
+            (Failure::MaybeSent, &idempotent, 5, &budget, Decision::Stop),
+            (
+                Failure::Application,
+                &idempotent,
+                1,
+                &budget,
+                Decision::Stop,
+            ),
+            (
+                Failure::MaybeSent,
+                &idempotent,
+                1,
+                &spent,
+                Decision::BudgetSpent,
+            ),
+        ];
+        for (failure, policy, maybe_sent, budget, expected) in cases {
+            assert_eq!(
+                decide(failure, policy, maybe_sent, budget),
+                expected,
+                "{failure:?} after {maybe_sent} maybe-sent attempts (idempotent: {})",
+                policy.idempotent
+            );
+        }
     }
 }
