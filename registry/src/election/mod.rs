@@ -180,6 +180,7 @@ mod handle;
 mod hold;
 mod lease;
 pub mod participants;
+mod reads;
 mod refusal;
 mod role;
 mod vacancy;

@@ -30,31 +30,12 @@ async fn leave(client: &zk::Client, path: &str, session: i64) {
 
 /// Deletes our node, if it is still ours. Bounded: a few attempts across reconnects.
 pub(super) async fn release(session: &Session, path: &str, held: Option<Held>) -> Result<()> {
-    let companion = companion_path(path);
     let client = session.client();
     let me = client.session_id().0;
-    if let Some(held) = held {
-        // `<path>.epoch` unchanged since we last saw our node means the node at the path is
-        // still ours (any takeover rewrites it), so this deletes exactly our node. Writing the
-        // companion in the same transaction announces the vacancy: the others take over at once.
-        let mut writer = client.new_multi_writer();
-        let added = writer
-            .add_set_data(&companion, b"", Some(held.companion_version))
-            .and_then(|()| writer.add_delete(path, Some(held.node_version)));
-        if added.is_ok() {
-            match writer.commit().await {
-                Ok(_)
-                | Err(zk::MultiWriteError::OperationFailed {
-                    index: 1,
-                    source: zk::Error::NoNode,
-                }) => {
-                    info!(path, "resigned");
-                    leave(&client, path, me).await;
-                    return Ok(());
-                }
-                Err(e) => debug!(error = %e, "quick release failed; reading the node"),
-            }
-        }
+    if let Some(held) = held
+        && quick_release(&client, path, me, held).await
+    {
+        return Ok(());
     }
     for _ in 0..10 {
         let status =
@@ -68,39 +49,9 @@ pub(super) async fn release(session: &Session, path: &str, held: Option<Held>) -
             // A new session: the node of the old one went with it.
             return Ok(());
         }
-        let companion_read = client.get_data(&companion);
-        let node_read = client.get_data(path);
-        let (companion_read, node_read) = (companion_read.await, node_read.await);
-        let stat = match node_read {
-            Ok((_, stat)) if stat.ephemeral_owner == me => stat,
-            Err(zk::Error::SessionExpired) => return Ok(()),
-            Ok(_) | Err(zk::Error::NoNode) => {
-                leave(&client, path, me).await;
-                return Ok(());
-            }
-            Err(e) if unanswered(&e) => continue,
-            Err(e) => return Err(Error::zk("read", path, e)),
-        };
-        let mut writer = client.new_multi_writer();
-        let added = match &companion_read {
-            // Read before the node: unchanged at commit means no takeover since, so the node we
-            // saw as ours is still ours.
-            Ok((_, m)) => writer
-                .add_set_data(&companion, b"", Some(m.version))
-                .and_then(|()| writer.add_delete(path, Some(stat.version))),
-            Err(_) => writer.add_delete(path, Some(stat.version)),
-        };
-        added.map_err(|e| Error::zk("delete", path, e))?;
-        match writer.commit().await {
-            Ok(_) => {
-                info!(path, "resigned");
-                leave(&client, path, me).await;
-                return Ok(());
-            }
-            Err(zk::MultiWriteError::RequestFailed {
-                source: zk::Error::SessionExpired,
-            }) => return Ok(()),
-            Err(e) => debug!(error = %e, "release attempt failed; trying again"),
+        match release_attempt(&client, path, me).await? {
+            Release::Done => return Ok(()),
+            Release::Again => {}
         }
     }
     Err(Error::zk(
@@ -108,6 +59,88 @@ pub(super) async fn release(session: &Session, path: &str, held: Option<Held>) -
         path,
         zk::Error::UnexpectedError("the node kept changing while resigning".into()),
     ))
+}
+
+/// Deletes our node at the versions we last saw, without reading it first. `true`: resigned
+/// (or the node was already gone); `false`: the slow path in `release` must read the node.
+async fn quick_release(client: &zk::Client, path: &str, me: i64, held: Held) -> bool {
+    let companion = companion_path(path);
+    // `<path>.epoch` unchanged since we last saw our node means the node at the path is
+    // still ours (any takeover rewrites it), so this deletes exactly our node. Writing the
+    // companion in the same transaction announces the vacancy: the others take over at once.
+    let mut writer = client.new_multi_writer();
+    let added = writer
+        .add_set_data(&companion, b"", Some(held.companion_version))
+        .and_then(|()| writer.add_delete(path, Some(held.node_version)));
+    if added.is_err() {
+        return false;
+    }
+    match writer.commit().await {
+        Ok(_)
+        | Err(zk::MultiWriteError::OperationFailed {
+            index: 1,
+            source: zk::Error::NoNode,
+        }) => {
+            info!(path, "resigned");
+            leave(client, path, me).await;
+            true
+        }
+        Err(e) => {
+            debug!(error = %e, "quick release failed; reading the node");
+            false
+        }
+    }
+}
+
+/// What one attempt of `release`'s slow path left to do.
+enum Release {
+    /// Resigned, or nothing of ours is left to delete.
+    Done,
+    /// No answer, or the node changed under us: try again (bounded by the caller).
+    Again,
+}
+
+/// Reads the companion and our node, then deletes the node if it is still ours, checked against
+/// both versions read.
+async fn release_attempt(client: &zk::Client, path: &str, me: i64) -> Result<Release> {
+    let companion = companion_path(path);
+    let companion_read = client.get_data(&companion);
+    let node_read = client.get_data(path);
+    let (companion_read, node_read) = (companion_read.await, node_read.await);
+    let stat = match node_read {
+        Ok((_, stat)) if stat.ephemeral_owner == me => stat,
+        Err(zk::Error::SessionExpired) => return Ok(Release::Done),
+        Ok(_) | Err(zk::Error::NoNode) => {
+            leave(client, path, me).await;
+            return Ok(Release::Done);
+        }
+        Err(e) if unanswered(&e) => return Ok(Release::Again),
+        Err(e) => return Err(Error::zk("read", path, e)),
+    };
+    let mut writer = client.new_multi_writer();
+    let added = match &companion_read {
+        // Read before the node: unchanged at commit means no takeover since, so the node we
+        // saw as ours is still ours.
+        Ok((_, m)) => writer
+            .add_set_data(&companion, b"", Some(m.version))
+            .and_then(|()| writer.add_delete(path, Some(stat.version))),
+        Err(_) => writer.add_delete(path, Some(stat.version)),
+    };
+    added.map_err(|e| Error::zk("delete", path, e))?;
+    match writer.commit().await {
+        Ok(_) => {
+            info!(path, "resigned");
+            leave(client, path, me).await;
+            Ok(Release::Done)
+        }
+        Err(zk::MultiWriteError::RequestFailed {
+            source: zk::Error::SessionExpired,
+        }) => Ok(Release::Done),
+        Err(e) => {
+            debug!(error = %e, "release attempt failed; trying again");
+            Ok(Release::Again)
+        }
+    }
 }
 
 /// A holder's node deleted in the takeover's transaction: at the version the decision was made
@@ -202,21 +235,54 @@ impl Campaign {
             .await
     }
 
+    /// The takeover transaction: deletes a deposed holder's node (and its participant node) if
+    /// any, creates ours, writes the companion at the version the decision was made on and marks
+    /// our participant node, all or nothing.
     pub(super) async fn take_over(
         &mut self,
         client: &zk::Client,
         depose: Option<Depose>,
         companion_version: i32,
     ) -> Next {
-        let me = client.session_id().0;
-        let own = participant_path(&self.path, me);
         // The operations' indexes, for the errors below.
         let first = depose
             .as_ref()
             .map_or(0, |d| 1 + usize::from(d.participant.is_some()));
         let (create, companion_at, own_at) = (first, first + 1, first + 2);
         let mut writer = client.new_multi_writer();
-        let added = match &depose {
+        let own = participant_path(&self.path, client.session_id().0);
+        if let Err(e) = self.takeover_request(&mut writer, depose.as_ref(), companion_version, &own)
+        {
+            warn!(error = %e, "cannot build the takeover request");
+            return Next::Pause;
+        }
+        let sent = lease::now();
+        match writer.commit().await {
+            Ok(results) => {
+                let Some(zk::MultiWriteResult::SetData { stat }) = results.get(companion_at) else {
+                    // Cannot happen with a successful multi; read the node to find out.
+                    return Next::Again;
+                };
+                self.took_over(client, stat, sent);
+                // Read again to arm the watch on our node.
+                Next::Again
+            }
+            Err(e) => {
+                self.takeover_failed(client, e, [create, companion_at, own_at])
+                    .await
+            }
+        }
+    }
+
+    /// Adds the takeover's operations to `writer`, in the order `take_over`'s indexes assume.
+    fn takeover_request(
+        &self,
+        writer: &mut zk::MultiWriter<'_>,
+        depose: Option<&Depose>,
+        companion_version: i32,
+        own: &str,
+    ) -> std::result::Result<(), zk::Error> {
+        match depose {
             Some(depose) => writer
                 .add_delete(&self.path, Some(depose.version))
                 .and_then(|()| match &depose.participant {
@@ -233,38 +299,24 @@ impl Campaign {
             )
         })
         .and_then(|()| writer.add_set_data(&self.companion, b"", Some(companion_version)))
-        .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None));
-        if let Err(e) = added {
-            warn!(error = %e, "cannot build the takeover request");
-            return Next::Pause;
-        }
-        let sent = lease::now();
-        match writer.commit().await {
-            Ok(results) => {
-                let Some(zk::MultiWriteResult::SetData { stat }) = results.get(companion_at) else {
-                    // Cannot happen with a successful multi; read the node to find out.
-                    return Next::Again;
-                };
-                *self.shared.held() = Some(Held {
-                    node_version: 0,
-                    companion_version: stat.version,
-                });
-                self.epoch = Some((stat.mzxid, stat.mzxid));
-                self.note_epoch(stat.mzxid);
-                self.designation = None;
-                self.waiting_for = None;
-                self.shared
-                    .lease
-                    .extend(sent, lease::lease_for(client.session_timeout()));
-                self.publish(Role::Master { epoch: stat.mzxid });
-                // Read again to arm the watch on our node.
-                Next::Again
-            }
-            Err(e) => {
-                self.takeover_failed(client, e, [create, companion_at, own_at])
-                    .await
-            }
-        }
+        .and_then(|()| writer.add_set_data(own, self.participant().as_bytes(), None))
+    }
+
+    /// Records a committed takeover (`stat`: the companion's write, whose `mzxid` is the new
+    /// epoch; `sent`: when the request left, where the lease starts) and publishes the mastership.
+    fn took_over(&mut self, client: &zk::Client, stat: &zk::Stat, sent: u64) {
+        *self.shared.held() = Some(Held {
+            node_version: 0,
+            companion_version: stat.version,
+        });
+        self.epoch = Some((stat.mzxid, stat.mzxid));
+        self.note_epoch(stat.mzxid);
+        self.designation = None;
+        self.waiting_for = None;
+        self.shared
+            .lease
+            .extend(sent, lease::lease_for(client.session_timeout()));
+        self.publish(Role::Master { epoch: stat.mzxid });
     }
 
     /// What a failed takeover means, by the failed operation (`at`: the indexes of the create,
