@@ -161,54 +161,44 @@ async fn run(flags: Flags, interval: Duration) -> Result<i32, String> {
     );
     wait_list(&demo, &consumer, 3).await;
 
-    // The client loop.
-    let (tally_tx, mut tally_rx) = watch::channel(Tally::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let names = demo.ports.clone();
-    let loop_task = tokio::spawn({
-        let consumer = consumer.clone();
-        let stop = stop.clone();
-        async move {
-            let mut pace = zoorpc::apps::Pace::new(interval);
-            while !stop.load(Ordering::Relaxed) {
-                pace.next().await;
-                let result = consumer.say_hello("demo").await;
-                let t = started.elapsed().as_secs_f64();
-                tally_tx.send_modify(|tally| {
-                    tally.calls += 1;
-                    match &result {
-                        Ok(answer) => {
-                            let name = names
-                                .iter()
-                                .find(|(_, p)| answer.url.port() == **p)
-                                .map(|(n, _)| *n)
-                                .unwrap_or("?");
-                            tally.ok += 1;
-                            *tally.by_provider.entry(name).or_insert(0) += 1;
-                            let retried = if answer.attempts > 1 {
-                                format!(" (after {} attempts)", answer.attempts)
-                            } else {
-                                String::new()
-                            };
-                            println!(
-                                "{t:>8.3}s  {:<9} ok  {name} {}{retried}",
-                                "call", answer.url
-                            );
-                        }
-                        Err(ConsumerError::NoProviders { .. }) => {
-                            tally.failed_no_providers += 1;
-                            println!("{t:>8.3}s  {:<9} err no providers registered", "call");
-                        }
-                        Err(e) => {
-                            tally.failed_other += 1;
-                            println!("{t:>8.3}s  {:<9} err {e}", "call");
-                        }
-                    }
-                });
-            }
+    let (loop_task, mut tally_rx) = call_loop(&demo, &consumer, interval, stop.clone());
+    timeline(&mut demo, &consumer, &tally_rx).await?;
+    stop.store(true, Ordering::Relaxed);
+    let _ = loop_task.await;
+    let tally = tally_rx.borrow_and_update().clone();
+    tally.print_summary(started);
+    drop(own_zk);
+    Ok(if tally.failed_other == 0 { 0 } else { 1 })
+}
+
+/// The client loop: one call per `interval` until `stop`, each printed and counted.
+fn call_loop(
+    demo: &Demo,
+    consumer: &Arc<Consumer>,
+    interval: Duration,
+    stop: Arc<AtomicBool>,
+) -> (tokio::task::JoinHandle<()>, watch::Receiver<Tally>) {
+    let (tally_tx, tally_rx) = watch::channel(Tally::default());
+    let (names, started, consumer) = (demo.ports.clone(), demo.started, consumer.clone());
+    let task = tokio::spawn(async move {
+        let mut pace = zoorpc::apps::Pace::new(interval);
+        while !stop.load(Ordering::Relaxed) {
+            pace.next().await;
+            let result = consumer.say_hello("demo").await;
+            let t = started.elapsed().as_secs_f64();
+            tally_tx.send_modify(|tally| tally.record(&result, &names, t));
         }
     });
+    (task, tally_rx)
+}
 
+/// The demo's script: kill, stop and restart providers, with calls between the steps.
+async fn timeline(
+    demo: &mut Demo,
+    consumer: &Consumer,
+    tally_rx: &watch::Receiver<Tally>,
+) -> Result<(), String> {
     let calls = |n: u64| {
         let target = tally_rx.borrow().calls + n;
         let mut rx = tally_rx.clone();
@@ -225,57 +215,95 @@ async fn run(flags: Flags, interval: Duration) -> Result<i32, String> {
         "note",
         "p1's node stays until its ZooKeeper session expires; calls that pick it fail over",
     );
-    wait_list(&demo, &consumer, 2).await;
+    wait_list(demo, consumer, 2).await;
     calls(5).await;
     demo.signal("p2", libc::SIGTERM, "asked to stop with SIGTERM")?;
-    wait_list(&demo, &consumer, 1).await;
+    wait_list(demo, consumer, 1).await;
     calls(5).await;
     demo.start("p1")?;
     demo.start("p2")?;
-    wait_list(&demo, &consumer, 3).await;
+    wait_list(demo, consumer, 3).await;
     calls(10).await;
     for name in ["p1", "p2", "p3"] {
         demo.signal(name, libc::SIGTERM, "asked to stop with SIGTERM")?;
     }
-    wait_list(&demo, &consumer, 0).await;
+    wait_list(demo, consumer, 0).await;
     calls(5).await;
     demo.start("p3")?;
-    wait_list(&demo, &consumer, 1).await;
+    wait_list(demo, consumer, 1).await;
     calls(5).await;
-    demo.signal("p3", libc::SIGTERM, "asked to stop with SIGTERM")?;
+    demo.signal("p3", libc::SIGTERM, "asked to stop with SIGTERM")
+}
 
-    stop.store(true, Ordering::Relaxed);
-    let _ = loop_task.await;
-    let tally = tally_rx.borrow_and_update().clone();
-    println!();
-    println!("summary after {:.1}s:", started.elapsed().as_secs_f64());
-    println!(
-        "  calls={} ok={} failed={}",
-        tally.calls,
-        tally.ok,
-        tally.failed_no_providers + tally.failed_other
-    );
-    println!(
-        "  failed while no provider was registered (expected): {}",
-        tally.failed_no_providers
-    );
-    println!(
-        "  failed while a provider was registered: {}",
-        tally.failed_other
-    );
-    let spread: Vec<String> = tally
-        .by_provider
-        .iter()
-        .map(|(n, c)| format!("{n}={c}"))
-        .collect();
-    println!("  answers by provider: {}", spread.join(" "));
-    drop(own_zk);
-    if tally.failed_other == 0 {
-        println!("  result: every call made while a provider was registered succeeded");
-        Ok(0)
-    } else {
-        println!("  result: FAILED: calls failed while providers were registered");
-        Ok(1)
+impl Tally {
+    /// Counts and prints one call's `result` (`t`: seconds since the start; `names`: the
+    /// providers by port).
+    fn record(
+        &mut self,
+        result: &Result<zoorpc::consumer::Answer<zoorpc::proto::HelloReply>, ConsumerError>,
+        names: &BTreeMap<&'static str, u16>,
+        t: f64,
+    ) {
+        self.calls += 1;
+        match result {
+            Ok(answer) => {
+                let name = names
+                    .iter()
+                    .find(|(_, p)| answer.url.port() == **p)
+                    .map(|(n, _)| *n)
+                    .unwrap_or("?");
+                self.ok += 1;
+                *self.by_provider.entry(name).or_insert(0) += 1;
+                let retried = if answer.attempts > 1 {
+                    format!(" (after {} attempts)", answer.attempts)
+                } else {
+                    String::new()
+                };
+                println!(
+                    "{t:>8.3}s  {:<9} ok  {name} {}{retried}",
+                    "call", answer.url
+                );
+            }
+            Err(ConsumerError::NoProviders { .. }) => {
+                self.failed_no_providers += 1;
+                println!("{t:>8.3}s  {:<9} err no providers registered", "call");
+            }
+            Err(e) => {
+                self.failed_other += 1;
+                println!("{t:>8.3}s  {:<9} err {e}", "call");
+            }
+        }
+    }
+
+    /// The summary lines, ending with the result.
+    fn print_summary(&self, started: Instant) {
+        println!();
+        println!("summary after {:.1}s:", started.elapsed().as_secs_f64());
+        println!(
+            "  calls={} ok={} failed={}",
+            self.calls,
+            self.ok,
+            self.failed_no_providers + self.failed_other
+        );
+        println!(
+            "  failed while no provider was registered (expected): {}",
+            self.failed_no_providers
+        );
+        println!(
+            "  failed while a provider was registered: {}",
+            self.failed_other
+        );
+        let spread: Vec<String> = self
+            .by_provider
+            .iter()
+            .map(|(n, c)| format!("{n}={c}"))
+            .collect();
+        println!("  answers by provider: {}", spread.join(" "));
+        if self.failed_other == 0 {
+            println!("  result: every call made while a provider was registered succeeded");
+        } else {
+            println!("  result: FAILED: calls failed while providers were registered");
+        }
     }
 }
 

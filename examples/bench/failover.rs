@@ -5,6 +5,7 @@
 //! until its session times out, so the consumer meets the dead address: the never-sent and the
 //! broken calls must go elsewhere. Counts every call; `--plot FILE.svg` writes a timeline.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -17,7 +18,7 @@ use zoorpc::consumer::{Answered, CallPolicy, Consumer, ConsumerConfig};
 use crate::harness::spawn_tied;
 use crate::load::{remove_base, request};
 use crate::plot::{Bucket, Mark, Timeline};
-use crate::{json_num, quantile_ms};
+use crate::{json_num, quantile_ms, sibling_binary};
 
 /// `failover` options.
 pub struct Options {
@@ -56,30 +57,6 @@ impl Drop for EchoProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// `given`, or the program `name` beside this program's directory (`target/<profile>/name`).
-pub fn sibling_binary(given: Option<&PathBuf>, name: &str) -> Result<PathBuf, String> {
-    let path = match given {
-        Some(path) => path.clone(),
-        None => {
-            // target/<profile>/examples/bench → target/<profile>/zoorpc-echo
-            let exe = std::env::current_exe()
-                .map_err(|e| format!("cannot find this program's path: {e}"))?;
-            exe.parent()
-                .and_then(|examples| examples.parent())
-                .map(|dir| dir.join(name))
-                .ok_or_else(|| format!("no directory above {}", exe.display()))?
-        }
-    };
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "the program {} does not exist: build it with `cargo build --release --bin {name}` (same profile as this program) or give its path",
-            path.display()
-        ))
     }
 }
 
@@ -134,7 +111,7 @@ async fn start_echo(bin: &PathBuf, zk: &str, base: &str) -> Result<EchoProcess, 
 pub async fn run(zk: &str, options: Options) -> Result<(), String> {
     let bin = sibling_binary(options.echo_bin.as_ref(), "zoorpc-echo")?;
     // Opened first: an unwritable path should not cost a whole run.
-    let mut plot_file = match &options.plot {
+    let plot_file = match &options.plot {
         Some(path) => Some(
             std::fs::File::create(path)
                 .map_err(|e| format!("cannot write the plot to {}: {e}", path.display()))?,
@@ -142,15 +119,8 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         None => None,
     };
     let base = format!("/zoorpc-bench/failover-{}", std::process::id());
-    let mut slots = Vec::with_capacity(PROVIDERS);
-    // Node name → slot, for every process ever started.
-    let mut node_slot = std::collections::HashMap::new();
-    for slot in 0..PROVIDERS {
-        let process = start_echo(&bin, zk, &base).await?;
-        node_slot.insert(process.node.clone(), slot);
-        slots.push(Some(process));
-    }
-    let consumer = Consumer::connect_with(ConsumerConfig::new(zk, &base))
+    let mut fleet = Fleet::start(bin, zk, base).await?;
+    let consumer = Consumer::connect_with(ConsumerConfig::new(zk, &fleet.base))
         .await
         .map_err(|e| e.to_string())?;
     crate::load::wait_for_providers(&consumer, PROVIDERS).await?;
@@ -158,14 +128,52 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
 
     let started = Instant::now();
     let end = started + options.duration;
-    let pause = Duration::from_secs_f64(options.concurrency as f64 / f64::from(options.rate));
+    let mut callers = start_callers(&client, &options, started, end);
+    let (marks, restarts) = fleet.kill_in_turn(zk, &options, started, end).await?;
+    let mut calls: Vec<Call> = Vec::new();
+    while let Some(done) = callers.join_next().await {
+        calls.extend(done.map_err(|e| format!("a caller task failed: {e}"))?);
+    }
+    drop(client);
+    let Fleet {
+        slots, node_slot, ..
+    } = fleet;
+    drop(slots);
+    let run = Run {
+        wall: started.elapsed(),
+        calls,
+        marks,
+        restarts,
+        node_slot,
+    };
+    let p99 = run.report(zk, &options, plot_file)?;
+    remove_base(&consumer).await;
+    println!(
+        "{{\"scenario\":\"failover\",\"calls\":{},\"failed\":{},\"p99_ms\":{}}}",
+        run.calls.len(),
+        run.failed().len(),
+        json_num(p99)
+    );
+    Ok(())
+}
+
+/// `options.concurrency` callers, paced to `options.rate` calls per second together, from
+/// `started` until `end`; each returns its calls.
+fn start_callers(
+    client: &EchoClient<zoorpc::consumer::BalancedChannel>,
+    options: &Options,
+    started: Instant,
+    end: Instant,
+) -> tokio::task::JoinSet<Vec<Call>> {
+    let concurrency = options.concurrency;
+    let pause = Duration::from_secs_f64(concurrency as f64 / f64::from(options.rate));
     let mut callers = tokio::task::JoinSet::new();
-    for i in 0..options.concurrency {
+    for i in 0..concurrency {
         let mut client = client.clone();
         callers.spawn(async move {
             // Spread the callers over one pause so the load is even.
             let first = tokio::time::Instant::from_std(started)
-                + pause.mul_f64(i as f64 / options.concurrency as f64);
+                + pause.mul_f64(i as f64 / concurrency as f64);
             let mut ticker = tokio::time::interval_at(first, pause);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut calls = Vec::new();
@@ -191,108 +199,155 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
             }
         });
     }
+    callers
+}
 
-    // The killer: one provider in turn, restarted after `down`.
-    let mut marks = Vec::new();
-    let mut next_kill = started + options.kill_every;
-    let mut victim = 0;
-    let mut restarts = Vec::new();
-    while next_kill + options.down < end {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(next_kill)).await;
-        let slot = victim % PROVIDERS;
-        victim += 1;
-        if let Some(process) = slots[slot].take() {
-            drop(process); // SIGKILL, reaped
+/// The provider processes, by slot, and which slot every node ever started belongs to.
+struct Fleet {
+    bin: PathBuf,
+    base: String,
+    slots: Vec<Option<EchoProcess>>,
+    /// Node name → slot, for every process ever started.
+    node_slot: HashMap<String, usize>,
+}
+
+impl Fleet {
+    /// One `zoorpc-echo` per slot, each registered.
+    async fn start(bin: PathBuf, zk: &str, base: String) -> Result<Fleet, String> {
+        let mut fleet = Fleet {
+            bin,
+            base,
+            slots: Vec::with_capacity(PROVIDERS),
+            node_slot: HashMap::new(),
+        };
+        for slot in 0..PROVIDERS {
+            let process = start_echo(&fleet.bin, zk, &fleet.base).await?;
+            fleet.node_slot.insert(process.node.clone(), slot);
+            fleet.slots.push(Some(process));
         }
-        marks.push(Mark::Kill {
-            at: started.elapsed(),
-            slot,
-        });
-        tokio::time::sleep(options.down).await;
-        let asked = Instant::now();
-        let process = start_echo(&bin, zk, &base).await?;
-        restarts.push(asked.elapsed());
-        node_slot.insert(process.node.clone(), slot);
-        slots[slot] = Some(process);
-        marks.push(Mark::Restart {
-            at: started.elapsed(),
-            slot,
-        });
-        next_kill += options.kill_every;
+        Ok(fleet)
     }
 
-    let mut calls: Vec<Call> = Vec::new();
-    while let Some(done) = callers.join_next().await {
-        calls.extend(done.map_err(|e| format!("a caller task failed: {e}"))?);
+    /// The killer: one provider in turn every `kill_every`, restarted after `down`, while a
+    /// whole cycle fits before `end`. The marks, and how long each restart took to register.
+    async fn kill_in_turn(
+        &mut self,
+        zk: &str,
+        options: &Options,
+        started: Instant,
+        end: Instant,
+    ) -> Result<(Vec<Mark>, Vec<Duration>), String> {
+        let mut marks = Vec::new();
+        let mut next_kill = started + options.kill_every;
+        let mut victim = 0;
+        let mut restarts = Vec::new();
+        while next_kill + options.down < end {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(next_kill)).await;
+            let slot = victim % PROVIDERS;
+            victim += 1;
+            if let Some(process) = self.slots[slot].take() {
+                drop(process); // SIGKILL, reaped
+            }
+            marks.push(Mark::Kill {
+                at: started.elapsed(),
+                slot,
+            });
+            tokio::time::sleep(options.down).await;
+            let asked = Instant::now();
+            let process = start_echo(&self.bin, zk, &self.base).await?;
+            restarts.push(asked.elapsed());
+            self.node_slot.insert(process.node.clone(), slot);
+            self.slots[slot] = Some(process);
+            marks.push(Mark::Restart {
+                at: started.elapsed(),
+                slot,
+            });
+            next_kill += options.kill_every;
+        }
+        Ok((marks, restarts))
     }
-    drop(client);
-    drop(slots);
-    let wall = started.elapsed();
+}
 
-    let failed: Vec<&Call> = calls.iter().filter(|c| c.outcome.is_err()).collect();
-    let mut latencies: Vec<Duration> = calls.iter().map(|c| c.latency).collect();
-    let p50 = quantile_ms(&mut latencies, 0.5);
-    let p99 = quantile_ms(&mut latencies, 0.99);
-    let max = quantile_ms(&mut latencies, 1.0);
-    let kills = marks
-        .iter()
-        .filter(|m| matches!(m, Mark::Kill { .. }))
-        .count();
+/// What a run saw.
+struct Run {
+    /// From the start of the load until every caller and provider stopped.
+    wall: Duration,
+    calls: Vec<Call>,
+    marks: Vec<Mark>,
+    /// How long each restarted provider took to register.
+    restarts: Vec<Duration>,
+    node_slot: HashMap<String, usize>,
+}
 
-    println!(
-        "failover: {PROVIDERS} zoorpc-echo processes, {} calls/s from {} callers for {:?}; \
-         one SIGKILLed every {:?}, started again {:?} later ({kills} kills), ZooKeeper {zk}",
-        options.rate, options.concurrency, options.duration, options.kill_every, options.down
-    );
-    println!(
-        "calls {} ({:.0}/s), failed {}, latency p50 {p50:.3} ms p99 {p99:.3} ms max {max:.3} ms",
-        calls.len(),
-        calls.len() as f64 / wall.as_secs_f64(),
-        failed.len()
-    );
-    if let Some(first) = failed.first() {
+impl Run {
+    fn failed(&self) -> Vec<&Call> {
+        self.calls.iter().filter(|c| c.outcome.is_err()).collect()
+    }
+
+    /// Prints the figures (and writes the plot to `plot_file`, if asked); the p99 latency.
+    fn report(
+        &self,
+        zk: &str,
+        options: &Options,
+        plot_file: Option<std::fs::File>,
+    ) -> Result<f64, String> {
+        let (calls, failed) = (&self.calls, self.failed());
+        let mut latencies: Vec<Duration> = calls.iter().map(|c| c.latency).collect();
+        let p50 = quantile_ms(&mut latencies, 0.5);
+        let p99 = quantile_ms(&mut latencies, 0.99);
+        let max = quantile_ms(&mut latencies, 1.0);
+        let kills = self
+            .marks
+            .iter()
+            .filter(|m| matches!(m, Mark::Kill { .. }))
+            .count();
         println!(
-            "first failure at {:.3} s: {}",
-            first.at.as_secs_f64(),
-            first.outcome.as_ref().err().map_or("", |e| e.as_str())
+            "failover: {PROVIDERS} zoorpc-echo processes, {} calls/s from {} callers for {:?}; \
+             one SIGKILLed every {:?}, started again {:?} later ({kills} kills), ZooKeeper {zk}",
+            options.rate, options.concurrency, options.duration, options.kill_every, options.down
         );
-    }
-    if !restarts.is_empty() {
-        let mut restarts = restarts;
         println!(
-            "a restarted provider registered after p50 {:.0} ms (process start to `registered`)",
-            quantile_ms(&mut restarts, 0.5)
-        );
-    }
-
-    if let (Some(path), Some(file)) = (&options.plot, plot_file.as_mut()) {
-        let timeline = timeline(&calls, &marks, &node_slot, options.duration);
-        let title = format!(
-            "failover: {} calls, {} failed, p99 {p99:.1} ms — one of {PROVIDERS} providers SIGKILLed every {:.1} s, restarted {:.1} s later",
+            "calls {} ({:.0}/s), failed {}, latency p50 {p50:.3} ms p99 {p99:.3} ms max {max:.3} ms",
             calls.len(),
-            failed.len(),
-            options.kill_every.as_secs_f64(),
-            options.down.as_secs_f64()
+            calls.len() as f64 / self.wall.as_secs_f64(),
+            failed.len()
         );
-        file.write_all(timeline.svg(&title).as_bytes())
-            .map_err(|e| format!("writing {}: {e}", path.display()))?;
-        println!("timeline written to {}", path.display());
+        if let Some(first) = failed.first() {
+            println!(
+                "first failure at {:.3} s: {}",
+                first.at.as_secs_f64(),
+                first.outcome.as_ref().err().map_or("", |e| e.as_str())
+            );
+        }
+        if !self.restarts.is_empty() {
+            let mut restarts = self.restarts.clone();
+            println!(
+                "a restarted provider registered after p50 {:.0} ms (process start to `registered`)",
+                quantile_ms(&mut restarts, 0.5)
+            );
+        }
+        if let (Some(path), Some(mut file)) = (&options.plot, plot_file) {
+            let timeline = timeline(calls, &self.marks, &self.node_slot, options.duration);
+            let title = format!(
+                "failover: {} calls, {} failed, p99 {p99:.1} ms — one of {PROVIDERS} providers SIGKILLed every {:.1} s, restarted {:.1} s later",
+                calls.len(),
+                failed.len(),
+                options.kill_every.as_secs_f64(),
+                options.down.as_secs_f64()
+            );
+            file.write_all(timeline.svg(&title).as_bytes())
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            println!("timeline written to {}", path.display());
+        }
+        Ok(p99)
     }
-    remove_base(&consumer).await;
-    println!(
-        "{{\"scenario\":\"failover\",\"calls\":{},\"failed\":{},\"p99_ms\":{}}}",
-        calls.len(),
-        failed.len(),
-        json_num(p99)
-    );
-    Ok(())
 }
 
 /// Calls per 100 ms by the slot that answered, failures, latency; kill and restart marks.
 fn timeline(
     calls: &[Call],
     marks: &[Mark],
-    node_slot: &std::collections::HashMap<String, usize>,
+    node_slot: &HashMap<String, usize>,
     duration: Duration,
 ) -> Timeline {
     let count = duration.as_millis().div_ceil(BUCKET.as_millis()) as usize;

@@ -48,6 +48,18 @@ impl Stats {
         self.elapsed += other.elapsed;
     }
 
+    /// Says how many calls of the loop `name` failed, and the first failure's cause; nothing
+    /// when none did.
+    pub fn print_failures(&self, name: &str) {
+        if self.failed > 0 {
+            println!(
+                "{name}: {} calls failed, first: {}",
+                self.failed,
+                self.first_error.as_deref().unwrap_or("?")
+            );
+        }
+    }
+
     /// The share of successful calls `server` answered.
     pub fn share_of(&self, server: &str) -> f64 {
         let n = self.by_server.get(server).copied().unwrap_or(0);

@@ -33,6 +33,7 @@ mod scale;
 mod slow;
 mod takeover;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use zoorpc::cli::{Flags, fail, or_exit};
@@ -202,6 +203,30 @@ impl Scenario {
             }),
             other => return Err(format!("unknown scenario {other:?}")),
         })
+    }
+}
+
+/// `given`, or the program `name` beside this program's directory (`target/<profile>/name`).
+pub fn sibling_binary(given: Option<&PathBuf>, name: &str) -> Result<PathBuf, String> {
+    let path = match given {
+        Some(path) => path.clone(),
+        None => {
+            // target/<profile>/examples/bench → target/<profile>/zoorpc-echo
+            let exe = std::env::current_exe()
+                .map_err(|e| format!("cannot find this program's path: {e}"))?;
+            exe.parent()
+                .and_then(|examples| examples.parent())
+                .map(|dir| dir.join(name))
+                .ok_or_else(|| format!("no directory above {}", exe.display()))?
+        }
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "the program {} does not exist: build it with `cargo build --release --bin {name}` (same profile as this program) or give its path",
+            path.display()
+        ))
     }
 }
 

@@ -96,8 +96,7 @@ impl Timeline {
     }
 
     fn write(&self, s: &mut String, title: &str) -> std::fmt::Result {
-        let n = self.buckets.len();
-        let bar = (WIDTH - LEFT - RIGHT) / n.max(1) as f64;
+        let bar = (WIDTH - LEFT - RIGHT) / self.buckets.len().max(1) as f64;
         let most = self
             .buckets
             .iter()
@@ -107,6 +106,17 @@ impl Timeline {
             .max(1);
         let top = nice_ceiling(f64::from(most) * 1.05);
         let scale = CALLS_HEIGHT / top;
+        self.write_legend(s, title)?;
+        write_panels(s, self.bucket, top, scale)?;
+        self.write_bars(s, bar, scale)?;
+        self.write_latency(s, bar)?;
+        self.write_marks(s)?;
+        self.write_time_axis(s)?;
+        writeln!(s, "</svg>")
+    }
+
+    /// The document's opening, the title and the legend.
+    fn write_legend(&self, s: &mut String, title: &str) -> std::fmt::Result {
         writeln!(
             s,
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">"#
@@ -151,68 +161,11 @@ impl Timeline {
             lx + 20.0,
             lx + 24.0
         )?;
+        Ok(())
+    }
 
-        // Panel frames and y axes.
-        let plot_w = WIDTH - LEFT - RIGHT;
-        for (top, height) in [
-            (CALLS_TOP, CALLS_HEIGHT),
-            (FAIL_TOP, FAIL_HEIGHT),
-            (LAT_TOP, LAT_HEIGHT),
-        ] {
-            writeln!(
-                s,
-                r##"<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{height}" fill="none" stroke="#ccc"/>"##
-            )?;
-        }
-        let per_bucket_ms = self.bucket.as_millis();
-        writeln!(
-            s,
-            r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">calls per {per_bucket_ms} ms</text>"#,
-            CALLS_TOP + CALLS_HEIGHT / 2.0,
-            CALLS_TOP + CALLS_HEIGHT / 2.0
-        )?;
-        for frac in [0.0, 0.5, 1.0] {
-            let value = (top * frac).round();
-            let y = CALLS_TOP + CALLS_HEIGHT - value * scale;
-            writeln!(
-                s,
-                r##"<text x="{}" y="{}" text-anchor="end">{value}</text><line x1="{LEFT}" y1="{y}" x2="{}" y2="{y}" stroke="#eee"/>"##,
-                LEFT - 4.0,
-                y + 4.0,
-                LEFT + plot_w
-            )?;
-        }
-        writeln!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="end" fill="{RED}">failed</text>"#,
-            LEFT - 4.0,
-            FAIL_TOP + FAIL_HEIGHT / 2.0 + 4.0
-        )?;
-        writeln!(
-            s,
-            r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">p99 latency</text>"#,
-            LAT_TOP + LAT_HEIGHT / 2.0,
-            LAT_TOP + LAT_HEIGHT / 2.0
-        )?;
-        for (ms, label) in [
-            (0.1, "0.1 ms"),
-            (1.0, "1 ms"),
-            (10.0, "10 ms"),
-            (100.0, "100 ms"),
-            (1000.0, "1 s"),
-            (10_000.0, "10 s"),
-        ] {
-            let y = Self::latency_y(ms);
-            writeln!(
-                s,
-                r##"<text x="{}" y="{}" text-anchor="end">{label}</text><line x1="{LEFT}" y1="{y}" x2="{}" y2="{y}" stroke="#eee"/>"##,
-                LEFT - 4.0,
-                y + 4.0,
-                LEFT + plot_w
-            )?;
-        }
-
-        // Bars: stacked successes by slot, failures in their lane.
+    /// Bars: stacked successes by slot (`scale`: pixels per call), failures in their lane.
+    fn write_bars(&self, s: &mut String, bar: f64, scale: f64) -> std::fmt::Result {
         for (i, b) in self.buckets.iter().enumerate() {
             let x = LEFT + bar * i as f64;
             let mut y = CALLS_TOP + CALLS_HEIGHT;
@@ -246,7 +199,11 @@ impl Timeline {
                 FAIL_TOP + FAIL_HEIGHT / 2.0 + 4.0
             )?;
         }
-        // Latency line (gaps where a bucket had no call).
+        Ok(())
+    }
+
+    /// The p99 latency line, with gaps where a bucket had no call.
+    fn write_latency(&self, s: &mut String, bar: f64) -> std::fmt::Result {
         let mut path = String::new();
         let mut pen_down = false;
         for (i, b) in self.buckets.iter().enumerate() {
@@ -263,9 +220,11 @@ impl Timeline {
             s,
             r##"<path d="{}" fill="none" stroke="#333" stroke-width="1.2"/>"##,
             path.trim_end()
-        )?;
+        )
+    }
 
-        // Kill and restart marks across every panel.
+    /// Kill and restart marks across every panel.
+    fn write_marks(&self, s: &mut String) -> std::fmt::Result {
         for mark in &self.marks {
             let (at, slot, stroke, label, dy) = match mark {
                 Mark::Kill { at, slot } => (*at, *slot, RED, "kill", 0.0),
@@ -280,8 +239,13 @@ impl Timeline {
                 slot + 1
             )?;
         }
+        Ok(())
+    }
 
-        // Time axis.
+    /// The time axis, with a tick at a round step.
+    fn write_time_axis(&self, s: &mut String) -> std::fmt::Result {
+        let plot_w = WIDTH - LEFT - RIGHT;
+        let n = self.buckets.len();
         let span = self.bucket.as_secs_f64() * n as f64;
         let step = [1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0]
             .into_iter()
@@ -303,7 +267,69 @@ impl Timeline {
             r#"<text x="{}" y="{}" text-anchor="middle">time since the load began</text>"#,
             LEFT + plot_w / 2.0,
             AXIS_Y + 32.0
-        )?;
-        writeln!(s, "</svg>")
+        )
     }
+}
+
+/// Panel frames and y axes (`top`: the calls axis's top value; `scale`: pixels per call).
+fn write_panels(s: &mut String, bucket: Duration, top: f64, scale: f64) -> std::fmt::Result {
+    let plot_w = WIDTH - LEFT - RIGHT;
+    for (top, height) in [
+        (CALLS_TOP, CALLS_HEIGHT),
+        (FAIL_TOP, FAIL_HEIGHT),
+        (LAT_TOP, LAT_HEIGHT),
+    ] {
+        writeln!(
+            s,
+            r##"<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{height}" fill="none" stroke="#ccc"/>"##
+        )?;
+    }
+    let per_bucket_ms = bucket.as_millis();
+    writeln!(
+        s,
+        r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">calls per {per_bucket_ms} ms</text>"#,
+        CALLS_TOP + CALLS_HEIGHT / 2.0,
+        CALLS_TOP + CALLS_HEIGHT / 2.0
+    )?;
+    for frac in [0.0, 0.5, 1.0] {
+        let value = (top * frac).round();
+        let y = CALLS_TOP + CALLS_HEIGHT - value * scale;
+        writeln!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="end">{value}</text><line x1="{LEFT}" y1="{y}" x2="{}" y2="{y}" stroke="#eee"/>"##,
+            LEFT - 4.0,
+            y + 4.0,
+            LEFT + plot_w
+        )?;
+    }
+    writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="end" fill="{RED}">failed</text>"#,
+        LEFT - 4.0,
+        FAIL_TOP + FAIL_HEIGHT / 2.0 + 4.0
+    )?;
+    writeln!(
+        s,
+        r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">p99 latency</text>"#,
+        LAT_TOP + LAT_HEIGHT / 2.0,
+        LAT_TOP + LAT_HEIGHT / 2.0
+    )?;
+    for (ms, label) in [
+        (0.1, "0.1 ms"),
+        (1.0, "1 ms"),
+        (10.0, "10 ms"),
+        (100.0, "100 ms"),
+        (1000.0, "1 s"),
+        (10_000.0, "10 s"),
+    ] {
+        let y = Timeline::latency_y(ms);
+        writeln!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="end">{label}</text><line x1="{LEFT}" y1="{y}" x2="{}" y2="{y}" stroke="#eee"/>"##,
+            LEFT - 4.0,
+            y + 4.0,
+            LEFT + plot_w
+        )?;
+    }
+    Ok(())
 }

@@ -11,8 +11,9 @@
 
 use std::time::Duration;
 
+use tonic::transport::Channel;
 use zoorpc::apps::echo::EchoClient;
-use zoorpc::consumer::{Consumer, ConsumerConfig};
+use zoorpc::consumer::{BalancedChannel, Consumer, ConsumerConfig};
 
 use crate::alloc_count::allocations;
 use crate::load::{
@@ -41,125 +42,164 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     crate::load::wait_for_providers(&consumer, options.providers).await?;
     let balanced = EchoClient::new(consumer.channel());
-    let first = providers[0].url().endpoint();
-    let channel = tonic::transport::Endpoint::from_shared(first.clone())
-        .map_err(|e| format!("{first}: {e}"))?
-        .connect()
-        .await
-        .map_err(|e| format!("connecting to {first}: {e}"))?;
-    let direct = EchoClient::new(channel);
+    let direct = connect_direct(providers[0].url().endpoint()).await?;
     let mut spread = Vec::with_capacity(providers.len());
     for provider in &providers {
-        let url = provider.url().endpoint();
-        let channel = tonic::transport::Endpoint::from_shared(url.clone())
-            .map_err(|e| format!("{url}: {e}"))?
-            .connect()
-            .await
-            .map_err(|e| format!("connecting to {url}: {e}"))?;
-        spread.push(EchoClient::new(channel));
+        spread.push(connect_direct(provider.url().endpoint()).await?);
     }
-
-    let c = options.concurrency;
-    closed_loop(balanced.clone(), c, WARMUP).await;
-    closed_loop(direct.clone(), c, WARMUP).await;
-    closed_loop_over(&spread, c, WARMUP).await;
-    let segments = (options.duration.as_millis() / SEGMENT.as_millis()).max(1) as u32;
-    let segment = options.duration / segments;
-    let (mut through, mut plain, mut plain_spread) =
-        (Stats::default(), Stats::default(), Stats::default());
-    // Per pair of segments: balanced calls / direct calls, to show the spread.
-    let mut pair_ratios = Vec::with_capacity(segments as usize);
-    // Heap allocations during each side's segments (client and servers: one process).
-    let (mut through_allocs, mut plain_allocs) = (0u64, 0u64);
-    for _ in 0..segments {
-        let before = allocations();
-        let a = closed_loop(balanced.clone(), c, segment).await;
-        let between = allocations();
-        let b = closed_loop(direct.clone(), c, segment).await;
-        through_allocs += between - before;
-        plain_allocs += allocations() - between;
-        let d = closed_loop_over(&spread, c, segment).await;
-        pair_ratios.push(a.qps() / b.qps());
-        through.merge(a);
-        plain.merge(b);
-        plain_spread.merge(d);
-    }
-    pair_ratios.sort_by(f64::total_cmp);
-    let pair_quantile = |q: f64| {
-        let i = ((q * pair_ratios.len() as f64) as usize).min(pair_ratios.len() - 1);
-        pair_ratios[i]
-    };
+    let measured = Measured::take(&balanced, &direct, &spread, &options).await;
     drop((balanced, direct, spread));
     stop_providers(providers).await;
     remove_base(&consumer).await;
+    measured.report(zk, &options);
+    Ok(())
+}
 
-    for (name, stats) in [
-        ("consumer.channel()", &through),
-        ("direct", &plain),
-        ("direct, one per provider", &plain_spread),
-    ] {
-        if stats.failed > 0 {
-            println!(
-                "{name}: {} calls failed, first: {}",
-                stats.failed,
-                stats.first_error.as_deref().unwrap_or("?")
-            );
+/// A plain tonic channel to the provider at `url`, connected.
+async fn connect_direct(url: String) -> Result<EchoClient<Channel>, String> {
+    let channel = tonic::transport::Endpoint::from_shared(url.clone())
+        .map_err(|e| format!("{url}: {e}"))?
+        .connect()
+        .await
+        .map_err(|e| format!("connecting to {url}: {e}"))?;
+    Ok(EchoClient::new(channel))
+}
+
+/// What the three sides did.
+struct Measured {
+    /// Through `consumer.channel()`.
+    through: Stats,
+    /// Through one plain channel.
+    plain: Stats,
+    /// Through plain channels to every provider.
+    plain_spread: Stats,
+    /// Per pair of segments: balanced calls / direct calls, to show the spread; sorted.
+    pair_ratios: Vec<f64>,
+    /// Heap allocations during the balanced and the direct side's segments (client and
+    /// servers: one process).
+    allocs: (u64, u64),
+    segments: u32,
+    segment: Duration,
+}
+
+impl Measured {
+    /// Warms every side up, then runs them in alternating segments.
+    async fn take(
+        balanced: &EchoClient<BalancedChannel>,
+        direct: &EchoClient<Channel>,
+        spread: &[EchoClient<Channel>],
+        options: &Options,
+    ) -> Measured {
+        let c = options.concurrency;
+        closed_loop(balanced.clone(), c, WARMUP).await;
+        closed_loop(direct.clone(), c, WARMUP).await;
+        closed_loop_over(spread, c, WARMUP).await;
+        let segments = (options.duration.as_millis() / SEGMENT.as_millis()).max(1) as u32;
+        let segment = options.duration / segments;
+        let (mut through, mut plain, mut plain_spread) =
+            (Stats::default(), Stats::default(), Stats::default());
+        let mut pair_ratios = Vec::with_capacity(segments as usize);
+        let (mut through_allocs, mut plain_allocs) = (0u64, 0u64);
+        for _ in 0..segments {
+            let before = allocations();
+            let a = closed_loop(balanced.clone(), c, segment).await;
+            let between = allocations();
+            let b = closed_loop(direct.clone(), c, segment).await;
+            through_allocs += between - before;
+            plain_allocs += allocations() - between;
+            let d = closed_loop_over(spread, c, segment).await;
+            pair_ratios.push(a.qps() / b.qps());
+            through.merge(a);
+            plain.merge(b);
+            plain_spread.merge(d);
+        }
+        pair_ratios.sort_by(f64::total_cmp);
+        Measured {
+            through,
+            plain,
+            plain_spread,
+            pair_ratios,
+            allocs: (through_allocs, plain_allocs),
+            segments,
+            segment,
         }
     }
-    let (consumer_qps, direct_qps) = (through.qps(), plain.qps());
-    let ratio = consumer_qps / direct_qps;
-    let spread_qps = plain_spread.qps();
-    let spread_p99 = quantile_ms(&mut plain_spread.latencies, 0.99);
-    let (cp50, cp99) = (
-        quantile_ms(&mut through.latencies, 0.5),
-        quantile_ms(&mut through.latencies, 0.99),
-    );
-    let (dp50, dp99) = (
-        quantile_ms(&mut plain.latencies, 0.5),
-        quantile_ms(&mut plain.latencies, 0.99),
-    );
-    println!(
-        "qps: {} providers, {c} callers, {:?} per side in {segments} alternating segments of {segment:?}, ZooKeeper {zk}",
-        options.providers, options.duration
-    );
-    println!(
-        "consumer.channel(): {consumer_qps:.0} calls/s, p50 {cp50:.3} ms, p99 {cp99:.3} ms ({} calls)",
-        through.ok()
-    );
-    println!(
-        "direct channel:     {direct_qps:.0} calls/s, p50 {dp50:.3} ms, p99 {dp99:.3} ms ({} calls)",
-        plain.ok()
-    );
-    println!(
-        "direct, {n} channels (one per provider, as the balancer): {spread_qps:.0} calls/s, p99 {spread_p99:.3} ms; \
-         ratio with the same connections {:.3}, p99 ratio {:.3}",
-        consumer_qps / spread_qps,
-        cp99 / spread_p99,
-        n = options.providers,
-    );
-    let per_call = |allocs: u64, stats: &Stats| allocs as f64 / (stats.ok() as f64).max(1.0);
-    println!(
-        "heap allocations per call (caller and providers, one process): consumer.channel() {:.1}, direct {:.1}",
-        per_call(through_allocs, &through),
-        per_call(plain_allocs, &plain),
-    );
-    println!(
-        "ratio {ratio:.3} (target >= 0.95), p99 ratio {:.3} (target <= 1.1); \
-         per segment pair: min {:.3} median {:.3} max {:.3}",
-        cp99 / dp99,
-        pair_quantile(0.0),
-        pair_quantile(0.5),
-        pair_quantile(1.0),
-    );
-    println!(
-        "{{\"scenario\":\"qps\",\"consumer_qps\":{},\"direct_qps\":{},\"ratio\":{},\"consumer_p99_ms\":{},\"direct_p99_ms\":{},\"direct_spread_qps\":{},\"ratio_same_connections\":{}}}",
-        json_num(consumer_qps),
-        json_num(direct_qps),
-        json_num(ratio),
-        json_num(cp99),
-        json_num(dp99),
-        json_num(spread_qps),
-        json_num(consumer_qps / spread_qps),
-    );
-    Ok(())
+
+    /// The pair ratio at quantile `q` (0 to 1).
+    fn pair_quantile(&self, q: f64) -> f64 {
+        let i = ((q * self.pair_ratios.len() as f64) as usize).min(self.pair_ratios.len() - 1);
+        self.pair_ratios[i]
+    }
+
+    /// Failures first, then the figures; the last line is the JSON object.
+    fn report(mut self, zk: &str, options: &Options) {
+        self.print_failures();
+        let (c, segments, segment) = (options.concurrency, self.segments, self.segment);
+        let (consumer_qps, direct_qps) = (self.through.qps(), self.plain.qps());
+        let ratio = consumer_qps / direct_qps;
+        let spread_qps = self.plain_spread.qps();
+        let spread_p99 = quantile_ms(&mut self.plain_spread.latencies, 0.99);
+        let (cp50, cp99) = (
+            quantile_ms(&mut self.through.latencies, 0.5),
+            quantile_ms(&mut self.through.latencies, 0.99),
+        );
+        let (dp50, dp99) = (
+            quantile_ms(&mut self.plain.latencies, 0.5),
+            quantile_ms(&mut self.plain.latencies, 0.99),
+        );
+        println!(
+            "qps: {} providers, {c} callers, {:?} per side in {segments} alternating segments of {segment:?}, ZooKeeper {zk}",
+            options.providers, options.duration
+        );
+        println!(
+            "consumer.channel(): {consumer_qps:.0} calls/s, p50 {cp50:.3} ms, p99 {cp99:.3} ms ({} calls)",
+            self.through.ok()
+        );
+        println!(
+            "direct channel:     {direct_qps:.0} calls/s, p50 {dp50:.3} ms, p99 {dp99:.3} ms ({} calls)",
+            self.plain.ok()
+        );
+        println!(
+            "direct, {n} channels (one per provider, as the balancer): {spread_qps:.0} calls/s, p99 {spread_p99:.3} ms; \
+             ratio with the same connections {:.3}, p99 ratio {:.3}",
+            consumer_qps / spread_qps,
+            cp99 / spread_p99,
+            n = options.providers,
+        );
+        let per_call = |allocs: u64, stats: &Stats| allocs as f64 / (stats.ok() as f64).max(1.0);
+        println!(
+            "heap allocations per call (caller and providers, one process): consumer.channel() {:.1}, direct {:.1}",
+            per_call(self.allocs.0, &self.through),
+            per_call(self.allocs.1, &self.plain),
+        );
+        println!(
+            "ratio {ratio:.3} (target >= 0.95), p99 ratio {:.3} (target <= 1.1); \
+             per segment pair: min {:.3} median {:.3} max {:.3}",
+            cp99 / dp99,
+            self.pair_quantile(0.0),
+            self.pair_quantile(0.5),
+            self.pair_quantile(1.0),
+        );
+        println!(
+            "{{\"scenario\":\"qps\",\"consumer_qps\":{},\"direct_qps\":{},\"ratio\":{},\"consumer_p99_ms\":{},\"direct_p99_ms\":{},\"direct_spread_qps\":{},\"ratio_same_connections\":{}}}",
+            json_num(consumer_qps),
+            json_num(direct_qps),
+            json_num(ratio),
+            json_num(cp99),
+            json_num(dp99),
+            json_num(spread_qps),
+            json_num(consumer_qps / spread_qps),
+        );
+    }
+
+    /// Says how many calls of each side failed, and the first failure's cause.
+    fn print_failures(&self) {
+        for (name, stats) in [
+            ("consumer.channel()", &self.through),
+            ("direct", &self.plain),
+            ("direct, one per provider", &self.plain_spread),
+        ] {
+            stats.print_failures(name);
+        }
+    }
 }

@@ -54,13 +54,7 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         let client = EchoClient::new(consumer.channel());
         closed_loop(client.clone(), options.concurrency, warmup).await;
         let stats = closed_loop(client, options.concurrency, options.duration).await;
-        if stats.failed > 0 {
-            println!(
-                "{name}: {} calls failed, first: {}",
-                stats.failed,
-                stats.first_error.as_deref().unwrap_or("?")
-            );
-        }
+        stats.print_failures(name);
         let slow_share = stats.share_of(&slow_server);
         phases.push(Phase {
             name,
@@ -74,7 +68,12 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
     for consumer in &consumers {
         remove_base(consumer).await;
     }
+    report(zk, &options, warmup, phases);
+    Ok(())
+}
 
+/// A line per phase, the least-loaded strategy against the baseline, then the JSON object.
+fn report(zk: &str, options: &Options, warmup: Duration, mut phases: Vec<Phase>) {
     println!(
         "slow: 3 providers at {:?}, one of them at {:?} instead (baseline: all three at {:?}); \
          {} callers, {:?} per phase after {warmup:?} of warm-up, ZooKeeper {zk}",
@@ -118,5 +117,4 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
     json.push_str(&rest);
     json.push('}');
     println!("{json}");
-    Ok(())
 }

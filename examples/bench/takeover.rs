@@ -65,54 +65,87 @@ struct Slot {
 /// What the client loop saw last: (when, which server answered).
 type Last = watch::Receiver<(Instant, String)>;
 
+/// The two servers and how to start them.
+struct Servers {
+    bin: PathBuf,
+    zk: String,
+    path: String,
+    session_timeout: Duration,
+    slots: Vec<Slot>,
+}
+
+/// The client loop and its counts.
+struct Loop {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    last: Last,
+    calls: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+}
+
+impl Loop {
+    fn start(client: Arc<MasterClient>) -> Loop {
+        let (stop, stopped) = watch::channel(false);
+        let (last_tx, last) = watch::channel((Instant::now(), String::new()));
+        let failed = Arc::new(AtomicU64::new(0));
+        let calls = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(caller(
+            client,
+            Arc::new(last_tx),
+            calls.clone(),
+            failed.clone(),
+            stopped,
+        ));
+        Loop {
+            stop,
+            task,
+            last,
+            calls,
+            failed,
+        }
+    }
+
+    /// Stops the loop once its calls in flight finished: (calls, failed).
+    async fn finish(self) -> (u64, u64) {
+        self.stop.send_replace(true);
+        let _ = self.task.await;
+        (
+            self.calls.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// One kind of going's figures: the rounds' times and the calls that failed meanwhile.
+type Figures = (Going, Vec<Duration>, u64);
+
 pub async fn run(zk: &str, options: Options) -> Result<(), String> {
-    let bin = crate::failover::sibling_binary(options.server_bin.as_ref(), "zoorpc-ha-server")?;
+    let bin = crate::sibling_binary(options.server_bin.as_ref(), "zoorpc-ha-server")?;
     let path = format!(
         "/zoorpc-bench/takeover-{}/HelloService:1.0.0",
         std::process::id()
     );
-    let mut slots = Vec::new();
-    for _ in 0..2 {
-        let port = free_port()?;
-        slots.push(Slot {
-            port,
-            address: format!("127.0.0.1:{port}"),
-            process: None,
-        });
-    }
-    for slot in &mut slots {
-        start(&bin, zk, &path, options.session_timeout, slot, "role ").await?;
-    }
+    let mut servers = Servers::start(bin, zk, &path, options.session_timeout).await?;
     let client = Arc::new(
         MasterClient::connect(zk, &path)
             .await
             .map_err(|e| e.to_string())?,
     );
-    let (stop_tx, stop) = watch::channel(false);
-    let (last_tx, last) = watch::channel((Instant::now(), String::new()));
-    let last_tx = Arc::new(last_tx);
-    let failed = Arc::new(AtomicU64::new(0));
-    let calls = Arc::new(AtomicU64::new(0));
-    let callers = vec![tokio::spawn(caller(
-        client.clone(),
-        last_tx.clone(),
-        calls.clone(),
-        failed.clone(),
-        stop.clone(),
-    ))];
+    let calls = Loop::start(client);
     let mut figures = Vec::new();
     let mut resumed_served = 0u64;
     for going in [Going::Kill, Going::Stop, Going::Term] {
-        let failed_before = failed.load(Ordering::Relaxed);
+        let failed_before = calls.failed.load(Ordering::Relaxed);
         let mut samples = Vec::with_capacity(options.rounds);
         for round in 0..options.rounds {
-            let (took, served) = round_of(going, &bin, zk, &path, &options, &mut slots, &last)
+            let (took, served) = servers
+                .round(going, &calls.last)
                 .await
                 .map_err(|e| format!("{} round {round}: {e}", going.name()))?;
             samples.push(took);
             resumed_served += u64::from(served);
         }
-        let failed_here = failed.load(Ordering::Relaxed) - failed_before;
+        let failed_here = calls.failed.load(Ordering::Relaxed) - failed_before;
         println!(
             "{}: first call answered by the new master after p50 {:.0} ms, max {:.0} ms ({} rounds); {failed_here} calls failed",
             going.name(),
@@ -122,18 +155,24 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
         );
         figures.push((going, samples, failed_here));
     }
-    stop_tx.send_replace(true);
-    for caller in callers {
-        let _ = caller.await;
-    }
-    let (calls, failed) = (
-        calls.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed),
-    );
+    let (calls, failed) = calls.finish().await;
     println!(
         "takeover: 2 zoorpc-ha-server processes, session timeout {:?}, ZooKeeper {zk}; {calls} idempotent calls through a MasterClient, {failed} failed; SIGSTOP rounds in which the resumed master answered a call as master: {resumed_served}",
         options.session_timeout
     );
+    let json = json_line(&options, figures, resumed_served, (calls, failed));
+    drop(servers);
+    println!("{json}");
+    Ok(())
+}
+
+/// The last line: `totals` are (calls, failed) of the whole run.
+fn json_line(
+    options: &Options,
+    figures: Vec<Figures>,
+    resumed_served: u64,
+    (calls, failed): (u64, u64),
+) -> String {
     let mut json = format!(
         "{{\"scenario\":\"takeover\",\"rounds\":{},\"session_timeout_ms\":{}",
         options.rounds,
@@ -150,86 +189,124 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
     json.push_str(&format!(
         ",\"sigstop_resumed_served\":{resumed_served},\"calls\":{calls},\"failed\":{failed}}}"
     ));
-    drop(slots);
-    println!("{json}");
-    Ok(())
+    json
 }
 
-/// One round: the master goes; returns how long until the other server answered, and whether
-/// a resumed (SIGSTOPped) master answered a call as master afterwards.
-async fn round_of(
-    going: Going,
-    bin: &PathBuf,
-    zk: &str,
-    path: &str,
-    options: &Options,
-    slots: &mut [Slot],
-    last: &Last,
-) -> Result<(Duration, bool), String> {
-    // The master is the server answering now.
-    let mut last = last.clone();
-    let master_address = tokio::time::timeout(STEP_TIMEOUT, last.wait_for(|(_, a)| !a.is_empty()))
-        .await
-        .map_err(|_| "no call answered".to_owned())?
-        .map_err(|_| "the client loop stopped".to_owned())?
-        .1
-        .clone();
-    let master = slots
-        .iter()
-        .position(|s| s.address == master_address)
-        .ok_or_else(|| format!("{master_address} is not one of ours"))?;
-    let signal = match going {
-        Going::Kill => libc::SIGKILL,
-        Going::Stop => libc::SIGSTOP,
-        Going::Term => libc::SIGTERM,
-    };
-    let process = slots[master]
-        .process
-        .as_ref()
-        .ok_or("the master has no process")?;
-    let t = Instant::now();
-    if going == Going::Stop {
-        process.pause().map_err(|e| format!("SIGSTOP: {e}"))?;
-    } else {
-        process.signal(signal).map_err(|e| format!("signal: {e}"))?;
-    }
-    // Calls to the stopped master's own address, queued while it is stopped and sent on for a
-    // second after it continues.
-    let (direct_stop, direct_stopped) = watch::channel(false);
-    let direct =
-        (going == Going::Stop).then(|| direct_calls(&slots[master].address, direct_stopped));
-    let answered = tokio::time::timeout(
-        STEP_TIMEOUT,
-        last.wait_for(|(at, a)| *at > t && *a != master_address),
-    )
-    .await
-    .map_err(|_| format!("nobody else answered within {STEP_TIMEOUT:?}"))?
-    .map_err(|_| "the client loop stopped".to_owned())?
-    .0;
-    let took = answered.saturating_duration_since(t);
-    let mut served = false;
-    if let Some(direct) = direct {
-        if let Some(process) = &slots[master].process {
-            process.resume().map_err(|e| format!("SIGCONT: {e}"))?;
+impl Servers {
+    /// Two servers on free ports, each started (and deciding its role) in turn.
+    async fn start(
+        bin: PathBuf,
+        zk: &str,
+        path: &str,
+        session_timeout: Duration,
+    ) -> Result<Servers, String> {
+        let mut servers = Servers {
+            bin,
+            zk: zk.to_owned(),
+            path: path.to_owned(),
+            session_timeout,
+            slots: Vec::new(),
+        };
+        for _ in 0..2 {
+            let port = free_port()?;
+            servers.slots.push(Slot {
+                port,
+                address: format!("127.0.0.1:{port}"),
+                process: None,
+            });
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        direct_stop.send_replace(true);
-        served = direct.await.unwrap_or(false);
+        for slot in 0..servers.slots.len() {
+            servers.start_slot(slot, "role ").await?;
+        }
+        Ok(servers)
     }
-    // Back as the standby: a new process after a kill or a stop, so every round starts alike.
-    if let Some(mut process) = slots[master].process.take() {
-        process.kill();
+
+    /// One round: the master goes; returns how long until the other server answered, and
+    /// whether a resumed (SIGSTOPped) master answered a call as master afterwards.
+    async fn round(&mut self, going: Going, last: &Last) -> Result<(Duration, bool), String> {
+        let mut last = last.clone();
+        let (master, master_address) = self.answering(&mut last).await?;
+        let process = self.slots[master]
+            .process
+            .as_ref()
+            .ok_or("the master has no process")?;
+        let t = Instant::now();
+        match going {
+            Going::Stop => process.pause().map_err(|e| format!("SIGSTOP: {e}"))?,
+            Going::Kill => process
+                .signal(libc::SIGKILL)
+                .map_err(|e| format!("signal: {e}"))?,
+            Going::Term => process
+                .signal(libc::SIGTERM)
+                .map_err(|e| format!("signal: {e}"))?,
+        }
+        // Calls to the stopped master's own address, queued while it is stopped and sent on for
+        // a second after it continues.
+        let (direct_stop, direct_stopped) = watch::channel(false);
+        let direct = (going == Going::Stop)
+            .then(|| direct_calls(&self.slots[master].address, direct_stopped));
+        let answered = tokio::time::timeout(
+            STEP_TIMEOUT,
+            last.wait_for(|(at, a)| *at > t && *a != master_address),
+        )
+        .await
+        .map_err(|_| format!("nobody else answered within {STEP_TIMEOUT:?}"))?
+        .map_err(|_| "the client loop stopped".to_owned())?
+        .0;
+        let took = answered.saturating_duration_since(t);
+        let mut served = false;
+        if let Some(direct) = direct {
+            if let Some(process) = &self.slots[master].process {
+                process.resume().map_err(|e| format!("SIGCONT: {e}"))?;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            direct_stop.send_replace(true);
+            served = direct.await.unwrap_or(false);
+        }
+        // Back as the standby: a new process after a kill or a stop, so every round starts alike.
+        if let Some(mut process) = self.slots[master].process.take() {
+            process.kill();
+        }
+        self.start_slot(master, "role standby").await?;
+        Ok((took, served))
     }
-    start(
-        bin,
-        zk,
-        path,
-        options.session_timeout,
-        &mut slots[master],
-        "role standby",
-    )
-    .await?;
-    Ok((took, served))
+
+    /// The master: the server answering now (its slot and address).
+    async fn answering(&self, last: &mut Last) -> Result<(usize, String), String> {
+        let address = tokio::time::timeout(STEP_TIMEOUT, last.wait_for(|(_, a)| !a.is_empty()))
+            .await
+            .map_err(|_| "no call answered".to_owned())?
+            .map_err(|_| "the client loop stopped".to_owned())?
+            .1
+            .clone();
+        let slot = self
+            .slots
+            .iter()
+            .position(|s| s.address == address)
+            .ok_or_else(|| format!("{address} is not one of ours"))?;
+        Ok((slot, address))
+    }
+
+    /// Starts `zoorpc-ha-server` in `slot` and waits for a line starting with `until`.
+    async fn start_slot(&mut self, slot: usize, until: &str) -> Result<(), String> {
+        let slot = &mut self.slots[slot];
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["--zk", &self.zk, "--path", &self.path])
+            .args(["--port", &slot.port.to_string()])
+            .args([
+                "--session-timeout-ms",
+                &self.session_timeout.as_millis().to_string(),
+            ]);
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "error");
+        }
+        let mut process =
+            ChildProcess::spawn(slot.address.clone(), cmd).map_err(|e| e.to_string())?;
+        tokio::task::block_in_place(|| process.wait_for_line(until, STEP_TIMEOUT))
+            .map_err(|e| e.to_string())?;
+        slot.process = Some(process);
+        Ok(())
+    }
 }
 
 /// Calls to `address` (a stopped server), one every 50 ms until `stop`, in flight together;
@@ -306,32 +383,6 @@ async fn caller(
     }
     // Calls in flight finish (each is bounded by the client's own timeouts).
     while in_flight.join_next().await.is_some() {}
-}
-
-/// Starts `zoorpc-ha-server` in `slot` and waits for a line starting with `until`.
-async fn start(
-    bin: &PathBuf,
-    zk: &str,
-    path: &str,
-    session_timeout: Duration,
-    slot: &mut Slot,
-    until: &str,
-) -> Result<(), String> {
-    let mut cmd = Command::new(bin);
-    cmd.args(["--zk", zk, "--path", path])
-        .args(["--port", &slot.port.to_string()])
-        .args([
-            "--session-timeout-ms",
-            &session_timeout.as_millis().to_string(),
-        ]);
-    if std::env::var_os("RUST_LOG").is_none() {
-        cmd.env("RUST_LOG", "error");
-    }
-    let mut process = ChildProcess::spawn(slot.address.clone(), cmd).map_err(|e| e.to_string())?;
-    tokio::task::block_in_place(|| process.wait_for_line(until, STEP_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    slot.process = Some(process);
-    Ok(())
 }
 
 fn free_port() -> Result<u16, String> {

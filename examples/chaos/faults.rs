@@ -62,102 +62,15 @@ impl World {
     async fn other_fault(&mut self, kind: &str) -> Result<(), String> {
         let timeout = self.programs.session_timeout;
         match kind {
-            "sigkill" => {
-                let slot = self.rng.random_range(0..self.slots.len());
-                let down = self.ms(1_000..3_000);
-                let pid = self.slots[slot].process.as_ref().map_or(0, |p| p.pid());
-                self.announce(
-                    kind,
-                    &format!("{} (pid {pid})", self.slots[slot].name),
-                    down,
-                );
-                // Dropped: SIGKILL and reaped.
-                drop(self.slots[slot].process.take());
-                self.touch(slot);
-                self.hold(down, true).await;
-                let (programs, base) = (self.programs.clone(), self.base.clone());
-                self.slots[slot].start(&programs, &base)?;
-                self.touch(slot);
-            }
-            "sigstop" => {
-                let slot = self.rng.random_range(0..self.slots.len());
-                let upper = (timeout.as_millis() as u64 * 3 / 2).max(600);
-                let paused = self.ms(500..upper);
-                let name = self.slots[slot].name.clone();
-                self.announce(kind, &name, paused);
-                if let Some(process) = &self.slots[slot].process {
-                    process
-                        .pause()
-                        .map_err(|e| format!("cannot pause {name}: {e}"))?;
-                    self.slots[slot].paused = true;
-                }
-                self.touch(slot);
-                self.hold(paused, true).await;
-                if let Some(process) = &self.slots[slot].process {
-                    process
-                        .resume()
-                        .map_err(|e| format!("cannot continue {name}: {e}"))?;
-                }
-                self.slots[slot].paused = false;
-                self.touch(slot);
-            }
-            "zk-kill" => {
-                let down = self.ms(1_000..4_000);
-                let random = self.rng.random_range(0..self.members.len());
-                let aim_leader = self.rng.random_bool(0.5);
-                let ensemble = self.ensemble.clone();
-                let (member, leader) = tokio::task::spawn_blocking(move || {
-                    let mut ensemble = ensemble.lock().unwrap_or_else(|p| p.into_inner());
-                    let leader = ensemble.leader();
-                    let member = match leader {
-                        Some(l) if aim_leader => l,
-                        _ => random,
-                    };
-                    ensemble.member(member).kill();
-                    (member, leader == Some(member))
-                })
-                .await
-                .map_err(|e| format!("killing a ZooKeeper member failed: {e}"))?;
-                let what = format!(
-                    "zookeeper member {}{}",
-                    member + 1,
-                    if leader { " (the leader)" } else { "" }
-                );
-                self.announce(kind, &what, down);
-                self.touch_all();
-                self.hold(down, true).await;
-                let ensemble = self.ensemble.clone();
-                tokio::task::spawn_blocking(move || {
-                    let mut ensemble = ensemble.lock().unwrap_or_else(|p| p.into_inner());
-                    ensemble.member(member).restart()
-                })
-                .await
-                .map_err(|e| format!("restarting ZooKeeper member {} failed: {e}", member + 1))?
-                .map_err(|e| format!("cannot restart ZooKeeper member {}: {e}", member + 1))?;
-                self.touch_all();
-            }
+            "sigkill" => self.sigkill_provider(kind).await?,
+            "sigstop" => self.sigstop_provider(kind).await?,
+            "zk-kill" => self.kill_member(kind).await?,
             "expire" => {
                 let target = self.session_target(false);
                 let held = timeout + Duration::from_secs(1);
                 self.cut(kind, target, held).await;
             }
-            "expire-consumer" => {
-                let Some(session) = self.consumer.session() else {
-                    return Err("the consumer has no session to expire".to_owned());
-                };
-                let info = session.client().session().clone();
-                let id = session.session_id();
-                self.announce(kind, &format!("consumer session {id:#x}"), Duration::ZERO);
-                let connect = self
-                    .members
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                zoorpc_testkit::expire_session(&connect, info)
-                    .await
-                    .map_err(|e| format!("cannot expire the consumer's session {id:#x}: {e}"))?;
-            }
+            "expire-consumer" => self.expire_consumer(kind).await?,
             _ => {
                 let target = self.session_target(true);
                 let held =
@@ -166,6 +79,108 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// `sigkill`: a random provider, started again on its port 1–3 s later.
+    async fn sigkill_provider(&mut self, kind: &str) -> Result<(), String> {
+        let slot = self.rng.random_range(0..self.slots.len());
+        let down = self.ms(1_000..3_000);
+        let pid = self.slots[slot].process.as_ref().map_or(0, |p| p.pid());
+        self.announce(
+            kind,
+            &format!("{} (pid {pid})", self.slots[slot].name),
+            down,
+        );
+        // Dropped: SIGKILL and reaped.
+        drop(self.slots[slot].process.take());
+        self.touch(slot);
+        self.hold(down, true).await;
+        let (programs, base) = (self.programs.clone(), self.base.clone());
+        self.slots[slot].start(&programs, &base)?;
+        self.touch(slot);
+        Ok(())
+    }
+
+    /// `sigstop`: a random provider paused for 0.5 s to 1.5 session timeouts, then continued.
+    async fn sigstop_provider(&mut self, kind: &str) -> Result<(), String> {
+        let slot = self.rng.random_range(0..self.slots.len());
+        let upper = (self.programs.session_timeout.as_millis() as u64 * 3 / 2).max(600);
+        let paused = self.ms(500..upper);
+        let name = self.slots[slot].name.clone();
+        self.announce(kind, &name, paused);
+        if let Some(process) = &self.slots[slot].process {
+            process
+                .pause()
+                .map_err(|e| format!("cannot pause {name}: {e}"))?;
+            self.slots[slot].paused = true;
+        }
+        self.touch(slot);
+        self.hold(paused, true).await;
+        if let Some(process) = &self.slots[slot].process {
+            process
+                .resume()
+                .map_err(|e| format!("cannot continue {name}: {e}"))?;
+        }
+        self.slots[slot].paused = false;
+        self.touch(slot);
+        Ok(())
+    }
+
+    /// `zk-kill`: a ZooKeeper member (the leader half of the time) killed, restarted 1–4 s later.
+    async fn kill_member(&mut self, kind: &str) -> Result<(), String> {
+        let down = self.ms(1_000..4_000);
+        let random = self.rng.random_range(0..self.members.len());
+        let aim_leader = self.rng.random_bool(0.5);
+        let ensemble = self.ensemble.clone();
+        let (member, leader) = tokio::task::spawn_blocking(move || {
+            let mut ensemble = ensemble.lock().unwrap_or_else(|p| p.into_inner());
+            let leader = ensemble.leader();
+            let member = match leader {
+                Some(l) if aim_leader => l,
+                _ => random,
+            };
+            ensemble.member(member).kill();
+            (member, leader == Some(member))
+        })
+        .await
+        .map_err(|e| format!("killing a ZooKeeper member failed: {e}"))?;
+        let what = format!(
+            "zookeeper member {}{}",
+            member + 1,
+            if leader { " (the leader)" } else { "" }
+        );
+        self.announce(kind, &what, down);
+        self.touch_all();
+        self.hold(down, true).await;
+        let ensemble = self.ensemble.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut ensemble = ensemble.lock().unwrap_or_else(|p| p.into_inner());
+            ensemble.member(member).restart()
+        })
+        .await
+        .map_err(|e| format!("restarting ZooKeeper member {} failed: {e}", member + 1))?
+        .map_err(|e| format!("cannot restart ZooKeeper member {}: {e}", member + 1))?;
+        self.touch_all();
+        Ok(())
+    }
+
+    /// `expire-consumer`: the calling consumer's own session, expired at once.
+    async fn expire_consumer(&mut self, kind: &str) -> Result<(), String> {
+        let Some(session) = self.consumer.session() else {
+            return Err("the consumer has no session to expire".to_owned());
+        };
+        let info = session.client().session().clone();
+        let id = session.session_id();
+        self.announce(kind, &format!("consumer session {id:#x}"), Duration::ZERO);
+        let connect = self
+            .members
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        zoorpc_testkit::expire_session(&connect, info)
+            .await
+            .map_err(|e| format!("cannot expire the consumer's session {id:#x}: {e}"))
     }
 
     /// A provider or a contender, half and half; `master`: the contender that is master now.

@@ -86,6 +86,22 @@ impl Programs {
     }
 }
 
+/// Waits for each started process of `slots` ((name, process) pairs) to print a line starting
+/// with `line`; the error names the first that did not and `what` it failed to do.
+pub fn wait_for_each<'a>(
+    slots: impl IntoIterator<Item = (&'a String, &'a mut Option<ChildProcess>)>,
+    line: &str,
+    what: &str,
+) -> Result<(), String> {
+    for (name, process) in slots {
+        if let Some(process) = process.as_mut() {
+            tokio::task::block_in_place(|| process.wait_for_line(line, crate::START_TIMEOUT))
+                .map_err(|e| format!("{name} {what}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// A provider slot: a fixed port (a restarted provider comes back at the same URL), its proxies
 /// and its current process, if any.
 pub struct ProviderSlot {

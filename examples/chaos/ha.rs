@@ -17,7 +17,7 @@ use zoorpc::registry::election::read_address;
 use zoorpc::registry::{Session, SessionConfig};
 use zoorpc_testkit::ChildProcess;
 
-use crate::fleet::{Programs, Proxies};
+use crate::fleet::{Programs, Proxies, wait_for_each};
 use crate::probes::{self, Counts, Probes, probe};
 
 /// HA servers in the election.
@@ -111,6 +111,46 @@ impl HaSlot {
     }
 }
 
+/// The HA servers contending at `path`, each listening.
+async fn start_servers(
+    members: &[SocketAddr],
+    programs: &Programs,
+    path: &str,
+) -> Result<Vec<HaSlot>, String> {
+    let mut slots = Vec::with_capacity(HA_SERVERS);
+    for i in 0..HA_SERVERS {
+        let mut slot = HaSlot::new(i, members).await?;
+        slot.start(programs, path)?;
+        slots.push(slot);
+    }
+    wait_for_each(
+        slots.iter_mut().map(|s| (&s.name, &mut s.process)),
+        "listening ",
+        "did not start",
+    )?;
+    Ok(slots)
+}
+
+/// `zoorpc proxy --master path --idempotent` on a free port: the process and where it listens.
+fn start_proxy(
+    programs: &Programs,
+    connect: &str,
+    path: &str,
+) -> Result<(ChildProcess, String), String> {
+    let mut cmd = programs.command("proxy");
+    cmd.args(["--zk", connect, "--listen", "127.0.0.1:0", "--master", path])
+        .arg("--idempotent");
+    let mut proxy = ChildProcess::spawn("proxy", cmd).map_err(|e| e.to_string())?;
+    let line = tokio::task::block_in_place(|| proxy.wait_for_line("listening ", START_TIMEOUT))
+        .map_err(|e| format!("zoorpc proxy --master did not start: {e}"))?;
+    let listen = line
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| format!("unexpected proxy line {line:?}"))?
+        .to_owned();
+    Ok((proxy, listen))
+}
+
 /// The HA servers, what calls them, and an operator's session (to delete the master node).
 pub struct HaFleet {
     pub slots: Vec<HaSlot>,
@@ -132,7 +172,7 @@ pub struct HaFleet {
 }
 
 impl HaFleet {
-    /// Starts the servers, the proxy and every call loop; returns once a server is master.
+    /// Starts the servers, the proxy and every call loop; returns once every server listens.
     pub async fn start(
         members: &[SocketAddr],
         programs: &Programs,
@@ -144,18 +184,7 @@ impl HaFleet {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let mut slots = Vec::with_capacity(HA_SERVERS);
-        for i in 0..HA_SERVERS {
-            let mut slot = HaSlot::new(i, members).await?;
-            slot.start(programs, path)?;
-            slots.push(slot);
-        }
-        for slot in &mut slots {
-            if let Some(process) = slot.process.as_mut() {
-                tokio::task::block_in_place(|| process.wait_for_line("listening ", START_TIMEOUT))
-                    .map_err(|e| format!("{} did not start: {e}", slot.name))?;
-            }
-        }
+        let slots = start_servers(members, programs, path).await?;
         let operator = Session::connect(SessionConfig::new(&connect))
             .await
             .map_err(|e| format!("cannot open the operator's session: {e}"))?;
@@ -173,24 +202,7 @@ impl HaFleet {
             master_client.clone(),
             stop.clone(),
         ));
-        let mut cmd = programs.command("proxy");
-        cmd.args([
-            "--zk",
-            &connect,
-            "--listen",
-            "127.0.0.1:0",
-            "--master",
-            path,
-        ])
-        .arg("--idempotent");
-        let mut proxy = ChildProcess::spawn("proxy", cmd).map_err(|e| e.to_string())?;
-        let line = tokio::task::block_in_place(|| proxy.wait_for_line("listening ", START_TIMEOUT))
-            .map_err(|e| format!("zoorpc proxy --master did not start: {e}"))?;
-        let listen = line
-            .split_whitespace()
-            .nth(1)
-            .ok_or_else(|| format!("unexpected proxy line {line:?}"))?
-            .to_owned();
+        let (proxy, listen) = start_proxy(programs, &connect, path)?;
         let proxied = Arc::new(Counts::default());
         tasks.push(proxied_loop(listen, proxied.clone(), stop)?);
         let fleet = HaFleet {

@@ -51,31 +51,7 @@ impl World {
                 self.hold(paused, false).await;
                 self.pause_ha(master, false)?;
             }
-            "ha-kill" | "ha-term" => {
-                let down = if kind == "ha-kill" {
-                    self.ms(500..2_000)
-                } else {
-                    self.ms(500..1_000)
-                };
-                self.announce(kind, &name, down);
-                // Out of its slot while down: not "exited on its own".
-                let process = self.ha.slots[master].process.take();
-                if let Some(process) = &process {
-                    let signal = if kind == "ha-kill" {
-                        libc::SIGKILL
-                    } else {
-                        libc::SIGTERM
-                    };
-                    let _ = process.signal(signal);
-                }
-                self.hold(down, false).await;
-                if let Some(mut process) = process {
-                    process.kill();
-                    self.ha.slots[master].keep_runs(&mut process);
-                }
-                let (programs, path) = (self.programs.clone(), self.ha.path.clone());
-                self.ha.slots[master].start(&programs, &path)?;
-            }
+            "ha-kill" | "ha-term" => self.stop_ha(kind, master, &name).await?,
             "ha-starve" => {
                 let held = self.ms(1_000..3_000);
                 self.announce(kind, &name, held);
@@ -89,26 +65,64 @@ impl World {
                     self.hold(running, false).await;
                 }
             }
-            _ => {
-                let stall = self.rng.random_bool(0.5);
-                let what = if stall {
-                    format!("the node of {name}, which is stopped for 0.3 s")
-                } else {
-                    format!("the node of {name}")
-                };
-                self.announce(kind, &what, Duration::ZERO);
-                if stall {
-                    self.pause_ha(master, true)?;
-                }
-                let deleted = self.ha.operator.client().delete(&self.ha.path, None).await;
-                if stall {
-                    self.hold(Duration::from_millis(300), false).await;
-                    self.pause_ha(master, false)?;
-                }
-                if let Err(e) = deleted {
-                    println!("{:>8.3}s the delete failed: {e}", self.t());
-                }
-            }
+            _ => self.delete_master_node(kind, master, &name).await?,
+        }
+        Ok(())
+    }
+
+    /// `ha-kill` (SIGKILL, down 0.5–2 s) or `ha-term` (SIGTERM, down 0.5–1 s) of HA server
+    /// `master`, then started again on its port.
+    async fn stop_ha(&mut self, kind: &str, master: usize, name: &str) -> Result<(), String> {
+        let down = if kind == "ha-kill" {
+            self.ms(500..2_000)
+        } else {
+            self.ms(500..1_000)
+        };
+        self.announce(kind, name, down);
+        // Out of its slot while down: not "exited on its own".
+        let process = self.ha.slots[master].process.take();
+        if let Some(process) = &process {
+            let signal = if kind == "ha-kill" {
+                libc::SIGKILL
+            } else {
+                libc::SIGTERM
+            };
+            let _ = process.signal(signal);
+        }
+        self.hold(down, false).await;
+        if let Some(mut process) = process {
+            process.kill();
+            self.ha.slots[master].keep_runs(&mut process);
+        }
+        let (programs, path) = (self.programs.clone(), self.ha.path.clone());
+        self.ha.slots[master].start(&programs, &path)
+    }
+
+    /// `ha-delete`: an operator deletes the master node of HA server `master`; half of the time
+    /// while it is stopped for 300 ms.
+    async fn delete_master_node(
+        &mut self,
+        kind: &str,
+        master: usize,
+        name: &str,
+    ) -> Result<(), String> {
+        let stall = self.rng.random_bool(0.5);
+        let what = if stall {
+            format!("the node of {name}, which is stopped for 0.3 s")
+        } else {
+            format!("the node of {name}")
+        };
+        self.announce(kind, &what, Duration::ZERO);
+        if stall {
+            self.pause_ha(master, true)?;
+        }
+        let deleted = self.ha.operator.client().delete(&self.ha.path, None).await;
+        if stall {
+            self.hold(Duration::from_millis(300), false).await;
+            self.pause_ha(master, false)?;
+        }
+        if let Err(e) = deleted {
+            println!("{:>8.3}s the delete failed: {e}", self.t());
         }
         Ok(())
     }

@@ -41,23 +41,15 @@ mod fleet;
 mod ha;
 mod ha_faults;
 mod probes;
+mod start;
 mod tally;
 mod world;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use tokio::sync::watch;
-use zoorpc::consumer::{CallPolicy, Consumer, ConsumerConfig};
-use zoorpc::registry::{Discovery, Session, SessionConfig};
-use zoorpc_testkit::ZkEnsemble;
 
-use fleet::{Contender, Programs, ProviderSlot, RUN_ENV};
-use tally::CallCounts;
+use fleet::RUN_ENV;
 use world::World;
 
 /// Faults in a ZooKeeper ensemble, providers and master contenders, under calls.
@@ -123,144 +115,48 @@ fn main() {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    // ZooKeeper's client warns at every connection a fault breaks: expected here, and they
-    // would drown the fault lines (RUST_LOG overrides).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,zookeeper_client=error"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    start::logging();
     let seed = args.seed.unwrap_or_else(|| tally::now_ms() % 1_000_000);
-    let session_timeout = Duration::from_millis(args.session_timeout_ms);
     println!(
         "chaos: {} s of faults, seed {seed} (repeat with --seed {seed}), session timeout {} ms",
         args.secs, args.session_timeout_ms
     );
-    let (stop_tx, stop) = watch::channel(false);
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-        let sigterm = async {
-            match term.as_mut() {
-                Ok(s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = sigterm => {}
-        }
-        println!("stopping: undoing the fault under way, then counting");
-        stop_tx.send_replace(true);
-    });
-
-    let ensemble = tokio::task::spawn_blocking(|| ZkEnsemble::start(3))
-        .await
-        .map_err(|e| format!("starting the ensemble failed: {e}"))?
-        .map_err(|e| format!("cannot start a 3-member ZooKeeper ensemble: {e}"))?;
-    let connect = ensemble.connect_string();
-    let members: Vec<SocketAddr> = connect
-        .split(',')
-        .map(|m| {
-            m.parse()
-                .map_err(|e| format!("bad member address {m}: {e}"))
-        })
-        .collect::<Result<_, String>>()?;
-    println!("ensemble {connect}");
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    let programs = Programs {
-        exe,
-        session_timeout,
-    };
-    let base = "/chaos/registry".to_owned();
-    let election = "/chaos/master/services/Chaos:1.0.0".to_owned();
-
-    let mut slots = Vec::with_capacity(PROVIDERS);
-    for i in 0..PROVIDERS {
-        let mut slot = ProviderSlot::new(i, &members).await?;
-        slot.start(&programs, &base)?;
-        slots.push(slot);
-    }
-    for slot in &mut slots {
-        if let Some(process) = slot.process.as_mut() {
-            tokio::task::block_in_place(|| process.wait_for_line("registered ", START_TIMEOUT))
-                .map_err(|e| format!("{} did not register: {e}", slot.name))?;
-        }
-    }
-    let mut contenders = Vec::with_capacity(CONTENDERS);
-    for i in 0..CONTENDERS {
-        contenders.push(Contender::start(i, &members, &programs, &election, JOB_INTERVAL).await?);
-    }
-    let watcher = Session::connect(SessionConfig::new(&connect))
-        .await
-        .map_err(|e| format!("cannot watch the registry: {e}"))?;
-    let discovery = Discovery::watch(&watcher, &base)
-        .await
-        .map_err(|e| format!("cannot watch {base}: {e}"))?;
-    let consumer = Arc::new(
-        Consumer::connect_with(ConsumerConfig::new(&connect, &base))
-            .await
-            .map_err(|e| format!("cannot start the consumer: {e}"))?,
+    let stop = start::stop_on_signal();
+    let start::Up {
+        mut world,
+        watcher,
+        calls,
+        calls_stop,
+        probes_stop,
+    } = start::up(&args, seed, stop).await?;
+    let error = inject_faults(&mut world, Duration::from_secs(args.secs)).await;
+    // The last fault's grace: every provider must be registered two session timeouts after it.
+    println!(
+        "{:>8.3}s faults over; checking for two session timeouts",
+        world.t()
     );
-    if !consumer
-        .wait_until(START_TIMEOUT, |list| list.len() == PROVIDERS)
-        .await
-    {
-        return Err(format!(
-            "the consumer did not see {PROVIDERS} providers within {START_TIMEOUT:?}"
-        ));
-    }
-    wait_for_a_master(&mut contenders).await?;
-    let (probes_stop, probes_stopped) = watch::channel(false);
-    let ha_path = "/chaos/master/services/HelloService:1.0.0";
-    let ha = ha::HaFleet::start(&members, &programs, ha_path, probes_stopped).await?;
+    world
+        .hold(
+            world.programs.session_timeout * 2 + Duration::from_millis(500),
+            false,
+        )
+        .await;
 
-    let started = Instant::now();
-    let (calls_stop, calls_stopped) = watch::channel(false);
-    let idempotent = Arc::new(CallCounts::default());
-    let default = Arc::new(CallCounts::default());
-    let mut loops = Vec::new();
-    for (policy, counts) in [
-        (("idempotent", CallPolicy::IDEMPOTENT), &idempotent),
-        (("idempotent", CallPolicy::IDEMPOTENT), &idempotent),
-        (("default", CallPolicy::DEFAULT), &default),
-    ] {
-        loops.push(tally::call_loop(
-            consumer.clone(),
-            policy,
-            CALL_PACE,
-            counts.clone(),
-            started,
-            calls_stopped.clone(),
-        ));
+    calls_stop.send_replace(true);
+    probes_stop.send_replace(true);
+    let summary = summary(&mut world, calls.finish().await, seed, args.secs);
+    shut_down(world, watcher).await;
+    println!("{summary}");
+    match error {
+        Some(e) => Err(format!("the run stopped early: {e}")),
+        None => Ok(()),
     }
+}
 
-    let mut world = World {
-        started,
-        rng: StdRng::seed_from_u64(seed),
-        ensemble: Arc::new(Mutex::new(ensemble)),
-        members,
-        programs,
-        base,
-        last_fault_end: vec![Instant::now(); slots.len()],
-        counted_lost: vec![false; slots.len()],
-        slots,
-        contenders,
-        discovery,
-        consumer,
-        lost_registrations: 0,
-        faults: 0,
-        provider_exits: 0,
-        contender_exits: 0,
-        stop,
-        ha,
-        only_ha: args.only_ha,
-    };
-    let end = started + Duration::from_secs(args.secs);
-    let mut error = None;
+/// One random fault every one to three seconds for `secs` (or until a stop signal); the
+/// error that ended it early, if one did.
+async fn inject_faults(world: &mut World, secs: Duration) -> Option<String> {
+    let end = world.started + secs;
     while Instant::now() < end && !world.stopping() {
         let gap = Duration::from_millis(rand::Rng::random_range(&mut world.rng, 1_000..3_000));
         world.hold(gap.min(end - Instant::now()), true).await;
@@ -268,28 +164,17 @@ async fn run(args: Args) -> Result<(), String> {
             break;
         }
         if let Err(e) = world.fault().await {
-            error = Some(e);
-            break;
+            return Some(e);
         }
     }
-    // The last fault's grace: every provider must be registered two session timeouts after it.
-    println!(
-        "{:>8.3}s faults over; checking for two session timeouts",
-        world.t()
-    );
-    world
-        .hold(session_timeout * 2 + Duration::from_millis(500), false)
-        .await;
+    None
+}
 
-    calls_stop.send_replace(true);
-    probes_stop.send_replace(true);
-    for handle in loops {
-        let _ = handle.await;
-    }
-    let (calls, failed) = idempotent.get();
-    let (default_calls, default_failed) = default.get();
-
-    // Contenders resign on SIGTERM; an interval still open ends when it was sent.
+/// Stops the contenders (they resign on SIGTERM) and counts: the last line, one JSON object.
+/// `calls`: the idempotent and the default loops' (calls, failed).
+fn summary(world: &mut World, calls: ((u64, u64), (u64, u64)), seed: u64, secs: u64) -> String {
+    let ((calls, failed), (default_calls, default_failed)) = calls;
+    // An interval still open ends when the SIGTERM was sent.
     let mut intervals = Vec::new();
     let mut run_lines = Vec::new();
     for (i, contender) in world.contenders.iter_mut().enumerate() {
@@ -315,17 +200,19 @@ async fn run(args: Args) -> Result<(), String> {
         println!("JOB RUNS CLAIMED TWICE: seq {twice:?}");
     }
     let ha_summary = world.ha.summary(world.started);
-    let summary = format!(
-        "{{\"faults\":{},\"calls\":{calls},\"failed\":{failed},\"lost_registrations\":{},\"double_masters\":{},\"job_runs_duplicated\":{duplicated},\"default_calls\":{default_calls},\"default_failed\":{default_failed},\"master_intervals\":{},\"job_runs\":{job_runs},\"provider_exits\":{},\"contender_exits\":{},{ha_summary},\"seed\":{seed},\"secs\":{}}}",
+    format!(
+        "{{\"faults\":{},\"calls\":{calls},\"failed\":{failed},\"lost_registrations\":{},\"double_masters\":{},\"job_runs_duplicated\":{duplicated},\"default_calls\":{default_calls},\"default_failed\":{default_failed},\"master_intervals\":{},\"job_runs\":{job_runs},\"provider_exits\":{},\"contender_exits\":{},{ha_summary},\"seed\":{seed},\"secs\":{secs}}}",
         world.faults,
         world.lost_registrations,
         doubles.len(),
         intervals.len(),
         world.provider_exits,
         world.contender_exits,
-        args.secs,
-    );
-    // Everything stops before the last line: clients, providers, contenders, then the ensemble.
+    )
+}
+
+/// Stops everything before the last line: clients, providers, contenders, then the ensemble.
+async fn shut_down(world: World, watcher: zoorpc::registry::Session) {
     let World {
         slots,
         contenders,
@@ -342,27 +229,4 @@ async fn run(args: Args) -> Result<(), String> {
     drop(slots);
     drop(contenders);
     let _ = tokio::task::spawn_blocking(move || drop(ensemble)).await;
-    println!("{summary}");
-    match error {
-        Some(e) => Err(format!("the run stopped early: {e}")),
-        None => Ok(()),
-    }
-}
-
-/// Waits until one contender reports master.
-async fn wait_for_a_master(contenders: &mut [Contender]) -> Result<(), String> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    while Instant::now() < deadline {
-        if contenders.iter_mut().any(Contender::is_master) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Err(format!(
-        "no contender became master within {START_TIMEOUT:?}: their lines: {:?}",
-        contenders
-            .iter_mut()
-            .map(|c| c.process.drain_lines().to_vec())
-            .collect::<Vec<_>>()
-    ))
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use tokio::sync::watch;
 use zoorpc::consumer::Consumer;
-use zoorpc::registry::Discovery;
+use zoorpc::registry::{Discovery, ProviderNode};
 use zoorpc_testkit::ZkEnsemble;
 
 use crate::fleet::{Contender, Programs, ProviderSlot};
@@ -107,53 +107,11 @@ impl World {
     /// (counted once until its next fault).
     pub fn check(&mut self) {
         let registered = self.discovery.providers();
-        let grace = self.programs.session_timeout * 2;
         for slot in 0..self.slots.len() {
-            let exited = self.slots[slot]
-                .process
-                .as_mut()
-                .is_some_and(|p| p.has_exited());
-            if exited {
-                self.provider_exits += 1;
-                println!(
-                    "{:>8.3}s {} exited on its own; starting it again",
-                    self.t(),
-                    self.slots[slot].name
-                );
-                let (programs, base) = (self.programs.clone(), self.base.clone());
-                if let Err(e) = self.slots[slot].start(&programs, &base) {
-                    println!(
-                        "{:>8.3}s cannot start {}: {e}",
-                        self.t(),
-                        self.slots[slot].name
-                    );
-                }
-                self.touch(slot);
+            if self.restart_provider_if_exited(slot) {
                 continue;
             }
-            if !self.slots[slot].healthy() || self.counted_lost[slot] {
-                continue;
-            }
-            if self.last_fault_end[slot].elapsed() < grace {
-                continue;
-            }
-            let url = &self.slots[slot].url;
-            let present = registered.iter().any(|p| {
-                let u = p.url.as_str();
-                u == url
-                    || u.strip_prefix(url.as_str())
-                        .is_some_and(|r| r.starts_with('?'))
-            });
-            if !present {
-                self.lost_registrations += 1;
-                self.counted_lost[slot] = true;
-                println!(
-                    "{:>8.3}s LOST REGISTRATION: {} ({url}) is healthy but not registered {:.1}s after its last fault",
-                    self.t(),
-                    self.slots[slot].name,
-                    self.last_fault_end[slot].elapsed().as_secs_f64()
-                );
-            }
+            self.check_registered(slot, &registered);
         }
         let (programs, t) = (self.programs.clone(), self.t());
         self.ha.restart_exited(&programs, t);
@@ -174,6 +132,63 @@ impl World {
                     );
                 }
             }
+        }
+    }
+
+    /// Provider `slot` exited on its own: counted and started again (`true`); `false` if it
+    /// runs (or is down by a fault).
+    fn restart_provider_if_exited(&mut self, slot: usize) -> bool {
+        let exited = self.slots[slot]
+            .process
+            .as_mut()
+            .is_some_and(|p| p.has_exited());
+        if !exited {
+            return false;
+        }
+        self.provider_exits += 1;
+        println!(
+            "{:>8.3}s {} exited on its own; starting it again",
+            self.t(),
+            self.slots[slot].name
+        );
+        let (programs, base) = (self.programs.clone(), self.base.clone());
+        if let Err(e) = self.slots[slot].start(&programs, &base) {
+            println!(
+                "{:>8.3}s cannot start {}: {e}",
+                self.t(),
+                self.slots[slot].name
+            );
+        }
+        self.touch(slot);
+        true
+    }
+
+    /// Counts provider `slot` as a lost registration if it is healthy, past its grace (two
+    /// session timeouts after its last fault), not counted yet, and not in `registered`.
+    fn check_registered(&mut self, slot: usize, registered: &[ProviderNode]) {
+        let grace = self.programs.session_timeout * 2;
+        if !self.slots[slot].healthy() || self.counted_lost[slot] {
+            return;
+        }
+        if self.last_fault_end[slot].elapsed() < grace {
+            return;
+        }
+        let url = &self.slots[slot].url;
+        let present = registered.iter().any(|p| {
+            let u = p.url.as_str();
+            u == url
+                || u.strip_prefix(url.as_str())
+                    .is_some_and(|r| r.starts_with('?'))
+        });
+        if !present {
+            self.lost_registrations += 1;
+            self.counted_lost[slot] = true;
+            println!(
+                "{:>8.3}s LOST REGISTRATION: {} ({url}) is healthy but not registered {:.1}s after its last fault",
+                self.t(),
+                self.slots[slot].name,
+                self.last_fault_end[slot].elapsed().as_secs_f64()
+            );
         }
     }
 }

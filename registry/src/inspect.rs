@@ -137,58 +137,16 @@ pub async fn services(session: &Session, root: &str) -> Result<ServiceListing> {
             listing.truncated = true;
             break;
         }
-        let mut children = match client.list_children(&path).await {
-            Ok(children) => children,
-            Err(zk::Error::NoNode) => continue,
-            // One protected subtree does not hide the others.
-            Err(zk::Error::NoAuth) => {
-                listing.unreadable.push(path);
-                continue;
-            }
-            Err(e) => return Err(Error::zk("list", &path, e)),
+        let Some(children) = list_children(&client, &path, &mut listing).await? else {
+            continue;
         };
-        children.sort();
         let mut providers = Vec::new();
         for child in &children {
-            let child_path = join(&path, child);
-            let (data, stat) = match client.get_data(&child_path).await {
-                Ok(found) => found,
-                Err(zk::Error::NoNode) => continue,
-                Err(zk::Error::NoAuth) => {
-                    listing.unreadable.push(child_path);
-                    continue;
-                }
-                Err(e) => return Err(Error::zk("read", &child_path, e)),
-            };
-            let url = ProviderUrl::from_bytes(&data);
-            // What a consumer of `path` would call: every child holding a URL (discovery takes
-            // any name), and every `provider<seq>` or ephemeral child even with bad data (shown
-            // as such, never hidden). Anything else is a parent to look into.
-            if url.is_err() && !is_provider_name(child) && stat.ephemeral_owner == 0 {
-                // An election's participant nodes are no providers either.
-                let participants = child
-                    .strip_suffix(participants::PARTICIPANTS_SUFFIX)
-                    .is_some_and(|master| children.contains(&format!("{master}.epoch")));
-                if !participants {
-                    queue.push_back(child_path);
-                }
-                continue;
+            match read_child(&client, &path, child, &children, &mut listing).await? {
+                Child::Provider(entry) => providers.push(entry),
+                Child::Parent(child_path) => queue.push_back(child_path),
+                Child::Skipped => {}
             }
-            // An election's master node (ephemeral, beside its companion) is no provider.
-            if url.is_err() && children.contains(&format!("{child}.epoch")) {
-                continue;
-            }
-            providers.push(ProviderEntry {
-                url: url.map_err(|e| {
-                    format!(
-                        "{e} (data: {:?})",
-                        crate::error::excerpt(&String::from_utf8_lossy(&data))
-                    )
-                }),
-                path: child_path,
-                session_id: stat.ephemeral_owner,
-                created_ms: stat.ctime,
-            });
         }
         if !providers.is_empty() {
             listing.services.push(ServiceEntry {
@@ -201,6 +159,87 @@ pub async fn services(session: &Session, root: &str) -> Result<ServiceListing> {
         .services
         .sort_by(|a, b| a.base_path.cmp(&b.base_path));
     Ok(listing)
+}
+
+/// The children of `path`, sorted; `None` when it is gone or unreadable (noted in `listing`).
+async fn list_children(
+    client: &zk::Client,
+    path: &str,
+    listing: &mut ServiceListing,
+) -> Result<Option<Vec<String>>> {
+    match client.list_children(path).await {
+        Ok(mut children) => {
+            children.sort();
+            Ok(Some(children))
+        }
+        Err(zk::Error::NoNode) => Ok(None),
+        // One protected subtree does not hide the others.
+        Err(zk::Error::NoAuth) => {
+            listing.unreadable.push(path.to_owned());
+            Ok(None)
+        }
+        Err(e) => Err(Error::zk("list", path, e)),
+    }
+}
+
+/// What one child of a walked parent is.
+enum Child {
+    /// A provider of the parent (maybe with bad data, shown as such).
+    Provider(ProviderEntry),
+    /// A node to look into.
+    Parent(String),
+    /// Gone, unreadable (noted), or an election's node.
+    Skipped,
+}
+
+/// Reads `child` of `path` (`siblings`: all of `path`'s children) and tells what it is.
+async fn read_child(
+    client: &zk::Client,
+    path: &str,
+    child: &str,
+    siblings: &[String],
+    listing: &mut ServiceListing,
+) -> Result<Child> {
+    let child_path = join(path, child);
+    let (data, stat) = match client.get_data(&child_path).await {
+        Ok(found) => found,
+        Err(zk::Error::NoNode) => return Ok(Child::Skipped),
+        Err(zk::Error::NoAuth) => {
+            listing.unreadable.push(child_path);
+            return Ok(Child::Skipped);
+        }
+        Err(e) => return Err(Error::zk("read", &child_path, e)),
+    };
+    let url = ProviderUrl::from_bytes(&data);
+    // What a consumer of `path` would call: every child holding a URL (discovery takes any
+    // name), and every `provider<seq>` or ephemeral child even with bad data (shown as such,
+    // never hidden). Anything else is a parent to look into.
+    if url.is_err() && !is_provider_name(child) && stat.ephemeral_owner == 0 {
+        // An election's participant nodes are no providers either.
+        let participants = child
+            .strip_suffix(participants::PARTICIPANTS_SUFFIX)
+            .is_some_and(|master| siblings.contains(&format!("{master}.epoch")));
+        return Ok(if participants {
+            Child::Skipped
+        } else {
+            Child::Parent(child_path)
+        });
+    }
+    // An election's master node (ephemeral, beside its companion) is no provider.
+    if url.is_err() && siblings.contains(&format!("{child}.epoch")) {
+        return Ok(Child::Skipped);
+    }
+    Ok(Child::Provider(ProviderEntry {
+        url: url.map_err(|e| {
+            format!(
+                "{e} (data: {:?})",
+                crate::error::excerpt(&String::from_utf8_lossy(&data))
+            )
+        }),
+        path: child_path,
+        session_id: stat.ephemeral_owner,
+        created_ms: stat.ctime,
+    }))
 }
 
 /// Reads the master of the election at `path`; `None` when nobody holds it.
@@ -248,7 +287,34 @@ pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>
         .and_then(|p| p.address.clone().ok());
     let address = read_address(&data).and_then(|a| if is_host_port(&a) { Ok(a) } else { Err(a) });
     let named = address.as_ref().ok();
-    let pending = match (&holder, named) {
+    let pending = pending(holder.as_ref(), named, &stat, &everyone);
+    let mut standbys: Vec<String> = everyone
+        .iter()
+        .filter(|p| p.session != stat.ephemeral_owner)
+        .filter_map(|p| p.address.clone().ok())
+        .collect();
+    standbys.sort();
+    Ok(Some(MasterEntry {
+        address,
+        session_id: stat.ephemeral_owner,
+        epoch,
+        since_ms,
+        designee: None,
+        pending,
+        holder,
+        standbys,
+    }))
+}
+
+/// Whether the node's data names a contender that does not hold the node yet (`holder`: the
+/// holder's address if it is one of ours; `named`: the address in the data, if one).
+fn pending(
+    holder: Option<&String>,
+    named: Option<&String>,
+    stat: &zk::Stat,
+    everyone: &[Participant],
+) -> Option<Pending> {
+    match (holder, named) {
         // One of ours holds it and the data names someone else: its handover is coming.
         (Some(h), Some(named)) if h != named => Some(Pending {
             since_ms: stat.mtime,
@@ -266,23 +332,7 @@ pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>
             })
         }
         _ => None,
-    };
-    let mut standbys: Vec<String> = everyone
-        .iter()
-        .filter(|p| p.session != stat.ephemeral_owner)
-        .filter_map(|p| p.address.clone().ok())
-        .collect();
-    standbys.sort();
-    Ok(Some(MasterEntry {
-        address,
-        session_id: stat.ephemeral_owner,
-        epoch,
-        since_ms,
-        designee: None,
-        pending,
-        holder,
-        standbys,
-    }))
+    }
 }
 
 /// The contenders of the election at `path` (its participant nodes): session and address.

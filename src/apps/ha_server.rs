@@ -181,28 +181,9 @@ pub fn run(config: HaServerArgs) -> i32 {
 async fn serve(args: HaServerArgs) -> Result<(), String> {
     // Listening for signals before announcing anything: whoever reads a line may signal at once.
     let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
-    let config = zoorpc_provider::HaServerConfig {
-        listen: args.listen,
-        advertise_host: args.advertise_host,
-        session_timeout: args.session_timeout,
-        election: args.election,
-        drain_timeout: Duration::from_secs(5),
-        zk_auth: args.zk_auth,
-        tls: args.tls,
-        file_descriptor_sets: vec![zoorpc_proto::FILE_DESCRIPTOR_SET],
-        ..zoorpc_provider::HaServerConfig::new(args.zk, args.path, 0)
-    };
-    let names = [zoorpc_provider::HELLO_SERVICE_NAME];
+    let (job_interval, job_name) = (args.job_interval, args.job_name.clone());
     let roles = Arc::new(OnceLock::new());
-    let greeter_roles = roles.clone();
-    let mut server = HaServer::start_named(config, &names, |address| {
-        Routes::new(HelloServiceServer::new(EpochGreeter {
-            greeter: Greeter::new(address),
-            roles: greeter_roles,
-        }))
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let mut server = start(args, roles.clone()).await?;
     crate::say!("listening {}", server.address());
     let election = server
         .election()
@@ -213,13 +194,8 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
         election.changes(),
         false,
     ));
-    let job = match args.job_interval {
-        Some(interval) => Some(start_printing_job(
-            election,
-            &args.job_name,
-            interval,
-            false,
-        )?),
+    let job = match job_interval {
+        Some(interval) => Some(start_printing_job(election, &job_name, interval, false)?),
         None => None,
     };
 
@@ -243,6 +219,34 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
         (Err(e @ zoorpc_provider::Error::Server(_)), None) => Err(e.to_string()),
         _ => Ok(()),
     }
+}
+
+/// Starts the HA server serving the program's `HelloService`, whose replies name the epoch
+/// of the role `roles` is set to once the election joined.
+async fn start(
+    args: HaServerArgs,
+    roles: Arc<OnceLock<watch::Receiver<Role>>>,
+) -> Result<HaServer, String> {
+    let config = zoorpc_provider::HaServerConfig {
+        listen: args.listen,
+        advertise_host: args.advertise_host,
+        session_timeout: args.session_timeout,
+        election: args.election,
+        drain_timeout: Duration::from_secs(5),
+        zk_auth: args.zk_auth,
+        tls: args.tls,
+        file_descriptor_sets: vec![zoorpc_proto::FILE_DESCRIPTOR_SET],
+        ..zoorpc_provider::HaServerConfig::new(args.zk, args.path, 0)
+    };
+    let names = [zoorpc_provider::HELLO_SERVICE_NAME];
+    HaServer::start_named(config, &names, |address| {
+        Routes::new(HelloServiceServer::new(EpochGreeter {
+            greeter: Greeter::new(address),
+            roles,
+        }))
+    })
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// The response metadata naming the epoch a `SayHello` was answered under.

@@ -50,50 +50,53 @@ pub fn run(args: MasterArgs) -> i32 {
                 ),
                 None => crate::say!("no master at {}", args.path),
             },
-            (None, true) => crate::say!(
-                "{}",
-                json!({
-                    "path": args.path,
-                    "master": null,
-                    "error": null,
-                    "epoch": null,
-                    "since_ms": null,
-                    "held_ms": null,
-                    "session_id": null,
-                    "designee": designee,
-                })
-            ),
+            (None, true) => crate::say!("{}", no_master_json(&args.path, designee)),
             (Some(m), false) => crate::say!("{}", master_line(&args.path, m, now)),
-            (Some(m), true) => {
-                let (address, error) = match m.address {
-                    Ok(a) => (Some(a), None),
-                    Err(bad) => (None, Some(format!("not an address: {bad:?}"))),
-                };
-                // A designation not taken over yet: the data names no master.
-                let (address, designated) = match &m.pending {
-                    Some(_) => (None, address),
-                    None => (address, None),
-                };
-                crate::say!(
-                    "{}",
-                    json!({
-                        "path": args.path,
-                        "master": address,
-                        "error": error,
-                        "epoch": m.epoch,
-                        "since_ms": m.since_ms,
-                        "held_ms": (now - m.since_ms).max(0),
-                        "session_id": session_hex(m.session_id),
-                        "designee": m.designee,
-                        "designated": designated,
-                        "designated_since_ms": m.pending.as_ref().map(|p| p.since_ms),
-                        "held_by": m.pending.as_ref().map_or(m.holder.clone(), |p| p.held_by.clone()),
-                        "standbys": m.standbys,
-                    })
-                );
-            }
+            (Some(m), true) => crate::say!("{}", master_json(&args.path, m, now)),
         }
         Ok::<_, String>(0)
+    })
+}
+
+/// The `--json` document when nobody holds the node (`designee`: a handover under way).
+fn no_master_json(path: &str, designee: Option<String>) -> serde_json::Value {
+    json!({
+        "path": path,
+        "master": null,
+        "error": null,
+        "epoch": null,
+        "since_ms": null,
+        "held_ms": null,
+        "session_id": null,
+        "designee": designee,
+    })
+}
+
+/// The `--json` document for a held node: as [`master_line`], a designation not taken over yet
+/// names no master.
+fn master_json(path: &str, m: inspect::MasterEntry, now: i64) -> serde_json::Value {
+    let (address, error) = match m.address {
+        Ok(a) => (Some(a), None),
+        Err(bad) => (None, Some(format!("not an address: {bad:?}"))),
+    };
+    // A designation not taken over yet: the data names no master.
+    let (address, designated) = match &m.pending {
+        Some(_) => (None, address),
+        None => (address, None),
+    };
+    json!({
+        "path": path,
+        "master": address,
+        "error": error,
+        "epoch": m.epoch,
+        "since_ms": m.since_ms,
+        "held_ms": (now - m.since_ms).max(0),
+        "session_id": session_hex(m.session_id),
+        "designee": m.designee,
+        "designated": designated,
+        "designated_since_ms": m.pending.as_ref().map(|p| p.since_ms),
+        "held_by": m.pending.as_ref().map_or(m.holder.clone(), |p| p.held_by.clone()),
+        "standbys": m.standbys,
     })
 }
 

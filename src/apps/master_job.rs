@@ -6,7 +6,9 @@
 //! SIGTERM or Ctrl-C it resigns, then exits.
 
 use zoorpc_provider::StopSignals;
-use zoorpc_registry::{MasterElection, MasterJob, Session, SessionConfig, default_master_path};
+use zoorpc_registry::{
+    MasterElection, MasterJob, Session, SessionConfig, ZkCredential, default_master_path,
+};
 
 use crate::cli::{Flags, MAX_MS, or_exit};
 
@@ -28,10 +30,30 @@ pub const FLAGS: &[&str] = &[
     "zk-auth-file",
 ];
 
+/// What the flags ask for, checked.
+struct Settings {
+    zk: String,
+    path: String,
+    interval: std::time::Duration,
+    name: String,
+    /// This process's identity in the master node.
+    address: String,
+    session_timeout: std::time::Duration,
+    /// Lines end with ` at_ms=<unix ms>`.
+    stamp: bool,
+    zk_auth: Option<ZkCredential>,
+}
+
 /// Runs the master-job program with the process arguments.
 pub fn main() {
     crate::init_logging();
     let flags = Flags::from_env(USAGE, FLAGS);
+    let settings = settings(&flags);
+    std::process::exit(super::block_on(contend(settings)));
+}
+
+/// Reads the flags, exiting with the usage on a bad one.
+fn settings(flags: &Flags) -> Settings {
     let zk = or_exit(USAGE, flags.zk());
     let path = flags
         .str("path")
@@ -62,40 +84,54 @@ pub fn main() {
             .and_then(|_| zoorpc_registry::election::validate_address(&address).map(|_| ()))
             .map_err(|e| e.to_string()),
     );
-    std::process::exit(super::block_on(async move {
-        // Listening for signals before any line is printed: a reader may signal at once.
-        let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
-        let session = Session::connect(
-            SessionConfig::new(&zk)
-                .session_timeout(session_timeout)
-                .credential(zk_auth),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let election = tokio::select! {
-            joined = MasterElection::join(&session, &path, &address) => {
-                joined.map_err(|e| e.to_string())?
-            }
-            _ = signals.recv() => return Ok(0),
-        };
-        let printer = tokio::spawn(super::ha_server::print_roles(
-            election.path().to_owned(),
-            election.changes(),
-            stamp,
-        ));
-        let job = super::ha_server::start_printing_job(&election, &name, interval, stamp)?;
-        let refusal = tokio::select! {
-            _ = signals.recv() => None,
-            refusal = super::ha_server::refused(&election) => Some(refusal),
-        };
-        drop(job);
-        let resigned = election.resign().await;
-        let _ = printer.await;
-        if let Some(refusal) = refusal {
-            return Err(refusal);
+    Settings {
+        zk,
+        path,
+        interval,
+        name,
+        address,
+        session_timeout,
+        stamp,
+        zk_auth,
+    }
+}
+
+/// Contends and runs the job while master, until a stop signal (or a refusal); the exit status.
+async fn contend(settings: Settings) -> Result<i32, String> {
+    let (path, address, stamp) = (&settings.path, &settings.address, settings.stamp);
+    // Listening for signals before any line is printed: a reader may signal at once.
+    let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
+    let session = Session::connect(
+        SessionConfig::new(&settings.zk)
+            .session_timeout(settings.session_timeout)
+            .credential(settings.zk_auth),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let election = tokio::select! {
+        joined = MasterElection::join(&session, path, address) => {
+            joined.map_err(|e| e.to_string())?
         }
-        resigned.map_err(|e| e.to_string())?;
-        crate::say!("resigned");
-        Ok::<_, String>(0)
-    }));
+        _ = signals.recv() => return Ok(0),
+    };
+    let printer = tokio::spawn(super::ha_server::print_roles(
+        election.path().to_owned(),
+        election.changes(),
+        stamp,
+    ));
+    let job =
+        super::ha_server::start_printing_job(&election, &settings.name, settings.interval, stamp)?;
+    let refusal = tokio::select! {
+        _ = signals.recv() => None,
+        refusal = super::ha_server::refused(&election) => Some(refusal),
+    };
+    drop(job);
+    let resigned = election.resign().await;
+    let _ = printer.await;
+    if let Some(refusal) = refusal {
+        return Err(refusal);
+    }
+    resigned.map_err(|e| e.to_string())?;
+    crate::say!("resigned");
+    Ok(0)
 }

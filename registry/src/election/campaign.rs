@@ -1,7 +1,8 @@
 //! The state machine behind a [`MasterElection`](super::MasterElection): read the node (and its
 //! companion), decide (master, standby, hand over, take the vacancy, wait), publish the role,
-//! wait for a watch or the session. The transactions it decides on are in `writes.rs`; holding
-//! the node (watching it, renewing the lease) is in `hold.rs`.
+//! wait for a watch or the session. What a step reads is in `reads.rs`; the transactions it
+//! decides on are in `writes.rs`; holding the node (watching it, renewing the lease) is in
+//! `hold.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,11 +13,12 @@ use zookeeper_client as zk;
 
 use super::address::read_address;
 use super::lease;
-use super::participants::{self, participant_path};
+use super::participants;
 use super::prepare;
+use super::reads::Around;
 use super::role::{Held, Role, Shared};
 use super::vacancy::announced;
-use crate::plumbing::{RETRY_PAUSE, parent};
+use crate::plumbing::RETRY_PAUSE;
 use crate::session::{Session, SessionStatus};
 
 /// What the campaign waits for before deciding again.
@@ -205,67 +207,20 @@ impl Campaign {
     /// Reads the node and acts on what it says.
     async fn step(&mut self, status: &SessionStatus) -> Next {
         let client = &status.client;
-        let me = client.session_id().0;
         if let Some(next) = self.join_participants(client).await {
             return next;
         }
-        // Pipelined: all requests leave before we wait for any, and ZooKeeper answers a
-        // session's requests in order. The companion is read before the node (what we hold is
-        // then consistent, see `release`) and after it (a handover that deleted the node has
-        // named its designee by then: both happen in one transaction). A reply to any of them
-        // proves the session alive after `sent`: the lease counts from there.
-        let sent = lease::now();
-        let companion = client.get_data(&self.companion);
-        let node = client.get_and_watch_data(&self.path);
-        // The parent, read after the node: whether a vacancy was announced (see `announced`).
-        let siblings = client.check_stat(parent(&self.path).unwrap_or("/"));
-        let companion_after = client.get_data(&self.companion);
-        // Used while master only: a master watches its companion, to repair it if tampered with.
-        let companion_watch = client.check_and_watch_stat(&self.companion);
-        let own = client.check_stat(&participant_path(&self.path, me));
-        let (companion, node, siblings, companion_after, companion_watch, own) = (
-            companion.await,
-            node.await,
-            siblings.await,
-            companion_after.await,
-            companion_watch.await,
-            own.await,
-        );
+        let (node, around) = self.read(client).await;
         match node {
-            Ok((data, stat, watcher)) => {
-                let holder = read_address(&data).unwrap_or_else(|raw| raw);
-                if stat.ephemeral_owner == me && holder == self.address {
-                    self.designation = None;
-                    let own = match own {
-                        Ok(own) => own,
-                        Err(e) => {
-                            debug!(error = %e, "cannot read our participant node");
-                            return Next::Pause;
-                        }
-                    };
-                    self.master(
-                        client,
-                        &stat,
-                        watcher,
-                        (companion, companion_watch, own),
-                        sent,
-                    )
-                    .await
-                } else if stat.ephemeral_owner == me {
-                    // Designated away: stop being master first, then hand over.
-                    self.shared.held().take();
-                    self.publish(Role::Standby {
-                        master: holder.clone(),
-                    });
-                    self.hand_over(client, stat.version, &holder, companion.ok().map(|m| m.1))
-                        .await
-                } else {
-                    self.held_by_another(client, &stat, holder, watcher, companion)
-                        .await
-                }
-            }
+            Ok((data, stat, watcher)) => self.found(client, &data, &stat, watcher, around).await,
             Err(zk::Error::NoNode) => {
                 self.lost_node();
+                let Around {
+                    companion,
+                    siblings,
+                    companion_after,
+                    ..
+                } = around;
                 let announced = companion_after
                     .as_ref()
                     .is_ok_and(|(_, after)| announced(&companion, &siblings, after.mzxid));
@@ -275,6 +230,44 @@ impl Campaign {
                 debug!(error = %e, path = %self.path, "cannot read the master node");
                 Next::Pause
             }
+        }
+    }
+
+    /// The node exists: ours (master, if the rest agrees), ours but designated away (hand
+    /// over), or another's.
+    async fn found(
+        &mut self,
+        client: &zk::Client,
+        data: &[u8],
+        stat: &zk::Stat,
+        watcher: zk::OneshotWatcher,
+        around: Around,
+    ) -> Next {
+        let me = client.session_id().0;
+        let holder = read_address(data).unwrap_or_else(|raw| raw);
+        if stat.ephemeral_owner == me && holder == self.address {
+            self.designation = None;
+            let own = match around.own {
+                Ok(own) => own,
+                Err(e) => {
+                    debug!(error = %e, "cannot read our participant node");
+                    return Next::Pause;
+                }
+            };
+            let reads = (around.companion, around.companion_watch, own);
+            self.master(client, stat, watcher, reads, around.sent).await
+        } else if stat.ephemeral_owner == me {
+            // Designated away: stop being master first, then hand over.
+            self.shared.held().take();
+            self.publish(Role::Standby {
+                master: holder.clone(),
+            });
+            let companion = around.companion.ok().map(|m| m.1);
+            self.hand_over(client, stat.version, &holder, companion)
+                .await
+        } else {
+            self.held_by_another(client, stat, holder, watcher, around.companion)
+                .await
         }
     }
 

@@ -135,8 +135,10 @@
 //! - `role.rs`: [`Role`], [`RoleChange`], [`RoleChanges`] and how a role is published.
 //! - `handle.rs`: [`MasterElection`] (join, resign, leave on drop), [`designate`].
 //! - `campaign.rs`: the state machine behind a contender: read the node, decide, wait.
-//! - `writes.rs`: every transaction that changes who holds the node (take over, hand over,
-//!   repair the companion, release).
+//! - `reads.rs`: what one step of the campaign reads, in one pipelined round trip.
+//! - `writes.rs`: the campaign's transactions that change who holds the node (take over, hand
+//!   over, repair the companion).
+//! - `release.rs`: releasing the node (resigning).
 //! - `vacancy.rs`: a node we do not hold: stand by, wait for a handover or a step-down, or take
 //!   it (also from a holder that is not ours).
 //! - `hold.rs`: holding the node (its watches) and renewing the lease.
@@ -180,7 +182,9 @@ mod handle;
 mod hold;
 mod lease;
 pub mod participants;
+mod reads;
 mod refusal;
+mod release;
 mod role;
 mod vacancy;
 mod writes;

@@ -1,114 +1,18 @@
-//! Every transaction that changes who holds the master node: taking a vacancy (create the node
-//! and write the companion), handing over (delete the node, name the designee), repairing a
-//! tampered companion (checked against our node's version), and releasing (delete exactly our
-//! node, announcing the vacancy). Each is one ZooKeeper multi-op, so no other contender can see
-//! half of it.
+//! The transactions of a running campaign that change who holds the master node: taking a
+//! vacancy (create the node and write the companion), handing over (delete the node, name the
+//! designee) and repairing a tampered companion (checked against our node's version). Each is
+//! one ZooKeeper multi-op, so no other contender can see half of it. Releasing (resigning) is in
+//! `release.rs`.
 
 use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
 use super::campaign::{Campaign, Next};
-use super::companion_path;
 use super::lease;
 use super::participants::{self, participant_path};
 use super::prepare;
 use super::role::{Held, Role};
-use crate::error::{Error, Result};
-use crate::plumbing::{ephemeral, persistent, unanswered};
-use crate::session::Session;
-
-/// Deletes our participant node (leaving the election); it goes with the session otherwise.
-async fn leave(client: &zk::Client, path: &str, session: i64) {
-    let node = participant_path(path, session);
-    match client.delete(&node, None).await {
-        Ok(()) | Err(zk::Error::NoNode) => {}
-        Err(e) => {
-            debug!(error = %e, %node, "could not delete the participant node; it goes with the session")
-        }
-    }
-}
-
-/// Deletes our node, if it is still ours. Bounded: a few attempts across reconnects.
-pub(super) async fn release(session: &Session, path: &str, held: Option<Held>) -> Result<()> {
-    let companion = companion_path(path);
-    let client = session.client();
-    let me = client.session_id().0;
-    if let Some(held) = held {
-        // `<path>.epoch` unchanged since we last saw our node means the node at the path is
-        // still ours (any takeover rewrites it), so this deletes exactly our node. Writing the
-        // companion in the same transaction announces the vacancy: the others take over at once.
-        let mut writer = client.new_multi_writer();
-        let added = writer
-            .add_set_data(&companion, b"", Some(held.companion_version))
-            .and_then(|()| writer.add_delete(path, Some(held.node_version)));
-        if added.is_ok() {
-            match writer.commit().await {
-                Ok(_)
-                | Err(zk::MultiWriteError::OperationFailed {
-                    index: 1,
-                    source: zk::Error::NoNode,
-                }) => {
-                    info!(path, "resigned");
-                    leave(&client, path, me).await;
-                    return Ok(());
-                }
-                Err(e) => debug!(error = %e, "quick release failed; reading the node"),
-            }
-        }
-    }
-    for _ in 0..10 {
-        let status =
-            match tokio::time::timeout(session.session_timeout(), session.connected()).await {
-                Ok(status) => status,
-                // Still disconnected after a session timeout: the session (and the node) is gone.
-                Err(_) => return Ok(()),
-            };
-        let client = status.client;
-        if client.session_id().0 != me {
-            // A new session: the node of the old one went with it.
-            return Ok(());
-        }
-        let companion_read = client.get_data(&companion);
-        let node_read = client.get_data(path);
-        let (companion_read, node_read) = (companion_read.await, node_read.await);
-        let stat = match node_read {
-            Ok((_, stat)) if stat.ephemeral_owner == me => stat,
-            Err(zk::Error::SessionExpired) => return Ok(()),
-            Ok(_) | Err(zk::Error::NoNode) => {
-                leave(&client, path, me).await;
-                return Ok(());
-            }
-            Err(e) if unanswered(&e) => continue,
-            Err(e) => return Err(Error::zk("read", path, e)),
-        };
-        let mut writer = client.new_multi_writer();
-        let added = match &companion_read {
-            // Read before the node: unchanged at commit means no takeover since, so the node we
-            // saw as ours is still ours.
-            Ok((_, m)) => writer
-                .add_set_data(&companion, b"", Some(m.version))
-                .and_then(|()| writer.add_delete(path, Some(stat.version))),
-            Err(_) => writer.add_delete(path, Some(stat.version)),
-        };
-        added.map_err(|e| Error::zk("delete", path, e))?;
-        match writer.commit().await {
-            Ok(_) => {
-                info!(path, "resigned");
-                leave(&client, path, me).await;
-                return Ok(());
-            }
-            Err(zk::MultiWriteError::RequestFailed {
-                source: zk::Error::SessionExpired,
-            }) => return Ok(()),
-            Err(e) => debug!(error = %e, "release attempt failed; trying again"),
-        }
-    }
-    Err(Error::zk(
-        "delete",
-        path,
-        zk::Error::UnexpectedError("the node kept changing while resigning".into()),
-    ))
-}
+use crate::plumbing::{ephemeral, persistent};
 
 /// A holder's node deleted in the takeover's transaction: at the version the decision was made
 /// on, with (for a holder proven gone) its participant node, so nothing of it is left to wait
@@ -203,21 +107,57 @@ impl Campaign {
             .await
     }
 
+    /// The takeover transaction: deletes a deposed holder's node (and its participant node) if
+    /// any, creates ours, writes the companion at the version the decision was made on and marks
+    /// our participant node, all or nothing.
     pub(super) async fn take_over(
         &mut self,
         client: &zk::Client,
         depose: Option<Depose>,
         companion_version: i32,
     ) -> Next {
-        let me = client.session_id().0;
-        let own = participant_path(&self.path, me);
         // The operations' indexes, for the errors below.
         let first = depose
             .as_ref()
             .map_or(0, |d| 1 + usize::from(d.participant.is_some()));
         let (create, companion_at, own_at) = (first, first + 1, first + 2);
         let mut writer = client.new_multi_writer();
-        let added = match &depose {
+        let own = participant_path(&self.path, client.session_id().0);
+        let added = self
+            .takeover_request(&mut writer, depose.as_ref(), companion_version, &own)
+            // Last: the other operations' indexes stay as `takeover_failed` reads them.
+            .and_then(|()| self.add_taker_record(client, &mut writer));
+        if let Err(e) = added {
+            warn!(error = %e, "cannot build the takeover request");
+            return Next::Pause;
+        }
+        let sent = lease::now();
+        match writer.commit().await {
+            Ok(results) => {
+                let Some(zk::MultiWriteResult::SetData { stat }) = results.get(companion_at) else {
+                    // Cannot happen with a successful multi; read the node to find out.
+                    return Next::Again;
+                };
+                self.took_over(client, stat, sent);
+                // Read again to arm the watch on our node.
+                Next::Again
+            }
+            Err(e) => {
+                self.takeover_failed(client, e, [create, companion_at, own_at])
+                    .await
+            }
+        }
+    }
+
+    /// Adds the takeover's operations to `writer`, in the order `take_over`'s indexes assume.
+    fn takeover_request(
+        &self,
+        writer: &mut zk::MultiWriter<'_>,
+        depose: Option<&Depose>,
+        companion_version: i32,
+        own: &str,
+    ) -> std::result::Result<(), zk::Error> {
+        match depose {
             Some(depose) => writer
                 .add_delete(&self.path, Some(depose.version))
                 .and_then(|()| match &depose.participant {
@@ -234,39 +174,24 @@ impl Campaign {
             )
         })
         .and_then(|()| writer.add_set_data(&self.companion, b"", Some(companion_version)))
-        .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None))
-        .and_then(|()| self.add_taker_record(client, &mut writer));
-        if let Err(e) = added {
-            warn!(error = %e, "cannot build the takeover request");
-            return Next::Pause;
-        }
-        let sent = lease::now();
-        match writer.commit().await {
-            Ok(results) => {
-                let Some(zk::MultiWriteResult::SetData { stat }) = results.get(companion_at) else {
-                    // Cannot happen with a successful multi; read the node to find out.
-                    return Next::Again;
-                };
-                *self.shared.held() = Some(Held {
-                    node_version: 0,
-                    companion_version: stat.version,
-                });
-                self.epoch = Some((stat.mzxid, stat.mzxid));
-                self.note_epoch(stat.mzxid);
-                self.designation = None;
-                self.waiting_for = None;
-                self.shared
-                    .lease
-                    .extend(sent, lease::lease_for(client.session_timeout()));
-                self.publish(Role::Master { epoch: stat.mzxid });
-                // Read again to arm the watch on our node.
-                Next::Again
-            }
-            Err(e) => {
-                self.takeover_failed(client, e, [create, companion_at, own_at])
-                    .await
-            }
-        }
+        .and_then(|()| writer.add_set_data(own, self.participant().as_bytes(), None))
+    }
+
+    /// Records a committed takeover (`stat`: the companion's write, whose `mzxid` is the new
+    /// epoch; `sent`: when the request left, where the lease starts) and publishes the mastership.
+    fn took_over(&mut self, client: &zk::Client, stat: &zk::Stat, sent: u64) {
+        *self.shared.held() = Some(Held {
+            node_version: 0,
+            companion_version: stat.version,
+        });
+        self.epoch = Some((stat.mzxid, stat.mzxid));
+        self.note_epoch(stat.mzxid);
+        self.designation = None;
+        self.waiting_for = None;
+        self.shared
+            .lease
+            .extend(sent, lease::lease_for(client.session_timeout()));
+        self.publish(Role::Master { epoch: stat.mzxid });
     }
 
     /// What a failed takeover means, by the failed operation (`at`: the indexes of the create,

@@ -49,70 +49,97 @@ impl Schedule {
         F: FnMut(JobRun) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        'terms: loop {
-            // Wait to be master.
-            let epoch = loop {
-                match *self.roles.borrow_and_update() {
-                    Role::Master { epoch } => break epoch,
-                    Role::Left => return,
-                    _ => {}
-                }
-                if self.roles.changed().await.is_err() {
-                    return;
-                }
-            };
-            let fence = Fence {
-                path: self.path.clone(),
-                address: self.address.clone(),
-                epoch,
-            };
-            // Continue where the last master left off.
-            let Some((mut seq, mut due)) = self.resume(epoch).await else {
+        while let Some(epoch) = self.master_epoch().await {
+            self.term(epoch, &mut job).await;
+        }
+    }
+
+    /// Waits to be master: its epoch, or `None` once the contender left (or the election is
+    /// gone).
+    async fn master_epoch(&mut self) -> Option<i64> {
+        loop {
+            match *self.roles.borrow_and_update() {
+                Role::Master { epoch } => return Some(epoch),
+                Role::Left => return None,
+                _ => {}
+            }
+            if self.roles.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// One term as master under `epoch`: runs the schedule until deposed, fenced, or outside
+    /// the lease; the caller then waits to be master again.
+    async fn term<F, Fut>(&mut self, epoch: i64, job: &mut F)
+    where
+        F: FnMut(JobRun) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let fence = Fence {
+            path: self.path.clone(),
+            address: self.address.clone(),
+            epoch,
+        };
+        // Continue where the last master left off.
+        let Some((mut seq, mut due)) = self.resume(epoch).await else {
+            self.pause_unless_deposed(epoch, PAUSE).await;
+            return;
+        };
+        info!(record = %self.record, epoch, seq, "master: job schedule resumed");
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(due) => {}
+                _ = deposed(&mut self.roles, epoch) => return,
+            }
+            if !self.mastership.is_master() {
+                self.outside_lease(epoch, seq).await;
+                return;
+            }
+            let claimed_at = Instant::now();
+            if !self.claim_and_run(&fence, seq, job).await {
+                return;
+            }
+            seq += 1;
+            due = later(claimed_at, self.interval);
+        }
+    }
+
+    /// Claims run `seq` and runs it, while still master within the lease; `false` when the term
+    /// is over (fenced, a failed claim, the lease ended, or deposed during the run).
+    async fn claim_and_run<F, Fut>(&mut self, fence: &Fence, seq: u64, job: &mut F) -> bool
+    where
+        F: FnMut(JobRun) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let epoch = fence.epoch;
+        match self.claim(fence, seq).await {
+            Ok(()) => self.last_claimed = seq,
+            Err(Refused::Fenced) => {
+                self.pause_unless_deposed(epoch, self.interval).await;
+                return false;
+            }
+            Err(Refused::Failed) => {
                 self.pause_unless_deposed(epoch, PAUSE).await;
-                continue 'terms;
-            };
-            info!(record = %self.record, epoch, seq, "master: job schedule resumed");
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(due) => {}
-                    _ = deposed(&mut self.roles, epoch) => continue 'terms,
-                }
-                if !self.mastership.is_master() {
-                    self.outside_lease(epoch, seq).await;
-                    continue 'terms;
-                }
-                let claimed_at = Instant::now();
-                match self.claim(&fence, seq).await {
-                    Ok(()) => self.last_claimed = seq,
-                    Err(Refused::Fenced) => {
-                        self.pause_unless_deposed(epoch, self.interval).await;
-                        continue 'terms;
-                    }
-                    Err(Refused::Failed) => {
-                        self.pause_unless_deposed(epoch, PAUSE).await;
-                        continue 'terms;
-                    }
-                }
-                if !self.mastership.is_master() {
-                    // Claimed, but the lease ended since (a pause): the run is skipped, as a
-                    // run cancelled by a failover is.
-                    self.outside_lease(epoch, seq).await;
-                    continue 'terms;
-                }
-                let run = JobRun {
-                    epoch,
-                    seq,
-                    fence: fence.clone(),
-                };
-                tokio::select! {
-                    _ = job(run) => {}
-                    _ = deposed(&mut self.roles, epoch) => {
-                        warn!(epoch, seq, "mastership lost during a run; the run was cancelled");
-                        continue 'terms;
-                    }
-                }
-                seq += 1;
-                due = later(claimed_at, self.interval);
+                return false;
+            }
+        }
+        if !self.mastership.is_master() {
+            // Claimed, but the lease ended since (a pause): the run is skipped, as a run
+            // cancelled by a failover is.
+            self.outside_lease(epoch, seq).await;
+            return false;
+        }
+        let run = JobRun {
+            epoch,
+            seq,
+            fence: fence.clone(),
+        };
+        tokio::select! {
+            _ = job(run) => true,
+            _ = deposed(&mut self.roles, epoch) => {
+                warn!(epoch, seq, "mastership lost during a run; the run was cancelled");
+                false
             }
         }
     }

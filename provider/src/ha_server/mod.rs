@@ -40,29 +40,26 @@
 //! # Ok(()) }
 //! ```
 
+mod start;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::service::Routes;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
 use zoorpc_registry::election::FastTakeover;
 use zoorpc_registry::provider_url::host_port;
-use zoorpc_registry::{
-    ElectionOptions, MasterElection, Role, Session, SessionConfig, ZkCredential,
-};
+use zoorpc_registry::{ElectionOptions, MasterElection, Role, Session, ZkCredential};
 
 use crate::error::{Error, Result};
 use crate::master_gate::MasterGate;
 use crate::reflection::{REFLECTION_V1, REFLECTION_V1ALPHA, with_reflection};
-use crate::served_metrics::ServedMetrics;
 use crate::shutdown::StopSignals;
-use crate::startup::{GrpcService, check_serving_tls, listen};
+use crate::startup::{GrpcService, listen};
 use crate::tls::ProviderTls;
 
 /// The gRPC health service's name: exempt from the gate.
@@ -150,7 +147,7 @@ pub struct HaServer {
     health_task: Option<JoinHandle<()>>,
     /// Dropping it (with the server) stops the server too.
     stop_server: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::result::Result<(), tonic::transport::Error>>>,
+    server: Option<start::ServerTask>,
     drain_timeout: Duration,
 }
 
@@ -185,6 +182,8 @@ impl HaServer {
         HaServer::launch(config, names, routes).await
     }
 
+    /// The lifecycle of the [module docs](self), steps 1 to 4 in order (each step is in
+    /// `start.rs`).
     async fn launch(
         config: HaServerConfig,
         names: &[&'static str],
@@ -215,45 +214,14 @@ impl HaServer {
             detail: format!("reflection: {e}; check HaServerConfig::file_descriptor_sets"),
         })?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let mut builder = Server::builder();
-        if let Some(tls) = &config.tls {
-            builder = builder.tls_config(tls.server_config())?;
-        }
-        let server = tokio::spawn(
-            builder
-                .tcp_nodelay(true)
-                .layer(ServedMetrics)
-                .layer(gate.clone())
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
-                    let _ = stop_rx.await;
-                }),
-        );
+        let server = start::serve_gated(&config, listener, routes, &gate, stop_rx)?;
         // Contend only with an address that reaches this server. (On an error below, `stop_tx`
         // is dropped and the server stops.)
-        let scheme = if config.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        check_serving_tls(
-            &format!("{scheme}://{address}"),
-            addr,
-            "",
-            config.tls.as_ref(),
-        )
-        .await?;
-        let session = Session::connect(
-            SessionConfig::new(&config.zk)
-                .session_timeout(config.session_timeout)
-                .credential(config.zk_auth.clone()),
-        )
-        .await?;
-        let election =
-            MasterElection::join_with(&session, &config.path, &address, config.election).await?;
+        start::check_advertised(&config, &address, addr).await?;
+        let (session, election) = start::contend(&config, &address).await?;
         gate.bind(election.mastership());
         let health_task = (!names.is_empty()).then(|| {
-            tokio::spawn(follow_health(
+            tokio::spawn(start::follow_health(
                 election.subscribe(),
                 health.clone(),
                 names.to_vec(),
@@ -359,27 +327,5 @@ impl HaServer {
         shutdown.await;
         info!(address = %self.address, "stopping; resigning, then draining");
         self.shutdown().await
-    }
-}
-
-/// Sets `names` SERVING while `roles` says master, NOT_SERVING otherwise, until the election
-/// goes.
-async fn follow_health(
-    mut roles: tokio::sync::watch::Receiver<Role>,
-    health: HealthReporter,
-    names: Vec<&'static str>,
-) {
-    loop {
-        let status = if roles.borrow_and_update().is_master() {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        for name in &names {
-            health.set_service_status(*name, status).await;
-        }
-        if roles.changed().await.is_err() {
-            return;
-        }
     }
 }
