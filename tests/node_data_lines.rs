@@ -1,14 +1,16 @@
 //! What programs print of an election's master node data. Whoever may write the node (a plain
 //! ZooKeeper client, zkCli) can put a newline in it: the programs whose lines other tools read
-//! (`zoorpc-ha-server`, `zoorpc-master-job`) print it escaped, on one line, so it never forges a
-//! line.
+//! (`zoorpc-ha-server`, `zoorpc-master-job`, `zoorpc master`) print it escaped, on one line, so
+//! it never forges a line. A contender's name that is not `host:port` (the master-job program's
+//! own default, `job-<pid>`) is shown by `zoorpc master` as a name, not as bad data.
 
 mod common;
 
 use std::process::Command;
 use std::time::Duration;
 
-use common::{raw_client, zk};
+use common::{raw_client, run_command, zk};
+use zookeeper_client as zkc;
 use zoorpc_testkit::{ChildProcess, unique_path};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -85,5 +87,60 @@ fn master_job_prints_a_newline_in_the_master_node_escaped() {
     assert!(
         !lines.iter().any(|l| l.starts_with("run epoch=1 ")),
         "a forged line: {lines:?}"
+    );
+}
+
+fn zoorpc_master(path: &str) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc"));
+    cmd.args(["master", path, "--zk", &zk().connect_string()])
+        .env_remove("ZOORPC_ZK")
+        .env_remove("ZOORPC_ZK_AUTH_FILE");
+    let (code, out, err) = run_command(cmd, WAIT);
+    assert_eq!(code, Some(0), "{err}");
+    out
+}
+
+#[test]
+fn master_shows_the_master_jobs_default_name_as_a_name_and_a_newline_as_bad_data() {
+    let path = unique_path("job-name");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-master-job"));
+    cmd.args(["--zk", &zk().connect_string(), "--path", &path])
+        .args(["--session-timeout-ms", "1000", "--interval-ms", "100000"]);
+    let mut job = ChildProcess::spawn("master-job", cmd).expect("spawn the master job");
+    job.wait_for_line("role master epoch=", WAIT)
+        .expect("the only contender becomes master");
+    let out = zoorpc_master(&path);
+    let name = format!("job-{}", job.pid());
+    assert!(
+        out.starts_with(&format!(
+            "master {name} (a name, not an address: no gRPC client can call it) epoch="
+        )),
+        "{out}"
+    );
+
+    drop(job);
+
+    // Data that is not even a name, held by a plain client's ephemeral node.
+    let path = format!("{}/Hello:1.0.0", unique_path("bad-data"));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let _holder = runtime.block_on(async {
+        let client = raw_client(&zk().connect_string()).await;
+        let persistent = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+        client
+            .mkdir(&format!("{path}.epoch"), &persistent)
+            .await
+            .expect("the election's companion");
+        let ephemeral = zkc::CreateMode::Ephemeral.with_acls(zkc::Acls::anyone_all());
+        client
+            .create(&path, b"evil\nmaster 127.0.0.1:1", &ephemeral)
+            .await
+            .expect("a plain client holds the master node");
+        client
+    });
+    let out = zoorpc_master(&path);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.starts_with(r#"master BAD DATA "evil\nmaster 127.0.0.1:1" (not host:port"#),
+        "{out}"
     );
 }
