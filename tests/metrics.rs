@@ -429,3 +429,94 @@ fn retries_count_only_attempts_made_again() {
         "{body}"
     );
 }
+
+/// Starts a `HelloService` on a free loopback port that answers every call with `status`:
+/// its address.
+async fn answering_with(status: fn() -> tonic::Status) -> String {
+    use tonic::transport::server::TcpIncoming;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let service = zoorpc::proto::HelloServiceServer::with_interceptor(
+        zoorpc::provider::Greeter::new(address.clone()),
+        move |_| Err(status()),
+    );
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(TcpIncoming::from(listener))
+            .await;
+    });
+    address
+}
+
+/// A standby's refusal is counted `refused`, a provider's own `UNAVAILABLE` answer
+/// `unavailable` (both were `refused`, which reads as a refused connection).
+#[test]
+fn a_standbys_refusal_and_an_answered_unavailable_are_told_apart() {
+    let connect = zk().connect_string();
+    let base = unique_path("metrics-classes");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (overloaded, standby) = rt.block_on(async {
+        let overloaded = answering_with(|| tonic::Status::unavailable("overloaded")).await;
+        let standby = answering_with(|| zoorpc::proto::standby::standby_status(None)).await;
+        let client = raw_client(&connect).await;
+        let open = zookeeper_client::CreateMode::Persistent
+            .with_acls(zookeeper_client::Acls::anyone_all());
+        client.mkdir(&base, &open).await.unwrap();
+        for (n, address) in [(1, &overloaded), (2, &standby)] {
+            client
+                .create(
+                    &format!("{base}/provider000000000{n}"),
+                    format!("http://{address}").as_bytes(),
+                    &open,
+                )
+                .await
+                .unwrap();
+        }
+        (overloaded, standby)
+    });
+    let metrics = free_addr();
+    let mut cmd = Command::new(ZOORPC);
+    cmd.args(["proxy", "--zk", &connect, "--listen", "127.0.0.1:0"])
+        .args(["--base-path", &base, "--metrics", &metrics]);
+    let mut proxy = ChildProcess::spawn("proxy", cmd).unwrap();
+    let line = proxy
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    let listen = line.split_whitespace().nth(1).unwrap().to_owned();
+    let series = |address: &str, class: &str| {
+        format!("zoorpc_attempt_failures_total{{endpoint=\"http://{address}\",class=\"{class}\"}}")
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        rt.block_on(async {
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{listen}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let status = HelloServiceClient::new(channel)
+                .say_hello(HelloRequest { name: "x".into() })
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");
+        });
+        let body = scrape(&metrics);
+        if value(&body, &series(&overloaded, "unavailable")).is_some()
+            && value(&body, &series(&standby, "refused")).is_some()
+        {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "classes not counted: {body}");
+    };
+    assert_eq!(
+        value(&body, &series(&overloaded, "refused")),
+        None,
+        "{body}"
+    );
+    assert_eq!(
+        value(&body, &series(&standby, "unavailable")),
+        None,
+        "{body}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The HA client program: calls `SayHello` on the current master N times through a
 //! [`MasterClient`], printing `ok <addr>` (the master that answered, `host:port` as the master
-//! node holds it) or `err <reason>` per call, and `calls=N ok=N failed=N` last.
+//! node holds it) or `err <reason>` per call, and `calls=N ok=N failed=N` last. Exits 1 if any
+//! call failed (as `zoorpc call`), 0 if all were answered.
 
 use zoorpc_consumer::{MasterClient, MasterClientConfig};
 
@@ -47,10 +48,10 @@ pub fn main() {
     );
     std::process::exit(super::block_on(async move {
         let client = MasterClient::connect_with(config).await?;
-        super::call_loop(calls, interval, || async {
+        let failed = super::call_loop(calls, interval, || async {
             client.say_hello(&name).await.map(|a| a.master)
         })
         .await;
-        Ok::<_, zoorpc_consumer::Error>(0)
+        Ok::<_, zoorpc_consumer::Error>(if failed == 0 { 0 } else { 1 })
     }));
 }

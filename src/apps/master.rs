@@ -2,7 +2,10 @@
 //! `<path>.epoch`'s `mzxid`, the fencing token), how long it has held it (since the
 //! companion's `mtime`: every takeover writes it) and the standbys (the participant nodes). An
 //! address designated but not taken over yet is never shown as master (`no master yet ...:
-//! designated X, not yet taken over, since ...`); data that is not `host:port` is `BAD DATA`. `--json` prints one JSON document. Nobody
+//! designated X, not yet taken over, since ...`); a name that is not `host:port` (what
+//! `zoorpc-master-job` calls itself, `job-<pid>`) is shown as a name no client can call, and
+//! data that is not even a name (empty, whitespace, control characters, binary) is `BAD DATA`,
+//! escaped so it stays one line. `--json` prints one JSON document. Nobody
 //! holding the node is not an error: `no master at <path>` (`"master": null`), exit 0.
 
 use serde_json::json;
@@ -77,6 +80,7 @@ fn no_master_json(path: &str, designee: Option<String>) -> serde_json::Value {
 fn master_json(path: &str, m: inspect::MasterEntry, now: i64) -> serde_json::Value {
     let (address, error) = match m.address {
         Ok(a) => (Some(a), None),
+        Err(bad) if is_name(&bad) => (None, Some(format!("a name, not an address: {bad:?}"))),
         Err(bad) => (None, Some(format!("not an address: {bad:?}"))),
     };
     // A designation not taken over yet: the data names no master.
@@ -123,14 +127,33 @@ the node is still held by {} session={} epoch={epoch}{standbys}",
             session_hex(m.session_id)
         ),
         (address, _) => {
-            let address = address.unwrap_or_else(|bad| {
-                format!("BAD DATA {bad:?} (not host:port; no client can call it)")
-            });
+            let address = address.unwrap_or_else(|bad| not_an_address(&bad));
             format!(
                 "master {address} epoch={epoch} held={} session={}{standbys}",
                 human_age(now - m.since_ms),
                 session_hex(m.session_id)
             )
         }
+    }
+}
+
+/// Whether `data` (a master node's data that is not `host:port`) is still a contender's name:
+/// what [`validate_address`](zoorpc_registry::election::validate_address) accepts.
+fn is_name(data: &str) -> bool {
+    zoorpc_registry::election::validate_address(data).is_ok()
+}
+
+/// How the text line shows master data that is not `host:port`: a name as itself, anything else
+/// as `BAD DATA` (escaped).
+///
+/// ```text
+/// job-2 (a name, not an address: no gRPC client can call it)
+/// BAD DATA "evil\nline" (not host:port; no client can call it)
+/// ```
+fn not_an_address(data: &str) -> String {
+    if is_name(data) {
+        format!("{data} (a name, not an address: no gRPC client can call it)")
+    } else {
+        format!("BAD DATA {data:?} (not host:port; no client can call it)")
     }
 }

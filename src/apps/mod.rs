@@ -261,8 +261,9 @@ pub fn block_on<E: Display>(body: impl Future<Output = Result<i32, E>>) -> i32 {
 }
 
 /// Makes `calls` calls, one per `interval` (zero: one after another, no pause), printing
-/// `ok <who answered>` or `err <reason>` for each and `calls=N ok=N failed=N` last.
-pub async fn call_loop<F, Fut, E>(calls: u64, interval: Duration, mut call: F)
+/// `ok <who answered>` or `err <reason>` for each and `calls=N ok=N failed=N` last; returns how
+/// many failed.
+pub async fn call_loop<F, Fut, E>(calls: u64, interval: Duration, mut call: F) -> u64
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<String, E>>,
@@ -277,7 +278,7 @@ where
                 ok += 1;
                 if !write_line(format_args!("ok {who}")) {
                     // Nobody reads the results any more: stop calling.
-                    return;
+                    return failed;
                 }
             }
             Err(e) => {
@@ -286,12 +287,13 @@ where
                     "err {}",
                     crate::cli::with_flags(&e.to_string())
                 )) {
-                    return;
+                    return failed;
                 }
             }
         }
     }
     crate::say!("calls={calls} ok={ok} failed={failed}");
+    failed
 }
 
 /// The pace of a call loop: one call per interval, or with a zero interval no pause at all

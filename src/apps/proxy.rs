@@ -73,12 +73,12 @@ pub struct ProxyArgs {
     /// fails (or, with --idempotent, is tried on another provider), also within a client's own
     /// deadline (grpc-timeout); without this flag a client's deadline replaces the default
     /// [default: 5000]
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=crate::cli::MAX_MS))]
     pub attempt_timeout_ms: Option<u64>,
     /// With --master: how long a call waits for a master when there is none (no contender yet,
     /// or a switch-over under way) before it fails with UNAVAILABLE; a client's own deadline
     /// also applies [default: 15000]
-    #[arg(long, value_name = "MS", conflicts_with = "base_path", value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
+    #[arg(long, value_name = "MS", conflicts_with = "base_path", value_parser = clap::value_parser!(u64).range(0..=crate::cli::MAX_MS))]
     pub switch_over_timeout_ms: Option<u64>,
     /// Most calls (HTTP/2 streams) one client connection may have open at once [default: no
     /// limit]

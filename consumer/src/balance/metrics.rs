@@ -6,9 +6,12 @@
 //!   gRPC status in them (`OK` when the headers carry none: the status of a streamed answer is
 //!   in its trailers, not seen here).
 //! - `zoorpc_attempt_failures_total{endpoint, class}`: attempts without an answer
-//!   (`never_sent`, `maybe_sent`, `application`), refused (`refused`: UNAVAILABLE, a standby's
-//!   refusal), cut by the caller's deadline before an answer (`deadline`), or abandoned by a
-//!   caller that went away while the endpoint had not answered (`cancelled`).
+//!   (`never_sent`, `maybe_sent`, `application`), refused by a standby (`refused`: UNAVAILABLE
+//!   with the `zoorpc-standby` metadata, the request not processed; a refused connection is
+//!   `never_sent`), answered `UNAVAILABLE` otherwise (`unavailable`: the provider's own
+//!   answer, which may have been processed), answered with another code the retry policy
+//!   retries (`retryable`), cut by the caller's deadline before an answer (`deadline`), or
+//!   abandoned by a caller that went away while the endpoint had not answered (`cancelled`).
 //! - `zoorpc_calls_total{outcome}`: calls, `answered`, `failed` (no answer from any attempt,
 //!   the caller's deadline included) or `cancelled` (the caller dropped the call, e.g. a client
 //!   of `zoorpc proxy` that reset its stream at its own deadline, before it ended).
@@ -77,13 +80,17 @@ fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
-/// An attempt that failed or was refused.
-fn attempt_failed(endpoint: &Arc<str>, failure: Failure, refused: bool) {
-    let class = match (refused, failure) {
-        (true, _) => "refused",
-        (false, Failure::NotSent) => "never_sent",
-        (false, Failure::MaybeSent) => "maybe_sent",
-        (false, Failure::Application) => "application",
+/// An attempt that failed, or was answered with the error `code` (one the call looks at before
+/// returning it). An answer whose request reached no handler (`NotSent`) is a standby's
+/// refusal: the attempt makes it only for `UNAVAILABLE` carrying the `zoorpc-standby` metadata.
+fn attempt_failed(endpoint: &Arc<str>, failure: Failure, code: Option<tonic::Code>) {
+    let class = match (code, failure) {
+        (Some(_), Failure::NotSent) => "refused",
+        (Some(tonic::Code::Unavailable), _) => "unavailable",
+        (Some(_), _) => "retryable",
+        (None, Failure::NotSent) => "never_sent",
+        (None, Failure::MaybeSent) => "maybe_sent",
+        (None, Failure::Application) => "application",
     };
     failure_of(endpoint, class);
 }
@@ -152,10 +159,10 @@ impl<'a> AttemptCount<'a> {
         answered(self.endpoint, ok_key, code);
     }
 
-    /// Failed or refused (see [`attempt_failed`]).
-    pub(crate) fn failed(mut self, failure: Failure, refused: bool) {
+    /// Failed, or answered with the error `code` (see [`attempt_failed`]).
+    pub(crate) fn failed(mut self, failure: Failure, code: Option<tonic::Code>) {
         self.counted = true;
-        attempt_failed(self.endpoint, failure, refused);
+        attempt_failed(self.endpoint, failure, code);
     }
 
     /// The caller's deadline passed before an answer came.

@@ -57,7 +57,9 @@ impl Role {
 }
 
 /// `master epoch=<n>`, `standby master=<addr>`, `electing`, `disconnected`, `joining`, `left` (what
-/// `ha_server` prints after `role `).
+/// `ha_server` prints after `role `). A master whose data is not a valid address (whitespace,
+/// control characters: anyone who may write the node can put a newline there) is shown quoted
+/// with Rust's escapes, so the line stays one line and names no address.
 ///
 /// ```
 /// use zoorpc_registry::Role;
@@ -65,13 +67,18 @@ impl Role {
 /// let standby = Role::Standby { master: "127.0.0.1:9090".into() };
 /// assert_eq!(standby.to_string(), "standby master=127.0.0.1:9090");
 /// assert!(!standby.is_master());
+/// let forged = Role::Standby { master: "evil\nrole master epoch=9".into() };
+/// assert_eq!(forged.to_string(), r#"standby master="evil\nrole master epoch=9""#);
 /// ```
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Role::Joining => f.write_str("joining"),
             Role::Master { epoch } => write!(f, "master epoch={epoch}"),
-            Role::Standby { master } => write!(f, "standby master={master}"),
+            Role::Standby { master } if super::validate_address(master).is_ok() => {
+                write!(f, "standby master={master}")
+            }
+            Role::Standby { master } => write!(f, "standby master={master:?}"),
             Role::Electing => f.write_str("electing"),
             Role::Disconnected => f.write_str("disconnected"),
             Role::Left => f.write_str("left"),

@@ -100,7 +100,7 @@ impl Call {
             let route = &self.channel.shared.route;
             route.record_failure(endpoint, noted, strike);
         }
-        counted.failed(failure, code.is_some());
+        counted.failed(failure, code);
         if failure == Failure::MaybeSent {
             self.maybe_sent += 1;
         }
