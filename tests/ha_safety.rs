@@ -101,10 +101,13 @@ fn a_master_paused_past_its_session_timeout_answers_nothing_as_master_after_it_r
             .iter()
             .filter(|p| p.server == old && p.sent > paused && p.sent < resumed)
             .count();
+        // Calls sent once the process was stopped (`pause` returns when it is): none may be
+        // answered as master after it resumes. (A call it admitted before the stop runs to
+        // completion by design, and its answer can come back after the resume: not counted.)
         served.extend(
             probes
                 .into_iter()
-                .filter(|p| p.server == old && p.is_master() && p.received > resumed)
+                .filter(|p| p.server == old && p.is_master() && p.sent > paused)
                 .map(|p| (round, p)),
         );
     }
