@@ -49,6 +49,7 @@ pub(super) async fn send(
         maybe_sent: 0,
         last: None,
         pause: None,
+        switch_only: false,
         // Counted once however the call ends, dropped by a caller that went away included.
         outcome: metrics::CallCount::start(),
     };
@@ -74,6 +75,9 @@ struct Call {
     last: Option<(ProviderUrl, BoxError)>,
     /// The backoff before the next attempt (a retry of a maybe-processed one).
     pause: Option<Duration>,
+    /// The next attempt goes only where the route switches over to (the master client's new
+    /// master), never to the endpoint tried last.
+    switch_only: bool,
     /// The call's one outcome in the metrics.
     outcome: metrics::CallCount,
 }
@@ -190,9 +194,12 @@ impl Call {
         let route = &self.channel.shared.route;
         // The list's route answers at once: no future to box for it.
         let next = match route.next_now(&self.tried) {
-            Some(next) => next,
-            None => {
-                let waited = route.next(&self.tried, self.started);
+            Some(next) if !self.switch_only => next,
+            _ => {
+                let waited = match self.tried.last() {
+                    Some(last) if self.switch_only => route.switch_over(last, self.started),
+                    _ => route.next(&self.tried, self.started),
+                };
                 match self.deadline {
                     Some(d) => tokio::time::timeout_at(d.at.into(), waited)
                         .await
@@ -257,9 +264,16 @@ impl Call {
             started,
             armed: true,
         };
-        let outcome = attempt(endpoint, request, limits, shared.track_load, retryable)
-            .instrument(span.clone())
-            .await;
+        let attempt = attempt(endpoint, request, limits, shared.track_load, retryable)
+            .instrument(span.clone());
+        let outcome = match self.superseded(endpoint) {
+            Some(superseded) => tokio::select! {
+                biased;
+                outcome = attempt => outcome,
+                () = superseded => abandoned(endpoint),
+            },
+            None => attempt.await,
+        };
         cancelled.armed = false;
         let ended = outcome.name();
         span.record("outcome", ended);
@@ -350,7 +364,8 @@ impl Call {
         let retryable = failure == Failure::NotSent
             || code.is_none_or(|c| self.channel.policy.retryable.contains(c));
         let gives_up = self.channel.shared.route.gives_up_after(&*error);
-        if gives_up || !retryable || !self.retry(failure) {
+        self.switch_only = false;
+        if gives_up || !retryable || !self.retry_or_switch_over(endpoint, failure) {
             self.outcome.failed();
             return Some(match refused {
                 Some((response, _)) => Ok(response),
@@ -362,12 +377,45 @@ impl Call {
                 )),
             });
         }
-        if failure == Failure::MaybeSent {
+        if failure == Failure::MaybeSent && !self.switch_only {
             self.pause = Some(self.channel.policy.backoff.pause(self.maybe_sent));
         }
         debug!(url = %endpoint.url(), ?failure, error = %error, "attempt failed; trying another endpoint");
         self.last = Some((endpoint.url().clone(), error));
         None
+    }
+
+    /// Whether an attempt on `endpoint` still waiting for its answer is abandoned once the route
+    /// switches over (see [`Route::superseded`](super::Route)): only an idempotent call's, with
+    /// a body it can send again.
+    fn superseded<'a>(&'a self, endpoint: &'a Endpoint) -> Option<super::BoxFuture<'a, ()>> {
+        if !self.channel.policy.idempotent || !self.body.is_available() {
+            return None;
+        }
+        self.channel.shared.route.superseded(endpoint)
+    }
+
+    /// Whether a call whose attempt on `endpoint` failed with `failure` tries again. An
+    /// idempotent call whose attempt may have been processed follows a switch-over of the route
+    /// (the master client's) outside the retry budget and attempt count: at once to the
+    /// endpoint named instead of `endpoint`, or, when the decision refuses `endpoint` again,
+    /// waiting for one (`switch_only`), within the route's bound.
+    fn retry_or_switch_over(&mut self, endpoint: &Endpoint, failure: Failure) -> bool {
+        let switched = (failure == Failure::MaybeSent
+            && self.channel.policy.idempotent
+            && self.body.is_available())
+        .then(|| self.channel.shared.route.switched_from(endpoint))
+        .flatten();
+        if switched == Some(true) {
+            self.switch_only = true;
+            return true;
+        }
+        let follows = switched.is_some();
+        if self.retry(failure) {
+            return true;
+        }
+        self.switch_only = follows;
+        follows
     }
 
     /// Whether a call whose attempt failed with `failure` tries another endpoint.
@@ -411,6 +459,15 @@ impl Call {
             None => wording::no_endpoint(self.channel.shared.route.no_endpoint()),
         }
     }
+}
+
+/// An attempt abandoned because the route switched over while it waited (maybe processed).
+fn abandoned(endpoint: &Endpoint) -> Outcome {
+    let status = Status::unavailable(format!(
+        "{} stopped being the master while the call waited for its answer",
+        endpoint.url()
+    ));
+    Outcome::Failed(Failure::MaybeSent, Box::new(status))
 }
 
 /// Armed while an attempt waits: a call dropped then, at its deadline (a client of `zoorpc
