@@ -187,7 +187,8 @@ fn a_master_paused_past_its_session_timeout_reports_not_master_before_any_job_an
 
 /// A master client whose master is paused (SIGSTOP): each attempt is abandoned after the attempt
 /// timeout, the call goes to the standby once it took over, and with no standby the call ends
-/// within its bounds instead of hanging until the master resumes.
+/// at the switch-over bound (after at most its five attempts on the paused master) instead of
+/// hanging until the master resumes.
 #[test]
 fn a_master_client_abandons_a_paused_master_after_the_attempt_timeout() {
     use zoorpc::consumer::{Answered, CallPolicy, MasterClient, MasterClientConfig};
@@ -195,10 +196,10 @@ fn a_master_client_abandons_a_paused_master_after_the_attempt_timeout() {
 
     let connect = zk().connect_string();
     let rt = runtime();
-    let client_for = |path: &str| {
+    let client_for = |path: &str, bound: Duration| {
         let mut config = MasterClientConfig::new(&connect, path);
         config.attempt_timeout = Duration::from_millis(500);
-        config.switch_over_timeout = Duration::from_secs(10);
+        config.switch_over_timeout = bound;
         rt.block_on(MasterClient::connect_with(config)).unwrap()
     };
 
@@ -208,7 +209,7 @@ fn a_master_client_abandons_a_paused_master_after_the_attempt_timeout() {
     a.wait_master(Duration::from_secs(10));
     let mut b = HaServer::spawn(&connect, &path, &[]);
     b.wait_standby_of(&a.address, Duration::from_secs(10));
-    let client = client_for(&path);
+    let client = client_for(&path, Duration::from_secs(10));
     rt.block_on(client.say_hello("warm")).unwrap();
     a.process.pause().unwrap();
     let started = Instant::now();
@@ -236,11 +237,12 @@ fn a_master_client_abandons_a_paused_master_after_the_attempt_timeout() {
     );
     a.process.resume().unwrap();
 
-    // Alone: the call ends (an error) within the attempt budget, long before the master resumes.
+    // Alone: the call ends (an error) at the switch-over bound, long before the master resumes.
     let path = unique_path("ha-paused-alone");
     let mut c = HaServer::spawn(&connect, &path, &["--session-timeout-ms", "20000"]);
     c.wait_master(Duration::from_secs(10));
-    let client = client_for(&path);
+    let bound = Duration::from_secs(3);
+    let client = client_for(&path, bound);
     rt.block_on(client.say_hello("warm")).unwrap();
     c.process.pause().unwrap();
     let started = Instant::now();
@@ -249,10 +251,18 @@ fn a_master_client_abandons_a_paused_master_after_the_attempt_timeout() {
             tokio::time::timeout(Duration::from_secs(20), client.say_hello("alone")).await
         })
         .expect("the call hung on the paused master");
-    assert!(result.is_err());
-    // Five idempotent attempts of 0.5 s, and the pauses between them.
+    let error = result.expect_err("nobody else to answer").to_string();
+    assert!(error.contains(&c.address), "{error}");
+    // At most five idempotent attempts of 0.5 s and the backoff between them (the paused
+    // master's load is not multiplied), then the wait for a switch-over within the bound.
+    let attempts = error
+        .split("after ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    assert!(attempts.is_some_and(|n| n <= 5), "{error}");
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() >= bound && started.elapsed() < bound + Duration::from_secs(3),
         "took {:?}",
         started.elapsed()
     );

@@ -1,6 +1,6 @@
 //! Where a balanced channel's attempts go: the `Route` trait, and the consumer's route, which
 //! picks from the live list (`ListRoute`). The master client's route follows the master
-//! (`master_client.rs`).
+//! (`master_client/route.rs`).
 
 use std::fmt;
 use std::future::Future;
@@ -59,6 +59,33 @@ pub(crate) trait Route: Send + Sync + fmt::Debug + 'static {
 
     /// The status of a call that found no endpoint at all.
     fn no_endpoint(&self) -> Status;
+
+    /// For a route whose one endpoint can be replaced (the master client's switch-over): a
+    /// future that resolves once the route names another endpoint than `endpoint`, so an
+    /// idempotent attempt still waiting on it may be abandoned and sent there. `None` (the
+    /// default): the route has no switch-overs, and a call waits on its attempt as the limits
+    /// say.
+    fn superseded<'a>(&'a self, _endpoint: &'a Endpoint) -> Option<BoxFuture<'a, ()>> {
+        None
+    }
+
+    /// Whether the route names another endpoint than `from` now (a switch-over happened);
+    /// `None` (the default) for a route without switch-overs.
+    fn switched_from(&self, _from: &Endpoint) -> Option<bool> {
+        None
+    }
+
+    /// The endpoint of a switch-over away from `from`, for an idempotent call that may not try
+    /// `from` again (retry budget or attempts spent): waits, within the route's bound for a call
+    /// that started at `started`, until the route names another endpoint. `None` for a route
+    /// without switch-overs (the default), or when the bound passes.
+    fn switch_over<'a>(
+        &'a self,
+        _from: &'a Endpoint,
+        _started: Instant,
+    ) -> BoxFuture<'a, Option<Arc<Endpoint>>> {
+        Box::pin(std::future::ready(None))
+    }
 }
 
 /// The consumer's route: pick from the live list.

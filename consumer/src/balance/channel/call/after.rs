@@ -109,7 +109,8 @@ impl Call {
         let retryable = failure == Failure::NotSent
             || code.is_none_or(|c| self.channel.policy.retryable.contains(c));
         let gives_up = self.channel.shared.route.gives_up_after(&*error);
-        if gives_up || !retryable || !self.retry(failure) {
+        self.switch_only = false;
+        if gives_up || !retryable || !self.retry_or_switch_over(endpoint, failure) {
             self.outcome.failed();
             return Some(match refused {
                 Some((response, _)) => Ok(response),
@@ -121,12 +122,48 @@ impl Call {
                 )),
             });
         }
-        if failure == Failure::MaybeSent {
+        if failure == Failure::MaybeSent && !self.switch_only {
             self.pause = Some(self.channel.policy.backoff.pause(self.maybe_sent));
         }
         debug!(url = %endpoint.url(), ?failure, error = %error, "attempt failed; trying another endpoint");
         self.last = Some((endpoint.url().clone(), error));
         None
+    }
+
+    /// Whether an attempt on `endpoint` still waiting for its answer is abandoned once the route
+    /// switches over (see [`Route::superseded`](super::super::super::route::Route)): only an
+    /// idempotent call's, with a body it can send again.
+    pub(super) fn superseded<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+    ) -> Option<super::super::BoxFuture<'a, ()>> {
+        if !self.channel.policy.idempotent || !self.body.is_available() {
+            return None;
+        }
+        self.channel.shared.route.superseded(endpoint)
+    }
+
+    /// Whether a call whose attempt on `endpoint` failed with `failure` tries again. An
+    /// idempotent call whose attempt may have been processed follows a switch-over of the route
+    /// (the master client's) outside the retry budget and attempt count: at once to the
+    /// endpoint named instead of `endpoint`, or, when the decision refuses `endpoint` again,
+    /// waiting for one (`switch_only`), within the route's bound.
+    fn retry_or_switch_over(&mut self, endpoint: &Endpoint, failure: Failure) -> bool {
+        let switched = (failure == Failure::MaybeSent
+            && self.channel.policy.idempotent
+            && self.body.is_available())
+        .then(|| self.channel.shared.route.switched_from(endpoint))
+        .flatten();
+        if switched == Some(true) {
+            self.switch_only = true;
+            return true;
+        }
+        let follows = switched.is_some();
+        if self.retry(failure) {
+            return true;
+        }
+        self.switch_only = follows;
+        follows
     }
 
     /// Whether a call whose attempt failed with `failure` tries another endpoint.

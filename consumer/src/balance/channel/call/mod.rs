@@ -53,6 +53,7 @@ pub(super) async fn send(
         maybe_sent: 0,
         last: None,
         pause: None,
+        switch_only: false,
         // Counted once however the call ends, dropped by a caller that went away included.
         outcome: metrics::CallCount::start(),
     };
@@ -79,6 +80,9 @@ struct Call {
     last: Option<(ProviderUrl, BoxError)>,
     /// The backoff before the next attempt (a retry of a maybe-processed one).
     pause: Option<Duration>,
+    /// The next attempt goes only where the route switches over to (the master client's new
+    /// master), never to the endpoint tried last.
+    switch_only: bool,
     /// The call's one outcome in the metrics.
     outcome: metrics::CallCount,
 }
@@ -202,15 +206,31 @@ impl Call {
             started,
             armed: true,
         };
-        let outcome = attempt(endpoint, request, limits, shared.track_load, retryable)
-            .instrument(span.clone())
-            .await;
+        let attempt = attempt(endpoint, request, limits, shared.track_load, retryable)
+            .instrument(span.clone());
+        let outcome = match self.superseded(endpoint) {
+            Some(superseded) => tokio::select! {
+                biased;
+                outcome = attempt => outcome,
+                () = superseded => abandoned(endpoint),
+            },
+            None => attempt.await,
+        };
         cancelled.armed = false;
         let ended = outcome.name();
         span.record("outcome", ended);
         debug!(parent: &span, outcome = ended, "attempt ended");
         outcome
     }
+}
+
+/// An attempt abandoned because the route switched over while it waited (maybe processed).
+fn abandoned(endpoint: &Endpoint) -> Outcome {
+    let status = tonic::Status::unavailable(format!(
+        "{} stopped being the master while the call waited for its answer",
+        endpoint.url()
+    ));
+    Outcome::Failed(Failure::MaybeSent, Box::new(status))
 }
 
 /// Armed while an attempt waits: a call dropped then, at its deadline (a client of `zoorpc

@@ -16,9 +16,12 @@ impl Call {
         let route = &self.channel.shared.route;
         // The list's route answers at once: no future to box for it.
         let next = match route.next_now(&self.tried) {
-            Some(next) => next,
-            None => {
-                let waited = route.next(&self.tried, self.started);
+            Some(next) if !self.switch_only => next,
+            _ => {
+                let waited = match self.tried.last() {
+                    Some(last) if self.switch_only => route.switch_over(last, self.started),
+                    _ => route.next(&self.tried, self.started),
+                };
                 match self.deadline {
                     Some(d) => tokio::time::timeout_at(d.at.into(), waited)
                         .await

@@ -8,12 +8,32 @@
 //!   timeout, HTTP/2 keepalive, classification, retry budget.
 //! - The master's address is the master node's data, `host:port`; calls go to
 //!   `http://<address>` on one reusable, lazily connected channel per address.
-//! - Retried within [`MasterClientConfig::switch_over_timeout`]: a call never sent (connection
-//!   refused, stream refused: the old master is gone), and a call a standby refused (it answers
-//!   [`standby_status`], the request was not processed) always; a call that may have been
-//!   processed (connection broken, no answer within the attempt timeout: a paused master) only
-//!   with an idempotent policy. Before trying the same master again the client waits for the
-//!   master watch to report a change, at most [`MasterClientConfig::retry_pause`].
+//! - Retried within [`MasterClientConfig::switch_over_timeout`] and the caller's deadline:
+//!   - a call never sent (connection refused, stream refused: the old master is gone), and a
+//!     call a standby refused (it answers [`standby_status`], the request was not processed):
+//!     always, on whoever ZooKeeper names;
+//!   - an idempotent call whose attempt may have been processed (no answer within the attempt
+//!     timeout: a paused master; a broken connection; `UNAVAILABLE` answered): on the master
+//!     ZooKeeper names next. Another master is tried at once, outside the retry budget and the
+//!     policy's `max_attempts` (a switch-over is no retry storm: each is a new master, and
+//!     the bound limits them). The same master is tried again only after the policy's backoff,
+//!     if the master watch still names it after up to [`MasterClientConfig::retry_pause`] more
+//!     for news, and only while the retry budget and `max_attempts` allow; once they refuse,
+//!     the call waits for ZooKeeper to name another master. An attempt still waiting when
+//!     ZooKeeper names another master is abandoned and the call sent there at once: a paused
+//!     master answers nothing, and a caller's deadline (which replaces the attempt timeout)
+//!     would otherwise be spent on it. So an idempotent call made while the master is paused is
+//!     answered by the master that takes over when the paused one's session expires (the
+//!     servers' session timeout, 10 s by default), provided that is within the bound (15 s by
+//!     default) and the caller's deadline. A request too large to keep (over the buffer limit)
+//!     or still streaming is committed to its first master, as on any balanced channel;
+//!   - a non-idempotent call whose attempt may have been processed: never, and its attempt is
+//!     not abandoned when the master changes (the old master's answer, if it comes, is the
+//!     truth). It fails with that attempt's failure: `DEADLINE_EXCEEDED` naming the master
+//!     after the attempt timeout or at the caller's deadline, `UNAVAILABLE` for a broken
+//!     connection; it may have been processed.
+//! - "The master" is what the [`MasterWatch`] says: ZooKeeper's node, followed by watches; while
+//!   the client's own session is disconnected it keeps the last known master.
 //! - No master and none within the bound: `UNAVAILABLE` naming the path (the registry's
 //!   `NoMaster` error from [`MasterClient::say_hello`]); nothing waits longer than the bound
 //!   plus one attempt timeout.
@@ -28,17 +48,16 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod route;
 
-use tokio::sync::watch;
+use std::sync::Arc;
+use std::time::Duration;
+
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
 use zoorpc_registry::{MasterWatch, Session, ZkCredential};
 
-use crate::balance::channel::{BoxFuture, Route};
-use crate::balance::ejection::{AttemptStart, Strike};
-use crate::balance::{Answered, BalancedChannel, DEFAULT_BUFFER_LIMIT, Endpoint, RetryBudget};
+use self::route::MasterRoute;
+use crate::balance::{Answered, BalancedChannel, DEFAULT_BUFFER_LIMIT, RetryBudget};
 use crate::consumer::CallPolicy;
 use crate::error::{Error, Result, open_session};
 use crate::tls::ConsumerTls;
@@ -46,9 +65,6 @@ use crate::tls::ConsumerTls;
 /// The standby-refusal protocol lives on the server side (`zoorpc-provider`); re-exported here,
 /// where clients have always found it.
 pub use zoorpc_proto::standby::{STANDBY_METADATA, is_standby_refusal, standby_status};
-
-/// Channels kept for addresses other than the current master (a master that comes back).
-const KEPT_CHANNELS: usize = 8;
 
 /// How to build a master client.
 #[derive(Clone, Debug)]
@@ -130,110 +146,6 @@ pub struct MasterClient {
     attempt_timeout: Duration,
 }
 
-/// The master client's route: the current master, waiting (bounded) for a switch-over.
-#[derive(Debug)]
-struct MasterRoute {
-    masters: watch::Receiver<Option<String>>,
-    /// The watch behind `masters`, shared with the `MasterClient`: a channel kept after its
-    /// client was dropped still follows the master.
-    watch: Arc<MasterWatch>,
-    /// Endpoints by address, so a master that comes back keeps its connection.
-    endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
-    switch_over_timeout: Duration,
-    retry_pause: Duration,
-    /// TLS for every master, if the HA servers serve it.
-    tls: Option<ConsumerTls>,
-}
-
-impl MasterRoute {
-    fn endpoint(&self, address: &str) -> Option<Arc<Endpoint>> {
-        let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(endpoint) = endpoints.get(address) {
-            return Some(endpoint.clone());
-        }
-        let endpoint = Arc::new(Endpoint::for_address(address, self.tls.as_ref())?);
-        if endpoints.len() >= KEPT_CHANNELS {
-            endpoints.clear();
-        }
-        endpoints.insert(address.to_owned(), endpoint.clone());
-        Some(endpoint)
-    }
-}
-
-impl Route for MasterRoute {
-    fn next<'a>(
-        &'a self,
-        tried: &'a [Arc<Endpoint>],
-        started: Instant,
-    ) -> BoxFuture<'a, Option<Arc<Endpoint>>> {
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::from_std(started + self.switch_over_timeout);
-            let mut masters = self.masters.clone();
-            let mut paused = tried.is_empty();
-            loop {
-                let master = masters.borrow_and_update().clone();
-                match master {
-                    // The first attempt, a new master, or the same one after a pause.
-                    Some(address)
-                        if paused || tried.last().map(|e| e.node()) != Some(address.as_str()) =>
-                    {
-                        return self.endpoint(&address);
-                    }
-                    Some(_) => {
-                        // The master just failed: give the master watch a moment to report a
-                        // switch-over before trying it again.
-                        let pause = tokio::time::Instant::now() + self.retry_pause;
-                        if tokio::time::Instant::now() >= deadline {
-                            return None;
-                        }
-                        let pause = pause.min(deadline);
-                        if let Ok(Err(_)) = tokio::time::timeout_at(pause, masters.changed()).await
-                        {
-                            // No watch left to report a switch-over (it cannot happen while
-                            // the route holds it): still pause, never spin.
-                            tokio::time::sleep_until(pause).await;
-                        }
-                        paused = true;
-                    }
-                    None => {
-                        // No master right now: wait for one, within the bound.
-                        match tokio::time::timeout_at(deadline, masters.changed()).await {
-                            Ok(Ok(())) => paused = true,
-                            _ => return None,
-                        }
-                    }
-                }
-            }
-        })
-    }
-
-    fn record_failure(&self, _: &Endpoint, _: AttemptStart, _: Strike) {
-        // One endpoint at a time: nothing to eject it in favour of.
-    }
-
-    /// A master that TLS refused (an untrusted certificate, or one that refuses this client)
-    /// is not worth trying again until the switch-over bound: it would refuse the same way,
-    /// some 17 handshakes a second for 15 s. The call fails at once with the reason.
-    fn gives_up_after(&self, error: &(dyn std::error::Error + 'static)) -> bool {
-        let mut source = Some(error);
-        while let Some(level) = source {
-            if level
-                .downcast_ref::<crate::DialError>()
-                .is_some_and(crate::DialError::is_tls_refusal)
-            {
-                return true;
-            }
-            source = level.source();
-        }
-        false
-    }
-
-    /// No master to call: nobody holds the node, or (named) what it holds is no address.
-    fn no_endpoint(&self) -> tonic::Status {
-        tonic::Status::unavailable(self.watch.no_master_error().to_string())
-    }
-}
-
 impl MasterClient {
     /// Connects to ZooKeeper and follows the master at `path`, with defaults.
     pub async fn connect(zk: &str, path: &str) -> Result<MasterClient> {
@@ -250,14 +162,12 @@ impl MasterClient {
         )
         .await?;
         let master_watch = Arc::new(MasterWatch::follow(&session, &config.path).await?);
-        let route = Arc::new(MasterRoute {
-            masters: master_watch.subscribe(),
-            watch: master_watch.clone(),
-            endpoints: Mutex::new(HashMap::new()),
-            switch_over_timeout: config.switch_over_timeout,
-            retry_pause: config.retry_pause,
-            tls: config.tls.clone(),
-        });
+        let route = Arc::new(MasterRoute::new(
+            master_watch.clone(),
+            config.switch_over_timeout,
+            config.retry_pause,
+            config.tls.clone(),
+        ));
         let policy = CallPolicy::DEFAULT.with_default_attempt_timeout(config.attempt_timeout);
         let channel = BalancedChannel::new(
             route,
