@@ -7,18 +7,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::ha_servers::{HaServer, SESSION_TIMEOUT_MS, parse_run, wait_any_master};
-use common::zk;
+use common::{runtime, zk};
 use zoorpc::registry::master_job::{read_record, record_path};
 use zoorpc::registry::{Error, Fence, Session, SessionConfig};
 use zoorpc_testkit::{ChildProcess, unique_path};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 #[test]
 fn sigkill_of_the_master_makes_a_standby_master_within_session_timeout_plus_1s() {

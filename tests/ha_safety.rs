@@ -7,16 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::ha_servers::{HaServer, Probe, Prober, parse_epoch};
-use common::{raw_client, zk};
+use common::{raw_client, runtime, zk};
 use zoorpc_testkit::{ZkProxy, ZkServer, unique_path};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime")
-}
 
 /// How often the prober calls each server.
 const PROBE_EVERY: Duration = Duration::from_millis(10);

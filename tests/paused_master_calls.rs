@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::ha_servers::HaServer;
-use common::zk;
+use common::{runtime, zk};
 use tokio::task::JoinSet;
 use zoorpc::consumer::{Answered, CallPolicy, MasterClient, MasterClientConfig};
 use zoorpc::proto::{HelloRequest, HelloServiceClient};
@@ -36,14 +36,6 @@ struct Outcome {
     master_then: Option<String>,
     /// The answering server (`Answered` and the reply's `provider` field), or the error.
     result: Result<(String, String), tonic::Status>,
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime")
 }
 
 /// One `SayHello` on `channel_with(policy)`, with `deadline` if any.

@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::zk;
+use common::{runtime, zk};
 use zookeeper_client as zkc;
 use zoorpc::registry::{MasterElection, Role, Session, SessionConfig, designate, inspect};
 use zoorpc_testkit::{ChildProcess, unique_path};
@@ -77,14 +77,6 @@ fn spawn_seed(connect: &str, path: &str) -> ChildProcess {
     cmd.args(["seed_contender_process", "--exact", "--nocapture"])
         .env(SEED_ENV, format!("{connect}|{path}|{SEED_ADDRESS}"));
     ChildProcess::spawn("seed-contender", cmd).expect("spawn the seed's contender")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime")
 }
 
 async fn wait_role(election: &MasterElection, what: &str, wanted: impl FnMut(&Role) -> bool) {

@@ -18,6 +18,15 @@ pub fn zk() -> &'static ZkServer {
     }
 }
 
+/// A multi-thread runtime with two workers, for tests that drive processes from plain threads.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
 /// Logs to the test output when `RUST_LOG` is set.
 pub fn init_logging() {
     zoorpc::init_logging();
