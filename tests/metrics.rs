@@ -370,45 +370,11 @@ fn retries_count_only_attempts_made_again() {
     let base = unique_path("metrics-no-retry");
     let dead = free_addr(); // nothing listens there once the probe listener is gone
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let client = raw_client(&connect).await;
-        let open = zookeeper_client::CreateMode::Persistent
-            .with_acls(zookeeper_client::Acls::anyone_all());
-        for p in ["/zoorpc-test", base.as_str()] {
-            match client.create(p, b"", &open).await {
-                Ok(_) | Err(zookeeper_client::Error::NodeExists) => {}
-                Err(e) => panic!("{p}: {e}"),
-            }
-        }
-        client
-            .create(
-                &format!("{base}/provider0000000001"),
-                format!("http://{dead}").as_bytes(),
-                &open,
-            )
-            .await
-            .unwrap();
-    });
+    rt.block_on(register_providers(&connect, &base, &[&dead]));
     let metrics = free_addr();
-    let mut cmd = Command::new(ZOORPC);
-    cmd.args(["proxy", "--zk", &connect, "--listen", "127.0.0.1:0"])
-        .args(["--base-path", &base, "--metrics", &metrics]);
-    let mut proxy = ChildProcess::spawn("proxy", cmd).unwrap();
-    let line = proxy
-        .wait_for_line("listening ", Duration::from_secs(20))
-        .unwrap();
-    let listen = line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_owned();
+    let (_proxy, listen) = proxy_with_metrics(&connect, &base, &metrics);
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{listen}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut client = HelloServiceClient::new(channel);
+        let mut client = hello_client(&listen).await;
         for _ in 0..5 {
             let status = client
                 .say_hello(HelloRequest { name: "x".into() })
@@ -428,6 +394,53 @@ fn retries_count_only_attempts_made_again() {
         0.0,
         "{body}"
     );
+}
+
+/// Registers `provider<n>` nodes under `base` (created with its parents) holding
+/// `http://<address>`, as a provider would, with a raw ZooKeeper client.
+async fn register_providers(connect: &str, base: &str, addresses: &[&str]) {
+    let client = raw_client(connect).await;
+    let open =
+        zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+    client.mkdir(base, &open).await.unwrap();
+    for (n, address) in addresses.iter().enumerate() {
+        client
+            .create(
+                &format!("{base}/provider{:010}", n + 1),
+                format!("http://{address}").as_bytes(),
+                &open,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Starts `zoorpc proxy` over `base` with `--metrics metrics`: the process and the address it
+/// listens on.
+fn proxy_with_metrics(connect: &str, base: &str, metrics: &str) -> (ChildProcess, String) {
+    let mut cmd = Command::new(ZOORPC);
+    cmd.args(["proxy", "--zk", connect, "--listen", "127.0.0.1:0"])
+        .args(["--base-path", base, "--metrics", metrics]);
+    let mut proxy = ChildProcess::spawn("proxy", cmd).unwrap();
+    let line = proxy
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    let listen = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    (proxy, listen)
+}
+
+/// A `HelloService` client connected to `listen`.
+async fn hello_client(listen: &str) -> HelloServiceClient<tonic::transport::Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{listen}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    HelloServiceClient::new(channel)
 }
 
 /// Starts a `HelloService` on a free loopback port that answers every call with `status`:
@@ -459,43 +472,19 @@ fn a_standbys_refusal_and_an_answered_unavailable_are_told_apart() {
     let (overloaded, standby) = rt.block_on(async {
         let overloaded = answering_with(|| tonic::Status::unavailable("overloaded")).await;
         let standby = answering_with(|| zoorpc::proto::standby::standby_status(None)).await;
-        let client = raw_client(&connect).await;
-        let open = zookeeper_client::CreateMode::Persistent
-            .with_acls(zookeeper_client::Acls::anyone_all());
-        client.mkdir(&base, &open).await.unwrap();
-        for (n, address) in [(1, &overloaded), (2, &standby)] {
-            client
-                .create(
-                    &format!("{base}/provider000000000{n}"),
-                    format!("http://{address}").as_bytes(),
-                    &open,
-                )
-                .await
-                .unwrap();
-        }
+        register_providers(&connect, &base, &[&overloaded, &standby]).await;
         (overloaded, standby)
     });
     let metrics = free_addr();
-    let mut cmd = Command::new(ZOORPC);
-    cmd.args(["proxy", "--zk", &connect, "--listen", "127.0.0.1:0"])
-        .args(["--base-path", &base, "--metrics", &metrics]);
-    let mut proxy = ChildProcess::spawn("proxy", cmd).unwrap();
-    let line = proxy
-        .wait_for_line("listening ", Duration::from_secs(20))
-        .unwrap();
-    let listen = line.split_whitespace().nth(1).unwrap().to_owned();
+    let (_proxy, listen) = proxy_with_metrics(&connect, &base, &metrics);
     let series = |address: &str, class: &str| {
         format!("zoorpc_attempt_failures_total{{endpoint=\"http://{address}\",class=\"{class}\"}}")
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let body = loop {
         rt.block_on(async {
-            let channel = tonic::transport::Endpoint::from_shared(format!("http://{listen}"))
-                .unwrap()
-                .connect()
+            let status = hello_client(&listen)
                 .await
-                .unwrap();
-            let status = HelloServiceClient::new(channel)
                 .say_hello(HelloRequest { name: "x".into() })
                 .await
                 .unwrap_err();
