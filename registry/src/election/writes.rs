@@ -54,10 +54,13 @@ impl Campaign {
             })
             // Our participant node carries the new epoch too: a vacancy waits for us.
             .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None))
-            .and_then(|()| self.add_taker_record(client, &mut writer));
+            .and_then(|()| self.add_taker_record(client, &mut writer, None));
         if let Err(e) = added {
             warn!(error = %e, "cannot build the companion repair request");
             return Next::Pause;
+        }
+        if self.stopped() {
+            return Next::Again;
         }
         match writer.commit().await {
             Ok(results) => {
@@ -116,6 +119,19 @@ impl Campaign {
         depose: Option<Depose>,
         companion_version: i32,
     ) -> Next {
+        self.take_over_at(client, depose, companion_version, None)
+            .await
+    }
+
+    /// [`Campaign::take_over`], with the taker record written at `record_version` when given
+    /// (an announced vacancy taken without reading it first, see `announced.rs`).
+    pub(super) async fn take_over_at(
+        &mut self,
+        client: &zk::Client,
+        depose: Option<Depose>,
+        companion_version: i32,
+        record_version: Option<i32>,
+    ) -> Next {
         // The operations' indexes, for the errors below.
         let first = depose
             .as_ref()
@@ -126,12 +142,15 @@ impl Campaign {
         let added = self
             .takeover_request(&mut writer, depose.as_ref(), companion_version, &own)
             // Last: the other operations' indexes stay as `takeover_failed` reads them.
-            .and_then(|()| self.add_taker_record(client, &mut writer));
+            .and_then(|()| self.add_taker_record(client, &mut writer, record_version));
         if let Err(e) = added {
             warn!(error = %e, "cannot build the takeover request");
             return Next::Pause;
         }
         let sent = lease::now();
+        if self.stopped() {
+            return Next::Again;
+        }
         match writer.commit().await {
             Ok(results) => {
                 let Some(zk::MultiWriteResult::SetData { stat }) = results.get(companion_at) else {
@@ -234,12 +253,16 @@ impl Campaign {
                     }
                 }
             }
-            // Someone took the node, or the companion or the node changed since we read them:
-            // look again.
+            // Someone took the node, or the companion, the node or the taker record changed
+            // since we read them: look again.
             zk::MultiWriteError::OperationFailed {
                 index,
                 source: zk::Error::NodeExists | zk::Error::BadVersion | zk::Error::NoNode,
             } if index <= companion_at => Next::Again,
+            zk::MultiWriteError::OperationFailed {
+                index,
+                source: zk::Error::BadVersion,
+            } if index > own_at => Next::Again,
             zk::MultiWriteError::RequestFailed { source } => {
                 // No reply (connection lost, timed out): the create may have happened. The next
                 // read compares the node's ephemeralOwner with our session before anything else
@@ -281,6 +304,9 @@ impl Campaign {
             warn!(error = %e, "cannot build the handover request");
             return Next::Pause;
         }
+        if self.stopped() {
+            return Next::Again;
+        }
         match writer.commit().await {
             Ok(_) => {
                 info!(path = %self.path, %designee, "handed mastership over");
@@ -307,12 +333,13 @@ impl Campaign {
         &self,
         client: &zk::Client,
         writer: &mut zk::MultiWriter,
+        version: Option<i32>,
     ) -> std::result::Result<(), zk::Error> {
         let record = participants::taker_record(client.session_id().0, client.session_timeout());
         writer.add_set_data(
             &participants::participants_path(&self.path),
             record.as_bytes(),
-            None,
+            version,
         )
     }
 }
