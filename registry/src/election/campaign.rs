@@ -12,11 +12,10 @@ use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
 use super::address::read_address;
-use super::lease;
 use super::participants;
 use super::prepare;
 use super::reads::Around;
-use super::role::{Held, Role, Shared};
+use super::role::{Role, Shared};
 use super::vacancy::announced;
 use crate::plumbing::RETRY_PAUSE;
 use crate::session::{Session, SessionStatus};
@@ -49,7 +48,7 @@ pub(super) enum Next {
 
 /// What a master's step read besides the node: the companion (before the node), the watch on
 /// the companion (after it), and our participant node.
-type MasterReads = (
+pub(super) type MasterReads = (
     std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
     std::result::Result<(Option<zk::Stat>, zk::OneshotWatcher), zk::Error>,
     Option<zk::Stat>,
@@ -314,7 +313,7 @@ impl Campaign {
     }
 
     /// Our participant node is gone: the next step creates it again.
-    fn rejoin(&mut self) -> Next {
+    pub(super) fn rejoin(&mut self) -> Next {
         debug!(path = %self.path, "our participant node was deleted; creating it again");
         self.participant_in = None;
         Next::Again
@@ -369,72 +368,6 @@ impl Campaign {
                 debug!(error = %e, "cannot read the epoch node");
                 Next::Pause
             }
-        }
-    }
-
-    /// Our node holds our address: master, with the epoch `<path>.epoch` holds, or repair it.
-    ///
-    /// `reads` are the companion as read before the node (what [`Held`] needs), the watch on it
-    /// registered after, and our participant node; `sent` when the reads left.
-    async fn master(
-        &mut self,
-        client: &zk::Client,
-        node: &zk::Stat,
-        watcher: zk::OneshotWatcher,
-        reads: MasterReads,
-        sent: u64,
-    ) -> Next {
-        let (companion, companion_watch, own) = reads;
-        let (now, companion_watcher) = match companion_watch {
-            Ok(watched) => watched,
-            Err(e) => {
-                debug!(error = %e, path = %self.companion, "cannot watch the companion");
-                return Next::Pause;
-            }
-        };
-        let before = match companion {
-            Ok((_, m)) => Some(m),
-            Err(zk::Error::NoNode) => None,
-            Err(e) => {
-                debug!(error = %e, path = %self.companion, "cannot read the companion");
-                return Next::Pause;
-            }
-        };
-        if before.map(|m| (m.mzxid, m.version)) != now.map(|m| (m.mzxid, m.version)) {
-            // It changed between the two reads: look again.
-            return Next::Again;
-        }
-        let Some(own) = own else {
-            // Our participant node was deleted (by hand): create it again, then mark it ours
-            // (a repair of the companion) so a vacancy waits for us.
-            return self.rejoin();
-        };
-        // The epoch this node's companion must hold: what our takeover or last repair wrote.
-        let expected = match self.epoch {
-            Some((czxid, epoch)) if czxid == node.czxid => epoch,
-            // Not known (a takeover whose reply was lost): the takeover wrote both at once.
-            _ => node.czxid,
-        };
-        match before {
-            Some(m) if m.mzxid == expected && own.mzxid == expected => {
-                self.epoch = Some((node.czxid, expected));
-                self.note_epoch(expected);
-                *self.shared.held() = Some(Held {
-                    node_version: node.version,
-                    companion_version: m.version,
-                });
-                self.shared
-                    .lease
-                    .extend(sent, lease::lease_for(client.session_timeout()));
-                if !self.shared.lease.holds() {
-                    // The reply came after the lease it would give had ended: ask again.
-                    debug!(path = %self.path, "ZooKeeper answered after a whole lease; reading again");
-                    return Next::Again;
-                }
-                self.publish(Role::Master { epoch: expected });
-                Next::Master(watcher, companion_watcher)
-            }
-            _ => self.repair(client, node, before, expected).await,
         }
     }
 }

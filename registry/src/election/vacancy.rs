@@ -42,6 +42,18 @@ impl Campaign {
         if stat.ephemeral_owner == 0 {
             return Next::Watch(watcher);
         }
+        self.designated(client, stat, watcher, companion).await
+    }
+
+    /// The node names us but another session holds it: wait for our holder's handover, or take
+    /// it over from a holder that is not ours, or from one proven gone (our address is ours).
+    async fn designated(
+        &mut self,
+        client: &zk::Client,
+        stat: &zk::Stat,
+        watcher: zk::OneshotWatcher,
+        companion: std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
+    ) -> Next {
         let owner = participant_path(&self.path, stat.ephemeral_owner);
         let declared = client.get_data(&owner);
         let record = client.get_data(&participants::participants_path(&self.path));

@@ -226,13 +226,7 @@ impl Campaign {
             zk::MultiWriteError::OperationFailed {
                 index,
                 source: zk::Error::NoAuth,
-            } => Next::Refused(if index == companion_at {
-                self.companion.clone()
-            } else if index == own_at {
-                participant_path(&self.path, client.session_id().0)
-            } else {
-                self.path.clone()
-            }),
+            } => Next::Refused(self.refused_at(client, index, at)),
             zk::MultiWriteError::OperationFailed {
                 index,
                 source: zk::Error::NoNode,
@@ -253,16 +247,18 @@ impl Campaign {
                     }
                 }
             }
-            // Someone took the node, or the companion, the node or the taker record changed
-            // since we read them: look again.
-            zk::MultiWriteError::OperationFailed {
-                index,
-                source: zk::Error::NodeExists | zk::Error::BadVersion | zk::Error::NoNode,
-            } if index <= companion_at => Next::Again,
-            zk::MultiWriteError::OperationFailed {
-                index,
-                source: zk::Error::BadVersion,
-            } if index > own_at => Next::Again,
+            // Someone took the node, or the companion, the node or the taker record (last)
+            // changed since we read them: look again.
+            zk::MultiWriteError::OperationFailed { index, source }
+                if (index <= companion_at
+                    && matches!(
+                        source,
+                        zk::Error::NodeExists | zk::Error::BadVersion | zk::Error::NoNode
+                    ))
+                    || (index > own_at && source == zk::Error::BadVersion) =>
+            {
+                Next::Again
+            }
             zk::MultiWriteError::RequestFailed { source } => {
                 // No reply (connection lost, timed out): the create may have happened. The next
                 // read compares the node's ephemeralOwner with our session before anything else
@@ -274,6 +270,18 @@ impl Campaign {
                 debug!(error = %e, path = %self.path, "takeover failed");
                 Next::Pause
             }
+        }
+    }
+
+    /// The node a takeover's operation `index` wrote (`at`: as in `takeover_failed`).
+    fn refused_at(&self, client: &zk::Client, index: usize, at: [usize; 3]) -> String {
+        let [_, companion_at, own_at] = at;
+        if index == companion_at {
+            self.companion.clone()
+        } else if index == own_at {
+            participant_path(&self.path, client.session_id().0)
+        } else {
+            self.path.clone()
         }
     }
 
