@@ -45,7 +45,7 @@ pub mod tls;
 pub use error::{Error, Result};
 pub use greeter::Greeter;
 pub use ha_server::{HaServer, HaServerConfig};
-pub use master_gate::{MasterGate, MasterGated};
+pub use master_gate::{GatedBody, MasterGate, MasterGated};
 pub use provider::{HELLO_SERVICE_NAME, Provider, ProviderConfig};
 pub use reflection::{REFLECTION_V1, REFLECTION_V1ALPHA, with_reflection};
 pub use served_metrics::ServedMetrics;

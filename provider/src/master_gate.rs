@@ -12,6 +12,12 @@
 //!   admitted while master runs to completion even if mastership is lost meanwhile (as any
 //!   in-flight call does when a server stops); guard side effects that must not outlive
 //!   mastership with the election's [`zoorpc_registry::Fence`].
+//! - A master hands over or resigns only once every request its gate admitted has completed:
+//!   each holds a [`Mastership::admit`] admission, counted *before* the role is read, until
+//!   its answer's body ended (trailers included) or the request was dropped; the election
+//!   waits for the count to reach zero (at most one lease, see
+//!   [`zoorpc_registry::election`]) before it releases the node. A designee or standby
+//!   therefore answers its first call as master only after the old master's last answer.
 //! - A refused request never reaches the inner service (no handler runs, its body is not read):
 //!   the answer is a trailers-only gRPC response, `UNAVAILABLE` with
 //!   [`STANDBY_METADATA`](zoorpc_proto::standby::STANDBY_METADATA) naming the master this process knows
@@ -42,7 +48,7 @@ use std::task::{Context, Poll};
 use tonic::server::NamedService;
 use tower::{Layer, Service};
 use zoorpc_registry::Role;
-use zoorpc_registry::election::Mastership;
+use zoorpc_registry::election::{Admission, Mastership};
 
 use zoorpc_proto::standby::standby_status;
 
@@ -86,26 +92,36 @@ impl MasterGate {
         self
     }
 
-    /// `None` if a request may go through now, else the refusal to answer with.
-    fn refusal(&self, path: &str) -> Option<tonic::Status> {
+    /// `Ok` if a request may go through now (with its admission as master, `None` for an
+    /// exempt service), else the refusal to answer with.
+    fn admit(&self, path: &str) -> Result<Option<Admission>, tonic::Status> {
         let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
         if self.exempt.contains(&service) {
-            return None;
+            return Ok(None);
         }
         let Some(source) = self.roles.get() else {
-            return Some(standby_status(None));
+            return Err(standby_status(None));
         };
         let role = match source {
-            Source::Election(mastership) if mastership.is_master() => return None,
-            Source::Election(mastership) => mastership.role(),
+            Source::Election(mastership) => match mastership.admit() {
+                Some(admission) => return Ok(Some(admission)),
+                None => mastership.role(),
+            },
             #[cfg(test)]
             Source::Roles(roles) => roles.borrow().clone(),
         };
         match role {
-            Role::Master { .. } => None,
-            Role::Standby { master } => Some(standby_status(Some(&master))),
-            _ => Some(standby_status(None)),
+            // A bare role (the unit test): no election to count in.
+            Role::Master { .. } => Ok(None),
+            Role::Standby { master } => Err(standby_status(Some(&master))),
+            _ => Err(standby_status(None)),
         }
+    }
+
+    /// `None` if a request may go through now, else the refusal to answer with.
+    #[cfg(test)]
+    fn refusal(&self, path: &str) -> Option<tonic::Status> {
+        self.admit(path).err()
     }
 }
 
@@ -147,20 +163,21 @@ where
     S: Service<http::Request<B>, Response = http::Response<ResBody>>,
     ResBody: Default,
 {
-    type Response = S::Response;
+    type Response = http::Response<GatedBody<ResBody>>;
     type Error = S::Error;
-    type Future = GateFuture<S::Future, S::Response>;
+    type Future = GateFuture<S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        match self.gate.refusal(request.uri().path()) {
-            None => GateFuture::Admitted {
+        match self.gate.admit(request.uri().path()) {
+            Ok(admission) => GateFuture::Admitted {
+                admission,
                 inner: self.inner.call(request),
             },
-            Some(status) => GateFuture::Refused {
+            Err(status) => GateFuture::Refused {
                 response: Some(status.into_http()),
             },
         }
@@ -171,30 +188,89 @@ pin_project_lite::pin_project! {
     /// The answer of a [`MasterGated`]: the inner service's, or the refusal.
     #[project = GateFutureProj]
     // pin-project-lite takes no attributes (docs) on variant fields; the variants say what
-    // their one field holds.
+    // their fields hold.
     #[allow(missing_docs)]
-    pub enum GateFuture<F, R> {
-        /// Admitted: the inner service answers (`inner`: its future).
-        Admitted { #[pin] inner: F },
+    pub enum GateFuture<F, B> {
+        /// Admitted: the inner service answers (`inner`: its future); `admission` counts the
+        /// request in flight as master until its answer's body ends (or the future is dropped).
+        Admitted { admission: Option<Admission>, #[pin] inner: F },
         /// Refused: the standby refusal, ready at once (`response`: taken when it completes).
-        Refused { response: Option<R> },
+        Refused { response: Option<http::Response<B>> },
     }
 }
 
-impl<F, R, E> Future for GateFuture<F, R>
+impl<F, B, E> Future for GateFuture<F, B>
 where
-    F: Future<Output = Result<R, E>>,
+    F: Future<Output = Result<http::Response<B>, E>>,
 {
-    type Output = Result<R, E>;
+    type Output = Result<http::Response<GatedBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            GateFutureProj::Admitted { inner } => inner.poll(cx),
+            GateFutureProj::Admitted { admission, inner } => {
+                let answer = std::task::ready!(inner.poll(cx));
+                // An error drops the admission here: nothing more is sent as master.
+                let admission = admission.take();
+                Poll::Ready(answer.map(|response| {
+                    response.map(|body| GatedBody {
+                        inner: body,
+                        admission,
+                    })
+                }))
+            }
             GateFutureProj::Refused { response } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
+                Some(response) => Poll::Ready(Ok(response.map(|body| GatedBody {
+                    inner: body,
+                    admission: None,
+                }))),
                 // Polled again after it completed: as a finished future may, never ready.
                 None => Poll::Pending,
             },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The body of a [`MasterGated`]'s answer: the inner one, holding the request's admission
+    /// as master until its last frame (trailers included) was taken, or it is dropped.
+    pub struct GatedBody<B> {
+        #[pin]
+        inner: B,
+        admission: Option<Admission>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for GatedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = std::task::ready!(this.inner.poll_frame(cx));
+        if !matches!(frame, Some(Ok(_))) {
+            // The end, or an error ending it: the answer is complete.
+            this.admission.take();
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B: Default> Default for GatedBody<B> {
+    fn default() -> Self {
+        GatedBody {
+            inner: B::default(),
+            admission: None,
         }
     }
 }

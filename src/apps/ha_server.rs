@@ -38,6 +38,7 @@ pub const USAGE: &str = "usage: ha_server --zk HOST:PORT[,HOST:PORT...] [--port 
 [--fast-takeover true|false (true: take over at once from a master whose address refuses connections)] \
 [--takeover-refusals 3] [--takeover-spacing-ms 100] \
 [--job-interval-ms N (run a master-only job every N >= 100 ms)] [--job-name hello-report] \
+[--delay-ms 0 (each SayHello takes at least this long: a slow handler, for tests)] \
 [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
 [--metrics ADDR (Prometheus at http://ADDR/metrics)] \
 [--tls-cert PEM --tls-key PEM (serve TLS; clients need --tls-ca) [--tls-client-ca PEM]]";
@@ -57,6 +58,7 @@ pub const FLAGS: &[&str] = &[
     "job-interval-ms",
     "metrics",
     "job-name",
+    "delay-ms",
     "zk-auth-file",
     "tls-cert",
     "tls-key",
@@ -95,6 +97,8 @@ pub struct HaServerArgs {
     pub metrics: Option<SocketAddr>,
     /// TLS (`--tls-cert`, `--tls-key`, `--tls-client-ca`), if served.
     pub tls: Option<zoorpc_provider::ProviderTls>,
+    /// How long each `SayHello` takes at least (`--delay-ms`; default 0).
+    pub delay: Duration,
 }
 
 /// Builds the configuration from flags.
@@ -130,6 +134,7 @@ pub fn config(flags: &Flags) -> Result<HaServerArgs, String> {
         job_name,
         zk_auth: flags.zk_auth()?,
         tls: super::tls::provider_tls_flags(flags)?,
+        delay: flags.millis("delay-ms", 0, 0..=MAX_MS)?,
         metrics: match flags.str("metrics") {
             None => None,
             Some(text) => Some(text.parse().map_err(|_| {
@@ -239,9 +244,10 @@ async fn start(
         ..zoorpc_provider::HaServerConfig::new(args.zk, args.path, 0)
     };
     let names = [zoorpc_provider::HELLO_SERVICE_NAME];
-    HaServer::start_named(config, &names, |address| {
+    let delay = args.delay;
+    HaServer::start_named(config, &names, move |address| {
         Routes::new(HelloServiceServer::new(EpochGreeter {
-            greeter: Greeter::new(address),
+            greeter: Greeter::new(address).with_delay(delay),
             roles,
         }))
     })

@@ -26,8 +26,9 @@
 //!   SERVING only while master, so a health-checking load balancer finds the master.
 //! - Stopping ([`HaServer::shutdown`], or the future of [`HaServer::run_until`], or SIGTERM /
 //!   Ctrl-C in [`HaServer::run_until_signal`]): resign first (requests are refused from that
-//!   instant, the node is deleted and a standby takes over at once), then stop accepting and let
-//!   calls in flight finish (at most [`HaServerConfig::drain_timeout`]).
+//!   instant; once the requests admitted as master have been answered, at most one lease later,
+//!   the node is deleted and a standby takes over at once), then stop accepting and let the
+//!   other calls in flight finish (at most [`HaServerConfig::drain_timeout`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), zoorpc_provider::Error> {

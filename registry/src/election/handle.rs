@@ -12,8 +12,9 @@ use zookeeper_client as zk;
 
 use super::address::validate_address;
 use super::campaign::Campaign;
+use super::drain::before_release;
 use super::fence::Fence;
-use super::lease::Mastership;
+use super::lease::{Mastership, lease_for};
 use super::refusal::FastTakeover;
 use super::release::release;
 use super::role::{Listeners, Role, RoleChange, RoleChanges, Shared};
@@ -99,6 +100,7 @@ impl MasterElection {
             held: Mutex::new(None),
             refused: Mutex::new(None),
             lease: Default::default(),
+            in_flight: Default::default(),
         });
         let campaign = Campaign {
             session: session.clone(),
@@ -229,6 +231,9 @@ impl MasterElection {
     pub async fn resign(mut self) -> Result<()> {
         // Not master from here on (`Left` is final: the campaign cannot publish over it).
         self.shared.publish(Role::Left);
+        // What was admitted as master finishes before anyone else can take over.
+        let lease = lease_for(self.session.client().session_timeout());
+        before_release(&self.shared, lease, &self.path).await;
         let held = self.shared.held().take();
         // The release leaves before the campaign's task goes: dropping its watches sends
         // requests that would otherwise queue ahead of it in the session.
@@ -256,7 +261,10 @@ impl Drop for MasterElection {
         let held = self.shared.held().take();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let (session, path) = (self.session.clone(), self.path.clone());
+            let shared = self.shared.clone();
             rt.spawn(async move {
+                let lease = lease_for(session.client().session_timeout());
+                before_release(&shared, lease, &path).await;
                 if let Err(e) = release(&session, &path, held).await {
                     debug!(error = %e, "could not delete the master node on drop; it goes with the session");
                 }

@@ -112,6 +112,24 @@
 //! - [`MasterElection::resign`] reports [`Role::Left`], then deletes the node (announcing the
 //!   vacancy in `<path>.epoch`, so a standby takes over at once) and its participant node, and
 //!   returns once ZooKeeper confirmed it. Dropping the election does the same in the background.
+//! - A master releases the node (a hand-over on designation, a resign, a drop) only after
+//!   everything it admitted as master has finished, with no timing assumption: a gate counts
+//!   each request in flight ([`Mastership::admit`], an [`Admission`] held until the answer is
+//!   complete) *before* it reads the role and the lease; the step-down publishes a role that is
+//!   not master first (nothing new is admitted: refusals as a standby's), then waits for the
+//!   count to reach zero, then releases. So no request answered as master by this process
+//!   overlaps the next master's (the designee can only take over after the release).
+//!   [`crate::MasterJob`] runs count too (a run is cancelled by the step-down, then released).
+//!   Nothing in flight: no wait at all (a graceful hand-over costs nothing more).
+//!   A request that does not finish (a hung handler) is waited for at most one lease (3/5 of
+//!   the session timeout) from the step-down, then the node is released anyway, with a warning
+//!   naming how many still run: the same bound a master that lost ZooKeeper instead gives (its
+//!   admitted requests run on while its lease ends and its session expires), and the
+//!   service is not left without a master for ever by one stuck call. Guard side effects that
+//!   must not outlive mastership with the [`Fence`].
+//!   Not a release: a master whose node was deleted by someone else acknowledges by taking the
+//!   node back, in the same transaction, so nobody else can take over through it; it does not
+//!   wait. Nor is an expiry or a disconnect: requests admitted within the lease run on.
 //!
 //! ## The fast takeover
 //! With [`ElectionOptions::fast_takeover`] on (off by default; `zoorpc_provider::HaServer` and
@@ -166,6 +184,7 @@
 //!   it (also from a holder that is not ours).
 //! - `hold.rs`: holding the node (its watches) and renewing the lease.
 //! - `lease.rs`: the lease, the boot clock, [`Mastership`].
+//! - `drain.rs`: [`Admission`]s (what a master admitted), waited for before a release.
 //! - `participants.rs`: the participant nodes.
 //! - `refusal.rs`: the fast takeover: [`FastTakeover`], the proof by refused connections, and
 //!   standing by a master that may be proven gone.
@@ -175,8 +194,8 @@
 //! What a process knows is what its client has seen, bounded by the lease: a process paused
 //! (GC, `SIGSTOP`) for less than the lease still acts as master when it runs again, until it
 //! hears that it is not (and nobody else can be master before it has stepped down or its
-//! session is gone). A request admitted before a step-down runs to completion. Guard side
-//! effects with the [`Fence`], as [`crate::master_job`] does.
+//! session is gone). A request admitted before a step-down runs to completion, and a release
+//! waits for it (above). Guard side effects with the [`Fence`], as [`crate::master_job`] does.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), zoorpc_registry::Error> {
@@ -201,6 +220,7 @@
 mod address;
 mod announced;
 mod campaign;
+mod drain;
 mod fence;
 mod handle;
 mod hold;
@@ -214,6 +234,7 @@ mod vacancy;
 mod writes;
 
 pub use address::{is_host_port, read_address, validate_address};
+pub use drain::Admission;
 pub use fence::Fence;
 pub use handle::{ElectionOptions, MasterElection, designate};
 pub use lease::{LEASE_DENOMINATOR, LEASE_NUMERATOR, Mastership, lease_for};

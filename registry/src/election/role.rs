@@ -136,6 +136,8 @@ pub(super) struct Shared {
     pub(super) refused: Mutex<Option<String>>,
     /// Until when the master may serve without hearing from ZooKeeper again (`lease.rs`).
     pub(super) lease: super::lease::LeaseEnd,
+    /// What the master admitted and has not finished (`drain.rs`): waited for before release.
+    pub(super) in_flight: super::drain::InFlight,
 }
 
 /// Subscribers of [`RoleChanges`], and the last change (for a new subscriber's first item).

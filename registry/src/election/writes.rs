@@ -312,6 +312,10 @@ impl Campaign {
             warn!(error = %e, "cannot build the handover request");
             return Next::Pause;
         }
+        // Standby is published: what was admitted as master finishes before the designee can
+        // take over.
+        let lease = lease::lease_for(client.session_timeout());
+        super::drain::before_release(&self.shared, lease, &self.path).await;
         if self.stopped() {
             return Next::Again;
         }

@@ -124,24 +124,29 @@ impl Schedule {
                 return false;
             }
         }
-        if !self.mastership.is_master() {
+        // Admitted as a gate admits a request: a hand-over or resign waits for this run to
+        // end (it is cancelled at once by the step-down) before it releases the node.
+        let Some(admission) = self.mastership.admit() else {
             // Claimed, but the lease ended since (a pause): the run is skipped, as a run
             // cancelled by a failover is.
             self.outside_lease(epoch, seq).await;
             return false;
-        }
+        };
         let run = JobRun {
             epoch,
             seq,
             fence: fence.clone(),
         };
-        tokio::select! {
+        let finished = tokio::select! {
             _ = job(run) => true,
             _ = deposed(&mut self.roles, epoch) => {
                 warn!(epoch, seq, "mastership lost during a run; the run was cancelled");
                 false
             }
-        }
+        };
+        // The run (its future) is gone: the release may go ahead.
+        drop(admission);
+        finished
     }
 
     /// The next `seq` and when it is due, from the record, the floor and this process's last
