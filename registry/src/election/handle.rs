@@ -1,11 +1,10 @@
 //! [`MasterElection`]: joining an election, the role as it changes, resigning (or leaving on
 //! drop); and [`designate`], an operator's handover.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 use zookeeper_client as zk;
@@ -17,7 +16,7 @@ use super::fence::Fence;
 use super::lease::{Mastership, lease_for};
 use super::refusal::FastTakeover;
 use super::release::release;
-use super::role::{Listeners, Role, RoleChange, RoleChanges, Shared};
+use super::role::{Role, RoleChanges, Shared};
 use super::{companion_path, prepare};
 use crate::error::{Error, Result};
 use crate::plumbing::path::validate_path;
@@ -86,22 +85,8 @@ impl MasterElection {
         let address = validate_address(address)?.to_owned();
         let status = session.connected().await;
         prepare(&status.client, &path, session.node_acl()).await?;
-        let (role, mut roles) = watch::channel(Role::Joining);
-        let shared = Arc::new(Shared {
-            role,
-            master: AtomicBool::new(false),
-            listeners: Mutex::new(Listeners {
-                senders: Vec::new(),
-                last: RoleChange {
-                    role: Role::Joining,
-                    at: std::time::Instant::now(),
-                },
-            }),
-            held: Mutex::new(None),
-            refused: Mutex::new(None),
-            lease: Default::default(),
-            in_flight: Default::default(),
-        });
+        let shared = Arc::new(Shared::new());
+        let mut roles = shared.role.subscribe();
         let campaign = Campaign {
             session: session.clone(),
             companion: companion_path(&path),
@@ -179,13 +164,7 @@ impl MasterElection {
     /// Every role change from now on, with the instant it was adopted; the first item is the
     /// current role, with the instant it was adopted.
     pub fn changes(&self) -> RoleChanges {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let mut listeners = self.shared.listeners();
-        let _ = tx.send(listeners.last.clone());
-        if listeners.last.role != Role::Left {
-            listeners.senders.push(tx);
-        }
-        RoleChanges { rx }
+        self.shared.changes()
     }
 
     /// Waits until the role satisfies `predicate`, at most `timeout`; returns it, or `None` on

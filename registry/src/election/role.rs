@@ -1,6 +1,7 @@
 //! Roles and how they are published: a watch of the current role (coalesced, for waiting on a
 //! state), an atomic for `is_master` (one load), and every change in order for each
-//! [`RoleChanges`] subscriber, none coalesced.
+//! [`RoleChanges`] subscriber, none coalesced. A role seen through the watch (or a new master's
+//! `is_master`) is already in every stream: the streams are sent to first.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -148,6 +149,36 @@ pub(super) struct Listeners {
 }
 
 impl Shared {
+    /// A contender's state before its first decision: joining, no lease, nothing in flight.
+    pub(super) fn new() -> Shared {
+        Shared {
+            role: watch::Sender::new(Role::Joining),
+            master: AtomicBool::new(false),
+            listeners: Mutex::new(Listeners {
+                senders: Vec::new(),
+                last: RoleChange {
+                    role: Role::Joining,
+                    at: std::time::Instant::now(),
+                },
+            }),
+            held: Mutex::new(None),
+            refused: Mutex::new(None),
+            lease: Default::default(),
+            in_flight: Default::default(),
+        }
+    }
+
+    /// A new [`RoleChanges`]: the last change first, then every later one.
+    pub(super) fn changes(&self) -> RoleChanges {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut listeners = self.listeners();
+        let _ = tx.send(listeners.last.clone());
+        if listeners.last.role != Role::Left {
+            listeners.senders.push(tx);
+        }
+        RoleChanges { rx }
+    }
+
     pub(super) fn listeners(&self) -> MutexGuard<'_, Listeners> {
         self.listeners.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -159,26 +190,96 @@ impl Shared {
     /// Adopts `role`; returns whether it changed. The listener lock orders publications with
     /// subscriptions, so every listener sees every change exactly once. [`Role::Left`] is
     /// final: a campaign still finishing a step after its contender resigned publishes nothing.
+    ///
+    /// In this order: a step-down first stops admitting (the flag and the lease), then every
+    /// [`RoleChanges`] stream gets the change, then a new master's flag, then the role watch
+    /// (`role()`, `subscribe()`; it wakes its waiters). So whoever sees a role through the
+    /// watch or `is_master` finds its change already in every stream (a reader woken by the
+    /// watch runs at once on another thread; were the streams sent to after, it could look
+    /// before they have it), and a waiter woken by a master role finds `is_master` true.
     pub(super) fn publish(&self, role: Role) -> bool {
         let mut listeners = self.listeners();
         if *self.role.borrow() == role || *self.role.borrow() == Role::Left {
             return false;
         }
-        self.master.store(role.is_master(), Ordering::SeqCst);
+        let change = RoleChange {
+            role: role.clone(),
+            at: std::time::Instant::now(),
+        };
         if !role.is_master() {
+            self.master.store(false, Ordering::SeqCst);
             // After the flag: a reader seeing the lease gone also sees the role.
             self.lease.clear();
         }
-        self.role.send_replace(role.clone());
-        let change = RoleChange {
-            role,
-            at: std::time::Instant::now(),
-        };
         listeners.senders.retain(|l| l.send(change.clone()).is_ok());
         if matches!(change.role, Role::Left) {
             listeners.senders.clear();
         }
+        if role.is_master() {
+            self.master.store(true, Ordering::SeqCst);
+        }
+        // Last: it wakes the waiters, who must find everything above done.
+        self.role.send_replace(role.clone());
         listeners.last = change;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    /// A reader that sees a role through the watch (`role()`, what `wait_for` waits on) and
+    /// then looks in its change stream finds that change there, however the threads interleave.
+    #[test]
+    fn a_role_seen_through_the_watch_is_already_in_every_change_stream() {
+        let shared = Arc::new(Shared::new());
+        let mut changes = shared.changes();
+        let done = Arc::new(AtomicBool::new(false));
+        let publisher = {
+            let (shared, done) = (shared.clone(), done.clone());
+            std::thread::spawn(move || {
+                for i in 0..200_000i64 {
+                    let role = if i % 2 == 0 {
+                        Role::Master { epoch: i }
+                    } else {
+                        Role::Standby {
+                            master: i.to_string(),
+                        }
+                    };
+                    shared.publish(role);
+                }
+                done.store(true, Ordering::SeqCst);
+            })
+        };
+        // Every role published is unique: the stream must hold the one seen, at or after the
+        // items already taken.
+        let (mut seen, mut missing, mut looked) = (Role::Joining, 0, 0);
+        while !done.load(Ordering::SeqCst) {
+            let now = shared.role.borrow().clone();
+            if now == seen {
+                continue;
+            }
+            looked += 1;
+            loop {
+                match changes.try_next() {
+                    Some(change) if change.role == now => break,
+                    Some(_) => {}
+                    None => {
+                        missing += 1;
+                        break;
+                    }
+                }
+            }
+            seen = now;
+        }
+        publisher.join().expect("the publisher");
+        assert!(looked > 10, "the reader saw only {looked} roles");
+        assert_eq!(
+            missing, 0,
+            "{missing} of {looked} roles seen through the watch were not in the change stream yet"
+        );
     }
 }
