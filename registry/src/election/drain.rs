@@ -112,3 +112,77 @@ pub(super) async fn before_release(shared: &Shared, lease: Duration, path: &str)
         tracing::warn!(path, in_flight = left, waited = ?lease, "requests admitted as master are still running one lease after the step-down; releasing the master node anyway (their answers may overlap the next master's: guard side effects with the Fence)");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+    use crate::election::Role;
+
+    fn poll<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[tokio::test]
+    async fn a_release_waits_for_every_admission_and_not_at_all_without_one() {
+        let shared = Arc::new(Shared::new());
+        let mastership = Mastership {
+            shared: shared.clone(),
+        };
+        assert!(mastership.admit().is_none(), "admitted before master");
+        assert_eq!(mastership.in_flight(), 0, "a refusal stays counted");
+        shared.publish(Role::Master { epoch: 1 });
+        shared
+            .lease
+            .extend(super::super::lease::now(), Duration::from_secs(60));
+        let admission = mastership.admit().expect("admitted as master");
+        shared.publish(Role::Standby {
+            master: "127.0.0.1:1".into(),
+        });
+        assert!(mastership.admit().is_none(), "admitted after the step-down");
+        assert_eq!(mastership.in_flight(), 1);
+        let lease = Duration::from_secs(60);
+        let mut release = std::pin::pin!(before_release(&shared, lease, "/p"));
+        assert!(
+            poll(release.as_mut()).is_pending(),
+            "released with a request in flight"
+        );
+        drop(admission);
+        tokio::time::timeout(Duration::from_secs(10), release)
+            .await
+            .expect("released once the admission was dropped");
+        // Nothing in flight: ready at the first poll, no wait and no yield.
+        let mut release = std::pin::pin!(before_release(&shared, lease, "/p"));
+        assert!(poll(release.as_mut()).is_ready());
+    }
+
+    #[tokio::test]
+    async fn a_request_that_never_ends_is_waited_for_one_lease_only() {
+        let shared = Arc::new(Shared::new());
+        let mastership = Mastership {
+            shared: shared.clone(),
+        };
+        shared.publish(Role::Master { epoch: 1 });
+        shared
+            .lease
+            .extend(super::super::lease::now(), Duration::from_secs(60));
+        let _hung = mastership.admit().expect("admitted as master");
+        shared.publish(Role::Left);
+        let lease = Duration::from_millis(300);
+        let started = tokio::time::Instant::now();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            before_release(&shared, lease, "/p"),
+        )
+        .await
+        .expect("the release went ahead after one lease");
+        assert!(started.elapsed() >= lease, "{:?}", started.elapsed());
+        assert_eq!(
+            mastership.in_flight(),
+            1,
+            "the hung request is still counted"
+        );
+    }
+}
