@@ -21,13 +21,13 @@
 //! Data flows one way: ZooKeeper → registry (typed events) → consumer (endpoint set) → tonic.
 //!
 //! The README's example serves any tonic service and calls it through the registry; the
-//! smallest round trip, with the demo `HelloService`:
+//! smallest round trip, with the programs' demo `HelloService` ([`apps::hello`]):
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use zoorpc::consumer::Consumer;
-//! use zoorpc::provider::{Provider, ProviderConfig};
-//! let provider = Provider::start(ProviderConfig::new("127.0.0.1:2181", "/registry", 0)).await?;
+//! use zoorpc::provider::ProviderConfig;
+//! let provider = zoorpc::apps::hello::serve(ProviderConfig::new("127.0.0.1:2181", "/registry", 0)).await?;
 //! let consumer = Consumer::connect("127.0.0.1:2181", "/registry").await?;
 //! let answer = consumer.say_hello("zoo").await?;
 //! assert_eq!(answer.value.message, "Hello zoo!");

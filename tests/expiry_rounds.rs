@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{raw_client, zk};
 use zoorpc::consumer::{Consumer, ConsumerConfig};
-use zoorpc::provider::{Provider, ProviderConfig};
+use zoorpc::provider::ProviderConfig;
 use zoorpc::registry::{Discovery, ProviderNode, Session};
 use zoorpc_testkit::{expire_session, unique_path};
 
@@ -49,9 +49,9 @@ async fn next_node(discovery: &Discovery, old: &ProviderNode, round: usize) -> P
 async fn a_provider_is_registered_again_after_each_of_100_forced_session_expiries() {
     let connect = zk().connect_string();
     let base = unique_path("expiry-rounds");
-    let mut config = ProviderConfig::new(&connect, &base, 0);
-    config.session_timeout = Duration::from_millis(1500);
-    let provider = Provider::start(config).await.unwrap();
+    let config =
+        ProviderConfig::new(&connect, &base, 0).session_timeout(Duration::from_millis(1500));
+    let provider = zoorpc::apps::hello::serve(config).await.unwrap();
     let watcher = Session::connect_to(&connect).await.unwrap();
     let discovery = Discovery::watch(&watcher, &base).await.unwrap();
     let raw = raw_client(&connect).await;
