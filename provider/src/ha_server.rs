@@ -14,7 +14,6 @@ use crate::reflection::{REFLECTION_V1, REFLECTION_V1ALPHA};
 use crate::server::services::{GrpcService, Services};
 use crate::server::settings::{ServerSettings, settings_builders};
 use crate::server::{Announce, Server};
-use crate::shutdown::StopSignals;
 
 /// The gRPC health service's name: exempt from the gate.
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
@@ -185,8 +184,7 @@ impl HaServer {
 
     /// Serves until SIGTERM or Ctrl-C, then shuts down (resign, drain, stop).
     pub async fn run_until_signal(self) -> Result<()> {
-        let mut signals = StopSignals::listen()?;
-        self.run_until(signals.recv()).await
+        self.server.run_until_signal().await
     }
 
     /// Serves until `shutdown` completes, then shuts down (resign, drain, stop): the program

@@ -12,7 +12,6 @@ use crate::master_gate::MasterGate;
 use crate::server::services::{GrpcService, Services};
 use crate::server::settings::{ServerSettings, settings_builders};
 use crate::server::{Announce, Server};
-use crate::shutdown::StopSignals;
 
 /// How to run a provider: [`ProviderConfig::new`], then the builder methods.
 ///
@@ -151,8 +150,7 @@ impl Provider {
 
     /// Serves until SIGTERM or Ctrl-C, then shuts down gracefully.
     pub async fn run_until_signal(self) -> Result<()> {
-        let mut signals = StopSignals::listen()?;
-        self.run_until(signals.recv()).await
+        self.server.run_until_signal().await
     }
 
     /// Serves until `shutdown` completes, then shuts down gracefully (deregister, drain grace,

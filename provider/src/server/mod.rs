@@ -38,6 +38,7 @@ use crate::error::{Error, Result};
 use crate::master_gate::MasterGate;
 use crate::reflection::with_reflection;
 use crate::served_metrics::ServedMetrics;
+use crate::shutdown::StopSignals;
 use crate::startup::{check_serving, listen};
 use services::Services;
 use settings::ServerSettings;
@@ -233,6 +234,12 @@ impl<A: Announce> Server<A> {
             }
         }
         withdrawn
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then stops.
+    pub(crate) async fn run_until_signal(self) -> Result<()> {
+        let mut signals = StopSignals::listen()?;
+        self.run_until(signals.recv()).await
     }
 
     /// Serves until `shutdown` completes, then stops.
