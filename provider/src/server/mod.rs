@@ -122,38 +122,8 @@ impl<A: Announce> Server<A> {
         let gate = announce.gate();
 
         let (routes, names) = services(&advertised).into_parts();
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_service_status("", ServingStatus::Serving).await;
-        let initial = match gate {
-            Some(_) => ServingStatus::NotServing,
-            None => ServingStatus::Serving,
-        };
-        for name in &names {
-            health.set_service_status(*name, initial).await;
-        }
-        let routes = with_reflection(
-            routes.add_service(health_service),
-            &settings.file_descriptor_sets,
-        )
-        .map_err(|e| Error::NotServing {
-            addr,
-            detail: format!("reflection: {e}; check the config's `file_descriptor_set`s"),
-        })?;
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let mut builder = TonicServer::builder();
-        if let Some(tls) = &settings.tls {
-            builder = builder.tls_config(tls.server_config())?;
-        }
-        let task = tokio::spawn(
-            builder
-                .tcp_nodelay(true)
-                .layer(ServedMetrics)
-                .layer(tower::util::option_layer(gate.clone()))
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
-                    let _ = stop_rx.await;
-                }),
-        );
+        let (health, stop_tx, task) =
+            serve(settings, listener, addr, routes, &names, gate.clone()).await?;
         // From here on an error drops `stop_tx`, which stops the server.
         let checked = match (&gate, names.first()) {
             (None, Some(name)) => name,
@@ -251,6 +221,53 @@ impl<A: Announce> Server<A> {
         info!(advertised = %self.advertised, "stopping; withdrawing, then draining");
         self.stop().await
     }
+}
+
+/// Step 2: serves `routes` on `listener` behind `gate` (if any), with health (the whole server
+/// SERVING; `names` SERVING too, or NOT_SERVING behind a gate until the role says otherwise) and
+/// reflection; returns what sets the health, what stops the server (so does dropping it), and
+/// the server task.
+async fn serve(
+    settings: &ServerSettings,
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    routes: tonic::service::Routes,
+    names: &[&'static str],
+    gate: Option<MasterGate>,
+) -> Result<(HealthReporter, oneshot::Sender<()>, ServerTask)> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status("", ServingStatus::Serving).await;
+    let initial = match gate {
+        Some(_) => ServingStatus::NotServing,
+        None => ServingStatus::Serving,
+    };
+    for name in names {
+        health.set_service_status(*name, initial).await;
+    }
+    let routes = with_reflection(
+        routes.add_service(health_service),
+        &settings.file_descriptor_sets,
+    )
+    .map_err(|e| Error::NotServing {
+        addr,
+        detail: format!("reflection: {e}; check the config's `file_descriptor_set`s"),
+    })?;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let mut builder = TonicServer::builder();
+    if let Some(tls) = &settings.tls {
+        builder = builder.tls_config(tls.server_config())?;
+    }
+    let task = tokio::spawn(
+        builder
+            .tcp_nodelay(true)
+            .layer(ServedMetrics)
+            .layer(tower::util::option_layer(gate))
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                let _ = stop_rx.await;
+            }),
+    );
+    Ok((health, stop_tx, task))
 }
 
 impl<A: Announce> Drop for Server<A> {
