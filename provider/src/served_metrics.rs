@@ -1,5 +1,5 @@
 //! `ServedMetrics`: a tower layer counting the requests a server answers, through the
-//! `metrics` facade (a no-op until a program installs a recorder, e.g. `--metrics ADDR`):
+//! `metrics` facade (a no-op until a program installs a recorder):
 //! `zoorpc_served_total{method, code}`, `method` the gRPC path (`/hello.v1.HelloService/SayHello`),
 //! `code` the gRPC status in the response headers (a method the server does not serve counts
 //! as `method="unknown"`: clients name those, and could add series without end): a handler's error is answered trailers-only,
