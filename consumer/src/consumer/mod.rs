@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
 use zoorpc_registry::{ProviderUrl, Providers, Session};
 
-pub use crate::balance::retry::CallPolicy;
+pub use crate::balance::CallPolicy;
 use crate::balance::{Answered, BalancedChannel, Endpoint, EndpointSet};
 use crate::error::{Error, Result};
 use crate::live_list::Live;
@@ -32,6 +32,7 @@ pub use config::ConsumerConfig;
 
 /// A successful call: the value and the provider that produced it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Answer<T> {
     /// The response.
     pub value: T,
