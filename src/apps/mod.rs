@@ -9,6 +9,7 @@ use std::time::Duration;
 pub mod call;
 pub mod client;
 pub mod designate;
+#[cfg(feature = "dev-tools")]
 pub mod echo;
 pub mod ha_client;
 pub mod ha_server;
@@ -20,6 +21,7 @@ pub mod provider;
 pub mod proxy;
 pub mod tls;
 pub mod watch;
+#[cfg(feature = "dev-tools")]
 pub mod zookeeper;
 
 /// clap's check of a znode path argument: a path ZooKeeper would refuse is a usage error

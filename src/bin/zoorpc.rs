@@ -23,6 +23,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a development ZooKeeper (Debian's package) in a temp dir until Ctrl-C
+    #[cfg(feature = "dev-tools")]
     Zk(apps::zookeeper::ZkArgs),
     /// Serve the example HelloService and keep it registered until Ctrl-C
     Provider(apps::provider::ProviderArgs),
@@ -67,12 +68,13 @@ fn main() {
     // The long-running commands warn of what they go through; the one-shot ones print only
     // their answer or one error line.
     match cli.command {
-        Command::Zk(_) | Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) => {
-            zoorpc::init_logging()
-        }
+        #[cfg(feature = "dev-tools")]
+        Command::Zk(_) => zoorpc::init_logging(),
+        Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) => zoorpc::init_logging(),
         _ => zoorpc::init_logging_at("error"),
     }
     let status = match cli.command {
+        #[cfg(feature = "dev-tools")]
         Command::Zk(args) => apps::zookeeper::run(args.config()),
         Command::Provider(args) => match args.config() {
             Ok(config) => match args.metrics.map(apps::metrics::serve).transpose() {
