@@ -14,7 +14,8 @@
 //!   active/standby server (`HaServer`) and the standby-refusal protocol.
 //! - [`consumer`] (`zoorpc-consumer`): the live endpoint list, picking, retry, `lookup()`.
 //! - [`proto`] (`zoorpc-proto`): `hello.v1.HelloService`.
-//! - [`cli`]: the small flag parser the example programs share.
+//! - [`cli`]: what the programs' command lines share: one clap parse with one-line usage errors,
+//!   value parsers that give a flag one meaning and range everywhere, settings named as flags.
 //! - [`apps`]: the bodies of the programs (`zoorpc-provider`, the `provider` and `client`
 //!   examples), kept here so the binary and the examples are one code path.
 //!
