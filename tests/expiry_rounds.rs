@@ -1,4 +1,4 @@
-//! 100 forced session expiries of a provider (issue 10): after each, the provider is registered
+//! 100 forced session expiries of a provider: after each, the provider is registered
 //! again, in its new session, exactly once, at its URL, and a consumer following the registry
 //! sees the new node; after the last, calls reach it.
 //!

@@ -155,7 +155,8 @@ impl Consumer {
         tokio::time::timeout(timeout, check).await.is_ok()
     }
 
-    /// Picks a random live endpoint.
+    /// A live endpoint, picked by the consumer's [`Strategy`](crate::Strategy) (random by
+    /// default).
     pub fn pick(&self) -> Result<Arc<Endpoint>> {
         self.endpoints.pick(&[]).ok_or_else(|| self.no_providers())
     }
