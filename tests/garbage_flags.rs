@@ -1,4 +1,4 @@
-//! Every flag of every program, given garbage (issue 10 item 7): one clear `error:` line, a
+//! Every flag of every program, given garbage: one clear `error:` line, a
 //! non-zero exit, no panic, nothing left behind (no znode, no temp file).
 //!
 //! The flags are read from each program's own `--help`, so a flag added later is swept too.

@@ -1,4 +1,4 @@
-//! The last known list on disk (issue 10 item 4), with the test's own ZooKeeper stopped: a
+//! The last known list on disk, with the test's own ZooKeeper stopped: a
 //! consumer that cannot reach ZooKeeper at start serves the snapshot, says how old it is, and
 //! takes the live list once ZooKeeper is back.
 
