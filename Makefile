@@ -25,7 +25,8 @@ test: setup
 # The soak-level tests at their full count (100 forced expiries, 100 election rounds, every flag
 # with every garbage value; `make test` runs fewer of each), and one pass of each benchmark.
 soak: setup
-	ZOORPC_SOAK=1 $(CARGO) test --test expiry_rounds --test ha_rounds --test garbage_flags
+	ZOORPC_SOAK=1 $(CARGO) test --test registry --test ha --test programs -- \
+		expiry_rounds:: ha_rounds:: garbage_flags::
 	$(CARGO) test --workspace --benches
 
 # A ZooKeeper on 127.0.0.1:2181 for trying the programs by hand (Ctrl-C stops it).
