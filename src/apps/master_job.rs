@@ -42,6 +42,9 @@ pub struct MasterJobArgs {
     /// the run started)
     #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
     pub timestamps: bool,
+    /// How much to log.
+    #[command(flatten)]
+    pub log: super::LogArgs,
 }
 
 /// What the flags ask for, checked.
@@ -61,7 +64,7 @@ struct Settings {
 /// Runs the master-job program with the process arguments.
 pub fn main() {
     let args: MasterJobArgs = crate::cli::parse();
-    crate::init_logging();
+    args.log.init("warn");
     std::process::exit(run(args));
 }
 

@@ -18,6 +18,8 @@ the environment variable ZOORPC_ZK is its default."
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: apps::LogArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -44,12 +46,10 @@ fn main() {
     let cli: Cli = zoorpc::cli::parse();
     // The long-running commands warn of what they go through; the one-shot ones print only
     // their answer or one error line.
-    match cli.command {
-        Command::Zk(_) | Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) => {
-            zoorpc::init_logging()
-        }
-        _ => zoorpc::init_logging_at("error"),
-    }
+    cli.log.init(match cli.command {
+        Command::Zk(_) | Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) => "warn",
+        _ => "error",
+    });
     let status = match cli.command {
         Command::Zk(args) => apps::zookeeper::run(args.config()),
         Command::Provider(args) => match args.config() {
