@@ -10,6 +10,7 @@ pub mod args;
 pub mod call;
 pub mod client;
 pub mod designate;
+#[cfg(feature = "dev-tools")]
 pub mod echo;
 pub mod ha_client;
 pub mod ha_server;
@@ -21,6 +22,7 @@ pub mod provider;
 pub mod proxy;
 pub mod tls;
 pub mod watch;
+#[cfg(feature = "dev-tools")]
 pub mod zookeeper;
 
 pub use args::{CallLoopArgs, LogArgs, LogLevel, MetricsArg, SessionArg, ZkArg};

@@ -25,6 +25,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a development ZooKeeper (Debian's package) in a temp dir until Ctrl-C
+    #[cfg(feature = "dev-tools")]
     Zk(apps::zookeeper::ZkArgs),
     /// Serve the example HelloService and keep it registered until Ctrl-C
     Provider(apps::provider::ProviderArgs),
@@ -47,10 +48,13 @@ fn main() {
     // The long-running commands warn of what they go through; the one-shot ones print only
     // their answer or one error line.
     cli.log.init(match cli.command {
-        Command::Zk(_) | Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) => "warn",
+        #[cfg(feature = "dev-tools")]
+        Command::Zk(_) => "warn",
+        Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) => "warn",
         _ => "error",
     });
     let status = match cli.command {
+        #[cfg(feature = "dev-tools")]
         Command::Zk(args) => apps::zookeeper::run(args.config()),
         Command::Provider(args) => match args.config() {
             Ok(config) => match args.metrics.map(apps::metrics::serve).transpose() {
