@@ -36,48 +36,112 @@ mod takeover;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use zoorpc::cli::{Flags, fail, or_exit};
+use clap::{Parser, Subcommand};
+use zoorpc::cli::{millis, number};
 
-const USAGE: &str = "usage: bench <scenario> [--zk HOST:PORT] [options]
-  propagation [--rounds N (1 to 1000000, 200)]
-  handover    [--rounds N (1 to 1000000, 200)]
-  takeover    [--rounds N of each kind (1 to 1000, 20)] [--session-timeout-ms (1000 to 600000, 10000)]
-              [--server-bin PATH (default: zoorpc-ha-server beside this program's directory)]
-  qps         [--providers N (1 to 64, 3)] [--secs S (1 to 3600, 10)] [--concurrency C (1 to 4096, 32)]
-  slow        [--secs S per phase (1 to 3600, 5)] [--concurrency C (1 to 4096, 16)] [--delay-ms D (1 to 1000, 2; the slow one 10x)]
-  failover    [--secs S (1 to 3600, 20)] [--plot FILE.svg] [--rate CALLS/S (1 to 100000, 2000)]
-              [--concurrency C (1 to 4096, 16)] [--kill-every-ms (200 to 600000, 3000)] [--down-ms (0 to 600000, 1000)]
-              [--echo-bin PATH (default: zoorpc-echo beside this program's directory)]
-  scale       [--providers P (1 to 100000, 1000)] [--consumers C (1 to 1000, 100)] [--churn N (0 to 100000, 100)]
-              [--registrar-sessions N (1 to 64, 4)]";
+/// Benchmarks: each scenario prints its figures, the last line one JSON object (times in ms).
+#[derive(Parser, Debug)]
+#[command(name = "bench")]
+struct Cli {
+    /// The ZooKeeper to use [default: one the benchmark starts]
+    #[arg(long, global = true, value_name = "HOST:PORT[,HOST:PORT...]", value_parser = zoorpc::apps::connect_string)]
+    zk: Option<String>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
 
-/// Flags every scenario accepts.
-const COMMON: &[&str] = &["zk"];
-
-/// The flags of each scenario (besides [`COMMON`]).
-const SCENARIOS: &[(&str, &[&str])] = &[
-    ("propagation", &["rounds"]),
-    ("handover", &["rounds"]),
-    ("takeover", &["rounds", "session-timeout-ms", "server-bin"]),
-    ("qps", &["providers", "secs", "concurrency"]),
-    ("slow", &["secs", "concurrency", "delay-ms"]),
-    (
-        "failover",
-        &[
-            "secs",
-            "plot",
-            "rate",
-            "concurrency",
-            "kill-every-ms",
-            "down-ms",
-            "echo-bin",
-        ],
-    ),
-    (
-        "scale",
-        &["providers", "consumers", "churn", "registrar-sessions"],
-    ),
-];
+/// A scenario with its options.
+#[derive(Subcommand, Debug)]
+enum Scenario {
+    /// A provider registers and deregisters: time until a consumer's list follows
+    Propagation {
+        /// Rounds (1 to 1000000)
+        #[arg(long, value_name = "N", default_value = "200", value_parser = number(1..=1_000_000usize))]
+        rounds: usize,
+    },
+    /// The master resigns: time until a standby is master
+    Handover {
+        /// Rounds (1 to 1000000)
+        #[arg(long, value_name = "N", default_value = "200", value_parser = number(1..=1_000_000usize))]
+        rounds: usize,
+    },
+    /// The master process is SIGKILLed, SIGSTOPped or SIGTERMed: time to the new master's
+    /// first answer
+    Takeover {
+        /// Rounds of each kind (1 to 1000)
+        #[arg(long, value_name = "N", default_value = "20", value_parser = number(1..=1000usize))]
+        rounds: usize,
+        /// The servers' session timeout, in milliseconds (1000 to 600000)
+        #[arg(long = "session-timeout-ms", value_name = "MS", default_value = "10000", value_parser = millis(1_000..=600_000))]
+        session_timeout: Duration,
+        /// Where zoorpc-ha-server is [default: beside this program's directory]
+        #[arg(long, value_name = "PATH", value_parser = zoorpc::cli::file_name)]
+        server_bin: Option<PathBuf>,
+    },
+    /// Calls through the balancer against plain tonic channels: what the balancer costs
+    Qps {
+        /// Providers (1 to 64)
+        #[arg(long, value_name = "N", default_value = "3", value_parser = number(1..=64usize))]
+        providers: usize,
+        /// Measured seconds per side (1 to 3600)
+        #[arg(long, value_name = "S", default_value = "10", value_parser = number(1..=3600u64))]
+        secs: u64,
+        /// Calls in flight (1 to 4096)
+        #[arg(long, value_name = "C", default_value = "32", value_parser = number(1..=4096usize))]
+        concurrency: usize,
+    },
+    /// One provider of three answers 10x slower: p50/p99 per strategy
+    Slow {
+        /// Measured seconds per phase (1 to 3600)
+        #[arg(long, value_name = "S", default_value = "5", value_parser = number(1..=3600u64))]
+        secs: u64,
+        /// Calls in flight (1 to 4096)
+        #[arg(long, value_name = "C", default_value = "16", value_parser = number(1..=4096usize))]
+        concurrency: usize,
+        /// The healthy providers' delay in milliseconds, 1 to 1000 (the slow one's is 10x)
+        #[arg(long = "delay-ms", value_name = "MS", default_value = "2", value_parser = millis(1..=1000))]
+        delay: Duration,
+    },
+    /// Steady load while zoorpc-echo providers are SIGKILLed and restarted
+    Failover {
+        /// Measured seconds (1 to 3600)
+        #[arg(long, value_name = "S", default_value = "20", value_parser = number(1..=3600u64))]
+        secs: u64,
+        /// Write an SVG timeline here
+        #[arg(long, value_name = "FILE.svg", value_parser = zoorpc::cli::file_name)]
+        plot: Option<PathBuf>,
+        /// Calls per second, all callers together (1 to 100000)
+        #[arg(long, value_name = "CALLS/S", default_value = "2000", value_parser = number(1..=100_000u32))]
+        rate: u32,
+        /// Calls in flight (1 to 4096)
+        #[arg(long, value_name = "C", default_value = "16", value_parser = number(1..=4096usize))]
+        concurrency: usize,
+        /// A provider is killed this often, in milliseconds (200 to 600000)
+        #[arg(long = "kill-every-ms", value_name = "MS", default_value = "3000", value_parser = millis(200..=600_000))]
+        kill_every: Duration,
+        /// How long a killed provider stays down, in milliseconds (0 to 600000)
+        #[arg(long = "down-ms", value_name = "MS", default_value = "1000", value_parser = millis(0..=600_000))]
+        down: Duration,
+        /// Where zoorpc-echo is [default: beside this program's directory]
+        #[arg(long, value_name = "PATH", value_parser = zoorpc::cli::file_name)]
+        echo_bin: Option<PathBuf>,
+    },
+    /// Many consumers watching many providers: convergence, traffic, churn, memory
+    Scale {
+        /// Providers (1 to 100000)
+        #[arg(long, value_name = "P", default_value = "1000", value_parser = number(1..=100_000usize))]
+        providers: usize,
+        /// Consumers, one session each (1 to 1000)
+        #[arg(long, value_name = "C", default_value = "100", value_parser = number(1..=1000usize))]
+        consumers: usize,
+        /// Churn events, 0 to 100000 (a provider leaving, one joining)
+        #[arg(long, value_name = "N", default_value = "100", value_parser = number(0..=100_000usize))]
+        churn: usize,
+        /// Sessions the providers are registered from (1 to 64)
+        #[arg(long, value_name = "N", default_value = "4", value_parser = number(1..=64usize))]
+        registrar_sessions: usize,
+    },
+}
 
 #[global_allocator]
 static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
@@ -88,35 +152,20 @@ mod harness {
 }
 
 fn main() {
-    zoorpc::init_logging();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return;
-    }
-    let scenario = match args.first() {
-        Some(first) if !first.starts_with("--") => first.clone(),
-        _ => fail(USAGE, "name a scenario first"),
-    };
-    let Some((_, own)) = SCENARIOS.iter().find(|(name, _)| *name == scenario) else {
-        fail(USAGE, &format!("unknown scenario {scenario:?}"));
-    };
-    let known: Vec<&str> = COMMON.iter().chain(own.iter()).copied().collect();
-    let flags = or_exit(USAGE, Flags::parse(args.into_iter().skip(1), &known));
-    if let Some(extra) = flags.positional().first() {
-        fail(USAGE, &format!("unexpected argument {extra:?}"));
-    }
     // Every flag is read (and checked) before ZooKeeper starts: a bad one costs nothing.
-    let run = or_exit(USAGE, Scenario::from_flags(&scenario, &flags));
-
+    let cli: Cli = zoorpc::cli::parse();
+    zoorpc::init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
-        Err(e) => fail(USAGE, &format!("cannot start the async runtime: {e}")),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1)
+        }
     };
     // Keep our own ZooKeeper (if any) alive for the whole run.
     let own_zk;
-    let zk = match flags.str("zk") {
-        Some(zk) => zk.to_owned(),
+    let zk = match cli.zk {
+        Some(zk) => zk,
         None => {
             own_zk = match harness::ZkServer::start() {
                 Ok(server) => server,
@@ -128,17 +177,7 @@ fn main() {
             own_zk.connect_string()
         }
     };
-    let result = runtime.block_on(async {
-        match run {
-            Scenario::Propagation { rounds } => propagation::run(&zk, rounds).await,
-            Scenario::Handover { rounds } => handover::run(&zk, rounds).await,
-            Scenario::Takeover(options) => takeover::run(&zk, options).await,
-            Scenario::Qps(options) => qps::run(&zk, options).await,
-            Scenario::Slow(options) => slow::run(&zk, options).await,
-            Scenario::Failover(options) => failover::run(&zk, options).await,
-            Scenario::Scale(options) => scale::run(&zk, options).await,
-        }
-    });
+    let result = runtime.block_on(run(&zk, cli.scenario));
     // The scenario ran and failed (ZooKeeper, a provider): not a usage error.
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -146,63 +185,81 @@ fn main() {
     }
 }
 
-/// A scenario with its options, read from the flags.
-enum Scenario {
-    Propagation { rounds: usize },
-    Handover { rounds: usize },
-    Takeover(takeover::Options),
-    Qps(qps::Options),
-    Slow(slow::Options),
-    Failover(failover::Options),
-    Scale(scale::Options),
-}
-
-impl Scenario {
-    fn from_flags(name: &str, flags: &Flags) -> Result<Scenario, String> {
-        let secs = |default: u64| {
-            flags
-                .number("secs", default, 1..=3600)
-                .map(Duration::from_secs)
-        };
-        Ok(match name {
-            "propagation" => Scenario::Propagation {
-                rounds: flags.number("rounds", 200usize, 1..=1_000_000)?,
-            },
-            "handover" => Scenario::Handover {
-                rounds: flags.number("rounds", 200usize, 1..=1_000_000)?,
-            },
-            "takeover" => Scenario::Takeover(takeover::Options {
-                rounds: flags.number("rounds", 20usize, 1..=1000)?,
-                session_timeout: flags.millis("session-timeout-ms", 10_000, 1_000..=600_000)?,
-                server_bin: flags.str("server-bin").map(Into::into),
-            }),
-            "qps" => Scenario::Qps(qps::Options {
-                providers: flags.number("providers", 3usize, 1..=64)?,
-                duration: secs(10)?,
-                concurrency: flags.number("concurrency", 32usize, 1..=4096)?,
-            }),
-            "slow" => Scenario::Slow(slow::Options {
-                duration: secs(5)?,
-                concurrency: flags.number("concurrency", 16usize, 1..=4096)?,
-                delay: flags.millis("delay-ms", 2, 1..=1000)?,
-            }),
-            "failover" => Scenario::Failover(failover::Options {
-                duration: secs(20)?,
-                plot: flags.str("plot").map(Into::into),
-                rate: flags.number("rate", 2000u32, 1..=100_000)?,
-                concurrency: flags.number("concurrency", 16usize, 1..=4096)?,
-                kill_every: flags.millis("kill-every-ms", 3000, 200..=600_000)?,
-                down: flags.millis("down-ms", 1000, 0..=600_000)?,
-                echo_bin: flags.str("echo-bin").map(Into::into),
-            }),
-            "scale" => Scenario::Scale(scale::Options {
-                providers: flags.number("providers", 1000usize, 1..=100_000)?,
-                consumers: flags.number("consumers", 100usize, 1..=1000)?,
-                churn: flags.number("churn", 100usize, 0..=100_000)?,
-                registrar_sessions: flags.number("registrar-sessions", 4usize, 1..=64)?,
-            }),
-            other => return Err(format!("unknown scenario {other:?}")),
-        })
+/// Runs `scenario` against the ZooKeeper at `zk`.
+async fn run(zk: &str, scenario: Scenario) -> Result<(), String> {
+    match scenario {
+        Scenario::Propagation { rounds } => propagation::run(zk, rounds).await,
+        Scenario::Handover { rounds } => handover::run(zk, rounds).await,
+        Scenario::Takeover {
+            rounds,
+            session_timeout,
+            server_bin,
+        } => {
+            let options = takeover::Options {
+                rounds,
+                session_timeout,
+                server_bin,
+            };
+            takeover::run(zk, options).await
+        }
+        Scenario::Qps {
+            providers,
+            secs,
+            concurrency,
+        } => {
+            let options = qps::Options {
+                providers,
+                duration: Duration::from_secs(secs),
+                concurrency,
+            };
+            qps::run(zk, options).await
+        }
+        Scenario::Slow {
+            secs,
+            concurrency,
+            delay,
+        } => {
+            let options = slow::Options {
+                duration: Duration::from_secs(secs),
+                concurrency,
+                delay,
+            };
+            slow::run(zk, options).await
+        }
+        Scenario::Failover {
+            secs,
+            plot,
+            rate,
+            concurrency,
+            kill_every,
+            down,
+            echo_bin,
+        } => {
+            let options = failover::Options {
+                duration: Duration::from_secs(secs),
+                plot,
+                rate,
+                concurrency,
+                kill_every,
+                down,
+                echo_bin,
+            };
+            failover::run(zk, options).await
+        }
+        Scenario::Scale {
+            providers,
+            consumers,
+            churn,
+            registrar_sessions,
+        } => {
+            let options = scale::Options {
+                providers,
+                consumers,
+                churn,
+                registrar_sessions,
+            };
+            scale::run(zk, options).await
+        }
     }
 }
 
