@@ -37,7 +37,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use zoorpc::cli::{millis, number};
+use zoorpc::cli::number;
 
 /// Benchmarks: each scenario prints its figures, the last line one JSON object (times in ms).
 #[derive(Parser, Debug)]
@@ -54,93 +54,36 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Scenario {
     /// A provider registers and deregisters: time until a consumer's list follows
-    Propagation {
-        /// Rounds (1 to 1000000)
-        #[arg(long, value_name = "N", default_value = "200", value_parser = number(1..=1_000_000usize))]
-        rounds: usize,
-    },
+    Propagation(Rounds),
     /// The master resigns: time until a standby is master
-    Handover {
-        /// Rounds (1 to 1000000)
-        #[arg(long, value_name = "N", default_value = "200", value_parser = number(1..=1_000_000usize))]
-        rounds: usize,
-    },
+    Handover(Rounds),
     /// The master process is SIGKILLed, SIGSTOPped or SIGTERMed: time to the new master's
     /// first answer
-    Takeover {
-        /// Rounds of each kind (1 to 1000)
-        #[arg(long, value_name = "N", default_value = "20", value_parser = number(1..=1000usize))]
-        rounds: usize,
-        /// The servers' session timeout, in milliseconds (1000 to 600000)
-        #[arg(long = "session-timeout-ms", value_name = "MS", default_value = "10000", value_parser = millis(1_000..=600_000))]
-        session_timeout: Duration,
-        /// Where zoorpc-ha-server is [default: beside this program's directory]
-        #[arg(long, value_name = "PATH", value_parser = zoorpc::cli::file_name)]
-        server_bin: Option<PathBuf>,
-    },
+    Takeover(takeover::Options),
     /// Calls through the balancer against plain tonic channels: what the balancer costs
-    Qps {
-        /// Providers (1 to 64)
-        #[arg(long, value_name = "N", default_value = "3", value_parser = number(1..=64usize))]
-        providers: usize,
-        /// Measured seconds per side (1 to 3600)
-        #[arg(long, value_name = "S", default_value = "10", value_parser = number(1..=3600u64))]
-        secs: u64,
-        /// Calls in flight (1 to 4096)
-        #[arg(long, value_name = "C", default_value = "32", value_parser = number(1..=4096usize))]
-        concurrency: usize,
-    },
+    Qps(qps::Options),
     /// One provider of three answers 10x slower: p50/p99 per strategy
-    Slow {
-        /// Measured seconds per phase (1 to 3600)
-        #[arg(long, value_name = "S", default_value = "5", value_parser = number(1..=3600u64))]
-        secs: u64,
-        /// Calls in flight (1 to 4096)
-        #[arg(long, value_name = "C", default_value = "16", value_parser = number(1..=4096usize))]
-        concurrency: usize,
-        /// The healthy providers' delay in milliseconds, 1 to 1000 (the slow one's is 10x)
-        #[arg(long = "delay-ms", value_name = "MS", default_value = "2", value_parser = millis(1..=1000))]
-        delay: Duration,
-    },
+    Slow(slow::Options),
     /// Steady load while zoorpc-echo providers are SIGKILLed and restarted
-    Failover {
-        /// Measured seconds (1 to 3600)
-        #[arg(long, value_name = "S", default_value = "20", value_parser = number(1..=3600u64))]
-        secs: u64,
-        /// Write an SVG timeline here
-        #[arg(long, value_name = "FILE.svg", value_parser = zoorpc::cli::file_name)]
-        plot: Option<PathBuf>,
-        /// Calls per second, all callers together (1 to 100000)
-        #[arg(long, value_name = "CALLS/S", default_value = "2000", value_parser = number(1..=100_000u32))]
-        rate: u32,
-        /// Calls in flight (1 to 4096)
-        #[arg(long, value_name = "C", default_value = "16", value_parser = number(1..=4096usize))]
-        concurrency: usize,
-        /// A provider is killed this often, in milliseconds (200 to 600000)
-        #[arg(long = "kill-every-ms", value_name = "MS", default_value = "3000", value_parser = millis(200..=600_000))]
-        kill_every: Duration,
-        /// How long a killed provider stays down, in milliseconds (0 to 600000)
-        #[arg(long = "down-ms", value_name = "MS", default_value = "1000", value_parser = millis(0..=600_000))]
-        down: Duration,
-        /// Where zoorpc-echo is [default: beside this program's directory]
-        #[arg(long, value_name = "PATH", value_parser = zoorpc::cli::file_name)]
-        echo_bin: Option<PathBuf>,
-    },
+    Failover(failover::Options),
     /// Many consumers watching many providers: convergence, traffic, churn, memory
-    Scale {
-        /// Providers (1 to 100000)
-        #[arg(long, value_name = "P", default_value = "1000", value_parser = number(1..=100_000usize))]
-        providers: usize,
-        /// Consumers, one session each (1 to 1000)
-        #[arg(long, value_name = "C", default_value = "100", value_parser = number(1..=1000usize))]
-        consumers: usize,
-        /// Churn events, 0 to 100000 (a provider leaving, one joining)
-        #[arg(long, value_name = "N", default_value = "100", value_parser = number(0..=100_000usize))]
-        churn: usize,
-        /// Sessions the providers are registered from (1 to 64)
-        #[arg(long, value_name = "N", default_value = "4", value_parser = number(1..=64usize))]
-        registrar_sessions: usize,
-    },
+    Scale(scale::Options),
+}
+
+/// `propagation` and `handover` options.
+#[derive(clap::Args, Debug)]
+struct Rounds {
+    /// Rounds (1 to 1000000)
+    #[arg(long, value_name = "N", default_value = "200", value_parser = number(1..=1_000_000usize))]
+    rounds: usize,
+}
+
+/// Whole seconds within `range`, as a clap value parser.
+pub fn seconds(
+    range: std::ops::RangeInclusive<u64>,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone {
+    let whole = number(range);
+    move |text| whole(text).map(Duration::from_secs)
 }
 
 #[global_allocator]
@@ -188,78 +131,13 @@ fn main() {
 /// Runs `scenario` against the ZooKeeper at `zk`.
 async fn run(zk: &str, scenario: Scenario) -> Result<(), String> {
     match scenario {
-        Scenario::Propagation { rounds } => propagation::run(zk, rounds).await,
-        Scenario::Handover { rounds } => handover::run(zk, rounds).await,
-        Scenario::Takeover {
-            rounds,
-            session_timeout,
-            server_bin,
-        } => {
-            let options = takeover::Options {
-                rounds,
-                session_timeout,
-                server_bin,
-            };
-            takeover::run(zk, options).await
-        }
-        Scenario::Qps {
-            providers,
-            secs,
-            concurrency,
-        } => {
-            let options = qps::Options {
-                providers,
-                duration: Duration::from_secs(secs),
-                concurrency,
-            };
-            qps::run(zk, options).await
-        }
-        Scenario::Slow {
-            secs,
-            concurrency,
-            delay,
-        } => {
-            let options = slow::Options {
-                duration: Duration::from_secs(secs),
-                concurrency,
-                delay,
-            };
-            slow::run(zk, options).await
-        }
-        Scenario::Failover {
-            secs,
-            plot,
-            rate,
-            concurrency,
-            kill_every,
-            down,
-            echo_bin,
-        } => {
-            let options = failover::Options {
-                duration: Duration::from_secs(secs),
-                plot,
-                rate,
-                concurrency,
-                kill_every,
-                down,
-                echo_bin,
-            };
-            failover::run(zk, options).await
-        }
-        Scenario::Scale {
-            providers,
-            consumers,
-            churn,
-            registrar_sessions,
-        } => {
-            let options = scale::Options {
-                providers,
-                consumers,
-                churn,
-                registrar_sessions,
-            };
-            scale::run(zk, options).await
-        }
+        Scenario::Propagation(Rounds { rounds }) => propagation::run(zk, rounds).await,
+        Scenario::Handover(Rounds { rounds }) => handover::run(zk, rounds).await,
+        Scenario::Takeover(options) => takeover::run(zk, options).await,
+        Scenario::Qps(options) => qps::run(zk, options).await,
+        Scenario::Slow(options) => slow::run(zk, options).await,
+        Scenario::Failover(options) => failover::run(zk, options).await,
+        Scenario::Scale(options) => scale::run(zk, options).await,
     }
 }
 
