@@ -182,3 +182,38 @@ fn log_level_decides_what_is_logged() {
     let (_, _, err) = client("error");
     assert!(!err.contains("DEBUG") && !err.contains("WARN"), "{err}");
 }
+
+/// A master-only job is set with the same flags in `zoorpc-ha-server` and `zoorpc-master-job`
+/// (`--job-interval-ms`, `--job-name`; `zoorpc-master-job` also takes its first names,
+/// `--interval-ms` and `--name`), with the same checks, before anything contends.
+#[test]
+fn the_job_flags_mean_the_same_in_both_programs() {
+    let path = format!("{}/Hello:1.0.0", unique_path("job-flags"));
+    let programs = [
+        env!("CARGO_BIN_EXE_zoorpc-ha-server"),
+        env!("CARGO_BIN_EXE_zoorpc-master-job"),
+    ];
+    for exe in programs {
+        for (flag, value, says) in [
+            ("--job-interval-ms", "99", "from 100"),
+            ("--job-name", "x/y", "one path segment"),
+        ] {
+            let mut cmd = Command::new(exe);
+            cmd.args(["--zk", "127.0.0.1:1", "--path", &path, flag, value]);
+            let (code, out, err) = run_command(cmd, WAIT);
+            assert_eq!(code, Some(2), "{exe} {flag}: {out}{err}");
+            assert!(err.contains(says), "{exe} {flag}: {err}");
+        }
+    }
+    let master_job = programs[1];
+    for (flag, value, says) in [
+        ("--interval-ms", "99", "from 100"),
+        ("--name", "..", "'..'"),
+    ] {
+        let mut cmd = Command::new(master_job);
+        cmd.args(["--zk", "127.0.0.1:1", "--path", &path, flag, value]);
+        let (code, out, err) = run_command(cmd, WAIT);
+        assert_eq!(code, Some(2), "{flag}: {out}{err}");
+        assert!(err.contains(says), "{flag}: {err}");
+    }
+}
