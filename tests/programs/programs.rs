@@ -252,7 +252,7 @@ fn every_numeric_flag_refuses_unusable_values_with_a_clear_error() {
             env!("CARGO_BIN_EXE_zoorpc-master-job"),
             &zk,
             &[
-                ("interval-ms", &["0", "99"]),
+                ("job-interval-ms", &["0", "99"]),
                 ("session-timeout-ms", &["0"]),
             ],
         ),
