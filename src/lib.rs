@@ -10,7 +10,8 @@
 //! - [`consumer`] (`zoorpc-consumer`): the live endpoint list, picking, retry, ejection, the
 //!   balanced channel, `lookup()`, the master-following client.
 //! - [`proto`] (`zoorpc-proto`): `hello.v1.HelloService` and the standby refusal.
-//! - [`cli`]: what the programs share on the command line.
+//! - [`cli`]: what the programs' command lines share: one clap parse with one-line usage errors,
+//!   value parsers that give a flag one meaning and range everywhere, settings named as flags.
 //! - [`apps`]: the bodies of the programs (the `zoorpc` command, the `zoorpc-*` programs, the
 //!   examples), kept here so a binary and its example are one code path.
 //!

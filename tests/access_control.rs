@@ -1,4 +1,4 @@
-//! Access control (issue 10 item 1) against a real ZooKeeper: with a digest credential, the
+//! Access control against a real ZooKeeper: with a digest credential, the
 //! nodes zoorpc creates are readable by anyone and changeable only by that identity; a stranger
 //! gets NoAuth, a reader needs no credential, the owner's deletion is repaired.
 

@@ -446,8 +446,17 @@ async fn providers_serve_grpc_health_for_hello_service() {
     let consumer = Consumer::connect(&zk().connect_string(), &base)
         .await
         .unwrap();
-    let endpoint = consumer.pick().unwrap();
-    let reply = HealthClient::new(endpoint.channel())
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(5), |urls| urls.len() == 1)
+            .await
+    );
+    let channel = tonic::transport::Endpoint::from_shared(consumer.urls()[0].endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let reply = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: "hello.v1.HelloService".into(),
         })

@@ -49,7 +49,7 @@ pub use master_gate::{MasterGate, MasterGated};
 pub use provider::{HELLO_SERVICE_NAME, Provider, ProviderConfig};
 pub use reflection::{REFLECTION_V1, REFLECTION_V1ALPHA, with_reflection};
 pub use served_metrics::ServedMetrics;
-pub use shutdown::{StopSignals, wait_for_signal};
+pub use shutdown::StopSignals;
 pub use startup::{GrpcService, advertised_host, check_serving, check_serving_tls, parse_ip};
 pub use tls::ProviderTls;
 pub use zoorpc_proto::standby::{self, STANDBY_METADATA, is_standby_refusal, standby_status};

@@ -17,15 +17,15 @@ use super::metrics as metrics_key;
 use crate::tls::ConsumerTls;
 
 /// How long a provider's connection may be silent before a PING is sent on it.
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long the answer to a PING may take before the connection is closed.
-pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many attempts in a row that reached their caller's deadline with no response headers
 /// eject a provider as hung (Envoy's `consecutive_gateway_failure` default); an answer of any
 /// kind starts the count over.
-pub const SILENT_DEADLINES: u32 = 5;
+pub(crate) const SILENT_DEADLINES: u32 = 5;
 
 /// How many spare channel clones an endpoint keeps (see [`Endpoint::give_back`]).
 const MAX_SPARE: usize = 64;
@@ -162,11 +162,6 @@ impl Endpoint {
         &self.url
     }
 
-    /// The endpoint's channel (cheap to clone; all clones share one connection).
-    pub fn channel(&self) -> Channel {
-        self.channel.clone()
-    }
-
     /// A clone of the channel for one attempt, to be given back with
     /// [`Endpoint::give_back`] once the request is handed over. A fresh clone of a tonic
     /// channel allocates its send state and takes four reference counts that every core shares;
@@ -240,7 +235,7 @@ impl Endpoint {
     }
 
     /// Records a success: clears any ejection.
-    pub fn record_success(&self) {
+    pub(crate) fn record_success(&self) {
         self.answered();
         self.health.record_success();
     }

@@ -85,7 +85,7 @@ impl Load {
     }
 
     /// The latency estimate now, decayed since its last sample; `None` when the endpoint is
-    /// unmeasured (never answered, or not for [`FORGET_AFTER`]).
+    /// unmeasured (never answered, or not for a second).
     pub fn latency(&self) -> Option<Duration> {
         self.estimate_at(now_us()).map(Duration::from_nanos)
     }
@@ -107,7 +107,7 @@ impl Load {
     }
 
     /// Whether the estimate is a measurement rather than a guess: the endpoint answered within
-    /// twice the latency last measured (at least [`CONFIRM_FLOOR`]). Under load an endpoint
+    /// twice the latency last measured (at least 10 ms). Under load an endpoint
     /// answers far more often; one avoided since, or idle, has only a decayed estimate.
     fn confirmed_at(&self, now: u64) -> bool {
         let sampled = self.sampled_us.load(Ordering::Relaxed);
@@ -129,7 +129,7 @@ impl Load {
     /// latency × (1 + in-flight per weight / 10), where the latency is the estimate (`neutral`
     /// when unmeasured: the other candidate's, so that an unmeasured endpoint competes on
     /// requests in flight alone) and at least [`Load::stalled`]; `u64::MAX` while the endpoint,
-    /// not answered within twice its measured latency (at least [`CONFIRM_FLOOR`]), has a
+    /// not answered within twice its measured latency (at least 10 ms), has a
     /// request in flight (its probe).
     ///
     /// Requests in flight count per 100 of weight (a weight-300 provider is taken to serve

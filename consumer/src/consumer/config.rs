@@ -10,8 +10,11 @@ use zoorpc_registry::ZkCredential;
 use crate::balance::{DEFAULT_BUFFER_LIMIT, EjectionPolicy, RetryBudget, Strategy};
 use crate::tls::ConsumerTls;
 
-/// How to build a consumer.
+/// How to build a consumer: [`ConsumerConfig::new`] and the builder methods, as tonic's
+/// `Endpoint` is built. The fields can be read and set; the struct is `#[non_exhaustive]`, so a
+/// setting added later breaks no one.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ConsumerConfig {
     /// ZooKeeper connect string.
     pub zk: String,
@@ -52,13 +55,15 @@ impl ConsumerConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use zoorpc_consumer::{ConsumerConfig, Strategy};
-    /// let mut config = ConsumerConfig::new("127.0.0.1:2181", "/services/echo")
-    ///     .strategy(Strategy::LeastLoaded);
-    /// config.connect_timeout = Duration::from_secs(2);
-    /// config.snapshot_path = Some("/var/lib/echo-client/providers".into());
+    /// use zoorpc_consumer::{ConsumerConfig, EjectionPolicy, Strategy};
+    /// let config = ConsumerConfig::new("127.0.0.1:2181", "/services/echo")
+    ///     .strategy(Strategy::LeastLoaded)
+    ///     .connect_timeout(Duration::from_secs(2))
+    ///     .ejection(EjectionPolicy::DEFAULT.with_consecutive_unavailable(0))
+    ///     .snapshot_path("/var/lib/echo-client/providers");
     /// assert_eq!(config.buffer_limit, 256 * 1024);
     /// assert!(matches!(config.strategy, Strategy::LeastLoaded));
+    /// assert_eq!(config.ejection.consecutive_unavailable, 0);
     /// ```
     pub fn new(zk: impl Into<String>, base_path: impl Into<String>) -> Self {
         ConsumerConfig {
@@ -79,6 +84,54 @@ impl ConsumerConfig {
     /// This config with another picking strategy.
     pub fn strategy(mut self, strategy: Strategy) -> Self {
         self.strategy = strategy;
+        self
+    }
+
+    /// This config with another ZooKeeper session timeout.
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = timeout;
+        self
+    }
+
+    /// This config waiting at most `timeout` for ZooKeeper at connect.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// This config with another ejection policy.
+    pub fn ejection(mut self, policy: EjectionPolicy) -> Self {
+        self.ejection = policy;
+        self
+    }
+
+    /// This config keeping request bodies up to `bytes` for a retry elsewhere.
+    pub fn buffer_limit(mut self, bytes: usize) -> Self {
+        self.buffer_limit = bytes;
+        self
+    }
+
+    /// This config with another retry budget (one may be shared by several consumers).
+    pub fn retry_budget(mut self, budget: Arc<RetryBudget>) -> Self {
+        self.retry_budget = budget;
+        self
+    }
+
+    /// This config authenticating to ZooKeeper as `credential`.
+    pub fn zk_auth(mut self, credential: ZkCredential) -> Self {
+        self.zk_auth = Some(credential);
+        self
+    }
+
+    /// This config keeping the last known list at `path` (see [`ConsumerConfig::snapshot_path`]).
+    pub fn snapshot_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.snapshot_path = Some(path.into());
+        self
+    }
+
+    /// This config calling `https://` providers with `tls`.
+    pub fn tls(mut self, tls: ConsumerTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 }

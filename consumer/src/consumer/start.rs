@@ -142,7 +142,7 @@ impl Consumer {
         let channel = BalancedChannel::new(
             route,
             CallPolicy::DEFAULT,
-            config.retry_budget.clone(),
+            config.retry_budget,
             config.buffer_limit,
         );
         Consumer {
@@ -152,7 +152,6 @@ impl Consumer {
             snapshot_written,
             endpoints,
             channel,
-            budget: config.retry_budget,
         }
     }
 }

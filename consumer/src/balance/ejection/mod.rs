@@ -31,8 +31,10 @@ use std::time::{Duration, Instant};
 
 use super::failure::Failure;
 
-/// When and for how long endpoints are ejected.
+/// When and for how long endpoints are ejected: [`EjectionPolicy::DEFAULT`] and the `with_`
+/// methods. `#[non_exhaustive]`: a setting added later breaks no one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EjectionPolicy {
     /// The first ejection's length; each consecutive one doubles it. Default 1 s.
     pub base: Duration,
@@ -52,24 +54,58 @@ pub struct EjectionPolicy {
 
 impl Default for EjectionPolicy {
     fn default() -> Self {
-        EjectionPolicy {
-            base: Duration::from_secs(1),
-            max: Duration::from_secs(30),
-            max_ejection_percent: 50,
-            probe_timeout: Duration::from_secs(10),
-            consecutive_unavailable: 5,
-        }
+        EjectionPolicy::DEFAULT
     }
 }
 
 impl EjectionPolicy {
+    /// 1 s doubling to 30 s, at most half of the endpoints, probes abandoned after 10 s, five
+    /// `UNAVAILABLE` answers in a row.
+    pub const DEFAULT: EjectionPolicy = EjectionPolicy {
+        base: Duration::from_secs(1),
+        max: Duration::from_secs(30),
+        max_ejection_percent: 50,
+        probe_timeout: Duration::from_secs(10),
+        consecutive_unavailable: 5,
+    };
+
+    /// This policy with another first ejection length (each consecutive one doubles it).
+    pub const fn with_base(mut self, base: Duration) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// This policy with another longest ejection.
+    pub const fn with_max(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// This policy ejecting at most `percent` of the endpoints at once (at least one).
+    pub const fn with_max_ejection_percent(mut self, percent: u8) -> Self {
+        self.max_ejection_percent = percent;
+        self
+    }
+
+    /// This policy abandoning a probe that has not reported after `timeout`.
+    pub const fn with_probe_timeout(mut self, timeout: Duration) -> Self {
+        self.probe_timeout = timeout;
+        self
+    }
+
+    /// This policy ejecting after `answers` `UNAVAILABLE` answers in a row (0: never).
+    pub const fn with_consecutive_unavailable(mut self, answers: u32) -> Self {
+        self.consecutive_unavailable = answers;
+        self
+    }
+
     /// How many of `len` endpoints may be ejected at once: the policy's share, at least one.
     ///
     /// ```
     /// use zoorpc_consumer::EjectionPolicy;
     /// let policy = EjectionPolicy::default();
     /// assert_eq!((policy.max_ejected(1), policy.max_ejected(5), policy.max_ejected(10)), (1, 2, 5));
-    /// let strict = EjectionPolicy { max_ejection_percent: 10, ..policy };
+    /// let strict = policy.with_max_ejection_percent(10);
     /// assert_eq!(strict.max_ejected(5), 1);
     /// ```
     pub fn max_ejected(&self, len: usize) -> usize {

@@ -292,3 +292,58 @@ async fn the_picking_tables_give_each_endpoint_its_weight_in_tickets() {
     let backups = Candidates::new(&listing.endpoints, &listing.backups, &all);
     assert!(backups.is_empty() && backups.nth(0).is_none());
 }
+
+/// Updates are announced; a weight-0 backup takes requests only when no weighted endpoint can;
+/// the same node (name, creation, URL) keeps its endpoint.
+#[tokio::test]
+async fn updates_are_announced_and_backups_wait_their_turn() {
+    let set = EndpointSet::new();
+    let updates = set.updates();
+    let providers = [
+        node("provider0000000001", "http://127.0.0.1:11211?weight=0"),
+        node("provider0000000002", "http://127.0.0.1:11212"),
+    ];
+    set.update(&providers);
+    assert!(updates.has_changed().unwrap());
+    let weights: Vec<u32> = set.snapshot().iter().map(|e| e.weight()).collect();
+    assert_eq!(weights, [0, super::super::DEFAULT_WEIGHT]);
+    for _ in 0..20 {
+        assert_eq!(set.pick(&[]).unwrap().node(), "provider0000000002");
+    }
+    let backup = set.pick(&["provider0000000002".to_owned()]).unwrap();
+    assert_eq!(backup.node(), "provider0000000001");
+    let before = set.snapshot();
+    set.update(&providers);
+    assert!(Arc::ptr_eq(&before[1], &set.snapshot()[1]));
+}
+
+/// A rule of the user's own picks as it says; excluded endpoints are skipped.
+#[tokio::test]
+async fn a_custom_rule_picks_as_it_says() {
+    #[derive(Debug)]
+    struct ZoneAFirst;
+    impl Pick for ZoneAFirst {
+        fn pick(
+            &self,
+            endpoints: &[Arc<Endpoint>],
+            usable: &dyn Fn(&Endpoint) -> bool,
+        ) -> Option<usize> {
+            let in_zone_a = |e: &Endpoint| e.url().metadata("zone") == Some("a");
+            let first = |wanted: &dyn Fn(&Endpoint) -> bool| {
+                endpoints.iter().position(|e| usable(e) && wanted(e))
+            };
+            first(&in_zone_a).or_else(|| first(&|_| true))
+        }
+    }
+    let set = EndpointSet::with_policy(
+        &Strategy::Custom(Arc::new(ZoneAFirst)),
+        EjectionPolicy::default(),
+    );
+    set.update(&[
+        node("provider0000000001", "http://127.0.0.1:11211?zone=b"),
+        node("provider0000000002", "http://127.0.0.1:11212?zone=a"),
+    ]);
+    assert_eq!(set.pick(&[]).unwrap().node(), "provider0000000002");
+    let elsewhere = set.pick(&["provider0000000002".to_owned()]).unwrap();
+    assert_eq!(elsewhere.url().metadata("zone"), Some("b"));
+}

@@ -11,10 +11,9 @@ use super::{Pick, by_ticket, census, first_usable_draw, nth_usable};
 
 /// Power of two choices over the endpoints' [`Load::cost`](super::super::Load::cost),
 /// weighted: the first candidate is drawn in proportion to `?weight=N`, the second too (another
-/// endpoint); the second wins only if it is clearly cheaper (by more than
-/// [`CLEARLY_CHEAPER`](super::super::load::CLEARLY_CHEAPER)), so equally loaded endpoints share
-/// the calls by weight, and a slow, stalled or overloaded one (requests in flight counted per
-/// 100 of weight) is avoided.
+/// endpoint); the second wins only if it is clearly cheaper (by more than 1.5 times), so
+/// equally loaded endpoints share the calls by weight, and a slow, stalled or overloaded one
+/// (requests in flight counted per 100 of weight) is avoided.
 #[derive(Debug, Default)]
 pub struct LeastLoaded;
 
