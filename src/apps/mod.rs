@@ -14,6 +14,7 @@ pub mod designate;
 pub mod echo;
 pub mod ha_client;
 pub mod ha_server;
+pub mod hello;
 pub mod ls;
 pub mod master;
 // Its flags' doc comments are their `--help` lines, where `<path>` and `<pid>` are placeholders,
