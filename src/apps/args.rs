@@ -2,7 +2,8 @@
 //! parser (`#[command(flatten)]`), so a flag has one name, one meaning, one range and one help
 //! text everywhere: the ZooKeeper to talk to and the identity to use ([`ZkArg`]), the session
 //! timeout asked for ([`SessionArg`]), a call loop's pace ([`CallLoopArgs`]), where to serve
-//! metrics ([`MetricsArg`]). The TLS groups are in [`super::tls`].
+//! metrics ([`MetricsArg`]), how much to log ([`LogArgs`]). The TLS groups are in
+//! [`super::tls`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -90,6 +91,45 @@ impl MetricsArg {
         match self.metrics {
             Some(addr) => super::metrics::serve(addr),
             None => Ok(()),
+        }
+    }
+}
+
+/// `--log-level`: how much a program logs on stderr (its stdout is for its own lines).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct LogArgs {
+    /// How much to log on stderr; without it RUST_LOG decides (per module, e.g.
+    /// `zoorpc_consumer=debug`), else warnings (errors only for one-shot commands)
+    #[arg(long, value_name = "LEVEL", global = true)]
+    pub log_level: Option<LogLevel>,
+}
+
+/// A level of `--log-level`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// Also what the program goes through (sessions, registrations, roles).
+    Info,
+    /// Also the details of each step.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogArgs {
+    /// Starts logging: at `--log-level` if given, else as `RUST_LOG` says, else at `default`.
+    pub fn init(&self, default: &str) {
+        match self.log_level {
+            Some(level) => {
+                let level = clap::ValueEnum::to_possible_value(&level)
+                    .map(|v| v.get_name().to_owned())
+                    .unwrap_or_else(|| default.to_owned());
+                crate::init_logging_filter(tracing_subscriber::EnvFilter::new(level));
+            }
+            None => crate::init_logging_at(default),
         }
     }
 }

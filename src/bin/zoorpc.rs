@@ -18,6 +18,8 @@ the environment variable ZOORPC_ZK is its default."
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: apps::LogArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -45,12 +47,12 @@ fn main() {
     let cli: Cli = zoorpc::cli::parse();
     // The long-running commands warn of what they go through; the one-shot ones print only
     // their answer or one error line.
-    match cli.command {
+    cli.log.init(match cli.command {
         #[cfg(feature = "dev-tools")]
-        Command::Zk(_) => zoorpc::init_logging(),
-        Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) => zoorpc::init_logging(),
-        _ => zoorpc::init_logging_at("error"),
-    }
+        Command::Zk(_) => "warn",
+        Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) => "warn",
+        _ => "error",
+    });
     let status = match cli.command {
         #[cfg(feature = "dev-tools")]
         Command::Zk(args) => apps::zookeeper::run(args.config()),
