@@ -2,7 +2,7 @@
 //! and entry points (`serve_with` and `Services` for several services) and stop the same way:
 //! NOT_SERVING, withdraw from ZooKeeper, the drain grace (still answering), then closed.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
