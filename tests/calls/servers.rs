@@ -58,6 +58,21 @@ async fn deleted(raw: &zookeeper_client::Client, path: &str) -> impl Future<Outp
     }
 }
 
+/// Waits for `stop` (begun at `began`): a clean stop, not before the drain grace passed.
+async fn stops_after_the_grace(
+    stop: tokio::task::JoinHandle<Result<(), zoorpc::provider::Error>>,
+    began: tokio::time::Instant,
+) {
+    let stopped = tokio::time::timeout(GRACE + SETTLE, stop)
+        .await
+        .expect("the stop ends after the grace and the drain");
+    stopped.expect("task").expect("a clean stop");
+    assert!(
+        began.elapsed() >= GRACE,
+        "stopped before its drain grace passed"
+    );
+}
+
 fn say(text: &str) -> EchoRequest {
     EchoRequest {
         text: text.into(),
@@ -110,14 +125,7 @@ async fn a_provider_serving_several_services_reports_each_and_deregisters_before
         .await
         .expect("a call in the drain grace is answered");
     drop(channel);
-    let stopped = tokio::time::timeout(GRACE + SETTLE, stop)
-        .await
-        .expect("the stop ends after the grace and the drain");
-    stopped.expect("task").expect("a clean stop");
-    assert!(
-        began.elapsed() >= GRACE,
-        "stopped before its drain grace passed"
-    );
+    stops_after_the_grace(stop, began).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,14 +160,7 @@ async fn an_ha_server_resigns_then_refuses_during_its_drain_grace_then_closes() 
         .expect_err("a resigned server runs no handler");
     assert!(is_standby_refusal(&refused), "{refused:?}");
     drop(client);
-    let stopped = tokio::time::timeout(GRACE + SETTLE, stop)
-        .await
-        .expect("the stop ends after the grace and the drain");
-    stopped.expect("task").expect("a clean stop");
-    assert!(
-        began.elapsed() >= GRACE,
-        "stopped before its drain grace passed"
-    );
+    stops_after_the_grace(stop, began).await;
     assert!(
         EchoClient::connect(format!("http://{address}"))
             .await
