@@ -45,6 +45,10 @@ pub struct ConsumerConfig {
     /// `None` (the default): `https://` providers are not called (their calls fail naming the
     /// missing setting), never in plaintext.
     pub tls: Option<ConsumerTls>,
+    /// The seed of the random picking rules (random, least-loaded): with one, picks made one
+    /// after another are the same in every run (a test's statistics are deterministic);
+    /// `None` (the default): each thread's own generator, seeded by the system.
+    pub rng_seed: Option<u64>,
 }
 
 impl ConsumerConfig {
@@ -78,6 +82,7 @@ impl ConsumerConfig {
             zk_auth: None,
             snapshot_path: None,
             tls: None,
+            rng_seed: None,
         }
     }
 
@@ -126,6 +131,13 @@ impl ConsumerConfig {
     /// This config keeping the last known list at `path` (see [`ConsumerConfig::snapshot_path`]).
     pub fn snapshot_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.snapshot_path = Some(path.into());
+        self
+    }
+
+    /// This config picking with random numbers from `seed`'s sequence (see
+    /// [`ConsumerConfig::rng_seed`]), as tower's `Balance::from_rng`.
+    pub fn rng_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = Some(seed);
         self
     }
 
