@@ -1,7 +1,8 @@
 # Two commands do everything on a fresh Debian machine:
 #   make demo   installs ZooKeeper if missing, builds, runs the failover demo
 #   make test   installs ZooKeeper if missing, runs every test
-.PHONY: demo test setup build lint bench zookeeper fuzz
+# (`make soak` runs the soak-level tests at their full count; CI runs both.)
+.PHONY: demo test soak setup build lint bench zookeeper fuzz
 
 CARGO ?= cargo
 
@@ -14,12 +15,18 @@ build: setup
 demo: setup
 	$(CARGO) run --example failover
 
+# Libraries, programs, end-to-end tests and doc tests, with the examples built (not run).
 test: setup
-	$(CARGO) test --workspace --all-targets
-	$(CARGO) test --workspace --doc
+	$(CARGO) test --workspace
 	# The README's snippet in a crate of its own (outside the workspace, its own proto),
 	# sharing the workspace's build directory.
 	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) test --manifest-path outside/Cargo.toml
+
+# The soak-level tests at their full count (100 forced expiries, 100 election rounds, every flag
+# with every garbage value; `make test` runs fewer of each), and one pass of each benchmark.
+soak: setup
+	ZOORPC_SOAK=1 $(CARGO) test --test expiry_rounds --test ha_rounds --test garbage_flags
+	$(CARGO) test --workspace --benches
 
 # A ZooKeeper on 127.0.0.1:2181 for trying the programs by hand (Ctrl-C stops it).
 zookeeper: setup

@@ -1,10 +1,9 @@
-//! `Flags`: the tiny command-line parser the example programs share: `--name value` or
-//! `--name=value`, positional words, `--help`. Unknown flags are errors that name the flag.
+//! What every program's command line shares: one clap parse per program ([`parse`]) whose
+//! usage errors are one line and status 2, the value parsers that give a flag the same meaning
+//! and range in every program ([`number`], [`millis`], ...), and the mapping of the libraries'
+//! settings to the programs' flags in error and log lines ([`with_flags`]).
 //!
-//! Numbers are read with [`Flags::number`] and [`Flags::millis`], which take the range a flag
-//! can use: a value outside it, too big for its type, or not a number is one error that names the
-//! flag, the value and the range (the programs print it with the usage and exit with status 2).
-//! Every `-ms` flag takes at most [`MAX_MS`].
+//! `Flags`, the hand-written parser, remains for the programs not moved to clap yet.
 
 use std::fmt::Display;
 use std::ops::RangeInclusive;
@@ -14,9 +13,68 @@ use std::time::Duration;
 
 use zoorpc_registry::{AUTH_FILE_ENV, ZkCredential};
 
-/// The largest value any `-ms` flag takes: `i32::MAX` milliseconds (about 24.8 days), the
-/// longest timeout ZooKeeper's protocol carries. Larger values would only ever mean "never".
-pub const MAX_MS: u64 = i32::MAX as u64;
+mod values;
+
+pub use values::{MAX_MS, file_name, millis, number, socket_address};
+
+/// Parses the process arguments into `T`: `--help` and `--version` print and exit with status 0;
+/// a usage error (an unknown flag, a missing or bad value) is one line on stderr,
+/// `error: <clap's message>; see --help`, and status 2.
+pub fn parse<T: clap::Parser>() -> T {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] of `args` (the first is the program's name).
+pub fn parse_from<T: clap::Parser>(
+    args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+) -> T {
+    match T::try_parse_from(args) {
+        Ok(parsed) => parsed,
+        Err(e) => exit_on(&e),
+    }
+}
+
+/// Ends the process on clap's error `e`: help and version on stdout with status 0, a usage
+/// error as one line with status 2 (also help shown because a subcommand is missing).
+pub fn exit_on(e: &clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            std::process::exit(0)
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            std::process::exit(2)
+        }
+        _ => {
+            eprintln!("{}", usage_error_line(&e.render().to_string()));
+            std::process::exit(2)
+        }
+    }
+}
+
+/// clap's rendered error (the error, tips, usage) as one line: the error and its tips, then
+/// where to look.
+///
+/// ```
+/// let rendered = "error: unexpected argument '--prot' found\n\n  tip: a similar argument exists: '--port'\n\nUsage: p --port <N>\n\nFor more information, try '--help'.\n";
+/// assert_eq!(
+///     zoorpc::cli::usage_error_line(rendered),
+///     "error: unexpected argument '--prot' found tip: a similar argument exists: '--port'; see --help"
+/// );
+/// ```
+pub fn usage_error_line(rendered: &str) -> String {
+    let mut words = Vec::new();
+    for line in rendered.lines() {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        words.extend(line.split_whitespace().map(str::to_owned));
+    }
+    // A 70 KB value stays out of the one line: its start and its size.
+    error_line(&format!("{}; see --help", words.join(" ")))
+}
 
 /// Parsed command-line flags.
 #[derive(Debug, Default)]

@@ -1,6 +1,7 @@
-//! 100 forced session expiries of a provider (issue 10): after each, the provider is registered
-//! again, in its new session, exactly once, at its URL, and a consumer following the registry
-//! sees the new node; after the last, calls reach it.
+//! Forced session expiries of a provider, 100 in a soak run (`ZOORPC_SOAK=1`, `make soak`) and
+//! 10 in `make test`: after each, the provider is registered again, in its new session, exactly
+//! once, at its URL, and a consumer following the registry sees the new node; after the last,
+//! calls reach it.
 //!
 //! Each expiry is forced as the other expiry tests do: a second client joins the provider's
 //! session (same id and password) and closes it, so ZooKeeper ends the session at once.
@@ -9,13 +10,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{raw_client, zk};
+use common::{raw_client, soak_count, zk};
 use zoorpc::consumer::{Consumer, ConsumerConfig};
-use zoorpc::provider::{Provider, ProviderConfig};
+use zoorpc::provider::ProviderConfig;
 use zoorpc::registry::{Discovery, ProviderNode, Session};
 use zoorpc_testkit::{expire_session, unique_path};
 
-const ROUNDS: usize = 100;
 /// Longest a re-registration may take: a new session and one create, on a loaded machine.
 const REGISTERED_AGAIN: Duration = Duration::from_secs(10);
 
@@ -46,12 +46,13 @@ async fn next_node(discovery: &Discovery, old: &ProviderNode, round: usize) -> P
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_provider_is_registered_again_after_each_of_100_forced_session_expiries() {
+async fn a_provider_is_registered_again_after_each_of_a_series_of_forced_session_expiries() {
+    let rounds = soak_count(100, 10);
     let connect = zk().connect_string();
     let base = unique_path("expiry-rounds");
-    let mut config = ProviderConfig::new(&connect, &base, 0);
-    config.session_timeout = Duration::from_millis(1500);
-    let provider = Provider::start(config).await.unwrap();
+    let config =
+        ProviderConfig::new(&connect, &base, 0).session_timeout(Duration::from_millis(1500));
+    let provider = zoorpc::apps::hello::serve(config).await.unwrap();
     let watcher = Session::connect_to(&connect).await.unwrap();
     let discovery = Discovery::watch(&watcher, &base).await.unwrap();
     let raw = raw_client(&connect).await;
@@ -62,7 +63,7 @@ async fn a_provider_is_registered_again_after_each_of_100_forced_session_expirie
         .cloned()
         .expect("the provider is registered once started");
     let mut sessions = vec![provider.session().session_id()];
-    for round in 1..=ROUNDS {
+    for round in 1..=rounds {
         let expired = provider.session().client().session().clone();
         expire_session(&connect, expired)
             .await
@@ -88,7 +89,7 @@ async fn a_provider_is_registered_again_after_each_of_100_forced_session_expirie
         sessions.push(stat.ephemeral_owner);
         node = next;
     }
-    assert_eq!(sessions.len(), ROUNDS + 1);
+    assert_eq!(sessions.len(), rounds + 1);
     assert_eq!(raw.list_children(&base).await.unwrap().len(), 1);
 
     // A consumer started now finds it and its calls are answered.
@@ -100,7 +101,7 @@ async fn a_provider_is_registered_again_after_each_of_100_forced_session_expirie
             .wait_until(Duration::from_secs(5), |urls| urls.len() == 1)
             .await
     );
-    let answer = consumer.say_hello("after 100 expiries").await.unwrap();
+    let answer = consumer.say_hello("after the expiries").await.unwrap();
     assert_eq!(answer.url, *provider.url());
     provider.shutdown().await.unwrap();
 }

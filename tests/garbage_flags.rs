@@ -1,4 +1,4 @@
-//! Every flag of every program, given garbage (issue 10 item 7): one clear `error:` line, a
+//! Every flag of every program, given garbage: one clear `error:` line, a
 //! non-zero exit, no panic, nothing left behind (no znode, no temp file).
 //!
 //! The flags are read from each program's own `--help`, so a flag added later is swept too.
@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{raw_client, run_command, run_command_bounded, zk};
+use common::{raw_client, run_command, run_command_bounded, soak, zk};
 
 /// Values no flag or argument of ours can use (the first two no identity, the first three no
 /// name).
@@ -321,7 +321,11 @@ fn every_flag_of_every_program_refuses_garbage_with_one_line_and_leaves_nothing_
         }
     }
 
+    // A soak run (`make soak`) gives every flag every value; `make test` every third value,
+    // a different third for the next flag, so each flag and each value is still tried.
+    let stride = if soak() { 1 } else { 3 };
     let mut cases: Vec<(String, &Program, Option<String>, String)> = Vec::new();
+    let mut nth_flag = 0;
     for program in &programs {
         let flags = program.flags();
         assert!(
@@ -344,7 +348,11 @@ fn every_flag_of_every_program_refuses_garbage_with_one_line_and_leaves_nothing_
             } else {
                 values.extend(not_a_number_path_or_address());
             }
-            for value in values {
+            nth_flag += 1;
+            for (i, value) in values.into_iter().enumerate() {
+                if (nth_flag + i) % stride != 0 {
+                    continue;
+                }
                 cases.push((
                     format!("{} --{flag}={:?}", program.label, short_value(&value)),
                     program,
@@ -354,7 +362,10 @@ fn every_flag_of_every_program_refuses_garbage_with_one_line_and_leaves_nothing_
             }
         }
     }
-    for program in &positional {
+    for (i, program) in positional.iter().enumerate() {
+        if i % stride != 0 {
+            continue;
+        }
         cases.push((program.label.clone(), program, None, String::new()));
     }
 

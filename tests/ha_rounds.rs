@@ -18,20 +18,19 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::zk;
+use common::{soak_count, zk};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use zoorpc::apps::hello::Greeter;
 use zoorpc::consumer::master_client::standby_status;
 use zoorpc::consumer::{MasterClient, MasterClientConfig};
 use zoorpc::proto::HelloServiceServer;
-use zoorpc::provider::Greeter;
 use zoorpc::registry::{MasterElection, Role, RoleChange, Session, SessionConfig};
 use zoorpc_testkit::ZkProxy;
 use zoorpc_testkit::unique_path;
 
-const ROUNDS: usize = 100;
 const SESSION_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Longest a master change may take (a partition: session timeout, expiry tick, slack).
 const TAKEOVER: Duration = Duration::from_secs(5);
@@ -233,6 +232,8 @@ async fn client(connect: &str, path: &str, bound: Duration) -> Arc<MasterClient>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_rounds_of_killing_the_master_never_show_two_masters_and_calls_fail_only_without_one()
  {
+    // 100 in a soak run (`make soak`), 12 in `make test` (4 partitions, 8 exits).
+    let rounds = soak_count(100, 12);
     let connect = zk().connect_string();
     let path = unique_path("rounds");
     let log = RoleLog::default();
@@ -257,7 +258,7 @@ async fn hundred_rounds_of_killing_the_master_never_show_two_masters_and_calls_f
     );
     let began = Instant::now();
 
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         let roles = log
             .wait_roles(&nodes, Duration::from_secs(5), settled)
             .await;
@@ -298,8 +299,8 @@ async fn hundred_rounds_of_killing_the_master_never_show_two_masters_and_calls_f
     // 1. Never two masters: master intervals, sorted by start, do not overlap.
     let intervals = log.intervals();
     assert!(
-        intervals.len() > ROUNDS,
-        "only {} master intervals in {ROUNDS} rounds",
+        intervals.len() > rounds,
+        "only {} master intervals in {rounds} rounds",
         intervals.len()
     );
     for pair in intervals.windows(2) {
@@ -370,10 +371,10 @@ async fn hundred_rounds_of_killing_the_master_never_show_two_masters_and_calls_f
             );
         }
     }
-    assert!(patient.len() > ROUNDS, "only {} calls", patient.len());
+    assert!(patient.len() > rounds, "only {} calls", patient.len());
     let hasty_failures = hasty.iter().filter(|c| c.result.is_err()).count();
     println!(
-        "{ROUNDS} rounds in {:?}: {} master intervals, {} calls with the default bound (0 failed), {} with 100 ms ({hasty_failures} failed, each while there was no master)",
+        "{rounds} rounds in {:?}: {} master intervals, {} calls with the default bound (0 failed), {} with 100 ms ({hasty_failures} failed, each while there was no master)",
         ended - began,
         intervals.len(),
         patient.len(),

@@ -70,12 +70,14 @@ async fn register_raw(raw: &zkc::Client, base: &str, url: &str) {
 }
 
 async fn provider_with(base: &str, weight: Option<&str>) -> Provider {
-    let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
-    config.drain_grace = Duration::from_millis(50);
+    let mut config =
+        ProviderConfig::new(zk().connect_string(), base, 0).drain_grace(Duration::from_millis(50));
     if let Some(w) = weight {
-        config.metadata.push(("weight".into(), w.into()));
+        config = config.metadata("weight", w);
     }
-    Provider::start(config).await.expect("provider starts")
+    zoorpc::apps::hello::serve(config)
+        .await
+        .expect("provider starts")
 }
 
 /// A consumer of `base` on `session` once it lists `n` providers; its random picking draws

@@ -53,3 +53,58 @@ fn ha_client_exits_1_when_a_call_failed() {
     assert!(out.contains("calls=1 ok=0 failed=1"), "{out}{err}");
     assert_eq!(code, Some(1), "{out}{err}");
 }
+
+/// An empty `--zk-auth-file` is a usage error in every program (status 2, one line naming the
+/// flag), even with an empty `ZOORPC_ZK_AUTH_FILE` beside it; an empty `ZOORPC_ZK_AUTH_FILE`
+/// alone counts as unset. (`zoorpc` took the empty flag as "no credential" when the variable
+/// was empty too, and as a mistake otherwise; the other programs tried to read a file "".)
+#[test]
+fn an_empty_zk_auth_file_flag_is_a_usage_error_and_an_empty_variable_is_unset() {
+    let connect = zk().connect_string();
+    let path = format!("{}/Hello:1.0.0", unique_path("empty-auth"));
+    let programs: [(&str, &[&str]); 4] = [
+        (env!("CARGO_BIN_EXE_zoorpc"), &["ls", "/"]),
+        (env!("CARGO_BIN_EXE_zoorpc-client"), &["--calls", "1"]),
+        (
+            env!("CARGO_BIN_EXE_zoorpc-ha-client"),
+            &[
+                "--calls",
+                "1",
+                "--switch-over-timeout-ms",
+                "0",
+                "--path",
+                &path,
+            ],
+        ),
+        (
+            env!("CARGO_BIN_EXE_zoorpc-master-job"),
+            &["--path", &path, "--interval-ms", "100"],
+        ),
+    ];
+    for (exe, args) in programs {
+        let mut cmd = Command::new(exe);
+        cmd.args(args)
+            .args(["--zk", &connect, "--zk-auth-file="])
+            .env("ZOORPC_ZK_AUTH_FILE", "");
+        let (code, out, err) = run_command(cmd, WAIT);
+        assert_eq!(code, Some(2), "{exe} {args:?}: {out}{err}");
+        assert_eq!(err.lines().count(), 1, "{exe} {args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains("--zk-auth-file"),
+            "{exe} {args:?}: {err}"
+        );
+        assert!(out.is_empty(), "{exe} {args:?} ran: {out}");
+    }
+    // The variable empty, the flag left out: no credential, the program runs.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc"));
+    cmd.args(["ls", "--zk", &connect, &path])
+        .env("ZOORPC_ZK_AUTH_FILE", "");
+    let (code, out, err) = run_command(cmd, WAIT);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-client"));
+    cmd.args(["--zk", &connect, "--path", &path, "--calls", "1"])
+        .args(["--switch-over-timeout-ms", "0"])
+        .env("ZOORPC_ZK_AUTH_FILE", "");
+    let (_, out, err) = run_command(cmd, WAIT);
+    assert!(out.contains("calls=1 ok=0 failed=1"), "{out}{err}");
+}

@@ -1,4 +1,4 @@
-//! The last known list on disk (issue 10 item 4), with the test's own ZooKeeper stopped: a
+//! The last known list on disk, with the test's own ZooKeeper stopped: a
 //! consumer that cannot reach ZooKeeper at start serves the snapshot, says how old it is, and
 //! takes the live list once ZooKeeper is back.
 
@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use zoorpc::consumer::{Consumer, ConsumerConfig, Error};
-use zoorpc::provider::{Provider, ProviderConfig};
+use zoorpc::provider::ProviderConfig;
 use zoorpc_testkit::{ZkServer, unique_path};
 
 /// The base path and provider URLs of the snapshot file at `path`, read by its documented
@@ -60,12 +60,16 @@ async fn a_consumer_started_while_zookeeper_is_down_serves_the_snapshot_until_it
     let base = unique_path("snapshot");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("providers.snapshot");
-    let mut provider_config = ProviderConfig::new(&connect, &base, 0);
-    provider_config.session_timeout = Duration::from_secs(20);
-    provider_config.drain_grace = Duration::from_millis(10);
+    let provider_config = ProviderConfig::new(&connect, &base, 0)
+        .session_timeout(Duration::from_secs(20))
+        .drain_grace(Duration::from_millis(10));
     let providers = [
-        Provider::start(provider_config.clone()).await.unwrap(),
-        Provider::start(provider_config.clone()).await.unwrap(),
+        zoorpc::apps::hello::serve(provider_config.clone())
+            .await
+            .unwrap(),
+        zoorpc::apps::hello::serve(provider_config.clone())
+            .await
+            .unwrap(),
     ];
     let urls: Vec<String> = providers.iter().map(|p| p.url().to_string()).collect();
 
@@ -113,7 +117,7 @@ async fn a_consumer_started_while_zookeeper_is_down_serves_the_snapshot_until_it
 
     // ZooKeeper back, and a new provider: the live list replaces the snapshot's.
     server.restart().unwrap();
-    let newcomer = Provider::start(provider_config).await.unwrap();
+    let newcomer = zoorpc::apps::hello::serve(provider_config).await.unwrap();
     let mut all = urls.clone();
     all.push(newcomer.url().to_string());
     let all = sorted(all);

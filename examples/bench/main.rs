@@ -82,7 +82,7 @@ const SCENARIOS: &[(&str, &[&str])] = &[
 #[global_allocator]
 static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
 
-/// The one place the ZooKeeper test harness is used (it may move to its own crate).
+/// The one place the ZooKeeper test harness (`zoorpc-testkit`) is used.
 mod harness {
     pub use zoorpc_testkit::{ChildProcess, ZkServer, spawn_tied};
 }

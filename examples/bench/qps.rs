@@ -6,7 +6,7 @@
 //! The balancer holds one HTTP/2 connection per provider, the direct channel one in all, and
 //! hyper writes more frames per system call on one busy connection than on three. So a third
 //! side, in the same alternation, calls through plain channels to every provider (caller `i`
-//! on provider `i % N`): the same connections as the balancer, without it. The issue's `ratio`
+//! on provider `i % N`): the same connections as the balancer, without it. The printed `ratio`
 //! stays balanced / one direct channel; `ratio_same_connections` is balanced / that side.
 
 use std::time::Duration;

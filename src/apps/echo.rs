@@ -19,7 +19,7 @@ pub mod proto {
     tonic::include_proto!("echo.v1");
 
     /// Encoded `FileDescriptorSet` of `echo.proto`, for server reflection
-    /// (`ProviderConfig::file_descriptor_sets`).
+    /// (`ProviderConfig::file_descriptor_set`).
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("echo_descriptor");
 }
 
@@ -148,12 +148,11 @@ pub const USAGE: &str = "usage: echo --zk HOST:PORT[,HOST:PORT...] [--port N (0 
 pub fn main() {
     crate::init_logging();
     let flags = Flags::from_env(USAGE, super::provider::FLAGS);
-    let mut config = or_exit(USAGE, super::provider::config(&flags));
-    if flags.str("base-path").is_none() {
-        config.base_path = "/services/echo".into();
-    }
-    config.file_descriptor_sets.push(proto::FILE_DESCRIPTOR_SET);
-    let service = EchoServer::new(EchoService::new(config.delay));
+    let program = or_exit(USAGE, super::provider::config_at(&flags, "/services/echo"));
+    let config = program
+        .config
+        .file_descriptor_set(proto::FILE_DESCRIPTOR_SET);
+    let service = EchoServer::new(EchoService::new(program.delay));
     std::process::exit(super::provider::run_started(Provider::serve(
         config, service,
     )));

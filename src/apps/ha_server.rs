@@ -6,7 +6,7 @@
 //! Prints (other tools read these lines):
 //! - `listening <addr>` once the server answers at `<addr>` (`host:port`, exactly what it writes
 //!   into the master node: checked with a gRPC health call to that address before contending;
-//!   `0.0.0.0`/`::` is never advertised, see [`zoorpc_provider::advertised_host`]);
+//!   `0.0.0.0`/`::` is never advertised: give `--advertise-host` with `--listen-host 0.0.0.0`);
 //! - `role master epoch=<n>`, `role standby master=<addr>`, `role electing` or
 //!   `role disconnected` on each change;
 //! - with `--job-interval-ms`: `run epoch=<n> seq=<k>` for each run of a master-only job;
@@ -23,12 +23,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tonic::service::Routes;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloService, HelloServiceServer};
-use zoorpc_provider::{Greeter, HaServer, StopSignals, parse_ip};
+use zoorpc_provider::{HaServer, HaServerConfig, Services, StopSignals};
 use zoorpc_registry::election::FastTakeover;
 use zoorpc_registry::{ElectionOptions, MasterElection, MasterJob, Role, default_master_path};
 
+use super::hello::Greeter;
 use crate::cli::{Flags, MAX_MS, or_exit};
 
 /// Usage text.
@@ -101,8 +101,7 @@ pub struct HaServerArgs {
 pub fn config(flags: &Flags) -> Result<HaServerArgs, String> {
     let zk = flags.zk()?;
     let port = flags.number("port", 0u16, 0..=u16::MAX)?;
-    let ip =
-        parse_ip(flags.str("listen-host").unwrap_or("127.0.0.1")).map_err(|e| e.to_string())?;
+    let ip = super::provider::listen_ip(flags.str("listen-host").unwrap_or("127.0.0.1"))?;
     let job_interval = match flags.str("job-interval-ms") {
         None => None,
         Some(_) => Some(flags.millis(
@@ -227,20 +226,19 @@ async fn start(
     args: HaServerArgs,
     roles: Arc<OnceLock<watch::Receiver<Role>>>,
 ) -> Result<HaServer, String> {
-    let config = zoorpc_provider::HaServerConfig {
-        listen: args.listen,
-        advertise_host: args.advertise_host,
-        session_timeout: args.session_timeout,
-        election: args.election,
-        drain_timeout: Duration::from_secs(5),
-        zk_auth: args.zk_auth,
-        tls: args.tls,
-        file_descriptor_sets: vec![zoorpc_proto::FILE_DESCRIPTOR_SET],
-        ..zoorpc_provider::HaServerConfig::new(args.zk, args.path, 0)
-    };
-    let names = [zoorpc_provider::HELLO_SERVICE_NAME];
-    HaServer::start_named(config, &names, |address| {
-        Routes::new(HelloServiceServer::new(EpochGreeter {
+    let mut config = HaServerConfig::new(args.zk, args.path, 0)
+        .listen(args.listen)
+        .session_timeout(args.session_timeout)
+        .election(args.election)
+        .drain_timeout(Duration::from_secs(5))
+        .zk_auth(args.zk_auth)
+        .tls(args.tls)
+        .file_descriptor_set(zoorpc_proto::FILE_DESCRIPTOR_SET);
+    if let Some(host) = args.advertise_host {
+        config = config.advertise_host(host);
+    }
+    HaServer::serve_with(config, |address| {
+        Services::new().add_service(HelloServiceServer::new(EpochGreeter {
             greeter: Greeter::new(address),
             roles,
         }))

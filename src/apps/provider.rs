@@ -4,10 +4,11 @@
 //! the node cannot be deleted: after one session timeout it prints the error, `stopped`, and
 //! exits 1 (the node goes with the session). A second signal exits at once with status 130.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use crate::cli::{Flags, MAX_MS, or_exit};
-use zoorpc_provider::{Provider, ProviderConfig, StopSignals, parse_ip};
+use zoorpc_provider::{Provider, ProviderConfig, StopSignals};
 
 /// Usage text.
 pub const USAGE: &str = "usage: provider --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
@@ -32,26 +33,59 @@ pub const FLAGS: &[&str] = &[
     "tls-client-ca",
 ];
 
+/// What the provider program runs: the provider's configuration, and the demo service's
+/// artificial latency.
+#[derive(Clone, Debug)]
+pub struct HelloProvider {
+    /// The provider's configuration.
+    pub config: ProviderConfig,
+    /// How long every `SayHello` takes at least (`--delay-ms`; a slow provider).
+    pub delay: Duration,
+}
+
 /// Builds the configuration from flags.
-pub fn config(flags: &Flags) -> Result<ProviderConfig, String> {
+pub fn config(flags: &Flags) -> Result<HelloProvider, String> {
+    config_at(flags, "/registry")
+}
+
+/// Builds the configuration from flags, registering under `default_base` without
+/// `--base-path`.
+pub fn config_at(flags: &Flags, default_base: &str) -> Result<HelloProvider, String> {
     let zk = flags.zk()?;
     let port = flags.number("port", 0u16, 0..=u16::MAX)?;
-    let base = flags.str("base-path").unwrap_or("/registry").to_owned();
-    let listen_host = flags.str("listen-host").unwrap_or("127.0.0.1");
-    let ip = parse_ip(listen_host).map_err(|e| e.to_string())?;
-    let mut config = ProviderConfig::new(zk, base, port);
-    config.listen = SocketAddr::new(ip, port);
-    config.advertise_host = flags.str("advertise-host").map(str::to_owned);
-    config.session_timeout = flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS)?;
-    config.drain_grace = flags.millis("drain-grace-ms", 250, 0..=MAX_MS)?;
-    config.delay = flags.millis("delay-ms", 0, 0..=MAX_MS)?;
+    let base = flags.str("base-path").unwrap_or(default_base).to_owned();
+    let ip = listen_ip(flags.str("listen-host").unwrap_or("127.0.0.1"))?;
+    let mut config = ProviderConfig::new(zk, base, port)
+        .listen(SocketAddr::new(ip, port))
+        .session_timeout(flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS)?)
+        .drain_grace(flags.millis("drain-grace-ms", 250, 0..=MAX_MS)?)
+        .zk_auth(flags.zk_auth()?)
+        .tls(super::tls::provider_tls_flags(flags)?);
+    if let Some(host) = flags.str("advertise-host") {
+        config = config.advertise_host(host);
+    }
     if flags.str("weight").is_some() {
         let weight = flags.number("weight", 100u32, 0..=u32::MAX)?;
-        config.metadata.push(("weight".into(), weight.to_string()));
+        config = config.metadata("weight", weight.to_string());
     }
-    config.zk_auth = flags.zk_auth()?;
-    config.tls = super::tls::provider_tls_flags(flags)?;
-    Ok(config)
+    let delay = flags.millis("delay-ms", 0, 0..=MAX_MS)?;
+    Ok(HelloProvider { config, delay })
+}
+
+/// The IP of `--listen-host`, with an error that says what is expected.
+///
+/// ```
+/// use zoorpc::apps::provider::listen_ip;
+/// assert!(listen_ip("::1").unwrap().is_loopback());
+/// assert_eq!(
+///     listen_ip("localhost").unwrap_err(),
+///     "invalid address \"localhost\": expected an IP address such as 127.0.0.1 or ::1"
+/// );
+/// ```
+pub fn listen_ip(text: &str) -> Result<IpAddr, String> {
+    text.parse().map_err(|_| {
+        format!("invalid address {text:?}: expected an IP address such as 127.0.0.1 or ::1")
+    })
 }
 
 /// `zoorpc provider` flags: the same as the `provider` program's.
@@ -94,20 +128,22 @@ pub struct ProviderArgs {
 
 impl ProviderArgs {
     /// The provider configuration.
-    pub fn config(&self) -> Result<ProviderConfig, String> {
-        let ip = parse_ip(&self.listen_host).map_err(|e| e.to_string())?;
-        let mut config = ProviderConfig::new(self.zk.zk.clone(), self.base_path.clone(), self.port);
-        config.listen = SocketAddr::new(ip, self.port);
-        config.advertise_host = self.advertise_host.clone();
-        config.session_timeout = std::time::Duration::from_millis(self.session_timeout_ms);
-        config.drain_grace = std::time::Duration::from_millis(self.drain_grace_ms);
-        config.delay = std::time::Duration::from_millis(self.delay_ms);
-        if let Some(weight) = self.weight {
-            config.metadata.push(("weight".into(), weight.to_string()));
+    pub fn config(&self) -> Result<HelloProvider, String> {
+        let ip = listen_ip(&self.listen_host)?;
+        let mut config = ProviderConfig::new(self.zk.zk.clone(), self.base_path.clone(), self.port)
+            .listen(SocketAddr::new(ip, self.port))
+            .session_timeout(Duration::from_millis(self.session_timeout_ms))
+            .drain_grace(Duration::from_millis(self.drain_grace_ms))
+            .zk_auth(self.zk.credential()?)
+            .tls(self.tls.load()?);
+        if let Some(host) = &self.advertise_host {
+            config = config.advertise_host(host);
         }
-        config.zk_auth = self.zk.credential()?;
-        config.tls = self.tls.load()?;
-        Ok(config)
+        if let Some(weight) = self.weight {
+            config = config.metadata("weight", weight.to_string());
+        }
+        let delay = Duration::from_millis(self.delay_ms);
+        Ok(HelloProvider { config, delay })
     }
 }
 
@@ -120,8 +156,8 @@ pub fn main() {
 }
 
 /// Runs a `HelloService` provider until a signal; returns the exit status.
-pub fn run(config: ProviderConfig) -> i32 {
-    run_started(Provider::start(config))
+pub fn run(program: HelloProvider) -> i32 {
+    run_started(super::hello::serve_slow(program.config, program.delay))
 }
 
 /// Runs the provider `start` makes (any service) until a signal, printing the program's lines;

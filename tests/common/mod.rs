@@ -27,6 +27,18 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
+/// Whether this run is a soak (`ZOORPC_SOAK=1`, as `make soak` sets): the soak-level tests
+/// (rounds of expiries and elections, the sweep of every flag with every garbage value) run
+/// their full count then, and a smaller count of the same checks in `make test`.
+pub fn soak() -> bool {
+    std::env::var_os("ZOORPC_SOAK").is_some_and(|v| v == "1")
+}
+
+/// `full` in a soak run, `quick` otherwise.
+pub fn soak_count(full: usize, quick: usize) -> usize {
+    if soak() { full } else { quick }
+}
+
 /// Logs to the test output when `RUST_LOG` is set.
 pub fn init_logging() {
     zoorpc::init_logging();

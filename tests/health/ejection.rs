@@ -122,8 +122,8 @@ async fn unavailable_answers_eject_only_in_a_row_and_briefly() {
         outage: Arc::default(),
         fail_next: Arc::default(),
     };
-    let mut config = ProviderConfig::new(zk().connect_string(), &base, 0);
-    config.drain_grace = Duration::from_millis(50);
+    let config =
+        ProviderConfig::new(zk().connect_string(), &base, 0).drain_grace(Duration::from_millis(50));
     let provider = Provider::serve(config, EchoServer::new(flaky.clone()))
         .await
         .expect("flaky provider");

@@ -62,8 +62,8 @@ use crate::consumer::CallPolicy;
 use crate::error::{Error, Result, open_session};
 use crate::tls::ConsumerTls;
 
-/// The standby-refusal protocol lives on the server side (`zoorpc-provider`); re-exported here,
-/// where clients have always found it.
+/// The standby-refusal protocol (`zoorpc-proto`'s `standby`, what both sides agree on);
+/// re-exported here, where clients have always found it.
 pub use zoorpc_proto::standby::{STANDBY_METADATA, is_standby_refusal, standby_status};
 
 /// How to build a master client: [`MasterClientConfig::new`] and the builder methods. The
@@ -241,11 +241,6 @@ impl MasterClient {
     /// The ZooKeeper session.
     pub fn session(&self) -> &Session {
         &self.session
-    }
-
-    /// The watch of the master node.
-    pub fn master_watch(&self) -> &MasterWatch {
-        &self.master_watch
     }
 
     /// The current master's address, `None` if there is none right now.

@@ -9,7 +9,8 @@
 //!   endpoint gets every other call next to a weight-100 one, not 300 in a row).
 //! - [`Strategy::LeastLoaded`]: the power of two choices, as tower's p2c and Finagle: two
 //!   endpoints drawn by weight; the second wins only if its [`Load::cost`](super::Load::cost)
-//!   (a peak-EWMA latency that decays with time, times requests in flight per weight) is
+//!   (a peak-EWMA latency that decays with time, times one plus a tenth per request in flight
+//!   per 100 of weight) is
 //!   clearly lower, else the first: equally loaded providers share the calls by `?weight=N`.
 //!   A new endpoint, or one not answered for a second, is unmeasured and competes on requests
 //!   in flight alone; a provider that was slow (paused, its first connection) is back within
@@ -115,7 +116,8 @@ pub enum Strategy {
     Random,
     /// Weighted round-robin, interleaved.
     RoundRobin,
-    /// Weighted power of two choices over a decaying latency estimate × requests in flight.
+    /// Weighted power of two choices over [`Load::cost`](super::Load::cost): a decaying latency
+    /// estimate × (1 + requests in flight per 100 of weight / 10).
     LeastLoaded,
     /// The first usable entry in node order.
     First,
