@@ -46,8 +46,11 @@ pub struct ConsumerConfig {
     /// missing setting), never in plaintext.
     pub tls: Option<ConsumerTls>,
     /// The seed of the random picking rules (random, least-loaded): with one, picks made one
-    /// after another are the same in every run (a test's statistics are deterministic);
-    /// `None` (the default): each thread's own generator, seeded by the system.
+    /// after another are the same in every run (a test's statistics are deterministic; the
+    /// threads that pick share one counter, so it is for tests and reproductions rather than a
+    /// busy consumer). `None` (the default): each thread's own generator, seeded by the system.
+    /// A rule of your own ([`Strategy::Custom`]) and the retry backoff's jitter keep their own
+    /// randomness.
     pub rng_seed: Option<u64>,
 }
 
@@ -55,7 +58,7 @@ impl ConsumerConfig {
     /// Defaults: 10 s session timeout, 10 s connect timeout, weighted random picking, ejection
     /// for 1 s doubling to 30 s per consecutive ejection (at most half the endpoints; five
     /// `UNAVAILABLE` answers in a row: 1 s), 256 KiB buffers, Finagle's budget.
-    /// Nothing is checked here: `Consumer::start` refuses a bad connect string or base path.
+    /// Nothing is checked here: `Consumer::connect_with` refuses a bad connect string or base path.
     ///
     /// ```
     /// use std::time::Duration;

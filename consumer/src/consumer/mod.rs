@@ -12,6 +12,8 @@
 //!   list is [`Error::NoProviders`] at once); `say_hello` answers with the provider's URL.
 //! - `call` runs a closure on the balanced channel and names the provider that answered (the
 //!   channel's one retry loop; `say_hello` is built on it).
+//! - `discover` gives the list as tower's `Discover`, for a user who runs tower's own balancer
+//!   instead of the balanced channel.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
