@@ -25,13 +25,17 @@ const SIZES: [usize; 2] = [3, 1000];
 
 fn strategies() -> [(&'static str, Strategy, Arc<dyn Pick>); 4] {
     [
-        ("random", Strategy::Random, Arc::new(Random)),
+        ("random", Strategy::Random, Arc::new(Random::default())),
         (
             "round-robin",
             Strategy::RoundRobin,
             Arc::new(RoundRobin::default()),
         ),
-        ("least-loaded", Strategy::LeastLoaded, Arc::new(LeastLoaded)),
+        (
+            "least-loaded",
+            Strategy::LeastLoaded,
+            Arc::new(LeastLoaded::default()),
+        ),
         ("first", Strategy::First, Arc::new(First)),
     ]
 }

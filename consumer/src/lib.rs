@@ -10,6 +10,8 @@
 //! - [`balance`]: the balancer: picking strategies ([`Strategy`], [`Pick`]), ejection
 //!   ([`EjectionPolicy`]), the retry policy and budget ([`CallPolicy`], [`RetryBudget`]), and
 //!   [`BalancedChannel`], the tower `Service` that ties them together over the live list.
+//! - `discover`: [`ProviderChanges`] ([`Consumer::discover`]), the live list as tower's
+//!   `Discover`, for tower's own balancers.
 //! - [`master_client`]: [`MasterClient`], the active/standby mode: every call goes to the
 //!   current master of an election path, retried across a switch-over.
 //! - `snapshot`: the last known list on disk ([`ConsumerConfig::snapshot_path`]), served at
@@ -41,6 +43,7 @@
 
 pub mod balance;
 mod consumer;
+mod discover;
 pub mod error;
 mod live_list;
 pub mod master_client;
@@ -52,6 +55,7 @@ pub use balance::{
     EjectionPolicy, Endpoint, Load, Pick, RetryBudget, RetryableCodes, Strategy,
 };
 pub use consumer::{Answer, Consumer, ConsumerConfig};
+pub use discover::ProviderChanges;
 pub use error::{Error, Result};
 pub use master_client::{MasterAnswer, MasterClient, MasterClientConfig};
 pub use tls::ConsumerTls;

@@ -152,6 +152,18 @@ impl Endpoint {
         &self.node
     }
 
+    /// The node's name, shared.
+    pub(crate) fn node_name(&self) -> &Arc<str> {
+        &self.node
+    }
+
+    /// The endpoint's channel (all clones share one connection). Not public on its own: a
+    /// request sent on it bypasses the balanced channel's ejection and retries (the
+    /// tower-discovery adapter hands it to tower's balancer, which says so).
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     /// The node's creation (`czxid`); with [`Endpoint::node`] it identifies the node.
     pub fn created(&self) -> i64 {
         self.created

@@ -45,13 +45,20 @@ pub struct ConsumerConfig {
     /// `None` (the default): `https://` providers are not called (their calls fail naming the
     /// missing setting), never in plaintext.
     pub tls: Option<ConsumerTls>,
+    /// The seed of the random picking rules (random, least-loaded): with one, picks made one
+    /// after another are the same in every run (a test's statistics are deterministic; the
+    /// threads that pick share one counter, so it is for tests and reproductions rather than a
+    /// busy consumer). `None` (the default): each thread's own generator, seeded by the system.
+    /// A rule of your own ([`Strategy::Custom`]) and the retry backoff's jitter keep their own
+    /// randomness.
+    pub rng_seed: Option<u64>,
 }
 
 impl ConsumerConfig {
     /// Defaults: 10 s session timeout, 10 s connect timeout, weighted random picking, ejection
     /// for 1 s doubling to 30 s per consecutive ejection (at most half the endpoints; five
     /// `UNAVAILABLE` answers in a row: 1 s), 256 KiB buffers, Finagle's budget.
-    /// Nothing is checked here: `Consumer::start` refuses a bad connect string or base path.
+    /// Nothing is checked here: `Consumer::connect_with` refuses a bad connect string or base path.
     ///
     /// ```
     /// use std::time::Duration;
@@ -78,6 +85,7 @@ impl ConsumerConfig {
             zk_auth: None,
             snapshot_path: None,
             tls: None,
+            rng_seed: None,
         }
     }
 
@@ -126,6 +134,13 @@ impl ConsumerConfig {
     /// This config keeping the last known list at `path` (see [`ConsumerConfig::snapshot_path`]).
     pub fn snapshot_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.snapshot_path = Some(path.into());
+        self
+    }
+
+    /// This config picking with random numbers from `seed`'s sequence (see
+    /// [`ConsumerConfig::rng_seed`]), as tower's `Balance::from_rng`.
+    pub fn rng_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = Some(seed);
         self
     }
 

@@ -12,6 +12,8 @@
 //!   list is [`Error::NoProviders`] at once); `say_hello` answers with the provider's URL.
 //! - `call` runs a closure on the balanced channel and names the provider that answered (the
 //!   channel's one retry loop; `say_hello` is built on it).
+//! - `discover` gives the list as tower's `Discover`, for a user who runs tower's own balancer
+//!   instead of the balanced channel.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -23,6 +25,7 @@ use zoorpc_registry::{ProviderUrl, Providers, Session};
 
 pub use crate::balance::CallPolicy;
 use crate::balance::{Answered, BalancedChannel, Endpoint, EndpointSet};
+use crate::discover::ProviderChanges;
 use crate::error::{Error, Result};
 use crate::live_list::Live;
 
@@ -79,6 +82,13 @@ impl Consumer {
     /// have been processed are retried too).
     pub fn channel_with(&self, policy: CallPolicy) -> BalancedChannel {
         self.channel.with_policy(policy)
+    }
+
+    /// The live list as tower's `Discover` (a stream of `Change`s keyed by node name, each
+    /// service the provider's tonic `Channel`), for a user who puts tower's own balancer
+    /// (`tower::balance::p2c::Balance`) on zoorpc's discovery: see [`ProviderChanges`].
+    pub fn discover(&self) -> ProviderChanges {
+        ProviderChanges::new(self.endpoints.clone(), self.channel.clone())
     }
 
     /// The base path this consumer watches.

@@ -109,7 +109,7 @@ impl Consumer {
     ) -> Consumer {
         let base_path = config.base_path.clone();
         let endpoints = Arc::new(
-            EndpointSet::with_policy(&config.strategy, config.ejection)
+            EndpointSet::seeded(&config.strategy, config.ejection, config.rng_seed)
                 .with_tls(config.tls.clone()),
         );
         endpoints.update(&first);

@@ -90,16 +90,22 @@ impl EndpointSet {
     }
 
     /// An empty set, picking at random, with the default ejection policy.
-    #[cfg(any(test, feature = "testing"))]
+    #[cfg(feature = "testing")]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// An empty set with a strategy and an ejection policy.
     pub fn with_policy(strategy: &Strategy, ejection: EjectionPolicy) -> Self {
+        EndpointSet::seeded(strategy, ejection, None)
+    }
+
+    /// An empty set whose random picking draws from `seed`'s sequence when there is one
+    /// ([`ConsumerConfig::rng_seed`](crate::ConsumerConfig::rng_seed)).
+    pub(crate) fn seeded(strategy: &Strategy, ejection: EjectionPolicy, seed: Option<u64>) -> Self {
         EndpointSet {
             listing: ArcSwap::default(),
-            picker: strategy.picker(),
+            picker: strategy.picker(seed),
             ejection,
             version: tokio::sync::watch::Sender::new(0),
             tls: None,
@@ -198,7 +204,7 @@ impl EndpointSet {
         }
         all.iter()
             .filter(|e| candidate(e))
-            .min_by_key(|e| e.health.ejected_until_ms())
+            .min_by_key(|e| e.health.ejected_until())
             .cloned()
     }
 

@@ -28,14 +28,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rand::Rng;
-
 use super::candidates::{Candidates, DRAWS};
 use super::endpoint::Endpoint;
 
 mod least_loaded;
+mod rng;
 
 pub use least_loaded::LeastLoaded;
+use rng::PickRng;
 
 /// A picking rule. `pick` returns the index in `endpoints` of one endpoint for which `usable`
 /// holds, or `None` if there is none. It runs on every request: it should neither block nor
@@ -126,12 +126,16 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    /// The picker for one consumer (round-robin keeps its position per consumer).
-    pub(crate) fn picker(&self) -> Arc<dyn Pick> {
+    /// The picker for one consumer (round-robin keeps its position per consumer), drawing
+    /// from `seed`'s sequence when there is one (the random rules; a rule of your own has its
+    /// own randomness).
+    pub(crate) fn picker(&self, seed: Option<u64>) -> Arc<dyn Pick> {
         match self {
-            Strategy::Random => Arc::new(Random),
+            Strategy::Random => Arc::new(seed.map_or_else(Random::default, Random::seeded)),
             Strategy::RoundRobin => Arc::new(RoundRobin::default()),
-            Strategy::LeastLoaded => Arc::new(LeastLoaded),
+            Strategy::LeastLoaded => {
+                Arc::new(seed.map_or_else(LeastLoaded::default, LeastLoaded::seeded))
+            }
             Strategy::First => Arc::new(First),
             Strategy::Custom(pick) => pick.clone(),
         }
@@ -195,9 +199,22 @@ fn by_ticket(
     None
 }
 
-/// Weighted random.
+/// Weighted random: the thread's generator by default, or a sequence that repeats from run to
+/// run with [`Random::seeded`] (what [`ConsumerConfig::rng_seed`](crate::ConsumerConfig) gives).
 #[derive(Debug, Default)]
-pub struct Random;
+pub struct Random {
+    rng: PickRng,
+}
+
+impl Random {
+    /// Weighted random drawing from `seed`'s sequence: picks made one after another are the
+    /// same in every run.
+    pub fn seeded(seed: u64) -> Random {
+        Random {
+            rng: PickRng::seeded(seed),
+        }
+    }
+}
 
 impl Pick for Random {
     fn reads_load(&self) -> bool {
@@ -213,11 +230,10 @@ impl Pick for Random {
         if count == 0 {
             return None;
         }
-        let mut rng = rand::rng();
         if uniform {
-            nth_usable(endpoints, usable, rng.random_range(0..count))
+            nth_usable(endpoints, usable, self.rng.below(count as u64) as usize)
         } else {
-            by_ticket(endpoints, usable, rng.random_range(0..total))
+            by_ticket(endpoints, usable, self.rng.below(total))
         }
     }
 
@@ -225,14 +241,11 @@ impl Pick for Random {
         if candidates.is_empty() {
             return None;
         }
-        let mut rng = rand::rng();
-        let (len, total) = (candidates.len(), candidates.total_weight());
+        let (len, total) = (candidates.len() as u64, candidates.total_weight());
         let drawn = if candidates.is_uniform() {
-            first_usable_draw(candidates, || candidates.nth(rng.random_range(0..len)))
+            first_usable_draw(candidates, || candidates.nth(self.rng.below(len) as usize))
         } else {
-            first_usable_draw(candidates, || {
-                candidates.by_ticket(rng.random_range(0..total))
-            })
+            first_usable_draw(candidates, || candidates.by_ticket(self.rng.below(total)))
         };
         drawn.or_else(|| self.pick(candidates.endpoints(), candidates.usable()))
     }
