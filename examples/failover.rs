@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use zoorpc::cli::{Flags, millis, or_exit};
+use zoorpc::apps::provider::ProviderProgram;
+use zoorpc::cli::millis;
 use zoorpc::consumer::{Consumer, ConsumerConfig, Error as ConsumerError};
 use zoorpc_testkit::{ChildProcess, ZkServer};
 
@@ -110,17 +111,12 @@ struct Tally {
 
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("--as-provider") {
-        // Child mode: the demo re-runs itself as a provider process.
-        zoorpc::init_logging();
-        let flags = or_exit(
-            zoorpc::apps::provider::USAGE,
-            Flags::parse(std::env::args().skip(2), zoorpc::apps::provider::FLAGS),
-        );
-        let config = or_exit(
-            zoorpc::apps::provider::USAGE,
-            zoorpc::apps::provider::config(&flags),
-        );
-        std::process::exit(zoorpc::apps::provider::run(config));
+        // Child mode: the demo re-runs itself as a provider process (`zoorpc-provider`'s code).
+        let args = std::env::args_os().skip(2);
+        let program: ProviderProgram =
+            zoorpc::cli::parse_from(std::iter::once("failover --as-provider".into()).chain(args));
+        program.log.init("warn");
+        std::process::exit(program.provider.run());
     }
     let args: Args = zoorpc::cli::parse();
     zoorpc::init_logging();

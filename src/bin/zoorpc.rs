@@ -56,19 +56,7 @@ fn main() {
     let status = match cli.command {
         #[cfg(feature = "dev-tools")]
         Command::Zk(args) => apps::zookeeper::run(args.config()),
-        Command::Provider(args) => match args.config() {
-            Ok(config) => match args.metrics.map(apps::metrics::serve).transpose() {
-                Ok(_) => apps::provider::run(config),
-                Err(e) => {
-                    eprintln!("error: {}", zoorpc::cli::error_line(&e.to_string()));
-                    1
-                }
-            },
-            Err(e) => {
-                eprintln!("error: {}", zoorpc::cli::error_line(&e.to_string()));
-                2
-            }
-        },
+        Command::Provider(args) => args.run(),
         Command::Call(args) => apps::call::run(args),
         Command::Ls(args) => apps::ls::run(args),
         Command::Watch(args) => apps::watch::run(args),
