@@ -10,30 +10,29 @@ use zoorpc::consumer::{Consumer, ConsumerConfig, Error};
 use zoorpc::provider::{Provider, ProviderConfig};
 use zoorpc_testkit::{ZkServer, unique_path};
 
+use crate::common::eventually;
+
 /// Waits (bounded) until the snapshot at `path` is of `base` and holds exactly `urls`.
 async fn wait_for_snapshot(path: &Path, base: &str, urls: &[String]) -> Snapshot {
     let mut want = urls.to_vec();
     want.sort();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(snapshot) = snapshot::read(path, base) {
-            let mut have: Vec<String> = snapshot
-                .providers
-                .iter()
-                .map(|p| p.url.to_string())
-                .collect();
-            have.sort();
-            if have == want {
-                return snapshot;
-            }
+    // The file is written by a background task: no event to wait on.
+    let what = format!("a snapshot holding {want:?}");
+    eventually(&what, Duration::from_secs(10), || async {
+        let snapshot = snapshot::read(path, base).map_err(|e| e.to_string())?;
+        let mut have: Vec<String> = snapshot
+            .providers
+            .iter()
+            .map(|p| p.url.to_string())
+            .collect();
+        have.sort();
+        if have == want {
+            Ok(snapshot)
+        } else {
+            Err(format!("it holds {have:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the snapshot never held {want:?}"
-        );
-        // The file is written by a background task: look again shortly.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 fn sorted(mut urls: Vec<String>) -> Vec<String> {
