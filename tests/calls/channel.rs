@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::echo_load::{
     Load, assert_no_failures, consumer, echo_provider, say, server_of, spawn_echo,
 };
-use common::{raw_client, zk};
+use common::{eventually, raw_client, zk};
 use zookeeper_client as zkc;
 use zoorpc::apps::echo::{EchoClient, EchoRequest, EchoServer, EchoService};
 use zoorpc::consumer::{Answered, BalancedChannel, CallPolicy, Consumer, Strategy};
@@ -525,21 +525,23 @@ async fn a_channel_kept_after_its_consumer_is_dropped_follows_the_list() {
     let b_server = b.local_addr().to_string();
     a.shutdown().await.expect("a stops");
     // Within a few seconds every call goes to b (the list dropped a, found b).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match client.say(say("b?")).await {
-            Ok(reply) if reply.get_ref().server == b_server => break,
-            Ok(reply) => last = reply.into_inner().server,
-            Err(status) => last = status.to_string(),
+    let what = format!("an answer from b ({b_server}; a was {a_server})");
+    eventually(&what, Duration::from_secs(10), || {
+        let (mut client, b_server) = (client.clone(), &b_server);
+        async move {
+            match client.say(say("b?")).await {
+                Ok(reply) if reply.get_ref().server == *b_server => Ok(()),
+                Ok(reply) => Err(format!("answered by {}", reply.into_inner().server)),
+                Err(status) => Err(status.to_string()),
+            }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     for _ in 0..20 {
         let reply = client.say(say("b")).await.unwrap_or_else(|s| {
             panic!("a call failed with {b_server} registered (a was {a_server}): {s}")
         });
-        assert_eq!(reply.into_inner().server, b_server, "last before: {last}");
+        assert_eq!(reply.into_inner().server, b_server);
     }
     b.shutdown().await.expect("b stops");
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{raw_client, spawn_provider, zk};
+use common::{eventually, raw_client, spawn_provider, zk};
 use zoorpc::proto::{HelloRequest, HelloServiceClient};
 use zoorpc_testkit::{ChildProcess, unique_path};
 
@@ -422,28 +422,38 @@ fn proxy_forwards_any_grpc_client_with_failover_while_a_provider_is_killed() {
             })
         };
         // Kill a provider once both answered through the proxy, then go on calling.
-        let waited = tokio::time::timeout(Duration::from_secs(20), async {
-            while answered_by_a.load(Ordering::SeqCst) == 0 || ok.load(Ordering::SeqCst) < 20 {
-                tokio::task::yield_now().await;
-                tokio::time::sleep(Duration::from_millis(5)).await;
+        let answered = || {
+            (
+                ok.load(Ordering::SeqCst),
+                answered_by_a.load(Ordering::SeqCst),
+            )
+        };
+        let both = "20 calls answered through the proxy, provider a's among them";
+        eventually(both, Duration::from_secs(20), || async {
+            match answered() {
+                (ok, by_a) if ok >= 20 && by_a > 0 => Ok(()),
+                (ok, by_a) => Err(format!("{ok} answered, {by_a} by a")),
             }
         })
         .await;
-        assert!(
-            waited.is_ok(),
-            "provider a never answered through the proxy"
-        );
         a.process.kill();
         let before = ok.load(Ordering::SeqCst);
-        let more = tokio::time::timeout(Duration::from_secs(20), async {
-            while ok.load(Ordering::SeqCst) < before + 200 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
+        eventually(
+            "200 calls answered after the kill",
+            Duration::from_secs(20),
+            || async {
+                match ok.load(Ordering::SeqCst) - before {
+                    more if more >= 200 => Ok(()),
+                    more => Err(format!(
+                        "{more} answered, {} failed",
+                        failed.load(Ordering::SeqCst)
+                    )),
+                }
+            },
+        )
         .await;
         stop.store(true, Ordering::SeqCst);
         let errors = looper.await.unwrap();
-        assert!(more.is_ok(), "calls stalled after the kill");
         assert!(
             errors.is_empty(),
             "failed calls through the proxy: {errors:?}"
@@ -472,20 +482,21 @@ fn proxy_forwards_any_grpc_client_with_failover_while_a_provider_is_killed() {
         }
         let channel = channel_to(&addr).await;
         // The proxy hears of the deletions a moment after ZooKeeper made them: until then a
-        // call may still meet a dead provider (refused). Bounded: 5 s.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let status = loop {
+        // call may still meet a dead provider (refused).
+        let naming = "an answer naming the base path";
+        let status = eventually(naming, Duration::from_secs(5), || async {
             let status = HelloServiceClient::new(channel.clone())
                 .say_hello(HelloRequest { name: "x".into() })
                 .await
                 .unwrap_err();
-            if status.message().contains(&base) || Instant::now() > deadline {
-                break status;
+            if status.message().contains(&base) {
+                Ok(status)
+            } else {
+                Err(status)
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        })
+        .await;
         assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");
-        assert!(status.message().contains(&base), "{status}");
     });
     proxy.signal(libc::SIGTERM).unwrap();
     proxy

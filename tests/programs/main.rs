@@ -14,5 +14,6 @@ mod metrics;
 mod operator_views;
 mod program_agreement;
 mod programs;
+mod prometheus;
 mod proxy;
 mod tls_programs;

@@ -3,69 +3,15 @@
 
 use crate::common;
 
-use std::io::{Read, Write};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{raw_client, spawn_provider, wait_node_gone, zk};
+use crate::prometheus::{free_addr, scrape, value, wait_value};
+use common::{eventually_blocking, raw_client, spawn_provider, wait_node_gone, zk};
 use zoorpc::proto::{HelloRequest, HelloServiceClient};
 use zoorpc_testkit::{ChildProcess, unique_path};
 
 const ZOORPC: &str = env!("CARGO_BIN_EXE_zoorpc");
-
-/// A loopback address with a port free right now.
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
-/// `GET /metrics` at `addr`: the body.
-fn scrape(addr: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut stream = loop {
-        match std::net::TcpStream::connect(addr) {
-            Ok(stream) => break stream,
-            Err(e) if Instant::now() > deadline => panic!("no metrics listener at {addr}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
-}
-
-/// The value of the sample whose line starts with `series` (name and labels), if any.
-fn value(body: &str, series: &str) -> Option<f64> {
-    body.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
-/// Waits (at most 20 s) until `series` at `addr` has `expected`.
-fn wait_value(addr: &str, series: &str, expected: f64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let body = scrape(addr);
-        if value(&body, series) == Some(expected) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{series} never {expected}: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn proxy_and_provider_metrics_move_with_calls_kills_and_the_list() {
@@ -304,16 +250,13 @@ fn a_consumer_programs_metrics_count_its_calls() {
         &format!("zoorpc_live_endpoints{{base_path=\"{base}\"}}"),
         1.0,
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually_blocking("10 answered calls counted", Duration::from_secs(20), || {
         let body = scrape(&addr);
-        let answered = value(&body, "zoorpc_calls_total{outcome=\"answered\"}").unwrap_or(0.0);
-        if answered >= 10.0 {
-            break;
+        match value(&body, "zoorpc_calls_total{outcome=\"answered\"}") {
+            Some(answered) if answered >= 10.0 => Ok(()),
+            _ => Err(body),
         }
-        assert!(Instant::now() < deadline, "calls not counted: {body}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
 }
 
 /// `--metrics 127.0.0.1:0` serves on a free port and says which on stderr (it did not: the
@@ -480,8 +423,7 @@ fn a_standbys_refusal_and_an_answered_unavailable_are_told_apart() {
     let series = |address: &str, class: &str| {
         format!("zoorpc_attempt_failures_total{{endpoint=\"http://{address}\",class=\"{class}\"}}")
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let body = loop {
+    let body = eventually_blocking("both classes counted", Duration::from_secs(30), || {
         rt.block_on(async {
             let status = hello_client(&listen)
                 .await
@@ -494,10 +436,11 @@ fn a_standbys_refusal_and_an_answered_unavailable_are_told_apart() {
         if value(&body, &series(&overloaded, "unavailable")).is_some()
             && value(&body, &series(&standby, "refused")).is_some()
         {
-            break body;
+            Ok(body)
+        } else {
+            Err(body)
         }
-        assert!(Instant::now() < deadline, "classes not counted: {body}");
-    };
+    });
     assert_eq!(
         value(&body, &series(&overloaded, "refused")),
         None,

@@ -5,9 +5,9 @@
 use crate::common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{raw_client, run_command, spawn_provider, zk};
+use common::{eventually_blocking, raw_client, run_command, spawn_provider, zk};
 use zookeeper_client as zkc;
 use zoorpc_testkit::{ChildProcess, unique_path};
 
@@ -170,23 +170,19 @@ fn master_names_the_designee_while_a_handover_is_under_way() {
         &connect,
     ]);
     assert_eq!(code, Some(0), "{out} {err}");
-    let deadline = Instant::now() + Duration::from_secs(4);
-    loop {
+    let out = eventually_blocking("the holder steps down", Duration::from_secs(4), || {
         let (code, out, err) = zoorpc(&["master", &path, "--zk", &connect]);
         assert_eq!(code, Some(0), "{err}");
         if out.starts_with("no master at") {
-            assert!(out.contains("designee=127.0.0.1:1"), "{out}");
-            let (_, json, _) = zoorpc(&["master", &path, "--zk", &connect, "--json"]);
-            let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
-            assert_eq!(doc["designee"], "127.0.0.1:1", "{json}");
-            break;
+            Ok(out)
+        } else {
+            Err(out)
         }
-        assert!(
-            Instant::now() < deadline,
-            "the holder never stepped down: {out}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
+    assert!(out.contains("designee=127.0.0.1:1"), "{out}");
+    let (_, json, _) = zoorpc(&["master", &path, "--zk", &connect, "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["designee"], "127.0.0.1:1", "{json}");
 }
 
 /// A provider whose node an operator deletes registers again and says so; its stop lines name

@@ -479,21 +479,14 @@ impl Piped {
     }
 
     fn wait(&mut self, timeout: Duration) -> (std::process::ExitStatus, String) {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                let mut err = String::new();
-                if let Some(mut stderr) = self.child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
-                }
-                return (status, err);
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "still running after {timeout:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let status = common::eventually_blocking("the program's exit", timeout, || {
+            self.child.try_wait().expect("wait").ok_or("still running")
+        });
+        let mut err = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
         }
+        (status, err)
     }
 }
 

@@ -3,13 +3,13 @@
 
 use crate::common;
 
-use std::io::{Read, Write};
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::prometheus::{free_addr, scrape, sum};
 use common::echo_load::{echo_provider, say};
-use common::zk;
+use common::{eventually_blocking, zk};
 use tokio::task::JoinSet;
 use zoorpc::apps::echo::{EchoClient, EchoRequest};
 use zoorpc_testkit::{ChildProcess, unique_path};
@@ -40,35 +40,17 @@ async fn one_connection(addr: &str) -> tonic::transport::Channel {
         .expect("connect to the proxy")
 }
 
-/// A loopback address with a port free right now.
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").to_string()
-}
-
-/// `GET /metrics` at `addr`: the body.
-fn scrape(addr: &str) -> String {
-    let mut stream = std::net::TcpStream::connect(addr).expect("metrics listener");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
-}
-
-/// The sum of the samples of `name` whose labels contain `label` (`""`: all of them).
-fn sum(body: &str, name: &str, label: &str) -> f64 {
-    body.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+/// The proxy's metrics at `addr` once they count `calls` calls (at most 20 s).
+fn counted(addr: &str, calls: f64) -> String {
+    let what = format!("{calls} calls counted");
+    eventually_blocking(&what, Duration::from_secs(20), || {
+        let body = scrape(addr);
+        if sum(&body, "zoorpc_calls_total", "") >= calls {
+            Ok(body)
+        } else {
+            Err(body)
+        }
+    })
 }
 
 /// Six hundred calls open at once on one client connection (a Python or Node channel carries
@@ -248,14 +230,7 @@ fn calls_cancelled_at_the_clients_deadline_are_counted_once_each() {
     });
     assert_eq!(calls.load(Ordering::SeqCst), 10);
     // The proxy learns of a reset a moment after the client sent it.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let body = loop {
-        let body = scrape(&metrics);
-        if sum(&body, "zoorpc_calls_total", "") >= 10.0 || Instant::now() > deadline {
-            break body;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let body = counted(&metrics, 10.0);
     assert_eq!(sum(&body, "zoorpc_calls_total", ""), 10.0, "{body}");
     assert_eq!(
         sum(&body, "zoorpc_calls_total", "outcome=\"answered\""),
@@ -341,14 +316,7 @@ fn a_call_cancelled_while_the_proxy_reads_its_body_is_counted() {
     });
     // Whether the read-ahead was still under way (frames every 5 ms) or a pause of the loaded
     // machine let the proxy forward it as a stream already: one call, cancelled.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let body = loop {
-        let body = scrape(&metrics);
-        if sum(&body, "zoorpc_calls_total", "") >= 1.0 || Instant::now() > deadline {
-            break body;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let body = counted(&metrics, 1.0);
     assert_eq!(
         sum(&body, "zoorpc_calls_total", "outcome=\"cancelled\""),
         1.0,

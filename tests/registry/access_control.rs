@@ -7,7 +7,7 @@ use crate::common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{raw_client, run_command, zk};
+use common::{eventually, eventually_blocking, raw_client, run_command, zk};
 use zookeeper_client as zkc;
 use zoorpc::consumer::{Consumer, ConsumerConfig};
 use zoorpc::provider::ProviderConfig;
@@ -457,18 +457,14 @@ fn the_zoorpc_command_takes_the_credential_for_what_it_changes() {
     assert_eq!(code, Some(0), "{stdout} {stderr}");
     assert!(stdout.contains("designated"), "{stdout}");
     // The designee takes over (the handover the credential allowed).
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let holder = runtime.block_on(stranger.get_data(&path)).map(|d| d.0);
-        if holder.as_deref() == Ok(second_address.as_bytes()) {
-            break;
+    let what = format!("{second_address} holding the election");
+    runtime.block_on(eventually(&what, Duration::from_secs(20), || async {
+        match stranger.get_data(&path).await {
+            Ok((holder, _)) if holder == second_address.as_bytes() => Ok(()),
+            Ok((holder, _)) => Err(String::from_utf8_lossy(&holder).into_owned()),
+            Err(e) => Err(e.to_string()),
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the designee never took over: {holder:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    }));
     provider.signal(libc::SIGTERM).unwrap();
     provider
         .wait_for_line("stopped", Duration::from_secs(10))
@@ -518,16 +514,9 @@ fn a_contender_without_the_credential_says_noauth_and_exits_instead_of_hanging()
     owner
         .wait_for_line("resigned", Duration::from_secs(20))
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = stranger.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            panic!("the stranger still contends 20 s after the master left");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = eventually_blocking("the stranger's exit", Duration::from_secs(20), || {
+        stranger.try_wait().unwrap().ok_or("still contending")
+    });
     let mut stderr = String::new();
     use std::io::Read;
     stranger

@@ -8,10 +8,11 @@ use crate::hosts;
 
 use std::time::{Duration, Instant};
 
+use common::eventually;
 use common::ha_servers::parse_run;
 use hosts::{
-    CallLoop, Cluster, HostHaServer, SESSION_MS, consumer, eventually, has_exactly,
-    providers_in_zk, runtime, spawn_provider, wait_answered_by, wait_for_exactly,
+    CallLoop, Cluster, HostHaServer, SESSION_MS, consumer, has_exactly, providers_in_zk, runtime,
+    spawn_provider, wait_answered_by, wait_for_exactly,
 };
 use zoorpc::registry::master_job::{read_record, record_path};
 use zoorpc::registry::{Error, Fence, LinkState, Session, SessionConfig};
@@ -48,8 +49,11 @@ fn a_provider_cut_from_zookeeper_loses_its_node_at_expiry_and_registers_again_on
                     "p1's node deleted at expiry",
                     Duration::from_secs(15),
                     || async {
-                        let nodes = providers_in_zk(&raw, &base).await?;
-                        (!nodes.iter().any(|(path, _)| *path == p1.node)).then_some(())
+                        let nodes = providers_in_zk(&raw, &base).await.ok_or("no list")?;
+                        match nodes.iter().any(|(path, _)| *path == p1.node) {
+                            true => Err(format!("still there: {nodes:?}")),
+                            false => Ok(()),
+                        }
                     },
                 )
                 .await;
@@ -73,11 +77,11 @@ fn a_provider_cut_from_zookeeper_loses_its_node_at_expiry_and_registers_again_on
                 let healed = Instant::now();
                 let new_node =
                     eventually("p1 registered again", Duration::from_secs(20), || async {
-                        let nodes = providers_in_zk(&raw, &base).await?;
-                        nodes
-                            .into_iter()
-                            .find(|(_, url)| *url == p1.url)
-                            .map(|(path, _)| path)
+                        let nodes = providers_in_zk(&raw, &base).await.ok_or("no list")?;
+                        match nodes.iter().find(|(_, url)| *url == p1.url) {
+                            Some((path, _)) => Ok(path.clone()),
+                            None => Err(format!("not among {nodes:?}")),
+                        }
                     })
                     .await;
                 assert_ne!(new_node, p1.node, "p1's old node came back");

@@ -6,8 +6,9 @@ use crate::hosts;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::eventually;
 use hosts::{
-    CallLoop, Cluster, SESSION_MS, consumer, eventually, has_exactly, runtime, spawn_provider,
+    CallLoop, Cluster, SESSION_MS, answered_by, consumer, has_exactly, runtime, spawn_provider,
     wait_for_exactly,
 };
 use zoorpc::consumer::{Consumer, ConsumerConfig};
@@ -40,13 +41,7 @@ fn a_slow_lossy_provider_link_still_registers_and_serves_every_call() {
                 eventually(
                     "an answer from the slow provider",
                     Duration::from_secs(30),
-                    || {
-                        let (url, consumer) = (p1.url.clone(), consumer.clone());
-                        async move {
-                            let answer = consumer.say_hello("slow").await.ok()?;
-                            (answer.url.to_string() == url).then_some(())
-                        }
-                    },
+                    || answered_by(&consumer, &p1.url),
                 )
                 .await;
                 let calls = calls.stop().await;
@@ -125,11 +120,7 @@ fn a_slow_zookeeper_link_still_converges_and_no_call_fails() {
             consumer.urls()
         );
         eventually("calls reach p3", Duration::from_secs(10), || {
-            let (url, consumer) = (p3.url.clone(), consumer.clone());
-            async move {
-                let answer = consumer.say_hello("slow").await.ok()?;
-                (answer.url.to_string() == url).then_some(())
-            }
+            answered_by(&consumer, &p3.url)
         })
         .await;
         let calls = calls.stop().await;

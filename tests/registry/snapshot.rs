@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::common::eventually;
 use zoorpc::consumer::{Consumer, ConsumerConfig, Error};
 use zoorpc::provider::ProviderConfig;
 use zoorpc_testkit::{ZkServer, unique_path};
@@ -27,23 +28,20 @@ fn read_snapshot(path: &Path) -> Option<(String, Vec<String>)> {
 async fn wait_for_snapshot(path: &Path, base: &str, urls: &[String]) {
     let mut want = urls.to_vec();
     want.sort();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some((of, mut have)) = read_snapshot(path)
-            && of == base
-        {
-            have.sort();
-            if have == want {
-                return;
-            }
+    // The file is written by a background task: no event to wait on.
+    let what = format!("a snapshot of {base} holding {want:?}");
+    eventually(&what, Duration::from_secs(10), || async {
+        let Some((of, mut have)) = read_snapshot(path) else {
+            return Err("no readable snapshot yet".to_owned());
+        };
+        have.sort();
+        if of == base && have == want {
+            Ok(())
+        } else {
+            Err(format!("it is of {of} and holds {have:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the snapshot never held {want:?}"
-        );
-        // The file is written by a background task: look again shortly.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 fn sorted(mut urls: Vec<String>) -> Vec<String> {
