@@ -9,6 +9,7 @@ use std::time::Duration;
 pub mod args;
 pub mod call;
 pub mod client;
+pub mod console;
 pub mod designate;
 #[cfg(feature = "dev-tools")]
 pub mod echo;

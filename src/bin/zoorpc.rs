@@ -41,6 +41,8 @@ enum Command {
     Designate(apps::designate::DesignateArgs),
     /// Forward gRPC (HTTP/2) from a local port through the registry's balanced channel
     Proxy(apps::proxy::ProxyArgs),
+    /// Serve a live page of the services, masters and their changes under a root
+    Console(apps::console::ConsoleArgs),
 }
 
 fn main() {
@@ -50,7 +52,9 @@ fn main() {
     cli.log.init(match cli.command {
         #[cfg(feature = "dev-tools")]
         Command::Zk(_) => "warn",
-        Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) => "warn",
+        Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) | Command::Console(_) => {
+            "warn"
+        }
         _ => "error",
     });
     let status = match cli.command {
@@ -63,6 +67,7 @@ fn main() {
         Command::Master(args) => apps::master::run(args),
         Command::Designate(args) => apps::designate::run(args),
         Command::Proxy(args) => apps::proxy::run(args),
+        Command::Console(args) => apps::console::run(args),
     };
     std::process::exit(status);
 }

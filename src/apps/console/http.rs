@@ -1,0 +1,277 @@
+//! The console's HTTP/1.1 server (hyper): the page, its state, its live events, its actions.
+//!
+//! - `GET /` and `/console.js`: the page (embedded in the binary), with a Content-Security-Policy
+//!   that runs no script but its own (`script-src 'self'`): even markup that slipped into the
+//!   page could not run. The page itself inserts every string as text.
+//! - `GET /api/state`: the current state as one JSON document.
+//! - `GET /api/events`: server-sent events, one `state` event at once and one per change.
+//! - `POST /api/designate`: hand an election's mastership over (`{"path", "address"}`); only
+//!   with `--zk-auth-file` (403 otherwise) and with the header `X-Zoorpc-Confirmed: yes` the
+//!   page sends after the operator's confirmation (a form on another site cannot send it).
+//! - Requests whose `Host` is a name other than `localhost` are refused (421): another site's
+//!   page cannot reach a console on loopback through a name it controls (DNS rebinding).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tracing::{debug, warn};
+use zoorpc_registry::{Session, inspect};
+
+/// The page and its script.
+const PAGE: &str = include_str!("page.html");
+const SCRIPT: &str = include_str!("page.js");
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
+connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// A comment on an idle event stream, so proxies and browsers keep it open.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+/// The largest action request read.
+const MAX_BODY: usize = 16 * 1024;
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// What the handlers share.
+pub(super) struct Console {
+    /// The newest state, as JSON text.
+    pub states: watch::Receiver<Arc<str>>,
+    /// The console's session (with the credential, if any): the actions use it.
+    pub session: Session,
+    /// Whether `--zk-auth-file` was given: without it every action is refused.
+    pub can_act: bool,
+}
+
+/// Serves `listener` until the process ends.
+pub(super) async fn serve(listener: TcpListener, console: Console) {
+    let console = Arc::new(console);
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, say: let some close before accepting again.
+                warn!(error = %e, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let console = console.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let console = console.clone();
+                async move { Ok::<_, Infallible>(route(&console, request).await) }
+            });
+            let served = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = served {
+                debug!(error = %e, "console connection ended");
+            }
+        });
+    }
+}
+
+async fn route(console: &Console, request: Request<Incoming>) -> Response<Body> {
+    if !host_allowed(&request) {
+        return error(
+            StatusCode::MISDIRECTED_REQUEST,
+            "open the console by its IP address or as localhost",
+        );
+    }
+    match (request.method(), request.uri().path()) {
+        (&Method::GET, "/") => page(PAGE, "text/html; charset=utf-8"),
+        (&Method::GET, "/console.js") => page(SCRIPT, "text/javascript; charset=utf-8"),
+        (&Method::GET, "/api/state") => {
+            let state = console.states.borrow().clone();
+            respond(
+                StatusCode::OK,
+                "application/json",
+                Bytes::from(state.to_string()),
+            )
+        }
+        (&Method::GET, "/api/events") => events(console.states.clone()),
+        (&Method::POST, "/api/designate") => act(console, request).await,
+        (_, "/" | "/console.js" | "/api/state" | "/api/events" | "/api/designate") => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
+        }
+        _ => error(StatusCode::NOT_FOUND, "no such page: the console is at /"),
+    }
+}
+
+/// Whether the `Host` header names an IP address or `localhost` (any port), or is absent.
+fn host_allowed<B>(request: &Request<B>) -> bool {
+    let Some(host) = request.headers().get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(':') && port.chars().all(|c| c.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
+fn page(text: &'static str, content_type: &str) -> Response<Body> {
+    let mut response = respond(
+        StatusCode::OK,
+        content_type,
+        Bytes::from_static(text.as_bytes()),
+    );
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+fn respond(status: StatusCode, content_type: &str, body: Bytes) -> Response<Body> {
+    let mut response = Response::new(Full::new(body).boxed());
+    *response.status_mut() = status;
+    if let Ok(value) = header::HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// `{"error": message}` with `status`.
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    let body = json!({ "error": message }).to_string();
+    respond(status, "application/json", Bytes::from(body))
+}
+
+/// The event stream: the state now, then every new one (a slow reader skips to the newest).
+fn events(mut states: watch::Receiver<Arc<str>>) -> Response<Body> {
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(2);
+    tokio::spawn(async move {
+        let retry = Bytes::from_static(b"retry: 1000\n\n");
+        if tx.send(Ok(Frame::data(retry))).await.is_err() {
+            return;
+        }
+        loop {
+            let state = states.borrow_and_update().clone();
+            let event = Bytes::from(format!("event: state\ndata: {state}\n\n"));
+            if tx.send(Ok(Frame::data(event))).await.is_err() {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    changed = states.changed() => match changed {
+                        Ok(()) => break,
+                        Err(_) => return,
+                    },
+                    () = tx.closed() => return,
+                    () = tokio::time::sleep(KEEPALIVE) => {
+                        let comment = Bytes::from_static(b": keep-alive\n\n");
+                        if tx.send(Ok(Frame::data(comment))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(ReceiverStream::new(rx))));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// `POST /api/designate`: refused without the credential (403) or the confirmation (428).
+async fn act(console: &Console, request: Request<Incoming>) -> Response<Body> {
+    if !console.can_act {
+        return error(
+            StatusCode::FORBIDDEN,
+            "this console is read-only: start it with --zk-auth-file to act",
+        );
+    }
+    let confirmed = request
+        .headers()
+        .get("x-zoorpc-confirmed")
+        .is_some_and(|v| v == "yes");
+    if !confirmed {
+        return error(
+            StatusCode::PRECONDITION_REQUIRED,
+            "confirm the action (header X-Zoorpc-Confirmed: yes)",
+        );
+    }
+    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read the request: {e}"),
+            );
+        }
+    };
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            r#"expected {"path": ..., "address": ...}"#,
+        );
+    };
+    let (Some(path), Some(address)) = (
+        fields.get("path").and_then(Value::as_str),
+        fields.get("address").and_then(Value::as_str),
+    ) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            r#"expected {"path": ..., "address": ...}"#,
+        );
+    };
+    match designate(&console.session, path, address).await {
+        Ok(()) => respond(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from(json!({ "designated": address, "path": path }).to_string()),
+        ),
+        Err(e) => error(StatusCode::CONFLICT, &e),
+    }
+}
+
+/// Hands `path` over to `address`, which must be a contender's (as `zoorpc designate` without
+/// `--force`).
+async fn designate(session: &Session, path: &str, address: &str) -> Result<(), String> {
+    let address = super::super::designate::designee(address)?;
+    let contenders = inspect::contenders(session, path)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !contenders
+        .iter()
+        .any(|c| c.address.as_deref() == Ok(address.as_str()))
+    {
+        return Err(format!(
+            "{address} is not a contender at {path}: no participant node holds it"
+        ));
+    }
+    zoorpc_registry::designate(session, path, &address)
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,161 @@
+//! What the page shows, kept up to date by one task: the services and elections under the root,
+//! re-read once per change heard by the root's [`TreeWatch`] (or of the session's link), and
+//! published as one JSON document to every viewer through a `tokio::sync::watch` (a slow viewer
+//! skips to the newest state, never holds the others back).
+//!
+//! The timeline of masters is this console's memory: one entry per election each time its
+//! master or epoch differs from the last one seen (the first entry is what it saw at start).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use zoorpc_registry::{Error, Session, TreeWatch, inspect};
+
+use super::super::{ls, master, now_ms};
+
+/// The most timeline entries kept (the oldest go first).
+const MAX_TIMELINE: usize = 1000;
+
+/// Starts following `root` and returns the receiver of its states (JSON text), the first one
+/// already read; an error when the root cannot be read.
+pub(super) async fn follow(
+    session: Session,
+    root: String,
+    can_act: bool,
+) -> Result<watch::Receiver<Arc<str>>, Error> {
+    let tree = TreeWatch::start(&session, &root).await?;
+    let mut view = View::new(root, can_act);
+    let (listing, masters) = read(&session, &view.root).await?;
+    view.take(listing, masters);
+    let (tx, rx) = watch::channel(view.render());
+    tokio::spawn(keep_up(session, tree, view, tx));
+    Ok(rx)
+}
+
+/// Re-reads and publishes after every change of the tree or of the session's link, until no
+/// one can receive any more.
+async fn keep_up(session: Session, tree: TreeWatch, mut view: View, tx: watch::Sender<Arc<str>>) {
+    let mut changes = tree.subscribe();
+    let mut statuses = session.subscribe();
+    loop {
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            changed = statuses.changed() => if changed.is_err() { return },
+            () = tx.closed() => return,
+        }
+        // Whatever else changes while this read runs moves the count again: read again then.
+        changes.mark_unchanged();
+        if !statuses.borrow_and_update().is_connected() {
+            view.problem = Some("ZooKeeper is out of reach: showing the last state read".into());
+        } else {
+            match read(&session, &view.root).await {
+                Ok((listing, masters)) => view.take(listing, masters),
+                Err(e) => {
+                    view.problem = Some(format!(
+                        "cannot read ZooKeeper ({e}): showing the last state read"
+                    ))
+                }
+            }
+        }
+        tx.send_replace(view.render());
+    }
+}
+
+/// The services under `root` and the elections' masters (as `zoorpc master --json` shows them).
+async fn read(
+    session: &Session,
+    root: &str,
+) -> Result<(inspect::ServiceListing, Vec<Value>), Error> {
+    let listing = inspect::services(session, root).await?;
+    let now = now_ms();
+    let mut masters = Vec::new();
+    for path in &listing.elections {
+        let shown = match inspect::master(session, path).await {
+            Ok(Some(m)) => master::master_json(path, m, now),
+            Ok(None) => master::no_master_json(path, inspect::designee(session, path).await?),
+            // Something else than an election took the place (an operator's node): not shown.
+            Err(Error::NotAnElection { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        masters.push(shown);
+    }
+    Ok((listing, masters))
+}
+
+/// The state as last read, with the timeline and the link's health.
+struct View {
+    root: String,
+    can_act: bool,
+    services: Value,
+    masters: Vec<Value>,
+    /// Masters seen since the start, oldest first.
+    timeline: Vec<Value>,
+    /// The last (master, epoch) seen per election, to tell a change.
+    last_master: BTreeMap<String, (Value, Value)>,
+    /// When the shown state was read (Unix ms).
+    read_ms: i64,
+    /// Why the shown state may be stale (ZooKeeper out of reach, a failed read).
+    problem: Option<String>,
+}
+
+impl View {
+    fn new(root: String, can_act: bool) -> View {
+        View {
+            root,
+            can_act,
+            services: Value::Null,
+            masters: Vec::new(),
+            timeline: Vec::new(),
+            last_master: BTreeMap::new(),
+            read_ms: 0,
+            problem: None,
+        }
+    }
+
+    /// Takes in a fresh read: the shown state, and the timeline's new entries.
+    fn take(&mut self, listing: inspect::ServiceListing, masters: Vec<Value>) {
+        let now = now_ms();
+        self.services = ls::to_json(&self.root, &listing, now);
+        for m in &masters {
+            let path = m["path"].as_str().unwrap_or_default().to_owned();
+            let seen = (m["master"].clone(), m["epoch"].clone());
+            if self.last_master.get(&path) != Some(&seen) {
+                self.timeline.push(json!({
+                    "path": path,
+                    "master": seen.0,
+                    "epoch": seen.1,
+                    "designee": m["designee"],
+                    "designated": m["designated"],
+                    "at_ms": now,
+                }));
+                self.last_master.insert(path, seen);
+            }
+        }
+        if self.timeline.len() > MAX_TIMELINE {
+            let extra = self.timeline.len() - MAX_TIMELINE;
+            self.timeline.drain(..extra);
+        }
+        self.masters = masters;
+        self.read_ms = now;
+        self.problem = None;
+    }
+
+    /// The JSON document of `/api/state`.
+    fn render(&self) -> Arc<str> {
+        let doc = json!({
+            "root": self.root,
+            "now_ms": now_ms(),
+            "read_ms": self.read_ms,
+            "zookeeper": { "ok": self.problem.is_none(), "problem": self.problem },
+            "can_act": self.can_act,
+            "services": self.services["services"],
+            "unreadable": self.services["unreadable"],
+            "truncated": self.services["truncated"],
+            "masters": self.masters,
+            "timeline": self.timeline,
+        });
+        doc.to_string().into()
+    }
+}
