@@ -9,6 +9,7 @@
 mod common;
 
 mod cli;
+pub mod console;
 mod garbage_flags;
 mod metrics;
 mod operator_views;

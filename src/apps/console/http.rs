@@ -97,6 +97,10 @@ async fn route(console: &Console, request: Request<Incoming>) -> Response<Body> 
             )
         }
         (&Method::GET, "/api/events") => events(console.states.clone()),
+        // No icon: an empty answer, not a 404 the browser's console would show as an error.
+        (&Method::GET, "/favicon.ico") => {
+            respond(StatusCode::NO_CONTENT, "image/x-icon", Bytes::new())
+        }
         (&Method::POST, "/api/designate") => act(console, request).await,
         (_, "/" | "/console.js" | "/api/state" | "/api/events" | "/api/designate") => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
