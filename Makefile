@@ -2,7 +2,7 @@
 #   make demo   installs ZooKeeper if missing, builds, runs the failover demo
 #   make test   installs ZooKeeper if missing, runs every test
 # (`make soak` runs the soak-level tests at their full count; CI runs both.)
-.PHONY: demo test soak setup build lint bench zookeeper fuzz
+.PHONY: demo test soak setup build lint bench zookeeper fuzz screenshot
 
 CARGO ?= cargo
 
@@ -32,6 +32,12 @@ soak: setup
 # A ZooKeeper on 127.0.0.1:2181 for trying the programs by hand (Ctrl-C stops it).
 zookeeper: setup
 	$(CARGO) run --example zookeeper
+
+# docs/console.png, by the console's browser test (installs Debian's chromium if missing).
+screenshot: setup
+	./scripts/install-chromium
+	$(CARGO) test --test programs console_browser
+	cp target/tmp/console.png docs/console.png
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -77,7 +77,11 @@ pub fn spawn_provider(connect: &str, base: &str, port: u16, extra: &[&str]) -> P
     let mut parts = line.split_whitespace().skip(1);
     let node = parts.next().expect("node in line").to_owned();
     let url = parts.next().expect("url in line").to_owned();
+    // The URL may carry metadata (`?weight=...`) after the port.
     let port = url
+        .split('?')
+        .next()
+        .unwrap_or(&url)
         .rsplit(':')
         .next()
         .and_then(|p| p.parse().ok())

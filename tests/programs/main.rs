@@ -10,6 +10,7 @@ mod common;
 
 mod cli;
 pub mod console;
+mod console_browser;
 mod garbage_flags;
 mod metrics;
 mod operator_views;

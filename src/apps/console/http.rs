@@ -93,7 +93,7 @@ async fn route(console: &Console, request: Request<Incoming>) -> Response<Body> 
             respond(
                 StatusCode::OK,
                 "application/json",
-                Bytes::from(state.to_string()),
+                Bytes::from(stamped(&state)),
             )
         }
         (&Method::GET, "/api/events") => events(console.states.clone()),
@@ -158,6 +158,13 @@ fn respond(status: StatusCode, content_type: &str, body: Bytes) -> Response<Body
     response
 }
 
+/// `state` (a JSON object) with `now_ms`, this machine's clock as it is sent: the page shows
+/// ages by the server's clock whatever its own says, even from a state read long ago.
+fn stamped(state: &str) -> String {
+    let rest = state.strip_prefix('{').unwrap_or("}");
+    format!("{{\"now_ms\":{},{rest}", super::super::now_ms())
+}
+
 /// `{"error": message}` with `status`.
 fn error(status: StatusCode, message: &str) -> Response<Body> {
     let body = json!({ "error": message }).to_string();
@@ -174,7 +181,7 @@ fn events(mut states: watch::Receiver<Arc<str>>) -> Response<Body> {
         }
         loop {
             let state = states.borrow_and_update().clone();
-            let event = Bytes::from(format!("event: state\ndata: {state}\n\n"));
+            let event = Bytes::from(format!("event: state\ndata: {}\n\n", stamped(&state)));
             if tx.send(Ok(Frame::data(event))).await.is_err() {
                 return;
             }

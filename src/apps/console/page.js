@@ -42,8 +42,9 @@ function providerRow(p) {
     ? el("td", { class: "url" }, p.url)
     : el("td", { class: "url" }, el("span", { class: "tag bad" }, "BAD DATA"), " ", p.error);
   const row = el("tr", { class: p.error === null ? "provider" : "provider bad", "data-node": p.path },
-    el("td", {}, p.node), first, el("td", {}, weight), el("td", {}, meta),
-    el("td", {}, p.session_id), el("td", { class: "age", "data-created": String(p.created_ms) }, age(now() - p.created_ms)));
+    el("td", { class: "nowrap" }, p.node), first, el("td", {}, weight), el("td", {}, meta),
+    el("td", { class: "nowrap" }, p.session_id),
+    el("td", { class: "age nowrap", "data-created": String(p.created_ms) }, age(now() - p.created_ms)));
   return row;
 }
 
@@ -87,7 +88,7 @@ function masterRow(m) {
   }
   return el("tr", { class: "election" }, el("td", {}, m.path), who,
     el("td", {}, m.epoch === null ? "" : m.epoch),
-    el("td", { class: "tenure", "data-since": m.since_ms === null ? "" : String(m.since_ms) },
+    el("td", { class: "tenure nowrap", "data-since": m.since_ms === null ? "" : String(m.since_ms) },
       m.since_ms === null ? "" : age(now() - m.since_ms)),
     el("td", {}, m.designee || ""), standbys);
 }

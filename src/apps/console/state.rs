@@ -142,11 +142,11 @@ impl View {
         self.problem = None;
     }
 
-    /// The JSON document of `/api/state`.
+    /// The JSON document of `/api/state` (an object, never empty; the server stamps its clock
+    /// into it as it sends it).
     fn render(&self) -> Arc<str> {
         let doc = json!({
             "root": self.root,
-            "now_ms": now_ms(),
             "read_ms": self.read_ms,
             "zookeeper": { "ok": self.problem.is_none(), "problem": self.problem },
             "can_act": self.can_act,
