@@ -309,3 +309,57 @@ fn console_shows_each_master_and_a_handover_in_the_timeline() {
         "epochs only grow: {epochs:?}"
     );
 }
+
+/// `zoorpc-client --metrics ADDR` calling the base path every 10 ms, until dropped.
+pub fn spawn_caller(connect: &str, base: &str, metrics: &str) -> ChildProcess {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-client"));
+    cmd.args(["--zk", connect, "--base-path", base, "--metrics", metrics])
+        .args(["--calls", "1000000", "--interval-ms", "10"]);
+    ChildProcess::spawn("caller", cmd).expect("spawn the caller")
+}
+
+/// The calls per second the state shows for `url`'s endpoint (0 when not shown).
+pub fn calls_per_s(state: &Value, url: &str) -> f64 {
+    let endpoint = url.split('?').next().unwrap_or(url);
+    state["traffic"]["endpoints"][endpoint]["calls_per_s"]
+        .as_f64()
+        .unwrap_or(0.0)
+}
+
+/// `--scrape`: a consumer's traffic per provider, and a SIGKILLed provider's traffic moving to
+/// the other one.
+#[test]
+fn console_shows_traffic_per_provider_and_it_moves_when_one_dies() {
+    let connect = zk().connect_string();
+    let root = unique_path("console-traffic");
+    let base = format!("{root}/svc");
+    let mut fleet: Vec<_> = (0..2)
+        .map(|_| spawn_provider(&connect, &base, 0, &[]))
+        .collect();
+    let metrics = crate::prometheus::free_addr();
+    let _caller = spawn_caller(&connect, &base, &metrics);
+    let console = ConsoleProcess::start(&connect, &root, &["--scrape", &metrics]);
+    let events = console.events();
+    let (state, _) = next_state(
+        &events,
+        "traffic to both providers",
+        Duration::from_secs(20),
+        |s| fleet.iter().all(|p| calls_per_s(s, &p.url) > 0.0),
+    );
+    assert_eq!(state["traffic"]["targets"][0]["ok"], true, "{state}");
+    assert_eq!(
+        state["homes"][fleet[0].url.as_str()],
+        base.as_str(),
+        "{state}"
+    );
+
+    let victim = fleet.remove(0);
+    victim.process.signal(libc::SIGKILL).unwrap();
+    let survivor = &fleet[0];
+    next_state(
+        &events,
+        "the traffic moves to the survivor",
+        Duration::from_secs(20),
+        |s| calls_per_s(s, &victim.url) == 0.0 && calls_per_s(s, &survivor.url) > 20.0,
+    );
+}

@@ -21,7 +21,7 @@ use common::{eventually_blocking, run_command, run_command_bounded, spawn_provid
 use serde_json::{Value, json};
 use zoorpc_testkit::{ChildProcess, unique_path};
 
-use crate::console::{ConsoleProcess, HOSTILE, write_hostile_node};
+use crate::console::{ConsoleProcess, HOSTILE, spawn_caller, write_hostile_node};
 
 /// A headless chromium and its DevTools pipe.
 struct Browser {
@@ -189,6 +189,7 @@ impl Browser {
                     timeline: text("tr.timeline"),
                     mode: document.getElementById("mode").textContent,
                     link: document.getElementById("link").textContent,
+                    chart_lines: document.querySelectorAll("svg.chart polyline").length,
                 };
             })())"#,
         )
@@ -243,7 +244,8 @@ fn has(list: &Value, text: &str) -> bool {
 
 /// In a real browser: 3 providers appear, the hostile node's markup is shown as text (no element
 /// made of it), the page says it is read-only, a handover shows in the timeline, a SIGKILLed
-/// provider's row goes and a new one's comes, live; the browser's console shows no error.
+/// provider's row goes and a new one's comes, live, with a chart of their traffic; the browser's
+/// console shows no error.
 #[test]
 fn console_page_in_a_headless_browser_is_live_and_shows_hostile_data_as_text() {
     let Some(program) = chromium() else { return };
@@ -260,7 +262,9 @@ fn console_page_in_a_headless_browser_is_live_and_shows_hostile_data_as_text() {
         .next_line("role master", Duration::from_secs(20))
         .expect("the first is master");
     let second = HaServer::spawn(&connect, &election, &[]);
-    let console = ConsoleProcess::start(&connect, &root, &[]);
+    let metrics = crate::prometheus::free_addr();
+    let _caller = spawn_caller(&connect, &base, &metrics);
+    let console = ConsoleProcess::start(&connect, &root, &["--scrape", &metrics]);
 
     let mut browser = Browser::start(&program);
     browser.call("Page.navigate", json!({ "url": console.url() }));

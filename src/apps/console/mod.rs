@@ -12,10 +12,13 @@
 //! - ZooKeeper out of reach: the last state stays on the page, marked as such.
 //! - Read-only without `--zk-auth-file`: the action endpoints answer 403 ([`http`]).
 //! - The page ([`page.html`](http)) inserts every string from ZooKeeper as text, never as markup.
+//! - Traffic only from the Prometheus listeners given with `--scrape` ([`scrape`]), never from
+//!   an address found in ZooKeeper.
 //!
 //! [`TreeWatch`]: zoorpc_registry::TreeWatch
 
 mod http;
+mod scrape;
 mod state;
 
 use std::net::SocketAddr;
@@ -38,6 +41,10 @@ pub struct ConsoleArgs {
     /// The root to show: every service and election under it
     #[arg(long, default_value = "/", value_parser = super::znode_path_or_root)]
     pub root: String,
+    /// Prometheus listeners to read traffic from, once a second (`zoorpc proxy --metrics ADDR`
+    /// or another consumer's): calls and failures per provider
+    #[arg(long, value_name = "ADDR", num_args = 1.., value_parser = crate::cli::socket_address)]
+    pub scrape: Vec<SocketAddr>,
 }
 
 /// Runs `zoorpc console` until SIGTERM / Ctrl-C; returns the exit status.
@@ -57,7 +64,8 @@ pub fn run(args: ConsoleArgs) -> i32 {
                 )
             })?;
         let session = super::open_session(&args.zk.zk, credential).await?;
-        let states = state::follow(session.clone(), args.root.clone(), can_act)
+        let traffic = (!args.scrape.is_empty()).then(|| scrape::start(args.scrape.clone()));
+        let states = state::follow(session.clone(), args.root.clone(), can_act, traffic)
             .await
             .map_err(|e| e.to_string())?;
         let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;

@@ -14,6 +14,7 @@ function el(tag, attrs, ...children) {
   }
   for (const child of children) {
     if (child === null || child === undefined) continue;
+    // Text, always: a string never becomes markup.
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return node;
@@ -34,6 +35,46 @@ function table(headers, rows) {
     el("tbody", {}, ...rows));
 }
 
+const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+const SVG = "http://www.w3.org/2000/svg";
+
+function traffic(endpoint) {
+  return state.traffic && state.traffic.endpoints ? state.traffic.endpoints[endpoint] : undefined;
+}
+
+function failuresText(t) {
+  if (!t) return "";
+  const parts = Object.entries(t.failures_per_s).filter(([, v]) => v > 0).map(([k, v]) => k + " " + v);
+  return parts.join(", ") + (t.ejections_total > 0 ? (parts.length ? "; " : "") + "ejected " + t.ejections_total + "x" : "");
+}
+
+// Calls per second of each endpoint last seen under `base`, over the last minute.
+function chart(base) {
+  const lines = Object.entries((state.traffic && state.traffic.endpoints) || {})
+    .filter(([endpoint]) => state.homes && state.homes[endpoint] === base);
+  if (lines.length === 0) return null;
+  const width = 600, height = 110, points = 60;
+  const top = Math.max(1, ...lines.flatMap(([, t]) => t.history));
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("width", String(width));
+  svg.setAttribute("height", String(height));
+  svg.setAttribute("class", "chart");
+  const legend = el("div", { class: "legend" }, el("span", { class: "muted" }, "calls/s, last minute (max " + top + "): "));
+  lines.forEach(([endpoint, t], i) => {
+    const color = COLORS[i % COLORS.length];
+    const offset = points - t.history.length;
+    const line = document.createElementNS(SVG, "polyline");
+    line.setAttribute("fill", "none");
+    line.setAttribute("stroke", color);
+    line.setAttribute("stroke-width", "2");
+    line.setAttribute("points", t.history.map((v, j) =>
+      ((offset + j) * width / (points - 1)).toFixed(1) + "," + (height - 4 - v / top * (height - 8)).toFixed(1)).join(" "));
+    svg.append(line);
+    legend.append(el("span", { class: "key", style: "color: " + color }, "\u25A0 " + endpoint + " " + t.calls_per_s + "/s"));
+  });
+  return el("div", { class: "traffic" }, svg, legend);
+}
+
 function providerRow(p) {
   const meta = p.metadata ? Object.entries(p.metadata).filter(([k]) => k !== "weight")
     .map(([k, v]) => k + "=" + v).join(", ") : "";
@@ -44,6 +85,8 @@ function providerRow(p) {
   const row = el("tr", { class: p.error === null ? "provider" : "provider bad", "data-node": p.path },
     el("td", { class: "nowrap" }, p.node), first, el("td", {}, weight), el("td", {}, meta),
     el("td", { class: "nowrap" }, p.session_id),
+    el("td", { class: "nowrap calls" }, p.url !== null && traffic(p.url.split("?")[0]) ? traffic(p.url.split("?")[0]).calls_per_s : ""),
+    el("td", { class: "failures" }, p.url !== null ? failuresText(traffic(p.url.split("?")[0])) : ""),
     el("td", { class: "age nowrap", "data-created": String(p.created_ms) }, age(now() - p.created_ms)));
   return row;
 }
@@ -54,7 +97,12 @@ function renderServices(target) {
   for (const s of state.services || []) {
     const live = s.providers.filter(p => p.error === null).length;
     parts.push(el("h3", {}, s.base_path, " ", el("span", { class: "muted" }, live + " live, " + (s.providers.length - live) + " bad")));
-    parts.push(table(["node", "URL", "weight", "metadata", "session", "age"], s.providers.map(providerRow)));
+    parts.push(table(["node", "URL", "weight", "metadata", "session", "calls/s", "failures/s", "age"], s.providers.map(providerRow)));
+    const drawn = chart(s.base_path);
+    if (drawn) parts.push(drawn);
+  }
+  for (const t of (state.traffic && state.traffic.targets) || []) {
+    parts.push(el("p", { class: t.ok ? "muted" : "down" }, "traffic from " + t.addr + (t.ok ? "" : ": " + t.error)));
   }
   for (const path of state.unreadable || []) parts.push(el("p", { class: "muted" }, "not readable by this identity: " + path));
   if (state.truncated) parts.push(el("p", { class: "muted" }, "the walk stopped early: start the console at a deeper --root"));

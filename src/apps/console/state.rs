@@ -17,46 +17,77 @@ use super::super::{ls, master, now_ms};
 
 /// The most timeline entries kept (the oldest go first).
 const MAX_TIMELINE: usize = 1000;
+/// The most endpoints whose base path is remembered.
+const MAX_HOMES: usize = 10_000;
 
 /// Starts following `root` and returns the receiver of its states (JSON text), the first one
-/// already read; an error when the root cannot be read.
+/// already read; an error when the root cannot be read. `traffic`: the scraper's rates, if the
+/// console scrapes (every new value is published with the last state read).
 pub(super) async fn follow(
     session: Session,
     root: String,
     can_act: bool,
+    traffic: Option<watch::Receiver<Value>>,
 ) -> Result<watch::Receiver<Arc<str>>, Error> {
     let tree = TreeWatch::start(&session, &root).await?;
     let mut view = View::new(root, can_act);
     let (listing, masters) = read(&session, &view.root).await?;
     view.take(listing, masters);
     let (tx, rx) = watch::channel(view.render());
-    tokio::spawn(keep_up(session, tree, view, tx));
+    tokio::spawn(keep_up(session, tree, view, tx, traffic));
     Ok(rx)
 }
 
-/// Re-reads and publishes after every change of the tree or of the session's link, until no
-/// one can receive any more.
-async fn keep_up(session: Session, tree: TreeWatch, mut view: View, tx: watch::Sender<Arc<str>>) {
+/// What woke [`keep_up`].
+enum Wake {
+    /// The tree or the session's link changed: read again.
+    Read,
+    /// New traffic rates: publish them with the last state read.
+    Traffic,
+    /// Nobody can receive any more, or the session is gone.
+    Stop,
+}
+
+/// Re-reads and publishes after every change of the tree or of the session's link, and
+/// publishes every new traffic reading, until no one can receive any more.
+async fn keep_up(
+    session: Session,
+    tree: TreeWatch,
+    mut view: View,
+    tx: watch::Sender<Arc<str>>,
+    mut traffic: Option<watch::Receiver<Value>>,
+) {
     let mut changes = tree.subscribe();
     let mut statuses = session.subscribe();
     loop {
-        tokio::select! {
-            changed = changes.changed() => if changed.is_err() { return },
-            changed = statuses.changed() => if changed.is_err() { return },
-            () = tx.closed() => return,
-        }
-        // Whatever else changes while this read runs moves the count again: read again then.
-        changes.mark_unchanged();
-        if !statuses.borrow_and_update().is_connected() {
-            view.problem = Some("ZooKeeper is out of reach: showing the last state read".into());
-        } else {
-            match read(&session, &view.root).await {
-                Ok((listing, masters)) => view.take(listing, masters),
-                Err(e) => {
-                    view.problem = Some(format!(
-                        "cannot read ZooKeeper ({e}): showing the last state read"
-                    ))
+        let traffic_changed = async {
+            if let Some(t) = traffic.as_mut()
+                && t.changed().await.is_ok()
+            {
+                return Wake::Traffic;
+            }
+            // No scraping (or it ended): nothing to wait for here.
+            std::future::pending().await
+        };
+        let wake = tokio::select! {
+            changed = changes.changed() => if changed.is_ok() { Wake::Read } else { Wake::Stop },
+            changed = statuses.changed() => if changed.is_ok() { Wake::Read } else { Wake::Stop },
+            wake = traffic_changed => wake,
+            () = tx.closed() => Wake::Stop,
+        };
+        match wake {
+            Wake::Stop => return,
+            Wake::Traffic => {
+                if let Some(t) = traffic.as_mut() {
+                    view.traffic = t.borrow_and_update().clone();
                 }
+            }
+            Wake::Read => {
+                // Whatever else changes while this read runs moves the count again: read again
+                // then.
+                changes.mark_unchanged();
+                let connected = statuses.borrow_and_update().is_connected();
+                view.refresh(&session, connected).await;
             }
         }
         tx.send_replace(view.render());
@@ -98,6 +129,11 @@ struct View {
     read_ms: i64,
     /// Why the shown state may be stale (ZooKeeper out of reach, a failed read).
     problem: Option<String>,
+    /// The scraper's last rates per endpoint (`null` without `--scrape`).
+    traffic: Value,
+    /// The base path each endpoint was last seen under, so a provider gone from the registry
+    /// still shows in its service's chart as its traffic moves away.
+    homes: BTreeMap<String, String>,
 }
 
 impl View {
@@ -111,12 +147,38 @@ impl View {
             last_master: BTreeMap::new(),
             read_ms: 0,
             problem: None,
+            traffic: Value::Null,
+            homes: BTreeMap::new(),
+        }
+    }
+
+    /// Reads the tree again (`connected`: whether the session's link is up), or says why the
+    /// shown state is the last one read.
+    async fn refresh(&mut self, session: &Session, connected: bool) {
+        if !connected {
+            self.problem = Some("ZooKeeper is out of reach: showing the last state read".into());
+            return;
+        }
+        match read(session, &self.root).await {
+            Ok((listing, masters)) => self.take(listing, masters),
+            Err(e) => {
+                self.problem = Some(format!(
+                    "cannot read ZooKeeper ({e}): showing the last state read"
+                ))
+            }
         }
     }
 
     /// Takes in a fresh read: the shown state, and the timeline's new entries.
     fn take(&mut self, listing: inspect::ServiceListing, masters: Vec<Value>) {
         let now = now_ms();
+        for service in &listing.services {
+            for url in service.providers.iter().filter_map(|p| p.url.as_ref().ok()) {
+                if self.homes.len() < MAX_HOMES || self.homes.contains_key(&url.endpoint()) {
+                    self.homes.insert(url.endpoint(), service.base_path.clone());
+                }
+            }
+        }
         self.services = ls::to_json(&self.root, &listing, now);
         for m in &masters {
             let path = m["path"].as_str().unwrap_or_default().to_owned();
@@ -155,6 +217,8 @@ impl View {
             "truncated": self.services["truncated"],
             "masters": self.masters,
             "timeline": self.timeline,
+            "traffic": self.traffic,
+            "homes": self.homes,
         });
         doc.to_string().into()
     }
