@@ -19,6 +19,7 @@
 //!   claimed with a fenced write so a failover neither repeats nor skips more than one.
 //! - [`auth`]: [`ZkCredential`] (digest `user:password`) and [`NodeAcl`]: with a credential,
 //!   every node zoorpc creates is readable by anyone and changeable only by that identity.
+//! - [`weight`]: a provider's weight changed at run time (the rule its registration keeps).
 //! - [`tree_watch`]: [`TreeWatch`], one watch that hears of every change under a root (for
 //!   views of a whole subtree).
 //! - [`inspect`]: read-only views for operators (the services under a root with session ids and
@@ -61,6 +62,7 @@ pub mod registration;
 pub mod session;
 pub mod tree_watch;
 mod watched;
+pub mod weight;
 
 pub use auth::{AUTH_FILE_ENV, NodeAcl, ZkCredential};
 pub use connect_string::ConnectString;

@@ -5,9 +5,11 @@
 //!   page could not run. The page itself inserts every string as text.
 //! - `GET /api/state`: the current state as one JSON document.
 //! - `GET /api/events`: server-sent events, one `state` event at once and one per change.
-//! - `POST /api/designate`: hand an election's mastership over (`{"path", "address"}`); only
-//!   with `--zk-auth-file` (403 otherwise) and with the header `X-Zoorpc-Confirmed: yes` the
-//!   page sends after the operator's confirmation (a form on another site cannot send it).
+//! - `POST /api/designate`: hand an election's mastership over (`{"path", "address"}`);
+//!   `POST /api/weight`: set a provider's weight (`{"node", "weight"}`), which the provider keeps
+//!   (the rule of [`zoorpc_registry::weight`]). Only with `--zk-auth-file` (403 otherwise) and
+//!   with the header `X-Zoorpc-Confirmed: yes` the page sends after the operator's confirmation
+//!   (a form on another site cannot send it).
 //! - Requests whose `Host` is a name other than `localhost` are refused (421): another site's
 //!   page cannot reach a console on loopback through a name it controls (DNS rebinding).
 
@@ -101,10 +103,11 @@ async fn route(console: &Console, request: Request<Incoming>) -> Response<Body> 
         (&Method::GET, "/favicon.ico") => {
             respond(StatusCode::NO_CONTENT, "image/x-icon", Bytes::new())
         }
-        (&Method::POST, "/api/designate") => act(console, request).await,
-        (_, "/" | "/console.js" | "/api/state" | "/api/events" | "/api/designate") => {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
-        }
+        (&Method::POST, "/api/designate" | "/api/weight") => act(console, request).await,
+        (
+            _,
+            "/" | "/console.js" | "/api/state" | "/api/events" | "/api/designate" | "/api/weight",
+        ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here"),
         _ => error(StatusCode::NOT_FOUND, "no such page: the console is at /"),
     }
 }
@@ -215,7 +218,8 @@ fn events(mut states: watch::Receiver<Arc<str>>) -> Response<Body> {
     response
 }
 
-/// `POST /api/designate`: refused without the credential (403) or the confirmation (428).
+/// `POST /api/designate` and `/api/weight`: refused without the credential (403) or the
+/// confirmation (428).
 async fn act(console: &Console, request: Request<Incoming>) -> Response<Body> {
     if !console.can_act {
         return error(
@@ -233,6 +237,7 @@ async fn act(console: &Console, request: Request<Incoming>) -> Response<Body> {
             "confirm the action (header X-Zoorpc-Confirmed: yes)",
         );
     }
+    let weight = request.uri().path() == "/api/weight";
     let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
         Ok(body) => body.to_bytes(),
         Err(e) => {
@@ -242,34 +247,63 @@ async fn act(console: &Console, request: Request<Incoming>) -> Response<Body> {
             );
         }
     };
-    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            r#"expected {"path": ..., "address": ...}"#,
-        );
+    let fields = serde_json::from_slice::<Value>(&body).unwrap_or_default();
+    let done = if weight {
+        set_weight(&console.session, &fields).await
+    } else {
+        designate(&console.session, &fields).await
     };
-    let (Some(path), Some(address)) = (
-        fields.get("path").and_then(Value::as_str),
-        fields.get("address").and_then(Value::as_str),
-    ) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            r#"expected {"path": ..., "address": ...}"#,
-        );
-    };
-    match designate(&console.session, path, address).await {
-        Ok(()) => respond(
+    match done {
+        Ok(answer) => respond(
             StatusCode::OK,
             "application/json",
-            Bytes::from(json!({ "designated": address, "path": path }).to_string()),
+            Bytes::from(answer.to_string()),
         ),
-        Err(e) => error(StatusCode::CONFLICT, &e),
+        Err((status, e)) => error(status, &e),
     }
+}
+
+/// What an action answers: a JSON document, or a status and why.
+type Acted = Result<Value, (StatusCode, String)>;
+
+/// `{"node": path, "weight": n}`: sets the provider's weight ([`zoorpc_registry::weight`]).
+async fn set_weight(session: &Session, fields: &Value) -> Acted {
+    let usage = || {
+        (
+            StatusCode::BAD_REQUEST,
+            r#"expected {"node": "/path/provider...", "weight": 0 to 4294967295}"#.to_owned(),
+        )
+    };
+    let node = fields["node"].as_str().ok_or_else(usage)?;
+    let weight = fields["weight"]
+        .as_u64()
+        .and_then(|w| u32::try_from(w).ok())
+        .ok_or_else(usage)?;
+    let url = zoorpc_registry::weight::set_weight(session, node, weight)
+        .await
+        .map_err(|e| (StatusCode::CONFLICT, e.to_string()))?;
+    Ok(json!({ "node": node, "url": url.as_str() }))
+}
+
+/// `{"path": election, "address": contender}`: hands the election over.
+async fn designate(session: &Session, fields: &Value) -> Acted {
+    let usage = || {
+        (
+            StatusCode::BAD_REQUEST,
+            r#"expected {"path": ..., "address": ...}"#.to_owned(),
+        )
+    };
+    let path = fields["path"].as_str().ok_or_else(usage)?;
+    let address = fields["address"].as_str().ok_or_else(usage)?;
+    hand_over(session, path, address)
+        .await
+        .map_err(|e| (StatusCode::CONFLICT, e))?;
+    Ok(json!({ "designated": address, "path": path }))
 }
 
 /// Hands `path` over to `address`, which must be a contender's (as `zoorpc designate` without
 /// `--force`).
-async fn designate(session: &Session, path: &str, address: &str) -> Result<(), String> {
+async fn hand_over(session: &Session, path: &str, address: &str) -> Result<(), String> {
     let address = super::super::designate::designee(address)?;
     let contenders = inspect::contenders(session, path)
         .await

@@ -83,7 +83,9 @@ function providerRow(p) {
     ? el("td", { class: "url" }, p.url)
     : el("td", { class: "url" }, el("span", { class: "tag bad" }, "BAD DATA"), " ", p.error);
   const row = el("tr", { class: p.error === null ? "provider" : "provider bad", "data-node": p.path },
-    el("td", { class: "nowrap" }, p.node), first, el("td", {}, weight), el("td", {}, meta),
+    el("td", { class: "nowrap" }, p.node), first,
+    el("td", { class: "nowrap" }, weight, " ", state.can_act && p.error === null ? weightButton(p.path) : null),
+    el("td", {}, meta),
     el("td", { class: "nowrap" }, p.session_id),
     el("td", { class: "nowrap calls" }, p.url !== null && traffic(p.url.split("?")[0]) ? traffic(p.url.split("?")[0]).calls_per_s : ""),
     el("td", { class: "failures" }, p.url !== null ? failuresText(traffic(p.url.split("?")[0])) : ""),
@@ -109,17 +111,38 @@ function renderServices(target) {
   target.replaceChildren(...parts);
 }
 
+// Sends a confirmed action; says why when it was refused.
+async function act(endpoint, body, failed) {
+  const response = await fetch(endpoint, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Zoorpc-Confirmed": "yes" },
+    body: JSON.stringify(body),
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) window.alert(failed + (answer.error || response.status));
+}
+
 function designateButton(path, address) {
   const button = el("button", {}, "make master");
-  button.addEventListener("click", async () => {
-    if (!window.confirm("Hand mastership of " + path + " to " + address + "?")) return;
-    const response = await fetch("/api/designate", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-Zoorpc-Confirmed": "yes" },
-      body: JSON.stringify({ path, address }),
-    });
-    const answer = await response.json().catch(() => ({}));
-    if (!response.ok) window.alert("Not designated: " + (answer.error || response.status));
+  button.addEventListener("click", () => {
+    if (window.confirm("Hand mastership of " + path + " to " + address + "?")) {
+      act("/api/designate", { path, address }, "Not designated: ");
+    }
+  });
+  return button;
+}
+
+function weightButton(node) {
+  const button = el("button", {}, "set");
+  button.addEventListener("click", () => {
+    const answer = window.prompt("New weight of " + node + " (0 to 4294967295):");
+    if (answer === null) return;
+    const weight = Number(answer);
+    if (!Number.isInteger(weight) || weight < 0 || weight > 4294967295) {
+      window.alert("Not a weight: " + answer);
+    } else if (window.confirm("Set the weight of " + node + " to " + weight + "?")) {
+      act("/api/weight", { node, weight }, "Weight not set: ");
+    }
   });
   return button;
 }
@@ -162,7 +185,7 @@ function render() {
   document.getElementById("root").textContent = "root " + state.root;
   document.getElementById("mode").textContent = state.can_act
     ? "Actions enabled (--zk-auth-file given): each asks for a confirmation."
-    : "Read-only: start the console with --zk-auth-file to designate a master.";
+    : "Read-only: start the console with --zk-auth-file to designate a master or change a weight.";
   const problem = document.getElementById("problem");
   problem.hidden = state.zookeeper.ok;
   problem.textContent = state.zookeeper.ok ? "" : state.zookeeper.problem + " (read " + new Date(state.read_ms).toLocaleTimeString() + ")";
