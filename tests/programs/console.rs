@@ -437,3 +437,44 @@ fn console_with_the_credential_sets_a_weight_the_provider_keeps_and_designates()
     let (status, answer) = console.request("POST", "/api/designate", &confirmed, &body);
     assert_eq!(status, 409, "{answer}");
 }
+
+/// ZooKeeper out of reach: the page keeps the last state and says so; back, it reads again.
+#[test]
+fn console_keeps_the_last_state_while_zookeeper_is_out_of_reach_and_says_so() {
+    let mut server = zoorpc_testkit::ZkServer::start().expect("a ZooKeeper of this test's own");
+    let connect = server.connect_string();
+    let root = unique_path("console-unreachable");
+    let base = format!("{root}/svc");
+    let provider = spawn_provider(&connect, &base, 0, &[]);
+    let console = ConsoleProcess::start(&connect, &root, &[]);
+    let events = console.events();
+    next_state(&events, "the provider", Duration::from_secs(10), |s| {
+        urls(s, &base) == [provider.url.clone()] && s["zookeeper"]["ok"] == true
+    });
+    server.kill();
+    let (state, _) = next_state(
+        &events,
+        "ZooKeeper out of reach, said",
+        Duration::from_secs(20),
+        |s| s["zookeeper"]["ok"] == false,
+    );
+    assert!(
+        state["zookeeper"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("out of reach"),
+        "{state}"
+    );
+    assert_eq!(
+        urls(&state, &base),
+        [provider.url.clone()],
+        "the last state stays"
+    );
+    server.restart().expect("ZooKeeper back");
+    next_state(
+        &events,
+        "ZooKeeper back, read again",
+        Duration::from_secs(30),
+        |s| s["zookeeper"]["ok"] == true,
+    );
+}
