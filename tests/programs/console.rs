@@ -168,6 +168,23 @@ pub fn write_hostile_node(connect: &str, base: &str) -> String {
     path
 }
 
+/// Two HA servers contending at `path`: the master (the first, once it says so) and a standby.
+pub fn master_and_standby(connect: &str, path: &str) -> (HaServer, HaServer) {
+    let mut first = HaServer::spawn(connect, path, &[]);
+    first
+        .next_line("role master", Duration::from_secs(20))
+        .expect("the first is master");
+    (first, HaServer::spawn(connect, path, &[]))
+}
+
+/// `zoorpc designate` (a real operator's command): hands `path` over to `address`.
+pub fn designate_by_command(connect: &str, path: &str, address: &str) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc"));
+    cmd.args(["designate", "--zk", connect, path, address]);
+    let (code, out, err) = run_command(cmd, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{out} {err}");
+}
+
 /// Three providers appear; the one SIGKILLed goes within its session timeout; a new one appears
 /// within 1 s of registering; a node of hostile markup is reported as bad data; the actions are
 /// refused without the credential, and the page says it is read-only.
@@ -261,11 +278,7 @@ fn console_shows_each_master_and_a_handover_in_the_timeline() {
     let connect = zk().connect_string();
     let root = unique_path("console-masters");
     let path = format!("{root}/master/Hello:1.0.0");
-    let mut first = HaServer::spawn(&connect, &path, &[]);
-    first
-        .next_line("role master", Duration::from_secs(20))
-        .expect("the first is master");
-    let second = HaServer::spawn(&connect, &path, &[]);
+    let (first, second) = master_and_standby(&connect, &path);
     let console = ConsoleProcess::start(&connect, &root, &[]);
     let events = console.events();
     let (state, _) = next_state(
@@ -278,15 +291,7 @@ fn console_shows_each_master_and_a_handover_in_the_timeline() {
     assert_eq!(state["masters"][0]["master"], first.address.as_str());
     assert!(state["masters"][0]["epoch"].is_i64(), "{state}");
 
-    let (code, out, err) = run_command(
-        {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc"));
-            cmd.args(["designate", "--zk", &connect, &path, &second.address]);
-            cmd
-        },
-        Duration::from_secs(30),
-    );
-    assert_eq!(code, Some(0), "{out} {err}");
+    designate_by_command(&connect, &path, &second.address);
     let (state, _) = next_state(
         &events,
         "the handover in the timeline",
@@ -379,11 +384,7 @@ fn console_with_the_credential_sets_a_weight_the_provider_keeps_and_designates()
     let base = format!("{root}/svc");
     let provider = spawn_provider(&connect, &base, 0, &["--weight", "100"]);
     let election = format!("{root}/master/Hello:1.0.0");
-    let mut first = HaServer::spawn(&connect, &election, &[]);
-    first
-        .next_line("role master", Duration::from_secs(20))
-        .expect("the first is master");
-    let second = HaServer::spawn(&connect, &election, &[]);
+    let (_first, second) = master_and_standby(&connect, &election);
     let dir = tempfile::tempdir().unwrap();
     let auth = dir.path().join("zk-auth");
     std::fs::write(&auth, "console:secret\n").unwrap();
@@ -467,7 +468,7 @@ fn console_keeps_the_last_state_while_zookeeper_is_out_of_reach_and_says_so() {
     );
     assert_eq!(
         urls(&state, &base),
-        [provider.url.clone()],
+        std::slice::from_ref(&provider.url),
         "the last state stays"
     );
     server.restart().expect("ZooKeeper back");

@@ -16,12 +16,14 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::ha_servers::HaServer;
-use common::{eventually_blocking, run_command, run_command_bounded, spawn_provider, zk};
+use common::{eventually_blocking, run_command_bounded, spawn_provider, zk};
 use serde_json::{Value, json};
 use zoorpc_testkit::{ChildProcess, unique_path};
 
-use crate::console::{ConsoleProcess, HOSTILE, spawn_caller, write_hostile_node};
+use crate::console::{
+    ConsoleProcess, HOSTILE, designate_by_command, master_and_standby, spawn_caller,
+    write_hostile_node,
+};
 
 /// A headless chromium and its DevTools pipe.
 struct Browser {
@@ -257,11 +259,7 @@ fn console_page_in_a_headless_browser_is_live_and_shows_hostile_data_as_text() {
         .collect();
     write_hostile_node(&connect, &base);
     let election = format!("{root}/master/HelloService:1.0.0");
-    let mut first = HaServer::spawn(&connect, &election, &[]);
-    first
-        .next_line("role master", Duration::from_secs(20))
-        .expect("the first is master");
-    let second = HaServer::spawn(&connect, &election, &[]);
+    let (first, second) = master_and_standby(&connect, &election);
     let metrics = crate::prometheus::free_addr();
     let _caller = spawn_caller(&connect, &base, &metrics);
     let console = ConsoleProcess::start(&connect, &root, &["--scrape", &metrics]);
@@ -294,10 +292,7 @@ fn console_page_in_a_headless_browser_is_live_and_shows_hostile_data_as_text() {
         "{page}"
     );
 
-    let mut designate = Command::new(env!("CARGO_BIN_EXE_zoorpc"));
-    designate.args(["designate", "--zk", &connect, &election, &second.address]);
-    let (code, out, err) = run_command(designate, Duration::from_secs(30));
-    assert_eq!(code, Some(0), "{out} {err}");
+    designate_by_command(&connect, &election, &second.address);
     until(&mut browser, "the handover in the timeline", |p| {
         p["timeline"].as_array().is_some_and(|t| t.len() >= 2)
             && has(&p["timeline"], &second.address)
