@@ -245,7 +245,12 @@ fn console_follows_providers_live_and_reports_bad_data_as_data() {
         seen - registered
     );
 
-    // Read-only without the credential: the action is refused, whatever it asks.
+    assert_read_only(&console, &fleet[0].node, &base);
+}
+
+/// Without the credential every action is refused (403) and changes nothing; a request by a
+/// name another site controls (DNS rebinding) is refused too (421).
+fn assert_read_only(console: &ConsoleProcess, node: &str, base: &str) {
     let designate = r#"{"path": "/x", "address": "127.0.0.1:1"}"#;
     let (status, body) = console.request(
         "POST",
@@ -255,11 +260,11 @@ fn console_follows_providers_live_and_reports_bad_data_as_data() {
     );
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("--zk-auth-file"), "{body}");
-    let weight = format!(r#"{{"node": "{}", "weight": 1}}"#, fleet[0].node);
+    let weight = format!(r#"{{"node": "{}", "weight": 1}}"#, node);
     let confirmed = ["Content-Type: application/json", "X-Zoorpc-Confirmed: yes"];
     let (status, body) = console.request("POST", "/api/weight", &confirmed, &weight);
     assert_eq!(status, 403, "{body}");
-    assert_eq!(urls(&console.state(), &base).len(), 3, "nothing changed");
+    assert_eq!(urls(&console.state(), base).len(), 3, "nothing changed");
     // A request by a name another site controls (DNS rebinding) is refused too.
     let mut stream = TcpStream::connect(&console.addr).unwrap();
     write!(

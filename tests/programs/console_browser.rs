@@ -59,58 +59,7 @@ fn pipe() -> (RawFd, RawFd) {
 impl Browser {
     /// Starts chromium, opens a page, attaches to it and listens to its console.
     fn start(program: &str) -> Browser {
-        let profile = tempfile::tempdir().expect("a profile dir");
-        let (browser_reads, we_write) = pipe();
-        let (we_read, browser_writes) = pipe();
-        let mut cmd = Command::new(program);
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--remote-debugging-pipe",
-        ])
-        .args([
-            "--no-first-run",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("about:blank")
-        .stderr(std::process::Stdio::null());
-        // SAFETY: only dup2 (async-signal-safe) between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::dup2(browser_reads, 3) < 0 || libc::dup2(browser_writes, 4) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let process = ChildProcess::spawn("chromium", cmd).expect("spawn chromium");
-        // SAFETY: the descriptors are ours; the child holds its own copies.
-        let (to, from_file) = unsafe {
-            libc::close(browser_reads);
-            libc::close(browser_writes);
-            (File::from_raw_fd(we_write), File::from_raw_fd(we_read))
-        };
-        let (tx, from) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(from_file);
-            loop {
-                let mut message = Vec::new();
-                match reader.read_until(0, &mut message) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-                message.pop();
-                let Ok(value) = serde_json::from_slice(&message) else {
-                    continue;
-                };
-                if tx.send(value).is_err() {
-                    return;
-                }
-            }
-        });
+        let (process, profile, to, from) = spawn_browser(program);
         let mut browser = Browser {
             _process: process,
             _profile: profile,
@@ -138,7 +87,72 @@ impl Browser {
         );
         browser
     }
+}
 
+/// Chromium with its DevTools pipe: the process, its profile, the pipe's two ends (the messages
+/// read by a thread of their own).
+fn spawn_browser(program: &str) -> (ChildProcess, tempfile::TempDir, File, mpsc::Receiver<Value>) {
+    let profile = tempfile::tempdir().expect("a profile dir");
+    let (browser_reads, we_write) = pipe();
+    let (we_read, browser_writes) = pipe();
+    let mut cmd = Command::new(program);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--remote-debugging-pipe",
+    ])
+    .args([
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .arg("about:blank")
+    .stderr(std::process::Stdio::null());
+    // SAFETY: only dup2 (async-signal-safe) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(browser_reads, 3) < 0 || libc::dup2(browser_writes, 4) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let process = ChildProcess::spawn("chromium", cmd).expect("spawn chromium");
+    // SAFETY: the descriptors are ours; the child holds its own copies.
+    let (to, from) = unsafe {
+        libc::close(browser_reads);
+        libc::close(browser_writes);
+        (File::from_raw_fd(we_write), File::from_raw_fd(we_read))
+    };
+    (process, profile, to, messages(from))
+}
+
+/// The browser's messages (JSON, each ended by a NUL byte) on `pipe`, as they come.
+fn messages(pipe: File) -> mpsc::Receiver<Value> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        loop {
+            let mut message = Vec::new();
+            match reader.read_until(0, &mut message) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            message.pop();
+            let Ok(value) = serde_json::from_slice(&message) else {
+                continue;
+            };
+            if tx.send(value).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+impl Browser {
     /// Sends one command (to the page once attached) and waits for its answer.
     fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
@@ -275,7 +289,40 @@ fn console_page_in_a_headless_browser_is_live_and_shows_hostile_data_as_text() {
                 && has(&p["masters"], &first.address)
         },
     );
-    for p in &fleet {
+    assert_shown_as_text(&page, &fleet);
+
+    designate_by_command(&connect, &election, &second.address);
+    until(&mut browser, "the handover in the timeline", |p| {
+        p["timeline"].as_array().is_some_and(|t| t.len() >= 2)
+            && has(&p["timeline"], &second.address)
+    });
+
+    let victim = fleet.remove(0);
+    victim.process.signal(libc::SIGKILL).unwrap();
+    until(&mut browser, "the killed provider's row goes", |p| {
+        !has(&p["good"], &victim.url)
+    });
+    let newcomer = spawn_provider(&connect, &base, 0, &["--weight", "50"]);
+    let page = until(
+        &mut browser,
+        "the new provider's row and the traffic",
+        |p| has(&p["good"], &newcomer.url) && p["chart_lines"].as_u64() >= Some(3),
+    );
+    assert_eq!(page["link"], "live", "{page}");
+
+    save_screenshot(&mut browser);
+
+    let errors = browser.errors();
+    assert!(
+        errors.is_empty(),
+        "the browser's console shows errors: {errors:?}"
+    );
+}
+
+/// The first page: every provider, the hostile node's markup as text (no element made of it),
+/// the read-only notice.
+fn assert_shown_as_text(page: &Value, fleet: &[common::ProviderProcess]) {
+    for p in fleet {
         assert!(has(&page["good"], &p.url), "{page}");
     }
     assert_eq!(
@@ -291,36 +338,16 @@ fn console_page_in_a_headless_browser_is_live_and_shows_hostile_data_as_text() {
         page["mode"].as_str().unwrap().starts_with("Read-only"),
         "{page}"
     );
+}
 
-    designate_by_command(&connect, &election, &second.address);
-    until(&mut browser, "the handover in the timeline", |p| {
-        p["timeline"].as_array().is_some_and(|t| t.len() >= 2)
-            && has(&p["timeline"], &second.address)
-    });
-
-    let victim = fleet.remove(0);
-    victim.process.signal(libc::SIGKILL).unwrap();
-    until(&mut browser, "the killed provider's row goes", |p| {
-        !has(&p["good"], &victim.url)
-    });
-    let newcomer = spawn_provider(&connect, &base, 0, &["--weight", "50"]);
-    let page = until(&mut browser, "the new provider's row", |p| {
-        has(&p["good"], &newcomer.url)
-    });
-    assert_eq!(page["link"], "live", "{page}");
-
+/// Writes what the browser shows to `target/tmp/console.png` (the README's picture).
+fn save_screenshot(browser: &mut Browser) {
     let shot = browser.call("Page.captureScreenshot", json!({ "format": "png" }));
     let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
     let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console.png");
     std::fs::write(&file, png).expect("write the screenshot");
     eprintln!("screenshot: {}", file.display());
-
-    let errors = browser.errors();
-    assert!(
-        errors.is_empty(),
-        "the browser's console shows errors: {errors:?}"
-    );
 }
 
 /// Standard base64 (the DevTools protocol's binary data).
