@@ -45,9 +45,15 @@ pub fn init_logging() {
 /// only on a terminal: a log file or a pipe gets plain text. The libraries' settings in a log
 /// line are named by the programs' flags ([`cli::with_flags`]), as in their error lines.
 pub fn init_logging_at(default: &str) {
+    init_logging_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
+    );
+}
+
+/// Logs to stderr what `filter` lets through, as [`init_logging_at`] does.
+pub(crate) fn init_logging_filter(filter: tracing_subscriber::EnvFilter) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| FlagsWriter(std::io::stderr()))

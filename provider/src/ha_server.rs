@@ -249,3 +249,26 @@ impl Announce for Contend {
         election.resign().await.map_err(Error::from)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn defaults_take_over_fast_and_do_not_linger_and_addresses_stay_dialable() {
+        let config = HaServerConfig::new("127.0.0.1:2181", "/soa/master/services/E:1", 0);
+        assert!(config.election.fast_takeover.enabled);
+        assert_eq!(config.settings.drain_grace, Duration::ZERO);
+        assert_eq!(config.settings.session_timeout, Duration::from_secs(10));
+        let contend = Contend {
+            path: config.path,
+            options: config.election,
+        };
+        let address = contend.advertise("::1", 9, false).unwrap();
+        assert_eq!(address, "[::1]:9");
+        assert_eq!(Contend::endpoint(&address, true), "https://[::1]:9");
+        assert!(contend.gate().is_some());
+    }
+}

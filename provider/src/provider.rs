@@ -212,3 +212,38 @@ impl Announce for Register {
         Ok(registration.deregister().await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones_and_builders_set_what_they_name() {
+        let config = ProviderConfig::new("127.0.0.1:2181", "/registry", 7);
+        assert_eq!(config.settings.listen.to_string(), "127.0.0.1:7");
+        assert_eq!(config.settings.session_timeout, Duration::from_secs(10));
+        assert_eq!(config.settings.drain_grace, Duration::from_millis(250));
+        assert_eq!(config.settings.drain_timeout, Duration::from_secs(30));
+        assert!(config.settings.tls.is_none() && config.settings.zk_auth.is_none());
+        let config = config
+            .listen("[::1]:0".parse().unwrap())
+            .advertise_host("10.0.0.7")
+            .drain_grace(Duration::ZERO)
+            .metadata("weight", "50")
+            .metadata("zone", "a")
+            .file_descriptor_set(zoorpc_proto::FILE_DESCRIPTOR_SET);
+        assert_eq!(config.settings.listen.to_string(), "[::1]:0");
+        assert_eq!(config.settings.advertise_host.as_deref(), Some("10.0.0.7"));
+        assert_eq!(config.settings.drain_grace, Duration::ZERO);
+        assert_eq!(config.settings.file_descriptor_sets.len(), 1);
+        let url = Register {
+            base_path: config.base_path,
+            metadata: config.metadata,
+        }
+        .advertise("10.0.0.7", 9, true)
+        .unwrap();
+        assert_eq!(url.as_str(), "https://10.0.0.7:9?weight=50&zone=a");
+    }
+}

@@ -2,9 +2,11 @@
 //! parser (`#[command(flatten)]`), so a flag has one name, one meaning, one range and one help
 //! text everywhere: the ZooKeeper to talk to and the identity to use ([`ZkArg`]), the session
 //! timeout asked for ([`SessionArg`]), a call loop's pace ([`CallLoopArgs`]), where to serve
-//! metrics ([`MetricsArg`]). The TLS groups are in [`super::tls`].
+//! metrics ([`MetricsArg`]), how much to log ([`LogArgs`]), where a server listens and what it
+//! advertises ([`ListenArgs`]). The TLS groups are in
+//! [`super::tls`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -92,4 +94,81 @@ impl MetricsArg {
             None => Ok(()),
         }
     }
+}
+
+/// `--log-level`: how much a program logs on stderr (its stdout is for its own lines).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct LogArgs {
+    /// How much to log on stderr; without it RUST_LOG decides (per module, e.g.
+    /// `zoorpc_consumer=debug`), else warnings (errors only for one-shot commands)
+    #[arg(long, value_name = "LEVEL", global = true)]
+    pub log_level: Option<LogLevel>,
+}
+
+/// A level of `--log-level`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// Also what the program goes through (sessions, registrations, roles).
+    Info,
+    /// Also the details of each step.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogArgs {
+    /// Starts logging: at `--log-level` if given, else as `RUST_LOG` says, else at `default`.
+    pub fn init(&self, default: &str) {
+        match self.log_level {
+            Some(level) => {
+                let level = clap::ValueEnum::to_possible_value(&level)
+                    .map(|v| v.get_name().to_owned())
+                    .unwrap_or_else(|| default.to_owned());
+                crate::init_logging_filter(tracing_subscriber::EnvFilter::new(level));
+            }
+            None => crate::init_logging_at(default),
+        }
+    }
+}
+
+/// `--port`, `--listen-host`, `--advertise-host`: every program that serves.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ListenArgs {
+    /// Port to serve on (0 picks a free one)
+    #[arg(long, value_name = "N", default_value = "0", value_parser = number(0..=u16::MAX))]
+    pub port: u16,
+    /// Address to listen on (0.0.0.0 or :: listens on every interface and needs
+    /// --advertise-host)
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1", value_parser = listen_ip)]
+    pub listen_host: IpAddr,
+    /// Host clients are told to dial, checked with a health call before anything is written
+    /// [default: the listen host]
+    #[arg(long, value_name = "HOST", value_parser = super::host_name)]
+    pub advertise_host: Option<String>,
+}
+
+impl ListenArgs {
+    /// Where to listen.
+    pub fn address(&self) -> Result<SocketAddr, String> {
+        Ok(SocketAddr::new(self.listen_host, self.port))
+    }
+}
+
+/// The IP of `--listen-host`, with an error that says what is expected.
+///
+/// ```
+/// use zoorpc::apps::args::listen_ip;
+/// assert!(listen_ip("::1").unwrap().is_loopback());
+/// assert_eq!(
+///     listen_ip("localhost").unwrap_err(),
+///     "expected an IP address such as 127.0.0.1 or ::1"
+/// );
+/// ```
+pub fn listen_ip(text: &str) -> Result<IpAddr, String> {
+    text.parse()
+        .map_err(|_| "expected an IP address such as 127.0.0.1 or ::1".to_owned())
 }

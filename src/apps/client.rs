@@ -28,12 +28,15 @@ pub struct ClientArgs {
     /// How https providers are verified (`--tls-ca`, client certificate, server name).
     #[command(flatten)]
     pub tls: super::tls::ConsumerTlsArgs,
+    /// How much to log.
+    #[command(flatten)]
+    pub log: super::LogArgs,
 }
 
 /// Runs the client program with the process arguments.
 pub fn main() {
     let args: ClientArgs = crate::cli::parse();
-    crate::init_logging();
+    args.log.init("warn");
     std::process::exit(run(args));
 }
 

@@ -31,12 +31,15 @@ pub struct HaClientArgs {
     /// How the masters' TLS is verified (`--tls-ca`, client certificate, server name).
     #[command(flatten)]
     pub tls: super::tls::ConsumerTlsArgs,
+    /// How much to log.
+    #[command(flatten)]
+    pub log: super::LogArgs,
 }
 
 /// Runs the HA client program with the process arguments.
 pub fn main() {
     let args: HaClientArgs = crate::cli::parse();
-    crate::init_logging();
+    args.log.init("warn");
     std::process::exit(run(args));
 }
 

@@ -26,11 +26,16 @@ pub struct MasterJobArgs {
     #[arg(long, default_value_t = default_master_path("MasterJob", "1.0.0"), value_parser = super::znode_path)]
     pub path: String,
     /// How often the job runs while master, in milliseconds (at least 100: every run is a
-    /// fenced ZooKeeper write)
-    #[arg(long = "interval-ms", value_name = "MS", default_value = "1000", value_parser = millis(MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS))]
+    /// fenced ZooKeeper write); also `--interval-ms`
+    #[arg(long = "job-interval-ms", alias = "interval-ms", value_name = "MS", default_value = "1000", value_parser = millis(MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS))]
     pub interval: Duration,
-    /// The job's name (its record is <path>.jobs/<name>)
-    #[arg(long, default_value = "report")]
+    /// The job's name (its record is <path>.jobs/<name>); also `--name`
+    #[arg(
+        long = "job-name",
+        alias = "name",
+        value_name = "NAME",
+        default_value = "report"
+    )]
     pub name: String,
     /// This process's identity in the master node [default: job-<pid>]
     #[arg(long, value_parser = super::contender_address)]
@@ -42,6 +47,9 @@ pub struct MasterJobArgs {
     /// the run started)
     #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
     pub timestamps: bool,
+    /// How much to log.
+    #[command(flatten)]
+    pub log: super::LogArgs,
 }
 
 /// What the flags ask for, checked.
@@ -61,7 +69,7 @@ struct Settings {
 /// Runs the master-job program with the process arguments.
 pub fn main() {
     let args: MasterJobArgs = crate::cli::parse();
-    crate::init_logging();
+    args.log.init("warn");
     std::process::exit(run(args));
 }
 

@@ -17,6 +17,9 @@ pub mod ha_server;
 pub mod hello;
 pub mod ls;
 pub mod master;
+// Its flags' doc comments are their `--help` lines, where `<path>` and `<pid>` are placeholders,
+// as in a usage line, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 pub mod master_job;
 pub mod metrics;
 pub mod provider;
@@ -26,7 +29,7 @@ pub mod watch;
 #[cfg(feature = "dev-tools")]
 pub mod zookeeper;
 
-pub use args::{CallLoopArgs, MetricsArg, SessionArg, ZkArg};
+pub use args::{CallLoopArgs, ListenArgs, LogArgs, LogLevel, MetricsArg, SessionArg, ZkArg};
 
 /// clap's check of a znode path argument: a path ZooKeeper would refuse is a usage error
 /// (status 2, `; see --help`), found before anything connects.

@@ -10,7 +10,7 @@ use zoorpc_consumer::ConsumerTls;
 use zoorpc_proto::Pem;
 use zoorpc_provider::ProviderTls;
 
-use crate::cli::{Flags, file_name};
+use crate::cli::file_name;
 
 /// A provider's TLS from its three flags: `None` without `--tls-cert`/`--tls-key`.
 pub fn provider_tls(
@@ -78,15 +78,6 @@ pub fn consumer_tls(
             .map_err(|e| e.to_string()),
         None => Ok(Some(tls)),
     }
-}
-
-/// A provider's TLS from parsed [`Flags`] (the `zoorpc-provider` and echo programs).
-pub fn provider_tls_flags(flags: &Flags) -> Result<Option<ProviderTls>, String> {
-    provider_tls(
-        flags.str("tls-cert").map(PathBuf::from),
-        flags.str("tls-key").map(PathBuf::from),
-        flags.str("tls-client-ca").map(PathBuf::from),
-    )
 }
 
 /// `--tls-cert`, `--tls-key`, `--tls-client-ca`: every program that provides.

@@ -16,12 +16,15 @@ pub struct ZookeeperArgs {
     /// Where and how it serves.
     #[command(flatten)]
     pub server: ZkArgs,
+    /// How much to log.
+    #[command(flatten)]
+    pub log: super::LogArgs,
 }
 
 /// Runs the ZooKeeper program with the process arguments.
 pub fn main() {
     let args: ZookeeperArgs = crate::cli::parse();
-    crate::init_logging();
+    args.log.init("warn");
     std::process::exit(run(args.server.config()));
 }
 

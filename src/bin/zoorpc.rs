@@ -18,6 +18,8 @@ the environment variable ZOORPC_ZK is its default."
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: apps::LogArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -45,28 +47,16 @@ fn main() {
     let cli: Cli = zoorpc::cli::parse();
     // The long-running commands warn of what they go through; the one-shot ones print only
     // their answer or one error line.
-    match cli.command {
+    cli.log.init(match cli.command {
         #[cfg(feature = "dev-tools")]
-        Command::Zk(_) => zoorpc::init_logging(),
-        Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) => zoorpc::init_logging(),
-        _ => zoorpc::init_logging_at("error"),
-    }
+        Command::Zk(_) => "warn",
+        Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) => "warn",
+        _ => "error",
+    });
     let status = match cli.command {
         #[cfg(feature = "dev-tools")]
         Command::Zk(args) => apps::zookeeper::run(args.config()),
-        Command::Provider(args) => match args.config() {
-            Ok(config) => match args.metrics.map(apps::metrics::serve).transpose() {
-                Ok(_) => apps::provider::run(config),
-                Err(e) => {
-                    eprintln!("error: {}", zoorpc::cli::error_line(&e.to_string()));
-                    1
-                }
-            },
-            Err(e) => {
-                eprintln!("error: {}", zoorpc::cli::error_line(&e.to_string()));
-                2
-            }
-        },
+        Command::Provider(args) => args.run(),
         Command::Call(args) => apps::call::run(args),
         Command::Ls(args) => apps::ls::run(args),
         Command::Watch(args) => apps::watch::run(args),

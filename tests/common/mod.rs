@@ -9,6 +9,11 @@ use zoorpc_testkit::{ChildProcess, ZkServer};
 pub mod echo_load;
 pub mod ha_servers;
 pub mod pki;
+mod poll;
+
+// Not every test binary polls.
+#[allow(unused_imports)]
+pub use poll::{POLL, eventually, eventually_blocking, poll_until};
 
 /// The shared ZooKeeper of this test binary.
 pub fn zk() -> &'static ZkServer {

@@ -54,6 +54,9 @@ impl<S> GrpcService for S where
 /// # }
 /// let services = Services::new().add_service(Echo);
 /// assert_eq!(services.names(), ["echo.v1.Echo"]);
+/// // Routes built with tonic's own API: health reports the whole server only.
+/// let routes = tonic::service::Routes::new(Echo);
+/// assert!(Services::from(routes).names().is_empty());
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Services {

@@ -125,7 +125,7 @@ async fn https_nodes_are_kept_and_a_changed_url_or_creation_gets_a_new_endpoint(
         node("b", "http://127.0.0.1:2"),
     ]);
     // Kept in the list (their dial fails without TLS, which ejects them), never plaintext:
-    // tests/tls.rs calls them.
+    // tests/calls/tls.rs calls them.
     assert_eq!(set.len(), 2);
     let b = endpoint(&set, "b");
     let mut reused = node("b", "http://127.0.0.1:2");
