@@ -27,7 +27,7 @@ test: setup
 soak: setup
 	ZOORPC_SOAK=1 $(CARGO) test --test registry --test ha --test programs -- \
 		expiry_rounds:: ha_rounds:: garbage_flags::
-	$(CARGO) test --workspace --benches
+	$(CARGO) test --workspace --benches --features zoorpc/testing
 
 # A ZooKeeper on 127.0.0.1:2181 for trying the programs by hand (Ctrl-C stops it).
 zookeeper: setup
@@ -50,7 +50,7 @@ bench: setup
 	$(CARGO) run --release --example bench -- slow --secs 3
 	$(CARGO) run --release --example bench -- failover --secs 20 --plot target/failover.svg
 	$(CARGO) run --release --example bench -- scale --providers 1000 --consumers 100 --churn 100
-	$(CARGO) bench --bench picking
+	$(CARGO) bench --bench picking --features testing
 
 # Coverage-guided fuzzing of the parsers (fuzz/: provider URLs as read from znodes, connect
 # strings, paths and addresses, credential files and job records) with cargo-fuzz, which needs

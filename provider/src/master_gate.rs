@@ -1,38 +1,5 @@
-//! `MasterGate`: a tower [`Layer`] that lets requests through only while this process is the
-//! master of an election, and answers every other request with the standby refusal.
-//!
-//! Guarantees:
-//! - The role is checked per request, when the request arrives (in `call`), from the
-//!   election's own state ([`Mastership`]): no task in between that could lag behind a
-//!   step-down. Master means the role *and* the master's lease: the master has heard from
-//!   ZooKeeper within the lease (3/5 of the session timeout, measured on the boot clock from
-//!   when the request it heard back on was sent), so a process resumed after a pause longer
-//!   than that refuses from its first request on, before any of its tasks has run, and long
-//!   before its session can have expired and another contender taken over. A request
-//!   admitted while master runs to completion even if mastership is lost meanwhile (as any
-//!   in-flight call does when a server stops); guard side effects that must not outlive
-//!   mastership with the election's [`zoorpc_registry::Fence`].
-//! - A refused request never reaches the inner service (no handler runs, its body is not read):
-//!   the answer is a trailers-only gRPC response, `UNAVAILABLE` with
-//!   [`STANDBY_METADATA`](zoorpc_proto::standby::STANDBY_METADATA) naming the master this process knows
-//!   ([`standby_status`]), so clients may retry it on the master.
-//! - Not master means any other role: standby, joining, electing, disconnected, left; and a gate
-//!   not bound to an election yet (an [`crate::HaServer`] serves before it contends).
-//! - Services named with [`MasterGate::exempt`] (e.g. `grpc.health.v1.Health`) pass whatever
-//!   the role: they describe the process, not the service it holds mastership for.
-//!
-//! ```no_run
-//! # async fn demo(election: zoorpc_registry::MasterElection) -> Result<(), tonic::transport::Error> {
-//! use zoorpc_provider::{Greeter, MasterGate};
-//! use zoorpc_proto::HelloServiceServer;
-//! let gate = MasterGate::new(election.mastership());
-//! tonic::transport::Server::builder()
-//!     .layer(gate)
-//!     .add_service(HelloServiceServer::new(Greeter::new("me")))
-//!     .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 9090)))
-//!     .await
-//! # }
-//! ```
+//! `MasterGate`: the tower layer that lets requests through only while master (see
+//! [`MasterGate`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -46,7 +13,40 @@ use zoorpc_registry::election::Mastership;
 
 use zoorpc_proto::standby::standby_status;
 
-/// The layer: wraps a service (or tonic's `Routes`) in a [`MasterGated`].
+/// A tower [`Layer`] that lets requests through only while this process is the
+/// master of an election, and answers every other request with the standby refusal.
+///
+/// Guarantees:
+/// - The role is checked per request, when the request arrives (in `call`), from the
+///   election's own state ([`Mastership`]): no task in between that could lag behind a
+///   step-down. Master means the role *and* the master's lease: the master has heard from
+///   ZooKeeper within the lease (3/5 of the session timeout, measured on the boot clock from
+///   when the request it heard back on was sent), so a process resumed after a pause longer
+///   than that refuses from its first request on, before any of its tasks has run, and long
+///   before its session can have expired and another contender taken over. A request
+///   admitted while master runs to completion even if mastership is lost meanwhile (as any
+///   in-flight call does when a server stops); guard side effects that must not outlive
+///   mastership with the election's [`zoorpc_registry::Fence`].
+/// - A refused request never reaches the inner service (no handler runs, its body is not read):
+///   the answer is a trailers-only gRPC response, `UNAVAILABLE` with
+///   [`STANDBY_METADATA`](zoorpc_proto::standby::STANDBY_METADATA) naming the master this process knows
+///   ([`standby_status`]), so clients may retry it on the master.
+/// - Not master means any other role: standby, joining, electing, disconnected, left; and a gate
+///   not bound to an election yet (an [`crate::HaServer`] serves before it contends).
+/// - Services named with [`MasterGate::exempt`] (e.g. `grpc.health.v1.Health`) pass whatever
+///   the role: they describe the process, not the service it holds mastership for.
+///
+/// ```no_run
+/// # async fn demo<S: zoorpc_provider::GrpcService>(election: zoorpc_registry::MasterElection, my_service: S) -> Result<(), tonic::transport::Error> {
+/// use zoorpc_provider::MasterGate;
+/// let gate = MasterGate::new(election.mastership());
+/// tonic::transport::Server::builder()
+///     .layer(gate)
+///     .add_service(my_service)
+///     .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 9090)))
+///     .await
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct MasterGate {
     /// The election's mastership, once known; unset means "not master yet".

@@ -357,8 +357,8 @@ async fn health_reports_the_users_service_and_goes_not_serving_when_the_stop_sta
     use tonic_health::pb::health_client::HealthClient;
 
     let base = unique_path("echo-health");
-    let mut config = ProviderConfig::new(zk().connect_string(), &base, 0);
-    config.drain_grace = Duration::from_secs(2);
+    let config =
+        ProviderConfig::new(zk().connect_string(), &base, 0).drain_grace(Duration::from_secs(2));
     let provider = Provider::serve(config, EchoServer::new(EchoService::default()))
         .await
         .unwrap();
@@ -398,9 +398,9 @@ async fn health_reports_the_users_service_and_goes_not_serving_when_the_stop_sta
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_from_lookup_kept_for_long_follows_the_list() {
     let base = unique_path("kept-lookup");
-    let mut config = ProviderConfig::new(zk().connect_string(), &base, 0);
-    config.drain_grace = Duration::from_millis(50);
-    let first = Provider::start(config.clone()).await.unwrap();
+    let config =
+        ProviderConfig::new(zk().connect_string(), &base, 0).drain_grace(Duration::from_millis(50));
+    let first = zoorpc::apps::hello::serve(config.clone()).await.unwrap();
     let consumer = Consumer::connect(&zk().connect_string(), &base)
         .await
         .unwrap();
@@ -408,7 +408,7 @@ async fn a_client_from_lookup_kept_for_long_follows_the_list() {
     let hello = |name: &str| zoorpc::proto::HelloRequest { name: name.into() };
     kept.say_hello(hello("a")).await.unwrap();
     // Its provider goes, another comes: the same client reaches the new one.
-    let second = Provider::start(config).await.unwrap();
+    let second = zoorpc::apps::hello::serve(config).await.unwrap();
     first.shutdown().await.unwrap();
     assert!(
         consumer

@@ -59,6 +59,44 @@ async fn retries_end_at_the_callers_deadline() {
     }
 }
 
+/// `Consumer::call` is the balanced channel's call: the caller's deadline bounds the whole
+/// call (`DEADLINE_EXCEEDED` at the deadline, not one more attempt per provider), ejects no one,
+/// and the error names the provider. (`call` once had a retry loop of its own that gave each
+/// attempt the deadline again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_call_ends_at_the_callers_deadline() {
+    let base = unique_path("deadline-call");
+    let mut providers = Vec::new();
+    for _ in 0..3 {
+        providers.push(echo_provider(&base, Duration::from_secs(3)).await);
+    }
+    let consumer = consumer(&base, Strategy::Random, 3).await;
+    let started = Instant::now();
+    let error = consumer
+        .call(CallPolicy::IDEMPOTENT, |channel| async move {
+            EchoClient::new(channel)
+                .say(with_deadline("slow", Duration::from_secs(1)))
+                .await
+        })
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    let status = error.status().expect("a call's failure carries its status");
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{error}");
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_millis(1800),
+        "{took:?}"
+    );
+    assert!(error.to_string().contains("http://127.0.0.1:"), "{error}");
+    assert!(
+        consumer.endpoints().iter().all(|e| !e.is_ejected()),
+        "a caller's deadline ejected a provider"
+    );
+    for (provider, _) in providers {
+        provider.shutdown().await.unwrap();
+    }
+}
+
 /// A deadline that passes is the caller's limit: the provider is not ejected, the next calls
 /// still reach it. An attempt timeout that was set applies within any deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

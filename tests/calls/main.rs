@@ -1,6 +1,6 @@
 //! Calls through the balanced channel against real providers: failover, deadlines, retries,
-//! picking, hung providers, rolling restarts, TLS, reflection, interop with stock gRPC tools, and
-//! what error lines say.
+//! picking, hung providers, rolling restarts, TLS, reflection, interop with stock gRPC tools,
+//! what error lines say, and how both kinds of server stop (answering through their drain grace).
 //!
 //! One test binary of several files (one link, one shared ZooKeeper): `cargo test --test calls`;
 //! one file's tests: `cargo test --test calls channel::`.
@@ -18,4 +18,5 @@ mod picking;
 mod reflection;
 mod retries;
 mod rolling_restart;
+mod servers;
 mod tls;

@@ -70,16 +70,22 @@ async fn register_raw(raw: &zkc::Client, base: &str, url: &str) {
 }
 
 async fn provider_with(base: &str, weight: Option<&str>) -> Provider {
-    let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
-    config.drain_grace = Duration::from_millis(50);
+    let mut config =
+        ProviderConfig::new(zk().connect_string(), base, 0).drain_grace(Duration::from_millis(50));
     if let Some(w) = weight {
-        config.metadata.push(("weight".into(), w.into()));
+        config = config.metadata("weight", w);
     }
-    Provider::start(config).await.expect("provider starts")
+    zoorpc::apps::hello::serve(config)
+        .await
+        .expect("provider starts")
 }
 
+/// A consumer of `base` on `session` once it lists `n` providers; its random picking draws
+/// from a fixed seed, so the shares a test counts over calls made one after another are the
+/// same in every run.
 async fn consumer_listing(session: &Session, base: &str, n: usize) -> Consumer {
-    let consumer = Consumer::with_session(session.clone(), base)
+    let config = zoorpc::consumer::ConsumerConfig::new(String::new(), base).rng_seed(0x5EED);
+    let consumer = Consumer::with_session_and(session.clone(), config)
         .await
         .expect("consumer");
     assert!(

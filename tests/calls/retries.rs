@@ -71,10 +71,7 @@ async fn provider(base: &str, code: Code) -> (Provider, Arc<Mutex<Vec<Instant>>>
 /// order they registered in); answers never eject (this test is about retries).
 async fn first_consumer(base: &str, n: usize) -> Consumer {
     let mut config = ConsumerConfig::new(zk().connect_string(), base).strategy(Strategy::First);
-    config.ejection = EjectionPolicy {
-        consecutive_unavailable: 0,
-        ..EjectionPolicy::default()
-    };
+    config.ejection = EjectionPolicy::DEFAULT.with_consecutive_unavailable(0);
     let consumer = Consumer::connect_with(config).await.expect("consumer");
     assert!(
         consumer
@@ -153,11 +150,7 @@ async fn retries_back_off_with_jitter() {
     let (second, second_arrivals) = provider(&base, Code::Unavailable).await;
     let consumer = first_consumer(&base, 2).await;
     let ceiling = Duration::from_millis(400);
-    let policy = CallPolicy::IDEMPOTENT.with_backoff(Backoff {
-        initial: ceiling,
-        max: ceiling,
-        multiplier: 2.0,
-    });
+    let policy = CallPolicy::IDEMPOTENT.with_backoff(Backoff::new(ceiling, ceiling));
     let mut client = EchoClient::new(consumer.channel_with(policy));
     for i in 0..12 {
         let status = client.say(say(&format!("{i}"))).await.unwrap_err();

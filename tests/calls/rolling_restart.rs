@@ -1,4 +1,4 @@
-//! Rolling restart (issue 10 item 5): every provider process, one after another, SIGTERMed and
+//! Rolling restart: every provider process, one after another, SIGTERMed and
 //! started again on the same port, under steady load from an `IDEMPOTENT` consumer and a
 //! default one: no call fails.
 

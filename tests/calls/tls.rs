@@ -23,9 +23,9 @@ use zoorpc_testkit::unique_path;
 async fn echo_provider(base: &str, tls: Option<ProviderTls>) -> (Provider, Arc<AtomicU64>) {
     let service = EchoService::new(Duration::ZERO);
     let calls = service.calls();
-    let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
-    config.drain_grace = Duration::from_millis(50);
-    config.tls = tls;
+    let config = ProviderConfig::new(zk().connect_string(), base, 0)
+        .drain_grace(Duration::from_millis(50))
+        .tls(tls);
     let provider = Provider::serve(config, EchoServer::new(service))
         .await
         .expect("echo provider starts");
@@ -185,17 +185,22 @@ async fn the_self_check_refuses_an_advertised_address_answered_by_another_tls_se
     let pki = Pki::new();
     let ca = Ca::new("impostor CA");
     let (cert, key) = ca.issue(&["127.0.0.2"]);
-    let mut config = ProviderConfig::new(zk().connect_string(), unique_path("tls-impostor"), 0);
-    config.listen = "127.0.0.2:0".parse().unwrap();
-    config.tls = Some(ProviderTls::new(Pem::bytes(cert), Pem::bytes(key)).unwrap());
-    let impostor = Provider::start(config).await.expect("the impostor starts");
+    let config = ProviderConfig::new(zk().connect_string(), unique_path("tls-impostor"), 0)
+        .listen("127.0.0.2:0".parse().unwrap())
+        .tls(ProviderTls::new(Pem::bytes(cert), Pem::bytes(key)).unwrap());
+    let impostor = zoorpc::apps::hello::serve(config)
+        .await
+        .expect("the impostor starts");
     let port = impostor.local_addr().port();
 
     let base = unique_path("tls-pinned");
-    let mut config = ProviderConfig::new(zk().connect_string(), &base, port);
-    config.advertise_host = Some("127.0.0.2".into());
-    config.tls = Some(pki.provider_tls());
-    let error = Provider::start(config).await.unwrap_err().to_string();
+    let config = ProviderConfig::new(zk().connect_string(), &base, port)
+        .advertise_host("127.0.0.2")
+        .tls(pki.provider_tls());
+    let error = zoorpc::apps::hello::serve(config)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains(&format!("https://127.0.0.2:{port}"))
             && error.contains("another certificate than this provider's"),
@@ -298,9 +303,9 @@ async fn an_ha_server_serving_tls_is_called_by_a_master_client_trusting_its_ca()
         let calls = service.calls();
         (service, calls)
     };
-    let mut config = HaServerConfig::new(zk().connect_string(), &path, 0);
-    config.session_timeout = Duration::from_secs(2);
-    config.tls = Some(pki.provider_tls());
+    let config = HaServerConfig::new(zk().connect_string(), &path, 0)
+        .session_timeout(Duration::from_secs(2))
+        .tls(pki.provider_tls());
     let server = HaServer::serve(config, EchoServer::new(service))
         .await
         .expect("the TLS HA server starts");

@@ -155,8 +155,8 @@ pub async fn echo_provider(
 
 /// `service` as an in-process provider of `base` on a free port, draining for 50 ms on shutdown.
 pub async fn serve_echo(base: &str, service: impl Echo) -> Provider {
-    let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
-    config.drain_grace = Duration::from_millis(50);
+    let config =
+        ProviderConfig::new(zk().connect_string(), base, 0).drain_grace(Duration::from_millis(50));
     Provider::serve(config, EchoServer::new(service))
         .await
         .expect("echo provider")

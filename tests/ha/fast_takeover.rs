@@ -15,7 +15,7 @@ use zoorpc::registry::{
 };
 use zoorpc_testkit::{ChildProcess, unique_path};
 
-/// The programs' default: what the issue measures the takeover against.
+/// The programs' default session timeout: what takeover times are measured against.
 const SESSION_TIMEOUT_MS: u64 = 10_000;
 
 /// A `zoorpc-ha-server` process and its advertised address.

@@ -205,10 +205,7 @@ fn a_master_client_abandons_a_paused_master_after_the_attempt_timeout() {
     rt.block_on(client.say_hello("warm")).unwrap();
     a.process.pause().unwrap();
     let started = Instant::now();
-    let policy = CallPolicy {
-        max_attempts: 20,
-        ..CallPolicy::IDEMPOTENT
-    };
+    let policy = CallPolicy::IDEMPOTENT.with_max_attempts(20);
     let mut hello = HelloServiceClient::new(client.channel_with(policy));
     let answer = rt
         .block_on(async {

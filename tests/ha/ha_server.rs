@@ -17,7 +17,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use zoorpc::consumer::MasterClient;
-use zoorpc::provider::{HaServer, HaServerConfig, STANDBY_METADATA, is_standby_refusal};
+use zoorpc::provider::{HaServer, HaServerConfig, STANDBY_METADATA, Services, is_standby_refusal};
 use zoorpc::registry::Role;
 use zoorpc_testkit::unique_path;
 
@@ -93,10 +93,9 @@ impl Echo for CountingEcho {
 }
 
 fn config(path: &str) -> HaServerConfig {
-    let mut config = HaServerConfig::new(zk().connect_string(), path, 0);
-    config.session_timeout = Duration::from_secs(2);
-    config.drain_timeout = Duration::from_secs(5);
-    config
+    HaServerConfig::new(zk().connect_string(), path, 0)
+        .session_timeout(Duration::from_secs(2))
+        .drain_timeout(Duration::from_secs(5))
 }
 
 async fn wait_role(server: &HaServer, what: &str, predicate: impl FnMut(&Role) -> bool) {
@@ -314,22 +313,21 @@ async fn run_until_a_future_stops_and_resigns() {
     );
 }
 
-/// Several services through `start_named`: health names each SERVING on the master (a
+/// Several services through `serve_with`: health names each SERVING on the master (a
 /// health-checking load balancer finds the master by any of them), NOT_SERVING on a standby.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn start_named_reports_the_named_services_serving_only_on_the_master() {
+async fn serve_with_reports_the_named_services_serving_only_on_the_master() {
     let path = format!("{}/Echo:1.0.0", unique_path("ha-lib-named"));
-    let names = ["echo.v1.Echo"];
     let (echo_a, _) = CountingEcho::new("a");
-    let a = HaServer::start_named(config(&path), &names, move |_| {
-        tonic::service::Routes::new(EchoServer::new(echo_a))
+    let a = HaServer::serve_with(config(&path), move |_| {
+        Services::new().add_service(EchoServer::new(echo_a))
     })
     .await
     .expect("a serves");
     wait_role(&a, "master", Role::is_master).await;
     let (echo_b, _) = CountingEcho::new("b");
-    let b = HaServer::start_named(config(&path), &names, move |_| {
-        tonic::service::Routes::new(EchoServer::new(echo_b))
+    let b = HaServer::serve_with(config(&path), move |_| {
+        Services::new().add_service(EchoServer::new(echo_b))
     })
     .await
     .expect("b serves");

@@ -130,8 +130,8 @@ async fn unavailable_answers_eject_only_in_a_row_and_briefly() {
         outage: Arc::default(),
         fail_next: Arc::default(),
     };
-    let mut config = ProviderConfig::new(zk().connect_string(), &base, 0);
-    config.drain_grace = Duration::from_millis(50);
+    let config =
+        ProviderConfig::new(zk().connect_string(), &base, 0).drain_grace(Duration::from_millis(50));
     let provider = Provider::serve(config, EchoServer::new(flaky.clone()))
         .await
         .expect("flaky provider");
@@ -167,16 +167,13 @@ async fn unavailable_answers_eject_only_in_a_row_and_briefly() {
         .expect("the flaky provider is listed");
     assert!(!endpoint.is_ejected(), "one UNAVAILABLE answer ejected it");
     assert_eq!(ejections(&url), 0.0);
-    // The same through `Consumer::call` (a closure over each endpoint's own channel).
+    // The same through `Consumer::call` (a closure over the balanced channel).
     flaky.fail_next.store(1, Ordering::Relaxed);
     let mut refused_once = false;
     for _ in 0..200 {
         let answer = consumer
             .call(CallPolicy::DEFAULT, |channel| async move {
-                Ok(EchoClient::new(channel)
-                    .say(say("call"))
-                    .await?
-                    .into_inner())
+                EchoClient::new(channel).say(say("call")).await
             })
             .await;
         if answer.is_err() {

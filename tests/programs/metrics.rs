@@ -393,7 +393,7 @@ async fn answering_with(status: fn() -> tonic::Status) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let service = zoorpc::proto::HelloServiceServer::with_interceptor(
-        zoorpc::provider::Greeter::new(address.clone()),
+        zoorpc::apps::hello::Greeter::new(address.clone()),
         move |_| Err(status()),
     );
     tokio::spawn(async move {

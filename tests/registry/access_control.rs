@@ -1,4 +1,4 @@
-//! Access control (issue 10 item 1) against a real ZooKeeper: with a digest credential, the
+//! Access control against a real ZooKeeper: with a digest credential, the
 //! nodes zoorpc creates are readable by anyone and changeable only by that identity; a stranger
 //! gets NoAuth, a reader needs no credential, the owner's deletion is repaired.
 
@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{eventually, eventually_blocking, raw_client, run_command, zk};
 use zookeeper_client as zkc;
 use zoorpc::consumer::{Consumer, ConsumerConfig};
-use zoorpc::provider::{Provider, ProviderConfig};
+use zoorpc::provider::ProviderConfig;
 use zoorpc::registry::{
     Error, MasterElection, ProviderUrl, Registration, Session, SessionConfig, ZkCredential,
     companion_path,
@@ -72,11 +72,11 @@ async fn a_stranger_cannot_change_registrations_or_the_master_node_and_readers_n
     let root = unique_path("acl");
     let base = format!("{root}/registry");
     let master = format!("{root}/master/Hello:1.0.0");
-    let mut config = ProviderConfig::new(zk().connect_string(), &base, 0);
-    config.zk_auth = Some(credential());
-    config.drain_grace = Duration::from_millis(50);
+    let config = ProviderConfig::new(zk().connect_string(), &base, 0)
+        .zk_auth(credential())
+        .drain_grace(Duration::from_millis(50));
     assert!(!format!("{config:?}").contains(SECRET), "{config:?}");
-    let provider = Provider::start(config).await.unwrap();
+    let provider = zoorpc::apps::hello::serve(config).await.unwrap();
     let node = provider.node_path().unwrap();
     let session = owner_session().await;
     let election = MasterElection::join(&session, &master, "127.0.0.1:9090")

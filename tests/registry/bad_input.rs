@@ -1,4 +1,4 @@
-//! Bad input against a real ZooKeeper (issue 10 item 7): what ZooKeeper refuses in a znode path
+//! Bad input against a real ZooKeeper: what ZooKeeper refuses in a znode path
 //! is refused by `validate_path` first, with an error naming the path; what it accepts, we
 //! accept. (The parsers' property tests are in `registry/tests/parsers.rs`.)
 

@@ -16,9 +16,10 @@ async fn provider(base: &str) -> Provider {
 }
 
 async fn provider_at(connect: &str, base: &str) -> Provider {
-    let mut config = ProviderConfig::new(connect, base, 0);
-    config.drain_grace = Duration::from_millis(50);
-    Provider::start(config).await.expect("provider starts")
+    let config = ProviderConfig::new(connect, base, 0).drain_grace(Duration::from_millis(50));
+    zoorpc::apps::hello::serve(config)
+        .await
+        .expect("provider starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,7 +294,7 @@ async fn a_chroot_in_the_connect_string_is_created_and_everything_lives_under_it
 async fn a_taken_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let err = Provider::start(ProviderConfig::new(
+    let err = zoorpc::apps::hello::serve(ProviderConfig::new(
         zk().connect_string(),
         unique_path("port"),
         port,
@@ -446,8 +447,17 @@ async fn providers_serve_grpc_health_for_hello_service() {
     let consumer = Consumer::connect(&zk().connect_string(), &base)
         .await
         .unwrap();
-    let endpoint = consumer.pick().unwrap();
-    let reply = HealthClient::new(endpoint.channel())
+    assert!(
+        consumer
+            .wait_until(Duration::from_secs(5), |urls| urls.len() == 1)
+            .await
+    );
+    let channel = tonic::transport::Endpoint::from_shared(consumer.urls()[0].endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let reply = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: "hello.v1.HelloService".into(),
         })
@@ -509,13 +519,10 @@ async fn a_consumer_whose_session_expires_keeps_following_the_registry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weights_in_the_url_steer_the_random_pick() {
     let base = unique_path("weights");
-    let weighted = |w: &str| {
-        let mut c = ProviderConfig::new(zk().connect_string(), &base, 0);
-        c.metadata.push(("weight".into(), w.into()));
-        c
-    };
-    let heavy = Provider::start(weighted("300")).await.unwrap();
-    let light = Provider::start(weighted("100")).await.unwrap();
+    let weighted =
+        |w: &str| ProviderConfig::new(zk().connect_string(), &base, 0).metadata("weight", w);
+    let heavy = zoorpc::apps::hello::serve(weighted("300")).await.unwrap();
+    let light = zoorpc::apps::hello::serve(weighted("100")).await.unwrap();
     assert!(heavy.url().as_str().ends_with("?weight=300"));
     let consumer = Consumer::connect(&zk().connect_string(), &base)
         .await

@@ -22,10 +22,12 @@ async fn session(connect: &str) -> Session {
 }
 
 async fn provider(connect: &str, base: &str) -> Provider {
-    let mut config = ProviderConfig::new(connect, base, 0);
-    config.session_timeout = SESSION_TIMEOUT;
-    config.drain_grace = Duration::from_millis(50);
-    Provider::start(config).await.expect("provider starts")
+    let config = ProviderConfig::new(connect, base, 0)
+        .session_timeout(SESSION_TIMEOUT)
+        .drain_grace(Duration::from_millis(50));
+    zoorpc::apps::hello::serve(config)
+        .await
+        .expect("provider starts")
 }
 
 /// Counts the times `session` lost its connection (its link went `Disconnected`).

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{raw_client, soak_count, zk};
 use zoorpc::consumer::{Consumer, ConsumerConfig};
-use zoorpc::provider::{Provider, ProviderConfig};
+use zoorpc::provider::ProviderConfig;
 use zoorpc::registry::{Discovery, ProviderNode, Session};
 use zoorpc_testkit::{expire_session, unique_path};
 
@@ -50,9 +50,9 @@ async fn a_provider_is_registered_again_after_each_of_a_series_of_forced_session
     let rounds = soak_count(100, 10);
     let connect = zk().connect_string();
     let base = unique_path("expiry-rounds");
-    let mut config = ProviderConfig::new(&connect, &base, 0);
-    config.session_timeout = Duration::from_millis(1500);
-    let provider = Provider::start(config).await.unwrap();
+    let config =
+        ProviderConfig::new(&connect, &base, 0).session_timeout(Duration::from_millis(1500));
+    let provider = zoorpc::apps::hello::serve(config).await.unwrap();
     let watcher = Session::connect_to(&connect).await.unwrap();
     let discovery = Discovery::watch(&watcher, &base).await.unwrap();
     let raw = raw_client(&connect).await;

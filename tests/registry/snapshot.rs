@@ -1,35 +1,44 @@
-//! The last known list on disk (issue 10 item 4), with the test's own ZooKeeper stopped: a
+//! The last known list on disk, with the test's own ZooKeeper stopped: a
 //! consumer that cannot reach ZooKeeper at start serves the snapshot, says how old it is, and
 //! takes the live list once ZooKeeper is back.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use zoorpc::consumer::snapshot::{self, Snapshot};
+use crate::common::eventually;
 use zoorpc::consumer::{Consumer, ConsumerConfig, Error};
-use zoorpc::provider::{Provider, ProviderConfig};
+use zoorpc::provider::ProviderConfig;
 use zoorpc_testkit::{ZkServer, unique_path};
 
-use crate::common::eventually;
+/// The base path and provider URLs of the snapshot file at `path`, read by its documented
+/// format (`zoorpc-snapshot 1`, `base <path>`, `written-ms <ms>`, then `<node> <czxid> <url>`).
+fn read_snapshot(path: &Path) -> Option<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    (lines.next()? == "zoorpc-snapshot 1").then_some(())?;
+    let base = lines.next()?.strip_prefix("base ")?.to_owned();
+    lines.next()?.strip_prefix("written-ms ")?;
+    let urls = lines
+        .map(|line| line.splitn(3, ' ').nth(2).map(str::to_owned))
+        .collect::<Option<Vec<String>>>()?;
+    Some((base, urls))
+}
 
 /// Waits (bounded) until the snapshot at `path` is of `base` and holds exactly `urls`.
-async fn wait_for_snapshot(path: &Path, base: &str, urls: &[String]) -> Snapshot {
+async fn wait_for_snapshot(path: &Path, base: &str, urls: &[String]) {
     let mut want = urls.to_vec();
     want.sort();
     // The file is written by a background task: no event to wait on.
-    let what = format!("a snapshot holding {want:?}");
+    let what = format!("a snapshot of {base} holding {want:?}");
     eventually(&what, Duration::from_secs(10), || async {
-        let snapshot = snapshot::read(path, base).map_err(|e| e.to_string())?;
-        let mut have: Vec<String> = snapshot
-            .providers
-            .iter()
-            .map(|p| p.url.to_string())
-            .collect();
+        let Some((of, mut have)) = read_snapshot(path) else {
+            return Err("no readable snapshot yet".to_owned());
+        };
         have.sort();
-        if have == want {
-            Ok(snapshot)
+        if of == base && have == want {
+            Ok(())
         } else {
-            Err(format!("it holds {have:?}"))
+            Err(format!("it is of {of} and holds {have:?}"))
         }
     })
     .await
@@ -47,12 +56,16 @@ async fn a_consumer_started_while_zookeeper_is_down_serves_the_snapshot_until_it
     let base = unique_path("snapshot");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("providers.snapshot");
-    let mut provider_config = ProviderConfig::new(&connect, &base, 0);
-    provider_config.session_timeout = Duration::from_secs(20);
-    provider_config.drain_grace = Duration::from_millis(10);
+    let provider_config = ProviderConfig::new(&connect, &base, 0)
+        .session_timeout(Duration::from_secs(20))
+        .drain_grace(Duration::from_millis(10));
     let providers = [
-        Provider::start(provider_config.clone()).await.unwrap(),
-        Provider::start(provider_config.clone()).await.unwrap(),
+        zoorpc::apps::hello::serve(provider_config.clone())
+            .await
+            .unwrap(),
+        zoorpc::apps::hello::serve(provider_config.clone())
+            .await
+            .unwrap(),
     ];
     let urls: Vec<String> = providers.iter().map(|p| p.url().to_string()).collect();
 
@@ -100,7 +113,7 @@ async fn a_consumer_started_while_zookeeper_is_down_serves_the_snapshot_until_it
 
     // ZooKeeper back, and a new provider: the live list replaces the snapshot's.
     server.restart().unwrap();
-    let newcomer = Provider::start(provider_config).await.unwrap();
+    let newcomer = zoorpc::apps::hello::serve(provider_config).await.unwrap();
     let mut all = urls.clone();
     all.push(newcomer.url().to_string());
     let all = sorted(all);

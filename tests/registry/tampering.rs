@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{raw_client, zk};
 use zookeeper_client as zkc;
 use zoorpc::consumer::Consumer;
-use zoorpc::provider::{Provider, ProviderConfig};
+use zoorpc::provider::ProviderConfig;
 use zoorpc_testkit::unique_path;
 
 /// What ZooKeeper holds under `base`: node name → data.
@@ -164,9 +164,11 @@ async fn an_operators_set_on_a_node_is_followed_by_running_consumers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_writes_its_url_back_after_an_operators_set() {
     let base = unique_path("set-restored");
-    let mut config = ProviderConfig::new(zk().connect_string(), &base, 0);
-    config.drain_grace = Duration::from_millis(50);
-    let provider = Provider::start(config).await.expect("provider starts");
+    let config =
+        ProviderConfig::new(zk().connect_string(), &base, 0).drain_grace(Duration::from_millis(50));
+    let provider = zoorpc::apps::hello::serve(config)
+        .await
+        .expect("provider starts");
     let node = provider.node_path().expect("registered");
     let url = provider.url().to_string();
     let consumer = Consumer::connect(&zk().connect_string(), &base)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use zoorpc::consumer::Consumer;
-use zoorpc::provider::{Provider, ProviderConfig};
+use zoorpc::provider::ProviderConfig;
 use zoorpc::registry::{
     Error as RegistryError, LinkState, ProviderUrl, Registration, Session, SessionConfig,
 };
@@ -37,12 +37,12 @@ async fn the_last_list_keeps_serving_while_zookeeper_is_down_and_a_reconnect_rec
     let mut server = ZkServer::start().unwrap();
     let connect = server.connect_string();
     let base = unique_path("outage");
-    let mut config = ProviderConfig::new(&connect, &base, 0);
-    config.session_timeout = Duration::from_secs(20);
-    config.drain_grace = Duration::from_millis(10);
+    let config = ProviderConfig::new(&connect, &base, 0)
+        .session_timeout(Duration::from_secs(20))
+        .drain_grace(Duration::from_millis(10));
     let providers = [
-        Provider::start(config.clone()).await.unwrap(),
-        Provider::start(config).await.unwrap(),
+        zoorpc::apps::hello::serve(config.clone()).await.unwrap(),
+        zoorpc::apps::hello::serve(config).await.unwrap(),
     ];
     let nodes: Vec<String> = providers.iter().filter_map(|p| p.node_path()).collect();
     let consumer = Consumer::connect(&connect, &base).await.unwrap();
@@ -148,9 +148,8 @@ async fn a_multi_host_connect_string_with_a_dead_member_still_connects() {
     drop(dead);
     let connect = format!("127.0.0.1:{dead_port},{}", server.connect_string());
     let base = unique_path("multi-host");
-    let mut config = ProviderConfig::new(&connect, &base, 0);
-    config.drain_grace = Duration::from_millis(10);
-    let provider = Provider::start(config).await.unwrap();
+    let config = ProviderConfig::new(&connect, &base, 0).drain_grace(Duration::from_millis(10));
+    let provider = zoorpc::apps::hello::serve(config).await.unwrap();
     let consumer = Consumer::connect(&connect, &base).await.unwrap();
     assert_eq!(consumer.urls(), vec![provider.url().clone()]);
     consumer.say_hello("multi").await.unwrap();
@@ -229,19 +228,20 @@ async fn after_a_wiped_zookeeper_running_consumers_hold_exactly_the_re_registere
     let mut server = ZkServer::start().unwrap();
     let connect = server.connect_string();
     let base = unique_path("wiped");
-    let mut config = ProviderConfig::new(&connect, &base, 0);
-    config.session_timeout = Duration::from_secs(2);
-    config.drain_grace = Duration::from_millis(10);
+    let config = |connect: &str| {
+        ProviderConfig::new(connect, &base, 0)
+            .session_timeout(Duration::from_secs(2))
+            .drain_grace(Duration::from_millis(10))
+    };
     // The first provider talks to ZooKeeper through a proxy, so the test can hold it back and
     // make it re-register last: the names then come back holding other URLs.
     let proxy = ZkProxy::start(format!("127.0.0.1:{}", server.port()).parse().unwrap())
         .await
         .unwrap();
-    let mut held_back = config.clone();
-    held_back.zk = proxy.addr().to_string();
-    let mut providers = vec![Provider::start(held_back).await.unwrap()];
+    let held_back = config(&proxy.addr().to_string());
+    let mut providers = vec![zoorpc::apps::hello::serve(held_back).await.unwrap()];
     for _ in 0..2 {
-        providers.push(Provider::start(config.clone()).await.unwrap());
+        providers.push(zoorpc::apps::hello::serve(config(&connect)).await.unwrap());
     }
     let consumer = Consumer::connect(&connect, &base).await.unwrap();
     assert_eq!(consumer.urls().len(), 3);

@@ -1,16 +1,21 @@
-//! `Greeter`: the `hello.v1.HelloService` implementation. Answers `Hello <name>!` and names the
-//! provider that answered, so a client can see load balancing and failover happen.
+//! The demo service: `hello.v1.HelloService` answered by a [`Greeter`], as the `zoorpc-provider`
+//! and `zoorpc-ha-server` programs (and the tests) serve it. Answers `Hello <name>!` and names
+//! the provider that answered, so a client can see load balancing and failover happen.
 
 use std::time::Duration;
 
 use tonic::{Request, Response, Status};
-use zoorpc_proto::{HelloReply, HelloRequest, HelloService};
+use zoorpc_proto::{
+    FILE_DESCRIPTOR_SET, HelloReply, HelloRequest, HelloService, HelloServiceServer,
+};
+use zoorpc_provider::{Provider, ProviderConfig, Services};
 
-/// `HelloService` answering as `provider` (the URL it is registered under).
+/// `HelloService` answering as `provider` (the URL it is registered under, or the address it
+/// contends with).
 ///
 /// ```
-/// use zoorpc_proto::{HelloRequest, HelloService};
-/// use zoorpc_provider::Greeter;
+/// use zoorpc::apps::hello::Greeter;
+/// use zoorpc::proto::{HelloRequest, HelloService};
 /// let greeter = Greeter::new("http://127.0.0.1:11214");
 /// let request = tonic::Request::new(HelloRequest { name: "zoo".into() });
 /// let reply = tokio::runtime::Runtime::new()?.block_on(greeter.say_hello(request))?.into_inner();
@@ -20,7 +25,9 @@ use zoorpc_proto::{HelloReply, HelloRequest, HelloService};
 /// ```
 #[derive(Clone, Debug)]
 pub struct Greeter {
+    /// What the answers name as the provider.
     provider: String,
+    /// How long every call takes at least.
     delay: Duration,
 }
 
@@ -57,19 +64,21 @@ impl HelloService for Greeter {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A provider of `HelloService` (and its reflection descriptors), answering as its URL.
+pub async fn serve(config: ProviderConfig) -> Result<Provider, zoorpc_provider::Error> {
+    serve_slow(config, Duration::ZERO).await
+}
 
-    #[tokio::test]
-    async fn greets_and_names_itself() {
-        let greeter = Greeter::new("http://127.0.0.1:1");
-        let reply = greeter
-            .say_hello(Request::new(HelloRequest { name: "zoo".into() }))
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(reply.message, "Hello zoo!");
-        assert_eq!(reply.provider, "http://127.0.0.1:1");
-    }
+/// [`serve`], every call taking at least `delay`.
+pub async fn serve_slow(
+    config: ProviderConfig,
+    delay: Duration,
+) -> Result<Provider, zoorpc_provider::Error> {
+    let config = config.file_descriptor_set(FILE_DESCRIPTOR_SET);
+    Provider::serve_with(config, move |url| {
+        Services::new().add_service(HelloServiceServer::new(
+            Greeter::new(url.as_str()).with_delay(delay),
+        ))
+    })
+    .await
 }
