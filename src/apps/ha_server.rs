@@ -70,7 +70,7 @@ pub struct HaServerArgs {
     /// Also run a master-only job this often, in milliseconds (at least 100) [default: no job]
     #[arg(long = "job-interval-ms", value_name = "MS", value_parser = millis(MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS))]
     pub job_interval: Option<Duration>,
-    /// The job's name (its record is <path>.jobs/<name>)
+    /// The job's name (its record is PATH.jobs/NAME, PATH the election path)
     #[arg(long, default_value = "hello-report")]
     pub job_name: String,
     /// Where to serve metrics (role, epoch, session state), if anywhere.

@@ -29,7 +29,7 @@ pub struct MasterJobArgs {
     /// fenced ZooKeeper write); also `--interval-ms`
     #[arg(long = "job-interval-ms", alias = "interval-ms", value_name = "MS", default_value = "1000", value_parser = millis(MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS))]
     pub interval: Duration,
-    /// The job's name (its record is <path>.jobs/<name>); also `--name`
+    /// The job's name (its record is PATH.jobs/NAME, PATH the election path); also `--name`
     #[arg(
         long = "job-name",
         alias = "name",
