@@ -92,7 +92,9 @@ fn main() {
         Ok("ha-server") => zoorpc::apps::ha_server::main(),
         Ok("proxy") => {
             zoorpc::init_logging();
-            std::process::exit(zoorpc::apps::proxy::run(zoorpc::cli::parse::<ProxyCli>().args))
+            std::process::exit(zoorpc::apps::proxy::run(
+                zoorpc::cli::parse::<ProxyCli>().args,
+            ))
         }
         _ => {}
     }

@@ -150,18 +150,9 @@ pub fn main() {
 /// Runs an HA server until a signal; returns the exit status: 2 when a file is not usable, 1
 /// when it could not start or serve.
 pub fn run(args: &HaServerArgs) -> i32 {
-    let settings = match args.settings() {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("error: {}", crate::cli::error_line(&e));
-            return 2;
-        }
-    };
-    if let Err(e) = args.metrics.serve() {
-        eprintln!("error: {}", crate::cli::error_line(&e));
-        return 1;
-    }
-    super::block_on(async move { serve(settings).await.map(|()| 0) })
+    super::run_checked(args.settings(), &args.metrics, |settings| {
+        super::block_on(async move { serve(settings).await.map(|()| 0) })
+    })
 }
 
 async fn serve(args: HaServerSettings) -> Result<(), String> {

@@ -75,13 +75,9 @@ pub fn main() {
 
 /// Runs the master-job program; returns the exit status.
 pub fn run(args: MasterJobArgs) -> i32 {
-    match settings(args) {
-        Ok(settings) => super::block_on(contend(settings)),
-        Err(e) => {
-            eprintln!("error: {}", crate::cli::error_line(&e));
-            2
-        }
-    }
+    super::run_checked(settings(args), &super::MetricsArg::default(), |settings| {
+        super::block_on(contend(settings))
+    })
 }
 
 /// The settings, checked before joining: found once master, a bad name would leave the node

@@ -104,18 +104,9 @@ impl ServeArgs {
         F: FnOnce(HelloProvider) -> Fut,
         Fut: std::future::Future<Output = Result<Provider, zoorpc_provider::Error>>,
     {
-        let program = match self.config(base_path) {
-            Ok(program) => program,
-            Err(e) => {
-                eprintln!("error: {}", crate::cli::error_line(&e));
-                return 2;
-            }
-        };
-        if let Err(e) = self.metrics.serve() {
-            eprintln!("error: {}", crate::cli::error_line(&e));
-            return 1;
-        }
-        run_started(serve(program))
+        super::run_checked(self.config(base_path), &self.metrics, |program| {
+            run_started(serve(program))
+        })
     }
 }
 
