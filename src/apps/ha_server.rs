@@ -92,7 +92,7 @@ impl HaServerArgs {
             .map_err(|e| e.to_string())?;
         Ok(HaServerSettings {
             zk: self.zk.zk.clone(),
-            listen: self.listen.address()?,
+            listen: self.listen.address(),
             advertise_host: self.listen.advertise_host.clone(),
             path: self.path.clone(),
             session_timeout: self.session.session_timeout,

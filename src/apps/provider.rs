@@ -77,7 +77,7 @@ impl ServeArgs {
     /// The provider configuration, registering under `base_path`; reads the credential and TLS
     /// files.
     pub fn config(&self, base_path: &str) -> Result<HelloProvider, String> {
-        let listen = self.listen.address()?;
+        let listen = self.listen.address();
         let mut config = ProviderConfig::new(self.zk.zk.clone(), base_path, listen.port())
             .listen(listen)
             .session_timeout(self.session.session_timeout)
