@@ -17,9 +17,6 @@ pub mod ha_server;
 pub mod hello;
 pub mod ls;
 pub mod master;
-// Its flags' doc comments are their `--help` lines, where `<path>` and `<pid>` are placeholders,
-// as in a usage line, not HTML.
-#[allow(rustdoc::invalid_html_tags)]
 pub mod master_job;
 pub mod metrics;
 pub mod provider;
