@@ -20,8 +20,8 @@ pub struct CallArgs {
     /// Where the providers register
     #[arg(long, default_value = "/registry", value_parser = super::znode_path)]
     pub base_path: String,
-    /// How many calls
-    #[arg(long, value_name = "N", default_value = "1", value_parser = number(1..=u64::MAX))]
+    /// How many calls (`--calls`, as the client programs spell it, is the same flag)
+    #[arg(long, visible_alias = "calls", value_name = "N", default_value = "1", value_parser = number(1..=u64::MAX))]
     pub count: u64,
     /// Pause between calls, in milliseconds (0: none)
     #[arg(long = "interval-ms", value_name = "MS", default_value = "0", value_parser = millis(0..=MAX_MS))]
