@@ -31,6 +31,9 @@ pub use zoorpc_proto as proto;
 pub use zoorpc_provider as provider;
 pub use zoorpc_registry as registry;
 
+// The programs' flag docs are their `--help` lines, where `<path>` or `<pid>` is a placeholder,
+// as in a usage line, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 pub mod apps;
 pub mod cli;
 

@@ -153,8 +153,8 @@ pub struct ListenArgs {
 
 impl ListenArgs {
     /// Where to listen.
-    pub fn address(&self) -> Result<SocketAddr, String> {
-        Ok(SocketAddr::new(self.listen_host, self.port))
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::new(self.listen_host, self.port)
     }
 }
 

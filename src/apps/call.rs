@@ -20,8 +20,8 @@ pub struct CallArgs {
     /// Where the providers register
     #[arg(long, default_value = "/registry", value_parser = super::znode_path)]
     pub base_path: String,
-    /// How many calls
-    #[arg(long, value_name = "N", default_value = "1", value_parser = number(1..=u64::MAX))]
+    /// How many calls (`--calls`, as the client programs spell it, is the same flag)
+    #[arg(long, visible_alias = "calls", value_name = "N", default_value = "1", value_parser = number(1..=u64::MAX))]
     pub count: u64,
     /// Pause between calls, in milliseconds (0: none)
     #[arg(long = "interval-ms", value_name = "MS", default_value = "0", value_parser = millis(0..=MAX_MS))]
@@ -36,24 +36,23 @@ pub struct CallArgs {
 
 /// Runs `zoorpc call`; returns the exit status.
 pub fn run(args: CallArgs) -> i32 {
-    let (zk_auth, tls) = match super::consumer_access(&args.zk, &args.tls) {
-        Ok(access) => access,
-        Err(status) => return status,
-    };
-    super::block_on(async move {
-        let mut config =
-            ConsumerConfig::new(args.zk.zk.clone(), args.base_path).strategy(args.strategy);
-        config.zk_auth = zk_auth;
-        config.tls = tls;
-        let consumer = Consumer::connect_with(config).await?;
-        let name = &args.name;
-        let failed = super::call_loop(args.count, args.interval, || async {
-            consumer
-                .say_hello(name)
-                .await
-                .map(|answer| format!("{} {}", answer.url, answer.value.message))
+    let access = super::consumer_access(&args.zk, &args.tls);
+    super::run_checked(access, &super::MetricsArg::default(), |(zk_auth, tls)| {
+        super::block_on(async move {
+            let mut config =
+                ConsumerConfig::new(args.zk.zk.clone(), args.base_path).strategy(args.strategy);
+            config.zk_auth = zk_auth;
+            config.tls = tls;
+            let consumer = Consumer::connect_with(config).await?;
+            let name = &args.name;
+            let failed = super::call_loop(args.count, args.interval, || async {
+                consumer
+                    .say_hello(name)
+                    .await
+                    .map(|answer| format!("{} {}", answer.url, answer.value.message))
+            })
+            .await;
+            Ok::<_, zoorpc_consumer::Error>(if failed == 0 { 0 } else { 1 })
         })
-        .await;
-        Ok::<_, zoorpc_consumer::Error>(if failed == 0 { 0 } else { 1 })
     })
 }

@@ -42,27 +42,26 @@ pub fn main() {
 
 /// Runs the client program; returns the exit status.
 pub fn run(args: ClientArgs) -> i32 {
-    let (zk_auth, tls) = match super::consumer_access(&args.zk, &args.tls) {
-        Ok(access) => access,
-        Err(status) => return status,
-    };
-    super::block_on(async move {
-        args.metrics.serve()?;
-        let mut config =
-            ConsumerConfig::new(args.zk.zk.clone(), args.base_path).strategy(args.strategy);
-        config.zk_auth = zk_auth;
-        config.tls = tls;
-        let consumer = Consumer::connect_with(config)
-            .await
-            .map_err(|e| e.to_string())?;
-        let calls = &args.calls;
-        let failed = super::call_loop(calls.calls, calls.interval, || async {
-            consumer
-                .say_hello(&calls.name)
+    let access = super::consumer_access(&args.zk, &args.tls);
+    let metrics = args.metrics.clone();
+    super::run_checked(access, &metrics, |(zk_auth, tls)| {
+        super::block_on(async move {
+            let mut config =
+                ConsumerConfig::new(args.zk.zk.clone(), args.base_path).strategy(args.strategy);
+            config.zk_auth = zk_auth;
+            config.tls = tls;
+            let consumer = Consumer::connect_with(config)
                 .await
-                .map(|a| a.url.to_string())
+                .map_err(|e| e.to_string())?;
+            let calls = &args.calls;
+            let failed = super::call_loop(calls.calls, calls.interval, || async {
+                consumer
+                    .say_hello(&calls.name)
+                    .await
+                    .map(|a| a.url.to_string())
+            })
+            .await;
+            Ok::<_, String>(if failed == 0 { 0 } else { 1 })
         })
-        .await;
-        Ok::<_, String>(if failed == 0 { 0 } else { 1 })
     })
 }

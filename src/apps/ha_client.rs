@@ -45,21 +45,20 @@ pub fn main() {
 
 /// Runs the HA client program; returns the exit status.
 pub fn run(args: HaClientArgs) -> i32 {
-    let (zk_auth, tls) = match super::consumer_access(&args.zk, &args.tls) {
-        Ok(access) => access,
-        Err(status) => return status,
-    };
-    let mut config = MasterClientConfig::new(args.zk.zk.clone(), args.path.clone());
-    config.zk_auth = zk_auth;
-    config.tls = tls;
-    config.switch_over_timeout = args.switch_over_timeout;
-    super::block_on(async move {
-        let client = MasterClient::connect_with(config).await?;
-        let calls = &args.calls;
-        let failed = super::call_loop(calls.calls, calls.interval, || async {
-            client.say_hello(&calls.name).await.map(|a| a.master)
+    let access = super::consumer_access(&args.zk, &args.tls);
+    super::run_checked(access, &super::MetricsArg::default(), |(zk_auth, tls)| {
+        let mut config = MasterClientConfig::new(args.zk.zk.clone(), args.path.clone());
+        config.zk_auth = zk_auth;
+        config.tls = tls;
+        config.switch_over_timeout = args.switch_over_timeout;
+        super::block_on(async move {
+            let client = MasterClient::connect_with(config).await?;
+            let calls = &args.calls;
+            let failed = super::call_loop(calls.calls, calls.interval, || async {
+                client.say_hello(&calls.name).await.map(|a| a.master)
+            })
+            .await;
+            Ok::<_, zoorpc_consumer::Error>(if failed == 0 { 0 } else { 1 })
         })
-        .await;
-        Ok::<_, zoorpc_consumer::Error>(if failed == 0 { 0 } else { 1 })
     })
 }

@@ -70,7 +70,7 @@ pub struct HaServerArgs {
     /// Also run a master-only job this often, in milliseconds (at least 100) [default: no job]
     #[arg(long = "job-interval-ms", value_name = "MS", value_parser = millis(MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS))]
     pub job_interval: Option<Duration>,
-    /// The job's name (its record is <path>.jobs/<name>)
+    /// The job's name (its record is PATH.jobs/NAME, PATH the election path)
     #[arg(long, default_value = "hello-report")]
     pub job_name: String,
     /// Where to serve metrics (role, epoch, session state), if anywhere.
@@ -92,7 +92,7 @@ impl HaServerArgs {
             .map_err(|e| e.to_string())?;
         Ok(HaServerSettings {
             zk: self.zk.zk.clone(),
-            listen: self.listen.address()?,
+            listen: self.listen.address(),
             advertise_host: self.listen.advertise_host.clone(),
             path: self.path.clone(),
             session_timeout: self.session.session_timeout,
@@ -150,18 +150,9 @@ pub fn main() {
 /// Runs an HA server until a signal; returns the exit status: 2 when a file is not usable, 1
 /// when it could not start or serve.
 pub fn run(args: &HaServerArgs) -> i32 {
-    let settings = match args.settings() {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("error: {}", crate::cli::error_line(&e));
-            return 2;
-        }
-    };
-    if let Err(e) = args.metrics.serve() {
-        eprintln!("error: {}", crate::cli::error_line(&e));
-        return 1;
-    }
-    super::block_on(async move { serve(settings).await.map(|()| 0) })
+    super::run_checked(args.settings(), &args.metrics, |settings| {
+        super::block_on(async move { serve(settings).await.map(|()| 0) })
+    })
 }
 
 async fn serve(args: HaServerSettings) -> Result<(), String> {

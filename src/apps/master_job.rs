@@ -29,7 +29,7 @@ pub struct MasterJobArgs {
     /// fenced ZooKeeper write); also `--interval-ms`
     #[arg(long = "job-interval-ms", alias = "interval-ms", value_name = "MS", default_value = "1000", value_parser = millis(MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS))]
     pub interval: Duration,
-    /// The job's name (its record is <path>.jobs/<name>); also `--name`
+    /// The job's name (its record is PATH.jobs/NAME, PATH the election path); also `--name`
     #[arg(
         long = "job-name",
         alias = "name",
@@ -75,13 +75,9 @@ pub fn main() {
 
 /// Runs the master-job program; returns the exit status.
 pub fn run(args: MasterJobArgs) -> i32 {
-    match settings(args) {
-        Ok(settings) => super::block_on(contend(settings)),
-        Err(e) => {
-            eprintln!("error: {}", crate::cli::error_line(&e));
-            2
-        }
-    }
+    super::run_checked(settings(args), &super::MetricsArg::default(), |settings| {
+        super::block_on(contend(settings))
+    })
 }
 
 /// The settings, checked before joining: found once master, a bad name would leave the node

@@ -18,9 +18,6 @@ pub mod ha_server;
 pub mod hello;
 pub mod ls;
 pub mod master;
-// Its flags' doc comments are their `--help` lines, where `<path>` and `<pid>` are placeholders,
-// as in a usage line, not HTML.
-#[allow(rustdoc::invalid_html_tags)]
 pub mod master_job;
 pub mod metrics;
 pub mod provider;
@@ -99,8 +96,8 @@ pub fn credential_or_exit(zk: &ZkArg) -> Result<Option<zoorpc_registry::ZkCreden
     usage_checked(zk.credential())
 }
 
-/// What a consumer subcommand (`call`, `proxy`) reads before it starts: the `--zk-auth-file`
-/// credential and the TLS files, or the exit status 2 after printing why one is not usable.
+/// What a program that calls providers reads before it starts: the `--zk-auth-file` credential
+/// and the TLS files.
 pub fn consumer_access(
     zk: &ZkArg,
     tls: &tls::ConsumerTlsArgs,
@@ -109,9 +106,29 @@ pub fn consumer_access(
         Option<zoorpc_registry::ZkCredential>,
         Option<zoorpc_consumer::ConsumerTls>,
     ),
-    i32,
+    String,
 > {
-    Ok((credential_or_exit(zk)?, usage_checked(tls.load())?))
+    Ok((zk.credential()?, tls.load()?))
+}
+
+/// Runs a program's `body` once what it read before starting (`settings`: the files its flags
+/// name, checks clap cannot make) is usable and its `--metrics` (if any) are served; returns the
+/// body's exit status, or after one error line 2 for unusable settings (a usage error), 1 for
+/// metrics that cannot be served.
+pub fn run_checked<S>(
+    settings: Result<S, String>,
+    metrics: &MetricsArg,
+    body: impl FnOnce(S) -> i32,
+) -> i32 {
+    let settings = match usage_checked(settings) {
+        Ok(settings) => settings,
+        Err(status) => return status,
+    };
+    if let Err(e) = metrics.serve() {
+        eprintln!("error: {}", crate::cli::error_line(&e));
+        return 1;
+    }
+    body(settings)
 }
 
 /// `value`, or the exit status 2 after printing its error as one line.

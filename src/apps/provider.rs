@@ -77,7 +77,7 @@ impl ServeArgs {
     /// The provider configuration, registering under `base_path`; reads the credential and TLS
     /// files.
     pub fn config(&self, base_path: &str) -> Result<HelloProvider, String> {
-        let listen = self.listen.address()?;
+        let listen = self.listen.address();
         let mut config = ProviderConfig::new(self.zk.zk.clone(), base_path, listen.port())
             .listen(listen)
             .session_timeout(self.session.session_timeout)
@@ -104,18 +104,9 @@ impl ServeArgs {
         F: FnOnce(HelloProvider) -> Fut,
         Fut: std::future::Future<Output = Result<Provider, zoorpc_provider::Error>>,
     {
-        let program = match self.config(base_path) {
-            Ok(program) => program,
-            Err(e) => {
-                eprintln!("error: {}", crate::cli::error_line(&e));
-                return 2;
-            }
-        };
-        if let Err(e) = self.metrics.serve() {
-            eprintln!("error: {}", crate::cli::error_line(&e));
-            return 1;
-        }
-        run_started(serve(program))
+        super::run_checked(self.config(base_path), &self.metrics, |program| {
+            run_started(serve(program))
+        })
     }
 }
 

@@ -105,37 +105,33 @@ enum Upstream {
 
 /// Runs `zoorpc proxy`; returns the exit status.
 pub fn run(args: ProxyArgs) -> i32 {
-    let (credential, tls) = match super::consumer_access(&args.zk, &args.tls) {
-        Ok(access) => access,
-        Err(status) => return status,
-    };
-    if let Err(e) = args.metrics.serve() {
-        eprintln!("error: {}", crate::cli::error_line(&e));
-        return 1;
-    }
-    super::block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot listen on {}: {e}; pick another --listen address",
-                    args.listen
-                )
-            })?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| format!("cannot read the listening address: {e}"))?;
-        let (upstream, target) = connect_upstream(&args, credential, tls).await?;
-        let channel = match &upstream {
-            Upstream::Providers(consumer) => consumer.channel_with(policy(&args)),
-            Upstream::Master(client) => client.channel_with(policy(&args)),
-        };
-        let signals = StopSignals::listen().map_err(|e| e.to_string())?;
-        crate::say!("listening {local} -> {target}");
-        accept_until_signal(listener, signals, channel, args.max_concurrent_streams).await;
-        drop(upstream);
-        crate::say!("stopped");
-        Ok::<_, String>(0)
+    let access = super::consumer_access(&args.zk, &args.tls);
+    let metrics = args.metrics.clone();
+    super::run_checked(access, &metrics, |(credential, tls)| {
+        super::block_on(async move {
+            let listener = tokio::net::TcpListener::bind(args.listen)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot listen on {}: {e}; pick another --listen address",
+                        args.listen
+                    )
+                })?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| format!("cannot read the listening address: {e}"))?;
+            let (upstream, target) = connect_upstream(&args, credential, tls).await?;
+            let channel = match &upstream {
+                Upstream::Providers(consumer) => consumer.channel_with(policy(&args)),
+                Upstream::Master(client) => client.channel_with(policy(&args)),
+            };
+            let signals = StopSignals::listen().map_err(|e| e.to_string())?;
+            crate::say!("listening {local} -> {target}");
+            accept_until_signal(listener, signals, channel, args.max_concurrent_streams).await;
+            drop(upstream);
+            crate::say!("stopped");
+            Ok::<_, String>(0)
+        })
     })
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::echo_load::{
     Load, assert_no_failures, consumer, echo_provider, say, server_of, spawn_echo,
 };
-use common::{eventually, raw_client, zk};
+use common::{eventually, raw_client, wait_node_gone, zk};
 use zookeeper_client as zkc;
 use zoorpc::apps::echo::{EchoClient, EchoRequest, EchoServer, EchoService};
 use zoorpc::consumer::{Answered, BalancedChannel, CallPolicy, Consumer, Strategy};
@@ -50,25 +50,44 @@ async fn register_dead(base: &str, n: usize) -> zkc::Client {
     raw
 }
 
+/// SIGKILL of a provider under load, the one full scenario (the proxy, the metrics and the
+/// other front ends test only what they add to it): one client made once and kept, eight
+/// tasks calling through it; the killed provider's node outlives it until its session expires
+/// (1.5 s), no call fails meanwhile or after, and a newcomer gets its share.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_kept_client_rides_out_a_sigkill_and_picks_up_a_newcomer() {
     let base = unique_path("echo-kill");
     let mut providers = [spawn_echo(&base), spawn_echo(&base), spawn_echo(&base)];
     let consumer = consumer(&base, Strategy::Random, 3).await;
     let client = EchoClient::new(consumer.channel_with(CallPolicy::IDEMPOTENT));
+    let raw = raw_client(&zk().connect_string()).await;
     let mut load = Load::start(client);
     load.calls(300).await;
 
-    providers[0].process.signal(libc::SIGKILL).unwrap();
-    providers[0]
-        .process
-        .wait_exit(Duration::from_secs(5))
-        .unwrap();
+    let victim = &mut providers[0];
+    victim.process.signal(libc::SIGKILL).unwrap();
+    victim.process.wait_exit(Duration::from_secs(5)).unwrap();
+    let killed_at = Instant::now();
+    assert!(
+        raw.check_stat(&victim.node).await.unwrap().is_some(),
+        "the ephemeral node outlives the process until its session expires"
+    );
+    // ZooKeeper expires sessions on tick boundaries: gone after about the session timeout.
+    assert!(
+        wait_node_gone(&raw, &victim.node, Duration::from_secs(4)).await,
+        "the node is not gone after the session timeout"
+    );
+    let gone_after = killed_at.elapsed();
+    assert!(
+        gone_after >= Duration::from_millis(1000),
+        "gone too early: {gone_after:?}"
+    );
     assert!(
         consumer
             .wait_until(Duration::from_secs(5), |u| u.len() == 2)
             .await,
-        "the killed provider's node never went"
+        "the consumer still lists the killed provider: {:?}",
+        consumer.urls()
     );
     load.calls(300).await;
 

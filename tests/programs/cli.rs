@@ -248,7 +248,8 @@ fn provider_ls_call_and_watch_against_zookeeper() {
         .unwrap();
     assert_eq!(removed, format!("live=0 -{name} {url}"));
 
-    // With nobody registered: every call fails at once, exit 1.
+    // With nobody registered: every call fails at once, exit 1 (`--calls` is `--count`, as the
+    // client programs spell it).
     let (code, out, _) = zoorpc(
         &[
             "call",
@@ -257,7 +258,7 @@ fn provider_ls_call_and_watch_against_zookeeper() {
             &connect,
             "--base-path",
             &base,
-            "--count",
+            "--calls",
             "2",
         ],
         None,

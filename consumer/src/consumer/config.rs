@@ -150,3 +150,42 @@ impl ConsumerConfig {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each builder method sets its own setting and no other.
+    #[test]
+    fn each_builder_sets_its_setting() {
+        let budget = Arc::new(RetryBudget::new(1, 2, Duration::from_secs(3)));
+        let credential = ZkCredential::parse("app:secret").unwrap();
+        let config = ConsumerConfig::new("127.0.0.1:2181", "/services/echo")
+            .strategy(Strategy::First)
+            .session_timeout(Duration::from_secs(3))
+            .connect_timeout(Duration::from_secs(4))
+            .ejection(EjectionPolicy::DEFAULT.with_max_ejection_percent(10))
+            .buffer_limit(5)
+            .retry_budget(budget.clone())
+            .zk_auth(credential.clone())
+            .snapshot_path("/var/lib/echo/providers")
+            .rng_seed(6);
+        assert_eq!(
+            (config.zk.as_str(), config.base_path.as_str()),
+            ("127.0.0.1:2181", "/services/echo")
+        );
+        assert!(matches!(config.strategy, Strategy::First));
+        assert_eq!(config.session_timeout, Duration::from_secs(3));
+        assert_eq!(config.connect_timeout, Duration::from_secs(4));
+        assert_eq!(config.ejection.max_ejection_percent, 10);
+        assert_eq!(config.buffer_limit, 5);
+        assert!(Arc::ptr_eq(&config.retry_budget, &budget));
+        assert_eq!(config.zk_auth, Some(credential));
+        assert_eq!(
+            config.snapshot_path,
+            Some(PathBuf::from("/var/lib/echo/providers"))
+        );
+        assert_eq!(config.rng_seed, Some(6));
+        assert!(config.tls.is_none());
+    }
+}

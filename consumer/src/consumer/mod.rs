@@ -198,9 +198,8 @@ impl Consumer {
         F: FnOnce(BalancedChannel) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
-        if self.endpoints.is_empty() && !policy.wait_for_ready {
-            return Err(self.no_providers());
-        }
+        // An empty list is the channel's to answer (at once, or after waiting for a provider
+        // with wait-for-ready): its failure becomes `NoProviders` below.
         match f(self.channel_with(policy)).await {
             Ok(response) => {
                 let answered = response.extensions().get::<Answered>().cloned();

@@ -304,3 +304,32 @@ impl MasterClient {
         Error::Registry(self.master_watch.no_master_error())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each builder method sets its own setting and no other.
+    #[test]
+    fn each_builder_sets_its_setting() {
+        let credential = ZkCredential::parse("app:secret").unwrap();
+        let config = MasterClientConfig::new("127.0.0.1:2181", "/soa/master/services/S:1")
+            .session_timeout(Duration::from_secs(1))
+            .connect_timeout(Duration::from_secs(2))
+            .switch_over_timeout(Duration::from_secs(3))
+            .retry_pause(Duration::from_millis(4))
+            .attempt_timeout(Duration::from_secs(5))
+            .zk_auth(credential.clone());
+        assert_eq!(
+            (config.zk.as_str(), config.path.as_str()),
+            ("127.0.0.1:2181", "/soa/master/services/S:1")
+        );
+        assert_eq!(config.session_timeout, Duration::from_secs(1));
+        assert_eq!(config.connect_timeout, Duration::from_secs(2));
+        assert_eq!(config.switch_over_timeout, Duration::from_secs(3));
+        assert_eq!(config.retry_pause, Duration::from_millis(4));
+        assert_eq!(config.attempt_timeout, Duration::from_secs(5));
+        assert_eq!(config.zk_auth, Some(credential));
+        assert!(config.tls.is_none());
+    }
+}

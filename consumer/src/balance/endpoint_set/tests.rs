@@ -1,5 +1,6 @@
 //! The endpoint set's picking, ejection and update rules, without I/O.
 use std::collections::HashSet;
+use std::time::Duration;
 
 use super::*;
 
@@ -373,4 +374,26 @@ async fn a_seed_repeats_the_picks_of_the_random_rules() {
         assert_eq!(picks(1), picks(1), "{strategy:?}");
         assert_ne!(picks(1), picks(2), "{strategy:?}");
     }
+}
+
+/// On tokio's paused clock: with every endpoint ejected, picking fails open to the endpoint
+/// whose ejection ends first, whatever the order the endpoints were created in (each counts its
+/// time from its own creation).
+#[tokio::test(start_paused = true)]
+async fn failing_open_takes_the_endpoint_back_soonest() {
+    use tokio::time::advance;
+    let policy = EjectionPolicy::DEFAULT.with_max_ejection_percent(100);
+    let set = EndpointSet::seeded(&Strategy::Random, policy, Some(SEED));
+    let a = node("a", "http://127.0.0.1:1");
+    set.update(std::slice::from_ref(&a));
+    advance(Duration::from_secs(5)).await;
+    set.update(&[a, node("b", "http://127.0.0.1:2")]);
+    set.record_failure(&endpoint(&set, "a")); // back at 6 s
+    advance(Duration::from_millis(500)).await;
+    set.record_failure(&endpoint(&set, "b")); // back at 6.5 s
+    assert!(set.snapshot().iter().all(|e| e.is_ejected()));
+    assert_eq!(set.pick(&[]).unwrap().node(), "a");
+    advance(Duration::from_millis(600)).await;
+    // a is on probation: its probe goes to it; b is still out.
+    assert_eq!(set.pick(&[]).unwrap().node(), "a");
 }

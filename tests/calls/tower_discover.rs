@@ -2,7 +2,7 @@
 //! `Consumer::discover()`, against a real ZooKeeper and real provider processes: every listed
 //! provider answers through it, a provider that joins is inserted, a SIGKILLed one leaves it.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;
