@@ -320,3 +320,46 @@ async fn hand_over(session: &Session, path: &str, address: &str) -> Result<(), S
         .await
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(value: &str) -> bool {
+        let request = Request::builder()
+            .header(header::HOST, value)
+            .body(())
+            .unwrap();
+        host_allowed(&request)
+    }
+
+    #[test]
+    fn only_addresses_and_localhost_are_served() {
+        for ok in [
+            "127.0.0.1:8025",
+            "localhost:8025",
+            "LOCALHOST",
+            "[::1]:8025",
+            "[::1]",
+            "10.0.0.7",
+        ] {
+            assert!(host(ok), "{ok}");
+        }
+        for refused in [
+            "evil.example",
+            "evil.example:8025",
+            "localhost.evil.example:1",
+            "127.0.0.1.nip.io",
+        ] {
+            assert!(!host(refused), "{refused}");
+        }
+        assert!(host_allowed(&Request::new(())), "HTTP/1.0 without Host");
+    }
+
+    #[test]
+    fn the_server_clock_is_stamped_into_the_state() {
+        let stamped: Value = serde_json::from_str(&stamped(r#"{"a":1}"#)).unwrap();
+        assert_eq!(stamped["a"], 1);
+        assert!(stamped["now_ms"].as_i64().unwrap() > 0);
+    }
+}

@@ -19,6 +19,9 @@ use super::super::{ls, master, now_ms};
 const MAX_TIMELINE: usize = 1000;
 /// The most endpoints whose base path is remembered.
 const MAX_HOMES: usize = 10_000;
+/// The least time between two starts of a read of the tree: a root whose nodes change all the
+/// time (a master job's claims, say) costs at most ten walks a second, whatever the churn.
+const MIN_READ_GAP: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Starts following `root` and returns the receiver of its states (JSON text), the first one
 /// already read; an error when the root cannot be read. `traffic`: the scraper's rates, if the
@@ -59,6 +62,7 @@ async fn keep_up(
 ) {
     let mut changes = tree.subscribe();
     let mut statuses = session.subscribe();
+    let mut last_read = tokio::time::Instant::now();
     loop {
         let traffic_changed = async {
             if let Some(t) = traffic.as_mut()
@@ -83,6 +87,8 @@ async fn keep_up(
                 }
             }
             Wake::Read => {
+                tokio::time::sleep_until(last_read + MIN_READ_GAP).await;
+                last_read = tokio::time::Instant::now();
                 // Whatever else changes while this read runs moves the count again: read again
                 // then.
                 changes.mark_unchanged();
