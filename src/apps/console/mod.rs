@@ -4,15 +4,15 @@
 //! Guarantees:
 //! - Loopback by default (`127.0.0.1:8025`); another address only when given.
 //! - One ZooKeeper session and one watch of the root ([`TreeWatch`]) however many browsers
-//!   look: every change re-reads the tree once ([`state`]) and the new state goes to every page
+//!   look: every change re-reads the tree once (`state`) and the new state goes to every page
 //!   by server-sent events (`/api/events`); `/api/state` is the same state as one JSON document.
 //! - Every node under the root holding a provider is shown, bad data as bad data (with the
 //!   reason), never hidden; every election (a `<path>.epoch` companion) with its master, epoch,
 //!   tenure, designee, and the masters seen since the console started (the timeline).
 //! - ZooKeeper out of reach: the last state stays on the page, marked as such.
-//! - Read-only without `--zk-auth-file`: the action endpoints answer 403 ([`http`]).
-//! - The page ([`page.html`](http)) inserts every string from ZooKeeper as text, never as markup.
-//! - Traffic only from the Prometheus listeners given with `--scrape` ([`scrape`]), never from
+//! - Read-only without `--zk-auth-file`: the action endpoints answer 403 (`http`).
+//! - The page (`page.html`, served by `http`) inserts every string from ZooKeeper as text, never as markup.
+//! - Traffic only from the Prometheus listeners given with `--scrape` (`scrape`), never from
 //!   an address found in ZooKeeper.
 //!
 //! [`TreeWatch`]: zoorpc_registry::TreeWatch
