@@ -1,7 +1,8 @@
 # Two commands do everything on a fresh Debian machine:
 #   make demo   installs ZooKeeper if missing, builds, runs the failover demo
 #   make test   installs ZooKeeper if missing, runs every test
-.PHONY: demo test setup build lint bench zookeeper fuzz
+# (`make soak` runs the soak-level tests at their full count; CI runs both.)
+.PHONY: demo test soak setup build lint bench zookeeper fuzz screenshot
 
 CARGO ?= cargo
 
@@ -14,16 +15,29 @@ build: setup
 demo: setup
 	$(CARGO) run --example failover
 
+# Libraries, programs, end-to-end tests and doc tests, with the examples built (not run).
 test: setup
-	$(CARGO) test --workspace --all-targets
-	$(CARGO) test --workspace --doc
+	$(CARGO) test --workspace
 	# The README's snippet in a crate of its own (outside the workspace, its own proto),
 	# sharing the workspace's build directory.
 	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) test --manifest-path outside/Cargo.toml
 
+# The soak-level tests at their full count (100 forced expiries, 100 election rounds, every flag
+# with every garbage value; `make test` runs fewer of each), and one pass of each benchmark.
+soak: setup
+	ZOORPC_SOAK=1 $(CARGO) test --test registry --test ha --test programs -- \
+		expiry_rounds:: ha_rounds:: garbage_flags::
+	$(CARGO) test --workspace --benches --features zoorpc/testing
+
 # A ZooKeeper on 127.0.0.1:2181 for trying the programs by hand (Ctrl-C stops it).
 zookeeper: setup
 	$(CARGO) run --example zookeeper
+
+# docs/console.png, by the console's browser test (installs Debian's chromium if missing).
+screenshot: setup
+	./scripts/install-chromium
+	$(CARGO) test --test programs console_browser
+	cp target/tmp/console.png docs/console.png
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -42,7 +56,7 @@ bench: setup
 	$(CARGO) run --release --example bench -- slow --secs 3
 	$(CARGO) run --release --example bench -- failover --secs 20 --plot target/failover.svg
 	$(CARGO) run --release --example bench -- scale --providers 1000 --consumers 100 --churn 100
-	$(CARGO) bench --bench picking
+	$(CARGO) bench --bench picking --features testing
 
 # Coverage-guided fuzzing of the parsers (fuzz/: provider URLs as read from znodes, connect
 # strings, paths and addresses, credential files and job records) with cargo-fuzz, which needs

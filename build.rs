@@ -1,7 +1,9 @@
 //! Generates the tonic client and server of `tests/proto/echo.proto`, the tests' own service (a
-//! user's service as zoorpc sees it). `protoc` comes from `protoc-bin-vendored` unless `PROTOC`
-//! is set.
+//! user's service as zoorpc sees it), with the feature `dev-tools` only: a user's build of the
+//! facade compiles no proto and needs no `protoc`. `protoc` comes from `protoc-bin-vendored`
+//! unless `PROTOC` is set.
 
+#[cfg(feature = "dev-tools")]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("PROTOC").is_none() {
         let protoc = protoc_bin_vendored::protoc_bin_path()?;
@@ -17,4 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .compile_protos(&["tests/proto/echo.proto"], &["tests/proto"])?;
     Ok(())
+}
+
+#[cfg(not(feature = "dev-tools"))]
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
 }

@@ -7,7 +7,8 @@
 //!   nothing usable (the endpoint set normally calls `Pick::pick_candidate`, which draws from
 //!   tables made at each update).
 //!
-//! `cargo bench --bench picking`; medians are in
+//! `cargo bench --bench picking --features testing` (the live list filled by hand is not part of
+//! the API: the `testing` feature opens it to this benchmark); medians are in
 //! `target/criterion/<group>/<strategy>/<n>/new/estimates.json`.
 
 use std::hint::black_box;
@@ -16,20 +17,25 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use zoorpc::consumer::balance::{First, LeastLoaded, Random, RoundRobin};
-use zoorpc::consumer::{EjectionPolicy, Endpoint, EndpointSet, Pick, Strategy};
+use zoorpc::consumer::testing::EndpointSet;
+use zoorpc::consumer::{EjectionPolicy, Endpoint, Pick, Strategy};
 use zoorpc::registry::ProviderNode;
 
 const SIZES: [usize; 2] = [3, 1000];
 
 fn strategies() -> [(&'static str, Strategy, Arc<dyn Pick>); 4] {
     [
-        ("random", Strategy::Random, Arc::new(Random)),
+        ("random", Strategy::Random, Arc::new(Random::default())),
         (
             "round-robin",
             Strategy::RoundRobin,
             Arc::new(RoundRobin::default()),
         ),
-        ("least-loaded", Strategy::LeastLoaded, Arc::new(LeastLoaded)),
+        (
+            "least-loaded",
+            Strategy::LeastLoaded,
+            Arc::new(LeastLoaded::default()),
+        ),
         ("first", Strategy::First, Arc::new(First)),
     ]
 }

@@ -14,12 +14,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use zoorpc::cli::{Flags, or_exit};
+use zoorpc::apps::provider::ProviderProgram;
+use zoorpc::cli::millis;
 use zoorpc::consumer::{Consumer, ConsumerConfig, Error as ConsumerError};
 use zoorpc_testkit::{ChildProcess, ZkServer};
 
-const USAGE: &str = "usage: failover [--zk HOST:PORT] [--base-path /registry] \
-[--interval-ms 100 (0 = no pause; at most 10000: each phase waits at most 30 s for its calls)]";
+/// The failover demo: three providers in their own processes, one client loop, real signals.
+#[derive(clap::Parser, Debug)]
+#[command(name = "failover")]
+struct Args {
+    /// The ZooKeeper to use [default: one the demo starts]
+    #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]", value_parser = zoorpc::apps::connect_string)]
+    zk: Option<String>,
+    /// Where the providers register
+    #[arg(long, default_value = "/registry", value_parser = zoorpc::apps::znode_path)]
+    base_path: String,
+    /// Pause between calls, in milliseconds (0: no pause; at most 10000: each phase waits at
+    /// most 30 s for its calls)
+    #[arg(long = "interval-ms", value_name = "MS", default_value = "100", value_parser = millis(0..=10_000))]
+    interval: Duration,
+}
 const SESSION_TIMEOUT_MS: u64 = 2000;
 
 struct Demo {
@@ -97,29 +111,24 @@ struct Tally {
 
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("--as-provider") {
-        // Child mode: the demo re-runs itself as a provider process.
-        zoorpc::init_logging();
-        let flags = or_exit(
-            zoorpc::apps::provider::USAGE,
-            Flags::parse(std::env::args().skip(2), zoorpc::apps::provider::FLAGS),
-        );
-        let config = or_exit(
-            zoorpc::apps::provider::USAGE,
-            zoorpc::apps::provider::config(&flags),
-        );
-        std::process::exit(zoorpc::apps::provider::run(config));
+        // Child mode: the demo re-runs itself as a provider process (`zoorpc-provider`'s code).
+        let args = std::env::args_os().skip(2);
+        let program: ProviderProgram =
+            zoorpc::cli::parse_from(std::iter::once("failover --as-provider".into()).chain(args));
+        program.log.init("warn");
+        std::process::exit(program.provider.run());
     }
+    let args: Args = zoorpc::cli::parse();
     zoorpc::init_logging();
-    let flags = Flags::from_env(USAGE, &["zk", "base-path", "interval-ms"]);
-    let interval = or_exit(USAGE, flags.millis("interval-ms", 100, 0..=10_000));
-    std::process::exit(zoorpc::apps::block_on(run(flags, interval)));
+    std::process::exit(zoorpc::apps::block_on(run(args)));
 }
 
-async fn run(flags: Flags, interval: Duration) -> Result<i32, String> {
+async fn run(args: Args) -> Result<i32, String> {
+    let (interval, base) = (args.interval, args.base_path);
     let started = Instant::now();
     let mut own_zk = None;
-    let zk = match flags.str("zk") {
-        Some(zk) => zk.to_owned(),
+    let zk = match args.zk {
+        Some(zk) => zk,
         None => {
             let server = ZkServer::start().map_err(|e| e.to_string())?;
             let connect = server.connect_string();
@@ -127,7 +136,6 @@ async fn run(flags: Flags, interval: Duration) -> Result<i32, String> {
             connect
         }
     };
-    let base = flags.str("base-path").unwrap_or("/registry").to_owned();
     let mut ports = BTreeMap::new();
     for name in ["p1", "p2", "p3"] {
         let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;

@@ -18,11 +18,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:2181".into());
     // Port 0: a free port. The node `/services/echo/provider<seq>` will hold its URL.
-    let mut config = ProviderConfig::new(zk, "/services/echo", 0);
-    // `?weight=N` in the URL: picked in proportion to it (default 100; 0 = a backup).
-    config.metadata.push(("weight".into(), "100".into()));
-    // How long consumers get to see the node gone before the listener closes.
-    config.drain_grace = Duration::from_millis(500);
+    let config = ProviderConfig::new(zk, "/services/echo", 0)
+        // `?weight=N` in the URL: picked in proportion to it (default 100; 0 = a backup).
+        .metadata("weight", "100")
+        // How long consumers get to see the node gone before the listener closes.
+        .drain_grace(Duration::from_millis(500));
 
     // Serves, checks through gRPC health that the service answers at the advertised URL, and
     // only then registers.

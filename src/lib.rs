@@ -1,40 +1,21 @@
 #![warn(missing_docs)]
-//! # zoorpc
+#![doc = include_str!("../README.md")]
 //!
-//! An RMI-style service registry with client-side load balancing on Apache ZooKeeper: providers
-//! serve gRPC and register `EPHEMERAL_SEQUENTIAL` nodes holding their URL; consumers watch the
-//! registry, keep a live list, pick a random provider per call and fail over when one dies.
+//! # Layout of the `zoorpc` crate
 //!
-//! ## Layout
 //! - [`registry`] (`zoorpc-registry`): everything that talks to ZooKeeper: sessions that survive
-//!   expiry, registration, discovery, master election (`registry/src/election/`), jobs.
-//! - `zoorpc-testkit` (a dev-dependency, and of the programs that need a ZooKeeper): the
-//!   real-ZooKeeper harness.
+//!   expiry, registration, discovery, master election, master-only jobs.
 //! - [`provider`] (`zoorpc-provider`): serving a gRPC service and keeping it registered; the
 //!   active/standby server (`HaServer`) and the standby-refusal protocol.
-//! - [`consumer`] (`zoorpc-consumer`): the live endpoint list, picking, retry, `lookup()`.
-//! - [`proto`] (`zoorpc-proto`): `hello.v1.HelloService`.
-//! - [`cli`]: the small flag parser the example programs share.
-//! - [`apps`]: the bodies of the programs (`zoorpc-provider`, the `provider` and `client`
-//!   examples), kept here so the binary and the examples are one code path.
+//! - [`consumer`] (`zoorpc-consumer`): the live endpoint list, picking, retry, ejection, the
+//!   balanced channel, `lookup()`, the master-following client.
+//! - [`proto`] (`zoorpc-proto`): `hello.v1.HelloService` and the standby refusal.
+//! - [`cli`]: what the programs' command lines share: one clap parse with one-line usage errors,
+//!   value parsers that give a flag one meaning and range everywhere, settings named as flags.
+//! - [`apps`]: the bodies of the programs (the `zoorpc` command, the `zoorpc-*` programs, the
+//!   examples), kept here so a binary and its example are one code path.
 //!
 //! Data flows one way: ZooKeeper → registry (typed events) → consumer (endpoint set) → tonic.
-//!
-//! The README's example serves any tonic service and calls it through the registry; the
-//! smallest round trip, with the demo `HelloService`:
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use zoorpc::consumer::Consumer;
-//! use zoorpc::provider::{Provider, ProviderConfig};
-//! let provider = Provider::start(ProviderConfig::new("127.0.0.1:2181", "/registry", 0)).await?;
-//! let consumer = Consumer::connect("127.0.0.1:2181", "/registry").await?;
-//! let answer = consumer.say_hello("zoo").await?;
-//! assert_eq!(answer.value.message, "Hello zoo!");
-//! assert_eq!(&answer.url, provider.url());
-//! provider.shutdown().await?; // NOT_SERVING, deregister, drain, stop
-//! # Ok(()) }
-//! ```
 //!
 //! What a provider registers is plain data, checked before it is written:
 //!
@@ -50,6 +31,9 @@ pub use zoorpc_proto as proto;
 pub use zoorpc_provider as provider;
 pub use zoorpc_registry as registry;
 
+// The programs' flag docs are their `--help` lines, where `<path>` or `<pid>` is a placeholder,
+// as in a usage line, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 pub mod apps;
 pub mod cli;
 
@@ -64,9 +48,15 @@ pub fn init_logging() {
 /// only on a terminal: a log file or a pipe gets plain text. The libraries' settings in a log
 /// line are named by the programs' flags ([`cli::with_flags`]), as in their error lines.
 pub fn init_logging_at(default: &str) {
+    init_logging_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
+    );
+}
+
+/// Logs to stderr what `filter` lets through, as [`init_logging_at`] does.
+pub(crate) fn init_logging_filter(filter: tracing_subscriber::EnvFilter) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| FlagsWriter(std::io::stderr()))
@@ -91,8 +81,3 @@ impl std::io::Write for FlagsWriter {
         self.0.flush()
     }
 }
-
-/// The README's Rust examples, compiled as doc tests so they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;

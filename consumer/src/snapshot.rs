@@ -26,18 +26,18 @@ const HEADER: &str = "zoorpc-snapshot 1";
 
 /// A provider list read back from disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// The base path the list was taken under.
-    pub base_path: String,
+    pub(crate) base_path: String,
     /// When it was written.
-    pub written_at: SystemTime,
+    pub(crate) written_at: SystemTime,
     /// The providers, as the live list held them.
-    pub providers: Vec<ProviderNode>,
+    pub(crate) providers: Vec<ProviderNode>,
 }
 
 impl Snapshot {
     /// How old the snapshot is now (zero if the clock went back).
-    pub fn age(&self) -> Duration {
+    pub(crate) fn age(&self) -> Duration {
         SystemTime::now()
             .duration_since(self.written_at)
             .unwrap_or_default()
@@ -45,32 +45,11 @@ impl Snapshot {
 }
 
 /// Writes `providers` of `base_path` to `path` atomically (write, fsync, rename, fsync dir).
-///
-/// ```
-/// use zoorpc_consumer::snapshot;
-/// use zoorpc_registry::{ProviderNode, ProviderUrl};
-/// let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("providers");
-/// let node = ProviderNode {
-///     name: "provider0000000042".into(),
-///     url: ProviderUrl::http("127.0.0.1", 11214)?,
-///     created: 4294967301,
-/// };
-/// snapshot::write(&path, "/registry", &[node.clone()])?;
-/// let text = std::fs::read_to_string(&path)?;
-/// let lines: Vec<&str> = text.lines().collect();
-/// assert_eq!(lines[..2], ["zoorpc-snapshot 1", "base /registry"]);
-/// assert!(lines[2].starts_with("written-ms "));
-/// assert_eq!(lines[3], "provider0000000042 4294967301 http://127.0.0.1:11214");
-///
-/// let read = snapshot::read(&path, "/registry")?;
-/// assert_eq!(read.providers, [node]);
-/// assert!(read.age() < std::time::Duration::from_secs(60));
-/// let err = snapshot::read(&path, "/services/echo").unwrap_err();
-/// assert!(err.ends_with("it is of base path /registry, not /services/echo"), "{err}");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn write(path: &Path, base_path: &str, providers: &[ProviderNode]) -> std::io::Result<()> {
+pub(crate) fn write(
+    path: &Path,
+    base_path: &str,
+    providers: &[ProviderNode],
+) -> std::io::Result<()> {
     let written_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -99,7 +78,7 @@ pub fn write(path: &Path, base_path: &str, providers: &[ProviderNode]) -> std::i
 }
 
 /// Reads the snapshot at `path`, which must be of `base_path`. The error names the file.
-pub fn read(path: &Path, base_path: &str) -> Result<Snapshot, String> {
+pub(crate) fn read(path: &Path, base_path: &str) -> Result<Snapshot, String> {
     let named = |reason: String| format!("snapshot {}: {reason}", path.display());
     let text = std::fs::read_to_string(path).map_err(|e| named(format!("cannot read it: {e}")))?;
     let mut lines = text.lines();
@@ -170,11 +149,22 @@ mod tests {
             created: 42,
         }];
         write(&path, "/registry", &providers).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[..2], ["zoorpc-snapshot 1", "base /registry"]);
+        assert!(lines[2].starts_with("written-ms "));
+        assert_eq!(
+            lines[3],
+            "provider0000000001 42 http://127.0.0.1:1?weight=5"
+        );
         let snapshot = read(&path, "/registry").unwrap();
         assert_eq!(snapshot.providers, providers);
         assert!(snapshot.age() < Duration::from_secs(5));
         let err = read(&path, "/other").unwrap_err();
-        assert!(err.contains("/other") && err.contains("list"), "{err}");
+        assert!(
+            err.ends_with("it is of base path /registry, not /other") && err.contains("list"),
+            "{err}"
+        );
         std::fs::write(&path, "garbage").unwrap();
         assert!(
             read(&path, "/registry")

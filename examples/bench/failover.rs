@@ -18,18 +18,34 @@ use zoorpc::consumer::{Answered, CallPolicy, Consumer, ConsumerConfig};
 use crate::harness::spawn_tied;
 use crate::load::{remove_base, request};
 use crate::plot::{Bucket, Mark, Timeline};
-use crate::{json_num, quantile_ms, sibling_binary};
+use zoorpc::cli::{file_name, millis, number};
+
+use crate::{json_num, quantile_ms, seconds, sibling_binary};
 
 /// `failover` options.
+#[derive(clap::Args, Debug)]
 pub struct Options {
+    /// Measured seconds (1 to 3600)
+    #[arg(long = "secs", value_name = "S", default_value = "20", value_parser = seconds(1..=3600))]
     pub duration: Duration,
+    /// Write an SVG timeline here
+    #[arg(long, value_name = "FILE.svg", value_parser = file_name)]
     pub plot: Option<PathBuf>,
-    /// Calls per second, all callers together.
+    /// Calls per second, all callers together (1 to 100000)
+    #[arg(long, value_name = "CALLS/S", default_value = "2000", value_parser = number(1..=100_000u32))]
     pub rate: u32,
+    /// Calls in flight (1 to 4096)
+    #[arg(long, value_name = "C", default_value = "16", value_parser = number(1..=4096usize))]
     pub concurrency: usize,
+    /// A provider is killed this often, in milliseconds (200 to 600000)
+    #[arg(long = "kill-every-ms", value_name = "MS", default_value = "3000", value_parser = millis(200..=600_000))]
     pub kill_every: Duration,
-    /// How long a killed provider stays down before it is started again.
+    /// How long a killed provider stays down before it is started again, in milliseconds (0 to
+    /// 600000)
+    #[arg(long = "down-ms", value_name = "MS", default_value = "1000", value_parser = millis(0..=600_000))]
     pub down: Duration,
+    /// Where zoorpc-echo is [default: beside this program's directory]
+    #[arg(long, value_name = "PATH", value_parser = file_name)]
     pub echo_bin: Option<PathBuf>,
 }
 

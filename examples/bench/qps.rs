@@ -6,7 +6,7 @@
 //! The balancer holds one HTTP/2 connection per provider, the direct channel one in all, and
 //! hyper writes more frames per system call on one busy connection than on three. So a third
 //! side, in the same alternation, calls through plain channels to every provider (caller `i`
-//! on provider `i % N`): the same connections as the balancer, without it. The issue's `ratio`
+//! on provider `i % N`): the same connections as the balancer, without it. The printed `ratio`
 //! stays balanced / one direct channel; `ratio_same_connections` is balanced / that side.
 
 use std::time::Duration;
@@ -19,13 +19,21 @@ use crate::alloc_count::allocations;
 use crate::load::{
     Stats, closed_loop, closed_loop_over, remove_base, start_providers, stop_providers,
 };
-use crate::{json_num, quantile_ms};
+use zoorpc::cli::number;
+
+use crate::{json_num, quantile_ms, seconds};
 
 /// `qps` options.
+#[derive(clap::Args, Debug)]
 pub struct Options {
+    /// Providers (1 to 64)
+    #[arg(long, value_name = "N", default_value = "3", value_parser = number(1..=64usize))]
     pub providers: usize,
-    /// Measured time per side (balanced, direct).
+    /// Measured seconds per side, balanced and direct (1 to 3600)
+    #[arg(long = "secs", value_name = "S", default_value = "10", value_parser = seconds(1..=3600))]
     pub duration: Duration,
+    /// Calls in flight (1 to 4096)
+    #[arg(long, value_name = "C", default_value = "32", value_parser = number(1..=4096usize))]
     pub concurrency: usize,
 }
 

@@ -9,14 +9,21 @@ use zoorpc::apps::echo::EchoClient;
 use zoorpc::consumer::{Consumer, ConsumerConfig, Strategy};
 
 use crate::load::{Stats, closed_loop, remove_base, start_providers, stop_providers};
-use crate::{json_num, quantile_ms};
+use zoorpc::cli::{millis, number};
+
+use crate::{json_num, quantile_ms, seconds};
 
 /// `slow` options.
+#[derive(clap::Args, Debug)]
 pub struct Options {
-    /// Measured time per phase.
+    /// Measured seconds per phase (1 to 3600)
+    #[arg(long = "secs", value_name = "S", default_value = "5", value_parser = seconds(1..=3600))]
     pub duration: Duration,
+    /// Calls in flight (1 to 4096)
+    #[arg(long, value_name = "C", default_value = "16", value_parser = number(1..=4096usize))]
     pub concurrency: usize,
-    /// The healthy providers' delay; the slow one takes 10 times as long.
+    /// The healthy providers' delay in milliseconds, 1 to 1000 (the slow one's is 10x)
+    #[arg(long = "delay-ms", value_name = "MS", default_value = "2", value_parser = millis(1..=1000))]
     pub delay: Duration,
 }
 

@@ -19,15 +19,21 @@ use zoorpc::consumer::MasterClient;
 use zoorpc::proto::{HelloRequest, HelloServiceClient};
 
 use crate::harness::ChildProcess;
+use zoorpc::cli::{file_name, millis, number};
+
 use crate::{json_num, quantile_ms};
 
 /// `takeover` options.
+#[derive(clap::Args, Debug)]
 pub struct Options {
-    /// Rounds of each kind.
+    /// Rounds of each kind (1 to 1000)
+    #[arg(long, value_name = "N", default_value = "20", value_parser = number(1..=1000usize))]
     pub rounds: usize,
-    /// The servers' session timeout.
+    /// The servers' session timeout, in milliseconds (1000 to 600000)
+    #[arg(long = "session-timeout-ms", value_name = "MS", default_value = "10000", value_parser = millis(1_000..=600_000))]
     pub session_timeout: Duration,
-    /// Where `zoorpc-ha-server` is.
+    /// Where zoorpc-ha-server is [default: beside this program's directory]
+    #[arg(long, value_name = "PATH", value_parser = file_name)]
     pub server_bin: Option<PathBuf>,
 }
 

@@ -101,11 +101,13 @@ fn main() {
         Ok("ha-server") => zoorpc::apps::ha_server::main(),
         Ok("proxy") => {
             zoorpc::init_logging();
-            std::process::exit(zoorpc::apps::proxy::run(ProxyCli::parse().args))
+            std::process::exit(zoorpc::apps::proxy::run(
+                zoorpc::cli::parse::<ProxyCli>().args,
+            ))
         }
         _ => {}
     }
-    let args = Args::parse();
+    let args: Args = zoorpc::cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -1,6 +1,6 @@
 //! Counting, from what users would look at: calls that failed (through the library's consumer),
 //! master intervals that overlap by wall clock (from the contenders' own stamped `role` lines,
-//! as `tests/ha_rounds.rs` lays out the instants contenders adopted their roles), and job runs
+//! as `tests/ha/ha_rounds.rs` lays out the instants contenders adopted their roles), and job runs
 //! whose number was claimed twice (from their `run` lines).
 
 use std::collections::HashMap;

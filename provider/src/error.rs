@@ -24,10 +24,7 @@ pub mod settings {
 /// address or the setting ([`settings`]) and what to do.
 ///
 /// ```
-/// use zoorpc_provider::{Error, parse_ip};
-/// let err = parse_ip("localhost").unwrap_err();
-/// assert!(matches!(err, Error::BadAddress(_)));
-/// assert_eq!(err.to_string(), "invalid address \"localhost\": expected an IP address such as 127.0.0.1 or ::1");
+/// use zoorpc_provider::Error;
 /// let taken = Error::PortInUse { addr: "127.0.0.1:50051".parse()? };
 /// assert_eq!(
 ///     taken.to_string(),
@@ -56,9 +53,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The address to bind or advertise is malformed.
-    #[error("invalid address {0:?}: expected an IP address such as 127.0.0.1 or ::1")]
-    BadAddress(String),
     /// The advertised host is the unspecified address (`0.0.0.0`, `::`), which no client can
     /// dial.
     #[error(

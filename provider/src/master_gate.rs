@@ -1,50 +1,13 @@
-//! `MasterGate`: a tower [`Layer`] that lets requests through only while this process is the
-//! master of an election, and answers every other request with the standby refusal.
-//!
-//! Guarantees:
-//! - The role is checked per request, when the request arrives (in `call`), from the
-//!   election's own state ([`Mastership`]): no task in between that could lag behind a
-//!   step-down. Master means the role *and* the master's lease: the master has heard from
-//!   ZooKeeper within the lease (3/5 of the session timeout, measured on the boot clock from
-//!   when the request it heard back on was sent), so a process resumed after a pause longer
-//!   than that refuses from its first request on, before any of its tasks has run, and long
-//!   before its session can have expired and another contender taken over. A request
-//!   admitted while master runs to completion even if mastership is lost meanwhile (as any
-//!   in-flight call does when a server stops); guard side effects that must not outlive
-//!   mastership with the election's [`zoorpc_registry::Fence`].
-//! - A master hands over or resigns only once every request its gate admitted has completed:
-//!   each holds a [`Mastership::admit`] admission, counted *before* the role is read, until
-//!   its answer's body ended (trailers included) or the request was dropped; the election
-//!   waits for the count to reach zero (at most one lease, see
-//!   [`zoorpc_registry::election`]) before it releases the node. A designee or standby
-//!   therefore answers its first call as master only after the old master's last answer.
-//! - A refused request never reaches the inner service (no handler runs, its body is not read):
-//!   the answer is a trailers-only gRPC response, `UNAVAILABLE` with
-//!   [`STANDBY_METADATA`](zoorpc_proto::standby::STANDBY_METADATA) naming the master this process knows
-//!   ([`standby_status`]), so clients may retry it on the master.
-//! - Not master means any other role: standby, joining, electing, disconnected, left; and a gate
-//!   not bound to an election yet (an [`crate::HaServer`] serves before it contends).
-//! - Services named with [`MasterGate::exempt`] (e.g. `grpc.health.v1.Health`) pass whatever
-//!   the role: they describe the process, not the service it holds mastership for.
-//!
-//! ```no_run
-//! # async fn demo(election: zoorpc_registry::MasterElection) -> Result<(), tonic::transport::Error> {
-//! use zoorpc_provider::{Greeter, MasterGate};
-//! use zoorpc_proto::HelloServiceServer;
-//! let gate = MasterGate::new(election.mastership());
-//! tonic::transport::Server::builder()
-//!     .layer(gate)
-//!     .add_service(HelloServiceServer::new(Greeter::new("me")))
-//!     .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 9090)))
-//!     .await
-//! # }
-//! ```
+//! `MasterGate`: the tower layer that lets requests through only while master (see
+//! [`MasterGate`]).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
+use tonic::body::Body;
+use tonic::codegen::{Bytes, StdError};
 use tonic::server::NamedService;
 use tower::{Layer, Service};
 use zoorpc_registry::Role;
@@ -52,7 +15,46 @@ use zoorpc_registry::election::{Admission, Mastership};
 
 use zoorpc_proto::standby::standby_status;
 
-/// The layer: wraps a service (or tonic's `Routes`) in a [`MasterGated`].
+/// A tower [`Layer`] that lets requests through only while this process is the
+/// master of an election, and answers every other request with the standby refusal.
+///
+/// Guarantees:
+/// - The role is checked per request, when the request arrives (in `call`), from the
+///   election's own state ([`Mastership`]): no task in between that could lag behind a
+///   step-down. Master means the role *and* the master's lease: the master has heard from
+///   ZooKeeper within the lease (3/5 of the session timeout, measured on the boot clock from
+///   when the request it heard back on was sent), so a process resumed after a pause longer
+///   than that refuses from its first request on, before any of its tasks has run, and long
+///   before its session can have expired and another contender taken over. A request
+///   admitted while master runs to completion even if mastership is lost meanwhile (as any
+///   in-flight call does when a server stops); guard side effects that must not outlive
+///   mastership with the election's [`zoorpc_registry::Fence`].
+/// - A master hands over or resigns only once every request its gate admitted has completed:
+///   each holds a [`Mastership::admit`] admission, counted *before* the role is read, until
+///   its answer's body ended (trailers included) or the request was dropped; the election
+///   waits for the count to reach zero (at most one lease, see
+///   [`zoorpc_registry::election`]) before it releases the node. A designee or standby
+///   therefore answers its first call as master only after the old master's last answer.
+/// - A refused request never reaches the inner service (no handler runs, its body is not read):
+///   the answer is a trailers-only gRPC response, `UNAVAILABLE` with
+///   [`STANDBY_METADATA`](zoorpc_proto::standby::STANDBY_METADATA) naming the master this process knows
+///   ([`standby_status`]), so clients may retry it on the master.
+/// - Not master means any other role: standby, joining, electing, disconnected, left; and a gate
+///   not bound to an election yet (an [`crate::HaServer`] serves before it contends).
+/// - Services named with [`MasterGate::exempt`] (e.g. `grpc.health.v1.Health`) pass whatever
+///   the role: they describe the process, not the service it holds mastership for.
+///
+/// ```no_run
+/// # async fn demo<S: zoorpc_provider::GrpcService>(election: zoorpc_registry::MasterElection, my_service: S) -> Result<(), tonic::transport::Error> {
+/// use zoorpc_provider::MasterGate;
+/// let gate = MasterGate::new(election.mastership());
+/// tonic::transport::Server::builder()
+///     .layer(gate)
+///     .add_service(my_service)
+///     .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 9090)))
+///     .await
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct MasterGate {
     /// The election's mastership, once known; unset means "not master yet".
@@ -161,11 +163,13 @@ impl<S: NamedService> NamedService for MasterGated<S> {
 impl<S, B, ResBody> Service<http::Request<B>> for MasterGated<S>
 where
     S: Service<http::Request<B>, Response = http::Response<ResBody>>,
-    ResBody: Default,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<StdError>,
 {
-    type Response = http::Response<GatedBody<ResBody>>;
+    /// tonic's body (as `Routes` answers), so a gate can be optional (`option_layer`).
+    type Response = http::Response<Body>;
     type Error = S::Error;
-    type Future = GateFuture<S::Future, ResBody>;
+    type Future = GateFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -190,39 +194,42 @@ pin_project_lite::pin_project! {
     // pin-project-lite takes no attributes (docs) on variant fields; the variants say what
     // their fields hold.
     #[allow(missing_docs)]
-    pub enum GateFuture<F, B> {
+    pub enum GateFuture<F> {
         /// Admitted: the inner service answers (`inner`: its future); `admission` counts the
-        /// request in flight as master until its answer's body ends (or the future is dropped).
+        /// request in flight as master until its answer's body ended (or it was dropped).
         Admitted { admission: Option<Admission>, #[pin] inner: F },
         /// Refused: the standby refusal, ready at once (`response`: taken when it completes).
-        Refused { response: Option<http::Response<B>> },
+        Refused { response: Option<http::Response<Body>> },
     }
 }
 
-impl<F, B, E> Future for GateFuture<F, B>
+impl<F, B, E> Future for GateFuture<F>
 where
     F: Future<Output = Result<http::Response<B>, E>>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<StdError>,
 {
-    type Output = Result<http::Response<GatedBody<B>>, E>;
+    type Output = Result<http::Response<Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             GateFutureProj::Admitted { admission, inner } => {
                 let answer = std::task::ready!(inner.poll(cx));
-                // An error drops the admission here: nothing more is sent as master.
+                // An error drops the admission here: nothing more is sent as master. A body
+                // already at its end (a trailers-only answer) drops it once the response is
+                // handed over: the answer is complete.
                 let admission = admission.take();
                 Poll::Ready(answer.map(|response| {
-                    response.map(|body| GatedBody {
-                        inner: body,
-                        admission,
+                    response.map(|body| {
+                        Body::new(GatedBody {
+                            inner: body,
+                            admission,
+                        })
                     })
                 }))
             }
             GateFutureProj::Refused { response } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response.map(|body| GatedBody {
-                    inner: body,
-                    admission: None,
-                }))),
+                Some(response) => Poll::Ready(Ok(response)),
                 // Polled again after it completed: as a finished future may, never ready.
                 None => Poll::Pending,
             },
@@ -231,9 +238,9 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// The body of a [`MasterGated`]'s answer: the inner one, holding the request's admission
-    /// as master until its last frame (trailers included) was taken, or it is dropped.
-    pub struct GatedBody<B> {
+    /// The body of an admitted answer: the inner one, holding the request's admission as
+    /// master until its last frame (trailers included) was taken, or it is dropped.
+    struct GatedBody<B> {
         #[pin]
         inner: B,
         admission: Option<Admission>,
@@ -263,15 +270,6 @@ impl<B: http_body::Body> http_body::Body for GatedBody<B> {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
-    }
-}
-
-impl<B: Default> Default for GatedBody<B> {
-    fn default() -> Self {
-        GatedBody {
-            inner: B::default(),
-            admission: None,
-        }
     }
 }
 

@@ -6,22 +6,14 @@
 use tonic::service::Routes;
 
 /// The gRPC service name of reflection v1.
-pub const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
+pub(crate) const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 /// The gRPC service name of reflection v1alpha.
-pub const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
+pub(crate) const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
 /// `routes` with reflection v1 and v1alpha added, describing `sets` (encoded
 /// `FileDescriptorSet`s, e.g. `tonic::include_file_descriptor_set!`), gRPC health and reflection.
 /// A set that cannot be decoded is an error naming the cause.
-///
-/// ```
-/// use tonic::service::Routes;
-/// use zoorpc_provider::with_reflection;
-/// assert!(with_reflection(Routes::default(), &[zoorpc_proto::FILE_DESCRIPTOR_SET]).is_ok());
-/// let garbage: &'static [u8] = b"not a descriptor set";
-/// assert!(with_reflection(Routes::default(), &[garbage]).is_err());
-/// ```
-pub fn with_reflection(
+pub(crate) fn with_reflection(
     routes: Routes,
     sets: &[&'static [u8]],
 ) -> Result<Routes, tonic_reflection::server::Error> {
@@ -46,4 +38,16 @@ pub fn with_reflection(
     let v1 = builder().build_v1()?;
     let v1alpha = builder().build_v1alpha()?;
     Ok(routes.add_service(v1).add_service(v1alpha))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_good_sets_and_refuses_garbage() {
+        assert!(with_reflection(Routes::default(), &[zoorpc_proto::FILE_DESCRIPTOR_SET]).is_ok());
+        let garbage: &'static [u8] = b"not a descriptor set";
+        assert!(with_reflection(Routes::default(), &[garbage]).is_err());
+    }
 }

@@ -1,5 +1,5 @@
 //! `ServedMetrics`: a tower layer counting the requests a server answers, through the
-//! `metrics` facade (a no-op until a program installs a recorder, e.g. `--metrics ADDR`):
+//! `metrics` facade (a no-op until a program installs a recorder):
 //! `zoorpc_served_total{method, code}`, `method` the gRPC path (`/hello.v1.HelloService/SayHello`),
 //! `code` the gRPC status in the response headers (a method the server does not serve counts
 //! as `method="unknown"`: clients name those, and could add series without end): a handler's error is answered trailers-only,
@@ -14,11 +14,11 @@ use tower::{Layer, Service};
 
 /// The `method` label of every request for a method the server does not serve
 /// (`UNIMPLEMENTED`), whatever path the client sent.
-pub const UNKNOWN_METHOD: &str = "unknown";
+pub(crate) const UNKNOWN_METHOD: &str = "unknown";
 
 /// The layer; see the module docs.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ServedMetrics;
+pub(crate) struct ServedMetrics;
 
 impl<S> Layer<S> for ServedMetrics {
     type Service = Counted<S>;
@@ -30,7 +30,7 @@ impl<S> Layer<S> for ServedMetrics {
 
 /// A service whose answers are counted; made by [`ServedMetrics`].
 #[derive(Clone, Debug)]
-pub struct Counted<S> {
+pub(crate) struct Counted<S> {
     inner: S,
 }
 
@@ -56,7 +56,7 @@ where
 
 pin_project_lite::pin_project! {
     /// The inner service's answer, counted when it is ready.
-    pub struct CountedFuture<F> {
+    pub(crate) struct CountedFuture<F> {
         method: Option<String>,
         #[pin]
         inner: F,

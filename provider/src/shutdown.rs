@@ -42,9 +42,3 @@ impl StopSignals {
         }
     }
 }
-
-/// Waits for SIGTERM or SIGINT (Ctrl-C).
-pub async fn wait_for_signal() -> Result<()> {
-    StopSignals::listen()?.recv().await;
-    Ok(())
-}

@@ -9,42 +9,8 @@ use std::time::Duration;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use tonic::server::NamedService;
-
 use crate::error::{Error, Result};
 use crate::tls::ProviderTls;
-
-/// What [`Provider::serve`](crate::Provider::serve) and [`HaServer::serve`](crate::HaServer::serve)
-/// take: a tonic-generated server (`EchoServer::new(MyEcho)`), which knows its gRPC name, also
-/// behind an interceptor (`EchoServer::with_interceptor(MyEcho, check_token)`): whatever tonic's
-/// own router takes.
-pub trait GrpcService:
-    tower::Service<
-        http::Request<tonic::body::Body>,
-        Response: axum_core::response::IntoResponse,
-        Error = std::convert::Infallible,
-        Future: Send + 'static,
-    > + NamedService
-    + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<S> GrpcService for S where
-    S: tower::Service<
-            http::Request<tonic::body::Body>,
-            Response: axum_core::response::IntoResponse,
-            Error = std::convert::Infallible,
-            Future: Send + 'static,
-        > + NamedService
-        + Clone
-        + Send
-        + Sync
-        + 'static
-{
-}
 
 /// Binds `listen` and works out the host to advertise: the listener, its real address (port 0
 /// resolved) and the host ([`advertised_host`]), before anything else starts.
@@ -61,7 +27,8 @@ pub(crate) async fn listen(
     Ok((listener, addr, host))
 }
 
-pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+/// Binds `addr`; a taken port is [`Error::PortInUse`].
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => Ok(l),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(Error::PortInUse { addr }),
@@ -69,36 +36,12 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     }
 }
 
-/// Parses an IP for `listen`, with an error that says what is expected.
-///
-/// ```
-/// use zoorpc_provider::parse_ip;
-/// assert!(parse_ip("::1")?.is_loopback());
-/// assert!(parse_ip("0.0.0.0")?.is_unspecified());
-/// assert!(parse_ip("127.0.0.1:50051").is_err());
-/// # Ok::<(), zoorpc_provider::Error>(())
-/// ```
-pub fn parse_ip(text: &str) -> Result<IpAddr> {
-    text.parse().map_err(|_| Error::BadAddress(text.to_owned()))
-}
-
 /// The host to advertise for a server listening on `listen`: `advertise` if given, else the
 /// listen IP. An unspecified address (`0.0.0.0`, `::`) is refused either way: no client can dial
 /// it, and which of the machine's addresses clients should use is theirs to say (Dubbo and
 /// Curator guess "the first non-loopback address", which goes wrong on machines with several,
 /// hence Dubbo's `DUBBO_IP_TO_REGISTRY`).
-///
-/// ```
-/// use zoorpc_provider::advertised_host;
-/// let any = "0.0.0.0".parse().unwrap();
-/// let lo = "127.0.0.1".parse().unwrap();
-/// assert_eq!(advertised_host(lo, None).unwrap(), "127.0.0.1");
-/// assert_eq!(advertised_host(any, Some("10.0.0.7")).unwrap(), "10.0.0.7");
-/// assert!(advertised_host(any, None).is_err());
-/// assert!(advertised_host(lo, Some("0.0.0.0")).is_err());
-/// assert!(advertised_host(lo, Some("[::]")).is_err());
-/// ```
-pub fn advertised_host(listen: IpAddr, advertise: Option<&str>) -> Result<String> {
+pub(crate) fn advertised_host(listen: IpAddr, advertise: Option<&str>) -> Result<String> {
     match advertise {
         Some(host) => {
             let literal = host.trim_start_matches('[').trim_end_matches(']');
@@ -118,20 +61,14 @@ pub fn advertised_host(listen: IpAddr, advertise: Option<&str>) -> Result<String
     }
 }
 
-/// Calls the health service at `endpoint` (`http://host:port`, the advertised address) until
-/// it answers SERVING for `service` ("" for the whole server), at most 5 s; otherwise
-/// [`Error::AdvertisedUnreachable`] naming `endpoint` (`listen` is where the server listens,
-/// for the message).
-pub async fn check_serving(endpoint: &str, listen: SocketAddr, service: &str) -> Result<()> {
-    check_serving_tls(endpoint, listen, service, None).await
-}
-
-/// [`check_serving`] over TLS when `tls` is given (an `https://` endpoint): a handshake that
-/// accepts only the provider's own certificate, then the same health call. A server requiring
-/// client certificates cannot be called without one, so there a completed TLS 1.3 handshake
-/// pinned to the provider's own certificate is the proof (only this server holds its key); see
-/// [`ProviderTls`]. Without `tls` the endpoint is called in plaintext.
-pub async fn check_serving_tls(
+/// Calls the health service at `endpoint` (`http://host:port` or, with `tls`, `https://`: the
+/// advertised address) until it answers SERVING for `service` ("" for the whole server), at most
+/// 5 s; otherwise [`Error::AdvertisedUnreachable`] naming `endpoint` (`listen` is where the
+/// server listens, for the message). Over TLS the handshake accepts only the server's own
+/// certificate; a server requiring client certificates cannot be called without one, so there
+/// a completed TLS 1.3 handshake pinned to its own certificate is the proof (only this server
+/// holds its key); see [`ProviderTls`].
+pub(crate) async fn check_serving(
     endpoint: &str,
     listen: SocketAddr,
     service: &str,
@@ -293,4 +230,21 @@ async fn tls_handshake(
     tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_advertises_the_unspecified_address() {
+        let any: IpAddr = "0.0.0.0".parse().unwrap();
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(advertised_host(lo, None).unwrap(), "127.0.0.1");
+        assert_eq!(advertised_host(any, Some("10.0.0.7")).unwrap(), "10.0.0.7");
+        assert!(advertised_host(any, None).is_err());
+        assert!(advertised_host(lo, Some("0.0.0.0")).is_err());
+        assert!(advertised_host(lo, Some("[::]")).is_err());
+        assert!(advertised_host(lo, Some("::ffff:0.0.0.0")).is_err());
+    }
 }

@@ -1,17 +1,4 @@
-//! `ProviderTls`: the certificate chain and key a provider serves TLS with, and optionally the CA
-//! its clients' certificates must be issued by (mutual TLS). Checked when built: a missing file,
-//! garbage PEM, or a key that is not the certificate's is one clear error before anything
-//! listens or registers.
-//!
-//! The self-check before registering ([`check_serving`](crate::check_serving)) goes over TLS
-//! too. It *pins* the provider's own certificate (the first of the chain): the handshake
-//! succeeds only if the server answering is the one holding this key, whatever names the
-//! certificate carries and whoever issued it. Name and chain checks are left to the consumers,
-//! which verify against their CA: the self-check proves "this server answers here", not "my
-//! clients will trust it". With client certificates required the self-check holds none to
-//! present (the provider's own certificate is usually a server-only one), so it cannot make the
-//! health call: a completed TLS 1.3 handshake pinned to the provider's own certificate is then
-//! the proof that the advertised address reaches this server.
+//! `ProviderTls`: the TLS a server serves with (see [`ProviderTls`]).
 
 use std::sync::Arc;
 
@@ -24,8 +11,20 @@ use zoorpc_proto::{Pem, TlsError};
 
 use crate::error::settings::{CERT_FILE as CERT, CLIENT_CA_FILE as CLIENT_CA, KEY_FILE as KEY};
 
-/// A provider's TLS: its certificate chain and key, and optionally the CA client certificates
-/// must come from. Built only from material that loads: see [`ProviderTls::new`].
+/// The certificate chain and key a provider serves TLS with, and optionally the CA
+/// its clients' certificates must be issued by (mutual TLS). Checked when built: a missing file,
+/// garbage PEM, or a key that is not the certificate's is one clear error before anything
+/// listens or registers.
+///
+/// The self-check before registering (`check_serving`) goes over TLS
+/// too. It *pins* the provider's own certificate (the first of the chain): the handshake
+/// succeeds only if the server answering is the one holding this key, whatever names the
+/// certificate carries and whoever issued it. Name and chain checks are left to the consumers,
+/// which verify against their CA: the self-check proves "this server answers here", not "my
+/// clients will trust it". With client certificates required the self-check holds none to
+/// present (the provider's own certificate is usually a server-only one), so it cannot make the
+/// health call: a completed TLS 1.3 handshake pinned to the provider's own certificate is then
+/// the proof that the advertised address reaches this server.
 #[derive(Clone)]
 pub struct ProviderTls {
     /// The chain as PEM, for tonic's server.

@@ -65,6 +65,8 @@ pub struct ServiceListing {
     pub truncated: bool,
     /// Paths this session may not read (ZooKeeper said NoAuth): left out, the rest listed.
     pub unreadable: Vec<String>,
+    /// Election paths seen on the walk (those with a `<path>.epoch` companion), sorted.
+    pub elections: Vec<String>,
 }
 
 /// The master of an election path as ZooKeeper holds it.
@@ -134,6 +136,7 @@ pub async fn services(session: &Session, root: &str) -> Result<ServiceListing> {
         services: Vec::new(),
         truncated: false,
         unreadable: Vec::new(),
+        elections: Vec::new(),
     };
     while let Some(path) = queue.pop_front() {
         visited += 1;
@@ -162,6 +165,7 @@ pub async fn services(session: &Session, root: &str) -> Result<ServiceListing> {
     listing
         .services
         .sort_by(|a, b| a.base_path.cmp(&b.base_path));
+    listing.elections.sort();
     Ok(listing)
 }
 
@@ -219,6 +223,9 @@ async fn read_child(
     // name), and every `provider<seq>` or ephemeral child even with bad data (shown as such,
     // never hidden). Anything else is a parent to look into.
     if url.is_err() && !is_provider_name(child) && stat.ephemeral_owner == 0 {
+        if let Some(master) = child.strip_suffix(".epoch") {
+            listing.elections.push(join(path, master));
+        }
         // An election's participant nodes are no providers either.
         let participants = child
             .strip_suffix(participants::PARTICIPANTS_SUFFIX)

@@ -19,6 +19,9 @@
 //!   claimed with a fenced write so a failover neither repeats nor skips more than one.
 //! - [`auth`]: [`ZkCredential`] (digest `user:password`) and [`NodeAcl`]: with a credential,
 //!   every node zoorpc creates is readable by anyone and changeable only by that identity.
+//! - [`weight`]: a provider's weight changed at run time (the rule its registration keeps).
+//! - [`tree_watch`]: [`TreeWatch`], one watch that hears of every change under a root (for
+//!   views of a whole subtree).
 //! - [`inspect`]: read-only views for operators (the services under a root with session ids and
 //!   ages; the master with its epoch and tenure).
 //! - [`provider_url`]: [`ProviderUrl`], the strict parser of a provider node's data.
@@ -57,7 +60,9 @@ pub mod plumbing;
 pub mod provider_url;
 pub mod registration;
 pub mod session;
+pub mod tree_watch;
 mod watched;
+pub mod weight;
 
 pub use auth::{AUTH_FILE_ENV, NodeAcl, ZkCredential};
 pub use connect_string::ConnectString;
@@ -73,3 +78,4 @@ pub use plumbing::path::{self, validate_path};
 pub use provider_url::ProviderUrl;
 pub use registration::{PROVIDER_PREFIX, Registration};
 pub use session::{LinkState, Session, SessionConfig, SessionStatus};
+pub use tree_watch::TreeWatch;

@@ -14,6 +14,7 @@
 //!   [`Error::NoAuth`].
 //! - Another URL written into the node (`zkCli.sh set`): our URL is written back (with a warning);
 //!   consumers follow both changes. Only the data is restored, never another session's node.
+//!   Our URL with only its weight changed is kept instead ([`crate::weight`]).
 //! - A `create` whose reply was lost: the node is looked up by owner and data before trying
 //!   again, so a lost reply never leaves two nodes for one provider.
 //! - `deregister` deletes the node before returning. With ZooKeeper out of reach it gives up
@@ -306,6 +307,11 @@ impl Keeper {
                 // Only after a wiped ZooKeeper can our name come back owned by another session.
                 warn!(node = %node, owner = stat.ephemeral_owner, "our registration node now belongs to another session; re-registering");
                 self.present = false;
+                ControlFlow::Continue(())
+            }
+            Ok((current, _, _)) if crate::weight::reweighted_data(&self.data, &current) => {
+                info!(node = %node, url = %String::from_utf8_lossy(&current), "our weight was changed in ZooKeeper; keeping it");
+                self.data = current;
                 ControlFlow::Continue(())
             }
             Ok((current, stat, _)) if current != self.data => {

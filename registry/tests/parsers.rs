@@ -1,4 +1,4 @@
-//! Property tests of the parsers of what users and other programs hand us (issue 10 item 7):
+//! Property tests of the parsers of what users and other programs hand us:
 //! provider URLs, connect strings, znode paths, contender addresses. For any input: no panic;
 //! a rejection is the parser's own error with a message naming what was wrong; an accepted value
 //! round-trips (parsing what it prints gives the same value, its parts rebuild it).

@@ -1,66 +1,67 @@
 //! The client program: calls `SayHello` through a [`Consumer`] N times, printing
-//! `ok <provider url>` or `err <reason>` per call and `calls=N ok=N failed=N` last.
+//! `ok <provider url>` or `err <reason>` per call and `calls=N ok=N failed=N` last; exits 1 if
+//! any call failed (as `zoorpc call` and `zoorpc-ha-client`), 0 if all were answered.
 
-use crate::cli::{Flags, MAX_MS, or_exit};
 use zoorpc_consumer::{Consumer, ConsumerConfig, Strategy};
 
-/// Usage text.
-pub const USAGE: &str = "usage: client --zk HOST:PORT[,HOST:PORT...] [--base-path /registry] \
-[--calls 10] [--interval-ms 500 (0 = no pause)] [--name world] \
-[--strategy random|round-robin|least-loaded|first] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
-[--metrics ADDR (Prometheus at http://ADDR/metrics while it runs)] \
-[--tls-ca PEM (call https:// providers) [--tls-client-cert PEM --tls-client-key PEM] [--tls-server-name NAME]]";
+/// zoorpc-client: calls SayHello through the registry (picking, retry, failover), one line per
+/// call (`ok <provider url>` or `err <reason>`), `calls=N ok=N failed=N` last; exits 1 if a call
+/// failed.
+#[derive(clap::Parser, Debug)]
+#[command(name = "zoorpc-client", version)]
+pub struct ClientArgs {
+    /// The ZooKeeper to talk to and the identity to use.
+    #[command(flatten)]
+    pub zk: super::ZkArg,
+    /// Where the providers register
+    #[arg(long, default_value = "/registry", value_parser = super::znode_path)]
+    pub base_path: String,
+    /// How many calls, how often, with which name.
+    #[command(flatten)]
+    pub calls: super::CallLoopArgs,
+    /// How a provider is picked: random, round-robin, least-loaded or first
+    #[arg(long, default_value = "random")]
+    pub strategy: Strategy,
+    /// Where to serve metrics, if anywhere.
+    #[command(flatten)]
+    pub metrics: super::MetricsArg,
+    /// How https providers are verified (`--tls-ca`, client certificate, server name).
+    #[command(flatten)]
+    pub tls: super::tls::ConsumerTlsArgs,
+    /// How much to log.
+    #[command(flatten)]
+    pub log: super::LogArgs,
+}
 
 /// Runs the client program with the process arguments.
 pub fn main() {
-    crate::init_logging();
-    let flags = Flags::from_env(
-        USAGE,
-        &[
-            "zk",
-            "base-path",
-            "calls",
-            "interval-ms",
-            "name",
-            "strategy",
-            "zk-auth-file",
-            "metrics",
-            "tls-ca",
-            "tls-client-cert",
-            "tls-client-key",
-            "tls-server-name",
-        ],
-    );
-    let zk = or_exit(USAGE, flags.zk());
-    let base = flags.str("base-path").unwrap_or("/registry").to_owned();
-    let calls = or_exit(USAGE, flags.number("calls", 10u64, 0..=u64::MAX));
-    let interval = or_exit(USAGE, flags.millis("interval-ms", 500, 0..=MAX_MS));
-    let name = flags.str("name").unwrap_or("world").to_owned();
-    let strategy = or_exit(
-        USAGE,
-        flags
-            .str("strategy")
-            .unwrap_or("random")
-            .parse::<Strategy>()
-            .map_err(|e| format!("bad value for --strategy: {e}")),
-    );
-    let zk_auth = or_exit(USAGE, flags.zk_auth());
-    let tls = or_exit(USAGE, super::tls::consumer_tls_flags(&flags));
-    let metrics = or_exit(USAGE, flags.metrics());
-    std::process::exit(super::block_on(async move {
-        if let Some(addr) = metrics {
-            super::metrics::serve(addr)?;
-        }
-        let mut config = ConsumerConfig::new(zk, base).strategy(strategy);
-        config.zk_auth = zk_auth;
-        config.tls = tls;
-        let consumer = Consumer::connect_with(config)
-            .await
-            .map_err(|e| e.to_string())?;
-        super::call_loop(calls, interval, || async {
-            consumer.say_hello(&name).await.map(|a| a.url.to_string())
+    let args: ClientArgs = crate::cli::parse();
+    args.log.init("warn");
+    std::process::exit(run(args));
+}
+
+/// Runs the client program; returns the exit status.
+pub fn run(args: ClientArgs) -> i32 {
+    let access = super::consumer_access(&args.zk, &args.tls);
+    let metrics = args.metrics.clone();
+    super::run_checked(access, &metrics, |(zk_auth, tls)| {
+        super::block_on(async move {
+            let mut config =
+                ConsumerConfig::new(args.zk.zk.clone(), args.base_path).strategy(args.strategy);
+            config.zk_auth = zk_auth;
+            config.tls = tls;
+            let consumer = Consumer::connect_with(config)
+                .await
+                .map_err(|e| e.to_string())?;
+            let calls = &args.calls;
+            let failed = super::call_loop(calls.calls, calls.interval, || async {
+                consumer
+                    .say_hello(&calls.name)
+                    .await
+                    .map(|a| a.url.to_string())
+            })
+            .await;
+            Ok::<_, String>(if failed == 0 { 0 } else { 1 })
         })
-        .await;
-        Ok::<_, String>(0)
-    }));
+    })
 }

@@ -12,14 +12,12 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 use zoorpc_provider::Provider;
 
-use crate::cli::{Flags, or_exit};
-
 /// Generated code of `echo.v1`.
 pub mod proto {
     tonic::include_proto!("echo.v1");
 
     /// Encoded `FileDescriptorSet` of `echo.proto`, for server reflection
-    /// (`ProviderConfig::file_descriptor_sets`).
+    /// (`ProviderConfig::file_descriptor_set`).
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("echo_descriptor");
 }
 
@@ -138,23 +136,30 @@ impl Echo for EchoService {
     }
 }
 
-/// Usage text.
-pub const USAGE: &str = "usage: echo --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
-[--base-path /services/echo] [--advertise-host 127.0.0.1] [--listen-host 127.0.0.1] \
-[--session-timeout-ms 10000] [--drain-grace-ms 250] [--delay-ms 0] [--weight 100] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
-[--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]";
+/// zoorpc-echo: serves the tests' echo.v1.Echo and keeps it registered until SIGTERM or Ctrl-C,
+/// with the provider program's flags and lines.
+#[derive(clap::Parser, Debug)]
+#[command(name = "zoorpc-echo", version)]
+pub struct EchoArgs {
+    /// Where to register
+    #[arg(long, default_value = "/services/echo", value_parser = super::znode_path)]
+    pub base_path: String,
+    /// Everything else a provider program is told.
+    #[command(flatten)]
+    pub serve: super::provider::ServeArgs,
+    /// How much to log.
+    #[command(flatten)]
+    pub log: super::LogArgs,
+}
 
 /// Runs the echo provider program with the process arguments.
 pub fn main() {
-    crate::init_logging();
-    let flags = Flags::from_env(USAGE, super::provider::FLAGS);
-    let mut config = or_exit(USAGE, super::provider::config(&flags));
-    if flags.str("base-path").is_none() {
-        config.base_path = "/services/echo".into();
-    }
-    config.file_descriptor_sets.push(proto::FILE_DESCRIPTOR_SET);
-    let service = EchoServer::new(EchoService::new(config.delay));
-    std::process::exit(super::provider::run_started(Provider::serve(
-        config, service,
-    )));
+    let args: EchoArgs = crate::cli::parse();
+    args.log.init("warn");
+    std::process::exit(args.serve.run(&args.base_path, |program| {
+        let config = program
+            .config
+            .file_descriptor_set(proto::FILE_DESCRIPTOR_SET);
+        Provider::serve(config, EchoServer::new(EchoService::new(program.delay)))
+    }));
 }

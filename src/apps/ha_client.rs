@@ -3,55 +3,62 @@
 //! node holds it) or `err <reason>` per call, and `calls=N ok=N failed=N` last. Exits 1 if any
 //! call failed (as `zoorpc call`), 0 if all were answered.
 
+use std::time::Duration;
+
 use zoorpc_consumer::{MasterClient, MasterClientConfig};
 
-use crate::cli::{Flags, MAX_MS, or_exit};
+use crate::cli::{MAX_MS, millis};
 
-/// Usage text.
-pub const USAGE: &str = "usage: ha_client --zk HOST:PORT[,HOST:PORT...] \
-[--path /soa/master/services/HelloService:1.0.0] [--calls 10] [--interval-ms 500 (0 = no pause)] [--name world] \
-[--switch-over-timeout-ms 15000] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
-[--tls-ca PEM (the masters serve TLS) [--tls-client-cert PEM --tls-client-key PEM] [--tls-server-name NAME]]";
-
-/// Flags the HA client accepts.
-pub const FLAGS: &[&str] = &[
-    "zk",
-    "path",
-    "calls",
-    "interval-ms",
-    "name",
-    "switch-over-timeout-ms",
-    "zk-auth-file",
-    "tls-ca",
-    "tls-client-cert",
-    "tls-client-key",
-    "tls-server-name",
-];
+/// zoorpc-ha-client: calls SayHello on the current master of an election path, one line per call
+/// (`ok <master address>` or `err <reason>`), `calls=N ok=N failed=N` last; exits 1 if a call
+/// failed.
+#[derive(clap::Parser, Debug)]
+#[command(name = "zoorpc-ha-client", version)]
+pub struct HaClientArgs {
+    /// The ZooKeeper to talk to and the identity to use.
+    #[command(flatten)]
+    pub zk: super::ZkArg,
+    /// The election path
+    #[arg(long, default_value_t = super::ha_server::default_path(), value_parser = super::znode_path)]
+    pub path: String,
+    /// How many calls, how often, with which name.
+    #[command(flatten)]
+    pub calls: super::CallLoopArgs,
+    /// How long a call waits for a master when there is none (no contender yet, or a
+    /// switch-over under way), in milliseconds
+    #[arg(long = "switch-over-timeout-ms", value_name = "MS", default_value = "15000", value_parser = millis(0..=MAX_MS))]
+    pub switch_over_timeout: Duration,
+    /// How the masters' TLS is verified (`--tls-ca`, client certificate, server name).
+    #[command(flatten)]
+    pub tls: super::tls::ConsumerTlsArgs,
+    /// How much to log.
+    #[command(flatten)]
+    pub log: super::LogArgs,
+}
 
 /// Runs the HA client program with the process arguments.
 pub fn main() {
-    crate::init_logging();
-    let flags = Flags::from_env(USAGE, FLAGS);
-    let zk = or_exit(USAGE, flags.zk());
-    let path = flags
-        .str("path")
-        .map_or_else(super::ha_server::default_path, str::to_owned);
-    let calls = or_exit(USAGE, flags.number("calls", 10u64, 0..=u64::MAX));
-    let interval = or_exit(USAGE, flags.millis("interval-ms", 500, 0..=MAX_MS));
-    let name = flags.str("name").unwrap_or("world").to_owned();
-    let mut config = MasterClientConfig::new(zk, path);
-    config.zk_auth = or_exit(USAGE, flags.zk_auth());
-    config.tls = or_exit(USAGE, super::tls::consumer_tls_flags(&flags));
-    config.switch_over_timeout = or_exit(
-        USAGE,
-        flags.millis("switch-over-timeout-ms", 15_000, 0..=MAX_MS),
-    );
-    std::process::exit(super::block_on(async move {
-        let client = MasterClient::connect_with(config).await?;
-        let failed = super::call_loop(calls, interval, || async {
-            client.say_hello(&name).await.map(|a| a.master)
+    let args: HaClientArgs = crate::cli::parse();
+    args.log.init("warn");
+    std::process::exit(run(args));
+}
+
+/// Runs the HA client program; returns the exit status.
+pub fn run(args: HaClientArgs) -> i32 {
+    let access = super::consumer_access(&args.zk, &args.tls);
+    super::run_checked(access, &super::MetricsArg::default(), |(zk_auth, tls)| {
+        let mut config = MasterClientConfig::new(args.zk.zk.clone(), args.path.clone());
+        config.zk_auth = zk_auth;
+        config.tls = tls;
+        config.switch_over_timeout = args.switch_over_timeout;
+        super::block_on(async move {
+            let client = MasterClient::connect_with(config).await?;
+            let calls = &args.calls;
+            let failed = super::call_loop(calls.calls, calls.interval, || async {
+                client.say_hello(&calls.name).await.map(|a| a.master)
+            })
+            .await;
+            Ok::<_, zoorpc_consumer::Error>(if failed == 0 { 0 } else { 1 })
         })
-        .await;
-        Ok::<_, zoorpc_consumer::Error>(if failed == 0 { 0 } else { 1 })
-    }));
+    })
 }

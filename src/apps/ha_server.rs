@@ -6,7 +6,7 @@
 //! Prints (other tools read these lines):
 //! - `listening <addr>` once the server answers at `<addr>` (`host:port`, exactly what it writes
 //!   into the master node: checked with a gRPC health call to that address before contending;
-//!   `0.0.0.0`/`::` is never advertised, see [`zoorpc_provider::advertised_host`]);
+//!   `0.0.0.0`/`::` is never advertised: give `--advertise-host` with `--listen-host 0.0.0.0`);
 //! - `role master epoch=<n>`, `role standby master=<addr>`, `role electing` or
 //!   `role disconnected` on each change;
 //! - with `--job-interval-ms`: `run epoch=<n> seq=<k>` for each run of a master-only job;
@@ -23,56 +23,103 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tonic::service::Routes;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloService, HelloServiceServer};
-use zoorpc_provider::{Greeter, HaServer, StopSignals, parse_ip};
+use zoorpc_provider::{HaServer, HaServerConfig, Services, StopSignals};
 use zoorpc_registry::election::FastTakeover;
 use zoorpc_registry::{ElectionOptions, MasterElection, MasterJob, Role, default_master_path};
 
-use crate::cli::{Flags, MAX_MS, or_exit};
-
-/// Usage text.
-pub const USAGE: &str = "usage: ha_server --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
-[--path /soa/master/services/HelloService:1.0.0] [--advertise-host 127.0.0.1] \
-[--listen-host 127.0.0.1] [--session-timeout-ms 10000] [--handover-grace-ms 2000] \
-[--fast-takeover true|false (true: take over at once from a master whose address refuses connections)] \
-[--takeover-refusals 3] [--takeover-spacing-ms 100] \
-[--job-interval-ms N (run a master-only job every N >= 100 ms)] [--job-name hello-report] \
-[--delay-ms 0 (each SayHello takes at least this long: a slow handler, for tests)] \
-[--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
-[--metrics ADDR (Prometheus at http://ADDR/metrics)] \
-[--tls-cert PEM --tls-key PEM (serve TLS; clients need --tls-ca) [--tls-client-ca PEM]]";
-
-/// Flags the HA server accepts.
-pub const FLAGS: &[&str] = &[
-    "zk",
-    "port",
-    "path",
-    "advertise-host",
-    "listen-host",
-    "session-timeout-ms",
-    "handover-grace-ms",
-    "fast-takeover",
-    "takeover-refusals",
-    "takeover-spacing-ms",
-    "job-interval-ms",
-    "metrics",
-    "job-name",
-    "delay-ms",
-    "zk-auth-file",
-    "tls-cert",
-    "tls-key",
-    "tls-client-ca",
-];
+use super::hello::Greeter;
+use crate::cli::{MAX_MS, millis, number};
 
 /// The default election path of `HelloService` 1.0.0.
 pub fn default_path() -> String {
     default_master_path("HelloService", "1.0.0")
 }
 
-/// How to run the HA server program.
-#[derive(Clone, Debug)]
+/// zoorpc-ha-server: serves HelloService on the master only and contends for mastership of an
+/// election path (`listening <addr>`, `role ...` lines); resigns on SIGTERM or Ctrl-C.
+#[derive(clap::Parser, Debug)]
+#[command(name = "zoorpc-ha-server", version)]
 pub struct HaServerArgs {
+    /// The ZooKeeper to talk to and the identity to use.
+    #[command(flatten)]
+    pub zk: super::ZkArg,
+    /// Where to listen and what to write into the master node.
+    #[command(flatten)]
+    pub listen: super::ListenArgs,
+    /// The election path
+    #[arg(long, default_value_t = default_path(), value_parser = super::znode_path)]
+    pub path: String,
+    /// The session timeout asked for: how long after a crash a standby takes over.
+    #[command(flatten)]
+    pub session: super::SessionArg,
+    /// How long the holder waits for a designated contender to take over before it runs again,
+    /// in milliseconds
+    #[arg(long = "handover-grace-ms", value_name = "MS", default_value = "2000", value_parser = millis(0..=MAX_MS))]
+    pub handover_grace: Duration,
+    /// Take over at once from a master whose own address refuses connections (its process is
+    /// gone), instead of waiting for its session to expire
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub fast_takeover: bool,
+    /// Refused connects that prove the master's process gone
+    #[arg(long, value_name = "N", default_value = "3", value_parser = number(1..=100u32))]
+    pub takeover_refusals: u32,
+    /// Pause between those connects, in milliseconds
+    #[arg(long = "takeover-spacing-ms", value_name = "MS", default_value = "100", value_parser = millis(1..=60_000))]
+    pub takeover_spacing: Duration,
+    /// Also run a master-only job this often, in milliseconds (at least 100) [default: no job]
+    #[arg(long = "job-interval-ms", value_name = "MS", value_parser = millis(MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS))]
+    pub job_interval: Option<Duration>,
+    /// The job's name (its record is PATH.jobs/NAME, PATH the election path)
+    #[arg(long, default_value = "hello-report")]
+    pub job_name: String,
+    /// Artificial latency of every SayHello, in milliseconds (a slow handler, for tests)
+    #[arg(long = "delay-ms", value_name = "MS", default_value = "0", value_parser = millis(0..=MAX_MS))]
+    pub delay: Duration,
+    /// Where to serve metrics (role, epoch, session state), if anywhere.
+    #[command(flatten)]
+    pub metrics: super::MetricsArg,
+    /// TLS to serve with (`--tls-cert`, `--tls-key`, `--tls-client-ca`); clients need `--tls-ca`.
+    #[command(flatten)]
+    pub tls: super::tls::ProviderTlsArgs,
+    /// How much to log.
+    #[command(flatten)]
+    pub log: super::LogArgs,
+}
+
+impl HaServerArgs {
+    /// The checked settings: the job's name against the path (a bad one found once master
+    /// would leave the node behind for a session timeout), the credential and TLS files read.
+    pub fn settings(&self) -> Result<HaServerSettings, String> {
+        zoorpc_registry::master_job::validate_job(&self.path, &self.job_name)
+            .map_err(|e| e.to_string())?;
+        Ok(HaServerSettings {
+            zk: self.zk.zk.clone(),
+            listen: self.listen.address(),
+            advertise_host: self.listen.advertise_host.clone(),
+            path: self.path.clone(),
+            session_timeout: self.session.session_timeout,
+            election: ElectionOptions {
+                handover_grace: self.handover_grace,
+                fast_takeover: FastTakeover {
+                    enabled: self.fast_takeover,
+                    refusals: self.takeover_refusals,
+                    spacing: self.takeover_spacing,
+                    ..FastTakeover::default()
+                },
+            },
+            job_interval: self.job_interval,
+            job_name: self.job_name.clone(),
+            zk_auth: self.zk.credential()?,
+            tls: self.tls.load()?,
+            delay: self.delay,
+        })
+    }
+}
+
+/// How to run the HA server program: its flags, checked.
+#[derive(Clone, Debug)]
+pub struct HaServerSettings {
     /// ZooKeeper connect string.
     pub zk: String,
     /// Address to listen on; port 0 picks a free one.
@@ -93,97 +140,28 @@ pub struct HaServerArgs {
     /// The ZooKeeper digest identity, if any (the nodes it creates are then changeable by it
     /// only).
     pub zk_auth: Option<zoorpc_registry::ZkCredential>,
-    /// Where to serve Prometheus metrics (`--metrics ADDR`), if anywhere.
-    pub metrics: Option<SocketAddr>,
     /// TLS (`--tls-cert`, `--tls-key`, `--tls-client-ca`), if served.
     pub tls: Option<zoorpc_provider::ProviderTls>,
     /// How long each `SayHello` takes at least (`--delay-ms`; default 0).
     pub delay: Duration,
 }
 
-/// Builds the configuration from flags.
-pub fn config(flags: &Flags) -> Result<HaServerArgs, String> {
-    let zk = flags.zk()?;
-    let port = flags.number("port", 0u16, 0..=u16::MAX)?;
-    let ip =
-        parse_ip(flags.str("listen-host").unwrap_or("127.0.0.1")).map_err(|e| e.to_string())?;
-    let job_interval = match flags.str("job-interval-ms") {
-        None => None,
-        Some(_) => Some(flags.millis(
-            "job-interval-ms",
-            0,
-            MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS,
-        )?),
-    };
-    let path = flags.str("path").map_or_else(default_path, str::to_owned);
-    let job_name = flags.str("job-name").unwrap_or("hello-report").to_owned();
-    // Checked before anything starts: a bad name found once master would leave its node
-    // behind for a session timeout.
-    zoorpc_registry::master_job::validate_job(&path, &job_name).map_err(|e| e.to_string())?;
-    Ok(HaServerArgs {
-        zk,
-        listen: SocketAddr::new(ip, port),
-        advertise_host: flags.str("advertise-host").map(str::to_owned),
-        path,
-        session_timeout: flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS)?,
-        election: ElectionOptions {
-            handover_grace: flags.millis("handover-grace-ms", 2_000, 0..=MAX_MS)?,
-            fast_takeover: fast_takeover(flags)?,
-        },
-        job_interval,
-        job_name,
-        zk_auth: flags.zk_auth()?,
-        tls: super::tls::provider_tls_flags(flags)?,
-        delay: flags.millis("delay-ms", 0, 0..=MAX_MS)?,
-        metrics: match flags.str("metrics") {
-            None => None,
-            Some(text) => Some(text.parse().map_err(|_| {
-                format!(
-                    "bad value {text:?} for --metrics: expected an address such as 127.0.0.1:9464"
-                )
-            })?),
-        },
-    })
-}
-
-/// `--fast-takeover` (default on: this program serves the address it contends with),
-/// `--takeover-refusals`, `--takeover-spacing-ms`.
-fn fast_takeover(flags: &Flags) -> Result<FastTakeover, String> {
-    let enabled = match flags.str("fast-takeover") {
-        None | Some("true") => true,
-        Some("false") => false,
-        Some(other) => {
-            return Err(format!(
-                "bad value {other:?} for --fast-takeover: expected true or false"
-            ));
-        }
-    };
-    Ok(FastTakeover {
-        enabled,
-        refusals: flags.number("takeover-refusals", 3u32, 1..=100)?,
-        spacing: flags.millis("takeover-spacing-ms", 100, 1..=60_000)?,
-        ..FastTakeover::default()
-    })
-}
-
 /// Runs the HA server program with the process arguments.
 pub fn main() {
-    crate::init_logging();
-    let flags = Flags::from_env(USAGE, FLAGS);
-    let config = or_exit(USAGE, config(&flags));
-    std::process::exit(run(config));
+    let args: HaServerArgs = crate::cli::parse();
+    args.log.init("warn");
+    std::process::exit(run(&args));
 }
 
-/// Runs an HA server until a signal; returns the exit status.
-pub fn run(config: HaServerArgs) -> i32 {
-    if let Some(Err(e)) = config.metrics.map(super::metrics::serve) {
-        eprintln!("error: {}", crate::cli::error_line(&e.to_string()));
-        return 1;
-    }
-    super::block_on(async move { serve(config).await.map(|()| 0) })
+/// Runs an HA server until a signal; returns the exit status: 2 when a file is not usable, 1
+/// when it could not start or serve.
+pub fn run(args: &HaServerArgs) -> i32 {
+    super::run_checked(args.settings(), &args.metrics, |settings| {
+        super::block_on(async move { serve(settings).await.map(|()| 0) })
+    })
 }
 
-async fn serve(args: HaServerArgs) -> Result<(), String> {
+async fn serve(args: HaServerSettings) -> Result<(), String> {
     // Listening for signals before announcing anything: whoever reads a line may signal at once.
     let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
     let (job_interval, job_name) = (args.job_interval, args.job_name.clone());
@@ -229,24 +207,23 @@ async fn serve(args: HaServerArgs) -> Result<(), String> {
 /// Starts the HA server serving the program's `HelloService`, whose replies name the epoch
 /// of the role `roles` is set to once the election joined.
 async fn start(
-    args: HaServerArgs,
+    args: HaServerSettings,
     roles: Arc<OnceLock<watch::Receiver<Role>>>,
 ) -> Result<HaServer, String> {
-    let config = zoorpc_provider::HaServerConfig {
-        listen: args.listen,
-        advertise_host: args.advertise_host,
-        session_timeout: args.session_timeout,
-        election: args.election,
-        drain_timeout: Duration::from_secs(5),
-        zk_auth: args.zk_auth,
-        tls: args.tls,
-        file_descriptor_sets: vec![zoorpc_proto::FILE_DESCRIPTOR_SET],
-        ..zoorpc_provider::HaServerConfig::new(args.zk, args.path, 0)
-    };
-    let names = [zoorpc_provider::HELLO_SERVICE_NAME];
+    let mut config = HaServerConfig::new(args.zk, args.path, 0)
+        .listen(args.listen)
+        .session_timeout(args.session_timeout)
+        .election(args.election)
+        .drain_timeout(Duration::from_secs(5))
+        .zk_auth(args.zk_auth)
+        .tls(args.tls)
+        .file_descriptor_set(zoorpc_proto::FILE_DESCRIPTOR_SET);
+    if let Some(host) = args.advertise_host {
+        config = config.advertise_host(host);
+    }
     let delay = args.delay;
-    HaServer::start_named(config, &names, move |address| {
-        Routes::new(HelloServiceServer::new(EpochGreeter {
+    HaServer::serve_with(config, move |address| {
+        Services::new().add_service(HelloServiceServer::new(EpochGreeter {
             greeter: Greeter::new(address).with_delay(delay),
             roles,
         }))

@@ -62,7 +62,7 @@ pub fn run(args: MasterArgs) -> i32 {
 }
 
 /// The `--json` document when nobody holds the node (`designee`: a handover under way).
-fn no_master_json(path: &str, designee: Option<String>) -> serde_json::Value {
+pub(crate) fn no_master_json(path: &str, designee: Option<String>) -> serde_json::Value {
     json!({
         "path": path,
         "master": null,
@@ -77,7 +77,7 @@ fn no_master_json(path: &str, designee: Option<String>) -> serde_json::Value {
 
 /// The `--json` document for a held node: as [`master_line`], a designation not taken over yet
 /// names no master.
-fn master_json(path: &str, m: inspect::MasterEntry, now: i64) -> serde_json::Value {
+pub(crate) fn master_json(path: &str, m: inspect::MasterEntry, now: i64) -> serde_json::Value {
     let (address, error) = match m.address {
         Ok(a) => (Some(a), None),
         Err(bad) if is_name(&bad) => (None, Some(format!("a name, not an address: {bad:?}"))),

@@ -5,40 +5,62 @@
 //! continue across failovers (the last claimed run is recorded in `<path>.jobs/<name>`). On
 //! SIGTERM or Ctrl-C it resigns, then exits.
 
+use std::time::Duration;
+
 use zoorpc_provider::StopSignals;
 use zoorpc_registry::{
     MasterElection, MasterJob, Session, SessionConfig, ZkCredential, default_master_path,
 };
 
-use crate::cli::{Flags, MAX_MS, or_exit};
+use crate::cli::{MAX_MS, millis};
 
-/// Usage text.
-pub const USAGE: &str = "usage: master_job --zk HOST:PORT[,HOST:PORT...] \
-[--path /soa/master/services/MasterJob:1.0.0] [--interval-ms 1000 (at least 100)] [--name report] \
-[--address job-<pid> (this process's identity in the master node)] [--session-timeout-ms 10000] \
-[--timestamps false (true: lines end with at_ms=<unix ms>)] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)]";
-
-/// Flags the master-job program accepts.
-pub const FLAGS: &[&str] = &[
-    "zk",
-    "path",
-    "interval-ms",
-    "name",
-    "address",
-    "session-timeout-ms",
-    "timestamps",
-    "zk-auth-file",
-];
+/// zoorpc-master-job: contends for mastership at an election path and, while master, runs a job
+/// every interval (`role ...` and `run epoch=<n> seq=<k>` lines); resigns on SIGTERM or Ctrl-C.
+#[derive(clap::Parser, Debug)]
+#[command(name = "zoorpc-master-job", version)]
+pub struct MasterJobArgs {
+    /// The ZooKeeper to talk to and the identity to use.
+    #[command(flatten)]
+    pub zk: super::ZkArg,
+    /// The election path
+    #[arg(long, default_value_t = default_master_path("MasterJob", "1.0.0"), value_parser = super::znode_path)]
+    pub path: String,
+    /// How often the job runs while master, in milliseconds (at least 100: every run is a
+    /// fenced ZooKeeper write); also `--interval-ms`
+    #[arg(long = "job-interval-ms", alias = "interval-ms", value_name = "MS", default_value = "1000", value_parser = millis(MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS))]
+    pub interval: Duration,
+    /// The job's name (its record is PATH.jobs/NAME, PATH the election path); also `--name`
+    #[arg(
+        long = "job-name",
+        alias = "name",
+        value_name = "NAME",
+        default_value = "report"
+    )]
+    pub name: String,
+    /// This process's identity in the master node [default: job-<pid>]
+    #[arg(long, value_parser = super::contender_address)]
+    pub address: Option<String>,
+    /// The session timeout asked for.
+    #[command(flatten)]
+    pub session: super::SessionArg,
+    /// End the `role` and `run` lines with ` at_ms=<unix ms>` (when the role was adopted, when
+    /// the run started)
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub timestamps: bool,
+    /// How much to log.
+    #[command(flatten)]
+    pub log: super::LogArgs,
+}
 
 /// What the flags ask for, checked.
 struct Settings {
     zk: String,
     path: String,
-    interval: std::time::Duration,
+    interval: Duration,
     name: String,
     /// This process's identity in the master node.
     address: String,
-    session_timeout: std::time::Duration,
+    session_timeout: Duration,
     /// Lines end with ` at_ms=<unix ms>`.
     stamp: bool,
     zk_auth: Option<ZkCredential>,
@@ -46,54 +68,35 @@ struct Settings {
 
 /// Runs the master-job program with the process arguments.
 pub fn main() {
-    crate::init_logging();
-    let flags = Flags::from_env(USAGE, FLAGS);
-    let settings = settings(&flags);
-    std::process::exit(super::block_on(contend(settings)));
+    let args: MasterJobArgs = crate::cli::parse();
+    args.log.init("warn");
+    std::process::exit(run(args));
 }
 
-/// Reads the flags, exiting with the usage on a bad one.
-fn settings(flags: &Flags) -> Settings {
-    let zk = or_exit(USAGE, flags.zk());
-    let path = flags
-        .str("path")
-        .map_or_else(|| default_master_path("MasterJob", "1.0.0"), str::to_owned);
-    let interval = or_exit(
-        USAGE,
-        flags.millis(
-            "interval-ms",
-            1_000,
-            MasterJob::MIN_INTERVAL.as_millis() as u64..=MAX_MS,
-        ),
-    );
-    let name = flags.str("name").unwrap_or("report").to_owned();
-    let address = flags
-        .str("address")
-        .map_or_else(|| format!("job-{}", std::process::id()), str::to_owned);
-    let session_timeout = or_exit(
-        USAGE,
-        flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS),
-    );
-    let stamp = or_exit(USAGE, flags.get("timestamps", false));
-    let zk_auth = or_exit(USAGE, flags.zk_auth());
-    // Checked before joining: found once master, a bad name or address would leave the node
-    // behind for a session timeout.
-    or_exit(
-        USAGE,
-        zoorpc_registry::master_job::validate_job(&path, &name)
-            .and_then(|_| zoorpc_registry::election::validate_address(&address).map(|_| ()))
-            .map_err(|e| e.to_string()),
-    );
-    Settings {
-        zk,
-        path,
-        interval,
-        name,
+/// Runs the master-job program; returns the exit status.
+pub fn run(args: MasterJobArgs) -> i32 {
+    super::run_checked(settings(args), &super::MetricsArg::default(), |settings| {
+        super::block_on(contend(settings))
+    })
+}
+
+/// The settings, checked before joining: found once master, a bad name would leave the node
+/// behind for a session timeout.
+fn settings(args: MasterJobArgs) -> Result<Settings, String> {
+    let address = args
+        .address
+        .unwrap_or_else(|| format!("job-{}", std::process::id()));
+    zoorpc_registry::master_job::validate_job(&args.path, &args.name).map_err(|e| e.to_string())?;
+    Ok(Settings {
+        zk_auth: args.zk.credential()?,
+        zk: args.zk.zk,
+        path: args.path,
+        interval: args.interval,
+        name: args.name,
         address,
-        session_timeout,
-        stamp,
-        zk_auth,
-    }
+        session_timeout: args.session.session_timeout,
+        stamp: args.timestamps,
+    })
 }
 
 /// Contends and runs the job while master, until a stop signal (or a refusal); the exit status.

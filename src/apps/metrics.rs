@@ -4,7 +4,7 @@
 //!
 //! Names are prefixed `zoorpc_`: the balancer's calls, attempts by endpoint and gRPC code,
 //! failures, retries, ejections and live endpoints (`zoorpc-consumer`'s `balance/metrics.rs`);
-//! the ZooKeeper session's link and expiries (`zoorpc-registry`'s `session.rs`); an HA server's
+//! the ZooKeeper session's link and expiries (`zoorpc-registry`'s `session/`); an HA server's
 //! role and epoch ([`role`]).
 
 use std::net::SocketAddr;

@@ -6,12 +6,16 @@ use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
+pub mod args;
 pub mod call;
 pub mod client;
+pub mod console;
 pub mod designate;
+#[cfg(feature = "dev-tools")]
 pub mod echo;
 pub mod ha_client;
 pub mod ha_server;
+pub mod hello;
 pub mod ls;
 pub mod master;
 pub mod master_job;
@@ -20,7 +24,10 @@ pub mod provider;
 pub mod proxy;
 pub mod tls;
 pub mod watch;
+#[cfg(feature = "dev-tools")]
 pub mod zookeeper;
+
+pub use args::{CallLoopArgs, ListenArgs, LogArgs, LogLevel, MetricsArg, SessionArg, ZkArg};
 
 /// clap's check of a znode path argument: a path ZooKeeper would refuse is a usage error
 /// (status 2, `; see --help`), found before anything connects.
@@ -83,63 +90,14 @@ pub fn contender_address(text: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// `--zk`, shared by every `zoorpc` subcommand that talks to ZooKeeper; `ZOORPC_ZK` is its
-/// default.
-#[derive(clap::Args, Clone, Debug)]
-pub struct ZkArg {
-    /// ZooKeeper connect string [env: ZOORPC_ZK]
-    #[arg(
-        long,
-        env = "ZOORPC_ZK",
-        value_name = "HOST:PORT[,HOST:PORT...]",
-        hide_env = true,
-        value_parser = connect_string
-    )]
-    pub zk: String,
-    /// File holding the ZooKeeper digest credential `user:password` [env: ZOORPC_ZK_AUTH_FILE]
-    #[arg(
-        long,
-        env = zoorpc_registry::AUTH_FILE_ENV,
-        value_name = "PATH",
-        hide_env = true,
-        value_parser = clap::builder::OsStringValueParser::new()
-    )]
-    pub zk_auth_file: Option<std::ffi::OsString>,
-}
-
-impl ZkArg {
-    /// The digest credential `--zk-auth-file` (or `ZOORPC_ZK_AUTH_FILE`) names; `None` when
-    /// neither is set (an empty variable counts as unset). An unreadable or malformed file is
-    /// an error naming the file, never its contents.
-    pub fn credential(&self) -> Result<Option<zoorpc_registry::ZkCredential>, String> {
-        match &self.zk_auth_file {
-            Some(path) if !path.as_os_str().is_empty() => {
-                zoorpc_registry::ZkCredential::from_file(path)
-                    .map(Some)
-                    .map_err(|e| e.to_string())
-            }
-            // An empty ZOORPC_ZK_AUTH_FILE counts as unset (as in the other programs); an empty
-            // --zk-auth-file is a mistake.
-            Some(_)
-                if std::env::var_os(zoorpc_registry::AUTH_FILE_ENV)
-                    .is_some_and(|v| v.is_empty()) =>
-            {
-                Ok(None)
-            }
-            Some(_) => Err("--zk-auth-file needs a file name".to_owned()),
-            None => Ok(None),
-        }
-    }
-}
-
 /// The `--zk-auth-file` credential, or the exit status 2 after printing why the file is not
 /// usable (checked before anything starts).
 pub fn credential_or_exit(zk: &ZkArg) -> Result<Option<zoorpc_registry::ZkCredential>, i32> {
     usage_checked(zk.credential())
 }
 
-/// What a consumer subcommand (`call`, `proxy`) reads before it starts: the `--zk-auth-file`
-/// credential and the TLS files, or the exit status 2 after printing why one is not usable.
+/// What a program that calls providers reads before it starts: the `--zk-auth-file` credential
+/// and the TLS files.
 pub fn consumer_access(
     zk: &ZkArg,
     tls: &tls::ConsumerTlsArgs,
@@ -148,9 +106,29 @@ pub fn consumer_access(
         Option<zoorpc_registry::ZkCredential>,
         Option<zoorpc_consumer::ConsumerTls>,
     ),
-    i32,
+    String,
 > {
-    Ok((credential_or_exit(zk)?, usage_checked(tls.load())?))
+    Ok((zk.credential()?, tls.load()?))
+}
+
+/// Runs a program's `body` once what it read before starting (`settings`: the files its flags
+/// name, checks clap cannot make) is usable and its `--metrics` (if any) are served; returns the
+/// body's exit status, or after one error line 2 for unusable settings (a usage error), 1 for
+/// metrics that cannot be served.
+pub fn run_checked<S>(
+    settings: Result<S, String>,
+    metrics: &MetricsArg,
+    body: impl FnOnce(S) -> i32,
+) -> i32 {
+    let settings = match usage_checked(settings) {
+        Ok(settings) => settings,
+        Err(status) => return status,
+    };
+    if let Err(e) = metrics.serve() {
+        eprintln!("error: {}", crate::cli::error_line(&e));
+        return 1;
+    }
+    body(settings)
 }
 
 /// `value`, or the exit status 2 after printing its error as one line.

@@ -4,124 +4,126 @@
 //! the node cannot be deleted: after one session timeout it prints the error, `stopped`, and
 //! exits 1 (the node goes with the session). A second signal exits at once with status 130.
 
-use std::net::SocketAddr;
+use std::time::Duration;
 
-use crate::cli::{Flags, MAX_MS, or_exit};
-use zoorpc_provider::{Provider, ProviderConfig, StopSignals, parse_ip};
+use crate::cli::{MAX_MS, millis, number};
+use zoorpc_provider::{Provider, ProviderConfig, StopSignals};
 
-/// Usage text.
-pub const USAGE: &str = "usage: provider --zk HOST:PORT[,HOST:PORT...] [--port N (0 = free port)] \
-[--base-path /registry] [--advertise-host 127.0.0.1] [--listen-host 127.0.0.1] \
-[--session-timeout-ms 10000] [--drain-grace-ms 250] [--delay-ms 0] [--weight 100] [--zk-auth-file PATH (user:password; or env ZOORPC_ZK_AUTH_FILE)] \
-[--tls-cert PEM --tls-key PEM (serve TLS, register https://) [--tls-client-ca PEM (require client certificates)]]";
-
-/// Flags the provider accepts.
-pub const FLAGS: &[&str] = &[
-    "zk",
-    "port",
-    "base-path",
-    "advertise-host",
-    "listen-host",
-    "session-timeout-ms",
-    "drain-grace-ms",
-    "delay-ms",
-    "weight",
-    "zk-auth-file",
-    "tls-cert",
-    "tls-key",
-    "tls-client-ca",
-];
-
-/// Builds the configuration from flags.
-pub fn config(flags: &Flags) -> Result<ProviderConfig, String> {
-    let zk = flags.zk()?;
-    let port = flags.number("port", 0u16, 0..=u16::MAX)?;
-    let base = flags.str("base-path").unwrap_or("/registry").to_owned();
-    let listen_host = flags.str("listen-host").unwrap_or("127.0.0.1");
-    let ip = parse_ip(listen_host).map_err(|e| e.to_string())?;
-    let mut config = ProviderConfig::new(zk, base, port);
-    config.listen = SocketAddr::new(ip, port);
-    config.advertise_host = flags.str("advertise-host").map(str::to_owned);
-    config.session_timeout = flags.millis("session-timeout-ms", 10_000, 1..=MAX_MS)?;
-    config.drain_grace = flags.millis("drain-grace-ms", 250, 0..=MAX_MS)?;
-    config.delay = flags.millis("delay-ms", 0, 0..=MAX_MS)?;
-    if flags.str("weight").is_some() {
-        let weight = flags.number("weight", 100u32, 0..=u32::MAX)?;
-        config.metadata.push(("weight".into(), weight.to_string()));
-    }
-    config.zk_auth = flags.zk_auth()?;
-    config.tls = super::tls::provider_tls_flags(flags)?;
-    Ok(config)
+/// What the provider program runs: the provider's configuration, and the demo service's
+/// artificial latency.
+#[derive(Clone, Debug)]
+pub struct HelloProvider {
+    /// The provider's configuration.
+    pub config: ProviderConfig,
+    /// How long every `SayHello` takes at least (`--delay-ms`; a slow provider).
+    pub delay: Duration,
 }
 
-/// `zoorpc provider` flags: the same as the `provider` program's.
+/// zoorpc-provider: serves the demo HelloService and keeps it registered until SIGTERM or Ctrl-C
+/// (`registered <node> <url>`; then `deregistered <node>` and `stopped`).
+#[derive(clap::Parser, Debug)]
+#[command(name = "zoorpc-provider", version)]
+pub struct ProviderProgram {
+    /// The provider's flags.
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+    /// How much to log.
+    #[command(flatten)]
+    pub log: super::LogArgs,
+}
+
+/// `zoorpc provider` and `zoorpc-provider` flags.
 #[derive(clap::Args, Debug)]
 pub struct ProviderArgs {
-    /// The ZooKeeper to talk to (`--zk`, default `ZOORPC_ZK`).
-    #[command(flatten)]
-    pub zk: super::ZkArg,
-    /// Port to serve on (0 picks a free one)
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
     /// Where to register
     #[arg(long, default_value = "/registry", value_parser = super::znode_path)]
     pub base_path: String,
-    /// Weight written into the URL (?weight=N); picking is proportional to it
-    #[arg(long)]
-    pub weight: Option<u32>,
-    /// Address to listen on
-    #[arg(long, default_value = "127.0.0.1")]
-    pub listen_host: String,
-    /// Host written into the URL (default: the listen host; required with 0.0.0.0 / ::)
-    #[arg(long, value_parser = super::host_name)]
-    pub advertise_host: Option<String>,
-    /// ZooKeeper session timeout asked for, ms
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
-    pub session_timeout_ms: u64,
-    /// Pause between deleting the node and closing the listener on a stop, ms
-    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(0..=MAX_MS))]
-    pub drain_grace_ms: u64,
-    /// Artificial latency of every SayHello, ms (a slow provider)
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_MS))]
-    pub delay_ms: u64,
-    /// Serve Prometheus metrics at http://ADDR/metrics (ZooKeeper session state)
-    #[arg(long, value_name = "ADDR")]
-    pub metrics: Option<SocketAddr>,
+    /// Everything else a provider program is told.
     #[command(flatten)]
-    /// TLS to serve with (`--tls-cert`, `--tls-key`, `--tls-client-ca`)
+    pub serve: ServeArgs,
+}
+
+/// The flags of every program that provides (`zoorpc-provider`, `zoorpc provider`,
+/// `zoorpc-echo`) but the base path, whose default is each program's own.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The ZooKeeper to talk to and the identity to use.
+    #[command(flatten)]
+    pub zk: super::ZkArg,
+    /// Where to listen and what to advertise.
+    #[command(flatten)]
+    pub listen: super::ListenArgs,
+    /// The session timeout asked for.
+    #[command(flatten)]
+    pub session: super::SessionArg,
+    /// Pause between deleting the node and closing the listener on a stop, in milliseconds
+    #[arg(long = "drain-grace-ms", value_name = "MS", default_value = "250", value_parser = millis(0..=MAX_MS))]
+    pub drain_grace: Duration,
+    /// Artificial latency of every call, in milliseconds (a slow provider)
+    #[arg(long = "delay-ms", value_name = "MS", default_value = "0", value_parser = millis(0..=MAX_MS))]
+    pub delay: Duration,
+    /// Weight written into the URL (?weight=N); picking is proportional to it [default: 100]
+    #[arg(long, value_name = "N", value_parser = number(0..=u32::MAX))]
+    pub weight: Option<u32>,
+    /// Where to serve metrics (ZooKeeper session state), if anywhere.
+    #[command(flatten)]
+    pub metrics: super::MetricsArg,
+    /// TLS to serve with (`--tls-cert`, `--tls-key`, `--tls-client-ca`).
+    #[command(flatten)]
     pub tls: super::tls::ProviderTlsArgs,
 }
 
-impl ProviderArgs {
-    /// The provider configuration.
-    pub fn config(&self) -> Result<ProviderConfig, String> {
-        let ip = parse_ip(&self.listen_host).map_err(|e| e.to_string())?;
-        let mut config = ProviderConfig::new(self.zk.zk.clone(), self.base_path.clone(), self.port);
-        config.listen = SocketAddr::new(ip, self.port);
-        config.advertise_host = self.advertise_host.clone();
-        config.session_timeout = std::time::Duration::from_millis(self.session_timeout_ms);
-        config.drain_grace = std::time::Duration::from_millis(self.drain_grace_ms);
-        config.delay = std::time::Duration::from_millis(self.delay_ms);
-        if let Some(weight) = self.weight {
-            config.metadata.push(("weight".into(), weight.to_string()));
+impl ServeArgs {
+    /// The provider configuration, registering under `base_path`; reads the credential and TLS
+    /// files.
+    pub fn config(&self, base_path: &str) -> Result<HelloProvider, String> {
+        let listen = self.listen.address();
+        let mut config = ProviderConfig::new(self.zk.zk.clone(), base_path, listen.port())
+            .listen(listen)
+            .session_timeout(self.session.session_timeout)
+            .drain_grace(self.drain_grace)
+            .zk_auth(self.zk.credential()?)
+            .tls(self.tls.load()?);
+        if let Some(host) = &self.listen.advertise_host {
+            config = config.advertise_host(host);
         }
-        config.zk_auth = self.zk.credential()?;
-        config.tls = self.tls.load()?;
-        Ok(config)
+        if let Some(weight) = self.weight {
+            config = config.metadata("weight", weight.to_string());
+        }
+        Ok(HelloProvider {
+            config,
+            delay: self.delay,
+        })
+    }
+
+    /// Runs the provider `serve` starts from the configuration (registering under
+    /// `base_path`): the files and metrics first (an unusable file is status 2, a taken metrics
+    /// address 1), then until a signal; returns the exit status.
+    pub fn run<F, Fut>(&self, base_path: &str, serve: F) -> i32
+    where
+        F: FnOnce(HelloProvider) -> Fut,
+        Fut: std::future::Future<Output = Result<Provider, zoorpc_provider::Error>>,
+    {
+        super::run_checked(self.config(base_path), &self.metrics, |program| {
+            run_started(serve(program))
+        })
+    }
+}
+
+impl ProviderArgs {
+    /// Runs the `HelloService` provider these flags ask for; returns the exit status.
+    pub fn run(&self) -> i32 {
+        self.serve.run(&self.base_path, |program| {
+            super::hello::serve_slow(program.config, program.delay)
+        })
     }
 }
 
 /// Runs the provider program with the process arguments.
 pub fn main() {
-    crate::init_logging();
-    let flags = Flags::from_env(USAGE, FLAGS);
-    let config = or_exit(USAGE, config(&flags));
-    std::process::exit(run(config));
-}
-
-/// Runs a `HelloService` provider until a signal; returns the exit status.
-pub fn run(config: ProviderConfig) -> i32 {
-    run_started(Provider::start(config))
+    let program: ProviderProgram = crate::cli::parse();
+    program.log.init("warn");
+    std::process::exit(program.provider.run());
 }
 
 /// Runs the provider `start` makes (any service) until a signal, printing the program's lines;

@@ -49,6 +49,7 @@ use zoorpc_provider::StopSignals;
 use zoorpc_registry::ZkCredential;
 
 use super::ZkArg;
+use crate::cli::{MAX_MS, millis, number};
 
 /// `zoorpc proxy` flags.
 #[derive(clap::Args, Debug)]
@@ -73,24 +74,24 @@ pub struct ProxyArgs {
     /// fails (or, with --idempotent, is tried on another provider), also within a client's own
     /// deadline (grpc-timeout); without this flag a client's deadline replaces the default
     /// [default: 5000]
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=crate::cli::MAX_MS))]
-    pub attempt_timeout_ms: Option<u64>,
+    #[arg(long = "attempt-timeout-ms", value_name = "MS", value_parser = millis(1..=MAX_MS))]
+    pub attempt_timeout: Option<Duration>,
     /// With --master: how long a call waits for a master when there is none (no contender yet,
     /// or a switch-over under way) before it fails with UNAVAILABLE; a client's own deadline
     /// also applies [default: 15000]
-    #[arg(long, value_name = "MS", conflicts_with = "base_path", value_parser = clap::value_parser!(u64).range(0..=crate::cli::MAX_MS))]
-    pub switch_over_timeout_ms: Option<u64>,
+    #[arg(long = "switch-over-timeout-ms", value_name = "MS", conflicts_with = "base_path", value_parser = millis(0..=MAX_MS))]
+    pub switch_over_timeout: Option<Duration>,
     /// Most calls (HTTP/2 streams) one client connection may have open at once [default: no
     /// limit]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = number(1..=u32::MAX))]
     pub max_concurrent_streams: Option<u32>,
     /// How a provider is picked (with --base-path): random, round-robin, least-loaded or first
     #[arg(long, conflicts_with = "master")]
     pub strategy: Option<Strategy>,
-    /// Serve Prometheus metrics at http://ADDR/metrics (calls, failures, retries, ejections,
-    /// live endpoints, session state)
-    #[arg(long, value_name = "ADDR")]
-    pub metrics: Option<SocketAddr>,
+    /// Where to serve Prometheus metrics (calls, failures, retries, ejections, live endpoints,
+    /// session state), if anywhere.
+    #[command(flatten)]
+    pub metrics: super::MetricsArg,
     #[command(flatten)]
     /// How https providers are verified (`--tls-ca`, client certificate, server name)
     pub tls: super::tls::ConsumerTlsArgs,
@@ -104,37 +105,33 @@ enum Upstream {
 
 /// Runs `zoorpc proxy`; returns the exit status.
 pub fn run(args: ProxyArgs) -> i32 {
-    let (credential, tls) = match super::consumer_access(&args.zk, &args.tls) {
-        Ok(access) => access,
-        Err(status) => return status,
-    };
-    if let Some(Err(e)) = args.metrics.map(super::metrics::serve) {
-        eprintln!("error: {}", crate::cli::error_line(&e));
-        return 1;
-    }
-    super::block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot listen on {}: {e}; pick another --listen address",
-                    args.listen
-                )
-            })?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| format!("cannot read the listening address: {e}"))?;
-        let (upstream, target) = connect_upstream(&args, credential, tls).await?;
-        let channel = match &upstream {
-            Upstream::Providers(consumer) => consumer.channel_with(policy(&args)),
-            Upstream::Master(client) => client.channel_with(policy(&args)),
-        };
-        let signals = StopSignals::listen().map_err(|e| e.to_string())?;
-        crate::say!("listening {local} -> {target}");
-        accept_until_signal(listener, signals, channel, args.max_concurrent_streams).await;
-        drop(upstream);
-        crate::say!("stopped");
-        Ok::<_, String>(0)
+    let access = super::consumer_access(&args.zk, &args.tls);
+    let metrics = args.metrics.clone();
+    super::run_checked(access, &metrics, |(credential, tls)| {
+        super::block_on(async move {
+            let listener = tokio::net::TcpListener::bind(args.listen)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot listen on {}: {e}; pick another --listen address",
+                        args.listen
+                    )
+                })?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| format!("cannot read the listening address: {e}"))?;
+            let (upstream, target) = connect_upstream(&args, credential, tls).await?;
+            let channel = match &upstream {
+                Upstream::Providers(consumer) => consumer.channel_with(policy(&args)),
+                Upstream::Master(client) => client.channel_with(policy(&args)),
+            };
+            let signals = StopSignals::listen().map_err(|e| e.to_string())?;
+            crate::say!("listening {local} -> {target}");
+            accept_until_signal(listener, signals, channel, args.max_concurrent_streams).await;
+            drop(upstream);
+            crate::say!("stopped");
+            Ok::<_, String>(0)
+        })
     })
 }
 
@@ -145,8 +142,8 @@ fn policy(args: &ProxyArgs) -> CallPolicy {
     } else {
         CallPolicy::default()
     };
-    match args.attempt_timeout_ms {
-        Some(ms) => policy.with_attempt_timeout(Duration::from_millis(ms)),
+    match args.attempt_timeout {
+        Some(timeout) => policy.with_attempt_timeout(timeout),
         None => policy,
     }
 }
@@ -178,8 +175,8 @@ async fn connect_upstream(
             config.tls = tls;
             // The master client replaces a policy's attempt timeout with its own.
             config.attempt_timeout = policy(args).attempt_timeout;
-            if let Some(ms) = args.switch_over_timeout_ms {
-                config.switch_over_timeout = Duration::from_millis(ms);
+            if let Some(timeout) = args.switch_over_timeout {
+                config.switch_over_timeout = timeout;
             }
             let client = MasterClient::connect_with(config)
                 .await

@@ -10,7 +10,7 @@ use zoorpc_consumer::ConsumerTls;
 use zoorpc_proto::Pem;
 use zoorpc_provider::ProviderTls;
 
-use crate::cli::Flags;
+use crate::cli::file_name;
 
 /// A provider's TLS from its three flags: `None` without `--tls-cert`/`--tls-key`.
 pub fn provider_tls(
@@ -80,36 +80,17 @@ pub fn consumer_tls(
     }
 }
 
-/// A provider's TLS from parsed [`Flags`] (the `zoorpc-provider` and echo programs).
-pub fn provider_tls_flags(flags: &Flags) -> Result<Option<ProviderTls>, String> {
-    provider_tls(
-        flags.str("tls-cert").map(PathBuf::from),
-        flags.str("tls-key").map(PathBuf::from),
-        flags.str("tls-client-ca").map(PathBuf::from),
-    )
-}
-
-/// A consumer's TLS from parsed [`Flags`] (the `zoorpc-client` program).
-pub fn consumer_tls_flags(flags: &Flags) -> Result<Option<ConsumerTls>, String> {
-    consumer_tls(
-        flags.str("tls-ca").map(PathBuf::from),
-        flags.str("tls-client-cert").map(PathBuf::from),
-        flags.str("tls-client-key").map(PathBuf::from),
-        flags.str("tls-server-name"),
-    )
-}
-
-/// `--tls-cert`, `--tls-key`, `--tls-client-ca` of the `zoorpc` subcommands that provide.
+/// `--tls-cert`, `--tls-key`, `--tls-client-ca`: every program that provides.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct ProviderTlsArgs {
     /// Serve TLS with this certificate chain (PEM, leaf first) and register https://
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", value_parser = file_name)]
     pub tls_cert: Option<PathBuf>,
     /// The private key of --tls-cert (PEM)
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", value_parser = file_name)]
     pub tls_key: Option<PathBuf>,
     /// Require client certificates issued by this CA (mutual TLS; PEM)
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", value_parser = file_name)]
     pub tls_client_ca: Option<PathBuf>,
 }
 
@@ -124,19 +105,19 @@ impl ProviderTlsArgs {
     }
 }
 
-/// `--tls-ca`, `--tls-client-cert`, `--tls-client-key`, `--tls-server-name` of the `zoorpc`
-/// subcommands that call providers.
+/// `--tls-ca`, `--tls-client-cert`, `--tls-client-key`, `--tls-server-name`: every program that
+/// calls providers.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct ConsumerTlsArgs {
     /// Call https:// providers, trusting the CA certificate(s) in this PEM file (without it,
     /// https:// providers are not called)
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", value_parser = file_name)]
     pub tls_ca: Option<PathBuf>,
     /// Present this client certificate (PEM) to providers that require one
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", value_parser = file_name)]
     pub tls_client_cert: Option<PathBuf>,
     /// The private key of --tls-client-cert (PEM)
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", value_parser = file_name)]
     pub tls_client_key: Option<PathBuf>,
     /// Check every provider's certificate for this name instead of its URL's host
     #[arg(long, value_name = "NAME")]

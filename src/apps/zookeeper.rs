@@ -4,50 +4,46 @@
 //! its data and prints `stopped`. If the server dies on its own, it says so (with the end of the
 //! server's log) and exits 1 at once: a silently dead ZooKeeper must not look like a running one.
 
-use crate::cli::{Flags, or_exit};
+use crate::cli::{millis, number};
 use zoorpc_provider::StopSignals;
 use zoorpc_testkit::{ZkServer, ZkServerConfig};
 
-/// Usage text.
-pub const USAGE: &str =
-    "usage: zookeeper [--port 2181 (0 = free port)] [--tick-ms 200 (1 to 7158278)]";
+/// zoorpc-zookeeper: a development ZooKeeper (Debian's package) on 127.0.0.1 in a temp dir, until
+/// SIGTERM or Ctrl-C.
+#[derive(clap::Parser, Debug)]
+#[command(name = "zoorpc-zookeeper", version)]
+pub struct ZookeeperArgs {
+    /// Where and how it serves.
+    #[command(flatten)]
+    pub server: ZkArgs,
+    /// How much to log.
+    #[command(flatten)]
+    pub log: super::LogArgs,
+}
 
 /// Runs the ZooKeeper program with the process arguments.
 pub fn main() {
-    crate::init_logging();
-    let flags = Flags::from_env(USAGE, &["port", "tick-ms"]);
-    let port = or_exit(USAGE, flags.number("port", 2181u16, 0..=u16::MAX));
-    let tick = or_exit(
-        USAGE,
-        flags.millis(
-            "tick-ms",
-            200,
-            1..=ZkServerConfig::MAX_TICK_TIME.as_millis() as u64,
-        ),
-    );
-    let config = ZkServerConfig {
-        tick_time: tick,
-        port: (port != 0).then_some(port),
-    };
-    std::process::exit(run(config));
+    let args: ZookeeperArgs = crate::cli::parse();
+    args.log.init("warn");
+    std::process::exit(run(args.server.config()));
 }
 
-/// `zoorpc zk` flags.
+/// `zoorpc zk` and `zoorpc-zookeeper` flags.
 #[derive(clap::Args, Debug)]
 pub struct ZkArgs {
     /// Port to serve on (0 picks a free one)
-    #[arg(long, default_value_t = 2181)]
+    #[arg(long, value_name = "N", default_value = "2181", value_parser = number(0..=u16::MAX))]
     pub port: u16,
     /// ZooKeeper's tickTime in milliseconds (sessions may last 2 to 20 ticks)
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=ZkServerConfig::MAX_TICK_TIME.as_millis() as u64))]
-    pub tick_ms: u64,
+    #[arg(long = "tick-ms", value_name = "MS", default_value = "200", value_parser = millis(1..=ZkServerConfig::MAX_TICK_TIME.as_millis() as u64))]
+    pub tick: std::time::Duration,
 }
 
 impl ZkArgs {
     /// The server configuration.
     pub fn config(&self) -> ZkServerConfig {
         ZkServerConfig {
-            tick_time: std::time::Duration::from_millis(self.tick_ms),
+            tick_time: self.tick,
             port: (self.port != 0).then_some(self.port),
         }
     }

@@ -18,11 +18,14 @@ the environment variable ZOORPC_ZK is its default."
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: apps::LogArgs,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a development ZooKeeper (Debian's package) in a temp dir until Ctrl-C
+    #[cfg(feature = "dev-tools")]
     Zk(apps::zookeeper::ZkArgs),
     /// Serve the example HelloService and keep it registered until Ctrl-C
     Provider(apps::provider::ProviderArgs),
@@ -38,75 +41,33 @@ enum Command {
     Designate(apps::designate::DesignateArgs),
     /// Forward gRPC (HTTP/2) from a local port through the registry's balanced channel
     Proxy(apps::proxy::ProxyArgs),
+    /// Serve a live page of the services, masters and their changes under a root
+    Console(apps::console::ConsoleArgs),
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(
-                e.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) {
-                let _ = e.print();
-                std::process::exit(
-                    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                        2
-                    } else {
-                        0
-                    },
-                );
-            }
-            eprintln!("{}", one_line_usage_error(&e.render().to_string()));
-            std::process::exit(2);
-        }
-    };
+    let cli: Cli = zoorpc::cli::parse();
     // The long-running commands warn of what they go through; the one-shot ones print only
     // their answer or one error line.
-    match cli.command {
-        Command::Zk(_) | Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) => {
-            zoorpc::init_logging()
+    cli.log.init(match cli.command {
+        #[cfg(feature = "dev-tools")]
+        Command::Zk(_) => "warn",
+        Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) | Command::Console(_) => {
+            "warn"
         }
-        _ => zoorpc::init_logging_at("error"),
-    }
+        _ => "error",
+    });
     let status = match cli.command {
+        #[cfg(feature = "dev-tools")]
         Command::Zk(args) => apps::zookeeper::run(args.config()),
-        Command::Provider(args) => match args.config() {
-            Ok(config) => match args.metrics.map(apps::metrics::serve).transpose() {
-                Ok(_) => apps::provider::run(config),
-                Err(e) => {
-                    eprintln!("error: {}", zoorpc::cli::error_line(&e.to_string()));
-                    1
-                }
-            },
-            Err(e) => {
-                eprintln!("error: {}", zoorpc::cli::error_line(&e.to_string()));
-                2
-            }
-        },
+        Command::Provider(args) => args.run(),
         Command::Call(args) => apps::call::run(args),
         Command::Ls(args) => apps::ls::run(args),
         Command::Watch(args) => apps::watch::run(args),
         Command::Master(args) => apps::master::run(args),
         Command::Designate(args) => apps::designate::run(args),
         Command::Proxy(args) => apps::proxy::run(args),
+        Command::Console(args) => apps::console::run(args),
     };
     std::process::exit(status);
-}
-
-/// clap's error (the error, tips, usage) as one line: the error and its tips, then where to
-/// look.
-fn one_line_usage_error(rendered: &str) -> String {
-    let mut words = Vec::new();
-    for line in rendered.lines() {
-        if line.starts_with("Usage:") || line.starts_with("For more information") {
-            break;
-        }
-        words.extend(line.split_whitespace().map(str::to_owned));
-    }
-    // A 70 KB value stays out of the one line: its start and its size.
-    zoorpc::cli::error_line(&format!("{}; see --help", words.join(" ")))
 }

@@ -15,10 +15,24 @@ use zoorpc_testkit::ChildProcess;
 
 use super::zk;
 
-/// An echo provider process (`zoorpc-echo`) and its URL.
+/// An echo provider process (`zoorpc-echo`), its node and its URL.
 pub struct EchoProcess {
     pub process: ChildProcess,
+    pub node: String,
     pub url: String,
+}
+
+impl EchoProcess {
+    /// `process` once it printed its `registered <node> <url>` line.
+    pub fn registered(mut process: ChildProcess) -> EchoProcess {
+        let line = process
+            .wait_for_line("registered ", Duration::from_secs(20))
+            .expect("echo registers");
+        let mut words = line.split_whitespace().skip(1);
+        let node = words.next().expect("node").to_owned();
+        let url = words.next().expect("url").to_owned();
+        EchoProcess { process, node, url }
+    }
 }
 
 pub fn spawn_echo(base: &str) -> EchoProcess {
@@ -44,12 +58,7 @@ pub fn spawn_echo_with_session(base: &str, port: u16, session: Duration) -> Echo
     ])
     .args(["--session-timeout-ms", &session.as_millis().to_string()])
     .args(["--drain-grace-ms", "300"]);
-    let mut process = ChildProcess::spawn("echo", cmd).expect("spawn echo");
-    let line = process
-        .wait_for_line("registered ", Duration::from_secs(20))
-        .expect("echo registers");
-    let url = line.split_whitespace().nth(2).expect("url").to_owned();
-    EchoProcess { process, url }
+    EchoProcess::registered(ChildProcess::spawn("echo", cmd).expect("spawn echo"))
 }
 
 pub fn say(text: &str) -> EchoRequest {
@@ -146,8 +155,8 @@ pub async fn echo_provider(
 
 /// `service` as an in-process provider of `base` on a free port, draining for 50 ms on shutdown.
 pub async fn serve_echo(base: &str, service: impl Echo) -> Provider {
-    let mut config = ProviderConfig::new(zk().connect_string(), base, 0);
-    config.drain_grace = Duration::from_millis(50);
+    let config =
+        ProviderConfig::new(zk().connect_string(), base, 0).drain_grace(Duration::from_millis(50));
     Provider::serve(config, EchoServer::new(service))
         .await
         .expect("echo provider")

@@ -275,22 +275,15 @@ impl Prober {
 
     /// Waits until a probe satisfying `wanted` was answered, at most `timeout`.
     pub async fn wait_for(&self, timeout: Duration, wanted: impl Fn(&Probe) -> bool) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
         let mut looked = 0;
-        loop {
-            {
-                let probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
-                if probes[looked..].iter().any(&wanted) {
-                    return true;
-                }
-                looked = probes.len();
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            // New probes arrive every `every`: look again after the next ones.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        // New probes arrive every `every`: look at the ones after the last look.
+        let found = super::poll_until(timeout, || {
+            let probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
+            let found = probes[looked..].iter().any(&wanted);
+            looked = probes.len();
+            std::future::ready(if found { Ok(()) } else { Err(()) })
+        });
+        found.await.is_ok()
     }
 
     /// Stops calling, waits for the calls in flight and returns every probe.

@@ -11,6 +11,7 @@ use zoorpc::consumer::{Consumer, ConsumerConfig};
 use zoorpc_testkit::netns::{Host, Network};
 use zoorpc_testkit::{ChildProcess, ZkEnsemble, ZkServer, ZkServerConfig};
 
+use crate::common::eventually;
 use crate::common::ha_servers::HaServer;
 
 /// ZooKeeper in test hosts: one server, or an ensemble with one member per host.
@@ -236,29 +237,15 @@ pub async fn wait_for_exactly(consumer: &Consumer, urls: &[&str], timeout: Durat
 
 /// Waits (at most 10 s) until a call through `consumer` is answered by `url`.
 pub async fn wait_answered_by(what: &str, consumer: &Arc<Consumer>, url: &str) {
-    eventually(what, Duration::from_secs(10), || {
-        let (url, consumer) = (url.to_owned(), consumer.clone());
-        async move {
-            let answer = consumer.say_hello("after").await.ok()?;
-            (answer.url.to_string() == url).then_some(())
-        }
-    })
-    .await
+    eventually(what, Duration::from_secs(10), || answered_by(consumer, url)).await
 }
 
-/// Waits (polling every 50 ms, at most `timeout`) until `check` returns `Some`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// `Ok` if a call through `consumer` is answered by `url`; what happened instead if not.
+pub async fn answered_by(consumer: &Consumer, url: &str) -> Result<(), String> {
+    match consumer.say_hello("after").await {
+        Ok(answer) if answer.url.as_str() == url => Ok(()),
+        Ok(answer) => Err(format!("answered by {}", answer.url)),
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -9,6 +9,11 @@ use zoorpc_testkit::{ChildProcess, ZkServer};
 pub mod echo_load;
 pub mod ha_servers;
 pub mod pki;
+mod poll;
+
+// Not every test binary polls.
+#[allow(unused_imports)]
+pub use poll::{POLL, eventually, eventually_blocking, poll_until};
 
 /// The shared ZooKeeper of this test binary.
 pub fn zk() -> &'static ZkServer {
@@ -25,6 +30,18 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a runtime")
+}
+
+/// Whether this run is a soak (`ZOORPC_SOAK=1`, as `make soak` sets): the soak-level tests
+/// (rounds of expiries and elections, the sweep of every flag with every garbage value) run
+/// their full count then, and a smaller count of the same checks in `make test`.
+pub fn soak() -> bool {
+    std::env::var_os("ZOORPC_SOAK").is_some_and(|v| v == "1")
+}
+
+/// `full` in a soak run, `quick` otherwise.
+pub fn soak_count(full: usize, quick: usize) -> usize {
+    if soak() { full } else { quick }
 }
 
 /// Logs to the test output when `RUST_LOG` is set.
@@ -60,7 +77,11 @@ pub fn spawn_provider(connect: &str, base: &str, port: u16, extra: &[&str]) -> P
     let mut parts = line.split_whitespace().skip(1);
     let node = parts.next().expect("node in line").to_owned();
     let url = parts.next().expect("url in line").to_owned();
+    // The URL may carry metadata (`?weight=...`) after the port.
     let port = url
+        .split('?')
+        .next()
+        .unwrap_or(&url)
         .rsplit(':')
         .next()
         .and_then(|p| p.parse().ok())

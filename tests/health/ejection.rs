@@ -13,6 +13,7 @@ use zoorpc::provider::{Provider, ProviderConfig};
 use zoorpc_testkit::unique_path;
 
 use crate::common::echo_load::{echo_provider, say, server_of};
+use crate::common::eventually;
 use crate::common::zk;
 use crate::traffic::{Traffic, consumer, ejections, metrics, spawn_echo_with};
 
@@ -39,10 +40,17 @@ async fn a_stall_with_calls_in_flight_is_one_ejection_of_the_base_length() {
     let paused = Instant::now();
     stalled.process.pause().expect("SIGSTOP");
     // The calls in flight time out; the first failure ejects.
-    let ejected = Instant::now() + Duration::from_secs(5);
-    while ejections(&stalled.url) < 1.0 && Instant::now() < ejected {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        "the stalled provider ejected",
+        Duration::from_secs(5),
+        || async {
+            match ejections(&stalled.url) {
+                ejected if ejected >= 1.0 => Ok(()),
+                ejected => Err(ejected),
+            }
+        },
+    )
+    .await;
     // The stall itself lasts 400 ms: a fault's length, not a wait for a state.
     tokio::time::sleep_until((paused + Duration::from_millis(400)).into()).await;
     stalled.process.resume().expect("SIGCONT");
@@ -122,8 +130,8 @@ async fn unavailable_answers_eject_only_in_a_row_and_briefly() {
         outage: Arc::default(),
         fail_next: Arc::default(),
     };
-    let mut config = ProviderConfig::new(zk().connect_string(), &base, 0);
-    config.drain_grace = Duration::from_millis(50);
+    let config =
+        ProviderConfig::new(zk().connect_string(), &base, 0).drain_grace(Duration::from_millis(50));
     let provider = Provider::serve(config, EchoServer::new(flaky.clone()))
         .await
         .expect("flaky provider");
@@ -159,16 +167,13 @@ async fn unavailable_answers_eject_only_in_a_row_and_briefly() {
         .expect("the flaky provider is listed");
     assert!(!endpoint.is_ejected(), "one UNAVAILABLE answer ejected it");
     assert_eq!(ejections(&url), 0.0);
-    // The same through `Consumer::call` (a closure over each endpoint's own channel).
+    // The same through `Consumer::call` (a closure over the balanced channel).
     flaky.fail_next.store(1, Ordering::Relaxed);
     let mut refused_once = false;
     for _ in 0..200 {
         let answer = consumer
             .call(CallPolicy::DEFAULT, |channel| async move {
-                Ok(EchoClient::new(channel)
-                    .say(say("call"))
-                    .await?
-                    .into_inner())
+                EchoClient::new(channel).say(say("call")).await
             })
             .await;
         if answer.is_err() {

@@ -56,12 +56,7 @@ pub fn spawn_echo_with(base: &str, extra: &[&str]) -> EchoProcess {
         .args(["--port", "0", "--session-timeout-ms", "3000"])
         .args(["--drain-grace-ms", "100"])
         .args(extra);
-    let mut process = ChildProcess::spawn("echo", cmd).expect("spawn echo");
-    let line = process
-        .wait_for_line("registered ", Duration::from_secs(20))
-        .expect("echo registers");
-    let url = line.split_whitespace().nth(2).expect("url").to_owned();
-    EchoProcess { process, url }
+    EchoProcess::registered(ChildProcess::spawn("echo", cmd).expect("spawn echo"))
 }
 
 /// One call's end: when, and the server that answered or the error.

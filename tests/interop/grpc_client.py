@@ -4,14 +4,8 @@ types come from server reflection, so it works exactly as a stock tool would.
 
   grpc_client.py inspect ADDR
       prints `services <comma-separated names>`, `health <status>`, `hello <message> <provider>`
-  grpc_client.py loop ADDR STOPFILE
-      calls SayHello (types found by reflection through ADDR) until STOPFILE exists; prints
-      `ready`, `answered <provider>` the first time each provider answers, `count <n>` every
-      100 calls, `marked <n>` when STOPFILE.mark first exists (the test's "a provider was
-      killed"), and last `done ok=<n> failed=<n>` plus `error <text>` per failure (at most 5).
 """
 
-import os
 import sys
 
 import grpc
@@ -55,40 +49,8 @@ def inspect(address):
         say(f"hello {reply.message} {reply.provider}")
 
 
-def loop(address, stopfile):
-    with grpc.insecure_channel(address) as channel:
-        _, request_class, call = say_hello_stub(channel)
-        ok = failed = 0
-        seen = set()
-        errors = []
-        marked = False
-        while not os.path.exists(stopfile):
-            if not marked and os.path.exists(stopfile + ".mark"):
-                marked = True
-                say(f"marked {ok + failed}")
-            try:
-                reply = call(request_class(name="python"), timeout=10)
-                ok += 1
-                if ok == 1:
-                    say("ready")
-                if reply.provider not in seen:
-                    seen.add(reply.provider)
-                    say(f"answered {reply.provider}")
-            except grpc.RpcError as error:
-                failed += 1
-                if len(errors) < 5:
-                    errors.append(f"{error.code()} {error.details()}")
-            if (ok + failed) % 100 == 0:
-                say(f"count {ok + failed}")
-        say(f"done ok={ok} failed={failed}")
-        for error in errors:
-            say(f"error {error}")
-
-
 if __name__ == "__main__":
     if sys.argv[1] == "inspect":
         inspect(sys.argv[2])
-    elif sys.argv[1] == "loop":
-        loop(sys.argv[2], sys.argv[3])
     else:
         sys.exit(f"unknown mode {sys.argv[1]!r}")

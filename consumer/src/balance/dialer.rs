@@ -31,18 +31,13 @@ use super::replay::Replay;
 use crate::tls::TlsTarget;
 
 /// How long a dial (TCP connect and the server's greeting) may take.
-pub const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// A provider could not be reached: nothing of any request was sent.
-///
-/// ```
-/// use zoorpc_consumer::{DialError, Failure, balance::classify_error};
-/// let err = DialError { address: "127.0.0.1:11214".into(), cause: "connection refused".into() };
-/// assert_eq!(err.to_string(), "cannot open a connection to 127.0.0.1:11214: connection refused");
-/// assert_eq!(classify_error(&err), Failure::NotSent); // always retried elsewhere
-/// ```
+/// A provider could not be reached: nothing of any request was sent (so the request is always
+/// tried elsewhere). Found in the `source()` chain of a call's status.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot open a connection to {address}: {cause}")]
+#[non_exhaustive]
 pub struct DialError {
     /// `host:port` as dialled.
     pub address: String,
@@ -54,12 +49,6 @@ impl DialError {
     /// Whether TLS refused the connection: the consumer does not trust the provider's
     /// certificate, or the provider refused the consumer (no or an untrusted client
     /// certificate). Dialling the same address again does not help until one of them changes.
-    ///
-    /// ```
-    /// use zoorpc_consumer::DialError;
-    /// let refused = DialError { address: "h:1".into(), cause: "connection refused".into() };
-    /// assert!(!refused.is_tls_refusal());
-    /// ```
     pub fn is_tls_refusal(&self) -> bool {
         self.cause.starts_with(TLS_HANDSHAKE_FAILED) || self.cause.starts_with(TLS_ENDED)
     }
@@ -191,5 +180,25 @@ async fn dial_tls(host: &str, port: u16, tls: TlsTarget) -> Result<Box<dyn Conne
             "{TLS_ENDED}: {e} (if it requires client certificates, give {} issued by a CA it trusts)",
             crate::error::settings::TLS_IDENTITY
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::failure::{Failure, classify_error};
+
+    #[test]
+    fn a_dial_error_names_the_address_and_was_never_sent() {
+        let err = DialError {
+            address: "127.0.0.1:11214".into(),
+            cause: "connection refused".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "cannot open a connection to 127.0.0.1:11214: connection refused"
+        );
+        assert_eq!(classify_error(&err), Failure::NotSent);
+        assert!(!err.is_tls_refusal());
     }
 }

@@ -17,15 +17,15 @@ use super::metrics as metrics_key;
 use crate::tls::ConsumerTls;
 
 /// How long a provider's connection may be silent before a PING is sent on it.
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long the answer to a PING may take before the connection is closed.
-pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many attempts in a row that reached their caller's deadline with no response headers
 /// eject a provider as hung (Envoy's `consecutive_gateway_failure` default); an answer of any
 /// kind starts the count over.
-pub const SILENT_DEADLINES: u32 = 5;
+pub(crate) const SILENT_DEADLINES: u32 = 5;
 
 /// How many spare channel clones an endpoint keeps (see [`Endpoint::give_back`]).
 const MAX_SPARE: usize = 64;
@@ -152,6 +152,18 @@ impl Endpoint {
         &self.node
     }
 
+    /// The node's name, shared.
+    pub(crate) fn node_name(&self) -> &Arc<str> {
+        &self.node
+    }
+
+    /// The endpoint's channel (all clones share one connection). Not public on its own: a
+    /// request sent on it bypasses the balanced channel's ejection and retries (the
+    /// tower-discovery adapter hands it to tower's balancer, which says so).
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     /// The node's creation (`czxid`); with [`Endpoint::node`] it identifies the node.
     pub fn created(&self) -> i64 {
         self.created
@@ -160,11 +172,6 @@ impl Endpoint {
     /// The provider URL.
     pub fn url(&self) -> &ProviderUrl {
         &self.url
-    }
-
-    /// The endpoint's channel (cheap to clone; all clones share one connection).
-    pub fn channel(&self) -> Channel {
-        self.channel.clone()
     }
 
     /// A clone of the channel for one attempt, to be given back with
@@ -240,7 +247,7 @@ impl Endpoint {
     }
 
     /// Records a success: clears any ejection.
-    pub fn record_success(&self) {
+    pub(crate) fn record_success(&self) {
         self.answered();
         self.health.record_success();
     }

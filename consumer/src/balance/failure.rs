@@ -12,7 +12,7 @@ use super::dialer::DialError;
 
 /// What a failed call means for retrying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The request did not reach the application: retry on another endpoint.
     NotSent,
     /// The connection broke after the request may have been processed.
@@ -23,43 +23,14 @@ pub enum Failure {
 
 impl Failure {
     /// Whether the endpoint should be ejected for a backoff.
-    pub fn is_connection_failure(self) -> bool {
+    pub(crate) fn is_connection_failure(self) -> bool {
         self != Failure::Application
-    }
-}
-
-/// Classifies a status returned by a tonic client.
-///
-/// A status produced by the transport carries its cause as `source()`; a status the server sent
-/// has none. The code alone is not enough: a request dropped because its connection closed comes
-/// back as `Cancelled` with hyper's `Canceled` as the source.
-///
-/// ```
-/// use zoorpc_consumer::{Failure, classify};
-/// // Answers a server sent: an application's, or UNAVAILABLE that may come after processing.
-/// assert_eq!(classify(&tonic::Status::not_found("no such user")), Failure::Application);
-/// assert_eq!(classify(&tonic::Status::unavailable("shutting down")), Failure::MaybeSent);
-/// // A transport failure carries its cause: a refused connection was never sent.
-/// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-/// let status = tonic::Status::from_error(Box::new(refused));
-/// assert_eq!(classify(&status), Failure::NotSent);
-/// assert!(Failure::NotSent.is_connection_failure());
-/// assert!(!Failure::Application.is_connection_failure());
-/// ```
-pub fn classify(status: &tonic::Status) -> Failure {
-    match status.source() {
-        None => match status.code() {
-            // A proxy or a closing server may answer UNAVAILABLE after accepting the call.
-            tonic::Code::Unavailable => Failure::MaybeSent,
-            _ => Failure::Application,
-        },
-        Some(source) => classify_error(source),
     }
 }
 
 /// Classifies a transport error (what a tonic `Channel` returns instead of a response) by its
 /// source chain.
-pub fn classify_error(error: &(dyn StdError + 'static)) -> Failure {
+pub(crate) fn classify_error(error: &(dyn StdError + 'static)) -> Failure {
     let mut source: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(err) = source {
         if err.downcast_ref::<DialError>().is_some() {
@@ -108,26 +79,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn application_errors_are_not_retried() {
-        assert_eq!(
-            classify(&tonic::Status::not_found("x")),
-            Failure::Application
-        );
-        assert_eq!(
-            classify(&tonic::Status::unknown("app says no")),
-            Failure::Application
-        );
-        assert_eq!(
-            classify(&tonic::Status::unavailable("server said so")),
-            Failure::MaybeSent
-        );
+    fn refused_connections_were_never_sent() {
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(classify_error(&io), Failure::NotSent);
+        let status = tonic::Status::from_error(Box::new(io));
+        assert_eq!(classify_error(&status), Failure::NotSent);
+        assert!(Failure::NotSent.is_connection_failure());
+        assert!(!Failure::Application.is_connection_failure());
     }
 
     #[test]
-    fn refused_connections_were_never_sent() {
-        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        let status = tonic::Status::from_error(Box::new(io));
-        // from_error maps unknown errors to Unknown with the error as source.
-        assert_eq!(classify(&status), Failure::NotSent);
+    fn a_broken_connection_may_have_been_processed() {
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(classify_error(&reset), Failure::MaybeSent);
     }
 }

@@ -20,9 +20,10 @@
 //!   it answers: it is *probed*. A provider that is still slow costs one call each time its
 //!   estimate has decayed, not a burst of them.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// How fast the estimate forgets: it halves every `HALF_LIFE` without samples, and a sample
 /// below it weighs half after that long. 100 ms: a 500 ms outlier is down to a millisecond in
@@ -42,12 +43,6 @@ pub const CLEARLY_CHEAPER: f64 = 1.5;
 /// is probed (see [`Load::cost`]); longer for a slower endpoint: twice its latency.
 pub const CONFIRM_FLOOR: Duration = Duration::from_millis(10);
 
-/// Microseconds since the first use, never 0 (0 means "not set" below).
-fn now_us() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_micros() as u64 + 1
-}
-
 /// What [`LeastLoaded`](super::LeastLoaded) reads of an endpoint: requests in flight and a
 /// latency estimate, kept by the balanced channel (until response headers, which for a unary
 /// call is its whole latency).
@@ -59,8 +54,11 @@ fn now_us() -> u64 {
 /// // Never measured: no estimate, so picking compares it on requests in flight alone.
 /// assert_eq!((load.in_flight(), load.latency()), (0, None));
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Load {
+    /// The instant the microseconds below count from (the load's creation), on tokio's clock
+    /// (a paused clock in tests controls the estimate's decay).
+    epoch: Instant,
     in_flight: AtomicU32,
     /// The peak-EWMA latency estimate in nanoseconds, as of `sampled_us` (0: none yet).
     estimate_ns: AtomicU64,
@@ -72,6 +70,18 @@ pub struct Load {
     progress_us: AtomicU64,
 }
 
+impl Default for Load {
+    fn default() -> Self {
+        Load {
+            epoch: Instant::now(),
+            in_flight: AtomicU32::new(0),
+            estimate_ns: AtomicU64::new(0),
+            sampled_us: AtomicU64::new(0),
+            progress_us: AtomicU64::new(0),
+        }
+    }
+}
+
 /// 2^(-elapsed / HALF_LIFE): what is left of a weight after `elapsed_us`.
 fn remaining(elapsed_us: u64) -> f64 {
     let half_lives = elapsed_us as f64 / HALF_LIFE.as_micros() as f64;
@@ -79,21 +89,28 @@ fn remaining(elapsed_us: u64) -> f64 {
 }
 
 impl Load {
+    /// Microseconds since `epoch`, never 0 (0 means "not set").
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+
     /// Requests in flight now.
     pub fn in_flight(&self) -> u32 {
         self.in_flight.load(Ordering::Relaxed)
     }
 
     /// The latency estimate now, decayed since its last sample; `None` when the endpoint is
-    /// unmeasured (never answered, or not for [`FORGET_AFTER`]).
+    /// unmeasured (never answered, or not for a second).
     pub fn latency(&self) -> Option<Duration> {
-        self.estimate_at(now_us()).map(Duration::from_nanos)
+        self.estimate_at(self.now_us()).map(Duration::from_nanos)
     }
 
     /// How long the requests in flight have waited without the endpoint answering anything
     /// (zero when none is in flight): a lower bound on its latency now.
     pub fn stalled(&self) -> Duration {
-        Duration::from_micros(self.stalled_at(now_us()))
+        Duration::from_micros(self.stalled_at(self.now_us()))
     }
 
     fn estimate_at(&self, now: u64) -> Option<u64> {
@@ -107,7 +124,7 @@ impl Load {
     }
 
     /// Whether the estimate is a measurement rather than a guess: the endpoint answered within
-    /// twice the latency last measured (at least [`CONFIRM_FLOOR`]). Under load an endpoint
+    /// twice the latency last measured (at least 10 ms). Under load an endpoint
     /// answers far more often; one avoided since, or idle, has only a decayed estimate.
     fn confirmed_at(&self, now: u64) -> bool {
         let sampled = self.sampled_us.load(Ordering::Relaxed);
@@ -129,7 +146,7 @@ impl Load {
     /// latency × (1 + in-flight per weight / 10), where the latency is the estimate (`neutral`
     /// when unmeasured: the other candidate's, so that an unmeasured endpoint competes on
     /// requests in flight alone) and at least [`Load::stalled`]; `u64::MAX` while the endpoint,
-    /// not answered within twice its measured latency (at least [`CONFIRM_FLOOR`]), has a
+    /// not answered within twice its measured latency (at least 10 ms), has a
     /// request in flight (its probe).
     ///
     /// Requests in flight count per 100 of weight (a weight-300 provider is taken to serve
@@ -139,7 +156,7 @@ impl Load {
     /// provider ten times slower (measured with `bench slow`).
     pub fn cost(&self, weight: u32, neutral: Option<Duration>) -> u64 {
         let neutral = neutral.map(|d| d.as_nanos() as u64);
-        self.cost_at(now_us(), weight, neutral)
+        self.cost_at(self.now_us(), weight, neutral)
     }
 
     fn cost_at(&self, now: u64, weight: u32, neutral: Option<u64>) -> u64 {
@@ -167,10 +184,10 @@ impl Load {
     /// more than [`CLEARLY_CHEAPER`]. Each is unmeasured at the other's estimate (see
     /// [`Load::cost`]).
     pub(crate) fn clearly_cheaper(a: &Load, a_weight: u32, b: &Load, b_weight: u32) -> bool {
-        let now = now_us();
-        let (a_latency, b_latency) = (a.estimate_at(now), b.estimate_at(now));
-        let a_cost = a.cost_at(now, a_weight, b_latency);
-        let b_cost = b.cost_at(now, b_weight, a_latency);
+        let (a_now, b_now) = (a.now_us(), b.now_us());
+        let (a_latency, b_latency) = (a.estimate_at(a_now), b.estimate_at(b_now));
+        let a_cost = a.cost_at(a_now, a_weight, b_latency);
+        let b_cost = b.cost_at(b_now, b_weight, a_latency);
         (b_cost as f64) * CLEARLY_CHEAPER < a_cost as f64
     }
 
@@ -179,7 +196,7 @@ impl Load {
     pub(crate) fn start(&self) -> InFlight<'_> {
         if self.in_flight.fetch_add(1, Ordering::Relaxed) == 0 {
             // Nothing was waiting: the wait starts now.
-            self.progress_us.store(now_us(), Ordering::Relaxed);
+            self.progress_us.store(self.now_us(), Ordering::Relaxed);
         }
         InFlight {
             load: self,
@@ -194,7 +211,7 @@ impl Load {
             .in_flight
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         if let Some(latency) = latency {
-            self.sample(now_us(), latency);
+            self.sample(self.now_us(), latency);
         }
     }
 
@@ -259,45 +276,49 @@ mod tests {
         assert!(latency > Duration::from_millis(2), "{latency:?}");
     }
 
-    /// A load whose estimate was sampled at `sampled` (µs on `now_us`'s clock).
-    fn load_sampled(estimate: Duration, sampled: u64) -> Load {
+    /// A load whose estimate is `estimate`, sampled now.
+    fn load_sampled(estimate: Duration) -> Load {
         let load = Load::default();
         load.estimate_ns
             .store(estimate.as_nanos() as u64, Ordering::Relaxed);
-        load.sampled_us.store(sampled, Ordering::Relaxed);
+        load.sampled_us.store(load.now_us(), Ordering::Relaxed);
         load
     }
 
-    /// An instant ten seconds from now on `now_us`'s clock: tests look at a load from there.
-    fn later() -> u64 {
-        now_us() + 10_000_000
-    }
-
-    #[test]
-    fn the_estimate_halves_every_half_life_and_is_forgotten() {
-        let now = later();
-        let load = load_sampled(Duration::from_millis(400), now - 200_000);
-        // Two half-lives: a quarter.
-        assert_eq!(load.estimate_at(now), Some(100_000_000));
-        let forgotten = now - FORGET_AFTER.as_micros() as u64;
+    /// On tokio's paused clock: the estimate halves every half-life without samples and is
+    /// forgotten after `FORGET_AFTER`.
+    #[tokio::test(start_paused = true)]
+    async fn the_estimate_halves_every_half_life_and_is_forgotten() {
+        let load = Load::default();
+        load.start().finish(Some(Duration::from_millis(400)));
+        assert_eq!(load.latency(), Some(Duration::from_millis(400)));
+        tokio::time::advance(2 * HALF_LIFE).await;
         assert_eq!(
-            load_sampled(Duration::from_secs(5), forgotten).estimate_at(now),
-            None
+            load.latency(),
+            Some(Duration::from_millis(100)),
+            "a quarter"
         );
+        tokio::time::advance(FORGET_AFTER - 2 * HALF_LIFE - Duration::from_micros(2)).await;
+        assert!(load.latency().is_some());
+        tokio::time::advance(Duration::from_micros(2)).await;
+        assert_eq!(load.latency(), None, "unmeasured again");
     }
 
-    #[test]
-    fn a_fresh_sample_after_a_stale_peak_replaces_it() {
-        // 500 ms measured 600 ms ago (a pause), then a 1 ms answer.
-        let now = later();
-        let load = load_sampled(Duration::from_millis(500), now - 600_000);
-        load.sample(now, Duration::from_millis(1));
-        let latency = load.estimate_at(now).expect("measured");
-        assert!(latency < 10_000_000, "{latency} ns");
-        // A peak is taken at once; a lower sample right after weighs next to nothing.
-        load.sample(now, Duration::from_millis(40));
-        load.sample(now + 1, Duration::from_millis(1));
-        assert!(load.estimate_at(now + 1).expect("measured") >= 39_000_000);
+    /// On tokio's paused clock: a peak measured before a pause is replaced by the first fresh
+    /// answer; a lower sample right after a peak weighs next to nothing.
+    #[tokio::test(start_paused = true)]
+    async fn a_fresh_sample_after_a_stale_peak_replaces_it() {
+        let load = Load::default();
+        load.start().finish(Some(Duration::from_millis(500)));
+        tokio::time::advance(Duration::from_millis(600)).await;
+        load.start().finish(Some(Duration::from_millis(1)));
+        let latency = load.latency().expect("measured");
+        assert!(latency < Duration::from_millis(10), "{latency:?}");
+        load.start().finish(Some(Duration::from_millis(40)));
+        tokio::time::advance(Duration::from_micros(1)).await;
+        load.start().finish(Some(Duration::from_millis(1)));
+        let latency = load.latency().expect("measured");
+        assert!(latency >= Duration::from_millis(39), "{latency:?}");
     }
 
     #[test]
@@ -328,12 +349,11 @@ mod tests {
         assert_eq!(load.stalled(), Duration::ZERO);
     }
 
-    #[test]
-    fn equally_loaded_endpoints_are_equivalent_and_a_slow_one_is_not() {
-        let now = now_us();
-        let fast = load_sampled(Duration::from_millis(2), now);
-        let alike = load_sampled(Duration::from_micros(2_500), now);
-        let slow = load_sampled(Duration::from_millis(20), now);
+    #[tokio::test(start_paused = true)]
+    async fn equally_loaded_endpoints_are_equivalent_and_a_slow_one_is_not() {
+        let fast = load_sampled(Duration::from_millis(2));
+        let alike = load_sampled(Duration::from_micros(2_500));
+        let slow = load_sampled(Duration::from_millis(20));
         assert!(!Load::clearly_cheaper(&fast, 100, &alike, 100));
         assert!(!Load::clearly_cheaper(&alike, 100, &fast, 100));
         assert!(Load::clearly_cheaper(&slow, 100, &fast, 100));

@@ -10,25 +10,22 @@
 //!   life of the program rebalances and survives its providers.
 //! - `lookup` is the design card's call: a `HelloServiceClient` on the balanced channel (an empty
 //!   list is [`Error::NoProviders`] at once); `say_hello` answers with the provider's URL.
-//! - `call` runs a closure on one picked endpoint's own tonic `Channel`, with the same retry
-//!   decision as the balanced channel.
+//! - `call` runs a closure on the balanced channel and names the provider that answered (the
+//!   channel's one retry loop; `say_hello` is built on it).
+//! - `discover` gives the list as tower's `Discover`, for a user who runs tower's own balancer
+//!   instead of the balanced channel.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
-use tonic::transport::Channel;
-use tracing::debug;
 use zoorpc_proto::{HelloReply, HelloRequest, HelloServiceClient};
 use zoorpc_registry::{ProviderUrl, Providers, Session};
 
-use crate::balance::ejection::Strike;
-pub use crate::balance::retry::CallPolicy;
-use crate::balance::{
-    Answered, BalancedChannel, Decision, Endpoint, EndpointSet, Failure, RetryBudget, classify,
-    decide,
-};
+pub use crate::balance::CallPolicy;
+use crate::balance::{Answered, BalancedChannel, Endpoint, EndpointSet};
+use crate::discover::ProviderChanges;
 use crate::error::{Error, Result};
 use crate::live_list::Live;
 
@@ -38,6 +35,7 @@ pub use config::ConsumerConfig;
 
 /// A successful call: the value and the provider that produced it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Answer<T> {
     /// The response.
     pub value: T,
@@ -61,7 +59,6 @@ pub struct Consumer {
     endpoints: Arc<EndpointSet>,
     /// The default-policy channel; `channel_with` derives the others from it.
     channel: BalancedChannel,
-    budget: Arc<RetryBudget>,
 }
 
 impl Consumer {
@@ -85,6 +82,13 @@ impl Consumer {
     /// have been processed are retried too).
     pub fn channel_with(&self, policy: CallPolicy) -> BalancedChannel {
         self.channel.with_policy(policy)
+    }
+
+    /// The live list as tower's `Discover` (a stream of `Change`s keyed by node name, each
+    /// service the provider's tonic `Channel`), for a user who puts tower's own balancer
+    /// (`tower::balance::p2c::Balance`) on zoorpc's discovery: see [`ProviderChanges`].
+    pub fn discover(&self) -> ProviderChanges {
+        ProviderChanges::new(self.endpoints.clone(), self.channel.clone())
     }
 
     /// The base path this consumer watches.
@@ -155,11 +159,6 @@ impl Consumer {
         tokio::time::timeout(timeout, check).await.is_ok()
     }
 
-    /// Picks a random live endpoint.
-    pub fn pick(&self) -> Result<Arc<Endpoint>> {
-        self.endpoints.pick(&[]).ok_or_else(|| self.no_providers())
-    }
-
     /// A `HelloServiceClient` on the balanced channel (`SayHello` is idempotent, so with
     /// [`CallPolicy::IDEMPOTENT`]): each call picks a live provider and fails over, so a client
     /// kept for long follows the list. An empty list is [`Error::NoProviders`] at once.
@@ -172,9 +171,13 @@ impl Consumer {
         ))
     }
 
-    /// Runs `f` on a picked endpoint's channel with failover as `policy` allows: each attempt
-    /// under the policy's per-attempt timeout, on another endpoint each time. An empty list is
-    /// [`Error::NoProviders`] at once; the answer names the provider that gave it.
+    /// Runs `f` on the balanced channel with `policy` and names the provider that answered:
+    /// the channel does the picking, failover and retries (one retry loop: the caller's
+    /// deadline, the attempt timeout, the retry budget, ejection and the metrics are the
+    /// channel's), `call` turns its outcome into an [`Answer`] or this crate's [`Error`]. An
+    /// empty list is [`Error::NoProviders`] at once (unless the policy waits for ready).
+    ///
+    /// `f` is called once: it builds a client on the channel and makes one request.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), zoorpc_consumer::Error> {
@@ -184,65 +187,41 @@ impl Consumer {
     /// let answer = consumer
     ///     .call(CallPolicy::IDEMPOTENT, |channel| async move {
     ///         let request = HelloRequest { name: "zoo".into() };
-    ///         Ok(HelloServiceClient::new(channel).say_hello(request).await?.into_inner())
+    ///         HelloServiceClient::new(channel).say_hello(request).await
     ///     })
     ///     .await?;
     /// println!("{} from {} after {} attempt(s)", answer.value.message, answer.url, answer.attempts);
     /// # Ok(()) }
     /// ```
-    pub async fn call<T, F, Fut>(&self, policy: CallPolicy, mut f: F) -> Result<Answer<T>>
+    pub async fn call<T, F, Fut>(&self, policy: CallPolicy, f: F) -> Result<Answer<T>>
     where
-        F: FnMut(Channel) -> Fut,
-        Fut: Future<Output = std::result::Result<T, tonic::Status>>,
+        F: FnOnce(BalancedChannel) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
-        let mut tried: Vec<String> = Vec::new();
-        let mut maybe_sent = 0;
-        let mut last: Option<(String, tonic::Status)> = None;
-        self.budget.deposit();
-        while let Some(endpoint) = self.endpoints.pick(&tried) {
-            tried.push(endpoint.node().to_owned());
-            let noted = endpoint.attempt_started();
-            let outcome = attempt_within(&policy, f(endpoint.channel())).await;
-            match outcome {
-                Ok(value) => {
-                    endpoint.record_success();
-                    return Ok(Answer {
+        // An empty list is the channel's to answer (at once, or after waiting for a provider
+        // with wait-for-ready): its failure becomes `NoProviders` below.
+        match f(self.channel_with(policy)).await {
+            Ok(response) => {
+                let answered = response.extensions().get::<Answered>().cloned();
+                let value = response.into_inner();
+                match answered {
+                    Some(a) => Ok(Answer {
                         value,
-                        url: endpoint.url().clone(),
-                        attempts: tried.len(),
-                    });
-                }
-                Err((failure, status, answered)) => {
-                    let url = endpoint.url().to_string();
-                    // Only a connection failure or an UNAVAILABLE answer weighs toward
-                    // ejection; another retryable code is the provider's answer.
-                    if failure.is_connection_failure()
-                        && (!answered || status.code() == tonic::Code::Unavailable)
-                    {
-                        let strike = Strike::of(failure, answered);
-                        self.endpoints.record_strike(&endpoint, noted, strike);
-                    }
-                    if failure == Failure::MaybeSent {
-                        maybe_sent += 1;
-                    }
-                    if decide(failure, &policy, maybe_sent, &self.budget) != Decision::Retry {
-                        return Err(Error::Call { url, status });
-                    }
-                    if failure == Failure::MaybeSent {
-                        tokio::time::sleep(policy.backoff.pause(maybe_sent)).await;
-                    }
-                    debug!(url = %url, error = %status, "call failed; trying another provider");
-                    last = Some((url, status));
+                        url: a.url,
+                        attempts: a.attempts,
+                    }),
+                    // Every response through the channel carries it; without it, the
+                    // response did not come through the channel `f` was given.
+                    None => Err(Error::Call {
+                        url: "a provider".to_owned(),
+                        status: tonic::Status::internal(
+                            "the response did not come through the balanced channel given to \
+                             `Consumer::call`: make the request on that channel",
+                        ),
+                    }),
                 }
             }
-        }
-        match last {
-            Some((url, status)) => Err(Error::Exhausted {
-                attempts: tried.len(),
-                url,
-                status,
-            }),
-            None => Err(self.no_providers()),
+            Err(status) => Err(self.call_error(status)),
         }
     }
 
@@ -257,34 +236,13 @@ impl Consumer {
         policy: CallPolicy,
         name: &str,
     ) -> Result<Answer<HelloReply>> {
-        if self.endpoints.is_empty() {
-            return Err(self.no_providers());
-        }
-        let mut client = HelloServiceClient::new(self.channel_with(policy));
         let request = HelloRequest {
             name: name.to_owned(),
         };
-        match client.say_hello(request).await {
-            Ok(response) => {
-                let answered = response.extensions().get::<Answered>().cloned();
-                let value = response.into_inner();
-                Ok(match answered {
-                    Some(a) => Answer {
-                        value,
-                        url: a.url,
-                        attempts: a.attempts,
-                    },
-                    // Every response through the channel carries it; a provider URL parse of
-                    // the reply's own field is the fallback.
-                    None => Answer {
-                        url: value.provider.parse().map_err(Error::Registry)?,
-                        value,
-                        attempts: 1,
-                    },
-                })
-            }
-            Err(status) => Err(self.call_error(status)),
-        }
+        self.call(policy, |channel| async move {
+            HelloServiceClient::new(channel).say_hello(request).await
+        })
+        .await
     }
 
     /// The consumer error for a status from the balanced channel.
@@ -307,45 +265,5 @@ impl Consumer {
         Error::NoProviders {
             base_path: self.base_path.clone(),
         }
-    }
-}
-
-/// One attempt of [`Consumer::call`] under `policy`'s attempt timeout: its value, or its
-/// error's classification, the status, and whether the provider answered it (a status without
-/// a source: see `classify`) rather than the attempt timing out.
-async fn attempt_within<T>(
-    policy: &CallPolicy,
-    attempt: impl Future<Output = std::result::Result<T, tonic::Status>>,
-) -> std::result::Result<T, (Failure, tonic::Status, bool)> {
-    match tokio::time::timeout(policy.attempt_timeout, attempt).await {
-        Ok(outcome) => outcome.map_err(|status| {
-            let answered = std::error::Error::source(&status).is_none();
-            (classify_answer(&status, policy), status, answered)
-        }),
-        Err(_) => Err((
-            Failure::MaybeSent,
-            tonic::Status::deadline_exceeded(format!(
-                "no answer within {:?}",
-                policy.attempt_timeout
-            )),
-            false,
-        )),
-    }
-}
-
-/// [`classify`] with `policy`'s retryable codes: a code the provider answered is retried (as
-/// maybe processed) when the policy lists it, and never when it does not (`UNAVAILABLE`
-/// included); a transport failure is classified by its cause alone.
-fn classify_answer(status: &tonic::Status, policy: &CallPolicy) -> Failure {
-    let failure = classify(status);
-    if std::error::Error::source(status).is_some() {
-        return failure;
-    }
-    if policy.retryable.contains(status.code()) {
-        Failure::MaybeSent
-    } else if failure == Failure::MaybeSent {
-        Failure::Application
-    } else {
-        failure
     }
 }

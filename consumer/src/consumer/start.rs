@@ -109,7 +109,7 @@ impl Consumer {
     ) -> Consumer {
         let base_path = config.base_path.clone();
         let endpoints = Arc::new(
-            EndpointSet::with_policy(&config.strategy, config.ejection)
+            EndpointSet::seeded(&config.strategy, config.ejection, config.rng_seed)
                 .with_tls(config.tls.clone()),
         );
         endpoints.update(&first);
@@ -142,7 +142,7 @@ impl Consumer {
         let channel = BalancedChannel::new(
             route,
             CallPolicy::DEFAULT,
-            config.retry_budget.clone(),
+            config.retry_budget,
             config.buffer_limit,
         );
         Consumer {
@@ -152,7 +152,6 @@ impl Consumer {
             snapshot_written,
             endpoints,
             channel,
-            budget: config.retry_budget,
         }
     }
 }

@@ -62,12 +62,14 @@ use crate::consumer::CallPolicy;
 use crate::error::{Error, Result, open_session};
 use crate::tls::ConsumerTls;
 
-/// The standby-refusal protocol lives on the server side (`zoorpc-provider`); re-exported here,
-/// where clients have always found it.
+/// The standby-refusal protocol (`zoorpc-proto`'s `standby`, what both sides agree on);
+/// re-exported here, where clients have always found it.
 pub use zoorpc_proto::standby::{STANDBY_METADATA, is_standby_refusal, standby_status};
 
-/// How to build a master client.
+/// How to build a master client: [`MasterClientConfig::new`] and the builder methods. The
+/// fields can be read and set; `#[non_exhaustive]`: a setting added later breaks no one.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct MasterClientConfig {
     /// ZooKeeper connect string.
     pub zk: String,
@@ -81,7 +83,7 @@ pub struct MasterClientConfig {
     /// one when there is none (no contender yet: a switch-over cannot be told from it). Longer
     /// than the servers' session timeout, so a killed master's node has time to expire.
     /// Default 15 s; `Duration::ZERO` fails a call at once when there is no master. A caller's
-    /// deadline (`grpc-timeout`) bounds it too. `zoorpc proxy --switch-over-timeout-ms`.
+    /// deadline (`grpc-timeout`) bounds it too.
     pub switch_over_timeout: Duration,
     /// Longest wait between two attempts when the master watch reports no change. Default 50 ms.
     pub retry_pause: Duration,
@@ -104,8 +106,9 @@ impl MasterClientConfig {
     /// use std::time::Duration;
     /// use zoorpc_consumer::MasterClientConfig;
     /// use zoorpc_registry::default_master_path;
-    /// let mut config = MasterClientConfig::new("127.0.0.1:2181", default_master_path("HelloService", "1.0.0"));
-    /// config.switch_over_timeout = Duration::from_secs(30);
+    /// let config = MasterClientConfig::new("127.0.0.1:2181", default_master_path("HelloService", "1.0.0"))
+    ///     .switch_over_timeout(Duration::from_secs(30));
+    /// assert_eq!(config.switch_over_timeout, Duration::from_secs(30));
     /// assert_eq!(config.attempt_timeout, Duration::from_secs(5));
     /// ```
     pub fn new(zk: impl Into<String>, path: impl Into<String>) -> Self {
@@ -121,10 +124,56 @@ impl MasterClientConfig {
             tls: None,
         }
     }
+
+    /// This config with another ZooKeeper session timeout.
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = timeout;
+        self
+    }
+
+    /// This config waiting at most `timeout` for ZooKeeper at connect.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// This config waiting at most `timeout` for a master per call (see
+    /// [`MasterClientConfig::switch_over_timeout`]).
+    pub fn switch_over_timeout(mut self, timeout: Duration) -> Self {
+        self.switch_over_timeout = timeout;
+        self
+    }
+
+    /// This config pausing at most `pause` between attempts when the master watch reports no
+    /// change.
+    pub fn retry_pause(mut self, pause: Duration) -> Self {
+        self.retry_pause = pause;
+        self
+    }
+
+    /// This config waiting at most `timeout` for one attempt's answer (a caller's deadline
+    /// replaces it).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// This config authenticating to ZooKeeper as `credential`.
+    pub fn zk_auth(mut self, credential: ZkCredential) -> Self {
+        self.zk_auth = Some(credential);
+        self
+    }
+
+    /// This config calling the masters over TLS with `tls`.
+    pub fn tls(mut self, tls: ConsumerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
 }
 
 /// A successful call: the value and the master that produced it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct MasterAnswer<T> {
     /// The response.
     pub value: T,
@@ -194,11 +243,6 @@ impl MasterClient {
         &self.session
     }
 
-    /// The watch of the master node.
-    pub fn master_watch(&self) -> &MasterWatch {
-        &self.master_watch
-    }
-
     /// The current master's address, `None` if there is none right now.
     pub fn master(&self) -> Option<String> {
         self.master_watch.master()
@@ -258,5 +302,34 @@ impl MasterClient {
 
     fn no_master(&self) -> Error {
         Error::Registry(self.master_watch.no_master_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each builder method sets its own setting and no other.
+    #[test]
+    fn each_builder_sets_its_setting() {
+        let credential = ZkCredential::parse("app:secret").unwrap();
+        let config = MasterClientConfig::new("127.0.0.1:2181", "/soa/master/services/S:1")
+            .session_timeout(Duration::from_secs(1))
+            .connect_timeout(Duration::from_secs(2))
+            .switch_over_timeout(Duration::from_secs(3))
+            .retry_pause(Duration::from_millis(4))
+            .attempt_timeout(Duration::from_secs(5))
+            .zk_auth(credential.clone());
+        assert_eq!(
+            (config.zk.as_str(), config.path.as_str()),
+            ("127.0.0.1:2181", "/soa/master/services/S:1")
+        );
+        assert_eq!(config.session_timeout, Duration::from_secs(1));
+        assert_eq!(config.connect_timeout, Duration::from_secs(2));
+        assert_eq!(config.switch_over_timeout, Duration::from_secs(3));
+        assert_eq!(config.retry_pause, Duration::from_millis(4));
+        assert_eq!(config.attempt_timeout, Duration::from_secs(5));
+        assert_eq!(config.zk_auth, Some(credential));
+        assert!(config.tls.is_none());
     }
 }

@@ -30,14 +30,22 @@ use crate::quantile_ms;
 use fleet::{connect_consumers, register_all, until_all_list, url_of};
 use measure::{Counters, cpu_ms, mntr, rss_kib};
 use report::Figures;
+use zoorpc::cli::number;
 
 /// `scale` options.
+#[derive(clap::Args, Debug)]
 pub struct Options {
+    /// Providers (1 to 100000)
+    #[arg(long, value_name = "P", default_value = "1000", value_parser = number(1..=100_000usize))]
     pub providers: usize,
+    /// Consumers, one session each (1 to 1000)
+    #[arg(long, value_name = "C", default_value = "100", value_parser = number(1..=1000usize))]
     pub consumers: usize,
-    /// Churn events (alternately a provider leaving and one joining).
+    /// Churn events, 0 to 100000 (alternately a provider leaving and one joining)
+    #[arg(long, value_name = "N", default_value = "100", value_parser = number(0..=100_000usize))]
     pub churn: usize,
-    /// Sessions the providers are registered from.
+    /// Sessions the providers are registered from (1 to 64)
+    #[arg(long, value_name = "N", default_value = "4", value_parser = number(1..=64usize))]
     pub registrar_sessions: usize,
 }
 

@@ -4,7 +4,7 @@
 /// ZooKeeper's own rule (`org.apache.zookeeper.common.PathUtils.validatePath`): absolute, no
 /// trailing `/`, no empty, `.` or `..` segment, no NUL, no characters in U+0001–U+001F,
 /// U+007F–U+009F, U+D800–U+F8FF or U+FFF0–U+FFFF, checked on Java's UTF-16 code units, so
-/// every character beyond U+FFFF (a surrogate pair) is refused too (`tests/bad_input.rs` checks
+/// every character beyond U+FFFF (a surrogate pair) is refused too (`tests/registry/bad_input.rs` checks
 /// this rule against the real server).
 pub fn zookeeper_accepts(path: &str) -> bool {
     path.starts_with('/')

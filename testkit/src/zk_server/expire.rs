@@ -45,7 +45,7 @@ pub async fn expire_session(
                 // The twin's close races the session's own client, which reconnects as soon as
                 // the twin takes its connection over; if that reconnect wins, the session lives
                 // on. Join again to find out: `SessionExpired` once it is really gone.
-                // Bounded, but generous: in 100 expiries in a row (tests/expiry_rounds.rs) the
+                // Bounded, but generous: in 100 expiries in a row (tests/registry/expiry_rounds.rs) the
                 // session's own client once won ten races in a row on a loaded machine.
                 if attempt >= ATTEMPTS {
                     return Err(zookeeper_client::Error::Timeout);

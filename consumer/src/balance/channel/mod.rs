@@ -81,6 +81,7 @@ pub const PROVIDER_METADATA: &str = "zoorpc-provider";
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Answered {
     /// The provider's URL.
     pub url: ProviderUrl,
@@ -93,6 +94,7 @@ pub struct Answered {
 /// Why a call through a [`BalancedChannel`] failed. A tonic client sees [`CallError::status`];
 /// this error is that status's `source()`, for callers that want the details.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct CallError {
     /// What the caller sees.
     pub status: Status,

@@ -23,16 +23,21 @@
 //!   provider is back within `base` of the end of its dependency's outage. A success (any other
 //!   answer) ends the ejection and starts the counts over.
 //!
-//! The state is a few atomics per endpoint: reading it on the call path takes no lock.
+//! The state is a few atomics per endpoint: reading it on the call path takes no lock. Time is
+//! tokio's clock (`tokio::time::Instant`, as tower's retry budget and load estimates read it),
+//! so a test with a paused clock controls every rule above; nothing here is a safety rule.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::failure::Failure;
 
-/// When and for how long endpoints are ejected.
+/// When and for how long endpoints are ejected: [`EjectionPolicy::DEFAULT`] and the `with_`
+/// methods. `#[non_exhaustive]`: a setting added later breaks no one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EjectionPolicy {
     /// The first ejection's length; each consecutive one doubles it. Default 1 s.
     pub base: Duration,
@@ -52,24 +57,58 @@ pub struct EjectionPolicy {
 
 impl Default for EjectionPolicy {
     fn default() -> Self {
-        EjectionPolicy {
-            base: Duration::from_secs(1),
-            max: Duration::from_secs(30),
-            max_ejection_percent: 50,
-            probe_timeout: Duration::from_secs(10),
-            consecutive_unavailable: 5,
-        }
+        EjectionPolicy::DEFAULT
     }
 }
 
 impl EjectionPolicy {
+    /// 1 s doubling to 30 s, at most half of the endpoints, probes abandoned after 10 s, five
+    /// `UNAVAILABLE` answers in a row.
+    pub const DEFAULT: EjectionPolicy = EjectionPolicy {
+        base: Duration::from_secs(1),
+        max: Duration::from_secs(30),
+        max_ejection_percent: 50,
+        probe_timeout: Duration::from_secs(10),
+        consecutive_unavailable: 5,
+    };
+
+    /// This policy with another first ejection length (each consecutive one doubles it).
+    pub const fn with_base(mut self, base: Duration) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// This policy with another longest ejection.
+    pub const fn with_max(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// This policy ejecting at most `percent` of the endpoints at once (at least one).
+    pub const fn with_max_ejection_percent(mut self, percent: u8) -> Self {
+        self.max_ejection_percent = percent;
+        self
+    }
+
+    /// This policy abandoning a probe that has not reported after `timeout`.
+    pub const fn with_probe_timeout(mut self, timeout: Duration) -> Self {
+        self.probe_timeout = timeout;
+        self
+    }
+
+    /// This policy ejecting after `answers` `UNAVAILABLE` answers in a row (0: never).
+    pub const fn with_consecutive_unavailable(mut self, answers: u32) -> Self {
+        self.consecutive_unavailable = answers;
+        self
+    }
+
     /// How many of `len` endpoints may be ejected at once: the policy's share, at least one.
     ///
     /// ```
     /// use zoorpc_consumer::EjectionPolicy;
     /// let policy = EjectionPolicy::default();
     /// assert_eq!((policy.max_ejected(1), policy.max_ejected(5), policy.max_ejected(10)), (1, 2, 5));
-    /// let strict = EjectionPolicy { max_ejection_percent: 10, ..policy };
+    /// let strict = policy.with_max_ejection_percent(10);
     /// assert_eq!(strict.max_ejected(5), 1);
     /// ```
     pub fn max_ejected(&self, len: usize) -> usize {
@@ -80,12 +119,6 @@ impl EjectionPolicy {
         let factor = 2u32.saturating_pow(ejections.saturating_sub(1).min(16));
         self.base.saturating_mul(factor).min(self.max)
     }
-}
-
-/// Milliseconds since the first use, never 0 (0 means "not set" below).
-pub(crate) fn now_ms() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
 }
 
 /// What ended an attempt badly, as ejection weighs it.
@@ -120,8 +153,10 @@ pub(crate) struct AttemptStart {
 }
 
 /// One endpoint's ejection state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Health {
+    /// The instant the milliseconds below count from (the endpoint's creation).
+    epoch: Instant,
     /// Ejected until this instant (`now_ms`); 0 when never ejected.
     ejected_until_ms: AtomicU64,
     /// Consecutive ejections without a success since: sets the next ejection's length, and a
@@ -148,12 +183,32 @@ pub(crate) enum Availability {
     Closed,
 }
 
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            epoch: Instant::now(),
+            ejected_until_ms: AtomicU64::new(0),
+            ejections: AtomicU32::new(0),
+            begun: AtomicU32::new(0),
+            unavailable_in_a_row: AtomicU32::new(0),
+            probe_started_ms: AtomicU64::new(0),
+        }
+    }
+}
+
 impl Health {
+    /// Milliseconds since `epoch`, never 0 (0 means "not set").
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+
     pub(crate) fn availability(&self, policy: &EjectionPolicy) -> Availability {
         if self.ejections.load(Ordering::Relaxed) == 0 {
             return Availability::Open;
         }
-        let now = now_ms();
+        let now = self.now_ms();
         if self.ejected_until_ms.load(Ordering::Relaxed) > now {
             return Availability::Closed;
         }
@@ -167,12 +222,16 @@ impl Health {
 
     /// Whether picking skips this endpoint for its ejection (a probe in flight aside).
     pub(crate) fn is_ejected(&self) -> bool {
-        self.ejected_until_ms.load(Ordering::Relaxed) > now_ms()
+        self.ejected_until_ms.load(Ordering::Relaxed) > self.now_ms()
     }
 
-    /// When the ejection ends (`now_ms`), for failing open to the endpoint back soonest.
-    pub(crate) fn ejected_until_ms(&self) -> u64 {
-        self.ejected_until_ms.load(Ordering::Relaxed)
+    /// When the ejection ends (`None`: never ejected), for failing open to the endpoint back
+    /// soonest.
+    pub(crate) fn ejected_until(&self) -> Option<Instant> {
+        match self.ejected_until_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(self.epoch + Duration::from_millis(ms)),
+        }
     }
 
     /// Noted by an attempt as it starts, given back with its failure ([`Health::record_failure`]).
@@ -185,7 +244,7 @@ impl Health {
     /// Claims the probe of an endpoint on probation; `false` if another request has it.
     pub(crate) fn claim_probe(&self, policy: &EjectionPolicy) -> bool {
         let current = self.probe_started_ms.load(Ordering::Relaxed);
-        let now = now_ms();
+        let now = self.now_ms();
         if current != 0 && now.saturating_sub(current) < policy.probe_timeout.as_millis() as u64 {
             return false;
         }
@@ -261,8 +320,10 @@ impl Health {
             Strike::Connection => policy.backoff(ejections),
             Strike::Unavailable => policy.base.min(policy.max),
         };
-        self.ejected_until_ms
-            .store(now_ms() + backoff.as_millis() as u64, Ordering::Relaxed);
+        self.ejected_until_ms.store(
+            self.now_ms() + backoff.as_millis() as u64,
+            Ordering::Relaxed,
+        );
         Some(backoff)
     }
 }

@@ -53,13 +53,13 @@ fn failures_while_ejected_or_from_before_the_ejection_neither_extend_nor_count()
         h.record_failure(&p, true, in_flight[0], CONNECTION),
         Some(Duration::from_secs(1))
     );
-    let until = h.ejected_until_ms();
+    let until = h.ejected_until();
     for &started in &in_flight[1..] {
         assert_eq!(h.record_failure(&p, true, started, CONNECTION), None);
     }
     // A call made while it is ejected (failing open) fails too: still the same ejection.
     assert_eq!(h.record_failure(&p, true, h.started(), CONNECTION), None);
-    assert_eq!(h.ejected_until_ms(), until, "the ejection was extended");
+    assert_eq!(h.ejected_until(), until, "the ejection was extended");
     assert_eq!(h.ejections.load(Ordering::Relaxed), 1);
 }
 
@@ -135,4 +135,44 @@ fn unavailable_answers_eject_only_in_a_row() {
             None
         );
     }
+}
+
+/// The time rules on tokio's clock, paused: an ejection lasts exactly its backoff, a probe that
+/// never reports is given up after the probe timeout, and the probe's failure doubles the next
+/// ejection.
+#[tokio::test(start_paused = true)]
+async fn ejections_and_probes_end_on_time() {
+    use tokio::time::advance;
+    let p = EjectionPolicy::DEFAULT;
+    let h = Health::default();
+    assert_eq!(
+        h.record_failure(&p, true, h.started(), CONNECTION),
+        Some(Duration::from_secs(1))
+    );
+    advance(Duration::from_millis(998)).await;
+    assert!(h.is_ejected());
+    assert_eq!(h.availability(&p), Availability::Closed);
+    advance(Duration::from_millis(3)).await;
+    assert!(!h.is_ejected());
+    assert_eq!(h.availability(&p), Availability::Probe);
+    assert!(h.claim_probe(&p));
+    // The probe in flight keeps everyone else out until it reports or the probe timeout passes.
+    advance(p.probe_timeout - Duration::from_millis(2)).await;
+    assert_eq!(h.availability(&p), Availability::Closed);
+    advance(Duration::from_millis(3)).await;
+    assert_eq!(
+        h.availability(&p),
+        Availability::Probe,
+        "a silent probe is given up"
+    );
+    assert!(h.claim_probe(&p));
+    // The probe fails: twice as long.
+    assert_eq!(
+        h.record_failure(&p, true, h.started(), CONNECTION),
+        Some(Duration::from_secs(2))
+    );
+    advance(Duration::from_millis(1998)).await;
+    assert!(h.is_ejected());
+    advance(Duration::from_millis(3)).await;
+    assert_eq!(h.availability(&p), Availability::Probe);
 }

@@ -30,7 +30,7 @@ use previous::Previous;
 
 use super::candidates::{Candidates, Class};
 use super::ejection::{AttemptStart, Availability, EjectionPolicy, Strike};
-pub use super::endpoint::{DEFAULT_WEIGHT, Endpoint};
+pub use super::endpoint::Endpoint;
 use super::strategy::{Pick, Strategy};
 use crate::tls::ConsumerTls;
 
@@ -60,39 +60,8 @@ impl Listing {
 
 /// The live endpoint list: one [`Endpoint`] (one lazily connected channel) per provider node,
 /// swapped whole on every update, read without a lock. `https://` providers are kept and
-/// dialled with TLS (see [`EndpointSet::with_tls`]).
-///
-/// ```
-/// use zoorpc_consumer::{EndpointSet, endpoint_set::DEFAULT_WEIGHT};
-/// use zoorpc_registry::ProviderNode;
-/// let runtime = tokio::runtime::Runtime::new()?; // the endpoints' channels need one
-/// let _in_runtime = runtime.enter();
-/// let node = |name: &str, url: &str| -> Result<ProviderNode, zoorpc_registry::Error> {
-///     Ok(ProviderNode { name: name.into(), url: url.parse()?, created: 7 })
-/// };
-/// let set = EndpointSet::new();
-/// assert!(set.is_empty() && set.pick(&[]).is_none());
-/// let mut updates = set.updates();
-/// let providers = [
-///     node("provider0000000001", "http://127.0.0.1:11211?weight=0")?, // a backup
-///     node("provider0000000002", "http://127.0.0.1:11212")?,
-/// ];
-/// set.update(&providers);
-/// assert!(updates.has_changed()?);
-/// let weights: Vec<u32> = set.snapshot().iter().map(|e| e.weight()).collect();
-/// assert_eq!(weights, [0, DEFAULT_WEIGHT]);
-/// // The backup takes requests only when no weighted endpoint can.
-/// for _ in 0..20 {
-///     assert_eq!(set.pick(&[]).ok_or("empty")?.node(), "provider0000000002");
-/// }
-/// let backup = set.pick(&["provider0000000002".to_owned()]).ok_or("empty")?;
-/// assert_eq!(backup.node(), "provider0000000001");
-/// // The same node (name, creation, URL) keeps its endpoint: its connection and ejection.
-/// let before = set.snapshot();
-/// set.update(&providers);
-/// assert!(std::sync::Arc::ptr_eq(&before[1], &set.snapshot()[1]));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
+/// dialled with TLS (see [`EndpointSet::with_tls`]). The consumer's own: a user sees its
+/// endpoints through `Consumer::endpoints` and picks through a balanced channel.
 #[derive(Debug)]
 pub struct EndpointSet {
     /// The list picking reads, swapped whole on every update.
@@ -121,15 +90,22 @@ impl EndpointSet {
     }
 
     /// An empty set, picking at random, with the default ejection policy.
+    #[cfg(feature = "testing")]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// An empty set with a strategy and an ejection policy.
     pub fn with_policy(strategy: &Strategy, ejection: EjectionPolicy) -> Self {
+        EndpointSet::seeded(strategy, ejection, None)
+    }
+
+    /// An empty set whose random picking draws from `seed`'s sequence when there is one
+    /// ([`ConsumerConfig::rng_seed`](crate::ConsumerConfig::rng_seed)).
+    pub(crate) fn seeded(strategy: &Strategy, ejection: EjectionPolicy, seed: Option<u64>) -> Self {
         EndpointSet {
             listing: ArcSwap::default(),
-            picker: strategy.picker(),
+            picker: strategy.picker(seed),
             ejection,
             version: tokio::sync::watch::Sender::new(0),
             tls: None,
@@ -187,6 +163,7 @@ impl EndpointSet {
     /// with a positive weight; then among weight-0 endpoints not ejected (backups); then the
     /// endpoint whose ejection ends first (fail open). An endpoint back from an ejection takes
     /// one request (its probe) until that succeeds.
+    #[cfg(any(test, feature = "testing"))]
     pub fn pick(&self, exclude: &[String]) -> Option<Arc<Endpoint>> {
         self.pick_where(|e| !exclude.iter().any(|x| **x == *e.node))
     }
@@ -227,14 +204,15 @@ impl EndpointSet {
         }
         all.iter()
             .filter(|e| candidate(e))
-            .min_by_key(|e| e.health.ejected_until_ms())
+            .min_by_key(|e| e.health.ejected_until())
             .cloned()
     }
 
     /// Records a connection failure of `endpoint` by a call that started now: ejects it
     /// unless it is ejected already or that would put more than the policy's share of the
     /// endpoints out at once.
-    pub fn record_failure(&self, endpoint: &Endpoint) {
+    #[cfg(test)]
+    pub(crate) fn record_failure(&self, endpoint: &Endpoint) {
         self.record_strike(endpoint, endpoint.health.started(), Strike::Connection);
     }
 

@@ -1,5 +1,6 @@
 //! The endpoint set's picking, ejection and update rules, without I/O.
 use std::collections::HashSet;
+use std::time::Duration;
 
 use super::*;
 
@@ -9,6 +10,14 @@ fn node(name: &str, url: &str) -> ProviderNode {
         url: url.parse().unwrap(),
         created: 1,
     }
+}
+
+/// The seed of the tests' random picking: the shares they measure are the same in every run.
+const SEED: u64 = 0x5EED;
+
+/// An empty set picking with `strategy`, its random numbers from [`SEED`].
+fn seeded_set(strategy: &Strategy) -> EndpointSet {
+    EndpointSet::seeded(strategy, EjectionPolicy::default(), Some(SEED))
 }
 
 fn share_of_a(set: &EndpointSet, exclude: &[String]) -> f64 {
@@ -21,7 +30,7 @@ fn share_of_a(set: &EndpointSet, exclude: &[String]) -> f64 {
 
 #[tokio::test]
 async fn uniform_weighted_ejected_and_fail_open() {
-    let set = EndpointSet::new();
+    let set = seeded_set(&Strategy::Random);
     assert!(set.pick(&[]).is_none());
     set.update(&[
         node("a", "http://127.0.0.1:1"),
@@ -72,7 +81,7 @@ fn endpoint(set: &EndpointSet, name: &str) -> Arc<Endpoint> {
 
 #[tokio::test]
 async fn a_healthy_weight_0_backup_comes_before_an_ejected_weighted_endpoint() {
-    let set = EndpointSet::new();
+    let set = seeded_set(&Strategy::Random);
     set.update(&[
         node("a", "http://127.0.0.1:1?weight=0"),
         node("b", "http://127.0.0.1:2?weight=100"),
@@ -83,7 +92,7 @@ async fn a_healthy_weight_0_backup_comes_before_an_ejected_weighted_endpoint() {
 
 #[tokio::test]
 async fn at_most_half_of_the_endpoints_are_ejected() {
-    let set = EndpointSet::new();
+    let set = seeded_set(&Strategy::Random);
     set.update(&[
         node("a", "http://127.0.0.1:1"),
         node("b", "http://127.0.0.1:2"),
@@ -99,7 +108,7 @@ async fn at_most_half_of_the_endpoints_are_ejected() {
 
 #[tokio::test]
 async fn all_weights_0_pick_uniformly() {
-    let set = EndpointSet::new();
+    let set = seeded_set(&Strategy::Random);
     set.update(&[
         node("a", "http://127.0.0.1:1?weight=0"),
         node("b", "http://127.0.0.1:2?weight=0"),
@@ -110,13 +119,13 @@ async fn all_weights_0_pick_uniformly() {
 
 #[tokio::test]
 async fn https_nodes_are_kept_and_a_changed_url_or_creation_gets_a_new_endpoint() {
-    let set = EndpointSet::new();
+    let set = seeded_set(&Strategy::Random);
     set.update(&[
         node("a", "https://127.0.0.1:1"),
         node("b", "http://127.0.0.1:2"),
     ]);
     // Kept in the list (their dial fails without TLS, which ejects them), never plaintext:
-    // tests/tls.rs calls them.
+    // tests/calls/tls.rs calls them.
     assert_eq!(set.len(), 2);
     let b = endpoint(&set, "b");
     let mut reused = node("b", "http://127.0.0.1:2");
@@ -147,7 +156,7 @@ async fn every_strategy_skips_ejected_and_excluded_endpoints_of_a_long_list() {
         Strategy::LeastLoaded,
         Strategy::First,
     ] {
-        let set = EndpointSet::with_policy(&strategy, EjectionPolicy::default());
+        let set = seeded_set(&strategy);
         set.update(&nodes);
         // Every other endpoint out: half of them, the most the policy allows.
         for e in set.snapshot().iter().step_by(2) {
@@ -186,7 +195,7 @@ async fn every_strategy_skips_ejected_and_excluded_endpoints_of_a_long_list() {
 #[tokio::test]
 async fn weighted_random_and_round_robin_keep_their_shares_with_backups_beside() {
     for strategy in [Strategy::Random, Strategy::RoundRobin] {
-        let set = EndpointSet::with_policy(&strategy, EjectionPolicy::default());
+        let set = seeded_set(&strategy);
         set.update(&[
             node("a", "http://127.0.0.1:1?weight=300"),
             node("z", "http://127.0.0.1:9?weight=0"),
@@ -200,7 +209,7 @@ async fn weighted_random_and_round_robin_keep_their_shares_with_backups_beside()
 
 #[tokio::test]
 async fn update_keeps_endpoints_of_surviving_nodes() {
-    let set = EndpointSet::new();
+    let set = seeded_set(&Strategy::Random);
     set.update(&[
         node("a", "http://127.0.0.1:1"),
         node("b", "http://127.0.0.1:2"),
@@ -221,7 +230,7 @@ async fn update_keeps_endpoints_of_surviving_nodes() {
 
 #[tokio::test]
 async fn update_keeps_endpoints_whatever_the_order_of_either_list() {
-    let set = EndpointSet::new();
+    let set = seeded_set(&Strategy::Random);
     let a = node("a", "http://127.0.0.1:1");
     let b = node("b", "http://127.0.0.1:2");
     let c = node("c", "http://127.0.0.1:3");
@@ -248,7 +257,7 @@ async fn update_keeps_endpoints_whatever_the_order_of_either_list() {
 
 #[tokio::test]
 async fn the_picking_tables_give_each_endpoint_its_weight_in_tickets() {
-    let set = EndpointSet::new();
+    let set = seeded_set(&Strategy::Random);
     set.update(&[
         node("a", "http://127.0.0.1:1?weight=0"),
         node("b", "http://127.0.0.1:2?weight=100"),
@@ -291,4 +300,100 @@ async fn the_picking_tables_give_each_endpoint_its_weight_in_tickets() {
     assert_eq!(owners, [Some(0), Some(0), Some(1), Some(2), Some(2), None]);
     let backups = Candidates::new(&listing.endpoints, &listing.backups, &all);
     assert!(backups.is_empty() && backups.nth(0).is_none());
+}
+
+/// Updates are announced; a weight-0 backup takes requests only when no weighted endpoint can;
+/// the same node (name, creation, URL) keeps its endpoint.
+#[tokio::test]
+async fn updates_are_announced_and_backups_wait_their_turn() {
+    let set = seeded_set(&Strategy::Random);
+    let updates = set.updates();
+    let providers = [
+        node("provider0000000001", "http://127.0.0.1:11211?weight=0"),
+        node("provider0000000002", "http://127.0.0.1:11212"),
+    ];
+    set.update(&providers);
+    assert!(updates.has_changed().unwrap());
+    let weights: Vec<u32> = set.snapshot().iter().map(|e| e.weight()).collect();
+    assert_eq!(weights, [0, super::super::DEFAULT_WEIGHT]);
+    for _ in 0..20 {
+        assert_eq!(set.pick(&[]).unwrap().node(), "provider0000000002");
+    }
+    let backup = set.pick(&["provider0000000002".to_owned()]).unwrap();
+    assert_eq!(backup.node(), "provider0000000001");
+    let before = set.snapshot();
+    set.update(&providers);
+    assert!(Arc::ptr_eq(&before[1], &set.snapshot()[1]));
+}
+
+/// A rule of the user's own picks as it says; excluded endpoints are skipped.
+#[tokio::test]
+async fn a_custom_rule_picks_as_it_says() {
+    #[derive(Debug)]
+    struct ZoneAFirst;
+    impl Pick for ZoneAFirst {
+        fn pick(
+            &self,
+            endpoints: &[Arc<Endpoint>],
+            usable: &dyn Fn(&Endpoint) -> bool,
+        ) -> Option<usize> {
+            let in_zone_a = |e: &Endpoint| e.url().metadata("zone") == Some("a");
+            let first = |wanted: &dyn Fn(&Endpoint) -> bool| {
+                endpoints.iter().position(|e| usable(e) && wanted(e))
+            };
+            first(&in_zone_a).or_else(|| first(&|_| true))
+        }
+    }
+    let set = EndpointSet::with_policy(
+        &Strategy::Custom(Arc::new(ZoneAFirst)),
+        EjectionPolicy::default(),
+    );
+    set.update(&[
+        node("provider0000000001", "http://127.0.0.1:11211?zone=b"),
+        node("provider0000000002", "http://127.0.0.1:11212?zone=a"),
+    ]);
+    assert_eq!(set.pick(&[]).unwrap().node(), "provider0000000002");
+    let elsewhere = set.pick(&["provider0000000002".to_owned()]).unwrap();
+    assert_eq!(elsewhere.url().metadata("zone"), Some("b"));
+}
+
+/// A seed makes the random rules' picks repeat from run to run; another seed picks otherwise.
+#[tokio::test]
+async fn a_seed_repeats_the_picks_of_the_random_rules() {
+    let nodes: Vec<ProviderNode> = (0..10)
+        .map(|i| node(&format!("n{i}"), &format!("http://127.0.0.1:{}", i + 1)))
+        .collect();
+    for strategy in [Strategy::Random, Strategy::LeastLoaded] {
+        let picks = |seed: u64| {
+            let set = EndpointSet::seeded(&strategy, EjectionPolicy::default(), Some(seed));
+            set.update(&nodes);
+            (0..50)
+                .map(|_| set.pick(&[]).unwrap().node().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(picks(1), picks(1), "{strategy:?}");
+        assert_ne!(picks(1), picks(2), "{strategy:?}");
+    }
+}
+
+/// On tokio's paused clock: with every endpoint ejected, picking fails open to the endpoint
+/// whose ejection ends first, whatever the order the endpoints were created in (each counts its
+/// time from its own creation).
+#[tokio::test(start_paused = true)]
+async fn failing_open_takes_the_endpoint_back_soonest() {
+    use tokio::time::advance;
+    let policy = EjectionPolicy::DEFAULT.with_max_ejection_percent(100);
+    let set = EndpointSet::seeded(&Strategy::Random, policy, Some(SEED));
+    let a = node("a", "http://127.0.0.1:1");
+    set.update(std::slice::from_ref(&a));
+    advance(Duration::from_secs(5)).await;
+    set.update(&[a, node("b", "http://127.0.0.1:2")]);
+    set.record_failure(&endpoint(&set, "a")); // back at 6 s
+    advance(Duration::from_millis(500)).await;
+    set.record_failure(&endpoint(&set, "b")); // back at 6.5 s
+    assert!(set.snapshot().iter().all(|e| e.is_ejected()));
+    assert_eq!(set.pick(&[]).unwrap().node(), "a");
+    advance(Duration::from_millis(600)).await;
+    // a is on probation: its probe goes to it; b is still out.
+    assert_eq!(set.pick(&[]).unwrap().node(), "a");
 }

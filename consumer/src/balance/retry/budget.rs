@@ -1,8 +1,11 @@
-//! Finagle's retry budget: what retries may add to a fleet's load.
+//! Finagle's retry budget: what retries may add to a fleet's load. Its window runs on tokio's
+//! clock (`tokio::time::Instant`, as tower's own budget), so a paused clock controls it.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Finagle's retry budget: retries may add at most `percent` of the requests, plus
 /// `min_per_second` (so a quiet client can still retry), counted over the last `ttl`.
@@ -172,5 +175,26 @@ mod tests {
         });
         let granted = (0..5000).filter(|_| budget.try_withdraw()).count();
         assert_eq!(granted, 4000, "100 % of 4,000 requests");
+    }
+
+    /// On tokio's paused clock: requests and retries count for `ttl`, then fall out of the
+    /// window; the floor is per second of the window.
+    #[tokio::test(start_paused = true)]
+    async fn requests_and_retries_leave_the_window_after_its_ttl() {
+        let budget = RetryBudget::new(50, 0, Duration::from_secs(10));
+        for _ in 0..10 {
+            budget.deposit();
+        }
+        tokio::time::advance(Duration::from_secs(9)).await;
+        // Half of the 10 requests, still in the window: four taken, one left...
+        assert!((0..4).all(|_| budget.try_withdraw()));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // ...until the requests leave the window.
+        assert!(!budget.try_withdraw(), "the requests left the window");
+        tokio::time::advance(Duration::from_secs(9)).await;
+        budget.deposit();
+        budget.deposit();
+        assert!(budget.try_withdraw(), "the old retries left it too");
+        assert!(!budget.try_withdraw());
     }
 }

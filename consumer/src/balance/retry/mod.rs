@@ -1,5 +1,5 @@
 //! Whether a failed attempt is tried again, and where the retries come from: one decision shared
-//! by every caller (the balanced channel, `Consumer::call`, the master client).
+//! by every call through a balanced channel (the consumer's and the master client's).
 //!
 //! - Never sent ([`Failure::NotSent`]): always tried again elsewhere, outside any budget; the
 //!   number of such attempts is bounded by the endpoints there are (each is tried once).
@@ -12,8 +12,8 @@
 //! Layout: [`policy`] (what one call may retry: [`CallPolicy`], its retryable codes and
 //! backoff), [`budget`] (Finagle's [`RetryBudget`]), and here the decision itself.
 
-pub mod budget;
-pub mod policy;
+pub(crate) mod budget;
+pub(crate) mod policy;
 
 pub use budget::RetryBudget;
 pub use policy::{Backoff, CallPolicy, RetryableCodes};
@@ -22,7 +22,7 @@ use super::failure::Failure;
 
 /// What to do after a failed attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Try another endpoint.
     Retry,
     /// Give up: the failure stands.
@@ -33,22 +33,7 @@ pub enum Decision {
 
 /// Decides after an attempt failed with `failure`, when `maybe_sent` attempts of this call (this
 /// one included) may have reached a provider. Only a maybe-sent retry takes from `budget`.
-///
-/// ```
-/// use std::time::Duration;
-/// use zoorpc_consumer::balance::{CallPolicy, Decision, Failure, RetryBudget, decide};
-/// // A budget of no retries beyond 0 % of the requests: maybe-sent retries are refused.
-/// let budget = RetryBudget::new(0, 0, Duration::from_secs(10));
-/// let idempotent = CallPolicy::IDEMPOTENT;
-/// assert_eq!(decide(Failure::NotSent, &CallPolicy::DEFAULT, 0, &budget), Decision::Retry);
-/// assert_eq!(decide(Failure::Application, &idempotent, 1, &budget), Decision::Stop);
-/// assert_eq!(decide(Failure::MaybeSent, &CallPolicy::DEFAULT, 1, &budget), Decision::Stop);
-/// assert_eq!(decide(Failure::MaybeSent, &idempotent, 1, &budget), Decision::BudgetSpent);
-/// let generous = RetryBudget::default();
-/// assert_eq!(decide(Failure::MaybeSent, &idempotent, 1, &generous), Decision::Retry);
-/// assert_eq!(decide(Failure::MaybeSent, &idempotent, 5, &generous), Decision::Stop);
-/// ```
-pub fn decide(
+pub(crate) fn decide(
     failure: Failure,
     policy: &CallPolicy,
     maybe_sent: usize,

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 /// Retry policy of one call: [`CallPolicy::DEFAULT`] retries only what was never sent,
-/// [`CallPolicy::IDEMPOTENT`] also what may have been processed.
+/// [`CallPolicy::IDEMPOTENT`] also what may have been processed; the `with_` methods change one
+/// setting. `#[non_exhaustive]`: a setting added later breaks no one.
 ///
 /// ```
 /// use std::time::Duration;
@@ -19,6 +20,7 @@ use std::time::Duration;
 /// assert!(policy.retryable.contains(tonic::Code::Unavailable));
 /// ```
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct CallPolicy {
     /// Safe to repeat if the connection broke mid-call (or an attempt timed out), or if the
     /// provider answered a [`retryable`](CallPolicy::retryable) code.
@@ -85,6 +87,18 @@ impl CallPolicy {
     pub const fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
         self.attempt_timeout_fixed = true;
+        self
+    }
+
+    /// This policy allowing `attempts` attempts that may have reached a provider (see
+    /// [`CallPolicy::max_attempts`]).
+    ///
+    /// ```
+    /// use zoorpc_consumer::CallPolicy;
+    /// assert_eq!(CallPolicy::IDEMPOTENT.with_max_attempts(20).max_attempts, 20);
+    /// ```
+    pub const fn with_max_attempts(mut self, attempts: usize) -> Self {
+        self.max_attempts = attempts;
         self
     }
 
@@ -179,7 +193,7 @@ impl std::fmt::Debug for RetryableCodes {
 ///
 /// ```
 /// use std::time::Duration;
-/// use zoorpc_consumer::balance::Backoff;
+/// use zoorpc_consumer::Backoff;
 /// let backoff = Backoff::DEFAULT;
 /// assert_eq!(backoff.ceiling(1), Duration::from_millis(100));
 /// assert_eq!(backoff.ceiling(3), Duration::from_millis(400));
@@ -187,6 +201,7 @@ impl std::fmt::Debug for RetryableCodes {
 /// assert!(backoff.pause(2) <= Duration::from_millis(200));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Backoff {
     /// The ceiling of the first retry's pause. Default 100 ms.
     pub initial: Duration,
@@ -203,6 +218,29 @@ impl Backoff {
         max: Duration::from_secs(1),
         multiplier: 2.0,
     };
+
+    /// Pauses of at most `initial` before the first retry, doubling up to `max`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zoorpc_consumer::Backoff;
+    /// let backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(400));
+    /// assert_eq!(backoff.ceiling(2), Duration::from_millis(100));
+    /// assert_eq!(backoff.with_multiplier(3.0).ceiling(2), Duration::from_millis(150));
+    /// ```
+    pub const fn new(initial: Duration, max: Duration) -> Backoff {
+        Backoff {
+            initial,
+            max,
+            multiplier: 2.0,
+        }
+    }
+
+    /// This backoff growing by `multiplier` with each retry (at least 1).
+    pub const fn with_multiplier(mut self, multiplier: f64) -> Backoff {
+        self.multiplier = multiplier;
+        self
+    }
 
     /// No pause between retries.
     pub const NONE: Backoff = Backoff {

@@ -2,23 +2,32 @@
 
 use std::sync::Arc;
 
-use rand::Rng;
-
 use super::super::candidates::{Candidates, DRAWS};
 use super::super::endpoint::Endpoint;
 use super::super::load::Load;
-use super::{Pick, by_ticket, census, first_usable_draw, nth_usable};
+use super::{Pick, PickRng, by_ticket, census, first_usable_draw, nth_usable};
 
 /// Power of two choices over the endpoints' [`Load::cost`](super::super::Load::cost),
 /// weighted: the first candidate is drawn in proportion to `?weight=N`, the second too (another
-/// endpoint); the second wins only if it is clearly cheaper (by more than
-/// [`CLEARLY_CHEAPER`](super::super::load::CLEARLY_CHEAPER)), so equally loaded endpoints share
-/// the calls by weight, and a slow, stalled or overloaded one (requests in flight counted per
-/// 100 of weight) is avoided.
+/// endpoint); the second wins only if it is clearly cheaper (by more than 1.5 times), so
+/// equally loaded endpoints share the calls by weight, and a slow, stalled or overloaded one
+/// (requests in flight counted per 100 of weight) is avoided.
+///
+/// The draws come from the thread's generator by default, or from a sequence that repeats from
+/// run to run with [`LeastLoaded::seeded`].
 #[derive(Debug, Default)]
-pub struct LeastLoaded;
+pub struct LeastLoaded {
+    rng: PickRng,
+}
 
 impl LeastLoaded {
+    /// Least-loaded drawing its two candidates from `seed`'s sequence.
+    pub fn seeded(seed: u64) -> LeastLoaded {
+        LeastLoaded {
+            rng: PickRng::seeded(seed),
+        }
+    }
+
     /// The second candidate, another than `a`, drawn by `draw`; the first other usable one in
     /// list order if the draws keep finding `a` (one endpoint holding nearly all the weight).
     fn other(
@@ -50,12 +59,11 @@ impl Pick for LeastLoaded {
         if count <= 1 {
             return nth_usable(endpoints, usable, 0);
         }
-        let mut rng = rand::rng();
-        let mut draw = || {
+        let draw = || {
             if uniform {
-                nth_usable(endpoints, usable, rng.random_range(0..count))
+                nth_usable(endpoints, usable, self.rng.below(count as u64) as usize)
             } else {
-                by_ticket(endpoints, usable, rng.random_range(0..total))
+                by_ticket(endpoints, usable, self.rng.below(total))
             }
         };
         let a = draw()?;
@@ -68,13 +76,12 @@ impl Pick for LeastLoaded {
         if len < 2 {
             return first_usable_draw(candidates, || candidates.nth(0));
         }
-        let mut rng = rand::rng();
         let (total, uniform) = (candidates.total_weight(), candidates.is_uniform());
         let mut draw = || {
             if uniform {
-                candidates.nth(rng.random_range(0..len))
+                candidates.nth(self.rng.below(len as u64) as usize)
             } else {
-                candidates.by_ticket(rng.random_range(0..total))
+                candidates.by_ticket(self.rng.below(total))
             }
         };
         let endpoints = candidates.endpoints();

@@ -9,7 +9,8 @@
 //!   endpoint gets every other call next to a weight-100 one, not 300 in a row).
 //! - [`Strategy::LeastLoaded`]: the power of two choices, as tower's p2c and Finagle: two
 //!   endpoints drawn by weight; the second wins only if its [`Load::cost`](super::Load::cost)
-//!   (a peak-EWMA latency that decays with time, times requests in flight per weight) is
+//!   (a peak-EWMA latency that decays with time, times one plus a tenth per request in flight
+//!   per 100 of weight) is
 //!   clearly lower, else the first: equally loaded providers share the calls by `?weight=N`.
 //!   A new endpoint, or one not answered for a second, is unmeasured and competes on requests
 //!   in flight alone; a provider that was slow (paused, its first connection) is back within
@@ -27,14 +28,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rand::Rng;
-
 use super::candidates::{Candidates, DRAWS};
 use super::endpoint::Endpoint;
 
 mod least_loaded;
+mod rng;
 
 pub use least_loaded::LeastLoaded;
+use rng::PickRng;
 
 /// A picking rule. `pick` returns the index in `endpoints` of one endpoint for which `usable`
 /// holds, or `None` if there is none. It runs on every request: it should neither block nor
@@ -42,8 +43,7 @@ pub use least_loaded::LeastLoaded;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use zoorpc_consumer::{EjectionPolicy, Endpoint, EndpointSet, Pick, Strategy};
-/// use zoorpc_registry::ProviderNode;
+/// use zoorpc_consumer::{ConsumerConfig, Endpoint, Pick, Strategy};
 ///
 /// /// Providers of zone `a` first (`?zone=a`), any other when none is usable.
 /// #[derive(Debug)]
@@ -57,20 +57,9 @@ pub use least_loaded::LeastLoaded;
 ///     }
 /// }
 ///
-/// let runtime = tokio::runtime::Runtime::new()?; // the endpoints' channels need one
-/// let _in_runtime = runtime.enter();
-/// let set = EndpointSet::with_policy(&Strategy::Custom(Arc::new(ZoneAFirst)), EjectionPolicy::default());
-/// let node = |name: &str, url: &str| -> Result<ProviderNode, zoorpc_registry::Error> {
-///     Ok(ProviderNode { name: name.into(), url: url.parse()?, created: 1 })
-/// };
-/// set.update(&[
-///     node("provider0000000001", "http://127.0.0.1:11211?zone=b")?,
-///     node("provider0000000002", "http://127.0.0.1:11212?zone=a")?,
-/// ]);
-/// assert_eq!(set.pick(&[]).ok_or("empty")?.node(), "provider0000000002");
-/// let elsewhere = set.pick(&["provider0000000002".to_owned()]).ok_or("empty")?;
-/// assert_eq!(elsewhere.url().metadata("zone"), Some("b"));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// let config = ConsumerConfig::new("127.0.0.1:2181", "/services/echo")
+///     .strategy(Strategy::Custom(Arc::new(ZoneAFirst)));
+/// assert!(matches!(config.strategy, Strategy::Custom(_)));
 /// ```
 pub trait Pick: Send + Sync + fmt::Debug + 'static {
     /// Picks among the usable endpoints.
@@ -111,35 +100,14 @@ fn first_usable_draw(
 /// Parsed from the names the programs' `--strategy` flag takes.
 ///
 /// ```
-/// use zoorpc_consumer::{EjectionPolicy, EndpointSet, Strategy};
-/// use zoorpc_registry::{ProviderNode, ProviderUrl};
+/// use zoorpc_consumer::{ConsumerConfig, Strategy};
 /// assert!(matches!("round-robin".parse(), Ok(Strategy::RoundRobin)));
 /// assert!(matches!("least_loaded".parse(), Ok(Strategy::LeastLoaded)));
 /// let err = "fastest".parse::<Strategy>().unwrap_err();
 /// assert_eq!(err, "unknown strategy \"fastest\": use random, round-robin, least-loaded or first");
-///
-/// // `First` (primary/backup): the first node in order, the next one only when it is excluded
-/// // or ejected. Endpoints connect lazily, so no server is needed to pick; their channels need
-/// // a Tokio runtime.
-/// let runtime = tokio::runtime::Runtime::new()?;
-/// let _in_runtime = runtime.enter();
-/// let set = EndpointSet::with_policy(&Strategy::First, EjectionPolicy::default());
-/// let node = |n: u16| -> Result<ProviderNode, zoorpc_registry::Error> {
-///     Ok(ProviderNode {
-///         name: format!("provider000000000{n}").into(),
-///         url: ProviderUrl::http("127.0.0.1", 11210 + n)?,
-///         created: i64::from(n),
-///     })
-/// };
-/// set.update(&[node(1)?, node(2)?]);
-/// let first = set.pick(&[]).ok_or("empty set")?;
-/// assert_eq!(first.url().port(), 11211);
-/// let second = set.pick(&[first.node().to_owned()]).ok_or("empty set")?;
-/// assert_eq!(second.url().port(), 11212);
-/// set.record_failure(&first); // a connection failure: ejected for 1 s
-/// assert!(first.is_ejected());
-/// assert_eq!(set.pick(&[]).ok_or("empty set")?.url().port(), 11212);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// // `First` (primary/backup): the first node in order, the next one only when it is ejected.
+/// let config = ConsumerConfig::new("127.0.0.1:2181", "/services/echo").strategy(Strategy::First);
+/// # let _ = config;
 /// ```
 #[derive(Clone, Debug, Default)]
 pub enum Strategy {
@@ -148,7 +116,8 @@ pub enum Strategy {
     Random,
     /// Weighted round-robin, interleaved.
     RoundRobin,
-    /// Weighted power of two choices over a decaying latency estimate × requests in flight.
+    /// Weighted power of two choices over [`Load::cost`](super::Load::cost): a decaying latency
+    /// estimate × (1 + requests in flight per 100 of weight / 10).
     LeastLoaded,
     /// The first usable entry in node order.
     First,
@@ -157,12 +126,16 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    /// The picker for one consumer (round-robin keeps its position per consumer).
-    pub(crate) fn picker(&self) -> Arc<dyn Pick> {
+    /// The picker for one consumer (round-robin keeps its position per consumer), drawing
+    /// from `seed`'s sequence when there is one (the random rules; a rule of your own has its
+    /// own randomness).
+    pub(crate) fn picker(&self, seed: Option<u64>) -> Arc<dyn Pick> {
         match self {
-            Strategy::Random => Arc::new(Random),
+            Strategy::Random => Arc::new(seed.map_or_else(Random::default, Random::seeded)),
             Strategy::RoundRobin => Arc::new(RoundRobin::default()),
-            Strategy::LeastLoaded => Arc::new(LeastLoaded),
+            Strategy::LeastLoaded => {
+                Arc::new(seed.map_or_else(LeastLoaded::default, LeastLoaded::seeded))
+            }
             Strategy::First => Arc::new(First),
             Strategy::Custom(pick) => pick.clone(),
         }
@@ -226,9 +199,22 @@ fn by_ticket(
     None
 }
 
-/// Weighted random.
+/// Weighted random: the thread's generator by default, or a sequence that repeats from run to
+/// run with [`Random::seeded`] (what [`ConsumerConfig::rng_seed`](crate::ConsumerConfig) gives).
 #[derive(Debug, Default)]
-pub struct Random;
+pub struct Random {
+    rng: PickRng,
+}
+
+impl Random {
+    /// Weighted random drawing from `seed`'s sequence: picks made one after another are the
+    /// same in every run.
+    pub fn seeded(seed: u64) -> Random {
+        Random {
+            rng: PickRng::seeded(seed),
+        }
+    }
+}
 
 impl Pick for Random {
     fn reads_load(&self) -> bool {
@@ -244,11 +230,10 @@ impl Pick for Random {
         if count == 0 {
             return None;
         }
-        let mut rng = rand::rng();
         if uniform {
-            nth_usable(endpoints, usable, rng.random_range(0..count))
+            nth_usable(endpoints, usable, self.rng.below(count as u64) as usize)
         } else {
-            by_ticket(endpoints, usable, rng.random_range(0..total))
+            by_ticket(endpoints, usable, self.rng.below(total))
         }
     }
 
@@ -256,14 +241,11 @@ impl Pick for Random {
         if candidates.is_empty() {
             return None;
         }
-        let mut rng = rand::rng();
-        let (len, total) = (candidates.len(), candidates.total_weight());
+        let (len, total) = (candidates.len() as u64, candidates.total_weight());
         let drawn = if candidates.is_uniform() {
-            first_usable_draw(candidates, || candidates.nth(rng.random_range(0..len)))
+            first_usable_draw(candidates, || candidates.nth(self.rng.below(len) as usize))
         } else {
-            first_usable_draw(candidates, || {
-                candidates.by_ticket(rng.random_range(0..total))
-            })
+            first_usable_draw(candidates, || candidates.by_ticket(self.rng.below(total)))
         };
         drawn.or_else(|| self.pick(candidates.endpoints(), candidates.usable()))
     }

@@ -1,0 +1,110 @@
+//! A provider's weight changed at run time, by an operator, in ZooKeeper.
+//!
+//! The rule: a write into a provider's node that changes only its `weight` metadata (the same
+//! scheme, host, port and other metadata, in the same order; a weight that is a whole number
+//! from 0 to 2^32-1, or none) is kept by the provider: its [`Registration`](crate::Registration)
+//! takes that URL as its own, so it is what it writes back after any other change of the node
+//! and what it registers again after a session expiry. Any other change is written back, as
+//! before. (Without the rule the provider wrote its URL back at once, and a weight could only be
+//! changed by restarting the provider with another `--weight`.) [`set_weight`] is that write.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), zoorpc_registry::Error> {
+//! use zoorpc_registry::{Session, weight};
+//! let session = Session::connect_to("127.0.0.1:2181").await?;
+//! let url = weight::set_weight(&session, "/registry/provider0000000003", 10).await?;
+//! assert_eq!(url.metadata("weight"), Some("10"));
+//! # Ok(()) }
+//! ```
+
+use zookeeper_client as zk;
+
+use crate::error::{Error, Result};
+use crate::plumbing::path::validate_path;
+use crate::provider_url::ProviderUrl;
+use crate::session::Session;
+
+/// The metadata key of a provider's weight.
+pub const WEIGHT: &str = "weight";
+
+/// Whether `found` is `ours` with only its weight changed (see the module's rule).
+///
+/// ```
+/// use zoorpc_registry::{ProviderUrl, weight::reweighted};
+/// let ours: ProviderUrl = "http://10.0.0.7:50051?weight=100&zone=a".parse()?;
+/// assert!(reweighted(&ours, &"http://10.0.0.7:50051?weight=5&zone=a".parse()?));
+/// assert!(!reweighted(&ours, &"http://10.0.0.8:50051?weight=5&zone=a".parse()?));
+/// assert!(!reweighted(&ours, &"http://10.0.0.7:50051?weight=5&zone=b".parse()?));
+/// assert!(!reweighted(&ours, &"http://10.0.0.7:50051?weight=-1&zone=a".parse()?));
+/// # Ok::<(), zoorpc_registry::Error>(())
+/// ```
+pub fn reweighted(ours: &ProviderUrl, found: &ProviderUrl) -> bool {
+    let others = |url: &ProviderUrl| -> Vec<(String, String)> {
+        url.metadata_pairs()
+            .iter()
+            .filter(|(k, _)| k != WEIGHT)
+            .cloned()
+            .collect()
+    };
+    ours != found
+        && ours.endpoint() == found.endpoint()
+        && others(ours) == others(found)
+        && found
+            .metadata(WEIGHT)
+            .is_none_or(|w| w.parse::<u32>().is_ok())
+}
+
+/// [`reweighted`] of a node's data (`false` when either is no URL).
+pub(crate) fn reweighted_data(ours: &[u8], found: &[u8]) -> bool {
+    match (
+        ProviderUrl::from_bytes(ours),
+        ProviderUrl::from_bytes(found),
+    ) {
+        (Ok(ours), Ok(found)) => reweighted(&ours, &found),
+        _ => false,
+    }
+}
+
+/// `url` with its weight set to `weight` (in place of the old one, or added last).
+///
+/// ```
+/// use zoorpc_registry::{ProviderUrl, weight::with_weight};
+/// let url: ProviderUrl = "http://10.0.0.7:50051?weight=100&zone=a".parse()?;
+/// assert_eq!(with_weight(&url, 5)?.as_str(), "http://10.0.0.7:50051?weight=5&zone=a");
+/// let bare: ProviderUrl = "http://10.0.0.7:50051".parse()?;
+/// assert_eq!(with_weight(&bare, 5)?.as_str(), "http://10.0.0.7:50051?weight=5");
+/// # Ok::<(), zoorpc_registry::Error>(())
+/// ```
+pub fn with_weight(url: &ProviderUrl, weight: u32) -> Result<ProviderUrl> {
+    let mut pairs: Vec<(String, String)> = url.metadata_pairs().to_vec();
+    match pairs.iter_mut().find(|(k, _)| k == WEIGHT) {
+        Some(pair) => pair.1 = weight.to_string(),
+        None => pairs.push((WEIGHT.to_owned(), weight.to_string())),
+    }
+    let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{}?{}", url.endpoint(), query.join("&")).parse()
+}
+
+/// Sets the weight of the provider whose node is `node` (its URL rewritten with
+/// [`with_weight`], guarded by the node's version so a concurrent write is never lost); the
+/// provider keeps it (see the module's rule). An error if the node is gone or holds no URL.
+pub async fn set_weight(session: &Session, node: &str, weight: u32) -> Result<ProviderUrl> {
+    let node = validate_path(node)?;
+    let client = session.connected_within_timeout().await?.client;
+    loop {
+        let (data, stat) = client
+            .get_data(node)
+            .await
+            .map_err(|e| Error::zk("read", node, e))?;
+        let url = with_weight(&ProviderUrl::from_bytes(&data)?, weight)?;
+        match client
+            .set_data(node, url.as_str().as_bytes(), Some(stat.version))
+            .await
+        {
+            Ok(_) => return Ok(url),
+            // Written meanwhile (the provider restoring its URL, say): read it again.
+            Err(zk::Error::BadVersion) => continue,
+            Err(e) => return Err(Error::zk("set", node, e)),
+        }
+    }
+}

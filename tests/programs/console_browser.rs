@@ -1,0 +1,371 @@
+//! The console's page in a real headless browser (Debian's `chromium`, installed by
+//! `scripts/install-chromium` as ZooKeeper is by `scripts/install-zookeeper`), driven through
+//! the DevTools protocol over a pipe (`--remote-debugging-pipe`: JSON messages ended by a NUL
+//! byte on file descriptors 3 and 4), so the test reads the page as rendered by its own script,
+//! live, and the browser's console. Writes the README's screenshot to
+//! `target/tmp/console.png`.
+
+use crate::common;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{eventually_blocking, run_command_bounded, spawn_provider, zk};
+use serde_json::{Value, json};
+use zoorpc_testkit::{ChildProcess, unique_path};
+
+use crate::console::{
+    ConsoleProcess, HOSTILE, designate_by_command, master_and_standby, spawn_caller,
+    write_hostile_node,
+};
+
+/// A headless chromium and its DevTools pipe.
+struct Browser {
+    _process: ChildProcess,
+    _profile: tempfile::TempDir,
+    to: File,
+    from: mpsc::Receiver<Value>,
+    next_id: u64,
+    /// The events received so far (console messages, exceptions, log entries).
+    events: Vec<Value>,
+    session: String,
+}
+
+/// `fd` moved to a descriptor of 10 or more, close-on-exec (so the dup2 to 3 and 4 in the child
+/// cannot overwrite another of the four, and no other child inherits it).
+fn high_fd(fd: RawFd) -> RawFd {
+    // SAFETY: fcntl and close on descriptors this function owns.
+    unsafe {
+        let high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
+        assert!(high >= 10, "cannot move a pipe's descriptor");
+        libc::close(fd);
+        high
+    }
+}
+
+fn pipe() -> (RawFd, RawFd) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills `fds`.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    (high_fd(fds[0]), high_fd(fds[1]))
+}
+
+impl Browser {
+    /// Starts chromium, opens a page, attaches to it and listens to its console.
+    fn start(program: &str) -> Browser {
+        let (process, profile, to, from) = spawn_browser(program);
+        let mut browser = Browser {
+            _process: process,
+            _profile: profile,
+            to,
+            from,
+            next_id: 0,
+            events: Vec::new(),
+            session: String::new(),
+        };
+        let target = browser.call("Target.createTarget", json!({ "url": "about:blank" }));
+        let attached = browser.call(
+            "Target.attachToTarget",
+            json!({ "targetId": target["targetId"], "flatten": true }),
+        );
+        browser.session = attached["sessionId"]
+            .as_str()
+            .expect("a session")
+            .to_owned();
+        for domain in ["Runtime.enable", "Log.enable", "Page.enable"] {
+            browser.call(domain, json!({}));
+        }
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": 1280, "height": 860, "deviceScaleFactor": 1, "mobile": false }),
+        );
+        browser
+    }
+}
+
+/// Chromium with its DevTools pipe: the process, its profile, the pipe's two ends (the messages
+/// read by a thread of their own).
+fn spawn_browser(program: &str) -> (ChildProcess, tempfile::TempDir, File, mpsc::Receiver<Value>) {
+    let profile = tempfile::tempdir().expect("a profile dir");
+    let (browser_reads, we_write) = pipe();
+    let (we_read, browser_writes) = pipe();
+    let mut cmd = Command::new(program);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--remote-debugging-pipe",
+    ])
+    .args([
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .arg("about:blank")
+    .stderr(std::process::Stdio::null());
+    // SAFETY: only dup2 (async-signal-safe) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(browser_reads, 3) < 0 || libc::dup2(browser_writes, 4) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let process = ChildProcess::spawn("chromium", cmd).expect("spawn chromium");
+    // SAFETY: the descriptors are ours; the child holds its own copies.
+    let (to, from) = unsafe {
+        libc::close(browser_reads);
+        libc::close(browser_writes);
+        (File::from_raw_fd(we_write), File::from_raw_fd(we_read))
+    };
+    (process, profile, to, messages(from))
+}
+
+/// The browser's messages (JSON, each ended by a NUL byte) on `pipe`, as they come.
+fn messages(pipe: File) -> mpsc::Receiver<Value> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        loop {
+            let mut message = Vec::new();
+            match reader.read_until(0, &mut message) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            message.pop();
+            let Ok(value) = serde_json::from_slice(&message) else {
+                continue;
+            };
+            if tx.send(value).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+impl Browser {
+    /// Sends one command (to the page once attached) and waits for its answer.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut message = json!({ "id": id, "method": method, "params": params });
+        if !self.session.is_empty() {
+            message["sessionId"] = json!(self.session);
+        }
+        let mut bytes = message.to_string().into_bytes();
+        bytes.push(0);
+        self.to.write_all(&bytes).expect("write to the browser");
+        loop {
+            let answer = self
+                .from
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("the browser did not answer {method}"));
+            if answer["id"] == id {
+                assert!(answer["error"].is_null(), "{method}: {answer}");
+                return answer["result"].clone();
+            }
+            self.events.push(answer);
+        }
+    }
+
+    /// Evaluates `expression` in the page; its value (JSON text evaluated to a string is parsed).
+    fn eval(&mut self, expression: &str) -> Value {
+        let result = self.call(
+            "Runtime.evaluate",
+            json!({ "expression": expression, "returnByValue": true }),
+        );
+        let value = &result["result"]["value"];
+        value
+            .as_str()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_else(|| value.clone())
+    }
+
+    /// What the page shows, read from its DOM.
+    fn page(&mut self) -> Value {
+        self.eval(
+            r#"JSON.stringify((() => {
+                const rows = [...document.querySelectorAll("tr.provider")];
+                const text = sel => [...document.querySelectorAll(sel)].map(r => r.textContent);
+                return {
+                    good: rows.filter(r => !r.classList.contains("bad")).map(r => r.children[1].textContent),
+                    bad: rows.filter(r => r.classList.contains("bad")).map(r => r.textContent),
+                    images: document.querySelectorAll("img").length,
+                    elements_in_bad_cells: [...document.querySelectorAll("tr.bad td.url *")].map(e => e.tagName),
+                    masters: text("tr.election"),
+                    timeline: text("tr.timeline"),
+                    mode: document.getElementById("mode").textContent,
+                    link: document.getElementById("link").textContent,
+                    chart_lines: document.querySelectorAll("svg.chart polyline").length,
+                };
+            })())"#,
+        )
+    }
+
+    /// The errors the page's console and log showed.
+    fn errors(&mut self) -> Vec<Value> {
+        self.eval("1"); // takes in the events sent so far
+        self.events
+            .iter()
+            .filter(|e| {
+                e["method"] == "Runtime.exceptionThrown"
+                    || (e["method"] == "Runtime.consoleAPICalled" && e["params"]["type"] == "error")
+                    || (e["method"] == "Log.entryAdded" && e["params"]["entry"]["level"] == "error")
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// The browser to drive, installing Debian's chromium if missing; `None` (and why, on stderr)
+/// only when it cannot be installed.
+fn chromium() -> Option<String> {
+    if let Some(program) = std::env::var_os("CHROMIUM") {
+        return Some(program.to_string_lossy().into_owned());
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-chromium");
+    let (code, out, err, _) = run_command_bounded(Command::new(script), Duration::from_secs(600));
+    if code != Some(0) {
+        eprintln!(
+            "SKIPPED: the console's browser test needs chromium and scripts/install-chromium could not install it:\n{out}{err}"
+        );
+        return None;
+    }
+    Some("chromium".to_owned())
+}
+
+/// Waits until the page shows what `check` accepts; returns it.
+fn until(browser: &mut Browser, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    eventually_blocking(what, Duration::from_secs(20), || {
+        let page = browser.page();
+        if check(&page) { Ok(page) } else { Err(page) }
+    })
+}
+
+fn has(list: &Value, text: &str) -> bool {
+    list.as_array().is_some_and(|l| {
+        l.iter()
+            .any(|v| v.as_str().is_some_and(|s| s.contains(text)))
+    })
+}
+
+/// In a real browser: 3 providers appear, the hostile node's markup is shown as text (no element
+/// made of it), the page says it is read-only, a handover shows in the timeline, a SIGKILLed
+/// provider's row goes and a new one's comes, live, with a chart of their traffic; the browser's
+/// console shows no error.
+#[test]
+fn console_page_in_a_headless_browser_is_live_and_shows_hostile_data_as_text() {
+    let Some(program) = chromium() else { return };
+    let connect = zk().connect_string();
+    let root = unique_path("console-page");
+    let base = format!("{root}/services/hello");
+    let mut fleet: Vec<_> = (0..3)
+        .map(|_| spawn_provider(&connect, &base, 0, &["--weight", "100"]))
+        .collect();
+    write_hostile_node(&connect, &base);
+    let election = format!("{root}/master/HelloService:1.0.0");
+    let (first, second) = master_and_standby(&connect, &election);
+    let metrics = crate::prometheus::free_addr();
+    let _caller = spawn_caller(&connect, &base, &metrics);
+    let console = ConsoleProcess::start(&connect, &root, &["--scrape", &metrics]);
+
+    let mut browser = Browser::start(&program);
+    browser.call("Page.navigate", json!({ "url": console.url() }));
+    let page = until(
+        &mut browser,
+        "3 providers, the bad node and the master",
+        |p| {
+            p["good"].as_array().is_some_and(|g| g.len() == 3)
+                && has(&p["bad"], HOSTILE)
+                && has(&p["masters"], &first.address)
+        },
+    );
+    assert_shown_as_text(&page, &fleet);
+
+    designate_by_command(&connect, &election, &second.address);
+    until(&mut browser, "the handover in the timeline", |p| {
+        p["timeline"].as_array().is_some_and(|t| t.len() >= 2)
+            && has(&p["timeline"], &second.address)
+    });
+
+    let victim = fleet.remove(0);
+    victim.process.signal(libc::SIGKILL).unwrap();
+    until(&mut browser, "the killed provider's row goes", |p| {
+        !has(&p["good"], &victim.url)
+    });
+    let newcomer = spawn_provider(&connect, &base, 0, &["--weight", "50"]);
+    let page = until(
+        &mut browser,
+        "the new provider's row and the traffic",
+        |p| has(&p["good"], &newcomer.url) && p["chart_lines"].as_u64() >= Some(3),
+    );
+    assert_eq!(page["link"], "live", "{page}");
+
+    save_screenshot(&mut browser);
+
+    let errors = browser.errors();
+    assert!(
+        errors.is_empty(),
+        "the browser's console shows errors: {errors:?}"
+    );
+}
+
+/// The first page: every provider, the hostile node's markup as text (no element made of it),
+/// the read-only notice.
+fn assert_shown_as_text(page: &Value, fleet: &[common::ProviderProcess]) {
+    for p in fleet {
+        assert!(has(&page["good"], &p.url), "{page}");
+    }
+    assert_eq!(
+        page["images"], 0,
+        "the hostile markup made an element: {page}"
+    );
+    assert_eq!(
+        page["elements_in_bad_cells"],
+        json!(["SPAN"]),
+        "only the BAD DATA tag: {page}"
+    );
+    assert!(
+        page["mode"].as_str().unwrap().starts_with("Read-only"),
+        "{page}"
+    );
+}
+
+/// Writes what the browser shows to `target/tmp/console.png` (the README's picture).
+fn save_screenshot(browser: &mut Browser) {
+    let shot = browser.call("Page.captureScreenshot", json!({ "format": "png" }));
+    let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console.png");
+    std::fs::write(&file, png).expect("write the screenshot");
+    eprintln!("screenshot: {}", file.display());
+}
+
+/// Standard base64 (the DevTools protocol's binary data).
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.trim_end_matches('=').as_bytes().chunks(4) {
+        let bits = chunk.iter().enumerate().fold(0u32, |acc, (i, &c)| {
+            acc | (u32::from(value(c)) << (18 - 6 * i))
+        });
+        out.extend(&bits.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
