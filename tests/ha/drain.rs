@@ -18,6 +18,18 @@ const PROBE_EVERY: Duration = Duration::from_millis(5);
 /// slow requests below, so the old master is master, within its lease, when it resumes.
 const SESSION_TIMEOUT_MS: u64 = 10_000;
 
+/// Whether `server` answers as master a call sent after `since` (waiting at most 10 s).
+fn answered_as_master(
+    rt: &tokio::runtime::Runtime,
+    prober: &Prober,
+    server: usize,
+    since: Instant,
+) -> bool {
+    rt.block_on(prober.wait_for(Duration::from_secs(10), |p| {
+        p.server == server && p.sent > since && p.is_master()
+    }))
+}
+
 /// Calls answered as master by `old` and received after the first call answered as master by
 /// another server (`new`) came back: the old master still answering as master while the new one
 /// already does.
@@ -83,9 +95,7 @@ fn a_master_designated_away_during_a_pause_answers_nothing_as_master_after_its_d
     for round in 0..3 {
         let serving = Instant::now();
         assert!(
-            rt.block_on(prober.wait_for(Duration::from_secs(10), |p| p.server == 0
-                && p.sent > serving
-                && p.is_master())),
+            answered_as_master(&rt, &prober, 0, serving),
             "round {round}: {} does not answer as master",
             addresses[0]
         );
@@ -107,9 +117,7 @@ fn a_master_designated_away_during_a_pause_answers_nothing_as_master_after_its_d
         proxy.heal();
         new.next_master(Duration::from_secs(20));
         assert!(
-            rt.block_on(prober.wait_for(Duration::from_secs(10), |p| p.server == 1
-                && p.sent > paused
-                && p.is_master())),
+            answered_as_master(&rt, &prober, 1, paused),
             "round {round}: the designee never answered as master"
         );
         old.wait_standby_of(&addresses[1], Duration::from_secs(20));
@@ -161,9 +169,7 @@ fn a_resigning_master_with_slow_requests_in_flight_hands_over_only_after_they_ar
     // Calls have been reaching the slow master for a whole second: about 200 are in flight.
     let started = Instant::now();
     assert!(
-        rt.block_on(prober.wait_for(Duration::from_secs(10), |p| p.server == 0
-            && p.sent > started
-            && p.is_master())),
+        answered_as_master(&rt, &prober, 0, started),
         "the slow master does not answer as master"
     );
     slow.process
@@ -172,9 +178,7 @@ fn a_resigning_master_with_slow_requests_in_flight_hands_over_only_after_they_ar
     let stopped = Instant::now();
     fast.next_master(Duration::from_secs(20));
     assert!(
-        rt.block_on(prober.wait_for(Duration::from_secs(10), |p| p.server == 1
-            && p.sent > stopped
-            && p.is_master())),
+        answered_as_master(&rt, &prober, 1, stopped),
         "the standby never answered as master"
     );
     slow.process
