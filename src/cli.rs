@@ -2,6 +2,9 @@
 //! usage errors are one line and status 2, the value parsers that give a flag the same meaning
 //! and range in every program ([`number`], [`millis`], ...), and the mapping of the libraries'
 //! settings to the programs' flags in error and log lines ([`with_flags`]).
+//!
+//! Not part of the `zoorpc` API (hidden from its docs): public only because each binary and
+//! example is a crate of its own; what is here changes with the programs, without notice.
 
 mod values;
 

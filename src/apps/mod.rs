@@ -1,5 +1,8 @@
 //! The bodies of zoorpc's programs, shared by the `zoorpc-*` binaries and the examples, and
 //! what they have in common: running on a Tokio runtime, and the client programs' call loop.
+//!
+//! Not part of the `zoorpc` API (hidden from its docs): public only because each binary and
+//! example is a crate of its own; what is here changes with the programs, without notice.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -196,6 +199,7 @@ pub fn session_hex(id: i64) -> String {
 /// a pipe gone, as with `| head -n 1`) must not take a server down or cut its graceful stop
 /// short. (A call loop uses [`write_line`] to stop when nobody reads it.)
 #[macro_export]
+#[doc(hidden)]
 macro_rules! say {
     ($($arg:tt)*) => {{
         let _ = $crate::apps::write_line(format_args!($($arg)*));
