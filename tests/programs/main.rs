@@ -13,6 +13,7 @@ pub mod console;
 mod console_browser;
 mod garbage_flags;
 mod metrics;
+mod negative_values;
 mod operator_views;
 mod program_agreement;
 mod programs;
