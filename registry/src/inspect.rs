@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use zookeeper_client as zk;
 
 use crate::election::participants::{self, Participant};
-use crate::election::{companion_path, is_host_port, read_address};
+use crate::election::{companion_path, is_host_port, read_address, validate_election_path};
 use crate::error::{Error, Result};
 use crate::plumbing::path::validate_path;
 use crate::provider_url::ProviderUrl;
@@ -262,7 +262,7 @@ async fn read_child(
 /// # Ok(()) }
 /// ```
 pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>> {
-    let path = validate_path(path)?;
+    let path = validate_election_path(path)?;
     let client = session.connected_within_timeout().await?.client;
     let (data, stat) = match client.get_data(path).await {
         Ok(found) => found,
@@ -344,7 +344,7 @@ fn pending(
 
 /// The contenders of the election at `path` (its participant nodes): session and address.
 pub async fn contenders(session: &Session, path: &str) -> Result<Vec<Participant>> {
-    let path = validate_path(path)?;
+    let path = validate_election_path(path)?;
     let client = session.connected_within_timeout().await?.client;
     participants::list(&client, path).await
 }
@@ -362,7 +362,7 @@ pub async fn contenders(session: &Session, path: &str) -> Result<Vec<Participant
 /// # Ok(()) }
 /// ```
 pub async fn designee(session: &Session, path: &str) -> Result<Option<String>> {
-    let path = validate_path(path)?;
+    let path = validate_election_path(path)?;
     let client = session.connected_within_timeout().await?.client;
     let companion = companion_path(path);
     match client.get_data(&companion).await {

@@ -24,7 +24,7 @@ pub struct DesignateArgs {
     #[command(flatten)]
     pub zk: ZkArg,
     /// The election path, e.g. /soa/master/services/HelloService:1.0.0
-    #[arg(value_parser = super::znode_path)]
+    #[arg(value_parser = super::election_path)]
     pub path: String,
     /// The new master's address, host:port, exactly as it joins the election (an IPv6 address
     /// in brackets: `[::1]:9091`)

@@ -23,7 +23,7 @@ pub struct MasterJobArgs {
     #[command(flatten)]
     pub zk: super::ZkArg,
     /// The election path
-    #[arg(long, default_value_t = default_master_path("MasterJob", "1.0.0"), value_parser = super::znode_path)]
+    #[arg(long, default_value_t = default_master_path("MasterJob", "1.0.0"), value_parser = super::election_path)]
     pub path: String,
     /// How often the job runs while master, in milliseconds (at least 100: every run is a
     /// fenced ZooKeeper write); also `--interval-ms`

@@ -40,6 +40,14 @@ pub fn znode_path(text: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// clap's check of an election path (`--path`, `zoorpc master PATH`): a [`znode_path`] that is
+/// not one of an election's own nodes (`<path>.epoch`, ...), refused before anything connects.
+pub fn election_path(text: &str) -> Result<String, String> {
+    zoorpc_registry::election::validate_election_path(text)
+        .map(str::to_owned)
+        .map_err(|e| e.to_string())
+}
+
 /// [`znode_path`], or `/` (a place to start a walk from, which holds no provider itself).
 pub fn znode_path_or_root(text: &str) -> Result<String, String> {
     if text == "/" {
