@@ -37,7 +37,8 @@ pub struct MasterJobArgs {
         default_value = "report"
     )]
     pub name: String,
-    /// This process's identity in the master node [default: job-<pid>]
+    /// This process's identity in the master node: a name or host:port, an IPv6 address in
+    /// brackets ([::1]:9091) [default: job-<pid>]
     #[arg(long, value_parser = super::contender_address)]
     pub address: Option<String>,
     /// The session timeout asked for.

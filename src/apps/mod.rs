@@ -94,11 +94,36 @@ pub fn host_name(text: &str) -> Result<String, String> {
     }
 }
 
-/// clap's check of a contender address (`host:port`).
+/// clap's check of a contender's address or name (`host:port`, or a name such as `job-7`): what
+/// the library takes as the master node's data, with an IPv6 address in brackets
+/// (`[::1]:9091`), the one form every program writes and reads: `::1:9091` could never match
+/// a master node written by another program, and is refused naming the bracketed form.
+///
+/// ```
+/// use zoorpc::apps::contender_address;
+/// for good in ["127.0.0.1:9091", "[::1]:9091", "job-7", "ha-1.example.org:9091"] {
+///     assert!(contender_address(good).is_ok(), "{good}");
+/// }
+/// assert!(contender_address("::1:1234").unwrap_err().contains("write [::1]:1234"));
+/// assert!(contender_address("::1").unwrap_err().contains("[::1]:PORT"));
+/// assert!(contender_address("a b").is_err());
+/// ```
 pub fn contender_address(text: &str) -> Result<String, String> {
-    zoorpc_registry::election::validate_address(text)
-        .map(str::to_owned)
-        .map_err(|e| e.to_string())
+    let address = zoorpc_registry::election::validate_address(text).map_err(|e| e.to_string())?;
+    let ipv6 = |host: &str| host.parse::<std::net::Ipv6Addr>().is_ok();
+    if !address.starts_with('[') && address.matches(':').count() > 1 {
+        // `::1:1234` is also an address of its own; `::1` port 1234 is the likely meaning.
+        return Err(match address.rsplit_once(':') {
+            Some((host, port)) if ipv6(host) => {
+                format!("an IPv6 address needs brackets: write [{host}]:{port}")
+            }
+            _ if ipv6(address) => {
+                format!("an IPv6 address needs brackets and a port: write [{address}]:PORT")
+            }
+            _ => "expected host:port (an IPv6 address in brackets: [::1]:9091)".to_owned(),
+        });
+    }
+    Ok(address.to_owned())
 }
 
 /// The `--zk-auth-file` credential, or the exit status 2 after printing why the file is not

@@ -11,6 +11,7 @@ mod common;
 mod cli;
 pub mod console;
 mod console_browser;
+mod contender_addresses;
 mod election_paths;
 mod garbage_flags;
 mod metrics;
