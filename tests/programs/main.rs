@@ -20,5 +20,6 @@ mod operator_views;
 mod program_agreement;
 mod programs;
 mod prometheus;
+mod provider_stop;
 mod proxy;
 mod tls_programs;
