@@ -126,6 +126,29 @@ pub fn contender_address(text: &str) -> Result<String, String> {
     Ok(address.to_owned())
 }
 
+/// The learn_* examples' command line, `[HOST:PORT] [WORD]`: the ZooKeeper connect string
+/// (default `127.0.0.1:2181`) and, for an example that takes one, a word of `words`. `--help`
+/// prints `usage` and exits 0; anything else (a flag, a connect string that does not parse, a
+/// word not in `words`, one argument too many) prints `usage` on stderr and exits 2.
+pub fn learn_args(usage: &str, words: &[&str]) -> (String, Option<String>) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let zk_ok = |zk: &String| zoorpc_registry::ConnectString::parse(zk).is_ok();
+    match args.as_slice() {
+        [] => return ("127.0.0.1:2181".to_owned(), None),
+        [zk] if zk_ok(zk) => return (zk.clone(), None),
+        [zk, word] if zk_ok(zk) && words.contains(&word.as_str()) => {
+            return (zk.clone(), Some(word.clone()));
+        }
+        [help] if help == "--help" || help == "-h" => {
+            println!("{usage}");
+            std::process::exit(0)
+        }
+        _ => {}
+    }
+    eprintln!("{usage}");
+    std::process::exit(2)
+}
+
 /// The `--zk-auth-file` credential, or the exit status 2 after printing why the file is not
 /// usable (checked before anything starts).
 pub fn credential_or_exit(zk: &ZkArg) -> Result<Option<zoorpc_registry::ZkCredential>, i32> {

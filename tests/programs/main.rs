@@ -13,6 +13,7 @@ pub mod console;
 mod console_browser;
 mod contender_addresses;
 mod election_paths;
+mod examples;
 mod garbage_flags;
 mod metrics;
 mod negative_values;
