@@ -8,7 +8,9 @@
 //!   provider: a child whose data is a provider URL whatever its name (discovery takes every
 //!   child, so `ls` shows what consumers call), or a `provider<seq>` or ephemeral child whose
 //!   data is not one: reported with its raw data (at most 200 characters) and the parse error,
-//!   never skipped silently and never an error of the whole listing.
+//!   never skipped silently and never an error of the whole listing. A child with children and
+//!   no data is a folder whatever its name (as discovery sees it): walked into, never a
+//!   provider.
 //! - A node deleted between the listing and the read is left out (it is gone).
 //! - [`master`] reads the master node, its companion and the participant nodes: the epoch is
 //!   the companion's `mzxid` (the fencing token), the tenure started at the companion's `mtime`
@@ -22,6 +24,7 @@ use std::collections::VecDeque;
 
 use zookeeper_client as zk;
 
+use crate::discovery::is_folder;
 use crate::election::participants::{self, Participant};
 use crate::election::{companion_path, is_host_port, read_address, validate_election_path};
 use crate::error::{Error, Result};
@@ -218,7 +221,9 @@ async fn read_child(
     // What a consumer of `path` would call: every child holding a URL (discovery takes any
     // name), and every `provider<seq>` or ephemeral child even with bad data (shown as such,
     // never hidden). Anything else is a parent to look into.
-    if url.is_err() && !is_provider_name(child) && stat.ephemeral_owner == 0 {
+    // A folder (children, no data) is looked into whatever its name, as discovery passes it over.
+    let folder = is_folder(&data, &stat);
+    if url.is_err() && (folder || !is_provider_name(child) && stat.ephemeral_owner == 0) {
         if let Some(master) = child.strip_suffix(".epoch") {
             listing.elections.push(join(path, master));
         }

@@ -14,6 +14,7 @@ mod console_browser;
 mod contender_addresses;
 mod election_paths;
 mod examples;
+mod folders;
 mod garbage_flags;
 mod metrics;
 mod negative_values;
