@@ -33,8 +33,8 @@ fn number_flags(exe: &str, leading: &[&str]) -> Vec<String> {
     stdout
         .lines()
         .filter_map(|line| {
-            let flag = line.trim_start().split_whitespace().next()?;
-            let placeholder = line.trim_start().split_whitespace().nth(1)?;
+            let mut words = line.split_whitespace();
+            let (flag, placeholder) = (words.next()?, words.next()?);
             (flag.starts_with("--") && matches!(placeholder, "<N>" | "<MS>"))
                 .then(|| flag.to_owned())
         })
