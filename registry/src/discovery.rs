@@ -16,7 +16,7 @@
 //!   service discovery names its instances by id).
 //! - A child whose data is not a provider URL (not UTF-8, too large, not a URL) is skipped with
 //!   one warning; it never ends the watch, and it is picked up if its data is corrected. A child
-//!   with children and no data is a folder ([`is_folder`]), not a provider: skipped without a
+//!   with children and no data is a folder (`is_folder`), not a provider: skipped without a
 //!   warning (`zoorpc ls` lists it as a base path of its own).
 //! - While ZooKeeper is unreachable the last snapshot stays. After a reconnect (the watch's own
 //!   session events say so, even when the link came back too fast for the session's state to

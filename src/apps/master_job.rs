@@ -38,7 +38,7 @@ pub struct MasterJobArgs {
     )]
     pub name: String,
     /// This process's identity in the master node: a name or host:port, an IPv6 address in
-    /// brackets ([::1]:9091) [default: job-<pid>]
+    /// brackets as in `[::1]:9091` [default: job-<pid>]
     #[arg(long, value_parser = super::contender_address)]
     pub address: Option<String>,
     /// The session timeout asked for.
