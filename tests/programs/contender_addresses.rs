@@ -2,10 +2,8 @@
 //! (`[::1]:5`, as a contender writes itself into the master node); the unbracketed form is a
 //! usage error naming the bracketed one, before anything connects.
 
-use std::process::Command;
-use std::time::Duration;
-
-use crate::common::{raw_client, run_command, runtime, zk};
+use crate::common::zk;
+use crate::election_paths::{assert_not_created, assert_usage_error};
 
 #[test]
 fn an_unbracketed_ipv6_address_is_refused_naming_the_bracketed_form_in_every_program() {
@@ -24,18 +22,8 @@ fn an_unbracketed_ipv6_address_is_refused_naming_the_bracketed_form_in_every_pro
             ),
         ];
         for (exe, args) in runs {
-            let mut cmd = Command::new(exe);
-            cmd.args(&args).args(["--zk", &connect]);
-            let (code, stdout, stderr) = run_command(cmd, Duration::from_secs(30));
-            let what = format!("{exe} {args:?}: stdout {stdout:?} stderr {stderr:?}");
-            assert_eq!(code, Some(2), "{what}");
-            assert_eq!(stderr.lines().count(), 1, "{what}");
-            assert!(stderr.contains(&format!("write {bracketed}")), "{what}");
-            assert!(stdout.is_empty(), "{what}");
+            assert_usage_error(exe, &args, &connect, &format!("write {bracketed}"));
         }
     }
-    let runtime = runtime();
-    let raw = runtime.block_on(raw_client(&connect));
-    let left = runtime.block_on(raw.check_stat(&root)).unwrap();
-    assert!(left.is_none(), "{root} was created");
+    assert_not_created(&connect, &root);
 }

@@ -35,19 +35,30 @@ fn every_program_refuses_an_election_path_naming_an_elections_own_node() {
             ),
         ];
         for (exe, args) in runs {
-            let mut cmd = Command::new(exe);
-            cmd.args(&args).args(["--zk", &connect]);
-            let (code, stdout, stderr) = run_command(cmd, Duration::from_secs(30));
-            let what = format!("{exe} {args:?}: stdout {stdout:?} stderr {stderr:?}");
-            assert_eq!(code, Some(2), "{what}");
-            assert_eq!(stderr.lines().count(), 1, "{what}");
-            assert!(stderr.starts_with("error: invalid value"), "{what}");
-            assert!(stderr.contains("election's own nodes"), "{what}");
-            assert!(stdout.is_empty(), "{what}");
+            assert_usage_error(exe, &args, &connect, "election's own nodes");
         }
     }
+    assert_not_created(&connect, &root);
+}
+
+/// `exe args --zk connect` ends with status 2 and one `error: invalid value` line saying
+/// `expected`, having printed nothing on stdout.
+pub(crate) fn assert_usage_error(exe: &str, args: &[&str], connect: &str, expected: &str) {
+    let mut cmd = Command::new(exe);
+    cmd.args(args).args(["--zk", connect]);
+    let (code, stdout, stderr) = run_command(cmd, Duration::from_secs(30));
+    let what = format!("{exe} {args:?}: stdout {stdout:?} stderr {stderr:?}");
+    assert_eq!(code, Some(2), "{what}");
+    assert_eq!(stderr.lines().count(), 1, "{what}");
+    assert!(stderr.starts_with("error: invalid value"), "{what}");
+    assert!(stderr.contains(expected), "{what}");
+    assert!(stdout.is_empty(), "{what}");
+}
+
+/// Nothing was created at `root`.
+pub(crate) fn assert_not_created(connect: &str, root: &str) {
     let runtime = runtime();
-    let raw = runtime.block_on(raw_client(&connect));
-    let left = runtime.block_on(raw.check_stat(&root)).unwrap();
+    let raw = runtime.block_on(raw_client(connect));
+    let left = runtime.block_on(raw.check_stat(root)).unwrap();
     assert!(left.is_none(), "{root} was created");
 }
