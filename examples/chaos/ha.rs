@@ -248,7 +248,7 @@ impl HaFleet {
 
     /// The HA side's counts, as JSON fields (the clients and probes must have stopped); prints
     /// every answer that proves two masters.
-    pub fn summary(&mut self, started: Instant) -> String {
+    pub fn summary(&mut self, started: Instant) -> (String, Vec<(&'static str, u64)>) {
         let answers = self.probes.answers();
         let overlapping = probes::overlapping(&answers);
         for (stale, newer) in overlapping.iter().take(20) {
@@ -269,14 +269,42 @@ impl HaFleet {
         for slot in &mut self.slots {
             runs.extend(slot.runs());
         }
-        let (ha_runs, ha_duplicated, ha_skipped) = probes::job_seqs(runs.iter());
-        format!(
-            "\"ha_answers\":{},\"overlapping_masters\":{},\"liveness_misses\":{},\"master_client_calls\":{mc_calls},\"master_client_failed\":{mc_failed},\"proxy_master_calls\":{px_calls},\"proxy_master_failed\":{px_failed},\"ha_job_runs\":{ha_runs},\"ha_job_runs_duplicated\":{ha_duplicated},\"ha_job_seqs_skipped\":{ha_skipped},\"ha_exits\":{}",
+        let seqs = probes::job_seqs(runs.iter());
+        if !seqs.skipped.is_empty() {
+            println!(
+                "HA job seqs skipped at a change of master (claimed by a master that died or lost its lease before running them; at most once by design, not counted against the zeros): {:?}",
+                seqs.skipped
+            );
+        }
+        if !seqs.unexplained.is_empty() {
+            println!(
+                "HA JOB SEQS SKIPPED BY ONE MASTER (runs on both sides under one epoch): {:?}",
+                seqs.unexplained
+            );
+        }
+        let json = format!(
+            "\"ha_answers\":{},\"overlapping_masters\":{},\"liveness_misses\":{},\"master_client_calls\":{mc_calls},\"master_client_failed\":{mc_failed},\"proxy_master_calls\":{px_calls},\"proxy_master_failed\":{px_failed},\"ha_job_runs\":{},\"ha_job_runs_duplicated\":{},\"ha_job_seqs_skipped\":{},\"ha_job_seqs_skipped_by_one_master\":{},\"ha_exits\":{}",
             answers.len(),
             overlapping.len(),
             self.liveness_misses,
+            seqs.runs,
+            seqs.duplicated,
+            seqs.skipped.len(),
+            seqs.unexplained.len(),
             self.exits,
-        )
+        );
+        let zeros = vec![
+            ("overlapping_masters", overlapping.len() as u64),
+            ("liveness_misses", self.liveness_misses),
+            ("master_client_failed", mc_failed),
+            ("proxy_master_failed", px_failed),
+            ("ha_job_runs_duplicated", seqs.duplicated),
+            (
+                "ha_job_seqs_skipped_by_one_master",
+                seqs.unexplained.len() as u64,
+            ),
+        ];
+        (json, zeros)
     }
 
     /// Stops the loops and the proxy; returns every job-run line.

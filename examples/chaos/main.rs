@@ -28,9 +28,18 @@
 //!   session timeout and a second;
 //! - `master_client_calls`/`_failed`, `proxy_master_calls`/`_failed`: idempotent calls through
 //!   a `MasterClient` and through `zoorpc proxy --master --idempotent`;
-//! - `ha_job_runs`, `ha_job_runs_duplicated`, `ha_job_seqs_skipped`: the HA servers' job runs,
-//!   seqs run twice, and seqs never run below the highest (a failover may skip one: the claim
-//!   its master made before dying).
+//! - `ha_job_runs`, `ha_job_runs_duplicated`, `ha_job_seqs_skipped`,
+//!   `ha_job_seqs_skipped_by_one_master`: the HA servers' job runs, seqs run twice, seqs never
+//!   run at a change of master (the claim of a master that died or lost its lease before running
+//!   it: jobs run at most once, so a failover may skip one), and seqs never run between two runs
+//!   of one epoch (one master skipping its own claim).
+//!
+//! The line before the JSON says `zeros: yes` when every count that must be zero is: `failed`,
+//! `lost_registrations`, `double_masters`, `job_runs_duplicated`, `overlapping_masters`,
+//! `liveness_misses`, `master_client_failed`, `proxy_master_failed`, `ha_job_runs_duplicated`,
+//! `ha_job_seqs_skipped_by_one_master`; else `zeros: NO (...)` naming those that are not. Not
+//! counted: `default_failed` (that policy does not retry a call that may have been processed)
+//! and `ha_job_seqs_skipped` (at most once by design; listed on a line of their own).
 //!
 //! `cargo run --release --example chaos -- --secs 600 [--seed N] [--only-ha]`; Ctrl-C ends the run early
 //! (the fault under way is undone, the counts printed). The seed (printed) repeats the
@@ -206,7 +215,15 @@ fn summary(world: &mut World, calls: ((u64, u64), (u64, u64)), seed: u64, secs: 
     if !twice.is_empty() {
         println!("JOB RUNS CLAIMED TWICE: seq {twice:?}");
     }
-    let ha_summary = world.ha.summary(world.started);
+    let (ha_summary, ha_zeros) = world.ha.summary(world.started);
+    let mut zeros = vec![
+        ("failed", failed),
+        ("lost_registrations", world.lost_registrations),
+        ("double_masters", doubles.len() as u64),
+        ("job_runs_duplicated", duplicated),
+    ];
+    zeros.extend(ha_zeros);
+    println!("{}", verdict(&zeros));
     format!(
         "{{\"faults\":{},\"calls\":{calls},\"failed\":{failed},\"lost_registrations\":{},\"double_masters\":{},\"job_runs_duplicated\":{duplicated},\"default_calls\":{default_calls},\"default_failed\":{default_failed},\"master_intervals\":{},\"job_runs\":{job_runs},\"provider_exits\":{},\"contender_exits\":{},{ha_summary},\"seed\":{seed},\"secs\":{secs}}}",
         world.faults,
@@ -216,6 +233,24 @@ fn summary(world: &mut World, calls: ((u64, u64), (u64, u64)), seed: u64, secs: 
         world.provider_exits,
         world.contender_exits,
     )
+}
+
+/// The line before the JSON: whether every count that must be zero is (`zeros: yes`), else which
+/// are not. Not counted: `default_failed` (that policy does not retry a call that may have been
+/// processed, so a provider killed under a call fails it) and HA job seqs skipped at a change of
+/// master (at most once by design).
+fn verdict(zeros: &[(&str, u64)]) -> String {
+    let missed: Vec<String> = zeros
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name}={n}"))
+        .collect();
+    if missed.is_empty() {
+        let names: Vec<&str> = zeros.iter().map(|(name, _)| *name).collect();
+        format!("zeros: yes ({} all 0)", names.join(", "))
+    } else {
+        format!("zeros: NO ({})", missed.join(", "))
+    }
 }
 
 /// Stops everything before the last line: clients, providers, contenders, then the ensemble.

@@ -168,25 +168,78 @@ pub fn overlapping(answers: &[Answer]) -> Vec<(Answer, Answer)> {
     found
 }
 
-/// Job runs of the HA servers (`run epoch=<e> seq=<k>` lines): (runs, extra claims of a seq
-/// already run, seqs never run between 1 and the highest).
-pub fn job_seqs<'a>(lines: impl Iterator<Item = &'a String>) -> (u64, u64, u64) {
-    let mut seqs: Vec<u64> = lines
+/// What the HA servers' job runs show (`run epoch=<e> seq=<k>` lines).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct JobSeqs {
+    /// Runs.
+    pub runs: u64,
+    /// Extra runs of a seq already run (must be 0: a seq is claimed once, fenced).
+    pub duplicated: u64,
+    /// Seqs never run between 1 and the highest, at a change of master: the claim of a master
+    /// that died or lost its lease between claiming and running (at most once, by design).
+    pub skipped: Vec<u64>,
+    /// Seqs never run whose nearest runs below and above have one epoch: the same master skipped
+    /// its own claim (must be 0).
+    pub unexplained: Vec<u64>,
+}
+
+/// Reads the runs from `lines` and sorts the skipped seqs into explained and unexplained.
+pub fn job_seqs<'a>(lines: impl Iterator<Item = &'a String>) -> JobSeqs {
+    let mut runs: Vec<(u64, i64)> = lines
         .filter_map(|l| l.strip_prefix("run "))
         .filter_map(|rest| {
-            rest.split_whitespace()
-                .find_map(|w| w.strip_prefix("seq="))
-                .and_then(|s| s.parse().ok())
+            let field = |name: &str| {
+                rest.split_whitespace()
+                    .find_map(|w| w.strip_prefix(name))
+                    .and_then(|v| v.parse::<i64>().ok())
+            };
+            Some((u64::try_from(field("seq=")?).ok()?, field("epoch=")?))
         })
         .collect();
-    let runs = seqs.len() as u64;
-    seqs.sort_unstable();
-    seqs.dedup();
-    let duplicated = runs - seqs.len() as u64;
-    let skipped = seqs
-        .last()
-        .map_or(0, |&highest| highest - seqs.len() as u64);
-    (runs, duplicated, skipped)
+    let mut out = JobSeqs {
+        runs: runs.len() as u64,
+        ..JobSeqs::default()
+    };
+    runs.sort_unstable();
+    runs.dedup_by_key(|r| r.0);
+    out.duplicated = out.runs - runs.len() as u64;
+    let mut below: Option<(u64, i64)> = None;
+    for &(seq, epoch) in &runs {
+        let (last, last_epoch) = below.unwrap_or((0, epoch));
+        for gap in last + 1..seq {
+            if last > 0 && last_epoch == epoch {
+                out.unexplained.push(gap);
+            } else {
+                out.skipped.push(gap);
+            }
+        }
+        below = Some((seq, epoch));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skips_at_a_change_of_master_are_told_from_skips_by_one_master() {
+        let lines: Vec<String> = [
+            "run epoch=5 seq=1",
+            "run epoch=5 seq=2",
+            "run epoch=9 seq=4",
+            "run epoch=9 seq=6",
+            "run epoch=9 seq=6",
+        ]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+        let seqs = job_seqs(lines.iter());
+        assert_eq!(seqs.runs, 5);
+        assert_eq!(seqs.duplicated, 1);
+        assert_eq!(seqs.skipped, vec![3]);
+        assert_eq!(seqs.unexplained, vec![5]);
+    }
 }
 
 /// Calls made and failed by one kind of client loop.

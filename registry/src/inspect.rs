@@ -94,6 +94,10 @@ pub struct MasterEntry {
     pub holder: Option<String>,
     /// The other contenders (participant nodes), by address, sorted.
     pub standbys: Vec<String>,
+    /// The session of each of [`MasterEntry::standbys`], in the same order: a standby may have
+    /// the master's very address (a master killed and started again on its port while its old
+    /// session has not ended yet); its session tells them apart.
+    pub standby_sessions: Vec<i64>,
 }
 
 /// A designation not taken over yet: the data names [`MasterEntry::address`], but the node is
@@ -300,12 +304,13 @@ pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>
     let address = read_address(&data).and_then(|a| if is_host_port(&a) { Ok(a) } else { Err(a) });
     let named = address.as_ref().ok();
     let pending = pending(holder.as_ref(), named, &stat, &everyone);
-    let mut standbys: Vec<String> = everyone
+    let mut others: Vec<(String, i64)> = everyone
         .iter()
         .filter(|p| p.session != stat.ephemeral_owner)
-        .filter_map(|p| p.address.clone().ok())
+        .filter_map(|p| Some((p.address.clone().ok()?, p.session)))
         .collect();
-    standbys.sort();
+    others.sort();
+    let (standbys, standby_sessions) = others.into_iter().unzip();
     Ok(Some(MasterEntry {
         address,
         session_id: stat.ephemeral_owner,
@@ -315,6 +320,7 @@ pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>
         pending,
         holder,
         standbys,
+        standby_sessions,
     }))
 }
 

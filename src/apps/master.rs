@@ -101,6 +101,7 @@ pub(crate) fn master_json(path: &str, m: inspect::MasterEntry, now: i64) -> serd
         "designated_since_ms": m.pending.as_ref().map(|p| p.since_ms),
         "held_by": m.pending.as_ref().map_or(m.holder.clone(), |p| p.held_by.clone()),
         "standbys": m.standbys,
+        "standby_sessions": m.standby_sessions.iter().map(|s| session_hex(*s)).collect::<Vec<_>>(),
     })
 }
 
@@ -110,11 +111,7 @@ fn master_line(path: &str, m: inspect::MasterEntry, now: i64) -> String {
     let epoch = m
         .epoch
         .map_or("none (companion missing)".to_owned(), |e| e.to_string());
-    let standbys = if m.standbys.is_empty() {
-        String::new()
-    } else {
-        format!(" standbys={}", m.standbys.join(","))
-    };
+    let standbys = standbys_field(&m);
     match (m.address, m.pending) {
         (Ok(address), Some(pending)) => format!(
             "no master yet at {path}: designated {address}, not yet taken over, since {} ago; \
@@ -135,6 +132,28 @@ the node is still held by {} session={} epoch={epoch}{standbys}",
             )
         }
     }
+}
+
+/// ` standbys=<addr>,...`, or nothing without standbys. A standby with the master's very
+/// address (a master killed and started again on its port, its old session not ended yet) is
+/// shown with its session, `<addr>[session=<id>]`, so the two are told apart.
+fn standbys_field(m: &inspect::MasterEntry) -> String {
+    if m.standbys.is_empty() {
+        return String::new();
+    }
+    let master = m.address.as_ref().ok();
+    let shown: Vec<String> = m
+        .standbys
+        .iter()
+        .zip(&m.standby_sessions)
+        .map(|(address, session)| match master {
+            Some(master) if master == address => {
+                format!("{address}[session={}]", session_hex(*session))
+            }
+            _ => address.clone(),
+        })
+        .collect();
+    format!(" standbys={}", shown.join(","))
 }
 
 /// Whether `data` (a master node's data that is not `host:port`) is still a contender's name:

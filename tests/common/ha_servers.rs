@@ -96,6 +96,17 @@ impl HaServer {
         parse_epoch(&role).unwrap_or_else(|| panic!("{} became {role:?}", self.address))
     }
 
+    /// Waits for the next `role master epoch=<n>`, passing over other roles; returns n.
+    pub fn next_master(&mut self, timeout: Duration) -> i64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let role = self.next_role(deadline.saturating_duration_since(Instant::now()));
+            if let Some(epoch) = parse_epoch(&role) {
+                return epoch;
+            }
+        }
+    }
+
     /// Waits for `role standby master=<master>`; fails on a master line first.
     pub fn wait_standby_of(&mut self, master: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;

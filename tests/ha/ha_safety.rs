@@ -6,7 +6,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::ha_servers::{HaServer, Probe, Prober, parse_epoch};
+use common::ha_servers::{HaServer, Probe, Prober};
 use common::{raw_client, runtime, zk};
 use zoorpc_testkit::{ZkProxy, ZkServer, unique_path};
 
@@ -65,7 +65,7 @@ fn a_master_paused_past_its_session_timeout_answers_nothing_as_master_after_it_r
         // Its session expires (the other taking over says so: nobody designated it or deleted
         // the node); the other answers as master on its own address, while the prober's calls
         // to the paused one queue on its connection.
-        next_master(&mut servers[new], Duration::from_secs(20));
+        servers[new].next_master(Duration::from_secs(20));
         assert!(
             rt.block_on(prober.wait_for(Duration::from_secs(5), |p| p.server == new
                 && p.sent > paused
@@ -270,17 +270,6 @@ fn delete_holders_participant(
         .unwrap_or_else(|e| panic!("round {round}: delete {participant}: {e}"));
 }
 
-/// The epoch of the next `role master` line of `server`, other roles passed over.
-fn next_master(server: &mut HaServer, timeout: Duration) -> i64 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let role = server.next_role(deadline.saturating_duration_since(Instant::now()));
-        if let Some(epoch) = parse_epoch(&role) {
-            return epoch;
-        }
-    }
-}
-
 /// After one ZooKeeper wipe the master's epoch goes back (a new history, warned about once);
 /// later takeovers in the new history compare with its epochs and warn no more.
 #[test]
@@ -305,9 +294,9 @@ fn a_wiped_zookeeper_is_warned_about_once_not_at_every_later_takeover() {
             .await
             .expect("delete the master node");
     });
-    let before = next_master(&mut a, Duration::from_secs(10));
+    let before = a.next_master(Duration::from_secs(10));
     zk.wipe_and_restart().expect("wipe ZooKeeper");
-    let mut epoch = next_master(&mut a, Duration::from_secs(30));
+    let mut epoch = a.next_master(Duration::from_secs(30));
     assert!(
         epoch < before,
         "epoch {epoch} after the wipe, {before} before"
@@ -319,7 +308,7 @@ fn a_wiped_zookeeper_is_warned_about_once_not_at_every_later_takeover() {
             Ok(()) | Err(zookeeper_client::Error::NoNode) => {}
             Err(e) => panic!("round {round}: delete {path}: {e}"),
         }
-        let again = next_master(&mut a, Duration::from_secs(10));
+        let again = a.next_master(Duration::from_secs(10));
         assert!(again > epoch, "round {round}: epoch {again} after {epoch}");
         epoch = again;
     }
@@ -365,7 +354,7 @@ fn master_never_names_a_designee_that_has_not_taken_over_as_master() {
         "{out}"
     );
 
-    next_master(&mut b, Duration::from_secs(10));
+    b.next_master(Duration::from_secs(10));
     let (code, out, err) = zoorpc(&["master", &path]);
     assert_eq!(code, Some(0), "{err}");
     assert!(

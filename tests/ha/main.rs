@@ -10,6 +10,7 @@ mod common;
 
 mod election;
 mod fast_takeover;
+mod ha_participants;
 mod ha_process;
 mod ha_rounds;
 mod ha_safety;

@@ -12,11 +12,10 @@ use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
 use super::address::read_address;
-use super::lease;
 use super::participants;
 use super::prepare;
 use super::reads::Around;
-use super::role::{Held, Role, Shared};
+use super::role::{Role, Shared};
 use super::vacancy::announced;
 use crate::plumbing::RETRY_PAUSE;
 use crate::session::{Session, SessionStatus};
@@ -32,6 +31,9 @@ pub(super) enum Next {
     /// A vacancy whose last holder has not stepped down: the watches of its participant node,
     /// of the companion and of the node; any of them.
     StepDown([zk::OneshotWatcher; 3]),
+    /// Standing by a master whose participant node is missing (deleted by hand; its holder
+    /// creates it again at once if it runs): the node's watch and the participant node's.
+    Either(zk::OneshotWatcher, zk::OneshotWatcher),
     /// Standing by a master whose process may be proven gone (the fast takeover): the node's
     /// watch, or the proof (see `refusal.rs`).
     Probe(zk::OneshotWatcher, super::refusal::Suspect),
@@ -46,7 +48,7 @@ pub(super) enum Next {
 
 /// What a master's step read besides the node: the companion (before the node), the watch on
 /// the companion (after it), and our participant node.
-type MasterReads = (
+pub(super) type MasterReads = (
     std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
     std::result::Result<(Option<zk::Stat>, zk::OneshotWatcher), zk::Error>,
     Option<zk::Stat>,
@@ -79,6 +81,13 @@ pub(super) struct Campaign {
     pub(super) highest: i64,
     /// The session in which our participant node exists.
     pub(super) participant_in: Option<i64>,
+    /// The watch on our participant node armed by the last step's read: an operator deleting
+    /// the node wakes the campaign, which creates it again at once (a standby that is not a
+    /// participant cannot be designated; a master that is not cannot be taken over fast).
+    pub(super) own_watch: Option<zk::OneshotWatcher>,
+    /// Standing by a node never written since its creation: what taking it at once needs when
+    /// its watch reports it deleted (see `announced.rs`). Set by the step that armed the watch.
+    pub(super) ready: Option<super::announced::Ready>,
     /// The last holder we are waiting for to step down (logged once per holder).
     pub(super) waiting_for: Option<i64>,
     /// The fast takeover's settings (off: stand by until the session ends).
@@ -94,6 +103,9 @@ impl Campaign {
     pub(super) async fn run(mut self) {
         let mut statuses = self.session.subscribe();
         loop {
+            if self.stopped() {
+                return;
+            }
             let status = statuses.borrow_and_update().clone();
             if !status.is_connected() {
                 self.disconnected();
@@ -122,12 +134,22 @@ impl Campaign {
                 Stepped::Next(Next::Refused(node)) => return self.refused(node),
                 Stepped::Next(next) => next,
             };
+            let own = self.own_watch.take();
             tokio::select! {
                 biased;
                 changed = statuses.changed() => if changed.is_err() { return },
+                () = deleted(own) => {}
                 _ = self.wait(next, &status.client) => {}
             }
         }
+    }
+
+    /// Whether this contender resigned (or was dropped) while this task still runs (it is
+    /// aborted right after the release leaves): nothing more may be written then. Checked
+    /// after reading and before each write, so a read that saw the release's effects (a
+    /// vacancy) never leads to a write: the role was `Left` before the release was sent.
+    pub(super) fn stopped(&self) -> bool {
+        *self.shared.role.borrow() == Role::Left
     }
 
     /// Step down at once: ZooKeeper may expire us and let another take over while we cannot
@@ -154,10 +176,11 @@ impl Campaign {
     async fn wait(&mut self, next: Next, client: &zk::Client) {
         match next {
             Next::Watch(watcher) => {
-                watcher.changed().await;
+                let event = watcher.changed().await;
+                self.after_event(client, &event).await;
             }
             Next::Probe(watcher, suspect) => {
-                self.probe(watcher, suspect).await;
+                self.probe(client, watcher, suspect).await;
             }
             Next::Master(watcher, companion_watcher) => {
                 self.hold(client, watcher, companion_watcher).await;
@@ -166,6 +189,12 @@ impl Campaign {
                 tokio::select! {
                     _ = watcher.changed() => {}
                     _ = tokio::time::sleep_until(deadline) => {}
+                }
+            }
+            Next::Either(a, b) => {
+                tokio::select! {
+                    _ = a.changed() => {}
+                    _ = b.changed() => {}
                 }
             }
             Next::StepDown([a, b, c]) => {
@@ -207,14 +236,23 @@ impl Campaign {
     /// Reads the node and acts on what it says.
     async fn step(&mut self, status: &SessionStatus) -> Next {
         let client = &status.client;
+        self.ready = None;
         if let Some(next) = self.join_participants(client).await {
             return next;
         }
         let (node, around) = self.read(client).await;
+        // Our participant node was deleted (by hand): create it again before anything else (a
+        // master then marks it ours with a repair of the companion), once a lost node is
+        // reported.
+        let rejoin = matches!(around.own, Ok(None));
         match node {
+            Ok(_) if rejoin => self.rejoin(),
             Ok((data, stat, watcher)) => self.found(client, &data, &stat, watcher, around).await,
             Err(zk::Error::NoNode) => {
                 self.lost_node();
+                if rejoin {
+                    return self.rejoin();
+                }
                 let Around {
                     companion,
                     siblings,
@@ -266,9 +304,19 @@ impl Campaign {
             self.hand_over(client, stat.version, &holder, companion)
                 .await
         } else {
+            if holder != self.address {
+                self.ready = super::announced::ready(stat, &around);
+            }
             self.held_by_another(client, stat, holder, watcher, around.companion)
                 .await
         }
+    }
+
+    /// Our participant node is gone: the next step creates it again.
+    pub(super) fn rejoin(&mut self) -> Next {
+        debug!(path = %self.path, "our participant node was deleted; creating it again");
+        self.participant_in = None;
+        Next::Again
     }
 
     /// Creates our participant node in this session unless it is there; `Some` (what to do
@@ -277,6 +325,9 @@ impl Campaign {
         let me = client.session_id().0;
         if self.participant_in == Some(me) {
             return None;
+        }
+        if self.stopped() {
+            return Some(Next::Again);
         }
         let acl = self.session.node_acl();
         match participants::join(client, &self.path, &self.participant(), acl).await {
@@ -319,71 +370,16 @@ impl Campaign {
             }
         }
     }
+}
 
-    /// Our node holds our address: master, with the epoch `<path>.epoch` holds, or repair it.
-    ///
-    /// `reads` are the companion as read before the node (what [`Held`] needs), the watch on it
-    /// registered after, and our participant node; `sent` when the reads left.
-    async fn master(
-        &mut self,
-        client: &zk::Client,
-        node: &zk::Stat,
-        watcher: zk::OneshotWatcher,
-        reads: MasterReads,
-        sent: u64,
-    ) -> Next {
-        let (companion, companion_watch, own) = reads;
-        let (now, companion_watcher) = match companion_watch {
-            Ok(watched) => watched,
-            Err(e) => {
-                debug!(error = %e, path = %self.companion, "cannot watch the companion");
-                return Next::Pause;
-            }
-        };
-        let before = match companion {
-            Ok((_, m)) => Some(m),
-            Err(zk::Error::NoNode) => None,
-            Err(e) => {
-                debug!(error = %e, path = %self.companion, "cannot read the companion");
-                return Next::Pause;
-            }
-        };
-        if before.map(|m| (m.mzxid, m.version)) != now.map(|m| (m.mzxid, m.version)) {
-            // It changed between the two reads: look again.
-            return Next::Again;
-        }
-        let Some(own) = own else {
-            // Our participant node was deleted (by hand): create it again, then mark it ours
-            // (a repair of the companion) so a vacancy waits for us.
-            self.participant_in = None;
-            return Next::Again;
-        };
-        // The epoch this node's companion must hold: what our takeover or last repair wrote.
-        let expected = match self.epoch {
-            Some((czxid, epoch)) if czxid == node.czxid => epoch,
-            // Not known (a takeover whose reply was lost): the takeover wrote both at once.
-            _ => node.czxid,
-        };
-        match before {
-            Some(m) if m.mzxid == expected && own.mzxid == expected => {
-                self.epoch = Some((node.czxid, expected));
-                self.note_epoch(expected);
-                *self.shared.held() = Some(Held {
-                    node_version: node.version,
-                    companion_version: m.version,
-                });
-                self.shared
-                    .lease
-                    .extend(sent, lease::lease_for(client.session_timeout()));
-                if !self.shared.lease.holds() {
-                    // The reply came after the lease it would give had ended: ask again.
-                    debug!(path = %self.path, "ZooKeeper answered after a whole lease; reading again");
-                    return Next::Again;
-                }
-                self.publish(Role::Master { epoch: expected });
-                Next::Master(watcher, companion_watcher)
-            }
-            _ => self.repair(client, node, before, expected).await,
-        }
+/// Resolves when the watched node is deleted; never for another event (our own writes to our
+/// participant node, a session event: the session's status decides those), nor without a
+/// watch.
+async fn deleted(watch: Option<zk::OneshotWatcher>) {
+    if let Some(watch) = watch
+        && watch.changed().await.event_type == zk::EventType::NodeDeleted
+    {
+        return;
     }
+    std::future::pending().await
 }

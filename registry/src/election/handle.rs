@@ -111,6 +111,8 @@ impl MasterElection {
             epoch: None,
             highest: 0,
             participant_in: None,
+            own_watch: None,
+            ready: None,
             waiting_for: None,
             fast: options.fast_takeover.clone(),
             proven: None,
@@ -225,13 +227,22 @@ impl MasterElection {
     /// Steps down and leaves: reports [`Role::Left`], deletes the node if this contender holds
     /// it, and returns once ZooKeeper confirmed the delete. To contend again, join again.
     pub async fn resign(mut self) -> Result<()> {
+        // Not master from here on (`Left` is final: the campaign cannot publish over it).
+        self.shared.publish(Role::Left);
+        let held = self.shared.held().take();
+        // The release leaves before the campaign's task goes: dropping its watches sends
+        // requests that would otherwise queue ahead of it in the session.
+        let releasing = release(&self.session, &self.path, held);
+        tokio::pin!(releasing);
+        let first = poll_once(releasing.as_mut()).await;
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
         }
-        self.shared.publish(Role::Left);
-        let held = self.shared.held().take();
-        release(&self.session, &self.path, held).await
+        match first {
+            Some(done) => done,
+            None => releasing.await,
+        }
     }
 }
 
@@ -316,4 +327,16 @@ pub async fn designate(session: &Session, path: &str, address: &str) -> Result<(
             Err(e) => return Err(Error::zk("designate", path, e)),
         }
     }
+}
+
+/// Polls `future` once: its result if it is ready at once, `None` otherwise (it can be polled
+/// again). What `release` sends on its first poll is then on its way.
+async fn poll_once<F: std::future::Future + Unpin>(mut future: F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut future).poll(cx) {
+            std::task::Poll::Ready(output) => Some(output),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }

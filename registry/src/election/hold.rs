@@ -1,4 +1,5 @@
-//! Holding the master node: waiting on its watch and the companion's, and renewing the lease
+//! Holding the master node: confirming it (our node, our participant node and the companion
+//! carry our epoch), waiting on its watch and the companion's, and renewing the lease
 //! meanwhile. A renewal is one multi-op checking the versions of our node and of `<path>.epoch`:
 //! a write, so ZooKeeper's leader answers it, and its reply proves both that the session was
 //! alive after the request was sent and that nothing took the node since. A lease that ends
@@ -10,15 +11,110 @@ use std::time::Duration;
 use tracing::{debug, warn};
 use zookeeper_client as zk;
 
-use super::campaign::Campaign;
+use super::campaign::{Campaign, MasterReads, Next};
 use super::lease;
-use super::role::Role;
+use super::role::{Held, Role};
 
 /// Renewals per lease: a master renews every quarter of its lease, so three renewals in a row
 /// may go unanswered before the lease ends.
 const RENEWALS_PER_LEASE: u32 = 4;
 
 impl Campaign {
+    /// Our node holds our address: master, with the epoch `<path>.epoch` holds, or repair it.
+    ///
+    /// `reads` are the companion as read before the node (what [`Held`] needs), the watch on it
+    /// registered after, and our participant node; `sent` when the reads left.
+    pub(super) async fn master(
+        &mut self,
+        client: &zk::Client,
+        node: &zk::Stat,
+        watcher: zk::OneshotWatcher,
+        reads: MasterReads,
+        sent: u64,
+    ) -> Next {
+        let (companion, companion_watch, own) = reads;
+        let (before, companion_watcher) = match self.companion_unchanged(companion, companion_watch)
+        {
+            Ok(read) => read,
+            Err(next) => return next,
+        };
+        let Some(own) = own else {
+            // Our participant node was deleted (by hand): create it again, then mark it ours
+            // (a repair of the companion) so a vacancy waits for us.
+            return self.rejoin();
+        };
+        // The epoch this node's companion must hold: what our takeover or last repair wrote.
+        let expected = match self.epoch {
+            Some((czxid, epoch)) if czxid == node.czxid => epoch,
+            // Not known (a takeover whose reply was lost): the takeover wrote both at once.
+            _ => node.czxid,
+        };
+        match before {
+            Some(m) if m.mzxid == expected && own.mzxid == expected => {
+                let held = Held {
+                    node_version: node.version,
+                    companion_version: m.version,
+                };
+                if self.confirmed(client, node.czxid, expected, held, sent) {
+                    Next::Master(watcher, companion_watcher)
+                } else {
+                    Next::Again
+                }
+            }
+            _ => self.repair(client, node, before, expected).await,
+        }
+    }
+
+    /// The companion as read before the node, if it is what the watch registered after it saw
+    /// (`None`: missing), with that watch; otherwise what to do instead.
+    fn companion_unchanged(
+        &self,
+        before: std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
+        watched: std::result::Result<(Option<zk::Stat>, zk::OneshotWatcher), zk::Error>,
+    ) -> std::result::Result<(Option<zk::Stat>, zk::OneshotWatcher), Next> {
+        let (now, watcher) = watched.map_err(|e| {
+            debug!(error = %e, path = %self.companion, "cannot watch the companion");
+            Next::Pause
+        })?;
+        let before = match before {
+            Ok((_, m)) => Some(m),
+            Err(zk::Error::NoNode) => None,
+            Err(e) => {
+                debug!(error = %e, path = %self.companion, "cannot read the companion");
+                return Err(Next::Pause);
+            }
+        };
+        if before.map(|m| (m.mzxid, m.version)) != now.map(|m| (m.mzxid, m.version)) {
+            // It changed between the two reads: look again.
+            return Err(Next::Again);
+        }
+        Ok((before, watcher))
+    }
+
+    /// Everything carries our epoch: master under it, within the lease the reads (sent at
+    /// `sent`) give. `false`: the reply came after that lease had ended (read again).
+    fn confirmed(
+        &mut self,
+        client: &zk::Client,
+        czxid: i64,
+        epoch: i64,
+        held: Held,
+        sent: u64,
+    ) -> bool {
+        self.epoch = Some((czxid, epoch));
+        self.note_epoch(epoch);
+        *self.shared.held() = Some(held);
+        self.shared
+            .lease
+            .extend(sent, lease::lease_for(client.session_timeout()));
+        if !self.shared.lease.holds() {
+            debug!(path = %self.path, "ZooKeeper answered after a whole lease; reading again");
+            return false;
+        }
+        self.publish(Role::Master { epoch });
+        true
+    }
+
     /// Holds the node until its watch or the companion's fires, a renewal fails, or the lease
     /// ends; then the campaign reads everything again.
     pub(super) async fn hold(

@@ -32,11 +32,24 @@
 //!   step-down or takeover in between makes it fail and look again. A vacancy *announced* by
 //!   its last holder (a resign or a handover: the companion written in the transaction that
 //!   deleted the node, so the companion's `mzxid` is the parent's `pzxid`, both read with the
-//!   node) needs no such check and is taken at once: a graceful hand-over costs the standby one
-//!   pipelined read and the takeover.
+//!   node) needs no such check and is taken at once. A standby that stood by a node never
+//!   written since its creation does not even read first: when the node's watch reports it
+//!   deleted, it sends the takeover checked against the companion's version (written exactly
+//!   once since: the step-down) and the taker record's (not written since: no takeover, no
+//!   repair), see `announced.rs`. A graceful hand-over costs the standby that one round trip;
+//!   anything else fails the check and is read and decided as above.
 //!   Participant nodes also say who is a contender (`zoorpc designate` checks the address,
 //!   `zoorpc master` lists the standbys) and who is "ours": a holder whose session has no
-//!   participant node (seed 004's own contender, written from its text) is foreign.
+//!   participant node (seed 004's own contender, written from its text) is foreign, unless it
+//!   is the last taker on record (`<path>.participants`'s data, which only our takeovers and
+//!   repairs write): one of ours whose participant node was deleted by hand. A designee waits
+//!   for such a holder to hand over, as for any holder of ours; the fast takeover needs the
+//!   holder's declaration in its participant node, so until the holder has created it again it
+//!   is replaced only once its session ends.
+//! - Every contender watches its own participant node and creates it again the moment it is
+//!   deleted (by hand): a standby is designable again, and a master marks it with a repair of
+//!   the companion (a new epoch), so its standbys can again take over fast. A standby that
+//!   finds its master's participant node missing watches for it to come back.
 //! - `<path>.jobs/<name>`, persistent: the last claimed run of a [`crate::MasterJob`].
 //!
 //! ## Guarantees
@@ -126,6 +139,14 @@
 //!   on ZooKeeper (the epoch changes in the takeover, so the deposed master's fenced writes and
 //!   job claims fail at once); the deposed master answers requests until the deletion of its node
 //!   reaches it (its watch: milliseconds), as after an operator's `delete`.
+//! - A master killed and started again on its port (before its old session ended): the new
+//!   process, contending with the same address, finds the node naming that address held by
+//!   another session whose participant node declared the address served. Two processes cannot
+//!   listen on one address, and this one does (the condition for switching the fast takeover
+//!   on), so the process that declared it is gone: it takes over at once, deposing the old
+//!   session as above. (A standby's connects to that address are now accepted: no refusal
+//!   proof.) Not covered: another program, not a contender, listening there; the old session's
+//!   end decides then.
 //! - Never on refusals alone: a holder without a participant node (seed 004's contender: its
 //!   address is a label, not a promise that it serves) or one of ours that did not declare its
 //!   address served (a bare `MasterElection`, whose address may name nothing) is replaced once
@@ -139,6 +160,8 @@
 //! - `writes.rs`: the campaign's transactions that change who holds the node (take over, hand
 //!   over, repair the companion).
 //! - `release.rs`: releasing the node (resigning).
+//! - `announced.rs`: taking a vacancy its holder announced without reading first (the
+//!   graceful hand-over's fast path).
 //! - `vacancy.rs`: a node we do not hold: stand by, wait for a handover or a step-down, or take
 //!   it (also from a holder that is not ours).
 //! - `hold.rs`: holding the node (its watches) and renewing the lease.
@@ -176,6 +199,7 @@
 //! ```
 
 mod address;
+mod announced;
 mod campaign;
 mod fence;
 mod handle;

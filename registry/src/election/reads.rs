@@ -6,7 +6,7 @@ use zookeeper_client as zk;
 
 use super::campaign::Campaign;
 use super::lease;
-use super::participants::participant_path;
+use super::participants::{participant_path, participants_path};
 use crate::plumbing::parent;
 
 type ZkResult<T> = std::result::Result<T, zk::Error>;
@@ -26,8 +26,12 @@ pub(super) struct Around {
     pub(super) companion_after: ZkResult<(Vec<u8>, zk::Stat)>,
     /// A watch on the companion, used while master only (to repair it if tampered with).
     pub(super) companion_watch: ZkResult<(Option<zk::Stat>, zk::OneshotWatcher)>,
-    /// Our participant node.
+    /// Our participant node (its watch is kept in the campaign: see `Campaign::own_watch`).
     pub(super) own: ZkResult<Option<zk::Stat>>,
+    /// `<path>.participants` (its data is the taker record), read after the node and before
+    /// `companion_after`: its version, for a standby that may take an announced vacancy without
+    /// reading first (`announced.rs`).
+    pub(super) record: ZkResult<Option<zk::Stat>>,
 }
 
 impl Campaign {
@@ -36,24 +40,32 @@ impl Campaign {
     /// consistent, see `release`) and after it (a handover that deleted the node has named its
     /// designee by then: both happen in one transaction). A reply to any of them proves the
     /// session alive after `sent`: the lease counts from there.
-    pub(super) async fn read(&self, client: &zk::Client) -> (NodeRead, Around) {
+    pub(super) async fn read(&mut self, client: &zk::Client) -> (NodeRead, Around) {
         let me = client.session_id().0;
         let sent = lease::now();
         let companion = client.get_data(&self.companion);
         let node = client.get_and_watch_data(&self.path);
+        // The taker record after the node and before `companion_after`: the order
+        // `announced.rs` needs.
+        let record = client.check_stat(&participants_path(&self.path));
         // The parent, read after the node: whether a vacancy was announced (see `announced`).
         let siblings = client.check_stat(parent(&self.path).unwrap_or("/"));
         let companion_after = client.get_data(&self.companion);
         let companion_watch = client.check_and_watch_stat(&self.companion);
-        let own = client.check_stat(&participant_path(&self.path, me));
-        let (companion, node, siblings, companion_after, companion_watch, own) = (
+        let own = client.check_and_watch_stat(&participant_path(&self.path, me));
+        let (companion, node, record, siblings, companion_after, companion_watch, own) = (
             companion.await,
             node.await,
+            record.await,
             siblings.await,
             companion_after.await,
             companion_watch.await,
             own.await,
         );
+        let own = own.map(|(stat, watcher)| {
+            self.own_watch = Some(watcher);
+            stat
+        });
         let around = Around {
             sent,
             companion,
@@ -61,6 +73,7 @@ impl Campaign {
             companion_after,
             companion_watch,
             own,
+            record,
         };
         (node, around)
     }

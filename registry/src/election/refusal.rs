@@ -179,7 +179,19 @@ impl Campaign {
                 let (address, listens) = participants::parse(&data);
                 listens && address.as_deref() == Ok(holder.as_str())
             }
-            Err(zk::Error::NoNode) => false,
+            Err(zk::Error::NoNode) => {
+                // Deleted by hand (or a holder that is not ours): a holder of ours creates it
+                // again at once, and its declaration is what this standby waits for.
+                self.proven = None;
+                return match client.check_and_watch_stat(&owner).await {
+                    Ok((None, created)) => Next::Either(watcher, created),
+                    Ok((Some(_), _)) => Next::Again,
+                    Err(e) => {
+                        debug!(error = %e, path = %owner, "cannot watch the master's participant node");
+                        Next::Watch(watcher)
+                    }
+                };
+            }
             Err(e) => {
                 debug!(error = %e, path = %owner, "cannot read the master's participant node");
                 false
@@ -213,13 +225,20 @@ impl Campaign {
 
     /// Waits for the node's watch, or for the proof that `suspect`'s process is gone (then
     /// remembered for the next step, which takes over if the node is still the same).
-    pub(super) async fn probe(&mut self, watcher: zk::OneshotWatcher, suspect: Suspect) {
-        tokio::select! {
-            _ = watcher.changed() => {}
+    pub(super) async fn probe(
+        &mut self,
+        client: &zk::Client,
+        watcher: zk::OneshotWatcher,
+        suspect: Suspect,
+    ) {
+        let event = tokio::select! {
+            event = watcher.changed() => event,
             () = proven_gone(&suspect.address, &self.fast) => {
                 self.proven = Some(suspect.node);
+                return;
             }
-        }
+        };
+        self.after_event(client, &event).await;
     }
 }
 

@@ -63,16 +63,22 @@ async fn quick_release(client: &zk::Client, path: &str, me: i64, held: Held) -> 
     // `<path>.epoch` unchanged since we last saw our node means the node at the path is
     // still ours (any takeover rewrites it), so this deletes exactly our node. Writing the
     // companion in the same transaction announces the vacancy: the others take over at once.
+    // Our participant node goes in it too, so no second write follows a standby's takeover
+    // into ZooKeeper's queue.
     let mut writer = client.new_multi_writer();
     let added = writer
         .add_set_data(&companion, b"", Some(held.companion_version))
-        .and_then(|()| writer.add_delete(path, Some(held.node_version)));
+        .and_then(|()| writer.add_delete(path, Some(held.node_version)))
+        .and_then(|()| writer.add_delete(&participant_path(path, me), None));
     if added.is_err() {
         return false;
     }
     match writer.commit().await {
-        Ok(_)
-        | Err(zk::MultiWriteError::OperationFailed {
+        Ok(_) => {
+            info!(path, "resigned");
+            true
+        }
+        Err(zk::MultiWriteError::OperationFailed {
             index: 1,
             source: zk::Error::NoNode,
         }) => {

@@ -155,10 +155,11 @@ impl Shared {
     }
 
     /// Adopts `role`; returns whether it changed. The listener lock orders publications with
-    /// subscriptions, so every listener sees every change exactly once.
+    /// subscriptions, so every listener sees every change exactly once. [`Role::Left`] is
+    /// final: a campaign still finishing a step after its contender resigned publishes nothing.
     pub(super) fn publish(&self, role: Role) -> bool {
         let mut listeners = self.listeners();
-        if *self.role.borrow() == role {
+        if *self.role.borrow() == role || *self.role.borrow() == Role::Left {
             return false;
         }
         self.master.store(role.is_master(), Ordering::SeqCst);

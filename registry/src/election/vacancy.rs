@@ -10,6 +10,7 @@ use super::address::read_address;
 use super::campaign::{Campaign, Next};
 use super::participants::{self, participant_path};
 use super::role::Role;
+use super::writes::Depose;
 
 impl Campaign {
     /// The node is held by another session: stand by for the address it names, or, named in it
@@ -41,22 +42,67 @@ impl Campaign {
         if stat.ephemeral_owner == 0 {
             return Next::Watch(watcher);
         }
+        self.designated(client, stat, watcher, companion).await
+    }
+
+    /// The node names us but another session holds it: wait for our holder's handover, or take
+    /// it over from a holder that is not ours, or from one proven gone (our address is ours).
+    async fn designated(
+        &mut self,
+        client: &zk::Client,
+        stat: &zk::Stat,
+        watcher: zk::OneshotWatcher,
+        companion: std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
+    ) -> Next {
         let owner = participant_path(&self.path, stat.ephemeral_owner);
-        match client.check_stat(&owner).await {
-            // One of ours: it hands over (see `hand_over`).
-            Ok(Some(_)) => Next::Watch(watcher),
-            Ok(None) => match companion {
-                Ok((_, m)) => self.take_from(client, stat, m.version).await,
-                Err(e) => {
-                    debug!(error = %e, "cannot read the companion");
-                    Next::Pause
-                }
-            },
+        let declared = client.get_data(&owner);
+        let record = client.get_data(&participants::participants_path(&self.path));
+        let companion_version = match companion {
+            Ok((_, m)) => m.version,
             Err(e) => {
-                debug!(error = %e, path = %owner, "cannot read the holder's participant node");
+                debug!(error = %e, "cannot read the companion");
+                return Next::Pause;
+            }
+        };
+        match (declared.await, record.await) {
+            (Ok((data, _)), _) if self.serves_address_of(&data) => {
+                info!(path = %self.path, holder = format!("0x{:x}", stat.ephemeral_owner), "the master node names this contender's address, held by another session that declared it served there: that process no longer listens there (this one does), so it is gone; taking over");
+                let depose = Depose {
+                    version: stat.version,
+                    participant: Some(owner),
+                };
+                self.take_over(client, Some(depose), companion_version)
+                    .await
+            }
+            // One of ours: it hands over (see `hand_over`).
+            (Ok(_), _) => Next::Watch(watcher),
+            // One of ours whose participant node was deleted by hand (it is the last taker on
+            // record): it creates the node again and hands over; a contender that is not ours
+            // never writes that record.
+            (Err(zk::Error::NoNode), Ok((record, _)))
+                if participants::parse_taker(&record)
+                    .is_some_and(|(taker, _)| taker == stat.ephemeral_owner) =>
+            {
+                Next::Watch(watcher)
+            }
+            (Err(zk::Error::NoNode), Ok(_) | Err(zk::Error::NoNode)) => {
+                self.take_from(client, stat, companion_version).await
+            }
+            (declared, record) => {
+                debug!(?declared, ?record, path = %owner, "cannot read the holder's participant node");
                 Next::Pause
             }
         }
+    }
+
+    /// Whether a participant node's `data` declares this contender's own address served by
+    /// its process. With the fast takeover on, this contender's own process serves that
+    /// address now (the precondition for switching it on), and two processes cannot listen on
+    /// one address: the process that declared it is gone (a master killed and started again on
+    /// its port, before its old session ended), as refused connects would prove.
+    fn serves_address_of(&self, data: &[u8]) -> bool {
+        let (address, listens) = participants::parse(data);
+        self.fast.enabled && listens && address.as_deref() == Ok(self.address.as_str())
     }
 
     /// Nobody holds the node: take it, unless someone else was designated and still has time,

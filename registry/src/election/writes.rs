@@ -54,10 +54,13 @@ impl Campaign {
             })
             // Our participant node carries the new epoch too: a vacancy waits for us.
             .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None))
-            .and_then(|()| self.add_taker_record(client, &mut writer));
+            .and_then(|()| self.add_taker_record(client, &mut writer, None));
         if let Err(e) = added {
             warn!(error = %e, "cannot build the companion repair request");
             return Next::Pause;
+        }
+        if self.stopped() {
+            return Next::Again;
         }
         match writer.commit().await {
             Ok(results) => {
@@ -116,6 +119,19 @@ impl Campaign {
         depose: Option<Depose>,
         companion_version: i32,
     ) -> Next {
+        self.take_over_at(client, depose, companion_version, None)
+            .await
+    }
+
+    /// [`Campaign::take_over`], with the taker record written at `record_version` when given
+    /// (an announced vacancy taken without reading it first, see `announced.rs`).
+    pub(super) async fn take_over_at(
+        &mut self,
+        client: &zk::Client,
+        depose: Option<Depose>,
+        companion_version: i32,
+        record_version: Option<i32>,
+    ) -> Next {
         // The operations' indexes, for the errors below.
         let first = depose
             .as_ref()
@@ -126,12 +142,15 @@ impl Campaign {
         let added = self
             .takeover_request(&mut writer, depose.as_ref(), companion_version, &own)
             // Last: the other operations' indexes stay as `takeover_failed` reads them.
-            .and_then(|()| self.add_taker_record(client, &mut writer));
+            .and_then(|()| self.add_taker_record(client, &mut writer, record_version));
         if let Err(e) = added {
             warn!(error = %e, "cannot build the takeover request");
             return Next::Pause;
         }
         let sent = lease::now();
+        if self.stopped() {
+            return Next::Again;
+        }
         match writer.commit().await {
             Ok(results) => {
                 let Some(zk::MultiWriteResult::SetData { stat }) = results.get(companion_at) else {
@@ -207,13 +226,7 @@ impl Campaign {
             zk::MultiWriteError::OperationFailed {
                 index,
                 source: zk::Error::NoAuth,
-            } => Next::Refused(if index == companion_at {
-                self.companion.clone()
-            } else if index == own_at {
-                participant_path(&self.path, client.session_id().0)
-            } else {
-                self.path.clone()
-            }),
+            } => Next::Refused(self.refused_at(client, index, at)),
             zk::MultiWriteError::OperationFailed {
                 index,
                 source: zk::Error::NoNode,
@@ -234,12 +247,18 @@ impl Campaign {
                     }
                 }
             }
-            // Someone took the node, or the companion or the node changed since we read them:
-            // look again.
-            zk::MultiWriteError::OperationFailed {
-                index,
-                source: zk::Error::NodeExists | zk::Error::BadVersion | zk::Error::NoNode,
-            } if index <= companion_at => Next::Again,
+            // Someone took the node, or the companion, the node or the taker record (last)
+            // changed since we read them: look again.
+            zk::MultiWriteError::OperationFailed { index, source }
+                if (index <= companion_at
+                    && matches!(
+                        source,
+                        zk::Error::NodeExists | zk::Error::BadVersion | zk::Error::NoNode
+                    ))
+                    || (index > own_at && source == zk::Error::BadVersion) =>
+            {
+                Next::Again
+            }
             zk::MultiWriteError::RequestFailed { source } => {
                 // No reply (connection lost, timed out): the create may have happened. The next
                 // read compares the node's ephemeralOwner with our session before anything else
@@ -251,6 +270,18 @@ impl Campaign {
                 debug!(error = %e, path = %self.path, "takeover failed");
                 Next::Pause
             }
+        }
+    }
+
+    /// The node a takeover's operation `index` wrote (`at`: as in `takeover_failed`).
+    fn refused_at(&self, client: &zk::Client, index: usize, at: [usize; 3]) -> String {
+        let [_, companion_at, own_at] = at;
+        if index == companion_at {
+            self.companion.clone()
+        } else if index == own_at {
+            participant_path(&self.path, client.session_id().0)
+        } else {
+            self.path.clone()
         }
     }
 
@@ -281,6 +312,9 @@ impl Campaign {
             warn!(error = %e, "cannot build the handover request");
             return Next::Pause;
         }
+        if self.stopped() {
+            return Next::Again;
+        }
         match writer.commit().await {
             Ok(_) => {
                 info!(path = %self.path, %designee, "handed mastership over");
@@ -307,12 +341,13 @@ impl Campaign {
         &self,
         client: &zk::Client,
         writer: &mut zk::MultiWriter,
+        version: Option<i32>,
     ) -> std::result::Result<(), zk::Error> {
         let record = participants::taker_record(client.session_id().0, client.session_timeout());
         writer.add_set_data(
             &participants::participants_path(&self.path),
             record.as_bytes(),
-            None,
+            version,
         )
     }
 }
