@@ -33,6 +33,9 @@ struct Args {
     /// most 30 s for its calls)
     #[arg(long = "interval-ms", value_name = "MS", default_value = "100", value_parser = millis(0..=10_000))]
     interval: Duration,
+    /// How much to log.
+    #[command(flatten)]
+    log: zoorpc::apps::LogArgs,
 }
 const SESSION_TIMEOUT_MS: u64 = 2000;
 
@@ -119,7 +122,7 @@ fn main() {
         std::process::exit(program.provider.run());
     }
     let args: Args = zoorpc::cli::parse();
-    zoorpc::init_logging();
+    args.log.init("warn");
     std::process::exit(zoorpc::apps::block_on(run(args)));
 }
 

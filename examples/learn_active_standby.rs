@@ -13,9 +13,9 @@ const PATH: &str = "/soa/master/services/Echo:1.0.0";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let zk = args.next().unwrap_or_else(|| "127.0.0.1:2181".into());
-    if args.next().as_deref() == Some("server") {
+    let usage = "usage: learn_active_standby [HOST:PORT] [server|client]  (default: client)";
+    let (zk, role) = zoorpc::apps::learn_args(usage, &["server", "client"]);
+    if role.as_deref() == Some("server") {
         // Serves Echo only while master; `server.role()`, `server.election()` for the rest.
         let server = HaServer::serve(
             HaServerConfig::new(zk, PATH, 0),

@@ -10,9 +10,8 @@ use zoorpc::consumer::{Answered, CallPolicy, Consumer, ConsumerConfig, Strategy}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let zk = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:2181".into());
+    let usage = "usage: learn_call [HOST:PORT]  (the ZooKeeper; default 127.0.0.1:2181)";
+    let (zk, _) = zoorpc::apps::learn_args(usage, &[]);
     // Watches `/services/echo`; returns with the list already loaded (maybe empty).
     let config = ConsumerConfig::new(zk, "/services/echo").strategy(Strategy::LeastLoaded);
     let consumer = Consumer::connect_with(config).await?;

@@ -14,9 +14,8 @@ use zoorpc::provider::{Provider, ProviderConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let zk = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:2181".into());
+    let usage = "usage: learn_serve [HOST:PORT]  (the ZooKeeper; default 127.0.0.1:2181)";
+    let (zk, _) = zoorpc::apps::learn_args(usage, &[]);
     // Port 0: a free port. The node `/services/echo/provider<seq>` will hold its URL.
     let config = ProviderConfig::new(zk, "/services/echo", 0)
         // `?weight=N` in the URL: picked in proportion to it (default 100; 0 = a backup).

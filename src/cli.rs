@@ -2,6 +2,9 @@
 //! usage errors are one line and status 2, the value parsers that give a flag the same meaning
 //! and range in every program ([`number`], [`millis`], ...), and the mapping of the libraries'
 //! settings to the programs' flags in error and log lines ([`with_flags`]).
+//!
+//! Not part of the `zoorpc` API (hidden from its docs): public only because each binary and
+//! example is a crate of its own; what is here changes with the programs, without notice.
 
 mod values;
 
@@ -19,14 +22,29 @@ pub fn parse<T: clap::Parser>() -> T {
 pub fn parse_from<T: clap::Parser>(
     args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
 ) -> T {
-    let parsed = T::command()
-        .args_override_self(true)
+    let parsed = negative_values(T::command().args_override_self(true))
         .try_get_matches_from(args)
         .and_then(|mut matches| T::from_arg_matches_mut(&mut matches));
     match parsed {
         Ok(parsed) => parsed,
         Err(e) => exit_on(&e),
     }
+}
+
+/// `command` and its subcommands with every flag that takes a value accepting one that looks
+/// like a negative number (`--port -1`), so the flag's value parser refuses it naming the flag,
+/// the value and the range, as it does `--port=-1`; clap would otherwise call `-1` an unknown
+/// flag. No program has a flag named like a number, so nothing is shadowed.
+fn negative_values(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            if arg.get_action().takes_values() {
+                arg.allow_negative_numbers(true)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(negative_values)
 }
 
 /// Ends the process on clap's error `e`: help and version on stdout with status 0, a usage

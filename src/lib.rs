@@ -10,10 +10,11 @@
 //! - [`consumer`] (`zoorpc-consumer`): the live endpoint list, picking, retry, ejection, the
 //!   balanced channel, `lookup()`, the master-following client.
 //! - [`proto`] (`zoorpc-proto`): `hello.v1.HelloService` and the standby refusal.
-//! - [`cli`]: what the programs' command lines share: one clap parse with one-line usage errors,
-//!   value parsers that give a flag one meaning and range everywhere, settings named as flags.
-//! - [`apps`]: the bodies of the programs (the `zoorpc` command, the `zoorpc-*` programs, the
-//!   examples), kept here so a binary and its example are one code path.
+//!
+//! The programs' bodies (`apps`: the `zoorpc` command, the `zoorpc-*` programs, the examples)
+//! and what their command lines share (`cli`) live in this crate too, so a binary and its
+//! example are one code path. They are not part of the API: hidden from these docs, no
+//! stability promised, changed with the programs.
 //!
 //! Data flows one way: ZooKeeper → registry (typed events) → consumer (endpoint set) → tonic.
 //!
@@ -31,10 +32,15 @@ pub use zoorpc_proto as proto;
 pub use zoorpc_provider as provider;
 pub use zoorpc_registry as registry;
 
-// The programs' flag docs are their `--help` lines, where `<path>` or `<pid>` is a placeholder,
-// as in a usage line, not HTML.
+// The programs' bodies and their command lines: public only so the binaries in src/bin/ and
+// the examples can reach them (a binary or example is a crate of its own), hidden from the
+// docs because they are not API (as clap_builder hides what only its derive macros call). The
+// programs' flag docs are their `--help` lines, where `<path>` or `<pid>` is a placeholder, as
+// in a usage line, not HTML.
+#[doc(hidden)]
 #[allow(rustdoc::invalid_html_tags)]
 pub mod apps;
+#[doc(hidden)]
 pub mod cli;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: warnings), so stdout stays for the
@@ -46,7 +52,7 @@ pub fn init_logging() {
 /// [`init_logging`] with another default level (`RUST_LOG` still wins): the one-shot commands
 /// (`zoorpc ls`, `call`, ...) log only errors, so what they print is their own lines. Colours
 /// only on a terminal: a log file or a pipe gets plain text. The libraries' settings in a log
-/// line are named by the programs' flags ([`cli::with_flags`]), as in their error lines.
+/// line are named by the programs' flags (`cli::with_flags`), as in their error lines.
 pub fn init_logging_at(default: &str) {
     init_logging_filter(
         tracing_subscriber::EnvFilter::try_from_default_env()

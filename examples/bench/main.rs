@@ -48,6 +48,9 @@ struct Cli {
     zk: Option<String>,
     #[command(subcommand)]
     scenario: Scenario,
+    /// How much to log.
+    #[command(flatten)]
+    log: zoorpc::apps::LogArgs,
 }
 
 /// A scenario with its options.
@@ -97,7 +100,7 @@ mod harness {
 fn main() {
     // Every flag is read (and checked) before ZooKeeper starts: a bad one costs nothing.
     let cli: Cli = zoorpc::cli::parse();
-    zoorpc::init_logging();
+    cli.log.init("warn");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -57,6 +57,7 @@ mod world;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use zoorpc::cli::number;
 
 use fleet::RUN_ENV;
 use world::World;
@@ -66,17 +67,20 @@ use world::World;
 #[command(name = "chaos")]
 struct Args {
     /// How long to inject faults, in seconds
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, value_name = "N", default_value = "60", value_parser = number(1..=u64::MAX))]
     secs: u64,
     /// Seed of the fault sequence (default: from the clock; printed)
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = number(0..=u64::MAX))]
     seed: Option<u64>,
     /// Session timeout of the providers and contenders, in ms
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(400..=60_000))]
+    #[arg(long, value_name = "MS", default_value = "2000", value_parser = number(400..=60_000u64))]
     session_timeout_ms: u64,
     /// Inject only the faults of the HA servers (see ha_faults.rs)
     #[arg(long)]
     only_ha: bool,
+    /// How much to log.
+    #[command(flatten)]
+    log: zoorpc::apps::LogArgs,
 }
 
 /// `zoorpc proxy`'s flags, for this executable re-run as the proxy.
@@ -126,7 +130,8 @@ fn main() {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    start::logging();
+    // The ZooKeeper client's own reconnect noise is the faults injected, not news.
+    args.log.init("warn,zookeeper_client=error");
     let seed = args.seed.unwrap_or_else(|| tally::now_ms() % 1_000_000);
     println!(
         "chaos: {} s of faults, seed {seed} (repeat with --seed {seed}), session timeout {} ms",

@@ -32,18 +32,6 @@ pub struct Up {
     pub probes_stop: watch::Sender<bool>,
 }
 
-/// Logs warnings to stderr. ZooKeeper's client warns at every connection a fault breaks:
-/// expected here, and they would drown the fault lines (RUST_LOG overrides).
-pub fn logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,zookeeper_client=error"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-}
-
 /// Becomes `true` on Ctrl-C or SIGTERM.
 pub fn stop_on_signal() -> watch::Receiver<bool> {
     let (stop_tx, stop) = watch::channel(false);

@@ -142,8 +142,18 @@ impl Provider {
         &self.server.session
     }
 
+    /// The first half of [`shutdown`](Self::shutdown), for a program that reports each step:
+    /// health NOT_SERVING, then the node deleted (confirmed by ZooKeeper; with ZooKeeper out of
+    /// reach given up after one session timeout, and the node goes with the session). Calls in
+    /// flight and new connections are still served until `shutdown`, which then only waits the
+    /// drain grace and drains. Calling it again does nothing.
+    pub async fn deregister(&mut self) -> Result<()> {
+        self.server.deregister().await
+    }
+
     /// Stops: NOT_SERVING, deregister, drain grace, drain, stop. A failed deregistration (the
-    /// node then goes with the session) is returned after the server stopped.
+    /// node then goes with the session) is returned after the server stopped; after
+    /// [`deregister`](Self::deregister) only the drain is left.
     pub async fn shutdown(self) -> Result<()> {
         self.server.stop().await
     }

@@ -15,7 +15,9 @@
 //!   `provider<seq>`; a node another registrar or an operator wrote counts too, as Curator's
 //!   service discovery names its instances by id).
 //! - A child whose data is not a provider URL (not UTF-8, too large, not a URL) is skipped with
-//!   one warning; it never ends the watch, and it is picked up if its data is corrected.
+//!   one warning; it never ends the watch, and it is picked up if its data is corrected. A child
+//!   with children and no data is a folder (`is_folder`), not a provider: skipped without a
+//!   warning (`zoorpc ls` lists it as a base path of its own).
 //! - While ZooKeeper is unreachable the last snapshot stays. After a reconnect (the watch's own
 //!   session events say so, even when the link came back too fast for the session's state to
 //!   show it) or a new session, the watch is added again (zookeeper-client 0.11 does not restore
@@ -40,6 +42,12 @@ use crate::plumbing::path::validate_path;
 use crate::provider_url::ProviderUrl;
 use crate::session::{Session, SessionStatus};
 use crate::watched::{Follow, Watched};
+
+/// Whether a node is a folder (children and no data), not a provider: what discovery passes
+/// over without a warning and `zoorpc ls` walks into, the one rule both apply.
+pub(crate) fn is_folder(data: &[u8], stat: &zk::Stat) -> bool {
+    data.is_empty() && stat.num_children > 0
+}
 
 /// One live provider: its znode name (e.g. `provider0000000042`), its URL and the transaction that
 /// created the node. Cloning it copies two pointers (name and URL are shared).
@@ -167,6 +175,10 @@ impl Children {
                             url,
                             created: stat.czxid,
                         }),
+                        Err(_) if is_folder(&data, &stat) => {
+                            debug!(node = %format!("{}{name}", self.prefix), "a folder, not a provider");
+                            None
+                        }
                         Err(e) => {
                             warn!(node = %format!("{}{name}", self.prefix), error = %e, "skipping a provider node with bad data");
                             None

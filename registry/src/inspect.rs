@@ -8,7 +8,9 @@
 //!   provider: a child whose data is a provider URL whatever its name (discovery takes every
 //!   child, so `ls` shows what consumers call), or a `provider<seq>` or ephemeral child whose
 //!   data is not one: reported with its raw data (at most 200 characters) and the parse error,
-//!   never skipped silently and never an error of the whole listing.
+//!   never skipped silently and never an error of the whole listing. A child with children and
+//!   no data is a folder whatever its name (as discovery sees it): walked into, never a
+//!   provider.
 //! - A node deleted between the listing and the read is left out (it is gone).
 //! - [`master`] reads the master node, its companion and the participant nodes: the epoch is
 //!   the companion's `mzxid` (the fencing token), the tenure started at the companion's `mtime`
@@ -22,8 +24,9 @@ use std::collections::VecDeque;
 
 use zookeeper_client as zk;
 
+use crate::discovery::is_folder;
 use crate::election::participants::{self, Participant};
-use crate::election::{companion_path, is_host_port, read_address};
+use crate::election::{companion_path, is_host_port, read_address, validate_election_path};
 use crate::error::{Error, Result};
 use crate::plumbing::path::validate_path;
 use crate::provider_url::ProviderUrl;
@@ -222,7 +225,9 @@ async fn read_child(
     // What a consumer of `path` would call: every child holding a URL (discovery takes any
     // name), and every `provider<seq>` or ephemeral child even with bad data (shown as such,
     // never hidden). Anything else is a parent to look into.
-    if url.is_err() && !is_provider_name(child) && stat.ephemeral_owner == 0 {
+    // A folder (children, no data) is looked into whatever its name, as discovery passes it over.
+    let folder = is_folder(&data, &stat);
+    if url.is_err() && (folder || !is_provider_name(child) && stat.ephemeral_owner == 0) {
         if let Some(master) = child.strip_suffix(".epoch") {
             listing.elections.push(join(path, master));
         }
@@ -266,7 +271,7 @@ async fn read_child(
 /// # Ok(()) }
 /// ```
 pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>> {
-    let path = validate_path(path)?;
+    let path = validate_election_path(path)?;
     let client = session.connected_within_timeout().await?.client;
     let (data, stat) = match client.get_data(path).await {
         Ok(found) => found,
@@ -350,7 +355,7 @@ fn pending(
 
 /// The contenders of the election at `path` (its participant nodes): session and address.
 pub async fn contenders(session: &Session, path: &str) -> Result<Vec<Participant>> {
-    let path = validate_path(path)?;
+    let path = validate_election_path(path)?;
     let client = session.connected_within_timeout().await?.client;
     participants::list(&client, path).await
 }
@@ -368,7 +373,7 @@ pub async fn contenders(session: &Session, path: &str) -> Result<Vec<Participant
 /// # Ok(()) }
 /// ```
 pub async fn designee(session: &Session, path: &str) -> Result<Option<String>> {
-    let path = validate_path(path)?;
+    let path = validate_election_path(path)?;
     let client = session.connected_within_timeout().await?.client;
     let companion = companion_path(path);
     match client.get_data(&companion).await {

@@ -37,9 +37,9 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 use zookeeper_client as zk;
 
+use crate::election::validate_election_path;
 use crate::election::{is_host_port, read_address};
 use crate::error::{Error, Result};
-use crate::plumbing::path::validate_path;
 use crate::session::{Session, SessionStatus};
 use crate::watched::{Follow, Watched};
 
@@ -56,7 +56,7 @@ impl MasterWatch {
     /// Starts following the master node at `path`; returns after the first read (an error if it
     /// cannot be read: not authorized, or ZooKeeper out of reach for the connect timeout).
     pub async fn follow(session: &Session, path: &str) -> Result<MasterWatch> {
-        let path = validate_path(path)?.to_owned();
+        let path = validate_election_path(path)?.to_owned();
         let bad = Arc::new(Mutex::new(None));
         let node = MasterNode {
             path: path.clone(),

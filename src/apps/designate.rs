@@ -24,7 +24,7 @@ pub struct DesignateArgs {
     #[command(flatten)]
     pub zk: ZkArg,
     /// The election path, e.g. /soa/master/services/HelloService:1.0.0
-    #[arg(value_parser = super::znode_path)]
+    #[arg(value_parser = super::election_path)]
     pub path: String,
     /// The new master's address, host:port, exactly as it joins the election (an IPv6 address
     /// in brackets: `[::1]:9091`)
@@ -91,20 +91,9 @@ give the address of a running HA server, or --force",
 /// }
 /// ```
 pub fn designee(text: &str) -> Result<String, String> {
+    // The brackets rule of every contender address first, then host:port.
     let address = super::contender_address(text)?;
     let ipv6 = |host: &str| host.parse::<std::net::Ipv6Addr>().is_ok();
-    if !address.starts_with('[') && address.matches(':').count() > 1 {
-        // `::1:1234` is also an address of its own; `::1` port 1234 is the likely meaning.
-        return Err(match address.rsplit_once(':') {
-            Some((host, port)) if ipv6(host) => {
-                format!("an IPv6 address needs brackets: write [{host}]:{port}")
-            }
-            _ if ipv6(&address) => {
-                format!("an IPv6 address needs brackets and a port: write [{address}]:PORT")
-            }
-            _ => "expected host:port (an IPv6 address in brackets: [::1]:9091)".to_owned(),
-        });
-    }
     let (host, port) = address
         .rsplit_once(':')
         .ok_or("expected host:port, e.g. 127.0.0.1:9091 (the port is missing)")?;

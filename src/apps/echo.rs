@@ -1,7 +1,7 @@
 //! The echo program: a provider of the tests' own `echo.v1.Echo` service
 //! (`tests/proto/echo.proto`), i.e. a user's service as zoorpc sees it: served with
 //! [`Provider::serve`], called through a consumer's balanced channel. Same flags and output
-//! lines as the `provider` program (`registered <node> <url>`, `deregistered`, `stopped`).
+//! lines as the `provider` program (`registered <node> <url>`; `stopping`, `deregistered`, `stopped`).
 
 use std::pin::Pin;
 use std::sync::Arc;

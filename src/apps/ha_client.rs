@@ -19,7 +19,7 @@ pub struct HaClientArgs {
     #[command(flatten)]
     pub zk: super::ZkArg,
     /// The election path
-    #[arg(long, default_value_t = super::ha_server::default_path(), value_parser = super::znode_path)]
+    #[arg(long, default_value_t = super::ha_server::default_path(), value_parser = super::election_path)]
     pub path: String,
     /// How many calls, how often, with which name.
     #[command(flatten)]

@@ -48,7 +48,7 @@ pub struct HaServerArgs {
     #[command(flatten)]
     pub listen: super::ListenArgs,
     /// The election path
-    #[arg(long, default_value_t = default_path(), value_parser = super::znode_path)]
+    #[arg(long, default_value_t = default_path(), value_parser = super::election_path)]
     pub path: String,
     /// The session timeout asked for: how long after a crash a standby takes over.
     #[command(flatten)]

@@ -2,7 +2,9 @@
 //! `provider<seq>` nodes, and for each node its URL, metadata, owning session
 //! (`ephemeralOwner`) and age (by this machine's clock against the node's `ctime`). `--json`
 //! prints one JSON document instead. A node whose data is not a provider URL is listed with
-//! the reason, never hidden.
+//! the reason, never hidden, and counted apart (`/registry (2 providers, 1 with bad data)`); a
+//! node with children and no data is a folder, listed as a base path of its own if it holds
+//! providers, never as a provider.
 
 use serde_json::{Value, json};
 use zoorpc_registry::inspect::{self, ProviderEntry, ServiceListing};
@@ -49,11 +51,7 @@ fn print_text(root: &str, listing: &ServiceListing, now: i64) {
         crate::say!("no providers under {root}");
     }
     for service in &listing.services {
-        crate::say!(
-            "{} ({} providers)",
-            service.base_path,
-            service.providers.len()
-        );
+        crate::say!("{} ({})", service.base_path, count(&service.providers));
         for p in &service.providers {
             let node = p.path.rsplit('/').next().unwrap_or(&p.path);
             let age = human_age(now - p.created_ms);
@@ -87,6 +85,18 @@ fn print_text(root: &str, listing: &ServiceListing, now: i64) {
             "(stopped after {} nodes; give a deeper PATH)",
             inspect::MAX_NODES_VISITED
         );
+    }
+}
+
+/// How many providers a service has, those with bad data counted apart: `2 providers`,
+/// `1 provider, 1 with bad data`.
+fn count(providers: &[ProviderEntry]) -> String {
+    let bad = providers.iter().filter(|p| p.url.is_err()).count();
+    let good = providers.len() - bad;
+    let plural = if good == 1 { "" } else { "s" };
+    match bad {
+        0 => format!("{good} provider{plural}"),
+        _ => format!("{good} provider{plural}, {bad} with bad data"),
     }
 }
 

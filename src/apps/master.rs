@@ -20,7 +20,7 @@ pub struct MasterArgs {
     #[command(flatten)]
     pub zk: ZkArg,
     /// The election path, e.g. /soa/master/services/HelloService:1.0.0
-    #[arg(value_parser = super::znode_path)]
+    #[arg(value_parser = super::election_path)]
     pub path: String,
     /// Print one JSON document
     #[arg(long)]

@@ -23,7 +23,7 @@ pub struct MasterJobArgs {
     #[command(flatten)]
     pub zk: super::ZkArg,
     /// The election path
-    #[arg(long, default_value_t = default_master_path("MasterJob", "1.0.0"), value_parser = super::znode_path)]
+    #[arg(long, default_value_t = default_master_path("MasterJob", "1.0.0"), value_parser = super::election_path)]
     pub path: String,
     /// How often the job runs while master, in milliseconds (at least 100: every run is a
     /// fenced ZooKeeper write); also `--interval-ms`
@@ -37,7 +37,8 @@ pub struct MasterJobArgs {
         default_value = "report"
     )]
     pub name: String,
-    /// This process's identity in the master node [default: job-<pid>]
+    /// This process's identity in the master node: a name or host:port, an IPv6 address in
+    /// brackets as in `[::1]:9091` [default: job-<pid>]
     #[arg(long, value_parser = super::contender_address)]
     pub address: Option<String>,
     /// The session timeout asked for.

@@ -1,5 +1,8 @@
 //! The bodies of zoorpc's programs, shared by the `zoorpc-*` binaries and the examples, and
 //! what they have in common: running on a Tokio runtime, and the client programs' call loop.
+//!
+//! Not part of the `zoorpc` API (hidden from its docs): public only because each binary and
+//! example is a crate of its own; what is here changes with the programs, without notice.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -33,6 +36,14 @@ pub use args::{CallLoopArgs, ListenArgs, LogArgs, LogLevel, MetricsArg, SessionA
 /// (status 2, `; see --help`), found before anything connects.
 pub fn znode_path(text: &str) -> Result<String, String> {
     zoorpc_registry::validate_path(text)
+        .map(str::to_owned)
+        .map_err(|e| e.to_string())
+}
+
+/// clap's check of an election path (`--path`, `zoorpc master PATH`): a [`znode_path`] that is
+/// not one of an election's own nodes (`<path>.epoch`, ...), refused before anything connects.
+pub fn election_path(text: &str) -> Result<String, String> {
+    zoorpc_registry::election::validate_election_path(text)
         .map(str::to_owned)
         .map_err(|e| e.to_string())
 }
@@ -83,11 +94,59 @@ pub fn host_name(text: &str) -> Result<String, String> {
     }
 }
 
-/// clap's check of a contender address (`host:port`).
+/// clap's check of a contender's address or name (`host:port`, or a name such as `job-7`): what
+/// the library takes as the master node's data, with an IPv6 address in brackets
+/// (`[::1]:9091`), the one form every program writes and reads: `::1:9091` could never match
+/// a master node written by another program, and is refused naming the bracketed form.
+///
+/// ```
+/// use zoorpc::apps::contender_address;
+/// for good in ["127.0.0.1:9091", "[::1]:9091", "job-7", "ha-1.example.org:9091"] {
+///     assert!(contender_address(good).is_ok(), "{good}");
+/// }
+/// assert!(contender_address("::1:1234").unwrap_err().contains("write [::1]:1234"));
+/// assert!(contender_address("::1").unwrap_err().contains("[::1]:PORT"));
+/// assert!(contender_address("a b").is_err());
+/// ```
 pub fn contender_address(text: &str) -> Result<String, String> {
-    zoorpc_registry::election::validate_address(text)
-        .map(str::to_owned)
-        .map_err(|e| e.to_string())
+    let address = zoorpc_registry::election::validate_address(text).map_err(|e| e.to_string())?;
+    let ipv6 = |host: &str| host.parse::<std::net::Ipv6Addr>().is_ok();
+    if !address.starts_with('[') && address.matches(':').count() > 1 {
+        // `::1:1234` is also an address of its own; `::1` port 1234 is the likely meaning.
+        return Err(match address.rsplit_once(':') {
+            Some((host, port)) if ipv6(host) => {
+                format!("an IPv6 address needs brackets: write [{host}]:{port}")
+            }
+            _ if ipv6(address) => {
+                format!("an IPv6 address needs brackets and a port: write [{address}]:PORT")
+            }
+            _ => "expected host:port (an IPv6 address in brackets: [::1]:9091)".to_owned(),
+        });
+    }
+    Ok(address.to_owned())
+}
+
+/// The learn_* examples' command line, `[HOST:PORT] [WORD]`: the ZooKeeper connect string
+/// (default `127.0.0.1:2181`) and, for an example that takes one, a word of `words`. `--help`
+/// prints `usage` and exits 0; anything else (a flag, a connect string that does not parse, a
+/// word not in `words`, one argument too many) prints `usage` on stderr and exits 2.
+pub fn learn_args(usage: &str, words: &[&str]) -> (String, Option<String>) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let zk_ok = |zk: &String| zoorpc_registry::ConnectString::parse(zk).is_ok();
+    match args.as_slice() {
+        [] => return ("127.0.0.1:2181".to_owned(), None),
+        [zk] if zk_ok(zk) => return (zk.clone(), None),
+        [zk, word] if zk_ok(zk) && words.contains(&word.as_str()) => {
+            return (zk.clone(), Some(word.clone()));
+        }
+        [help] if help == "--help" || help == "-h" => {
+            println!("{usage}");
+            std::process::exit(0)
+        }
+        _ => {}
+    }
+    eprintln!("{usage}");
+    std::process::exit(2)
 }
 
 /// The `--zk-auth-file` credential, or the exit status 2 after printing why the file is not
@@ -196,6 +255,7 @@ pub fn session_hex(id: i64) -> String {
 /// a pipe gone, as with `| head -n 1`) must not take a server down or cut its graceful stop
 /// short. (A call loop uses [`write_line`] to stop when nobody reads it.)
 #[macro_export]
+#[doc(hidden)]
 macro_rules! say {
     ($($arg:tt)*) => {{
         let _ = $crate::apps::write_line(format_args!($($arg)*));

@@ -1,8 +1,10 @@
 //! The provider program: serve `HelloService`, register, and on SIGTERM / Ctrl-C deregister,
-//! drain, exit. Prints `registered <znode path> <url>` once registered (other tools read it),
-//! then `deregistered <znode path>` and `stopped` on a graceful stop. With ZooKeeper out of reach
-//! the node cannot be deleted: after one session timeout it prints the error, `stopped`, and
-//! exits 1 (the node goes with the session). A second signal exits at once with status 130.
+//! drain, exit. Prints `registered <znode path> <url>` once registered (other tools read it);
+//! on a stop `stopping <znode path>` when it begins, `deregistered <znode path>` as soon as the
+//! node is deleted (before the drain grace and the drain), `stopped` at the end. With ZooKeeper
+//! out of reach the node cannot be deleted: after one session timeout it prints the error
+//! instead of `deregistered`, drains, prints `stopped`, and exits 1 (the node goes with the
+//! session). A second signal exits at once with status 130.
 
 use std::time::Duration;
 
@@ -19,8 +21,9 @@ pub struct HelloProvider {
     pub delay: Duration,
 }
 
-/// zoorpc-provider: serves the demo HelloService and keeps it registered until SIGTERM or Ctrl-C
-/// (`registered <node> <url>`; then `deregistered <node>` and `stopped`).
+/// zoorpc-provider: serves the demo HelloService and keeps it registered until SIGTERM or Ctrl-C.
+/// Lines: `registered <node> <url>` (again if the node is re-created); on a stop `stopping
+/// <node>`, `deregistered <node>` once the node is deleted, then the drain, then `stopped`.
 #[derive(clap::Parser, Debug)]
 #[command(name = "zoorpc-provider", version)]
 pub struct ProviderProgram {
@@ -139,18 +142,7 @@ pub fn run_started(
         let node = provider.node_path().unwrap_or(node);
         crate::say!("stopping {node}");
         tokio::select! {
-            stopped = provider.shutdown() => match stopped {
-                Ok(()) => {
-                    crate::say!("deregistered {node}");
-                    crate::say!("stopped");
-                    Ok::<_, zoorpc_provider::Error>(0)
-                }
-                Err(e) => {
-                    eprintln!("error: {}", crate::cli::error_line(&e.to_string()));
-                    crate::say!("stopped");
-                    Ok(1)
-                }
-            },
+            status = stop(provider, &node) => Ok::<_, zoorpc_provider::Error>(status),
             // A second Ctrl-C: the user does not want to wait for the deregistration or drain.
             _ = signals.recv() => {
                 eprintln!("error: interrupted again; exiting at once (a node not yet deleted goes with the session)");
@@ -160,6 +152,26 @@ pub fn run_started(
             }
         }
     })
+}
+
+/// The stop's lines, each when its step is done: `deregistered <node>` once the node is deleted
+/// (before the drain grace: whoever waits for it may count the provider gone from the list),
+/// `stopped` after the drain; a failed step is one error line and status 1.
+async fn stop(mut provider: Provider, node: &str) -> i32 {
+    let error = |e: zoorpc_provider::Error| {
+        eprintln!("error: {}", crate::cli::error_line(&e.to_string()));
+        1
+    };
+    let deregistered = match provider.deregister().await {
+        Ok(()) => {
+            crate::say!("deregistered {node}");
+            0
+        }
+        Err(e) => error(e),
+    };
+    let stopped = provider.shutdown().await.map_or_else(error, |()| 0);
+    crate::say!("stopped");
+    deregistered.max(stopped)
 }
 
 /// Announces the provider's node (`registered <node> <url>`), again each time it is re-created,

@@ -65,7 +65,7 @@ pub struct ProxyArgs {
     #[arg(long, value_parser = super::znode_path)]
     pub base_path: Option<String>,
     /// Forward to the current master of this election path
-    #[arg(long, value_parser = super::znode_path)]
+    #[arg(long, value_parser = super::election_path)]
     pub master: Option<String>,
     /// Also retry requests that may have been sent (only for idempotent methods)
     #[arg(long)]

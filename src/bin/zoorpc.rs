@@ -28,6 +28,10 @@ enum Command {
     #[cfg(feature = "dev-tools")]
     Zk(apps::zookeeper::ZkArgs),
     /// Serve the example HelloService and keep it registered until Ctrl-C
+    ///
+    /// Lines: `registered <node> <url>` (again if the node is re-created); on SIGTERM or Ctrl-C
+    /// `stopping <node>`, `deregistered <node>` once the node is deleted, then the drain, then
+    /// `stopped`.
     Provider(apps::provider::ProviderArgs),
     /// Call SayHello(NAME) through the registry (picking, retry, failover)
     Call(apps::call::CallArgs),

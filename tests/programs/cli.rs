@@ -193,7 +193,7 @@ fn provider_ls_call_and_watch_against_zookeeper() {
     let (code, out, _) = zoorpc(&["ls", &base], Some(&connect));
     assert_eq!(code, Some(0), "{out}");
     let endpoint = url.split('?').next().unwrap();
-    assert!(out.starts_with(&format!("{base} (1 providers)")), "{out}");
+    assert!(out.starts_with(&format!("{base} (1 provider)")), "{out}");
     assert!(
         out.contains(&format!(
             "  {name} {endpoint} meta=weight=7 session={owner:#x} age="

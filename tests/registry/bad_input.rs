@@ -51,3 +51,36 @@ async fn path_characters_zookeeper_refuses_are_refused_first_and_its_accepted_on
         registration.deregister().await.unwrap();
     }
 }
+
+/// A path naming one of an election's own nodes (`<path>.epoch`, `.participants`, `.jobs`,
+/// `.floor`) is not an election path: joining, designating and watching it are refused with an
+/// error saying why, before anything is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_election_path_naming_an_elections_own_node_is_refused_and_nothing_created() {
+    use zoorpc::registry::{MasterElection, MasterWatch, designate};
+    let root = unique_path("reserved-election");
+    let session = Session::connect_to(&zk().connect_string()).await.unwrap();
+    for suffix in [".epoch", ".participants", ".jobs", ".floor"] {
+        let path = format!("{root}/Svc:1.0.0{suffix}");
+        let joined = MasterElection::join(&session, &path, "127.0.0.1:5").await;
+        let err = joined.map(|_| ()).unwrap_err();
+        assert!(matches!(err, Error::InvalidPath { .. }), "{path}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&path) && text.contains("election's own nodes"),
+            "{text}"
+        );
+        let err = designate(&session, &path, "127.0.0.1:5").await.unwrap_err();
+        assert!(matches!(err, Error::InvalidPath { .. }), "{path}: {err}");
+        let err = MasterWatch::follow(&session, &path)
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidPath { .. }), "{path}: {err}");
+    }
+    let raw = raw_client(&zk().connect_string()).await;
+    assert!(
+        raw.check_stat(&root).await.unwrap().is_none(),
+        "{root} was created"
+    );
+}

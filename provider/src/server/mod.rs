@@ -179,13 +179,19 @@ impl<A: Announce> Server<A> {
         }
     }
 
-    /// The stop of the [module docs](self). A failed withdrawal (the nodes then go with the
-    /// session) is returned after the server stopped.
-    pub(crate) async fn stop(mut self) -> Result<()> {
+    /// The first half of the stop: the whole server NOT_SERVING, then withdraw; the server keeps
+    /// serving the calls it has. Once done, [`stop`](Self::stop) only drains.
+    pub(crate) async fn deregister(&mut self) -> Result<()> {
         self.health
             .set_service_status("", ServingStatus::NotServing)
             .await;
-        let withdrawn = self.withdraw().await;
+        self.withdraw().await
+    }
+
+    /// The stop of the [module docs](self). A failed withdrawal (the nodes then go with the
+    /// session) is returned after the server stopped.
+    pub(crate) async fn stop(mut self) -> Result<()> {
+        let withdrawn = self.deregister().await;
         if let Err(e) = &withdrawn {
             warn!(error = %e, "could not withdraw from ZooKeeper; the nodes go with the session");
         }

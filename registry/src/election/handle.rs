@@ -14,12 +14,12 @@ use super::campaign::Campaign;
 use super::drain::before_release;
 use super::fence::Fence;
 use super::lease::{Mastership, lease_for};
+use super::path::validate_election_path;
 use super::refusal::FastTakeover;
 use super::release::release;
 use super::role::{Role, RoleChanges, Shared};
 use super::{companion_path, prepare};
 use crate::error::{Error, Result};
-use crate::plumbing::path::validate_path;
 use crate::session::Session;
 
 /// Tuning of an election, for [`MasterElection::join_with`].
@@ -81,7 +81,7 @@ impl MasterElection {
         address: &str,
         options: ElectionOptions,
     ) -> Result<MasterElection> {
-        let path = validate_path(path)?.to_owned();
+        let path = validate_election_path(path)?.to_owned();
         let address = validate_address(address)?.to_owned();
         let status = session.connected().await;
         prepare(&status.client, &path, session.node_acl()).await?;
@@ -268,7 +268,7 @@ impl Drop for MasterElection {
 /// # Ok(()) }
 /// ```
 pub async fn designate(session: &Session, path: &str, address: &str) -> Result<()> {
-    let path = validate_path(path)?;
+    let path = validate_election_path(path)?;
     validate_address(address)?;
     let client = session.connected().await.client;
     let no_master = || Error::NoMaster {

@@ -226,6 +226,7 @@ mod handle;
 mod hold;
 mod lease;
 pub mod participants;
+mod path;
 mod reads;
 mod refusal;
 mod release;
@@ -241,6 +242,7 @@ pub use lease::{LEASE_DENOMINATOR, LEASE_NUMERATOR, Mastership, lease_for};
 pub use participants::{
     PARTICIPANTS_SUFFIX, Participant, participant_data, participant_path, participants_path,
 };
+pub use path::{RESERVED_SUFFIXES, validate_election_path};
 pub use refusal::FastTakeover;
 pub use role::{Role, RoleChange, RoleChanges};
 
