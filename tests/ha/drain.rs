@@ -5,10 +5,12 @@
 
 use crate::common;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::ha_servers::{HaServer, Probe, Prober};
 use common::{run_command, runtime, zk};
+use zoorpc::registry::{MasterElection, MasterJob, Session, SessionConfig};
 use zoorpc_testkit::{ZkProxy, unique_path};
 
 /// How often the prober calls each server (the defect's report called every 5 ms).
@@ -201,5 +203,77 @@ fn a_resigning_master_with_slow_requests_in_flight_hands_over_only_after_they_ar
          the new master's first answer: first {:?}",
         late.len(),
         late.first()
+    );
+}
+
+/// A session of its own and a contender in it with `address`.
+async fn contender(connect: &str, path: &str, address: &str) -> (Session, MasterElection) {
+    let session = Session::connect(SessionConfig::new(connect))
+        .await
+        .expect("a session");
+    let election = MasterElection::join(&session, path, address)
+        .await
+        .expect("join");
+    (session, election)
+}
+
+/// Records when it is dropped: the end of a job run.
+struct EndOfRun(Arc<Mutex<Option<Instant>>>);
+
+impl Drop for EndOfRun {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+}
+
+/// A master-job run in progress when its master is designated away (a run that blocks its
+/// thread between awaits, so its cancellation takes a while) ends before the designee is
+/// master: the hand-over waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn a_job_run_in_progress_ends_before_its_master_hands_over() {
+    let path = unique_path("ha-drain-job");
+    let connect = zk().connect_string();
+    let (_session_a, a) = contender(&connect, &path, "127.0.0.1:1").await;
+    assert!(a.is_master());
+    let (session_b, b) = contender(&connect, &path, "127.0.0.1:2").await;
+    let mut b_changes = b.changes();
+    let ended = Arc::new(Mutex::new(None));
+    let (started_tx, mut started) = tokio::sync::watch::channel(false);
+    let run_ended = ended.clone();
+    let _job = MasterJob::start(&a, "drain", Duration::from_millis(100), move |_run| {
+        let (ended, started) = (run_ended.clone(), started_tx.clone());
+        async move {
+            let _end = EndOfRun(ended);
+            started.send_replace(true);
+            loop {
+                // Work that does not yield for a while: a cancellation waits for it.
+                std::thread::sleep(Duration::from_millis(100));
+                tokio::task::yield_now().await;
+            }
+        }
+    })
+    .expect("a job");
+    tokio::time::timeout(Duration::from_secs(10), started.wait_for(|s| *s))
+        .await
+        .expect("the job runs")
+        .expect("the job runs");
+    zoorpc::registry::designate(&session_b, &path, "127.0.0.1:2")
+        .await
+        .expect("designate");
+    let took_over = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(change) = b_changes.next().await {
+            if change.role.is_master() {
+                return change.at;
+            }
+        }
+        panic!("the designee left");
+    })
+    .await
+    .expect("the designee takes over");
+    let ended = *ended.lock().unwrap_or_else(|p| p.into_inner());
+    assert!(
+        ended.is_some_and(|ended| ended < took_over),
+        "the designee was master while the old master's job run was still running (the run \
+         ended at {ended:?}, the designee master at {took_over:?})"
     );
 }
