@@ -138,6 +138,23 @@ impl Route for MasterRoute {
         tonic::Status::unavailable(self.watch.no_master_error().to_string())
     }
 
+    /// A call that stops with `last` still named: its bound passed with no switch-over (a
+    /// paused or cut-off master is replaced only when its session expires).
+    fn gave_up_on(&self, last: &Endpoint) -> Option<String> {
+        let named = self.masters.borrow().as_deref() == Some(last.node());
+        named.then(|| {
+            format!(
+                "ZooKeeper named no other master within the switch-over bound ({:?}) while {} did \
+                 not answer; a silent master is replaced only when its session expires (the \
+                 servers' session timeout, up to twice it when the standby must also wait out \
+                 another session): raise MasterClientConfig::switch_over_timeout above that, or \
+                 see why the master is silent",
+                self.switch_over_timeout,
+                last.node()
+            )
+        })
+    }
+
     /// Resolves once ZooKeeper names another master than `endpoint` (no master at all is not
     /// enough: the same one may come back, and the call has nowhere else to go yet).
     fn superseded<'a>(&'a self, endpoint: &'a Endpoint) -> Option<BoxFuture<'a, ()>> {
