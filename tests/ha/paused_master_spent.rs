@@ -79,10 +79,7 @@ fn calls_whose_attempts_on_a_paused_master_are_spent_wait_for_the_takeover() {
     let connect = zk().connect_string();
     let path = unique_path("paused-master-spent");
     let rt = runtime();
-    let mut a = HaServer::spawn_with_timeout(&connect, &path, SESSION_TIMEOUT_MS, &[]);
-    a.wait_master(Duration::from_secs(10));
-    let mut b = HaServer::spawn_with_timeout(&connect, &path, SESSION_TIMEOUT_MS, &[]);
-    b.wait_standby_of(&a.address, Duration::from_secs(10));
+    let (a, mut b) = HaServer::master_and_standby(&connect, &path, SESSION_TIMEOUT_MS);
     let waiting = client(&rt, &connect, &path, Duration::from_secs(15));
     let bounded = client(&rt, &connect, &path, SHORT_BOUND);
     for client in [&waiting, &bounded] {
