@@ -7,7 +7,8 @@
 //! - one whose deadline ends before the takeover ends `DEADLINE_EXCEEDED` at its deadline (not
 //!   earlier, not `UNAVAILABLE`);
 //! - with a switch-over bound shorter than the takeover, a call fails once the bound passes,
-//!   saying that ZooKeeper still named the silent master and which setting to raise.
+//!   saying that ZooKeeper still named the silent master (or, with no standby, that nobody
+//!   holds the node) and which setting to raise.
 
 use crate::common;
 
@@ -159,5 +160,47 @@ fn calls_whose_attempts_on_a_paused_master_are_spent_wait_for_the_takeover() {
     assert!(
         after >= SHORT_BOUND && after < SHORT_BOUND + ATTEMPT_TIMEOUT + Duration::from_millis(900),
         "failed once the bound passed (plus at most one attempt), not {after:?} into the pause"
+    );
+}
+
+/// A paused master with no standby: its node goes with its session, nobody takes over, and a
+/// call whose attempts on it were spent fails once the switch-over bound passes, saying that
+/// nobody holds the node and which setting to raise (not only the last attempt's timeout).
+#[test]
+fn a_call_past_the_bound_with_the_node_vacant_says_so() {
+    let connect = zk().connect_string();
+    let path = unique_path("paused-master-vacant");
+    let rt = runtime();
+    let mut a = HaServer::spawn_with_timeout(&connect, &path, 2000, &[]);
+    a.wait_master(Duration::from_secs(10));
+    let bound = Duration::from_secs(4);
+    let client = client(&rt, &connect, &path, bound);
+    let warm = rt.block_on(client.say_hello("warm")).expect("A answers");
+    assert_eq!(warm.master, a.address);
+
+    a.process.pause().expect("SIGSTOP");
+    let paused = Instant::now();
+    let call = rt.spawn(hello(client.clone(), None));
+    let (ended, result) = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(20), call).await })
+        .expect("the call ends within its bound")
+        .expect("the call's task");
+    let vacant = client.master();
+    a.process.resume().expect("SIGCONT");
+    assert_eq!(
+        vacant, None,
+        "the paused master's node went with its session"
+    );
+    let status = result.expect_err("nobody took over");
+    let message = status.message();
+    assert!(
+        message.contains(&format!("no master at {path}"))
+            && message.contains("switch_over_timeout"),
+        "the status says nobody holds the node and which setting to raise: {status:?}"
+    );
+    let after = ended.duration_since(paused);
+    assert!(
+        after >= bound && after < bound + ATTEMPT_TIMEOUT + Duration::from_millis(900),
+        "failed once the bound passed, not {after:?} into the pause"
     );
 }
