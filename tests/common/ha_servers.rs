@@ -123,6 +123,20 @@ impl HaServer {
         }
     }
 
+    /// Two servers of `path` with a session timeout of `session_timeout_ms`: the first the
+    /// master, the second its standby.
+    pub fn master_and_standby(
+        connect: &str,
+        path: &str,
+        session_timeout_ms: u64,
+    ) -> (HaServer, HaServer) {
+        let mut master = HaServer::spawn_with_timeout(connect, path, session_timeout_ms, &[]);
+        master.wait_master(Duration::from_secs(10));
+        let mut standby = HaServer::spawn_with_timeout(connect, path, session_timeout_ms, &[]);
+        standby.wait_standby_of(&master.address, Duration::from_secs(10));
+        (master, standby)
+    }
+
     /// How many lines have been looked at by [`HaServer::next_line`].
     pub fn cursor(&self) -> usize {
         self.cursor

@@ -21,4 +21,5 @@ mod master_job_floor;
 mod master_job_stamps;
 mod node_data_lines;
 mod paused_master_calls;
+mod paused_master_spent;
 mod seed_contender;

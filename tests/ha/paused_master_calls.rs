@@ -109,10 +109,7 @@ fn idempotent_calls_during_a_pause_of_the_master_are_all_answered_by_the_new_mas
     let connect = zk().connect_string();
     let path = unique_path("paused-master-calls");
     let rt = runtime();
-    let mut a = HaServer::spawn_with_timeout(&connect, &path, SESSION_TIMEOUT_MS, &[]);
-    a.wait_master(Duration::from_secs(10));
-    let mut b = HaServer::spawn_with_timeout(&connect, &path, SESSION_TIMEOUT_MS, &[]);
-    b.wait_standby_of(&a.address, Duration::from_secs(10));
+    let (a, mut b) = HaServer::master_and_standby(&connect, &path, SESSION_TIMEOUT_MS);
     let mut config = MasterClientConfig::new(&connect, &path);
     config.attempt_timeout = ATTEMPT_TIMEOUT;
     let client = Arc::new(

@@ -60,6 +60,12 @@ pub(crate) trait Route: Send + Sync + fmt::Debug + 'static {
     /// The status of a call that found no endpoint at all.
     fn no_endpoint(&self) -> Status;
 
+    /// Why a call whose last attempt was on `last` found nowhere else to go, said after that
+    /// attempt's failure (what the caller can do about it); `None` (the default): nothing to add.
+    fn gave_up_on(&self, _last: &Endpoint) -> Option<String> {
+        None
+    }
+
     /// For a route whose one endpoint can be replaced (the master client's switch-over): a
     /// future that resolves once the route names another endpoint than `endpoint`, so an
     /// idempotent attempt still waiting on it may be abandoned and sent there. `None` (the

@@ -36,7 +36,12 @@
 //!   the client's own session is disconnected it keeps the last known master.
 //! - No master and none within the bound: `UNAVAILABLE` naming the path (the registry's
 //!   `NoMaster` error from [`MasterClient::say_hello`]); nothing waits longer than the bound
-//!   plus one attempt timeout.
+//!   plus one attempt timeout. A call whose attempts on a silent master were spent and that finds
+//!   no other master when the bound passes (the silent one still named, or its node vacant: no
+//!   takeover yet) fails with its last attempt's failure, the status adding that ZooKeeper named
+//!   no other master within the bound (and who is named, or that nobody is) and that
+//!   `switch_over_timeout` must exceed the takeover (the servers' session timeout; up to twice it when the standby must also wait
+//!   out another session, as the election's vacancy rules say).
 //! - Application errors are returned at once, never retried.
 //!
 //! ```no_run

@@ -138,6 +138,26 @@ impl Route for MasterRoute {
         tonic::Status::unavailable(self.watch.no_master_error().to_string())
     }
 
+    /// A call that stops after an attempt on `last`: its bound passed with no other master
+    /// named, `last` still named or the node vacant (a paused or cut-off master is replaced
+    /// only when its session expires, and the standby may wait out another session first).
+    fn gave_up_on(&self, last: &Endpoint) -> Option<String> {
+        let master = self.masters.borrow().clone();
+        let now = match master {
+            Some(address) if address == last.node() => format!("{address} still named"),
+            Some(_) => return None,
+            None => self.watch.no_master_error().to_string(),
+        };
+        Some(format!(
+            "ZooKeeper named no other master within the switch-over bound ({:?}) ({now}); a \
+             silent master is replaced only when its session expires (the servers' session \
+             timeout, up to twice it when the standby must also wait out another session): \
+             raise MasterClientConfig::switch_over_timeout above that, or see why the master is \
+             silent",
+            self.switch_over_timeout
+        ))
+    }
+
     /// Resolves once ZooKeeper names another master than `endpoint` (no master at all is not
     /// enough: the same one may come back, and the call has nowhere else to go yet).
     fn superseded<'a>(&'a self, endpoint: &'a Endpoint) -> Option<BoxFuture<'a, ()>> {

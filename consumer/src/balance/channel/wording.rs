@@ -17,6 +17,17 @@ pub(super) fn failed(
     exhausted: bool,
     error: BoxError,
 ) -> BoxError {
+    failed_with(url, attempts, exhausted, error, None)
+}
+
+/// [`failed`], with the route's `note` on why the call stopped there (after the cause).
+pub(super) fn failed_with(
+    url: &ProviderUrl,
+    attempts: usize,
+    exhausted: bool,
+    error: BoxError,
+    note: Option<String>,
+) -> BoxError {
     let error: Arc<dyn std::error::Error + Send + Sync> = Arc::from(error);
     let inner = Status::from_error(Box::new(ArcError(error.clone())));
     let (code, cause) = if matches!(inner.code(), Code::Unknown | Code::Cancelled) {
@@ -32,11 +43,15 @@ pub(super) fn failed(
         (inner.code(), inner.message().to_owned())
     };
     // Several attempts are named as such even when the last one could not be retried.
-    let message = if exhausted || attempts > 1 {
+    let mut message = if exhausted || attempts > 1 {
         format!("call failed after {attempts} attempt(s); last failure at {url}: {cause}")
     } else {
         format!("call to {url} failed: {cause}")
     };
+    if let Some(note) = note {
+        message.push_str("; ");
+        message.push_str(&note);
+    }
     let mut status = Status::new(code, message);
     status.set_source(error);
     Box::new(CallError {

@@ -203,7 +203,15 @@ impl Call {
             return wording::deadline_passed(d.timeout, self.tried.len(), last, waiting);
         }
         match self.last.take() {
-            Some((url, error)) => wording::failed(&url, self.tried.len(), true, error),
+            Some((url, error)) => {
+                // The route may know why nowhere else was left (the master client: no
+                // switch-over within its bound).
+                let note = self
+                    .tried
+                    .last()
+                    .and_then(|last| self.channel.shared.route.gave_up_on(last));
+                wording::failed_with(&url, self.tried.len(), true, error, note)
+            }
             None => wording::no_endpoint(self.channel.shared.route.no_endpoint()),
         }
     }
