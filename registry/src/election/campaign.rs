@@ -97,6 +97,9 @@ pub(super) struct Campaign {
     /// A vacancy whose last taker's end is not proven (see `vacancy.rs`): the companion's
     /// `mzxid` and when its lease has surely ended.
     pub(super) unproven: Option<(i64, Instant)>,
+    /// The session in which our taker's mark exists (see [`participants::takers_path`]): a
+    /// takeover creates it only where it is not.
+    pub(super) marked_in: Option<i64>,
 }
 
 impl Campaign {

@@ -104,6 +104,7 @@ impl MasterElection {
             fast: options.fast_takeover.clone(),
             proven: None,
             unproven: None,
+            marked_in: None,
         };
         let task = tokio::spawn(campaign.run());
         let election = MasterElection {

@@ -42,7 +42,16 @@
 //!   `zoorpc master` lists the standbys) and who is "ours": a holder whose session has no
 //!   participant node (seed 004's own contender, written from its text) is foreign, unless it
 //!   is the last taker on record (`<path>.participants`'s data, which only our takeovers and
-//!   repairs write): one of ours whose participant node was deleted by hand. A designee waits
+//!   repairs write): one of ours whose participant node was deleted by hand.
+//! - `<path>.participants/takers/<session id, 16 hex digits>-1/mark` and `-2/mark`,
+//!   `EPHEMERAL`, empty, each in its own `CONTAINER` (`takers` is not a session id: never read as
+//!   a participant): the taker's marks, created in the transaction of a session's first
+//!   takeover, never removed by the session itself, gone with it. A vacancy nobody announced
+//!   whose last taker's participant node is gone (its session's end, or a hand) is taken at once
+//!   only when both marks are gone in one transaction (the two containers' `pzxid`s are equal):
+//!   only the session's end does that, a hand deleting one node at a time, and nothing else
+//!   changes those containers. Otherwise it is taken after the taker's session timeout (see
+//!   `vacancy.rs`). ZooKeeper removes the empty containers by itself. A designee waits
 //!   for such a holder to hand over, as for any holder of ours; the fast takeover needs the
 //!   holder's declaration in its participant node, so until the holder has created it again it
 //!   is replaced only once its session ends.
@@ -284,7 +293,8 @@ pub(crate) async fn prepare(client: &zk::Client, path: &str, acl: NodeAcl) -> Re
     }
     let companion = companion_path(path);
     match client.create(&companion, b"", &persistent(acl)).await {
-        Ok(_) | Err(zk::Error::NodeExists) => Ok(()),
-        Err(e) => Err(Error::zk("create", &companion, e)),
+        Ok(_) | Err(zk::Error::NodeExists) => {}
+        Err(e) => return Err(Error::zk("create", &companion, e)),
     }
+    ensure_path(client, &participants::takers_path(path), acl).await
 }

@@ -27,6 +27,31 @@ pub fn participants_path(path: &str) -> String {
     format!("{path}{PARTICIPANTS_SUFFIX}")
 }
 
+/// The parent of the takers' marks, `<path>.participants/takers` (persistent; its name is
+/// not a session id, so it is never read as a participant).
+pub(crate) fn takers_path(path: &str) -> String {
+    format!("{}/{TAKERS}", participants_path(path))
+}
+
+/// The taker's marks of ZooKeeper session `session`: two `CONTAINER` nodes,
+/// `<path>.participants/takers/<session, 16 hex digits>-1` and `-2`, each the parent of one
+/// `EPHEMERAL` child of that session, `mark` ([`MARK`]), all created in the session's first
+/// takeover. Only that session's end removes both marks in one transaction (the session never
+/// removes them itself; a hand's `delete` removes one at a time), and nothing else changes
+/// these parents' children, so their `pzxid`s, equal and past their `czxid`, with no child
+/// left, prove that the session ended, whatever else joined or left meanwhile. ZooKeeper
+/// removes the empty containers later (a minute by default).
+pub(crate) fn taker_marks(path: &str, session: i64) -> [String; 2] {
+    let takers = takers_path(path);
+    [1, 2].map(|n| format!("{takers}/{session:016x}-{n}"))
+}
+
+/// The name of the `EPHEMERAL` child of each of [`taker_marks`].
+pub(crate) const MARK: &str = "mark";
+
+/// The name of [`takers_path`] under `<path>.participants`.
+const TAKERS: &str = "takers";
+
 /// The data of `<path>.participants` itself, written in every transaction that writes a taker's
 /// participant node (a takeover, a repair of the companion): the taker's session and its
 /// negotiated session timeout in milliseconds, `<session, 16 hex digits> <ms>`. It survives an

@@ -163,42 +163,47 @@ impl Campaign {
     /// No participant node carries the companion's `mzxid`, yet the last write of the companion
     /// may have been another session's takeover: the taker recorded itself in
     /// `<path>.participants` in that transaction ([`participants::taker_record`]). Its
-    /// participant node is gone: by its session's end (proven when the same transaction removed
-    /// it and the master node: the two parents' `pzxid` are equal) or by an operator's delete
-    /// (proving nothing: the taker may be stalled, within its lease). Unproven, the vacancy is
-    /// taken only once the taker's session timeout has passed since it was first seen here:
-    /// its lease (3/5 of that timeout, counted from a request sent before the node was
-    /// deleted, since renewals check the node) has ended by then on any clock running within
-    /// 5/3 of this one's rate, the lease's own assumption. `None`: nothing to wait for.
+    /// participant node is gone: by its session's end or by an operator's delete (proving
+    /// nothing: the taker may be stalled, within its lease). The session's end is proven by the
+    /// taker's marks ([`participants::taker_marks`]), see [`session_end_proven`]. Unproven,
+    /// the vacancy is taken only once the taker's session timeout has passed since it was
+    /// first seen here: its lease (3/5 of that timeout, counted from a request sent before the
+    /// node was deleted, since renewals check the node) has ended by then on any clock running
+    /// within 5/3 of this one's rate, the lease's own assumption. `None`: nothing to wait for.
     async fn unproven_taker(
         &mut self,
         client: &zk::Client,
         companion_stat: zk::Stat,
     ) -> Option<Next> {
-        let record = client.get_data(&participants::participants_path(&self.path));
-        let siblings = client.check_stat(crate::plumbing::parent(&self.path).unwrap_or("/"));
-        let (record, siblings) = (record.await, siblings.await);
-        let ((data, participants), siblings) = match (record, siblings) {
-            (Ok(record), Ok(Some(siblings))) => (record, siblings),
-            (Err(zk::Error::NoNode), _) => return None,
-            (record, siblings) => {
-                debug!(?record, ?siblings, "cannot read the taker record");
+        let (data, participants) = match client
+            .get_data(&participants::participants_path(&self.path))
+            .await
+        {
+            Ok(record) => record,
+            Err(zk::Error::NoNode) => return None,
+            Err(e) => {
+                debug!(error = %e, "cannot read the taker record");
                 return Some(Next::Pause);
             }
         };
         let (taker, timeout) = participants::parse_taker(&data)?;
-        if participants.mzxid != companion_stat.mzxid
-            || taker == client.session_id().0
-            || participants.pzxid == siblings.pzxid
-        {
+        if participants.mzxid != companion_stat.mzxid || taker == client.session_id().0 {
             return None;
+        }
+        match session_end_proven(client, &self.path, taker, &companion_stat).await {
+            Ok(true) => return None,
+            Ok(false) => {}
+            Err(e) => {
+                debug!(error = %e, "cannot read the taker's marks");
+                return Some(Next::Pause);
+            }
         }
         let deadline = match self.unproven {
             Some((mzxid, deadline)) if mzxid == companion_stat.mzxid => deadline,
             _ => {
                 let deadline = Instant::now() + timeout;
                 self.unproven = Some((companion_stat.mzxid, deadline));
-                warn!(path = %self.path, taker = format!("0x{taker:x}"), wait = ?timeout, "the master node is vacant and its last holder's participant node was removed apart from it (by hand?): its session's end is not proven, so its lease is waited out before taking over");
+                warn!(path = %self.path, taker = format!("0x{taker:x}"), wait = ?timeout, "the master node is vacant and its last holder's participant node is gone, but not its session provably (its taker's marks were not removed together: by hand?): its lease is waited out before taking over");
                 deadline
             }
         };
@@ -265,4 +270,31 @@ pub(super) fn announced(
         (before, siblings),
         (Ok((_, m)), Ok(Some(p))) if m.mzxid == p.pzxid && m.mzxid == after_mzxid
     )
+}
+
+/// Whether the session of `taker`, the last taker on record (its takeover wrote the companion
+/// as `companion` reads), provably ended: both its marks ([`participants::taker_marks`]) are
+/// gone and their parents' last child change is one transaction (equal `pzxid`s, after their
+/// creation). Those parents are the session's own: nothing but the end of the session removes
+/// both marks at once (the session never removes them; a hand's `delete` removes one), and no
+/// other contender, participant or election changes their children. Created in that session's
+/// first takeover, they are older than the companion's last write. A taker of an older
+/// version, which made no marks, is never proven gone this way (its lease is waited out).
+async fn session_end_proven(
+    client: &zk::Client,
+    path: &str,
+    taker: i64,
+    companion: &zk::Stat,
+) -> std::result::Result<bool, zk::Error> {
+    let [one, two] = participants::taker_marks(path, taker);
+    let (one, two) = (client.check_stat(&one), client.check_stat(&two));
+    let (Some(one), Some(two)) = (one.await?, two.await?) else {
+        return Ok(false);
+    };
+    let ended = |m: &zk::Stat| m.num_children == 0 && m.pzxid > m.czxid;
+    Ok(ended(&one)
+        && ended(&two)
+        && one.pzxid == two.pzxid
+        && one.czxid <= companion.mzxid
+        && two.czxid <= companion.mzxid)
 }

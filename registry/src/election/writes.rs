@@ -139,10 +139,17 @@ impl Campaign {
         let (create, companion_at, own_at) = (first, first + 1, first + 2);
         let mut writer = client.new_multi_writer();
         let own = participant_path(&self.path, client.session_id().0);
+        let me = client.session_id().0;
+        // The marks' operations come after the taker record's.
+        let mark = (self.marked_in != Some(me)).then_some(own_at + 2);
         let added = self
             .takeover_request(&mut writer, depose.as_ref(), companion_version, &own)
             // Last: the other operations' indexes stay as `takeover_failed` reads them.
-            .and_then(|()| self.add_taker_record(client, &mut writer, record_version));
+            .and_then(|()| self.add_taker_record(client, &mut writer, record_version))
+            .and_then(|()| match mark {
+                Some(_) => self.add_marks(&mut writer, me),
+                None => Ok(()),
+            });
         if let Err(e) = added {
             warn!(error = %e, "cannot build the takeover request");
             return Next::Pause;
@@ -157,13 +164,65 @@ impl Campaign {
                     // Cannot happen with a successful multi; read the node to find out.
                     return Next::Again;
                 };
+                if mark.is_some() {
+                    self.marked_in = Some(me);
+                }
                 self.took_over(client, stat, sent);
                 // Read again to arm the watch on our node.
                 Next::Again
             }
+            Err(zk::MultiWriteError::OperationFailed { index, source })
+                if mark.is_some_and(|first| index >= first) =>
+            {
+                self.mark_failed(client, source).await
+            }
             Err(e) => {
                 self.takeover_failed(client, e, [create, companion_at, own_at])
                     .await
+            }
+        }
+    }
+
+    /// Adds the creation of the taker's marks of session `me` (see
+    /// [`participants::taker_marks`]): each container, then its mark.
+    fn add_marks(
+        &self,
+        writer: &mut zk::MultiWriter<'_>,
+        me: i64,
+    ) -> std::result::Result<(), zk::Error> {
+        let acl = self.session.node_acl();
+        for parent in participants::taker_marks(&self.path, me) {
+            writer.add_create(
+                &parent,
+                b"",
+                &zk::CreateMode::Container.with_acls(acl.acls()),
+            )?;
+            let mark = format!("{parent}/{}", participants::MARK);
+            writer.add_create(&mark, b"", &ephemeral(acl))?;
+        }
+        Ok(())
+    }
+
+    /// The takeover failed only on creating our taker's marks: they are there already (an
+    /// earlier takeover in this session whose reply was lost), or their parent is missing
+    /// (elections prepared by an older version, or deleted by hand).
+    async fn mark_failed(&mut self, client: &zk::Client, source: zk::Error) -> Next {
+        match source {
+            zk::Error::NodeExists => {
+                self.marked_in = Some(client.session_id().0);
+                Next::Again
+            }
+            zk::Error::NoNode => match prepare(client, &self.path, self.session.node_acl()).await {
+                Ok(()) => Next::Again,
+                Err(e) => {
+                    warn!(error = %e, "cannot prepare the election nodes");
+                    Next::Pause
+                }
+            },
+            zk::Error::NoAuth => Next::Refused(participants::takers_path(&self.path)),
+            e => {
+                debug!(error = %e, path = %self.path, "cannot create the taker's mark");
+                Next::Pause
             }
         }
     }

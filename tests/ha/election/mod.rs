@@ -7,6 +7,7 @@ mod designation;
 mod faults;
 mod roles;
 mod tampering;
+mod vacancy;
 
 use std::time::{Duration, Instant};
 
