@@ -192,6 +192,14 @@ pub fn participant_data(address: &str, listens: bool) -> String {
 /// The word after the address in a participant node that declares its address served.
 const LISTENS: &str = "listens";
 
+/// Whether a participant node's `data` declares `address` served by its process (`<address>
+/// listens`): the fast takeover's precondition, read by a standby of that holder and by a
+/// contender restarted on that address.
+pub(crate) fn declares_served(data: &[u8], address: &str) -> bool {
+    let (declared, listens) = parse(data);
+    listens && declared.as_deref() == Ok(address)
+}
+
 /// Reads a participant node's data: its address (as [`read_address`] reads an address: the
 /// whole data as text if the first word is not one) and whether it declared it served.
 pub(crate) fn parse(data: &[u8]) -> (std::result::Result<String, String>, bool) {

@@ -175,10 +175,7 @@ impl Campaign {
         }
         let owner = participant_path(&self.path, stat.ephemeral_owner);
         let declared = match client.get_data(&owner).await {
-            Ok((data, _)) => {
-                let (address, listens) = participants::parse(&data);
-                listens && address.as_deref() == Ok(holder.as_str())
-            }
+            Ok((data, _)) => participants::declares_served(&data, &holder),
             Err(zk::Error::NoNode) => {
                 // Deleted by hand (or a holder that is not ours): a holder of ours creates it
                 // again at once, and its declaration is what this standby waits for.

@@ -101,8 +101,7 @@ impl Campaign {
     /// one address: the process that declared it is gone (a master killed and started again on
     /// its port, before its old session ended), as refused connects would prove.
     fn serves_address_of(&self, data: &[u8]) -> bool {
-        let (address, listens) = participants::parse(data);
-        self.fast.enabled && listens && address.as_deref() == Ok(self.address.as_str())
+        self.fast.enabled && participants::declares_served(data, &self.address)
     }
 
     /// Nobody holds the node: take it, unless someone else was designated and still has time,
