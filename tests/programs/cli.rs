@@ -285,6 +285,23 @@ fn ha_server(connect: &str, path: &str) -> (ChildProcess, String) {
     (process, address)
 }
 
+/// Two `ha-server` processes on `path`: the first once it is master, the second once it
+/// stands by.
+fn master_and_standby(
+    connect: &str,
+    path: &str,
+) -> ((ChildProcess, String), (ChildProcess, String)) {
+    let (mut first, first_addr) = ha_server(connect, path);
+    first
+        .wait_for_line("role master", Duration::from_secs(20))
+        .unwrap();
+    let (mut second, second_addr) = ha_server(connect, path);
+    second
+        .wait_for_line("role standby", Duration::from_secs(20))
+        .unwrap();
+    ((first, first_addr), (second, second_addr))
+}
+
 #[test]
 fn master_shows_the_holder_and_epoch_and_designate_hands_over_to_contenders_only() {
     let connect = zk().connect_string();
@@ -292,14 +309,7 @@ fn master_shows_the_holder_and_epoch_and_designate_hands_over_to_contenders_only
     let (code, out, _) = zoorpc(&["master", "--zk", &connect, &path], None);
     assert_eq!((code, out), (Some(0), format!("no master at {path}")));
 
-    let (mut first, first_addr) = ha_server(&connect, &path);
-    first
-        .wait_for_line("role master", Duration::from_secs(20))
-        .unwrap();
-    let (mut second, second_addr) = ha_server(&connect, &path);
-    second
-        .wait_for_line("role standby", Duration::from_secs(20))
-        .unwrap();
+    let ((mut first, first_addr), (mut second, second_addr)) = master_and_standby(&connect, &path);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (mzxid, owner) = rt.block_on(async {
@@ -509,14 +519,7 @@ fn proxy_forwards_any_grpc_client_with_failover_while_a_provider_is_killed() {
 fn proxy_with_master_follows_the_master_across_a_handover() {
     let connect = zk().connect_string();
     let path = format!("{}/Hello:1.0.0", unique_path("cli-proxy-master"));
-    let (mut first, first_addr) = ha_server(&connect, &path);
-    first
-        .wait_for_line("role master", Duration::from_secs(20))
-        .unwrap();
-    let (mut second, second_addr) = ha_server(&connect, &path);
-    second
-        .wait_for_line("role standby", Duration::from_secs(20))
-        .unwrap();
+    let ((first, first_addr), (mut second, second_addr)) = master_and_standby(&connect, &path);
     let (mut proxy, line, _addr) = start_proxy(&connect, &["--master", &path]);
     assert!(
         line.ends_with(&format!("-> the master of {path}")),
