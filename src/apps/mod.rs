@@ -27,6 +27,7 @@ pub mod provider;
 pub mod proxy;
 pub mod tls;
 pub mod watch;
+pub mod xds;
 #[cfg(feature = "dev-tools")]
 pub mod zookeeper;
 

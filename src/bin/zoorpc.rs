@@ -47,6 +47,9 @@ enum Command {
     Proxy(apps::proxy::ProxyArgs),
     /// Serve a live page of the services, masters and their changes under a root
     Console(apps::console::ConsoleArgs),
+    /// Serve the registry over xDS, so gRPC clients in any language call `xds:///NAME`
+    /// balanced on their own side (`bootstrap` prints their bootstrap file)
+    Xds(apps::xds::XdsCli),
 }
 
 fn main() {
@@ -56,9 +59,11 @@ fn main() {
     cli.log.init(match cli.command {
         #[cfg(feature = "dev-tools")]
         Command::Zk(_) => "warn",
-        Command::Provider(_) | Command::Proxy(_) | Command::Watch(_) | Command::Console(_) => {
-            "warn"
-        }
+        Command::Provider(_)
+        | Command::Proxy(_)
+        | Command::Watch(_)
+        | Command::Console(_)
+        | Command::Xds(_) => "warn",
         _ => "error",
     });
     let status = match cli.command {
@@ -72,6 +77,7 @@ fn main() {
         Command::Designate(args) => apps::designate::run(args),
         Command::Proxy(args) => apps::proxy::run(args),
         Command::Console(args) => apps::console::run(args),
+        Command::Xds(args) => apps::xds::run(args),
     };
     std::process::exit(status);
 }

@@ -33,8 +33,18 @@ const MAX_SPARE: usize = 64;
 /// Weight used when a provider URL has no (valid) `weight` parameter.
 pub const DEFAULT_WEIGHT: u32 = 100;
 
-/// A provider's picking weight from `?weight=N`.
-fn weight_of(url: &ProviderUrl) -> u32 {
+/// A provider's picking weight from `?weight=N`: [`DEFAULT_WEIGHT`] without one, or with one that
+/// is not a number (a warning); 0 makes it a backup (picked only when no weighted provider is
+/// healthy). The one rule for every user of a weight (the balancer, `zoorpc xds`).
+///
+/// ```
+/// use zoorpc_consumer::balance::{DEFAULT_WEIGHT, weight_of};
+/// let url = |s: &str| s.parse().unwrap();
+/// assert_eq!(weight_of(&url("http://127.0.0.1:1?weight=5")), 5);
+/// assert_eq!(weight_of(&url("http://127.0.0.1:1")), DEFAULT_WEIGHT);
+/// assert_eq!(weight_of(&url("http://127.0.0.1:1?weight=x")), DEFAULT_WEIGHT);
+/// ```
+pub fn weight_of(url: &ProviderUrl) -> u32 {
     match url.metadata("weight").map(str::parse::<u32>) {
         None => DEFAULT_WEIGHT,
         Some(Ok(w)) => w,

@@ -47,7 +47,7 @@ pub use candidates::Candidates;
 pub use channel::{Answered, BalancedChannel, CallError, PROVIDER_METADATA, status_trailers};
 pub use dialer::DialError;
 pub use ejection::EjectionPolicy;
-pub use endpoint::{DEFAULT_WEIGHT, Endpoint};
+pub use endpoint::{DEFAULT_WEIGHT, Endpoint, weight_of};
 pub(crate) use endpoint_set::EndpointSet;
 pub use load::Load;
 pub use retry::{Backoff, CallPolicy, RetryBudget, RetryableCodes};
