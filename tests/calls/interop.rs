@@ -39,7 +39,7 @@ fn run(name: &str, cmd: Command, timeout: Duration) -> (bool, Vec<String>) {
 }
 
 /// The venv's python with grpcio, grpcio-reflection and grpcio-health-checking, or why not.
-fn python() -> Result<&'static Path, &'static str> {
+pub(crate) fn python() -> Result<&'static Path, &'static str> {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PYTHON
         .get_or_init(|| {

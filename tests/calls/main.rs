@@ -1,6 +1,7 @@
 //! Calls through the balanced channel against real providers: failover, deadlines, retries,
 //! picking, hung providers, rolling restarts, TLS, reflection, interop with stock gRPC tools,
 //! what error lines say, how both kinds of server stop (answering through their drain grace),
+//! a stock client balancing through `zoorpc xds`,
 //! and tower's own balancer on the consumer's discovery.
 //!
 //! One test binary of several files (one link, one shared ZooKeeper): `cargo test --test calls`;
@@ -22,3 +23,4 @@ mod rolling_restart;
 mod servers;
 mod tls;
 mod tower_discover;
+mod xds;

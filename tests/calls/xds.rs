@@ -1,0 +1,149 @@
+//! A stock gRPC client balancing on its own side through `zoorpc xds`: Python grpcio's own xDS
+//! resolver (`xds:///NAME`, bootstrap printed by `zoorpc xds bootstrap`), no zoorpc code in the
+//! client, calling real provider processes: calls spread over the providers, a new provider gets
+//! calls within 1 s of registering, a SIGKILL and a SIGTERM each cost no failed call, an empty
+//! service fails at once with the client's own UNAVAILABLE, and the client keeps calling after
+//! `zoorpc xds` itself stopped.
+//!
+//! Skipped with a message where the venv of `interop.rs` cannot be made (no PyPI).
+
+use crate::common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{spawn_provider, zk};
+use zoorpc::apps::now_ms;
+use zoorpc_testkit::{ChildProcess, unique_path};
+
+const ZOORPC: &str = env!("CARGO_BIN_EXE_zoorpc");
+const CLIENT_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/xds_client.py");
+
+/// One call's line from `xds_client.py calls`: the provider that answered and when (Unix ms),
+/// or the failure as printed.
+fn call_result(line: &str) -> Result<(String, i64), String> {
+    let mut words = line.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some("ok"), Some(provider), Some(at)) => at
+            .parse()
+            .map(|at| (provider.to_owned(), at))
+            .map_err(|_| line.to_owned()),
+        _ => Err(line.to_owned()),
+    }
+}
+
+/// Reads `count` more call lines from `client`, every one a success; returns who answered.
+fn calls_ok(client: &mut ChildProcess, count: usize, during: &str) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let line = client
+                .wait_for_line("", Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("{during}: call {i}: {e}"));
+            match call_result(&line) {
+                Ok((provider, _)) => provider,
+                Err(line) => panic!("{during}: call {i} failed: {line}"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn python_grpcio_over_xds_spreads_follows_and_loses_no_call_to_a_kill_or_a_stop() {
+    let python = match crate::interop::python() {
+        Ok(python) => python,
+        Err(why) => {
+            eprintln!("SKIPPED: no Python grpcio to test with: {why}");
+            return;
+        }
+    };
+    let connect = zk().connect_string();
+    let base = unique_path("xds");
+    let mut providers: Vec<_> = (0..3)
+        .map(|_| spawn_provider(&connect, &base, 0, &[]))
+        .collect();
+    let mut cmd = Command::new(ZOORPC);
+    cmd.args(["xds", "--zk", &connect, "--listen", "127.0.0.1:0"])
+        .args(["--service", &format!("hello={base}")])
+        .args(["--service", &format!("empty={}", unique_path("xds-empty"))]);
+    let mut xds = ChildProcess::spawn("zoorpc xds", cmd).unwrap();
+    let line = xds
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    let address = line["listening ".len()..].to_owned();
+    let mut bootstrap = Command::new(ZOORPC);
+    bootstrap.args(["xds", "bootstrap", "--listen", &address]);
+    let out = bootstrap.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let bootstrap_file = dir.path().join("bootstrap.json");
+    std::fs::write(&bootstrap_file, &out.stdout).unwrap();
+    let python_client = |args: &[&str]| {
+        let mut cmd = Command::new(python);
+        cmd.arg("-u").arg(CLIENT_PY).args(args);
+        cmd.env("GRPC_XDS_BOOTSTRAP", &bootstrap_file);
+        cmd
+    };
+
+    // An empty service: the client's own UNAVAILABLE, at once (its deadline is 10 s).
+    let mut once =
+        ChildProcess::spawn("python once", python_client(&["once", "xds:///empty"])).unwrap();
+    let line = once.wait_for_line("", Duration::from_secs(30)).unwrap();
+    let seconds: f64 = match line.strip_prefix("err UNAVAILABLE ") {
+        Some(seconds) => seconds.parse().unwrap(),
+        None => panic!("an empty service answered {line:?}"),
+    };
+    assert!(seconds < 5.0, "{line}");
+
+    let calls = python_client(&["calls", "xds:///hello", "100000", "5"]);
+    let mut client = ChildProcess::spawn("python calls", calls).unwrap();
+    // Spread: every provider answers within the first calls.
+    let urls: BTreeSet<String> = providers.iter().map(|p| p.url.clone()).collect();
+    let mut answered = BTreeSet::new();
+    for _ in 0..300 {
+        answered.extend(calls_ok(&mut client, 1, "three providers"));
+        if answered == urls {
+            break;
+        }
+    }
+    assert_eq!(answered, urls, "calls did not reach every provider");
+
+    // A new provider gets calls within 1 s of registering.
+    let fourth = spawn_provider(&connect, &base, 0, &[]);
+    let registered = now_ms();
+    let first_call = loop {
+        let line = client.wait_for_line("", Duration::from_secs(10)).unwrap();
+        match call_result(&line) {
+            Ok((provider, at)) if provider == fourth.url => break at,
+            Ok(_) => {}
+            Err(line) => panic!("a call failed while a provider joined: {line}"),
+        }
+    };
+    eprintln!(
+        "first call to the new provider {} ms after it registered",
+        first_call - registered
+    );
+    assert!(
+        first_call - registered < 1000,
+        "first call to the new provider {} ms after it registered",
+        first_call - registered
+    );
+    providers.push(fourth);
+
+    // SIGKILL (its node stays until its session times out), then SIGTERM: no failed call.
+    providers[0].process.signal(libc::SIGKILL).unwrap();
+    calls_ok(&mut client, 300, "after a SIGKILL");
+    providers[1].process.signal(libc::SIGTERM).unwrap();
+    let after = calls_ok(&mut client, 300, "after a SIGTERM");
+    assert!(!after[after.len() - 50..].contains(&providers[1].url));
+    providers[1]
+        .process
+        .wait_exit(Duration::from_secs(20))
+        .unwrap();
+
+    // `zoorpc xds` stops cleanly with a client connected, and the client keeps its endpoints.
+    xds.signal(libc::SIGTERM).unwrap();
+    xds.wait_for_line("stopped", Duration::from_secs(10))
+        .unwrap();
+    calls_ok(&mut client, 100, "after zoorpc xds stopped");
+}
