@@ -282,6 +282,12 @@ fn every_flag_of_every_program_refuses_garbage_with_one_line_and_leaves_nothing_
             &["proxy"],
             &with(&["zk", "base-path", "listen", "zk-auth-file"]),
         ),
+        Program::new(
+            "zoorpc xds",
+            zoorpc,
+            &["xds"],
+            &with(&["zk", "listen", "zk-auth-file"]),
+        ),
     ];
     // Positional arguments given garbage (a program, its arguments with one slot replaced).
     let mut positional: Vec<Program> = Vec::new();

@@ -25,3 +25,4 @@ mod prometheus;
 mod provider_stop;
 mod proxy;
 mod tls_programs;
+mod xds;

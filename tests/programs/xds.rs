@@ -1,0 +1,305 @@
+//! `zoorpc xds` as an xDS client sees it, over the wire (an ADS stream of tonic's own, the
+//! protocol types from `envoy-types`): pushes on every change of the registry, ACK, NACK (no
+//! resend loop), a reconnecting client served at once, a `--master` cluster following the master
+//! node, the resources' shape, `--metrics`, and ZooKeeper out of reach (the last assignment kept
+//! and said to be so). The stock client (Python grpcio) is `tests/calls/xds.rs`.
+
+use crate::common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, lb_endpoint};
+use envoy_types::pb::envoy::config::listener::v3::Listener;
+use envoy_types::pb::envoy::config::route::v3::{RouteConfiguration, route};
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::google::rpc::Status;
+use prost::{Message, Name};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::prometheus::{free_addr, scrape, value, wait_value};
+use common::{raw_client, runtime, spawn_provider, zk};
+use zoorpc_testkit::{ChildProcess, ZkServer, unique_path};
+
+const ZOORPC: &str = env!("CARGO_BIN_EXE_zoorpc");
+
+/// One ADS stream to `zoorpc xds`.
+struct Ads {
+    requests: mpsc::Sender<DiscoveryRequest>,
+    responses: tonic::Streaming<DiscoveryResponse>,
+}
+
+impl Ads {
+    async fn open(address: &str) -> Ads {
+        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{address}"))
+            .await
+            .unwrap();
+        let (requests, rx) = mpsc::channel(16);
+        let responses = client
+            .stream_aggregated_resources(ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        Ads {
+            requests,
+            responses,
+        }
+    }
+
+    /// Sends a request for `names` of type `T`, acknowledging `last` (or rejecting it with
+    /// `nack`).
+    async fn ask<T: Name>(
+        &self,
+        names: &[&str],
+        last: Option<&DiscoveryResponse>,
+        nack: Option<&str>,
+    ) {
+        let request = DiscoveryRequest {
+            type_url: T::type_url(),
+            resource_names: names.iter().map(|n| n.to_string()).collect(),
+            version_info: last.map(|r| r.version_info.clone()).unwrap_or_default(),
+            response_nonce: last.map(|r| r.nonce.clone()).unwrap_or_default(),
+            error_detail: nack.map(|message| Status {
+                code: 3,
+                message: message.to_owned(),
+                details: Vec::new(),
+            }),
+            ..Default::default()
+        };
+        self.requests.send(request).await.unwrap();
+    }
+
+    /// The next response within `within`, if any.
+    async fn next(&mut self, within: Duration) -> Option<DiscoveryResponse> {
+        match tokio::time::timeout(within, self.responses.message()).await {
+            Ok(Ok(Some(response))) => Some(response),
+            Ok(other) => panic!("the ADS stream ended: {other:?}"),
+            Err(_) => None,
+        }
+    }
+
+    /// Reads responses (acknowledging each) until one carries the assignment `name` with the
+    /// endpoints on `ports` (sorted); returns it.
+    async fn until_ports(
+        &mut self,
+        names: &[&str],
+        name: &str,
+        ports: &[u16],
+    ) -> DiscoveryResponse {
+        let mut seen = Vec::new();
+        loop {
+            let Some(response) = self.next(Duration::from_secs(10)).await else {
+                panic!("no assignment of {name} with ports {ports:?}; seen {seen:?}");
+            };
+            self.ask::<ClusterLoadAssignment>(names, Some(&response), None)
+                .await;
+            let got = assignment_ports(&response, name);
+            if got.as_deref() == Some(ports) {
+                return response;
+            }
+            seen.push(got);
+        }
+    }
+}
+
+/// The decoded resources of a response.
+fn decoded<T: Message + Default>(response: &DiscoveryResponse) -> Vec<T> {
+    response
+        .resources
+        .iter()
+        .map(|any| T::decode(any.value.as_slice()).unwrap())
+        .collect()
+}
+
+/// The sorted endpoint ports of the assignment `name` in `response`, if it holds one.
+fn assignment_ports(response: &DiscoveryResponse, name: &str) -> Option<Vec<u16>> {
+    let assignment = decoded::<ClusterLoadAssignment>(response)
+        .into_iter()
+        .find(|a| a.cluster_name == name)?;
+    let mut ports: Vec<u16> = assignment
+        .endpoints
+        .iter()
+        .flat_map(|l| &l.lb_endpoints)
+        .filter_map(|e| match &e.host_identifier {
+            Some(lb_endpoint::HostIdentifier::Endpoint(e)) => e.address.clone(),
+            _ => None,
+        })
+        .filter_map(|a| match a.address {
+            Some(envoy_types::pb::envoy::config::core::v3::address::Address::SocketAddress(s)) => {
+                match s.port_specifier {
+                    Some(envoy_types::pb::envoy::config::core::v3::socket_address::PortSpecifier::PortValue(p)) => Some(p as u16),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect();
+    ports.sort();
+    Some(ports)
+}
+
+/// Starts `zoorpc xds` on `connect` with `args`; returns it and its address.
+fn start_xds(connect: &str, args: &[&str]) -> (ChildProcess, String) {
+    let mut cmd = Command::new(ZOORPC);
+    cmd.args(["xds", "--zk", connect, "--listen", "127.0.0.1:0"])
+        .args(args);
+    let mut xds = ChildProcess::spawn("zoorpc xds", cmd).unwrap();
+    let line = xds
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    let address = line["listening ".len()..].to_owned();
+    (xds, address)
+}
+
+#[test]
+fn ads_pushes_every_change_acks_nacks_and_follows_a_master() {
+    let connect = zk().connect_string();
+    let base = unique_path("xds-ads");
+    let election = format!("{}/Hello:1.0.0", unique_path("xds-master"));
+    let metrics = free_addr();
+    let (mut xds, address) = start_xds(
+        &connect,
+        &[
+            "--service",
+            &format!("hello={base}"),
+            "--master",
+            &format!("boss={election}"),
+            "--metrics",
+            &metrics,
+        ],
+    );
+    let rt = runtime();
+    let raw = rt.block_on(raw_client(&connect));
+    rt.block_on(async {
+        let names = ["hello"];
+        let mut ads = Ads::open(&address).await;
+        ads.ask::<ClusterLoadAssignment>(&names, None, None).await;
+        ads.until_ports(&names, "hello", &[]).await;
+
+        // A provider joins: pushed.
+        let a = spawn_provider(&connect, &base, 0, &[]);
+        let pushed = ads.until_ports(&names, "hello", &[a.port]).await;
+        // Rejected: logged and counted, never sent again in a loop.
+        ads.ask::<ClusterLoadAssignment>(&names, Some(&pushed), Some("rejected by the test"))
+            .await;
+        assert!(ads.next(Duration::from_secs(1)).await.is_none());
+        wait_value(&metrics, "zoorpc_xds_nacks_total{type=\"endpoints\"}", 1.0);
+        // The next change is the next response.
+        let b = spawn_provider(&connect, &base, 0, &[]);
+        let mut both = vec![a.port, b.port];
+        both.sort();
+        let last = ads.until_ports(&names, "hello", &both).await;
+        assert_ne!(last.nonce, pushed.nonce);
+        assert_ne!(last.version_info, pushed.version_info);
+
+        // A client back on a new stream, naming what it had: the current state at once.
+        let mut again = Ads::open(&address).await;
+        again
+            .ask::<ClusterLoadAssignment>(&names, Some(&last), None)
+            .await;
+        let now = again.next(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(assignment_ports(&now, "hello"), Some(both.clone()));
+
+        // The route retries UNAVAILABLE; the listener routes by RDS; a wildcard gets every name.
+        again.ask::<RouteConfiguration>(&names, None, None).await;
+        let routes =
+            decoded::<RouteConfiguration>(&again.next(Duration::from_secs(5)).await.unwrap());
+        let Some(route::Action::Route(action)) = &routes[0].virtual_hosts[0].routes[0].action
+        else {
+            panic!("{routes:?}");
+        };
+        let retry = action.retry_policy.as_ref().unwrap();
+        assert_eq!(retry.retry_on, "unavailable");
+        assert_eq!(
+            retry.num_retries.as_ref().unwrap().value,
+            zoorpc::apps::xds::RETRIES
+        );
+        again.ask::<Listener>(&[], None, None).await;
+        let listeners = decoded::<Listener>(&again.next(Duration::from_secs(5)).await.unwrap());
+        let mut listed: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
+        listed.sort();
+        assert_eq!(listed, ["boss", "hello"]);
+        assert!(listeners.iter().all(|l| l.api_listener.is_some()));
+
+        // The master's cluster: no master yet, then the node's address, then a new one.
+        again.ask::<Cluster>(&["boss"], None, None).await;
+        let clusters = decoded::<Cluster>(&again.next(Duration::from_secs(5)).await.unwrap());
+        assert_eq!(clusters[0].name, "boss");
+        assert!(clusters[0].outlier_detection.is_some());
+        let boss = ["boss"];
+        let mut master = Ads::open(&address).await;
+        master.ask::<ClusterLoadAssignment>(&boss, None, None).await;
+        master.until_ports(&boss, "boss", &[]).await;
+        let open = zookeeper_client::CreateMode::Persistent
+            .with_acls(zookeeper_client::Acls::anyone_all());
+        let mut parent = String::new();
+        for part in election
+            .trim_start_matches('/')
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .unwrap()
+            .1
+        {
+            parent = format!("{parent}/{part}");
+            let _ = raw.create(&parent, b"", &open).await;
+        }
+        let ephemeral =
+            zookeeper_client::CreateMode::Ephemeral.with_acls(zookeeper_client::Acls::anyone_all());
+        raw.create(&election, b"127.0.0.1:4242", &ephemeral)
+            .await
+            .unwrap();
+        master.until_ports(&boss, "boss", &[4242]).await;
+        raw.set_data(&election, b"127.0.0.1:4343", None)
+            .await
+            .unwrap();
+        master.until_ports(&boss, "boss", &[4343]).await;
+
+        let body = scrape(&metrics);
+        assert_eq!(value(&body, "zoorpc_xds_clients"), Some(3.0), "{body}");
+        assert!(value(&body, "zoorpc_xds_pushes_total{type=\"endpoints\"}").unwrap() >= 5.0);
+        assert_eq!(
+            value(&body, "zoorpc_xds_zookeeper_connected"),
+            Some(1.0),
+            "{body}"
+        );
+    });
+    xds.signal(libc::SIGTERM).unwrap();
+    xds.wait_for_line("stopped", Duration::from_secs(10))
+        .unwrap();
+}
+
+#[test]
+fn zookeeper_out_of_reach_keeps_the_last_assignment_and_says_so() {
+    let mut server = ZkServer::start().unwrap();
+    let connect = server.connect_string();
+    let base = unique_path("xds-outage");
+    let a = spawn_provider(&connect, &base, 0, &[]);
+    let metrics = free_addr();
+    let (_xds, address) = start_xds(
+        &connect,
+        &["--service", &format!("hello={base}"), "--metrics", &metrics],
+    );
+    let rt = runtime();
+    rt.block_on(async {
+        let names = ["hello"];
+        let mut ads = Ads::open(&address).await;
+        ads.ask::<ClusterLoadAssignment>(&names, None, None).await;
+        ads.until_ports(&names, "hello", &[a.port]).await;
+    });
+    server.stop();
+    wait_value(&metrics, "zoorpc_xds_zookeeper_connected", 0.0);
+    rt.block_on(async {
+        // A client arriving during the outage gets the last assignment, not an empty one.
+        let names = ["hello"];
+        let mut ads = Ads::open(&address).await;
+        ads.ask::<ClusterLoadAssignment>(&names, None, None).await;
+        let response = ads.next(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(assignment_ports(&response, "hello"), Some(vec![a.port]));
+    });
+    server.restart().unwrap();
+    wait_value(&metrics, "zoorpc_xds_zookeeper_connected", 1.0);
+}
