@@ -21,6 +21,8 @@
 //!   restarted; an SVG timeline with `--plot`.
 //! - `scale`: many consumers (one session each) watching many providers: convergence,
 //!   ZooKeeper traffic per consumer per event, propagation under churn, memory per consumer.
+//! - `xds`: a provider's registration to the first call a Python xDS client sends it; `zoorpc
+//!   xds`'s memory and CPU with 1,000 providers and 100 ADS streams.
 
 mod alloc_count;
 mod failover;
@@ -32,6 +34,7 @@ mod qps;
 mod scale;
 mod slow;
 mod takeover;
+mod xds;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -71,6 +74,9 @@ enum Scenario {
     Failover(failover::Options),
     /// Many consumers watching many providers: convergence, traffic, churn, memory
     Scale(scale::Options),
+    /// zoorpc xds: registration to a Python xDS client's first call; memory and CPU with many
+    /// providers and ADS streams
+    Xds(xds::Options),
 }
 
 /// `propagation` and `handover` options.
@@ -141,6 +147,7 @@ async fn run(zk: &str, scenario: Scenario) -> Result<(), String> {
         Scenario::Slow(options) => slow::run(zk, options).await,
         Scenario::Failover(options) => failover::run(zk, options).await,
         Scenario::Scale(options) => scale::run(zk, options).await,
+        Scenario::Xds(options) => xds::run(zk, options).await,
     }
 }
 

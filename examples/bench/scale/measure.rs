@@ -69,20 +69,30 @@ pub fn mntr(zk: &str) -> Result<Counters, String> {
 
 /// Resident memory of this process in KiB.
 pub fn rss_kib() -> Result<f64, String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("reading /proc/self/status: {e}"))?;
+    rss_kib_of("self")
+}
+
+/// Resident memory of the process `pid` (or `self`) in KiB.
+pub fn rss_kib_of(pid: &str) -> Result<f64, String> {
+    let file = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&file).map_err(|e| format!("reading {file}: {e}"))?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| "no VmRSS in /proc/self/status".to_owned())
+        .ok_or_else(|| format!("no VmRSS in {file}"))
 }
 
 /// CPU time (user and system) this process has used, in ms: what the consumers' side costs,
 /// whatever else the machine runs (`/proc/self/stat`, in clock ticks of 10 ms).
 pub fn cpu_ms() -> Result<f64, String> {
-    let stat = std::fs::read_to_string("/proc/self/stat")
-        .map_err(|e| format!("reading /proc/self/stat: {e}"))?;
+    cpu_ms_of("self")
+}
+
+/// [`cpu_ms`] of the process `pid` (or `self`).
+pub fn cpu_ms_of(pid: &str) -> Result<f64, String> {
+    let file = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&file).map_err(|e| format!("reading {file}: {e}"))?;
     // After the command name (in parentheses): state is field 3, utime 14, stime 15.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -91,6 +101,6 @@ pub fn cpu_ms() -> Result<f64, String> {
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
     match (ticks(11), ticks(12)) {
         (Some(user), Some(system)) => Ok((user + system) * 10.0),
-        _ => Err("no utime/stime in /proc/self/stat".to_owned()),
+        _ => Err(format!("no utime/stime in {file}")),
     }
 }

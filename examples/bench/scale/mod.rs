@@ -14,7 +14,7 @@
 //! printed in `report.rs`.
 
 mod fleet;
-mod measure;
+pub mod measure;
 mod report;
 
 use std::sync::Arc;
