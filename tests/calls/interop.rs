@@ -39,7 +39,7 @@ fn run(name: &str, cmd: Command, timeout: Duration) -> (bool, Vec<String>) {
 }
 
 /// The venv's python with grpcio, grpcio-reflection and grpcio-health-checking, or why not.
-pub(crate) fn python() -> Result<&'static Path, &'static str> {
+fn python() -> Result<&'static Path, &'static str> {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PYTHON
         .get_or_init(|| {
@@ -76,6 +76,13 @@ pub(crate) fn python() -> Result<&'static Path, &'static str> {
         .map_err(String::as_str)
 }
 
+/// [`python`], or `None` after saying why the test calling it is skipped.
+pub(crate) fn python_or_skip() -> Option<&'static Path> {
+    python()
+        .inspect_err(|why| eprintln!("SKIPPED: no Python grpcio to test with: {why}"))
+        .ok()
+}
+
 fn python_client(python: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(python);
     cmd.arg("-u").arg(CLIENT_PY).args(args);
@@ -95,12 +102,8 @@ fn inspect(python: &Path, address: &str) -> Vec<String> {
 
 #[test]
 fn python_grpcio_lists_checks_and_calls_a_provider_directly_and_through_the_proxy() {
-    let python = match python() {
-        Ok(python) => python,
-        Err(why) => {
-            eprintln!("SKIPPED: no Python grpcio to test with: {why}");
-            return;
-        }
+    let Some(python) = python_or_skip() else {
+        return;
     };
     let connect = zk().connect_string();
     let base = unique_path("interop");

@@ -3,13 +3,15 @@
 //! client, calling real provider processes: calls spread over the providers, a new provider gets
 //! calls within 1 s of registering, a SIGKILL and a SIGTERM each cost no failed call, an empty
 //! service fails at once with the client's own UNAVAILABLE, and the client keeps calling after
-//! `zoorpc xds` itself stopped.
+//! `zoorpc xds` itself stopped; weights share the calls, a backup (weight 0) is called only once
+//! the weighted providers are gone.
 //!
 //! Skipped with a message where the venv of `interop.rs` cannot be made (no PyPI).
 
 use crate::common;
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -48,46 +50,62 @@ fn calls_ok(client: &mut ChildProcess, count: usize, during: &str) -> Vec<String
         .collect()
 }
 
+/// Starts `zoorpc xds` serving `services` (`NAME=BASE_PATH`) and writes the bootstrap
+/// `zoorpc xds bootstrap` prints for it; returns the server, the bootstrap file and its dir.
+fn xds_with_bootstrap(
+    connect: &str,
+    services: &[&str],
+) -> (ChildProcess, PathBuf, tempfile::TempDir) {
+    let mut cmd = Command::new(ZOORPC);
+    cmd.args(["xds", "--zk", connect, "--listen", "127.0.0.1:0"]);
+    for service in services {
+        cmd.args(["--service", service]);
+    }
+    let mut xds = ChildProcess::spawn("zoorpc xds", cmd).unwrap();
+    let line = xds
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    let address = &line["listening ".len()..];
+    let out = Command::new(ZOORPC)
+        .args(["xds", "bootstrap", "--listen", address])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let bootstrap = dir.path().join("bootstrap.json");
+    std::fs::write(&bootstrap, &out.stdout).unwrap();
+    (xds, bootstrap, dir)
+}
+
+/// `xds_client.py args` with the bootstrap.
+fn python_client(python: &Path, bootstrap: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.arg("-u").arg(CLIENT_PY).args(args);
+    cmd.env("GRPC_XDS_BOOTSTRAP", bootstrap);
+    cmd
+}
+
 #[test]
 fn python_grpcio_over_xds_spreads_follows_and_loses_no_call_to_a_kill_or_a_stop() {
-    let python = match crate::interop::python() {
-        Ok(python) => python,
-        Err(why) => {
-            eprintln!("SKIPPED: no Python grpcio to test with: {why}");
-            return;
-        }
+    let Some(python) = crate::interop::python_or_skip() else {
+        return;
     };
     let connect = zk().connect_string();
     let base = unique_path("xds");
     let mut providers: Vec<_> = (0..3)
         .map(|_| spawn_provider(&connect, &base, 0, &[]))
         .collect();
-    let mut cmd = Command::new(ZOORPC);
-    cmd.args(["xds", "--zk", &connect, "--listen", "127.0.0.1:0"])
-        .args(["--service", &format!("hello={base}")])
-        .args(["--service", &format!("empty={}", unique_path("xds-empty"))]);
-    let mut xds = ChildProcess::spawn("zoorpc xds", cmd).unwrap();
-    let line = xds
-        .wait_for_line("listening ", Duration::from_secs(20))
-        .unwrap();
-    let address = line["listening ".len()..].to_owned();
-    let mut bootstrap = Command::new(ZOORPC);
-    bootstrap.args(["xds", "bootstrap", "--listen", &address]);
-    let out = bootstrap.output().unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let dir = tempfile::tempdir().unwrap();
-    let bootstrap_file = dir.path().join("bootstrap.json");
-    std::fs::write(&bootstrap_file, &out.stdout).unwrap();
-    let python_client = |args: &[&str]| {
-        let mut cmd = Command::new(python);
-        cmd.arg("-u").arg(CLIENT_PY).args(args);
-        cmd.env("GRPC_XDS_BOOTSTRAP", &bootstrap_file);
-        cmd
-    };
+    let (mut xds, bootstrap, _dir) = xds_with_bootstrap(
+        &connect,
+        &[
+            &format!("hello={base}"),
+            &format!("empty={}", unique_path("xds-empty")),
+        ],
+    );
 
     // An empty service: the client's own UNAVAILABLE, at once (its deadline is 10 s).
-    let mut once =
-        ChildProcess::spawn("python once", python_client(&["once", "xds:///empty"])).unwrap();
+    let once = python_client(python, &bootstrap, &["once", "xds:///empty"]);
+    let mut once = ChildProcess::spawn("python once", once).unwrap();
     let line = once.wait_for_line("", Duration::from_secs(30)).unwrap();
     let seconds: f64 = match line.strip_prefix("err UNAVAILABLE ") {
         Some(seconds) => seconds.parse().unwrap(),
@@ -95,7 +113,11 @@ fn python_grpcio_over_xds_spreads_follows_and_loses_no_call_to_a_kill_or_a_stop(
     };
     assert!(seconds < 5.0, "{line}");
 
-    let calls = python_client(&["calls", "xds:///hello", "100000", "5"]);
+    let calls = python_client(
+        python,
+        &bootstrap,
+        &["calls", "xds:///hello", "100000", "5"],
+    );
     let mut client = ChildProcess::spawn("python calls", calls).unwrap();
     // Spread: every provider answers within the first calls.
     let urls: BTreeSet<String> = providers.iter().map(|p| p.url.clone()).collect();
@@ -146,4 +168,46 @@ fn python_grpcio_over_xds_spreads_follows_and_loses_no_call_to_a_kill_or_a_stop(
     xds.wait_for_line("stopped", Duration::from_secs(10))
         .unwrap();
     calls_ok(&mut client, 100, "after zoorpc xds stopped");
+}
+
+#[test]
+fn python_grpcio_over_xds_honours_weights_and_calls_a_backup_only_when_the_weighted_are_gone() {
+    let Some(python) = crate::interop::python_or_skip() else {
+        return;
+    };
+    let connect = zk().connect_string();
+    let base = unique_path("xds-weights");
+    let mut providers: Vec<_> = ["300", "100", "0"]
+        .iter()
+        .map(|w| spawn_provider(&connect, &base, 0, &["--weight", w]))
+        .collect();
+    let (_xds, bootstrap, _dir) = xds_with_bootstrap(&connect, &[&format!("weighted={base}")]);
+    let calls = python_client(
+        python,
+        &bootstrap,
+        &["calls", "xds:///weighted", "100000", "2"],
+    );
+    let mut client = ChildProcess::spawn("python calls", calls).unwrap();
+    let answered = calls_ok(&mut client, 400, "weights 300, 100 and a backup");
+    let share = |url: &str| answered.iter().filter(|a| *a == url).count() as f64 / 400.0;
+    let heavy = share(&providers[0].url);
+    assert!(
+        (0.6..=0.9).contains(&heavy),
+        "weight 300 of 400 got {heavy}"
+    );
+    assert_eq!(share(&providers[2].url), 0.0, "the backup was called");
+
+    // Both weighted providers SIGKILLed (their nodes stay until their sessions expire): the
+    // backup takes every call, none fails.
+    for weighted in &mut providers[..2] {
+        weighted.process.signal(libc::SIGKILL).unwrap();
+    }
+    let after = calls_ok(&mut client, 600, "weighted providers killed");
+    assert!(
+        after[after.len() - 100..]
+            .iter()
+            .all(|a| *a == providers[2].url),
+        "{:?}",
+        &after[after.len() - 100..]
+    );
 }

@@ -71,7 +71,7 @@ impl AggregatedDiscoveryService for Ads {
 }
 
 /// Resolves once `stop` turns true (never, if its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(super) async fn stopped(stop: &mut watch::Receiver<bool>) {
     if stop.wait_for(|stop| *stop).await.is_err() {
         std::future::pending::<()>().await;
     }

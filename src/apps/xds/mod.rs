@@ -242,8 +242,6 @@ async fn stop_on_signal(
 
 /// Resolves [`STOP_GRACE`] after the stop began: connections still open then are cut.
 async fn grace_over(mut stopping: watch::Receiver<bool>) {
-    if stopping.wait_for(|stop| *stop).await.is_err() {
-        std::future::pending::<()>().await;
-    }
+    ads::stopped(&mut stopping).await;
     tokio::time::sleep(STOP_GRACE).await;
 }
