@@ -92,8 +92,11 @@ fn python_grpcio_over_xds_spreads_follows_and_loses_no_call_to_a_kill_or_a_stop(
     };
     let connect = zk().connect_string();
     let base = unique_path("xds");
+    // Slow providers (50 ms a call, a call started every 5 ms): each has calls in flight when
+    // it is killed or stopped, which only the route's retry policy saves.
+    let slow = ["--delay-ms", "50"];
     let mut providers: Vec<_> = (0..3)
-        .map(|_| spawn_provider(&connect, &base, 0, &[]))
+        .map(|_| spawn_provider(&connect, &base, 0, &slow))
         .collect();
     let (mut xds, bootstrap, _dir) = xds_with_bootstrap(
         &connect,
@@ -131,7 +134,7 @@ fn python_grpcio_over_xds_spreads_follows_and_loses_no_call_to_a_kill_or_a_stop(
     assert_eq!(answered, urls, "calls did not reach every provider");
 
     // A new provider gets calls within 1 s of registering.
-    let fourth = spawn_provider(&connect, &base, 0, &[]);
+    let fourth = spawn_provider(&connect, &base, 0, &slow);
     let registered = now_ms();
     let first_call = loop {
         let line = client.wait_for_line("", Duration::from_secs(10)).unwrap();

@@ -3,14 +3,15 @@
 come from server reflection (through the same xDS channel), as in grpc_client.py.
 
   xds_client.py calls TARGET N INTERVAL_MS
-      waits for the channel, then makes N SayHello calls, one per INTERVAL_MS, printing
-      `ok <provider> <unix ms>` or `err <CODE> <unix ms> <details>` for each, then
-      `calls=N ok=N failed=N`
+      waits for the channel, then starts N SayHello calls, one every INTERVAL_MS (not waiting
+      for the one before), printing `ok <provider> <unix ms>` or `err <CODE> <unix ms>
+      <details>` as each ends, then `calls=N ok=N failed=N`
   xds_client.py once TARGET
       one call without waiting for the channel: `ok <provider>` or `err <CODE> <seconds taken>`
 """
 
 import sys
+import threading
 import time
 
 import grpc
@@ -23,22 +24,35 @@ def now_ms():
 
 
 def calls(target, count, interval_ms):
+    """Starts a call every interval_ms without waiting for the one before (a slow provider has
+    several at once, as under load), printing each as it ends."""
     with grpc.insecure_channel(target) as channel:
         grpc.channel_ready_future(channel).result(timeout=30)
         _, request_class, call = say_hello_stub(channel)
-        ok = failed = 0
+        lock = threading.Lock()
+        ended = threading.Semaphore(0)
+        tally = {"ok": 0, "failed": 0}
+
+        def end(future):
+            try:
+                line = f"ok {future.result().provider} {now_ms()}"
+                outcome = "ok"
+            except grpc.RpcError as e:
+                line = f"err {e.code().name} {now_ms()} {e.details()}"
+                outcome = "failed"
+            with lock:
+                tally[outcome] += 1
+                say(line)
+            ended.release()
+
         next_at = time.monotonic()
         for _ in range(count):
-            try:
-                reply = call(request_class(name="xds"), timeout=5)
-                ok += 1
-                say(f"ok {reply.provider} {now_ms()}")
-            except grpc.RpcError as e:
-                failed += 1
-                say(f"err {e.code().name} {now_ms()} {e.details()}")
+            call.future(request_class(name="xds"), timeout=5).add_done_callback(end)
             next_at += interval_ms / 1000
             time.sleep(max(0.0, next_at - time.monotonic()))
-        say(f"calls={count} ok={ok} failed={failed}")
+        for _ in range(count):
+            ended.acquire()
+        say(f"calls={count} ok={tally['ok']} failed={tally['failed']}")
 
 
 def once(target):
