@@ -141,11 +141,19 @@ fn assignment_ports(response: &DiscoveryResponse, name: &str) -> Option<Vec<u16>
     Some(ports)
 }
 
-/// Starts `zoorpc xds` on `connect` with `args`; returns it and its address.
-fn start_xds(connect: &str, args: &[&str]) -> (ChildProcess, String) {
+/// Starts `zoorpc xds` on `connect` with `args` (its log into `log`, if given); returns it and
+/// its address.
+fn start_xds(
+    connect: &str,
+    args: &[&str],
+    log: Option<&std::path::Path>,
+) -> (ChildProcess, String) {
     let mut cmd = Command::new(ZOORPC);
     cmd.args(["xds", "--zk", connect, "--listen", "127.0.0.1:0"])
         .args(args);
+    if let Some(log) = log {
+        cmd.stderr(std::fs::File::create(log).unwrap());
+    }
     let mut xds = ChildProcess::spawn("zoorpc xds", cmd).unwrap();
     let line = xds
         .wait_for_line("listening ", Duration::from_secs(20))
@@ -170,6 +178,7 @@ fn ads_pushes_every_change_acks_nacks_and_follows_a_master() {
             "--metrics",
             &metrics,
         ],
+        None,
     );
     let rt = runtime();
     let raw = rt.block_on(raw_client(&connect));
@@ -279,9 +288,12 @@ fn zookeeper_out_of_reach_keeps_the_last_assignment_and_says_so() {
     let base = unique_path("xds-outage");
     let a = spawn_provider(&connect, &base, 0, &[]);
     let metrics = free_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("xds.log");
     let (_xds, address) = start_xds(
         &connect,
         &["--service", &format!("hello={base}"), "--metrics", &metrics],
+        Some(&log),
     );
     let rt = runtime();
     rt.block_on(async {
@@ -292,6 +304,11 @@ fn zookeeper_out_of_reach_keeps_the_last_assignment_and_says_so() {
     });
     server.stop();
     wait_value(&metrics, "zoorpc_xds_zookeeper_connected", 0.0);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("ZooKeeper is out of reach: serving the last known state"),
+        "{logged}"
+    );
     rt.block_on(async {
         // A client arriving during the outage gets the last assignment, not an empty one.
         let names = ["hello"];
@@ -302,4 +319,14 @@ fn zookeeper_out_of_reach_keeps_the_last_assignment_and_says_so() {
     });
     server.restart().unwrap();
     wait_value(&metrics, "zoorpc_xds_zookeeper_connected", 1.0);
+    // Following again: a new provider is pushed.
+    let b = spawn_provider(&connect, &base, 0, &[]);
+    let mut both = vec![a.port, b.port];
+    both.sort();
+    rt.block_on(async {
+        let names = ["hello"];
+        let mut ads = Ads::open(&address).await;
+        ads.ask::<ClusterLoadAssignment>(&names, None, None).await;
+        ads.until_ports(&names, "hello", &both).await;
+    });
 }

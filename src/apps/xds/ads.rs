@@ -193,7 +193,16 @@ impl Stream {
         let first = subscription.sent.is_none();
         let changed = first || names != subscription.names || wildcard != subscription.wildcard;
         for name in &names {
-            self.catalog.want(name);
+            if !self.catalog.want(name) && kind == Kind::Listener {
+                warn!(
+                    peer = %self.peer,
+                    name,
+                    "a client asked for a name that is not served (a service name is letters, \
+                     digits and -._; at most {} names): its calls will fail once its xDS \
+                     client gives up waiting",
+                    super::catalog::MAX_NAMES,
+                );
+            }
         }
         subscription.names = names;
         subscription.wildcard = wildcard;
