@@ -85,6 +85,30 @@ fn python_client(python: &Path, bootstrap: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// Reads calls until every one of `urls` answered (at most 300); returns who answered.
+fn answered_by_all(client: &mut ChildProcess, urls: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut answered = BTreeSet::new();
+    for _ in 0..300 {
+        answered.extend(calls_ok(client, 1, "every provider called"));
+        if answered == *urls {
+            break;
+        }
+    }
+    answered
+}
+
+/// Reads calls until one answered by `url`: how long after `since` (Unix ms) it ended.
+fn first_call_after(client: &mut ChildProcess, url: &str, since: i64) -> i64 {
+    loop {
+        let line = client.wait_for_line("", Duration::from_secs(10)).unwrap();
+        match call_result(&line) {
+            Ok((provider, at)) if provider == url => return at - since,
+            Ok(_) => {}
+            Err(line) => panic!("a call failed while a provider joined: {line}"),
+        }
+    }
+}
+
 #[test]
 fn python_grpcio_over_xds_spreads_follows_and_loses_no_call_to_a_kill_or_a_stop() {
     let Some(python) = crate::interop::python_or_skip() else {
@@ -108,13 +132,12 @@ fn python_grpcio_over_xds_spreads_follows_and_loses_no_call_to_a_kill_or_a_stop(
 
     // An empty service: the client's own UNAVAILABLE, at once (its deadline is 10 s).
     let once = python_client(python, &bootstrap, &["once", "xds:///empty"]);
-    let mut once = ChildProcess::spawn("python once", once).unwrap();
-    let line = once.wait_for_line("", Duration::from_secs(30)).unwrap();
-    let seconds: f64 = match line.strip_prefix("err UNAVAILABLE ") {
-        Some(seconds) => seconds.parse().unwrap(),
-        None => panic!("an empty service answered {line:?}"),
-    };
-    assert!(seconds < 5.0, "{line}");
+    let line = ChildProcess::spawn("python once", once)
+        .unwrap()
+        .wait_for_line("", Duration::from_secs(30))
+        .unwrap();
+    let seconds = line.strip_prefix("err UNAVAILABLE ").map(str::parse::<f64>);
+    assert!(matches!(seconds, Some(Ok(s)) if s < 5.0), "{line}");
 
     let calls = python_client(
         python,
@@ -122,36 +145,20 @@ fn python_grpcio_over_xds_spreads_follows_and_loses_no_call_to_a_kill_or_a_stop(
         &["calls", "xds:///hello", "100000", "5"],
     );
     let mut client = ChildProcess::spawn("python calls", calls).unwrap();
-    // Spread: every provider answers within the first calls.
     let urls: BTreeSet<String> = providers.iter().map(|p| p.url.clone()).collect();
-    let mut answered = BTreeSet::new();
-    for _ in 0..300 {
-        answered.extend(calls_ok(&mut client, 1, "three providers"));
-        if answered == urls {
-            break;
-        }
-    }
-    assert_eq!(answered, urls, "calls did not reach every provider");
+    assert_eq!(
+        answered_by_all(&mut client, &urls),
+        urls,
+        "calls did not reach every provider"
+    );
 
     // A new provider gets calls within 1 s of registering.
     let fourth = spawn_provider(&connect, &base, 0, &slow);
-    let registered = now_ms();
-    let first_call = loop {
-        let line = client.wait_for_line("", Duration::from_secs(10)).unwrap();
-        match call_result(&line) {
-            Ok((provider, at)) if provider == fourth.url => break at,
-            Ok(_) => {}
-            Err(line) => panic!("a call failed while a provider joined: {line}"),
-        }
-    };
-    eprintln!(
-        "first call to the new provider {} ms after it registered",
-        first_call - registered
-    );
+    let after = first_call_after(&mut client, &fourth.url, now_ms());
+    eprintln!("first call to the new provider {after} ms after it registered");
     assert!(
-        first_call - registered < 1000,
-        "first call to the new provider {} ms after it registered",
-        first_call - registered
+        after < 1000,
+        "first call to the new provider {after} ms after it registered"
     );
     providers.push(fourth);
 

@@ -163,26 +163,17 @@ fn start_xds(
 }
 
 #[test]
-fn ads_pushes_every_change_acks_nacks_and_follows_a_master() {
+fn ads_pushes_every_change_acks_nacks_and_serves_a_client_back_at_once() {
     let connect = zk().connect_string();
     let base = unique_path("xds-ads");
-    let election = format!("{}/Hello:1.0.0", unique_path("xds-master"));
     let metrics = free_addr();
+    let service = format!("hello={base}");
     let (mut xds, address) = start_xds(
         &connect,
-        &[
-            "--service",
-            &format!("hello={base}"),
-            "--master",
-            &format!("boss={election}"),
-            "--metrics",
-            &metrics,
-        ],
+        &["--service", &service, "--metrics", &metrics],
         None,
     );
-    let rt = runtime();
-    let raw = rt.block_on(raw_client(&connect));
-    rt.block_on(async {
+    runtime().block_on(async {
         let names = ["hello"];
         let mut ads = Ads::open(&address).await;
         ads.ask::<ClusterLoadAssignment>(&names, None, None).await;
@@ -195,7 +186,8 @@ fn ads_pushes_every_change_acks_nacks_and_follows_a_master() {
         ads.ask::<ClusterLoadAssignment>(&names, Some(&pushed), Some("rejected by the test"))
             .await;
         assert!(ads.next(Duration::from_secs(1)).await.is_none());
-        wait_value(&metrics, "zoorpc_xds_nacks_total{type=\"endpoints\"}", 1.0);
+        let nacks = "zoorpc_xds_nacks_total{type=\"endpoints\"}";
+        assert_eq!(value(&scrape(&metrics), nacks), Some(1.0));
         // The next change is the next response.
         let b = spawn_provider(&connect, &base, 0, &[]);
         let mut both = vec![a.port, b.port];
@@ -212,52 +204,72 @@ fn ads_pushes_every_change_acks_nacks_and_follows_a_master() {
         let now = again.next(Duration::from_secs(5)).await.unwrap();
         assert_eq!(assignment_ports(&now, "hello"), Some(both.clone()));
 
+        let body = scrape(&metrics);
+        assert_eq!(value(&body, "zoorpc_xds_clients"), Some(2.0), "{body}");
+        assert!(value(&body, "zoorpc_xds_pushes_total{type=\"endpoints\"}").unwrap() >= 4.0);
+        assert_eq!(value(&body, "zoorpc_xds_zookeeper_connected"), Some(1.0));
+    });
+    xds.signal(libc::SIGTERM).unwrap();
+    xds.wait_for_line("stopped", Duration::from_secs(10))
+        .unwrap();
+}
+
+/// The first response to a request for `names` of type `T` on a new stream, decoded.
+async fn first_answer<T: Name + Message + Default>(address: &str, names: &[&str]) -> Vec<T> {
+    let mut ads = Ads::open(address).await;
+    ads.ask::<T>(names, None, None).await;
+    decoded::<T>(&ads.next(Duration::from_secs(5)).await.unwrap())
+}
+
+#[test]
+fn ads_serves_the_resources_grpc_asks_for_and_follows_a_master() {
+    let connect = zk().connect_string();
+    let election = format!("{}/Hello:1.0.0", unique_path("xds-master"));
+    let (_xds, address) = start_xds(
+        &connect,
+        &[
+            "--service",
+            "hello=/hello",
+            "--master",
+            &format!("boss={election}"),
+        ],
+        None,
+    );
+    let rt = runtime();
+    let raw = rt.block_on(raw_client(&connect));
+    rt.block_on(async {
         // The route retries UNAVAILABLE; the listener routes by RDS; a wildcard gets every name.
-        again.ask::<RouteConfiguration>(&names, None, None).await;
-        let routes =
-            decoded::<RouteConfiguration>(&again.next(Duration::from_secs(5)).await.unwrap());
+        let routes = first_answer::<RouteConfiguration>(&address, &["hello"]).await;
         let Some(route::Action::Route(action)) = &routes[0].virtual_hosts[0].routes[0].action
         else {
             panic!("{routes:?}");
         };
         let retry = action.retry_policy.as_ref().unwrap();
         assert_eq!(retry.retry_on, "unavailable");
-        assert_eq!(
-            retry.num_retries.as_ref().unwrap().value,
-            zoorpc::apps::xds::RETRIES
-        );
-        again.ask::<Listener>(&[], None, None).await;
-        let listeners = decoded::<Listener>(&again.next(Duration::from_secs(5)).await.unwrap());
+        let retries = retry.num_retries.as_ref().unwrap().value;
+        assert_eq!(retries, zoorpc::apps::xds::RETRIES);
+        let listeners = first_answer::<Listener>(&address, &[]).await;
         let mut listed: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
         listed.sort();
         assert_eq!(listed, ["boss", "hello"]);
         assert!(listeners.iter().all(|l| l.api_listener.is_some()));
-
-        // The master's cluster: no master yet, then the node's address, then a new one.
-        again.ask::<Cluster>(&["boss"], None, None).await;
-        let clusters = decoded::<Cluster>(&again.next(Duration::from_secs(5)).await.unwrap());
+        let clusters = first_answer::<Cluster>(&address, &["boss"]).await;
         assert_eq!(clusters[0].name, "boss");
         assert!(clusters[0].outlier_detection.is_some());
+
+        // The master's cluster: no master yet, then the node's address, then a new one.
         let boss = ["boss"];
         let mut master = Ads::open(&address).await;
         master.ask::<ClusterLoadAssignment>(&boss, None, None).await;
         master.until_ports(&boss, "boss", &[]).await;
-        let open = zookeeper_client::CreateMode::Persistent
-            .with_acls(zookeeper_client::Acls::anyone_all());
-        let mut parent = String::new();
-        for part in election
-            .trim_start_matches('/')
-            .split('/')
-            .collect::<Vec<_>>()
-            .split_last()
-            .unwrap()
-            .1
-        {
-            parent = format!("{parent}/{part}");
-            let _ = raw.create(&parent, b"", &open).await;
-        }
-        let ephemeral =
-            zookeeper_client::CreateMode::Ephemeral.with_acls(zookeeper_client::Acls::anyone_all());
+        let open = |mode: zookeeper_client::CreateMode| {
+            mode.with_acls(zookeeper_client::Acls::anyone_all())
+        };
+        let (parent, _) = election.rsplit_once('/').unwrap();
+        raw.mkdir(parent, &open(zookeeper_client::CreateMode::Persistent))
+            .await
+            .unwrap();
+        let ephemeral = open(zookeeper_client::CreateMode::Ephemeral);
         raw.create(&election, b"127.0.0.1:4242", &ephemeral)
             .await
             .unwrap();
@@ -266,19 +278,7 @@ fn ads_pushes_every_change_acks_nacks_and_follows_a_master() {
             .await
             .unwrap();
         master.until_ports(&boss, "boss", &[4343]).await;
-
-        let body = scrape(&metrics);
-        assert_eq!(value(&body, "zoorpc_xds_clients"), Some(3.0), "{body}");
-        assert!(value(&body, "zoorpc_xds_pushes_total{type=\"endpoints\"}").unwrap() >= 5.0);
-        assert_eq!(
-            value(&body, "zoorpc_xds_zookeeper_connected"),
-            Some(1.0),
-            "{body}"
-        );
     });
-    xds.signal(libc::SIGTERM).unwrap();
-    xds.wait_for_line("stopped", Duration::from_secs(10))
-        .unwrap();
 }
 
 #[test]

@@ -24,19 +24,6 @@ const TURNS: usize = 8;
 const CLIENT_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/xds_client.py");
 
 pub async fn run(zk: &str, zoorpc: &Path, xds: &str, options: &Options) -> Result<String, String> {
-    let python = options.python.clone().unwrap_or_else(|| {
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/target/tmp/interop-venv/bin/python"
-        ))
-    });
-    if !python.is_file() {
-        return Err(format!(
-            "no Python with grpcio at {}: run `cargo test --test calls interop::` once (it \
-             makes that venv) or give --python",
-            python.display()
-        ));
-    }
     let name = format!("zoorpc-bench-xds-{}", std::process::id());
     let base = format!("/{name}");
     let session = Session::connect(SessionConfig::new(zk))
@@ -50,22 +37,7 @@ pub async fn run(zk: &str, zoorpc: &Path, xds: &str, options: &Options) -> Resul
         .await
         .map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let bootstrap = dir.path().join("bootstrap.json");
-    let out = Command::new(zoorpc)
-        .args(["xds", "bootstrap", "--listen", xds])
-        .output()
-        .map_err(|e| e.to_string())?;
-    std::fs::write(&bootstrap, &out.stdout).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(&python);
-    cmd.arg("-u")
-        .arg(CLIENT_PY)
-        .env("GRPC_XDS_BOOTSTRAP", &bootstrap);
-    cmd.args(["calls", &format!("xds:///{name}"), "100000000"])
-        .arg(options.interval_ms.to_string());
-    let mut client = ChildProcess::spawn("python xds client", cmd).map_err(|e| e.to_string())?;
-    tokio::task::block_in_place(|| client.wait_for_line("ok ", Duration::from_secs(60)))
-        .map_err(|e| e.to_string())?;
-
+    let mut client = start_client(zoorpc, xds, &name, dir.path(), options)?;
     let mut samples = Vec::with_capacity(options.rounds);
     for round in 0..options.rounds + WARMUP {
         let url = &urls[1 + round % TURNS];
@@ -96,6 +68,46 @@ pub async fn run(zk: &str, zoorpc: &Path, xds: &str, options: &Options) -> Resul
         json_num(p99),
         json_num(max)
     ))
+}
+
+/// Starts the Python client calling `xds:///name` with the bootstrap for `xds` (written in
+/// `dir`), once it has had its first answer.
+fn start_client(
+    zoorpc: &Path,
+    xds: &str,
+    name: &str,
+    dir: &Path,
+    options: &Options,
+) -> Result<ChildProcess, String> {
+    let python = options.python.clone().unwrap_or_else(|| {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/tmp/interop-venv/bin/python"
+        ))
+    });
+    if !python.is_file() {
+        return Err(format!(
+            "no Python with grpcio at {}: run `cargo test --test calls interop::` once (it \
+             makes that venv) or give --python",
+            python.display()
+        ));
+    }
+    let bootstrap = dir.join("bootstrap.json");
+    let out = Command::new(zoorpc)
+        .args(["xds", "bootstrap", "--listen", xds])
+        .output()
+        .map_err(|e| e.to_string())?;
+    std::fs::write(&bootstrap, &out.stdout).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(&python);
+    cmd.arg("-u")
+        .arg(CLIENT_PY)
+        .env("GRPC_XDS_BOOTSTRAP", &bootstrap);
+    cmd.args(["calls", &format!("xds:///{name}"), "100000000"])
+        .arg(options.interval_ms.to_string());
+    let mut client = ChildProcess::spawn("python xds client", cmd).map_err(|e| e.to_string())?;
+    tokio::task::block_in_place(|| client.wait_for_line("ok ", Duration::from_secs(60)))
+        .map_err(|e| e.to_string())?;
+    Ok(client)
 }
 
 /// Reads the client's lines until a call answered by `url`; returns when (Unix ms).

@@ -35,15 +35,9 @@ pub async fn run(
     let session = Session::connect(SessionConfig::new(zk))
         .await
         .map_err(|e| e.to_string())?;
-    let url = |i: usize| ProviderUrl::http("127.0.0.1", (20_000 + i % 40_000) as u16);
     let mut registrations = Vec::with_capacity(options.providers);
     for i in 0..options.providers {
-        let url = url(i).map_err(|e| e.to_string())?;
-        registrations.push(
-            Registration::register(&session, &base, &url)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
+        registrations.push(register(&session, &base, i).await?);
     }
     let pid = xds.pid().to_string();
     let rss_before = rss_kib_of(&pid)?;
@@ -56,21 +50,61 @@ pub async fn run(
     }
     let started = Instant::now();
     all_hold(&mut sizes, options.providers, Duration::from_secs(60)).await?;
-    let converged = started.elapsed();
-    let rss = rss_kib_of(&pid)?;
+    let converged = started.elapsed().as_secs_f64() * 1000.0;
+    let rss = rss_kib_of(&pid)? / 1024.0;
     let cpu_before = cpu_ms_of(&pid)?;
+    let mut fan_out = churn(&session, &base, &mut sizes, options).await?;
+    let per_change = (cpu_ms_of(&pid)? - cpu_before) / options.changes as f64;
+    let rss_after = rss_kib_of(&pid)? / 1024.0;
+    drop(registrations);
+    let (p50, p99) = (
+        quantile_ms(&mut fan_out, 0.5),
+        quantile_ms(&mut fan_out, 0.99),
+    );
+    let (providers, clients, changes) = (options.providers, options.clients, options.changes);
+    println!(
+        "zoorpc xds with {providers} providers and {clients} ADS streams: RSS {rss:.1} MiB \
+         (before the streams {:.1} MiB, after {changes} changes {rss_after:.1} MiB); every stream \
+         had the assignment {converged:.0} ms after they opened; a change reached every stream \
+         in p50 {p50:.1} ms p99 {p99:.1} ms; CPU {per_change:.1} ms per change",
+        rss_before / 1024.0,
+    );
+    Ok(format!(
+        "\"providers\":{providers},\"clients\":{clients},\"rss_mib\":{},\
+         \"rss_after_changes_mib\":{},\"fan_out_p50_ms\":{},\"fan_out_p99_ms\":{},\
+         \"cpu_ms_per_change\":{}",
+        json_num(rss),
+        json_num(rss_after),
+        json_num(p50),
+        json_num(p99),
+        json_num(per_change)
+    ))
+}
+
+/// Registers the `i`-th provider of the fleet (no server behind it).
+async fn register(session: &Session, base: &str, i: usize) -> Result<Registration, String> {
+    let url =
+        ProviderUrl::http("127.0.0.1", (20_000 + i % 40_000) as u16).map_err(|e| e.to_string())?;
+    Registration::register(session, base, &url)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// `options.changes` changes one at a time (one more provider joins, then leaves), each waited
+/// for until every stream holds it: how long each took.
+async fn churn(
+    session: &Session,
+    base: &str,
+    sizes: &mut [watch::Receiver<usize>],
+    options: &Options,
+) -> Result<Vec<Duration>, String> {
     let mut fan_out = Vec::with_capacity(options.changes);
-    let extra = url(options.providers).map_err(|e| e.to_string())?;
     let mut joined = None;
     for _ in 0..options.changes {
         let t = Instant::now();
         let expected = match joined.take() {
             None => {
-                joined = Some(
-                    Registration::register(&session, &base, &extra)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                );
+                joined = Some(register(session, base, options.providers).await?);
                 options.providers + 1
             }
             Some(registration) => {
@@ -78,42 +112,10 @@ pub async fn run(
                 options.providers
             }
         };
-        all_hold(&mut sizes, expected, Duration::from_secs(30)).await?;
+        all_hold(sizes, expected, Duration::from_secs(30)).await?;
         fan_out.push(t.elapsed());
     }
-    let cpu = cpu_ms_of(&pid)? - cpu_before;
-    let rss_after = rss_kib_of(&pid)?;
-    drop(registrations);
-    let (p50, p99) = (
-        quantile_ms(&mut fan_out, 0.5),
-        quantile_ms(&mut fan_out, 0.99),
-    );
-    let per_change = cpu / options.changes as f64;
-    println!(
-        "zoorpc xds with {} providers and {} ADS streams: RSS {:.1} MiB (before the streams {:.1} \
-         MiB, after {} changes {:.1} MiB); every stream had the assignment {:.0} ms after they \
-         opened; a change reached every stream in p50 {p50:.1} ms p99 {p99:.1} ms; CPU {per_change:.1} \
-         ms per change ({cpu:.0} ms for {} changes)",
-        options.providers,
-        options.clients,
-        rss / 1024.0,
-        rss_before / 1024.0,
-        options.changes,
-        rss_after / 1024.0,
-        converged.as_secs_f64() * 1000.0,
-        options.changes,
-    );
-    Ok(format!(
-        "\"providers\":{},\"clients\":{},\"rss_mib\":{},\"rss_after_changes_mib\":{},\
-         \"fan_out_p50_ms\":{},\"fan_out_p99_ms\":{},\"cpu_ms_per_change\":{}",
-        options.providers,
-        options.clients,
-        json_num(rss / 1024.0),
-        json_num(rss_after / 1024.0),
-        json_num(p50),
-        json_num(p99),
-        json_num(per_change)
-    ))
+    Ok(fan_out)
 }
 
 /// Waits until every stream's last assignment has `count` endpoints.
