@@ -330,3 +330,57 @@ fn zookeeper_out_of_reach_keeps_the_last_assignment_and_says_so() {
         ads.until_ports(&names, "hello", &both).await;
     });
 }
+
+#[test]
+fn a_large_assignment_is_pushed_without_waiting_for_a_delayed_ack() {
+    // 1,000 providers make an assignment of about 60 KB, several writes per push: with Nagle's
+    // algorithm on, the last one waited for the client's delayed ACK (40 ms) at every push.
+    let connect = zk().connect_string();
+    let base = unique_path("xds-large");
+    let (_xds, address) = start_xds(&connect, &["--service", &format!("big={base}")], None);
+    let rt = runtime();
+    let raw = rt.block_on(raw_client(&connect));
+    rt.block_on(async {
+        let open = |mode: zookeeper_client::CreateMode| {
+            mode.with_acls(zookeeper_client::Acls::anyone_all())
+        };
+        raw.mkdir(&base, &open(zookeeper_client::CreateMode::Persistent))
+            .await
+            .unwrap();
+        let mut creates = tokio::task::JoinSet::new();
+        for port in 20_000..21_000u16 {
+            let (raw, path) = (raw.clone(), format!("{base}/provider{port}"));
+            let data = format!("http://127.0.0.1:{port}");
+            creates.spawn(async move {
+                let persistent = open(zookeeper_client::CreateMode::Persistent);
+                raw.create(&path, data.as_bytes(), &persistent)
+                    .await
+                    .map(|_| ())
+            });
+        }
+        while let Some(created) = creates.join_next().await {
+            created.unwrap().unwrap();
+        }
+        let names = ["big"];
+        let mut ads = Ads::open(&address).await;
+        ads.ask::<ClusterLoadAssignment>(&names, None, None).await;
+        let all: Vec<u16> = (20_000..21_000).collect();
+        ads.until_ports(&names, "big", &all).await;
+        // Ten changes, each pushed before the next: the median time from the write.
+        let mut took = Vec::new();
+        for round in 0..10u16 {
+            let mut ports = all.clone();
+            ports[0] = 30_000 + round;
+            ports.sort();
+            let data = format!("http://127.0.0.1:{}", ports[ports.len() - 1]);
+            let started = std::time::Instant::now();
+            raw.set_data(&format!("{base}/provider20000"), data.as_bytes(), None)
+                .await
+                .unwrap();
+            ads.until_ports(&names, "big", &ports).await;
+            took.push(started.elapsed());
+        }
+        took.sort();
+        assert!(took[5] < Duration::from_millis(35), "pushes took {took:?}");
+    });
+}

@@ -211,7 +211,7 @@ fn serve(args: XdsArgs) -> i32 {
                 .add_service(health)
                 .add_service(AggregatedDiscoveryServiceServer::new(ads))
                 .serve_with_incoming_shutdown(
-                    TcpListenerStream::new(listener),
+                    without_nagle(listener),
                     stop_on_signal(signals, reporter, stop),
                 );
             crate::say!("listening {local}");
@@ -221,6 +221,23 @@ fn serve(args: XdsArgs) -> i32 {
             }
             crate::say!("stopped");
             Ok::<_, String>(0)
+        })
+    })
+}
+
+/// The connections `listener` accepts, each with Nagle's algorithm off: a push is several
+/// writes (headers, data frames), and with it on the last one waited for the client's delayed
+/// ACK, 40 ms on Linux, at every push of an assignment past a few kilobytes (tonic sets this
+/// only on listeners it binds itself).
+fn without_nagle(
+    listener: tokio::net::TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot turn Nagle's algorithm off");
+            }
         })
     })
 }
