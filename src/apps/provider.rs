@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::cli::{MAX_MS, millis, number};
 use zoorpc_provider::{Provider, ProviderConfig, StopSignals};
+use zoorpc_registry::CuratorPayload;
 
 /// What the provider program runs: the provider's configuration, and the demo service's
 /// artificial latency.
@@ -38,12 +39,45 @@ pub struct ProviderProgram {
 /// `zoorpc provider` and `zoorpc-provider` flags.
 #[derive(clap::Args, Debug)]
 pub struct ProviderArgs {
-    /// Where to register
-    #[arg(long, default_value = "/registry", value_parser = super::znode_path)]
-    pub base_path: String,
+    /// Where to register provider<seq> [default: /registry, unless --curator-name is given
+    /// alone: then only in the Curator layout]
+    #[arg(long, value_parser = super::znode_path)]
+    pub base_path: Option<String>,
+    /// Also (or, without --base-path, only) register in the layout of Curator's service
+    /// discovery and Spring Cloud Zookeeper.
+    #[command(flatten)]
+    pub curator: super::CuratorArgs,
+    /// The payload of the Curator instance: none (null, read by any Curator discovery) or
+    /// spring-cloud (Spring Cloud Zookeeper's ZookeeperInstance, with the gRPC_port and weight
+    /// metadata grpc-spring-boot-starter and Spring's discovery client read)
+    #[arg(
+        long,
+        value_name = "KIND",
+        default_value = "none",
+        requires = "curator_name"
+    )]
+    pub curator_payload: PayloadArg,
     /// Everything else a provider program is told.
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+/// A value of `--curator-payload`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadArg {
+    /// `null`.
+    None,
+    /// Spring Cloud Zookeeper's `ZookeeperInstance`.
+    SpringCloud,
+}
+
+impl From<PayloadArg> for CuratorPayload {
+    fn from(arg: PayloadArg) -> Self {
+        match arg {
+            PayloadArg::None => CuratorPayload::None,
+            PayloadArg::SpringCloud => CuratorPayload::SpringCloud,
+        }
+    }
 }
 
 /// The flags of every program that provides (`zoorpc-provider`, `zoorpc provider`,
@@ -107,16 +141,34 @@ impl ServeArgs {
         F: FnOnce(HelloProvider) -> Fut,
         Fut: std::future::Future<Output = Result<Provider, zoorpc_provider::Error>>,
     {
-        super::run_checked(self.config(base_path), &self.metrics, |program| {
-            run_started(serve(program))
-        })
+        self.run_config(self.config(base_path), serve)
+    }
+
+    /// Runs the provider `serve` starts from `config` (see [`ServeArgs::run`]).
+    pub fn run_config<F, Fut>(&self, config: Result<HelloProvider, String>, serve: F) -> i32
+    where
+        F: FnOnce(HelloProvider) -> Fut,
+        Fut: std::future::Future<Output = Result<Provider, zoorpc_provider::Error>>,
+    {
+        super::run_checked(config, &self.metrics, |program| run_started(serve(program)))
     }
 }
 
 impl ProviderArgs {
     /// Runs the `HelloService` provider these flags ask for; returns the exit status.
     pub fn run(&self) -> i32 {
-        self.serve.run(&self.base_path, |program| {
+        let base_path = self.base_path.as_deref().unwrap_or("/registry");
+        let config = self.serve.config(base_path).map(|mut program| {
+            if let Some(service) = self.curator.service() {
+                let service = service.payload(self.curator_payload.into());
+                program.config = match self.base_path {
+                    Some(_) => program.config.curator(service),
+                    None => program.config.curator_only(service),
+                };
+            }
+            program
+        });
+        self.serve.run_config(config, |program| {
             super::hello::serve_slow(program.config, program.delay)
         })
     }
