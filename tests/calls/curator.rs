@@ -1,8 +1,8 @@
 //! Interop with the Java fleets on ZooKeeper: Apache Curator's own service discovery
 //! (Debian's `libcurator-discovery-java`, with Spring Cloud Zookeeper's payload class) finds
 //! zoorpc providers, and zoorpc's consumer calls and balances over instances Curator registered
-//! for a server zoorpc knows nothing of (Python grpcio), in both directions, with real
-//! processes and SIGKILL.
+//! for a server zoorpc knows nothing of (Python grpcio), through `zoorpc call`, `ls`, `watch`
+//! and `proxy`, with real processes and SIGKILL.
 //!
 //! The Java side is `tests/interop/curator/` compiled once per run with `javac` into
 //! `target/tmp/curator-java` (`scripts/install-curator` installs Curator and a JDK when they are
@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{run_command, zk};
+use zoorpc::proto::{HelloRequest, HelloServiceClient};
 use zoorpc_testkit::{ChildProcess, unique_path};
 
 const ZOORPC: &str = env!("CARGO_BIN_EXE_zoorpc");
@@ -387,6 +388,43 @@ fn zoorpc_calls_and_balances_over_a_fleet_curator_registered_and_follows_its_ses
         "{ls:?}"
     );
 
+    // `zoorpc proxy` forwards any gRPC client's calls over the same fleet.
+    let mut proxy = ChildProcess::spawn("zoorpc proxy", {
+        let mut cmd = Command::new(ZOORPC);
+        cmd.args(["proxy", "--zk", &connect, "--listen", "127.0.0.1:0"])
+            .args(["--strategy", "round-robin"])
+            .args(curator);
+        cmd
+    })
+    .unwrap();
+    let line = proxy
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    let proxy_addr = line.split_whitespace().nth(1).unwrap().to_owned();
+    let messages = rt.block_on(async {
+        let mut client = HelloServiceClient::connect(format!("http://{proxy_addr}"))
+            .await
+            .unwrap();
+        let mut messages = Vec::new();
+        for _ in 0..6 {
+            let request = HelloRequest {
+                name: "proxy".into(),
+            };
+            let reply = client.say_hello(request).await.unwrap().into_inner();
+            messages.push(reply.message);
+        }
+        messages
+    });
+    let from_python = messages
+        .iter()
+        .filter(|m| *m == "Hello proxy from python")
+        .count();
+    assert_eq!(from_python, 2, "{messages:?}");
+    proxy.signal(libc::SIGTERM).unwrap();
+    proxy
+        .wait_for_line("stopped", Duration::from_secs(10))
+        .unwrap();
+
     // `watch` follows the Java registrant's session: SIGKILL, and its instance goes.
     let mut watch = ChildProcess::spawn("zoorpc watch", {
         let mut cmd = Command::new(ZOORPC);
@@ -420,6 +458,70 @@ fn zoorpc_calls_and_balances_over_a_fleet_curator_registered_and_follows_its_ses
     assert!(
         lines.iter().filter(|l| l.starts_with("ok ")).count() == 4
             && !lines.iter().any(|l| l.contains(&python_url)),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_tls_provider_is_an_ssl_port_to_curator_and_called_over_https_from_it() {
+    let pki = common::pki::Pki::new();
+    let connect = zk().connect_string();
+    let base = unique_path("curator-tls");
+    let (cert, key, ca) = (
+        pki.file("server.pem"),
+        pki.file("server.key"),
+        pki.file("ca.pem"),
+    );
+    let provider = curator_provider(
+        &connect,
+        &base,
+        "secure",
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--curator-payload",
+            "spring-cloud",
+        ],
+    );
+    let url = url_of(&provider);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let port = url.rsplit(':').next().unwrap();
+
+    // Curator: no plaintext port, the TLS one as sslPort, an https:// uriSpec.
+    let found = curator_query(&connect, &base, "secure");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].port.as_str(), found[0].ssl_port.as_str()),
+        ("null", port)
+    );
+    assert_eq!(found[0].uri, url);
+    assert_eq!(
+        found[0].metadata.get("gRPC_port").map(String::as_str),
+        Some(port)
+    );
+
+    // zoorpc's consumer calls it over TLS, verified with the CA.
+    let (code, lines, err) = zoorpc(&[
+        "call",
+        "--zk",
+        &connect,
+        "--curator-name",
+        "secure",
+        "--curator-base",
+        &base,
+        "--tls-ca",
+        &ca,
+        "--count",
+        "2",
+        "tls",
+    ]);
+    assert_eq!(code, Some(0), "{lines:?} {err}");
+    let expected = format!("ok {url}?weight=100 Hello tls!");
+    assert_eq!(
+        lines.iter().filter(|l| **l == expected).count(),
+        2,
         "{lines:?}"
     );
 }
