@@ -65,7 +65,7 @@ pub struct ProviderArgs {
 /// A value of `--curator-payload`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PayloadArg {
-    /// `null`.
+    /// A `null` payload (any Curator discovery reads it).
     None,
     /// Spring Cloud Zookeeper's `ZookeeperInstance`.
     SpringCloud,
