@@ -19,6 +19,11 @@
 //!   Our URL with only its weight changed is kept instead ([`crate::weight`]).
 //! - A `create` whose reply was lost: the node is looked up by owner and data before trying
 //!   again, so a lost reply never leaves two nodes for one provider.
+//! - The Curator layout's node keeps its name (the instance's id) in every session: the same
+//!   path after an expiry or a delete. Found there owned by another session (an earlier session
+//!   of this registration that ZooKeeper has not ended yet), it is deleted and created again, as
+//!   Curator's `ServiceDiscoveryImpl` does, so watchers see the new node. Its JSON written over
+//!   is written back whole (the weight rule is the URL's only).
 //! - `deregister` deletes the node before returning. With ZooKeeper out of reach it gives up
 //!   after one session timeout with [`Error::Unreachable`]: the node then goes with the session.
 //!   Dropping without deregistering lets the node go with the session (or deletes it in the
