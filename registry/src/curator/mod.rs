@@ -21,7 +21,7 @@
 //!   string metadata (but `instance_status`) become the URL's (so `weight` weighs it). An instance that is disabled
 //!   (`"enabled": false`) or whose Spring `instance_status` is set and not `UP` is not called,
 //!   as Curator's provider and Spring's load balancer skip them. Anything else (not JSON, no
-//!   address, no port) is [`Error::InvalidInstance`](crate::Error::InvalidInstance) quoting the
+//!   address, no port) is [`Error::InvalidInstance`] quoting the
 //!   data: discovery skips it with a warning, `zoorpc ls` shows it as bad data.
 //!
 //! ```
