@@ -296,8 +296,9 @@ fn zoorpc_calls_and_balances_over_a_fleet_curator_registered_and_follows_its_ses
     let python_url = format!("http://127.0.0.1:{python_port}");
     // As the consumer names it: the weight of its Spring metadata in the URL.
     let python_named = format!("{python_url}?weight=100");
-    // Curator registers the Python server (a Spring payload, weight 100), keeping its session
-    // (1.5 s) until it is killed.
+    // Curator registers the Python server as a Spring application with a gRPC server does: the
+    // instance's port its web port (here one nothing listens on), the gRPC port in the Spring
+    // payload's `gRPC_port` (weight 100); it keeps its session (1.5 s) until it is killed.
     let mut registrant = ChildProcess::spawn(
         "CuratorPeer register",
         java(&[
@@ -306,6 +307,7 @@ fn zoorpc_calls_and_balances_over_a_fleet_curator_registered_and_follows_its_ses
             &base,
             "greeter",
             "127.0.0.1",
+            "1",
             &python_port.to_string(),
             "100",
             "1500",

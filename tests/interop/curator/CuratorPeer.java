@@ -23,14 +23,15 @@ import org.springframework.cloud.zookeeper.discovery.ZookeeperInstance;
  *       queryForInstances(NAME): one line per instance,
  *       `instance ID ADDRESS PORT SSLPORT URI gRPC_port=... weight=...` (null where unset; the
  *       payload's metadata sorted by key), then `done COUNT`
- *   CuratorPeer register ZK BASE NAME ADDRESS PORT WEIGHT SESSION_MS
- *       registers an instance (a Spring payload with gRPC_port and weight), prints
+ *   CuratorPeer register ZK BASE NAME ADDRESS PORT GRPC_PORT WEIGHT SESSION_MS
+ *       registers an instance as a Spring application with a gRPC server does (its web PORT as
+ *       the instance's port, a Spring payload with gRPC_port and weight), prints
  *       `registered ID`, and keeps its session until killed
  */
 public class CuratorPeer {
     public static void main(String[] args) throws Exception {
         String mode = args[0];
-        int sessionMs = mode.equals("register") ? Integer.parseInt(args[7]) : 10000;
+        int sessionMs = mode.equals("register") ? Integer.parseInt(args[8]) : 10000;
         CuratorFramework client = CuratorFrameworkFactory.newClient(
             args[1], sessionMs, 10000, new RetryNTimes(3, 200));
         client.start();
@@ -66,8 +67,8 @@ public class CuratorPeer {
             return;
         }
         Map<String, String> metadata = new TreeMap<>();
-        metadata.put("gRPC_port", args[5]);
-        metadata.put("weight", args[6]);
+        metadata.put("gRPC_port", args[6]);
+        metadata.put("weight", args[7]);
         metadata.put("instance_status", "UP");
         String id = UUID.randomUUID().toString();
         ServiceInstance<ZookeeperInstance> instance = ServiceInstance.<ZookeeperInstance>builder()
