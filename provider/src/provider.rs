@@ -181,6 +181,13 @@ impl Provider {
         held.curator.as_ref()?.node_path()
     }
 
+    /// Changes of the Curator layout's instance node's path, when registered there (its path
+    /// stays the same; it is published again each time the node is re-created).
+    pub fn curator_node_changes(&self) -> Option<watch::Receiver<Option<String>>> {
+        let held = self.server.held.as_ref()?;
+        held.curator.as_ref().map(Registration::subscribe)
+    }
+
     /// Changes of the registration node's path ([`Provider::node_path`]'s): a new path each
     /// time the node is re-created (after a session expiry, an operator's delete, a ZooKeeper
     /// wipe), `None` while it is being re-created or once deregistered.

@@ -233,8 +233,17 @@ fn curator_lists_zoorpc_providers_with_their_address_port_and_spring_metadata() 
         Some("UP")
     );
 
-    // An operator deletes an instance node: it is back under the same id.
+    // The program names both of its nodes, the provider<seq> one first.
     let spring_node = format!("{base}/greeter/{}", spring.id);
+    let second = both
+        .wait_for_line("registered ", Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(
+        second,
+        format!("registered {spring_node} {both_url}?weight=30")
+    );
+
+    // An operator deletes an instance node: it is back under the same id, and announced again.
     let rt = common::runtime();
     rt.block_on(async {
         let client = common::raw_client(&connect).await;
@@ -255,11 +264,21 @@ fn curator_lists_zoorpc_providers_with_their_address_port_and_spring_metadata() 
         )
         .await;
     });
+    let again = both
+        .wait_for_line("registered ", Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(again, second);
 
     // SIGTERM: both nodes are deleted before the provider stops; Curator sees one instance left.
     both.signal(libc::SIGTERM).unwrap();
-    both.wait_for_line("deregistered ", Duration::from_secs(20))
+    let line = both
+        .wait_for_line("deregistered ", Duration::from_secs(20))
         .unwrap();
+    assert_eq!(line, format!("deregistered {both_node}"));
+    let line = both
+        .wait_for_line("deregistered ", Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(line, format!("deregistered {spring_node}"));
     let left = curator_query(&connect, &base, "greeter");
     assert_eq!(left, vec![plain.clone()]);
     rt.block_on(async {
