@@ -171,7 +171,8 @@ impl Provider {
         self.server
             .held
             .as_ref()
-            .and_then(|held| held.first().node_path())
+            .and_then(Registrations::first)
+            .and_then(Registration::node_path)
     }
 
     /// The Curator layout's instance node, e.g. `/services/greeter/<uuid>`, when registered
@@ -192,10 +193,8 @@ impl Provider {
     /// time the node is re-created (after a session expiry, an operator's delete, a ZooKeeper
     /// wipe), `None` while it is being re-created or once deregistered.
     pub fn node_changes(&self) -> Option<watch::Receiver<Option<String>>> {
-        self.server
-            .held
-            .as_ref()
-            .map(|held| held.first().subscribe())
+        let held = self.server.held.as_ref()?;
+        held.first().map(Registration::subscribe)
     }
 
     /// The provider's ZooKeeper session.
@@ -254,13 +253,10 @@ pub(crate) struct Registrations {
 }
 
 impl Registrations {
-    /// The node the program's lines name: `provider<seq>` if there is one.
-    fn first(&self) -> &Registration {
-        match (&self.zoorpc, &self.curator) {
-            (Some(zoorpc), _) => zoorpc,
-            (None, Some(curator)) => curator,
-            (None, None) => unreachable!("a provider registers in at least one layout"),
-        }
+    /// The node the program's lines name first: `provider<seq>` if there is one (a provider
+    /// registers in at least one layout).
+    fn first(&self) -> Option<&Registration> {
+        self.zoorpc.as_ref().or(self.curator.as_ref())
     }
 }
 
@@ -363,6 +359,14 @@ mod tests {
         assert_eq!(config.settings.advertise_host.as_deref(), Some("10.0.0.7"));
         assert_eq!(config.settings.drain_grace, Duration::ZERO);
         assert_eq!(config.settings.file_descriptor_sets.len(), 1);
+        assert_eq!(config.base_path.as_deref(), Some("/registry"));
+        assert!(config.curator.is_none());
+        let service = CuratorService::new("greeter");
+        let both = config.clone().curator(service.clone());
+        assert_eq!(both.base_path.as_deref(), Some("/registry"));
+        assert_eq!(both.curator.as_ref(), Some(&service));
+        let only = config.clone().curator_only(service.clone());
+        assert_eq!((only.base_path, only.curator), (None, Some(service)));
         let url = Register {
             base_path: config.base_path,
             curator: config.curator,

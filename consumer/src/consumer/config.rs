@@ -214,5 +214,6 @@ mod tests {
         );
         assert_eq!(config.rng_seed, Some(6));
         assert!(config.tls.is_none());
+        assert_eq!(config.format, NodeFormat::Url);
     }
 }
