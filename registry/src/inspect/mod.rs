@@ -158,6 +158,24 @@ async fn list_children(
     }
 }
 
+/// The data and stat of `path`; `None` when it is gone or unreadable (noted in `listing`).
+async fn read_node(
+    client: &zk::Client,
+    path: &str,
+    listing: &mut ServiceListing,
+) -> Result<Option<(Vec<u8>, zk::Stat)>> {
+    match client.get_data(path).await {
+        Ok(found) => Ok(Some(found)),
+        Err(zk::Error::NoNode) => Ok(None),
+        // One protected node does not hide the others.
+        Err(zk::Error::NoAuth) => {
+            listing.unreadable.push(path.to_owned());
+            Ok(None)
+        }
+        Err(e) => Err(Error::zk("read", path, e)),
+    }
+}
+
 /// What one child of a walked parent is.
 enum Child {
     /// A provider of the parent (maybe with bad data, shown as such).
@@ -177,14 +195,8 @@ async fn read_child(
     listing: &mut ServiceListing,
 ) -> Result<Child> {
     let child_path = join(path, child);
-    let (data, stat) = match client.get_data(&child_path).await {
-        Ok(found) => found,
-        Err(zk::Error::NoNode) => return Ok(Child::Skipped),
-        Err(zk::Error::NoAuth) => {
-            listing.unreadable.push(child_path);
-            return Ok(Child::Skipped);
-        }
-        Err(e) => return Err(Error::zk("read", &child_path, e)),
+    let Some((data, stat)) = read_node(client, &child_path, listing).await? else {
+        return Ok(Child::Skipped);
     };
     let url = any_format(&data);
     // What a consumer of `path` would call: every child holding a URL (discovery takes any
@@ -253,14 +265,8 @@ pub async fn instances(
     let mut providers = Vec::new();
     for child in &children {
         let child_path = join(&path, child);
-        let (data, stat) = match client.get_data(&child_path).await {
-            Ok(found) => found,
-            Err(zk::Error::NoNode) => continue,
-            Err(zk::Error::NoAuth) => {
-                listing.unreadable.push(child_path);
-                continue;
-            }
-            Err(e) => return Err(Error::zk("read", &child_path, e)),
+        let Some((data, stat)) = read_node(&client, &child_path, &mut listing).await? else {
+            continue;
         };
         providers.push(entry(child_path, format.url_of(&data), &data, &stat));
     }
