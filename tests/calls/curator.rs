@@ -390,7 +390,8 @@ fn zoorpc_calls_and_balances_over_a_fleet_curator_registered_and_follows_its_ses
         "{lines:?}"
     );
 
-    // `ls` shows the three instances and the bad node as bad data.
+    // `ls` shows the three instances and the bad node as bad data, and so does its walk of
+    // the tree (Curator's JSON read as Curator's consumers read it).
     let (code, ls, err) = zoorpc(&[&["ls", "--zk", &connect][..], &curator[..]].concat());
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
@@ -398,6 +399,17 @@ fn zoorpc_calls_and_balances_over_a_fleet_curator_registered_and_follows_its_ses
         format!("{base}/greeter (3 providers, 1 with bad data)"),
         "{ls:?}"
     );
+    let (code, walked, err) = zoorpc(&["ls", "--zk", &connect, &base]);
+    assert_eq!(code, Some(0), "{err}");
+    // The same nodes and URLs (ages, and the reason a bad node is no provider, differ).
+    let nodes = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.split(" session=").next().unwrap_or(l))
+            .map(|l| l.split(" BAD DATA").next().unwrap_or(l).to_owned())
+            .collect()
+    };
+    assert_eq!(nodes(&walked), nodes(&ls), "{walked:?} {ls:?}");
     assert!(
         ls.iter()
             .any(|l| l.starts_with(&format!("  {java_id} {python_url} meta=weight=100 "))),
