@@ -18,6 +18,10 @@
 //!   one warning; it never ends the watch, and it is picked up if its data is corrected. A child
 //!   with children and no data is a folder (`is_folder`), not a provider: skipped without a
 //!   warning (`zoorpc ls` lists it as a base path of its own).
+//! - In the Curator layout ([`Discovery::watch_curator`], [`NodeFormat::Curator`]) the same,
+//!   with each child's data read as Curator's `ServiceInstance` JSON and called at the URL
+//!   [`crate::curator`] gives it; an instance not to be called (disabled, not `UP`) is skipped
+//!   as bad data is, with a warning saying why.
 //! - While ZooKeeper is unreachable the last snapshot stays. After a reconnect (the watch's own
 //!   session events say so, even when the link came back too fast for the session's state to
 //!   show it) or a new session, the watch is added again (zookeeper-client 0.11 does not restore
