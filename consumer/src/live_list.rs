@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
-use zoorpc_registry::{Discovery, Providers, Session, ZkCredential};
+use zoorpc_registry::{Discovery, NodeFormat, Providers, Session, ZkCredential};
 
 use crate::balance::EndpointSet;
 use crate::error::open_session;
@@ -42,6 +42,8 @@ pub(crate) struct Settings {
     pub(crate) connect_timeout: Duration,
     pub(crate) credential: Option<ZkCredential>,
     pub(crate) base_path: String,
+    /// How the base path's children are read (zoorpc's URLs, Curator's JSON).
+    pub(crate) format: NodeFormat,
     pub(crate) snapshot_path: Option<PathBuf>,
 }
 
@@ -102,10 +104,13 @@ async fn connect(settings: &Settings) -> Live {
         )
         .await;
         let failure = match opened {
-            Ok(session) => match Discovery::watch(&session, &settings.base_path).await {
-                Ok(discovery) => return Live { session, discovery },
-                Err(e) => e.to_string(),
-            },
+            Ok(session) => {
+                match Discovery::watch_format(&session, &settings.base_path, settings.format).await
+                {
+                    Ok(discovery) => return Live { session, discovery },
+                    Err(e) => e.to_string(),
+                }
+            }
             Err(e) => e.to_string(),
         };
         debug!(error = %failure, "ZooKeeper still out of reach; serving the snapshot");

@@ -11,7 +11,7 @@
 //!   holds it; it deregisters; time until the list drops it.
 //! - `handover`: the master resigns; time until a standby holding its own session is master.
 //! - `takeover`: two `zoorpc-ha-server` processes under a `MasterClient` loop; the master is
-//!   SIGKILLed, SIGSTOPped or SIGTERMed: time to the first call the new master answers.
+//!   SIGKILLed, SIGSTOPped, SIGTERMed or designated away: time to the first call the new master answers.
 //! - `qps`: unary calls through `consumer.channel()` against a plain tonic channel to one
 //!   provider, in one run: what the balancer costs per call; and against plain channels to
 //!   every provider (the balancer's connection count without the balancer).
@@ -63,7 +63,7 @@ enum Scenario {
     Propagation(Rounds),
     /// The master resigns: time until a standby is master
     Handover(Rounds),
-    /// The master process is SIGKILLed, SIGSTOPped or SIGTERMed: time to the new master's
+    /// The master is SIGKILLed, SIGSTOPped, SIGTERMed or designated away: time to the new master's
     /// first answer
     Takeover(takeover::Options),
     /// Calls through the balancer against plain tonic channels: what the balancer costs

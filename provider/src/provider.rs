@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use tokio::sync::watch;
 use tracing::info;
-use zoorpc_registry::{ProviderUrl, Registration, Role, Session};
+use zoorpc_registry::{CuratorService, ProviderUrl, Registration, Role, Session};
 
 use crate::error::Result;
 use crate::master_gate::MasterGate;
@@ -23,12 +23,26 @@ use crate::server::{Announce, Server};
 ///     .session_timeout(Duration::from_secs(4));
 /// # let _ = config;
 /// ```
+///
+/// In a Java fleet's layout too (Curator's service discovery, Spring Cloud Zookeeper), or in it
+/// only:
+///
+/// ```
+/// use zoorpc_provider::ProviderConfig;
+/// use zoorpc_registry::{CuratorPayload, CuratorService};
+/// let spring = CuratorService::new("greeter").payload(CuratorPayload::SpringCloud);
+/// let both = ProviderConfig::new("127.0.0.1:2181", "/registry", 0).curator(spring.clone());
+/// let only = ProviderConfig::new_curator("127.0.0.1:2181", spring, 0);
+/// # let _ = (both, only);
+/// ```
 #[derive(Clone, Debug)]
 pub struct ProviderConfig {
     /// What every server is configured with.
     settings: ServerSettings,
-    /// Where to register, e.g. `/registry`.
-    base_path: String,
+    /// Where to register `provider<seq>`, e.g. `/registry`; `None`: in the Curator layout only.
+    base_path: Option<String>,
+    /// The service to register an instance of in the Curator layout, if any.
+    curator: Option<CuratorService>,
     /// Metadata written into the URL as query parameters, e.g. `("weight", "50")`.
     metadata: Vec<(String, String)>,
 }
@@ -42,9 +56,33 @@ impl ProviderConfig {
         settings.drain_grace = std::time::Duration::from_millis(250);
         ProviderConfig {
             settings,
-            base_path: base_path.into(),
+            base_path: Some(base_path.into()),
+            curator: None,
             metadata: Vec::new(),
         }
+    }
+
+    /// A provider as [`ProviderConfig::new`]'s, registered only in the Curator layout, as an
+    /// instance of `service` (`<base>/<name>/<id>` holding Curator's JSON, see
+    /// [`zoorpc_registry::curator`]).
+    pub fn new_curator(zk: impl Into<String>, service: CuratorService, port: u16) -> Self {
+        ProviderConfig::new(zk, String::new(), port).curator_only(service)
+    }
+
+    /// Registers only in the Curator layout, as an instance of `service`, instead of
+    /// `<base>/provider<seq>` (the base path given to [`ProviderConfig::new`] is not used).
+    pub fn curator_only(mut self, service: CuratorService) -> Self {
+        self.base_path = None;
+        self.curator = Some(service);
+        self
+    }
+
+    /// Also registers an instance of `service` in the Curator layout, with every guarantee of
+    /// the `provider<seq>` node (a fleet moving from one layout to the other). Both nodes are
+    /// deleted first on a stop.
+    pub fn curator(mut self, service: CuratorService) -> Self {
+        self.curator = Some(service);
+        self
     }
 
     /// Adds `key=value` to the URL's metadata (its query parameters), e.g. `("weight", "50")`.
@@ -69,7 +107,8 @@ impl ProviderConfig {
 ///    there ([`Error::AdvertisedUnreachable`](crate::Error::AdvertisedUnreachable) naming the
 ///    URL otherwise);
 /// 5. open the ZooKeeper session (an unreachable ensemble is a clear error), and only then
-///    register `<base>/provider<seq>` = URL.
+///    register `<base>/provider<seq>` = URL (and, with [`ProviderConfig::curator`], the
+///    Curator layout's instance node).
 ///
 /// Stopping ([`Provider::shutdown`], the future of [`Provider::run_until`], or SIGTERM / Ctrl-C
 /// in [`Provider::run_until_signal`]):
@@ -109,6 +148,7 @@ impl Provider {
     ) -> Result<Provider> {
         let register = Register {
             base_path: config.base_path,
+            curator: config.curator,
             metadata: config.metadata,
         };
         let server = Server::launch(&config.settings, register, services).await?;
@@ -125,16 +165,36 @@ impl Provider {
         self.server.addr
     }
 
-    /// The registration node's path, e.g. `/registry/provider0000000042`.
+    /// The registration node's path, e.g. `/registry/provider0000000042` (the Curator
+    /// layout's instance node when that is the only one).
     pub fn node_path(&self) -> Option<String> {
-        self.server.held.as_ref().and_then(Registration::node_path)
+        self.server
+            .held
+            .as_ref()
+            .and_then(Registrations::first)
+            .and_then(Registration::node_path)
     }
 
-    /// Changes of the registration node's path: a new path each time the node is re-created
-    /// (after a session expiry, an operator's delete, a ZooKeeper wipe), `None` while it is
-    /// being re-created or once deregistered.
+    /// The Curator layout's instance node, e.g. `/services/greeter/<uuid>`, when registered
+    /// there.
+    pub fn curator_node_path(&self) -> Option<String> {
+        let held = self.server.held.as_ref()?;
+        held.curator.as_ref()?.node_path()
+    }
+
+    /// Changes of the Curator layout's instance node's path, when registered there (its path
+    /// stays the same; it is published again each time the node is re-created).
+    pub fn curator_node_changes(&self) -> Option<watch::Receiver<Option<String>>> {
+        let held = self.server.held.as_ref()?;
+        held.curator.as_ref().map(Registration::subscribe)
+    }
+
+    /// Changes of the registration node's path ([`Provider::node_path`]'s): a new path each
+    /// time the node is re-created (after a session expiry, an operator's delete, a ZooKeeper
+    /// wipe), `None` while it is being re-created or once deregistered.
     pub fn node_changes(&self) -> Option<watch::Receiver<Option<String>>> {
-        self.server.held.as_ref().map(Registration::subscribe)
+        let held = self.server.held.as_ref()?;
+        held.first().map(Registration::subscribe)
     }
 
     /// The provider's ZooKeeper session.
@@ -171,18 +231,38 @@ impl Provider {
     }
 }
 
-/// A provider's announcement: `<base_path>/provider<seq>` holding the URL.
+/// A provider's announcement: `<base_path>/provider<seq>` holding the URL, the Curator layout's
+/// instance node, or both.
 #[derive(Debug)]
 struct Register {
-    /// Where to register.
-    base_path: String,
+    /// Where to register `provider<seq>`, if anywhere.
+    base_path: Option<String>,
+    /// The Curator layout's service, if any.
+    curator: Option<CuratorService>,
     /// Query parameters of the URL.
     metadata: Vec<(String, String)>,
 }
 
+/// The nodes a provider keeps: at least one of the two.
+#[derive(Debug)]
+pub(crate) struct Registrations {
+    /// `<base>/provider<seq>`.
+    zoorpc: Option<Registration>,
+    /// `<base>/<name>/<id>` in the Curator layout.
+    curator: Option<Registration>,
+}
+
+impl Registrations {
+    /// The node the program's lines name first: `provider<seq>` if there is one (a provider
+    /// registers in at least one layout).
+    fn first(&self) -> Option<&Registration> {
+        self.zoorpc.as_ref().or(self.curator.as_ref())
+    }
+}
+
 impl Announce for Register {
     type Advertised = ProviderUrl;
-    type Held = Registration;
+    type Held = Registrations;
 
     fn advertise(&self, host: &str, port: u16, tls: bool) -> Result<ProviderUrl> {
         let mut url = match tls {
@@ -208,18 +288,49 @@ impl Announce for Register {
         session: &Session,
         url: &ProviderUrl,
         _gate: Option<MasterGate>,
-    ) -> Result<Registration> {
-        let registration = Registration::register(session, &self.base_path, url).await?;
-        info!(%url, base_path = %self.base_path, "registered");
-        Ok(registration)
+    ) -> Result<Registrations> {
+        let zoorpc = match &self.base_path {
+            Some(base_path) => {
+                let registration = Registration::register(session, base_path, url).await?;
+                info!(%url, %base_path, "registered");
+                Some(registration)
+            }
+            None => None,
+        };
+        let curator = match &self.curator {
+            Some(service) => match Registration::register_curator(session, service, url).await {
+                Ok(registration) => {
+                    info!(%url, service = %service.name(), "registered in the Curator layout");
+                    Some(registration)
+                }
+                Err(e) => {
+                    // Both or none: the node already made goes before the error is told.
+                    if let Some(zoorpc) = zoorpc {
+                        let _ = zoorpc.deregister().await;
+                    }
+                    return Err(e.into());
+                }
+            },
+            None => None,
+        };
+        Ok(Registrations { zoorpc, curator })
     }
 
-    fn roles(_: &Registration) -> Option<watch::Receiver<Role>> {
+    fn roles(_: &Registrations) -> Option<watch::Receiver<Role>> {
         None
     }
 
-    async fn withdraw(registration: Registration) -> Result<()> {
-        Ok(registration.deregister().await?)
+    async fn withdraw(held: Registrations) -> Result<()> {
+        let deregister = |r: Option<Registration>| async move {
+            match r {
+                Some(registration) => registration.deregister().await,
+                None => Ok(()),
+            }
+        };
+        // Both deleted at once: a stop waits for the slower of the two, not their sum.
+        let (zoorpc, curator) = tokio::join!(deregister(held.zoorpc), deregister(held.curator));
+        zoorpc?;
+        Ok(curator?)
     }
 }
 
@@ -248,8 +359,17 @@ mod tests {
         assert_eq!(config.settings.advertise_host.as_deref(), Some("10.0.0.7"));
         assert_eq!(config.settings.drain_grace, Duration::ZERO);
         assert_eq!(config.settings.file_descriptor_sets.len(), 1);
+        assert_eq!(config.base_path.as_deref(), Some("/registry"));
+        assert!(config.curator.is_none());
+        let service = CuratorService::new("greeter");
+        let both = config.clone().curator(service.clone());
+        assert_eq!(both.base_path.as_deref(), Some("/registry"));
+        assert_eq!(both.curator.as_ref(), Some(&service));
+        let only = config.clone().curator_only(service.clone());
+        assert_eq!((only.base_path, only.curator), (None, Some(service)));
         let url = Register {
             base_path: config.base_path,
+            curator: config.curator,
             metadata: config.metadata,
         }
         .advertise("10.0.0.7", 9, true)

@@ -18,6 +18,10 @@
 //!   one warning; it never ends the watch, and it is picked up if its data is corrected. A child
 //!   with children and no data is a folder (`is_folder`), not a provider: skipped without a
 //!   warning (`zoorpc ls` lists it as a base path of its own).
+//! - In the Curator layout ([`Discovery::watch_curator`], [`NodeFormat::Curator`]) the same,
+//!   with each child's data read as Curator's `ServiceInstance` JSON and called at the URL
+//!   [`crate::curator`] gives it; an instance not to be called (disabled, not `UP`) is skipped
+//!   as bad data is, with a warning saying why.
 //! - While ZooKeeper is unreachable the last snapshot stays. After a reconnect (the watch's own
 //!   session events say so, even when the link came back too fast for the session's state to
 //!   show it) or a new session, the watch is added again (zookeeper-client 0.11 does not restore
@@ -37,6 +41,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 use zookeeper_client as zk;
 
+use crate::curator::{CuratorInstance, CuratorService};
 use crate::error::Result;
 use crate::plumbing::path::validate_path;
 use crate::provider_url::ProviderUrl;
@@ -63,6 +68,27 @@ pub struct ProviderNode {
     pub created: i64,
 }
 
+/// How discovery reads a child's data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NodeFormat {
+    /// zoorpc's own: the provider's URL ([`ProviderUrl`]).
+    #[default]
+    Url,
+    /// The Curator layout's: Curator's `ServiceInstance` JSON, called at the URL
+    /// [`CuratorInstance::url`] gives.
+    Curator,
+}
+
+impl NodeFormat {
+    /// The URL to call the provider whose node holds `data` at, or why there is none.
+    pub fn url_of(self, data: &[u8]) -> Result<ProviderUrl> {
+        match self {
+            NodeFormat::Url => ProviderUrl::from_bytes(data),
+            NodeFormat::Curator => CuratorInstance::url_of(data),
+        }
+    }
+}
+
 /// A snapshot of the providers under a base path, sorted by node name.
 pub type Providers = Arc<Vec<ProviderNode>>;
 
@@ -76,8 +102,37 @@ impl Discovery {
     /// Starts watching `base_path`; returns after the first listing (an error if it cannot be
     /// listed: not authorized, or ZooKeeper out of reach for the session's connect timeout).
     pub async fn watch(session: &Session, base_path: &str) -> Result<Discovery> {
+        Discovery::watch_format(session, base_path, NodeFormat::Url).await
+    }
+
+    /// Starts watching the instances of `service` in the Curator layout (the children of
+    /// `<base>/<name>`, each holding Curator's JSON), with the same single watch and the same
+    /// guarantees as [`Discovery::watch`]; an instance that is not to be called (not Curator's
+    /// JSON, disabled, out of service) is skipped with a warning saying why.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), zoorpc_registry::Error> {
+    /// use zoorpc_registry::{CuratorService, Discovery, Session};
+    /// let session = Session::connect_to("127.0.0.1:2181").await?;
+    /// let discovery = Discovery::watch_curator(&session, &CuratorService::new("greeter")).await?;
+    /// for provider in discovery.providers().iter() {
+    ///     println!("{} {}", provider.name, provider.url);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn watch_curator(session: &Session, service: &CuratorService) -> Result<Discovery> {
+        Discovery::watch_format(session, &service.path()?, NodeFormat::Curator).await
+    }
+
+    /// Starts watching `base_path`, reading each child's data as `format` says.
+    pub async fn watch_format(
+        session: &Session,
+        base_path: &str,
+        format: NodeFormat,
+    ) -> Result<Discovery> {
         let base = validate_path(base_path)?.to_owned();
-        let providers = Watched::start(session, Children::new(base), Arc::new(Vec::new())).await?;
+        let children = Children::new(base, format);
+        let providers = Watched::start(session, children, Arc::new(Vec::new())).await?;
         Ok(Discovery { providers })
     }
 
@@ -95,6 +150,8 @@ impl Discovery {
 /// The children of a base path and their data, as followed by [`Watched`].
 struct Children {
     base: String,
+    /// How a child's data is read.
+    format: NodeFormat,
     /// `base` followed by `/` (just `/` for the root): what a child's path starts with.
     prefix: String,
     /// The known children by name (so a snapshot comes out sorted), each with its node as
@@ -111,7 +168,7 @@ struct Children {
 }
 
 impl Children {
-    fn new(base: String) -> Children {
+    fn new(base: String, format: NodeFormat) -> Children {
         let prefix = if base == "/" {
             base.clone()
         } else {
@@ -119,6 +176,7 @@ impl Children {
         };
         Children {
             base,
+            format,
             prefix,
             known: BTreeMap::new(),
             stale: BTreeSet::new(),
@@ -169,7 +227,7 @@ impl Children {
             match read.await {
                 Ok((data, stat)) => {
                     let name: Arc<str> = name.as_str().into();
-                    let node = match ProviderUrl::from_bytes(&data) {
+                    let node = match self.format.url_of(&data) {
                         Ok(url) => Some(ProviderNode {
                             name: name.clone(),
                             url,
@@ -180,7 +238,7 @@ impl Children {
                             None
                         }
                         Err(e) => {
-                            warn!(node = %format!("{}{name}", self.prefix), error = %e, "skipping a provider node with bad data");
+                            warn!(node = %format!("{}{name}", self.prefix), error = %e, "skipping a provider node with bad data (or one not to be called)");
                             None
                         }
                     };

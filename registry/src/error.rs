@@ -91,6 +91,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// A node in the Curator layout does not hold an instance zoorpc can call (not the JSON of
+    /// Curator's `ServiceInstance`, no address or port, disabled, or out of service).
+    #[error(
+        "not a callable Curator service instance ({reason}): {data:?}; expected the JSON of Curator's ServiceInstance with an address and a port or sslPort"
+    )]
+    InvalidInstance {
+        /// The node's data (at most 200 escaped characters).
+        data: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// ZooKeeper refused an operation for want of an identity an ACL names: for a create or a
     /// delete the ACL of the node's parent (ZooKeeper checks the parent's), for a read the
     /// node's own, for a change (set, multi) the node's own. The message says which.

@@ -11,6 +11,9 @@
 //!   `<base>/provider<seq>` holding its URL, kept in place across expiry and deletion.
 //! - [`discovery`]: [`Discovery`], the live snapshot of providers under a base path, fetched
 //!   incrementally, surviving disconnects and garbage nodes.
+//! - [`curator`]: the layout of Apache Curator's service discovery (and Spring Cloud
+//!   Zookeeper): [`CuratorService`], `<base>/<name>/<id>` holding Curator's JSON; registered by
+//!   [`Registration::register_curator`], discovered by [`Discovery::watch_curator`].
 //! - [`election`]: [`MasterElection`], active/standby election on one `EPHEMERAL` node, with
 //!   roles, handover by designation and the [`Fence`] that makes a deposed master's writes fail.
 //! - [`master_watch`]: [`MasterWatch`], the current master's address for clients (a watch of
@@ -34,7 +37,8 @@
 //! is the master's epoch), `<path>.participants/<session>` (one `EPHEMERAL` node per contender,
 //! see [`election`]), `<path>.jobs/<name>` (the last claimed run of a master-only job) and
 //! `<path>.floor/<name>` (the same claim, written first).
-//! Readable with `zkCli.sh`.
+//! In the Curator layout: `EPHEMERAL` `/services/<name>/<uuid>` = Curator's `ServiceInstance`
+//! JSON. Readable with `zkCli.sh`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), zoorpc_registry::Error> {
@@ -50,6 +54,7 @@
 
 pub mod auth;
 pub mod connect_string;
+pub mod curator;
 pub mod discovery;
 pub mod election;
 pub mod error;
@@ -66,7 +71,8 @@ pub mod weight;
 
 pub use auth::{AUTH_FILE_ENV, NodeAcl, ZkCredential};
 pub use connect_string::ConnectString;
-pub use discovery::{Discovery, ProviderNode, Providers};
+pub use curator::{CuratorPayload, CuratorService};
+pub use discovery::{Discovery, NodeFormat, ProviderNode, Providers};
 pub use election::{
     ElectionOptions, Fence, MasterElection, Role, RoleChange, RoleChanges, companion_path,
     default_master_path, designate,

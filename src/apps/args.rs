@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use zoorpc_registry::{AUTH_FILE_ENV, ZkCredential};
+use zoorpc_registry::{AUTH_FILE_ENV, CuratorService, ZkCredential};
 
 use crate::cli::{MAX_MS, file_name, millis, number, socket_address};
 
@@ -171,4 +171,61 @@ impl ListenArgs {
 pub fn listen_ip(text: &str) -> Result<IpAddr, String> {
     text.parse()
         .map_err(|_| "expected an IP address such as 127.0.0.1 or ::1".to_owned())
+}
+
+/// `--curator-name`, `--curator-base`: the layout of Apache Curator's service discovery and
+/// Spring Cloud Zookeeper (`<base>/<name>/<id>` holding Curator's JSON), for the programs that
+/// register or discover.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CuratorArgs {
+    /// The service's name in the layout of Curator's service discovery and Spring Cloud
+    /// Zookeeper (instances at <curator-base>/<NAME>/<id>, holding Curator's JSON)
+    #[arg(long, value_name = "NAME", value_parser = curator_name)]
+    pub curator_name: Option<String>,
+    /// The base path of that layout (Curator's basePath, Spring's
+    /// spring.cloud.zookeeper.discovery.root)
+    #[arg(long, value_name = "PATH", default_value = zoorpc_registry::curator::DEFAULT_CURATOR_BASE, requires = "curator_name", value_parser = super::znode_path)]
+    pub curator_base: String,
+}
+
+impl CuratorArgs {
+    /// The consumer's configuration: the providers under `base_path`, or with
+    /// `--curator-name` the instances of that service in the Curator layout.
+    pub fn consumer_config(
+        &self,
+        zk: &str,
+        base_path: &str,
+    ) -> Result<zoorpc_consumer::ConsumerConfig, String> {
+        match self.service() {
+            Some(service) => zoorpc_consumer::ConsumerConfig::new_curator(zk, &service)
+                .map_err(|e| e.to_string()),
+            None => Ok(zoorpc_consumer::ConsumerConfig::new(zk, base_path)),
+        }
+    }
+
+    /// The service `--curator-name` names, if it was given.
+    pub fn service(&self) -> Option<CuratorService> {
+        let name = self.curator_name.as_ref()?;
+        Some(CuratorService::new(name).base(&self.curator_base))
+    }
+}
+
+/// The check of `--curator-name`: one node name of at most 255 bytes without whitespace (a
+/// service name as Spring's `spring.application.name` makes them).
+///
+/// ```
+/// use zoorpc::apps::args::curator_name;
+/// assert_eq!(curator_name("greeter-v2").unwrap(), "greeter-v2");
+/// for bad in ["a/b", "", "..", "a b", &"x".repeat(256)] {
+///     assert!(curator_name(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn curator_name(text: &str) -> Result<String, String> {
+    if text.len() > 255 || text.chars().any(char::is_whitespace) {
+        return Err("expected a service name of at most 255 bytes, without whitespace".to_owned());
+    }
+    CuratorService::new(text)
+        .path()
+        .map(|_| text.to_owned())
+        .map_err(|e| e.to_string())
 }

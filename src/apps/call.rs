@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use zoorpc_consumer::{Consumer, ConsumerConfig, Strategy};
+use zoorpc_consumer::{Consumer, Strategy};
 
 use crate::cli::{MAX_MS, millis, number};
 
@@ -18,8 +18,11 @@ pub struct CallArgs {
     /// The name sent in `HelloRequest.name`
     pub name: String,
     /// Where the providers register
-    #[arg(long, default_value = "/registry", value_parser = super::znode_path)]
+    #[arg(long, default_value = "/registry", value_parser = super::znode_path, conflicts_with = "curator_name")]
     pub base_path: String,
+    /// Call the instances of a service in the Curator / Spring Cloud Zookeeper layout instead.
+    #[command(flatten)]
+    pub curator: super::CuratorArgs,
     /// How many calls (`--calls`, as the client programs spell it, is the same flag)
     #[arg(long, visible_alias = "calls", value_name = "N", default_value = "1", value_parser = number(1..=u64::MAX))]
     pub count: u64,
@@ -39,11 +42,15 @@ pub fn run(args: CallArgs) -> i32 {
     let access = super::consumer_access(&args.zk, &args.tls);
     super::run_checked(access, &super::MetricsArg::default(), |(zk_auth, tls)| {
         super::block_on(async move {
-            let mut config =
-                ConsumerConfig::new(args.zk.zk.clone(), args.base_path).strategy(args.strategy);
+            let mut config = args
+                .curator
+                .consumer_config(&args.zk.zk, &args.base_path)?
+                .strategy(args.strategy);
             config.zk_auth = zk_auth;
             config.tls = tls;
-            let consumer = Consumer::connect_with(config).await?;
+            let consumer = Consumer::connect_with(config)
+                .await
+                .map_err(|e| e.to_string())?;
             let name = &args.name;
             let failed = super::call_loop(args.count, args.interval, || async {
                 consumer
@@ -52,7 +59,7 @@ pub fn run(args: CallArgs) -> i32 {
                     .map(|answer| format!("{} {}", answer.url, answer.value.message))
             })
             .await;
-            Ok::<_, zoorpc_consumer::Error>(if failed == 0 { 0 } else { 1 })
+            Ok::<_, String>(if failed == 0 { 0 } else { 1 })
         })
     })
 }

@@ -7,6 +7,7 @@
 //! providers, never as a provider.
 
 use serde_json::{Value, json};
+use zoorpc_registry::NodeFormat;
 use zoorpc_registry::inspect::{self, ProviderEntry, ServiceListing};
 
 use super::{ZkArg, human_age, now_ms, session_hex};
@@ -18,8 +19,12 @@ pub struct LsArgs {
     #[command(flatten)]
     pub zk: ZkArg,
     /// Where to start looking
-    #[arg(default_value = "/", value_parser = super::znode_path_or_root)]
+    #[arg(default_value = "/", value_parser = super::znode_path_or_root, conflicts_with = "curator_name")]
     pub path: String,
+    /// List the instances of one service in the Curator / Spring Cloud Zookeeper layout (each
+    /// child of <curator-base>/<NAME>, bad data shown as such) instead.
+    #[command(flatten)]
+    pub curator: super::CuratorArgs,
     /// Print one JSON document
     #[arg(long)]
     pub json: bool,
@@ -33,14 +38,23 @@ pub fn run(args: LsArgs) -> i32 {
     };
     super::block_on(async move {
         let session = super::open_session(&args.zk.zk, credential).await?;
-        let listing = inspect::services(&session, &args.path)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (root, listing) = match args.curator.service() {
+            Some(service) => {
+                let path = service.path().map_err(|e| e.to_string())?;
+                let listing = inspect::instances(&session, &path, NodeFormat::Curator).await;
+                (path, listing)
+            }
+            None => (
+                args.path.clone(),
+                inspect::services(&session, &args.path).await,
+            ),
+        };
+        let listing = listing.map_err(|e| e.to_string())?;
         let now = now_ms();
         if args.json {
-            crate::say!("{}", to_json(&args.path, &listing, now));
+            crate::say!("{}", to_json(&root, &listing, now));
         } else {
-            print_text(&args.path, &listing, now);
+            print_text(&root, &listing, now);
         }
         Ok::<_, String>(0)
     })

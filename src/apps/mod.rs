@@ -31,7 +31,9 @@ pub mod xds;
 #[cfg(feature = "dev-tools")]
 pub mod zookeeper;
 
-pub use args::{CallLoopArgs, ListenArgs, LogArgs, LogLevel, MetricsArg, SessionArg, ZkArg};
+pub use args::{
+    CallLoopArgs, CuratorArgs, ListenArgs, LogArgs, LogLevel, MetricsArg, SessionArg, ZkArg,
+};
 
 /// clap's check of a znode path argument: a path ZooKeeper would refuse is a usage error
 /// (status 2, `; see --help`), found before anything connects.

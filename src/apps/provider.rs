@@ -4,12 +4,17 @@
 //! node is deleted (before the drain grace and the drain), `stopped` at the end. With ZooKeeper
 //! out of reach the node cannot be deleted: after one session timeout it prints the error
 //! instead of `deregistered`, drains, prints `stopped`, and exits 1 (the node goes with the
-//! session). A second signal exits at once with status 130.
+//! session). A second signal exits at once with status 130. Registered in both layouts
+//! (`--base-path` and `--curator-name`), it prints `registered` and `deregistered` once per node,
+//! the `provider<seq>` node first.
 
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::cli::{MAX_MS, millis, number};
 use zoorpc_provider::{Provider, ProviderConfig, StopSignals};
+use zoorpc_registry::CuratorPayload;
 
 /// What the provider program runs: the provider's configuration, and the demo service's
 /// artificial latency.
@@ -38,12 +43,45 @@ pub struct ProviderProgram {
 /// `zoorpc provider` and `zoorpc-provider` flags.
 #[derive(clap::Args, Debug)]
 pub struct ProviderArgs {
-    /// Where to register
-    #[arg(long, default_value = "/registry", value_parser = super::znode_path)]
-    pub base_path: String,
+    /// Where to register provider<seq> [default: /registry, unless --curator-name is given
+    /// alone: then only in the Curator layout]
+    #[arg(long, value_parser = super::znode_path)]
+    pub base_path: Option<String>,
+    /// Also (or, without --base-path, only) register in the layout of Curator's service
+    /// discovery and Spring Cloud Zookeeper.
+    #[command(flatten)]
+    pub curator: super::CuratorArgs,
+    /// The payload of the Curator instance: none (null, read by any Curator discovery) or
+    /// spring-cloud (Spring Cloud Zookeeper's ZookeeperInstance, with the gRPC_port and weight
+    /// metadata grpc-spring-boot-starter and Spring's discovery client read)
+    #[arg(
+        long,
+        value_name = "KIND",
+        default_value = "none",
+        requires = "curator_name"
+    )]
+    pub curator_payload: PayloadArg,
     /// Everything else a provider program is told.
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+/// A value of `--curator-payload`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadArg {
+    /// A `null` payload (any Curator discovery reads it).
+    None,
+    /// Spring Cloud Zookeeper's `ZookeeperInstance`.
+    SpringCloud,
+}
+
+impl From<PayloadArg> for CuratorPayload {
+    fn from(arg: PayloadArg) -> Self {
+        match arg {
+            PayloadArg::None => CuratorPayload::None,
+            PayloadArg::SpringCloud => CuratorPayload::SpringCloud,
+        }
+    }
 }
 
 /// The flags of every program that provides (`zoorpc-provider`, `zoorpc provider`,
@@ -107,16 +145,34 @@ impl ServeArgs {
         F: FnOnce(HelloProvider) -> Fut,
         Fut: std::future::Future<Output = Result<Provider, zoorpc_provider::Error>>,
     {
-        super::run_checked(self.config(base_path), &self.metrics, |program| {
-            run_started(serve(program))
-        })
+        self.run_config(self.config(base_path), serve)
+    }
+
+    /// Runs the provider `serve` starts from `config` (see [`ServeArgs::run`]).
+    pub fn run_config<F, Fut>(&self, config: Result<HelloProvider, String>, serve: F) -> i32
+    where
+        F: FnOnce(HelloProvider) -> Fut,
+        Fut: std::future::Future<Output = Result<Provider, zoorpc_provider::Error>>,
+    {
+        super::run_checked(config, &self.metrics, |program| run_started(serve(program)))
     }
 }
 
 impl ProviderArgs {
     /// Runs the `HelloService` provider these flags ask for; returns the exit status.
     pub fn run(&self) -> i32 {
-        self.serve.run(&self.base_path, |program| {
+        let base_path = self.base_path.as_deref().unwrap_or("/registry");
+        let config = self.serve.config(base_path).map(|mut program| {
+            if let Some(service) = self.curator.service() {
+                let service = service.payload(self.curator_payload.into());
+                program.config = match self.base_path {
+                    Some(_) => program.config.curator(service),
+                    None => program.config.curator_only(service),
+                };
+            }
+            program
+        });
+        self.serve.run_config(config, |program| {
             super::hello::serve_slow(program.config, program.delay)
         })
     }
@@ -138,11 +194,13 @@ pub fn run_started(
         let provider = start.await?;
         // Listening before announcing: whoever reads the line may signal at once.
         let mut signals = StopSignals::listen()?;
-        let node = announce_until_stopped(&provider, &mut signals).await;
-        let node = provider.node_path().unwrap_or(node);
-        crate::say!("stopping {node}");
+        let mut nodes = announce_until_stopped(&provider, &mut signals).await;
+        if let (Some(first), Some(now)) = (nodes.first_mut(), provider.node_path()) {
+            *first = now;
+        }
+        crate::say!("stopping {}", nodes.first().map_or("", String::as_str));
         tokio::select! {
-            status = stop(provider, &node) => Ok::<_, zoorpc_provider::Error>(status),
+            status = stop(provider, &nodes) => Ok::<_, zoorpc_provider::Error>(status),
             // A second Ctrl-C: the user does not want to wait for the deregistration or drain.
             _ = signals.recv() => {
                 eprintln!("error: interrupted again; exiting at once (a node not yet deleted goes with the session)");
@@ -155,16 +213,19 @@ pub fn run_started(
 }
 
 /// The stop's lines, each when its step is done: `deregistered <node>` once the node is deleted
-/// (before the drain grace: whoever waits for it may count the provider gone from the list),
-/// `stopped` after the drain; a failed step is one error line and status 1.
-async fn stop(mut provider: Provider, node: &str) -> i32 {
+/// (before the drain grace: whoever waits for it may count the provider gone from the list;
+/// one line per node, all deleted by then), `stopped` after the drain; a failed step is one
+/// error line and status 1.
+async fn stop(mut provider: Provider, nodes: &[String]) -> i32 {
     let error = |e: zoorpc_provider::Error| {
         eprintln!("error: {}", crate::cli::error_line(&e.to_string()));
         1
     };
     let deregistered = match provider.deregister().await {
         Ok(()) => {
-            crate::say!("deregistered {node}");
+            for node in nodes {
+                crate::say!("deregistered {node}");
+            }
             0
         }
         Err(e) => error(e),
@@ -174,35 +235,68 @@ async fn stop(mut provider: Provider, node: &str) -> i32 {
     deregistered.max(stopped)
 }
 
-/// Announces the provider's node (`registered <node> <url>`), again each time it is re-created,
-/// until a stop signal; returns the last node announced.
-async fn announce_until_stopped(provider: &Provider, signals: &mut StopSignals) -> String {
-    let mut node = provider.node_path().unwrap_or_default();
-    crate::say!("registered {node} {}", provider.url());
+/// Announces the provider's nodes (`registered <node> <url>`: its `provider<seq>` node, its
+/// Curator instance node, or both, in that order), each again whenever it is re-created, until
+/// a stop signal; returns the last paths announced.
+async fn announce_until_stopped(provider: &Provider, signals: &mut StopSignals) -> Vec<String> {
+    let url = provider.url();
+    let main = provider.node_path().unwrap_or_default();
+    let mut nodes = vec![Announced::new(main.clone(), provider.node_changes())];
+    if let Some(curator) = provider.curator_node_path().filter(|c| *c != main) {
+        nodes.push(Announced::new(curator, provider.curator_node_changes()));
+    }
+    for announced in &nodes {
+        crate::say!("registered {} {url}", announced.node);
+    }
     // A re-created node (expiry, an operator's delete, a wipe) is announced as a new
-    // registration, so the lines always name the node there is.
-    let mut changes = provider.node_changes();
+    // registration, so the lines always name the nodes there are.
     loop {
-        let changed = async {
-            match changes.as_mut() {
-                Some(rx) => rx.changed().await.is_ok(),
+        let (first, rest) = nodes.split_at_mut(1);
+        let second = async {
+            match rest.first_mut() {
+                Some(announced) => announced.recreated().await,
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            _ = signals.recv() => return node,
-            alive = changed => {
-                if !alive {
-                    changes = None;
-                    continue;
-                }
-                // The registration publishes a path only when it created the node again,
-                // so each one is announced, even under the same name (sequence numbers
-                // start again in a re-created base path).
-                if let Some(now) = changes.as_mut().and_then(|rx| rx.borrow_and_update().clone()) {
-                    node = now;
-                    crate::say!("registered {node} {}", provider.url());
-                }
+        let recreated = tokio::select! {
+            _ = signals.recv() => None,
+            node = first[0].recreated() => Some(node),
+            node = second => Some(node),
+        };
+        match recreated {
+            Some(node) => crate::say!("registered {node} {url}"),
+            None => break,
+        }
+    }
+    nodes.into_iter().map(|announced| announced.node).collect()
+}
+
+/// One node the provider program announces: the path last announced, and its changes.
+struct Announced {
+    node: String,
+    /// `None` once the registration stopped publishing.
+    changes: Option<watch::Receiver<Option<String>>>,
+}
+
+impl Announced {
+    fn new(node: String, changes: Option<watch::Receiver<Option<String>>>) -> Announced {
+        Announced { node, changes }
+    }
+
+    /// The node's path once it is created again (the registration publishes a path only when
+    /// it created the node again, so each one is announced, even under the same name).
+    async fn recreated(&mut self) -> String {
+        loop {
+            let Some(changes) = self.changes.as_mut() else {
+                return std::future::pending().await;
+            };
+            if changes.changed().await.is_err() {
+                self.changes = None;
+                continue;
+            }
+            if let Some(now) = changes.borrow_and_update().clone() {
+                self.node = now.clone();
+                return now;
             }
         }
     }

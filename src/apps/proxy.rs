@@ -53,7 +53,7 @@ use crate::cli::{MAX_MS, millis, number};
 
 /// `zoorpc proxy` flags.
 #[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["base_path", "master"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["base_path", "master", "curator_name"])))]
 pub struct ProxyArgs {
     /// The ZooKeeper to talk to (`--zk`, default `ZOORPC_ZK`).
     #[command(flatten)]
@@ -64,6 +64,10 @@ pub struct ProxyArgs {
     /// Forward to the providers registered under this base path (balanced)
     #[arg(long, value_parser = super::znode_path)]
     pub base_path: Option<String>,
+    /// Forward to the instances of a service in the Curator / Spring Cloud Zookeeper layout
+    /// (balanced).
+    #[command(flatten)]
+    pub curator: super::CuratorArgs,
     /// Forward to the current master of this election path
     #[arg(long, value_parser = super::election_path)]
     pub master: Option<String>,
@@ -148,17 +152,22 @@ fn policy(args: &ProxyArgs) -> CallPolicy {
     }
 }
 
-/// The consumer (`--base-path`) or master client (`--master`) the proxy forwards through, and
+/// The consumer (`--base-path`, `--curator-name`) or master client (`--master`) the proxy forwards through, and
 /// how `listening` names it.
 async fn connect_upstream(
     args: &ProxyArgs,
     credential: Option<ZkCredential>,
     tls: Option<ConsumerTls>,
 ) -> Result<(Upstream, String), String> {
-    match (&args.base_path, &args.master) {
-        (Some(base), _) => {
-            let mut config = ConsumerConfig::new(args.zk.zk.clone(), base.clone())
-                .strategy(args.strategy.clone().unwrap_or_default());
+    let providers = match (&args.base_path, args.curator.service()) {
+        (Some(base), _) => Some(ConsumerConfig::new(args.zk.zk.clone(), base.clone())),
+        (None, Some(_)) => Some(args.curator.consumer_config(&args.zk.zk, "")?),
+        (None, None) => None,
+    };
+    match (providers, &args.master) {
+        (Some(config), _) => {
+            let base = config.base_path.clone();
+            let mut config = config.strategy(args.strategy.clone().unwrap_or_default());
             config.zk_auth = credential;
             config.tls = tls;
             let consumer = Consumer::connect_with(config)
@@ -183,7 +192,7 @@ async fn connect_upstream(
                 .map_err(|e| e.to_string())?;
             Ok((Upstream::Master(client), format!("the master of {path}")))
         }
-        (None, None) => Err("give --base-path or --master".to_owned()),
+        (None, None) => Err("give --base-path, --curator-name or --master".to_owned()),
     }
 }
 

@@ -17,8 +17,11 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub zk: ZkArg,
     /// The base path to watch
-    #[arg(long, default_value = "/registry", value_parser = super::znode_path)]
+    #[arg(long, default_value = "/registry", value_parser = super::znode_path, conflicts_with = "curator_name")]
     pub base_path: String,
+    /// Watch the instances of a service in the Curator / Spring Cloud Zookeeper layout instead.
+    #[command(flatten)]
+    pub curator: super::CuratorArgs,
 }
 
 /// Runs `zoorpc watch`; returns the exit status.
@@ -31,9 +34,11 @@ pub fn run(args: WatchArgs) -> i32 {
         let session = super::open_session(&args.zk.zk, credential)
             .await
             .map_err(|e| e.to_string())?;
-        let discovery = Discovery::watch(&session, &args.base_path)
-            .await
-            .map_err(|e| e.to_string())?;
+        let discovery = match args.curator.service() {
+            Some(service) => Discovery::watch_curator(&session, &service).await,
+            None => Discovery::watch(&session, &args.base_path).await,
+        }
+        .map_err(|e| e.to_string())?;
         let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
         let mut updates = discovery.subscribe();
         let mut seen = BTreeMap::new();

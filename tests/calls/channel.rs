@@ -234,7 +234,7 @@ async fn an_empty_list_is_unavailable_at_once_and_a_dead_list_fails_fast() {
     let started = Instant::now();
     let status = client.say(say("nobody")).await.unwrap_err();
     assert!(
-        started.elapsed() < Duration::from_millis(100),
+        started.elapsed() < Duration::from_millis(500),
         "{:?}",
         started.elapsed()
     );

@@ -38,8 +38,9 @@ fn run(name: &str, cmd: Command, timeout: Duration) -> (bool, Vec<String>) {
     (ok, child.drain_lines().to_vec())
 }
 
-/// The venv's python with grpcio, grpcio-reflection and grpcio-health-checking, or why not.
-fn python() -> Result<&'static Path, &'static str> {
+/// The venv's python with grpcio, grpcio-reflection and grpcio-health-checking, or why not
+/// (also the Python of `curator.rs`'s server).
+pub(crate) fn python() -> Result<&'static Path, &'static str> {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PYTHON
         .get_or_init(|| {

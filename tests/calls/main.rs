@@ -1,5 +1,6 @@
 //! Calls through the balanced channel against real providers: failover, deadlines, retries,
-//! picking, hung providers, rolling restarts, TLS, reflection, interop with stock gRPC tools,
+//! picking, hung providers, rolling restarts, TLS, reflection, interop with stock gRPC tools
+//! and with Apache Curator's service discovery (the Java fleets),
 //! what error lines say, how both kinds of server stop (answering through their drain grace),
 //! a stock client balancing through `zoorpc xds`,
 //! and tower's own balancer on the consumer's discovery.
@@ -11,6 +12,7 @@
 mod common;
 
 mod channel;
+mod curator;
 mod deadlines;
 mod failover;
 mod hung_providers;

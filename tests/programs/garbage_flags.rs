@@ -42,7 +42,7 @@ const FREE_TEXT: &[(&str, &str)] = &[("zoorpc-client", "name"), ("zoorpc-ha-clie
 
 /// Names that become a znode name (a job's): a number, `%zz` or a long name is a fine name,
 /// a `/` is not.
-const NAMES: &[&str] = &["name", "job-name"];
+const NAMES: &[&str] = &["name", "job-name", "curator-name"];
 
 /// A contender's identity, written as the master node's data: any non-empty printable text.
 const IDENTITIES: &[&str] = &["address"];

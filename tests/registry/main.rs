@@ -1,6 +1,6 @@
-//! The registry end to end against a real ZooKeeper: registration and discovery, ACLs, a chroot,
-//! the snapshot on disk, tampering, ZooKeeper outages and ensembles, forced session expiries,
-//! real network partitions and slow links.
+//! The registry end to end against a real ZooKeeper: registration and discovery (zoorpc's layout
+//! and Curator's), ACLs, a chroot, the snapshot on disk, tampering, ZooKeeper outages and
+//! ensembles, forced session expiries, real network partitions and slow links.
 //!
 //! One test binary of several files (one link, one shared ZooKeeper): `cargo test --test registry`;
 //! one file's tests: `cargo test --test registry discovery::`.
@@ -13,6 +13,7 @@ mod hosts;
 mod access_control;
 mod bad_input;
 mod chroot;
+mod curator;
 mod discovery;
 mod ensemble;
 mod expiry_rounds;

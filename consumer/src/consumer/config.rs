@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use zoorpc_registry::ZkCredential;
+use zoorpc_registry::{CuratorService, NodeFormat, ZkCredential};
 
 use crate::balance::{DEFAULT_BUFFER_LIMIT, EjectionPolicy, RetryBudget, Strategy};
 use crate::tls::ConsumerTls;
@@ -18,8 +18,12 @@ use crate::tls::ConsumerTls;
 pub struct ConsumerConfig {
     /// ZooKeeper connect string.
     pub zk: String,
-    /// The base path providers register under, e.g. `/registry`.
+    /// The base path providers register under, e.g. `/registry` (in the Curator layout the
+    /// service's path, `/services/<name>`).
     pub base_path: String,
+    /// How each child of the base path is read: zoorpc's URL (the default) or Curator's
+    /// `ServiceInstance` JSON ([`ConsumerConfig::new_curator`]).
+    pub format: NodeFormat,
     /// ZooKeeper session timeout.
     pub session_timeout: Duration,
     /// How long `connect` waits for ZooKeeper.
@@ -76,6 +80,7 @@ impl ConsumerConfig {
         ConsumerConfig {
             zk: zk.into(),
             base_path: base_path.into(),
+            format: NodeFormat::Url,
             session_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             strategy: Strategy::default(),
@@ -87,6 +92,28 @@ impl ConsumerConfig {
             tls: None,
             rng_seed: None,
         }
+    }
+
+    /// A config as [`ConsumerConfig::new`]'s, calling the instances of `service` in the layout
+    /// of Apache Curator's service discovery and Spring Cloud Zookeeper (`<base>/<name>/<id>`
+    /// holding Curator's JSON; see [`zoorpc_registry::curator`] for the address, port and
+    /// weight each is called with). An error if the service's name or base makes no path.
+    ///
+    /// ```
+    /// use zoorpc_consumer::ConsumerConfig;
+    /// use zoorpc_registry::{CuratorService, NodeFormat};
+    /// let config = ConsumerConfig::new_curator("127.0.0.1:2181", &CuratorService::new("greeter"))?;
+    /// assert_eq!(config.base_path, "/services/greeter");
+    /// assert_eq!(config.format, NodeFormat::Curator);
+    /// # Ok::<(), zoorpc_registry::Error>(())
+    /// ```
+    pub fn new_curator(
+        zk: impl Into<String>,
+        service: &CuratorService,
+    ) -> Result<Self, zoorpc_registry::Error> {
+        let mut config = ConsumerConfig::new(zk, service.path()?);
+        config.format = NodeFormat::Curator;
+        Ok(config)
     }
 
     /// This config with another picking strategy.
@@ -187,5 +214,6 @@ mod tests {
         );
         assert_eq!(config.rng_seed, Some(6));
         assert!(config.tls.is_none());
+        assert_eq!(config.format, NodeFormat::Url);
     }
 }

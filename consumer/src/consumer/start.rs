@@ -82,10 +82,10 @@ impl Consumer {
         Consumer::with_session_and(session, config).await
     }
 
-    /// Watches `config.base_path` on an existing session (the config's ZooKeeper settings are
+    /// Watches `config.base_path` (read as `config.format` says) on an existing session (the config's ZooKeeper settings are
     /// not used).
     pub async fn with_session_and(session: Session, config: ConsumerConfig) -> Result<Consumer> {
-        let discovery = Discovery::watch(&session, &config.base_path).await?;
+        let discovery = Discovery::watch_format(&session, &config.base_path, config.format).await?;
         let mut snapshots = discovery.subscribe();
         let first = snapshots.borrow_and_update().clone();
         let live = Arc::new(OnceLock::new());
@@ -121,6 +121,7 @@ impl Consumer {
             connect_timeout: config.connect_timeout,
             credential: config.zk_auth,
             base_path: base_path.clone(),
+            format: config.format,
             snapshot_path: config.snapshot_path,
         };
         // The task that copies discovery's snapshots into `endpoints` (and the snapshot file),

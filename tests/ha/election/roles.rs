@@ -53,7 +53,7 @@ async fn five_contenders_started_together_elect_exactly_one_master_the_others_na
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graceful_resign_makes_a_standby_master_within_100_ms() {
+async fn graceful_resign_makes_a_standby_master_long_before_a_session_could_expire() {
     let path = unique_path("resign");
     let connect = zk().connect_string();
     let a = Contender::join(&connect, &path, &address(0)).await;
@@ -79,9 +79,12 @@ async fn graceful_resign_makes_a_standby_master_within_100_ms() {
         Role::Master { epoch } => assert!(epoch > first, "epoch {epoch} <= {first}"),
         other => panic!("b became {other}, not master"),
     }
+    // Half the session timeout: without the hand-over the standby would wait for the
+    // session's end. (The hand-over's own figure, a fraction of a millisecond, is `bench
+    // handover`'s; a test on a loaded machine would only measure the load.)
     assert!(
-        took <= Duration::from_millis(100),
-        "standby became master {took:?} after the resign"
+        took <= SESSION_TIMEOUT / 2,
+        "standby became master {took:?} after the resign (session timeout {SESSION_TIMEOUT:?})"
     );
     let raw = raw_client(&connect).await;
     let (data, _) = raw.get_data(&path).await.unwrap();

@@ -1,26 +1,31 @@
 //! `takeover`: how long a service is without a master when its master goes, by kind of going.
 //! Two `zoorpc-ha-server` processes (the default 10 s session timeout unless
 //! `--session-timeout-ms`) under a loop of idempotent `SayHello` calls through a
-//! `MasterClient`; each round the master is SIGKILLed, SIGSTOPped or SIGTERMed (`--rounds` of
-//! each, in turn). The time is from the signal to the first call answered by the other server
-//! (its reply names it). A SIGSTOPped master is continued once the other answered, while calls
+//! `MasterClient`; each round the master is SIGKILLed, SIGSTOPped, SIGTERMed or designated away
+//! to the standby (`designate`, as `zoorpc designate` does) (`--rounds` of each, in turn). The
+//! time is from the signal (the designation's send) to the first call answered by the other
+//! server (its reply names it). A SIGSTOPped master is continued once the other answered, while calls
 //! sent to its own address wait on it: any of them answered OK is a round "served by the
-//! resumed master". A killed or stopped server is started again (same port) as the standby.
+//! resumed master". A killed or stopped server is started again (same port) as the standby; a
+//! designated-away one stays, a standby.
 //! Failed calls are counted (they are idempotent: none should fail).
+
+mod calls;
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use zoorpc::consumer::MasterClient;
-use zoorpc::proto::{HelloRequest, HelloServiceClient};
+use zoorpc::registry::{Session, designate};
 
 use crate::harness::ChildProcess;
 use zoorpc::cli::{file_name, millis, number};
 
+use self::calls::{Loop, direct_calls};
 use crate::{json_num, quantile_ms};
 
 /// `takeover` options.
@@ -39,9 +44,6 @@ pub struct Options {
 
 /// How long anything may take before the round is given up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
-/// Pause between two calls of the client loop, and the most calls it keeps in flight.
-const PACE: Duration = Duration::from_millis(5);
-const MAX_IN_FLIGHT: usize = 20_000;
 
 /// One kind of going, as the JSON names it.
 #[derive(Clone, Copy, PartialEq)]
@@ -49,6 +51,8 @@ enum Going {
     Kill,
     Stop,
     Term,
+    /// Designated away (`zoorpc designate` to the standby): it steps down and stays a standby.
+    Designate,
 }
 
 impl Going {
@@ -57,6 +61,7 @@ impl Going {
             Going::Kill => "sigkill",
             Going::Stop => "sigstop",
             Going::Term => "sigterm",
+            Going::Designate => "designate",
         }
     }
 }
@@ -78,48 +83,8 @@ struct Servers {
     path: String,
     session_timeout: Duration,
     slots: Vec<Slot>,
-}
-
-/// The client loop and its counts.
-struct Loop {
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-    last: Last,
-    calls: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-}
-
-impl Loop {
-    fn start(client: Arc<MasterClient>) -> Loop {
-        let (stop, stopped) = watch::channel(false);
-        let (last_tx, last) = watch::channel((Instant::now(), String::new()));
-        let failed = Arc::new(AtomicU64::new(0));
-        let calls = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(caller(
-            client,
-            Arc::new(last_tx),
-            calls.clone(),
-            failed.clone(),
-            stopped,
-        ));
-        Loop {
-            stop,
-            task,
-            last,
-            calls,
-            failed,
-        }
-    }
-
-    /// Stops the loop once its calls in flight finished: (calls, failed).
-    async fn finish(self) -> (u64, u64) {
-        self.stop.send_replace(true);
-        let _ = self.task.await;
-        (
-            self.calls.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-        )
-    }
+    /// The operator's session, for `designate`.
+    operator: Session,
 }
 
 /// One kind of going's figures: the rounds' times and the calls that failed meanwhile.
@@ -140,7 +105,7 @@ pub async fn run(zk: &str, options: Options) -> Result<(), String> {
     let calls = Loop::start(client);
     let mut figures = Vec::new();
     let mut resumed_served = 0u64;
-    for going in [Going::Kill, Going::Stop, Going::Term] {
+    for going in [Going::Kill, Going::Stop, Going::Term, Going::Designate] {
         let failed_before = calls.failed.load(Ordering::Relaxed);
         let mut samples = Vec::with_capacity(options.rounds);
         for round in 0..options.rounds {
@@ -212,6 +177,7 @@ impl Servers {
             path: path.to_owned(),
             session_timeout,
             slots: Vec::new(),
+            operator: Session::connect_to(zk).await.map_err(|e| e.to_string())?,
         };
         for _ in 0..2 {
             let port = free_port()?;
@@ -232,20 +198,8 @@ impl Servers {
     async fn round(&mut self, going: Going, last: &Last) -> Result<(Duration, bool), String> {
         let mut last = last.clone();
         let (master, master_address) = self.answering(&mut last).await?;
-        let process = self.slots[master]
-            .process
-            .as_ref()
-            .ok_or("the master has no process")?;
         let t = Instant::now();
-        match going {
-            Going::Stop => process.pause().map_err(|e| format!("SIGSTOP: {e}"))?,
-            Going::Kill => process
-                .signal(libc::SIGKILL)
-                .map_err(|e| format!("signal: {e}"))?,
-            Going::Term => process
-                .signal(libc::SIGTERM)
-                .map_err(|e| format!("signal: {e}"))?,
-        }
+        self.go(master, going).await?;
         // Calls to the stopped master's own address, queued while it is stopped and sent on for
         // a second after it continues.
         let (direct_stop, direct_stopped) = watch::channel(false);
@@ -269,12 +223,39 @@ impl Servers {
             direct_stop.send_replace(true);
             served = direct.await.unwrap_or(false);
         }
+        if going == Going::Designate {
+            // Stepped down, and a standby in the same process.
+            return Ok((took, served));
+        }
         // Back as the standby: a new process after a kill or a stop, so every round starts alike.
         if let Some(mut process) = self.slots[master].process.take() {
             process.kill();
         }
         self.start_slot(master, "role standby").await?;
         Ok((took, served))
+    }
+
+    /// Makes the master in `slot` go as `going` says.
+    async fn go(&self, slot: usize, going: Going) -> Result<(), String> {
+        let process = self.slots[slot]
+            .process
+            .as_ref()
+            .ok_or("the master has no process")?;
+        match going {
+            Going::Stop => process.pause().map_err(|e| format!("SIGSTOP: {e}")),
+            Going::Kill => process
+                .signal(libc::SIGKILL)
+                .map_err(|e| format!("signal: {e}")),
+            Going::Term => process
+                .signal(libc::SIGTERM)
+                .map_err(|e| format!("signal: {e}")),
+            Going::Designate => {
+                let other = &self.slots[1 - slot].address;
+                designate(&self.operator, &self.path, other)
+                    .await
+                    .map_err(|e| format!("designate {other}: {e}"))
+            }
+        }
     }
 
     /// The master: the server answering now (its slot and address).
@@ -313,82 +294,6 @@ impl Servers {
         slot.process = Some(process);
         Ok(())
     }
-}
-
-/// Calls to `address` (a stopped server), one every 50 ms until `stop`, in flight together;
-/// resolves to whether any was answered OK (as master).
-fn direct_calls(address: &str, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<bool> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
-        .map(|e| e.timeout(STEP_TIMEOUT).connect_lazy());
-    tokio::spawn(async move {
-        let Ok(channel) = endpoint else { return false };
-        let mut calls = tokio::task::JoinSet::new();
-        while !*stop.borrow() {
-            let mut client = HelloServiceClient::new(channel.clone());
-            calls.spawn(async move {
-                let request = HelloRequest {
-                    name: "direct".into(),
-                };
-                client.say_hello(request).await.is_ok()
-            });
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let mut served = false;
-        while let Some(ok) = calls.join_next().await {
-            served |= ok.unwrap_or(false);
-        }
-        served
-    })
-}
-
-/// The client loop: a `SayHello` through the master client every [`PACE`], each in flight on
-/// its own (a call stuck on a stopped master does not hold the next ones back), until `stop`;
-/// publishes who answered last.
-async fn caller(
-    client: Arc<MasterClient>,
-    last: Arc<watch::Sender<(Instant, String)>>,
-    calls: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut in_flight = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(PACE) => {}
-            _ = stop.wait_for(|s| *s) => break,
-        }
-        while in_flight.try_join_next().is_some() {}
-        if in_flight.len() >= MAX_IN_FLIGHT {
-            continue;
-        }
-        let (client, last, calls, failed) =
-            (client.clone(), last.clone(), calls.clone(), failed.clone());
-        in_flight.spawn(async move {
-            let result = client.say_hello("bench").await;
-            calls.fetch_add(1, Ordering::Relaxed);
-            match result {
-                Ok(answer) => {
-                    let at = Instant::now();
-                    last.send_if_modified(|(when, who)| {
-                        if at > *when {
-                            *when = at;
-                            who.clone_from(&answer.value.provider);
-                            true
-                        } else {
-                            false
-                        }
-                    });
-                }
-                Err(e) => {
-                    if failed.fetch_add(1, Ordering::Relaxed) < 5 {
-                        println!("call failed: {e}");
-                    }
-                }
-            }
-        });
-    }
-    // Calls in flight finish (each is bounded by the client's own timeouts).
-    while in_flight.join_next().await.is_some() {}
 }
 
 fn free_port() -> Result<u16, String> {

@@ -1,5 +1,7 @@
 //! `Registration`: a provider's `EPHEMERAL_SEQUENTIAL` node `<base>/provider<10 digits>` holding
-//! its URL, kept in place for as long as the registration lives.
+//! its URL, or its `EPHEMERAL` instance node `<base>/<name>/<id>` in the Curator layout holding
+//! Curator's JSON ([`Registration::register_curator`], [`crate::curator`]), kept in place for as
+//! long as the registration lives. Every guarantee below holds for both.
 //!
 //! Guarantees:
 //! - `register` returns once the node exists; missing parents are created (persistent). While
@@ -17,6 +19,11 @@
 //!   Our URL with only its weight changed is kept instead ([`crate::weight`]).
 //! - A `create` whose reply was lost: the node is looked up by owner and data before trying
 //!   again, so a lost reply never leaves two nodes for one provider.
+//! - The Curator layout's node keeps its name (the instance's id) in every session: the same
+//!   path after an expiry or a delete. Found there owned by another session (an earlier session
+//!   of this registration that ZooKeeper has not ended yet), it is deleted and created again, as
+//!   Curator's `ServiceDiscoveryImpl` does, so watchers see the new node. Its JSON written over
+//!   is written back whole (the weight rule is the URL's only).
 //! - `deregister` deletes the node before returning. With ZooKeeper out of reach it gives up
 //!   after one session timeout with [`Error::Unreachable`]: the node then goes with the session.
 //!   Dropping without deregistering lets the node go with the session (or deletes it in the
@@ -29,14 +36,15 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
-use crate::auth::NodeAcl;
+mod create;
+
+use crate::curator::{CuratorInstance, CuratorService};
 use crate::error::{Error, Result};
 use crate::plumbing::path::validate_path;
-use crate::plumbing::{
-    MAX_LOST_REPLIES, RETRY_PAUSE, ensure_path, ephemeral_sequential, unanswered, wait_reconnected,
-};
+use crate::plumbing::{RETRY_PAUSE, unanswered};
 use crate::provider_url::ProviderUrl;
 use crate::session::{LinkState, Session, SessionStatus};
+use create::{NodeName, create_node};
 
 /// The prefix of provider children under a base path: ZooKeeper appends a 10-digit sequence
 /// number, e.g. `/registry/provider0000000042`.
@@ -74,21 +82,64 @@ impl Registration {
     /// ```
     pub async fn register(session: &Session, base_path: &str, url: &ProviderUrl) -> Result<Self> {
         let base = validate_path(base_path)?.to_owned();
-        let status = session.connected_within_timeout().await?;
         let data = url.as_str().as_bytes().to_vec();
-        let node = create_node(&status, session.node_acl(), &base, &data).await?;
+        Registration::keep(session, base, NodeName::Sequential, data, url).await
+    }
+
+    /// Registers the provider at `url` as an instance of `service` in the Curator layout: the
+    /// `EPHEMERAL` node `<base>/<name>/<id>` (a new random id) holding the JSON Curator's
+    /// `JsonInstanceSerializer` reads ([`crate::curator`]), kept in place as
+    /// [`Registration::register`] keeps its node. Errors as `register`'s, and a service name
+    /// that is no node name.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), zoorpc_registry::Error> {
+    /// use zoorpc_registry::curator::{CuratorPayload, CuratorService};
+    /// use zoorpc_registry::{ProviderUrl, Registration, Session};
+    /// let session = Session::connect_to("127.0.0.1:2181").await?;
+    /// let url = ProviderUrl::http("127.0.0.1", 11214)?;
+    /// let service = CuratorService::new("greeter").payload(CuratorPayload::SpringCloud);
+    /// let registration = Registration::register_curator(&session, &service, &url).await?;
+    /// println!("registered {}", registration.node_path().unwrap_or_default());
+    /// # Ok(()) }
+    /// ```
+    pub async fn register_curator(
+        session: &Session,
+        service: &CuratorService,
+        url: &ProviderUrl,
+    ) -> Result<Self> {
+        let base = service.path()?;
+        let instance = CuratorInstance::for_url(service, url);
+        let data = instance.to_json(service.payload_kind());
+        Registration::keep(session, base, NodeName::Fixed(instance.id), data, url).await
+    }
+
+    /// Creates the node `name` under `base` holding `data` and keeps it there.
+    async fn keep(
+        session: &Session,
+        base: String,
+        name: NodeName,
+        data: Vec<u8>,
+        url: &ProviderUrl,
+    ) -> Result<Self> {
+        let status = session.connected_within_timeout().await?;
+        let node = create_node(&status, session.node_acl(), &base, &name, &data).await?;
         info!(node = %node, url = %url, "registered");
         let (node_tx, node_rx) = watch::channel(Some(node.clone()));
         let (stop_tx, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(keep_registered(
-            session.clone(),
+        let keeper = Keeper {
+            session: session.clone(),
             base,
+            name,
             data,
-            status.generation,
+            generation: status.generation,
             node,
+            present: true,
             node_tx,
-            stop_rx,
-        ));
+            statuses: session.subscribe(),
+            stop: stop_rx,
+        };
+        let task = tokio::spawn(keeper.keep());
         Ok(Registration {
             session: session.clone(),
             node: node_rx,
@@ -153,105 +204,12 @@ impl Drop for Registration {
     }
 }
 
-/// Creates this provider's node, surviving a lost reply.
-async fn create_node(
-    status: &SessionStatus,
-    acl: NodeAcl,
-    base: &str,
-    data: &[u8],
-) -> Result<String> {
-    let client = &status.client;
-    let prefix = format!("{base}/{PROVIDER_PREFIX}");
-    let mut lost_replies = 0;
-    loop {
-        match client
-            .create(&prefix, data, &ephemeral_sequential(acl))
-            .await
-        {
-            Ok((_, seq)) => return Ok(format!("{prefix}{seq}")),
-            Err(zk::Error::NoNode) => ensure_path(client, base, acl).await?,
-            Err(e) if unanswered(&e) && lost_replies < MAX_LOST_REPLIES => {
-                lost_replies += 1;
-                // The create may have happened. Wait for the link, then look for our node.
-                debug!(error = %e, path = %prefix, "no reply to create; looking for our node");
-                if let Some(node) = find_own_node_after_loss(client, base, data).await? {
-                    debug!(node = %node, "create reply was lost, but the node exists");
-                    return Ok(node);
-                }
-            }
-            Err(e) => return Err(Error::zk("create", &prefix, e)),
-        }
-    }
-}
-
-/// After a create went unanswered: once connected again (same session), our node if it exists.
-async fn find_own_node_after_loss(
-    client: &zk::Client,
-    base: &str,
-    data: &[u8],
-) -> Result<Option<String>> {
-    let mut attempts = 0;
-    loop {
-        wait_reconnected(client).await?;
-        match find_own_node(client, base, data).await {
-            Err(Error::ZooKeeper { source, .. })
-                if unanswered(&source) && attempts < MAX_LOST_REPLIES =>
-            {
-                attempts += 1;
-            }
-            found => return found,
-        }
-    }
-}
-
-/// A child of `base` owned by this session whose data is `data`.
-async fn find_own_node(client: &zk::Client, base: &str, data: &[u8]) -> Result<Option<String>> {
-    let children = match client.list_children(base).await {
-        Ok(c) => c,
-        Err(zk::Error::NoNode) => return Ok(None),
-        Err(e) => return Err(Error::zk("list", base, e)),
-    };
-    let me = client.session_id().0;
-    for child in children.iter().filter(|c| c.starts_with(PROVIDER_PREFIX)) {
-        let path = format!("{base}/{child}");
-        match client.get_data(&path).await {
-            Ok((d, stat)) if stat.ephemeral_owner == me && d == data => return Ok(Some(path)),
-            Ok(_) | Err(zk::Error::NoNode) => {}
-            Err(e) => return Err(Error::zk("read", &path, e)),
-        }
-    }
-    Ok(None)
-}
-
-/// Keeps the node in place across deletions and session expiry.
-async fn keep_registered(
-    session: Session,
-    base: String,
-    data: Vec<u8>,
-    generation: u64,
-    node: String,
-    node_tx: watch::Sender<Option<String>>,
-    stop: oneshot::Receiver<()>,
-) {
-    let statuses = session.subscribe();
-    let mut keeper = Keeper {
-        session,
-        base,
-        data,
-        generation,
-        node,
-        present: true,
-        node_tx,
-        statuses,
-        stop,
-    };
-    while keeper.round().await.is_continue() {}
-}
-
 /// The kept registration: its node, the session it was created in, and whether it is there.
 struct Keeper {
     session: Session,
     base: String,
+    /// How the node is named (the same when it is created again).
+    name: NodeName,
     data: Vec<u8>,
     /// The session generation `node` was created in.
     generation: u64,
@@ -264,6 +222,11 @@ struct Keeper {
 }
 
 impl Keeper {
+    /// Keeps the node in place across deletions and session expiry, until stopped.
+    async fn keep(mut self) {
+        while self.round().await.is_continue() {}
+    }
+
     /// One round: the node re-created if it is missing, then watched until something changes.
     /// `Break` once stopped or the session is gone.
     async fn round(&mut self) -> ControlFlow<()> {
@@ -273,7 +236,15 @@ impl Keeper {
                 info!(old = %self.node, "session expired; re-registering in the new session");
             }
             self.node_tx.send_replace(None);
-            match create_node(&status, self.session.node_acl(), &self.base, &self.data).await {
+            match create_node(
+                &status,
+                self.session.node_acl(),
+                &self.base,
+                &self.name,
+                &self.data,
+            )
+            .await
+            {
                 Ok(created) => {
                     info!(node = %created, "re-registered");
                     self.node = created;
