@@ -1,11 +1,11 @@
 //! `--metrics ADDR` of the long-running programs (`zoorpc provider`, `zoorpc proxy`, the HA
-//! server): Prometheus text at `http://ADDR/metrics`, from the `metrics` facade the libraries
-//! count through (`metrics-exporter-prometheus`'s own small HTTP listener).
+//! server, `zoorpc xds`): Prometheus text at `http://ADDR/metrics`, from the `metrics` facade the
+//! libraries count through (`metrics-exporter-prometheus`'s own small HTTP listener).
 //!
 //! Names are prefixed `zoorpc_`: the balancer's calls, attempts by endpoint and gRPC code,
 //! failures, retries, ejections and live endpoints (`zoorpc-consumer`'s `balance/metrics.rs`);
 //! the ZooKeeper session's link and expiries (`zoorpc-registry`'s `session/`); an HA server's
-//! role and epoch ([`role`]).
+//! role and epoch ([`role`]); `zoorpc xds`'s clients, pushes, NACKs and endpoints (`xds`).
 
 use std::net::SocketAddr;
 
