@@ -4,6 +4,8 @@
 
 use crate::common;
 
+mod curator;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
