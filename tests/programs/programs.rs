@@ -64,6 +64,60 @@ fn client_without_providers_prints_err_lines() {
     assert_eq!(status.code(), Some(1), "{status:?}");
 }
 
+/// `--curator-name NAME --curator-base PATH`, as `zoorpc call` takes them: the client calls the
+/// instances of that service in the Curator layout (here a provider registered only there), and
+/// refuses `--base-path` with it.
+#[test]
+fn client_calls_the_instances_of_a_curator_service() {
+    let base = unique_path("client-curator");
+    let connect = zk().connect_string();
+    let curator = ["--curator-name", "greeter", "--curator-base", base.as_str()];
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-provider"));
+    cmd.args(["--zk", connect.as_str(), "--port", "0"])
+        .args(curator)
+        .args(["--session-timeout-ms", "1500"]);
+    let mut provider = ChildProcess::spawn("curator provider", cmd).unwrap();
+    let line = provider
+        .wait_for_line("registered ", Duration::from_secs(20))
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .nth(2)
+        .expect("url in line")
+        .to_owned();
+    assert!(line.contains(&format!("{base}/greeter/")), "{line}");
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-client"));
+    cmd.args(["--zk", connect.as_str(), "--calls", "3"])
+        .args(curator);
+    let mut c = ChildProcess::spawn("client", cmd).unwrap();
+    let last = c.wait_for_line("calls=", Duration::from_secs(30)).unwrap();
+    assert_eq!(last, "calls=3 ok=3 failed=0");
+    let ok = format!("ok {url}");
+    assert!(
+        c.seen_lines()[..3].iter().all(|l| *l == ok),
+        "{:?}",
+        c.seen_lines()
+    );
+    assert!(c.wait_exit(Duration::from_secs(5)).unwrap().success());
+
+    let args = [
+        ["--zk", connect.as_str(), "--base-path", "/registry"].as_slice(),
+        &curator,
+    ]
+    .concat();
+    let (code, _, err) = run_to_end(
+        env!("CARGO_BIN_EXE_zoorpc-client"),
+        &args,
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--base-path") && err.contains("--curator-name"),
+        "{err}"
+    );
+}
+
 #[test]
 fn provider_stops_on_ctrl_c_after_deregistering() {
     let base = unique_path("sigint");
