@@ -17,7 +17,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{run_command, zk};
+use common::{curator_provider, run_command, url_of, zk};
 use zoorpc::proto::{HelloRequest, HelloServiceClient};
 use zoorpc_testkit::{ChildProcess, unique_path};
 
@@ -137,37 +137,6 @@ fn curator_query(connect: &str, base: &str, name: &str) -> Vec<Found> {
         .collect();
     assert_eq!(found.len(), count, "{out}");
     found
-}
-
-/// `zoorpc-provider` registering in the Curator layout (`extra`: more flags).
-fn curator_provider(connect: &str, base: &str, name: &str, extra: &[&str]) -> ChildProcess {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-provider"));
-    cmd.args([
-        "--zk",
-        connect,
-        "--curator-name",
-        name,
-        "--curator-base",
-        base,
-    ])
-    .args(["--session-timeout-ms", "1500"])
-    .args(extra);
-    let mut process = ChildProcess::spawn(format!("curator provider {name}"), cmd).unwrap();
-    process
-        .wait_for_line("registered ", Duration::from_secs(20))
-        .unwrap();
-    process
-}
-
-/// The `http://HOST:PORT` of a provider's `registered <node> <url>` line.
-fn url_of(process: &ChildProcess) -> String {
-    let line = process
-        .seen_lines()
-        .iter()
-        .find(|l| l.starts_with("registered "))
-        .unwrap();
-    let url = line.split_whitespace().nth(2).unwrap();
-    url.split('?').next().unwrap().to_owned()
 }
 
 /// Runs `zoorpc ARGS` to its end: exit code and stdout lines.

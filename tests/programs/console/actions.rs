@@ -13,11 +13,7 @@ fn console_with_the_credential_sets_a_weight_the_provider_keeps_and_designates()
     let provider = spawn_provider(&connect, &base, 0, &["--weight", "100"]);
     let election = format!("{root}/master/Hello:1.0.0");
     let (_first, second) = master_and_standby(&connect, &election);
-    let dir = tempfile::tempdir().unwrap();
-    let auth = dir.path().join("zk-auth");
-    std::fs::write(&auth, "console:secret\n").unwrap();
-    let console =
-        ConsoleProcess::start(&connect, &root, &["--zk-auth-file", auth.to_str().unwrap()]);
+    let (console, _credential) = ConsoleProcess::start_acting(&connect, &root);
     let events = console.events();
     assert_eq!(console.state()["can_act"], true);
 

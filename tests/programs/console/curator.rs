@@ -7,31 +7,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 use zookeeper_client as zkc;
-use zoorpc_testkit::{ChildProcess, unique_path};
+use zoorpc_testkit::unique_path;
 
 use super::{ConsoleProcess, next_state, providers};
-use crate::common::{self, raw_client, zk};
+use crate::common::{self, curator_provider, raw_client, registered, zk};
 
 /// A `null` payload and only an `sslPort`, as a Java registrant without Spring writes it.
 const JAVA_INSTANCE: &str = r#"{"name":"greeter","id":"java-1","address":"127.0.0.1","port":null,
 "sslPort":8443,"payload":null,"registrationTimeUTC":1589208767337,"serviceType":"STATIC",
 "uriSpec":{"parts":[{"value":"scheme","variable":true}]},"enabled":true}"#;
-
-/// A zoorpc provider registered only in the Curator layout, with Spring's payload; returns it
-/// with its instance node.
-fn spring_provider(connect: &str, base: &str) -> (ChildProcess, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoorpc-provider"));
-    cmd.args(["--zk", connect, "--port", "0", "--weight", "100"])
-        .args(["--curator-name", "greeter", "--curator-base", base])
-        .args(["--curator-payload", "spring-cloud"])
-        .args(["--session-timeout-ms", "1500"]);
-    let mut process = ChildProcess::spawn("curator provider", cmd).expect("spawn provider");
-    let line = process
-        .wait_for_line("registered ", Duration::from_secs(20))
-        .expect("the provider registers");
-    let node = line.split_whitespace().nth(1).expect("node in line");
-    (process, node.to_owned())
-}
 
 /// The shown provider whose node is `node` (`null` if it is not shown).
 fn row(state: &Value, service: &str, node: &str) -> Value {
@@ -47,7 +31,9 @@ fn console_shows_curator_instances_as_providers_and_weighs_the_spring_ones() {
     let root = unique_path("console-curator");
     let base = format!("{root}/services");
     let service = format!("{base}/greeter");
-    let (_provider, node) = spring_provider(&connect, &base);
+    let spring = ["--weight", "100", "--curator-payload", "spring-cloud"];
+    let provider = curator_provider(&connect, &base, "greeter", &spring);
+    let (node, _) = registered(&provider);
     let java = format!("{service}/java-1");
     let not_curator = format!("{service}/not-curator");
     let rt = common::runtime();
@@ -66,11 +52,7 @@ fn console_shows_curator_instances_as_providers_and_weighs_the_spring_ones() {
             .expect("create the foreign JSON");
         client
     });
-    let dir = tempfile::tempdir().unwrap();
-    let auth = dir.path().join("zk-auth");
-    std::fs::write(&auth, "console:secret\n").unwrap();
-    let console =
-        ConsoleProcess::start(&connect, &root, &["--zk-auth-file", auth.to_str().unwrap()]);
+    let (console, _credential) = ConsoleProcess::start_acting(&connect, &root);
     let events = console.events();
     let (state, _) = next_state(&events, "3 instances", Duration::from_secs(10), |s| {
         providers(s, &service).len() == 3

@@ -52,6 +52,17 @@ impl ConsoleProcess {
         ConsoleProcess { process, addr }
     }
 
+    /// Starts `zoorpc console --root root --zk-auth-file FILE` (a credential of its own, in
+    /// the returned folder: keep it while the console runs), which may act.
+    pub fn start_acting(connect: &str, root: &str) -> (ConsoleProcess, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temp dir for the credential");
+        let auth = dir.path().join("zk-auth");
+        std::fs::write(&auth, "console:secret\n").expect("write the credential");
+        let auth = auth.to_str().expect("a UTF-8 temp path");
+        let console = ConsoleProcess::start(connect, root, &["--zk-auth-file", auth]);
+        (console, dir)
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
     }

@@ -55,20 +55,9 @@ fn client_calls_the_instances_of_a_curator_service() {
     let base = unique_path("client-curator");
     let connect = zk().connect_string();
     let curator = ["--curator-name", "greeter", "--curator-base", base.as_str()];
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-provider"));
-    cmd.args(["--zk", connect.as_str(), "--port", "0"])
-        .args(curator)
-        .args(["--session-timeout-ms", "1500"]);
-    let mut provider = ChildProcess::spawn("curator provider", cmd).unwrap();
-    let line = provider
-        .wait_for_line("registered ", Duration::from_secs(20))
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .nth(2)
-        .expect("url in line")
-        .to_owned();
-    assert!(line.contains(&format!("{base}/greeter/")), "{line}");
+    let provider = common::curator_provider(&connect, &base, "greeter", &[]);
+    let (node, url) = common::registered(&provider);
+    assert!(node.starts_with(&format!("{base}/greeter/")), "{node}");
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-client"));
     cmd.args(["--zk", connect.as_str(), "--calls", "3"])
