@@ -1,6 +1,6 @@
 //! The Curator layout's instance node kept as `provider<seq>` is (expiry, an operator's delete
 //! and `set`, a lost create reply, ACLs), and discovery following it, against a real ZooKeeper.
-//! What the Java side reads of it is `tests/calls/curator.rs`'s.
+//! What the Java side reads of it is `tests/calls/curator/`'s.
 
 use crate::common;
 
