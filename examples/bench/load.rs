@@ -25,6 +25,23 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Counts one call: its latency and the server that answered, or its failure (the first
+    /// one kept, to say why).
+    fn record(&mut self, latency: Duration, answered: Result<String, tonic::Status>) {
+        match answered {
+            Ok(server) => {
+                self.latencies.push(latency);
+                *self.by_server.entry(server).or_insert(0) += 1;
+            }
+            Err(status) => {
+                self.failed += 1;
+                if self.first_error.is_none() {
+                    self.first_error = Some(status.to_string());
+                }
+            }
+        }
+    }
+
     /// Successful calls.
     pub fn ok(&self) -> u64 {
         self.latencies.len() as u64
@@ -113,24 +130,8 @@ where
             let mut stats = Stats::default();
             while Instant::now() < deadline {
                 let t = Instant::now();
-                match client.say(request()).await {
-                    Ok(reply) => {
-                        stats.latencies.push(t.elapsed());
-                        let server = reply.into_inner().server;
-                        match stats.by_server.get_mut(&server) {
-                            Some(n) => *n += 1,
-                            None => {
-                                stats.by_server.insert(server, 1);
-                            }
-                        }
-                    }
-                    Err(status) => {
-                        stats.failed += 1;
-                        if stats.first_error.is_none() {
-                            stats.first_error = Some(status.to_string());
-                        }
-                    }
-                }
+                let answered = client.say(request()).await;
+                stats.record(t.elapsed(), answered.map(|r| r.into_inner().server));
             }
             stats
         });

@@ -308,6 +308,11 @@ fn write_panels(s: &mut String, bucket: Duration, top: f64, scale: f64) -> std::
         LEFT - 4.0,
         FAIL_TOP + FAIL_HEIGHT / 2.0 + 4.0
     )?;
+    write_latency_axis(s, plot_w)
+}
+
+/// The latency panel's logarithmic y axis, 0.1 ms to 10 s, with its label.
+fn write_latency_axis(s: &mut String, plot_w: f64) -> std::fmt::Result {
     writeln!(
         s,
         r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">p99 latency</text>"#,

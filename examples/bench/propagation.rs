@@ -21,31 +21,7 @@ pub async fn run(zk: &str, rounds: usize) -> Result<(), String> {
     let mut add = Vec::with_capacity(rounds);
     let mut remove = Vec::with_capacity(rounds);
     for round in 0..rounds + WARMUP {
-        // A distinct URL per round so each change is unambiguous.
-        let port = 10_000 + (round % 50_000) as u16;
-        let url = ProviderUrl::http("127.0.0.1", port).map_err(|e| e.to_string())?;
-
-        let t = Instant::now();
-        let registration = Registration::register(&provider_session, &base, &url)
-            .await
-            .map_err(|e| e.to_string())?;
-        let seen = consumer
-            .wait_until(Duration::from_secs(5), |urls| urls.contains(&url))
-            .await;
-        let added = t.elapsed();
-        if !seen {
-            return Err(format!("round {round}: registration not seen within 5 s"));
-        }
-
-        let t = Instant::now();
-        registration.deregister().await.map_err(|e| e.to_string())?;
-        let gone = consumer
-            .wait_until(Duration::from_secs(5), |urls| !urls.contains(&url))
-            .await;
-        let removed = t.elapsed();
-        if !gone {
-            return Err(format!("round {round}: deregistration not seen within 5 s"));
-        }
+        let (added, removed) = one_round(&provider_session, &consumer, &base, round).await?;
         if round >= WARMUP {
             add.push(added);
             remove.push(removed);
@@ -71,4 +47,40 @@ pub async fn run(zk: &str, rounds: usize) -> Result<(), String> {
         quantile_ms(&mut remove, 0.99),
     );
     Ok(())
+}
+
+/// Round `round`: registers a provider of a URL of its own and deregisters it, each time
+/// waiting (at most 5 s) for the consumer to see it; how long each took to be seen.
+async fn one_round(
+    provider_session: &Session,
+    consumer: &Consumer,
+    base: &str,
+    round: usize,
+) -> Result<(Duration, Duration), String> {
+    // A distinct URL per round so each change is unambiguous.
+    let port = 10_000 + (round % 50_000) as u16;
+    let url = ProviderUrl::http("127.0.0.1", port).map_err(|e| e.to_string())?;
+
+    let t = Instant::now();
+    let registration = Registration::register(provider_session, base, &url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let seen = consumer
+        .wait_until(Duration::from_secs(5), |urls| urls.contains(&url))
+        .await;
+    let added = t.elapsed();
+    if !seen {
+        return Err(format!("round {round}: registration not seen within 5 s"));
+    }
+
+    let t = Instant::now();
+    registration.deregister().await.map_err(|e| e.to_string())?;
+    let gone = consumer
+        .wait_until(Duration::from_secs(5), |urls| !urls.contains(&url))
+        .await;
+    let removed = t.elapsed();
+    if !gone {
+        return Err(format!("round {round}: deregistration not seen within 5 s"));
+    }
+    Ok((added, removed))
 }

@@ -106,37 +106,44 @@ pub fn probe(
                 continue;
             }
             in_flight.fetch_add(1, Ordering::Relaxed);
-            let (mut client, probes, in_flight) =
-                (client.clone(), probes.clone(), in_flight.clone());
-            tokio::spawn(async move {
-                let sent = Instant::now();
-                let result = client
-                    .say_hello(HelloRequest {
-                        name: "probe".into(),
-                    })
-                    .await;
-                in_flight.fetch_sub(1, Ordering::Relaxed);
-                match result {
-                    Ok(response) => {
-                        let epoch = response
-                            .metadata()
-                            .get(EPOCH)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.parse().ok());
-                        probes.push(Answer {
-                            server,
-                            sent,
-                            replied: Instant::now(),
-                            epoch,
-                        });
-                    }
-                    Err(_) => {
-                        probes.unanswered.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            });
+            let (client, probes, in_flight) = (client.clone(), probes.clone(), in_flight.clone());
+            tokio::spawn(probe_once(server, client, probes, in_flight));
         }
     })
+}
+
+/// One probe call of `server`, its answer (with the epoch it carried) or its failure counted.
+async fn probe_once(
+    server: usize,
+    mut client: HelloServiceClient<tonic::transport::Channel>,
+    probes: Arc<Probes>,
+    in_flight: Arc<AtomicU64>,
+) {
+    let sent = Instant::now();
+    let result = client
+        .say_hello(HelloRequest {
+            name: "probe".into(),
+        })
+        .await;
+    in_flight.fetch_sub(1, Ordering::Relaxed);
+    match result {
+        Ok(response) => {
+            let epoch = response
+                .metadata()
+                .get(EPOCH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
+            probes.push(Answer {
+                server,
+                sent,
+                replied: Instant::now(),
+                epoch,
+            });
+        }
+        Err(_) => {
+            probes.unanswered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The answers that prove two masters: each answered under an epoch older than one another

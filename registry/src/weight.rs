@@ -8,6 +8,10 @@
 //! before. (Without the rule the provider wrote its URL back at once, and a weight could only be
 //! changed by restarting the provider with another `--weight`.) [`set_weight`] is that write.
 //!
+//! In the Curator layout ([`crate::curator`]) the weight is the `weight` of the instance's
+//! Spring Cloud Zookeeper metadata: a write that changes only that is kept the same way; an
+//! instance without Spring metadata (a `null` payload) has no weight to set.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), zoorpc_registry::Error> {
 //! use zoorpc_registry::{Session, weight};
@@ -54,8 +58,12 @@ pub fn reweighted(ours: &ProviderUrl, found: &ProviderUrl) -> bool {
             .is_none_or(|w| w.parse::<u32>().is_ok())
 }
 
-/// [`reweighted`] of a node's data (`false` when either is no URL).
+/// [`reweighted`] of a node's data: two URLs, or two instances in the Curator layout (the
+/// weight in their Spring metadata, [`crate::curator`]); `false` for anything else.
 pub(crate) fn reweighted_data(ours: &[u8], found: &[u8]) -> bool {
+    if ours.first() == Some(&b'{') {
+        return crate::curator::reweight::reweighted(ours, found);
+    }
     match (
         ProviderUrl::from_bytes(ours),
         ProviderUrl::from_bytes(found),
@@ -86,8 +94,11 @@ pub fn with_weight(url: &ProviderUrl, weight: u32) -> Result<ProviderUrl> {
 }
 
 /// Sets the weight of the provider whose node is `node` (its URL rewritten with
-/// [`with_weight`], guarded by the node's version so a concurrent write is never lost); the
-/// provider keeps it (see the module's rule). An error if the node is gone or holds no URL.
+/// [`with_weight`], or, for an instance in the Curator layout, the `weight` of its Spring Cloud
+/// Zookeeper metadata; guarded by the node's version so a concurrent write is never lost); a
+/// zoorpc provider keeps it (see the module's rule) and returns the URL consumers now call. An
+/// error if the node is gone, holds neither a URL nor Curator's JSON, or is a Curator instance
+/// without Spring metadata (a `null` payload has no place for a weight).
 pub async fn set_weight(session: &Session, node: &str, weight: u32) -> Result<ProviderUrl> {
     let node = validate_path(node)?;
     let client = session.connected_within_timeout().await?.client;
@@ -96,11 +107,15 @@ pub async fn set_weight(session: &Session, node: &str, weight: u32) -> Result<Pr
             .get_data(node)
             .await
             .map_err(|e| Error::zk("read", node, e))?;
-        let url = with_weight(&ProviderUrl::from_bytes(&data)?, weight)?;
-        match client
-            .set_data(node, url.as_str().as_bytes(), Some(stat.version))
-            .await
-        {
+        let (written, url) = if data.first() == Some(&b'{') {
+            let written = crate::curator::reweight::with_weight(&data, weight)?;
+            let url = crate::curator::CuratorInstance::url_of(&written)?;
+            (written, url)
+        } else {
+            let url = with_weight(&ProviderUrl::from_bytes(&data)?, weight)?;
+            (url.as_str().as_bytes().to_vec(), url)
+        };
+        match client.set_data(node, &written, Some(stat.version)).await {
             Ok(_) => return Ok(url),
             // Written meanwhile (the provider restoring its URL, say): read it again.
             Err(zk::Error::BadVersion) => continue,

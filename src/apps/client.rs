@@ -2,7 +2,7 @@
 //! `ok <provider url>` or `err <reason>` per call and `calls=N ok=N failed=N` last; exits 1 if
 //! any call failed (as `zoorpc call` and `zoorpc-ha-client`), 0 if all were answered.
 
-use zoorpc_consumer::{Consumer, ConsumerConfig, Strategy};
+use zoorpc_consumer::{Consumer, Strategy};
 
 /// zoorpc-client: calls SayHello through the registry (picking, retry, failover), one line per
 /// call (`ok <provider url>` or `err <reason>`), `calls=N ok=N failed=N` last; exits 1 if a call
@@ -14,8 +14,11 @@ pub struct ClientArgs {
     #[command(flatten)]
     pub zk: super::ZkArg,
     /// Where the providers register
-    #[arg(long, default_value = "/registry", value_parser = super::znode_path)]
+    #[arg(long, default_value = "/registry", value_parser = super::znode_path, conflicts_with = "curator_name")]
     pub base_path: String,
+    /// Call the instances of a service in the Curator / Spring Cloud Zookeeper layout instead.
+    #[command(flatten)]
+    pub curator: super::CuratorArgs,
     /// How many calls, how often, with which name.
     #[command(flatten)]
     pub calls: super::CallLoopArgs,
@@ -46,8 +49,10 @@ pub fn run(args: ClientArgs) -> i32 {
     let metrics = args.metrics.clone();
     super::run_checked(access, &metrics, |(zk_auth, tls)| {
         super::block_on(async move {
-            let mut config =
-                ConsumerConfig::new(args.zk.zk.clone(), args.base_path).strategy(args.strategy);
+            let mut config = args
+                .curator
+                .consumer_config(&args.zk.zk, &args.base_path)?
+                .strategy(args.strategy);
             config.zk_auth = zk_auth;
             config.tls = tls;
             let consumer = Consumer::connect_with(config)

@@ -1,5 +1,5 @@
 //! Failover with providers in their own processes, killed and stopped with real signals. (A
-//! SIGKILL under load, node expiry included, is `channel.rs`'s kept-client test.)
+//! SIGKILL under load, node expiry included, is `channel/`'s kept-client test.)
 
 use crate::common;
 

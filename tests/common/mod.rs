@@ -101,6 +101,50 @@ pub async fn raw_client(connect: &str) -> zookeeper_client::Client {
         .expect("raw connect")
 }
 
+/// `zoorpc-provider` registering in the Curator layout (`extra`: more flags), once it says so.
+pub fn curator_provider(connect: &str, base: &str, name: &str, extra: &[&str]) -> ChildProcess {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-provider"));
+    cmd.args([
+        "--zk",
+        connect,
+        "--curator-name",
+        name,
+        "--curator-base",
+        base,
+    ])
+    .args(["--session-timeout-ms", "1500"])
+    .args(extra);
+    let mut process = ChildProcess::spawn(format!("curator provider {name}"), cmd).unwrap();
+    process
+        .wait_for_line("registered ", Duration::from_secs(20))
+        .unwrap();
+    process
+}
+
+/// The `http://HOST:PORT` of a provider's `registered <node> <url>` line.
+pub fn url_of(process: &ChildProcess) -> String {
+    let line = process
+        .seen_lines()
+        .iter()
+        .find(|l| l.starts_with("registered "))
+        .unwrap();
+    let url = line.split_whitespace().nth(2).unwrap();
+    url.split('?').next().unwrap().to_owned()
+}
+
+/// The node and URL of a provider's first `registered <node> <url>` line.
+pub fn registered(process: &ChildProcess) -> (String, String) {
+    let line = process
+        .seen_lines()
+        .iter()
+        .find(|l| l.starts_with("registered "))
+        .expect("the provider said registered");
+    let mut parts = line.split_whitespace().skip(1);
+    let node = parts.next().expect("node in line").to_owned();
+    let url = parts.next().expect("url in line").to_owned();
+    (node, url)
+}
+
 /// Waits until `path` does not exist, using an exists-watch; returns when it is gone.
 pub async fn wait_node_gone(
     client: &zookeeper_client::Client,

@@ -1,6 +1,6 @@
 //! The Curator layout's instance node kept as `provider<seq>` is (expiry, an operator's delete
 //! and `set`, a lost create reply, ACLs), and discovery following it, against a real ZooKeeper.
-//! What the Java side reads of it is `tests/calls/curator.rs`'s.
+//! What the Java side reads of it is `tests/calls/curator/`'s.
 
 use crate::common;
 
@@ -9,7 +9,8 @@ use std::time::Duration;
 use common::{raw_client, zk};
 use zookeeper_client as zkc;
 use zoorpc::registry::{
-    CuratorService, Discovery, ProviderUrl, Registration, Session, SessionConfig, ZkCredential,
+    CuratorPayload, CuratorService, Discovery, ProviderUrl, Registration, Session, SessionConfig,
+    ZkCredential, weight,
 };
 use zoorpc_testkit::{Request, ZkProxy, unique_path};
 
@@ -91,6 +92,75 @@ async fn an_instance_node_survives_expiry_delete_and_set_under_its_one_id() {
 
     registration.deregister().await.unwrap();
     assert_eq!(raw.check_stat(&node).await.unwrap(), None);
+}
+
+/// The weight of an instance with Spring's metadata, set there by an operator
+/// (`weight::set_weight`), is kept: written back with it after someone else's `set`,
+/// re-created with it after an expiry, and called with it. Without Spring's metadata (a `null`
+/// payload) there is nowhere to put one: refused, saying what to do, the node unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weight_set_in_spring_metadata_is_kept_and_a_null_payload_refuses_one() {
+    let base = unique_path("curator-weight");
+    let spring = CuratorService::new("greeter")
+        .base(&base)
+        .payload(CuratorPayload::SpringCloud);
+    let session = Session::connect(
+        SessionConfig::new(zk().connect_string()).session_timeout(Duration::from_millis(1500)),
+    )
+    .await
+    .unwrap();
+    let url: ProviderUrl = "http://127.0.0.1:4245?weight=100".parse().unwrap();
+    let registration = Registration::register_curator(&session, &spring, &url)
+        .await
+        .unwrap();
+    let node = registration.node_path().unwrap();
+    let operator = Session::connect_to(&zk().connect_string()).await.unwrap();
+    let set = weight::set_weight(&operator, &node, 7).await.unwrap();
+    assert_eq!(set.as_str(), "http://127.0.0.1:4245?weight=7");
+    let weight_of = |data: &[u8]| -> Option<String> {
+        let json: serde_json::Value = serde_json::from_slice(data).ok()?;
+        Some(json["payload"]["metadata"]["weight"].as_str()?.to_owned())
+    };
+    let raw = raw_client(&zk().connect_string()).await;
+    let (reweighted, _) = raw.get_data(&node).await.unwrap();
+    assert_eq!(weight_of(&reweighted).as_deref(), Some("7"));
+
+    raw.set_data(&node, b"garbage", None).await.unwrap();
+    node_becomes(&raw, &node, "written back with weight 7", |d, _| {
+        d == reweighted
+    })
+    .await;
+    let old = session.session_id();
+    zoorpc_testkit::expire_session(&zk().connect_string(), session.client().session().clone())
+        .await
+        .unwrap();
+    node_becomes(&raw, &node, "re-created with weight 7", |d, s| {
+        d == reweighted && s.ephemeral_owner != old && s.ephemeral_owner != 0
+    })
+    .await;
+    let discovery = Discovery::watch_curator(&operator, &spring).await.unwrap();
+    let listed = discovery.providers();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].url, set);
+
+    let plain = CuratorService::new("plain").base(&base);
+    let other = Registration::register_curator(&session, &plain, &url)
+        .await
+        .unwrap();
+    let plain_node = other.node_path().unwrap();
+    let (before, _) = raw.get_data(&plain_node).await.unwrap();
+    let refused = weight::set_weight(&operator, &plain_node, 7)
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("--curator-payload spring-cloud"),
+        "{refused}"
+    );
+    assert_eq!(raw.get_data(&plain_node).await.unwrap().0, before);
+    other.deregister().await.unwrap();
+    registration.deregister().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

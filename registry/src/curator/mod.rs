@@ -38,6 +38,7 @@
 //! ```
 
 mod instance;
+pub(crate) mod reweight;
 
 pub use instance::{CuratorInstance, GRPC_PORT, INSTANCE_STATUS};
 

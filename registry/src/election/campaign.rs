@@ -1,7 +1,7 @@
 //! The state machine behind a [`MasterElection`](super::MasterElection): read the node (and its
 //! companion), decide (master, standby, hand over, take the vacancy, wait), publish the role,
 //! wait for a watch or the session. What a step reads is in `reads.rs`; the transactions it
-//! decides on are in `writes.rs`; holding the node (watching it, renewing the lease) is in
+//! decides on are in `writes/`; holding the node (watching it, renewing the lease) is in
 //! `hold.rs`.
 
 use std::sync::Arc;

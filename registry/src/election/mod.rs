@@ -184,7 +184,7 @@
 //! - `handle.rs`: [`MasterElection`] (join, resign, leave on drop), [`designate`].
 //! - `campaign.rs`: the state machine behind a contender: read the node, decide, wait.
 //! - `reads.rs`: what one step of the campaign reads, in one pipelined round trip.
-//! - `writes.rs`: the campaign's transactions that change who holds the node (take over, hand
+//! - `writes/`: the campaign's transactions that change who holds the node (take over, hand
 //!   over, repair the companion).
 //! - `release.rs`: releasing the node (resigning).
 //! - `announced.rs`: taking a vacancy its holder announced without reading first (the

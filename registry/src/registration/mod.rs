@@ -23,7 +23,8 @@
 //!   path after an expiry or a delete. Found there owned by another session (an earlier session
 //!   of this registration that ZooKeeper has not ended yet), it is deleted and created again, as
 //!   Curator's `ServiceDiscoveryImpl` does, so watchers see the new node. Its JSON written over
-//!   is written back whole (the weight rule is the URL's only).
+//!   is written back whole, but for a change of only the `weight` of its Spring metadata, which
+//!   is kept as a URL's weight is ([`crate::weight`]).
 //! - `deregister` deletes the node before returning. With ZooKeeper out of reach it gives up
 //!   after one session timeout with [`Error::Unreachable`]: the node then goes with the session.
 //!   Dropping without deregistering lets the node go with the session (or deletes it in the

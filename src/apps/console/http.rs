@@ -7,7 +7,8 @@
 //! - `GET /api/events`: server-sent events, one `state` event at once and one per change.
 //! - `POST /api/designate`: hand an election's mastership over (`{"path", "address"}`);
 //!   `POST /api/weight`: set a provider's weight (`{"node", "weight"}`), which the provider keeps
-//!   (the rule of [`zoorpc_registry::weight`]). Only with `--zk-auth-file` (403 otherwise) and
+//!   (the rule of [`zoorpc_registry::weight`]; in the Curator layout the weight of the Spring
+//!   metadata, refused with 409 and the reason for an instance without it). Only with `--zk-auth-file` (403 otherwise) and
 //!   with the header `X-Zoorpc-Confirmed: yes` the page sends after the operator's confirmation
 //!   (a form on another site cannot send it).
 //! - Requests whose `Host` is a name other than `localhost` are refused (421): another site's

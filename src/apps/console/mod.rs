@@ -7,7 +7,7 @@
 //!   look: every change re-reads the tree once (`state`) and the new state goes to every page
 //!   by server-sent events (`/api/events`); `/api/state` is the same state as one JSON document.
 //! - Every node under the root holding a provider is shown, bad data as bad data (with the
-//!   reason), never hidden; every election (a `<path>.epoch` companion) with its master, epoch,
+//!   reason), never hidden; an instance in the Curator layout as the provider a consumer calls; every election (a `<path>.epoch` companion) with its master, epoch,
 //!   tenure, designee, and the masters seen since the console started (the timeline).
 //! - ZooKeeper out of reach: the last state stays on the page, marked as such.
 //! - Read-only without `--zk-auth-file`: the action endpoints answer 403 (`http`).

@@ -1,101 +1,34 @@
-//! The transactions of a running campaign that change who holds the master node: taking a
-//! vacancy (create the node and write the companion), handing over (delete the node, name the
-//! designee) and repairing a tampered companion (checked against our node's version). Each is
-//! one ZooKeeper multi-op, so no other contender can see half of it. Releasing (resigning) is in
-//! `release.rs`.
+//! Taking the master node: a vacancy, or over a holder that is gone or not one of ours, with
+//! the companion's write and our marks in the same transaction (the rules are the module's,
+//! [`super`]).
 
 use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
-use super::campaign::{Campaign, Next};
-use super::lease;
-use super::participants::{self, participant_path};
-use super::prepare;
-use super::role::{Held, Role};
-use crate::plumbing::{ephemeral, persistent};
-
-/// A holder's node deleted in the takeover's transaction: at the version the decision was made
-/// on, with (for a holder proven gone) its participant node, so nothing of it is left to wait
-/// for.
-pub(super) struct Depose {
-    pub(super) version: i32,
-    pub(super) participant: Option<String>,
-}
+use super::super::campaign::{Campaign, Next};
+use super::super::lease;
+use super::super::participants::{self, participant_path};
+use super::super::prepare;
+use super::super::role::{Held, Role};
+use super::Depose;
+use crate::plumbing::ephemeral;
 
 impl Campaign {
-    /// Rewrites a deleted or tampered-with companion in one transaction that checks our node's
-    /// version, so only the holder of the node can: the new epoch is the companion's new
-    /// `mzxid`. The next step reads both again before reporting it.
-    pub(super) async fn repair(
-        &mut self,
-        client: &zk::Client,
-        node: &zk::Stat,
-        companion: Option<zk::Stat>,
-        epoch: i64,
-    ) -> Next {
-        match companion {
-            None => {
-                warn!(path = %self.companion, epoch, "the election companion was deleted by someone else; fenced writes and job claims fail until it is repaired; repairing it")
-            }
-            Some(m) => {
-                warn!(path = %self.companion, epoch, mzxid = m.mzxid, "the election companion was rewritten by someone else; fenced writes and job claims fail until it is repaired; repairing it")
-            }
-        }
-        let own = participant_path(&self.path, client.session_id().0);
-        let mut writer = client.new_multi_writer();
-        let added = writer
-            .add_check_version(&self.path, node.version)
-            .and_then(|()| match companion {
-                // Created, then written: the write's stat carries the new mzxid.
-                None => writer
-                    .add_create(&self.companion, b"", &persistent(self.session.node_acl()))
-                    .and_then(|()| writer.add_set_data(&self.companion, b"", Some(0))),
-                Some(m) => writer.add_set_data(&self.companion, b"", Some(m.version)),
-            })
-            // Our participant node carries the new epoch too: a vacancy waits for us.
-            .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None))
-            .and_then(|()| self.add_taker_record(client, &mut writer, None));
-        if let Err(e) = added {
-            warn!(error = %e, "cannot build the companion repair request");
-            return Next::Pause;
-        }
-        if self.stopped() {
-            return Next::Again;
-        }
-        match writer.commit().await {
-            Ok(results) => {
-                if let Some(zk::MultiWriteResult::SetData { stat }) = results.last() {
-                    // The companion's write and ours share the transaction's zxid.
-                    self.epoch = Some((node.czxid, stat.mzxid));
-                    self.note_epoch(stat.mzxid);
-                    info!(path = %self.companion, old = epoch, epoch = stat.mzxid, "repaired the election companion; master under a new epoch");
-                }
-                Next::Again
-            }
-            // Our node or the companion changed meanwhile (or the reply was lost): look again.
-            Err(zk::MultiWriteError::OperationFailed {
-                source: zk::Error::BadVersion | zk::Error::NoNode | zk::Error::NodeExists,
-                ..
-            })
-            | Err(zk::MultiWriteError::RequestFailed { .. }) => Next::Again,
-            Err(e) => {
-                debug!(error = %e, "companion repair failed");
-                Next::Pause
-            }
-        }
-    }
-
     /// Takes the vacant node: creates it, rewrites the companion (at the version the decision
     /// was made on: anything written since makes it fail, and the campaign looks again) and
     /// marks our participant node with the same zxid, in one transaction.
-    pub(super) async fn take(&mut self, client: &zk::Client, companion_version: i32) -> Next {
+    pub(in crate::election) async fn take(
+        &mut self,
+        client: &zk::Client,
+        companion_version: i32,
+    ) -> Next {
         self.take_over(client, None, companion_version).await
     }
 
     /// Takes over a node that names us but is held by a session that is not one of ours (no
     /// participant node, e.g. seed 004's own contender, which never hands over): deletes it at
     /// the version read and creates ours in the same transaction as `take`'s.
-    pub(super) async fn take_from(
+    pub(in crate::election) async fn take_from(
         &mut self,
         client: &zk::Client,
         node: &zk::Stat,
@@ -113,7 +46,7 @@ impl Campaign {
     /// The takeover transaction: deletes a deposed holder's node (and its participant node) if
     /// any, creates ours, writes the companion at the version the decision was made on and marks
     /// our participant node, all or nothing.
-    pub(super) async fn take_over(
+    pub(in crate::election) async fn take_over(
         &mut self,
         client: &zk::Client,
         depose: Option<Depose>,
@@ -125,7 +58,7 @@ impl Campaign {
 
     /// [`Campaign::take_over`], with the taker record written at `record_version` when given
     /// (an announced vacancy taken without reading it first, see `announced.rs`).
-    pub(super) async fn take_over_at(
+    pub(in crate::election) async fn take_over_at(
         &mut self,
         client: &zk::Client,
         depose: Option<Depose>,
@@ -342,75 +275,5 @@ impl Campaign {
         } else {
             self.path.clone()
         }
-    }
-
-    /// Deletes our node and names the designee in the companion, atomically.
-    pub(super) async fn hand_over(
-        &mut self,
-        client: &zk::Client,
-        node_version: i32,
-        designee: &str,
-        companion: Option<zk::Stat>,
-    ) -> Next {
-        let mut writer = client.new_multi_writer();
-        let added = match companion {
-            Some(m) => writer
-                .add_set_data(&self.companion, designee.as_bytes(), Some(m.version))
-                .and_then(|()| writer.add_delete(&self.path, Some(node_version))),
-            // The companion is missing (deleted by hand): create it naming the designee, so the
-            // others still wait for it.
-            None => writer
-                .add_create(
-                    &self.companion,
-                    designee.as_bytes(),
-                    &persistent(self.session.node_acl()),
-                )
-                .and_then(|()| writer.add_delete(&self.path, Some(node_version))),
-        };
-        if let Err(e) = added {
-            warn!(error = %e, "cannot build the handover request");
-            return Next::Pause;
-        }
-        // Standby is published: what was admitted as master finishes before the designee can
-        // take over.
-        let lease = lease::lease_for(client.session_timeout());
-        super::drain::before_release(&self.shared, lease, &self.path).await;
-        if self.stopped() {
-            return Next::Again;
-        }
-        match writer.commit().await {
-            Ok(_) => {
-                info!(path = %self.path, %designee, "handed mastership over");
-                Next::Again
-            }
-            // The node or the companion changed meanwhile: look again.
-            Err(zk::MultiWriteError::OperationFailed {
-                source: zk::Error::BadVersion | zk::Error::NoNode | zk::Error::NodeExists,
-                ..
-            }) => Next::Again,
-            Err(e) => {
-                debug!(error = %e, "handover failed; trying again");
-                Next::Pause
-            }
-        }
-    }
-}
-
-impl Campaign {
-    /// Adds, last (the other operations' indexes stay as they are), the write of
-    /// `<path>.participants`'s data naming this session as the taker (see
-    /// [`participants::taker_record`]), in the transaction that makes it master.
-    fn add_taker_record(
-        &self,
-        client: &zk::Client,
-        writer: &mut zk::MultiWriter,
-        version: Option<i32>,
-    ) -> std::result::Result<(), zk::Error> {
-        let record = participants::taker_record(client.session_id().0, client.session_timeout());
-        writer.add_set_data(
-            &participants::participants_path(&self.path),
-            record.as_bytes(),
-            version,
-        )
     }
 }

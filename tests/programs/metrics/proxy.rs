@@ -1,17 +1,6 @@
-//! `--metrics ADDR`: Prometheus text at `/metrics` on the provider, the proxy and the HA server,
-//! read with a plain HTTP/1.1 request, and the counters moving with what happens.
+//! `zoorpc proxy`'s and the providers' metrics: they move with calls, kills and the list; retries and refusals told apart.
 
-use crate::common;
-
-use std::process::Command;
-use std::time::Duration;
-
-use crate::prometheus::{free_addr, scrape, value, wait_value};
-use common::{eventually_blocking, raw_client, spawn_provider, wait_node_gone, zk};
-use zoorpc::proto::{HelloRequest, HelloServiceClient};
-use zoorpc_testkit::{ChildProcess, unique_path};
-
-const ZOORPC: &str = env!("CARGO_BIN_EXE_zoorpc");
+use super::*;
 
 #[test]
 fn proxy_and_provider_metrics_move_with_calls_kills_and_the_list() {
@@ -196,114 +185,6 @@ fn proxy_and_provider_metrics_move_with_calls_kills_and_the_list() {
         .unwrap();
 }
 
-#[test]
-fn ha_server_metrics_show_role_and_epoch() {
-    let connect = zk().connect_string();
-    let path = format!("{}/Hello:1.0.0", unique_path("metrics-ha"));
-    let metrics = free_addr();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
-    cmd.args(["--zk", &connect, "--path", &path, "--port", "0"])
-        .args(["--metrics", &metrics]);
-    let mut server = ChildProcess::spawn("ha-server --metrics", cmd).unwrap();
-    let line = server
-        .wait_for_line("role master epoch=", Duration::from_secs(20))
-        .unwrap();
-    let epoch: f64 = line.rsplit('=').next().unwrap().parse().unwrap();
-    let master = format!("zoorpc_master{{path=\"{path}\"}}");
-    wait_value(&metrics, &master, 1.0);
-    let body = scrape(&metrics);
-    assert_eq!(
-        value(&body, &format!("zoorpc_master_epoch{{path=\"{path}\"}}")),
-        Some(epoch),
-        "{body}"
-    );
-    assert_eq!(
-        value(&body, &format!("zoorpc_zk_connected{{zk=\"{connect}\"}}")),
-        Some(1.0),
-        "{body}"
-    );
-}
-
-/// The consumer side as a program: `zoorpc-client --metrics` shows its calls and live endpoints
-/// while its loop runs.
-#[test]
-fn a_consumer_programs_metrics_count_its_calls() {
-    let base = unique_path("metrics-client");
-    let connect = zk().connect_string();
-    let _provider = spawn_provider(&connect, &base, 0, &[]);
-    let addr = free_addr();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-client"));
-    cmd.args(["--zk", &connect, "--base-path", &base]).args([
-        "--calls",
-        "100000",
-        "--interval-ms",
-        "5",
-        "--metrics",
-        &addr,
-    ]);
-    let mut client = ChildProcess::spawn("client", cmd).expect("spawn client");
-    client
-        .wait_for_line("ok http://", Duration::from_secs(20))
-        .expect("the client calls");
-    wait_value(
-        &addr,
-        &format!("zoorpc_live_endpoints{{base_path=\"{base}\"}}"),
-        1.0,
-    );
-    eventually_blocking("10 answered calls counted", Duration::from_secs(20), || {
-        let body = scrape(&addr);
-        match value(&body, "zoorpc_calls_total{outcome=\"answered\"}") {
-            Some(answered) if answered >= 10.0 => Ok(()),
-            _ => Err(body),
-        }
-    });
-}
-
-/// `--metrics 127.0.0.1:0` serves on a free port and says which on stderr (it did not: the
-/// port had to be found with `ss`).
-#[test]
-fn metrics_on_port_0_say_where_they_are() {
-    use std::io::BufRead;
-    let connect = zk().connect_string();
-    let base = unique_path("metrics-port-0");
-    let mut child = Command::new(ZOORPC)
-        .args(["proxy", "--zk", &connect, "--listen", "127.0.0.1:0"])
-        .args(["--base-path", &base, "--metrics", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let stderr = child.stderr.take().unwrap();
-    let _guard = Killed(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("a line on stderr");
-    let addr = line
-        .strip_prefix("metrics at http://")
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("{line}"));
-    assert!(!addr.ends_with(":0"), "{line}");
-    // Served there (nothing counted yet: an empty exposition).
-    let answer = scrape(addr);
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-}
-
 /// `zoorpc_retries_total` counts retries made: with one provider, dead, every call fails after
 /// its one attempt and no retry is counted (it counted one per call: the decision to retry
 /// with nowhere left to go).
@@ -337,72 +218,6 @@ fn retries_count_only_attempts_made_again() {
         0.0,
         "{body}"
     );
-}
-
-/// Registers `provider<n>` nodes under `base` (created with its parents) holding
-/// `http://<address>`, as a provider would, with a raw ZooKeeper client.
-async fn register_providers(connect: &str, base: &str, addresses: &[&str]) {
-    let client = raw_client(connect).await;
-    let open =
-        zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
-    client.mkdir(base, &open).await.unwrap();
-    for (n, address) in addresses.iter().enumerate() {
-        client
-            .create(
-                &format!("{base}/provider{:010}", n + 1),
-                format!("http://{address}").as_bytes(),
-                &open,
-            )
-            .await
-            .unwrap();
-    }
-}
-
-/// Starts `zoorpc proxy` over `base` with `--metrics metrics`: the process and the address it
-/// listens on.
-fn proxy_with_metrics(connect: &str, base: &str, metrics: &str) -> (ChildProcess, String) {
-    let mut cmd = Command::new(ZOORPC);
-    cmd.args(["proxy", "--zk", connect, "--listen", "127.0.0.1:0"])
-        .args(["--base-path", base, "--metrics", metrics]);
-    let mut proxy = ChildProcess::spawn("proxy", cmd).unwrap();
-    let line = proxy
-        .wait_for_line("listening ", Duration::from_secs(20))
-        .unwrap();
-    let listen = line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_owned();
-    (proxy, listen)
-}
-
-/// A `HelloService` client connected to `listen`.
-async fn hello_client(listen: &str) -> HelloServiceClient<tonic::transport::Channel> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{listen}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    HelloServiceClient::new(channel)
-}
-
-/// Starts a `HelloService` on a free loopback port that answers every call with `status`:
-/// its address.
-async fn answering_with(status: fn() -> tonic::Status) -> String {
-    use tonic::transport::server::TcpIncoming;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let service = zoorpc::proto::HelloServiceServer::with_interceptor(
-        zoorpc::apps::hello::Greeter::new(address.clone()),
-        move |_| Err(status()),
-    );
-    tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(TcpIncoming::from(listener))
-            .await;
-    });
-    address
 }
 
 /// A standby's refusal is counted `refused`, a provider's own `UNAVAILABLE` answer
