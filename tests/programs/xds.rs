@@ -332,9 +332,11 @@ fn zookeeper_out_of_reach_keeps_the_last_assignment_and_says_so() {
 }
 
 #[test]
-fn a_large_assignment_is_pushed_without_waiting_for_a_delayed_ack() {
-    // 1,000 providers make an assignment of about 60 KB, several writes per push: with Nagle's
-    // algorithm on, the last one waited for the client's delayed ACK (40 ms) at every push.
+fn a_large_assignment_is_pushed_whole_at_every_change() {
+    // 1,000 providers make an assignment of about 60 KB, several writes per push. (How long a
+    // push takes is `bench xds`'s figure; that accepted connections have Nagle's algorithm off,
+    // which made every such push wait for the client's delayed ACK, is a unit test of
+    // `without_nagle`.)
     let connect = zk().connect_string();
     let base = unique_path("xds-large");
     let (_xds, address) = start_xds(&connect, &["--service", &format!("big={base}")], None);
@@ -366,21 +368,16 @@ fn a_large_assignment_is_pushed_without_waiting_for_a_delayed_ack() {
         ads.ask::<ClusterLoadAssignment>(&names, None, None).await;
         let all: Vec<u16> = (20_000..21_000).collect();
         ads.until_ports(&names, "big", &all).await;
-        // Ten changes, each pushed before the next: the median time from the write.
-        let mut took = Vec::new();
+        // Ten changes, each pushed whole before the next.
         for round in 0..10u16 {
             let mut ports = all.clone();
             ports[0] = 30_000 + round;
             ports.sort();
             let data = format!("http://127.0.0.1:{}", ports[ports.len() - 1]);
-            let started = std::time::Instant::now();
             raw.set_data(&format!("{base}/provider20000"), data.as_bytes(), None)
                 .await
                 .unwrap();
             ads.until_ports(&names, "big", &ports).await;
-            took.push(started.elapsed());
         }
-        took.sort();
-        assert!(took[5] < Duration::from_millis(35), "pushes took {took:?}");
     });
 }
