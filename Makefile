@@ -1,7 +1,8 @@
 # Two commands do everything on a fresh Debian machine:
 #   make demo   installs ZooKeeper if missing, builds, runs the failover demo
 #   make test   installs ZooKeeper if missing, runs every test
-# (`make soak` runs the soak-level tests at their full count; CI runs both.)
+# (`make soak` runs the soak-level tests at their full count, each benchmark once and the
+# README's programs as a crate of their own; CI runs both.)
 .PHONY: demo test soak setup build lint bench zookeeper fuzz screenshot
 
 CARGO ?= cargo
@@ -15,19 +16,21 @@ build: setup
 demo: setup
 	$(CARGO) run --example failover
 
-# Libraries, programs, end-to-end tests and doc tests, with the examples built (not run).
+# Libraries, programs, end-to-end tests and doc tests (the README's snippets among them), with
+# the examples built (not run).
 test: setup
 	$(CARGO) test --workspace
-	# The README's snippet in a crate of its own (outside the workspace, its own proto),
-	# sharing the workspace's build directory.
-	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) test --manifest-path outside/Cargo.toml
 
 # The soak-level tests at their full count (100 forced expiries, 100 election rounds, every flag
-# with every garbage value; `make test` runs fewer of each), and one pass of each benchmark.
+# with every garbage value; `make test` runs fewer of each), one pass of each benchmark, and the
+# README's two programs as a crate of its own (outside the workspace, its own proto, `zoorpc` by
+# path: its dependencies resolve with other features than the workspace's, so it compiles a
+# second copy of most of them, about a minute).
 soak: setup
 	ZOORPC_SOAK=1 $(CARGO) test --test registry --test ha --test programs -- \
 		expiry_rounds:: ha_rounds:: garbage_flags::
 	$(CARGO) test --workspace --benches --features zoorpc/testing
+	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) test --manifest-path outside/Cargo.toml
 
 # A ZooKeeper on 127.0.0.1:2181 for trying the programs by hand (Ctrl-C stops it).
 zookeeper: setup
