@@ -12,8 +12,10 @@ pub use values::{MAX_MS, file_name, millis, number, socket_address};
 
 /// Parses the process arguments into `T`: `--help` and `--version` print and exit with status 0;
 /// a usage error (an unknown flag, a missing or bad value) is one line on stderr,
-/// `error: <clap's message>; see --help`, and status 2. A flag given twice takes its last value
-/// (a script may append an override to a command line).
+/// `error: <clap's message>; see --help`, and status 2. A flag that takes one value, given twice
+/// (or with its alias), is a usage error too (clap's default): which one would win is a guess
+/// the program does not make for the user; flags meant to repeat (`--service`, `--scrape`)
+/// collect every value.
 pub fn parse<T: clap::Parser>() -> T {
     parse_from(std::env::args_os())
 }
@@ -22,13 +24,56 @@ pub fn parse<T: clap::Parser>() -> T {
 pub fn parse_from<T: clap::Parser>(
     args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
 ) -> T {
-    let parsed = negative_values(T::command().args_override_self(true))
-        .try_get_matches_from(args)
-        .and_then(|mut matches| T::from_arg_matches_mut(&mut matches));
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let command = negative_values(T::command());
+    let parsed = match global_given_twice(&command, &args) {
+        Some(e) => Err(e),
+        None => command
+            .try_get_matches_from(args)
+            .and_then(|mut matches| T::from_arg_matches_mut(&mut matches)),
+    };
     match parsed {
         Ok(parsed) => parsed,
         Err(e) => exit_on(&e),
     }
+}
+
+/// The usage error for a global flag (`--log-level`) given more than once in `args`: clap
+/// refuses a flag given twice among one command's flags, but merges a global one given both
+/// before and after a subcommand (`zoorpc --log-level info ls --log-level debug`) into its
+/// last value. Arguments after `--` are values, not flags.
+fn global_given_twice(command: &clap::Command, args: &[std::ffi::OsString]) -> Option<clap::Error> {
+    let words: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .filter_map(|arg| arg.to_str())
+        .take_while(|arg| *arg != "--")
+        .collect();
+    command
+        .get_arguments()
+        .filter(|arg| arg.is_global_set() && arg.get_action().takes_values())
+        .find_map(|arg| {
+            let long = arg.get_long()?;
+            let names: Vec<String> = std::iter::once(long)
+                .chain(arg.get_all_aliases().into_iter().flatten())
+                .map(|name| format!("--{name}"))
+                .collect();
+            let given = words
+                .iter()
+                .filter(|word| {
+                    names.iter().any(|name| {
+                        word.strip_prefix(name.as_str())
+                            .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+                    })
+                })
+                .count();
+            (given > 1).then(|| {
+                command.clone().error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("the argument '--{long}' cannot be used multiple times"),
+                )
+            })
+        })
 }
 
 /// `command` and its subcommands with every flag that takes a value accepting one that looks

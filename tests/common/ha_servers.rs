@@ -35,9 +35,13 @@ impl HaServer {
         extra: &[&str],
     ) -> HaServer {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-ha-server"));
-        cmd.args(["--zk", connect, "--path", path, "--port", "0"])
-            .args(["--session-timeout-ms", &session_timeout_ms.to_string()])
-            .args(extra);
+        cmd.args(["--zk", connect, "--path", path, "--port", "0"]);
+        let session_timeout_ms = session_timeout_ms.to_string();
+        super::args_with_defaults(
+            &mut cmd,
+            &[("--session-timeout-ms", &session_timeout_ms)],
+            extra,
+        );
         HaServer::from_command(cmd)
     }
 

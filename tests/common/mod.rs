@@ -57,7 +57,23 @@ pub struct ProviderProcess {
     pub port: u16,
 }
 
-/// Starts `zoorpc-provider` and waits for its `registered <node> <url>` line.
+/// `cmd` with each of `defaults` (a flag and its value) that `extra` does not give, then
+/// `extra`: the programs refuse a flag given twice, so a helper's default gives way to the
+/// caller's value instead of being followed by it.
+pub fn args_with_defaults(cmd: &mut Command, defaults: &[(&str, &str)], extra: &[&str]) {
+    for (flag, value) in defaults {
+        let given = extra
+            .iter()
+            .any(|arg| arg == flag || arg.starts_with(&format!("{flag}=")));
+        if !given {
+            cmd.args([flag, value]);
+        }
+    }
+    cmd.args(extra);
+}
+
+/// Starts `zoorpc-provider` and waits for its `registered <node> <url>` line (`extra`: more
+/// flags, which may replace its session timeout).
 pub fn spawn_provider(connect: &str, base: &str, port: u16, extra: &[&str]) -> ProviderProcess {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-provider"));
     cmd.args([
@@ -67,9 +83,8 @@ pub fn spawn_provider(connect: &str, base: &str, port: u16, extra: &[&str]) -> P
         base,
         "--port",
         &port.to_string(),
-    ])
-    .args(["--session-timeout-ms", "1500"])
-    .args(extra);
+    ]);
+    args_with_defaults(&mut cmd, &[("--session-timeout-ms", "1500")], extra);
     let mut process = ChildProcess::spawn(format!("provider:{port}"), cmd).expect("spawn provider");
     let line = process
         .wait_for_line("registered ", Duration::from_secs(20))

@@ -220,26 +220,3 @@ fn the_job_flags_mean_the_same_in_both_programs() {
         assert!(err.contains(says), "{flag}: {err}");
     }
 }
-
-/// A flag given twice takes its last value in every program (scripts append overrides, and the
-/// tests' own helpers do).
-#[test]
-fn a_flag_given_twice_takes_its_last_value() {
-    let base = unique_path("twice");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc-client"));
-    cmd.args(["--zk", &zk().connect_string(), "--base-path", &base])
-        .args(["--calls", "5", "--interval-ms", "0", "--calls", "1"]);
-    let (_, out, err) = run_command(cmd, WAIT);
-    assert!(out.ends_with("calls=1 ok=0 failed=1\n"), "{out}{err}");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc"));
-    cmd.args([
-        "ls",
-        "--zk",
-        "127.0.0.1:1",
-        "--zk",
-        &zk().connect_string(),
-        &base,
-    ]);
-    let (code, out, err) = run_command(cmd, WAIT);
-    assert_eq!(code, Some(0), "{out}{err}");
-}

@@ -7,6 +7,7 @@
 //! running, registers, or prints a second line.
 
 mod program;
+mod repeated;
 mod sweep;
 
 use std::process::Command;

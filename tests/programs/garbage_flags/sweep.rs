@@ -218,6 +218,18 @@ pub(super) fn cases<'a>(programs: &'a [Program], positional: &'a [Program]) -> V
 
 /// Runs every case, four at a time (each is a process that should end at once): the problems.
 pub(super) fn run_all(cases: &[Case<'_>], tmp: &Path) -> Vec<String> {
+    run_all_with(cases, tmp, |what, run| check(what, run.clone()))
+}
+
+/// The output of one run: exit status, stdout, stderr, whether it had to be killed.
+pub(super) type Run = (Option<i32>, String, String, bool);
+
+/// [`run_all`] with `check` saying what is wrong with a run, if anything.
+pub(super) fn run_all_with(
+    cases: &[Case<'_>],
+    tmp: &Path,
+    check: impl Fn(&str, &Run) -> Option<String> + Sync,
+) -> Vec<String> {
     let problems = std::sync::Mutex::new(Vec::new());
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -228,7 +240,7 @@ pub(super) fn run_all(cases: &[Case<'_>], tmp: &Path) -> Vec<String> {
                     let Some((what, program, flag, value)) = cases.get(i) else {
                         break;
                     };
-                    if let Some(problem) = check(what, program.run(flag.as_deref(), value, tmp)) {
+                    if let Some(problem) = check(what, &program.run(flag.as_deref(), value, tmp)) {
                         problems
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
