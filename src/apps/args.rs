@@ -66,8 +66,8 @@ pub struct SessionArg {
 /// `zoorpc-ha-client`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct CallLoopArgs {
-    /// How many calls
-    #[arg(long, value_name = "N", default_value = "10", value_parser = number(0..=u64::MAX))]
+    /// How many calls (at least one, as `zoorpc call --count`)
+    #[arg(long, value_name = "N", default_value = "10", value_parser = number(1..=u64::MAX))]
     pub calls: u64,
     /// Pause between calls, in milliseconds (0: one after another, no pause)
     #[arg(long = "interval-ms", value_name = "MS", default_value = "500", value_parser = millis(0..=MAX_MS))]

@@ -1,6 +1,7 @@
 //! Where two programs do the same thing they agree: every `-ms` flag takes up to `i32::MAX`
 //! milliseconds (2147483647) as the README says, `zoorpc proxy`'s included; a call loop that
-//! failed a call exits 1, `zoorpc-ha-client` as `zoorpc call`.
+//! failed a call exits 1, `zoorpc-ha-client` as `zoorpc call`; a call loop makes at least one
+//! call.
 
 use crate::common;
 
@@ -218,5 +219,43 @@ fn the_job_flags_mean_the_same_in_both_programs() {
         let (code, out, err) = run_command(cmd, WAIT);
         assert_eq!(code, Some(2), "{flag}: {out}{err}");
         assert!(err.contains(says), "{flag}: {err}");
+    }
+}
+
+/// `--calls 0` (`--count 0`) is refused by every call loop with the same range: the client
+/// programs printed `calls=0 ok=0 failed=0` and exited 0, where `zoorpc call` refused it.
+#[test]
+fn every_call_loop_refuses_zero_calls_with_one_range() {
+    let path = format!("{}/Hello:1.0.0", unique_path("zero-calls"));
+    let zoorpc = env!("CARGO_BIN_EXE_zoorpc");
+    let runs: [(&str, Vec<&str>, &str); 4] = [
+        (zoorpc, vec!["call", "x", "--count", "0"], "--count"),
+        (zoorpc, vec!["call", "x", "--calls", "0"], "--count"),
+        (
+            env!("CARGO_BIN_EXE_zoorpc-client"),
+            vec!["--calls", "0"],
+            "--calls",
+        ),
+        (
+            env!("CARGO_BIN_EXE_zoorpc-ha-client"),
+            vec!["--path", &path, "--calls", "0"],
+            "--calls",
+        ),
+    ];
+    for (exe, args, flag) in runs {
+        let mut cmd = Command::new(exe);
+        cmd.args(&args).args(["--zk", &zk().connect_string()]);
+        let (code, out, err) = run_command(cmd, WAIT);
+        let what = format!("{exe} {args:?}: {out}{err}");
+        assert_eq!(code, Some(2), "{what}");
+        assert!(out.is_empty(), "{what}");
+        assert_eq!(err.lines().count(), 1, "{what}");
+        assert!(
+            err.starts_with(&format!(
+                "error: invalid value '0' for '{flag} <N>': expected a whole number from 1 to {}",
+                u64::MAX
+            )),
+            "{what}"
+        );
     }
 }
