@@ -6,9 +6,10 @@
 //! `<path>.participants` (every zoorpc contender holds one while it contends) holds it. A
 //! contender that is not zoorpc's (seed 004's, which holds no participant node) needs
 //! `--force`. A designee that is not a contender is harmless but slow: the holders wait the
-//! handover grace (2 s), then run again.
+//! handover grace (2 s), then run again. No master at the path (no election there, or none
+//! running) is an error saying so, with or without `--force`.
 
-use zoorpc_registry::{designate, election::validate_address, inspect};
+use zoorpc_registry::{Error, designate, election::validate_address, inspect};
 
 use super::ZkArg;
 
@@ -55,6 +56,14 @@ pub fn run(args: DesignateArgs) -> i32 {
                 .filter_map(|c| c.address.ok())
                 .collect();
             if !known.contains(&args.address) {
+                // Nobody to hand over from: that is what to say first (a mistyped path, an
+                // election not started), not that the address is nobody's.
+                if let Ok(None) = inspect::master(&session, &args.path).await {
+                    return Err(Error::NoMaster {
+                        path: args.path.clone(),
+                    }
+                    .to_string());
+                }
                 known.sort();
                 let listed = if known.is_empty() {
                     "there are none".to_owned()

@@ -86,6 +86,30 @@ fn designate_refuses_an_unbracketed_ipv6_address_or_no_port_as_a_usage_error() {
     }
 }
 
+/// `designate` at a path where no election runs says first that there is no master there (it
+/// said the address was no contender's, "there are none"), with or without `--force`: one
+/// line, status 1, nothing written.
+#[test]
+fn designate_where_no_election_runs_says_there_is_no_master() {
+    let connect = zk().connect_string();
+    let path = format!("{}/Nope:1.0.0", unique_path("designate-none"));
+    for force in [&[][..], &["--force"][..]] {
+        let mut args = vec!["designate", "--zk", &connect, &path, "127.0.0.1:19102"];
+        args.extend(force);
+        let (code, stderr) = zoorpc_stderr(&args);
+        assert_eq!(code, Some(1), "{force:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{force:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: no master at {path}: no contender holds")),
+            "{force:?}: {stderr}"
+        );
+        assert!(stderr.contains("zoorpc-ha-server"), "{stderr}");
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(raw_client(&connect));
+    assert_eq!(rt.block_on(client.check_stat(&path)).unwrap(), None);
+}
+
 #[test]
 fn provider_ls_call_and_watch_against_zookeeper() {
     let connect = zk().connect_string();
