@@ -81,7 +81,7 @@ pub enum Error {
     /// The advertised address does not reach this server.
     #[error(
         "the advertised address {url} does not reach this server (listening on {listen}): \
-         {detail}; not registered. Advertise an address of this machine that reaches the \
+         {detail}; {withheld}. Advertise an address of this machine that reaches the \
          listener ({advertise}, {listen_host})",
         advertise = settings::ADVERTISE_HOST,
         listen_host = settings::LISTEN_HOST
@@ -93,6 +93,9 @@ pub enum Error {
         listen: SocketAddr,
         /// What the health call got instead of SERVING.
         detail: String,
+        /// What was not done because of it: `not registered` (a provider), `not contending
+        /// (not joining the election)` (an HA server).
+        withheld: &'static str,
     },
     /// The server did not start serving.
     #[error("the gRPC server on {addr} did not become ready: {detail}")]

@@ -207,6 +207,7 @@ struct Contend {
 impl Announce for Contend {
     type Advertised = String;
     type Held = MasterElection;
+    const WITHHELD: &'static str = "not contending (not joining the election)";
 
     fn advertise(&self, host: &str, port: u16, _tls: bool) -> Result<String> {
         // An IPv6 literal is bracketed, as in a URL, so `host:port` stays dialable.

@@ -263,6 +263,7 @@ impl Registrations {
 impl Announce for Register {
     type Advertised = ProviderUrl;
     type Held = Registrations;
+    const WITHHELD: &'static str = "not registered";
 
     fn advertise(&self, host: &str, port: u16, tls: bool) -> Result<ProviderUrl> {
         let mut url = match tls {

@@ -64,7 +64,7 @@ pub(crate) fn advertised_host(listen: IpAddr, advertise: Option<&str>) -> Result
 /// Calls the health service at `endpoint` (`http://host:port` or, with `tls`, `https://`: the
 /// advertised address) until it answers SERVING for `service` ("" for the whole server), at most
 /// 5 s; otherwise [`Error::AdvertisedUnreachable`] naming `endpoint` (`listen` is where the
-/// server listens, for the message). Over TLS the handshake accepts only the server's own
+/// server listens, `withheld` what is therefore not done, for the message). Over TLS the handshake accepts only the server's own
 /// certificate; a server requiring client certificates cannot be called without one, so there
 /// a completed TLS 1.3 handshake pinned to its own certificate is the proof (only this server
 /// holds its key); see [`ProviderTls`].
@@ -73,6 +73,7 @@ pub(crate) async fn check_serving(
     listen: SocketAddr,
     service: &str,
     tls: Option<&ProviderTls>,
+    withheld: &'static str,
 ) -> Result<()> {
     let handshake_only = tls.is_some_and(ProviderTls::requires_client_certificates);
     let tls = tls.map(ProviderTls::probe_config);
@@ -80,6 +81,7 @@ pub(crate) async fn check_serving(
         url: endpoint.to_owned(),
         listen,
         detail,
+        withheld,
     };
     let target = probe_target(endpoint, tls.is_some()).map_err(fail)?;
     let attempt = || async {

@@ -83,7 +83,8 @@ pub fn consumer_tls(
 /// `--tls-cert`, `--tls-key`, `--tls-client-ca`: every program that provides.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct ProviderTlsArgs {
-    /// Serve TLS with this certificate chain (PEM, leaf first) and register https://
+    /// Serve TLS with this certificate chain (PEM, leaf first): a provider registers
+    /// https://HOST:PORT, an HA server's master node keeps HOST:PORT (no scheme)
     #[arg(long, value_name = "PEM", value_parser = file_name)]
     pub tls_cert: Option<PathBuf>,
     /// The private key of --tls-cert (PEM)

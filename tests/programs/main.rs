@@ -25,4 +25,5 @@ mod prometheus;
 mod provider_stop;
 mod proxy;
 mod tls_programs;
+mod wording;
 mod xds;

@@ -50,6 +50,9 @@ pub(crate) trait Announce: Sized {
     type Advertised: Display + std::fmt::Debug;
     /// What is held while announced: the registration, the candidacy.
     type Held: std::fmt::Debug;
+    /// What is not done when the self-check fails, for its error: `not registered`, `not
+    /// contending`.
+    const WITHHELD: &'static str;
 
     /// What to announce for the advertised `host` and the listener's `port`.
     fn advertise(&self, host: &str, port: u16, tls: bool) -> Result<Self::Advertised>;
@@ -130,7 +133,7 @@ impl<A: Announce> Server<A> {
             _ => "",
         };
         let endpoint = A::endpoint(&advertised, tls);
-        check_serving(&endpoint, addr, checked, settings.tls.as_ref()).await?;
+        check_serving(&endpoint, addr, checked, settings.tls.as_ref(), A::WITHHELD).await?;
 
         let session = Session::connect(
             SessionConfig::new(&settings.zk)
