@@ -13,35 +13,20 @@ mod sweep;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{raw_client, run_command_bounded, zk};
+use crate::common::{raw_client, run_command_bounded};
 
 #[test]
 fn every_flag_of_every_program_refuses_garbage_with_one_line_and_leaves_nothing_behind() {
-    let root = zoorpc_testkit::unique_path("garbage-sweep");
     let dir = tempfile::tempdir().unwrap();
     // The programs' temp dir: whatever they leave there is left behind.
     let tmp = tempfile::tempdir().unwrap();
-    let auth = dir.path().join("zk-auth");
-    std::fs::write(&auth, "svc:secret\n").unwrap();
-    let valid = sweep::Valid {
-        connect: zk().connect_string(),
-        base: format!("{root}/registry"),
-        election: format!("{root}/master"),
-        auth: auth.to_str().unwrap().to_owned(),
-        root,
-    };
+    let valid = sweep::Valid::new("garbage-sweep", dir.path());
     let programs = sweep::programs(&valid);
     let positional = sweep::positional(&valid);
     let cases = sweep::cases(&programs, &positional);
     eprintln!("{} cases", cases.len());
     let problems = sweep::run_all(&cases, tmp.path());
-    assert!(
-        problems.is_empty(),
-        "{} of {} cases misbehaved:\n{}",
-        problems.len(),
-        cases.len(),
-        problems.join("\n")
-    );
+    assert_none_misbehaved(&problems, cases.len());
 
     // Nothing left behind: no node under the sweep's root, no new temp entry.
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -53,6 +38,16 @@ fn every_flag_of_every_program_refuses_garbage_with_one_line_and_leaves_nothing_
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     assert!(left.is_empty(), "the sweep left temp entries: {left:?}");
+}
+
+/// Fails naming every problem, if there is one, among `cases` cases.
+fn assert_none_misbehaved(problems: &[String], cases: usize) {
+    assert!(
+        problems.is_empty(),
+        "{} of {cases} cases misbehaved:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 fn short_value(value: &str) -> String {

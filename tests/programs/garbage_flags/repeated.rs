@@ -71,17 +71,8 @@ fn repeated(valid: &sweep::Valid) -> Vec<Program> {
 
 #[test]
 fn a_flag_given_twice_or_with_its_alias_is_a_usage_error_in_every_program() {
-    let root = zoorpc_testkit::unique_path("repeated-flags");
     let dir = tempfile::tempdir().unwrap();
-    let auth = dir.path().join("zk-auth");
-    std::fs::write(&auth, "svc:secret\n").unwrap();
-    let valid = sweep::Valid {
-        connect: zk().connect_string(),
-        base: format!("{root}/registry"),
-        election: format!("{root}/master"),
-        auth: auth.to_str().unwrap().to_owned(),
-        root,
-    };
+    let valid = sweep::Valid::new("repeated-flags", dir.path());
     let programs = repeated(&valid);
     let cases: Vec<sweep::Case<'_>> = programs
         .iter()
@@ -93,13 +84,7 @@ fn a_flag_given_twice_or_with_its_alias_is_a_usage_error_in_every_program() {
             (!run.2.contains(SAYS)).then(|| format!("{what}: does not say {SAYS:?}: {}", run.2))
         })
     });
-    assert!(
-        problems.is_empty(),
-        "{} of {} cases misbehaved:\n{}",
-        problems.len(),
-        cases.len(),
-        problems.join("\n")
-    );
+    super::assert_none_misbehaved(&problems, cases.len());
 }
 
 /// `--service` and `--master` of `zoorpc xds` and `--scrape` of `zoorpc console` take one

@@ -18,6 +18,20 @@ pub(super) struct Valid {
 }
 
 impl Valid {
+    /// Valid values under a new root named after `name`, the credential file in `dir`.
+    pub(super) fn new(name: &str, dir: &Path) -> Valid {
+        let root = zoorpc_testkit::unique_path(name);
+        let auth = dir.join("zk-auth");
+        std::fs::write(&auth, "svc:secret\n").unwrap();
+        Valid {
+            connect: crate::common::zk().connect_string(),
+            base: format!("{root}/registry"),
+            election: format!("{root}/master"),
+            auth: auth.to_str().unwrap().to_owned(),
+            root,
+        }
+    }
+
     /// The valid `flags` among those every program may take.
     fn with(&self, flags: &[&str]) -> Vec<(&'static str, String)> {
         let all: [(&'static str, String); 6] = [
