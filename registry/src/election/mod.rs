@@ -236,6 +236,7 @@ mod hold;
 mod lease;
 pub mod participants;
 mod path;
+mod proof;
 mod reads;
 mod refusal;
 mod release;

@@ -5,6 +5,7 @@ use crate::common;
 
 mod designation;
 mod faults;
+mod operator;
 mod roles;
 mod tampering;
 mod vacancy;
