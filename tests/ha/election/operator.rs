@@ -7,17 +7,12 @@ use super::*;
 
 use zoorpc::registry::election::{participant_path, participants_path};
 
-/// The master's session timeout: the standby's own is [`SESSION_TIMEOUT`], shorter, so the
-/// wait must come from what the standby noted of the master while it stood by.
-const MASTER_TIMEOUT: Duration = Duration::from_secs(6);
-
-/// A master cut off from ZooKeeper through its own proxy, its session kept alive by a twin
-/// client (as a master stalled, or starved, while ZooKeeper still hears from it), and a standby
-/// of it.
+/// A master cut off from ZooKeeper through its own proxy ([`CutOffMaster`], its session timeout
+/// [`MASTER_TIMEOUT`]), its session kept alive by a twin client (as a master stalled, or
+/// starved, while ZooKeeper still hears from it), and a standby of it whose own session timeout
+/// ([`SESSION_TIMEOUT`]) is shorter: the wait must come from what it noted of the master.
 struct Stalled {
-    proxy: ZkProxy,
-    election: MasterElection,
-    _session: Session,
+    master: CutOffMaster,
     _twin: zookeeper_client::Client,
     standby: Contender,
     path: String,
@@ -28,25 +23,14 @@ impl Stalled {
     async fn start(tag: &str) -> Stalled {
         let path = unique_path(tag);
         let connect = zk().connect_string();
-        let proxy = ZkProxy::start(connect.parse().expect("a socket address"))
-            .await
-            .expect("a ZooKeeper proxy");
-        let session = session(&proxy.addr().to_string(), MASTER_TIMEOUT).await;
-        let election = MasterElection::join(&session, &path, &address(0))
-            .await
-            .expect("join");
-        assert!(
-            election.wait_for(SETTLE, Role::is_master).await.is_some(),
-            "the first contender is not master: {}",
-            election.role()
-        );
+        let master = CutOffMaster::start(&connect, &path).await;
         let standby = Contender::join(&connect, &path, &address(1)).await;
         standby.wait_standby_of(&address(0), SETTLE).await;
-        proxy.cut();
+        master.proxy.cut();
         // The master's own client cannot reach ZooKeeper: the twin takes its session over
         // and keeps it alive.
         let joining = zookeeper_client::Client::connector()
-            .with_session(session.client().session().clone())
+            .with_session(master.session.client().session().clone())
             .with_session_timeout(MASTER_TIMEOUT)
             .connect(&connect);
         let twin = tokio::time::timeout(SETTLE, joining)
@@ -54,9 +38,7 @@ impl Stalled {
             .expect("the twin joins the master's session in time")
             .expect("the twin joins the master's session");
         Stalled {
-            proxy,
-            election,
-            _session: session,
+            master,
             _twin: twin,
             standby,
             path,
@@ -66,24 +48,9 @@ impl Stalled {
 
     /// Asserts that the standby becomes master, not before [`MASTER_TIMEOUT`] after `deleted`.
     async fn assert_taken_only_after_the_timeout(self, deleted: Instant) {
-        let role = self
-            .standby
-            .election
-            .wait_for(MASTER_TIMEOUT * 3, Role::is_master)
-            .await;
-        let after = deleted.elapsed();
-        assert!(
-            role.is_some(),
-            "the standby is not master {after:?} after the deletes: {}",
-            self.standby.election.role()
-        );
-        assert!(
-            after >= MASTER_TIMEOUT,
-            "the standby took over {after:?} after the deletes, before the stalled master's \
-             session timeout ({MASTER_TIMEOUT:?}): the master may still have served"
-        );
-        self.proxy.heal();
-        drop(self.election);
+        assert_taken_only_after_the_timeout(&self.standby.election, deleted).await;
+        self.master.proxy.heal();
+        drop(self.master.election);
     }
 
     async fn delete(&self, node: &str) {
@@ -142,7 +109,7 @@ async fn a_deleteall_of_the_participants_is_no_proof_that_the_stalled_master_end
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_taker_record_does_not_shorten_the_wait_for_the_stalled_master() {
     let s = Stalled::start("op-forged").await;
-    let master = s._session.session_id();
+    let master = s.master.session.session_id();
     s.set(&participants_path(&s.path), b"0100000000000042 1")
         .await;
     s.delete(&participant_path(&s.path, master)).await;
