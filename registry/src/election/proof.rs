@@ -56,7 +56,9 @@ pub(super) struct Stood {
 impl Campaign {
     /// Notes the holder of the node `stat` (held by another session) when it is not the one
     /// noted already: one pipelined read of its participant node, its first mark and the taker
-    /// record. A read that fails counts it as ours (waiting is the safe side).
+    /// record. A read that fails counts it as ours (waiting is the safe side). A holder that is
+    /// not ours does not replace one of ours: a node a hand created (`zkCli.sh create -e`)
+    /// proves nothing about the holder of ours it stood by before.
     pub(super) async fn note_holder(
         &mut self,
         client: &zk::Client,
@@ -83,6 +85,9 @@ impl Campaign {
             || !matches!(participant, Ok(None))
             || !matches!(mark, Ok(None))
             || record.is_err();
+        if !ours && self.stood_by.is_some_and(|s| s.ours) {
+            return;
+        }
         self.stood_by = Some(Stood {
             session,
             ours,

@@ -144,3 +144,26 @@ async fn a_deleted_companion_is_no_step_down_of_the_stalled_master() {
     let deleted = Instant::now();
     s.assert_taken_only_after_the_timeout(deleted).await;
 }
+
+/// `deleteall <path>.participants`, `delete <path>`, then `create -e <path> <address>` from
+/// the operator's own session, which ends: the node the hand created and its end say nothing
+/// of the stalled master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_a_hand_created_in_between_is_no_proof_that_the_stalled_master_ended() {
+    let s = Stalled::start("op-hand-node").await;
+    delete_all(&s.raw, participants_path(&s.path)).await;
+    s.delete(&s.path).await;
+    let deleted = Instant::now();
+    let hand = raw_client(&zk().connect_string()).await;
+    let label = address(7);
+    hand.create(
+        &s.path,
+        label.as_bytes(),
+        &zookeeper_client::CreateMode::Ephemeral.with_acls(zookeeper_client::Acls::anyone_all()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("create {}: {e}", s.path));
+    s.standby.wait_standby_of(&label, SETTLE).await;
+    drop(hand);
+    s.assert_taken_only_after_the_timeout(deleted).await;
+}
