@@ -255,8 +255,8 @@ impl Campaign {
                     return self.rejoin();
                 }
                 let announced = announced(&around.record, &around.companion_after);
-                let companion_after = around.companion_after;
-                self.missing(client, companion_after, announced).await
+                self.missing(client, around.companion_after, announced)
+                    .await
             }
             Err(e) => {
                 debug!(error = %e, path = %self.path, "cannot read the master node");

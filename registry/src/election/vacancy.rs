@@ -117,8 +117,8 @@ impl Campaign {
         companion_stat: zk::Stat,
         announced: bool,
     ) -> Next {
-        // A step's reads may straddle the announcing transaction (the companion read before
-        // it, the parent after): one more look before treating the vacancy as unannounced.
+        // A step's reads may straddle the announcing transaction (the taker record read before
+        // it, the companion after): one more look before treating the vacancy as unannounced.
         let announced = announced || self.announced_now(client, &companion_stat).await;
         if !announced && let Some(next) = self.unannounced(client, companion_stat).await {
             return next;
