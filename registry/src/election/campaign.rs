@@ -12,11 +12,11 @@ use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
 use super::address::read_address;
+use super::announced::announced;
 use super::participants;
 use super::prepare;
 use super::reads::Around;
 use super::role::{Role, Shared};
-use super::vacancy::announced;
 use crate::plumbing::RETRY_PAUSE;
 use crate::session::{Session, SessionStatus};
 
@@ -85,9 +85,6 @@ pub(super) struct Campaign {
     /// the node wakes the campaign, which creates it again at once (a standby that is not a
     /// participant cannot be designated; a master that is not cannot be taken over fast).
     pub(super) own_watch: Option<zk::OneshotWatcher>,
-    /// Standing by a node never written since its creation: what taking it at once needs when
-    /// its watch reports it deleted (see `announced.rs`). Set by the step that armed the watch.
-    pub(super) ready: Option<super::announced::Ready>,
     /// The last holder we are waiting for to step down (logged once per holder).
     pub(super) waiting_for: Option<i64>,
     /// The fast takeover's settings (off: stand by until the session ends).
@@ -100,6 +97,9 @@ pub(super) struct Campaign {
     /// The session in which our taker's mark exists (see [`participants::takers_path`]): a
     /// takeover creates it only where it is not.
     pub(super) marked_in: Option<i64>,
+    /// The holder (another session) this contender last saw holding the node: whose end a
+    /// vacancy nobody announced must prove (see `proof.rs`).
+    pub(super) stood_by: Option<super::proof::Stood>,
 }
 
 impl Campaign {
@@ -179,11 +179,10 @@ impl Campaign {
     async fn wait(&mut self, next: Next, client: &zk::Client) {
         match next {
             Next::Watch(watcher) => {
-                let event = watcher.changed().await;
-                self.after_event(client, &event).await;
+                watcher.changed().await;
             }
             Next::Probe(watcher, suspect) => {
-                self.probe(client, watcher, suspect).await;
+                self.probe(watcher, suspect).await;
             }
             Next::Master(watcher, companion_watcher) => {
                 self.hold(client, watcher, companion_watcher).await;
@@ -239,7 +238,6 @@ impl Campaign {
     /// Reads the node and acts on what it says.
     async fn step(&mut self, status: &SessionStatus) -> Next {
         let client = &status.client;
-        self.ready = None;
         if let Some(next) = self.join_participants(client).await {
             return next;
         }
@@ -256,16 +254,9 @@ impl Campaign {
                 if rejoin {
                     return self.rejoin();
                 }
-                let Around {
-                    companion,
-                    siblings,
-                    companion_after,
-                    ..
-                } = around;
-                let announced = companion_after
-                    .as_ref()
-                    .is_ok_and(|(_, after)| announced(&companion, &siblings, after.mzxid));
-                self.missing(client, companion_after, announced).await
+                let announced = announced(&around.record, &around.companion_after);
+                self.missing(client, around.companion_after, announced)
+                    .await
             }
             Err(e) => {
                 debug!(error = %e, path = %self.path, "cannot read the master node");
@@ -288,6 +279,7 @@ impl Campaign {
         let holder = read_address(data).unwrap_or_else(|raw| raw);
         if stat.ephemeral_owner == me && holder == self.address {
             self.designation = None;
+            self.forget_holder();
             let own = match around.own {
                 Ok(own) => own,
                 Err(e) => {
@@ -307,9 +299,7 @@ impl Campaign {
             self.hand_over(client, stat.version, &holder, companion)
                 .await
         } else {
-            if holder != self.address {
-                self.ready = super::announced::ready(stat, &around);
-            }
+            self.note_holder(client, stat, &around).await;
             self.held_by_another(client, stat, holder, watcher, around.companion)
                 .await
         }

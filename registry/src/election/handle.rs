@@ -99,12 +99,12 @@ impl MasterElection {
             highest: 0,
             participant_in: None,
             own_watch: None,
-            ready: None,
             waiting_for: None,
             fast: options.fast_takeover.clone(),
             proven: None,
             unproven: None,
             marked_in: None,
+            stood_by: None,
         };
         let task = tokio::spawn(campaign.run());
         let election = MasterElection {

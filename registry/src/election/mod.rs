@@ -30,19 +30,16 @@
 //!   session is gone); otherwise it waits (watches on that participant node, the companion and
 //!   the node), with no timeout. Its takeover names the companion version it decided on, so a
 //!   step-down or takeover in between makes it fail and look again. A vacancy *announced* by
-//!   its last holder (a resign or a handover: the companion written in the transaction that
-//!   deleted the node, so the companion's `mzxid` is the parent's `pzxid`, both read with the
-//!   node) needs no such check and is taken at once. A standby that stood by a node never
-//!   written since its creation does not even read first: when the node's watch reports it
-//!   deleted, it sends the takeover checked against the companion's version (written exactly
-//!   once since: the step-down) and the taker record's (not written since: no takeover, no
-//!   repair), see `announced.rs`. A graceful hand-over costs the standby that one round trip;
-//!   anything else fails the check and is read and decided as above.
+//!   its last holder (a resign or a handover: the companion written, and the taker record
+//!   written as `<session> released`, in the transaction that deleted the node, so the two
+//!   carry the same `mzxid`, which a hand writing one node per transaction cannot forge) needs
+//!   no such check and is taken at once, after one read (see `announced.rs`).
 //!   Participant nodes also say who is a contender (`zoorpc designate` checks the address,
 //!   `zoorpc master` lists the standbys) and who is "ours": a holder whose session has no
 //!   participant node (seed 004's own contender, written from its text) is foreign, unless it
 //!   is the last taker on record (`<path>.participants`'s data, which only our takeovers and
-//!   repairs write): one of ours whose participant node was deleted by hand.
+//!   repairs write, and our step-downs as `<session> released`): one of ours whose participant
+//!   node was deleted by hand.
 //! - `<path>.participants/takers/<session id, 16 hex digits>-1/mark` and `-2/mark`,
 //!   `EPHEMERAL`, empty, each in its own `CONTAINER` (`takers` is not a session id: never read as
 //!   a participant): the taker's marks, created in the transaction of a session's first
@@ -51,7 +48,16 @@
 //!   only when both marks are gone in one transaction (the two containers' `pzxid`s are equal):
 //!   only the session's end does that, a hand deleting one node at a time, and nothing else
 //!   changes those containers. Otherwise it is taken after the taker's session timeout (see
-//!   `vacancy.rs`). ZooKeeper removes the empty containers by itself. A designee waits
+//!   `proof.rs`). ZooKeeper removes the empty containers by itself.
+//!   Whose end must be proven: the last taker on record when the record carries the
+//!   companion's `mzxid`; otherwise (the record deleted, emptied, forged, or the companion
+//!   written since by a hand) the session the contender itself last saw holding the node (its
+//!   `ephemeralOwner`: unforgeable), kept in memory with the session timeout it noted then.
+//!   Unproven: taken after max(that holder's recorded session timeout, the contender's own)
+//!   from when it first saw the vacancy, with one warning. In such a vacancy a designation in
+//!   the companion counts only for an address a participant declares (a hand writes anything
+//!   there). Outside: an operator's own multi-op removing both marks of a session declares it
+//!   ended; protect the election's nodes with an ACL (`--zk-auth-file`). A designee waits
 //!   for such a holder to hand over, as for any holder of ours; the fast takeover needs the
 //!   holder's declaration in its participant node, so until the holder has created it again it
 //!   is replaced only once its session ends.
@@ -84,8 +90,10 @@
 //!   [`Role::Electing`] the moment its watch says so, before it reads or tries anything, then
 //!   takes the node back (its takeover is its step-down acknowledgement). The other contenders
 //!   take such a vacancy only once the holder has stepped down or its session is gone (see the
-//!   participant nodes above): no timing assumption. A holder paused across the deletion is
-//!   waited for until it resumes or its session expires.
+//!   participant nodes above), or, when a hand removed or forged the proof (the holder's
+//!   participant node, its marks, the taker record, the companion), once its lease has surely
+//!   ended (a session timeout after the vacancy was first seen). A holder paused across the
+//!   deletion is waited for until it resumes, its session expires, or that bound passes.
 //! - A `create` whose reply was lost is resolved by reading the node and comparing its
 //!   `ephemeralOwner` with this session's id.
 //! - Epoch (the fencing token): the companion's `mzxid` while this contender is master, i.e. the
@@ -187,8 +195,9 @@
 //! - `writes/`: the campaign's transactions that change who holds the node (take over, hand
 //!   over, repair the companion).
 //! - `release.rs`: releasing the node (resigning).
-//! - `announced.rs`: taking a vacancy its holder announced without reading first (the
-//!   graceful hand-over's fast path).
+//! - `announced.rs`: whether a vacancy was announced by its holder's step-down.
+//! - `proof.rs`: the proof that the last holder of a vacancy nobody announced can no longer act
+//!   as master, and the holder a standby remembers.
 //! - `vacancy.rs`: a node we do not hold: stand by, wait for a handover or a step-down, or take
 //!   it (also from a holder that is not ours).
 //! - `hold.rs`: holding the node (its watches) and renewing the lease.
@@ -236,6 +245,7 @@ mod hold;
 mod lease;
 pub mod participants;
 mod path;
+mod proof;
 mod reads;
 mod refusal;
 mod release;

@@ -80,6 +80,34 @@ pub fn parse_taker(data: &[u8]) -> Option<(i64, std::time::Duration)> {
     Some((session, std::time::Duration::from_millis(ms)))
 }
 
+/// The taker record a step-down writes (a resign, a handover), in the transaction that deletes
+/// the node and writes the companion: `<session, 16 hex digits> released`. Read with the
+/// companion's `mzxid` equal to its own, it proves the vacancy was announced by its holder (see
+/// `announced.rs`). [`parse_taker`] reads no taker in it.
+///
+/// ```
+/// use zoorpc_registry::election::participants::{released_record, parse_released, parse_taker};
+/// let record = released_record(0x1f);
+/// assert_eq!(record, "000000000000001f released");
+/// assert_eq!(parse_released(record.as_bytes()), Some(0x1f));
+/// assert_eq!(parse_taker(record.as_bytes()), None);
+/// assert_eq!(parse_released(b"000000000000001f 10000"), None);
+/// ```
+pub fn released_record(session: i64) -> String {
+    format!("{session:016x} {RELEASED}")
+}
+
+/// Reads [`released_record`]'s data: the session that stepped down; `None` for anything else.
+pub fn parse_released(data: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(data).ok()?;
+    let (session, word) = text.trim().split_once(' ')?;
+    (word == RELEASED).then_some(())?;
+    Some(u64::from_str_radix(session, 16).ok()? as i64)
+}
+
+/// The word after the session in [`released_record`].
+const RELEASED: &str = "released";
+
 /// The participant node of the contender in ZooKeeper session `session`:
 /// `<path>.participants/<session id, 16 hex digits>`.
 ///

@@ -7,7 +7,6 @@ use zookeeper_client as zk;
 use super::campaign::Campaign;
 use super::lease;
 use super::participants::{participant_path, participants_path};
-use crate::plumbing::parent;
 
 type ZkResult<T> = std::result::Result<T, zk::Error>;
 
@@ -20,8 +19,6 @@ pub(super) struct Around {
     pub(super) sent: u64,
     /// The companion, read before the node.
     pub(super) companion: ZkResult<(Vec<u8>, zk::Stat)>,
-    /// The node's parent, read after the node: whether a vacancy was announced.
-    pub(super) siblings: ZkResult<Option<zk::Stat>>,
     /// The companion, read after the node.
     pub(super) companion_after: ZkResult<(Vec<u8>, zk::Stat)>,
     /// A watch on the companion, used while master only (to repair it if tampered with).
@@ -29,9 +26,8 @@ pub(super) struct Around {
     /// Our participant node (its watch is kept in the campaign: see `Campaign::own_watch`).
     pub(super) own: ZkResult<Option<zk::Stat>>,
     /// `<path>.participants` (its data is the taker record), read after the node and before
-    /// `companion_after`: its version, for a standby that may take an announced vacancy without
-    /// reading first (`announced.rs`).
-    pub(super) record: ZkResult<Option<zk::Stat>>,
+    /// `companion_after`: whether a vacancy was announced (`announced.rs`).
+    pub(super) record: ZkResult<(Vec<u8>, zk::Stat)>,
 }
 
 impl Campaign {
@@ -47,17 +43,14 @@ impl Campaign {
         let node = client.get_and_watch_data(&self.path);
         // The taker record after the node and before `companion_after`: the order
         // `announced.rs` needs.
-        let record = client.check_stat(&participants_path(&self.path));
-        // The parent, read after the node: whether a vacancy was announced (see `announced`).
-        let siblings = client.check_stat(parent(&self.path).unwrap_or("/"));
+        let record = client.get_data(&participants_path(&self.path));
         let companion_after = client.get_data(&self.companion);
         let companion_watch = client.check_and_watch_stat(&self.companion);
         let own = client.check_and_watch_stat(&participant_path(&self.path, me));
-        let (companion, node, record, siblings, companion_after, companion_watch, own) = (
+        let (companion, node, record, companion_after, companion_watch, own) = (
             companion.await,
             node.await,
             record.await,
-            siblings.await,
             companion_after.await,
             companion_watch.await,
             own.await,
@@ -69,7 +62,6 @@ impl Campaign {
         let around = Around {
             sent,
             companion,
-            siblings,
             companion_after,
             companion_watch,
             own,

@@ -222,20 +222,13 @@ impl Campaign {
 
     /// Waits for the node's watch, or for the proof that `suspect`'s process is gone (then
     /// remembered for the next step, which takes over if the node is still the same).
-    pub(super) async fn probe(
-        &mut self,
-        client: &zk::Client,
-        watcher: zk::OneshotWatcher,
-        suspect: Suspect,
-    ) {
-        let event = tokio::select! {
-            event = watcher.changed() => event,
+    pub(super) async fn probe(&mut self, watcher: zk::OneshotWatcher, suspect: Suspect) {
+        tokio::select! {
+            _ = watcher.changed() => {}
             () = proven_gone(&suspect.address, &self.fast) => {
                 self.proven = Some(suspect.node);
-                return;
             }
-        };
-        self.after_event(client, &event).await;
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use tracing::{debug, info};
 use zookeeper_client as zk;
 
 use super::companion_path;
-use super::participants::participant_path;
+use super::participants::{participant_path, participants_path, released_record};
 use super::role::Held;
 use crate::error::{Error, Result};
 use crate::plumbing::unanswered;
@@ -69,7 +69,15 @@ async fn quick_release(client: &zk::Client, path: &str, me: i64, held: Held) -> 
     let added = writer
         .add_set_data(&companion, b"", Some(held.companion_version))
         .and_then(|()| writer.add_delete(path, Some(held.node_version)))
-        .and_then(|()| writer.add_delete(&participant_path(path, me), None));
+        .and_then(|()| writer.add_delete(&participant_path(path, me), None))
+        // The step-down's record, in the same transaction: the vacancy is announced.
+        .and_then(|()| {
+            writer.add_set_data(
+                &participants_path(path),
+                released_record(me).as_bytes(),
+                None,
+            )
+        });
     if added.is_err() {
         return false;
     }
@@ -107,7 +115,9 @@ async fn release_attempt(client: &zk::Client, path: &str, me: i64) -> Result<Rel
     let companion = companion_path(path);
     let companion_read = client.get_data(&companion);
     let node_read = client.get_data(path);
-    let (companion_read, node_read) = (companion_read.await, node_read.await);
+    let record_read = client.check_stat(&participants_path(path));
+    let (companion_read, node_read, record_read) =
+        (companion_read.await, node_read.await, record_read.await);
     let stat = match node_read {
         Ok((_, stat)) if stat.ephemeral_owner == me => stat,
         Err(zk::Error::SessionExpired) => return Ok(Release::Done),
@@ -124,7 +134,16 @@ async fn release_attempt(client: &zk::Client, path: &str, me: i64) -> Result<Rel
         // saw as ours is still ours.
         Ok((_, m)) => writer
             .add_set_data(&companion, b"", Some(m.version))
-            .and_then(|()| writer.add_delete(path, Some(stat.version))),
+            .and_then(|()| writer.add_delete(path, Some(stat.version)))
+            // The step-down's record, where it can be written: the vacancy is announced.
+            .and_then(|()| match record_read {
+                Ok(Some(_)) => writer.add_set_data(
+                    &participants_path(path),
+                    released_record(me).as_bytes(),
+                    None,
+                ),
+                _ => Ok(()),
+            }),
         Err(_) => writer.add_delete(path, Some(stat.version)),
     };
     added.map_err(|e| Error::zk("delete", path, e))?;

@@ -104,10 +104,12 @@ impl Campaign {
         self.fast.enabled && participants::declares_served(data, &self.address)
     }
 
-    /// Nobody holds the node: take it, unless someone else was designated and still has time,
-    /// or the vacancy was not `announced` (see [`announced`]) and the last holder (the
-    /// participant node carrying the companion's `mzxid`) is another contender that has not
-    /// stepped down yet.
+    /// Nobody holds the node: take it, once nobody else may still act as master and no
+    /// designee of ours still has time. A vacancy `announced` by its last holder (see
+    /// `announced.rs`) needs nothing more. Any other (an expiry, an operator's `delete`) is
+    /// taken only once its last holder provably stepped down or ended, or its lease surely did
+    /// (see [`Campaign::unannounced`]); a designation read then counts only if a participant
+    /// declares the address (an operator's write of the companion names anything).
     pub(super) async fn vacant(
         &mut self,
         client: &zk::Client,
@@ -115,42 +117,28 @@ impl Campaign {
         companion_stat: zk::Stat,
         announced: bool,
     ) -> Next {
+        // A step's reads may straddle the announcing transaction (the taker record read before
+        // it, the companion after): one more look before treating the vacancy as unannounced.
+        let announced = announced || self.announced_now(client, &companion_stat).await;
+        if !announced && let Some(next) = self.unannounced(client, companion_stat).await {
+            return next;
+        }
         let designee = read_address(companion).unwrap_or_else(|raw| raw);
         if !designee.is_empty() && designee != self.address {
-            let since = match self.designation {
-                Some((version, since)) if version == companion_stat.version => since,
-                _ => {
-                    let now = Instant::now();
-                    self.designation = Some((companion_stat.version, now));
-                    now
+            let designated = if announced {
+                true
+            } else {
+                match participants::list(client, &self.path).await {
+                    Ok(everyone) => everyone.iter().any(|p| p.address == Ok(designee.clone())),
+                    Err(e) => {
+                        debug!(error = %e, "cannot list the participants");
+                        return Next::Pause;
+                    }
                 }
             };
-            let deadline = since + self.grace;
-            if Instant::now() < deadline {
-                self.publish(Role::Standby {
-                    master: designee.clone(),
-                });
-                return self.wait_vacant_until(client, deadline).await;
-            }
-            info!(path = %self.path, %designee, "the designee did not take over in time; running again");
-        } else if designee.is_empty() && !announced {
-            let everyone = match participants::list(client, &self.path).await {
-                Ok(everyone) => everyone,
-                Err(e) => {
-                    debug!(error = %e, "cannot list the participants");
-                    return Next::Pause;
-                }
-            };
-            let me = client.session_id().0;
-            if let Some(last) = everyone
-                .iter()
-                .find(|p| p.mzxid == companion_stat.mzxid && p.session != me)
+            if designated
+                && let Some(next) = self.grace_for(client, &designee, companion_stat).await
             {
-                return self
-                    .wait_step_down(client, last.session, companion_stat)
-                    .await;
-            }
-            if let Some(next) = self.unproven_taker(client, companion_stat).await {
                 return next;
             }
         }
@@ -159,57 +147,57 @@ impl Campaign {
         self.take(client, companion_stat.version).await
     }
 
-    /// No participant node carries the companion's `mzxid`, yet the last write of the companion
-    /// may have been another session's takeover: the taker recorded itself in
-    /// `<path>.participants` in that transaction ([`participants::taker_record`]). Its
-    /// participant node is gone: by its session's end or by an operator's delete (proving
-    /// nothing: the taker may be stalled, within its lease). The session's end is proven by the
-    /// taker's marks ([`participants::taker_marks`]), see [`session_end_proven`]. Unproven,
-    /// the vacancy is taken only once the taker's session timeout has passed since it was
-    /// first seen here: its lease (3/5 of that timeout, counted from a request sent before the
-    /// node was deleted, since renewals check the node) has ended by then on any clock running
-    /// within 5/3 of this one's rate, the lease's own assumption. `None`: nothing to wait for.
-    async fn unproven_taker(
+    /// A vacancy naming `designee` (someone else) in the companion: it has
+    /// [`ElectionOptions::handover_grace`](super::ElectionOptions::handover_grace) from when this
+    /// contender first saw the designation to take over; `None` once that has passed.
+    async fn grace_for(
         &mut self,
         client: &zk::Client,
+        designee: &str,
         companion_stat: zk::Stat,
     ) -> Option<Next> {
-        let (data, participants) = match client
-            .get_data(&participants::participants_path(&self.path))
-            .await
-        {
-            Ok(record) => record,
-            Err(zk::Error::NoNode) => return None,
-            Err(e) => {
-                debug!(error = %e, "cannot read the taker record");
-                return Some(Next::Pause);
-            }
-        };
-        let (taker, timeout) = participants::parse_taker(&data)?;
-        if participants.mzxid != companion_stat.mzxid || taker == client.session_id().0 {
-            return None;
-        }
-        match session_end_proven(client, &self.path, taker, &companion_stat).await {
-            Ok(true) => return None,
-            Ok(false) => {}
-            Err(e) => {
-                debug!(error = %e, "cannot read the taker's marks");
-                return Some(Next::Pause);
-            }
-        }
-        let deadline = match self.unproven {
-            Some((mzxid, deadline)) if mzxid == companion_stat.mzxid => deadline,
+        let since = match self.designation {
+            Some((version, since)) if version == companion_stat.version => since,
             _ => {
-                let deadline = Instant::now() + timeout;
-                self.unproven = Some((companion_stat.mzxid, deadline));
-                warn!(path = %self.path, taker = format!("0x{taker:x}"), wait = ?timeout, "the master node is vacant and its last holder's participant node is gone, but not its session provably (its taker's marks were not removed together: by hand?): its lease is waited out before taking over");
-                deadline
+                let now = Instant::now();
+                self.designation = Some((companion_stat.version, now));
+                now
             }
         };
-        if Instant::now() >= deadline {
-            return None;
+        let deadline = since + self.grace;
+        if Instant::now() < deadline {
+            self.publish(Role::Standby {
+                master: designee.to_owned(),
+            });
+            return Some(self.wait_vacant_until(client, deadline).await);
         }
-        Some(self.wait_vacant_until(client, deadline).await)
+        info!(path = %self.path, %designee, "the designee did not take over in time; running again");
+        None
+    }
+
+    /// A vacancy nobody announced: `Some` (what to wait for) while its last holder may still
+    /// act as master. The participant node carrying the companion's `mzxid` is a holder that
+    /// has not stepped down: waited for. Otherwise the holder must be proven gone (see
+    /// `proof.rs`).
+    async fn unannounced(&mut self, client: &zk::Client, companion_stat: zk::Stat) -> Option<Next> {
+        let everyone = match participants::list(client, &self.path).await {
+            Ok(everyone) => everyone,
+            Err(e) => {
+                debug!(error = %e, "cannot list the participants");
+                return Some(Next::Pause);
+            }
+        };
+        let me = client.session_id().0;
+        if let Some(last) = everyone
+            .iter()
+            .find(|p| p.mzxid == companion_stat.mzxid && p.session != me)
+        {
+            return Some(
+                self.wait_step_down(client, last.session, companion_stat)
+                    .await,
+            );
+        }
+        self.unproven(client, companion_stat).await
     }
 
     /// The node is vacant but its last holder, `holder` (a session), has not stepped down: it
@@ -240,7 +228,7 @@ impl Campaign {
     }
 
     /// While the node stays vacant, waits for its creation until `deadline`.
-    async fn wait_vacant_until(&self, client: &zk::Client, deadline: Instant) -> Next {
+    pub(super) async fn wait_vacant_until(&self, client: &zk::Client, deadline: Instant) -> Next {
         match client.check_and_watch_stat(&self.path).await {
             Ok((None, watcher)) => Next::WatchUntil(watcher, deadline),
             Ok((Some(_), _)) => Next::Again,
@@ -250,50 +238,4 @@ impl Campaign {
             }
         }
     }
-}
-
-/// Whether a vacancy was *announced*: its last holder stepped down in the very transaction that
-/// deleted the node (a resign or a handover writes the companion and deletes the node at once),
-/// so nobody is left to wait for and the participant nodes need not be read. Proven by ZooKeeper's
-/// own counters: the companion read before the node was last written by the last transaction
-/// that changed the parent's children (its `mzxid` is the parent's `pzxid`, read after the node
-/// was found missing; only the node's deletion can be that change), and nothing wrote it again
-/// before the companion was read after (`after_mzxid`; the takeover is checked against that
-/// version). Anything else is unannounced.
-pub(super) fn announced(
-    before: &std::result::Result<(Vec<u8>, zk::Stat), zk::Error>,
-    siblings: &std::result::Result<Option<zk::Stat>, zk::Error>,
-    after_mzxid: i64,
-) -> bool {
-    matches!(
-        (before, siblings),
-        (Ok((_, m)), Ok(Some(p))) if m.mzxid == p.pzxid && m.mzxid == after_mzxid
-    )
-}
-
-/// Whether the session of `taker`, the last taker on record (its takeover wrote the companion
-/// as `companion` reads), provably ended: both its marks ([`participants::taker_marks`]) are
-/// gone and their parents' last child change is one transaction (equal `pzxid`s, after their
-/// creation). Those parents are the session's own: nothing but the end of the session removes
-/// both marks at once (the session never removes them; a hand's `delete` removes one), and no
-/// other contender, participant or election changes their children. Created in that session's
-/// first takeover, they are older than the companion's last write. A taker of an older
-/// version, which made no marks, is never proven gone this way (its lease is waited out).
-async fn session_end_proven(
-    client: &zk::Client,
-    path: &str,
-    taker: i64,
-    companion: &zk::Stat,
-) -> std::result::Result<bool, zk::Error> {
-    let [one, two] = participants::taker_marks(path, taker);
-    let (one, two) = (client.check_stat(&one), client.check_stat(&two));
-    let (Some(one), Some(two)) = (one.await?, two.await?) else {
-        return Ok(false);
-    };
-    let ended = |m: &zk::Stat| m.num_children == 0 && m.pzxid > m.czxid;
-    Ok(ended(&one)
-        && ended(&two)
-        && one.pzxid == two.pzxid
-        && one.czxid <= companion.mzxid
-        && two.czxid <= companion.mzxid)
 }

@@ -5,6 +5,7 @@ use crate::common;
 
 mod designation;
 mod faults;
+mod operator;
 mod roles;
 mod tampering;
 mod vacancy;
@@ -146,4 +147,56 @@ fn master_intervals(
         intervals.push((start, end));
     }
     intervals
+}
+
+/// The master's session timeout: long enough that waiting it out once more is plain to see.
+const MASTER_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// A master talking to ZooKeeper through its own proxy (cut it to stall the master's link).
+struct CutOffMaster {
+    proxy: ZkProxy,
+    session: Session,
+    election: MasterElection,
+}
+
+impl CutOffMaster {
+    async fn start(connect: &str, path: &str) -> CutOffMaster {
+        let proxy = ZkProxy::start(connect.parse().expect("a socket address"))
+            .await
+            .expect("a ZooKeeper proxy");
+        let session = session(&proxy.addr().to_string(), MASTER_TIMEOUT).await;
+        let election = MasterElection::join(&session, path, &address(0))
+            .await
+            .expect("join");
+        assert!(
+            election.wait_for(SETTLE, Role::is_master).await.is_some(),
+            "the first contender is not master: {}",
+            election.role()
+        );
+        CutOffMaster {
+            proxy,
+            session,
+            election,
+        }
+    }
+}
+
+/// Asserts that `election` becomes master, but not before [`MASTER_TIMEOUT`] after `deleted`
+/// (when a hand deleted or forged what proves the stalled master gone: its lease may still run
+/// until then).
+async fn assert_taken_only_after_the_timeout(election: &MasterElection, deleted: Instant) {
+    let role = election.wait_for(MASTER_TIMEOUT * 3, Role::is_master).await;
+    let after = deleted.elapsed();
+    assert!(
+        role.is_some(),
+        "{} is not master {after:?} after the deletes: {}",
+        election.address(),
+        election.role()
+    );
+    assert!(
+        after >= MASTER_TIMEOUT,
+        "{} took over {after:?} after a hand's deletes, before the stalled master's session \
+         timeout ({MASTER_TIMEOUT:?}): the master may still have served",
+        election.address()
+    );
 }

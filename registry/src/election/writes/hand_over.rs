@@ -5,7 +5,7 @@ use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
 use super::super::campaign::{Campaign, Next};
-use super::super::lease;
+use super::super::{lease, participants};
 use crate::plumbing::persistent;
 
 impl Campaign {
@@ -31,7 +31,16 @@ impl Campaign {
                     &persistent(self.session.node_acl()),
                 )
                 .and_then(|()| writer.add_delete(&self.path, Some(node_version))),
-        };
+        }
+        // The step-down's record, in the same transaction: the vacancy is announced.
+        .and_then(|()| {
+            let record = participants::released_record(client.session_id().0);
+            writer.add_set_data(
+                &participants::participants_path(&self.path),
+                record.as_bytes(),
+                None,
+            )
+        });
         if let Err(e) = added {
             warn!(error = %e, "cannot build the handover request");
             return Next::Pause;
