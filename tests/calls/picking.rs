@@ -166,10 +166,15 @@ async fn four_of_five_providers_sigkilled_at_once_fail_no_call() {
     for p in &mut providers[..4] {
         p.process.wait_exit(Duration::from_secs(5)).unwrap();
     }
-    // Keep calling while the four nodes are still registered (their sessions live 4 s).
+    // Keep calling while the four nodes are still registered (their sessions live 4 s). As the
+    // workers do, idempotent: a call sent in the instant before the consumer's connection to a
+    // killed provider has read its end is written into a dead socket (broken pipe), which may
+    // have carried earlier requests too: it fails as maybe processed, retried only when the
+    // method is idempotent (never-sent attempts are retried whatever the policy:
+    // `never_sent_attempts_do_not_use_up_the_attempt_budget`).
     let mut after = 0;
     while after < 300 {
-        let answer = consumer.say_hello_with(CallPolicy::DEFAULT, "after").await;
+        let answer = consumer.say_hello_with(CallPolicy::IDEMPOTENT, "after").await;
         assert_eq!(
             answer.expect("a call after the kills").url.as_str(),
             survivor
