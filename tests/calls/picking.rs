@@ -174,7 +174,9 @@ async fn four_of_five_providers_sigkilled_at_once_fail_no_call() {
     // `never_sent_attempts_do_not_use_up_the_attempt_budget`).
     let mut after = 0;
     while after < 300 {
-        let answer = consumer.say_hello_with(CallPolicy::IDEMPOTENT, "after").await;
+        let answer = consumer
+            .say_hello_with(CallPolicy::IDEMPOTENT, "after")
+            .await;
         assert_eq!(
             answer.expect("a call after the kills").url.as_str(),
             survivor
