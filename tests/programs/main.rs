@@ -27,3 +27,22 @@ mod proxy;
 mod tls_programs;
 mod wording;
 mod xds;
+
+/// Calls `/hello.v1.HelloService/Nope`, a method no provider has, on `channel`: the status it
+/// fails with.
+async fn call_a_method_no_provider_has(channel: tonic::transport::Channel) -> tonic::Status {
+    use zoorpc::proto::HelloRequest;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    if let Err(e) = grpc.ready().await {
+        return tonic::Status::unavailable(format!("channel not ready: {e}"));
+    }
+    let codec = tonic_prost::ProstCodec::<HelloRequest, HelloRequest>::default();
+    let path = http::uri::PathAndQuery::from_static("/hello.v1.HelloService/Nope");
+    match grpc
+        .unary(tonic::Request::new(HelloRequest::default()), path, codec)
+        .await
+    {
+        Ok(_) => tonic::Status::ok("a method no provider has was answered"),
+        Err(status) => status,
+    }
+}

@@ -44,14 +44,7 @@ fn proxy_and_provider_metrics_move_with_calls_kills_and_the_list() {
                 .await
                 .unwrap();
         }
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.unwrap();
-        let codec = tonic_prost::ProstCodec::<HelloRequest, HelloRequest>::default();
-        let path = http::uri::PathAndQuery::from_static("/hello.v1.HelloService/Nope");
-        let status = grpc
-            .unary(tonic::Request::new(HelloRequest::default()), path, codec)
-            .await
-            .unwrap_err();
+        let status = crate::call_a_method_no_provider_has(channel).await;
         assert_eq!(status.code(), tonic::Code::Unimplemented);
     });
     let body = scrape(&provider_metrics);
