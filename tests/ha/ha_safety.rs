@@ -164,7 +164,7 @@ fn served_after_another(probes: &[&Probe], old: usize) -> Vec<(Probe, Probe)> {
 
 #[test]
 fn a_holder_stalled_across_a_delete_of_its_node_never_serves_beside_another_master() {
-    stalled_across_a_delete("ha-stalled-delete", false);
+    stalled_across_a_delete("ha-stalled-delete", Also::Nothing);
 }
 
 /// The same, with the holder's participant node deleted by hand first (an operator's
@@ -173,13 +173,32 @@ fn a_holder_stalled_across_a_delete_of_its_node_never_serves_beside_another_mast
 /// serve within its lease.
 #[test]
 fn a_holder_whose_participant_node_was_deleted_by_hand_never_serves_beside_another_master() {
-    stalled_across_a_delete("ha-stalled-participant", true);
+    stalled_across_a_delete("ha-stalled-participant", Also::HoldersParticipant);
+}
+
+/// The same, with the whole `<path>.participants` tree deleted in one transaction while the
+/// holder is stalled (`zkCli.sh deleteall`, which removes the participant nodes, the taker
+/// record and both of the holder's marks at once): that removal is no proof of the holder's
+/// end either.
+#[test]
+fn a_holder_stalled_across_a_deleteall_of_the_participants_never_serves_beside_another_master() {
+    stalled_across_a_delete("ha-stalled-deleteall", Also::ParticipantsTree);
+}
+
+/// What an operator deletes besides the master node, in each round.
+#[derive(Clone, Copy, PartialEq)]
+enum Also {
+    Nothing,
+    /// The holder's participant node, before the stall.
+    HoldersParticipant,
+    /// The whole `<path>.participants` tree, in one transaction, during the stall.
+    ParticipantsTree,
 }
 
 /// Rounds of: the holder stalled (SIGSTOP, 300 ms) across a delete of its master node (and,
-/// with `participant_too`, of its participant node just before); a prober calling each server
-/// at its own address must never see two serve as master at overlapping times.
-fn stalled_across_a_delete(tag: &str, participant_too: bool) {
+/// with `also`, of other nodes of the election); a prober calling each server at its own
+/// address must never see two serve as master at overlapping times.
+fn stalled_across_a_delete(tag: &str, also: Also) {
     let path = unique_path(tag);
     let connect = zk().connect_string();
     let mut servers = vec![HaServer::spawn(&connect, &path, &[])];
@@ -210,11 +229,15 @@ fn stalled_across_a_delete(tag: &str, participant_too: bool) {
             ),
             "round {round}: the holder {holder_address} does not answer as master"
         );
-        if participant_too {
+        if also == Also::HoldersParticipant {
             delete_holders_participant(&rt, &raw, &path, round);
         }
         let start = Instant::now();
         servers[holder].process.pause().expect("pause the holder");
+        if also == Also::ParticipantsTree {
+            rt.block_on(delete_all(&raw, &format!("{path}.participants")))
+                .unwrap_or_else(|e| panic!("round {round}: deleteall {path}.participants: {e}"));
+        }
         // `zkCli.sh delete <path>` while the holder is stalled.
         match rt.block_on(raw.delete(&path, None)) {
             Ok(()) | Err(zookeeper_client::Error::NoNode) => {}
@@ -268,6 +291,30 @@ fn delete_holders_participant(
     let participant = format!("{path}.participants/{:016x}", stat.ephemeral_owner);
     rt.block_on(raw.delete(&participant, None))
         .unwrap_or_else(|e| panic!("round {round}: delete {participant}: {e}"));
+}
+
+/// Deletes `root` and every node under it in one transaction, as `zkCli.sh deleteall` does.
+async fn delete_all(
+    raw: &zookeeper_client::Client,
+    root: &str,
+) -> Result<(), zookeeper_client::Error> {
+    let mut nodes = vec![root.to_owned()];
+    let mut i = 0;
+    while let Some(node) = nodes.get(i).cloned() {
+        for child in raw.list_children(&node).await? {
+            nodes.push(format!("{node}/{child}"));
+        }
+        i += 1;
+    }
+    let mut writer = raw.new_multi_writer();
+    // Children before their parents: the reverse of the breadth-first listing.
+    for node in nodes.iter().rev() {
+        writer.add_delete(node, None)?;
+    }
+    writer.commit().await.map(|_| ()).map_err(|e| match e {
+        zookeeper_client::MultiWriteError::OperationFailed { source, .. } => source,
+        other => zookeeper_client::Error::UnexpectedError(other.to_string()),
+    })
 }
 
 /// After one ZooKeeper wipe the master's epoch goes back (a new history, warned about once);
