@@ -28,7 +28,7 @@
 //! - `shutdown`: [`StopSignals`], SIGTERM and Ctrl-C for programs (the servers' own stops take
 //!   a future: `run_until`).
 //! - `reflection`, `served_metrics`: what every server adds: gRPC server reflection (v1 and
-//!   v1alpha) and the `zoorpc_served_total{method, code}` counter (through the `metrics`
+//!   v1alpha; [`with_reflection`] for a server of one's own) and the `zoorpc_served_total{method, code}` counter (through the `metrics`
 //!   facade: a no-op until a program installs a recorder).
 //! - [`error`]: [`Error`], what can go wrong, in words that say what to do, naming settings
 //!   ([`error::settings`]) a program may replace with its flags.
@@ -58,6 +58,7 @@ pub use error::{Error, Result};
 pub use ha_server::{HaServer, HaServerConfig};
 pub use master_gate::{GateFuture, MasterGate, MasterGated};
 pub use provider::{Provider, ProviderConfig};
+pub use reflection::with_reflection;
 pub use server::services::{GrpcService, Services};
 pub use shutdown::StopSignals;
 pub use tls::ProviderTls;

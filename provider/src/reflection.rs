@@ -1,7 +1,8 @@
 //! gRPC server reflection for stock tools: both protocol versions, v1 (`grpcurl` asks it first)
 //! and v1alpha (Python's `grpcio-reflection` and older tools speak only it), describing the
 //! services a server serves from the descriptor sets it was given, plus gRPC health and
-//! reflection itself. `Provider` and `HaServer` add it to every server.
+//! reflection itself. `Provider` and `HaServer` add it to every server; [`with_reflection`] adds
+//! it to a tonic server of one's own (as `zoorpc xds` does).
 
 use tonic::service::Routes;
 
@@ -13,7 +14,14 @@ pub(crate) const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerRefle
 /// `routes` with reflection v1 and v1alpha added, describing `sets` (encoded
 /// `FileDescriptorSet`s, e.g. `tonic::include_file_descriptor_set!`), gRPC health and reflection.
 /// A set that cannot be decoded is an error naming the cause.
-pub(crate) fn with_reflection(
+///
+/// ```
+/// use tonic::service::Routes;
+/// let routes = zoorpc_provider::with_reflection(Routes::default(), &[zoorpc_proto::FILE_DESCRIPTOR_SET]);
+/// assert!(routes.is_ok());
+/// // Serve them with `tonic::transport::Server::builder().add_routes(routes?)`.
+/// ```
+pub fn with_reflection(
     routes: Routes,
     sets: &[&'static [u8]],
 ) -> Result<Routes, tonic_reflection::server::Error> {

@@ -23,7 +23,7 @@ const ZOORPC: &str = env!("CARGO_BIN_EXE_zoorpc");
 const CLIENT_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/grpc_client.py");
 
 /// Runs `cmd` to its end within `timeout`: whether it succeeded, and its stdout lines.
-fn run(name: &str, cmd: Command, timeout: Duration) -> (bool, Vec<String>) {
+pub(crate) fn run(name: &str, cmd: Command, timeout: Duration) -> (bool, Vec<String>) {
     let mut child = match ChildProcess::spawn(name, cmd) {
         Ok(child) => child,
         Err(e) => return (false, vec![format!("cannot start {name}: {e}")]),
@@ -84,7 +84,8 @@ pub(crate) fn python_or_skip() -> Option<&'static Path> {
         .ok()
 }
 
-fn python_client(python: &Path, args: &[&str]) -> Command {
+/// `grpc_client.py args`.
+pub(crate) fn python_client(python: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(python);
     cmd.arg("-u").arg(CLIENT_PY).args(args);
     cmd

@@ -4,6 +4,9 @@ types come from server reflection, so it works exactly as a stock tool would.
 
   grpc_client.py inspect ADDR
       prints `services <comma-separated names>`, `health <status>`, `hello <message> <provider>`
+  grpc_client.py describe ADDR MESSAGE
+      prints `services <comma-separated names>`, then `message <name> <field>:<type>,...` once
+      MESSAGE and every file it needs, transitively, came by reflection and make a message class
 """
 
 import sys
@@ -49,8 +52,25 @@ def inspect(address):
         say(f"hello {reply.message} {reply.provider}")
 
 
+def describe(address, name):
+    with grpc.insecure_channel(address) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        say("services " + ",".join(sorted(database.get_services())))
+        # The pool asks reflection for the file holding `name`, then for each file it imports by
+        # name: any one missing raises here.
+        message = descriptor_pool.DescriptorPool(database).FindMessageTypeByName(name)
+        message_factory.GetMessageClass(message)
+        fields = ",".join(
+            f"{field.name}:{field.message_type.full_name if field.message_type else field.type}"
+            for field in message.fields
+        )
+        say(f"message {message.full_name} {fields}")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "inspect":
         inspect(sys.argv[2])
+    elif sys.argv[1] == "describe":
+        describe(sys.argv[2], sys.argv[3])
     else:
         sys.exit(f"unknown mode {sys.argv[1]!r}")

@@ -17,6 +17,9 @@
 //!   stream as soon as the watch publishes it; ACK, NACK and nonces as the protocol says (`ads`).
 //! - ZooKeeper out of reach: the last known state stays served (never an empty assignment
 //!   caused by the outage), said by a warning and `zoorpc_xds_zookeeper_connected 0`.
+//! - gRPC server reflection (v1 and v1alpha) describes the ADS service with every message it
+//!   takes, transitively ([`ADS_DESCRIPTORS`]), gRPC health and reflection: `grpcurl -plaintext
+//!   ADDR list` and `describe envoy.service.discovery.v3.DiscoveryRequest` work.
 //! - gRPC health (`""` and the ADS service: SERVING, NOT_SERVING once stopping); `--metrics`:
 //!   `zoorpc_xds_clients`, `zoorpc_xds_pushes_total{type}`, `zoorpc_xds_nacks_total{type}`,
 //!   `zoorpc_xds_endpoints{name}`, `zoorpc_xds_zookeeper_connected`.
@@ -49,6 +52,12 @@ pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// The ADS service's name, as health reports it.
 const ADS_SERVICE: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
+
+/// Encoded `FileDescriptorSet` of the ADS service's file and every file it imports,
+/// transitively, for server reflection: taken at build time from the descriptor set inside the
+/// `envoy-types` package the build uses (`build/xds_descriptors.rs`; the crate has no API for
+/// it). Empty if the build could not find it (the build said so in a warning).
+pub const ADS_DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ads_descriptors.bin"));
 
 /// `zoorpc xds` and its `bootstrap` subcommand: the serving flags, or the subcommand alone
 /// (`--zk` and `--listen` are not asked of `bootstrap`).
@@ -200,6 +209,7 @@ fn serve(args: XdsArgs) -> i32 {
                     .set_service_status(service, ServingStatus::Serving)
                     .await;
             }
+            let reflection = reflection()?;
             let (stop, stopping) = watch::channel(false);
             let ads = ads::Ads {
                 catalog,
@@ -208,6 +218,7 @@ fn serve(args: XdsArgs) -> i32 {
             let server = tonic::transport::Server::builder()
                 .http2_keepalive_interval(Some(Duration::from_secs(10)))
                 .http2_keepalive_timeout(Some(Duration::from_secs(5)))
+                .add_routes(reflection)
                 .add_service(health)
                 .add_service(AggregatedDiscoveryServiceServer::new(ads))
                 .serve_with_incoming_shutdown(
@@ -223,6 +234,18 @@ fn serve(args: XdsArgs) -> i32 {
             Ok::<_, String>(0)
         })
     })
+}
+
+/// Server reflection describing [`ADS_DESCRIPTORS`], health and reflection.
+fn reflection() -> Result<tonic::service::Routes, String> {
+    if ADS_DESCRIPTORS.is_empty() {
+        tracing::warn!(
+            "reflection does not describe the ADS service: this build found no descriptors of \
+             envoy-types (see the build's warning); xDS itself is not affected"
+        );
+    }
+    zoorpc_provider::with_reflection(tonic::service::Routes::default(), &[ADS_DESCRIPTORS])
+        .map_err(|e| format!("cannot serve reflection: {e}; the build's ADS descriptors are bad"))
 }
 
 /// The connections `listener` accepts, each with Nagle's algorithm off: a push is several
