@@ -2,9 +2,11 @@
 //! endpoints kept up to date by one follower task per name, shared by every xDS stream.
 //!
 //! Guarantees:
-//! - One ZooKeeper watch per name (a [`Discovery`] of its base path, or a [`MasterWatch`] of its
-//!   election), started the first time any client asks for the name (or at start for the names
-//!   given on the command line), however many clients subscribe.
+//! - One ZooKeeper watch per base path (a [`Discovery`]) or election path (a [`MasterWatch`]),
+//!   started the first time any client asks for a name mapped to it (or at start for the names
+//!   given on the command line), however many clients subscribe and however many names map to
+//!   it (`--service a=/x --service b=/x`, or `--service hello=/services/hello` beside
+//!   `--root /services`: one watch of `/services/hello`).
 //! - Every change the watch publishes becomes a new version of the name's assignment at once,
 //!   and wakes every stream ([`Catalog::subscribe`]); an assignment equal to the last one is not
 //!   a new version.
@@ -21,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use envoy_types::pb::google::protobuf::Any;
-use tokio::sync::watch;
+use tokio::sync::{OnceCell, watch};
 use tracing::{info, warn};
 use zoorpc_registry::{Discovery, MasterWatch, Session};
 
@@ -51,6 +53,10 @@ enum Source {
     Master(String),
 }
 
+/// One watch per path, shared by every name mapped to it: started by the first name's follower
+/// (the others wait for it), kept for the life of the process.
+type Shared<W> = Mutex<HashMap<String, Arc<OnceCell<W>>>>;
+
 /// A name's resources.
 struct Entry {
     /// Listener, route configuration and cluster: fixed for the name (version 0).
@@ -67,6 +73,10 @@ pub struct Catalog {
     /// `--service` and `--master`, by name.
     sources: BTreeMap<String, Source>,
     entries: Mutex<HashMap<String, Entry>>,
+    /// The watch of each base path followed.
+    discoveries: Shared<Discovery>,
+    /// The watch of each election path followed.
+    masters: Shared<MasterWatch>,
     /// Grows by one at every change of any name's assignment: what wakes the streams.
     changes: watch::Sender<u64>,
 }
@@ -91,6 +101,8 @@ impl Catalog {
             root: format!("{}/", root.trim_end_matches('/')),
             sources,
             entries: Mutex::new(HashMap::new()),
+            discoveries: Mutex::default(),
+            masters: Mutex::default(),
             changes: watch::Sender::new(0),
         });
         for name in names {
@@ -230,8 +242,20 @@ where
     }
 }
 
+/// The cell of `path`'s watch in `watches`, made empty if there is none yet.
+fn shared<W>(watches: &Shared<W>, path: &str) -> Arc<OnceCell<W>> {
+    let mut watches = watches.lock().unwrap_or_else(|p| p.into_inner());
+    watches.entry(path.to_owned()).or_default().clone()
+}
+
 async fn follow_providers(catalog: &Catalog, name: &str, base: &str) {
-    let discovery = started(name, base, || Discovery::watch(&catalog.session, base)).await;
+    let cell = shared(&catalog.discoveries, base);
+    let discovery = cell
+        .get_or_init(|| async {
+            info!(base, "watching the providers under {base}");
+            started(name, base, || Discovery::watch(&catalog.session, base)).await
+        })
+        .await;
     info!(name, base, "serving the providers under {base} as {name}");
     let mut updates = discovery.subscribe();
     // Providers already warned about, so a bad one is named once, not at every change.
@@ -252,7 +276,13 @@ async fn follow_providers(catalog: &Catalog, name: &str, base: &str) {
 }
 
 async fn follow_master(catalog: &Catalog, name: &str, path: &str) {
-    let watch = started(name, path, || MasterWatch::follow(&catalog.session, path)).await;
+    let cell = shared(&catalog.masters, path);
+    let watch = cell
+        .get_or_init(|| async {
+            info!(path, "watching the master of {path}");
+            started(name, path, || MasterWatch::follow(&catalog.session, path)).await
+        })
+        .await;
     info!(name, path, "serving the master of {path} as {name}");
     let mut masters = watch.subscribe();
     loop {

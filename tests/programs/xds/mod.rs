@@ -2,7 +2,10 @@
 //! protocol types from `envoy-types`): pushes on every change of the registry, ACK, NACK (no
 //! resend loop), a reconnecting client served at once, a `--master` cluster following the master
 //! node, the resources' shape, `--metrics`, and ZooKeeper out of reach (the last assignment kept
-//! and said to be so). The stock client (Python grpcio) is `tests/calls/xds.rs`.
+//! and said to be so); `shared_watch`: names on one base path share one ZooKeeper watch. The
+//! stock client (Python grpcio) is `tests/calls/xds.rs`.
+
+mod shared_watch;
 
 use crate::common;
 
