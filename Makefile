@@ -52,13 +52,15 @@ lint:
 # Every benchmark at a size that ends in a few minutes (BENCHMARKS.md has the figures and the
 # full-size commands). The last line of each scenario is its JSON.
 bench: setup
-	$(CARGO) build --release --example bench --bin zoorpc-echo
+	$(CARGO) build --release --example bench --bin zoorpc-echo --bin zoorpc
 	$(CARGO) run --release --example bench -- propagation --rounds 1000
 	$(CARGO) run --release --example bench -- handover --rounds 200
 	$(CARGO) run --release --example bench -- qps --secs 5
 	$(CARGO) run --release --example bench -- slow --secs 3
 	$(CARGO) run --release --example bench -- failover --secs 20 --plot target/failover.svg
 	$(CARGO) run --release --example bench -- scale --providers 1000 --consumers 100 --churn 100
+	./scripts/install-python-grpcio
+	$(CARGO) run --release --example bench -- xds --rounds 50 --providers 1000 --clients 100 --changes 100
 	$(CARGO) bench --bench picking --features testing
 
 # Coverage-guided fuzzing of the parsers (fuzz/: provider URLs as read from znodes, connect

@@ -5,7 +5,7 @@
 //! mastership over with `set`.
 //!
 //! The Python packages come from PyPI into a venv under the target dir
-//! (`target/tmp/interop-venv`, made once and reused). Where PyPI (or `python3 -m venv`) is not
+//! (`target/tmp/interop-venv`, made once by `scripts/install-python-grpcio` and reused). Where PyPI (or `python3 -m venv`) is not
 //! available the Python test prints why and passes without running: it cannot say anything
 //! about the proxy then, and says so.
 
@@ -38,8 +38,9 @@ pub(crate) fn run(name: &str, cmd: Command, timeout: Duration) -> (bool, Vec<Str
     (ok, child.drain_lines().to_vec())
 }
 
-/// The venv's python with grpcio, grpcio-reflection and grpcio-health-checking, or why not
-/// (also the Python of `curator.rs`'s server).
+/// The venv's python with grpcio, grpcio-reflection and grpcio-health-checking, made by
+/// `scripts/install-python-grpcio` if need be, or why not (also the Python of `curator.rs`'s
+/// server).
 pub(crate) fn python() -> Result<&'static Path, &'static str> {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PYTHON
@@ -54,21 +55,15 @@ pub(crate) fn python() -> Result<&'static Path, &'static str> {
             if python.exists() && ready() {
                 return Ok(python);
             }
-            let mut create = Command::new("python3");
-            create.args(["-m", "venv", "--clear"]).arg(&venv);
-            let (ok, out) = run("python3 -m venv", create, Duration::from_secs(120));
-            if !ok {
-                return Err(format!("python3 -m venv failed: {out:?}"));
-            }
-            let mut pip = Command::new(venv.join("bin/pip"));
-            pip.args(["install", "-q", "--disable-pip-version-check"])
-                .args(["--timeout", "20", "--retries", "1"])
-                .args(["grpcio", "grpcio-reflection", "grpcio-health-checking"]);
-            let (ok, out) = run("pip install", pip, Duration::from_secs(600));
+            let mut install = Command::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scripts/install-python-grpcio"
+            ));
+            install.arg(&venv);
+            let (ok, out) = run("install-python-grpcio", install, Duration::from_secs(720));
             if !ok || !ready() {
                 return Err(format!(
-                    "pip install grpcio grpcio-reflection grpcio-health-checking failed \
-                     (PyPI unreachable? pip's own errors are above): {out:?}"
+                    "scripts/install-python-grpcio failed (its own errors are above): {out:?}"
                 ));
             }
             Ok(python)

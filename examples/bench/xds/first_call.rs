@@ -87,8 +87,8 @@ fn start_client(
     });
     if !python.is_file() {
         return Err(format!(
-            "no Python with grpcio at {}: run `cargo test --test calls interop::` once (it \
-             makes that venv) or give --python",
+            "no Python with grpcio at {}: run `scripts/install-python-grpcio` once (it makes \
+             that venv) or give --python",
             python.display()
         ));
     }

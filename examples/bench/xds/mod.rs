@@ -39,8 +39,8 @@ pub struct Options {
     /// Changes of the fleet (a provider joining or leaving), one at a time
     #[arg(long, value_name = "N", default_value = "100", value_parser = number(1..=100_000usize))]
     changes: usize,
-    /// The Python with grpcio [default: target/tmp/interop-venv/bin/python, made by the
-    /// interop test]
+    /// The Python with grpcio [default: target/tmp/interop-venv/bin/python, made by
+    /// scripts/install-python-grpcio]
     #[arg(long, value_name = "PATH")]
     python: Option<PathBuf>,
     /// The `zoorpc` program [default: beside this program]
