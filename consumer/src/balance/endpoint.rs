@@ -238,7 +238,8 @@ impl Endpoint {
     }
 
     /// A call on this endpoint, open (for the watchdog of its connection) until dropped: held by
-    /// an attempt, then by the response body it answered with.
+    /// the response body of an answered attempt. (An attempt itself holds the endpoint, which is
+    /// not gone while it does: the watchdog runs on.)
     pub(crate) fn open_call(&self) -> OpenCall {
         self.liveness.open_call()
     }

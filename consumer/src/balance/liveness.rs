@@ -53,7 +53,8 @@ pub(crate) struct Liveness {
     /// Reads with data from the current connection, counted (the watchdog compares counts: no
     /// clock on the read path).
     reads: AtomicU64,
-    /// Calls on this endpoint not yet ended: from an attempt's start to its response body's end.
+    /// Response bodies of this endpoint not yet ended or dropped (an attempt in progress holds
+    /// the endpoint itself, so it is not `gone` meanwhile).
     open: AtomicUsize,
     /// The endpoint has left the list (set when it is dropped).
     gone: AtomicBool,

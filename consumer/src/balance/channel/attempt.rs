@@ -51,8 +51,6 @@ pub(super) async fn attempt(
     track_load: bool,
     retryable: RetryableCodes,
 ) -> Outcome {
-    // Open for the connection's watchdog until the attempt ends (then the response body holds it).
-    let _open = endpoint.open_call();
     // The latency is measured only where the load is kept: no clock read otherwise.
     let in_flight = track_load.then(|| (endpoint.load().start(), Instant::now()));
     let call = async {
