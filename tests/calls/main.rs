@@ -19,6 +19,7 @@ mod hung_providers;
 mod interop;
 mod messages;
 mod picking;
+mod ping_policy;
 mod reflection;
 mod retries;
 mod rolling_restart;
