@@ -53,27 +53,18 @@ fn calls_ok(client: &mut ChildProcess, count: usize, during: &str) -> Vec<String
 }
 
 /// Starts `zoorpc xds` serving `services` (`NAME=BASE_PATH`); returns it and its address.
-fn start_xds(connect: &str, services: &[&str]) -> (ChildProcess, String) {
-    let mut cmd = Command::new(ZOORPC);
-    cmd.args(["xds", "--zk", connect, "--listen", "127.0.0.1:0"]);
-    for service in services {
-        cmd.args(["--service", service]);
-    }
-    let mut xds = ChildProcess::spawn("zoorpc xds", cmd).unwrap();
-    let line = xds
-        .wait_for_line("listening ", Duration::from_secs(20))
-        .unwrap();
-    let address = line["listening ".len()..].to_owned();
-    (xds, address)
+fn xds_serving(connect: &str, services: &[&str]) -> (ChildProcess, String) {
+    let args: Vec<&str> = services.iter().flat_map(|s| ["--service", s]).collect();
+    common::start_xds(connect, &args, None)
 }
 
-/// [`start_xds`], and the bootstrap `zoorpc xds bootstrap` prints for it written to a file;
+/// [`xds_serving`], and the bootstrap `zoorpc xds bootstrap` prints for it written to a file;
 /// returns the server, the bootstrap file and its dir.
 fn xds_with_bootstrap(
     connect: &str,
     services: &[&str],
 ) -> (ChildProcess, PathBuf, tempfile::TempDir) {
-    let (xds, address) = start_xds(connect, services);
+    let (xds, address) = xds_serving(connect, services);
     let out = Command::new(ZOORPC)
         .args(["xds", "bootstrap", "--listen", &address])
         .output()
@@ -297,7 +288,7 @@ async fn reflected_closure(address: &str, symbol: &str) -> (BTreeSet<String>, Ve
 fn reflection_lists_ads_health_and_reflection_and_resolves_discovery_request_whole() {
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    let (_xds, address) = start_xds(&zk().connect_string(), &[]);
+    let (_xds, address) = xds_serving(&zk().connect_string(), &[]);
     runtime().block_on(async {
         let MessageResponse::ListServicesResponse(list) =
             reflect(&address, MessageRequest::ListServices(String::new())).await
@@ -330,7 +321,7 @@ fn python_grpcio_reflection_describes_zoorpc_xds_whole() {
     let Some(python) = crate::interop::python_or_skip() else {
         return;
     };
-    let (_xds, address) = start_xds(&zk().connect_string(), &[]);
+    let (_xds, address) = xds_serving(&zk().connect_string(), &[]);
     let describe = crate::interop::python_client(
         python,
         &[

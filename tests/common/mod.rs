@@ -72,6 +72,27 @@ pub fn args_with_defaults(cmd: &mut Command, defaults: &[(&str, &str)], extra: &
     cmd.args(extra);
 }
 
+/// Starts `zoorpc xds` on `connect` with `args` (its log into `log`, if given) and waits for its
+/// `listening <addr>` line; returns it and the address.
+pub fn start_xds(
+    connect: &str,
+    args: &[&str],
+    log: Option<&std::path::Path>,
+) -> (ChildProcess, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoorpc"));
+    cmd.args(["xds", "--zk", connect, "--listen", "127.0.0.1:0"])
+        .args(args);
+    if let Some(log) = log {
+        cmd.stderr(std::fs::File::create(log).unwrap());
+    }
+    let mut xds = ChildProcess::spawn("zoorpc xds", cmd).unwrap();
+    let line = xds
+        .wait_for_line("listening ", Duration::from_secs(20))
+        .unwrap();
+    let address = line["listening ".len()..].to_owned();
+    (xds, address)
+}
+
 /// Starts `zoorpc-provider` and waits for its `registered <node> <url>` line (`extra`: more
 /// flags, which may replace its session timeout).
 pub fn spawn_provider(connect: &str, base: &str, port: u16, extra: &[&str]) -> ProviderProcess {

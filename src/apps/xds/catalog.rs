@@ -242,22 +242,43 @@ where
     }
 }
 
-/// The cell of `path`'s watch in `watches`, made empty if there is none yet.
-fn shared<W>(watches: &Shared<W>, path: &str) -> Arc<OnceCell<W>> {
-    let mut watches = watches.lock().unwrap_or_else(|p| p.into_inner());
-    watches.entry(path.to_owned()).or_default().clone()
+/// A subscription to `path`'s watch in `watches`, started with `start` (and [`started`]) if it
+/// is the first name asking for it; the others wait for that one.
+async fn subscribed<W, T, F, Fut>(
+    watches: &Shared<W>,
+    name: &str,
+    path: &str,
+    start: F,
+    subscribe: impl Fn(&W) -> watch::Receiver<T>,
+) -> watch::Receiver<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = zoorpc_registry::Result<W>>,
+{
+    let cell = {
+        let mut watches = watches.lock().unwrap_or_else(|p| p.into_inner());
+        watches.entry(path.to_owned()).or_default().clone()
+    };
+    let watch = cell
+        .get_or_init(|| async {
+            info!(path, "watching {path}");
+            started(name, path, start).await
+        })
+        .await;
+    subscribe(watch)
 }
 
 async fn follow_providers(catalog: &Catalog, name: &str, base: &str) {
-    let cell = shared(&catalog.discoveries, base);
-    let discovery = cell
-        .get_or_init(|| async {
-            info!(base, "watching the providers under {base}");
-            started(name, base, || Discovery::watch(&catalog.session, base)).await
-        })
-        .await;
+    let start = || Discovery::watch(&catalog.session, base);
+    let mut updates = subscribed(
+        &catalog.discoveries,
+        name,
+        base,
+        start,
+        Discovery::subscribe,
+    )
+    .await;
     info!(name, base, "serving the providers under {base} as {name}");
-    let mut updates = discovery.subscribe();
     // Providers already warned about, so a bad one is named once, not at every change.
     let mut warned: HashSet<String> = HashSet::new();
     loop {
@@ -276,15 +297,9 @@ async fn follow_providers(catalog: &Catalog, name: &str, base: &str) {
 }
 
 async fn follow_master(catalog: &Catalog, name: &str, path: &str) {
-    let cell = shared(&catalog.masters, path);
-    let watch = cell
-        .get_or_init(|| async {
-            info!(path, "watching the master of {path}");
-            started(name, path, || MasterWatch::follow(&catalog.session, path)).await
-        })
-        .await;
+    let start = || MasterWatch::follow(&catalog.session, path);
+    let mut masters = subscribed(&catalog.masters, name, path, start, MasterWatch::subscribe).await;
     info!(name, path, "serving the master of {path} as {name}");
-    let mut masters = watch.subscribe();
     loop {
         let master = masters.borrow_and_update().clone();
         let endpoint = master.as_deref().and_then(XdsEndpoint::of_master);

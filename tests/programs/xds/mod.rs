@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::prometheus::{free_addr, scrape, value, wait_value};
-use common::{raw_client, runtime, spawn_provider, zk};
+use common::{raw_client, runtime, spawn_provider, start_xds, zk};
 use zoorpc_testkit::{ChildProcess, ZkServer, unique_path};
 
 const ZOORPC: &str = env!("CARGO_BIN_EXE_zoorpc");
@@ -142,27 +142,6 @@ fn assignment_ports(response: &DiscoveryResponse, name: &str) -> Option<Vec<u16>
         .collect();
     ports.sort();
     Some(ports)
-}
-
-/// Starts `zoorpc xds` on `connect` with `args` (its log into `log`, if given); returns it and
-/// its address.
-fn start_xds(
-    connect: &str,
-    args: &[&str],
-    log: Option<&std::path::Path>,
-) -> (ChildProcess, String) {
-    let mut cmd = Command::new(ZOORPC);
-    cmd.args(["xds", "--zk", connect, "--listen", "127.0.0.1:0"])
-        .args(args);
-    if let Some(log) = log {
-        cmd.stderr(std::fs::File::create(log).unwrap());
-    }
-    let mut xds = ChildProcess::spawn("zoorpc xds", cmd).unwrap();
-    let line = xds
-        .wait_for_line("listening ", Duration::from_secs(20))
-        .unwrap();
-    let address = line["listening ".len()..].to_owned();
-    (xds, address)
 }
 
 #[test]

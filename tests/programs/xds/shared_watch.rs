@@ -9,8 +9,8 @@ use std::time::Duration;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use zookeeper_client as zk;
 
-use super::{Ads, assignment_ports, start_xds};
-use crate::common::runtime;
+use super::{Ads, assignment_ports};
+use crate::common::{runtime, start_xds};
 use zoorpc_testkit::{ZkServer, unique_path};
 
 /// Changes (a provider registering) counted.
