@@ -9,7 +9,6 @@ mod shared_watch;
 
 use crate::common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
@@ -25,9 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::prometheus::{free_addr, scrape, value, wait_value};
 use common::{raw_client, runtime, spawn_provider, start_xds, zk};
-use zoorpc_testkit::{ChildProcess, ZkServer, unique_path};
-
-const ZOORPC: &str = env!("CARGO_BIN_EXE_zoorpc");
+use zoorpc_testkit::{ZkServer, unique_path};
 
 /// One ADS stream to `zoorpc xds`.
 struct Ads {
