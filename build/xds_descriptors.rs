@@ -2,15 +2,20 @@
 //! `envoy.service.discovery.v3.AggregatedDiscoveryService` and every file it imports,
 //! transitively, taken from the descriptor set `envoy-types` publishes inside its package
 //! (`src/generated/types.bin`, 3.4 MB of every Envoy proto; the crate has no API for it) and
-//! written to `$OUT_DIR/ads_descriptors.bin` (about 150 KB).
+//! written to `$OUT_DIR/ads_descriptors.bin` (24 files, 250 KB).
 //!
 //! Which `envoy-types`: the one this package is built against, found by `cargo metadata`
 //! (`--offline --locked`: it reads what the build already resolved and downloaded, and writes
 //! nothing) as the dependency `envoy_types` of this package in the resolve, never by looking
-//! through cargo's caches. The running build holds no lock `cargo metadata` waits for (it takes
-//! no build-directory lock, and the package cache is locked only for reading); should another
-//! cargo hold the cache for long (a download), the wait ends after [`METADATA_LIMIT`] in the
-//! fallback below, never in a hung build.
+//! through cargo's caches. The build running this script holds no lock `cargo metadata` waits
+//! for (`cargo build`, `test`, `clippy`, a fresh clone's build and `outside/`'s all ran it in
+//! under a second); should another cargo hold the package cache for long (a download), the
+//! wait ends after [`METADATA_LIMIT`] in the fallback below, never in a hung build.
+//!
+//! The resolve is this package's own (its workspace's `Cargo.lock`): built as a dependency of
+//! another workspace whose lock picks another `envoy-types` 0.7 release, the descriptors come
+//! from the one this package's lock names if it is downloaded (a field a newer release added
+//! is then missing from what reflection describes), or else not at all (below).
 //!
 //! Not found (e.g. `cargo metadata` cannot run, or a future `envoy-types` moved the file): the
 //! build goes on with a cargo warning and an empty set, and `zoorpc xds` then says at start that

@@ -28,8 +28,9 @@
 //! - `shutdown`: [`StopSignals`], SIGTERM and Ctrl-C for programs (the servers' own stops take
 //!   a future: `run_until`).
 //! - `reflection`, `served_metrics`: what every server adds: gRPC server reflection (v1 and
-//!   v1alpha; [`with_reflection`] for a server of one's own) and the `zoorpc_served_total{method, code}` counter (through the `metrics`
-//!   facade: a no-op until a program installs a recorder).
+//!   v1alpha; [`with_reflection`] for a server of one's own) and the
+//!   `zoorpc_served_total{method, code}` counter (through the `metrics` facade: a no-op until a
+//!   program installs a recorder).
 //! - [`error`]: [`Error`], what can go wrong, in words that say what to do, naming settings
 //!   ([`error::settings`]) a program may replace with its flags.
 //!
