@@ -1,6 +1,6 @@
-//! Names on one base path share one watch: what a change costs ZooKeeper, counted by
-//! ZooKeeper itself (`cons`: the requests each connection sent), is the reads of one watch,
-//! however many names map to the path.
+//! Names on one base path (or one election path) share one watch: what a change costs
+//! ZooKeeper, counted by ZooKeeper itself (`cons`: the requests each connection sent), is the
+//! reads of one watch, however many names map to the path.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -13,8 +13,10 @@ use super::{Ads, assignment_ports};
 use crate::common::{runtime, start_xds};
 use zoorpc_testkit::{ZkServer, unique_path};
 
-/// Changes (a provider registering) counted.
+/// Changes counted.
 const CHANGES: u16 = 20;
+/// The two names on one path.
+const NAMES: [&str; 2] = ["one", "other"];
 
 /// The requests ZooKeeper at `connect` received on each session's connection, by session id
 /// (`0x...`), from its `cons` command.
@@ -39,53 +41,74 @@ fn requests_by_session(connect: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// Reads responses (acknowledging each) until both `names` hold `ports` endpoints.
-async fn until_both(ads: &mut Ads, names: &[&str; 2], ports: usize) {
+/// Reads responses (acknowledging each) until both [`NAMES`] hold the endpoints on `ports`.
+async fn until_both(ads: &mut Ads, ports: &[u16]) {
     let mut latest = [None, None];
-    while latest.iter().any(|l| *l != Some(ports)) {
+    while latest.iter().any(|l| l.as_deref() != Some(ports)) {
         let Some(response) = ads.next(Duration::from_secs(10)).await else {
-            panic!("no assignments of {names:?} with {ports} endpoints; latest {latest:?}");
+            panic!("no assignments of {NAMES:?} with {ports:?}; latest {latest:?}");
         };
-        ads.ask::<ClusterLoadAssignment>(names, Some(&response), None)
+        ads.ask::<ClusterLoadAssignment>(&NAMES, Some(&response), None)
             .await;
-        for (name, latest) in names.iter().zip(&mut latest) {
+        for (name, latest) in NAMES.iter().zip(&mut latest) {
             if let Some(got) = assignment_ports(&response, name) {
-                *latest = Some(got.len());
+                *latest = Some(got);
             }
         }
     }
 }
 
-#[test]
-fn names_on_one_base_path_share_one_watch() {
-    // A ZooKeeper of its own: the only sessions are zoorpc xds's and this test's.
+/// What is changed [`CHANGES`] times under the path both names map to.
+#[derive(Clone, Copy)]
+enum Change {
+    /// A provider registers under the base path.
+    Register,
+    /// An operator's `set` of the master node to another address.
+    SetMaster,
+}
+
+/// Serves both [`NAMES`] on one path (`flag NAME=PATH`) from a ZooKeeper of its own, makes
+/// the changes, each waited for until both names have it; returns the requests `zoorpc xds`
+/// sent ZooKeeper per change.
+fn requests_per_change(flag: &str, change: Change) -> f64 {
+    // The only sessions are zoorpc xds's and this test's.
     let server = ZkServer::start().unwrap();
     let connect = server.connect_string();
-    let base = unique_path("xds-shared");
-    let names = ["one", "other"];
-    let (_xds, address) = start_xds(
-        &connect,
-        &[
-            "--service",
-            &format!("{}={base}", names[0]),
-            "--service",
-            &format!("{}={base}", names[1]),
-        ],
-        None,
-    );
+    let path = format!("{}/Hello:1.0.0", unique_path("xds-shared"));
+    let mappings = NAMES.map(|name| format!("{name}={path}"));
+    let args = [flag, &mappings[0], flag, &mappings[1]];
+    let (_xds, address) = start_xds(&connect, &args, None);
     runtime().block_on(async {
         let raw = zk::Client::connect(&connect).await.unwrap();
-        let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-        let ephemeral = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
-        for (end, _) in base.match_indices('/').skip(1).chain([(base.len(), "")]) {
-            match raw.create(&base[..end], b"", &persistent).await {
+        let open = |mode: zk::CreateMode| mode.with_acls(zk::Acls::anyone_all());
+        for (end, _) in path.match_indices('/').skip(1) {
+            match raw
+                .create(&path[..end], b"", &open(zk::CreateMode::Persistent))
+                .await
+            {
                 Ok(_) | Err(zk::Error::NodeExists) => {}
-                Err(e) => panic!("create {}: {e}", &base[..end]),
+                Err(e) => panic!("create {}: {e}", &path[..end]),
+            }
+        }
+        let first = 20_000;
+        let mut ports = Vec::new();
+        match change {
+            Change::Register => {
+                let persistent = open(zk::CreateMode::Persistent);
+                raw.create(&path, b"", &persistent).await.unwrap();
+            }
+            Change::SetMaster => {
+                let holder = format!("127.0.0.1:{first}");
+                let ephemeral = open(zk::CreateMode::Ephemeral);
+                raw.create(&path, holder.as_bytes(), &ephemeral)
+                    .await
+                    .unwrap();
+                ports.push(first);
             }
         }
         let mut ads = Ads::open(&address).await;
-        ads.ask::<ClusterLoadAssignment>(&names, None, None).await;
-        until_both(&mut ads, &names, 0).await;
+        ads.ask::<ClusterLoadAssignment>(&NAMES, None, None).await;
+        until_both(&mut ads, &ports).await;
         let ours = raw.session_id().to_string();
         let xds_requests = || {
             let mut others = requests_by_session(&connect);
@@ -94,20 +117,46 @@ fn names_on_one_base_path_share_one_watch() {
             others.into_values().sum::<u64>()
         };
         let before = xds_requests();
-        for i in 0..CHANGES {
-            let url = format!("http://127.0.0.1:{}", 20_000 + i);
-            let node = format!("{base}/provider");
-            raw.create(&node, url.as_bytes(), &ephemeral).await.unwrap();
-            until_both(&mut ads, &names, usize::from(i) + 1).await;
+        for port in first + 1..=first + CHANGES {
+            match change {
+                Change::Register => {
+                    let url = format!("http://127.0.0.1:{port}");
+                    let node = format!("{path}/provider");
+                    let ephemeral = open(zk::CreateMode::EphemeralSequential);
+                    raw.create(&node, url.as_bytes(), &ephemeral).await.unwrap();
+                    ports.push(port);
+                }
+                Change::SetMaster => {
+                    let holder = format!("127.0.0.1:{port}");
+                    raw.set_data(&path, holder.as_bytes(), None).await.unwrap();
+                    ports = vec![port];
+                }
+            }
+            until_both(&mut ads, &ports).await;
         }
-        let per_change = (xds_requests() - before) as f64 / f64::from(CHANGES);
-        eprintln!("zoorpc xds sent ZooKeeper {per_change} requests a change");
-        // One watch (persistent, recursive) reads the new child: one request. A watch per name
-        // reads it once per name: two (as before they shared it). Pings come on top, a few over
-        // the whole run.
-        assert!(
-            per_change < 1.5,
-            "{per_change} requests a change: the names do not share their watch"
-        );
-    });
+        (xds_requests() - before) as f64 / f64::from(CHANGES)
+    })
+}
+
+#[test]
+fn names_on_one_base_path_share_one_watch() {
+    let per_change = requests_per_change("--service", Change::Register);
+    eprintln!("zoorpc xds sent ZooKeeper {per_change} requests a registration");
+    // One watch (persistent, recursive) reads the new child: one request. A watch per name
+    // reads it once per name: two (as before they shared it). Pings come on top, a few over
+    // the whole run.
+    assert!(
+        per_change < 1.5,
+        "{per_change} requests a change: the names do not share their watch"
+    );
+}
+
+#[test]
+fn names_on_one_election_path_share_one_watch() {
+    let per_change = requests_per_change("--master", Change::SetMaster);
+    eprintln!("zoorpc xds sent ZooKeeper {per_change} requests a set of the master");
+    assert!(
+        per_change < 1.5,
+        "{per_change} requests a change: the names do not share their watch"
+    );
 }
