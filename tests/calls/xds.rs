@@ -221,3 +221,57 @@ fn python_grpcio_over_xds_honours_weights_and_calls_a_backup_only_when_the_weigh
         &after[after.len() - 100..]
     );
 }
+
+/// What `xds_client.py once xds:///NAME` printed: `ok`, or `err <CODE> <seconds>`.
+fn once(python: &Path, bootstrap: &Path, name: &str) -> String {
+    let target = format!("xds:///{name}");
+    let once = python_client(python, bootstrap, &["once", &target]);
+    ChildProcess::spawn("python once", once)
+        .unwrap()
+        .wait_for_line("", Duration::from_secs(30))
+        .unwrap()
+}
+
+/// Two nodes naming one address (an operator's node repeating a provider's URL; a provider
+/// restarted on its port while its old session lives): the client gets an assignment it
+/// accepts, and a new client's call is answered (gRPC rejects a whole assignment naming an
+/// address twice, which failed every new client's calls `UNAVAILABLE`).
+#[test]
+fn python_grpcio_calls_a_service_whose_nodes_repeat_an_address() {
+    let Some(python) = crate::interop::python_or_skip() else {
+        return;
+    };
+    let connect = zk().connect_string();
+    let base = unique_path("xds-repeated");
+    let provider = spawn_provider(&connect, &base, 0, &[]);
+    let rt = common::runtime();
+    rt.block_on(async {
+        let raw = common::raw_client(&connect).await;
+        let persistent = zookeeper_client::CreateMode::Persistent
+            .with_acls(zookeeper_client::Acls::anyone_all());
+        let url = format!("{}?weight=7", provider.url);
+        raw.create(&format!("{base}/operator"), url.as_bytes(), &persistent)
+            .await
+            .unwrap();
+    });
+    let (_xds, bootstrap, _dir) = xds_with_bootstrap(&connect, &[&format!("repeated={base}")]);
+    assert_eq!(once(python, &bootstrap, "repeated"), "ok");
+}
+
+/// Locality weights summing past `u32::MAX` (one provider registered with the greatest weight
+/// a URL can hold, beside another): scaled to fit, so the client accepts the assignment and
+/// calls are answered (gRPC rejected it: `sum of locality weights ... exceeds uint32 max`).
+#[test]
+fn python_grpcio_calls_a_service_with_a_huge_weight() {
+    let Some(python) = crate::interop::python_or_skip() else {
+        return;
+    };
+    let connect = zk().connect_string();
+    let base = unique_path("xds-huge-weight");
+    let _providers: Vec<_> = [u32::MAX, 100]
+        .iter()
+        .map(|w| spawn_provider(&connect, &base, 0, &["--weight", &w.to_string()]))
+        .collect();
+    let (_xds, bootstrap, _dir) = xds_with_bootstrap(&connect, &[&format!("huge={base}")]);
+    assert_eq!(once(python, &bootstrap, "huge"), "ok");
+}

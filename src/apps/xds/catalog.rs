@@ -25,7 +25,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 use zoorpc_registry::{Discovery, MasterWatch, Session};
 
-use super::resources::{self, Kind, XdsEndpoint};
+use super::assignment::{self, XdsEndpoint};
+use super::resources::Kind;
 use super::service_name;
 
 /// The most service names followed at once.
@@ -177,7 +178,7 @@ impl Catalog {
 
     /// Takes in `name`'s endpoints: a new version if they changed, and every stream woken.
     fn publish(&self, name: &str, endpoints: &[XdsEndpoint]) {
-        let any = resources::assignment(name, endpoints);
+        let any = assignment::assignment(name, endpoints);
         let mut entries = self.lock();
         let Some(entry) = entries.get_mut(name) else {
             return;
@@ -238,7 +239,7 @@ async fn follow_providers(catalog: &Catalog, name: &str, base: &str) {
     let mut warned: HashSet<String> = HashSet::new();
     loop {
         let providers = updates.borrow_and_update().clone();
-        let (endpoints, left_out) = resources::endpoints_of(&providers);
+        let (endpoints, left_out) = assignment::endpoints_of(&providers);
         for (url, why) in left_out {
             if warned.insert(url.clone()) {
                 warn!(name, %url, "provider left out of the assignment: {why}");

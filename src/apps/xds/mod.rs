@@ -26,6 +26,7 @@
 //! - `zoorpc xds bootstrap --listen HOST:PORT` prints the client's bootstrap (`bootstrap`).
 
 mod ads;
+mod assignment;
 pub mod bootstrap;
 mod catalog;
 mod resources;
