@@ -275,3 +275,19 @@ fn python_grpcio_calls_a_service_with_a_huge_weight() {
     let (_xds, bootstrap, _dir) = xds_with_bootstrap(&connect, &[&format!("huge={base}")]);
     assert_eq!(once(python, &bootstrap, "huge"), "ok");
 }
+
+/// Names `zoorpc xds` does not serve (not letters, digits and `-._`) fail the client's calls at
+/// once, as a name without providers does, instead of after gRPC's 15 s resource timer.
+#[test]
+fn python_grpcio_fails_at_once_on_a_name_that_is_not_served() {
+    let Some(python) = crate::interop::python_or_skip() else {
+        return;
+    };
+    let connect = zk().connect_string();
+    let (_xds, bootstrap, _dir) = xds_with_bootstrap(&connect, &[]);
+    for name in ["..", "a/b", "x%2Fy"] {
+        let line = once(python, &bootstrap, name);
+        let seconds = line.strip_prefix("err UNAVAILABLE ").map(str::parse::<f64>);
+        assert!(matches!(seconds, Some(Ok(s)) if s < 5.0), "{name}: {line}");
+    }
+}

@@ -108,12 +108,35 @@ fn uint32(value: u32) -> Option<UInt32Value> {
 
 /// The Listener `name`: an API listener (no socket: a client's channel) routing by RDS.
 pub fn listener(name: &str) -> Any {
-    let manager = HttpConnectionManager {
-        stat_prefix: name.to_owned(),
-        route_specifier: Some(http_connection_manager::RouteSpecifier::Rds(Rds {
+    api_listener(
+        name,
+        http_connection_manager::RouteSpecifier::Rds(Rds {
             config_source: Some(over_ads()),
             route_config_name: name.to_owned(),
-        })),
+        }),
+    )
+}
+
+/// The Listener of a name not served (not a service name, or past the cap on names): its
+/// route configuration, inline, has no virtual host, so gRPC fails the client's calls at once
+/// (`UNAVAILABLE`, "could not find VirtualHost"). gRPC's client takes a state-of-the-world
+/// response without a resource it has never had for no answer, and waits for its resource
+/// timer (15 s) before failing them.
+pub fn unserved_listener(name: &str) -> Any {
+    api_listener(
+        name,
+        http_connection_manager::RouteSpecifier::RouteConfig(RouteConfiguration {
+            name: name.to_owned(),
+            ..Default::default()
+        }),
+    )
+}
+
+/// An API listener `name` with the router filter, its routes from `routes`.
+fn api_listener(name: &str, routes: http_connection_manager::RouteSpecifier) -> Any {
+    let manager = HttpConnectionManager {
+        stat_prefix: name.to_owned(),
+        route_specifier: Some(routes),
         http_filters: vec![HttpFilter {
             name: "envoy.filters.http.router".to_owned(),
             config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(
