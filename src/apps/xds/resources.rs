@@ -6,8 +6,12 @@
 //! - RouteConfiguration `NAME`: one virtual host (`*`), one route (every path) to the cluster,
 //!   retrying `UNAVAILABLE` (gRFC A44: [`RETRIES`] retries after a short backoff).
 //! - Cluster `NAME`: EDS over ADS, round robin, outlier detection by failure percentage (gRFC
-//!   A50; what gRPC implements of Envoy's), as zoorpc's own ejection: 1 s doubling to 30 s, never
-//!   more than half of the endpoints out.
+//!   A50; what gRPC implements of Envoy's): every second, an endpoint failing more than half of
+//!   at least 10 calls is ejected for 30 s (Envoy's default), doubling up to 300 s, never more
+//!   than half of the endpoints out. Not 1 s as zoorpc's own ejection: a stock client sees a
+//!   paused provider only when calls sent to it reach their deadline, so a short ejection let it
+//!   back before the failures of the calls sent to it since could show, and every call in that
+//!   window failed again.
 //! - ClusterLoadAssignment `NAME`: the endpoints ([`super::assignment`]: weights, backups, one
 //!   endpoint per address).
 
@@ -194,8 +198,8 @@ pub fn route_configuration(name: &str) -> Any {
 pub fn cluster(name: &str) -> Any {
     let outliers = OutlierDetection {
         interval: Some(duration(Duration::from_secs(1))),
-        base_ejection_time: Some(duration(Duration::from_secs(1))),
-        max_ejection_time: Some(duration(Duration::from_secs(30))),
+        base_ejection_time: Some(duration(Duration::from_secs(30))),
+        max_ejection_time: Some(duration(Duration::from_secs(300))),
         max_ejection_percent: uint32(50),
         // Failure percentage only (success-rate ejection off: it needs many endpoints).
         enforcing_success_rate: uint32(0),
