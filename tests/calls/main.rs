@@ -19,7 +19,6 @@ mod hung_providers;
 mod interop;
 mod messages;
 mod picking;
-mod ping_policy;
 mod reflection;
 mod retries;
 mod rolling_restart;

@@ -1,8 +1,9 @@
-//! A stock gRPC server's ping policy: grpc-java, grpc-go and C-core servers (Python here) allow
-//! one HTTP/2 PING per 5 minutes while calls are open, and close a connection pinged more often
-//! (`GOAWAY ENHANCE_YOUR_CALM "too_many_pings"`), failing every call on it. zoorpc's consumer
-//! finds silent providers with a health-check request instead (consumer `balance::liveness`),
-//! so a call that is quiet for long is not cut by the server it calls.
+//! The channel's connections and a stock gRPC server's ping policy: grpc-java, grpc-go and
+//! C-core servers (Python here) allow one HTTP/2 PING per 5 minutes while calls are open, and
+//! close a connection pinged more often (`GOAWAY ENHANCE_YOUR_CALM "too_many_pings"`), failing
+//! every call on it. zoorpc's consumer finds silent providers with a health-check request
+//! instead (consumer `balance::liveness`), so a call that is quiet for long is not cut by the
+//! server it calls.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
