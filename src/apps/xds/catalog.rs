@@ -214,8 +214,12 @@ impl Catalog {
             .lingers
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         entry.lingering = Some(linger);
+        // A stream dropped as the runtime shuts down has no linger to wait for.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let (catalog, name) = (self.clone(), name.to_owned());
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             tokio::time::sleep(catalog.linger).await;
             catalog.lingered(&name, linger);
         });
