@@ -346,3 +346,124 @@ fn python_grpcio_reflection_describes_zoorpc_xds_whole() {
         );
     }
 }
+/// What `xds_client.py once xds:///NAME` printed: `ok`, or `err <CODE> <seconds>`.
+fn once(python: &Path, bootstrap: &Path, name: &str) -> String {
+    let target = format!("xds:///{name}");
+    let once = python_client(python, bootstrap, &["once", &target]);
+    ChildProcess::spawn("python once", once)
+        .unwrap()
+        .wait_for_line("", Duration::from_secs(30))
+        .unwrap()
+}
+
+/// Two nodes naming one address (an operator's node repeating a provider's URL; a provider
+/// restarted on its port while its old session lives): the client gets an assignment it
+/// accepts, and a new client's call is answered (gRPC rejects a whole assignment naming an
+/// address twice, which failed every new client's calls `UNAVAILABLE`).
+#[test]
+fn python_grpcio_calls_a_service_whose_nodes_repeat_an_address() {
+    let Some(python) = crate::interop::python_or_skip() else {
+        return;
+    };
+    let connect = zk().connect_string();
+    let base = unique_path("xds-repeated");
+    let provider = spawn_provider(&connect, &base, 0, &[]);
+    let rt = common::runtime();
+    rt.block_on(async {
+        let raw = common::raw_client(&connect).await;
+        let persistent = zookeeper_client::CreateMode::Persistent
+            .with_acls(zookeeper_client::Acls::anyone_all());
+        let url = format!("{}?weight=7", provider.url);
+        raw.create(&format!("{base}/operator"), url.as_bytes(), &persistent)
+            .await
+            .unwrap();
+    });
+    let (_xds, bootstrap, _dir) = xds_with_bootstrap(&connect, &[&format!("repeated={base}")]);
+    assert_eq!(once(python, &bootstrap, "repeated"), "ok");
+}
+
+/// Locality weights summing past `u32::MAX` (one provider registered with the greatest weight
+/// a URL can hold, beside another): scaled to fit, so the client accepts the assignment and
+/// calls are answered (gRPC rejected it: `sum of locality weights ... exceeds uint32 max`).
+#[test]
+fn python_grpcio_calls_a_service_with_a_huge_weight() {
+    let Some(python) = crate::interop::python_or_skip() else {
+        return;
+    };
+    let connect = zk().connect_string();
+    let base = unique_path("xds-huge-weight");
+    let _providers: Vec<_> = [u32::MAX, 100]
+        .iter()
+        .map(|w| spawn_provider(&connect, &base, 0, &["--weight", &w.to_string()]))
+        .collect();
+    let (_xds, bootstrap, _dir) = xds_with_bootstrap(&connect, &[&format!("huge={base}")]);
+    assert_eq!(once(python, &bootstrap, "huge"), "ok");
+}
+
+/// Names `zoorpc xds` does not serve (not letters, digits and `-._`) fail the client's calls at
+/// once, as a name without providers does, instead of after gRPC's 15 s resource timer.
+#[test]
+fn python_grpcio_fails_at_once_on_a_name_that_is_not_served() {
+    let Some(python) = crate::interop::python_or_skip() else {
+        return;
+    };
+    let connect = zk().connect_string();
+    let (_xds, bootstrap, _dir) = xds_with_bootstrap(&connect, &[]);
+    for name in ["..", "a/b", "x%2Fy"] {
+        let line = once(python, &bootstrap, name);
+        let seconds = line.strip_prefix("err UNAVAILABLE ").map(str::parse::<f64>);
+        assert!(matches!(seconds, Some(Ok(s)) if s < 5.0), "{name}: {line}");
+    }
+}
+
+/// A provider paused (SIGSTOP) under a loop of calls with a 5 s deadline, its session long
+/// enough that its node stays: the calls sent to it fail at their deadline (nothing tells a
+/// stock client sooner: gRPC does not hedge), then outlier detection ejects it and keeps it out,
+/// so no call sent later than 8 s after the pause fails. (With a 1 s base ejection time it was
+/// let back after 1 s and every call sent to it in the next 5 s failed again, in bursts.)
+#[test]
+fn python_grpcio_over_xds_keeps_a_paused_provider_out_once_its_failures_show() {
+    let Some(python) = crate::interop::python_or_skip() else {
+        return;
+    };
+    let connect = zk().connect_string();
+    let base = unique_path("xds-paused");
+    let session = ["--session-timeout-ms", "40000"];
+    let providers: Vec<_> = (0..4)
+        .map(|_| spawn_provider(&connect, &base, 0, &session))
+        .collect();
+    let (_xds, bootstrap, _dir) = xds_with_bootstrap(&connect, &[&format!("paused={base}")]);
+    let calls = python_client(
+        python,
+        &bootstrap,
+        &["calls", "xds:///paused", "1600", "10"],
+    );
+    let mut client = ChildProcess::spawn("python calls", calls).unwrap();
+    let urls: BTreeSet<String> = providers.iter().map(|p| p.url.clone()).collect();
+    assert_eq!(answered_by_all(&mut client, &urls), urls);
+    providers[0].process.pause().unwrap();
+    let paused_at = now_ms();
+    let mut failed_late = Vec::new();
+    let mut failed = 0;
+    loop {
+        let line = client.wait_for_line("", Duration::from_secs(30)).unwrap();
+        if line.starts_with("calls=") {
+            break;
+        }
+        if let Err(line) = call_result(&line) {
+            failed += 1;
+            let ended: i64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+            // A call failing at its 5 s deadline was sent 5 s before it ended.
+            if ended - 5_000 - paused_at > 8_000 {
+                failed_late.push(line);
+            }
+        }
+    }
+    eprintln!("{failed} calls failed after the pause");
+    assert!(
+        failed_late.is_empty(),
+        "{} calls sent more than 8 s after the pause failed, e.g. {:?}",
+        failed_late.len(),
+        &failed_late[..failed_late.len().min(3)]
+    );
+}

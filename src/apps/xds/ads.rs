@@ -13,6 +13,10 @@
 //!   (a newer request follows it). An ACK sends nothing. A NACK (`error_detail`) is logged and
 //!   counted (`zoorpc_xds_nacks_total`), never answered by sending the same resources again:
 //!   the next change of the resources is the next response.
+//! - The names a stream subscribes to (of any type) are held in the catalog while it does, and
+//!   released when it unsubscribes or ends (the catalog lets them linger, then drops their
+//!   watches). A name refused (past the cap on names) is asked for again at every change of the
+//!   catalog, so a client gets it once a name is released.
 //! - Counted: `zoorpc_xds_clients` (streams open), `zoorpc_xds_pushes_total` (responses).
 //! - A stream ends when its client goes, or when the server stops.
 
@@ -29,7 +33,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info, warn};
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, Refused};
 use super::resources::Kind;
 
 /// The ADS service: every stream is served from `catalog`, until `stop` turns true.
@@ -96,6 +100,8 @@ struct Stream {
     subscriptions: BTreeMap<Kind, Subscription>,
     /// The last nonce used on this stream.
     nonce: u64,
+    /// The names this stream holds in the catalog (see [`Catalog::hold`]).
+    held: BTreeSet<String>,
 }
 
 /// Counts a stream as connected while it lives.
@@ -122,6 +128,45 @@ impl Stream {
             responses,
             subscriptions: BTreeMap::new(),
             nonce: 0,
+            held: BTreeSet::new(),
+        }
+    }
+
+    /// Holds every name subscribed to (of any type) and releases the others; says why a name
+    /// `asked` for is refused.
+    fn hold_subscribed(&mut self, asked: &BTreeSet<String>) {
+        let wanted: BTreeSet<String> = self
+            .subscriptions
+            .values()
+            .flat_map(|s| s.names.iter().cloned())
+            .collect();
+        for name in self.held.difference(&wanted) {
+            self.catalog.release(name);
+        }
+        self.held.retain(|name| wanted.contains(name));
+        for name in wanted {
+            if self.held.contains(&name) {
+                continue;
+            }
+            match self.catalog.hold(&name) {
+                Ok(()) => {
+                    self.held.insert(name);
+                }
+                Err(Refused::NotAName) if asked.contains(&name) => debug!(
+                    peer = %self.peer,
+                    name,
+                    "not a service name (letters, digits and -._): answered with a listener \
+                     routing nowhere, so the client's calls fail at once",
+                ),
+                Err(Refused::TooMany) if asked.contains(&name) => warn!(
+                    peer = %self.peer,
+                    name,
+                    "not serving another name: {} names with subscribers are followed already; \
+                     the client's calls fail until a name is released",
+                    super::catalog::MAX_NAMES,
+                ),
+                Err(_) => {}
+            }
         }
     }
 
@@ -192,20 +237,15 @@ impl Stream {
         let wildcard = names.is_empty() && matches!(kind, Kind::Listener | Kind::Cluster);
         let first = subscription.sent.is_none();
         let changed = first || names != subscription.names || wildcard != subscription.wildcard;
-        for name in &names {
-            if !self.catalog.want(name) && kind == Kind::Listener {
-                warn!(
-                    peer = %self.peer,
-                    name,
-                    "a client asked for a name that is not served (a service name is letters, \
-                     digits and -._; at most {} names): its calls will fail once its xDS \
-                     client gives up waiting",
-                    super::catalog::MAX_NAMES,
-                );
-            }
-        }
+        // Newly asked Listeners: a refusal is said once per stream, not at every ACK.
+        let asked: BTreeSet<String> = if kind == Kind::Listener {
+            names.difference(&subscription.names).cloned().collect()
+        } else {
+            BTreeSet::new()
+        };
         subscription.names = names;
         subscription.wildcard = wildcard;
+        self.hold_subscribed(&asked);
         if changed {
             self.respond(kind, first).await
         } else {
@@ -215,6 +255,7 @@ impl Stream {
 
     /// After a change of the catalog: sends every type whose resources changed for this stream.
     async fn on_change(&mut self) -> bool {
+        self.hold_subscribed(&BTreeSet::new());
         for kind in Kind::ALL {
             if self.subscriptions.contains_key(&kind) && !self.respond(kind, false).await {
                 return false;
@@ -265,5 +306,13 @@ impl Stream {
         }
         metrics::counter!("zoorpc_xds_pushes_total", "type" => kind.label()).increment(1);
         self.responses.send(Ok(response)).await.is_ok()
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        for name in &self.held {
+            self.catalog.release(name);
+        }
     }
 }

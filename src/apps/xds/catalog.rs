@@ -6,7 +6,12 @@
 //!   started the first time any client asks for a name mapped to it (or at start for the names
 //!   given on the command line), however many clients subscribe and however many names map to
 //!   it (`--service a=/x --service b=/x`, or `--service hello=/services/hello` beside
-//!   `--root /services`: one watch of `/services/hello`).
+//!   `--root /services`: one watch of `/services/hello`); dropped once no name followed maps to
+//!   it.
+//! - A name no stream subscribes to any more is released (its follower ended, and with the last
+//!   follower of a path that path's watch) once it has had no subscriber for the linger
+//!   (`--linger-ms`), so a client reconnecting at once finds it still followed; the names given
+//!   on the command line are never released.
 //! - Every change the watch publishes becomes a new version of the name's assignment at once,
 //!   and wakes every stream ([`Catalog::subscribe`]); an assignment equal to the last one is not
 //!   a new version.
@@ -16,22 +21,44 @@
 //!   `zoorpc_xds_zookeeper_connected 0` say so, until the link is back.
 //! - Names: `--service NAME=BASE_PATH` and `--master NAME=PATH` as given; any other name `N` is
 //!   the base path `<root>/N`, if `N` is a [`service_name`] and that a path ZooKeeper takes.
-//!   At most [`MAX_NAMES`] names are followed (each is a watch on ZooKeeper).
+//!   At most [`MAX_NAMES`] names with subscribers are followed (each is a watch on ZooKeeper);
+//!   one more is refused until a name is released. A name refused (not a name, or past the
+//!   cap) is answered with a Listener that routes nowhere ([`resources::unserved_listener`]):
+//!   the client's calls fail at once instead of after its resource timer (15 s).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+use tokio::task::AbortHandle;
 
 use envoy_types::pb::google::protobuf::Any;
 use tokio::sync::{OnceCell, watch};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use zoorpc_registry::{Discovery, MasterWatch, Session};
 
-use super::resources::{self, Kind, XdsEndpoint};
+use super::assignment::{self, XdsEndpoint};
+use super::resources::{self, Kind};
 use super::service_name;
 
-/// The most service names followed at once.
+/// The most service names with subscribers followed at once.
 pub const MAX_NAMES: usize = 1000;
+
+/// How long a name without subscribers stays followed by default (`--linger-ms`): longer than a
+/// client takes to reconnect its ADS stream, so a reconnect does not drop and start a watch.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(30);
+
+/// The version of a refused name's Listener: never a served one's, so a name served later is
+/// sent as a change.
+const UNSERVED: u64 = u64::MAX;
+
+/// Why a name is not served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Not a service name, or not a path ZooKeeper takes.
+    NotAName,
+    /// [`MAX_NAMES`] names with subscribers are followed already.
+    TooMany,
+}
 
 /// How long a follower waits before trying again to start a watch that failed.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
@@ -54,15 +81,25 @@ enum Source {
 }
 
 /// One watch per path, shared by every name mapped to it: started by the first name's follower
-/// (the others wait for it), kept for the life of the process.
-type Shared<W> = Mutex<HashMap<String, Arc<OnceCell<W>>>>;
+/// (the others wait for it); each follower holds it (`Arc`), the map only refers to it, so the
+/// watch ends with the last follower of its path.
+type Shared<W> = Mutex<HashMap<String, Weak<OnceCell<W>>>>;
 
-/// A name's resources.
+/// A name's resources, and who needs them.
 struct Entry {
     /// Listener, route configuration and cluster: fixed for the name (version 0).
     fixed: [Arc<Any>; 3],
     /// The assignment; `None` until the name's watch first read ZooKeeper.
     endpoints: Option<Versioned>,
+    /// Streams subscribed to the name: at 0 (unless `pinned`) the linger starts.
+    holders: usize,
+    /// Given on the command line: followed for the life of the process.
+    pinned: bool,
+    /// Which linger is under way, if any: a linger ending releases the name only if it is still
+    /// the current one (a subscriber that came and went meanwhile started another).
+    lingering: Option<u64>,
+    /// The follower task, aborted (dropping its watch) when the name is released.
+    follower: AbortHandle,
 }
 
 /// Every name's resources, and who follows them. Shared (`Arc`) by the server and its tasks.
@@ -77,8 +114,13 @@ pub struct Catalog {
     discoveries: Shared<Discovery>,
     /// The watch of each election path followed.
     masters: Shared<MasterWatch>,
-    /// Grows by one at every change of any name's assignment: what wakes the streams.
+    /// Grows by one at every change of any name's assignment (and at every release): what
+    /// wakes the streams.
     changes: watch::Sender<u64>,
+    /// How long a name without subscribers stays followed.
+    linger: Duration,
+    /// Numbers the lingers (see [`Entry::lingering`]).
+    lingers: std::sync::atomic::AtomicU64,
 }
 
 impl Catalog {
@@ -89,6 +131,7 @@ impl Catalog {
         root: &str,
         services: Vec<(String, String)>,
         masters: Vec<(String, String)>,
+        linger: Duration,
     ) -> Arc<Catalog> {
         let sources: BTreeMap<String, Source> = services
             .into_iter()
@@ -104,9 +147,15 @@ impl Catalog {
             discoveries: Mutex::default(),
             masters: Mutex::default(),
             changes: watch::Sender::new(0),
+            linger,
+            lingers: std::sync::atomic::AtomicU64::new(0),
         });
         for name in names {
-            catalog.want(&name);
+            if let Some(source) = catalog.source(&name) {
+                catalog
+                    .lock()
+                    .insert(name.clone(), catalog.entry(&name, source, true));
+            }
         }
         tokio::spawn(report_link(session));
         catalog
@@ -122,50 +171,104 @@ impl Catalog {
         *self.changes.borrow()
     }
 
-    /// Makes sure `name` is followed; `false` if it cannot be served (not a path, too many).
-    pub fn want(self: &Arc<Self>, name: &str) -> bool {
-        let source = match self.sources.get(name) {
-            Some(source) => source.clone(),
-            None => match service_name(name)
-                .map(|name| format!("{}{name}", self.root))
-                .and_then(|path| {
-                    zoorpc_registry::validate_path(&path)
-                        .map(str::to_owned)
-                        .map_err(|e| e.to_string())
-                }) {
-                Ok(path) => Source::Providers(path),
-                Err(_) => return false,
-            },
-        };
-        let mut entries = self.lock();
-        if entries.contains_key(name) {
-            return true;
+    /// Where `name`'s endpoints come from, if it is a name that can be served.
+    fn source(&self, name: &str) -> Option<Source> {
+        if let Some(source) = self.sources.get(name) {
+            return Some(source.clone());
         }
-        if entries.len() >= MAX_NAMES {
-            warn!(
-                name,
-                "not serving another name: {MAX_NAMES} are followed already"
-            );
-            return false;
-        }
-        let fixed = [Kind::Listener, Kind::Route, Kind::Cluster]
-            .map(|kind| Arc::new(kind.fixed(name).unwrap_or_default()));
-        entries.insert(
-            name.to_owned(),
-            Entry {
-                fixed,
-                endpoints: None,
-            },
-        );
-        drop(entries);
-        tokio::spawn(follow(self.clone(), name.to_owned(), source));
-        true
+        let path = format!("{}{}", self.root, service_name(name).ok()?);
+        zoorpc_registry::validate_path(&path).ok()?;
+        Some(Source::Providers(path))
     }
 
-    /// The resource of `kind` for `name`, if there is one (yet).
+    /// A new entry for `name`, its follower started.
+    fn entry(self: &Arc<Self>, name: &str, source: Source, pinned: bool) -> Entry {
+        let fixed = [Kind::Listener, Kind::Route, Kind::Cluster]
+            .map(|kind| Arc::new(kind.fixed(name).unwrap_or_default()));
+        let follower = tokio::spawn(follow(self.clone(), name.to_owned(), source));
+        Entry {
+            fixed,
+            endpoints: None,
+            holders: usize::from(!pinned),
+            pinned,
+            lingering: None,
+            follower: follower.abort_handle(),
+        }
+    }
+
+    /// Subscribes one stream to `name`, following it if it is not yet; each success is undone
+    /// by one [`Catalog::release`].
+    pub fn hold(self: &Arc<Self>, name: &str) -> Result<(), Refused> {
+        let mut entries = self.lock();
+        if let Some(entry) = entries.get_mut(name) {
+            entry.holders += 1;
+            entry.lingering = None;
+            return Ok(());
+        }
+        let source = self.source(name).ok_or(Refused::NotAName)?;
+        let held = entries.values().filter(|e| e.holders > 0).count();
+        if held >= MAX_NAMES {
+            return Err(Refused::TooMany);
+        }
+        let entry = self.entry(name, source, false);
+        entries.insert(name.to_owned(), entry);
+        Ok(())
+    }
+
+    /// Undoes one [`Catalog::hold`] of `name`: the last one starts its linger.
+    pub fn release(self: &Arc<Self>, name: &str) {
+        let mut entries = self.lock();
+        let Some(entry) = entries.get_mut(name) else {
+            return;
+        };
+        entry.holders = entry.holders.saturating_sub(1);
+        if entry.holders > 0 || entry.pinned {
+            return;
+        }
+        let linger = self
+            .lingers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        entry.lingering = Some(linger);
+        // A stream dropped as the runtime shuts down has no linger to wait for.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (catalog, name) = (self.clone(), name.to_owned());
+        runtime.spawn(async move {
+            tokio::time::sleep(catalog.linger).await;
+            catalog.lingered(&name, linger);
+        });
+    }
+
+    /// The end of `name`'s linger `linger`: releases the name if no stream took it since.
+    fn lingered(&self, name: &str, linger: u64) {
+        let mut entries = self.lock();
+        if entries
+            .get(name)
+            .is_none_or(|e| e.lingering != Some(linger))
+        {
+            return;
+        }
+        if let Some(entry) = entries.remove(name) {
+            entry.follower.abort();
+        }
+        // A wildcard subscriber no longer gets the name; a stream refused a name may get it now.
+        self.changes.send_modify(|generation| *generation += 1);
+        drop(entries);
+        debug!(name, "no client subscribes to {name}: released");
+        metrics::gauge!("zoorpc_xds_endpoints", "name" => name.to_owned()).set(0.0);
+    }
+
+    /// The resource of `kind` for `name`, if there is one (yet); a name not followed has its
+    /// Listener routing nowhere.
     pub fn resource(&self, kind: Kind, name: &str) -> Option<Versioned> {
         let entries = self.lock();
-        let entry = entries.get(name)?;
+        let Some(entry) = entries.get(name) else {
+            return (kind == Kind::Listener).then(|| Versioned {
+                version: UNSERVED,
+                any: Arc::new(resources::unserved_listener(name)),
+            });
+        };
         let fixed = |i: usize| {
             Some(Versioned {
                 version: 0,
@@ -189,7 +292,7 @@ impl Catalog {
 
     /// Takes in `name`'s endpoints: a new version if they changed, and every stream woken.
     fn publish(&self, name: &str, endpoints: &[XdsEndpoint]) {
-        let any = resources::assignment(name, endpoints);
+        let any = assignment::assignment(name, endpoints);
         let mut entries = self.lock();
         let Some(entry) = entries.get_mut(name) else {
             return;
@@ -217,7 +320,8 @@ impl Catalog {
     }
 }
 
-/// Follows `name`'s source for the life of the process, publishing every change.
+/// Follows `name`'s source, publishing every change, until the name is released (the task
+/// aborted).
 async fn follow(catalog: Arc<Catalog>, name: String, source: Source) {
     match source {
         Source::Providers(base) => follow_providers(&catalog, &name, &base).await,
@@ -242,22 +346,32 @@ where
     }
 }
 
-/// A subscription to `path`'s watch in `watches`, started with `start` (and [`started`]) if it
-/// is the first name asking for it; the others wait for that one.
+/// A subscription to `path`'s watch in `watches`, started with `start` (and [`started`]) if no
+/// follower holds it now; the others wait for that one. The watch lives as long as one of the
+/// returned `Arc`s does.
 async fn subscribed<W, T, F, Fut>(
     watches: &Shared<W>,
     name: &str,
     path: &str,
     start: F,
     subscribe: impl Fn(&W) -> watch::Receiver<T>,
-) -> watch::Receiver<T>
+) -> (watch::Receiver<T>, Arc<OnceCell<W>>)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = zoorpc_registry::Result<W>>,
 {
     let cell = {
         let mut watches = watches.lock().unwrap_or_else(|p| p.into_inner());
-        watches.entry(path.to_owned()).or_default().clone()
+        // The paths of released names go (their watches went with their last follower).
+        watches.retain(|_, held| held.strong_count() > 0);
+        match watches.get(path).and_then(Weak::upgrade) {
+            Some(cell) => cell,
+            None => {
+                let cell = Arc::new(OnceCell::new());
+                watches.insert(path.to_owned(), Arc::downgrade(&cell));
+                cell
+            }
+        }
     };
     let watch = cell
         .get_or_init(|| async {
@@ -265,12 +379,13 @@ where
             started(name, path, start).await
         })
         .await;
-    subscribe(watch)
+    (subscribe(watch), cell.clone())
 }
 
 async fn follow_providers(catalog: &Catalog, name: &str, base: &str) {
     let start = || Discovery::watch(&catalog.session, base);
-    let mut updates = subscribed(
+    // `_watch` keeps the base path's watch for as long as this name is followed.
+    let (mut updates, _watch) = subscribed(
         &catalog.discoveries,
         name,
         base,
@@ -283,7 +398,7 @@ async fn follow_providers(catalog: &Catalog, name: &str, base: &str) {
     let mut warned: HashSet<String> = HashSet::new();
     loop {
         let providers = updates.borrow_and_update().clone();
-        let (endpoints, left_out) = resources::endpoints_of(&providers);
+        let (endpoints, left_out) = assignment::endpoints_of(&providers);
         for (url, why) in left_out {
             if warned.insert(url.clone()) {
                 warn!(name, %url, "provider left out of the assignment: {why}");
@@ -298,7 +413,8 @@ async fn follow_providers(catalog: &Catalog, name: &str, base: &str) {
 
 async fn follow_master(catalog: &Catalog, name: &str, path: &str) {
     let start = || MasterWatch::follow(&catalog.session, path);
-    let mut masters = subscribed(&catalog.masters, name, path, start, MasterWatch::subscribe).await;
+    let (mut masters, _watch) =
+        subscribed(&catalog.masters, name, path, start, MasterWatch::subscribe).await;
     info!(name, path, "serving the master of {path} as {name}");
     loop {
         let master = masters.borrow_and_update().clone();

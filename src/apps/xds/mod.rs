@@ -12,7 +12,9 @@
 //!   endpoint is the current master) as given; any other name `N` is the base path `<ROOT>/N`
 //!   (`--root`, default `/`), so `xds:///hello` calls the providers under `/hello` with no flag,
 //!   and under `/services/hello` with `--root /services`. A name is also the authority of the
-//!   client's calls: letters, digits and `-._` only ([`service_name`]).
+//!   client's calls: letters, digits and `-._` only ([`service_name`]). At most 1000 names
+//!   with subscribers are followed; a name without any is released after `--linger-ms`. A name
+//!   not served (not a name, past the cap) gets a Listener routing nowhere: calls fail at once.
 //! - One ZooKeeper watch per name however many clients; a change is pushed to every subscribed
 //!   stream as soon as the watch publishes it; ACK, NACK and nonces as the protocol says (`ads`).
 //! - ZooKeeper out of reach: the last known state stays served (never an empty assignment
@@ -29,6 +31,7 @@
 //! - `zoorpc xds bootstrap --listen HOST:PORT` prints the client's bootstrap (`bootstrap`).
 
 mod ads;
+mod assignment;
 pub mod bootstrap;
 mod catalog;
 mod resources;
@@ -120,6 +123,11 @@ pub struct XdsArgs {
     /// Serve the current master of the election at PATH as NAME (one endpoint)
     #[arg(long = "master", value_name = "NAME=PATH", value_parser = master_mapping)]
     pub masters: Vec<(String, String)>,
+    /// How long a name no client subscribes to any more stays followed (its ZooKeeper watch
+    /// kept, so a client reconnecting finds it at once); then it is released and no longer
+    /// counts against the 1000 names followed at most
+    #[arg(long, value_name = "MS", default_value_t = catalog::DEFAULT_LINGER.as_millis() as u64)]
+    pub linger_ms: u64,
     /// Where to serve Prometheus metrics (xDS clients, pushes, NACKs, endpoints, ZooKeeper's
     /// link), if anywhere.
     #[command(flatten)]
@@ -179,6 +187,37 @@ pub fn master_mapping(text: &str) -> Result<(String, String), String> {
     Ok((name, super::election_path(path)?))
 }
 
+/// `Ok` if no name is given twice among `--service` and `--master` (which one would be served
+/// is not for the server to guess), else the usage error naming both.
+///
+/// ```
+/// use zoorpc::apps::xds::distinct_names;
+/// let pair = |n: &str, p: &str| (n.to_owned(), p.to_owned());
+/// assert!(distinct_names(&[pair("a", "/a"), pair("b", "/b")], &[pair("m", "/m")]).is_ok());
+/// let twice = distinct_names(&[pair("b", "/x"), pair("b", "/y")], &[]).unwrap_err();
+/// assert!(twice.contains("--service b=/x") && twice.contains("--service b=/y"), "{twice}");
+/// assert!(distinct_names(&[pair("a", "/x")], &[pair("a", "/m")]).is_err());
+/// ```
+pub fn distinct_names(
+    services: &[(String, String)],
+    masters: &[(String, String)],
+) -> Result<(), String> {
+    let flags = services
+        .iter()
+        .map(|(name, path)| ("service", name, path))
+        .chain(masters.iter().map(|(name, path)| ("master", name, path)));
+    let mut seen: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+    for (flag, name, path) in flags {
+        let given = format!("--{flag} {name}={path}");
+        if let Some(first) = seen.insert(name, given.clone()) {
+            return Err(format!(
+                "the name {name} is given twice ({first} and {given}): give each name once"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Runs `zoorpc xds` (or its subcommand); returns the exit status.
 pub fn run(cli: XdsCli) -> i32 {
     match cli {
@@ -190,7 +229,8 @@ pub fn run(cli: XdsCli) -> i32 {
 /// Serves xDS until SIGTERM / Ctrl-C.
 fn serve(args: XdsArgs) -> i32 {
     let listen = args.listen;
-    let credential = args.zk.credential();
+    let credential =
+        distinct_names(&args.services, &args.masters).and_then(|()| args.zk.credential());
     let metrics = args.metrics.clone();
     super::run_checked(credential, &metrics, |credential| {
         super::block_on(async move {
@@ -201,7 +241,9 @@ fn serve(args: XdsArgs) -> i32 {
                 .local_addr()
                 .map_err(|e| format!("cannot read the listening address: {e}"))?;
             let session = super::open_session(&args.zk.zk, credential).await?;
-            let catalog = catalog::Catalog::start(session, &args.root, args.services, args.masters);
+            let linger = Duration::from_millis(args.linger_ms);
+            let catalog =
+                catalog::Catalog::start(session, &args.root, args.services, args.masters, linger);
             let signals = StopSignals::listen().map_err(|e| e.to_string())?;
             let (reporter, health) = tonic_health::server::health_reporter();
             for service in ["", ADS_SERVICE] {

@@ -6,30 +6,22 @@
 //! - RouteConfiguration `NAME`: one virtual host (`*`), one route (every path) to the cluster,
 //!   retrying `UNAVAILABLE` (gRFC A44: [`RETRIES`] retries after a short backoff).
 //! - Cluster `NAME`: EDS over ADS, round robin, outlier detection by failure percentage (gRFC
-//!   A50; what gRPC implements of Envoy's), as zoorpc's own ejection: 1 s doubling to 30 s, never
-//!   more than half of the endpoints out.
-//! - ClusterLoadAssignment `NAME`: the endpoints. Every endpoint is a locality of its own (named
-//!   by its node) whose locality weight is its `?weight=N`: gRPC's round robin ignores endpoint
-//!   weights but its locality picking honours locality weights, so this is how weights reach a
-//!   stock client (the endpoint carries the weight too, for Envoy). Weight 0 (a backup) is
-//!   priority 1 with weight 1: used only while no weighted endpoint is reachable, as zoorpc's
-//!   balancer picks backups; a service of backups only has them at priority 0.
-//!
-//! An endpoint gRPC cannot dial as given is left out (with a warning by the caller): a host that
-//! is not an IP address (gRPC's EDS takes addresses, not names) and an `https://` provider (the
-//! resources carry no TLS settings).
+//!   A50; what gRPC implements of Envoy's): every second, an endpoint failing more than half of
+//!   at least 10 calls is ejected for 30 s (Envoy's default), doubling up to 300 s, never more
+//!   than half of the endpoints out. Not 1 s as zoorpc's own ejection: a stock client sees a
+//!   paused provider only when calls sent to it reach their deadline, so a short ejection let it
+//!   back before the failures of the calls sent to it since could show, and every call in that
+//!   window failed again.
+//! - ClusterLoadAssignment `NAME`: the endpoints ([`super::assignment`]: weights, backups, one
+//!   endpoint per address).
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, OutlierDetection, cluster};
 use envoy_types::pb::envoy::config::core::v3::{
-    AggregatedConfigSource, ConfigSource, Locality, SocketAddress, address, config_source,
-    socket_address,
+    AggregatedConfigSource, ConfigSource, config_source,
 };
-use envoy_types::pb::envoy::config::endpoint::v3::{
-    ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
-};
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::{ApiListener, Listener};
 use envoy_types::pb::envoy::config::route::v3::{
     Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost, retry_policy, route,
@@ -41,7 +33,6 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 };
 use envoy_types::pb::google::protobuf::{Any, UInt32Value};
 use envoy_types::util::pack_any;
-use zoorpc_registry::{ProviderUrl, Providers};
 
 /// How many times a route retries a call answered `UNAVAILABLE` (gRPC caps attempts at 5).
 pub const RETRIES: u32 = 3;
@@ -121,12 +112,35 @@ fn uint32(value: u32) -> Option<UInt32Value> {
 
 /// The Listener `name`: an API listener (no socket: a client's channel) routing by RDS.
 pub fn listener(name: &str) -> Any {
-    let manager = HttpConnectionManager {
-        stat_prefix: name.to_owned(),
-        route_specifier: Some(http_connection_manager::RouteSpecifier::Rds(Rds {
+    api_listener(
+        name,
+        http_connection_manager::RouteSpecifier::Rds(Rds {
             config_source: Some(over_ads()),
             route_config_name: name.to_owned(),
-        })),
+        }),
+    )
+}
+
+/// The Listener of a name not served (not a service name, or past the cap on names): its
+/// route configuration, inline, has no virtual host, so gRPC fails the client's calls at once
+/// (`UNAVAILABLE`, "could not find VirtualHost"). gRPC's client takes a state-of-the-world
+/// response without a resource it has never had for no answer, and waits for its resource
+/// timer (15 s) before failing them.
+pub fn unserved_listener(name: &str) -> Any {
+    api_listener(
+        name,
+        http_connection_manager::RouteSpecifier::RouteConfig(RouteConfiguration {
+            name: name.to_owned(),
+            ..Default::default()
+        }),
+    )
+}
+
+/// An API listener `name` with the router filter, its routes from `routes`.
+fn api_listener(name: &str, routes: http_connection_manager::RouteSpecifier) -> Any {
+    let manager = HttpConnectionManager {
+        stat_prefix: name.to_owned(),
+        route_specifier: Some(routes),
         http_filters: vec![HttpFilter {
             name: "envoy.filters.http.router".to_owned(),
             config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(
@@ -184,8 +198,8 @@ pub fn route_configuration(name: &str) -> Any {
 pub fn cluster(name: &str) -> Any {
     let outliers = OutlierDetection {
         interval: Some(duration(Duration::from_secs(1))),
-        base_ejection_time: Some(duration(Duration::from_secs(1))),
-        max_ejection_time: Some(duration(Duration::from_secs(30))),
+        base_ejection_time: Some(duration(Duration::from_secs(30))),
+        max_ejection_time: Some(duration(Duration::from_secs(300))),
         max_ejection_percent: uint32(50),
         // Failure percentage only (success-rate ejection off: it needs many endpoints).
         enforcing_success_rate: uint32(0),
@@ -211,159 +225,9 @@ pub fn cluster(name: &str) -> Any {
     })
 }
 
-/// One endpoint of an assignment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct XdsEndpoint {
-    pub ip: IpAddr,
-    pub port: u16,
-    /// The picking weight (0: a backup).
-    pub weight: u32,
-    /// The locality's name: the provider's node (unique within the base path).
-    pub locality: String,
-}
-
-impl XdsEndpoint {
-    /// The endpoint of a provider URL, or why gRPC could not dial it as given.
-    pub fn of_url(node: &str, url: &ProviderUrl) -> Result<XdsEndpoint, &'static str> {
-        if url.scheme() != "http" {
-            return Err("https providers are not served over xDS (no TLS settings are sent)");
-        }
-        let host = url.host().trim_start_matches('[').trim_end_matches(']');
-        let ip = host
-            .parse()
-            .map_err(|_| "its host is not an IP address (gRPC's EDS takes addresses)")?;
-        Ok(XdsEndpoint {
-            ip,
-            port: url.port(),
-            weight: zoorpc_consumer::balance::weight_of(url),
-            locality: node.to_owned(),
-        })
-    }
-
-    /// The endpoint of a master's `host:port` (weight 1), if its host is an IP address.
-    pub fn of_master(address: &str) -> Option<XdsEndpoint> {
-        let (host, port) = address.rsplit_once(':')?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        Some(XdsEndpoint {
-            ip: host.parse().ok()?,
-            port: port.parse().ok()?,
-            weight: 1,
-            locality: "master".to_owned(),
-        })
-    }
-}
-
-/// The endpoints of a discovery snapshot, and the providers left out with why.
-pub fn endpoints_of(providers: &Providers) -> (Vec<XdsEndpoint>, Vec<(String, &'static str)>) {
-    let mut endpoints = Vec::with_capacity(providers.len());
-    let mut left_out = Vec::new();
-    for provider in providers.iter() {
-        match XdsEndpoint::of_url(&provider.name, &provider.url) {
-            Ok(endpoint) => endpoints.push(endpoint),
-            Err(why) => left_out.push((provider.url.to_string(), why)),
-        }
-    }
-    (endpoints, left_out)
-}
-
-/// The ClusterLoadAssignment `name` of `endpoints` (see the module docs for the weights).
-pub fn assignment(name: &str, endpoints: &[XdsEndpoint]) -> Any {
-    let any_weighted = endpoints.iter().any(|e| e.weight > 0);
-    let localities = endpoints
-        .iter()
-        .map(|e| {
-            let backup = e.weight == 0;
-            let socket = SocketAddress {
-                address: e.ip.to_string(),
-                port_specifier: Some(socket_address::PortSpecifier::PortValue(u32::from(e.port))),
-                ..Default::default()
-            };
-            let endpoint = LbEndpoint {
-                host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
-                    address: Some(envoy_types::pb::envoy::config::core::v3::Address {
-                        address: Some(address::Address::SocketAddress(socket)),
-                    }),
-                    ..Default::default()
-                })),
-                load_balancing_weight: uint32(e.weight.max(1)),
-                ..Default::default()
-            };
-            LocalityLbEndpoints {
-                locality: Some(Locality {
-                    sub_zone: e.locality.clone(),
-                    ..Default::default()
-                }),
-                lb_endpoints: vec![endpoint],
-                load_balancing_weight: uint32(e.weight.max(1)),
-                priority: u32::from(backup && any_weighted),
-                ..Default::default()
-            }
-        })
-        .collect();
-    pack_any(ClusterLoadAssignment {
-        cluster_name: name.to_owned(),
-        endpoints: localities,
-        ..Default::default()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prost::Message;
-
-    fn endpoint(port: u16, weight: u32) -> XdsEndpoint {
-        XdsEndpoint {
-            ip: "127.0.0.1".parse().unwrap(),
-            port,
-            weight,
-            locality: format!("provider{port}"),
-        }
-    }
-
-    fn decoded(any: &Any) -> ClusterLoadAssignment {
-        ClusterLoadAssignment::decode(any.value.as_slice()).unwrap()
-    }
-
-    #[test]
-    fn weights_are_locality_weights_and_backups_are_priority_one() {
-        let cla = decoded(&assignment(
-            "svc",
-            &[endpoint(1, 300), endpoint(2, 100), endpoint(3, 0)],
-        ));
-        let shape: Vec<(u32, u32)> = cla
-            .endpoints
-            .iter()
-            .map(|l| (l.load_balancing_weight.unwrap().value, l.priority))
-            .collect();
-        assert_eq!(shape, [(300, 0), (100, 0), (1, 1)]);
-        let localities: Vec<&str> = cla
-            .endpoints
-            .iter()
-            .map(|l| l.locality.as_ref().unwrap().sub_zone.as_str())
-            .collect();
-        assert_eq!(localities, ["provider1", "provider2", "provider3"]);
-    }
-
-    #[test]
-    fn backups_alone_are_priority_zero() {
-        let cla = decoded(&assignment("svc", &[endpoint(1, 0), endpoint(2, 0)]));
-        assert!(cla.endpoints.iter().all(|l| l.priority == 0));
-    }
-
-    #[test]
-    fn endpoints_grpc_cannot_dial_are_named_not_sent() {
-        let url = |s: &str| s.parse::<ProviderUrl>().unwrap();
-        assert!(XdsEndpoint::of_url("p", &url("https://127.0.0.1:1")).is_err());
-        assert!(XdsEndpoint::of_url("p", &url("http://svc.example.org:1")).is_err());
-        let ok = XdsEndpoint::of_url("p", &url("http://[::1]:7?weight=5")).unwrap();
-        assert_eq!(
-            (ok.ip.to_string(), ok.port, ok.weight),
-            ("::1".into(), 7, 5)
-        );
-        assert_eq!(XdsEndpoint::of_master("[::1]:9").unwrap().port, 9);
-        assert_eq!(XdsEndpoint::of_master("host:9"), None);
-    }
 
     #[test]
     fn kinds_round_trip_their_type_urls() {
