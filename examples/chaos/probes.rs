@@ -186,7 +186,8 @@ pub struct JobSeqs {
     /// that died or lost its lease between claiming and running (at most once, by design).
     pub skipped: Vec<u64>,
     /// Seqs never run whose nearest runs below and above have one epoch: the same master skipped
-    /// its own claim (must be 0).
+    /// its own claim (must be 0: only that master can have claimed them, an epoch being one
+    /// master's term, and it runs a claim it did not start when master again under that epoch).
     pub unexplained: Vec<u64>,
 }
 
