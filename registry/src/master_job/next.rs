@@ -1,11 +1,12 @@
 //! Which run a master's schedule starts with when it (re)starts under an epoch: from the record,
 //! the floor, and what this schedule itself claimed and started.
 //!
-//! Normally the run after the highest claim in either node. One exception: the highest claim is
-//! this schedule's own, under the epoch it is master of now, and it never started that run (the
-//! claim's reply was lost, or its lease ended between the claim and the run, and it is master
-//! again without a takeover). Then that run is still to do, and it is done, at once (re-claimed
-//! first, as every run is). Nothing else can have run it:
+//! Normally the run after the highest claim in either node. One exception: this schedule claimed
+//! a run under the epoch it is master of now and never started it (the claim's reply was lost,
+//! or its lease ended between the claim and the run, and it is master again without a
+//! takeover), and no higher claim is there (its own claim is the highest, or not visible: not
+//! applied). Then that run is still to do, and it is done, at once (re-claimed first, as every
+//! run is). Nothing else can have run it:
 //! - a run follows its claim, and every claim is a fenced write that checks the companion's
 //!   `mzxid` is the claimer's epoch;
 //! - the companion's `mzxid` is the current epoch, so no takeover, hand-over or repair wrote it
@@ -52,9 +53,13 @@ pub(super) fn start(
         (Some(r), Some(f)) => Some(if f.seq > r.seq { f } else { r }),
         (r, f) => r.or(f),
     };
-    match last {
-        Some(top) if top.epoch == epoch && claims.unstarted == Some((epoch, top.seq)) => Start {
-            seq: top.seq,
+    let ours = |seq: u64| match last {
+        Some(top) => top.seq < seq || (top.seq == seq && top.epoch == epoch),
+        None => true,
+    };
+    match claims.unstarted {
+        Some((claimed, seq)) if claimed == epoch && ours(seq) => Start {
+            seq,
             unstarted: true,
             last,
         },
@@ -103,9 +108,20 @@ mod tests {
             start(9, claim(4, 7), claim(4, 7), claims(4, Some((7, 4)))).seq,
             5
         );
-        // Our claim never arrived: the run after the highest claim is that same seq.
+        // Our claim not applied (or not visible yet): still ours to run.
         let s = start(7, claim(3, 7), claim(3, 7), claims(3, Some((7, 4))));
-        assert_eq!((s.seq, s.unstarted), (4, false));
+        assert_eq!((s.seq, s.unstarted), (4, true));
+        let s = start(7, claim(3, 7), claim(3, 7), claims(4, Some((7, 4))));
+        assert_eq!((s.seq, s.unstarted), (4, true));
+        // A higher claim, or another epoch's claim of that seq: not ours to run.
+        assert_eq!(
+            start(7, claim(5, 7), claim(5, 7), claims(4, Some((7, 4)))).seq,
+            6
+        );
+        assert_eq!(
+            start(7, claim(4, 6), claim(4, 6), claims(3, Some((7, 4)))).seq,
+            5
+        );
         // Someone else's claim (another schedule, another process): never run again.
         assert_eq!(start(7, claim(4, 7), claim(4, 7), claims(0, None)).seq, 5);
         assert_eq!(start(7, claim(3, 7), claim(4, 7), claims(0, None)).seq, 5);

@@ -175,7 +175,7 @@ impl Schedule {
         let floored = floor.map_or(0, |r| r.seq);
         let start = next::start(epoch, record, floor, self.claims);
         if start.unstarted {
-            info!(record = %self.record, epoch, seq = start.seq, "master again under the same epoch: running the run this process claimed and did not start");
+            info!(record = %self.record, epoch, seq = start.seq, "master again under the same epoch: running the run this process claimed (or tried to) and did not start");
         } else if recorded < floored {
             warn!(record = %self.record, recorded, floor = floored, "the job record is behind its floor (deleted or edited by hand, or its last write was lost); numbering on from the floor");
         }
