@@ -272,7 +272,7 @@ impl HaFleet {
         let seqs = probes::job_seqs(runs.iter());
         if !seqs.skipped.is_empty() {
             println!(
-                "HA job seqs skipped at a change of master (claimed by a master that died or lost its lease before running them; at most once by design, not counted against the zeros): {:?}",
+                "HA job seqs skipped at a change of master (claimed by a master deposed or dead before it started them; at most once by design, not counted against the zeros): {:?}",
                 seqs.skipped
             );
         }

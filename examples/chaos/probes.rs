@@ -183,7 +183,7 @@ pub struct JobSeqs {
     /// Extra runs of a seq already run (must be 0: a seq is claimed once, fenced).
     pub duplicated: u64,
     /// Seqs never run between 1 and the highest, at a change of master: the claim of a master
-    /// that died or lost its lease between claiming and running (at most once, by design).
+    /// deposed (or dead) between claiming and running (at most once per change, by design).
     pub skipped: Vec<u64>,
     /// Seqs never run whose nearest runs below and above have one epoch: the same master skipped
     /// its own claim (must be 0: only that master can have claimed them, an epoch being one
