@@ -266,8 +266,16 @@ impl HaFleet {
         let (mc_calls, mc_failed) = self.master_client.get();
         let (px_calls, px_failed) = self.proxied.get();
         let mut runs = Vec::new();
+        let mut who = Vec::new();
         for slot in &mut self.slots {
-            runs.extend(slot.runs());
+            let lines = slot.runs();
+            who.extend(
+                lines
+                    .iter()
+                    .filter_map(|l| probes::parse_run(l))
+                    .map(|(seq, epoch)| (slot.name.clone(), seq, epoch)),
+            );
+            runs.extend(lines);
         }
         let seqs = probes::job_seqs(runs.iter());
         if !seqs.skipped.is_empty() {
@@ -281,6 +289,9 @@ impl HaFleet {
                 "HA JOB SEQS SKIPPED BY ONE MASTER (runs on both sides under one epoch): {:?}",
                 seqs.unexplained
             );
+            for seq in &seqs.unexplained {
+                println!("  seq {seq}: {}", probes::neighbours(&who, *seq));
+            }
         }
         let json = format!(
             "\"ha_answers\":{},\"overlapping_masters\":{},\"liveness_misses\":{},\"master_client_calls\":{mc_calls},\"master_client_failed\":{mc_failed},\"proxy_master_calls\":{px_calls},\"proxy_master_failed\":{px_failed},\"ha_job_runs\":{},\"ha_job_runs_duplicated\":{},\"ha_job_seqs_skipped\":{},\"ha_job_seqs_skipped_by_one_master\":{},\"ha_exits\":{}",
