@@ -38,7 +38,7 @@ type Updated = Pin<Box<dyn Future<Output = Option<watch::Receiver<u64>>> + Send>
 ///   stream lives, the consumer dropped or not. Several updates between two polls come as the
 ///   changes between the last list seen and the current one.
 /// - Each service is the provider's own tonic `Channel`, the one connection the consumer keeps
-///   to it (dialled as the consumer dials: TLS for `https://`, the dial timeout, keepalive). On
+///   to it (dialled as the consumer dials: TLS for `https://`, the dial timeout, the connection watchdog). On
 ///   it the balancer is tower's: zoorpc's ejection, retries, retry budget and deadlines apply
 ///   only to calls through a `BalancedChannel`.
 /// - The stream never fails (its error type is `Infallible`) and never ends.

@@ -103,8 +103,8 @@ fn assert_unavailable_naming(status: &tonic::Status, url: &str) {
 }
 
 /// A server stream whose provider is paused (SIGSTOP) and whose caller set no deadline ends
-/// with `UNAVAILABLE` once HTTP/2 keepalive finds the silent connection: within the keepalive
-/// interval and timeout (10 s + 5 s), not never.
+/// with `UNAVAILABLE` once the connection's watchdog finds it silent: within its probe's wait
+/// and timeout (10 s + 5 s), not never.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_from_a_paused_provider_ends_unavailable_without_a_deadline() {
     let (echo, _consumer, mut client) = one_provider("hung-stream").await;
@@ -116,7 +116,7 @@ async fn a_stream_from_a_paused_provider_ends_unavailable_without_a_deadline() {
     }
     echo.process.pause().expect("SIGSTOP the provider");
     let paused = Instant::now();
-    // Keepalive interval + timeout, and room for a loaded machine.
+    // The probe's wait + timeout, and room for a loaded machine.
     let bound = Duration::from_secs(10 + 5 + 10);
     let ended = stream_end(&mut stream, bound).await;
     let took = paused.elapsed();
@@ -125,7 +125,7 @@ async fn a_stream_from_a_paused_provider_ends_unavailable_without_a_deadline() {
     assert_unavailable_naming(&status, &echo.url);
     assert!(
         took >= Duration::from_secs(9),
-        "ended before keepalive could: {took:?}"
+        "ended before the watchdog could: {took:?}"
     );
 }
 
@@ -222,7 +222,7 @@ async fn short_deadlines_eject_a_hung_provider_and_calls_succeed_on_the_others()
             .iter()
             .any(|e| e.url().as_str() == hung.url && e.is_ejected())
     };
-    // Four callers at a time, until the hung provider is ejected (before keepalive, at 15 s,
+    // Four callers at a time, until the hung provider is ejected (before the watchdog, at 15 s,
     // or its session, at 30 s, could take it out).
     while !ejected() {
         assert!(
@@ -286,7 +286,7 @@ async fn through_the_proxy_short_deadlines_eject_a_hung_provider() {
     let paused = Instant::now();
     let mut in_a_row = 0;
     while in_a_row < 40 {
-        // Before keepalive (a ping at 10 s, unanswered at 15 s) or the provider's session
+        // Before the watchdog (a probe at 10 s, unanswered at 15 s) or the provider's session
         // (30 s) could take it out.
         assert!(
             paused.elapsed() < Duration::from_secs(12),

@@ -2,13 +2,16 @@
 without generated stubs (the two string fields are encoded by hand), so zoorpc's consumer can
 call a server that zoorpc neither serves nor registers.
 
-  hello_server.py
+  hello_server.py [--max-ping-strikes N]
       listens on 127.0.0.1 (a free port), prints `listening 127.0.0.1:PORT`, serves until killed;
-      SayHello(name) answers message `Hello NAME from python`, provider `python:PORT`
+      SayHello(name) answers message `Hello NAME from python`, provider `python:PORT`; a name
+      `quiet:S` is answered after S seconds of silence. `--max-ping-strikes N` sets the server's
+      ping policy's strikes (grpcio's default: 2; PINGs closer than 5 minutes apart are strikes).
 """
 
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -65,11 +68,16 @@ def request_name(data):
 
 
 def main():
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    options = []
+    if sys.argv[1:2] == ["--max-ping-strikes"]:
+        options.append(("grpc.http2.max_ping_strikes", int(sys.argv[2])))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=options)
     port = server.add_insecure_port("127.0.0.1:0")
 
     def say_hello(request, context):
         name = request_name(request)
+        if name.startswith("quiet:"):
+            time.sleep(float(name[len("quiet:") :]))
         return string_field(1, "Hello %s from python" % name) + string_field(2, "python:%d" % port)
 
     handler = grpc.method_handlers_generic_handler(

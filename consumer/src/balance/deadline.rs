@@ -30,9 +30,10 @@
 //!   of `zoorpc proxy` cancels at its own deadline, which started before the proxy's); an
 //!   answer of any kind starts the count over, so callers' short deadlines do not eject a slow
 //!   provider that still answers;
-//! - HTTP/2 keepalive on every provider connection, busy or idle: a PING after 10 s without a
-//!   frame, and the connection closed when it is not answered within 5 s, ending every call and
-//!   stream on it with `UNAVAILABLE` (see [`endpoint`](super::endpoint)).
+//! - a watchdog on every provider connection, busy or idle: a health check sent on it after 10 s
+//!   without a byte from it, and the connection shut down when nothing comes within 5 s, ending
+//!   every call and stream on it with `UNAVAILABLE` (see [`liveness`](super::liveness); not
+//!   HTTP/2 PINGs, which stock gRPC servers answer with `GOAWAY too_many_pings`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

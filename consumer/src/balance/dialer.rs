@@ -16,7 +16,9 @@
 //! plaintext. Without TLS configured, an `https://` provider is not dialled at all.
 
 use std::future::Future;
+use std::os::fd::OwnedFd;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use tokio::net::TcpStream;
 use tower::Service;
 use zoorpc_registry::provider_url::host_port;
 
+use super::liveness::{Liveness, socket_of};
 use super::replay::Replay;
 use crate::tls::TlsTarget;
 
@@ -83,6 +86,8 @@ pub(crate) struct Dialer {
     pub(crate) timeout: Duration,
     /// Plaintext, TLS, or refused.
     pub(crate) transport: Transport,
+    /// What the endpoint's watchdog reads of each connection (see [`Liveness`]).
+    pub(crate) liveness: Arc<Liveness>,
 }
 
 impl Service<Uri> for Dialer {
@@ -97,6 +102,7 @@ impl Service<Uri> for Dialer {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let timeout = self.timeout;
         let transport = self.transport.clone();
+        let liveness = self.liveness.clone();
         let stages = match transport {
             Transport::Tls(_) => "connection, TLS handshake",
             _ => "connection",
@@ -116,13 +122,16 @@ impl Service<Uri> for Dialer {
                 cause,
             };
             let dialled = async {
-                match transport {
-                    Transport::Plain => dial(&host, port)
-                        .await
-                        .map(|s| Box::new(s) as Box<dyn Connection>),
-                    Transport::Tls(tls) => dial_tls(&host, port, tls).await,
-                    Transport::Refused(reason) => Err(reason),
-                }
+                let (stream, socket) = match transport {
+                    Transport::Plain => {
+                        let tcp = dial(&host, port).await?;
+                        let socket = socket_of(&tcp).map_err(|e| e.to_string())?;
+                        (Box::new(tcp) as Box<dyn Connection>, socket)
+                    }
+                    Transport::Tls(tls) => dial_tls(&host, port, tls).await?,
+                    Transport::Refused(reason) => return Err(reason),
+                };
+                Ok(Box::new(liveness.watch(stream, socket)) as Box<dyn Connection>)
             };
             match tokio::time::timeout(timeout, dialled).await {
                 Ok(Ok(stream)) => Ok(TokioIo::new(stream)),
@@ -156,12 +165,18 @@ async fn dial(host: &str, port: u16) -> Result<TcpStream, String> {
     }
 }
 
-/// TCP, the TLS handshake, then the server's first bytes inside TLS (kept for HTTP/2).
-async fn dial_tls(host: &str, port: u16, tls: TlsTarget) -> Result<Box<dyn Connection>, String> {
+/// TCP, the TLS handshake, then the server's first bytes inside TLS (kept for HTTP/2); with a
+/// second descriptor of the TCP socket.
+async fn dial_tls(
+    host: &str,
+    port: u16,
+    tls: TlsTarget,
+) -> Result<(Box<dyn Connection>, OwnedFd), String> {
     let tcp = TcpStream::connect((host, port))
         .await
         .map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let socket = socket_of(&tcp).map_err(|e| e.to_string())?;
     let name = tls.name.to_str().into_owned();
     let mut stream = tls.connector.connect(tls.name, tcp).await.map_err(|e| {
         format!(
@@ -174,7 +189,7 @@ async fn dial_tls(host: &str, port: u16, tls: TlsTarget) -> Result<Box<dyn Conne
         Ok(0) => Err("the provider closed the TLS connection without an HTTP/2 greeting".into()),
         Ok(n) => {
             first.truncate(n);
-            Ok(Box::new(Replay::new(first, stream)))
+            Ok((Box::new(Replay::new(first, stream)), socket))
         }
         Err(e) => Err(format!(
             "{TLS_ENDED}: {e} (if it requires client certificates, give {} issued by a CA it trusts)",

@@ -1,10 +1,10 @@
 //! [`Endpoint`]: one provider as the consumer sees it: its node (name and creation), URL, weight,
 //! one reusable tonic channel (dialled by the `Dialer`: connect, TLS for `https://`, and HTTP/2
-//! greeting within 1 s; HTTP/2 keepalive), its ejection state and its load.
+//! greeting within 1 s; a watchdog finding a silent connection, see [`liveness`](super::liveness)),
+//! its ejection state and its load.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tonic::transport::Channel;
 use tracing::warn;
@@ -12,15 +12,10 @@ use zoorpc_registry::{ProviderNode, ProviderUrl};
 
 use super::dialer::{DIAL_TIMEOUT, Dialer, Transport};
 use super::ejection::{AttemptStart, Health};
+use super::liveness::{Liveness, OpenCall};
 use super::load::Load;
 use super::metrics as metrics_key;
 use crate::tls::ConsumerTls;
-
-/// How long a provider's connection may be silent before a PING is sent on it.
-pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
-
-/// How long the answer to a PING may take before the connection is closed.
-pub(crate) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many attempts in a row that reached their caller's deadline with no response headers
 /// eject a provider as hung (Envoy's `consecutive_gateway_failure` default); an answer of any
@@ -79,6 +74,14 @@ pub struct Endpoint {
     label: Arc<str>,
     /// The key of this endpoint's answered-OK counter, made once (see `metrics::answered`).
     answered_ok: metrics::Key,
+    /// Open calls and the connection's reads, for the watchdog that finds a silent provider.
+    liveness: Arc<Liveness>,
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.liveness.endpoint_gone();
+    }
 }
 
 impl Endpoint {
@@ -140,7 +143,10 @@ impl Endpoint {
                 return None;
             }
         };
-        let channel = connect_lazy(endpoint, transport);
+        let liveness = Arc::new(Liveness::default());
+        let channel = connect_lazy(endpoint, transport, liveness.clone());
+        // Without a tokio runtime (a unit test building endpoints) nothing is watched.
+        let _ = liveness.spawn_watchdog(channel.clone(), node.url.to_string());
         let label: Arc<str> = node.url.endpoint().into();
         Some(Endpoint {
             node: node.name.clone(),
@@ -154,6 +160,7 @@ impl Endpoint {
             weight: weight_of(&node.url),
             answered_ok: metrics_key::answered_ok_key(&label),
             label,
+            liveness,
         })
     }
 
@@ -230,6 +237,13 @@ impl Endpoint {
         &self.label
     }
 
+    /// A call on this endpoint, open (for the watchdog of its connection) until dropped: held by
+    /// the response body of an answered attempt. (An attempt itself holds the endpoint, which is
+    /// not gone while it does: the watchdog runs on.)
+    pub(crate) fn open_call(&self) -> OpenCall {
+        self.liveness.open_call()
+    }
+
     /// The key of this endpoint's `zoorpc_attempts_total{code="OK"}` counter.
     pub(crate) fn answered_ok_key(&self) -> &metrics::Key {
         &self.answered_ok
@@ -264,25 +278,21 @@ impl Endpoint {
 }
 
 /// The provider's channel, connected on first use through the [`Dialer`] (which bounds the
-/// connect and the server's greeting together), with HTTP/2 keepalive.
-fn connect_lazy(endpoint: tonic::transport::Endpoint, transport: Transport) -> Channel {
-    // HTTP/2 pings find a connection whose peer vanished without closing it (a paused
-    // process, a partition): after 10 s without a frame from the provider a PING goes out,
-    // and with no answer 5 s later the connection is closed, failing every call and stream
-    // on it (`UNAVAILABLE`). `keep_alive_while_idle` is what makes that hold for streams:
-    // hyper counts a connection as idle when no `SendRequest` handle is left, whatever its
-    // open streams, and an endpoint leaving the list (a paused provider's session expires)
-    // drops its channel and with it that handle, so without it a stream from a paused
-    // provider is never pinged and hangs for ever. Idle connections are pinged too, so a
-    // vanished provider is found before a call waits on it.
-    endpoint
-        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
-        .keep_alive_while_idle(true)
-        .connect_with_connector_lazy(Dialer {
-            timeout: DIAL_TIMEOUT,
-            transport,
-        })
+/// connect and the server's greeting together), each connection watched by `liveness`.
+///
+/// No HTTP/2 keepalive: stock gRPC servers close a connection pinged more often than every
+/// 5 minutes, with every call on it; the watchdog probes a silent connection with a request
+/// instead (see [`liveness`](super::liveness)).
+fn connect_lazy(
+    endpoint: tonic::transport::Endpoint,
+    transport: Transport,
+    liveness: Arc<Liveness>,
+) -> Channel {
+    endpoint.connect_with_connector_lazy(Dialer {
+        timeout: DIAL_TIMEOUT,
+        transport,
+        liveness,
+    })
 }
 
 /// Why an `https://` provider is not called by a consumer without TLS.

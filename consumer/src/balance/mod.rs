@@ -35,6 +35,7 @@ pub(crate) mod ejection;
 pub(crate) mod endpoint;
 pub(crate) mod endpoint_set;
 pub(crate) mod failure;
+pub(crate) mod liveness;
 pub(crate) mod load;
 mod metrics;
 mod replay;

@@ -5,7 +5,7 @@
 //!
 //! - [`MasterClient::channel`] is a [`BalancedChannel`] whose only endpoint is the current master:
 //!   any tonic client runs on it, with the consumer's retry code (one implementation): attempt
-//!   timeout, HTTP/2 keepalive, classification, retry budget.
+//!   timeout, the connection watchdog, classification, retry budget.
 //! - The master's address is the master node's data, `host:port`; calls go to
 //!   `http://<address>` on one reusable, lazily connected channel per address.
 //! - Retried within [`MasterClientConfig::switch_over_timeout`] and the caller's deadline:

@@ -21,6 +21,7 @@ use zoorpc_testkit::unique_path;
 
 mod following;
 mod picking;
+mod ping_policy;
 mod requests;
 
 /// Registers `n` providers under `base` at loopback ports nothing listens on (connections are

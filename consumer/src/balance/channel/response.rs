@@ -3,9 +3,10 @@
 //!
 //! A server stream outlives the attempt that opened it, so what bounds it is here: the caller's
 //! deadline (`DEADLINE_EXCEEDED` from the stream when it passes; the provider's stream is reset)
-//! and HTTP/2 keepalive on the endpoint's connection (a silent provider's connection is closed
-//! after the keepalive interval and timeout, and the stream ends `UNAVAILABLE`, see
-//! [`endpoint`](super::super::endpoint)).
+//! and the watchdog of the endpoint's connection (a connection silent for 10 s and then to a
+//! health check for 5 s is shut down, and the stream ends `UNAVAILABLE`, see
+//! [`liveness`](super::super::liveness)); the body counts as an open call of its endpoint until
+//! it is dropped, so the watchdog goes on while it lasts, also once the endpoint left the list.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,6 +18,7 @@ use http_body::{Body as HttpBody, Frame};
 use tonic::Status;
 use zoorpc_registry::ProviderUrl;
 
+use super::super::liveness::OpenCall;
 use super::wording;
 
 /// A provider's response body as the caller reads it.
@@ -26,6 +28,8 @@ pub(super) struct ResponseBody {
     url: ProviderUrl,
     /// The caller's deadline and the timeout it was given as, if any.
     deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
+    /// Keeps the endpoint's connection watched while the body lasts.
+    _open: OpenCall,
 }
 
 impl ResponseBody {
@@ -34,12 +38,14 @@ impl ResponseBody {
         body: tonic::body::Body,
         url: ProviderUrl,
         deadline: Option<(Instant, Duration)>,
+        open: OpenCall,
     ) -> Self {
         ResponseBody {
             body: Ending::new(body),
             url,
             deadline: deadline
                 .map(|(at, timeout)| (Box::pin(tokio::time::sleep_until(at.into())), timeout)),
+            _open: open,
         }
     }
 }

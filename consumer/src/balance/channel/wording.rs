@@ -63,7 +63,7 @@ pub(super) fn failed_with(
 }
 
 /// A response body's error as the caller sees it: a connection that broke during the response
-/// (reset, closed, or silent past the HTTP/2 keepalive timeout; tonic says `UNKNOWN`) is
+/// (reset, closed, or shut down as silent by its watchdog; tonic says `UNKNOWN`) is
 /// `UNAVAILABLE` naming the provider, as gRPC maps a transport failure; any other status stands.
 pub(super) fn broken_during_response(url: &ProviderUrl, status: Status) -> Status {
     if status.code() != Code::Unknown {

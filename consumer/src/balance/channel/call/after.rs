@@ -65,7 +65,8 @@ impl Call {
         // during it is named.
         let url = endpoint.url().clone();
         let deadline = self.deadline.map(|d| (d.at, d.timeout));
-        Some(response.map(|body| Body::new(ResponseBody::new(body, url, deadline))))
+        let open = endpoint.open_call();
+        Some(response.map(|body| Body::new(ResponseBody::new(body, url, deadline, open))))
     }
 
     /// After an attempt on `endpoint` failed: the call's result if it stops here, `None` to
