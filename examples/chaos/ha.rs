@@ -265,6 +265,35 @@ impl HaFleet {
         }
         let (mc_calls, mc_failed) = self.master_client.get();
         let (px_calls, px_failed) = self.proxied.get();
+        let seqs = self.job_seqs();
+        let json = format!(
+            "\"ha_answers\":{},\"overlapping_masters\":{},\"liveness_misses\":{},\"master_client_calls\":{mc_calls},\"master_client_failed\":{mc_failed},\"proxy_master_calls\":{px_calls},\"proxy_master_failed\":{px_failed},\"ha_job_runs\":{},\"ha_job_runs_duplicated\":{},\"ha_job_seqs_skipped\":{},\"ha_job_seqs_skipped_by_one_master\":{},\"ha_exits\":{}",
+            answers.len(),
+            overlapping.len(),
+            self.liveness_misses,
+            seqs.runs,
+            seqs.duplicated,
+            seqs.skipped.len(),
+            seqs.unexplained.len(),
+            self.exits,
+        );
+        let zeros = vec![
+            ("overlapping_masters", overlapping.len() as u64),
+            ("liveness_misses", self.liveness_misses),
+            ("master_client_failed", mc_failed),
+            ("proxy_master_failed", px_failed),
+            ("ha_job_runs_duplicated", seqs.duplicated),
+            (
+                "ha_job_seqs_skipped_by_one_master",
+                seqs.unexplained.len() as u64,
+            ),
+        ];
+        (json, zeros)
+    }
+
+    /// The HA servers' job runs, counted; prints the skipped seqs (those skipped by one master
+    /// with the runs around them: who ran which seq under which epoch).
+    fn job_seqs(&mut self) -> probes::JobSeqs {
         let mut runs = Vec::new();
         let mut who = Vec::new();
         for slot in &mut self.slots {
@@ -293,29 +322,7 @@ impl HaFleet {
                 println!("  seq {seq}: {}", probes::neighbours(&who, *seq));
             }
         }
-        let json = format!(
-            "\"ha_answers\":{},\"overlapping_masters\":{},\"liveness_misses\":{},\"master_client_calls\":{mc_calls},\"master_client_failed\":{mc_failed},\"proxy_master_calls\":{px_calls},\"proxy_master_failed\":{px_failed},\"ha_job_runs\":{},\"ha_job_runs_duplicated\":{},\"ha_job_seqs_skipped\":{},\"ha_job_seqs_skipped_by_one_master\":{},\"ha_exits\":{}",
-            answers.len(),
-            overlapping.len(),
-            self.liveness_misses,
-            seqs.runs,
-            seqs.duplicated,
-            seqs.skipped.len(),
-            seqs.unexplained.len(),
-            self.exits,
-        );
-        let zeros = vec![
-            ("overlapping_masters", overlapping.len() as u64),
-            ("liveness_misses", self.liveness_misses),
-            ("master_client_failed", mc_failed),
-            ("proxy_master_failed", px_failed),
-            ("ha_job_runs_duplicated", seqs.duplicated),
-            (
-                "ha_job_seqs_skipped_by_one_master",
-                seqs.unexplained.len() as u64,
-            ),
-        ];
-        (json, zeros)
+        seqs
     }
 
     /// Stops the loops and the proxy; returns every job-run line.
