@@ -265,23 +265,7 @@ impl HaFleet {
         }
         let (mc_calls, mc_failed) = self.master_client.get();
         let (px_calls, px_failed) = self.proxied.get();
-        let mut runs = Vec::new();
-        for slot in &mut self.slots {
-            runs.extend(slot.runs());
-        }
-        let seqs = probes::job_seqs(runs.iter());
-        if !seqs.skipped.is_empty() {
-            println!(
-                "HA job seqs skipped at a change of master (claimed by a master that died or lost its lease before running them; at most once by design, not counted against the zeros): {:?}",
-                seqs.skipped
-            );
-        }
-        if !seqs.unexplained.is_empty() {
-            println!(
-                "HA JOB SEQS SKIPPED BY ONE MASTER (runs on both sides under one epoch): {:?}",
-                seqs.unexplained
-            );
-        }
+        let seqs = self.job_seqs();
         let json = format!(
             "\"ha_answers\":{},\"overlapping_masters\":{},\"liveness_misses\":{},\"master_client_calls\":{mc_calls},\"master_client_failed\":{mc_failed},\"proxy_master_calls\":{px_calls},\"proxy_master_failed\":{px_failed},\"ha_job_runs\":{},\"ha_job_runs_duplicated\":{},\"ha_job_seqs_skipped\":{},\"ha_job_seqs_skipped_by_one_master\":{},\"ha_exits\":{}",
             answers.len(),
@@ -305,6 +289,40 @@ impl HaFleet {
             ),
         ];
         (json, zeros)
+    }
+
+    /// The HA servers' job runs, counted; prints the skipped seqs (those skipped by one master
+    /// with the runs around them: who ran which seq under which epoch).
+    fn job_seqs(&mut self) -> probes::JobSeqs {
+        let mut runs = Vec::new();
+        let mut who = Vec::new();
+        for slot in &mut self.slots {
+            let lines = slot.runs();
+            who.extend(
+                lines
+                    .iter()
+                    .filter_map(|l| probes::parse_run(l))
+                    .map(|(seq, epoch)| (slot.name.clone(), seq, epoch)),
+            );
+            runs.extend(lines);
+        }
+        let seqs = probes::job_seqs(runs.iter());
+        if !seqs.skipped.is_empty() {
+            println!(
+                "HA job seqs skipped at a change of master (claimed by a master deposed or dead before it started them; at most once by design, not counted against the zeros): {:?}",
+                seqs.skipped
+            );
+        }
+        if !seqs.unexplained.is_empty() {
+            println!(
+                "HA JOB SEQS SKIPPED BY ONE MASTER (runs on both sides under one epoch): {:?}",
+                seqs.unexplained
+            );
+            for seq in &seqs.unexplained {
+                println!("  seq {seq}: {}", probes::neighbours(&who, *seq));
+            }
+        }
+        seqs
     }
 
     /// Stops the loops and the proxy; returns every job-run line.

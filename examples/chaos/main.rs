@@ -30,9 +30,10 @@
 //!   a `MasterClient` and through `zoorpc proxy --master --idempotent`;
 //! - `ha_job_runs`, `ha_job_runs_duplicated`, `ha_job_seqs_skipped`,
 //!   `ha_job_seqs_skipped_by_one_master`: the HA servers' job runs, seqs run twice, seqs never
-//!   run at a change of master (the claim of a master that died or lost its lease before running
-//!   it: jobs run at most once, so a failover may skip one), and seqs never run between two runs
-//!   of one epoch (one master skipping its own claim).
+//!   run at a change of master (the claim of a master deposed or dead before it started the
+//!   run: jobs run at most once, so a failover may skip one), and seqs never run between two runs
+//!   of one epoch (one master skipping its own claim: a defect, since a master that claimed a
+//!   run and did not start it runs it when master again under the same epoch).
 //!
 //! The line before the JSON says `zeros: yes` when every count that must be zero is: `failed`,
 //! `lost_registrations`, `double_masters`, `job_runs_duplicated`, `overlapping_masters`,

@@ -183,26 +183,40 @@ pub struct JobSeqs {
     /// Extra runs of a seq already run (must be 0: a seq is claimed once, fenced).
     pub duplicated: u64,
     /// Seqs never run between 1 and the highest, at a change of master: the claim of a master
-    /// that died or lost its lease between claiming and running (at most once, by design).
+    /// deposed (or dead) between claiming and running (at most once per change, by design).
     pub skipped: Vec<u64>,
     /// Seqs never run whose nearest runs below and above have one epoch: the same master skipped
-    /// its own claim (must be 0).
+    /// its own claim (must be 0: only that master can have claimed them, an epoch being one
+    /// master's term, and it runs a claim it did not start when master again under that epoch).
     pub unexplained: Vec<u64>,
+}
+
+/// `(seq, epoch)` of a `run epoch=<e> seq=<k> ...` line.
+pub fn parse_run(line: &str) -> Option<(u64, i64)> {
+    let rest = line.strip_prefix("run ")?;
+    let field = |name: &str| {
+        rest.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    Some((u64::try_from(field("seq=")?).ok()?, field("epoch=")?))
+}
+
+/// The evidence for a skipped `seq`: the nearest runs below and above it, each as `<server> ran
+/// <k> under epoch <e>` (`runs`: who ran which seq under which epoch).
+pub fn neighbours(runs: &[(String, u64, i64)], seq: u64) -> String {
+    let below = runs.iter().filter(|r| r.1 < seq).max_by_key(|r| r.1);
+    let above = runs.iter().filter(|r| r.1 > seq).min_by_key(|r| r.1);
+    let show = |run: Option<&(String, u64, i64)>| match run {
+        Some((server, k, epoch)) => format!("{server} ran {k} under epoch {epoch}"),
+        None => "no run".to_owned(),
+    };
+    format!("below: {}; above: {}", show(below), show(above))
 }
 
 /// Reads the runs from `lines` and sorts the skipped seqs into explained and unexplained.
 pub fn job_seqs<'a>(lines: impl Iterator<Item = &'a String>) -> JobSeqs {
-    let mut runs: Vec<(u64, i64)> = lines
-        .filter_map(|l| l.strip_prefix("run "))
-        .filter_map(|rest| {
-            let field = |name: &str| {
-                rest.split_whitespace()
-                    .find_map(|w| w.strip_prefix(name))
-                    .and_then(|v| v.parse::<i64>().ok())
-            };
-            Some((u64::try_from(field("seq=")?).ok()?, field("epoch=")?))
-        })
-        .collect();
+    let mut runs: Vec<(u64, i64)> = lines.filter_map(|l| parse_run(l)).collect();
     let mut out = JobSeqs {
         runs: runs.len() as u64,
         ..JobSeqs::default()
@@ -246,6 +260,19 @@ mod tests {
         assert_eq!(seqs.duplicated, 1);
         assert_eq!(seqs.skipped, vec![3]);
         assert_eq!(seqs.unexplained, vec![5]);
+        let who: Vec<(String, u64, i64)> = lines
+            .iter()
+            .filter_map(|l| parse_run(l))
+            .map(|(seq, epoch)| (format!("ha-{}", epoch % 2), seq, epoch))
+            .collect();
+        assert_eq!(
+            neighbours(&who, 5),
+            "below: ha-1 ran 4 under epoch 9; above: ha-1 ran 6 under epoch 9"
+        );
+        assert_eq!(
+            neighbours(&who, 7),
+            "below: ha-1 ran 6 under epoch 9; above: no run"
+        );
     }
 }
 

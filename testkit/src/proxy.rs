@@ -1,13 +1,14 @@
 //! [`ZkProxy`]: a TCP proxy between one ZooKeeper client and its server, for fault tests. It can
 //! partition the client silently (packets stop, no FIN, no RST) and heal it, or let one request
-//! through and lose its reply (the client times out and reconnects in the same session, never
-//! knowing whether the request took effect). It can also slow the link down: every byte is
+//! (of a kind, or naming a path) through and lose its reply (the client times out and reconnects
+//! in the same session, never knowing whether the request took effect), or hold the replies from
+//! such a request on until released (a reply that is late, not lost). It can also slow the link down: every byte is
 //! delivered a set delay after it was read, both ways (a slow network; TCP's own retransmits
 //! are what loss looks like to a client, so only the delay is modelled).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -62,6 +63,9 @@ pub struct ZkProxy {
     addr: SocketAddr,
     partitioned: Arc<watch::Sender<bool>>,
     lose: Arc<AtomicI32>,
+    naming: Arc<Mutex<Option<Vec<u8>>>>,
+    hold: Arc<AtomicBool>,
+    holding: Arc<watch::Sender<bool>>,
     lost: Arc<AtomicUsize>,
     delay_us: Arc<AtomicU64>,
     task: JoinHandle<()>,
@@ -74,10 +78,16 @@ impl ZkProxy {
         let addr = listener.local_addr()?;
         let partitioned = Arc::new(watch::channel(false).0);
         let lose = Arc::new(AtomicI32::new(0));
+        let naming = Arc::new(Mutex::new(None));
+        let hold = Arc::new(AtomicBool::new(false));
+        let holding = Arc::new(watch::channel(false).0);
         let lost = Arc::new(AtomicUsize::new(0));
         let delay_us = Arc::new(AtomicU64::new(0));
         let faults = Faults {
             lose: lose.clone(),
+            naming: naming.clone(),
+            hold: hold.clone(),
+            holding: holding.clone(),
             lost: lost.clone(),
             delay_us: delay_us.clone(),
         };
@@ -91,6 +101,9 @@ impl ZkProxy {
             addr,
             partitioned,
             lose,
+            naming,
+            hold,
+            holding,
             lost,
             delay_us,
             task,
@@ -123,6 +136,35 @@ impl ZkProxy {
     /// connection afterwards: the client times out and reconnects through the proxy, in the
     /// same session.
     pub fn lose_reply_to_next(&self, request: Request) {
+        self.arm(request, None, false);
+    }
+
+    /// As [`ZkProxy::lose_reply_to_next`], for the next request of this kind that names `path`
+    /// (e.g. the one transaction of several that writes a given node).
+    pub fn lose_reply_to_next_naming(&self, request: Request, path: &str) {
+        self.arm(request, Some(path), false);
+    }
+
+    /// The next request of this kind that names `path` reaches ZooKeeper; from then on no reply
+    /// reaches any client of this proxy until [`ZkProxy::release`], which delivers them all, in
+    /// order (late, not lost). [`ZkProxy::wait_holding`] waits for that request.
+    pub fn hold_replies_from_next_naming(&self, request: Request, path: &str) {
+        self.arm(request, Some(path), true);
+    }
+
+    /// Waits until replies are held (see [`ZkProxy::hold_replies_from_next_naming`]).
+    pub async fn wait_holding(&self) {
+        let _ = self.holding.subscribe().wait_for(|h| *h).await;
+    }
+
+    /// Delivers the held replies, and every later one, again.
+    pub fn release(&self) {
+        self.holding.send_replace(false);
+    }
+
+    fn arm(&self, request: Request, path: Option<&str>, hold: bool) {
+        *lock(&self.naming) = path.map(|p| p.as_bytes().to_vec());
+        self.hold.store(hold, Ordering::SeqCst);
         self.lose
             .store(Request::encode(Some(request)), Ordering::SeqCst);
     }
@@ -143,15 +185,27 @@ impl Drop for ZkProxy {
 #[derive(Clone)]
 struct Faults {
     lose: Arc<AtomicI32>,
+    /// A path the request whose reply is lost must name (`None`: any of its kind).
+    naming: Arc<Mutex<Option<Vec<u8>>>>,
+    /// The armed fault holds the replies (until released) rather than losing them.
+    hold: Arc<AtomicBool>,
+    /// Replies are held, on every connection, while this is `true`.
+    holding: Arc<watch::Sender<bool>>,
     lost: Arc<AtomicUsize>,
     delay_us: Arc<AtomicU64>,
 }
 
 impl Faults {
-    /// Whether the reply to a request with this opcode is to be lost (at most once per arming).
-    fn take(&self, opcode: i32) -> bool {
+    /// Whether the reply to this request (its opcode and whole frame) is to be lost (at most
+    /// once per arming).
+    fn take(&self, opcode: i32, frame: &[u8]) -> bool {
         let armed = self.lose.load(Ordering::SeqCst);
+        let named = match lock(&self.naming).as_deref() {
+            Some(path) => path.is_empty() || frame.windows(path.len()).any(|w| w == path),
+            None => true,
+        };
         let hit = Request::decode(armed).is_some_and(|r| r.matches(opcode))
+            && named
             && self
                 .lose
                 .compare_exchange(armed, 0, Ordering::SeqCst, Ordering::SeqCst)
@@ -166,6 +220,10 @@ impl Faults {
     fn due(&self) -> Instant {
         Instant::now() + Duration::from_micros(self.delay_us.load(Ordering::SeqCst))
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Bytes on their way, with the time they are due.
@@ -239,8 +297,12 @@ async fn forward_requests(
             [_, _, _, _, a, b, c, d, ..] if !first => Some(i32::from_be_bytes([a, b, c, d])),
             _ => None,
         };
-        if opcode.is_some_and(|op| faults.take(op)) {
-            mute.send_replace(true);
+        if opcode.is_some_and(|op| faults.take(op, &frame)) {
+            if faults.hold.load(Ordering::SeqCst) {
+                faults.holding.send_replace(true);
+            } else {
+                mute.send_replace(true);
+            }
         }
         first = false;
     }
@@ -265,6 +327,8 @@ async fn forward_replies(
         if *mute.borrow() {
             break;
         }
+        // Held: these bytes (and the socket's) wait until released.
+        let _ = faults.holding.subscribe().wait_for(|h| !*h).await;
         client
             .send((faults.due(), buf[..n].to_vec()))
             .map_err(|_| std::io::Error::other("the client side is closed"))?;

@@ -19,6 +19,7 @@ mod ha_server;
 mod master_job;
 mod master_job_floor;
 mod master_job_stamps;
+mod master_job_unrun;
 mod node_data_lines;
 mod paused_master_calls;
 mod paused_master_spent;

@@ -18,9 +18,14 @@
 //!   cancelled (dropped at its next await point) the moment the role changes.
 //! - A deposed master cannot claim a run: its write fails with [`Error::Fenced`] even if it
 //!   believes it is still master (a paused process resuming).
-//! - A failover neither runs a `seq` twice (each is claimed once, fenced) nor skips more than
-//!   one (only the last claim can be lost: its master died, or lost the claim's reply, before
-//!   running it).
+//! - A `seq` runs at most once: each is claimed once, fenced, and only the schedule that
+//!   claimed it runs it.
+//! - Only a change of master skips a `seq`, at most one per change: the last claim of a master
+//!   deposed (or dead) before it started that run. A master that claimed a run and did not start
+//!   it (the claim's reply was lost, or its lease ended between the claim and the run) and is
+//!   master again *under the same epoch* runs it then, at once: the epoch proves that no other
+//!   contender was master meanwhile, so nobody else can have run it (the argument is in
+//!   `next.rs`; it rests on the epoch and the fenced claims, never on timing).
 //! - Runs do not overlap: the next one is due one interval after the previous claim, or at
 //!   once if the previous run overran (missed slots are not caught up).
 //!
@@ -57,6 +62,7 @@
 //! # drop(job); Ok(()) }
 //! ```
 
+mod next;
 mod record;
 mod schedule;
 
@@ -134,7 +140,7 @@ impl MasterJob {
             record: record.clone(),
             floor: floor_path(election.path(), name),
             interval,
-            last_claimed: 0,
+            claims: Default::default(),
         };
         let task = tokio::spawn(schedule.run(job));
         Ok(MasterJob { record, task })

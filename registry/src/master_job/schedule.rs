@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::JobRun;
+use super::next::{self, Claims};
 use super::record::{JobRecord, read_record};
 use crate::election::{Fence, Mastership, Role};
 use crate::error::Error;
@@ -30,9 +31,8 @@ pub(super) struct Schedule {
     /// `<path>.floor/<name>`: the same claim, written first.
     pub(super) floor: String,
     pub(super) interval: Duration,
-    /// The last `seq` this process claimed in both nodes: a floor for the next one, should
-    /// both go back (a wiped ZooKeeper).
-    pub(super) last_claimed: u64,
+    /// What this schedule claimed and started (see `next.rs`).
+    pub(super) claims: Claims,
 }
 
 /// Why a claim did not go through.
@@ -113,8 +113,11 @@ impl Schedule {
         Fut: Future<Output = ()>,
     {
         let epoch = fence.epoch;
+        // Before the claim is sent: from now until the run starts, a claim of ours may be
+        // there that nobody ran.
+        self.claims.unstarted = Some((epoch, seq));
         match self.claim(fence, seq).await {
-            Ok(()) => self.last_claimed = seq,
+            Ok(()) => self.claims.last = seq,
             Err(Refused::Fenced) => {
                 self.pause_unless_deposed(epoch, self.interval).await;
                 return false;
@@ -127,8 +130,8 @@ impl Schedule {
         // Admitted as a gate admits a request: a hand-over or resign waits for this run to
         // end (it is cancelled at once by the step-down) before it releases the node.
         let Some(admission) = self.mastership.admit() else {
-            // Claimed, but the lease ended since (a pause): the run is skipped, as a run
-            // cancelled by a failover is.
+            // Claimed, but the lease ended since (a pause): not run now; run when master again
+            // under this epoch (`next.rs`), skipped only if mastership moves meanwhile.
             self.outside_lease(epoch, seq).await;
             return false;
         };
@@ -137,7 +140,12 @@ impl Schedule {
             seq,
             fence: fence.clone(),
         };
+        // Started from here on (the job's closure is called): never run again.
+        self.claims.unstarted = None;
+        // Biased: a run admitted is polled at least once, so a run that started is one the
+        // job saw, not one dropped before its first poll.
         let finished = tokio::select! {
+            biased;
             _ = job(run) => true,
             _ = deposed(&mut self.roles, epoch) => {
                 warn!(epoch, seq, "mastership lost during a run; the run was cancelled");
@@ -165,27 +173,22 @@ impl Schedule {
         };
         let recorded = record.map_or(0, |r| r.seq);
         let floored = floor.map_or(0, |r| r.seq);
-        if recorded < floored {
+        let start = next::start(epoch, record, floor, self.claims);
+        if start.unstarted {
+            info!(record = %self.record, epoch, seq = start.seq, "master again under the same epoch: running the run this process claimed (or tried to) and did not start");
+        } else if recorded < floored {
             warn!(record = %self.record, recorded, floor = floored, "the job record is behind its floor (deleted or edited by hand, or its last write was lost); numbering on from the floor");
         }
-        if recorded.max(floored) < self.last_claimed {
-            warn!(record = %self.record, recorded, claimed = self.last_claimed, "the job record and its floor went back (ZooKeeper's data wiped?); numbering on from this process's last claim");
+        if recorded.max(floored) < self.claims.last {
+            warn!(record = %self.record, recorded, claimed = self.claims.last, "the job record and its floor went back (ZooKeeper's data wiped?); numbering on from this process's last claim");
         }
-        let last = match (record, floor) {
-            (Some(r), Some(f)) => Some(if f.seq > r.seq { f } else { r }),
-            (r, f) => r.or(f),
+        let due = match start.last {
+            Some(r) if !start.unstarted => {
+                later(Instant::now(), until(r.at_ms, self.interval, now_ms()))
+            }
+            _ => Instant::now(),
         };
-        let seq = match floor {
-            // Claimed in the floor by this very term, never in the record, so never run (a
-            // run follows both writes): that seq is still ours to run.
-            Some(f) if f.epoch == epoch && f.seq > recorded.max(self.last_claimed) => f.seq,
-            _ => recorded.max(floored).max(self.last_claimed) + 1,
-        };
-        let due = match last {
-            Some(r) => later(Instant::now(), until(r.at_ms, self.interval, now_ms())),
-            None => Instant::now(),
-        };
-        Some((seq, due))
+        Some((start.seq, due))
     }
 
     /// Claims run `seq`: the floor first, then the record, each a fenced write. A floor ahead
