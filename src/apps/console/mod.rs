@@ -17,6 +17,7 @@
 //!
 //! [`TreeWatch`]: zoorpc_registry::TreeWatch
 
+mod homes;
 mod http;
 mod scrape;
 mod state;

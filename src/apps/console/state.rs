@@ -14,11 +14,10 @@ use tokio::sync::watch;
 use zoorpc_registry::{Error, Session, TreeWatch, inspect};
 
 use super::super::{ls, master, now_ms};
+use super::homes::Homes;
 
 /// The most timeline entries kept (the oldest go first).
 const MAX_TIMELINE: usize = 1000;
-/// The most endpoints whose base path is remembered.
-const MAX_HOMES: usize = 10_000;
 /// The least time between two starts of a read of the tree: a root whose nodes change all the
 /// time (a master job's claims, say) costs at most ten walks a second, whatever the churn.
 const MIN_READ_GAP: std::time::Duration = std::time::Duration::from_millis(100);
@@ -84,6 +83,7 @@ async fn keep_up(
             Wake::Traffic => {
                 if let Some(t) = traffic.as_mut() {
                     view.traffic = t.borrow_and_update().clone();
+                    view.homes.forget(now_ms(), &view.traffic);
                 }
             }
             Wake::Read => {
@@ -137,9 +137,9 @@ struct View {
     problem: Option<String>,
     /// The scraper's last rates per endpoint (`null` without `--scrape`).
     traffic: Value,
-    /// The base path each endpoint was last seen under, so a provider gone from the registry
+    /// The base path each endpoint is charted under, so a provider gone from the registry
     /// still shows in its service's chart as its traffic moves away.
-    homes: BTreeMap<String, String>,
+    homes: Homes,
 }
 
 impl View {
@@ -154,7 +154,7 @@ impl View {
             read_ms: 0,
             problem: None,
             traffic: Value::Null,
-            homes: BTreeMap::new(),
+            homes: Homes::default(),
         }
     }
 
@@ -178,13 +178,11 @@ impl View {
     /// Takes in a fresh read: the shown state, and the timeline's new entries.
     fn take(&mut self, listing: inspect::ServiceListing, masters: Vec<Value>) {
         let now = now_ms();
-        for service in &listing.services {
-            for url in service.providers.iter().filter_map(|p| p.url.as_ref().ok()) {
-                if self.homes.len() < MAX_HOMES || self.homes.contains_key(&url.endpoint()) {
-                    self.homes.insert(url.endpoint(), service.base_path.clone());
-                }
-            }
-        }
+        let live = listing.services.iter().flat_map(|service| {
+            let urls = service.providers.iter().filter_map(|p| p.url.as_ref().ok());
+            urls.map(|url| (url.endpoint(), service.base_path.clone()))
+        });
+        self.homes.update(live, now, &self.traffic);
         self.services = ls::to_json(&self.root, &listing, now);
         for m in &masters {
             let path = m["path"].as_str().unwrap_or_default().to_owned();
@@ -224,7 +222,7 @@ impl View {
             "masters": self.masters,
             "timeline": self.timeline,
             "traffic": self.traffic,
-            "homes": self.homes,
+            "homes": self.homes.to_json(&self.traffic),
         });
         doc.to_string().into()
     }

@@ -16,6 +16,7 @@ use zookeeper_client as zkc;
 use zoorpc_testkit::{ChildProcess, unique_path};
 
 mod actions;
+mod churn;
 mod views;
 
 /// What a hostile writer puts in a node: markup that would run script if inserted as HTML.
