@@ -147,17 +147,25 @@ function weightButton(node) {
   return button;
 }
 
+// What an election (or a timeline entry) says of its master: the master, bad data with the
+// reason, a designation not taken over yet, a handover under way, or nobody.
+function masterCell(m, tagged) {
+  if (m.master !== null) return el("td", {}, tagged ? el("span", { class: "tag master" }, "MASTER") : null, tagged ? " " : null, m.master);
+  if (m.error) return el("td", { class: "bad" }, el("span", { class: "tag bad" }, "BAD DATA"), " ", m.error);
+  if (m.designated) return el("td", {}, "no master yet: designated " + m.designated + ", not taken over yet");
+  if (m.designee) return el("td", {}, "no master: handing over to " + m.designee + ", not taken over yet");
+  return el("td", { class: "muted" }, "no master");
+}
+
 function masterRow(m) {
-  let who;
-  if (m.master !== null) who = el("td", {}, el("span", { class: "tag master" }, "MASTER"), " ", m.master);
-  else if (m.designated) who = el("td", {}, "designated " + m.designated + ", not taken over yet");
-  else if (m.error) who = el("td", {}, el("span", { class: "tag bad" }, "BAD DATA"), " ", m.error);
-  else who = el("td", { class: "muted" }, "no master");
   const standbys = el("td", {});
   for (const s of m.standbys || []) {
     standbys.append(el("div", {}, s, " ", state.can_act ? designateButton(m.path, s) : null));
   }
-  return el("tr", { class: "election" }, el("td", {}, m.path), who,
+  for (const bad of m.bad_standbys || []) {
+    standbys.append(el("div", { class: "bad" }, el("span", { class: "tag bad" }, "BAD DATA"), " not an address: ", bad));
+  }
+  return el("tr", { class: "election" }, el("td", {}, m.path), masterCell(m, true),
     el("td", {}, m.epoch === null ? "" : m.epoch),
     el("td", { class: "tenure nowrap", "data-since": m.since_ms === null ? "" : String(m.since_ms) },
       m.since_ms === null ? "" : age(now() - m.since_ms)),
@@ -175,8 +183,7 @@ function renderMasters(target) {
 function renderTimeline(target) {
   const rows = (state.timeline || []).slice().reverse().map(t => el("tr", { class: "timeline" },
     el("td", {}, new Date(t.at_ms).toLocaleTimeString()), el("td", {}, t.path),
-    el("td", {}, t.master === null ? (t.designated ? "designated " + t.designated : "no master") : t.master),
-    el("td", {}, t.epoch === null ? "" : t.epoch)));
+    masterCell(t, false), el("td", {}, t.epoch === null ? "" : t.epoch)));
   target.replaceChildren(rows.length ? table(["seen", "election", "master", "epoch"], rows)
     : el("p", { class: "muted" }, "nothing seen yet"));
 }

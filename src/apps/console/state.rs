@@ -3,8 +3,9 @@
 //! published as one JSON document to every viewer through a `tokio::sync::watch` (a slow viewer
 //! skips to the newest state, never holds the others back).
 //!
-//! The timeline of masters is this console's memory: one entry per election each time its
-//! master or epoch differs from the last one seen (the first entry is what it saw at start).
+//! The timeline of masters is this console's memory: one entry per election each time what it
+//! shows of it (its master, epoch, bad data, a designation or a handover under way) differs
+//! from the last one seen (the first entry is what it saw at start).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -129,8 +130,8 @@ struct View {
     masters: Vec<Value>,
     /// Masters seen since the start, oldest first.
     timeline: Vec<Value>,
-    /// The last (master, epoch) seen per election, to tell a change.
-    last_master: BTreeMap<String, (Value, Value)>,
+    /// The last timeline entry per election (without its time), to tell a change.
+    last_master: BTreeMap<String, Value>,
     /// When the shown state was read (Unix ms).
     read_ms: i64,
     /// Why the shown state may be stale (ZooKeeper out of reach, a failed read).
@@ -186,16 +187,19 @@ impl View {
         self.services = ls::to_json(&self.root, &listing, now);
         for m in &masters {
             let path = m["path"].as_str().unwrap_or_default().to_owned();
-            let seen = (m["master"].clone(), m["epoch"].clone());
+            // What the timeline shows of an election: a change of any of it is an entry.
+            let seen = json!({
+                "path": path,
+                "master": m["master"],
+                "epoch": m["epoch"],
+                "error": m["error"],
+                "designee": m["designee"],
+                "designated": m["designated"],
+            });
             if self.last_master.get(&path) != Some(&seen) {
-                self.timeline.push(json!({
-                    "path": path,
-                    "master": seen.0,
-                    "epoch": seen.1,
-                    "designee": m["designee"],
-                    "designated": m["designated"],
-                    "at_ms": now,
-                }));
+                let mut entry = seen.clone();
+                entry["at_ms"] = json!(now);
+                self.timeline.push(entry);
                 self.last_master.insert(path, seen);
             }
         }
