@@ -17,6 +17,7 @@ use zoorpc_testkit::{ChildProcess, unique_path};
 
 mod actions;
 mod churn;
+mod listen;
 mod views;
 
 /// What a hostile writer puts in a node: markup that would run script if inserted as HTML.
