@@ -75,10 +75,18 @@ function chart(base) {
   return el("div", { class: "traffic" }, svg, legend);
 }
 
+// The weight a consumer picks the provider by: its `weight`, or the default (said so).
+function weightText(p) {
+  if (p.error !== null) return "";
+  const w = p.metadata ? p.metadata.weight : undefined;
+  if (w === undefined) return state.default_weight + " (default)";
+  return /^[0-9]+$/.test(w) && Number(w) <= 4294967295 ? w : w + " (not a number: " + state.default_weight + " used)";
+}
+
 function providerRow(p) {
   const meta = p.metadata ? Object.entries(p.metadata).filter(([k]) => k !== "weight")
     .map(([k, v]) => k + "=" + v).join(", ") : "";
-  const weight = p.metadata && p.metadata.weight !== undefined ? p.metadata.weight : "";
+  const weight = weightText(p);
   const first = p.error === null
     ? el("td", { class: "url" }, p.url)
     : el("td", { class: "url" }, el("span", { class: "tag bad" }, "BAD DATA"), " ", p.error);

@@ -220,6 +220,7 @@ impl View {
             "read_ms": self.read_ms,
             "zookeeper": { "ok": self.problem.is_none(), "problem": self.problem },
             "can_act": self.can_act,
+            "default_weight": zoorpc_consumer::balance::DEFAULT_WEIGHT,
             "services": self.services["services"],
             "unreadable": self.services["unreadable"],
             "truncated": self.services["truncated"],

@@ -14,8 +14,8 @@ use crate::console::{
 
 /// In a real browser: 3 providers appear, the hostile node's markup is shown as text (no element
 /// made of it), the page says it is read-only, a handover shows in the timeline, a SIGKILLed
-/// provider's row goes and a new one's comes, live, with a chart of their traffic; the browser's
-/// console shows no error.
+/// provider's row goes and a new one's comes (its weight, the default, said so), live, with a
+/// chart of their traffic; the browser's console shows no error.
 #[test]
 fn console_page_in_a_headless_browser_is_live_and_shows_hostile_data_as_text() {
     let Some(program) = chromium() else { return };
@@ -56,13 +56,21 @@ fn console_page_in_a_headless_browser_is_live_and_shows_hostile_data_as_text() {
     until(&mut browser, "the killed provider's row goes", |p| {
         !has(&p["good"], &victim.url)
     });
-    let newcomer = spawn_provider(&connect, &base, 0, &["--weight", "50"]);
+    // On the default weight: the row says which (before: a blank cell).
+    let newcomer = spawn_provider(&connect, &base, 0, &[]);
     let page = until(
         &mut browser,
         "the new provider's row and the traffic",
         |p| has(&p["good"], &newcomer.url) && p["chart_lines"].as_u64() >= Some(3),
     );
     assert_eq!(page["link"], "live", "{page}");
+    let weights = browser.eval(&format!(
+        r#"JSON.stringify([...document.querySelectorAll("tr.provider")]
+            .filter(r => r.children[1].textContent === {:?})
+            .map(r => r.children[2].textContent.trim()))"#,
+        newcomer.url
+    ));
+    assert_eq!(weights, json!(["100 (default)"]), "{page}");
 
     save_screenshot(&mut browser);
 
