@@ -73,6 +73,25 @@ pub(crate) fn reweighted_data(ours: &[u8], found: &[u8]) -> bool {
     }
 }
 
+/// The URL a registration of `url` stands for once it kept `data` (a write that changed only
+/// the weight, [`reweighted_data`]): `data` itself as a URL, or in the Curator layout `url` with
+/// the weight of the instance's Spring metadata (none there: `url` as it was).
+pub(crate) fn kept_url(url: &ProviderUrl, data: &[u8]) -> ProviderUrl {
+    if data.first() != Some(&b'{') {
+        return ProviderUrl::from_bytes(data).unwrap_or_else(|_| url.clone());
+    }
+    let weight = crate::curator::CuratorInstance::parse(data)
+        .ok()
+        .and_then(|instance| {
+            let (_, w) = instance.metadata.iter().find(|(k, _)| k == WEIGHT)?;
+            w.parse::<u32>().ok()
+        });
+    match weight {
+        Some(weight) => with_weight(url, weight).unwrap_or_else(|_| url.clone()),
+        None => url.clone(),
+    }
+}
+
 /// `url` with its weight set to `weight` (in place of the old one, or added last).
 ///
 /// ```
