@@ -209,10 +209,27 @@ function render() {
   renderTimeline(document.getElementById("timeline"));
 }
 
+// Renders are coalesced: a state that comes less than RENDER_GAP ms after a render ended waits
+// for the gap, and only the newest of those is parsed and drawn. A big registry that
+// changes often (one full render of 3,000 providers takes hundreds of ms on a loaded machine)
+// then costs a few renders a second, not one per change, and the page's timers keep up.
+const RENDER_GAP = 300;
+let pending = null;
+let lastRender = -Infinity;
+
 function take(text) {
-  state = JSON.parse(text);
-  skew = state.now_ms - Date.now();
-  render();
+  const scheduled = pending !== null;
+  pending = text;
+  if (scheduled) return;
+  setTimeout(() => {
+    const newest = pending;
+    pending = null;
+    state = JSON.parse(newest);
+    skew = state.now_ms - Date.now();
+    render();
+    // The gap counts from the end of a render: the page's timers run between two of them.
+    lastRender = performance.now();
+  }, Math.max(0, lastRender + RENDER_GAP - performance.now()));
 }
 
 function tick() {

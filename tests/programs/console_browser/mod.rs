@@ -20,6 +20,7 @@ use common::{eventually_blocking, run_command_bounded};
 use serde_json::{Value, json};
 use zoorpc_testkit::ChildProcess;
 
+mod busy;
 mod elections;
 mod page;
 
