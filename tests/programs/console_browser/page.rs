@@ -1,12 +1,13 @@
 //! The page live: providers, hostile data as text, a handover, a provider's death, traffic.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use zoorpc_testkit::unique_path;
 
 use super::{Browser, base64_decode, chromium, has, until};
-use crate::common::{self, spawn_provider, zk};
+use crate::common::{self, eventually_blocking, spawn_provider, zk};
 use crate::console::{
     ConsoleProcess, HOSTILE, designate_by_command, master_and_standby, spawn_caller,
     write_hostile_node,
@@ -103,7 +104,29 @@ fn assert_shown_as_text(page: &Value, fleet: &[common::ProviderProcess]) {
 }
 
 /// Writes what the browser shows to `target/tmp/console.png` (the README's picture).
+/// With `ZOORPC_SCREENSHOT_TRAFFIC_S=N` (as `make screenshot` sets it) it first waits until the
+/// chart spans N seconds of traffic, so the picture shows it move; `make test` does not wait.
 fn save_screenshot(browser: &mut Browser) {
+    let seconds: u64 = std::env::var("ZOORPC_SCREENSHOT_TRAFFIC_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    if seconds > 0 {
+        eventually_blocking(
+            "the chart spanning the traffic asked for",
+            Duration::from_secs(seconds + 60),
+            || {
+                let points = browser.eval(
+                    "Math.max(0, ...[...document.querySelectorAll('svg.chart polyline')]\
+                     .map(l => l.points.numberOfItems))",
+                );
+                match points.as_u64() {
+                    Some(n) if n >= seconds => Ok(()),
+                    _ => Err(points),
+                }
+            },
+        );
+    }
     let shot = browser.call("Page.captureScreenshot", json!({ "format": "png" }));
     let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
