@@ -142,3 +142,26 @@ pub async fn set_weight(session: &Session, node: &str, weight: u32) -> Result<Pr
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::curator::{CuratorInstance, CuratorPayload, CuratorService};
+
+    #[test]
+    fn the_kept_url_carries_the_weight_written_in_either_layout() {
+        let ours: ProviderUrl = "http://10.0.0.7:50051?weight=100&zone=a".parse().unwrap();
+        let seven = with_weight(&ours, 7).unwrap();
+        assert_eq!(kept_url(&ours, seven.as_str().as_bytes()), seven);
+        let service = CuratorService::new("greeter").payload(CuratorPayload::SpringCloud);
+        let spring =
+            CuratorInstance::for_url(&service, &seven).to_json(CuratorPayload::SpringCloud);
+        assert_eq!(kept_url(&ours, &spring).metadata(WEIGHT), Some("7"));
+        let bare = CuratorInstance::for_url(&service, &seven).to_json(CuratorPayload::None);
+        assert_eq!(
+            kept_url(&ours, &bare),
+            ours,
+            "no Spring metadata: as registered"
+        );
+    }
+}

@@ -8,7 +8,7 @@ use zoorpc_testkit::unique_path;
 
 use super::{Browser, chromium, has, until};
 use crate::common::{self, raw_client, zk};
-use crate::console::ConsoleProcess;
+use crate::console::{ConsoleProcess, create_parents};
 
 /// The least time between two renders of the page (its `RENDER_GAP`).
 const RENDER_GAP: Duration = Duration::from_millis(300);
@@ -28,11 +28,7 @@ fn console_page_of_a_busy_registry_coalesces_its_renders() {
     let client = rt.block_on(raw_client(&connect));
     let persistent = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
     rt.block_on(async {
-        let mut at = String::new();
-        for part in root.split('/').filter(|p| !p.is_empty()).chain(["svc"]) {
-            at = format!("{at}/{part}");
-            let _ = client.create(&at, b"", &persistent).await;
-        }
+        create_parents(&client, &node).await;
         client
             .create(&node, url(0).as_bytes(), &persistent)
             .await

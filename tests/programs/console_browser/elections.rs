@@ -8,7 +8,7 @@ use zoorpc_testkit::unique_path;
 
 use super::{Browser, chromium, has, until};
 use crate::common::{self, ha_servers::HaServer, raw_client, zk};
-use crate::console::{ConsoleProcess, HOSTILE, designate_by_command};
+use crate::console::{ConsoleProcess, HOSTILE, create_parents, designate_by_command};
 
 /// A participant node's data that is no address (two words, one a script tag).
 const BAD_PARTICIPANT: &str = "<script>alert(8)</script> twice";
@@ -93,12 +93,7 @@ async fn write_bad_election(connect: &str, path: &str) -> zkc::Client {
     let client = raw_client(connect).await;
     let persistent = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
     let ephemeral = zkc::CreateMode::Ephemeral.with_acls(zkc::Acls::anyone_all());
-    let parent = path.rsplit_once('/').map_or("/", |(p, _)| p);
-    let mut at = String::new();
-    for part in parent.split('/').filter(|p| !p.is_empty()) {
-        at = format!("{at}/{part}");
-        let _ = client.create(&at, b"", &persistent).await;
-    }
+    create_parents(&client, path).await;
     let participants = format!("{path}.participants");
     client
         .create(&format!("{path}.epoch"), b"", &persistent)
