@@ -175,6 +175,20 @@ impl Provider {
             .and_then(Registration::node_path)
     }
 
+    /// The URL the registration node ([`Provider::node_path`]'s) stands for now: [`Provider::url`],
+    /// or it with the weight an operator changed in ZooKeeper, which the provider keeps and
+    /// registers again after an expiry ([`zoorpc_registry::weight`]).
+    pub fn node_url(&self) -> ProviderUrl {
+        let held = self.server.held.as_ref().and_then(Registrations::first);
+        held.map_or_else(|| self.url().clone(), Registration::url)
+    }
+
+    /// As [`Provider::node_url`], for the Curator layout's instance node, when registered there.
+    pub fn curator_node_url(&self) -> Option<ProviderUrl> {
+        let held = self.server.held.as_ref()?;
+        held.curator.as_ref().map(Registration::url)
+    }
+
     /// The Curator layout's instance node, e.g. `/services/greeter/<uuid>`, when registered
     /// there.
     pub fn curator_node_path(&self) -> Option<String> {

@@ -73,6 +73,25 @@ pub(crate) fn reweighted_data(ours: &[u8], found: &[u8]) -> bool {
     }
 }
 
+/// The URL a registration of `url` stands for once it kept `data` (a write that changed only
+/// the weight, [`reweighted_data`]): `data` itself as a URL, or in the Curator layout `url` with
+/// the weight of the instance's Spring metadata (none there: `url` as it was).
+pub(crate) fn kept_url(url: &ProviderUrl, data: &[u8]) -> ProviderUrl {
+    if data.first() != Some(&b'{') {
+        return ProviderUrl::from_bytes(data).unwrap_or_else(|_| url.clone());
+    }
+    let weight = crate::curator::CuratorInstance::parse(data)
+        .ok()
+        .and_then(|instance| {
+            let (_, w) = instance.metadata.iter().find(|(k, _)| k == WEIGHT)?;
+            w.parse::<u32>().ok()
+        });
+    match weight {
+        Some(weight) => with_weight(url, weight).unwrap_or_else(|_| url.clone()),
+        None => url.clone(),
+    }
+}
+
 /// `url` with its weight set to `weight` (in place of the old one, or added last).
 ///
 /// ```
@@ -121,5 +140,28 @@ pub async fn set_weight(session: &Session, node: &str, weight: u32) -> Result<Pr
             Err(zk::Error::BadVersion) => continue,
             Err(e) => return Err(Error::zk("set", node, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::curator::{CuratorInstance, CuratorPayload, CuratorService};
+
+    #[test]
+    fn the_kept_url_carries_the_weight_written_in_either_layout() {
+        let ours: ProviderUrl = "http://10.0.0.7:50051?weight=100&zone=a".parse().unwrap();
+        let seven = with_weight(&ours, 7).unwrap();
+        assert_eq!(kept_url(&ours, seven.as_str().as_bytes()), seven);
+        let service = CuratorService::new("greeter").payload(CuratorPayload::SpringCloud);
+        let spring =
+            CuratorInstance::for_url(&service, &seven).to_json(CuratorPayload::SpringCloud);
+        assert_eq!(kept_url(&ours, &spring).metadata(WEIGHT), Some("7"));
+        let bare = CuratorInstance::for_url(&service, &seven).to_json(CuratorPayload::None);
+        assert_eq!(
+            kept_url(&ours, &bare),
+            ours,
+            "no Spring metadata: as registered"
+        );
     }
 }

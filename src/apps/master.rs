@@ -102,6 +102,7 @@ pub(crate) fn master_json(path: &str, m: inspect::MasterEntry, now: i64) -> serd
         "held_by": m.pending.as_ref().map_or(m.holder.clone(), |p| p.held_by.clone()),
         "standbys": m.standbys,
         "standby_sessions": m.standby_sessions.iter().map(|s| session_hex(*s)).collect::<Vec<_>>(),
+        "bad_standbys": m.bad_standbys,
     })
 }
 

@@ -27,7 +27,8 @@ pub struct HelloProvider {
 }
 
 /// zoorpc-provider: serves the demo HelloService and keeps it registered until SIGTERM or Ctrl-C.
-/// Lines: `registered <node> <url>` (again if the node is re-created); on a stop `stopping
+/// Lines: `registered <node> <url>` (again if the node is re-created, with the URL it then
+/// holds: a weight changed in ZooKeeper included); on a stop `stopping
 /// <node>`, `deregistered <node>` once the node is deleted, then the drain, then `stopped`.
 #[derive(clap::Parser, Debug)]
 #[command(name = "zoorpc-provider", version)]
@@ -239,14 +240,20 @@ async fn stop(mut provider: Provider, nodes: &[String]) -> i32 {
 /// Curator instance node, or both, in that order), each again whenever it is re-created, until
 /// a stop signal; returns the last paths announced.
 async fn announce_until_stopped(provider: &Provider, signals: &mut StopSignals) -> Vec<String> {
-    let url = provider.url();
     let main = provider.node_path().unwrap_or_default();
     let mut nodes = vec![Announced::new(main.clone(), provider.node_changes())];
     if let Some(curator) = provider.curator_node_path().filter(|c| *c != main) {
         nodes.push(Announced::new(curator, provider.curator_node_changes()));
     }
-    for announced in &nodes {
-        crate::say!("registered {} {url}", announced.node);
+    // The URL each node holds as kept: a weight an operator changed is what it registers again.
+    let url_of = |second: bool| match second {
+        true => provider
+            .curator_node_url()
+            .unwrap_or_else(|| provider.url().clone()),
+        false => provider.node_url(),
+    };
+    for (i, announced) in nodes.iter().enumerate() {
+        crate::say!("registered {} {}", announced.node, url_of(i > 0));
     }
     // A re-created node (expiry, an operator's delete, a wipe) is announced as a new
     // registration, so the lines always name the nodes there are.
@@ -260,11 +267,11 @@ async fn announce_until_stopped(provider: &Provider, signals: &mut StopSignals) 
         };
         let recreated = tokio::select! {
             _ = signals.recv() => None,
-            node = first[0].recreated() => Some(node),
-            node = second => Some(node),
+            node = first[0].recreated() => Some((node, false)),
+            node = second => Some((node, true)),
         };
         match recreated {
-            Some(node) => crate::say!("registered {node} {url}"),
+            Some((node, second)) => crate::say!("registered {node} {}", url_of(second)),
             None => break,
         }
     }

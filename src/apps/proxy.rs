@@ -59,7 +59,7 @@ pub struct ProxyArgs {
     #[command(flatten)]
     pub zk: ZkArg,
     /// Where to accept gRPC (HTTP/2 cleartext) connections, e.g. 127.0.0.1:50051
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::socket_address)]
     pub listen: SocketAddr,
     /// Forward to the providers registered under this base path (balanced)
     #[arg(long, value_parser = super::znode_path)]

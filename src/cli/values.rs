@@ -76,14 +76,33 @@ pub fn file_name(text: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// A socket address such as `127.0.0.1:9464` (where to serve metrics, where to listen).
+/// A socket address such as `127.0.0.1:9464` (where to serve metrics, where to listen): an IP
+/// address and a port. A host name is refused, with the address to give instead: a name can
+/// resolve to several addresses, and what a program listens on is then not what was asked.
 ///
 /// ```
 /// use zoorpc::cli::socket_address;
 /// assert_eq!(socket_address("127.0.0.1:9464"), Ok("127.0.0.1:9464".parse().unwrap()));
 /// assert!(socket_address("9464").unwrap_err().contains("such as 127.0.0.1:9464"));
+/// assert!(socket_address("localhost:8025").unwrap_err().contains("give 127.0.0.1:8025"));
 /// ```
 pub fn socket_address(text: &str) -> Result<std::net::SocketAddr, String> {
-    text.parse()
-        .map_err(|_| "expected an address such as 127.0.0.1:9464".to_owned())
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    match text.rsplit_once(':') {
+        Some((host, port))
+            if !host.is_empty() && !host.contains(':') && port.parse::<u16>().is_ok() =>
+        {
+            let instead = if host.eq_ignore_ascii_case("localhost") {
+                format!("127.0.0.1:{port} (or [::1]:{port})")
+            } else {
+                format!("the IP address {host} stands for, e.g. 127.0.0.1:{port}")
+            };
+            Err(format!(
+                "expected an IP address and a port, not the host name {host:?}: give {instead}"
+            ))
+        }
+        _ => Err("expected an address such as 127.0.0.1:9464".to_owned()),
+    }
 }

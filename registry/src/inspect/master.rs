@@ -35,6 +35,9 @@ pub struct MasterEntry {
     /// the master's very address (a master killed and started again on its port while its old
     /// session has not ended yet); its session tells them apart.
     pub standby_sessions: Vec<i64>,
+    /// The other contenders' participant nodes whose data is not an address: that data as
+    /// text, sorted (bad data, shown as such, never dropped in silence).
+    pub bad_standbys: Vec<String>,
 }
 
 /// A designation not taken over yet: the data names [`MasterEntry::address`], but the node is
@@ -100,6 +103,12 @@ pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>
         .collect();
     others.sort();
     let (standbys, standby_sessions) = others.into_iter().unzip();
+    let mut bad_standbys: Vec<String> = everyone
+        .iter()
+        .filter(|p| p.session != stat.ephemeral_owner)
+        .filter_map(|p| p.address.clone().err())
+        .collect();
+    bad_standbys.sort();
     Ok(Some(MasterEntry {
         address,
         session_id: stat.ephemeral_owner,
@@ -110,6 +119,7 @@ pub async fn master(session: &Session, path: &str) -> Result<Option<MasterEntry>
         holder,
         standbys,
         standby_sessions,
+        bad_standbys,
     }))
 }
 

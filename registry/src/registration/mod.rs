@@ -60,6 +60,8 @@ pub const PROVIDER_PREFIX: &str = "provider";
 pub struct Registration {
     session: Session,
     node: watch::Receiver<Option<String>>,
+    /// The URL the node stands for as kept (a weight changed in ZooKeeper included).
+    url: watch::Receiver<ProviderUrl>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -127,6 +129,7 @@ impl Registration {
         let node = create_node(&status, session.node_acl(), &base, &name, &data).await?;
         info!(node = %node, url = %url, "registered");
         let (node_tx, node_rx) = watch::channel(Some(node.clone()));
+        let (url_tx, url_rx) = watch::channel(url.clone());
         let (stop_tx, stop_rx) = oneshot::channel();
         let keeper = Keeper {
             session: session.clone(),
@@ -137,6 +140,7 @@ impl Registration {
             node,
             present: true,
             node_tx,
+            url_tx,
             statuses: session.subscribe(),
             stop: stop_rx,
         };
@@ -144,6 +148,7 @@ impl Registration {
         Ok(Registration {
             session: session.clone(),
             node: node_rx,
+            url: url_rx,
             stop: Some(stop_tx),
             task: Some(task),
         })
@@ -152,6 +157,13 @@ impl Registration {
     /// The full path of the node as it is now (`None` while it is being re-created).
     pub fn node_path(&self) -> Option<String> {
         self.node.borrow().clone()
+    }
+
+    /// The URL the node stands for now, as this registration keeps it: the one registered, or
+    /// it with the weight an operator changed in ZooKeeper ([`crate::weight`]), which is what a
+    /// re-created node holds.
+    pub fn url(&self) -> ProviderUrl {
+        self.url.borrow().clone()
     }
 
     /// Changes of the node path (a new path after each re-creation).
@@ -218,6 +230,8 @@ struct Keeper {
     /// Whether `node` is known to be there as ours.
     present: bool,
     node_tx: watch::Sender<Option<String>>,
+    /// Where [`Registration::url`] is published: a weight kept changes it.
+    url_tx: watch::Sender<ProviderUrl>,
     statuses: watch::Receiver<SessionStatus>,
     stop: oneshot::Receiver<()>,
 }
@@ -283,6 +297,8 @@ impl Keeper {
             }
             Ok((current, _, _)) if crate::weight::reweighted_data(&self.data, &current) => {
                 info!(node = %node, url = %String::from_utf8_lossy(&current), "our weight was changed in ZooKeeper; keeping it");
+                self.url_tx
+                    .send_modify(|url| *url = crate::weight::kept_url(url, &current));
                 self.data = current;
                 ControlFlow::Continue(())
             }

@@ -2,7 +2,10 @@
 //! page in a browser, for operators who look before they type.
 //!
 //! Guarantees:
-//! - Loopback by default (`127.0.0.1:8025`); another address only when given.
+//! - Loopback by default (`127.0.0.1:8025`); another address only when given, and then a
+//!   warning says what is exposed (the page has no login; with `--zk-auth-file` anyone who
+//!   reaches it may act, after only a confirmation). `--listen` takes an IP address, as every
+//!   program's listening flag does (`localhost:8025` is refused, naming `127.0.0.1:8025`).
 //! - One ZooKeeper session and one watch of the root ([`TreeWatch`]) however many browsers
 //!   look: every change re-reads the tree once (`state`) and the new state goes to every page
 //!   by server-sent events (`/api/events`); `/api/state` is the same state as one JSON document.
@@ -17,6 +20,7 @@
 //!
 //! [`TreeWatch`]: zoorpc_registry::TreeWatch
 
+mod homes;
 mod http;
 mod scrape;
 mod state;
@@ -71,6 +75,9 @@ pub fn run(args: ConsoleArgs) -> i32 {
         let mut signals = StopSignals::listen().map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         crate::say!("console at http://{addr}/");
+        if let Some(warning) = exposure_warning(addr, can_act) {
+            eprintln!("{warning}");
+        }
         let console = http::Console {
             states,
             session,
@@ -81,4 +88,55 @@ pub fn run(args: ConsoleArgs) -> i32 {
             () = http::serve(listener, console) => Ok::<_, String>(0),
         }
     })
+}
+
+/// What a console listening on `addr` beyond loopback exposes, said as a warning; `None` on
+/// loopback. (`can_act`: whether `--zk-auth-file` was given.)
+fn exposure_warning(addr: SocketAddr, can_act: bool) -> Option<String> {
+    let ip = addr.ip();
+    if ip.is_loopback() {
+        return None;
+    }
+    let reach = if ip.is_unspecified() {
+        format!("on all interfaces ({addr})")
+    } else {
+        format!("on {addr}")
+    };
+    let acting = if can_act {
+        " and, with --zk-auth-file, may designate masters and change weights with this console's \
+ZooKeeper credential: an action needs only the confirmation header (X-Zoorpc-Confirmed: yes)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "warning: the console listens {reach}: the page has no login, so anyone who can reach it \
+sees every service, master and node's data under the root{acting}; listen on 127.0.0.1 (the \
+default) and reach it through an SSH tunnel to keep it to this machine"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_beyond_loopback_warns_of_what_is_exposed() {
+        let addr = |text: &str| text.parse::<SocketAddr>().unwrap();
+        assert_eq!(exposure_warning(addr("127.0.0.1:8025"), true), None);
+        assert_eq!(exposure_warning(addr("[::1]:8025"), true), None);
+        let all = exposure_warning(addr("0.0.0.0:8025"), false).unwrap();
+        assert!(all.contains("all interfaces (0.0.0.0:8025)"), "{all}");
+        assert!(
+            all.contains("no login") && !all.contains("designate"),
+            "{all}"
+        );
+        let acting = exposure_warning(addr("[::]:8025"), true).unwrap();
+        assert!(acting.contains("all interfaces"), "{acting}");
+        assert!(
+            acting.contains("designate masters") && acting.contains("X-Zoorpc-Confirmed"),
+            "{acting}"
+        );
+        let one = exposure_warning(addr("10.0.0.7:8025"), true).unwrap();
+        assert!(one.contains("listens on 10.0.0.7:8025"), "{one}");
+    }
 }

@@ -75,10 +75,18 @@ function chart(base) {
   return el("div", { class: "traffic" }, svg, legend);
 }
 
+// The weight a consumer picks the provider by: its `weight`, or the default (said so).
+function weightText(p) {
+  if (p.error !== null) return "";
+  const w = p.metadata ? p.metadata.weight : undefined;
+  if (w === undefined) return state.default_weight + " (default)";
+  return /^[0-9]+$/.test(w) && Number(w) <= 4294967295 ? w : w + " (not a number: " + state.default_weight + " used)";
+}
+
 function providerRow(p) {
   const meta = p.metadata ? Object.entries(p.metadata).filter(([k]) => k !== "weight")
     .map(([k, v]) => k + "=" + v).join(", ") : "";
-  const weight = p.metadata && p.metadata.weight !== undefined ? p.metadata.weight : "";
+  const weight = weightText(p);
   const first = p.error === null
     ? el("td", { class: "url" }, p.url)
     : el("td", { class: "url" }, el("span", { class: "tag bad" }, "BAD DATA"), " ", p.error);
@@ -147,17 +155,25 @@ function weightButton(node) {
   return button;
 }
 
+// What an election (or a timeline entry) says of its master: the master, bad data with the
+// reason, a designation not taken over yet, a handover under way, or nobody.
+function masterCell(m, tagged) {
+  if (m.master !== null) return el("td", {}, tagged ? el("span", { class: "tag master" }, "MASTER") : null, tagged ? " " : null, m.master);
+  if (m.error) return el("td", { class: "bad" }, el("span", { class: "tag bad" }, "BAD DATA"), " ", m.error);
+  if (m.designated) return el("td", {}, "no master yet: designated " + m.designated + ", not taken over yet");
+  if (m.designee) return el("td", {}, "no master: handing over to " + m.designee + ", not taken over yet");
+  return el("td", { class: "muted" }, "no master");
+}
+
 function masterRow(m) {
-  let who;
-  if (m.master !== null) who = el("td", {}, el("span", { class: "tag master" }, "MASTER"), " ", m.master);
-  else if (m.designated) who = el("td", {}, "designated " + m.designated + ", not taken over yet");
-  else if (m.error) who = el("td", {}, el("span", { class: "tag bad" }, "BAD DATA"), " ", m.error);
-  else who = el("td", { class: "muted" }, "no master");
   const standbys = el("td", {});
   for (const s of m.standbys || []) {
     standbys.append(el("div", {}, s, " ", state.can_act ? designateButton(m.path, s) : null));
   }
-  return el("tr", { class: "election" }, el("td", {}, m.path), who,
+  for (const bad of m.bad_standbys || []) {
+    standbys.append(el("div", { class: "bad" }, el("span", { class: "tag bad" }, "BAD DATA"), " not an address: ", bad));
+  }
+  return el("tr", { class: "election" }, el("td", {}, m.path), masterCell(m, true),
     el("td", {}, m.epoch === null ? "" : m.epoch),
     el("td", { class: "tenure nowrap", "data-since": m.since_ms === null ? "" : String(m.since_ms) },
       m.since_ms === null ? "" : age(now() - m.since_ms)),
@@ -175,8 +191,7 @@ function renderMasters(target) {
 function renderTimeline(target) {
   const rows = (state.timeline || []).slice().reverse().map(t => el("tr", { class: "timeline" },
     el("td", {}, new Date(t.at_ms).toLocaleTimeString()), el("td", {}, t.path),
-    el("td", {}, t.master === null ? (t.designated ? "designated " + t.designated : "no master") : t.master),
-    el("td", {}, t.epoch === null ? "" : t.epoch)));
+    masterCell(t, false), el("td", {}, t.epoch === null ? "" : t.epoch)));
   target.replaceChildren(rows.length ? table(["seen", "election", "master", "epoch"], rows)
     : el("p", { class: "muted" }, "nothing seen yet"));
 }
@@ -194,10 +209,27 @@ function render() {
   renderTimeline(document.getElementById("timeline"));
 }
 
+// Renders are coalesced: a state that comes less than RENDER_GAP ms after a render ended waits
+// for the gap, and only the newest of those is parsed and drawn. A big registry that
+// changes often (one full render of 3,000 providers takes hundreds of ms on a loaded machine)
+// then costs a few renders a second, not one per change, and the page's timers keep up.
+const RENDER_GAP = 300;
+let pending = null;
+let lastRender = -Infinity;
+
 function take(text) {
-  state = JSON.parse(text);
-  skew = state.now_ms - Date.now();
-  render();
+  const scheduled = pending !== null;
+  pending = text;
+  if (scheduled) return;
+  setTimeout(() => {
+    const newest = pending;
+    pending = null;
+    state = JSON.parse(newest);
+    skew = state.now_ms - Date.now();
+    render();
+    // The gap counts from the end of a render: the page's timers run between two of them.
+    lastRender = performance.now();
+  }, Math.max(0, lastRender + RENDER_GAP - performance.now()));
 }
 
 function tick() {

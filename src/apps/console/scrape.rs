@@ -28,6 +28,9 @@ const SCRAPE_TIMEOUT: Duration = Duration::from_millis(900);
 const MAX_PAGE: usize = 4 << 20;
 /// How many rates the charts keep per endpoint (a minute).
 const HISTORY: usize = 60;
+/// The time a chart spans: [`HISTORY`] scrapes.
+pub(super) const CHART_WINDOW: Duration =
+    Duration::from_secs(SCRAPE_EVERY.as_secs() * HISTORY as u64);
 
 /// Counters of one endpoint, summed over the targets.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -65,6 +68,10 @@ async fn scrape_forever(targets: Vec<SocketAddr>, tx: watch::Sender<Value>) {
                 }
                 Err(e) => shown.push(json!({ "addr": addr.to_string(), "ok": false, "error": e })),
             }
+        }
+        // An endpoint no target names any more (every target read) has no line to draw.
+        if shown.iter().all(|t| t["ok"] == true) {
+            history.retain(|endpoint, _| totals.contains_key(endpoint));
         }
         let endpoints = rates(last.as_ref(), now, &totals, &mut history);
         last = Some((now, totals));

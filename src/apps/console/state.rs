@@ -3,8 +3,9 @@
 //! published as one JSON document to every viewer through a `tokio::sync::watch` (a slow viewer
 //! skips to the newest state, never holds the others back).
 //!
-//! The timeline of masters is this console's memory: one entry per election each time its
-//! master or epoch differs from the last one seen (the first entry is what it saw at start).
+//! The timeline of masters is this console's memory: one entry per election each time what it
+//! shows of it (its master, epoch, bad data, a designation or a handover under way) differs
+//! from the last one seen (the first entry is what it saw at start).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,11 +15,10 @@ use tokio::sync::watch;
 use zoorpc_registry::{Error, Session, TreeWatch, inspect};
 
 use super::super::{ls, master, now_ms};
+use super::homes::Homes;
 
 /// The most timeline entries kept (the oldest go first).
 const MAX_TIMELINE: usize = 1000;
-/// The most endpoints whose base path is remembered.
-const MAX_HOMES: usize = 10_000;
 /// The least time between two starts of a read of the tree: a root whose nodes change all the
 /// time (a master job's claims, say) costs at most ten walks a second, whatever the churn.
 const MIN_READ_GAP: std::time::Duration = std::time::Duration::from_millis(100);
@@ -84,6 +84,7 @@ async fn keep_up(
             Wake::Traffic => {
                 if let Some(t) = traffic.as_mut() {
                     view.traffic = t.borrow_and_update().clone();
+                    view.homes.forget(now_ms(), &view.traffic);
                 }
             }
             Wake::Read => {
@@ -129,17 +130,17 @@ struct View {
     masters: Vec<Value>,
     /// Masters seen since the start, oldest first.
     timeline: Vec<Value>,
-    /// The last (master, epoch) seen per election, to tell a change.
-    last_master: BTreeMap<String, (Value, Value)>,
+    /// The last timeline entry per election (without its time), to tell a change.
+    last_master: BTreeMap<String, Value>,
     /// When the shown state was read (Unix ms).
     read_ms: i64,
     /// Why the shown state may be stale (ZooKeeper out of reach, a failed read).
     problem: Option<String>,
     /// The scraper's last rates per endpoint (`null` without `--scrape`).
     traffic: Value,
-    /// The base path each endpoint was last seen under, so a provider gone from the registry
+    /// The base path each endpoint is charted under, so a provider gone from the registry
     /// still shows in its service's chart as its traffic moves away.
-    homes: BTreeMap<String, String>,
+    homes: Homes,
 }
 
 impl View {
@@ -154,7 +155,7 @@ impl View {
             read_ms: 0,
             problem: None,
             traffic: Value::Null,
-            homes: BTreeMap::new(),
+            homes: Homes::default(),
         }
     }
 
@@ -178,26 +179,27 @@ impl View {
     /// Takes in a fresh read: the shown state, and the timeline's new entries.
     fn take(&mut self, listing: inspect::ServiceListing, masters: Vec<Value>) {
         let now = now_ms();
-        for service in &listing.services {
-            for url in service.providers.iter().filter_map(|p| p.url.as_ref().ok()) {
-                if self.homes.len() < MAX_HOMES || self.homes.contains_key(&url.endpoint()) {
-                    self.homes.insert(url.endpoint(), service.base_path.clone());
-                }
-            }
-        }
+        let live = listing.services.iter().flat_map(|service| {
+            let urls = service.providers.iter().filter_map(|p| p.url.as_ref().ok());
+            urls.map(|url| (url.endpoint(), service.base_path.clone()))
+        });
+        self.homes.update(live, now, &self.traffic);
         self.services = ls::to_json(&self.root, &listing, now);
         for m in &masters {
             let path = m["path"].as_str().unwrap_or_default().to_owned();
-            let seen = (m["master"].clone(), m["epoch"].clone());
+            // What the timeline shows of an election: a change of any of it is an entry.
+            let seen = json!({
+                "path": path,
+                "master": m["master"],
+                "epoch": m["epoch"],
+                "error": m["error"],
+                "designee": m["designee"],
+                "designated": m["designated"],
+            });
             if self.last_master.get(&path) != Some(&seen) {
-                self.timeline.push(json!({
-                    "path": path,
-                    "master": seen.0,
-                    "epoch": seen.1,
-                    "designee": m["designee"],
-                    "designated": m["designated"],
-                    "at_ms": now,
-                }));
+                let mut entry = seen.clone();
+                entry["at_ms"] = json!(now);
+                self.timeline.push(entry);
                 self.last_master.insert(path, seen);
             }
         }
@@ -218,13 +220,14 @@ impl View {
             "read_ms": self.read_ms,
             "zookeeper": { "ok": self.problem.is_none(), "problem": self.problem },
             "can_act": self.can_act,
+            "default_weight": zoorpc_consumer::balance::DEFAULT_WEIGHT,
             "services": self.services["services"],
             "unreadable": self.services["unreadable"],
             "truncated": self.services["truncated"],
             "masters": self.masters,
             "timeline": self.timeline,
             "traffic": self.traffic,
-            "homes": self.homes,
+            "homes": self.homes.to_json(&self.traffic),
         });
         doc.to_string().into()
     }

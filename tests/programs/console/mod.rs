@@ -16,6 +16,8 @@ use zookeeper_client as zkc;
 use zoorpc_testkit::{ChildProcess, unique_path};
 
 mod actions;
+mod churn;
+mod listen;
 mod views;
 
 /// What a hostile writer puts in a node: markup that would run script if inserted as HTML.
@@ -179,6 +181,18 @@ pub fn write_hostile_node(connect: &str, base: &str) -> String {
             .expect("create the hostile node");
     });
     path
+}
+
+/// Creates the missing parents of `path` (persistent, open to all), as `zkCli.sh create -p`.
+pub async fn create_parents(client: &zkc::Client, path: &str) {
+    let persistent = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+    let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+    let mut at = String::new();
+    for part in parent.split('/').filter(|p| !p.is_empty()) {
+        at = format!("{at}/{part}");
+        // There already (another test's, or this one's): fine.
+        let _ = client.create(&at, b"", &persistent).await;
+    }
 }
 
 /// Two HA servers contending at `path`: the master (the first, once it says so) and a standby.
