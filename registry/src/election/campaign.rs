@@ -322,8 +322,18 @@ impl Campaign {
         if self.stopped() {
             return Some(Next::Again);
         }
+        // This session's taker's marks exist already when an earlier contender in it took
+        // over (they go only with the session): a takeover creating them again would fail and
+        // cost the hand-over a round trip. Pipelined with the participant node's creation.
+        let marks = participants::taker_marks(&self.path, me)
+            .map(|parent| client.check_stat(&format!("{parent}/{}", participants::MARK)));
         let acl = self.session.node_acl();
-        match participants::join(client, &self.path, &self.participant(), acl).await {
+        let joined = participants::join(client, &self.path, &self.participant(), acl).await;
+        let [one, two] = marks;
+        if let (Ok(Some(_)), Ok(Some(_))) = (one.await, two.await) {
+            self.marked_in = Some(me);
+        }
+        match joined {
             Ok(()) => {
                 self.participant_in = Some(me);
                 None
