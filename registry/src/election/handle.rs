@@ -105,6 +105,7 @@ impl MasterElection {
             unproven: None,
             marked_in: None,
             stood_by: None,
+            poised: None,
         };
         let task = tokio::spawn(campaign.run());
         let election = MasterElection {

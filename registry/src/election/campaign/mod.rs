@@ -1,8 +1,9 @@
 //! The state machine behind a [`MasterElection`](super::MasterElection): read the node (and its
 //! companion), decide (master, standby, hand over, take the vacancy, wait), publish the role,
-//! wait for a watch or the session. What a step reads is in `reads.rs`; the transactions it
-//! decides on are in `writes/`; holding the node (watching it, renewing the lease) is in
-//! `hold.rs`.
+//! wait for a watch or the session (`wait.rs`). What a step reads is in `reads.rs`; the
+//! transactions it decides on are in `writes/`; holding the node (watching it, renewing the
+//! lease) is in `hold.rs`; a standby's takeover of its holder's announced vacancy in one round
+//! trip is in `poised.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +18,11 @@ use super::participants;
 use super::prepare;
 use super::reads::Around;
 use super::role::{Role, Shared};
-use crate::plumbing::RETRY_PAUSE;
 use crate::session::{Session, SessionStatus};
+
+mod wait;
+
+use wait::deleted;
 
 /// What the campaign waits for before deciding again.
 pub(super) enum Next {
@@ -100,6 +104,9 @@ pub(super) struct Campaign {
     /// The holder (another session) this contender last saw holding the node: whose end a
     /// vacancy nobody announced must prove (see `proof.rs`).
     pub(super) stood_by: Option<super::proof::Stood>,
+    /// Standing by a holder of ours: what its announced vacancy is taken with, in one round
+    /// trip, when the node's watch reports it deleted (see `poised.rs`).
+    pub(super) poised: Option<super::poised::Poised>,
 }
 
 impl Campaign {
@@ -138,11 +145,15 @@ impl Campaign {
                 Stepped::Next(next) => next,
             };
             let own = self.own_watch.take();
+            let mut vacated = false;
             tokio::select! {
                 biased;
                 changed = statuses.changed() => if changed.is_err() { return },
                 () = deleted(own) => {}
-                _ = self.wait(next, &status.client) => {}
+                deleted = self.wait(next, &status.client) => vacated = deleted,
+            }
+            if !vacated {
+                self.poised = None;
             }
         }
     }
@@ -175,42 +186,6 @@ impl Campaign {
         self.publish(Role::Left);
     }
 
-    /// Waits for what `next` says before the next step.
-    async fn wait(&mut self, next: Next, client: &zk::Client) {
-        match next {
-            Next::Watch(watcher) => {
-                watcher.changed().await;
-            }
-            Next::Probe(watcher, suspect) => {
-                self.probe(watcher, suspect).await;
-            }
-            Next::Master(watcher, companion_watcher) => {
-                self.hold(client, watcher, companion_watcher).await;
-            }
-            Next::WatchUntil(watcher, deadline) => {
-                tokio::select! {
-                    _ = watcher.changed() => {}
-                    _ = tokio::time::sleep_until(deadline) => {}
-                }
-            }
-            Next::Either(a, b) => {
-                tokio::select! {
-                    _ = a.changed() => {}
-                    _ = b.changed() => {}
-                }
-            }
-            Next::StepDown([a, b, c]) => {
-                tokio::select! {
-                    _ = a.changed() => {}
-                    _ = b.changed() => {}
-                    _ = c.changed() => {}
-                }
-            }
-            Next::Again | Next::Refused(_) => {}
-            Next::Pause => tokio::time::sleep(RETRY_PAUSE).await,
-        }
-    }
-
     /// Our node is gone: not master any more, reported before anything else happens.
     pub(super) fn lost_node(&self) {
         self.shared.held().take();
@@ -240,6 +215,9 @@ impl Campaign {
         let client = &status.client;
         if let Some(next) = self.join_participants(client).await {
             return next;
+        }
+        if let Some(poised) = self.poised.take() {
+            return self.swift(client, poised).await;
         }
         let (node, around) = self.read(client).await;
         // Our participant node was deleted (by hand): create it again before anything else (a
@@ -277,6 +255,16 @@ impl Campaign {
     ) -> Next {
         let me = client.session_id().0;
         let holder = read_address(data).unwrap_or_else(|raw| raw);
+        if stat.ephemeral_owner == me
+            && let Some(owed) = self.owed(client, &around)
+        {
+            // Taken without proof on another's behalf (see `poised.rs`): never served.
+            self.publish(Role::Electing);
+            let Ok((_, companion)) = &around.companion_after else {
+                return Next::Pause;
+            };
+            return self.give_back(client, companion.version, &owed).await;
+        }
         if stat.ephemeral_owner == me && holder == self.address {
             self.designation = None;
             self.forget_holder();
@@ -300,8 +288,14 @@ impl Campaign {
                 .await
         } else {
             self.note_holder(client, stat, &around).await;
-            self.held_by_another(client, stat, holder, watcher, around.companion)
-                .await
+            let poised = self.poise(client, stat, &holder, &around);
+            let next = self
+                .held_by_another(client, stat, holder, watcher, around.companion)
+                .await;
+            if matches!(next, Next::Watch(_) | Next::Probe(..)) {
+                self.poised = poised;
+            }
+            next
         }
     }
 
@@ -373,16 +367,4 @@ impl Campaign {
             }
         }
     }
-}
-
-/// Resolves when the watched node is deleted; never for another event (our own writes to our
-/// participant node, a session event: the session's status decides those), nor without a
-/// watch.
-async fn deleted(watch: Option<zk::OneshotWatcher>) {
-    if let Some(watch) = watch
-        && watch.changed().await.event_type == zk::EventType::NodeDeleted
-    {
-        return;
-    }
-    std::future::pending().await
 }
