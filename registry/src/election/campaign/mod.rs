@@ -112,6 +112,10 @@ pub(super) struct Campaign {
 impl Campaign {
     pub(super) async fn run(mut self) {
         let mut statuses = self.session.subscribe();
+        // The wait on our participant node's watch, kept until a step armed the next one: the
+        // client sends ZooKeeper a request when the last watch on a path is dropped, which would
+        // queue ahead of the step's own (a poised standby's takeover among them).
+        let mut own: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = None;
         loop {
             if self.stopped() {
                 return;
@@ -144,12 +148,19 @@ impl Campaign {
                 Stepped::Next(Next::Refused(node)) => return self.refused(node),
                 Stepped::Next(next) => next,
             };
-            let own = self.own_watch.take();
+            if let Some(armed) = self.own_watch.take() {
+                own = Some(Box::pin(deleted(armed)));
+            }
             let mut vacated = false;
             tokio::select! {
                 biased;
                 changed = statuses.changed() => if changed.is_err() { return },
-                () = deleted(own) => {}
+                () = async {
+                    match own.as_mut() {
+                        Some(own) => own.await,
+                        None => std::future::pending().await,
+                    }
+                } => own = None,
                 deleted = self.wait(next, &status.client) => vacated = deleted,
             }
             if !vacated {

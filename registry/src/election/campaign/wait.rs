@@ -46,12 +46,9 @@ impl Campaign {
 }
 
 /// Resolves when the watched node is deleted; never for another event (our own writes to our
-/// participant node, a session event: the session's status decides those), nor without a
-/// watch.
-pub(super) async fn deleted(watch: Option<zk::OneshotWatcher>) {
-    if let Some(watch) = watch
-        && watch.changed().await.event_type == zk::EventType::NodeDeleted
-    {
+/// participant node, a session event: the session's status decides those).
+pub(super) async fn deleted(watch: zk::OneshotWatcher) {
+    if watch.changed().await.event_type == zk::EventType::NodeDeleted {
         return;
     }
     std::future::pending().await
