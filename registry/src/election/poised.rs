@@ -34,6 +34,9 @@
 //! record written again, one transaction. A node of its own found later under a consistent
 //! record naming another session (the give-back's reply lost) is given back the same way, never
 //! served, and a resign or drop meanwhile keeps that record rather than announcing (`release.rs`).
+//! Meanwhile, for about one round trip, the node names this standby: a master client or
+//! `zoorpc master` may see it there, and a call routed to it is refused as by a standby (and
+//! retried); the stalled holder's fenced writes fail from the takeover on (a new epoch).
 //! Once the proof holds, the standby serves and writes its own taker record (after serving, off
 //! the hand-over's path); until that lands, a crash of it makes the others wait for the resigned
 //! holder's lease too (slower, never less safe).
