@@ -106,6 +106,7 @@ impl MasterElection {
             marked_in: None,
             stood_by: None,
             poised: None,
+            kept: Default::default(),
         };
         let task = tokio::spawn(campaign.run());
         let election = MasterElection {

@@ -107,7 +107,17 @@ pub(super) struct Campaign {
     /// Standing by a holder of ours: what its announced vacancy is taken with, in one round
     /// trip, when the node's watch reports it deleted (see `poised.rs`).
     pub(super) poised: Option<super::poised::Poised>,
+    /// Waits on watches this contender no longer needs, kept until the next step's read armed
+    /// new ones on the same paths (or, once it resigned, until its task is aborted after the
+    /// release's reply, which has fired them): the client sends ZooKeeper a `RemoveWatches`
+    /// when the last watch on a path is dropped, and it would queue beside the successor's
+    /// takeover or this contender's own.
+    /// (A mutex only so that the campaign stays `Sync`: it is used from its task alone.)
+    pub(super) kept: std::sync::Mutex<Vec<Kept>>,
 }
+
+/// A wait on a watch, kept (see [`Campaign::kept`]).
+pub(super) type Kept = std::pin::Pin<Box<dyn Future<Output = zk::WatchedEvent> + Send>>;
 
 impl Campaign {
     pub(super) async fn run(mut self) {
@@ -118,7 +128,10 @@ impl Campaign {
         let mut own: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = None;
         loop {
             if self.stopped() {
-                return;
+                // Parked, not ended, until the handle aborts this task after the release's
+                // reply: the watches it holds have fired by then, and dropping them sends
+                // nothing (see `Campaign::kept`).
+                return std::future::pending().await;
             }
             let status = statuses.borrow_and_update().clone();
             if !status.is_connected() {
@@ -215,6 +228,15 @@ impl Campaign {
         self.highest = epoch;
     }
 
+    /// Keeps `wait` (see [`Campaign::kept`]).
+    pub(super) fn keep(&mut self, wait: impl Future<Output = zk::WatchedEvent> + Send + 'static) {
+        self.kept_waits().push(Box::pin(wait));
+    }
+
+    fn kept_waits(&mut self) -> &mut Vec<Kept> {
+        self.kept.get_mut().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(super) fn publish(&self, role: Role) {
         if self.shared.publish(role.clone()) {
             info!(path = %self.path, address = %self.address, %role, "election role");
@@ -230,7 +252,19 @@ impl Campaign {
         if let Some(poised) = self.poised.take() {
             return self.swift(client, poised).await;
         }
-        let (node, around) = self.read(client).await;
+        let (node, mut around) = self.read(client).await;
+        // The read armed new watches on the same paths: those kept from before go now and
+        // send nothing (see `Campaign::kept`).
+        self.kept_waits().clear();
+        let ours =
+            matches!(&node, Ok((_, stat, _)) if stat.ephemeral_owner == client.session_id().0);
+        if !ours {
+            // Used while master only: kept, not dropped.
+            let unused = std::mem::replace(&mut around.companion_watch, Err(zk::Error::NoWatcher));
+            if let Ok((_, watcher)) = unused {
+                self.keep(watcher.changed());
+            }
+        }
         // Our participant node was deleted (by hand): create it again before anything else (a
         // master then marks it ours with a repair of the companion), once a lost node is
         // reported.
