@@ -12,7 +12,8 @@
 //! Versions alone cannot tell a step-down from a hand's `set` of each node before a `delete`
 //! (ZooKeeper 3.8 tells a watch nothing of the transaction), so a standby reads the record and
 //! the companion (one pipelined round trip, the campaign's usual read) before it takes over,
-//! checked against the companion's version read.
+//! checked against the companion's version read; or, standing by the holder, in the same round
+//! trip as its takeover, serving only once they prove it (`poised.rs`).
 
 use zookeeper_client as zk;
 

@@ -105,6 +105,8 @@ impl MasterElection {
             unproven: None,
             marked_in: None,
             stood_by: None,
+            poised: None,
+            kept: Default::default(),
         };
         let task = tokio::spawn(campaign.run());
         let election = MasterElection {
@@ -215,19 +217,17 @@ impl MasterElection {
         let lease = lease_for(self.session.client().session_timeout());
         before_release(&self.shared, lease, &self.path).await;
         let held = self.shared.held().take();
-        // The release leaves before the campaign's task goes: dropping its watches sends
-        // requests that would otherwise queue ahead of it in the session.
-        let releasing = release(&self.session, &self.path, held);
-        tokio::pin!(releasing);
-        let first = poll_once(releasing.as_mut()).await;
+        // The campaign's task goes only once the release is answered: dropping a watch ZooKeeper
+        // still holds sends it a request (`RemoveWatches`), which would queue beside the
+        // successor's takeover; by the reply, the release has fired them all (its node, the
+        // companion, its participant node), so dropping them sends nothing. The task writes
+        // nothing meanwhile (the role is `Left`).
+        let released = release(&self.session, &self.path, held).await;
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
         }
-        match first {
-            Some(done) => done,
-            None => releasing.await,
-        }
+        released
     }
 }
 
@@ -315,16 +315,4 @@ pub async fn designate(session: &Session, path: &str, address: &str) -> Result<(
             Err(e) => return Err(Error::zk("designate", path, e)),
         }
     }
-}
-
-/// Polls `future` once: its result if it is ready at once, `None` otherwise (it can be polled
-/// again). What `release` sends on its first poll is then on its way.
-async fn poll_once<F: std::future::Future + Unpin>(mut future: F) -> Option<F::Output> {
-    std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(match std::pin::Pin::new(&mut future).poll(cx) {
-            std::task::Poll::Ready(output) => Some(output),
-            std::task::Poll::Pending => None,
-        })
-    })
-    .await
 }

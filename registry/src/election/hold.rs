@@ -11,13 +11,21 @@ use std::time::Duration;
 use tracing::{debug, warn};
 use zookeeper_client as zk;
 
-use super::campaign::{Campaign, MasterReads, Next};
+use super::campaign::{Campaign, Kept, MasterReads, Next};
 use super::lease;
 use super::role::{Held, Role};
 
 /// Renewals per lease: a master renews every quarter of its lease, so three renewals in a row
 /// may go unanswered before the lease ends.
 const RENEWALS_PER_LEASE: u32 = 4;
+
+/// Which wait ended [`Campaign::hold`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Node,
+    Companion,
+    Other,
+}
 
 impl Campaign {
     /// Our node holds our address: master, with the epoch `<path>.epoch` holds, or repair it.
@@ -118,35 +126,67 @@ impl Campaign {
     /// Holds the node until its watch or the companion's fires, a renewal fails, or the lease
     /// ends; then the campaign reads everything again.
     pub(super) async fn hold(
-        &self,
+        &mut self,
         client: &zk::Client,
         watcher: zk::OneshotWatcher,
         companion_watcher: zk::OneshotWatcher,
     ) {
         let lease = lease::lease_for(client.session_timeout());
         let every = (lease / RENEWALS_PER_LEASE).max(Duration::from_millis(1));
-        let node = watcher.changed();
-        let companion = companion_watcher.changed();
-        tokio::pin!(node, companion);
+        let mut node: Kept = Box::pin(watcher.changed());
+        let mut companion: Kept = Box::pin(companion_watcher.changed());
+        let ended = self
+            .hold_until(client, lease, every, &mut node, &mut companion)
+            .await;
+        // The waits that did not end are kept, not dropped (see `Campaign::kept`).
+        if ended != Ended::Node {
+            self.keep(node);
+        }
+        if ended != Ended::Companion {
+            self.keep(companion);
+        }
+    }
+
+    /// [`Campaign::hold`]'s loop: which wait ended it.
+    async fn hold_until(
+        &self,
+        client: &zk::Client,
+        lease: Duration,
+        every: Duration,
+        node: &mut Kept,
+        companion: &mut Kept,
+    ) -> Ended {
         loop {
             let wait = tokio::time::sleep(every);
             let ended = tokio::time::sleep(self.shared.lease.left());
             tokio::select! {
-                event = &mut node => return self.node_event(event),
-                _ = &mut companion => return,
-                _ = ended => return self.lease_ended(),
+                event = node.as_mut() => {
+                    self.node_event(event);
+                    return Ended::Node;
+                }
+                _ = companion.as_mut() => return Ended::Companion,
+                _ = ended => {
+                    self.lease_ended();
+                    return Ended::Other;
+                }
                 _ = wait => {}
             }
             let sent = lease::now();
             let renewal = self.renew(client);
             let ended = tokio::time::sleep(self.shared.lease.left());
             tokio::select! {
-                event = &mut node => return self.node_event(event),
-                _ = &mut companion => return,
-                _ = ended => return self.lease_ended(),
+                event = node.as_mut() => {
+                    self.node_event(event);
+                    return Ended::Node;
+                }
+                _ = companion.as_mut() => return Ended::Companion,
+                _ = ended => {
+                    self.lease_ended();
+                    return Ended::Other;
+                }
                 renewed = renewal => {
                     if !renewed {
-                        return;
+                        return Ended::Other;
                     }
                     self.shared.lease.extend(sent, lease);
                 }

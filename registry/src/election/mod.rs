@@ -33,7 +33,9 @@
 //!   its last holder (a resign or a handover: the companion written, and the taker record
 //!   written as `<session> released`, in the transaction that deleted the node, so the two
 //!   carry the same `mzxid`, which a hand writing one node per transaction cannot forge) needs
-//!   no such check and is taken at once, after one read (see `announced.rs`).
+//!   no such check and is taken at once, after one read (see `announced.rs`); a standby that
+//!   stood by the holder sends that read with its takeover, in one round trip, and serves only
+//!   if the read proves the step-down, else gives the node back unserved (see `poised.rs`).
 //!   Participant nodes also say who is a contender (`zoorpc designate` checks the address,
 //!   `zoorpc master` lists the standbys) and who is "ours": a holder whose session has no
 //!   participant node (seed 004's own contender, written from its text) is foreign, unless it
@@ -245,6 +247,7 @@ mod hold;
 mod lease;
 pub mod participants;
 mod path;
+mod poised;
 mod proof;
 mod reads;
 mod refusal;

@@ -95,6 +95,14 @@ impl Campaign {
         });
     }
 
+    /// The holder noted by [`Campaign::note_holder`], if it is `session` and one of ours: how
+    /// long a vacancy of its nobody announced is waited out (max(its recorded session timeout,
+    /// `own`)).
+    pub(super) fn stood_by_ours(&self, session: i64, own: Duration) -> Option<Duration> {
+        let stood = self.stood_by.filter(|s| s.session == session && s.ours)?;
+        Some(stood.timeout.map_or(own, |t| t.max(own)))
+    }
+
     /// Forgets the holder noted by [`Campaign::note_holder`]: this contender holds the node.
     pub(super) fn forget_holder(&mut self) {
         self.stood_by = None;

@@ -221,12 +221,14 @@ impl Campaign {
     }
 
     /// Waits for the node's watch, or for the proof that `suspect`'s process is gone (then
-    /// remembered for the next step, which takes over if the node is still the same).
-    pub(super) async fn probe(&mut self, watcher: zk::OneshotWatcher, suspect: Suspect) {
+    /// remembered for the next step, which takes over if the node is still the same); whether
+    /// the watch reported the node deleted.
+    pub(super) async fn probe(&mut self, watcher: zk::OneshotWatcher, suspect: Suspect) -> bool {
         tokio::select! {
-            _ = watcher.changed() => {}
+            event = watcher.changed() => event.event_type == zk::EventType::NodeDeleted,
             () = proven_gone(&suspect.address, &self.fast) => {
                 self.proven = Some(suspect.node);
+                false
             }
         }
     }

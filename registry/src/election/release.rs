@@ -6,7 +6,7 @@ use tracing::{debug, info};
 use zookeeper_client as zk;
 
 use super::companion_path;
-use super::participants::{participant_path, participants_path, released_record};
+use super::participants::{parse_taker, participant_path, participants_path, released_record};
 use super::role::Held;
 use crate::error::{Error, Result};
 use crate::plumbing::unanswered;
@@ -115,7 +115,7 @@ async fn release_attempt(client: &zk::Client, path: &str, me: i64) -> Result<Rel
     let companion = companion_path(path);
     let companion_read = client.get_data(&companion);
     let node_read = client.get_data(path);
-    let record_read = client.check_stat(&participants_path(path));
+    let record_read = client.get_data(&participants_path(path));
     let (companion_read, node_read, record_read) =
         (companion_read.await, node_read.await, record_read.await);
     let stat = match node_read {
@@ -135,13 +135,20 @@ async fn release_attempt(client: &zk::Client, path: &str, me: i64) -> Result<Rel
         Ok((_, m)) => writer
             .add_set_data(&companion, b"", Some(m.version))
             .and_then(|()| writer.add_delete(path, Some(stat.version)))
-            // The step-down's record, where it can be written: the vacancy is announced.
-            .and_then(|()| match record_read {
-                Ok(Some(_)) => writer.add_set_data(
-                    &participants_path(path),
-                    released_record(me).as_bytes(),
-                    None,
-                ),
+            // The step-down's record, where it can be written: the vacancy is announced. Unless
+            // the node is held on another's behalf (taken without proof, see `poised.rs`): its
+            // record, written again, keeps the vacancy waiting for that session.
+            .and_then(|()| match &record_read {
+                Ok((data, r)) => {
+                    let owed = r.mzxid == m.mzxid
+                        && parse_taker(data).is_some_and(|(taker, _)| taker != me);
+                    let record = if owed {
+                        data.clone()
+                    } else {
+                        released_record(me).into_bytes()
+                    };
+                    writer.add_set_data(&participants_path(path), &record, None)
+                }
                 _ => Ok(()),
             }),
         Err(_) => writer.add_delete(path, Some(stat.version)),

@@ -5,6 +5,7 @@
 
 use super::*;
 
+use zoorpc::registry::election::participants::{parse_taker, released_record};
 use zoorpc::registry::election::{participant_path, participants_path};
 
 /// A master cut off from ZooKeeper through its own proxy ([`CutOffMaster`], its session timeout
@@ -130,6 +131,57 @@ async fn a_hand_written_companion_is_no_step_down_of_the_stalled_master() {
         s.set(&companion_path(&s.path), &data).await;
         s.delete(&s.path).await;
         let deleted = Instant::now();
+        s.assert_taken_only_after_the_timeout(deleted).await;
+    }
+}
+
+/// `set <path>.participants "<master> released"`, `set <path>.epoch` (empty, or the standby's
+/// own address), then `delete <path>`: each node written once, as the master's step-down writes
+/// them, but in three transactions. The standby's takeover in the same round trip as its reads
+/// commits (the versions are a step-down's), and the reads show no step-down: it does not
+/// serve, gives the node back on the master's behalf (the record names the master again), and
+/// waits as for any vacancy nobody announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_step_down_taken_in_one_round_trip_is_given_back_unserved() {
+    for (round, designee) in [String::new(), address(1)].into_iter().enumerate() {
+        let s = Stalled::start(&format!("op-forged-release-{round}")).await;
+        let master = s.master.session.session_id();
+        let mut changes = s.standby.election.changes();
+        s.set(
+            &participants_path(&s.path),
+            released_record(master).as_bytes(),
+        )
+        .await;
+        s.set(&companion_path(&s.path), designee.as_bytes()).await;
+        s.delete(&s.path).await;
+        let deleted = Instant::now();
+        // The pipelined takeover committed and was given back: the record names the master.
+        let record = participants_path(&s.path);
+        let deadline = tokio::time::Instant::now() + SETTLE;
+        loop {
+            let (data, _, written) = s
+                .raw
+                .get_and_watch_data(&record)
+                .await
+                .expect("read the record");
+            if parse_taker(&data).is_some_and(|(taker, _)| taker == master) {
+                break;
+            }
+            tokio::time::timeout_at(deadline, written.changed())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "round {round}: the record was not given back to the master: {:?}",
+                        String::from_utf8_lossy(&data)
+                    )
+                });
+        }
+        while let Some(change) = changes.try_next() {
+            assert!(
+                !change.role.is_master(),
+                "round {round}: the standby served a forged step-down: {change:?}"
+            );
+        }
         s.assert_taken_only_after_the_timeout(deleted).await;
     }
 }

@@ -22,20 +22,34 @@ pub(super) struct Depose {
     pub(super) participant: Option<String>,
 }
 
+/// A takeover transaction built (see `Campaign::build_takeover`), with what its result is read
+/// by.
+pub(super) struct Takeover<'c> {
+    pub(super) writer: zk::MultiWriter<'c>,
+    /// The indexes of the create, the companion's write and our participant node's write.
+    at: [usize; 3],
+    /// The index of the first of the marks' operations, when the transaction creates them.
+    mark: Option<usize>,
+}
+
 impl Campaign {
+    /// This session's taker record (see [`participants::taker_record`]): what a takeover or a
+    /// repair writes.
+    fn own_record(&self, client: &zk::Client) -> String {
+        participants::taker_record(client.session_id().0, client.session_timeout())
+    }
+
     /// Adds, last (the other operations' indexes stay as they are), the write of
-    /// `<path>.participants`'s data naming this session as the taker (see
-    /// [`participants::taker_record`]), in the transaction that makes it master.
+    /// `<path>.participants`'s data (`record`: the data and the version it is written at), in
+    /// the transaction that makes this contender master.
     fn add_taker_record(
         &self,
-        client: &zk::Client,
         writer: &mut zk::MultiWriter,
-        version: Option<i32>,
+        (data, version): (&str, Option<i32>),
     ) -> std::result::Result<(), zk::Error> {
-        let record = participants::taker_record(client.session_id().0, client.session_timeout());
         writer.add_set_data(
             &participants::participants_path(&self.path),
-            record.as_bytes(),
+            data.as_bytes(),
             version,
         )
     }

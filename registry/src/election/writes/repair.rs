@@ -40,7 +40,7 @@ impl Campaign {
             })
             // Our participant node carries the new epoch too: a vacancy waits for us.
             .and_then(|()| writer.add_set_data(&own, self.participant().as_bytes(), None))
-            .and_then(|()| self.add_taker_record(client, &mut writer, None));
+            .and_then(|()| self.add_taker_record(&mut writer, (&self.own_record(client), None)));
         if let Err(e) = added {
             warn!(error = %e, "cannot build the companion repair request");
             return Next::Pause;

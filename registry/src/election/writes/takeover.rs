@@ -10,7 +10,7 @@ use super::super::lease;
 use super::super::participants::{self, participant_path};
 use super::super::prepare;
 use super::super::role::{Held, Role};
-use super::Depose;
+use super::{Depose, Takeover};
 use crate::plumbing::ephemeral;
 
 impl Campaign {
@@ -56,8 +56,7 @@ impl Campaign {
             .await
     }
 
-    /// [`Campaign::take_over`], with the taker record written at `record_version` when given
-    /// (an announced vacancy taken without reading it first, see `announced.rs`).
+    /// [`Campaign::take_over`], with the taker record written at `record_version` when given.
     pub(in crate::election) async fn take_over_at(
         &mut self,
         client: &zk::Client,
@@ -65,54 +64,90 @@ impl Campaign {
         companion_version: i32,
         record_version: Option<i32>,
     ) -> Next {
+        let record = self.own_record(client);
+        let Some(mut takeover) =
+            self.build_takeover(client, depose, companion_version, (&record, record_version))
+        else {
+            return Next::Pause;
+        };
+        let sent = lease::now();
+        if self.stopped() {
+            return Next::Again;
+        }
+        let result = takeover.writer.commit().await;
+        match self.committed(client, result, &takeover).await {
+            Ok(stat) => {
+                self.took_over(client, &stat, sent);
+                // Read again to arm the watch on our node.
+                Next::Again
+            }
+            Err(next) => next,
+        }
+    }
+
+    /// The takeover transaction, not sent yet: deletes a deposed holder's node (and its
+    /// participant node) if any, creates ours, writes the companion at the version the decision
+    /// was made on, marks our participant node and writes the taker record (`record`: its data
+    /// and the version it is written at), all or nothing. `None`: it cannot be built (logged).
+    pub(in crate::election) fn build_takeover<'c>(
+        &self,
+        client: &'c zk::Client,
+        depose: Option<Depose>,
+        companion_version: i32,
+        record: (&str, Option<i32>),
+    ) -> Option<Takeover<'c>> {
         // The operations' indexes, for the errors below.
         let first = depose
             .as_ref()
             .map_or(0, |d| 1 + usize::from(d.participant.is_some()));
-        let (create, companion_at, own_at) = (first, first + 1, first + 2);
+        let at = [first, first + 1, first + 2];
         let mut writer = client.new_multi_writer();
         let own = participant_path(&self.path, client.session_id().0);
         let me = client.session_id().0;
         // The marks' operations come after the taker record's.
-        let mark = (self.marked_in != Some(me)).then_some(own_at + 2);
+        let mark = (self.marked_in != Some(me)).then_some(at[2] + 2);
         let added = self
             .takeover_request(&mut writer, depose.as_ref(), companion_version, &own)
             // Last: the other operations' indexes stay as `takeover_failed` reads them.
-            .and_then(|()| self.add_taker_record(client, &mut writer, record_version))
+            .and_then(|()| self.add_taker_record(&mut writer, record))
             .and_then(|()| match mark {
                 Some(_) => self.add_marks(&mut writer, me),
                 None => Ok(()),
             });
         if let Err(e) = added {
             warn!(error = %e, "cannot build the takeover request");
-            return Next::Pause;
+            return None;
         }
-        let sent = lease::now();
-        if self.stopped() {
-            return Next::Again;
-        }
-        match writer.commit().await {
+        Some(Takeover { writer, at, mark })
+    }
+
+    /// What a sent takeover's `result` means: the companion's write (its `mzxid` is the new
+    /// epoch) when it committed, or what to do next.
+    pub(in crate::election) async fn committed(
+        &mut self,
+        client: &zk::Client,
+        result: std::result::Result<Vec<zk::MultiWriteResult>, zk::MultiWriteError>,
+        takeover: &Takeover<'_>,
+    ) -> std::result::Result<zk::Stat, Next> {
+        let me = client.session_id().0;
+        match result {
             Ok(results) => {
-                let Some(zk::MultiWriteResult::SetData { stat }) = results.get(companion_at) else {
+                let Some(zk::MultiWriteResult::SetData { stat }) = results.get(takeover.at[1])
+                else {
                     // Cannot happen with a successful multi; read the node to find out.
-                    return Next::Again;
+                    return Err(Next::Again);
                 };
-                if mark.is_some() {
+                if takeover.mark.is_some() {
                     self.marked_in = Some(me);
                 }
-                self.took_over(client, stat, sent);
-                // Read again to arm the watch on our node.
-                Next::Again
+                Ok(*stat)
             }
             Err(zk::MultiWriteError::OperationFailed { index, source })
-                if mark.is_some_and(|first| index >= first) =>
+                if takeover.mark.is_some_and(|first| index >= first) =>
             {
-                self.mark_failed(client, source).await
+                Err(self.mark_failed(client, source).await)
             }
-            Err(e) => {
-                self.takeover_failed(client, e, [create, companion_at, own_at])
-                    .await
-            }
+            Err(e) => Err(self.takeover_failed(client, e, takeover.at).await),
         }
     }
 
@@ -190,7 +225,12 @@ impl Campaign {
 
     /// Records a committed takeover (`stat`: the companion's write, whose `mzxid` is the new
     /// epoch; `sent`: when the request left, where the lease starts) and publishes the mastership.
-    fn took_over(&mut self, client: &zk::Client, stat: &zk::Stat, sent: u64) {
+    pub(in crate::election) fn took_over(
+        &mut self,
+        client: &zk::Client,
+        stat: &zk::Stat,
+        sent: u64,
+    ) {
         *self.shared.held() = Some(Held {
             node_version: 0,
             companion_version: stat.version,

@@ -1,8 +1,9 @@
 //! The state machine behind a [`MasterElection`](super::MasterElection): read the node (and its
 //! companion), decide (master, standby, hand over, take the vacancy, wait), publish the role,
-//! wait for a watch or the session. What a step reads is in `reads.rs`; the transactions it
-//! decides on are in `writes/`; holding the node (watching it, renewing the lease) is in
-//! `hold.rs`.
+//! wait for a watch or the session (`wait.rs`). What a step reads is in `reads.rs`; the
+//! transactions it decides on are in `writes/`; holding the node (watching it, renewing the
+//! lease) is in `hold.rs`; a standby's takeover of its holder's announced vacancy in one round
+//! trip is in `poised.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +18,11 @@ use super::participants;
 use super::prepare;
 use super::reads::Around;
 use super::role::{Role, Shared};
-use crate::plumbing::RETRY_PAUSE;
 use crate::session::{Session, SessionStatus};
+
+mod wait;
+
+use wait::deleted;
 
 /// What the campaign waits for before deciding again.
 pub(super) enum Next {
@@ -100,14 +104,34 @@ pub(super) struct Campaign {
     /// The holder (another session) this contender last saw holding the node: whose end a
     /// vacancy nobody announced must prove (see `proof.rs`).
     pub(super) stood_by: Option<super::proof::Stood>,
+    /// Standing by a holder of ours: what its announced vacancy is taken with, in one round
+    /// trip, when the node's watch reports it deleted (see `poised.rs`).
+    pub(super) poised: Option<super::poised::Poised>,
+    /// Waits on watches this contender no longer needs, kept until the next step's read armed
+    /// new ones on the same paths (or, once it resigned, until its task is aborted after the
+    /// release's reply, which has fired them): the client sends ZooKeeper a `RemoveWatches`
+    /// when the last watch on a path is dropped, and it would queue beside the successor's
+    /// takeover or this contender's own.
+    /// (A mutex only so that the campaign stays `Sync`: it is used from its task alone.)
+    pub(super) kept: std::sync::Mutex<Vec<Kept>>,
 }
+
+/// A wait on a watch, kept (see [`Campaign::kept`]).
+pub(super) type Kept = std::pin::Pin<Box<dyn Future<Output = zk::WatchedEvent> + Send>>;
 
 impl Campaign {
     pub(super) async fn run(mut self) {
         let mut statuses = self.session.subscribe();
+        // The wait on our participant node's watch, kept until a step armed the next one: the
+        // client sends ZooKeeper a request when the last watch on a path is dropped, which would
+        // queue ahead of the step's own (a poised standby's takeover among them).
+        let mut own: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = None;
         loop {
             if self.stopped() {
-                return;
+                // Parked, not ended, until the handle aborts this task after the release's
+                // reply: the watches it holds have fired by then, and dropping them sends
+                // nothing (see `Campaign::kept`).
+                return std::future::pending().await;
             }
             let status = statuses.borrow_and_update().clone();
             if !status.is_connected() {
@@ -137,12 +161,23 @@ impl Campaign {
                 Stepped::Next(Next::Refused(node)) => return self.refused(node),
                 Stepped::Next(next) => next,
             };
-            let own = self.own_watch.take();
+            if let Some(armed) = self.own_watch.take() {
+                own = Some(Box::pin(deleted(armed)));
+            }
+            let mut vacated = false;
             tokio::select! {
                 biased;
                 changed = statuses.changed() => if changed.is_err() { return },
-                () = deleted(own) => {}
-                _ = self.wait(next, &status.client) => {}
+                () = async {
+                    match own.as_mut() {
+                        Some(own) => own.await,
+                        None => std::future::pending().await,
+                    }
+                } => own = None,
+                deleted = self.wait(next, &status.client) => vacated = deleted,
+            }
+            if !vacated {
+                self.poised = None;
             }
         }
     }
@@ -175,42 +210,6 @@ impl Campaign {
         self.publish(Role::Left);
     }
 
-    /// Waits for what `next` says before the next step.
-    async fn wait(&mut self, next: Next, client: &zk::Client) {
-        match next {
-            Next::Watch(watcher) => {
-                watcher.changed().await;
-            }
-            Next::Probe(watcher, suspect) => {
-                self.probe(watcher, suspect).await;
-            }
-            Next::Master(watcher, companion_watcher) => {
-                self.hold(client, watcher, companion_watcher).await;
-            }
-            Next::WatchUntil(watcher, deadline) => {
-                tokio::select! {
-                    _ = watcher.changed() => {}
-                    _ = tokio::time::sleep_until(deadline) => {}
-                }
-            }
-            Next::Either(a, b) => {
-                tokio::select! {
-                    _ = a.changed() => {}
-                    _ = b.changed() => {}
-                }
-            }
-            Next::StepDown([a, b, c]) => {
-                tokio::select! {
-                    _ = a.changed() => {}
-                    _ = b.changed() => {}
-                    _ = c.changed() => {}
-                }
-            }
-            Next::Again | Next::Refused(_) => {}
-            Next::Pause => tokio::time::sleep(RETRY_PAUSE).await,
-        }
-    }
-
     /// Our node is gone: not master any more, reported before anything else happens.
     pub(super) fn lost_node(&self) {
         self.shared.held().take();
@@ -229,6 +228,15 @@ impl Campaign {
         self.highest = epoch;
     }
 
+    /// Keeps `wait` (see [`Campaign::kept`]).
+    pub(super) fn keep(&mut self, wait: impl Future<Output = zk::WatchedEvent> + Send + 'static) {
+        self.kept_waits().push(Box::pin(wait));
+    }
+
+    fn kept_waits(&mut self) -> &mut Vec<Kept> {
+        self.kept.get_mut().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(super) fn publish(&self, role: Role) {
         if self.shared.publish(role.clone()) {
             info!(path = %self.path, address = %self.address, %role, "election role");
@@ -241,7 +249,22 @@ impl Campaign {
         if let Some(next) = self.join_participants(client).await {
             return next;
         }
-        let (node, around) = self.read(client).await;
+        if let Some(poised) = self.poised.take() {
+            return self.swift(client, poised).await;
+        }
+        let (node, mut around) = self.read(client).await;
+        // The read armed new watches on the same paths: those kept from before go now and
+        // send nothing (see `Campaign::kept`).
+        self.kept_waits().clear();
+        let ours =
+            matches!(&node, Ok((_, stat, _)) if stat.ephemeral_owner == client.session_id().0);
+        if !ours {
+            // Used while master only: kept, not dropped.
+            let unused = std::mem::replace(&mut around.companion_watch, Err(zk::Error::NoWatcher));
+            if let Ok((_, watcher)) = unused {
+                self.keep(watcher.changed());
+            }
+        }
         // Our participant node was deleted (by hand): create it again before anything else (a
         // master then marks it ours with a repair of the companion), once a lost node is
         // reported.
@@ -277,6 +300,16 @@ impl Campaign {
     ) -> Next {
         let me = client.session_id().0;
         let holder = read_address(data).unwrap_or_else(|raw| raw);
+        if stat.ephemeral_owner == me
+            && let Some(owed) = self.owed(client, &around)
+        {
+            // Taken without proof on another's behalf (see `poised.rs`): never served.
+            self.publish(Role::Electing);
+            let Ok((_, companion)) = &around.companion_after else {
+                return Next::Pause;
+            };
+            return self.give_back(client, companion.version, &owed).await;
+        }
         if stat.ephemeral_owner == me && holder == self.address {
             self.designation = None;
             self.forget_holder();
@@ -300,8 +333,14 @@ impl Campaign {
                 .await
         } else {
             self.note_holder(client, stat, &around).await;
-            self.held_by_another(client, stat, holder, watcher, around.companion)
-                .await
+            let poised = self.poise(client, stat, &holder, &around);
+            let next = self
+                .held_by_another(client, stat, holder, watcher, around.companion)
+                .await;
+            if matches!(next, Next::Watch(_) | Next::Probe(..)) {
+                self.poised = poised;
+            }
+            next
         }
     }
 
@@ -322,8 +361,18 @@ impl Campaign {
         if self.stopped() {
             return Some(Next::Again);
         }
+        // This session's taker's marks exist already when an earlier contender in it took
+        // over (they go only with the session): a takeover creating them again would fail and
+        // cost the hand-over a round trip. Pipelined with the participant node's creation.
+        let marks = participants::taker_marks(&self.path, me)
+            .map(|parent| client.check_stat(&format!("{parent}/{}", participants::MARK)));
         let acl = self.session.node_acl();
-        match participants::join(client, &self.path, &self.participant(), acl).await {
+        let joined = participants::join(client, &self.path, &self.participant(), acl).await;
+        let [one, two] = marks;
+        if let (Ok(Some(_)), Ok(Some(_))) = (one.await, two.await) {
+            self.marked_in = Some(me);
+        }
+        match joined {
             Ok(()) => {
                 self.participant_in = Some(me);
                 None
@@ -363,16 +412,4 @@ impl Campaign {
             }
         }
     }
-}
-
-/// Resolves when the watched node is deleted; never for another event (our own writes to our
-/// participant node, a session event: the session's status decides those), nor without a
-/// watch.
-async fn deleted(watch: Option<zk::OneshotWatcher>) {
-    if let Some(watch) = watch
-        && watch.changed().await.event_type == zk::EventType::NodeDeleted
-    {
-        return;
-    }
-    std::future::pending().await
 }
