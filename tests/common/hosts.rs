@@ -125,6 +125,17 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a Tokio runtime")
 }
 
+/// `future` on a fresh [`runtime`], whose shutdown then waits at most 5 s for its threads: in a
+/// host's namespace a ZooKeeper client's reconnect loop was seen spinning in a worker (a
+/// `socket()` failing at once, again and again) after the test's body was done, and dropping
+/// the runtime waited for that worker for ever.
+pub fn block_on_bounded<F: std::future::Future>(future: F) -> F::Output {
+    let rt = runtime();
+    let out = rt.block_on(future);
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    out
+}
+
 /// A `zoorpc-provider` running in its host and what it printed when it registered.
 pub struct HostProvider {
     pub process: ChildProcess,

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use common::eventually;
 use common::ha_servers::parse_run;
 use hosts::{
-    CallLoop, Cluster, HostHaServer, SESSION_MS, consumer, has_exactly, providers_in_zk, runtime,
-    spawn_provider, wait_answered_by, wait_for_exactly,
+    CallLoop, Cluster, HostHaServer, SESSION_MS, block_on_bounded, consumer, has_exactly,
+    providers_in_zk, spawn_provider, wait_answered_by, wait_for_exactly,
 };
 use zoorpc::registry::master_job::{read_record, record_path};
 use zoorpc::registry::{Error, Fence, LinkState, Session, SessionConfig};
@@ -34,7 +34,7 @@ fn a_provider_cut_from_zookeeper_loses_its_node_at_expiry_and_registers_again_on
     cluster
         .host("c")
         .run(|| {
-            runtime().block_on(async {
+            block_on_bounded(async {
                 let raw = zookeeper_client::Client::connect(&connect)
                     .await
                     .expect("a plain ZooKeeper client in the consumer's host");
@@ -142,7 +142,7 @@ fn a_consumer_cut_from_zookeeper_keeps_its_last_list_and_follows_again_on_heal()
     cluster
         .host("c")
         .run(|| {
-            runtime().block_on(async {
+            block_on_bounded(async {
                 let consumer = consumer(&connect, &base).await;
                 wait_for_exactly(&consumer, &[&p1.url, &p2.url], Duration::from_secs(10)).await;
                 let session = consumer.session().expect("a live consumer").clone();
@@ -260,7 +260,7 @@ fn a_master_cut_from_zookeeper_steps_down_before_the_standby_takes_over_and_is_f
     let current = cluster
         .host("b")
         .run(|| {
-            runtime().block_on(async {
+            block_on_bounded(async {
                 let session = Session::connect(SessionConfig::new(&connect))
                     .await
                     .expect("a session from B's host");

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::eventually;
 use hosts::{
-    CallLoop, Cluster, SESSION_MS, answered_by, consumer, has_exactly, runtime, spawn_provider,
-    wait_for_exactly,
+    CallLoop, Cluster, SESSION_MS, answered_by, block_on_bounded, consumer, has_exactly, runtime,
+    spawn_provider, wait_for_exactly,
 };
 use zoorpc::consumer::{Consumer, ConsumerConfig};
 use zoorpc_testkit::{ZkProxy, ZkServer, unique_path};
@@ -34,7 +34,7 @@ fn a_slow_lossy_provider_link_still_registers_and_serves_every_call() {
     cluster
         .host("c")
         .run(|| {
-            runtime().block_on(async {
+            block_on_bounded(async {
                 let consumer = consumer(&connect, &base).await;
                 wait_for_exactly(&consumer, &[&p1.url, &p2.url], Duration::from_secs(20)).await;
                 let calls = CallLoop::start(consumer.clone());
