@@ -157,40 +157,41 @@ impl Campaign {
         companion: &mut Kept,
     ) -> Ended {
         loop {
-            let wait = tokio::time::sleep(every);
-            let ended = tokio::time::sleep(self.shared.lease.left());
-            tokio::select! {
-                event = node.as_mut() => {
-                    self.node_event(event);
-                    return Ended::Node;
-                }
-                _ = companion.as_mut() => return Ended::Companion,
-                _ = ended => {
-                    self.lease_ended();
-                    return Ended::Other;
-                }
-                _ = wait => {}
+            if let Err(ended) = self
+                .unless_ended(node, companion, tokio::time::sleep(every))
+                .await
+            {
+                return ended;
             }
             let sent = lease::now();
-            let renewal = self.renew(client);
-            let ended = tokio::time::sleep(self.shared.lease.left());
-            tokio::select! {
-                event = node.as_mut() => {
-                    self.node_event(event);
-                    return Ended::Node;
-                }
-                _ = companion.as_mut() => return Ended::Companion,
-                _ = ended => {
-                    self.lease_ended();
-                    return Ended::Other;
-                }
-                renewed = renewal => {
-                    if !renewed {
-                        return Ended::Other;
-                    }
-                    self.shared.lease.extend(sent, lease);
-                }
+            match self.unless_ended(node, companion, self.renew(client)).await {
+                Err(ended) => return ended,
+                Ok(false) => return Ended::Other,
+                Ok(true) => self.shared.lease.extend(sent, lease),
             }
+        }
+    }
+
+    /// `other`, unless the node's watch or the companion's fires, or the lease ends, first:
+    /// then which of them (a deletion of the node and the lease's end acted on).
+    async fn unless_ended<F: std::future::Future>(
+        &self,
+        node: &mut Kept,
+        companion: &mut Kept,
+        other: F,
+    ) -> Result<F::Output, Ended> {
+        let ended = tokio::time::sleep(self.shared.lease.left());
+        tokio::select! {
+            event = node.as_mut() => {
+                self.node_event(event);
+                Err(Ended::Node)
+            }
+            _ = companion.as_mut() => Err(Ended::Companion),
+            _ = ended => {
+                self.lease_ended();
+                Err(Ended::Other)
+            }
+            done = other => Ok(done),
         }
     }
 
