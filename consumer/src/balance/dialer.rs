@@ -124,8 +124,7 @@ impl Service<Uri> for Dialer {
             let dialled = async {
                 let (stream, socket) = match transport {
                     Transport::Plain => {
-                        let tcp = dial(&host, port).await?;
-                        let socket = socket_of(&tcp).map_err(|e| e.to_string())?;
+                        let (tcp, socket) = dial(&host, port).await?;
                         (Box::new(tcp) as Box<dyn Connection>, socket)
                     }
                     Transport::Tls(tls) => dial_tls(&host, port, tls).await?,
@@ -152,15 +151,23 @@ impl Service<Uri> for Dialer {
     }
 }
 
-async fn dial(host: &str, port: u16) -> Result<TcpStream, String> {
-    let stream = TcpStream::connect((host, port))
+/// A TCP connection (Nagle off) and a second descriptor of its socket, for the watchdog.
+async fn connect_tcp(host: &str, port: u16) -> Result<(TcpStream, OwnedFd), String> {
+    let tcp = TcpStream::connect((host, port))
         .await
         .map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let socket = socket_of(&tcp).map_err(|e| e.to_string())?;
+    Ok((tcp, socket))
+}
+
+/// TCP, then the server's first bytes (peeked, left for HTTP/2).
+async fn dial(host: &str, port: u16) -> Result<(TcpStream, OwnedFd), String> {
+    let (stream, socket) = connect_tcp(host, port).await?;
     let mut first = [0u8; 1];
     match stream.peek(&mut first).await {
         Ok(0) => Err("the server closed the connection without an HTTP/2 greeting".into()),
-        Ok(_) => Ok(stream),
+        Ok(_) => Ok((stream, socket)),
         Err(e) => Err(format!("reading the server's greeting: {e}")),
     }
 }
@@ -172,11 +179,7 @@ async fn dial_tls(
     port: u16,
     tls: TlsTarget,
 ) -> Result<(Box<dyn Connection>, OwnedFd), String> {
-    let tcp = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| e.to_string())?;
-    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-    let socket = socket_of(&tcp).map_err(|e| e.to_string())?;
+    let (tcp, socket) = connect_tcp(host, port).await?;
     let name = tls.name.to_str().into_owned();
     let mut stream = tls.connector.connect(tls.name, tcp).await.map_err(|e| {
         format!(
