@@ -49,7 +49,7 @@ impl Drop for SilentListener {
 }
 
 /// Registers `url` under `base` as a provider node of the raw client's session.
-async fn register_raw(raw: &zkc::Client, base: &str, url: &str) {
+pub(crate) async fn register_raw(raw: &zkc::Client, base: &str, url: &str) {
     raw.mkdir(
         base,
         &zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all()),

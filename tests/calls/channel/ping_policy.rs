@@ -8,8 +8,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::zk;
-use zookeeper_client as zkc;
+use crate::common::{self, zk};
 use zoorpc::consumer::{Consumer, ConsumerConfig};
 use zoorpc::proto::{HelloRequest, HelloServiceClient};
 use zoorpc_testkit::{ChildProcess, unique_path};
@@ -44,19 +43,8 @@ fn strict_python_server() -> (ChildProcess, String) {
 async fn a_long_quiet_call_is_not_cut_by_a_stock_servers_ping_policy() {
     let (_server, address) = strict_python_server();
     let base = unique_path("ping-policy");
-    let raw = zkc::Client::connect(&zk().connect_string())
-        .await
-        .expect("raw client");
-    let acl = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
-    raw.mkdir(&base, &acl).await.expect("base path");
-    let url = format!("http://{address}");
-    raw.create(
-        &format!("{base}/provider"),
-        url.as_bytes(),
-        &zkc::CreateMode::EphemeralSequential.with_acls(zkc::Acls::anyone_all()),
-    )
-    .await
-    .expect("register the python server");
+    let raw = common::raw_client(&zk().connect_string()).await;
+    crate::picking::register_raw(&raw, &base, &format!("http://{address}")).await;
     let consumer = Consumer::connect_with(ConsumerConfig::new(zk().connect_string(), &base))
         .await
         .expect("consumer");
