@@ -72,6 +72,28 @@ pub(crate) fn python() -> Result<&'static Path, &'static str> {
         .map_err(String::as_str)
 }
 
+/// `tests/interop/hello_server.py ARGS` in the venv's Python (the test fails with the reason
+/// without one; `why` says what it is for): the process and the port it listens on.
+pub(crate) fn python_hello_server(args: &[&str], why: &str) -> (ChildProcess, u16) {
+    let python = python().unwrap_or_else(|e| panic!("no Python grpcio for {why}: {e}"));
+    let mut cmd = Command::new(python);
+    cmd.arg("-u")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/hello_server.py"
+        ))
+        .args(args);
+    let mut server = ChildProcess::spawn("python hello server", cmd).expect("spawn python");
+    let line = server
+        .wait_for_line("listening ", Duration::from_secs(30))
+        .expect("the python server listens");
+    let port = line.rsplit(':').next().and_then(|p| p.trim().parse().ok());
+    (
+        server,
+        port.unwrap_or_else(|| panic!("no port in {line:?}")),
+    )
+}
+
 /// [`python`], or `None` after saying why the test calling it is skipped.
 pub(crate) fn python_or_skip() -> Option<&'static Path> {
     python()

@@ -2,29 +2,13 @@
 
 use super::*;
 
-/// The venv's Python with grpcio, or the test fails with the reason.
-fn python_hello_server() -> (ChildProcess, u16) {
-    let python = match crate::interop::python() {
-        Ok(python) => python,
-        Err(why) => panic!("no Python grpcio for the server Curator registers: {why}"),
-    };
-    let mut cmd = Command::new(python);
-    cmd.arg("-u")
-        .arg(format!("{ROOT}/tests/interop/hello_server.py"));
-    let mut server = ChildProcess::spawn("python hello server", cmd).unwrap();
-    let line = server
-        .wait_for_line("listening ", Duration::from_secs(30))
-        .unwrap();
-    let port = line.rsplit(':').next().unwrap().parse().unwrap();
-    (server, port)
-}
-
 #[test]
 fn zoorpc_calls_and_balances_over_a_fleet_curator_registered_and_follows_its_session() {
     let connect = zk().connect_string();
     let base = unique_path("curator-fleet");
     let curator = ["--curator-name", "greeter", "--curator-base", base.as_str()];
-    let (_python, python_port) = python_hello_server();
+    let (_python, python_port) =
+        crate::interop::python_hello_server(&[], "the server Curator registers");
     let python_url = format!("http://127.0.0.1:{python_port}");
     // As the consumer names it: the weight of its Spring metadata in the URL.
     let python_named = format!("{python_url}?weight=100");
